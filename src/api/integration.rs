@@ -1,0 +1,211 @@
+//! The integrators' REST-hook API at the seed's path
+//! (`/api/v1/integration/webhook/webhook`), authenticated by `x-api-key`:
+//! subscribe (idempotent), list, show, change caps, unsubscribe, rotate the
+//! secret, send a test event, and see or retry deliveries.
+
+use super::extract::{ApiJson, Integrator};
+use super::views::{self, id};
+use super::AppState;
+use crate::domain::{ids, payload, Event, HookUrl};
+use crate::error::{ApiError, ApiResult};
+use crate::store::{NewSubscription, OneOff, Subscription, SubscriptionPatch};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Duration;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(list).post(subscribe))
+        .route("/{id}", get(show).patch(update).delete(unsubscribe))
+        .route("/{id}/rotate-secret", post(rotate))
+        .route("/{id}/test", post(test_event))
+        .route("/{id}/deliveries", get(deliveries))
+        .route("/{id}/deliveries/{did}", get(delivery))
+        .route("/{id}/deliveries/{did}/retry", post(retry))
+}
+
+/// The seed's body, plus tminus's optional extensions. Unknown fields are
+/// refused: a typo like `webinarId` must not subscribe to every webinar.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Subscribe {
+    hook_url: String,
+    event: String,
+    webinar: Option<String>,
+    mango: Option<String>,
+    max_concurrency: Option<u32>,
+    rate_per_second: Option<u32>,
+}
+
+/// Empty strings mean "not given", as form-based REST-hook clients send them.
+fn given(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+fn caps(max_concurrency: Option<u32>, rate: Option<u32>) -> Result<(), ApiError> {
+    if matches!(max_concurrency, Some(0) | Some(1025..)) {
+        return Err(ApiError::invalid("invalid_value", "maxConcurrency", "maxConcurrency must be between 1 and 1024"));
+    }
+    if matches!(rate, Some(0)) {
+        return Err(ApiError::invalid("invalid_value", "ratePerSecond", "ratePerSecond must be at least 1 (omit it for no cap)"));
+    }
+    Ok(())
+}
+
+async fn subscribe(who: Integrator, State(s): State<AppState>, ApiJson(b): ApiJson<Subscribe>) -> ApiResult<(StatusCode, Json<Value>)> {
+    let cfg = &s.ctx.config;
+    let hook = HookUrl::parse(&b.hook_url, cfg.allow_http).map_err(|e| ApiError::invalid("invalid_hook_url", "hookUrl", e.to_string()))?;
+    let event = Event::parse(b.event.trim(), &cfg.reminder_offsets).ok_or_else(|| {
+        ApiError::invalid("unknown_event", "event", format!("event must be one of: {}", Event::names(&cfg.reminder_offsets).join(", ")))
+    })?;
+    caps(b.max_concurrency, b.rate_per_second)?;
+    let webinar = given(b.webinar);
+    if let Some(w) = &webinar {
+        if !ids::is_id(w) {
+            return Err(ApiError::invalid("invalid_webinar_id", "webinar", "webinar must be a webinar id (24 hex digits)"));
+        }
+        match s.ctx.store.get_webinar(w).await {
+            Ok(found) if found.creator_id == who.creator_id => {}
+            _ => return Err(ApiError::not_found("webinar").on("webinar")),
+        }
+    }
+    let mango = given(b.mango);
+    if let Some(m) = &mango {
+        let owned = s.ctx.store.list_mangoes(&who.creator_id).await?;
+        if !owned.iter().any(|o| &o.id == m) {
+            return Err(ApiError::not_found("mango").on("mango"));
+        }
+    }
+    let new = NewSubscription {
+        creator_id: who.creator_id,
+        hook_url: hook.as_str().to_owned(),
+        event: event.name(),
+        webinar_id: webinar,
+        mango_id: mango,
+        secret: crate::signing::new_secret(),
+        max_concurrency: b.max_concurrency.unwrap_or(cfg.default_max_concurrency),
+        rate_per_second: b.rate_per_second,
+    };
+    let (sub, created) = s.ctx.store.subscribe(&new).await?;
+    // The API key holder may see the secret again on an idempotent
+    // re-subscribe: a client that lost the first answer must not be stuck.
+    Ok((views::created(created), Json(views::subscription(&sub, true))))
+}
+
+async fn list(who: Integrator, State(s): State<AppState>) -> ApiResult<Json<Value>> {
+    let subs = s.ctx.store.list_subscriptions(Some(&who.creator_id)).await?;
+    Ok(Json(json!({"data": subs.iter().map(|x| views::subscription(x, false)).collect::<Vec<_>>()})))
+}
+
+/// The caller's own subscription, or 404 (another creator's looks absent).
+async fn owned(s: &AppState, who: &Integrator, sid: &str) -> ApiResult<Subscription> {
+    id("subscription", sid)?;
+    match s.ctx.store.get_subscription(sid).await {
+        Ok(sub) if sub.creator_id == who.creator_id => Ok(sub),
+        _ => Err(ApiError::not_found("subscription")),
+    }
+}
+
+async fn show(who: Integrator, State(s): State<AppState>, Path(sid): Path<String>) -> ApiResult<Json<Value>> {
+    Ok(Json(views::subscription(&owned(&s, &who, &sid).await?, false)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Patch {
+    max_concurrency: Option<u32>,
+    #[serde(default, deserialize_with = "explicit")]
+    rate_per_second: Option<Option<u32>>,
+    enabled: Option<bool>,
+}
+
+/// Tells `"ratePerSecond": null` (remove the cap) from an absent field.
+fn explicit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
+    Option::<u32>::deserialize(d).map(Some)
+}
+
+async fn update(who: Integrator, State(s): State<AppState>, Path(sid): Path<String>, ApiJson(p): ApiJson<Patch>) -> ApiResult<Json<Value>> {
+    owned(&s, &who, &sid).await?;
+    caps(p.max_concurrency, p.rate_per_second.flatten())?;
+    if p.enabled == Some(false) {
+        return Err(ApiError::invalid("invalid_value", "enabled", "use DELETE to stop a subscription; enabled only accepts true"));
+    }
+    let patch = SubscriptionPatch { max_concurrency: p.max_concurrency, rate_per_second: p.rate_per_second, enable: p.enabled == Some(true) };
+    let sub = s.ctx.store.update_subscription(&sid, &patch).await?;
+    s.dispatcher.wake(&sid);
+    Ok(Json(views::subscription(&sub, false)))
+}
+
+async fn unsubscribe(who: Integrator, State(s): State<AppState>, Path(sid): Path<String>) -> ApiResult<StatusCode> {
+    owned(&s, &who, &sid).await?;
+    s.ctx.store.delete_subscription(&sid).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn rotate(who: Integrator, State(s): State<AppState>, Path(sid): Path<String>) -> ApiResult<Json<Value>> {
+    owned(&s, &who, &sid).await?;
+    let grace = s.ctx.clock.now() + Duration::from_std(s.ctx.config.secret_grace).unwrap_or_default();
+    let sub = s.ctx.store.rotate_secret(&sid, &crate::signing::new_secret(), grace).await?;
+    let mut v = views::subscription(&sub, true);
+    v["previousSecretValidUntil"] = json!(payload::iso_millis(grace));
+    Ok(Json(v))
+}
+
+/// Sends the seed's example payload once, labelled `test`.
+async fn test_event(who: Integrator, State(s): State<AppState>, Path(sid): Path<String>) -> ApiResult<(StatusCode, Json<Value>)> {
+    let sub = owned(&s, &who, &sid).await?;
+    if sub.status != "active" {
+        return Err(ApiError::new(StatusCode::CONFLICT, "subscription_disabled", "the subscription is disabled; enable it first"));
+    }
+    let (w, p) = payload::seed_example();
+    let now = s.ctx.clock.now();
+    let one = OneOff {
+        id: ids::one_off_webhook_id(),
+        subscription_id: sid.clone(),
+        label: "test".into(),
+        payload: payload::render(&w, &p),
+        expires_at: now + Duration::hours(1),
+    };
+    let d = s.ctx.store.create_one_off(&one, now).await?;
+    s.dispatcher.wake(&sid);
+    Ok((StatusCode::ACCEPTED, Json(json!(d))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeliveryQuery {
+    status: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn deliveries(who: Integrator, State(s): State<AppState>, Path(sid): Path<String>, Query(q): Query<DeliveryQuery>) -> ApiResult<Json<Value>> {
+    owned(&s, &who, &sid).await?;
+    let rows = s.ctx.store.list_deliveries(&sid, q.status.as_deref(), views::limit(q.limit)).await?;
+    Ok(Json(json!({"data": rows})))
+}
+
+async fn delivery(who: Integrator, State(s): State<AppState>, Path((sid, did)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+    owned(&s, &who, &sid).await?;
+    let d = s.ctx.store.get_delivery(&sid, &did).await.map_err(|_| ApiError::not_found("delivery"))?;
+    Ok(Json(json!(d)))
+}
+
+/// Sends a delivery again now, whatever became of it (a replay of a
+/// delivered one included), with at least an hour to succeed.
+async fn retry(who: Integrator, State(s): State<AppState>, Path((sid, did)): Path<(String, String)>) -> ApiResult<(StatusCode, Json<Value>)> {
+    let sub = owned(&s, &who, &sid).await?;
+    if sub.status != "active" {
+        return Err(ApiError::new(StatusCode::CONFLICT, "subscription_disabled", "the subscription is disabled; enable it first"));
+    }
+    let now = s.ctx.clock.now();
+    let d = s.ctx.store.retry_delivery(&sid, &did, now, now + Duration::hours(1)).await.map_err(|e| match e {
+        crate::store::StoreError::NotFound => ApiError::not_found("delivery"),
+        other => other.into(),
+    })?;
+    s.dispatcher.wake(&sid);
+    Ok((StatusCode::ACCEPTED, Json(json!(d))))
+}

@@ -1,0 +1,56 @@
+//! The HTTP API: the platform's admin routes (creators, keys, mangoes,
+//! webinars, participants), the integrators' REST-hook routes under the
+//! seed's path, and a health probe. Handlers validate, call the store and
+//! wake the scheduler or the delivery lanes; they never write SQL.
+
+pub mod extract;
+mod integration;
+mod platform;
+mod views;
+mod webinars;
+
+use crate::delivery::Dispatcher;
+use crate::AppContext;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use axum::{Json, Router};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// Largest ordinary request body.
+const BODY_LIMIT: usize = 64 * 1024;
+/// Largest bulk registration body (about 200 000 participants).
+pub const BULK_BODY_LIMIT: usize = 64 * 1024 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub ctx: Arc<AppContext>,
+    pub dispatcher: Dispatcher,
+    /// Wakes the scheduler when a reminder may now be due sooner.
+    pub scheduler: Arc<Notify>,
+    /// Requests per second per API key.
+    pub key_limiter: Arc<DefaultKeyedRateLimiter<String>>,
+}
+
+impl AppState {
+    /// Builds the state; the key limiter allows bursts of twice the rate.
+    pub fn new(ctx: Arc<AppContext>, dispatcher: Dispatcher, scheduler: Arc<Notify>) -> Self {
+        let rate = NonZeroU32::new(ctx.config.api_rate.max(1)).expect("positive");
+        let burst = NonZeroU32::new(ctx.config.api_rate.max(1).saturating_mul(2)).expect("positive");
+        let key_limiter = Arc::new(RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)));
+        Self { ctx, dispatcher, scheduler, key_limiter }
+    }
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
+        .nest("/api/v1/platform", platform::routes().merge(webinars::routes()))
+        .nest("/api/v1/integration/webhook/webhook", integration::routes())
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}

@@ -1,0 +1,82 @@
+//! How stored records are shown, and the small validators the handlers
+//! share. Secrets appear only where a view says so.
+
+use crate::error::ApiError;
+use crate::store::Subscription;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+/// A subscription as integrators see it; `with_secret` only on create and
+/// rotation.
+pub fn subscription(s: &Subscription, with_secret: bool) -> Value {
+    let mut v = json!({
+        "id": s.id,
+        "hookUrl": s.hook_url,
+        "event": s.event,
+        "webinar": s.webinar_id,
+        "mango": s.mango_id,
+        "createdAt": crate::domain::payload::iso_millis(s.created_at),
+        "status": s.status,
+        "disabledReason": s.disabled_reason,
+        "maxConcurrency": s.max_concurrency,
+        "ratePerSecond": s.rate_per_second,
+    });
+    if with_secret {
+        v["secret"] = json!(s.secret);
+    }
+    v
+}
+
+/// A required, non-blank string of bounded length.
+pub fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
+    let t = value.trim();
+    if t.is_empty() {
+        return Err(ApiError::invalid("invalid_value", field, format!("{field} must not be empty")));
+    }
+    if t.chars().count() > max {
+        return Err(ApiError::invalid("invalid_value", field, format!("{field} is longer than {max} characters")));
+    }
+    Ok(t.to_owned())
+}
+
+/// An RFC 3339 instant.
+pub fn instant(field: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::parse_from_rfc3339(value)
+        .map(|t| t.to_utc())
+        .map_err(|_| ApiError::invalid("invalid_time", field, format!("{field} must be an ISO 8601 instant such as 2024-03-15T10:00:00.000Z")))
+}
+
+/// A time zone: `±HH:MM` or an IANA name; returned in canonical form.
+pub fn zone(field: &str, value: Option<&str>) -> Result<Option<String>, ApiError> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => v
+            .parse::<crate::domain::Zone>()
+            .map(|z| Some(z.to_string()))
+            .map_err(|e| ApiError::invalid("invalid_timezone", field, e.to_string())),
+    }
+}
+
+/// An id in a path or body: malformed ids cannot exist.
+pub fn id(what: &str, value: &str) -> Result<(), ApiError> {
+    if crate::domain::ids::is_id(value) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(what))
+    }
+}
+
+/// Paging limit: default 50, at most 1 000.
+pub fn limit(l: Option<u32>) -> u32 {
+    l.unwrap_or(50).clamp(1, 1000)
+}
+
+/// 201 for a new thing, 200 for an existing one.
+pub fn created(new: bool) -> StatusCode {
+    if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    }
+}

@@ -1,0 +1,160 @@
+//! Settings of one tminus process: command-line flags, each with a `TMINUS_*`
+//! environment twin, validated into a [`Config`] before anything starts.
+//! Secrets never appear in `Debug` output or logs.
+
+use crate::domain::offset::{parse_list, BadOffset};
+use crate::domain::ReminderOffset;
+use std::time::Duration;
+
+/// What to do with a reminder whose moment passed while no instance ran.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LatePolicy {
+    /// Send it late as long as the webinar has not started (the default).
+    UntilStart,
+    /// Send it late only within this long after its due instant.
+    Within(Duration),
+    /// Never send late: record it as missed.
+    Never,
+}
+
+impl std::str::FromStr for LatePolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "until-start" => Ok(Self::UntilStart),
+            "never" => Ok(Self::Never),
+            other => humantime::parse_duration(other)
+                .map(Self::Within)
+                .map_err(|_| format!("late policy {other:?}: expected until-start, never or a duration such as 10m")),
+        }
+    }
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e}"))
+}
+
+/// A list of offsets. An alias, so clap parses it as one value, not many.
+pub type OffsetList = Vec<ReminderOffset>;
+
+fn offsets(s: &str) -> Result<OffsetList, BadOffset> {
+    parse_list(s)
+}
+
+/// Everything `tminus serve` can be told.
+#[derive(Clone, clap::Args)]
+pub struct Config {
+    /// Address the HTTP API listens on.
+    #[arg(long, env = "TMINUS_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// SQLite file path (or sqlite: URL); created and migrated on start.
+    #[arg(long, env = "TMINUS_DATABASE", default_value = "tminus.db")]
+    pub database: String,
+    /// Bearer token of the platform API. When absent a random one is made
+    /// and printed once at start.
+    #[arg(long, env = "TMINUS_ADMIN_TOKEN")]
+    pub admin_token: Option<String>,
+    /// Reminder offsets before each webinar's start.
+    #[arg(long, env = "TMINUS_REMINDER_OFFSETS", default_value = "1day,30min,15min", value_parser = offsets)]
+    pub reminder_offsets: OffsetList,
+    /// Deliver to private, loopback and link-local addresses (tests, demos).
+    #[arg(long, env = "TMINUS_ALLOW_PRIVATE_TARGETS")]
+    pub allow_private_targets: bool,
+    /// Accept `http://` hook URLs (tests, demos).
+    #[arg(long, env = "TMINUS_ALLOW_HTTP")]
+    pub allow_http: bool,
+    /// How long a receiver has to answer an attempt.
+    #[arg(long, env = "TMINUS_HTTP_TIMEOUT", default_value = "30s", value_parser = duration)]
+    pub http_timeout: Duration,
+    /// How long a claimed reminder or delivery stays this instance's. Must
+    /// exceed the HTTP timeout, or slow deliveries are sent twice.
+    #[arg(long, env = "TMINUS_LEASE", default_value = "90s", value_parser = duration)]
+    pub lease: Duration,
+    /// Late reminders: until-start, never, or a duration.
+    #[arg(long, env = "TMINUS_LATE_POLICY", default_value = "until-start")]
+    pub late_policy: LatePolicy,
+    /// How long after its due instant a reminder still counts as on time.
+    #[arg(long, env = "TMINUS_ON_TIME_GRACE", default_value = "1m", value_parser = duration)]
+    pub on_time_grace: Duration,
+    /// First retry delay; doubles each attempt, with jitter.
+    #[arg(long, env = "TMINUS_RETRY_BASE", default_value = "5s", value_parser = duration)]
+    pub retry_base: Duration,
+    /// Longest delay between two attempts.
+    #[arg(long, env = "TMINUS_RETRY_MAX", default_value = "1h", value_parser = duration)]
+    pub retry_max: Duration,
+    /// How long after the webinar's start a reminder is still worth retrying.
+    #[arg(long, env = "TMINUS_EXPIRE_AFTER_START", default_value = "0s", value_parser = duration)]
+    pub expire_after_start: Duration,
+    /// Concurrent requests per subscription unless it sets its own.
+    #[arg(long, env = "TMINUS_DEFAULT_MAX_CONCURRENCY", default_value_t = 16)]
+    pub default_max_concurrency: u32,
+    /// Requests per second per subscription unless it sets its own (0: none).
+    #[arg(long, env = "TMINUS_DEFAULT_RATE", default_value_t = 0)]
+    pub default_rate: u32,
+    /// Disable a subscription that has failed without a success this long.
+    #[arg(long, env = "TMINUS_DISABLE_AFTER", default_value = "3days", value_parser = duration)]
+    pub disable_after: Duration,
+    /// Integration API requests per second per API key (burst: twice that).
+    #[arg(long, env = "TMINUS_API_RATE", default_value_t = 20)]
+    pub api_rate: u32,
+    /// How long the old secret keeps signing after a rotation.
+    #[arg(long, env = "TMINUS_SECRET_GRACE", default_value = "24h", value_parser = duration)]
+    pub secret_grace: Duration,
+    /// Participants per fan-out slice (one transaction each).
+    #[arg(long, env = "TMINUS_FANOUT_BATCH", default_value_t = 1000)]
+    pub fanout_batch: u32,
+    /// Longest sleep between two looks at the store for work; precise timers
+    /// wake earlier.
+    #[arg(long, env = "TMINUS_TICK", default_value = "1s", value_parser = duration)]
+    pub tick: Duration,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("database", &self.database)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
+            .field("reminder_offsets", &self.reminder_offsets.iter().map(|o| o.label()).collect::<Vec<_>>())
+            .field("allow_private_targets", &self.allow_private_targets)
+            .field("allow_http", &self.allow_http)
+            .field("http_timeout", &self.http_timeout)
+            .field("lease", &self.lease)
+            .field("late_policy", &self.late_policy)
+            .field("retry_base", &self.retry_base)
+            .field("default_max_concurrency", &self.default_max_concurrency)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// The defaults, as `tminus serve` with no flags would have them.
+    pub fn defaults() -> Self {
+        use clap::{FromArgMatches, Args};
+        let cmd = Config::augment_args(clap::Command::new("tminus"));
+        let m = cmd.no_binary_name(true).get_matches_from(Vec::<String>::new());
+        Config::from_arg_matches(&m).expect("defaults are valid")
+    }
+
+    /// Problems worth refusing to start for, and ones worth a warning.
+    pub fn check(&self) -> (Vec<String>, Vec<String>) {
+        let mut errors = Vec::new();
+        let mut warnings = Vec::new();
+        if self.lease <= self.http_timeout {
+            warnings.push(format!(
+                "lease ({:?}) is not longer than the HTTP timeout ({:?}): a slow delivery may be claimed again and sent twice",
+                self.lease, self.http_timeout
+            ));
+        }
+        if self.default_max_concurrency == 0 {
+            errors.push("default max concurrency must be at least 1".into());
+        }
+        if self.fanout_batch == 0 {
+            errors.push("fan-out batch must be at least 1".into());
+        }
+        if self.tick.is_zero() {
+            errors.push("tick must be positive".into());
+        }
+        (errors, warnings)
+    }
+}

@@ -1,0 +1,137 @@
+//! Delivery: claim → sign → send → record. The [`Dispatcher`] keeps one
+//! *lane* per subscription that has work (see `lane`), so each endpoint gets
+//! its own concurrency and rate cap and a slow or dead endpoint only ever
+//! holds up itself. Attempt results flow to one `recorder`, which writes them
+//! in batches. A periodic sweep expires stale deliveries and picks up work
+//! left by restarts, retries and other instances.
+
+mod lane;
+mod recorder;
+pub mod guard;
+pub mod retry;
+pub mod send;
+
+use crate::store::Outcome;
+use crate::AppContext;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, Notify};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How a lane is nudged: `notify` wakes it, `woken` tells a lane about to
+/// retire that work arrived meanwhile.
+#[derive(Default)]
+struct LaneSignal {
+    notify: Notify,
+    woken: AtomicBool,
+}
+
+struct Inner {
+    ctx: Arc<AppContext>,
+    sender: send::Sender,
+    lanes: Mutex<HashMap<String, Arc<LaneSignal>>>,
+    tracker: TaskTracker,
+    outcomes: mpsc::Sender<Outcome>,
+    shutdown: CancellationToken,
+}
+
+/// The handle the scheduler and the API use to say "this subscription has
+/// work now". Cheap to clone.
+#[derive(Clone)]
+pub struct Dispatcher {
+    inner: Arc<Inner>,
+}
+
+/// Sweeps between two scans for subscriptions with work.
+const SCAN_EVERY: u32 = 5;
+
+impl Dispatcher {
+    /// Starts the dispatcher's sweep and recorder; returns the handle and a
+    /// future that completes once every lane and the recorder have drained.
+    pub fn start(
+        ctx: Arc<AppContext>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<(Self, tokio::task::JoinHandle<()>)> {
+        let sender = send::Sender::new(ctx.config.http_timeout, ctx.config.allow_private_targets)?;
+        let (tx, rx) = mpsc::channel(10_000);
+        let d = Dispatcher {
+            inner: Arc::new(Inner {
+                ctx,
+                sender,
+                lanes: Mutex::new(HashMap::new()),
+                tracker: TaskTracker::new(),
+                outcomes: tx,
+                shutdown,
+            }),
+        };
+        let recorder_done = CancellationToken::new();
+        let recorder = tokio::spawn(recorder::run(d.clone(), rx, recorder_done.clone()));
+        let sweeper = d.clone();
+        let handle = tokio::spawn(async move {
+            sweeper.sweep_loop().await;
+            sweeper.inner.tracker.close();
+            sweeper.inner.tracker.wait().await;
+            recorder_done.cancel();
+            if let Err(e) = recorder.await {
+                tracing::error!(error = ?e, "recorder task failed");
+            }
+            tracing::info!("delivery workers stopped");
+        });
+        Ok((d, handle))
+    }
+
+    /// Tells the lane of `subscription` there may be work, starting one if
+    /// none runs.
+    pub fn wake(&self, subscription: &str) {
+        if self.inner.shutdown.is_cancelled() {
+            return;
+        }
+        let mut lanes = self.inner.lanes.lock().expect("lanes lock");
+        if let Some(sig) = lanes.get(subscription) {
+            sig.woken.store(true, Ordering::SeqCst);
+            sig.notify.notify_one();
+            return;
+        }
+        let sig = Arc::new(LaneSignal::default());
+        lanes.insert(subscription.to_owned(), sig.clone());
+        let d = self.clone();
+        let id = subscription.to_owned();
+        self.inner.tracker.spawn(async move { lane::run(d, id, sig).await });
+    }
+
+    /// Called by a lane with nothing left to do: retires it unless it was
+    /// woken meanwhile. Returns whether the lane may stop.
+    fn retire(&self, subscription: &str, sig: &LaneSignal) -> bool {
+        let mut lanes = self.inner.lanes.lock().expect("lanes lock");
+        if sig.woken.swap(false, Ordering::SeqCst) && !self.inner.shutdown.is_cancelled() {
+            return false;
+        }
+        lanes.remove(subscription);
+        true
+    }
+
+    async fn sweep_loop(&self) {
+        let ctx = &self.inner.ctx;
+        let mut n = 0u32;
+        loop {
+            if n % SCAN_EVERY == 0 {
+                match ctx.store.subscriptions_with_work().await {
+                    Ok(subs) => subs.iter().for_each(|s| self.wake(s)),
+                    Err(e) => tracing::warn!(error = ?e, "scan for pending deliveries failed"),
+                }
+            }
+            match ctx.store.expire_overdue(ctx.clock.now()).await {
+                Ok(0) => {}
+                Ok(k) => tracing::info!(deliveries = k, "expired deliveries not sent in time"),
+                Err(e) => tracing::warn!(error = ?e, "expiry sweep failed"),
+            }
+            n = n.wrapping_add(1);
+            tokio::select! {
+                _ = tokio::time::sleep(ctx.config.tick) => {}
+                _ = self.inner.shutdown.cancelled() => break,
+            }
+        }
+    }
+}

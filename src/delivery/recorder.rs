@@ -1,0 +1,73 @@
+//! The recorder: takes attempt outcomes from every lane and writes them in
+//! batches, one transaction per batch. A store failure is retried, never
+//! dropped: a receiver's acknowledgement must end up recorded. Subscriptions
+//! it disables (410, or failing too long) are logged for the operator.
+
+use super::Dispatcher;
+use crate::store::{Outcome, Verdict};
+use chrono::Duration;
+use std::collections::BTreeSet;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Most outcomes written in one transaction.
+const BATCH: usize = 1000;
+
+/// Runs until `done` is cancelled (after every lane has stopped), then
+/// writes what is left.
+pub async fn run(d: Dispatcher, mut rx: mpsc::Receiver<Outcome>, done: CancellationToken) {
+    loop {
+        let first = tokio::select! {
+            m = rx.recv() => m,
+            _ = done.cancelled() => None,
+        };
+        let mut batch: Vec<Outcome> = first.into_iter().collect();
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(o) => batch.push(o),
+                Err(_) => break,
+            }
+        }
+        if batch.is_empty() {
+            break;
+        }
+        flush(&d, &batch, done.is_cancelled()).await;
+    }
+    tracing::debug!("recorder stopped");
+}
+
+async fn flush(d: &Dispatcher, batch: &[Outcome], stopping: bool) {
+    let ctx = &d.inner.ctx;
+    let disable_after = Duration::from_std(ctx.config.disable_after).unwrap_or(Duration::days(3));
+    let mut tries = 0u32;
+    loop {
+        let now = ctx.clock.now();
+        match ctx.store.record_outcomes(batch, now, now - disable_after).await {
+            Ok(disabled) => {
+                for id in disabled {
+                    tracing::warn!(subscription = %id, "subscription disabled: its endpoint answered 410 or kept failing");
+                }
+                break;
+            }
+            Err(e) => {
+                tries += 1;
+                tracing::error!(error = ?e, outcomes = batch.len(), tries, "recording attempts failed; retrying");
+                if stopping && tries >= 5 {
+                    // Leases lapse and these deliveries are attempted again,
+                    // with the same webhook-id: at-least-once still holds.
+                    tracing::error!(outcomes = batch.len(), "giving up recording at shutdown");
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(tries.min(10)))).await;
+            }
+        }
+    }
+    let retrying: BTreeSet<&str> = batch
+        .iter()
+        .filter(|o| matches!(o.verdict, Verdict::Retry(_)))
+        .map(|o| o.subscription_id.as_str())
+        .collect();
+    for s in retrying {
+        d.wake(s);
+    }
+}

@@ -1,0 +1,15 @@
+//! The vocabulary of tminus, parsed once at the edge and trusted inside:
+//! ids, reminder offsets, time zones, hook URLs, event names and the payload
+//! a receiver gets. Nothing here does I/O.
+
+pub mod event;
+pub mod hook_url;
+pub mod ids;
+pub mod offset;
+pub mod payload;
+pub mod timezone;
+
+pub use event::Event;
+pub use hook_url::HookUrl;
+pub use offset::ReminderOffset;
+pub use timezone::Zone;

@@ -1,0 +1,86 @@
+//! The one error type of the HTTP API. Client errors carry a status, a
+//! stable machine-readable `code`, a message and, where one field is to
+//! blame, its name; everything else is logged with its cause and answered as
+//! an opaque 500.
+
+use crate::store::StoreError;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+/// An API error, rendered as `{"error": {"code", "message", "field"}}`.
+#[derive(Debug)]
+pub enum ApiError {
+    /// Something the client can fix.
+    Client {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+        field: Option<String>,
+    },
+    /// Something we must fix; the cause goes to the log, not the client.
+    Internal(anyhow::Error),
+}
+
+/// Shorthand for handler results.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    /// A client error without a field.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Client { status, code, message: message.into(), field: None }
+    }
+
+    /// A 422 about one field's value.
+    pub fn invalid(code: &'static str, field: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message).on(field)
+    }
+
+    /// A 404 naming what was not found.
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+    }
+
+    /// Names the field to blame.
+    pub fn on(self, f: &str) -> Self {
+        match self {
+            ApiError::Client { status, code, message, .. } => {
+                ApiError::Client { status, code, message, field: Some(f.into()) }
+            }
+            other => other,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::not_found("resource"),
+            StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            StoreError::Other(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        ApiError::Internal(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::Client { status, code, message, field } => {
+                let body = json!({"error": {"code": code, "message": message, "field": field}});
+                (status, Json(body)).into_response()
+            }
+            ApiError::Internal(e) => {
+                tracing::error!(error = ?e, "request failed");
+                let body = json!({"error": {"code": "internal", "message": "internal error", "field": null}});
+                (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
+            }
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! tminus sends webinar-reminder webhooks. How one reminder travels:
+//!
+//! 1. The platform creates a webinar (`api::webinars`); the pure planner
+//!    (`schedule::plan`) arms one reminder row per interval still ahead, in
+//!    the store (`store`), whatever the number of participants.
+//! 2. An integrator subscribes a URL with the seed's call (`api::integration`).
+//! 3. The timer loop (`schedule`) sleeps until the earliest reminder is due,
+//!    claims it with a lease, decides on time / late / missed
+//!    (`schedule::plan::decide`) and fans it out into one delivery per
+//!    (participant × matching subscription), in resumable slices.
+//! 4. The dispatcher (`delivery`) runs one lane per subscription: it leases
+//!    due deliveries within the subscription's concurrency and rate caps,
+//!    renders the seed's payload (`domain::payload`), signs it the Standard
+//!    Webhooks way (`signing`), sends it through the target guard
+//!    (`delivery::guard`, `delivery::send`), and the recorder writes each
+//!    attempt and its verdict (`delivery::retry`) in batches.
+//!
+//! [`run`] wires these together around one listener and one shutdown token,
+//! so `main`, the demo and the tests start the same service.
+
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod clock;
+pub mod config;
+pub mod delivery;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod schedule;
+pub mod signing;
+pub mod store;
+
+use clock::Clock;
+use config::Config;
+use delivery::retry::RetryPolicy;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// What every component of one running service shares.
+pub struct AppContext {
+    pub config: Config,
+    pub store: store::DynStore,
+    pub clock: Clock,
+    /// This process's name in leases (`locked_by`), unique per start.
+    pub instance: String,
+    /// The platform API's bearer token (given, or generated at start).
+    pub admin_token: String,
+}
+
+impl AppContext {
+    /// The retry policy the configuration describes.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        let d = |x: std::time::Duration| chrono::Duration::from_std(x).unwrap_or(chrono::Duration::seconds(5));
+        RetryPolicy { base: d(self.config.retry_base), max: d(self.config.retry_max) }
+    }
+}
+
+/// Runs the API, the scheduler and the delivery workers until `shutdown` is
+/// cancelled, then drains in-flight work and returns.
+pub async fn run(config: Config, listener: TcpListener, clock: Clock, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let (errors, warnings) = config.check();
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    if !errors.is_empty() {
+        anyhow::bail!("invalid configuration: {}", errors.join("; "));
+    }
+    let store = store::open(&config.database).await?;
+    let admin_token = match &config.admin_token {
+        Some(t) if !t.is_empty() => t.clone(),
+        _ => {
+            let t = format!("tma_{}", domain::ids::new_id());
+            tracing::warn!(admin_token = %t, "no --admin-token given; generated one for this run");
+            t
+        }
+    };
+    let ctx = Arc::new(AppContext {
+        config,
+        store,
+        clock,
+        instance: format!("{}-{}", std::process::id(), domain::ids::new_id()),
+        admin_token,
+    });
+    tracing::info!(addr = %listener.local_addr()?, instance = %ctx.instance, config = ?ctx.config, "tminus serving");
+
+    let (dispatcher, delivery_done) = delivery::Dispatcher::start(ctx.clone(), shutdown.clone())?;
+    let wake = Arc::new(Notify::new());
+    let scheduler = tokio::spawn(schedule::run(ctx.clone(), wake.clone(), dispatcher.clone(), shutdown.clone()));
+    let app = api::router(api::AppState::new(ctx.clone(), dispatcher, wake));
+    let stop = shutdown.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
+    let served = server.await;
+    shutdown.cancel();
+    tracing::info!("HTTP API stopped; draining");
+    if let Err(e) = scheduler.await {
+        tracing::error!(error = ?e, "scheduler task failed");
+    }
+    if let Err(e) = delivery_done.await {
+        tracing::error!(error = ?e, "delivery task failed");
+    }
+    served?;
+    tracing::info!("tminus stopped");
+    Ok(())
+}

@@ -1,0 +1,67 @@
+//! The `tminus` command: parses the command line and dispatches to the
+//! library. Nothing else lives here.
+
+use clap::{Parser, Subcommand};
+use tminus::config::Config;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "tminus", version, about = "Webinar-reminder webhooks, on time and exactly once as far as receivers can tell")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service: HTTP API, scheduler and delivery workers.
+    Serve(Box<Config>),
+    /// Show the whole thing working in under a minute, on a temporary database.
+    Demo,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // The demo prints its own story; the service logs at info.
+    let default_filter = match cli.command {
+        Command::Demo => "warn",
+        Command::Serve(_) => "info,hyper=warn,reqwest=warn",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TMINUS_LOG")
+                .unwrap_or_else(|_| default_filter.into()),
+        )
+        .init();
+    match cli.command {
+        Command::Serve(config) => {
+            let listener = tokio::net::TcpListener::bind(&config.listen).await?;
+            let shutdown = CancellationToken::new();
+            tokio::spawn(stop_on_signal(shutdown.clone()));
+            tminus::run(*config, listener, tminus::clock::Clock::system(), shutdown).await
+        }
+        Command::Demo => tminus::demo::run().await,
+    }
+}
+
+/// Cancels `shutdown` on Ctrl-C or SIGTERM.
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("Ctrl-C: shutting down"),
+        _ = term => tracing::info!("SIGTERM: shutting down"),
+    }
+    shutdown.cancel();
+}

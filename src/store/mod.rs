@@ -1,0 +1,193 @@
+//! The storage boundary. Everything tminus remembers goes through [`Store`];
+//! the HTTP layer, the scheduler and the delivery workers never see SQL.
+//! One implementation per backend lives beside this file; `open` picks one
+//! from the database URL once, at start.
+
+pub mod model;
+pub mod sqlite;
+
+pub use model::*;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The thing asked for does not exist (or belongs to someone else).
+    #[error("not found")]
+    NotFound,
+    /// The write would break a rule the store keeps (a duplicate, a stale state).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Anything else: I/O, corruption, a bug.
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// Shorthand for store results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The shared handle the rest of the service holds.
+pub type DynStore = Arc<dyn Store>;
+
+/// Everything tminus stores. Lease-based claims (`claim_*`) never hold a
+/// transaction open across an HTTP call: they mark rows with an owner and a
+/// `locked_until`, and another instance may take them once that has passed.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // --- platform -------------------------------------------------------
+    async fn create_creator(&self, name: &str, timezone: Option<&str>) -> StoreResult<Creator>;
+    async fn get_creator(&self, id: &str) -> StoreResult<Creator>;
+    async fn list_creators(&self) -> StoreResult<Vec<Creator>>;
+    /// Stores a key's hash; the key itself is the caller's to show once.
+    async fn create_api_key(
+        &self,
+        creator_id: &str,
+        name: &str,
+        prefix: &str,
+        hash: &str,
+    ) -> StoreResult<ApiKey>;
+    async fn list_api_keys(&self, creator_id: &str) -> StoreResult<Vec<ApiKey>>;
+    async fn revoke_api_key(&self, creator_id: &str, key_id: &str) -> StoreResult<()>;
+    /// The creator owning an unrevoked key with this hash.
+    async fn creator_for_key(&self, hash: &str) -> StoreResult<String>;
+    async fn create_mango(&self, creator_id: &str, name: &str) -> StoreResult<Mango>;
+    async fn list_mangoes(&self, creator_id: &str) -> StoreResult<Vec<Mango>>;
+
+    // --- webinars and participants --------------------------------------
+    /// Creates a webinar and arms its reminders in one transaction.
+    async fn create_webinar(
+        &self,
+        creator_id: &str,
+        fields: &WebinarFields,
+        reminders: &[PlannedReminder],
+    ) -> StoreResult<Webinar>;
+    async fn get_webinar(&self, id: &str) -> StoreResult<Webinar>;
+    async fn list_webinars(&self, creator_id: &str) -> StoreResult<Vec<Webinar>>;
+    /// Replaces a webinar's fields. When `reminders` is `Some`, the start
+    /// moved: pending reminders and pending deliveries of the old start are
+    /// cancelled and these are armed instead.
+    async fn update_webinar(
+        &self,
+        id: &str,
+        fields: &WebinarFields,
+        reminders: Option<&[PlannedReminder]>,
+    ) -> StoreResult<Webinar>;
+    /// Cancels (`deleted = false`) or deletes a webinar: its pending
+    /// reminders and deliveries are cancelled; history stays.
+    async fn end_webinar(&self, id: &str, deleted: bool) -> StoreResult<Webinar>;
+    async fn list_reminders(&self, webinar_id: &str) -> StoreResult<Vec<Reminder>>;
+    /// Registers participants; the same email again is not a second one.
+    async fn register_participants(
+        &self,
+        webinar_id: &str,
+        people: &[NewParticipant],
+    ) -> StoreResult<(RegisterSummary, Vec<Participant>)>;
+    async fn list_participants(
+        &self,
+        webinar_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<Participant>>;
+    /// Unregisters a participant and cancels their pending deliveries.
+    async fn unregister_participant(&self, webinar_id: &str, id: &str) -> StoreResult<()>;
+
+    // --- subscriptions --------------------------------------------------
+    /// Creates a subscription, or returns the live one with the same
+    /// (creator, hookUrl, event, webinar, mango) and `false`.
+    async fn subscribe(&self, new: &NewSubscription) -> StoreResult<(Subscription, bool)>;
+    async fn list_subscriptions(&self, creator_id: Option<&str>) -> StoreResult<Vec<Subscription>>;
+    async fn get_subscription(&self, id: &str) -> StoreResult<Subscription>;
+    /// Removes a subscription and cancels its pending deliveries.
+    async fn delete_subscription(&self, id: &str) -> StoreResult<()>;
+    /// Installs a new secret; the old one keeps signing until `grace_until`.
+    async fn rotate_secret(
+        &self,
+        id: &str,
+        secret: &str,
+        grace_until: DateTime<Utc>,
+    ) -> StoreResult<Subscription>;
+    async fn update_subscription(
+        &self,
+        id: &str,
+        patch: &SubscriptionPatch,
+    ) -> StoreResult<Subscription>;
+
+    // --- deliveries as the integrator sees them -------------------------
+    async fn list_deliveries(
+        &self,
+        subscription_id: &str,
+        status: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>>;
+    async fn get_delivery(&self, subscription_id: &str, id: &str) -> StoreResult<Delivery>;
+    /// Makes a delivery due now again (any state but cancelled), with at
+    /// least `expires_at` to live.
+    async fn retry_delivery(
+        &self,
+        subscription_id: &str,
+        id: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<Delivery>;
+    async fn create_one_off(&self, one_off: &OneOff, now: DateTime<Utc>) -> StoreResult<Delivery>;
+
+    // --- the scheduler ----------------------------------------------------
+    /// The earliest due instant of any pending reminder.
+    async fn next_reminder_due(&self) -> StoreResult<Option<DateTime<Utc>>>;
+    /// Claims due reminders (and ones whose fan-out lease lapsed).
+    async fn claim_due_reminders(
+        &self,
+        now: DateTime<Utc>,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<DueReminder>>;
+    /// Fans out the next `batch` participants of a claimed reminder,
+    /// resuming from its stored cursor; marks it finished when none are left.
+    async fn fanout_batch(
+        &self,
+        reminder_id: &str,
+        mode: FanoutMode,
+        batch: u32,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<FanoutProgress>;
+
+    // --- the delivery workers ---------------------------------------------
+    /// Active subscriptions that have pending deliveries.
+    async fn subscriptions_with_work(&self) -> StoreResult<Vec<String>>;
+    /// When this subscription next has a delivery to attempt, if ever.
+    async fn next_delivery_due(&self, subscription_id: &str) -> StoreResult<Option<DateTime<Utc>>>;
+    /// Leases up to `limit` due deliveries of one subscription.
+    async fn claim_deliveries(
+        &self,
+        subscription_id: &str,
+        now: DateTime<Utc>,
+        limit: u32,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Claimed>;
+    /// Records attempts and applies their verdicts, in one transaction.
+    /// Subscriptions failing since before `disable_before` are disabled; the
+    /// ids of subscriptions disabled by this call are returned.
+    async fn record_outcomes(
+        &self,
+        outcomes: &[Outcome],
+        now: DateTime<Utc>,
+        disable_before: DateTime<Utc>,
+    ) -> StoreResult<Vec<String>>;
+    /// Marks pending deliveries whose time has passed as expired.
+    async fn expire_overdue(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+}
+
+/// Opens the store named by `url`: a SQLite path or `sqlite:` URL.
+pub async fn open(url: &str) -> anyhow::Result<DynStore> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        anyhow::bail!("the PostgreSQL backend is not built yet; use a SQLite path");
+    }
+    Ok(Arc::new(sqlite::SqliteStore::open(url)?))
+}

@@ -1,0 +1,275 @@
+//! The records the store hands out and takes in. Plain data: validation has
+//! happened at the API edge, decisions happen in `schedule` and `delivery`.
+
+use crate::domain::payload::{ParticipantFacts, WebinarFacts};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// A creator: owner of webinars, mangoes, API keys and subscriptions.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Creator {
+    pub id: String,
+    pub name: String,
+    pub timezone: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An API key as listed: never the key itself, only its prefix.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKey {
+    pub id: String,
+    pub creator_id: String,
+    pub name: String,
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A product ("mango") a webinar can belong to.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Mango {
+    pub id: String,
+    pub creator_id: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A webinar's editable fields, validated.
+#[derive(Clone, Debug)]
+pub struct WebinarFields {
+    pub title: String,
+    pub link: String,
+    pub from_time: DateTime<Utc>,
+    pub to_time: DateTime<Utc>,
+    pub timezone: Option<String>,
+    pub mango_ids: Vec<String>,
+}
+
+/// A webinar as stored.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Webinar {
+    pub id: String,
+    pub creator_id: String,
+    pub title: String,
+    pub link: String,
+    pub from_time: DateTime<Utc>,
+    pub to_time: DateTime<Utc>,
+    pub timezone: Option<String>,
+    pub mangoes: Vec<String>,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A reminder to arm: one interval of one webinar.
+#[derive(Clone, Debug)]
+pub struct PlannedReminder {
+    pub label: String,
+    pub due_at: DateTime<Utc>,
+}
+
+/// A reminder row, as the schedule view and the scheduler see it.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reminder {
+    pub id: String,
+    pub webinar_id: String,
+    pub label: String,
+    pub from_time: DateTime<Utc>,
+    pub due_at: DateTime<Utc>,
+    pub status: String,
+    pub late: bool,
+    pub fired_at: Option<DateTime<Utc>>,
+}
+
+/// A participant to register.
+#[derive(Clone, Debug)]
+pub struct NewParticipant {
+    pub name: String,
+    pub email: String,
+    pub phone: String,
+    pub timezone: Option<String>,
+}
+
+/// A registered participant.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Participant {
+    pub id: String,
+    pub webinar_id: String,
+    pub name: String,
+    pub email: String,
+    pub phone: String,
+    pub timezone: Option<String>,
+    pub registered_at: DateTime<Utc>,
+}
+
+/// What a bulk registration did.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterSummary {
+    pub created: usize,
+    pub existing: usize,
+}
+
+/// A subscription to create.
+#[derive(Clone, Debug)]
+pub struct NewSubscription {
+    pub creator_id: String,
+    pub hook_url: String,
+    pub event: String,
+    pub webinar_id: Option<String>,
+    pub mango_id: Option<String>,
+    pub secret: String,
+    pub max_concurrency: u32,
+    pub rate_per_second: Option<u32>,
+}
+
+/// A subscription as stored (the secret included; views decide what to show).
+#[derive(Clone, Debug)]
+pub struct Subscription {
+    pub id: String,
+    pub creator_id: String,
+    pub hook_url: String,
+    pub event: String,
+    pub webinar_id: Option<String>,
+    pub mango_id: Option<String>,
+    pub secret: String,
+    pub previous_secret: Option<String>,
+    pub previous_until: Option<DateTime<Utc>>,
+    pub status: String,
+    pub disabled_reason: Option<String>,
+    pub max_concurrency: u32,
+    pub rate_per_second: Option<u32>,
+    pub failing_since: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Changes an integrator may make to a subscription.
+#[derive(Clone, Debug, Default)]
+pub struct SubscriptionPatch {
+    pub max_concurrency: Option<u32>,
+    /// `Some(None)` removes the rate cap.
+    pub rate_per_second: Option<Option<u32>>,
+    pub enable: bool,
+}
+
+/// One recorded attempt.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    pub attempt: u32,
+    pub started_at: DateTime<Utc>,
+    pub status_code: Option<u16>,
+    pub latency_ms: u64,
+    pub error: Option<String>,
+    pub response: Option<String>,
+}
+
+/// A delivery as listed to its subscription's owner.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    pub id: String,
+    pub subscription_id: String,
+    pub webinar_id: Option<String>,
+    pub participant_id: Option<String>,
+    pub reminder: String,
+    pub status: String,
+    pub late: bool,
+    pub attempts: u32,
+    pub due_at: DateTime<Utc>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub expires_at: DateTime<Utc>,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt_log: Option<Vec<Attempt>>,
+}
+
+/// A one-off delivery with a fixed body (test events).
+#[derive(Clone, Debug)]
+pub struct OneOff {
+    pub id: String,
+    pub subscription_id: String,
+    pub label: String,
+    pub payload: Vec<u8>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A delivery claimed for sending, with everything needed to render it.
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub id: String,
+    pub subscription_id: String,
+    pub label: String,
+    /// The number this attempt will carry in `x-tminus-attempt`.
+    pub attempt: u32,
+    pub expires_at: DateTime<Utc>,
+    pub payload: Option<Vec<u8>>,
+    pub webinar_id: Option<String>,
+    pub participant: Option<ParticipantFacts>,
+}
+
+/// A claimed batch: the jobs and the facts of the webinars they refer to.
+#[derive(Debug, Default)]
+pub struct Claimed {
+    pub jobs: Vec<Job>,
+    pub webinars: HashMap<String, WebinarFacts>,
+}
+
+/// How an attempt ended, as the delivery policy decided.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verdict {
+    /// The receiver acknowledged it.
+    Delivered,
+    /// Try again at this instant.
+    Retry(DateTime<Utc>),
+    /// No point retrying: the reminder is stale.
+    Expired,
+    /// The receiver answered 410: the subscription is disabled.
+    Gone,
+}
+
+/// One attempt's result, to be recorded.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub delivery_id: String,
+    pub subscription_id: String,
+    pub attempt: Attempt,
+    pub verdict: Verdict,
+}
+
+/// What the scheduler should do with the next slice of a reminder.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FanoutMode {
+    /// Create deliveries to send; `late` marks them as sent after their time.
+    Send { late: bool },
+    /// Record the deliveries as missed: too late to be useful.
+    Missed,
+}
+
+/// Progress of one fan-out slice.
+#[derive(Clone, Debug, Default)]
+pub struct FanoutProgress {
+    /// Subscriptions that received new pending deliveries.
+    pub subscriptions: Vec<String>,
+    pub created: usize,
+    pub done: bool,
+}
+
+/// A claimed due reminder, with the webinar start it announces.
+#[derive(Clone, Debug)]
+pub struct DueReminder {
+    pub id: String,
+    pub webinar_id: String,
+    pub label: String,
+    pub due_at: DateTime<Utc>,
+    pub from_time: DateTime<Utc>,
+}

@@ -1,0 +1,121 @@
+//! The embedded backend: one SQLite file in WAL mode, migrated on open.
+//! SQLite allows one writer at a time, so this store keeps a single
+//! connection behind a mutex and runs every call on the blocking pool; the
+//! per-concept files beside this one hold the SQL, as plain functions over a
+//! connection, and this file maps them onto the [`Store`] trait.
+
+mod engine;
+mod platform;
+mod subscriptions;
+mod trait_impl;
+mod webinars;
+
+use super::{StoreError, StoreResult};
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+use std::sync::{Arc, Mutex};
+
+/// The schema, in order. Each runs once; `PRAGMA user_version` counts them.
+const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/sqlite/0001_init.sql")];
+
+/// A SQLite-backed [`super::Store`].
+#[derive(Clone)]
+pub struct SqliteStore {
+    /// The one connection. SQLite serialises writers anyway; one connection
+    /// avoids `SQLITE_BUSY` handling and keeps each call's view consistent.
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) and migrates the database at `url`: a path,
+    /// `sqlite://path` or `sqlite::memory:`.
+    pub fn open(url: &str) -> anyhow::Result<Self> {
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        let mut conn = if path == ":memory:" {
+            Connection::open_in_memory()?
+        } else {
+            Connection::open(path).with_context(|| format!("opening SQLite database {path}"))?
+        };
+        // WAL + synchronous=NORMAL survives a crash of the process without
+        // losing a committed transaction; foreign keys guard the schema.
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA busy_timeout = 5000;",
+        )?;
+        migrate(&mut conn)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` on the connection, off the async threads.
+    async fn run<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Other(anyhow::anyhow!("store task failed: {e}")))?
+    }
+}
+
+fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+    let version: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)
+            .with_context(|| format!("migration {}", i + 1))?;
+        tx.pragma_update(None, "user_version", i + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e {
+            rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
+            rusqlite::Error::SqliteFailure(f, msg)
+                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                StoreError::Conflict(msg.unwrap_or_else(|| "constraint violated".into()))
+            }
+            other => StoreError::Other(other.into()),
+        }
+    }
+}
+
+/// Instants are stored as epoch milliseconds.
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// The inverse of [`ms`].
+fn at(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// [`at`] for nullable columns.
+fn at_opt(ms: Option<i64>) -> Option<DateTime<Utc>> {
+    ms.map(at)
+}
+
+/// Fails with `NotFound` when an update touched nothing.
+fn touched(n: usize) -> StoreResult<()> {
+    if n == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}

@@ -1,0 +1,132 @@
+//! SQL for creators, their API keys and their mangoes.
+
+use super::{at, at_opt, ms, touched};
+use crate::domain::ids::new_id;
+use crate::store::{ApiKey, Creator, Mango, StoreResult};
+use chrono::Utc;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+fn creator(r: &Row) -> rusqlite::Result<Creator> {
+    Ok(Creator {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        timezone: r.get(2)?,
+        created_at: at(r.get(3)?),
+    })
+}
+
+pub fn create_creator(c: &Connection, name: &str, tz: Option<&str>) -> StoreResult<Creator> {
+    let id = new_id();
+    c.execute(
+        "INSERT INTO creators (id, name, timezone, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![id, name, tz, ms(Utc::now())],
+    )?;
+    get_creator(c, &id)
+}
+
+pub fn get_creator(c: &Connection, id: &str) -> StoreResult<Creator> {
+    Ok(c.query_row(
+        "SELECT id, name, timezone, created_at FROM creators WHERE id = ?1",
+        [id],
+        creator,
+    )?)
+}
+
+pub fn list_creators(c: &Connection) -> StoreResult<Vec<Creator>> {
+    let mut st = c.prepare("SELECT id, name, timezone, created_at FROM creators ORDER BY id")?;
+    let rows = st.query_map([], creator)?.collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+fn api_key(r: &Row) -> rusqlite::Result<ApiKey> {
+    Ok(ApiKey {
+        id: r.get(0)?,
+        creator_id: r.get(1)?,
+        name: r.get(2)?,
+        prefix: r.get(3)?,
+        created_at: at(r.get(4)?),
+        revoked_at: at_opt(r.get(5)?),
+    })
+}
+
+const KEY_COLS: &str = "id, creator_id, name, prefix, created_at, revoked_at";
+
+pub fn create_api_key(
+    c: &Connection,
+    creator_id: &str,
+    name: &str,
+    prefix: &str,
+    hash: &str,
+) -> StoreResult<ApiKey> {
+    get_creator(c, creator_id)?;
+    let id = new_id();
+    c.execute(
+        "INSERT INTO api_keys (id, creator_id, name, prefix, hash, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![id, creator_id, name, prefix, hash, ms(Utc::now())],
+    )?;
+    Ok(c.query_row(
+        &format!("SELECT {KEY_COLS} FROM api_keys WHERE id = ?1"),
+        [&id],
+        api_key,
+    )?)
+}
+
+pub fn list_api_keys(c: &Connection, creator_id: &str) -> StoreResult<Vec<ApiKey>> {
+    get_creator(c, creator_id)?;
+    let mut st = c.prepare(&format!(
+        "SELECT {KEY_COLS} FROM api_keys WHERE creator_id = ?1 ORDER BY id"
+    ))?;
+    let rows = st.query_map([creator_id], api_key)?.collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+pub fn revoke_api_key(c: &Connection, creator_id: &str, key_id: &str) -> StoreResult<()> {
+    touched(c.execute(
+        "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?3)
+         WHERE id = ?1 AND creator_id = ?2",
+        params![key_id, creator_id, ms(Utc::now())],
+    )?)
+}
+
+pub fn creator_for_key(c: &Connection, hash: &str) -> StoreResult<String> {
+    c.query_row(
+        "SELECT creator_id FROM api_keys WHERE hash = ?1 AND revoked_at IS NULL",
+        [hash],
+        |r| r.get(0),
+    )
+    .optional()?
+    .ok_or(crate::store::StoreError::NotFound)
+}
+
+fn mango(r: &Row) -> rusqlite::Result<Mango> {
+    Ok(Mango {
+        id: r.get(0)?,
+        creator_id: r.get(1)?,
+        name: r.get(2)?,
+        created_at: at(r.get(3)?),
+    })
+}
+
+pub fn create_mango(c: &Connection, creator_id: &str, name: &str) -> StoreResult<Mango> {
+    get_creator(c, creator_id)?;
+    let id = new_id();
+    c.execute(
+        "INSERT INTO mangoes (id, creator_id, name, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![id, creator_id, name, ms(Utc::now())],
+    )?;
+    Ok(c.query_row(
+        "SELECT id, creator_id, name, created_at FROM mangoes WHERE id = ?1",
+        [&id],
+        mango,
+    )?)
+}
+
+pub fn list_mangoes(c: &Connection, creator_id: &str) -> StoreResult<Vec<Mango>> {
+    get_creator(c, creator_id)?;
+    let mut st = c.prepare(
+        "SELECT id, creator_id, name, created_at FROM mangoes WHERE creator_id = ?1 ORDER BY id",
+    )?;
+    let rows = st.query_map([creator_id], mango)?.collect::<Result<_, _>>()?;
+    Ok(rows)
+}

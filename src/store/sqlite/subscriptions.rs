@@ -1,0 +1,241 @@
+//! SQL for subscriptions and for the delivery history their owners see.
+
+use super::{at, at_opt, ms, touched};
+use crate::domain::ids::new_id;
+use crate::store::{
+    Attempt, Delivery, NewSubscription, OneOff, StoreError, StoreResult, Subscription,
+    SubscriptionPatch,
+};
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+const SUB_COLS: &str = "id, creator_id, hook_url, event, webinar_id, mango_id, secret,
+    previous_secret, previous_until, status, disabled_reason, max_concurrency,
+    rate_per_second, failing_since, created_at";
+
+fn subscription(r: &Row) -> rusqlite::Result<Subscription> {
+    Ok(Subscription {
+        id: r.get(0)?,
+        creator_id: r.get(1)?,
+        hook_url: r.get(2)?,
+        event: r.get(3)?,
+        webinar_id: r.get(4)?,
+        mango_id: r.get(5)?,
+        secret: r.get(6)?,
+        previous_secret: r.get(7)?,
+        previous_until: at_opt(r.get(8)?),
+        status: r.get(9)?,
+        disabled_reason: r.get(10)?,
+        max_concurrency: r.get(11)?,
+        rate_per_second: r.get(12)?,
+        failing_since: at_opt(r.get(13)?),
+        created_at: at(r.get(14)?),
+    })
+}
+
+pub fn get(c: &Connection, id: &str) -> StoreResult<Subscription> {
+    Ok(c.query_row(
+        &format!("SELECT {SUB_COLS} FROM subscriptions WHERE id = ?1 AND status != 'deleted'"),
+        [id],
+        subscription,
+    )?)
+}
+
+pub fn subscribe(c: &mut Connection, n: &NewSubscription) -> StoreResult<(Subscription, bool)> {
+    let tx = c.transaction()?;
+    let existing: Option<String> = tx
+        .query_row(
+            "SELECT id FROM subscriptions
+             WHERE creator_id = ?1 AND hook_url = ?2 AND event = ?3
+               AND webinar_id IS ?4 AND mango_id IS ?5 AND status != 'deleted'",
+            params![n.creator_id, n.hook_url, n.event, n.webinar_id, n.mango_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let now = ms(Utc::now());
+    let (id, created) = match existing {
+        Some(id) => {
+            // Subscribing again is how REST-hook clients recover: revive a
+            // disabled subscription instead of making a twin.
+            tx.execute(
+                "UPDATE subscriptions SET status = 'active', disabled_reason = NULL,
+                        failing_since = NULL, updated_at = ?2
+                 WHERE id = ?1 AND status = 'disabled'",
+                params![id, now],
+            )?;
+            (id, false)
+        }
+        None => {
+            let id = new_id();
+            tx.execute(
+                "INSERT INTO subscriptions (id, creator_id, hook_url, event, webinar_id, mango_id,
+                   secret, status, max_concurrency, rate_per_second, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'active', ?8, ?9, ?10, ?10)",
+                params![
+                    id, n.creator_id, n.hook_url, n.event, n.webinar_id, n.mango_id, n.secret,
+                    n.max_concurrency, n.rate_per_second, now
+                ],
+            )?;
+            (id, true)
+        }
+    };
+    tx.commit()?;
+    Ok((get(c, &id)?, created))
+}
+
+pub fn list(c: &Connection, creator_id: Option<&str>) -> StoreResult<Vec<Subscription>> {
+    let mut st = c.prepare(&format!(
+        "SELECT {SUB_COLS} FROM subscriptions
+         WHERE status != 'deleted' AND (?1 IS NULL OR creator_id = ?1) ORDER BY id"
+    ))?;
+    let rows = st.query_map([creator_id], subscription)?.collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+pub fn delete(c: &mut Connection, id: &str) -> StoreResult<()> {
+    let tx = c.transaction()?;
+    let now = ms(Utc::now());
+    touched(tx.execute(
+        "UPDATE subscriptions SET status = 'deleted', updated_at = ?2
+         WHERE id = ?1 AND status != 'deleted'",
+        params![id, now],
+    )?)?;
+    tx.execute(
+        "UPDATE deliveries SET status = 'cancelled', updated_at = ?2
+         WHERE subscription_id = ?1 AND status = 'pending'",
+        params![id, now],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+pub fn rotate(c: &Connection, id: &str, secret: &str, grace: DateTime<Utc>) -> StoreResult<Subscription> {
+    touched(c.execute(
+        "UPDATE subscriptions SET previous_secret = secret, previous_until = ?3,
+                secret = ?2, updated_at = ?4
+         WHERE id = ?1 AND status != 'deleted'",
+        params![id, secret, ms(grace), ms(Utc::now())],
+    )?)?;
+    get(c, id)
+}
+
+pub fn update(c: &Connection, id: &str, p: &SubscriptionPatch) -> StoreResult<Subscription> {
+    let cur = get(c, id)?;
+    let rate = p.rate_per_second.unwrap_or(cur.rate_per_second);
+    c.execute(
+        "UPDATE subscriptions SET max_concurrency = ?2, rate_per_second = ?3, updated_at = ?4,
+                status = CASE WHEN ?5 THEN 'active' ELSE status END,
+                disabled_reason = CASE WHEN ?5 THEN NULL ELSE disabled_reason END,
+                failing_since = CASE WHEN ?5 THEN NULL ELSE failing_since END
+         WHERE id = ?1",
+        params![id, p.max_concurrency.unwrap_or(cur.max_concurrency), rate, ms(Utc::now()), p.enable],
+    )?;
+    get(c, id)
+}
+
+const DELIVERY_COLS: &str = "id, subscription_id, webinar_id, participant_id, label, status,
+    late, attempts, due_at, next_attempt_at, expires_at, last_status, last_error, delivered_at";
+
+fn delivery(r: &Row) -> rusqlite::Result<Delivery> {
+    let status: String = r.get(5)?;
+    let pending = status == "pending";
+    Ok(Delivery {
+        id: r.get(0)?,
+        subscription_id: r.get(1)?,
+        webinar_id: r.get(2)?,
+        participant_id: r.get(3)?,
+        reminder: r.get(4)?,
+        status,
+        late: r.get(6)?,
+        attempts: r.get(7)?,
+        due_at: at(r.get(8)?),
+        next_attempt_at: pending.then(|| r.get(9).map(at)).transpose()?,
+        expires_at: at(r.get(10)?),
+        last_status: r.get(11)?,
+        last_error: r.get(12)?,
+        delivered_at: at_opt(r.get(13)?),
+        attempt_log: None,
+    })
+}
+
+pub fn list_deliveries(
+    c: &Connection,
+    sub: &str,
+    status: Option<&str>,
+    limit: u32,
+) -> StoreResult<Vec<Delivery>> {
+    let mut st = c.prepare(&format!(
+        "SELECT {DELIVERY_COLS} FROM deliveries
+         WHERE subscription_id = ?1 AND (?2 IS NULL OR status = ?2)
+         ORDER BY updated_at DESC, id LIMIT ?3"
+    ))?;
+    let mut rows: Vec<Delivery> = st
+        .query_map(params![sub, status, limit], delivery)?
+        .collect::<Result<_, _>>()?;
+    for d in &mut rows {
+        d.attempt_log = Some(attempts(c, &d.id)?);
+    }
+    Ok(rows)
+}
+
+fn attempts(c: &Connection, delivery_id: &str) -> StoreResult<Vec<Attempt>> {
+    let mut st = c.prepare_cached(
+        "SELECT attempt, started_at, status_code, latency_ms, error, response
+         FROM attempts WHERE delivery_id = ?1 ORDER BY attempt",
+    )?;
+    let log = st
+        .query_map([delivery_id], |r| {
+            Ok(Attempt {
+                attempt: r.get(0)?,
+                started_at: at(r.get(1)?),
+                status_code: r.get(2)?,
+                latency_ms: r.get(3)?,
+                error: r.get(4)?,
+                response: r.get(5)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(log)
+}
+
+pub fn get_delivery(c: &Connection, sub: &str, id: &str) -> StoreResult<Delivery> {
+    let mut d = c.query_row(
+        &format!("SELECT {DELIVERY_COLS} FROM deliveries WHERE id = ?1 AND subscription_id = ?2"),
+        params![id, sub],
+        delivery,
+    )?;
+    let log = attempts(c, id)?;
+    d.attempt_log = Some(log);
+    Ok(d)
+}
+
+pub fn retry(
+    c: &Connection,
+    sub: &str,
+    id: &str,
+    now: DateTime<Utc>,
+    expires: DateTime<Utc>,
+) -> StoreResult<Delivery> {
+    let d = get_delivery(c, sub, id)?;
+    if d.status == "cancelled" {
+        return Err(StoreError::Conflict("a cancelled delivery cannot be retried".into()));
+    }
+    c.execute(
+        "UPDATE deliveries SET status = 'pending', next_attempt_at = ?2, locked_until = NULL,
+                expires_at = MAX(expires_at, ?3), updated_at = ?2
+         WHERE id = ?1",
+        params![id, ms(now), ms(expires)],
+    )?;
+    get_delivery(c, sub, id)
+}
+
+pub fn create_one_off(c: &Connection, o: &OneOff, now: DateTime<Utc>) -> StoreResult<Delivery> {
+    let now_ms = ms(now);
+    c.execute(
+        "INSERT INTO deliveries (id, subscription_id, label, payload, status, due_at,
+                                 next_attempt_at, expires_at, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5, ?6, ?5, ?5)",
+        params![o.id, o.subscription_id, o.label, o.payload, now_ms, ms(o.expires_at)],
+    )?;
+    get_delivery(c, &o.subscription_id, &o.id)
+}
