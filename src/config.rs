@@ -114,8 +114,18 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("listen", &self.listen)
             .field("database", &self.database)
-            .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
-            .field("reminder_offsets", &self.reminder_offsets.iter().map(|o| o.label()).collect::<Vec<_>>())
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "reminder_offsets",
+                &self
+                    .reminder_offsets
+                    .iter()
+                    .map(|o| o.label())
+                    .collect::<Vec<_>>(),
+            )
             .field("allow_private_targets", &self.allow_private_targets)
             .field("allow_http", &self.allow_http)
             .field("http_timeout", &self.http_timeout)
@@ -130,9 +140,11 @@ impl std::fmt::Debug for Config {
 impl Config {
     /// The defaults, as `tminus serve` with no flags would have them.
     pub fn defaults() -> Self {
-        use clap::{FromArgMatches, Args};
+        use clap::{Args, FromArgMatches};
         let cmd = Config::augment_args(clap::Command::new("tminus"));
-        let m = cmd.no_binary_name(true).get_matches_from(Vec::<String>::new());
+        let m = cmd
+            .no_binary_name(true)
+            .get_matches_from(Vec::<String>::new());
         Config::from_arg_matches(&m).expect("defaults are valid")
     }
 

@@ -55,17 +55,40 @@ async fn demo(dir: &std::path::Path) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let shutdown = CancellationToken::new();
-    let service = tokio::spawn(crate::run(config, listener, Clock::system(), shutdown.clone()));
+    let service = tokio::spawn(crate::run(
+        config,
+        listener,
+        Clock::system(),
+        shutdown.clone(),
+    ));
     println!("tminus is running at {base} (SQLite at {})", dir.display());
 
     let http = reqwest::Client::new();
     let platform = |path: &str| format!("{base}/api/v1/platform{path}");
     let post = |url: String, body: Value| http.post(url).bearer_auth(&admin).json(&body).send();
-    let creator: Value = post(platform("/creators"), json!({"name": "Demo Creator", "timezone": "Asia/Kolkata"})).await?.json().await?;
+    let creator: Value = post(
+        platform("/creators"),
+        json!({"name": "Demo Creator", "timezone": "Asia/Kolkata"}),
+    )
+    .await?
+    .json()
+    .await?;
     let cid = creator["id"].as_str().context("creator id")?.to_owned();
-    let key: Value = post(platform(&format!("/creators/{cid}/api-keys")), json!({"name": "demo"})).await?.json().await?;
+    let key: Value = post(
+        platform(&format!("/creators/{cid}/api-keys")),
+        json!({"name": "demo"}),
+    )
+    .await?
+    .json()
+    .await?;
     let api_key = key["key"].as_str().context("api key")?.to_owned();
-    let mango: Value = post(platform(&format!("/creators/{cid}/mangoes")), json!({"name": "Marketing Community"})).await?.json().await?;
+    let mango: Value = post(
+        platform(&format!("/creators/{cid}/mangoes")),
+        json!({"name": "Marketing Community"}),
+    )
+    .await?
+    .json()
+    .await?;
     let start = chrono::Utc::now() + chrono::Duration::seconds(12);
     let webinar: Value = post(
         platform("/webinars"),
@@ -81,8 +104,16 @@ async fn demo(dir: &std::path::Path) -> anyhow::Result<()> {
         {"name": "Erika Mustermann", "email": "erika@example.com", "timezone": "Europe/Berlin"},
         {"name": "Ana Silva", "email": "ana@example.com"}
     ]);
-    post(platform(&format!("/webinars/{wid}/participants/bulk")), people).await?.error_for_status()?;
-    println!("webinar {wid} starts at {}; reminders at {OFFSETS} before, for 3 participants", iso_millis(start));
+    post(
+        platform(&format!("/webinars/{wid}/participants/bulk")),
+        people,
+    )
+    .await?
+    .error_for_status()?;
+    println!(
+        "webinar {wid} starts at {}; reminders at {OFFSETS} before, for 3 participants",
+        iso_millis(start)
+    );
 
     // The seed's subscribe call, unchanged but for the base URL.
     let sub: Value = http
@@ -95,7 +126,10 @@ async fn demo(dir: &std::path::Path) -> anyhow::Result<()> {
         .await?
         .json()
         .await?;
-    let secret = sub["secret"].as_str().context("subscription secret")?.to_owned();
+    let secret = sub["secret"]
+        .as_str()
+        .context("subscription secret")?
+        .to_owned();
     println!("subscribed {hook_url} as {}\n", sub["id"]);
 
     let expected = 9;
@@ -105,9 +139,20 @@ async fn demo(dir: &std::path::Path) -> anyhow::Result<()> {
         let Ok(Some((h, body))) = tokio::time::timeout_at(deadline, rx.recv()).await else {
             break;
         };
-        let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let get = |n: &str| {
+            h.get(n)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned()
+        };
         let ts: i64 = get("webhook-timestamp").parse().unwrap_or(0);
-        let ok = crate::signing::verify(&secret, &get("webhook-id"), ts, &body, &get("webhook-signature"));
+        let ok = crate::signing::verify(
+            &secret,
+            &get("webhook-id"),
+            ts,
+            &body,
+            &get("webhook-signature"),
+        );
         let p: Value = serde_json::from_slice(&body).unwrap_or_default();
         println!(
             "{} {:>5} reminder for {:<18} timezone {:<7} id {}  signature {}",

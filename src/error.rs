@@ -29,7 +29,12 @@ pub type ApiResult<T> = Result<T, ApiError>;
 impl ApiError {
     /// A client error without a field.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::Client { status, code, message: message.into(), field: None }
+        ApiError::Client {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
     }
 
     /// A 422 about one field's value.
@@ -39,15 +44,27 @@ impl ApiError {
 
     /// A 404 naming what was not found.
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
 
     /// Names the field to blame.
     pub fn on(self, f: &str) -> Self {
         match self {
-            ApiError::Client { status, code, message, .. } => {
-                ApiError::Client { status, code, message, field: Some(f.into()) }
-            }
+            ApiError::Client {
+                status,
+                code,
+                message,
+                ..
+            } => ApiError::Client {
+                status,
+                code,
+                message,
+                field: Some(f.into()),
+            },
             other => other,
         }
     }
@@ -72,7 +89,12 @@ impl From<anyhow::Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
-            ApiError::Client { status, code, message, field } => {
+            ApiError::Client {
+                status,
+                code,
+                message,
+                field,
+            } => {
                 let body = json!({"error": {"code": code, "message": message, "field": field}});
                 (status, Json(body)).into_response()
             }

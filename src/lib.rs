@@ -53,14 +53,24 @@ pub struct AppContext {
 impl AppContext {
     /// The retry policy the configuration describes.
     pub fn retry_policy(&self) -> RetryPolicy {
-        let d = |x: std::time::Duration| chrono::Duration::from_std(x).unwrap_or(chrono::Duration::seconds(5));
-        RetryPolicy { base: d(self.config.retry_base), max: d(self.config.retry_max) }
+        let d = |x: std::time::Duration| {
+            chrono::Duration::from_std(x).unwrap_or(chrono::Duration::seconds(5))
+        };
+        RetryPolicy {
+            base: d(self.config.retry_base),
+            max: d(self.config.retry_max),
+        }
     }
 }
 
 /// Runs the API, the scheduler and the delivery workers until `shutdown` is
 /// cancelled, then drains in-flight work and returns.
-pub async fn run(config: Config, listener: TcpListener, clock: Clock, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    clock: Clock,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let (errors, warnings) = config.check();
     for w in &warnings {
         tracing::warn!("{w}");
@@ -88,10 +98,16 @@ pub async fn run(config: Config, listener: TcpListener, clock: Clock, shutdown: 
 
     let (dispatcher, delivery_done) = delivery::Dispatcher::start(ctx.clone(), shutdown.clone())?;
     let wake = Arc::new(Notify::new());
-    let scheduler = tokio::spawn(schedule::run(ctx.clone(), wake.clone(), dispatcher.clone(), shutdown.clone()));
+    let scheduler = tokio::spawn(schedule::run(
+        ctx.clone(),
+        wake.clone(),
+        dispatcher.clone(),
+        shutdown.clone(),
+    ));
     let app = api::router(api::AppState::new(ctx.clone(), dispatcher, wake));
     let stop = shutdown.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
+    let server =
+        axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
     let served = server.await;
     shutdown.cancel();
     tracing::info!("HTTP API stopped; draining");

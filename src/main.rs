@@ -6,7 +6,11 @@ use tminus::config::Config;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(name = "tminus", version, about = "Webinar-reminder webhooks, on time and exactly once as far as receivers can tell")]
+#[command(
+    name = "tminus",
+    version,
+    about = "Webinar-reminder webhooks, on time and exactly once as far as receivers can tell"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

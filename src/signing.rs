@@ -100,7 +100,13 @@ mod tests {
         let body = br#"{"test": 2432232314}"#;
         let sig = Signer::new(secret).unwrap().sign(id, 1614265330, body);
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
-        assert!(verify(secret, id, 1614265330, body, &format!("v1,bogus {sig}")));
+        assert!(verify(
+            secret,
+            id,
+            1614265330,
+            body,
+            &format!("v1,bogus {sig}")
+        ));
         assert!(!verify(secret, id, 1614265331, body, &sig));
     }
 

@@ -18,7 +18,11 @@ pub struct ApiJson<T>(pub T);
 pub async fn body_bytes(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, state).await.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "request body is too large")
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "request body is too large",
+            )
         } else {
             ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", e.body_text())
         }
@@ -46,13 +50,22 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             }
         };
         if inner.is_syntax() || inner.is_eof() {
-            ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("request body is not valid JSON: {msg}"))
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("request body is not valid JSON: {msg}"),
+            )
         } else if msg.starts_with("unknown field") {
             ApiError::new(StatusCode::BAD_REQUEST, "unknown_field", msg.clone()).on(&at(quoted))
         } else if msg.starts_with("missing field") {
             ApiError::new(StatusCode::BAD_REQUEST, "missing_field", msg.clone()).on(&at(quoted))
         } else {
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid_type", format!("{path}: {msg}")).on(&path)
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_type",
+                format!("{path}: {msg}"),
+            )
+            .on(&path)
         }
     })
 }
@@ -63,7 +76,11 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let bytes = body_bytes(req, state).await?;
         if bytes.is_empty() {
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", "request body is empty; a JSON object is expected"));
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                "request body is empty; a JSON object is expected",
+            ));
         }
         parse_json(&bytes).map(ApiJson)
     }
@@ -81,10 +98,20 @@ impl FromRequestParts<AppState> for Admin {
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "missing_token", "Authorization: Bearer <admin token> is required"))?;
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "missing_token",
+                    "Authorization: Bearer <admin token> is required",
+                )
+            })?;
         // Compare digests so the comparison's timing says nothing about the token.
         if Sha256::digest(given.as_bytes()) != Sha256::digest(state.ctx.admin_token.as_bytes()) {
-            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", "the admin token is not valid"));
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "the admin token is not valid",
+            ));
         }
         Ok(Admin)
     }
@@ -109,17 +136,31 @@ impl FromRequestParts<AppState> for Integrator {
             .get("x-api-key")
             .and_then(|v| v.to_str().ok())
             .filter(|k| !k.is_empty())
-            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "missing_api_key", "the x-api-key header is required"))?;
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "missing_api_key",
+                    "the x-api-key header is required",
+                )
+            })?;
         let hash = key_hash(key);
         let creator_id = match state.ctx.store.creator_for_key(&hash).await {
             Ok(c) => c,
             Err(crate::store::StoreError::NotFound) => {
-                return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_api_key", "the API key is not valid or was revoked"))
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_api_key",
+                    "the API key is not valid or was revoked",
+                ))
             }
             Err(e) => return Err(e.into()),
         };
         if state.key_limiter.check_key(&hash).is_err() {
-            return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many requests for this API key; retry after a second"));
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many requests for this API key; retry after a second",
+            ));
         }
         Ok(Integrator { creator_id })
     }

@@ -48,25 +48,49 @@ fn given(v: Option<String>) -> Option<String> {
 
 fn caps(max_concurrency: Option<u32>, rate: Option<u32>) -> Result<(), ApiError> {
     if matches!(max_concurrency, Some(0) | Some(1025..)) {
-        return Err(ApiError::invalid("invalid_value", "maxConcurrency", "maxConcurrency must be between 1 and 1024"));
+        return Err(ApiError::invalid(
+            "invalid_value",
+            "maxConcurrency",
+            "maxConcurrency must be between 1 and 1024",
+        ));
     }
     if matches!(rate, Some(0)) {
-        return Err(ApiError::invalid("invalid_value", "ratePerSecond", "ratePerSecond must be at least 1 (omit it for no cap)"));
+        return Err(ApiError::invalid(
+            "invalid_value",
+            "ratePerSecond",
+            "ratePerSecond must be at least 1 (omit it for no cap)",
+        ));
     }
     Ok(())
 }
 
-async fn subscribe(who: Integrator, State(s): State<AppState>, ApiJson(b): ApiJson<Subscribe>) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn subscribe(
+    who: Integrator,
+    State(s): State<AppState>,
+    ApiJson(b): ApiJson<Subscribe>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let cfg = &s.ctx.config;
-    let hook = HookUrl::parse(&b.hook_url, cfg.allow_http).map_err(|e| ApiError::invalid("invalid_hook_url", "hookUrl", e.to_string()))?;
+    let hook = HookUrl::parse(&b.hook_url, cfg.allow_http)
+        .map_err(|e| ApiError::invalid("invalid_hook_url", "hookUrl", e.to_string()))?;
     let event = Event::parse(b.event.trim(), &cfg.reminder_offsets).ok_or_else(|| {
-        ApiError::invalid("unknown_event", "event", format!("event must be one of: {}", Event::names(&cfg.reminder_offsets).join(", ")))
+        ApiError::invalid(
+            "unknown_event",
+            "event",
+            format!(
+                "event must be one of: {}",
+                Event::names(&cfg.reminder_offsets).join(", ")
+            ),
+        )
     })?;
     caps(b.max_concurrency, b.rate_per_second)?;
     let webinar = given(b.webinar);
     if let Some(w) = &webinar {
         if !ids::is_id(w) {
-            return Err(ApiError::invalid("invalid_webinar_id", "webinar", "webinar must be a webinar id (24 hex digits)"));
+            return Err(ApiError::invalid(
+                "invalid_webinar_id",
+                "webinar",
+                "webinar must be a webinar id (24 hex digits)",
+            ));
         }
         match s.ctx.store.get_webinar(w).await {
             Ok(found) if found.creator_id == who.creator_id => {}
@@ -93,12 +117,21 @@ async fn subscribe(who: Integrator, State(s): State<AppState>, ApiJson(b): ApiJs
     let (sub, created) = s.ctx.store.subscribe(&new).await?;
     // The API key holder may see the secret again on an idempotent
     // re-subscribe: a client that lost the first answer must not be stuck.
-    Ok((views::created(created), Json(views::subscription(&sub, true))))
+    Ok((
+        views::created(created),
+        Json(views::subscription(&sub, true)),
+    ))
 }
 
 async fn list(who: Integrator, State(s): State<AppState>) -> ApiResult<Json<Value>> {
-    let subs = s.ctx.store.list_subscriptions(Some(&who.creator_id)).await?;
-    Ok(Json(json!({"data": subs.iter().map(|x| views::subscription(x, false)).collect::<Vec<_>>()})))
+    let subs = s
+        .ctx
+        .store
+        .list_subscriptions(Some(&who.creator_id))
+        .await?;
+    Ok(Json(
+        json!({"data": subs.iter().map(|x| views::subscription(x, false)).collect::<Vec<_>>()}),
+    ))
 }
 
 /// The caller's own subscription, or 404 (another creator's looks absent).
@@ -110,8 +143,15 @@ async fn owned(s: &AppState, who: &Integrator, sid: &str) -> ApiResult<Subscript
     }
 }
 
-async fn show(who: Integrator, State(s): State<AppState>, Path(sid): Path<String>) -> ApiResult<Json<Value>> {
-    Ok(Json(views::subscription(&owned(&s, &who, &sid).await?, false)))
+async fn show(
+    who: Integrator,
+    State(s): State<AppState>,
+    Path(sid): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(views::subscription(
+        &owned(&s, &who, &sid).await?,
+        false,
+    )))
 }
 
 #[derive(Deserialize)]
@@ -128,38 +168,72 @@ fn explicit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>
     Option::<u32>::deserialize(d).map(Some)
 }
 
-async fn update(who: Integrator, State(s): State<AppState>, Path(sid): Path<String>, ApiJson(p): ApiJson<Patch>) -> ApiResult<Json<Value>> {
+async fn update(
+    who: Integrator,
+    State(s): State<AppState>,
+    Path(sid): Path<String>,
+    ApiJson(p): ApiJson<Patch>,
+) -> ApiResult<Json<Value>> {
     owned(&s, &who, &sid).await?;
     caps(p.max_concurrency, p.rate_per_second.flatten())?;
     if p.enabled == Some(false) {
-        return Err(ApiError::invalid("invalid_value", "enabled", "use DELETE to stop a subscription; enabled only accepts true"));
+        return Err(ApiError::invalid(
+            "invalid_value",
+            "enabled",
+            "use DELETE to stop a subscription; enabled only accepts true",
+        ));
     }
-    let patch = SubscriptionPatch { max_concurrency: p.max_concurrency, rate_per_second: p.rate_per_second, enable: p.enabled == Some(true) };
+    let patch = SubscriptionPatch {
+        max_concurrency: p.max_concurrency,
+        rate_per_second: p.rate_per_second,
+        enable: p.enabled == Some(true),
+    };
     let sub = s.ctx.store.update_subscription(&sid, &patch).await?;
     s.dispatcher.wake(&sid);
     Ok(Json(views::subscription(&sub, false)))
 }
 
-async fn unsubscribe(who: Integrator, State(s): State<AppState>, Path(sid): Path<String>) -> ApiResult<StatusCode> {
+async fn unsubscribe(
+    who: Integrator,
+    State(s): State<AppState>,
+    Path(sid): Path<String>,
+) -> ApiResult<StatusCode> {
     owned(&s, &who, &sid).await?;
     s.ctx.store.delete_subscription(&sid).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn rotate(who: Integrator, State(s): State<AppState>, Path(sid): Path<String>) -> ApiResult<Json<Value>> {
+async fn rotate(
+    who: Integrator,
+    State(s): State<AppState>,
+    Path(sid): Path<String>,
+) -> ApiResult<Json<Value>> {
     owned(&s, &who, &sid).await?;
-    let grace = s.ctx.clock.now() + Duration::from_std(s.ctx.config.secret_grace).unwrap_or_default();
-    let sub = s.ctx.store.rotate_secret(&sid, &crate::signing::new_secret(), grace).await?;
+    let grace =
+        s.ctx.clock.now() + Duration::from_std(s.ctx.config.secret_grace).unwrap_or_default();
+    let sub = s
+        .ctx
+        .store
+        .rotate_secret(&sid, &crate::signing::new_secret(), grace)
+        .await?;
     let mut v = views::subscription(&sub, true);
     v["previousSecretValidUntil"] = json!(payload::iso_millis(grace));
     Ok(Json(v))
 }
 
 /// Sends the seed's example payload once, labelled `test`.
-async fn test_event(who: Integrator, State(s): State<AppState>, Path(sid): Path<String>) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn test_event(
+    who: Integrator,
+    State(s): State<AppState>,
+    Path(sid): Path<String>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let sub = owned(&s, &who, &sid).await?;
     if sub.status != "active" {
-        return Err(ApiError::new(StatusCode::CONFLICT, "subscription_disabled", "the subscription is disabled; enable it first"));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "subscription_disabled",
+            "the subscription is disabled; enable it first",
+        ));
     }
     let (w, p) = payload::seed_example();
     let now = s.ctx.clock.now();
@@ -182,30 +256,61 @@ struct DeliveryQuery {
     limit: Option<u32>,
 }
 
-async fn deliveries(who: Integrator, State(s): State<AppState>, Path(sid): Path<String>, Query(q): Query<DeliveryQuery>) -> ApiResult<Json<Value>> {
+async fn deliveries(
+    who: Integrator,
+    State(s): State<AppState>,
+    Path(sid): Path<String>,
+    Query(q): Query<DeliveryQuery>,
+) -> ApiResult<Json<Value>> {
     owned(&s, &who, &sid).await?;
-    let rows = s.ctx.store.list_deliveries(&sid, q.status.as_deref(), views::limit(q.limit)).await?;
+    let rows = s
+        .ctx
+        .store
+        .list_deliveries(&sid, q.status.as_deref(), views::limit(q.limit))
+        .await?;
     Ok(Json(json!({"data": rows})))
 }
 
-async fn delivery(who: Integrator, State(s): State<AppState>, Path((sid, did)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+async fn delivery(
+    who: Integrator,
+    State(s): State<AppState>,
+    Path((sid, did)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
     owned(&s, &who, &sid).await?;
-    let d = s.ctx.store.get_delivery(&sid, &did).await.map_err(|_| ApiError::not_found("delivery"))?;
+    let d = s
+        .ctx
+        .store
+        .get_delivery(&sid, &did)
+        .await
+        .map_err(|_| ApiError::not_found("delivery"))?;
     Ok(Json(json!(d)))
 }
 
 /// Sends a delivery again now, whatever became of it (a replay of a
 /// delivered one included), with at least an hour to succeed.
-async fn retry(who: Integrator, State(s): State<AppState>, Path((sid, did)): Path<(String, String)>) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn retry(
+    who: Integrator,
+    State(s): State<AppState>,
+    Path((sid, did)): Path<(String, String)>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let sub = owned(&s, &who, &sid).await?;
     if sub.status != "active" {
-        return Err(ApiError::new(StatusCode::CONFLICT, "subscription_disabled", "the subscription is disabled; enable it first"));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "subscription_disabled",
+            "the subscription is disabled; enable it first",
+        ));
     }
     let now = s.ctx.clock.now();
-    let d = s.ctx.store.retry_delivery(&sid, &did, now, now + Duration::hours(1)).await.map_err(|e| match e {
-        crate::store::StoreError::NotFound => ApiError::not_found("delivery"),
-        other => other.into(),
-    })?;
+    let d = s
+        .ctx
+        .store
+        .retry_delivery(&sid, &did, now, now + Duration::hours(1))
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::NotFound => ApiError::not_found("delivery"),
+            other => other.into(),
+        })?;
     s.dispatcher.wake(&sid);
     Ok((StatusCode::ACCEPTED, Json(json!(d))))
 }

@@ -39,17 +39,31 @@ impl AppState {
     /// Builds the state; the key limiter allows bursts of twice the rate.
     pub fn new(ctx: Arc<AppContext>, dispatcher: Dispatcher, scheduler: Arc<Notify>) -> Self {
         let rate = NonZeroU32::new(ctx.config.api_rate.max(1)).expect("positive");
-        let burst = NonZeroU32::new(ctx.config.api_rate.max(1).saturating_mul(2)).expect("positive");
-        let key_limiter = Arc::new(RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)));
-        Self { ctx, dispatcher, scheduler, key_limiter }
+        let burst =
+            NonZeroU32::new(ctx.config.api_rate.max(1).saturating_mul(2)).expect("positive");
+        let key_limiter = Arc::new(RateLimiter::keyed(
+            Quota::per_second(rate).allow_burst(burst),
+        ));
+        Self {
+            ctx,
+            dispatcher,
+            scheduler,
+            key_limiter,
+        }
     }
 }
 
 /// The whole API.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
-        .nest("/api/v1/platform", platform::routes().merge(webinars::routes()))
+        .route(
+            "/healthz",
+            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .nest(
+            "/api/v1/platform",
+            platform::routes().merge(webinars::routes()),
+        )
         .nest("/api/v1/integration/webhook/webhook", integration::routes())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)

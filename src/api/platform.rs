@@ -19,7 +19,10 @@ pub fn routes() -> Router<AppState> {
         .route("/creators/{id}", get(get_creator))
         .route("/creators/{id}/api-keys", get(list_keys).post(create_key))
         .route("/creators/{id}/api-keys/{key}", delete(revoke_key))
-        .route("/creators/{id}/mangoes", get(list_mangoes).post(create_mango))
+        .route(
+            "/creators/{id}/mangoes",
+            get(list_mangoes).post(create_mango),
+        )
         .route("/subscriptions", get(list_subscriptions))
 }
 
@@ -30,7 +33,11 @@ struct NewCreator {
     timezone: Option<String>,
 }
 
-async fn create_creator(_: Admin, State(s): State<AppState>, ApiJson(b): ApiJson<NewCreator>) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create_creator(
+    _: Admin,
+    State(s): State<AppState>,
+    ApiJson(b): ApiJson<NewCreator>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let name = text("name", &b.name, 200)?;
     let tz = zone("timezone", b.timezone.as_deref())?;
     let c = s.ctx.store.create_creator(&name, tz.as_deref()).await?;
@@ -41,9 +48,15 @@ async fn list_creators(_: Admin, State(s): State<AppState>) -> ApiResult<Json<Va
     Ok(Json(json!({"data": s.ctx.store.list_creators().await?})))
 }
 
-async fn get_creator(_: Admin, State(s): State<AppState>, Path(cid): Path<String>) -> ApiResult<Json<Value>> {
+async fn get_creator(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(cid): Path<String>,
+) -> ApiResult<Json<Value>> {
     id("creator", &cid)?;
-    Ok(Json(json!(s.ctx.store.get_creator(&cid).await.map_err(|_| crate::error::ApiError::not_found("creator"))?)))
+    Ok(Json(json!(s.ctx.store.get_creator(&cid).await.map_err(
+        |_| crate::error::ApiError::not_found("creator")
+    )?)))
 }
 
 #[derive(Deserialize, Default)]
@@ -52,10 +65,19 @@ struct NewKey {
     name: Option<String>,
 }
 
-async fn create_key(_: Admin, State(s): State<AppState>, Path(cid): Path<String>, body: axum::body::Bytes) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create_key(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(cid): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     id("creator", &cid)?;
     // The body is optional here: no body means a key named "default".
-    let given: NewKey = if body.is_empty() { NewKey::default() } else { parse_json(&body)? };
+    let given: NewKey = if body.is_empty() {
+        NewKey::default()
+    } else {
+        parse_json(&body)?
+    };
     let name = given.name.unwrap_or_else(|| "default".into());
     let name = text("name", &name, 200)?;
     let key = format!("tmk_{}", Alphanumeric.sample_string(&mut rand::rng(), 40));
@@ -71,14 +93,28 @@ async fn create_key(_: Admin, State(s): State<AppState>, Path(cid): Path<String>
     Ok((StatusCode::CREATED, Json(v)))
 }
 
-async fn list_keys(_: Admin, State(s): State<AppState>, Path(cid): Path<String>) -> ApiResult<Json<Value>> {
+async fn list_keys(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(cid): Path<String>,
+) -> ApiResult<Json<Value>> {
     id("creator", &cid)?;
-    Ok(Json(json!({"data": s.ctx.store.list_api_keys(&cid).await?})))
+    Ok(Json(
+        json!({"data": s.ctx.store.list_api_keys(&cid).await?}),
+    ))
 }
 
-async fn revoke_key(_: Admin, State(s): State<AppState>, Path((cid, kid)): Path<(String, String)>) -> ApiResult<StatusCode> {
+async fn revoke_key(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((cid, kid)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
     id("api key", &kid)?;
-    s.ctx.store.revoke_api_key(&cid, &kid).await.map_err(|_| crate::error::ApiError::not_found("api key"))?;
+    s.ctx
+        .store
+        .revoke_api_key(&cid, &kid)
+        .await
+        .map_err(|_| crate::error::ApiError::not_found("api key"))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -88,14 +124,28 @@ struct NewMango {
     name: String,
 }
 
-async fn create_mango(_: Admin, State(s): State<AppState>, Path(cid): Path<String>, ApiJson(b): ApiJson<NewMango>) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create_mango(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(cid): Path<String>,
+    ApiJson(b): ApiJson<NewMango>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     id("creator", &cid)?;
     let name = text("name", &b.name, 200)?;
-    let m = s.ctx.store.create_mango(&cid, &name).await.map_err(|_| crate::error::ApiError::not_found("creator"))?;
+    let m = s
+        .ctx
+        .store
+        .create_mango(&cid, &name)
+        .await
+        .map_err(|_| crate::error::ApiError::not_found("creator"))?;
     Ok((StatusCode::CREATED, Json(json!(m))))
 }
 
-async fn list_mangoes(_: Admin, State(s): State<AppState>, Path(cid): Path<String>) -> ApiResult<Json<Value>> {
+async fn list_mangoes(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(cid): Path<String>,
+) -> ApiResult<Json<Value>> {
     id("creator", &cid)?;
     Ok(Json(json!({"data": s.ctx.store.list_mangoes(&cid).await?})))
 }
@@ -109,8 +159,16 @@ struct SubFilter {
 
 /// The operator's list: every subscription, with why a disabled one was
 /// disabled (the delivery workers also log each disabling).
-async fn list_subscriptions(_: Admin, State(s): State<AppState>, Query(f): Query<SubFilter>) -> ApiResult<Json<Value>> {
-    let subs = s.ctx.store.list_subscriptions(f.creator_id.as_deref()).await?;
+async fn list_subscriptions(
+    _: Admin,
+    State(s): State<AppState>,
+    Query(f): Query<SubFilter>,
+) -> ApiResult<Json<Value>> {
+    let subs = s
+        .ctx
+        .store
+        .list_subscriptions(f.creator_id.as_deref())
+        .await?;
     let data: Vec<Value> = subs
         .iter()
         .filter(|x| f.status.as_ref().is_none_or(|st| &x.status == st))

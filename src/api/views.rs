@@ -32,10 +32,18 @@ pub fn subscription(s: &Subscription, with_secret: bool) -> Value {
 pub fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
     let t = value.trim();
     if t.is_empty() {
-        return Err(ApiError::invalid("invalid_value", field, format!("{field} must not be empty")));
+        return Err(ApiError::invalid(
+            "invalid_value",
+            field,
+            format!("{field} must not be empty"),
+        ));
     }
     if t.chars().count() > max {
-        return Err(ApiError::invalid("invalid_value", field, format!("{field} is longer than {max} characters")));
+        return Err(ApiError::invalid(
+            "invalid_value",
+            field,
+            format!("{field} is longer than {max} characters"),
+        ));
     }
     Ok(t.to_owned())
 }
@@ -44,7 +52,13 @@ pub fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
 pub fn instant(field: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
     DateTime::parse_from_rfc3339(value)
         .map(|t| t.to_utc())
-        .map_err(|_| ApiError::invalid("invalid_time", field, format!("{field} must be an ISO 8601 instant such as 2024-03-15T10:00:00.000Z")))
+        .map_err(|_| {
+            ApiError::invalid(
+                "invalid_time",
+                field,
+                format!("{field} must be an ISO 8601 instant such as 2024-03-15T10:00:00.000Z"),
+            )
+        })
 }
 
 /// A time zone: `±HH:MM` or an IANA name; returned in canonical form.

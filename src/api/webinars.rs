@@ -23,7 +23,10 @@ pub fn routes() -> Router<AppState> {
         .route("/webinars/{id}/reschedule", post(reschedule))
         .route("/webinars/{id}/cancel", post(cancel))
         .route("/webinars/{id}/reminders", get(reminders))
-        .route("/webinars/{id}/participants", get(participants).post(register))
+        .route(
+            "/webinars/{id}/participants",
+            get(participants).post(register),
+        )
         .route(
             "/webinars/{id}/participants/bulk",
             post(register_bulk).layer(DefaultBodyLimit::max(BULK_BODY_LIMIT)),
@@ -60,27 +63,48 @@ fn link(v: &str) -> Result<String, ApiError> {
     let l = text("link", v, 2048)?;
     match url::Url::parse(&l) {
         Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(l),
-        _ => Err(ApiError::invalid("invalid_link", "link", "link must be an absolute http(s) URL")),
+        _ => Err(ApiError::invalid(
+            "invalid_link",
+            "link",
+            "link must be an absolute http(s) URL",
+        )),
     }
 }
 
 /// Checks the fields and the mangoes (which must be the creator's own).
 async fn validate(s: &AppState, creator: &str, f: WebinarFields) -> ApiResult<WebinarFields> {
     if f.to_time <= f.from_time {
-        return Err(ApiError::invalid("invalid_time", "toTime", "toTime must be after fromTime"));
+        return Err(ApiError::invalid(
+            "invalid_time",
+            "toTime",
+            "toTime must be after fromTime",
+        ));
     }
     let owned = s.ctx.store.list_mangoes(creator).await?;
     for (i, m) in f.mango_ids.iter().enumerate() {
         if !owned.iter().any(|o| &o.id == m) {
-            return Err(ApiError::invalid("unknown_mango", &format!("mangoes[{i}]"), format!("mango {m} does not exist for this creator")));
+            return Err(ApiError::invalid(
+                "unknown_mango",
+                &format!("mangoes[{i}]"),
+                format!("mango {m} does not exist for this creator"),
+            ));
         }
     }
     Ok(f)
 }
 
-async fn create(_: Admin, State(s): State<AppState>, ApiJson(b): ApiJson<NewWebinar>) -> ApiResult<(StatusCode, Json<Webinar>)> {
+async fn create(
+    _: Admin,
+    State(s): State<AppState>,
+    ApiJson(b): ApiJson<NewWebinar>,
+) -> ApiResult<(StatusCode, Json<Webinar>)> {
     id("creator", &b.creator_id)?;
-    let creator = s.ctx.store.get_creator(&b.creator_id).await.map_err(|_| ApiError::not_found("creator"))?;
+    let creator = s
+        .ctx
+        .store
+        .get_creator(&b.creator_id)
+        .await
+        .map_err(|_| ApiError::not_found("creator"))?;
     let tz = match zone("timezone", b.timezone.as_deref())? {
         Some(z) => Some(z),
         None => creator.timezone.clone(),
@@ -94,8 +118,16 @@ async fn create(_: Admin, State(s): State<AppState>, ApiJson(b): ApiJson<NewWebi
         mango_ids: b.mangoes,
     };
     let fields = validate(&s, &creator.id, fields).await?;
-    let reminders = plan::plan(fields.from_time, &s.ctx.config.reminder_offsets, s.ctx.clock.now());
-    let w = s.ctx.store.create_webinar(&creator.id, &fields, &reminders).await?;
+    let reminders = plan::plan(
+        fields.from_time,
+        &s.ctx.config.reminder_offsets,
+        s.ctx.clock.now(),
+    );
+    let w = s
+        .ctx
+        .store
+        .create_webinar(&creator.id, &fields, &reminders)
+        .await?;
     s.scheduler.notify_one();
     Ok((StatusCode::CREATED, Json(w)))
 }
@@ -106,8 +138,14 @@ struct ByCreator {
     creator_id: String,
 }
 
-async fn list(_: Admin, State(s): State<AppState>, Query(q): Query<ByCreator>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({"data": s.ctx.store.list_webinars(&q.creator_id).await?})))
+async fn list(
+    _: Admin,
+    State(s): State<AppState>,
+    Query(q): Query<ByCreator>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        json!({"data": s.ctx.store.list_webinars(&q.creator_id).await?}),
+    ))
 }
 
 async fn load(s: &AppState, wid: &str) -> ApiResult<Webinar> {
@@ -118,7 +156,11 @@ async fn load(s: &AppState, wid: &str) -> ApiResult<Webinar> {
     })
 }
 
-async fn show(_: Admin, State(s): State<AppState>, Path(wid): Path<String>) -> ApiResult<Json<Webinar>> {
+async fn show(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(wid): Path<String>,
+) -> ApiResult<Json<Webinar>> {
     Ok(Json(load(&s, &wid).await?))
 }
 
@@ -126,16 +168,30 @@ async fn show(_: Admin, State(s): State<AppState>, Path(wid): Path<String>) -> A
 async fn apply(s: &AppState, wid: &str, p: WebinarPatch) -> ApiResult<Webinar> {
     let w = load(s, wid).await?;
     if w.status != "scheduled" {
-        return Err(ApiError::new(StatusCode::CONFLICT, "webinar_cancelled", "a cancelled webinar cannot be changed"));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "webinar_cancelled",
+            "a cancelled webinar cannot be changed",
+        ));
     }
-    let from = p.from_time.as_deref().map(|v| instant("fromTime", v)).transpose()?.unwrap_or(w.from_time);
+    let from = p
+        .from_time
+        .as_deref()
+        .map(|v| instant("fromTime", v))
+        .transpose()?
+        .unwrap_or(w.from_time);
     // Moving the start without an end keeps the duration.
     let to = match p.to_time.as_deref() {
         Some(v) => instant("toTime", v)?,
         None => w.to_time + (from - w.from_time),
     };
     let fields = WebinarFields {
-        title: p.title.as_deref().map(|t| text("title", t, 500)).transpose()?.unwrap_or(w.title),
+        title: p
+            .title
+            .as_deref()
+            .map(|t| text("title", t, 500))
+            .transpose()?
+            .unwrap_or(w.title),
         link: p.link.as_deref().map(link).transpose()?.unwrap_or(w.link),
         from_time: from,
         to_time: to,
@@ -147,13 +203,28 @@ async fn apply(s: &AppState, wid: &str, p: WebinarPatch) -> ApiResult<Webinar> {
     };
     let fields = validate(s, &w.creator_id, fields).await?;
     let moved = fields.from_time != w.from_time;
-    let plan = moved.then(|| plan::plan(fields.from_time, &s.ctx.config.reminder_offsets, s.ctx.clock.now()));
-    let out = s.ctx.store.update_webinar(wid, &fields, plan.as_deref()).await?;
+    let plan = moved.then(|| {
+        plan::plan(
+            fields.from_time,
+            &s.ctx.config.reminder_offsets,
+            s.ctx.clock.now(),
+        )
+    });
+    let out = s
+        .ctx
+        .store
+        .update_webinar(wid, &fields, plan.as_deref())
+        .await?;
     s.scheduler.notify_one();
     Ok(out)
 }
 
-async fn update(_: Admin, State(s): State<AppState>, Path(wid): Path<String>, ApiJson(p): ApiJson<WebinarPatch>) -> ApiResult<Json<Webinar>> {
+async fn update(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(wid): Path<String>,
+    ApiJson(p): ApiJson<WebinarPatch>,
+) -> ApiResult<Json<Webinar>> {
     Ok(Json(apply(&s, &wid, p).await?))
 }
 
@@ -164,25 +235,48 @@ struct Reschedule {
     to_time: Option<String>,
 }
 
-async fn reschedule(_: Admin, State(s): State<AppState>, Path(wid): Path<String>, ApiJson(b): ApiJson<Reschedule>) -> ApiResult<Json<Webinar>> {
-    let p = WebinarPatch { from_time: Some(b.from_time), to_time: b.to_time, ..Default::default() };
+async fn reschedule(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(wid): Path<String>,
+    ApiJson(b): ApiJson<Reschedule>,
+) -> ApiResult<Json<Webinar>> {
+    let p = WebinarPatch {
+        from_time: Some(b.from_time),
+        to_time: b.to_time,
+        ..Default::default()
+    };
     Ok(Json(apply(&s, &wid, p).await?))
 }
 
-async fn cancel(_: Admin, State(s): State<AppState>, Path(wid): Path<String>) -> ApiResult<Json<Webinar>> {
+async fn cancel(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(wid): Path<String>,
+) -> ApiResult<Json<Webinar>> {
     load(&s, &wid).await?;
     Ok(Json(s.ctx.store.end_webinar(&wid, false).await?))
 }
 
-async fn remove(_: Admin, State(s): State<AppState>, Path(wid): Path<String>) -> ApiResult<StatusCode> {
+async fn remove(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(wid): Path<String>,
+) -> ApiResult<StatusCode> {
     load(&s, &wid).await?;
     s.ctx.store.end_webinar(&wid, true).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn reminders(_: Admin, State(s): State<AppState>, Path(wid): Path<String>) -> ApiResult<Json<Value>> {
+async fn reminders(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(wid): Path<String>,
+) -> ApiResult<Json<Value>> {
     load(&s, &wid).await?;
-    Ok(Json(json!({"data": s.ctx.store.list_reminders(&wid).await?})))
+    Ok(Json(
+        json!({"data": s.ctx.store.list_reminders(&wid).await?}),
+    ))
 }
 
 /// A participant as the platform sends it.
@@ -197,14 +291,28 @@ struct ParticipantIn {
 }
 
 fn participant(p: ParticipantIn, at: &str) -> Result<NewParticipant, ApiError> {
-    let f = |name: &str| if at.is_empty() { name.to_owned() } else { format!("{at}.{name}") };
+    let f = |name: &str| {
+        if at.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{at}.{name}")
+        }
+    };
     let email = text(&f("email"), &p.email, 320)?;
     if !email.contains('@') || email.contains(char::is_whitespace) {
-        return Err(ApiError::invalid("invalid_email", &f("email"), "email is not an email address"));
+        return Err(ApiError::invalid(
+            "invalid_email",
+            &f("email"),
+            "email is not an email address",
+        ));
     }
     let phone = p.phone.unwrap_or_default();
     if phone.len() > 40 {
-        return Err(ApiError::invalid("invalid_value", &f("phone"), "phone is longer than 40 characters"));
+        return Err(ApiError::invalid(
+            "invalid_value",
+            &f("phone"),
+            "phone is longer than 40 characters",
+        ));
     }
     Ok(NewParticipant {
         name: text(&f("name"), &p.name, 200)?,
@@ -214,11 +322,18 @@ fn participant(p: ParticipantIn, at: &str) -> Result<NewParticipant, ApiError> {
     })
 }
 
-async fn register(_: Admin, State(s): State<AppState>, Path(wid): Path<String>, ApiJson(b): ApiJson<ParticipantIn>) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn register(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(wid): Path<String>,
+    ApiJson(b): ApiJson<ParticipantIn>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     load(&s, &wid).await?;
     let p = participant(b, "")?;
     let (sum, mut recs) = s.ctx.store.register_participants(&wid, &[p]).await?;
-    let rec = recs.pop().ok_or_else(|| anyhow::anyhow!("registration returned no record"))?;
+    let rec = recs
+        .pop()
+        .ok_or_else(|| anyhow::anyhow!("registration returned no record"))?;
     Ok((views::created(sum.created == 1), Json(json!(rec))))
 }
 
@@ -227,7 +342,12 @@ const BULK_MAX: usize = 200_000;
 
 /// A JSON array of participants, or NDJSON (one object per line) when the
 /// content type says so. Any invalid entry refuses the whole request.
-async fn register_bulk(_: Admin, State(s): State<AppState>, Path(wid): Path<String>, req: Request) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn register_bulk(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(wid): Path<String>,
+    req: Request,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     load(&s, &wid).await?;
     let ndjson = req
         .headers()
@@ -236,7 +356,13 @@ async fn register_bulk(_: Admin, State(s): State<AppState>, Path(wid): Path<Stri
         .is_some_and(|v| v.contains("ndjson") || v.contains("jsonlines"));
     let bytes = body_bytes(req, &s).await?;
     let raw: Vec<ParticipantIn> = if ndjson {
-        let text = std::str::from_utf8(&bytes).map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", "body is not UTF-8"))?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                "body is not UTF-8",
+            )
+        })?;
         text.lines()
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty())
@@ -246,7 +372,11 @@ async fn register_bulk(_: Admin, State(s): State<AppState>, Path(wid): Path<Stri
         parse_json(&bytes)?
     };
     if raw.is_empty() || raw.len() > BULK_MAX {
-        return Err(ApiError::invalid("invalid_batch", "participants", format!("send between 1 and {BULK_MAX} participants")));
+        return Err(ApiError::invalid(
+            "invalid_batch",
+            "participants",
+            format!("send between 1 and {BULK_MAX} participants"),
+        ));
     }
     let people = raw
         .into_iter()
@@ -264,17 +394,36 @@ struct Page {
     limit: Option<u32>,
 }
 
-async fn participants(_: Admin, State(s): State<AppState>, Path(wid): Path<String>, Query(q): Query<Page>) -> ApiResult<Json<Value>> {
+async fn participants(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(wid): Path<String>,
+    Query(q): Query<Page>,
+) -> ApiResult<Json<Value>> {
     load(&s, &wid).await?;
     let limit = views::limit(q.limit);
-    let rows = s.ctx.store.list_participants(&wid, q.after.as_deref(), limit).await?;
-    let next = (rows.len() as u32 == limit).then(|| rows.last().map(|p| p.id.clone())).flatten();
+    let rows = s
+        .ctx
+        .store
+        .list_participants(&wid, q.after.as_deref(), limit)
+        .await?;
+    let next = (rows.len() as u32 == limit)
+        .then(|| rows.last().map(|p| p.id.clone()))
+        .flatten();
     Ok(Json(json!({"data": rows, "next": next})))
 }
 
-async fn unregister(_: Admin, State(s): State<AppState>, Path((wid, pid)): Path<(String, String)>) -> ApiResult<StatusCode> {
+async fn unregister(
+    _: Admin,
+    State(s): State<AppState>,
+    Path((wid, pid)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
     load(&s, &wid).await?;
     id("participant", &pid)?;
-    s.ctx.store.unregister_participant(&wid, &pid).await.map_err(|_| ApiError::not_found("participant"))?;
+    s.ctx
+        .store
+        .unregister_participant(&wid, &pid)
+        .await
+        .map_err(|_| ApiError::not_found("participant"))?;
     Ok(StatusCode::NO_CONTENT)
 }

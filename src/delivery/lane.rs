@@ -38,14 +38,29 @@ async fn refresh(d: &Dispatcher, id: &str, old: Option<View>) -> Option<View> {
             signers.extend(Signer::new(prev).ok());
         }
     }
-    let rate = sub.rate_per_second.or(Some(ctx.config.default_rate)).filter(|r| *r > 0);
+    let rate = sub
+        .rate_per_second
+        .or(Some(ctx.config.default_rate))
+        .filter(|r| *r > 0);
     // Keep the limiter (and its state) while the rate is unchanged.
     let limiter = match (old, rate) {
-        (Some(o), Some(r)) if o.sub.rate_per_second.or(Some(ctx.config.default_rate)) == Some(r) => o.limiter,
-        (_, Some(r)) => NonZeroU32::new(r).map(|r| Arc::new(RateLimiter::direct(Quota::per_second(r)))),
+        (Some(o), Some(r))
+            if o.sub.rate_per_second.or(Some(ctx.config.default_rate)) == Some(r) =>
+        {
+            o.limiter
+        }
+        (_, Some(r)) => {
+            NonZeroU32::new(r).map(|r| Arc::new(RateLimiter::direct(Quota::per_second(r))))
+        }
         (_, None) => None,
     };
-    Some(View { sub, url, signers: Arc::new(signers), limiter, fetched: Instant::now() })
+    Some(View {
+        sub,
+        url,
+        signers: Arc::new(signers),
+        limiter,
+        fetched: Instant::now(),
+    })
 }
 
 /// Runs one lane until its subscription has no pending work, is no longer
@@ -60,7 +75,10 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
         if shutdown.is_cancelled() {
             break;
         }
-        if view.as_ref().is_none_or(|v| v.fetched.elapsed() >= ctx.config.tick) {
+        if view
+            .as_ref()
+            .is_none_or(|v| v.fetched.elapsed() >= ctx.config.tick)
+        {
             view = refresh(&d, &id, view.take()).await;
         }
         let Some(v) = view.as_ref() else {
@@ -76,12 +94,21 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
             continue;
         }
         let mut room = (cap - inflight.len()) as u32;
-        if let Some(r) = v.sub.rate_per_second.or(Some(ctx.config.default_rate)).filter(|r| *r > 0) {
+        if let Some(r) = v
+            .sub
+            .rate_per_second
+            .or(Some(ctx.config.default_rate))
+            .filter(|r| *r > 0)
+        {
             room = room.min(r); // never hold more leases than a second's worth
         }
         let now = ctx.clock.now();
         let lease = now + Duration::from_std(ctx.config.lease).unwrap_or(Duration::seconds(90));
-        let claimed = match ctx.store.claim_deliveries(&id, now, room, &ctx.instance, lease).await {
+        let claimed = match ctx
+            .store
+            .claim_deliveries(&id, now, room, &ctx.instance, lease)
+            .await
+        {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(subscription = %id, error = ?e, "claiming deliveries failed");
@@ -99,7 +126,9 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
                 None
             };
             let tick = Duration::from_std(ctx.config.tick).unwrap_or(Duration::seconds(1));
-            let wait = next.map(|t| (t - now).clamp(Duration::zero(), tick)).unwrap_or(tick);
+            let wait = next
+                .map(|t| (t - now).clamp(Duration::zero(), tick))
+                .unwrap_or(tick);
             tokio::select! {
                 _ = tokio::time::sleep(wait.to_std().unwrap_or_default()) => {}
                 _ = sig.notify.notified() => {}
@@ -119,7 +148,14 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
                     continue;
                 }
             };
-            inflight.spawn(attempt(d.clone(), job, body, v.url.clone(), v.signers.clone(), v.sub.event.clone()));
+            inflight.spawn(attempt(
+                d.clone(),
+                job,
+                body,
+                v.url.clone(),
+                v.signers.clone(),
+                v.sub.event.clone(),
+            ));
         }
     }
     while inflight.join_next().await.is_some() {}
@@ -127,7 +163,10 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
 
 /// The body of a job: its fixed payload, or its participant's payload
 /// rendered now (offsets computed at the moment of sending).
-fn render(job: &Job, webinars: &std::collections::HashMap<String, payload::WebinarFacts>) -> Option<bytes::Bytes> {
+fn render(
+    job: &Job,
+    webinars: &std::collections::HashMap<String, payload::WebinarFacts>,
+) -> Option<bytes::Bytes> {
     if let Some(p) = &job.payload {
         return Some(bytes::Bytes::from(p.clone()));
     }
@@ -147,7 +186,16 @@ async fn vanished(d: &Dispatcher, job: Job) {
         error: Some("participant or webinar no longer exists; not sent".into()),
         response: None,
     };
-    let _ = d.inner.outcomes.send(Outcome { delivery_id: job.id, subscription_id: job.subscription_id, attempt, verdict: Verdict::Expired }).await;
+    let _ = d
+        .inner
+        .outcomes
+        .send(Outcome {
+            delivery_id: job.id,
+            subscription_id: job.subscription_id,
+            attempt,
+            verdict: Verdict::Expired,
+        })
+        .await;
 }
 
 async fn attempt(
@@ -173,12 +221,25 @@ async fn attempt(
     };
     let (attempt, resp) = d.inner.sender.send(msg, started).await;
     let policy = ctx.retry_policy();
-    let verdict = policy.verdict(job.attempt, &resp, ctx.clock.now(), job.expires_at, rand::random());
+    let verdict = policy.verdict(
+        job.attempt,
+        &resp,
+        ctx.clock.now(),
+        job.expires_at,
+        rand::random(),
+    );
     if verdict != Verdict::Delivered {
         tracing::debug!(delivery = %job.id, attempt = job.attempt, error = ?attempt.error, ?verdict, "attempt failed");
     }
-    let outcome = Outcome { delivery_id: job.id, subscription_id: job.subscription_id, attempt, verdict };
+    let outcome = Outcome {
+        delivery_id: job.id,
+        subscription_id: job.subscription_id,
+        attempt,
+        verdict,
+    };
     if d.inner.outcomes.send(outcome).await.is_err() {
-        tracing::error!("recorder gone; attempt result not recorded (the lease will lapse and it is retried)");
+        tracing::error!(
+            "recorder gone; attempt result not recorded (the lease will lapse and it is retried)"
+        );
     }
 }

@@ -5,9 +5,9 @@
 //! in batches. A periodic sweep expires stale deliveries and picks up work
 //! left by restarts, retries and other instances.
 
+pub mod guard;
 mod lane;
 mod recorder;
-pub mod guard;
 pub mod retry;
 pub mod send;
 
@@ -98,7 +98,9 @@ impl Dispatcher {
         lanes.insert(subscription.to_owned(), sig.clone());
         let d = self.clone();
         let id = subscription.to_owned();
-        self.inner.tracker.spawn(async move { lane::run(d, id, sig).await });
+        self.inner
+            .tracker
+            .spawn(async move { lane::run(d, id, sig).await });
     }
 
     /// Called by a lane with nothing left to do: retires it unless it was

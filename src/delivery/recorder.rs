@@ -42,7 +42,11 @@ async fn flush(d: &Dispatcher, batch: &[Outcome], stopping: bool) {
     let mut tries = 0u32;
     loop {
         let now = ctx.clock.now();
-        match ctx.store.record_outcomes(batch, now, now - disable_after).await {
+        match ctx
+            .store
+            .record_outcomes(batch, now, now - disable_after)
+            .await
+        {
             Ok(disabled) => {
                 for id in disabled {
                     tracing::warn!(subscription = %id, "subscription disabled: its endpoint answered 410 or kept failing");
@@ -58,7 +62,10 @@ async fn flush(d: &Dispatcher, batch: &[Outcome], stopping: bool) {
                     tracing::error!(outcomes = batch.len(), "giving up recording at shutdown");
                     return;
                 }
-                tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(tries.min(10)))).await;
+                tokio::time::sleep(std::time::Duration::from_millis(
+                    200 * u64::from(tries.min(10)),
+                ))
+                .await;
             }
         }
     }

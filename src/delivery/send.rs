@@ -45,7 +45,10 @@ impl Sender {
         if !allow_private {
             b = b.dns_resolver(Arc::new(GuardedResolver));
         }
-        Ok(Self { client: b.build()?, allow_private })
+        Ok(Self {
+            client: b.build()?,
+            allow_private,
+        })
     }
 
     /// Makes the attempt. Never fails: every failure is an attempt result.
@@ -86,13 +89,18 @@ impl Sender {
         let mut snippet = Vec::new();
         while snippet.len() < SNIPPET_BYTES {
             match resp.chunk().await {
-                Ok(Some(c)) => snippet.extend_from_slice(&c[..c.len().min(SNIPPET_BYTES - snippet.len())]),
+                Ok(Some(c)) => {
+                    snippet.extend_from_slice(&c[..c.len().min(SNIPPET_BYTES - snippet.len())])
+                }
                 _ => break,
             }
         }
         let text = (!snippet.is_empty()).then(|| String::from_utf8_lossy(&snippet).into_owned());
         let error = (!(200..300).contains(&code)).then(|| format!("receiver answered {code}"));
-        (record(Some(code), error, text), Response::Status { code, retry_after })
+        (
+            record(Some(code), error, text),
+            Response::Status { code, retry_after },
+        )
     }
 }
 

@@ -63,7 +63,10 @@ mod tests {
         );
         assert!(HookUrl::parse("http://example.com/hook", true).is_ok());
         assert_eq!(HookUrl::parse("/hook", true), Err(BadHookUrl::NotAbsolute));
-        assert_eq!(HookUrl::parse("ftp://x.com/", true), Err(BadHookUrl::NotAbsolute));
+        assert_eq!(
+            HookUrl::parse("ftp://x.com/", true),
+            Err(BadHookUrl::NotAbsolute)
+        );
         assert_eq!(
             HookUrl::parse("https://u:p@example.com/", false),
             Err(BadHookUrl::HasCredentials)

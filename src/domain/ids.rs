@@ -19,7 +19,9 @@ pub fn new_id() -> String {
 /// Whether `s` has the shape of an entity id; anything else cannot exist, so
 /// lookups can answer 404 without asking the store.
 pub fn is_id(s: &str) -> bool {
-    s.len() == 24 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 24
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// The idempotency key of one (subscription, participant, reminder) for one
@@ -60,13 +62,18 @@ mod tests {
 
     #[test]
     fn webhook_id_is_stable_and_depends_on_every_part() {
-        let t = DateTime::parse_from_rfc3339("2024-03-15T10:00:00Z").unwrap().to_utc();
+        let t = DateTime::parse_from_rfc3339("2024-03-15T10:00:00Z")
+            .unwrap()
+            .to_utc();
         let a = webhook_id("s", "p", "1day", t);
         assert_eq!(a, webhook_id("s", "p", "1day", t));
         assert!(!a.contains('.'));
         assert_ne!(a, webhook_id("s", "p", "30min", t));
         assert_ne!(a, webhook_id("s", "q", "1day", t));
-        assert_ne!(a, webhook_id("s", "p", "1day", t + chrono::Duration::hours(1)));
+        assert_ne!(
+            a,
+            webhook_id("s", "p", "1day", t + chrono::Duration::hours(1))
+        );
         // Parts cannot bleed into each other.
         assert_ne!(webhook_id("ab", "c", "x", t), webhook_id("a", "bc", "x", t));
     }

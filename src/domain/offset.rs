@@ -75,10 +75,7 @@ impl fmt::Display for ReminderOffset {
 /// Parses a comma-separated list, refusing duplicates and empty lists.
 /// The result is ordered from the earliest reminder (largest offset) down.
 pub fn parse_list(s: &str) -> Result<Vec<ReminderOffset>, BadOffset> {
-    let mut out: Vec<ReminderOffset> = s
-        .split(',')
-        .map(str::parse)
-        .collect::<Result<_, _>>()?;
+    let mut out: Vec<ReminderOffset> = s.split(',').map(str::parse).collect::<Result<_, _>>()?;
     out.sort_by_key(|o| std::cmp::Reverse(o.seconds));
     let before = out.len();
     out.dedup_by_key(|o| o.seconds);

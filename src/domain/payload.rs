@@ -117,10 +117,16 @@ mod tests {
         assert_eq!(v["timezone"], serde_json::Value::Null);
         // 15 March is winter time in Berlin: +01:00.
         assert_eq!(v["creatorTimezone"], "+01:00");
-        assert_eq!(v["webinarFromTimeInCreatorTimezone"], "2024-03-15T11:00:00.000Z");
+        assert_eq!(
+            v["webinarFromTimeInCreatorTimezone"],
+            "2024-03-15T11:00:00.000Z"
+        );
         w.creator_zone = None;
         let v: serde_json::Value = serde_json::from_slice(&render(&w, &p)).unwrap();
         assert_eq!(v["creatorTimezone"], serde_json::Value::Null);
-        assert_eq!(v["webinarFromTimeInCreatorTimezone"], "2024-03-15T10:00:00.000Z");
+        assert_eq!(
+            v["webinarFromTimeInCreatorTimezone"],
+            "2024-03-15T10:00:00.000Z"
+        );
     }
 }

@@ -85,7 +85,10 @@ mod tests {
         assert_eq!("+05:30".parse(), Ok(Zone::Fixed(19_800)));
         assert_eq!("-03:00".parse(), Ok(Zone::Fixed(-10_800)));
         assert_eq!("+00:00".parse::<Zone>().unwrap().to_string(), "+00:00");
-        assert_eq!("Asia/Kolkata".parse::<Zone>().unwrap().to_string(), "Asia/Kolkata");
+        assert_eq!(
+            "Asia/Kolkata".parse::<Zone>().unwrap().to_string(),
+            "Asia/Kolkata"
+        );
         for bad in ["05:30", "+5:30", "+15:00", "+05:60", "Mars/Olympus", ""] {
             assert!(bad.parse::<Zone>().is_err(), "{bad}");
         }
@@ -95,10 +98,19 @@ mod tests {
     fn named_zones_follow_daylight_saving() {
         let berlin: Zone = "Europe/Berlin".parse().unwrap();
         // Summer time ends on 2024-10-27 at 01:00 UTC.
-        assert_eq!(format_offset(berlin.offset_at(at("2024-10-27T00:59:00Z"))), "+02:00");
-        assert_eq!(format_offset(berlin.offset_at(at("2024-10-27T01:00:00Z"))), "+01:00");
+        assert_eq!(
+            format_offset(berlin.offset_at(at("2024-10-27T00:59:00Z"))),
+            "+02:00"
+        );
+        assert_eq!(
+            format_offset(berlin.offset_at(at("2024-10-27T01:00:00Z"))),
+            "+01:00"
+        );
         let ny: Zone = "America/New_York".parse().unwrap();
-        assert_eq!(format_offset(ny.offset_at(at("2024-07-01T12:00:00Z"))), "-04:00");
+        assert_eq!(
+            format_offset(ny.offset_at(at("2024-07-01T12:00:00Z"))),
+            "-04:00"
+        );
         assert_eq!(format_offset(-(9 * 3600 + 30 * 60)), "-09:30");
     }
 }

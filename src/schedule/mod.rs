@@ -16,7 +16,12 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 /// Runs until `shutdown` is cancelled.
-pub async fn run(ctx: Arc<AppContext>, wake: Arc<Notify>, dispatcher: Dispatcher, shutdown: CancellationToken) {
+pub async fn run(
+    ctx: Arc<AppContext>,
+    wake: Arc<Notify>,
+    dispatcher: Dispatcher,
+    shutdown: CancellationToken,
+) {
     let tick = Duration::from_std(ctx.config.tick).unwrap_or(Duration::seconds(1));
     loop {
         if shutdown.is_cancelled() {
@@ -49,17 +54,29 @@ pub async fn run(ctx: Arc<AppContext>, wake: Arc<Notify>, dispatcher: Dispatcher
 }
 
 /// Claims and fans out every reminder due now; returns how many.
-async fn fire_due(ctx: &AppContext, dispatcher: &Dispatcher, shutdown: &CancellationToken) -> anyhow::Result<usize> {
+async fn fire_due(
+    ctx: &AppContext,
+    dispatcher: &Dispatcher,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<usize> {
     let now = ctx.clock.now();
     let lease = now + Duration::from_std(ctx.config.lease)?;
-    let due = ctx.store.claim_due_reminders(now, &ctx.instance, lease, 16).await?;
+    let due = ctx
+        .store
+        .claim_due_reminders(now, &ctx.instance, lease, 16)
+        .await?;
     for r in &due {
         fan_out(ctx, dispatcher, r, shutdown).await?;
     }
     Ok(due.len())
 }
 
-async fn fan_out(ctx: &AppContext, dispatcher: &Dispatcher, r: &DueReminder, shutdown: &CancellationToken) -> anyhow::Result<()> {
+async fn fan_out(
+    ctx: &AppContext,
+    dispatcher: &Dispatcher,
+    r: &DueReminder,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
     let cfg = &ctx.config;
     let grace = Duration::from_std(cfg.on_time_grace)?;
     let expires = plan::expires_at(r.from_time, cfg.expire_after_start);

@@ -10,10 +10,17 @@ use chrono::{DateTime, Duration, Utc};
 /// The reminders still ahead for a webinar starting at `from`: an interval
 /// whose moment has already passed is not armed (a webinar created or moved
 /// at short notice only gets what is still to come).
-pub fn plan(from: DateTime<Utc>, offsets: &[ReminderOffset], now: DateTime<Utc>) -> Vec<PlannedReminder> {
+pub fn plan(
+    from: DateTime<Utc>,
+    offsets: &[ReminderOffset],
+    now: DateTime<Utc>,
+) -> Vec<PlannedReminder> {
     offsets
         .iter()
-        .map(|o| PlannedReminder { label: o.label().to_owned(), due_at: from - o.duration() })
+        .map(|o| PlannedReminder {
+            label: o.label().to_owned(),
+            due_at: from - o.duration(),
+        })
         .filter(|r| r.due_at > now)
         .collect()
 }
@@ -32,7 +39,9 @@ pub fn decide(
     }
     let useful = match policy {
         LatePolicy::UntilStart => now < from,
-        LatePolicy::Within(d) => now < from && now - due_at <= Duration::from_std(d).unwrap_or_default(),
+        LatePolicy::Within(d) => {
+            now < from && now - due_at <= Duration::from_std(d).unwrap_or_default()
+        }
         LatePolicy::Never => false,
     };
     if useful {
@@ -81,7 +90,13 @@ mod tests {
         let never = decide(due, from, t("2024-03-15T09:50:00Z"), g, LatePolicy::Never);
         assert_eq!(never, FanoutMode::Missed);
         let within = LatePolicy::Within(std::time::Duration::from_secs(600));
-        assert_eq!(decide(due, from, t("2024-03-15T09:39:00Z"), g, within), FanoutMode::Send { late: true });
-        assert_eq!(decide(due, from, t("2024-03-15T09:41:00Z"), g, within), FanoutMode::Missed);
+        assert_eq!(
+            decide(due, from, t("2024-03-15T09:39:00Z"), g, within),
+            FanoutMode::Send { late: true }
+        );
+        assert_eq!(
+            decide(due, from, t("2024-03-15T09:41:00Z"), g, within),
+            FanoutMode::Missed
+        );
     }
 }

@@ -97,7 +97,10 @@ pub fn fanout_batch(
         .optional()?;
     // Cancelled or rescheduled meanwhile: nothing more to do.
     let Some((webinar_id, label, from_ms, due_ms, cursor, until, creator)) = row else {
-        return Ok(FanoutProgress { done: true, ..Default::default() });
+        return Ok(FanoutProgress {
+            done: true,
+            ..Default::default()
+        });
     };
     let (late, status) = match mode {
         FanoutMode::Send { late } => (late, "pending"),
@@ -129,7 +132,11 @@ pub fn fanout_batch(
     };
     let mut progress = FanoutProgress::default();
     if people.is_empty() || subs.is_empty() {
-        let final_status = if mode == FanoutMode::Missed { "missed" } else { "sent" };
+        let final_status = if mode == FanoutMode::Missed {
+            "missed"
+        } else {
+            "sent"
+        };
         tx.execute(
             "UPDATE reminders SET status = ?2, late = ?3, locked_until = NULL WHERE id = ?1",
             params![reminder_id, final_status, late],
@@ -151,7 +158,16 @@ pub fn fanout_batch(
             for sub in &subs {
                 let id = webhook_id(sub, pid, &label, from);
                 progress.created += st.execute(params![
-                    id, sub, webinar_id, pid, reminder_id, label, status, late, due_ms, now_ms,
+                    id,
+                    sub,
+                    webinar_id,
+                    pid,
+                    reminder_id,
+                    label,
+                    status,
+                    late,
+                    due_ms,
+                    now_ms,
                     ms(expires_at)
                 ])?;
             }
@@ -239,7 +255,10 @@ pub fn claim_deliveries(
             st.execute(params![j.id, ms(lease_until), owner])?;
         }
     }
-    let ids: BTreeSet<&str> = jobs.iter().filter_map(|j| j.webinar_id.as_deref()).collect();
+    let ids: BTreeSet<&str> = jobs
+        .iter()
+        .filter_map(|j| j.webinar_id.as_deref())
+        .collect();
     let mut webinars = HashMap::new();
     for id in ids {
         webinars.insert(id.to_owned(), webinar_facts(&tx, id)?);
@@ -253,7 +272,9 @@ fn webinar_facts(c: &Connection, id: &str) -> StoreResult<WebinarFacts> {
         "SELECT m.name FROM webinar_mangoes wm JOIN mangoes m ON m.id = wm.mango_id
          WHERE wm.webinar_id = ?1 ORDER BY wm.position",
     )?;
-    let mangoes = st.query_map([id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    let mangoes = st
+        .query_map([id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
     Ok(c.query_row(
         "SELECT title, link, from_time, to_time, timezone FROM webinars WHERE id = ?1",
         [id],
@@ -303,8 +324,13 @@ pub fn record_outcomes(
         for o in outcomes {
             let a = &o.attempt;
             attempt.execute(params![
-                o.delivery_id, a.attempt, ms(a.started_at), a.status_code, a.latency_ms as i64,
-                a.error, a.response
+                o.delivery_id,
+                a.attempt,
+                ms(a.started_at),
+                a.status_code,
+                a.latency_ms as i64,
+                a.error,
+                a.response
             ])?;
             let (status, next) = match &o.verdict {
                 Verdict::Delivered => ("delivered", now_ms),
@@ -313,7 +339,13 @@ pub fn record_outcomes(
                 Verdict::Gone => ("failed", now_ms),
             };
             update.execute(params![
-                o.delivery_id, status, a.attempt, next, a.status_code, a.error, now_ms
+                o.delivery_id,
+                status,
+                a.attempt,
+                next,
+                a.status_code,
+                a.error,
+                now_ms
             ])?;
             if o.verdict == Verdict::Delivered {
                 healthy.execute([&o.subscription_id])?;

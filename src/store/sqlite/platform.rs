@@ -77,7 +77,9 @@ pub fn list_api_keys(c: &Connection, creator_id: &str) -> StoreResult<Vec<ApiKey
     let mut st = c.prepare(&format!(
         "SELECT {KEY_COLS} FROM api_keys WHERE creator_id = ?1 ORDER BY id"
     ))?;
-    let rows = st.query_map([creator_id], api_key)?.collect::<Result<_, _>>()?;
+    let rows = st
+        .query_map([creator_id], api_key)?
+        .collect::<Result<_, _>>()?;
     Ok(rows)
 }
 
@@ -127,6 +129,8 @@ pub fn list_mangoes(c: &Connection, creator_id: &str) -> StoreResult<Vec<Mango>>
     let mut st = c.prepare(
         "SELECT id, creator_id, name, created_at FROM mangoes WHERE creator_id = ?1 ORDER BY id",
     )?;
-    let rows = st.query_map([creator_id], mango)?.collect::<Result<_, _>>()?;
+    let rows = st
+        .query_map([creator_id], mango)?
+        .collect::<Result<_, _>>()?;
     Ok(rows)
 }

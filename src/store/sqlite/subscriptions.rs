@@ -53,21 +53,22 @@ pub fn subscribe(c: &mut Connection, n: &NewSubscription) -> StoreResult<(Subscr
         )
         .optional()?;
     let now = ms(Utc::now());
-    let (id, created) = match existing {
-        Some(id) => {
-            // Subscribing again is how REST-hook clients recover: revive a
-            // disabled subscription instead of making a twin.
-            tx.execute(
-                "UPDATE subscriptions SET status = 'active', disabled_reason = NULL,
+    let (id, created) =
+        match existing {
+            Some(id) => {
+                // Subscribing again is how REST-hook clients recover: revive a
+                // disabled subscription instead of making a twin.
+                tx.execute(
+                    "UPDATE subscriptions SET status = 'active', disabled_reason = NULL,
                         failing_since = NULL, updated_at = ?2
                  WHERE id = ?1 AND status = 'disabled'",
-                params![id, now],
-            )?;
-            (id, false)
-        }
-        None => {
-            let id = new_id();
-            tx.execute(
+                    params![id, now],
+                )?;
+                (id, false)
+            }
+            None => {
+                let id = new_id();
+                tx.execute(
                 "INSERT INTO subscriptions (id, creator_id, hook_url, event, webinar_id, mango_id,
                    secret, status, max_concurrency, rate_per_second, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'active', ?8, ?9, ?10, ?10)",
@@ -76,9 +77,9 @@ pub fn subscribe(c: &mut Connection, n: &NewSubscription) -> StoreResult<(Subscr
                     n.max_concurrency, n.rate_per_second, now
                 ],
             )?;
-            (id, true)
-        }
-    };
+                (id, true)
+            }
+        };
     tx.commit()?;
     Ok((get(c, &id)?, created))
 }
@@ -88,7 +89,9 @@ pub fn list(c: &Connection, creator_id: Option<&str>) -> StoreResult<Vec<Subscri
         "SELECT {SUB_COLS} FROM subscriptions
          WHERE status != 'deleted' AND (?1 IS NULL OR creator_id = ?1) ORDER BY id"
     ))?;
-    let rows = st.query_map([creator_id], subscription)?.collect::<Result<_, _>>()?;
+    let rows = st
+        .query_map([creator_id], subscription)?
+        .collect::<Result<_, _>>()?;
     Ok(rows)
 }
 
@@ -109,7 +112,12 @@ pub fn delete(c: &mut Connection, id: &str) -> StoreResult<()> {
     Ok(())
 }
 
-pub fn rotate(c: &Connection, id: &str, secret: &str, grace: DateTime<Utc>) -> StoreResult<Subscription> {
+pub fn rotate(
+    c: &Connection,
+    id: &str,
+    secret: &str,
+    grace: DateTime<Utc>,
+) -> StoreResult<Subscription> {
     touched(c.execute(
         "UPDATE subscriptions SET previous_secret = secret, previous_until = ?3,
                 secret = ?2, updated_at = ?4
@@ -128,7 +136,13 @@ pub fn update(c: &Connection, id: &str, p: &SubscriptionPatch) -> StoreResult<Su
                 disabled_reason = CASE WHEN ?5 THEN NULL ELSE disabled_reason END,
                 failing_since = CASE WHEN ?5 THEN NULL ELSE failing_since END
          WHERE id = ?1",
-        params![id, p.max_concurrency.unwrap_or(cur.max_concurrency), rate, ms(Utc::now()), p.enable],
+        params![
+            id,
+            p.max_concurrency.unwrap_or(cur.max_concurrency),
+            rate,
+            ms(Utc::now()),
+            p.enable
+        ],
     )?;
     get(c, id)
 }
@@ -218,7 +232,9 @@ pub fn retry(
 ) -> StoreResult<Delivery> {
     let d = get_delivery(c, sub, id)?;
     if d.status == "cancelled" {
-        return Err(StoreError::Conflict("a cancelled delivery cannot be retried".into()));
+        return Err(StoreError::Conflict(
+            "a cancelled delivery cannot be retried".into(),
+        ));
     }
     c.execute(
         "UPDATE deliveries SET status = 'pending', next_attempt_at = ?2, locked_until = NULL,
@@ -235,7 +251,14 @@ pub fn create_one_off(c: &Connection, o: &OneOff, now: DateTime<Utc>) -> StoreRe
         "INSERT INTO deliveries (id, subscription_id, label, payload, status, due_at,
                                  next_attempt_at, expires_at, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5, ?6, ?5, ?5)",
-        params![o.id, o.subscription_id, o.label, o.payload, now_ms, ms(o.expires_at)],
+        params![
+            o.id,
+            o.subscription_id,
+            o.label,
+            o.payload,
+            now_ms,
+            ms(o.expires_at)
+        ],
     )?;
     get_delivery(c, &o.subscription_id, &o.id)
 }

@@ -19,7 +19,8 @@ fn own_opt(s: Option<&str>) -> Option<String> {
 impl Store for SqliteStore {
     async fn create_creator(&self, name: &str, tz: Option<&str>) -> StoreResult<Creator> {
         let (name, tz) = (own(name), own_opt(tz));
-        self.run(move |c| platform::create_creator(c, &name, tz.as_deref())).await
+        self.run(move |c| platform::create_creator(c, &name, tz.as_deref()))
+            .await
     }
     async fn get_creator(&self, id: &str) -> StoreResult<Creator> {
         let id = own(id);
@@ -28,17 +29,26 @@ impl Store for SqliteStore {
     async fn list_creators(&self) -> StoreResult<Vec<Creator>> {
         self.run(|c| platform::list_creators(c)).await
     }
-    async fn create_api_key(&self, creator: &str, name: &str, prefix: &str, hash: &str) -> StoreResult<ApiKey> {
+    async fn create_api_key(
+        &self,
+        creator: &str,
+        name: &str,
+        prefix: &str,
+        hash: &str,
+    ) -> StoreResult<ApiKey> {
         let (creator, name, prefix, hash) = (own(creator), own(name), own(prefix), own(hash));
-        self.run(move |c| platform::create_api_key(c, &creator, &name, &prefix, &hash)).await
+        self.run(move |c| platform::create_api_key(c, &creator, &name, &prefix, &hash))
+            .await
     }
     async fn list_api_keys(&self, creator: &str) -> StoreResult<Vec<ApiKey>> {
         let creator = own(creator);
-        self.run(move |c| platform::list_api_keys(c, &creator)).await
+        self.run(move |c| platform::list_api_keys(c, &creator))
+            .await
     }
     async fn revoke_api_key(&self, creator: &str, key: &str) -> StoreResult<()> {
         let (creator, key) = (own(creator), own(key));
-        self.run(move |c| platform::revoke_api_key(c, &creator, &key)).await
+        self.run(move |c| platform::revoke_api_key(c, &creator, &key))
+            .await
     }
     async fn creator_for_key(&self, hash: &str) -> StoreResult<String> {
         let hash = own(hash);
@@ -46,16 +56,23 @@ impl Store for SqliteStore {
     }
     async fn create_mango(&self, creator: &str, name: &str) -> StoreResult<Mango> {
         let (creator, name) = (own(creator), own(name));
-        self.run(move |c| platform::create_mango(c, &creator, &name)).await
+        self.run(move |c| platform::create_mango(c, &creator, &name))
+            .await
     }
     async fn list_mangoes(&self, creator: &str) -> StoreResult<Vec<Mango>> {
         let creator = own(creator);
         self.run(move |c| platform::list_mangoes(c, &creator)).await
     }
 
-    async fn create_webinar(&self, creator: &str, f: &WebinarFields, plan: &[PlannedReminder]) -> StoreResult<Webinar> {
+    async fn create_webinar(
+        &self,
+        creator: &str,
+        f: &WebinarFields,
+        plan: &[PlannedReminder],
+    ) -> StoreResult<Webinar> {
         let (creator, f, plan) = (own(creator), f.clone(), plan.to_vec());
-        self.run(move |c| webinars::create_webinar(c, &creator, &f, &plan)).await
+        self.run(move |c| webinars::create_webinar(c, &creator, &f, &plan))
+            .await
     }
     async fn get_webinar(&self, id: &str) -> StoreResult<Webinar> {
         let id = own(id);
@@ -63,31 +80,52 @@ impl Store for SqliteStore {
     }
     async fn list_webinars(&self, creator: &str) -> StoreResult<Vec<Webinar>> {
         let creator = own(creator);
-        self.run(move |c| webinars::list_webinars(c, &creator)).await
+        self.run(move |c| webinars::list_webinars(c, &creator))
+            .await
     }
-    async fn update_webinar(&self, id: &str, f: &WebinarFields, plan: Option<&[PlannedReminder]>) -> StoreResult<Webinar> {
+    async fn update_webinar(
+        &self,
+        id: &str,
+        f: &WebinarFields,
+        plan: Option<&[PlannedReminder]>,
+    ) -> StoreResult<Webinar> {
         let (id, f, plan) = (own(id), f.clone(), plan.map(<[_]>::to_vec));
-        self.run(move |c| webinars::update_webinar(c, &id, &f, plan.as_deref())).await
+        self.run(move |c| webinars::update_webinar(c, &id, &f, plan.as_deref()))
+            .await
     }
     async fn end_webinar(&self, id: &str, deleted: bool) -> StoreResult<Webinar> {
         let id = own(id);
-        self.run(move |c| webinars::end_webinar(c, &id, deleted)).await
+        self.run(move |c| webinars::end_webinar(c, &id, deleted))
+            .await
     }
     async fn list_reminders(&self, webinar: &str) -> StoreResult<Vec<Reminder>> {
         let webinar = own(webinar);
-        self.run(move |c| webinars::list_reminders(c, &webinar)).await
+        self.run(move |c| webinars::list_reminders(c, &webinar))
+            .await
     }
-    async fn register_participants(&self, webinar: &str, people: &[NewParticipant]) -> StoreResult<(RegisterSummary, Vec<Participant>)> {
+    async fn register_participants(
+        &self,
+        webinar: &str,
+        people: &[NewParticipant],
+    ) -> StoreResult<(RegisterSummary, Vec<Participant>)> {
         let (webinar, people) = (own(webinar), people.to_vec());
-        self.run(move |c| webinars::register(c, &webinar, &people)).await
+        self.run(move |c| webinars::register(c, &webinar, &people))
+            .await
     }
-    async fn list_participants(&self, webinar: &str, after: Option<&str>, limit: u32) -> StoreResult<Vec<Participant>> {
+    async fn list_participants(
+        &self,
+        webinar: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<Participant>> {
         let (webinar, after) = (own(webinar), own_opt(after));
-        self.run(move |c| webinars::list_participants(c, &webinar, after.as_deref(), limit)).await
+        self.run(move |c| webinars::list_participants(c, &webinar, after.as_deref(), limit))
+            .await
     }
     async fn unregister_participant(&self, webinar: &str, id: &str) -> StoreResult<()> {
         let (webinar, id) = (own(webinar), own(id));
-        self.run(move |c| webinars::unregister(c, &webinar, &id)).await
+        self.run(move |c| webinars::unregister(c, &webinar, &id))
+            .await
     }
 
     async fn subscribe(&self, new: &NewSubscription) -> StoreResult<(Subscription, bool)> {
@@ -106,42 +144,82 @@ impl Store for SqliteStore {
         let id = own(id);
         self.run(move |c| subs::delete(c, &id)).await
     }
-    async fn rotate_secret(&self, id: &str, secret: &str, grace: DateTime<Utc>) -> StoreResult<Subscription> {
+    async fn rotate_secret(
+        &self,
+        id: &str,
+        secret: &str,
+        grace: DateTime<Utc>,
+    ) -> StoreResult<Subscription> {
         let (id, secret) = (own(id), own(secret));
-        self.run(move |c| subs::rotate(c, &id, &secret, grace)).await
+        self.run(move |c| subs::rotate(c, &id, &secret, grace))
+            .await
     }
-    async fn update_subscription(&self, id: &str, patch: &SubscriptionPatch) -> StoreResult<Subscription> {
+    async fn update_subscription(
+        &self,
+        id: &str,
+        patch: &SubscriptionPatch,
+    ) -> StoreResult<Subscription> {
         let (id, patch) = (own(id), patch.clone());
         self.run(move |c| subs::update(c, &id, &patch)).await
     }
 
-    async fn list_deliveries(&self, sub: &str, status: Option<&str>, limit: u32) -> StoreResult<Vec<Delivery>> {
+    async fn list_deliveries(
+        &self,
+        sub: &str,
+        status: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>> {
         let (sub, status) = (own(sub), own_opt(status));
-        self.run(move |c| subs::list_deliveries(c, &sub, status.as_deref(), limit)).await
+        self.run(move |c| subs::list_deliveries(c, &sub, status.as_deref(), limit))
+            .await
     }
     async fn get_delivery(&self, sub: &str, id: &str) -> StoreResult<Delivery> {
         let (sub, id) = (own(sub), own(id));
         self.run(move |c| subs::get_delivery(c, &sub, &id)).await
     }
-    async fn retry_delivery(&self, sub: &str, id: &str, now: DateTime<Utc>, expires: DateTime<Utc>) -> StoreResult<Delivery> {
+    async fn retry_delivery(
+        &self,
+        sub: &str,
+        id: &str,
+        now: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> StoreResult<Delivery> {
         let (sub, id) = (own(sub), own(id));
-        self.run(move |c| subs::retry(c, &sub, &id, now, expires)).await
+        self.run(move |c| subs::retry(c, &sub, &id, now, expires))
+            .await
     }
     async fn create_one_off(&self, one_off: &OneOff, now: DateTime<Utc>) -> StoreResult<Delivery> {
         let one_off = one_off.clone();
-        self.run(move |c| subs::create_one_off(c, &one_off, now)).await
+        self.run(move |c| subs::create_one_off(c, &one_off, now))
+            .await
     }
 
     async fn next_reminder_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
         self.run(|c| engine::next_reminder_due(c)).await
     }
-    async fn claim_due_reminders(&self, now: DateTime<Utc>, owner: &str, lease: DateTime<Utc>, limit: u32) -> StoreResult<Vec<DueReminder>> {
+    async fn claim_due_reminders(
+        &self,
+        now: DateTime<Utc>,
+        owner: &str,
+        lease: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<DueReminder>> {
         let owner = own(owner);
-        self.run(move |c| engine::claim_due_reminders(c, now, &owner, lease, limit)).await
+        self.run(move |c| engine::claim_due_reminders(c, now, &owner, lease, limit))
+            .await
     }
-    async fn fanout_batch(&self, id: &str, mode: FanoutMode, batch: u32, now: DateTime<Utc>, lease: DateTime<Utc>, expires: DateTime<Utc>) -> StoreResult<FanoutProgress> {
+    async fn fanout_batch(
+        &self,
+        id: &str,
+        mode: FanoutMode,
+        batch: u32,
+        now: DateTime<Utc>,
+        lease: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> StoreResult<FanoutProgress> {
         let id = own(id);
-        self.run(move |c| engine::fanout_batch(c, &id, mode, batch, now, lease, expires)).await
+        self.run(move |c| engine::fanout_batch(c, &id, mode, batch, now, lease, expires))
+            .await
     }
     async fn subscriptions_with_work(&self) -> StoreResult<Vec<String>> {
         self.run(|c| engine::subscriptions_with_work(c)).await
@@ -150,13 +228,27 @@ impl Store for SqliteStore {
         let sub = own(sub);
         self.run(move |c| engine::next_delivery_due(c, &sub)).await
     }
-    async fn claim_deliveries(&self, sub: &str, now: DateTime<Utc>, limit: u32, owner: &str, lease: DateTime<Utc>) -> StoreResult<Claimed> {
+    async fn claim_deliveries(
+        &self,
+        sub: &str,
+        now: DateTime<Utc>,
+        limit: u32,
+        owner: &str,
+        lease: DateTime<Utc>,
+    ) -> StoreResult<Claimed> {
         let (sub, owner) = (own(sub), own(owner));
-        self.run(move |c| engine::claim_deliveries(c, &sub, now, limit, &owner, lease)).await
+        self.run(move |c| engine::claim_deliveries(c, &sub, now, limit, &owner, lease))
+            .await
     }
-    async fn record_outcomes(&self, outcomes: &[Outcome], now: DateTime<Utc>, disable_before: DateTime<Utc>) -> StoreResult<Vec<String>> {
+    async fn record_outcomes(
+        &self,
+        outcomes: &[Outcome],
+        now: DateTime<Utc>,
+        disable_before: DateTime<Utc>,
+    ) -> StoreResult<Vec<String>> {
         let outcomes = outcomes.to_vec();
-        self.run(move |c| engine::record_outcomes(c, &outcomes, now, disable_before)).await
+        self.run(move |c| engine::record_outcomes(c, &outcomes, now, disable_before))
+            .await
     }
     async fn expire_overdue(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         self.run(move |c| engine::expire_overdue(c, now)).await

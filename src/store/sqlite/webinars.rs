@@ -112,7 +112,16 @@ pub fn create_webinar(
         "INSERT INTO webinars (id, creator_id, title, link, from_time, to_time, timezone,
                                status, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'scheduled', ?8, ?8)",
-        params![id, creator_id, f.title, f.link, ms(f.from_time), ms(f.to_time), f.timezone, now],
+        params![
+            id,
+            creator_id,
+            f.title,
+            f.link,
+            ms(f.from_time),
+            ms(f.to_time),
+            f.timezone,
+            now
+        ],
     )?;
     set_mangoes(&tx, &id, &f.mango_ids)?;
     arm(&tx, &id, ms(f.from_time), plan)?;
@@ -131,7 +140,15 @@ pub fn update_webinar(
         "UPDATE webinars SET title = ?2, link = ?3, from_time = ?4, to_time = ?5,
                              timezone = ?6, updated_at = ?7
          WHERE id = ?1 AND status = 'scheduled'",
-        params![id, f.title, f.link, ms(f.from_time), ms(f.to_time), f.timezone, ms(Utc::now())],
+        params![
+            id,
+            f.title,
+            f.link,
+            ms(f.from_time),
+            ms(f.to_time),
+            f.timezone,
+            ms(Utc::now())
+        ],
     )?;
     if n == 0 {
         return Err(StoreError::Conflict("webinar is not scheduled".into()));
@@ -184,8 +201,7 @@ pub fn list_reminders(c: &Connection, webinar_id: &str) -> StoreResult<Vec<Remin
     Ok(rows)
 }
 
-const PARTICIPANT_COLS: &str =
-    "id, webinar_id, name, email, phone, timezone, registered_at";
+const PARTICIPANT_COLS: &str = "id, webinar_id, name, email, phone, timezone, registered_at";
 
 fn participant(r: &Row) -> rusqlite::Result<Participant> {
     Ok(Participant {
@@ -220,7 +236,15 @@ pub fn register(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         for p in people {
-            let n = st.execute(params![new_id(), webinar_id, p.name, p.email, p.phone, p.timezone, now])?;
+            let n = st.execute(params![
+                new_id(),
+                webinar_id,
+                p.name,
+                p.email,
+                p.phone,
+                p.timezone,
+                now
+            ])?;
             if n == 1 {
                 summary.created += 1;
             } else {

@@ -1,0 +1,322 @@
+//! How deliveries behave against a receiver the test controls: retries with
+//! the same webhook-id, Retry-After, expiry, 410, timeouts, redirects, the
+//! target guard, concurrency and rate caps, isolation between endpoints,
+//! manual retry and secret rotation.
+
+use crate::helpers::*;
+use crate::receiver::{Reply, TestReceiver};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// One participant, one subscription, reminders at the given offsets before
+/// a start `secs` ahead: (app, key, subscription id).
+async fn setup(
+    rx: &TestReceiver,
+    offsets: &str,
+    secs: i64,
+    tweak: impl FnOnce(&mut tminus::config::Config),
+) -> (TestApp, String, String) {
+    let offsets = tminus::domain::offset::parse_list(offsets).unwrap();
+    let app = spawn_with(|c| {
+        c.reminder_offsets = offsets;
+        tweak(c);
+    })
+    .await;
+    let (cid, key) = app.creator().await;
+    let wid = app.webinar(&cid, secs).await;
+    app.participants(&wid, 1).await;
+    let sub = app.subscribe(&key, &rx.url, None).await;
+    (app, key, sub["id"].as_str().unwrap().to_owned())
+}
+
+fn log_codes(d: &Value) -> Vec<Value> {
+    d["attemptLog"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["statusCode"].clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn failures_are_retried_with_the_same_webhook_id() {
+    let rx = TestReceiver::start().await;
+    rx.script([Reply::status(500), Reply::status(404)]);
+    let (app, key, sid) = setup(&rx, "9s", 10, |_| {}).await;
+    let got = rx.wait_for(3, 10).await;
+    let ids: Vec<_> = got.iter().map(|r| r.header("webhook-id")).collect();
+    assert!(ids.iter().all(|i| *i == ids[0]));
+    let attempts: Vec<_> = got.iter().map(|r| r.header("x-tminus-attempt")).collect();
+    assert_eq!(attempts, ["1", "2", "3"]);
+    let d = app
+        .wait_deliveries(&key, &sid, 5, |d| d[0]["status"] == "delivered")
+        .await;
+    assert_eq!(log_codes(&d[0]), [json!(500), json!(404), json!(200)]);
+    assert_eq!(d[0]["attempts"], 3);
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let rx = TestReceiver::start().await;
+    rx.script([
+        Reply::status(429).retry_after("1"),
+        Reply::status(503).retry_after("1"),
+    ]);
+    let (_app, _key, _sid) = setup(&rx, "8s", 9, |_| {}).await;
+    let got = rx.wait_for(3, 10).await;
+    // Without Retry-After the back-off here is 100–400 ms.
+    assert!(
+        got[1].at - got[0].at >= Duration::from_millis(950),
+        "{:?}",
+        got[1].at - got[0].at
+    );
+    assert!(got[2].at - got[1].at >= Duration::from_millis(950));
+}
+
+#[tokio::test]
+async fn a_reminder_that_never_gets_through_expires_at_the_start() {
+    let rx = TestReceiver::start().await;
+    rx.set_default(Reply::status(500));
+    let (app, key, sid) = setup(&rx, "2s", 3, |_| {}).await;
+    let d = app
+        .wait_deliveries(&key, &sid, 10, |d| {
+            d.len() == 1 && d[0]["status"] == "expired"
+        })
+        .await;
+    assert!(d[0]["attempts"].as_u64().unwrap() >= 2, "{d:#?}");
+    let n = rx.received().len();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(rx.received().len(), n, "no attempts after expiry");
+}
+
+#[tokio::test]
+async fn gone_disables_the_subscription() {
+    let rx = TestReceiver::start().await;
+    rx.script([Reply::status(410)]);
+    let (app, key, sid) = setup(&rx, "2s,1s", 3, |_| {}).await;
+    rx.wait_for(1, 10).await;
+    let d = app
+        .wait_deliveries(&key, &sid, 5, |d| d.iter().any(|x| x["status"] == "failed"))
+        .await;
+    assert_eq!(d[0]["lastStatus"], 410);
+    let (_, sub) = app.hooks(Method::GET, &key, &format!("/{sid}"), None).await;
+    assert_eq!(sub["status"], "disabled");
+    assert!(sub["disabledReason"].as_str().unwrap().contains("410"));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        rx.received().len(),
+        1,
+        "nothing is sent to a disabled subscription"
+    );
+    // Enabling it again is the integrator's call.
+    let (s, sub) = app
+        .hooks(
+            Method::PATCH,
+            &key,
+            &format!("/{sid}"),
+            Some(json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(
+        (s, sub["status"].as_str()),
+        (StatusCode::OK, Some("active"))
+    );
+}
+
+#[tokio::test]
+async fn a_slow_receiver_times_out_and_is_retried() {
+    let rx = TestReceiver::start().await;
+    rx.script([Reply::status(200).delayed(Duration::from_millis(1500))]);
+    let (app, key, sid) = setup(&rx, "9s", 10, |c| {
+        c.http_timeout = Duration::from_millis(300);
+        c.lease = Duration::from_secs(5);
+    })
+    .await;
+    rx.wait_for(2, 10).await;
+    let d = app
+        .wait_deliveries(&key, &sid, 5, |d| d[0]["status"] == "delivered")
+        .await;
+    let log = d[0]["attemptLog"].as_array().unwrap();
+    assert!(
+        log[0]["error"].as_str().unwrap().contains("timeout"),
+        "{log:?}"
+    );
+    assert_eq!(log[1]["statusCode"], 200);
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let rx = TestReceiver::start().await;
+    let moved = rx.url.replace("/hook", "/moved");
+    rx.script([Reply::status(307).redirect(&moved)]);
+    let (app, key, sid) = setup(&rx, "9s", 10, |_| {}).await;
+    let d = app
+        .wait_deliveries(&key, &sid, 10, |d| {
+            d.len() == 1 && d[0]["status"] == "delivered"
+        })
+        .await;
+    assert_eq!(log_codes(&d[0]), [json!(307), json!(200)]);
+    assert!(rx.received().iter().all(|r| r.path == "/hook"));
+}
+
+#[tokio::test]
+async fn private_targets_are_refused_unless_allowed() {
+    let rx = TestReceiver::start().await;
+    let app = spawn_with(|c| c.allow_private_targets = false).await;
+    let (_, key) = app.creator().await;
+    for url in [rx.url.clone(), rx.url.replace("127.0.0.1", "localhost")] {
+        let sub = app.subscribe(&key, &url, None).await;
+        let sid = sub["id"].as_str().unwrap();
+        let (s, _) = app
+            .hooks(Method::POST, &key, &format!("/{sid}/test"), None)
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        let d = app
+            .wait_deliveries(&key, sid, 5, |d| {
+                d.first().is_some_and(|x| x["attempts"].as_u64() >= Some(1))
+            })
+            .await;
+        let err = d[0]["attemptLog"][0]["error"].as_str().unwrap().to_owned();
+        assert!(
+            err.contains("not public") || err.contains("non-public"),
+            "{err}"
+        );
+    }
+    assert!(rx.received().is_empty());
+}
+
+#[tokio::test]
+async fn concurrency_cap_and_rate_cap_shape_traffic() {
+    let rx = TestReceiver::start().await;
+    rx.set_default(Reply::status(200).delayed(Duration::from_millis(100)));
+    let paced = TestReceiver::start().await;
+    let app =
+        spawn_with(|c| c.reminder_offsets = tminus::domain::offset::parse_list("8s").unwrap())
+            .await;
+    let (cid, key) = app.creator().await;
+    let wid = app.webinar(&cid, 9).await;
+    app.participants(&wid, 12).await;
+    let (s, _) = app
+        .hooks(
+            Method::POST,
+            &key,
+            "",
+            Some(json!({"hookUrl": rx.url, "event": "webinar.reminder.all", "maxConcurrency": 2})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, _) = app
+        .hooks(
+            Method::POST,
+            &key,
+            "",
+            Some(
+                json!({"hookUrl": paced.url, "event": "webinar.reminder.all", "ratePerSecond": 4}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    rx.wait_for(12, 15).await;
+    assert!(
+        rx.max_in_flight() <= 2,
+        "max in flight {}",
+        rx.max_in_flight()
+    );
+    assert_eq!(rx.max_in_flight(), 2);
+    let got = paced.wait_for(12, 15).await;
+    // 12 requests at 4/s with a burst of 4: at least two seconds apart end to end.
+    assert!(
+        got[11].at - got[0].at >= Duration::from_millis(1900),
+        "{:?}",
+        got[11].at - got[0].at
+    );
+}
+
+#[tokio::test]
+async fn a_hanging_endpoint_does_not_delay_the_others() {
+    let slow = TestReceiver::start().await;
+    slow.set_default(Reply::status(200).delayed(Duration::from_secs(5)));
+    let fast = TestReceiver::start().await;
+    let app =
+        spawn_with(|c| c.reminder_offsets = tminus::domain::offset::parse_list("1s").unwrap())
+            .await;
+    let (cid, key) = app.creator().await;
+    let wid = app.webinar(&cid, 2).await;
+    app.participants(&wid, 20).await;
+    let (s, _) = app
+        .hooks(
+            Method::POST,
+            &key,
+            "",
+            Some(
+                json!({"hookUrl": slow.url, "event": "webinar.reminder.all", "maxConcurrency": 2}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    app.subscribe(&key, &fast.url, None).await;
+    let start = std::time::Instant::now();
+    fast.wait_for(20, 10).await;
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "healthy endpoint waited for the hanging one"
+    );
+    assert!(slow.received().len() <= 2);
+}
+
+#[tokio::test]
+async fn a_delivery_can_be_retried_by_hand() {
+    let rx = TestReceiver::start().await;
+    let (app, key, sid) = setup(&rx, "9s", 10, |_| {}).await;
+    rx.wait_for(1, 10).await;
+    let d = app
+        .wait_deliveries(&key, &sid, 5, |d| {
+            d.len() == 1 && d[0]["status"] == "delivered"
+        })
+        .await;
+    let did = d[0]["id"].as_str().unwrap();
+    let (s, _) = app
+        .hooks(
+            Method::POST,
+            &key,
+            &format!("/{sid}/deliveries/{did}/retry"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let got = rx.wait_for(2, 5).await;
+    assert_eq!(got[1].header("webhook-id"), did);
+    assert_eq!(got[1].header("x-tminus-attempt"), "2");
+    let (s, one) = app
+        .hooks(Method::GET, &key, &format!("/{sid}/deliveries/{did}"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(one["attemptLog"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_rotated_secret_signs_with_both_keys_during_the_grace() {
+    let rx = TestReceiver::start().await;
+    let app = spawn_app().await;
+    let (_, key) = app.creator().await;
+    let sub = app.subscribe(&key, &rx.url, None).await;
+    let sid = sub["id"].as_str().unwrap();
+    let old = sub["secret"].as_str().unwrap().to_owned();
+    let (s, rotated) = app
+        .hooks(Method::POST, &key, &format!("/{sid}/rotate-secret"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let new = rotated["secret"].as_str().unwrap().to_owned();
+    assert_ne!(old, new);
+    app.hooks(Method::POST, &key, &format!("/{sid}/test"), None)
+        .await;
+    let r = &rx.wait_for(1, 5).await[0];
+    assert_eq!(r.header("webhook-signature").split(' ').count(), 2);
+    for secret in [&old, &new] {
+        standardwebhooks::Webhook::new(secret)
+            .unwrap()
+            .verify(&r.body, &r.headers)
+            .unwrap();
+    }
+}

@@ -1,0 +1,10 @@
+//! The one integration-test binary: every test starts the real service on
+//! 127.0.0.1:0 and, where deliveries matter, a real receiver on loopback.
+
+mod delivery;
+mod helpers;
+mod payload;
+mod receiver;
+mod refusals;
+mod scheduling;
+mod story;
