@@ -22,6 +22,11 @@ enum Command {
     Serve(Box<Config>),
     /// Show the whole thing working in under a minute, on a temporary database.
     Demo,
+    /// Measure fan-out against the HTTP ceiling (needs wrk).
+    Bench(tminus::bench::BenchArgs),
+    /// The benchmark's receiver (started by `bench`).
+    #[command(hide = true)]
+    BenchReceiver,
 }
 
 #[tokio::main]
@@ -29,7 +34,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // The demo prints its own story; the service logs at info.
     let default_filter = match cli.command {
-        Command::Demo => "warn",
+        Command::Demo | Command::Bench(_) | Command::BenchReceiver => "warn",
         Command::Serve(_) => "info,hyper=warn,reqwest=warn",
     };
     tracing_subscriber::fmt()
@@ -46,6 +51,8 @@ async fn main() -> anyhow::Result<()> {
             tminus::run(*config, listener, tminus::clock::Clock::system(), shutdown).await
         }
         Command::Demo => tminus::demo::run().await,
+        Command::Bench(args) => tminus::bench::run(args).await,
+        Command::BenchReceiver => tminus::bench::receiver::run().await,
     }
 }
 

@@ -1,0 +1,62 @@
+//! Child processes of the benchmark (the receiver and `tminus serve`),
+//! stopped when dropped, and what the benchmark reads of them.
+
+use anyhow::Context;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// A child process, sent SIGTERM (then killed) when dropped.
+pub struct Child(std::process::Child);
+
+impl Child {
+    pub fn spawn(exe: &Path, args: &[&str]) -> anyhow::Result<Self> {
+        let c = Command::new(exe)
+            .args(args)
+            .env("TMINUS_LOG", std::env::var("TMINUS_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdin(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", exe.display()))?;
+        Ok(Child(c))
+    }
+
+    /// Spawns a child whose first line of output is the port it listens on.
+    pub fn spawn_printing_port(exe: &Path, args: &[&str]) -> anyhow::Result<(Self, u16)> {
+        let mut c = Command::new(exe).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).spawn()?;
+        let out = c.stdout.take().context("child stdout")?;
+        let mut line = String::new();
+        BufReader::new(out).read_line(&mut line)?;
+        let port = line.trim().parse().with_context(|| format!("child printed {line:?}, not a port"))?;
+        Ok((Child(c), port))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        for _ in 0..50 {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A port free right now on 127.0.0.1.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Peak resident memory (VmHWM) of a process, in MiB.
+pub fn peak_rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: f64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kb / 1024.0)
+}
