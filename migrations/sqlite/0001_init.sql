@@ -120,10 +120,13 @@ CREATE TABLE deliveries (
     created_at      INTEGER NOT NULL,
     updated_at      INTEGER NOT NULL
 );
-CREATE INDEX deliveries_work ON deliveries(subscription_id, status, next_attempt_at);
-CREATE INDEX deliveries_expiry ON deliveries(status, expires_at);
-CREATE INDEX deliveries_participant ON deliveries(participant_id, status);
-CREATE INDEX deliveries_webinar ON deliveries(webinar_id, status);
+-- Work indexes cover pending rows only: a delivery leaves them once it is
+-- settled, so the history does not slow the queue down.
+CREATE INDEX deliveries_work ON deliveries(subscription_id, next_attempt_at) WHERE status = 'pending';
+CREATE INDEX deliveries_expiry ON deliveries(expires_at) WHERE status = 'pending';
+CREATE INDEX deliveries_participant ON deliveries(participant_id) WHERE status = 'pending';
+CREATE INDEX deliveries_webinar ON deliveries(webinar_id) WHERE status = 'pending';
+CREATE INDEX deliveries_history ON deliveries(subscription_id, created_at);
 
 CREATE TABLE attempts (
     delivery_id     TEXT NOT NULL,

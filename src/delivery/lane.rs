@@ -10,6 +10,7 @@ use crate::signing::{signature_header, Signer};
 use crate::store::{Attempt, Claimed, Job, Outcome, Subscription, Verdict};
 use chrono::Duration;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Instant;
@@ -63,22 +64,28 @@ async fn refresh(d: &Dispatcher, id: &str, old: Option<View>) -> Option<View> {
     })
 }
 
+/// Most deliveries a lane leases at once: enough to keep a fast endpoint
+/// busy between two claims, few enough to hand back quickly.
+const MAX_CLAIM: u32 = 2000;
+
 /// Runs one lane until its subscription has no pending work, is no longer
 /// active, or the service stops; in-flight attempts always finish.
+/// Deliveries are leased in batches into a local queue and sent while the
+/// concurrency cap (and the rate cap) allow.
 pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
     let ctx = d.inner.ctx.clone();
     let shutdown = d.inner.shutdown.clone();
     let mut inflight = JoinSet::new();
+    let mut queue: VecDeque<Job> = VecDeque::new();
+    let mut webinars: HashMap<String, payload::WebinarFacts> = HashMap::new();
     let mut view: Option<View> = None;
+    let tick = Duration::from_std(ctx.config.tick).unwrap_or(Duration::seconds(1));
     loop {
         while inflight.try_join_next().is_some() {}
         if shutdown.is_cancelled() {
             break;
         }
-        if view
-            .as_ref()
-            .is_none_or(|v| v.fetched.elapsed() >= ctx.config.tick)
-        {
+        if view.as_ref().is_none_or(|v| v.fetched.elapsed() >= ctx.config.tick) {
             view = refresh(&d, &id, view.take()).await;
         }
         let Some(v) = view.as_ref() else {
@@ -86,36 +93,27 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
             break;
         };
         let cap = v.sub.max_concurrency.max(1) as usize;
-        if inflight.len() >= cap {
-            tokio::select! {
-                _ = inflight.join_next() => {}
-                _ = shutdown.cancelled() => {}
+        let rate = v.sub.rate_per_second.or(Some(ctx.config.default_rate)).filter(|r| *r > 0);
+        if queue.len() < cap {
+            // Never hold more leases than a second's worth at the rate cap.
+            let want = (cap as u32 * 8).clamp(1, MAX_CLAIM).min(rate.unwrap_or(u32::MAX)) - queue.len().min(u32::MAX as usize) as u32;
+            let now = ctx.clock.now();
+            let lease = now + Duration::from_std(ctx.config.lease).unwrap_or(Duration::seconds(90));
+            let claimed = match ctx.store.claim_deliveries(&id, now, want.max(1), &ctx.instance, lease).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(subscription = %id, error = ?e, "claiming deliveries failed");
+                    Claimed::default()
+                }
+            };
+            if queue.is_empty() {
+                webinars.clear();
             }
-            continue;
+            queue.extend(claimed.jobs);
+            webinars.extend(claimed.webinars);
         }
-        let mut room = (cap - inflight.len()) as u32;
-        if let Some(r) = v
-            .sub
-            .rate_per_second
-            .or(Some(ctx.config.default_rate))
-            .filter(|r| *r > 0)
-        {
-            room = room.min(r); // never hold more leases than a second's worth
-        }
-        let now = ctx.clock.now();
-        let lease = now + Duration::from_std(ctx.config.lease).unwrap_or(Duration::seconds(90));
-        let claimed = match ctx
-            .store
-            .claim_deliveries(&id, now, room, &ctx.instance, lease)
-            .await
-        {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(subscription = %id, error = ?e, "claiming deliveries failed");
-                Claimed::default()
-            }
-        };
-        if claimed.jobs.is_empty() {
+        if queue.is_empty() {
+            let now = ctx.clock.now();
             let next = if inflight.is_empty() {
                 match ctx.store.next_delivery_due(&id).await {
                     Ok(None) if d.retire(&id, &sig) => break,
@@ -125,10 +123,7 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
             } else {
                 None
             };
-            let tick = Duration::from_std(ctx.config.tick).unwrap_or(Duration::seconds(1));
-            let wait = next
-                .map(|t| (t - now).clamp(Duration::zero(), tick))
-                .unwrap_or(tick);
+            let wait = next.map(|t| (t - now).clamp(Duration::zero(), tick)).unwrap_or(tick);
             tokio::select! {
                 _ = tokio::time::sleep(wait.to_std().unwrap_or_default()) => {}
                 _ = sig.notify.notified() => {}
@@ -137,25 +132,23 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
             }
             continue;
         }
-        for job in claimed.jobs {
+        while inflight.len() < cap {
+            let Some(job) = queue.pop_front() else { break };
             if let Some(l) = &v.limiter {
                 l.until_ready().await;
             }
-            let body = match render(&job, &claimed.webinars) {
-                Some(b) => b,
-                None => {
-                    vanished(&d, job).await;
-                    continue;
+            match render(&job, &webinars) {
+                Some(body) => {
+                    inflight.spawn(attempt(d.clone(), job, body, v.url.clone(), v.signers.clone(), v.sub.event.clone()));
                 }
-            };
-            inflight.spawn(attempt(
-                d.clone(),
-                job,
-                body,
-                v.url.clone(),
-                v.signers.clone(),
-                v.sub.event.clone(),
-            ));
+                None => vanished(&d, job).await,
+            }
+        }
+        if inflight.len() >= cap {
+            tokio::select! {
+                _ = inflight.join_next() => {}
+                _ = shutdown.cancelled() => {}
+            }
         }
     }
     while inflight.join_next().await.is_some() {}

@@ -307,6 +307,8 @@ pub fn record_outcomes(
                (delivery_id, attempt, started_at, status_code, latency_ms, error, response)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
+        // Subscriptions with a success in this batch: cleared once, below.
+        let mut healthy = BTreeSet::new();
         // An acknowledged delivery is recorded whatever happened meanwhile;
         // any other verdict only applies to a delivery still pending.
         let mut update = tx.prepare_cached(
@@ -314,9 +316,6 @@ pub fn record_outcomes(
                     last_status = ?5, last_error = ?6, locked_until = NULL, updated_at = ?7,
                     delivered_at = CASE WHEN ?2 = 'delivered' THEN ?7 ELSE delivered_at END
              WHERE id = ?1 AND (status = 'pending' OR ?2 = 'delivered')",
-        )?;
-        let mut healthy = tx.prepare_cached(
-            "UPDATE subscriptions SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL",
         )?;
         let mut failing = tx.prepare_cached(
             "UPDATE subscriptions SET failing_since = COALESCE(failing_since, ?2) WHERE id = ?1",
@@ -348,7 +347,7 @@ pub fn record_outcomes(
                 now_ms
             ])?;
             if o.verdict == Verdict::Delivered {
-                healthy.execute([&o.subscription_id])?;
+                healthy.insert(o.subscription_id.as_str());
             } else {
                 failing.execute(params![o.subscription_id, now_ms])?;
             }
@@ -363,6 +362,12 @@ pub fn record_outcomes(
                     disabled.push(o.subscription_id.clone());
                 }
             }
+        }
+        for id in healthy {
+            tx.execute(
+                "UPDATE subscriptions SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL",
+                [id],
+            )?;
         }
     }
     let mut st = tx.prepare(

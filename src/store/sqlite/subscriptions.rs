@@ -181,7 +181,7 @@ pub fn list_deliveries(
     let mut st = c.prepare(&format!(
         "SELECT {DELIVERY_COLS} FROM deliveries
          WHERE subscription_id = ?1 AND (?2 IS NULL OR status = ?2)
-         ORDER BY updated_at DESC, id LIMIT ?3"
+         ORDER BY created_at DESC, id LIMIT ?3"
     ))?;
     let mut rows: Vec<Delivery> = st
         .query_map(params![sub, status, limit], delivery)?
