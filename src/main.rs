@@ -2,6 +2,11 @@
 //! library. Nothing else lives here.
 
 use clap::{Parser, Subcommand};
+
+/// mimalloc: a fan-out allocates many small, short-lived buffers per
+/// request; the system allocator showed up as ~12 % of the profile.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use tminus::config::Config;
 use tokio_util::sync::CancellationToken;
 

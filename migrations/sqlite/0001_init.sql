@@ -58,6 +58,7 @@ CREATE TABLE participants (
 );
 CREATE UNIQUE INDEX participants_registered
     ON participants(webinar_id, email) WHERE unregistered_at IS NULL;
+CREATE INDEX participants_webinar_seq ON participants(webinar_id, seq);
 
 CREATE TABLE subscriptions (
     id                  TEXT PRIMARY KEY,
@@ -98,6 +99,31 @@ CREATE TABLE reminders (
 );
 CREATE INDEX reminders_due ON reminders(status, due_at);
 
+-- A fired reminder's work for one subscription: a range of participants.
+-- A delivery of a slice gets its own row only once it has been attempted, so
+-- a fan-out writes one row per delivery, not three.
+CREATE TABLE slices (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    reminder_id     TEXT NOT NULL,
+    subscription_id TEXT NOT NULL,
+    webinar_id      TEXT NOT NULL,
+    label           TEXT NOT NULL,
+    from_time       INTEGER NOT NULL,   -- the start the reminder announces
+    due_at          INTEGER NOT NULL,
+    expires_at      INTEGER NOT NULL,
+    late            INTEGER NOT NULL,
+    after_seq       INTEGER NOT NULL,   -- participants with after_seq < seq <= last_seq
+    last_seq        INTEGER NOT NULL,
+    status          TEXT NOT NULL,      -- pending | done | cancelled | expired
+    claims          INTEGER NOT NULL DEFAULT 0,
+    created_at      INTEGER NOT NULL,
+    locked_until    INTEGER,
+    locked_by       TEXT
+);
+CREATE INDEX slices_work ON slices(subscription_id, id) WHERE status = 'pending';
+CREATE INDEX slices_webinar ON slices(webinar_id) WHERE status = 'pending';
+CREATE INDEX slices_expiry ON slices(expires_at) WHERE status = 'pending';
+
 CREATE TABLE deliveries (
     id              TEXT PRIMARY KEY,   -- the webhook-id
     subscription_id TEXT NOT NULL,
@@ -119,7 +145,7 @@ CREATE TABLE deliveries (
     delivered_at    INTEGER,
     created_at      INTEGER NOT NULL,
     updated_at      INTEGER NOT NULL
-);
+) WITHOUT ROWID;  -- one b-tree keyed by the webhook-id, not a rowid table plus an index
 -- Work indexes cover pending rows only: a delivery leaves them once it is
 -- settled, so the history does not slow the queue down.
 CREATE INDEX deliveries_work ON deliveries(subscription_id, next_attempt_at) WHERE status = 'pending';
@@ -137,4 +163,4 @@ CREATE TABLE attempts (
     error           TEXT,
     response        TEXT,               -- the first bytes of the receiver's answer
     PRIMARY KEY (delivery_id, attempt)
-);
+) WITHOUT ROWID;

@@ -6,8 +6,8 @@
 //! out. It prints the figures and writes them as JSON. It is a program that
 //! reports, never a test that asserts time.
 
-pub mod receiver;
 mod procs;
+pub mod receiver;
 
 use anyhow::{bail, Context};
 use procs::{free_port, peak_rss_mb, Child};
@@ -59,29 +59,64 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let rx_base = format!("http://127.0.0.1:{rx_port}");
     println!("receiver on {rx_base}");
     let ceiling = wrk(&script, &format!("{rx_base}/hook"), &args.ceiling_duration)?;
-    println!("ceiling (wrk -t1 -c64 -d{}): {ceiling:.0} requests/s", args.ceiling_duration);
+    println!(
+        "ceiling (wrk -t1 -c64 -d{}): {ceiling:.0} requests/s",
+        args.ceiling_duration
+    );
     let http = reqwest::Client::new();
-    http.post(format!("{rx_base}/reset")).send().await?.error_for_status()?;
+    http.post(format!("{rx_base}/reset"))
+        .send()
+        .await?
+        .error_for_status()?;
 
-    let db = args.database.clone().unwrap_or_else(|| dir.join("bench.db").display().to_string());
+    let db = args
+        .database
+        .clone()
+        .unwrap_or_else(|| dir.join("bench.db").display().to_string());
     let port = free_port()?;
     let base = format!("http://127.0.0.1:{port}");
     let admin = "bench-admin";
     let tminus = Child::spawn(
         &exe,
         &[
-            "serve", "--listen", &format!("127.0.0.1:{port}"), "--database", &db, "--admin-token", admin,
-            "--reminder-offsets", &format!("{OFFSET_S}s"), "--allow-http", "--allow-private-targets",
-            "--api-rate", "100000", "--default-max-concurrency", &args.concurrency.to_string(),
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database",
+            &db,
+            "--admin-token",
+            admin,
+            "--reminder-offsets",
+            &format!("{OFFSET_S}s"),
+            "--allow-http",
+            "--allow-private-targets",
+            "--api-rate",
+            "100000",
+            "--default-max-concurrency",
+            &args.concurrency.to_string(),
         ],
     )?;
     wait_healthy(&http, &base).await?;
 
-    let api = Api { http: http.clone(), base: base.clone(), admin: admin.into() };
-    let creator = api.admin("POST", "/creators", json!({"name": "Bench", "timezone": "Asia/Kolkata"})).await?;
+    let api = Api {
+        http: http.clone(),
+        base: base.clone(),
+        admin: admin.into(),
+    };
+    let creator = api
+        .admin(
+            "POST",
+            "/creators",
+            json!({"name": "Bench", "timezone": "Asia/Kolkata"}),
+        )
+        .await?;
     let cid = creator["id"].as_str().context("creator")?.to_owned();
-    let key = api.admin("POST", &format!("/creators/{cid}/api-keys"), json!({}))
-        .await?["key"].as_str().context("key")?.to_owned();
+    let key = api
+        .admin("POST", &format!("/creators/{cid}/api-keys"), json!({}))
+        .await?["key"]
+        .as_str()
+        .context("key")?
+        .to_owned();
     let far = chrono::Utc::now() + chrono::Duration::hours(2);
     let webinar = api
         .admin("POST", "/webinars", json!({"creatorId": cid, "title": "Introduction to Digital Marketing",
@@ -96,24 +131,39 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let body: Vec<Value> = (done..done + n)
             .map(|i| json!({"name": format!("Participant {i}"), "email": format!("p{i}@example.com"), "phone": "1234567890", "timezone": "+05:30"}))
             .collect();
-        api.admin("POST", &format!("/webinars/{wid}/participants/bulk"), Value::Array(body)).await?;
+        api.admin(
+            "POST",
+            &format!("/webinars/{wid}/participants/bulk"),
+            Value::Array(body),
+        )
+        .await?;
         done += n;
     }
     let register_s = t0.elapsed().as_secs_f64();
-    println!("registered {} participants in {register_s:.2} s", args.participants);
+    println!(
+        "registered {} participants in {register_s:.2} s",
+        args.participants
+    );
 
     for i in 0..args.subscriptions {
         let mut body = json!({"hookUrl": format!("{rx_base}/hook/{i}"), "event": "webinar.reminder.all", "webinar": wid, "maxConcurrency": args.concurrency});
         if args.batch > 1 {
             body["batchSize"] = json!(args.batch);
         }
-        let r = http.post(format!("{base}/api/v1/integration/webhook/webhook")).header("x-api-key", &key).json(&body).send().await?;
+        let r = http
+            .post(format!("{base}/api/v1/integration/webhook/webhook"))
+            .header("x-api-key", &key)
+            .json(&body)
+            .send()
+            .await?;
         if !r.status().is_success() {
             bail!("subscribe failed: {}", r.text().await?);
         }
     }
     let store_before = store_bytes(&db);
-    let reminders_rows = api.admin("GET", &format!("/webinars/{wid}/reminders"), Value::Null).await?["data"]
+    let reminders_rows = api
+        .admin("GET", &format!("/webinars/{wid}/reminders"), Value::Null)
+        .await?["data"]
         .as_array()
         .map(|a| a.len())
         .unwrap_or(0);
@@ -121,7 +171,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     // Move the webinar so its one reminder falls due 1.5 s from now.
     let due = chrono::Utc::now() + chrono::Duration::milliseconds(1500);
     let from = due + chrono::Duration::seconds(OFFSET_S);
-    api.admin("POST", &format!("/webinars/{wid}/reschedule"), json!({"fromTime": iso(from)})).await?;
+    api.admin(
+        "POST",
+        &format!("/webinars/{wid}/reschedule"),
+        json!({"fromTime": iso(from)}),
+    )
+    .await?;
     let expected = args.participants * args.subscriptions / args.batch.max(1) as usize;
     let due_us = due.timestamp_micros();
     let stats = follow(&http, &rx_base, due_us, expected).await?;
@@ -178,7 +233,10 @@ struct Api {
 impl Api {
     async fn admin(&self, method: &str, path: &str, body: Value) -> anyhow::Result<Value> {
         let url = format!("{}/api/v1/platform{path}", self.base);
-        let req = self.http.request(method.parse()?, url).bearer_auth(&self.admin);
+        let req = self
+            .http
+            .request(method.parse()?, url)
+            .bearer_auth(&self.admin);
         let req = if body.is_null() { req } else { req.json(&body) };
         let r = req.send().await?;
         let status = r.status();
@@ -192,12 +250,22 @@ impl Api {
 
 /// Polls the receiver, printing progress, until everything arrived or the
 /// flow stalls for 30 s.
-async fn follow(http: &reqwest::Client, rx: &str, due_us: i64, expected: usize) -> anyhow::Result<Stats> {
+async fn follow(
+    http: &reqwest::Client,
+    rx: &str,
+    due_us: i64,
+    expected: usize,
+) -> anyhow::Result<Stats> {
     let mut last = 0;
     let mut stalled = Instant::now();
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let s: Stats = http.get(format!("{rx}/stats?due_us={due_us}")).send().await?.json().await?;
+        let s: Stats = http
+            .get(format!("{rx}/stats?due_us={due_us}"))
+            .send()
+            .await?
+            .json()
+            .await?;
         if s.count != last {
             println!("  {:>9} / {expected} arrived", s.count);
             last = s.count;
@@ -212,14 +280,32 @@ async fn follow(http: &reqwest::Client, rx: &str, due_us: i64, expected: usize) 
 /// Waits until tminus has recorded every outcome (nothing pending).
 async fn wait_recorded(api: &Api, key: &str, subs: usize) {
     for _ in 0..100 {
-        let r = api.http.get(format!("{}/api/v1/integration/webhook/webhook", api.base)).header("x-api-key", key).send().await;
-        let Ok(Ok(list)) = (match r { Ok(r) => Ok(r.json::<Value>().await), Err(e) => Err(e) }) else { return };
+        let r = api
+            .http
+            .get(format!("{}/api/v1/integration/webhook/webhook", api.base))
+            .header("x-api-key", key)
+            .send()
+            .await;
+        let Ok(Ok(list)) = (match r {
+            Ok(r) => Ok(r.json::<Value>().await),
+            Err(e) => Err(e),
+        }) else {
+            return;
+        };
         let mut pending = 0;
         for s in list["data"].as_array().into_iter().flatten().take(subs) {
             let id = s["id"].as_str().unwrap_or_default();
-            let url = format!("{}/api/v1/integration/webhook/webhook/{id}/deliveries?status=pending&limit=1", api.base);
+            let url = format!(
+                "{}/api/v1/integration/webhook/webhook/{id}/deliveries?status=pending&limit=1",
+                api.base
+            );
             if let Ok(r) = api.http.get(url).header("x-api-key", key).send().await {
-                pending += r.json::<Value>().await.ok().and_then(|v| v["data"].as_array().map(|a| a.len())).unwrap_or(0);
+                pending += r
+                    .json::<Value>()
+                    .await
+                    .ok()
+                    .and_then(|v| v["data"].as_array().map(|a| a.len()))
+                    .unwrap_or(0);
             }
         }
         if pending == 0 {
@@ -231,7 +317,12 @@ async fn wait_recorded(api: &Api, key: &str, subs: usize) {
 
 async fn wait_healthy(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {
     for _ in 0..100 {
-        if http.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
+        if http
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -240,7 +331,11 @@ async fn wait_healthy(http: &reqwest::Client, base: &str) -> anyhow::Result<()> 
 }
 
 fn ceiling_script(args: &BenchArgs) -> anyhow::Result<PathBuf> {
-    let candidates = [args.ceiling_script.clone(), Some("../shared/bench/ceiling.lua".into()), Some("bench/ceiling.lua".into())];
+    let candidates = [
+        args.ceiling_script.clone(),
+        Some("../shared/bench/ceiling.lua".into()),
+        Some("bench/ceiling.lua".into()),
+    ];
     candidates
         .into_iter()
         .flatten()
@@ -258,7 +353,10 @@ fn wrk(script: &std::path::Path, url: &str, duration: &str) -> anyhow::Result<f6
         .map_err(|_| anyhow::anyhow!("wrk is not installed: install it with `apt-get install wrk` (Debian/Ubuntu) or `brew install wrk` (macOS)"))?;
     let text = String::from_utf8_lossy(&out.stdout);
     text.lines()
-        .find_map(|l| l.strip_prefix("Requests/sec:").map(|v| v.trim().parse::<f64>()))
+        .find_map(|l| {
+            l.strip_prefix("Requests/sec:")
+                .map(|v| v.trim().parse::<f64>())
+        })
         .context("wrk printed no Requests/sec")?
         .context("wrk's Requests/sec is not a number")
 }

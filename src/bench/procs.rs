@@ -13,7 +13,10 @@ impl Child {
     pub fn spawn(exe: &Path, args: &[&str]) -> anyhow::Result<Self> {
         let c = Command::new(exe)
             .args(args)
-            .env("TMINUS_LOG", std::env::var("TMINUS_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "TMINUS_LOG",
+                std::env::var("TMINUS_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdin(Stdio::null())
             .spawn()
             .with_context(|| format!("starting {}", exe.display()))?;
@@ -22,11 +25,18 @@ impl Child {
 
     /// Spawns a child whose first line of output is the port it listens on.
     pub fn spawn_printing_port(exe: &Path, args: &[&str]) -> anyhow::Result<(Self, u16)> {
-        let mut c = Command::new(exe).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).spawn()?;
+        let mut c = Command::new(exe)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()?;
         let out = c.stdout.take().context("child stdout")?;
         let mut line = String::new();
         BufReader::new(out).read_line(&mut line)?;
-        let port = line.trim().parse().with_context(|| format!("child printed {line:?}, not a port"))?;
+        let port = line
+            .trim()
+            .parse()
+            .with_context(|| format!("child printed {line:?}, not a port"))?;
         Ok((Child(c), port))
     }
 
@@ -51,12 +61,21 @@ impl Drop for Child {
 
 /// A port free right now on 127.0.0.1.
 pub fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// Peak resident memory (VmHWM) of a process, in MiB.
 pub fn peak_rss_mb(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: f64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
     Some(kb / 1024.0)
 }

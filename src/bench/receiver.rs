@@ -62,7 +62,12 @@ pub struct Stats {
 }
 
 async fn stats(State(a): State<Arrivals>, Query(q): Query<StatsQuery>) -> Json<Stats> {
-    let mut v: Vec<i64> = a.lock().expect("arrivals").iter().map(|t| t - q.due_us).collect();
+    let mut v: Vec<i64> = a
+        .lock()
+        .expect("arrivals")
+        .iter()
+        .map(|t| t - q.due_us)
+        .collect();
     if v.is_empty() {
         return Json(Stats::default());
     }

@@ -1,10 +1,12 @@
-//! One subscription's lane: claims as many due deliveries as its
-//! concurrency cap has room for, waits on its rate cap, renders, signs and
-//! sends each, and hands the results to the recorder. It retires when the
-//! subscription has nothing pending; the dispatcher starts it again on work.
+//! One subscription's lane: leases due deliveries (pending rows, and whole
+//! slices of a fired reminder) into a local queue, and sends them while the
+//! subscription's concurrency cap and rate cap allow; results go to the
+//! recorder, and once every job of a slice has a result the slice is closed.
+//! It retires when the subscription has nothing pending; the dispatcher
+//! starts it again on work.
 
 use super::send::Message;
-use super::{Dispatcher, LaneSignal};
+use super::{Dispatcher, LaneSignal, Record};
 use crate::domain::payload;
 use crate::signing::{signature_header, Signer};
 use crate::store::{Attempt, Claimed, Job, Outcome, Subscription, Verdict};
@@ -16,12 +18,18 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::task::JoinSet;
 
+/// Most deliveries a lane leases at once (a slice may overshoot it): enough
+/// to keep a fast endpoint busy between two claims, few enough to hand back
+/// quickly.
+const MAX_CLAIM: u32 = 2000;
+
 /// What a lane knows of its subscription, refreshed about once a tick.
 struct View {
     sub: Subscription,
     url: reqwest::Url,
     signers: Arc<Vec<Signer>>,
     limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    rate: Option<u32>,
     fetched: Instant,
 }
 
@@ -45,11 +53,7 @@ async fn refresh(d: &Dispatcher, id: &str, old: Option<View>) -> Option<View> {
         .filter(|r| *r > 0);
     // Keep the limiter (and its state) while the rate is unchanged.
     let limiter = match (old, rate) {
-        (Some(o), Some(r))
-            if o.sub.rate_per_second.or(Some(ctx.config.default_rate)) == Some(r) =>
-        {
-            o.limiter
-        }
+        (Some(o), Some(r)) if o.rate == Some(r) => o.limiter,
         (_, Some(r)) => {
             NonZeroU32::new(r).map(|r| Arc::new(RateLimiter::direct(Quota::per_second(r))))
         }
@@ -60,32 +64,77 @@ async fn refresh(d: &Dispatcher, id: &str, old: Option<View>) -> Option<View> {
         url,
         signers: Arc::new(signers),
         limiter,
+        rate,
         fetched: Instant::now(),
     })
 }
 
-/// Most deliveries a lane leases at once: enough to keep a fast endpoint
-/// busy between two claims, few enough to hand back quickly.
-const MAX_CLAIM: u32 = 2000;
+/// The lane's work in hand.
+#[derive(Default)]
+struct Work {
+    queue: VecDeque<Job>,
+    webinars: HashMap<String, payload::WebinarFacts>,
+    /// Jobs of each leased slice still without a result.
+    open_slices: HashMap<i64, usize>,
+    inflight: JoinSet<Option<i64>>,
+}
+
+impl Work {
+    fn take(&mut self, c: Claimed) {
+        if self.queue.is_empty() {
+            self.webinars.clear();
+        }
+        self.queue.extend(c.jobs);
+        self.webinars.extend(c.webinars);
+        for (id, n) in c.slices {
+            *self.open_slices.entry(id).or_default() += n;
+        }
+    }
+
+    /// Counts a finished job against its slice; closes the slice when it
+    /// was the last one.
+    async fn settle(&mut self, d: &Dispatcher, slice: Option<i64>) {
+        let Some(id) = slice else { return };
+        let Some(left) = self.open_slices.get_mut(&id) else {
+            return;
+        };
+        *left -= 1;
+        if *left == 0 {
+            self.open_slices.remove(&id);
+            let _ = d.inner.outcomes.send(Record::SliceDone(id)).await;
+        }
+    }
+
+    async fn reap(&mut self, d: &Dispatcher) {
+        while let Some(r) = self.inflight.try_join_next() {
+            self.settle(d, r.ok().flatten()).await;
+        }
+    }
+
+    async fn join_one(&mut self, d: &Dispatcher) {
+        if let Some(r) = self.inflight.join_next().await {
+            self.settle(d, r.ok().flatten()).await;
+        }
+    }
+}
 
 /// Runs one lane until its subscription has no pending work, is no longer
 /// active, or the service stops; in-flight attempts always finish.
-/// Deliveries are leased in batches into a local queue and sent while the
-/// concurrency cap (and the rate cap) allow.
 pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
     let ctx = d.inner.ctx.clone();
     let shutdown = d.inner.shutdown.clone();
-    let mut inflight = JoinSet::new();
-    let mut queue: VecDeque<Job> = VecDeque::new();
-    let mut webinars: HashMap<String, payload::WebinarFacts> = HashMap::new();
+    let mut w = Work::default();
     let mut view: Option<View> = None;
     let tick = Duration::from_std(ctx.config.tick).unwrap_or(Duration::seconds(1));
     loop {
-        while inflight.try_join_next().is_some() {}
+        w.reap(&d).await;
         if shutdown.is_cancelled() {
             break;
         }
-        if view.as_ref().is_none_or(|v| v.fetched.elapsed() >= ctx.config.tick) {
+        if view
+            .as_ref()
+            .is_none_or(|v| v.fetched.elapsed() >= ctx.config.tick)
+        {
             view = refresh(&d, &id, view.take()).await;
         }
         let Some(v) = view.as_ref() else {
@@ -93,28 +142,28 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
             break;
         };
         let cap = v.sub.max_concurrency.max(1) as usize;
-        let rate = v.sub.rate_per_second.or(Some(ctx.config.default_rate)).filter(|r| *r > 0);
-        if queue.len() < cap {
+        if w.queue.len() < cap {
             // Never hold more leases than a second's worth at the rate cap.
-            let want = (cap as u32 * 8).clamp(1, MAX_CLAIM).min(rate.unwrap_or(u32::MAX)) - queue.len().min(u32::MAX as usize) as u32;
+            let most = (cap as u32 * 8)
+                .clamp(1, MAX_CLAIM)
+                .min(v.rate.unwrap_or(u32::MAX));
+            let want = most.saturating_sub(w.queue.len() as u32).max(1);
             let now = ctx.clock.now();
             let lease = now + Duration::from_std(ctx.config.lease).unwrap_or(Duration::seconds(90));
-            let claimed = match ctx.store.claim_deliveries(&id, now, want.max(1), &ctx.instance, lease).await {
-                Ok(c) => c,
+            match ctx
+                .store
+                .claim_deliveries(&id, now, want, &ctx.instance, lease)
+                .await
+            {
+                Ok(c) => w.take(c),
                 Err(e) => {
-                    tracing::warn!(subscription = %id, error = ?e, "claiming deliveries failed");
-                    Claimed::default()
+                    tracing::warn!(subscription = %id, error = ?e, "claiming deliveries failed")
                 }
-            };
-            if queue.is_empty() {
-                webinars.clear();
             }
-            queue.extend(claimed.jobs);
-            webinars.extend(claimed.webinars);
         }
-        if queue.is_empty() {
+        if w.queue.is_empty() {
             let now = ctx.clock.now();
-            let next = if inflight.is_empty() {
+            let next = if w.inflight.is_empty() {
                 match ctx.store.next_delivery_due(&id).await {
                     Ok(None) if d.retire(&id, &sig) => break,
                     Ok(next) => next,
@@ -123,43 +172,60 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
             } else {
                 None
             };
-            let wait = next.map(|t| (t - now).clamp(Duration::zero(), tick)).unwrap_or(tick);
+            let wait = next
+                .map(|t| (t - now).clamp(Duration::zero(), tick))
+                .unwrap_or(tick);
+            let busy = !w.inflight.is_empty();
             tokio::select! {
                 _ = tokio::time::sleep(wait.to_std().unwrap_or_default()) => {}
                 _ = sig.notify.notified() => {}
-                Some(_) = inflight.join_next(), if !inflight.is_empty() => {}
+                _ = w.join_one(&d), if busy => {}
                 _ = shutdown.cancelled() => {}
             }
             continue;
         }
-        while inflight.len() < cap {
-            let Some(job) = queue.pop_front() else { break };
+        while w.inflight.len() < cap {
+            let Some(job) = w.queue.pop_front() else {
+                break;
+            };
             if let Some(l) = &v.limiter {
                 l.until_ready().await;
             }
-            match render(&job, &webinars) {
+            match render(&job, &w.webinars) {
                 Some(body) => {
-                    inflight.spawn(attempt(d.clone(), job, body, v.url.clone(), v.signers.clone(), v.sub.event.clone()));
+                    let task = attempt(
+                        d.clone(),
+                        job,
+                        body,
+                        v.url.clone(),
+                        v.signers.clone(),
+                        v.sub.event.clone(),
+                    );
+                    w.inflight.spawn(task);
                 }
-                None => vanished(&d, job).await,
+                None => {
+                    let slice = vanished(&d, job).await;
+                    w.settle(&d, slice).await;
+                }
             }
         }
-        if inflight.len() >= cap {
+        if w.inflight.len() >= cap {
             tokio::select! {
-                _ = inflight.join_next() => {}
+                _ = w.join_one(&d) => {}
                 _ = shutdown.cancelled() => {}
             }
         }
     }
-    while inflight.join_next().await.is_some() {}
+    // Finish what is in flight; queued jobs stay leased until the lease
+    // lapses, then any instance sends them.
+    while !w.inflight.is_empty() {
+        w.join_one(&d).await;
+    }
 }
 
 /// The body of a job: its fixed payload, or its participant's payload
 /// rendered now (offsets computed at the moment of sending).
-fn render(
-    job: &Job,
-    webinars: &std::collections::HashMap<String, payload::WebinarFacts>,
-) -> Option<bytes::Bytes> {
+fn render(job: &Job, webinars: &HashMap<String, payload::WebinarFacts>) -> Option<bytes::Bytes> {
     if let Some(p) = &job.payload {
         return Some(bytes::Bytes::from(p.clone()));
     }
@@ -168,8 +234,8 @@ fn render(
 }
 
 /// A job whose participant or webinar no longer exists: recorded as expired
-/// with the reason, never silently dropped.
-async fn vanished(d: &Dispatcher, job: Job) {
+/// with the reason, never silently dropped. Returns its slice.
+async fn vanished(d: &Dispatcher, job: Job) -> Option<i64> {
     let now = d.inner.ctx.clock.now();
     let attempt = Attempt {
         attempt: job.attempt,
@@ -179,18 +245,20 @@ async fn vanished(d: &Dispatcher, job: Job) {
         error: Some("participant or webinar no longer exists; not sent".into()),
         response: None,
     };
-    let _ = d
-        .inner
-        .outcomes
-        .send(Outcome {
-            delivery_id: job.id,
-            subscription_id: job.subscription_id,
-            attempt,
-            verdict: Verdict::Expired,
-        })
-        .await;
+    let slice = job.fresh.as_ref().map(|f| f.slice);
+    let outcome = Outcome {
+        delivery_id: job.id,
+        subscription_id: job.subscription_id,
+        attempt,
+        verdict: Verdict::Expired,
+        fresh: job.fresh,
+    };
+    let _ = d.inner.outcomes.send(Record::Outcome(outcome)).await;
+    slice
 }
 
+/// Makes one attempt and hands its result to the recorder. Returns the
+/// job's slice, if it came from one.
 async fn attempt(
     d: Dispatcher,
     job: Job,
@@ -198,7 +266,7 @@ async fn attempt(
     url: reqwest::Url,
     signers: Arc<Vec<Signer>>,
     event: String,
-) {
+) -> Option<i64> {
     let ctx = &d.inner.ctx;
     let started = ctx.clock.now();
     let ts = started.timestamp();
@@ -213,8 +281,7 @@ async fn attempt(
         body,
     };
     let (attempt, resp) = d.inner.sender.send(msg, started).await;
-    let policy = ctx.retry_policy();
-    let verdict = policy.verdict(
+    let verdict = ctx.retry_policy().verdict(
         job.attempt,
         &resp,
         ctx.clock.now(),
@@ -224,15 +291,23 @@ async fn attempt(
     if verdict != Verdict::Delivered {
         tracing::debug!(delivery = %job.id, attempt = job.attempt, error = ?attempt.error, ?verdict, "attempt failed");
     }
+    let slice = job.fresh.as_ref().map(|f| f.slice);
     let outcome = Outcome {
         delivery_id: job.id,
         subscription_id: job.subscription_id,
         attempt,
         verdict,
+        fresh: job.fresh,
     };
-    if d.inner.outcomes.send(outcome).await.is_err() {
+    if d.inner
+        .outcomes
+        .send(Record::Outcome(outcome))
+        .await
+        .is_err()
+    {
         tracing::error!(
             "recorder gone; attempt result not recorded (the lease will lapse and it is retried)"
         );
     }
+    slice
 }

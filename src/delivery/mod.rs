@@ -12,6 +12,15 @@ pub mod retry;
 pub mod send;
 
 use crate::store::Outcome;
+
+/// What lanes tell the recorder.
+#[derive(Debug)]
+pub(crate) enum Record {
+    /// An attempt's result.
+    Outcome(Outcome),
+    /// Every job of this slice has an outcome sent before this message.
+    SliceDone(i64),
+}
 use crate::AppContext;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,7 +42,7 @@ struct Inner {
     sender: send::Sender,
     lanes: Mutex<HashMap<String, Arc<LaneSignal>>>,
     tracker: TaskTracker,
-    outcomes: mpsc::Sender<Outcome>,
+    outcomes: mpsc::Sender<Record>,
     shutdown: CancellationToken,
 }
 

@@ -3,7 +3,7 @@
 //! dropped: a receiver's acknowledgement must end up recorded. Subscriptions
 //! it disables (410, or failing too long) are logged for the operator.
 
-use super::Dispatcher;
+use super::{Dispatcher, Record};
 use crate::store::{Outcome, Verdict};
 use chrono::Duration;
 use std::collections::BTreeSet;
@@ -15,28 +15,35 @@ const BATCH: usize = 1000;
 
 /// Runs until `done` is cancelled (after every lane has stopped), then
 /// writes what is left.
-pub async fn run(d: Dispatcher, mut rx: mpsc::Receiver<Outcome>, done: CancellationToken) {
+pub async fn run(d: Dispatcher, mut rx: mpsc::Receiver<Record>, done: CancellationToken) {
     loop {
+        // Messages first; once every lane has stopped, drain what is left.
         let first = tokio::select! {
+            biased;
             m = rx.recv() => m,
-            _ = done.cancelled() => None,
+            _ = done.cancelled() => rx.try_recv().ok(),
         };
-        let mut batch: Vec<Outcome> = first.into_iter().collect();
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(o) => batch.push(o),
-                Err(_) => break,
+        let Some(first) = first else { break };
+        let mut batch = Vec::new();
+        let mut slices = Vec::new();
+        let mut next = Some(first);
+        while let Some(r) = next {
+            match r {
+                Record::Outcome(o) => batch.push(o),
+                Record::SliceDone(id) => slices.push(id),
             }
+            next = if batch.len() < BATCH {
+                rx.try_recv().ok()
+            } else {
+                None
+            };
         }
-        if batch.is_empty() {
-            break;
-        }
-        flush(&d, &batch, done.is_cancelled()).await;
+        flush(&d, &batch, &slices, done.is_cancelled()).await;
     }
     tracing::debug!("recorder stopped");
 }
 
-async fn flush(d: &Dispatcher, batch: &[Outcome], stopping: bool) {
+async fn flush(d: &Dispatcher, batch: &[Outcome], slices: &[i64], stopping: bool) {
     let ctx = &d.inner.ctx;
     let disable_after = Duration::from_std(ctx.config.disable_after).unwrap_or(Duration::days(3));
     let mut tries = 0u32;
@@ -44,7 +51,7 @@ async fn flush(d: &Dispatcher, batch: &[Outcome], stopping: bool) {
         let now = ctx.clock.now();
         match ctx
             .store
-            .record_outcomes(batch, now, now - disable_after)
+            .record_outcomes(batch, slices, now, now - disable_after)
             .await
         {
             Ok(disabled) => {

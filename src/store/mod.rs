@@ -147,6 +147,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<DueReminder>>;
     /// Fans out the next `batch` participants of a claimed reminder,
     /// resuming from its stored cursor; marks it finished when none are left.
+    /// To send, it writes one slice per matching subscription (a range of
+    /// participants, not a row each); when missed, a `missed` delivery row
+    /// per participant and subscription.
     async fn fanout_batch(
         &self,
         reminder_id: &str,
@@ -162,7 +165,8 @@ pub trait Store: Send + Sync + 'static {
     async fn subscriptions_with_work(&self) -> StoreResult<Vec<String>>;
     /// When this subscription next has a delivery to attempt, if ever.
     async fn next_delivery_due(&self, subscription_id: &str) -> StoreResult<Option<DateTime<Utc>>>;
-    /// Leases up to `limit` due deliveries of one subscription.
+    /// Leases due deliveries of one subscription: up to `limit` pending
+    /// rows (retries, test events), then whole slices while under `limit`.
     async fn claim_deliveries(
         &self,
         subscription_id: &str,
@@ -174,13 +178,17 @@ pub trait Store: Send + Sync + 'static {
     /// Records attempts and applies their verdicts, in one transaction.
     /// Subscriptions failing since before `disable_before` are disabled; the
     /// ids of subscriptions disabled by this call are returned.
+    /// `done_slices` are slices whose every job has an outcome in this call
+    /// or an earlier one.
     async fn record_outcomes(
         &self,
         outcomes: &[Outcome],
+        done_slices: &[i64],
         now: DateTime<Utc>,
         disable_before: DateTime<Utc>,
     ) -> StoreResult<Vec<String>>;
-    /// Marks pending deliveries whose time has passed as expired.
+    /// Marks pending deliveries (and the unsent rest of slices) whose time
+    /// has passed as expired.
     async fn expire_overdue(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }
 

@@ -215,13 +215,30 @@ pub struct Job {
     pub payload: Option<Vec<u8>>,
     pub webinar_id: Option<String>,
     pub participant: Option<ParticipantFacts>,
+    /// Set for a slice's delivery that has no row yet.
+    pub fresh: Option<Fresh>,
 }
 
-/// A claimed batch: the jobs and the facts of the webinars they refer to.
+/// What it takes to write the first row of a slice's delivery.
+#[derive(Clone, Debug)]
+pub struct Fresh {
+    pub slice: i64,
+    pub webinar_id: String,
+    pub participant_id: String,
+    pub reminder_id: String,
+    pub label: String,
+    pub due_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub late: bool,
+}
+
+/// A claimed batch: the jobs, the facts of the webinars they refer to, and
+/// the slices they came from with how many jobs each gave.
 #[derive(Debug, Default)]
 pub struct Claimed {
     pub jobs: Vec<Job>,
     pub webinars: HashMap<String, WebinarFacts>,
+    pub slices: Vec<(i64, usize)>,
 }
 
 /// How an attempt ended, as the delivery policy decided.
@@ -244,6 +261,8 @@ pub struct Outcome {
     pub subscription_id: String,
     pub attempt: Attempt,
     pub verdict: Verdict,
+    /// For a slice's delivery attempted for the first time: its row to write.
+    pub fresh: Option<Fresh>,
 }
 
 /// What the scheduler should do with the next slice of a reminder.

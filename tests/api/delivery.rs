@@ -325,17 +325,28 @@ async fn a_rotated_secret_signs_with_both_keys_during_the_grace() {
 async fn an_endpoint_failing_too_long_is_disabled() {
     let rx = TestReceiver::start().await;
     rx.set_default(Reply::status(500));
-    let (app, key, sid) = setup(&rx, "9s", 10, |c| c.disable_after = Duration::from_millis(700)).await;
+    let (app, key, sid) = setup(&rx, "9s", 10, |c| {
+        c.disable_after = Duration::from_millis(700)
+    })
+    .await;
     let deadline = std::time::Instant::now() + Duration::from_secs(8);
     loop {
         let (_, sub) = app.hooks(Method::GET, &key, &format!("/{sid}"), None).await;
         if sub["status"] == "disabled" {
-            assert!(sub["disabledReason"].as_str().unwrap().contains("too long"), "{sub}");
+            assert!(
+                sub["disabledReason"].as_str().unwrap().contains("too long"),
+                "{sub}"
+            );
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "never disabled: {sub}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never disabled: {sub}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let (_, ops) = app.admin(Method::GET, "/subscriptions?status=disabled", None).await;
+    let (_, ops) = app
+        .admin(Method::GET, "/subscriptions?status=disabled", None)
+        .await;
     assert_eq!(ops["data"][0]["id"], sid.as_str());
 }

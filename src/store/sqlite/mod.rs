@@ -9,6 +9,7 @@ mod platform;
 mod subscriptions;
 mod trait_impl;
 mod webinars;
+mod work;
 
 use super::{StoreError, StoreResult};
 use anyhow::Context;
@@ -42,15 +43,14 @@ impl SqliteStore {
         };
         // WAL + synchronous=NORMAL survives a crash of the process without
         // losing a committed transaction; foreign keys guard the schema. A
-        // 64 MiB page cache and memory-mapped reads keep a large fan-out's
-        // working set out of read() calls.
+        // 64 MiB page cache keeps a large fan-out's working set out of
+        // read() calls (memory-mapping would count the file in our RSS).
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;
              PRAGMA foreign_keys = ON;
              PRAGMA busy_timeout = 5000;
              PRAGMA cache_size = -65536;
-             PRAGMA mmap_size = 268435456;
              PRAGMA temp_store = MEMORY;",
         )?;
         migrate(&mut conn)?;

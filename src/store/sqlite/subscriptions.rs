@@ -108,6 +108,11 @@ pub fn delete(c: &mut Connection, id: &str) -> StoreResult<()> {
          WHERE subscription_id = ?1 AND status = 'pending'",
         params![id, now],
     )?;
+    tx.execute(
+        "UPDATE slices SET status = 'cancelled', locked_until = NULL
+         WHERE subscription_id = ?1 AND status = 'pending'",
+        [id],
+    )?;
     tx.commit()?;
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! [`Store`] for [`SqliteStore`]: each method moves its arguments onto the
 //! blocking pool and calls the SQL function of the same name.
 
-use super::{engine, platform, subscriptions as subs, webinars, SqliteStore};
+use super::{engine, platform, subscriptions as subs, webinars, work, SqliteStore};
 use crate::store::*;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -222,11 +222,11 @@ impl Store for SqliteStore {
             .await
     }
     async fn subscriptions_with_work(&self) -> StoreResult<Vec<String>> {
-        self.run(|c| engine::subscriptions_with_work(c)).await
+        self.run(|c| work::subscriptions_with_work(c)).await
     }
     async fn next_delivery_due(&self, sub: &str) -> StoreResult<Option<DateTime<Utc>>> {
         let sub = own(sub);
-        self.run(move |c| engine::next_delivery_due(c, &sub)).await
+        self.run(move |c| work::next_delivery_due(c, &sub)).await
     }
     async fn claim_deliveries(
         &self,
@@ -237,20 +237,21 @@ impl Store for SqliteStore {
         lease: DateTime<Utc>,
     ) -> StoreResult<Claimed> {
         let (sub, owner) = (own(sub), own(owner));
-        self.run(move |c| engine::claim_deliveries(c, &sub, now, limit, &owner, lease))
+        self.run(move |c| work::claim_deliveries(c, &sub, now, limit, &owner, lease))
             .await
     }
     async fn record_outcomes(
         &self,
         outcomes: &[Outcome],
+        done_slices: &[i64],
         now: DateTime<Utc>,
         disable_before: DateTime<Utc>,
     ) -> StoreResult<Vec<String>> {
-        let outcomes = outcomes.to_vec();
-        self.run(move |c| engine::record_outcomes(c, &outcomes, now, disable_before))
+        let (outcomes, done) = (outcomes.to_vec(), done_slices.to_vec());
+        self.run(move |c| work::record_outcomes(c, &outcomes, &done, now, disable_before))
             .await
     }
     async fn expire_overdue(&self, now: DateTime<Utc>) -> StoreResult<u64> {
-        self.run(move |c| engine::expire_overdue(c, now)).await
+        self.run(move |c| work::expire_overdue(c, now)).await
     }
 }

@@ -83,7 +83,7 @@ fn arm(tx: &Transaction, webinar_id: &str, from: i64, plan: &[PlannedReminder]) 
 }
 
 /// Cancels what is still to come for a webinar: pending and firing reminder
-/// rows, pending deliveries.
+/// rows, pending deliveries and slices.
 fn cancel_pending(tx: &Transaction, webinar_id: &str) -> StoreResult<()> {
     let now = ms(Utc::now());
     tx.execute(
@@ -95,6 +95,11 @@ fn cancel_pending(tx: &Transaction, webinar_id: &str) -> StoreResult<()> {
         "UPDATE deliveries SET status = 'cancelled', updated_at = ?2
          WHERE webinar_id = ?1 AND status = 'pending'",
         params![webinar_id, now],
+    )?;
+    tx.execute(
+        "UPDATE slices SET status = 'cancelled', locked_until = NULL
+         WHERE webinar_id = ?1 AND status = 'pending'",
+        [webinar_id],
     )?;
     Ok(())
 }

@@ -1,0 +1,447 @@
+//! SQL for the delivery workers: finding subscriptions with work, leasing
+//! pending rows and slices, recording attempts (writing a slice delivery's
+//! row on its first attempt), and expiring what was not sent in time.
+
+use super::{at, ms};
+use crate::domain::ids::webhook_id;
+use crate::domain::payload::{ParticipantFacts, WebinarFacts};
+use crate::store::{Claimed, Fresh, Job, Outcome, StoreResult, Verdict};
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use std::collections::{BTreeSet, HashMap};
+
+pub fn subscriptions_with_work(c: &Connection) -> StoreResult<Vec<String>> {
+    let mut st = c.prepare(
+        "SELECT s.id FROM subscriptions s WHERE s.status = 'active' AND (
+           EXISTS (SELECT 1 FROM deliveries d WHERE d.subscription_id = s.id AND d.status = 'pending')
+           OR EXISTS (SELECT 1 FROM slices l WHERE l.subscription_id = s.id AND l.status = 'pending'))",
+    )?;
+    let rows = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+pub fn next_delivery_due(c: &Connection, sub: &str) -> StoreResult<Option<DateTime<Utc>>> {
+    let v: Option<i64> = c.query_row(
+        "SELECT MIN(t) FROM (
+           SELECT MIN(MAX(next_attempt_at, COALESCE(locked_until, 0))) AS t FROM deliveries
+             WHERE subscription_id = ?1 AND status = 'pending'
+           UNION ALL
+           SELECT MIN(MAX(created_at, COALESCE(locked_until, 0))) FROM slices
+             WHERE subscription_id = ?1 AND status = 'pending')",
+        [sub],
+        |r| r.get(0),
+    )?;
+    Ok(v.map(at))
+}
+
+fn participant_facts(r: &Row, first: usize) -> rusqlite::Result<ParticipantFacts> {
+    Ok(ParticipantFacts {
+        name: r.get(first)?,
+        email: r.get(first + 1)?,
+        phone: r.get(first + 2)?,
+        zone: r
+            .get::<_, Option<String>>(first + 3)?
+            .and_then(|z| z.parse().ok()),
+    })
+}
+
+pub fn claim_deliveries(
+    c: &mut Connection,
+    sub: &str,
+    now: DateTime<Utc>,
+    limit: u32,
+    owner: &str,
+    lease_until: DateTime<Utc>,
+) -> StoreResult<Claimed> {
+    let tx = c.transaction()?;
+    let now_ms = ms(now);
+    let mut jobs: Vec<Job> = {
+        let mut st = tx.prepare_cached(
+            "SELECT d.id, d.label, d.attempts, d.expires_at, d.payload, d.webinar_id,
+                    p.name, p.email, p.phone, p.timezone
+             FROM deliveries d LEFT JOIN participants p ON p.id = d.participant_id
+             WHERE d.subscription_id = ?1 AND d.status = 'pending' AND d.next_attempt_at <= ?2
+               AND d.expires_at > ?2 AND (d.locked_until IS NULL OR d.locked_until <= ?2)
+             ORDER BY d.next_attempt_at LIMIT ?3",
+        )?;
+        let rows = st.query_map(params![sub, now_ms, limit], |r| {
+            let participant = match r.get::<_, Option<String>>(6)? {
+                Some(_) => Some(participant_facts(r, 6)?),
+                None => None,
+            };
+            Ok(Job {
+                id: r.get(0)?,
+                subscription_id: sub.to_owned(),
+                label: r.get(1)?,
+                attempt: r.get::<_, u32>(2)? + 1,
+                expires_at: at(r.get(3)?),
+                payload: r.get(4)?,
+                webinar_id: r.get(5)?,
+                participant,
+                fresh: None,
+            })
+        })?;
+        rows.collect::<Result<_, _>>()?
+    };
+    {
+        let mut st = tx.prepare_cached(
+            "UPDATE deliveries SET locked_until = ?2, locked_by = ?3 WHERE id = ?1",
+        )?;
+        for j in &jobs {
+            st.execute(params![j.id, ms(lease_until), owner])?;
+        }
+    }
+    let mut slices = Vec::new();
+    while (jobs.len() as u32) < limit {
+        let Some((id, n)) = claim_slice(&tx, sub, now_ms, owner, ms(lease_until), &mut jobs)?
+        else {
+            break;
+        };
+        slices.push((id, n));
+    }
+    let ids: BTreeSet<&str> = jobs
+        .iter()
+        .filter_map(|j| j.webinar_id.as_deref())
+        .collect();
+    let mut webinars = HashMap::new();
+    for id in ids {
+        webinars.insert(id.to_owned(), webinar_facts(&tx, id)?);
+    }
+    tx.commit()?;
+    Ok(Claimed {
+        jobs,
+        webinars,
+        slices,
+    })
+}
+
+/// Leases the oldest free slice of `sub` and appends its jobs: every
+/// participant of its range still registered and, if the slice was claimed
+/// before (an instance died with it), not recorded yet. A slice with no job
+/// left is closed and the next one tried.
+fn claim_slice(
+    tx: &Transaction,
+    sub: &str,
+    now_ms: i64,
+    owner: &str,
+    lease_ms: i64,
+    jobs: &mut Vec<Job>,
+) -> StoreResult<Option<(i64, usize)>> {
+    loop {
+        let slice = tx
+            .query_row(
+                "SELECT id, reminder_id, webinar_id, label, from_time, due_at, expires_at, late,
+                        after_seq, last_seq, claims
+                 FROM slices WHERE subscription_id = ?1 AND status = 'pending' AND expires_at > ?2
+                   AND (locked_until IS NULL OR locked_until <= ?2)
+                 ORDER BY id LIMIT 1",
+                params![sub, now_ms],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        Fresh {
+                            slice: r.get(0)?,
+                            reminder_id: r.get(1)?,
+                            webinar_id: r.get(2)?,
+                            label: r.get(3)?,
+                            participant_id: String::new(),
+                            due_at: at(r.get(5)?),
+                            expires_at: at(r.get(6)?),
+                            late: r.get(7)?,
+                        },
+                        (
+                            r.get::<_, i64>(4)?,
+                            r.get::<_, i64>(8)?,
+                            r.get::<_, i64>(9)?,
+                            r.get::<_, i64>(10)?,
+                        ),
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((id, proto, (from_ms, after, last, claims))) = slice else {
+            return Ok(None);
+        };
+        tx.execute(
+            "UPDATE slices SET locked_until = ?2, locked_by = ?3, claims = claims + 1 WHERE id = ?1",
+            params![id, lease_ms, owner],
+        )?;
+        let from = at(from_ms);
+        let mut exists = tx.prepare_cached("SELECT 1 FROM deliveries WHERE id = ?1")?;
+        let mut st = tx.prepare_cached(
+            "SELECT id, name, email, phone, timezone FROM participants
+             WHERE webinar_id = ?1 AND seq > ?2 AND seq <= ?3 AND unregistered_at IS NULL
+             ORDER BY seq",
+        )?;
+        let rows = st.query_map(params![proto.webinar_id, after, last], |r| {
+            Ok((r.get::<_, String>(0)?, participant_facts(r, 1)?))
+        })?;
+        let before = jobs.len();
+        for row in rows {
+            let (pid, facts) = row?;
+            let wid = webhook_id(sub, &pid, &proto.label, from);
+            if claims > 0 && exists.exists([&wid])? {
+                continue;
+            }
+            jobs.push(Job {
+                id: wid,
+                subscription_id: sub.to_owned(),
+                label: proto.label.clone(),
+                attempt: 1,
+                expires_at: proto.expires_at,
+                payload: None,
+                webinar_id: Some(proto.webinar_id.clone()),
+                participant: Some(facts),
+                fresh: Some(Fresh {
+                    participant_id: pid,
+                    ..proto.clone()
+                }),
+            });
+        }
+        let n = jobs.len() - before;
+        if n > 0 {
+            return Ok(Some((id, n)));
+        }
+        tx.execute(
+            "UPDATE slices SET status = 'done', locked_until = NULL WHERE id = ?1",
+            [id],
+        )?;
+    }
+}
+
+fn webinar_facts(c: &Connection, id: &str) -> StoreResult<WebinarFacts> {
+    let mut st = c.prepare_cached(
+        "SELECT m.name FROM webinar_mangoes wm JOIN mangoes m ON m.id = wm.mango_id
+         WHERE wm.webinar_id = ?1 ORDER BY wm.position",
+    )?;
+    let mangoes = st
+        .query_map([id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(c.query_row(
+        "SELECT title, link, from_time, to_time, timezone FROM webinars WHERE id = ?1",
+        [id],
+        |r| {
+            Ok(WebinarFacts {
+                id: id.to_owned(),
+                title: r.get(0)?,
+                link: r.get(1)?,
+                from_time: at(r.get(2)?),
+                to_time: at(r.get(3)?),
+                creator_zone: r.get::<_, Option<String>>(4)?.and_then(|z| z.parse().ok()),
+                mangoes,
+            })
+        },
+    )?)
+}
+
+pub fn record_outcomes(
+    c: &mut Connection,
+    outcomes: &[Outcome],
+    done_slices: &[i64],
+    now: DateTime<Utc>,
+    disable_before: DateTime<Utc>,
+) -> StoreResult<Vec<String>> {
+    let tx = c.transaction()?;
+    let now_ms = ms(now);
+    let mut disabled = Vec::new();
+    {
+        let mut attempt = tx.prepare_cached(
+            "INSERT OR REPLACE INTO attempts
+               (delivery_id, attempt, started_at, status_code, latency_ms, error, response)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        // A slice's delivery gets its row on its first attempt.
+        let mut insert = tx.prepare_cached(
+            "INSERT OR IGNORE INTO deliveries (id, subscription_id, webinar_id, participant_id,
+                reminder_id, label, status, late, attempts, due_at, next_attempt_at, expires_at,
+                last_status, last_error, delivered_at, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
+                CASE WHEN ?7 = 'delivered' THEN ?15 END, ?15, ?15)",
+        )?;
+        // An acknowledged delivery is recorded whatever happened meanwhile;
+        // any other verdict only applies to a delivery still pending.
+        let mut update = tx.prepare_cached(
+            "UPDATE deliveries SET status = ?2, attempts = MAX(attempts, ?3), next_attempt_at = ?4,
+                    last_status = ?5, last_error = ?6, locked_until = NULL, updated_at = ?7,
+                    delivered_at = CASE WHEN ?2 = 'delivered' THEN ?7 ELSE delivered_at END
+             WHERE id = ?1 AND (status = 'pending' OR ?2 = 'delivered')",
+        )?;
+        let mut failing = tx.prepare_cached(
+            "UPDATE subscriptions SET failing_since = COALESCE(failing_since, ?2) WHERE id = ?1",
+        )?;
+        // Subscriptions with a success in this batch: cleared once, below.
+        let mut healthy = BTreeSet::new();
+        let mut failing_seen = BTreeSet::new();
+        for o in outcomes {
+            let a = &o.attempt;
+            let (status, next) = match &o.verdict {
+                Verdict::Delivered => ("delivered", now_ms),
+                Verdict::Retry(t) => ("pending", ms(*t)),
+                Verdict::Expired => ("expired", now_ms),
+                Verdict::Gone => ("failed", now_ms),
+            };
+            let inserted = match &o.fresh {
+                Some(f) => {
+                    insert.execute(params![
+                        o.delivery_id,
+                        o.subscription_id,
+                        f.webinar_id,
+                        f.participant_id,
+                        f.reminder_id,
+                        f.label,
+                        status,
+                        f.late,
+                        a.attempt,
+                        ms(f.due_at),
+                        next,
+                        ms(f.expires_at),
+                        a.status_code,
+                        a.error,
+                        now_ms
+                    ])? == 1
+                }
+                None => false,
+            };
+            if !inserted {
+                update.execute(params![
+                    o.delivery_id,
+                    status,
+                    a.attempt,
+                    next,
+                    a.status_code,
+                    a.error,
+                    now_ms
+                ])?;
+            }
+            attempt.execute(params![
+                o.delivery_id,
+                a.attempt,
+                ms(a.started_at),
+                a.status_code,
+                a.latency_ms as i64,
+                a.error,
+                a.response
+            ])?;
+            if o.verdict == Verdict::Delivered {
+                healthy.insert(o.subscription_id.as_str());
+            } else if failing_seen.insert(o.subscription_id.as_str()) {
+                failing.execute(params![o.subscription_id, now_ms])?;
+            }
+            if o.verdict == Verdict::Gone {
+                let n = tx.execute(
+                    "UPDATE subscriptions SET status = 'disabled',
+                            disabled_reason = 'receiver answered 410 Gone', updated_at = ?2
+                     WHERE id = ?1 AND status = 'active'",
+                    params![o.subscription_id, now_ms],
+                )?;
+                if n > 0 {
+                    disabled.push(o.subscription_id.clone());
+                }
+            }
+        }
+        for id in healthy {
+            tx.execute(
+                "UPDATE subscriptions SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL",
+                [id],
+            )?;
+        }
+        let mut done = tx.prepare_cached(
+            "UPDATE slices SET status = 'done', locked_until = NULL WHERE id = ?1",
+        )?;
+        for id in done_slices {
+            done.execute([id])?;
+        }
+    }
+    let mut st = tx.prepare(
+        "UPDATE subscriptions SET status = 'disabled', updated_at = ?2,
+                disabled_reason = 'failing without a success for too long'
+         WHERE status = 'active' AND failing_since IS NOT NULL AND failing_since < ?1
+         RETURNING id",
+    )?;
+    let stale: Vec<String> = st
+        .query_map(params![ms(disable_before), now_ms], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    drop(st);
+    disabled.extend(stale);
+    tx.commit()?;
+    Ok(disabled)
+}
+
+/// Expires pending rows and slices past their time. A slice's unsent
+/// deliveries get rows of their own, so each is recorded as expired.
+pub fn expire_overdue(c: &mut Connection, now: DateTime<Utc>) -> StoreResult<u64> {
+    let tx = c.transaction()?;
+    let now_ms = ms(now);
+    let mut n = tx.execute(
+        "UPDATE deliveries SET status = 'expired', locked_until = NULL, updated_at = ?1,
+                last_error = COALESCE(last_error, 'not delivered before it expired')
+         WHERE status = 'pending' AND expires_at <= ?1
+           AND (locked_until IS NULL OR locked_until <= ?1)",
+        [now_ms],
+    )? as u64;
+    let stale: Vec<(
+        i64,
+        String,
+        String,
+        String,
+        String,
+        i64,
+        i64,
+        i64,
+        bool,
+        i64,
+        i64,
+    )> = {
+        let mut st = tx.prepare(
+            "SELECT id, subscription_id, webinar_id, reminder_id, label, from_time, due_at,
+                    expires_at, late, after_seq, last_seq
+             FROM slices WHERE status = 'pending' AND expires_at <= ?1
+               AND (locked_until IS NULL OR locked_until <= ?1)",
+        )?;
+        let rows = st.query_map([now_ms], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+                r.get(9)?,
+                r.get(10)?,
+            ))
+        })?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for (id, sub, webinar, reminder, label, from_ms, due_ms, exp_ms, late, after, last) in stale {
+        let people: Vec<String> = {
+            let mut st = tx.prepare_cached(
+                "SELECT id FROM participants
+                 WHERE webinar_id = ?1 AND seq > ?2 AND seq <= ?3 AND unregistered_at IS NULL",
+            )?;
+            let rows = st.query_map(params![webinar, after, last], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut ins = tx.prepare_cached(
+            "INSERT OR IGNORE INTO deliveries (id, subscription_id, webinar_id, participant_id,
+                reminder_id, label, status, late, due_at, next_attempt_at, expires_at, last_error,
+                created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'expired', ?7, ?8, ?9, ?10,
+                'not delivered before it expired', ?9, ?9)",
+        )?;
+        for pid in people {
+            let wid = webhook_id(&sub, &pid, &label, at(from_ms));
+            n += ins.execute(params![
+                wid, sub, webinar, pid, reminder, label, late, due_ms, now_ms, exp_ms
+            ])? as u64;
+        }
+        tx.execute(
+            "UPDATE slices SET status = 'expired', locked_until = NULL WHERE id = ?1",
+            [id],
+        )?;
+    }
+    tx.commit()?;
+    Ok(n)
+}
