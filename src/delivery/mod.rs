@@ -13,8 +13,10 @@ pub mod send;
 
 use crate::store::Outcome;
 
-/// What lanes tell the recorder.
+/// What lanes tell the recorder. Nearly every message is an outcome, so
+/// boxing it to shrink the rare `SliceDone` would only add an allocation.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Record {
     /// An attempt's result.
     Outcome(Outcome),

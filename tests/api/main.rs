@@ -7,4 +7,5 @@ mod payload;
 mod receiver;
 mod refusals;
 mod scheduling;
+mod store;
 mod story;

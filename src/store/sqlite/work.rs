@@ -115,6 +115,60 @@ pub fn claim_deliveries(
     })
 }
 
+/// A slice row: the range to send and the prototype of its jobs' rows.
+struct SliceRow {
+    id: i64,
+    subscription_id: String,
+    proto: Fresh,
+    from_ms: i64,
+    after: i64,
+    last: i64,
+    claims: i64,
+}
+
+const SLICE_COLS: &str = "id, subscription_id, reminder_id, webinar_id, label, from_time, due_at,
+    expires_at, late, after_seq, last_seq, claims";
+
+fn slice_row(r: &Row) -> rusqlite::Result<SliceRow> {
+    Ok(SliceRow {
+        id: r.get(0)?,
+        subscription_id: r.get(1)?,
+        proto: Fresh {
+            slice: r.get(0)?,
+            reminder_id: r.get(2)?,
+            webinar_id: r.get(3)?,
+            label: r.get(4)?,
+            participant_id: String::new(),
+            due_at: at(r.get(6)?),
+            expires_at: at(r.get(7)?),
+            late: r.get(8)?,
+        },
+        from_ms: r.get(5)?,
+        after: r.get(9)?,
+        last: r.get(10)?,
+        claims: r.get(11)?,
+    })
+}
+
+/// The registered participants of a slice's range, with their webhook-ids.
+fn slice_people(
+    tx: &Transaction,
+    s: &SliceRow,
+) -> StoreResult<Vec<(String, String, ParticipantFacts)>> {
+    let mut st = tx.prepare_cached(
+        "SELECT id, name, email, phone, timezone FROM participants
+         WHERE webinar_id = ?1 AND seq > ?2 AND seq <= ?3 AND unregistered_at IS NULL
+         ORDER BY seq",
+    )?;
+    let from = at(s.from_ms);
+    let rows = st.query_map(params![s.proto.webinar_id, s.after, s.last], |r| {
+        let pid: String = r.get(0)?;
+        let wid = webhook_id(&s.subscription_id, &pid, &s.proto.label, from);
+        Ok((wid, pid, participant_facts(r, 1)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// Leases the oldest free slice of `sub` and appends its jobs: every
 /// participant of its range still registered and, if the slice was claimed
 /// before (an instance died with it), not recorded yet. A slice with no job
@@ -130,81 +184,51 @@ fn claim_slice(
     loop {
         let slice = tx
             .query_row(
-                "SELECT id, reminder_id, webinar_id, label, from_time, due_at, expires_at, late,
-                        after_seq, last_seq, claims
-                 FROM slices WHERE subscription_id = ?1 AND status = 'pending' AND expires_at > ?2
-                   AND (locked_until IS NULL OR locked_until <= ?2)
-                 ORDER BY id LIMIT 1",
+                &format!(
+                    "SELECT {SLICE_COLS} FROM slices
+                     WHERE subscription_id = ?1 AND status = 'pending' AND expires_at > ?2
+                       AND (locked_until IS NULL OR locked_until <= ?2)
+                     ORDER BY id LIMIT 1"
+                ),
                 params![sub, now_ms],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        Fresh {
-                            slice: r.get(0)?,
-                            reminder_id: r.get(1)?,
-                            webinar_id: r.get(2)?,
-                            label: r.get(3)?,
-                            participant_id: String::new(),
-                            due_at: at(r.get(5)?),
-                            expires_at: at(r.get(6)?),
-                            late: r.get(7)?,
-                        },
-                        (
-                            r.get::<_, i64>(4)?,
-                            r.get::<_, i64>(8)?,
-                            r.get::<_, i64>(9)?,
-                            r.get::<_, i64>(10)?,
-                        ),
-                    ))
-                },
+                slice_row,
             )
             .optional()?;
-        let Some((id, proto, (from_ms, after, last, claims))) = slice else {
+        let Some(s) = slice else {
             return Ok(None);
         };
         tx.execute(
             "UPDATE slices SET locked_until = ?2, locked_by = ?3, claims = claims + 1 WHERE id = ?1",
-            params![id, lease_ms, owner],
+            params![s.id, lease_ms, owner],
         )?;
-        let from = at(from_ms);
         let mut exists = tx.prepare_cached("SELECT 1 FROM deliveries WHERE id = ?1")?;
-        let mut st = tx.prepare_cached(
-            "SELECT id, name, email, phone, timezone FROM participants
-             WHERE webinar_id = ?1 AND seq > ?2 AND seq <= ?3 AND unregistered_at IS NULL
-             ORDER BY seq",
-        )?;
-        let rows = st.query_map(params![proto.webinar_id, after, last], |r| {
-            Ok((r.get::<_, String>(0)?, participant_facts(r, 1)?))
-        })?;
         let before = jobs.len();
-        for row in rows {
-            let (pid, facts) = row?;
-            let wid = webhook_id(sub, &pid, &proto.label, from);
-            if claims > 0 && exists.exists([&wid])? {
+        for (wid, pid, facts) in slice_people(tx, &s)? {
+            if s.claims > 0 && exists.exists([&wid])? {
                 continue;
             }
             jobs.push(Job {
                 id: wid,
                 subscription_id: sub.to_owned(),
-                label: proto.label.clone(),
+                label: s.proto.label.clone(),
                 attempt: 1,
-                expires_at: proto.expires_at,
+                expires_at: s.proto.expires_at,
                 payload: None,
-                webinar_id: Some(proto.webinar_id.clone()),
+                webinar_id: Some(s.proto.webinar_id.clone()),
                 participant: Some(facts),
                 fresh: Some(Fresh {
                     participant_id: pid,
-                    ..proto.clone()
+                    ..s.proto.clone()
                 }),
             });
         }
         let n = jobs.len() - before;
         if n > 0 {
-            return Ok(Some((id, n)));
+            return Ok(Some((s.id, n)));
         }
         tx.execute(
             "UPDATE slices SET status = 'done', locked_until = NULL WHERE id = ?1",
-            [id],
+            [s.id],
         )?;
     }
 }
@@ -379,51 +403,15 @@ pub fn expire_overdue(c: &mut Connection, now: DateTime<Utc>) -> StoreResult<u64
            AND (locked_until IS NULL OR locked_until <= ?1)",
         [now_ms],
     )? as u64;
-    let stale: Vec<(
-        i64,
-        String,
-        String,
-        String,
-        String,
-        i64,
-        i64,
-        i64,
-        bool,
-        i64,
-        i64,
-    )> = {
-        let mut st = tx.prepare(
-            "SELECT id, subscription_id, webinar_id, reminder_id, label, from_time, due_at,
-                    expires_at, late, after_seq, last_seq
-             FROM slices WHERE status = 'pending' AND expires_at <= ?1
-               AND (locked_until IS NULL OR locked_until <= ?1)",
-        )?;
-        let rows = st.query_map([now_ms], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                r.get(7)?,
-                r.get(8)?,
-                r.get(9)?,
-                r.get(10)?,
-            ))
-        })?;
+    let stale: Vec<SliceRow> = {
+        let mut st = tx.prepare(&format!(
+            "SELECT {SLICE_COLS} FROM slices WHERE status = 'pending' AND expires_at <= ?1
+               AND (locked_until IS NULL OR locked_until <= ?1)"
+        ))?;
+        let rows = st.query_map([now_ms], slice_row)?;
         rows.collect::<Result<_, _>>()?
     };
-    for (id, sub, webinar, reminder, label, from_ms, due_ms, exp_ms, late, after, last) in stale {
-        let people: Vec<String> = {
-            let mut st = tx.prepare_cached(
-                "SELECT id FROM participants
-                 WHERE webinar_id = ?1 AND seq > ?2 AND seq <= ?3 AND unregistered_at IS NULL",
-            )?;
-            let rows = st.query_map(params![webinar, after, last], |r| r.get(0))?;
-            rows.collect::<Result<_, _>>()?
-        };
+    for s in stale {
         let mut ins = tx.prepare_cached(
             "INSERT OR IGNORE INTO deliveries (id, subscription_id, webinar_id, participant_id,
                 reminder_id, label, status, late, due_at, next_attempt_at, expires_at, last_error,
@@ -431,15 +419,24 @@ pub fn expire_overdue(c: &mut Connection, now: DateTime<Utc>) -> StoreResult<u64
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'expired', ?7, ?8, ?9, ?10,
                 'not delivered before it expired', ?9, ?9)",
         )?;
-        for pid in people {
-            let wid = webhook_id(&sub, &pid, &label, at(from_ms));
+        let p = &s.proto;
+        for (wid, pid, _) in slice_people(&tx, &s)? {
             n += ins.execute(params![
-                wid, sub, webinar, pid, reminder, label, late, due_ms, now_ms, exp_ms
+                wid,
+                s.subscription_id,
+                p.webinar_id,
+                pid,
+                p.reminder_id,
+                p.label,
+                p.late,
+                ms(p.due_at),
+                now_ms,
+                ms(p.expires_at)
             ])? as u64;
         }
         tx.execute(
             "UPDATE slices SET status = 'expired', locked_until = NULL WHERE id = ?1",
-            [id],
+            [s.id],
         )?;
     }
     tx.commit()?;
