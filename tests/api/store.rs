@@ -84,7 +84,7 @@ async fn a_lost_instance_s_slice_is_resumed_without_resending_what_was_recorded(
     assert_eq!(s.next_reminder_due().await.unwrap(), Some(t0 + Duration::seconds(1)));
     let now = t0 + Duration::seconds(2);
     assert_eq!(fire(&s, now, t0 + Duration::minutes(15)).await, 5);
-    assert_eq!(s.subscriptions_with_work().await.unwrap(), [sub.clone()]);
+    assert_eq!(s.subscriptions_with_work().await.unwrap(), vec![sub.clone()]);
 
     let a = s.claim_deliveries(&sub, now, 100, "A", now + Duration::seconds(60)).await.unwrap();
     assert_eq!(a.jobs.len(), 5);
