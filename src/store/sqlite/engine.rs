@@ -198,9 +198,9 @@ pub fn fanout_batch(
                     'due while no instance was running; too late to be useful', ?8, ?8)",
             )?;
             let from = at(f.from_ms);
-            for (_, pid) in &people {
+            for (seq, pid) in &people {
                 for sub in &subs {
-                    let id = webhook_id(sub, pid, &f.label, from);
+                    let id = webhook_id(sub, *seq, &f.label, from);
                     progress.created += st.execute(params![
                         id,
                         sub,

@@ -156,14 +156,14 @@ fn slice_people(
     s: &SliceRow,
 ) -> StoreResult<Vec<(String, String, ParticipantFacts)>> {
     let mut st = tx.prepare_cached(
-        "SELECT id, name, email, phone, timezone FROM participants
+        "SELECT id, name, email, phone, timezone, seq FROM participants
          WHERE webinar_id = ?1 AND seq > ?2 AND seq <= ?3 AND unregistered_at IS NULL
          ORDER BY seq",
     )?;
     let from = at(s.from_ms);
     let rows = st.query_map(params![s.proto.webinar_id, s.after, s.last], |r| {
         let pid: String = r.get(0)?;
-        let wid = webhook_id(&s.subscription_id, &pid, &s.proto.label, from);
+        let wid = webhook_id(&s.subscription_id, r.get(5)?, &s.proto.label, from);
         Ok((wid, pid, participant_facts(r, 1)?))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
