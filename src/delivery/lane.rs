@@ -126,6 +126,9 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
     let mut w = Work::default();
     let mut view: Option<View> = None;
     let tick = Duration::from_std(ctx.config.tick).unwrap_or(Duration::seconds(1));
+    // Claims start small and double: the first requests of a fan-out leave
+    // after a claim of one small slice, not of thousands of jobs.
+    let mut ramp = 1u32;
     loop {
         w.reap(&d).await;
         if shutdown.is_cancelled() {
@@ -146,7 +149,8 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
             // Never hold more leases than a second's worth at the rate cap.
             let most = (cap as u32 * 8)
                 .clamp(1, MAX_CLAIM)
-                .min(v.rate.unwrap_or(u32::MAX));
+                .min(v.rate.unwrap_or(u32::MAX))
+                .min(ramp);
             let want = most.saturating_sub(w.queue.len() as u32).max(1);
             let now = ctx.clock.now();
             let lease = now + Duration::from_std(ctx.config.lease).unwrap_or(Duration::seconds(90));
@@ -155,7 +159,14 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
                 .claim_deliveries(&id, now, want, &ctx.instance, lease)
                 .await
             {
-                Ok(c) => w.take(c),
+                Ok(c) => {
+                    ramp = if c.jobs.is_empty() {
+                        1
+                    } else {
+                        ramp.saturating_mul(2)
+                    };
+                    w.take(c)
+                }
                 Err(e) => {
                     tracing::warn!(subscription = %id, error = ?e, "claiming deliveries failed")
                 }

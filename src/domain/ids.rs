@@ -43,7 +43,11 @@ pub fn webhook_id(
         h.update([0]);
     }
     h.update(from_time.timestamp_millis().to_be_bytes());
-    format!("msg_{}{:012x}", hex::encode(&h.finalize()[..10]), participant_seq)
+    format!(
+        "msg_{}{:012x}",
+        hex::encode(&h.finalize()[..10]),
+        participant_seq
+    )
 }
 
 /// A random key for a one-off delivery (test events, which have no participant).

@@ -44,14 +44,26 @@ pub async fn run(
             .unwrap_or(tick)
             .to_std()
             .unwrap_or_default();
+        // Timers fire up to a millisecond late: wake a little early, then
+        // yield until the exact instant.
+        let early = wait.saturating_sub(EARLY);
         tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
+            _ = tokio::time::sleep(early) => {
+                if let Some(t) = next.filter(|t| *t - ctx.clock.now() <= tick) {
+                    while ctx.clock.now() < t && !shutdown.is_cancelled() {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            }
             _ = wake.notified() => {}
             _ = shutdown.cancelled() => break,
         }
     }
     tracing::info!("scheduler stopped");
 }
+
+/// How long before a due instant the timer loop wakes to wait it out.
+const EARLY: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// Claims and fans out every reminder due now; returns how many.
 async fn fire_due(
@@ -81,6 +93,7 @@ async fn fan_out(
     let grace = Duration::from_std(cfg.on_time_grace)?;
     let expires = plan::expires_at(r.from_time, cfg.expire_after_start);
     let mut total = 0;
+    let mut first = true;
     loop {
         // Re-decided per slice: a fan-out resumed after the webinar started
         // records the rest as missed rather than sending it.
@@ -92,8 +105,15 @@ async fn fan_out(
             .fanout_batch(&r.id, mode, cfg.fanout_batch, now, lease, expires)
             .await?;
         total += p.created;
+        tracing::debug!(reminder = %r.id, created = p.created, late_ms = (ctx.clock.now() - r.due_at).num_microseconds().unwrap_or(0) as f64 / 1000.0, "fan-out step");
         for sub in &p.subscriptions {
             dispatcher.wake(sub);
+        }
+        if first && !p.subscriptions.is_empty() {
+            // Let the woken lanes lease the first small slice before the
+            // next steps take the store: the first requests leave sooner.
+            first = false;
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         }
         if p.done {
             let what = match mode {
