@@ -74,6 +74,7 @@ CREATE TABLE subscriptions (
     disabled_reason     TEXT,
     max_concurrency     INTEGER NOT NULL,
     rate_per_second     INTEGER,
+    batch_size          INTEGER NOT NULL DEFAULT 1,  -- payloads per POST (1: the seed's one per POST)
     failing_since       INTEGER,
     created_at          INTEGER NOT NULL,
     updated_at          INTEGER NOT NULL
@@ -143,6 +144,7 @@ CREATE TABLE deliveries (
     last_status     INTEGER,
     last_error      TEXT,
     delivered_at    INTEGER,
+    batch_id        TEXT,               -- the batch delivery that carried this one
     created_at      INTEGER NOT NULL,
     updated_at      INTEGER NOT NULL
 ) WITHOUT ROWID;  -- one b-tree keyed by the webhook-id, not a rowid table plus an index

@@ -39,6 +39,7 @@ struct Subscribe {
     mango: Option<String>,
     max_concurrency: Option<u32>,
     rate_per_second: Option<u32>,
+    batch_size: Option<u32>,
 }
 
 /// Empty strings mean "not given", as form-based REST-hook clients send them.
@@ -46,7 +47,21 @@ fn given(v: Option<String>) -> Option<String> {
     v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
-fn caps(max_concurrency: Option<u32>, rate: Option<u32>) -> Result<(), ApiError> {
+/// Most payloads in one batched POST.
+const MAX_BATCH: u32 = 1000;
+
+fn caps(
+    max_concurrency: Option<u32>,
+    rate: Option<u32>,
+    batch: Option<u32>,
+) -> Result<(), ApiError> {
+    if matches!(batch, Some(0)) || batch.is_some_and(|b| b > MAX_BATCH) {
+        return Err(ApiError::invalid(
+            "invalid_value",
+            "batchSize",
+            format!("batchSize must be between 1 and {MAX_BATCH}"),
+        ));
+    }
     if matches!(max_concurrency, Some(0) | Some(1025..)) {
         return Err(ApiError::invalid(
             "invalid_value",
@@ -82,7 +97,7 @@ async fn subscribe(
             ),
         )
     })?;
-    caps(b.max_concurrency, b.rate_per_second)?;
+    caps(b.max_concurrency, b.rate_per_second, b.batch_size)?;
     let webinar = given(b.webinar);
     if let Some(w) = &webinar {
         if !ids::is_id(w) {
@@ -113,6 +128,7 @@ async fn subscribe(
         secret: crate::signing::new_secret(),
         max_concurrency: b.max_concurrency.unwrap_or(cfg.default_max_concurrency),
         rate_per_second: b.rate_per_second,
+        batch_size: b.batch_size.unwrap_or(1),
     };
     let (sub, created) = s.ctx.store.subscribe(&new).await?;
     // The API key holder may see the secret again on an idempotent
@@ -160,6 +176,7 @@ struct Patch {
     max_concurrency: Option<u32>,
     #[serde(default, deserialize_with = "explicit")]
     rate_per_second: Option<Option<u32>>,
+    batch_size: Option<u32>,
     enabled: Option<bool>,
 }
 
@@ -175,7 +192,7 @@ async fn update(
     ApiJson(p): ApiJson<Patch>,
 ) -> ApiResult<Json<Value>> {
     owned(&s, &who, &sid).await?;
-    caps(p.max_concurrency, p.rate_per_second.flatten())?;
+    caps(p.max_concurrency, p.rate_per_second.flatten(), p.batch_size)?;
     if p.enabled == Some(false) {
         return Err(ApiError::invalid(
             "invalid_value",
@@ -186,6 +203,7 @@ async fn update(
     let patch = SubscriptionPatch {
         max_concurrency: p.max_concurrency,
         rate_per_second: p.rate_per_second,
+        batch_size: p.batch_size,
         enable: p.enabled == Some(true),
     };
     let sub = s.ctx.store.update_subscription(&sid, &patch).await?;

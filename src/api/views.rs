@@ -21,6 +21,7 @@ pub fn subscription(s: &Subscription, with_secret: bool) -> Value {
         "disabledReason": s.disabled_reason,
         "maxConcurrency": s.max_concurrency,
         "ratePerSecond": s.rate_per_second,
+        "batchSize": s.batch_size,
     });
     if with_secret {
         v["secret"] = json!(s.secret);

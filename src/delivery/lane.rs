@@ -5,11 +5,11 @@
 //! It retires when the subscription has nothing pending; the dispatcher
 //! starts it again on work.
 
-use super::send::Message;
+use super::unit::{attempt, render, vanished, Unit};
 use super::{Dispatcher, LaneSignal, Record};
 use crate::domain::payload;
-use crate::signing::{signature_header, Signer};
-use crate::store::{Attempt, Claimed, Job, Outcome, Subscription, Verdict};
+use crate::signing::Signer;
+use crate::store::{Claimed, Job, Subscription};
 use chrono::Duration;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::collections::{HashMap, VecDeque};
@@ -76,7 +76,7 @@ struct Work {
     webinars: HashMap<String, payload::WebinarFacts>,
     /// Jobs of each leased slice still without a result.
     open_slices: HashMap<i64, usize>,
-    inflight: JoinSet<Option<i64>>,
+    inflight: JoinSet<Vec<i64>>,
 }
 
 impl Work {
@@ -91,29 +91,66 @@ impl Work {
         }
     }
 
-    /// Counts a finished job against its slice; closes the slice when it
-    /// was the last one.
-    async fn settle(&mut self, d: &Dispatcher, slice: Option<i64>) {
-        let Some(id) = slice else { return };
-        let Some(left) = self.open_slices.get_mut(&id) else {
-            return;
-        };
-        *left -= 1;
-        if *left == 0 {
-            self.open_slices.remove(&id);
-            let _ = d.inner.outcomes.send(Record::SliceDone(id)).await;
+    /// Counts finished deliveries against their slices (one entry each);
+    /// closes a slice when its last delivery is done.
+    async fn settle(&mut self, d: &Dispatcher, slices: Vec<i64>) {
+        for id in slices {
+            let Some(left) = self.open_slices.get_mut(&id) else {
+                continue;
+            };
+            *left -= 1;
+            if *left == 0 {
+                self.open_slices.remove(&id);
+                let _ = d.inner.outcomes.send(Record::SliceDone(id)).await;
+            }
         }
     }
 
     async fn reap(&mut self, d: &Dispatcher) {
         while let Some(r) = self.inflight.try_join_next() {
-            self.settle(d, r.ok().flatten()).await;
+            self.settle(d, r.unwrap_or_default()).await;
         }
     }
 
     async fn join_one(&mut self, d: &Dispatcher) {
         if let Some(r) = self.inflight.join_next().await {
-            self.settle(d, r.ok().flatten()).await;
+            self.settle(d, r.unwrap_or_default()).await;
+        }
+    }
+
+    /// The next POST to make: one job or, for a batched subscription, up to
+    /// `batch` fresh jobs. Jobs that cannot be rendered are recorded as
+    /// expired on the way.
+    async fn next_unit(&mut self, d: &Dispatcher, batch: usize) -> Option<Unit> {
+        let mut members: Vec<(Job, bytes::Bytes)> = Vec::new();
+        while members.len() < batch.max(1) {
+            let Some(fresh) = self.queue.front().map(|j| j.fresh.is_some()) else {
+                break;
+            };
+            if !members.is_empty() && !fresh {
+                break;
+            }
+            let Some(job) = self.queue.pop_front() else {
+                break;
+            };
+            match render(&job, &self.webinars) {
+                Some(body) => members.push((job, body)),
+                None => {
+                    let slice = vanished(d, job).await;
+                    self.settle(d, slice.into_iter().collect()).await;
+                }
+            }
+            if batch <= 1 || !fresh {
+                break;
+            }
+        }
+        // A batched subscription gets arrays, even of one; what is not fresh
+        // (a retry, a test event) goes as it is.
+        let fresh = members.first().is_some_and(|m| m.0.fresh.is_some());
+        match members.len() {
+            0 => None,
+            1 if batch <= 1 || !fresh => members.pop().map(|(job, body)| Unit::single(job, body)),
+            _ => Some(Unit::batch(members)),
         }
     }
 }
@@ -195,29 +232,19 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
             }
             continue;
         }
-        while w.inflight.len() < cap {
-            let Some(job) = w.queue.pop_front() else {
-                break;
-            };
+        while w.inflight.len() < cap && !w.queue.is_empty() {
             if let Some(l) = &v.limiter {
                 l.until_ready().await;
             }
-            match render(&job, &w.webinars) {
-                Some(body) => {
-                    let task = attempt(
-                        d.clone(),
-                        job,
-                        body,
-                        v.url.clone(),
-                        v.signers.clone(),
-                        v.sub.event.clone(),
-                    );
-                    w.inflight.spawn(task);
-                }
-                None => {
-                    let slice = vanished(&d, job).await;
-                    w.settle(&d, slice).await;
-                }
+            if let Some(unit) = w.next_unit(&d, v.sub.batch_size as usize).await {
+                let task = attempt(
+                    d.clone(),
+                    unit,
+                    v.url.clone(),
+                    v.signers.clone(),
+                    v.sub.event.clone(),
+                );
+                w.inflight.spawn(task);
             }
         }
         if w.inflight.len() >= cap {
@@ -232,93 +259,4 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
     while !w.inflight.is_empty() {
         w.join_one(&d).await;
     }
-}
-
-/// The body of a job: its fixed payload, or its participant's payload
-/// rendered now (offsets computed at the moment of sending).
-fn render(job: &Job, webinars: &HashMap<String, payload::WebinarFacts>) -> Option<bytes::Bytes> {
-    if let Some(p) = &job.payload {
-        return Some(bytes::Bytes::from(p.clone()));
-    }
-    let w = webinars.get(job.webinar_id.as_deref()?)?;
-    Some(payload::render(w, job.participant.as_ref()?).into())
-}
-
-/// A job whose participant or webinar no longer exists: recorded as expired
-/// with the reason, never silently dropped. Returns its slice.
-async fn vanished(d: &Dispatcher, job: Job) -> Option<i64> {
-    let now = d.inner.ctx.clock.now();
-    let attempt = Attempt {
-        attempt: job.attempt,
-        started_at: now,
-        status_code: None,
-        latency_ms: 0,
-        error: Some("participant or webinar no longer exists; not sent".into()),
-        response: None,
-    };
-    let slice = job.fresh.as_ref().map(|f| f.slice);
-    let outcome = Outcome {
-        delivery_id: job.id,
-        subscription_id: job.subscription_id,
-        attempt,
-        verdict: Verdict::Expired,
-        fresh: job.fresh,
-    };
-    let _ = d.inner.outcomes.send(Record::Outcome(outcome)).await;
-    slice
-}
-
-/// Makes one attempt and hands its result to the recorder. Returns the
-/// job's slice, if it came from one.
-async fn attempt(
-    d: Dispatcher,
-    job: Job,
-    body: bytes::Bytes,
-    url: reqwest::Url,
-    signers: Arc<Vec<Signer>>,
-    event: String,
-) -> Option<i64> {
-    let ctx = &d.inner.ctx;
-    let started = ctx.clock.now();
-    let ts = started.timestamp();
-    let msg = Message {
-        url: &url,
-        webhook_id: &job.id,
-        timestamp: ts,
-        signature: signature_header(&signers, &job.id, ts, &body),
-        event: &event,
-        reminder: &job.label,
-        attempt: job.attempt,
-        body,
-    };
-    let (attempt, resp) = d.inner.sender.send(msg, started).await;
-    let verdict = ctx.retry_policy().verdict(
-        job.attempt,
-        &resp,
-        ctx.clock.now(),
-        job.expires_at,
-        rand::random(),
-    );
-    if verdict != Verdict::Delivered {
-        tracing::debug!(delivery = %job.id, attempt = job.attempt, error = ?attempt.error, ?verdict, "attempt failed");
-    }
-    let slice = job.fresh.as_ref().map(|f| f.slice);
-    let outcome = Outcome {
-        delivery_id: job.id,
-        subscription_id: job.subscription_id,
-        attempt,
-        verdict,
-        fresh: job.fresh,
-    };
-    if d.inner
-        .outcomes
-        .send(Record::Outcome(outcome))
-        .await
-        .is_err()
-    {
-        tracing::error!(
-            "recorder gone; attempt result not recorded (the lease will lapse and it is retried)"
-        );
-    }
-    slice
 }

@@ -10,6 +10,7 @@ mod lane;
 mod recorder;
 pub mod retry;
 pub mod send;
+mod unit;
 
 use crate::store::Outcome;
 

@@ -128,6 +128,7 @@ pub struct NewSubscription {
     pub secret: String,
     pub max_concurrency: u32,
     pub rate_per_second: Option<u32>,
+    pub batch_size: u32,
 }
 
 /// A subscription as stored (the secret included; views decide what to show).
@@ -146,6 +147,7 @@ pub struct Subscription {
     pub disabled_reason: Option<String>,
     pub max_concurrency: u32,
     pub rate_per_second: Option<u32>,
+    pub batch_size: u32,
     pub failing_since: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
@@ -156,6 +158,7 @@ pub struct SubscriptionPatch {
     pub max_concurrency: Option<u32>,
     /// `Some(None)` removes the rate cap.
     pub rate_per_second: Option<Option<u32>>,
+    pub batch_size: Option<u32>,
     pub enable: bool,
 }
 
@@ -189,6 +192,8 @@ pub struct Delivery {
     pub last_status: Option<u16>,
     pub last_error: Option<String>,
     pub delivered_at: Option<DateTime<Utc>>,
+    /// For a delivery sent inside a batch: the batch's delivery id.
+    pub batch_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attempt_log: Option<Vec<Attempt>>,
 }
@@ -263,7 +268,12 @@ pub struct Outcome {
     pub verdict: Verdict,
     /// For a slice's delivery attempted for the first time: its row to write.
     pub fresh: Option<Fresh>,
+    /// For a batch attempted for the first time: its body and its members.
+    pub batch: Option<(Vec<u8>, Vec<Member>)>,
 }
+
+/// A delivery carried in a batch: its webhook-id and its row.
+pub type Member = (String, Fresh);
 
 /// What the scheduler should do with the next slice of a reminder.
 #[derive(Clone, Copy, Debug, PartialEq)]

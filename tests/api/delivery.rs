@@ -350,3 +350,74 @@ async fn an_endpoint_failing_too_long_is_disabled() {
         .await;
     assert_eq!(ops["data"][0]["id"], sid.as_str());
 }
+
+#[tokio::test]
+async fn a_batched_subscription_gets_arrays_signed_and_retried_as_one() {
+    let rx = TestReceiver::start().await;
+    rx.script([Reply::status(500)]);
+    let app =
+        spawn_with(|c| c.reminder_offsets = tminus::domain::offset::parse_list("9s").unwrap())
+            .await;
+    let (cid, key) = app.creator().await;
+    let wid = app.webinar(&cid, 10).await;
+    app.participants(&wid, 7).await;
+    let (s, sub) = app
+        .hooks(
+            Method::POST,
+            &key,
+            "",
+            Some(json!({"hookUrl": rx.url, "event": "webinar.reminder.all", "batchSize": 3})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{sub}");
+    assert_eq!(sub["batchSize"], 3);
+    let secret = sub["secret"].as_str().unwrap().to_owned();
+    // The first batch fails once and is retried; 3 batches in all: 3 + 3 + 1.
+    rx.wait_for(4, 10).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got = rx.received();
+    assert_eq!(
+        got.len(),
+        4,
+        "{:?}",
+        got.iter()
+            .map(|r| r.header("webhook-id"))
+            .collect::<Vec<_>>()
+    );
+    let verifier = standardwebhooks::Webhook::new(&secret).unwrap();
+    let mut emails = std::collections::BTreeSet::new();
+    for r in &got {
+        verifier.verify(&r.body, &r.headers).unwrap();
+        let arr = r.json();
+        let arr = arr.as_array().expect("a JSON array");
+        assert!(!arr.is_empty() && arr.len() <= 3);
+        for p in arr {
+            assert_eq!(p.as_object().unwrap().len(), 12);
+            emails.insert(p["email"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(emails.len(), 7);
+    let retry = got
+        .iter()
+        .find(|r| r.header("x-tminus-attempt") == "2")
+        .expect("a retried batch");
+    let first = got.iter().find(|r| {
+        r.header("x-tminus-attempt") == "1" && r.header("webhook-id") == retry.header("webhook-id")
+    });
+    assert_eq!(
+        first.expect("a retried batch keeps its id").body,
+        retry.body,
+        "and its body"
+    );
+    let sid = sub["id"].as_str().unwrap();
+    let d = app
+        .wait_deliveries(&key, sid, 5, |d| {
+            d.iter().filter(|x| x["status"] == "delivered").count() == 3
+        })
+        .await;
+    let members: Vec<_> = d.iter().filter(|x| x["status"] == "batched").collect();
+    assert_eq!(members.len(), 7);
+    assert!(members.iter().all(|m| m["batchId"]
+        .as_str()
+        .is_some_and(|b| b.starts_with("msg_b"))));
+}

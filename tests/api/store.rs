@@ -53,6 +53,7 @@ async fn world(
         secret: tminus::signing::new_secret(),
         max_concurrency: 4,
         rate_per_second: None,
+        batch_size: 1,
     };
     let (sub, created) = s.subscribe(&sub).await.unwrap();
     assert!(created);
@@ -105,6 +106,7 @@ fn delivered(j: &Job, now: DateTime<Utc>) -> Outcome {
         },
         verdict: Verdict::Delivered,
         fresh: j.fresh.clone(),
+        batch: None,
     }
 }
 

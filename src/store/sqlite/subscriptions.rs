@@ -11,7 +11,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 const SUB_COLS: &str = "id, creator_id, hook_url, event, webinar_id, mango_id, secret,
     previous_secret, previous_until, status, disabled_reason, max_concurrency,
-    rate_per_second, failing_since, created_at";
+    rate_per_second, failing_since, created_at, batch_size";
 
 fn subscription(r: &Row) -> rusqlite::Result<Subscription> {
     Ok(Subscription {
@@ -30,6 +30,7 @@ fn subscription(r: &Row) -> rusqlite::Result<Subscription> {
         rate_per_second: r.get(12)?,
         failing_since: at_opt(r.get(13)?),
         created_at: at(r.get(14)?),
+        batch_size: r.get(15)?,
     })
 }
 
@@ -53,33 +54,32 @@ pub fn subscribe(c: &mut Connection, n: &NewSubscription) -> StoreResult<(Subscr
         )
         .optional()?;
     let now = ms(Utc::now());
-    let (id, created) =
-        match existing {
-            Some(id) => {
-                // Subscribing again is how REST-hook clients recover: revive a
-                // disabled subscription instead of making a twin.
-                tx.execute(
-                    "UPDATE subscriptions SET status = 'active', disabled_reason = NULL,
+    let (id, created) = match existing {
+        Some(id) => {
+            // Subscribing again is how REST-hook clients recover: revive a
+            // disabled subscription instead of making a twin.
+            tx.execute(
+                "UPDATE subscriptions SET status = 'active', disabled_reason = NULL,
                         failing_since = NULL, updated_at = ?2
                  WHERE id = ?1 AND status = 'disabled'",
-                    params![id, now],
-                )?;
-                (id, false)
-            }
-            None => {
-                let id = new_id();
-                tx.execute(
+                params![id, now],
+            )?;
+            (id, false)
+        }
+        None => {
+            let id = new_id();
+            tx.execute(
                 "INSERT INTO subscriptions (id, creator_id, hook_url, event, webinar_id, mango_id,
-                   secret, status, max_concurrency, rate_per_second, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'active', ?8, ?9, ?10, ?10)",
+                   secret, status, max_concurrency, rate_per_second, batch_size, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'active', ?8, ?9, ?11, ?10, ?10)",
                 params![
                     id, n.creator_id, n.hook_url, n.event, n.webinar_id, n.mango_id, n.secret,
-                    n.max_concurrency, n.rate_per_second, now
+                    n.max_concurrency, n.rate_per_second, now, n.batch_size
                 ],
             )?;
-                (id, true)
-            }
-        };
+            (id, true)
+        }
+    };
     tx.commit()?;
     Ok((get(c, &id)?, created))
 }
@@ -137,6 +137,7 @@ pub fn update(c: &Connection, id: &str, p: &SubscriptionPatch) -> StoreResult<Su
     let rate = p.rate_per_second.unwrap_or(cur.rate_per_second);
     c.execute(
         "UPDATE subscriptions SET max_concurrency = ?2, rate_per_second = ?3, updated_at = ?4,
+                batch_size = ?6,
                 status = CASE WHEN ?5 THEN 'active' ELSE status END,
                 disabled_reason = CASE WHEN ?5 THEN NULL ELSE disabled_reason END,
                 failing_since = CASE WHEN ?5 THEN NULL ELSE failing_since END
@@ -146,14 +147,16 @@ pub fn update(c: &Connection, id: &str, p: &SubscriptionPatch) -> StoreResult<Su
             p.max_concurrency.unwrap_or(cur.max_concurrency),
             rate,
             ms(Utc::now()),
-            p.enable
+            p.enable,
+            p.batch_size.unwrap_or(cur.batch_size)
         ],
     )?;
     get(c, id)
 }
 
 const DELIVERY_COLS: &str = "id, subscription_id, webinar_id, participant_id, label, status,
-    late, attempts, due_at, next_attempt_at, expires_at, last_status, last_error, delivered_at";
+    late, attempts, due_at, next_attempt_at, expires_at, last_status, last_error, delivered_at,
+    batch_id";
 
 fn delivery(r: &Row) -> rusqlite::Result<Delivery> {
     let status: String = r.get(5)?;
@@ -173,6 +176,7 @@ fn delivery(r: &Row) -> rusqlite::Result<Delivery> {
         last_status: r.get(11)?,
         last_error: r.get(12)?,
         delivered_at: at_opt(r.get(13)?),
+        batch_id: r.get(14)?,
         attempt_log: None,
     })
 }

@@ -282,6 +282,21 @@ pub fn record_outcomes(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
                 CASE WHEN ?7 = 'delivered' THEN ?15 END, ?15, ?15)",
         )?;
+        // A batch is one delivery with a fixed body; its members are
+        // recorded as carried by it.
+        let mut insert_batch = tx.prepare_cached(
+            "INSERT OR IGNORE INTO deliveries (id, subscription_id, webinar_id, reminder_id, label,
+                status, late, attempts, due_at, next_attempt_at, expires_at, last_status,
+                last_error, delivered_at, created_at, updated_at, payload)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
+                CASE WHEN ?6 = 'delivered' THEN ?14 END, ?14, ?14, ?15)",
+        )?;
+        let mut member = tx.prepare_cached(
+            "INSERT OR IGNORE INTO deliveries (id, subscription_id, webinar_id, participant_id,
+                reminder_id, label, status, late, due_at, next_attempt_at, expires_at, batch_id,
+                created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'batched', ?7, ?8, ?11, ?9, ?10, ?11, ?11)",
+        )?;
         // An acknowledged delivery is recorded whatever happened meanwhile;
         // any other verdict only applies to a delivery still pending.
         let mut update = tx.prepare_cached(
@@ -304,8 +319,43 @@ pub fn record_outcomes(
                 Verdict::Expired => ("expired", now_ms),
                 Verdict::Gone => ("failed", now_ms),
             };
-            let inserted = match &o.fresh {
-                Some(f) => {
+            let inserted = match (&o.fresh, &o.batch) {
+                (Some(f), Some((body, members))) => {
+                    let n = insert_batch.execute(params![
+                        o.delivery_id,
+                        o.subscription_id,
+                        f.webinar_id,
+                        f.reminder_id,
+                        f.label,
+                        status,
+                        f.late,
+                        a.attempt,
+                        ms(f.due_at),
+                        next,
+                        ms(f.expires_at),
+                        a.status_code,
+                        a.error,
+                        now_ms,
+                        body
+                    ])?;
+                    for (id, m) in members {
+                        member.execute(params![
+                            id,
+                            o.subscription_id,
+                            m.webinar_id,
+                            m.participant_id,
+                            m.reminder_id,
+                            m.label,
+                            m.late,
+                            ms(m.due_at),
+                            ms(m.expires_at),
+                            o.delivery_id,
+                            now_ms
+                        ])?;
+                    }
+                    n == 1
+                }
+                (Some(f), None) => {
                     insert.execute(params![
                         o.delivery_id,
                         o.subscription_id,
@@ -324,7 +374,7 @@ pub fn record_outcomes(
                         now_ms
                     ])? == 1
                 }
-                None => false,
+                _ => false,
             };
             if !inserted {
                 update.execute(params![

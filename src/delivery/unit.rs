@@ -1,0 +1,181 @@
+//! What one POST carries and how it is made: a single delivery, or for a
+//! subscription that asked for batches, up to K fresh deliveries as one JSON
+//! array under a webhook-id of its own. Renders, signs, sends, decides and
+//! hands the result to the recorder.
+
+use super::send::Message;
+use super::{Dispatcher, Record};
+use crate::domain::payload;
+use crate::signing::{signature_header, Signer};
+use crate::store::{Attempt, Fresh, Job, Member, Outcome, Verdict};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// One POST to make.
+pub struct Unit {
+    pub job: Job,
+    pub body: bytes::Bytes,
+    /// The slice of each delivery carried (one entry per delivery).
+    pub slices: Vec<i64>,
+    /// For a batch: its members, `(webhook-id, row)`.
+    pub batch: Option<Vec<Member>>,
+}
+
+impl Unit {
+    /// A single delivery.
+    pub fn single(job: Job, body: bytes::Bytes) -> Unit {
+        let slices = job.fresh.iter().map(|f| f.slice).collect();
+        Unit {
+            job,
+            body,
+            slices,
+            batch: None,
+        }
+    }
+
+    /// A batch: `[payload, payload, …]`, its webhook-id hashed from its
+    /// members' ids. It is recorded (and retried) as one delivery with a
+    /// fixed body; each member is recorded as carried by it.
+    pub fn batch(members: Vec<(Job, bytes::Bytes)>) -> Unit {
+        let mut h = Sha256::new();
+        let mut body = Vec::with_capacity(members.iter().map(|m| m.1.len() + 1).sum::<usize>() + 2);
+        body.push(b'[');
+        for (i, (job, b)) in members.iter().enumerate() {
+            h.update(job.id.as_bytes());
+            if i > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(b);
+        }
+        body.push(b']');
+        let first = &members[0].0;
+        let job = Job {
+            id: format!("msg_b{}", hex::encode(&h.finalize()[..16])),
+            subscription_id: first.subscription_id.clone(),
+            label: first.label.clone(),
+            attempt: 1,
+            expires_at: first.expires_at,
+            payload: None,
+            webinar_id: first.webinar_id.clone(),
+            participant: None,
+            fresh: first.fresh.clone().map(|f| Fresh {
+                participant_id: String::new(),
+                ..f
+            }),
+        };
+        let slices = members
+            .iter()
+            .filter_map(|m| m.0.fresh.as_ref().map(|f| f.slice))
+            .collect();
+        let batch = members
+            .into_iter()
+            .filter_map(|(j, _)| Some((j.id, j.fresh?)))
+            .collect();
+        Unit {
+            job,
+            body: body.into(),
+            slices,
+            batch: Some(batch),
+        }
+    }
+}
+
+/// The body of a job: its fixed payload, or its participant's payload
+/// rendered now (offsets computed at the moment of sending).
+pub fn render(
+    job: &Job,
+    webinars: &HashMap<String, payload::WebinarFacts>,
+) -> Option<bytes::Bytes> {
+    if let Some(p) = &job.payload {
+        return Some(bytes::Bytes::from(p.clone()));
+    }
+    let w = webinars.get(job.webinar_id.as_deref()?)?;
+    Some(payload::render(w, job.participant.as_ref()?).into())
+}
+
+/// A job whose participant or webinar no longer exists: recorded as expired
+/// with the reason, never silently dropped. Returns its slice.
+pub async fn vanished(d: &Dispatcher, job: Job) -> Option<i64> {
+    let now = d.inner.ctx.clock.now();
+    let attempt = Attempt {
+        attempt: job.attempt,
+        started_at: now,
+        status_code: None,
+        latency_ms: 0,
+        error: Some("participant or webinar no longer exists; not sent".into()),
+        response: None,
+    };
+    let slice = job.fresh.as_ref().map(|f| f.slice);
+    let outcome = Outcome {
+        delivery_id: job.id,
+        subscription_id: job.subscription_id,
+        attempt,
+        verdict: Verdict::Expired,
+        fresh: job.fresh,
+        batch: None,
+    };
+    let _ = d.inner.outcomes.send(Record::Outcome(outcome)).await;
+    slice
+}
+
+/// Makes one attempt and hands its result to the recorder. Returns the
+/// slices of the deliveries it carried.
+pub async fn attempt(
+    d: Dispatcher,
+    unit: Unit,
+    url: reqwest::Url,
+    signers: Arc<Vec<Signer>>,
+    event: String,
+) -> Vec<i64> {
+    let Unit {
+        job,
+        body,
+        slices,
+        batch,
+    } = unit;
+    let ctx = &d.inner.ctx;
+    let started = ctx.clock.now();
+    let ts = started.timestamp();
+    let raw = batch.as_ref().map(|_| body.to_vec());
+    let msg = Message {
+        url: &url,
+        webhook_id: &job.id,
+        timestamp: ts,
+        signature: signature_header(&signers, &job.id, ts, &body),
+        event: &event,
+        reminder: &job.label,
+        attempt: job.attempt,
+        body,
+    };
+    let (attempt, resp) = d.inner.sender.send(msg, started).await;
+    let verdict = ctx.retry_policy().verdict(
+        job.attempt,
+        &resp,
+        ctx.clock.now(),
+        job.expires_at,
+        rand::random(),
+    );
+    if verdict != Verdict::Delivered {
+        tracing::debug!(delivery = %job.id, attempt = job.attempt, error = ?attempt.error, ?verdict, "attempt failed");
+    }
+    let outcome = Outcome {
+        delivery_id: job.id,
+        subscription_id: job.subscription_id,
+        attempt,
+        verdict,
+        fresh: job.fresh,
+        batch: raw.zip(batch),
+    };
+    if d.inner
+        .outcomes
+        .send(Record::Outcome(outcome))
+        .await
+        .is_err()
+    {
+        tracing::error!(
+            "recorder gone; attempt result not recorded (the lease will lapse and it is retried)"
+        );
+    }
+    slices
+}
