@@ -177,7 +177,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         json!({"fromTime": iso(from)}),
     )
     .await?;
-    let expected = args.participants * args.subscriptions / args.batch.max(1) as usize;
+    let rows_before = stored_rows(&db, &wid);
+    let expected = args.participants * args.subscriptions;
     let due_us = due.timestamp_micros();
     let stats = follow(&http, &rx_base, due_us, expected).await?;
     let peak = peak_rss_mb(tminus.pid());
@@ -188,10 +189,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
     let deliveries = args.participants * args.subscriptions;
     let elapsed_s = stats.last_ms / 1000.0;
-    let rate = stats.count as f64 / elapsed_s.max(1e-9);
+    let rate = stats.objects as f64 / elapsed_s.max(1e-9);
     let result = json!({
         "ceiling_rps": round(ceiling),
-        "deliveries": deliveries,
+        "deliveries": stats.objects,
         "requests": stats.count,
         "batch": args.batch,
         "elapsed_s": round3(elapsed_s),
@@ -209,6 +210,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "register_s": round3(register_s),
         "register_per_100k_s": round3(register_s / args.participants as f64 * 100_000.0),
         "reminder_rows_before_firing": reminders_rows,
+        "stored_rows_before_firing": rows_before,
         "participants": args.participants,
         "subscriptions": args.subscriptions,
         "database": if db.starts_with("postgres") { "postgres" } else { "sqlite" },
@@ -218,8 +220,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     std::fs::write(&args.json, serde_json::to_vec_pretty(&result)?)?;
     println!("written to {}", args.json.display());
     let _ = std::fs::remove_dir_all(&dir);
-    if stats.count < expected {
-        bail!("only {} of {expected} requests arrived", stats.count);
+    if stats.objects < expected {
+        bail!("only {} of {expected} deliveries arrived", stats.objects);
     }
     Ok(())
 }
@@ -266,12 +268,12 @@ async fn follow(
             .await?
             .json()
             .await?;
-        if s.count != last {
-            println!("  {:>9} / {expected} arrived", s.count);
-            last = s.count;
+        if s.objects != last {
+            println!("  {:>9} / {expected} arrived", s.objects);
+            last = s.objects;
             stalled = Instant::now();
         }
-        if s.count >= expected || stalled.elapsed() > Duration::from_secs(30) {
+        if s.objects >= expected || stalled.elapsed() > Duration::from_secs(30) {
             return Ok(s);
         }
     }
@@ -359,6 +361,23 @@ fn wrk(script: &std::path::Path, url: &str, duration: &str) -> anyhow::Result<f6
         })
         .context("wrk printed no Requests/sec")?
         .context("wrk's Requests/sec is not a number")
+}
+
+/// Rows the schedule holds for the webinar before its reminder fires
+/// (pending reminders, slices, deliveries); `None` for other stores.
+fn stored_rows(db: &str, webinar: &str) -> Option<i64> {
+    if db.starts_with("postgres") {
+        return None;
+    }
+    let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+    c.query_row(
+        "SELECT (SELECT COUNT(*) FROM reminders WHERE webinar_id = ?1 AND status = 'pending')
+              + (SELECT COUNT(*) FROM slices WHERE webinar_id = ?1)
+              + (SELECT COUNT(*) FROM deliveries WHERE webinar_id = ?1)",
+        [webinar],
+        |r| r.get(0),
+    )
+    .ok()
 }
 
 /// Bytes of the SQLite database and its WAL; `None` for other stores.

@@ -1,17 +1,27 @@
 //! The benchmark's receiver: a separate process that answers `200 OK` to
-//! any POST and notes when each arrived, so the driver can compute lateness
-//! against the due instant on the same clock. `GET /stats` reports,
-//! `POST /reset` forgets (after the wrk ceiling run).
+//! any POST and notes when each arrived (and how many payload objects it
+//! carried), so the driver can compute lateness against the due instant on
+//! the same clock. `GET /stats` reports, `POST /reset` forgets (after the
+//! wrk ceiling run).
 
 use axum::extract::{Query, State};
 use axum::http::Method;
 use axum::response::IntoResponse;
 use axum::Json;
 use serde::Deserialize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// Arrival instants, microseconds since the Unix epoch.
-type Arrivals = Arc<Mutex<Vec<i64>>>;
+/// Arrival instants (microseconds since the Unix epoch) and the number of
+/// payload objects received (more than requests when batched).
+#[derive(Clone, Default)]
+struct Arrivals {
+    times: Arc<Mutex<Vec<i64>>>,
+    objects: Arc<AtomicUsize>,
+}
+
+/// Appears once per payload object.
+const KEY: &[u8] = b"\"webinarId\"";
 
 fn now_us() -> i64 {
     chrono::Utc::now().timestamp_micros()
@@ -19,7 +29,7 @@ fn now_us() -> i64 {
 
 /// Runs the receiver on 127.0.0.1:0 and prints its port on the first line.
 pub async fn run() -> anyhow::Result<()> {
-    let arrivals: Arrivals = Arc::new(Mutex::new(Vec::with_capacity(1 << 20)));
+    let arrivals = Arrivals::default();
     let app = axum::Router::new()
         .route("/stats", axum::routing::get(stats))
         .route("/reset", axum::routing::post(reset))
@@ -31,16 +41,19 @@ pub async fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn receive(State(a): State<Arrivals>, method: Method) -> impl IntoResponse {
+async fn receive(State(a): State<Arrivals>, method: Method, body: axum::body::Bytes) -> impl IntoResponse {
     if method == Method::POST {
         let t = now_us();
-        a.lock().expect("arrivals").push(t);
+        a.times.lock().expect("arrivals").push(t);
+        let n = body.windows(KEY.len()).filter(|w| *w == KEY).count();
+        a.objects.fetch_add(n, Ordering::Relaxed);
     }
     "OK"
 }
 
 async fn reset(State(a): State<Arrivals>) -> &'static str {
-    a.lock().expect("arrivals").clear();
+    a.times.lock().expect("arrivals").clear();
+    a.objects.store(0, Ordering::Relaxed);
     "OK"
 }
 
@@ -53,7 +66,10 @@ struct StatsQuery {
 /// What arrived, relative to the due instant.
 #[derive(serde::Serialize, Deserialize, Debug, Default)]
 pub struct Stats {
+    /// Requests.
     pub count: usize,
+    /// Payload objects.
+    pub objects: usize,
     pub first_ms: f64,
     pub last_ms: f64,
     pub p50_ms: f64,
@@ -62,12 +78,8 @@ pub struct Stats {
 }
 
 async fn stats(State(a): State<Arrivals>, Query(q): Query<StatsQuery>) -> Json<Stats> {
-    let mut v: Vec<i64> = a
-        .lock()
-        .expect("arrivals")
-        .iter()
-        .map(|t| t - q.due_us)
-        .collect();
+    let objects = a.objects.load(Ordering::Relaxed);
+    let mut v: Vec<i64> = a.times.lock().expect("arrivals").iter().map(|t| t - q.due_us).collect();
     if v.is_empty() {
         return Json(Stats::default());
     }
@@ -76,6 +88,7 @@ async fn stats(State(a): State<Arrivals>, Query(q): Query<StatsQuery>) -> Json<S
     let pct = |p: f64| ms(v[((v.len() - 1) as f64 * p).round() as usize]);
     Json(Stats {
         count: v.len(),
+        objects,
         first_ms: ms(v[0]),
         last_ms: ms(v[v.len() - 1]),
         p50_ms: pct(0.50),
