@@ -51,6 +51,28 @@ impl ApiError {
         )
     }
 
+    /// Puts the field to blame inside a container, e.g. `[3]` + `email`
+    /// gives `[3].email`.
+    pub fn within(self, prefix: &str) -> Self {
+        match self {
+            ApiError::Client {
+                status,
+                code,
+                message,
+                field,
+            } => ApiError::Client {
+                status,
+                code,
+                message,
+                field: Some(match field {
+                    Some(f) => format!("{prefix}.{f}"),
+                    None => prefix.to_owned(),
+                }),
+            },
+            other => other,
+        }
+    }
+
     /// Names the field to blame.
     pub fn on(self, f: &str) -> Self {
         match self {

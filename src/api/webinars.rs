@@ -290,19 +290,14 @@ struct ParticipantIn {
     timezone: Option<String>,
 }
 
-fn participant(p: ParticipantIn, at: &str) -> Result<NewParticipant, ApiError> {
-    let f = |name: &str| {
-        if at.is_empty() {
-            name.to_owned()
-        } else {
-            format!("{at}.{name}")
-        }
-    };
-    let email = text(&f("email"), &p.email, 320)?;
+/// Validates one participant; a bulk caller prefixes the field with the
+/// entry's index only when there is an error.
+fn participant(p: ParticipantIn) -> Result<NewParticipant, ApiError> {
+    let email = text("email", &p.email, 320)?;
     if !email.contains('@') || email.contains(char::is_whitespace) {
         return Err(ApiError::invalid(
             "invalid_email",
-            &f("email"),
+            "email",
             "email is not an email address",
         ));
     }
@@ -310,15 +305,15 @@ fn participant(p: ParticipantIn, at: &str) -> Result<NewParticipant, ApiError> {
     if phone.len() > 40 {
         return Err(ApiError::invalid(
             "invalid_value",
-            &f("phone"),
+            "phone",
             "phone is longer than 40 characters",
         ));
     }
     Ok(NewParticipant {
-        name: text(&f("name"), &p.name, 200)?,
+        name: text("name", &p.name, 200)?,
         email,
         phone: phone.trim().to_owned(),
-        timezone: zone(&f("timezone"), p.timezone.as_deref())?,
+        timezone: zone("timezone", p.timezone.as_deref())?,
     })
 }
 
@@ -329,8 +324,8 @@ async fn register(
     ApiJson(b): ApiJson<ParticipantIn>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     load(&s, &wid).await?;
-    let p = participant(b, "")?;
-    let (sum, mut recs) = s.ctx.store.register_participants(&wid, &[p]).await?;
+    let p = participant(b)?;
+    let (sum, mut recs) = s.ctx.store.register_participants(&wid, vec![p]).await?;
     let rec = recs
         .pop()
         .ok_or_else(|| anyhow::anyhow!("registration returned no record"))?;
@@ -371,6 +366,7 @@ async fn register_bulk(
     } else {
         parse_json(&bytes)?
     };
+    drop(bytes); // a bulk body is large: do not hold it and its parse at once
     if raw.is_empty() || raw.len() > BULK_MAX {
         return Err(ApiError::invalid(
             "invalid_batch",
@@ -381,9 +377,9 @@ async fn register_bulk(
     let people = raw
         .into_iter()
         .enumerate()
-        .map(|(i, p)| participant(p, &format!("[{i}]")))
+        .map(|(i, p)| participant(p).map_err(|e| e.within(&format!("[{i}]"))))
         .collect::<Result<Vec<_>, _>>()?;
-    let (sum, _) = s.ctx.store.register_participants(&wid, &people).await?;
+    let (sum, _) = s.ctx.store.register_participants(&wid, people).await?;
     Ok((StatusCode::OK, Json(json!(sum))))
 }
 

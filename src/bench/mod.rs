@@ -369,7 +369,8 @@ fn stored_rows(db: &str, webinar: &str) -> Option<i64> {
     if db.starts_with("postgres") {
         return None;
     }
-    let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+    let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .ok()?;
     c.query_row(
         "SELECT (SELECT COUNT(*) FROM reminders WHERE webinar_id = ?1 AND status = 'pending')
               + (SELECT COUNT(*) FROM slices WHERE webinar_id = ?1)

@@ -41,7 +41,11 @@ pub async fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn receive(State(a): State<Arrivals>, method: Method, body: axum::body::Bytes) -> impl IntoResponse {
+async fn receive(
+    State(a): State<Arrivals>,
+    method: Method,
+    body: axum::body::Bytes,
+) -> impl IntoResponse {
     if method == Method::POST {
         let t = now_us();
         a.times.lock().expect("arrivals").push(t);
@@ -79,7 +83,13 @@ pub struct Stats {
 
 async fn stats(State(a): State<Arrivals>, Query(q): Query<StatsQuery>) -> Json<Stats> {
     let objects = a.objects.load(Ordering::Relaxed);
-    let mut v: Vec<i64> = a.times.lock().expect("arrivals").iter().map(|t| t - q.due_us).collect();
+    let mut v: Vec<i64> = a
+        .times
+        .lock()
+        .expect("arrivals")
+        .iter()
+        .map(|t| t - q.due_us)
+        .collect();
     if v.is_empty() {
         return Json(Stats::default());
     }

@@ -80,10 +80,11 @@ pub trait Store: Send + Sync + 'static {
     async fn end_webinar(&self, id: &str, deleted: bool) -> StoreResult<Webinar>;
     async fn list_reminders(&self, webinar_id: &str) -> StoreResult<Vec<Reminder>>;
     /// Registers participants; the same email again is not a second one.
+    /// Takes the list by value: a bulk request holds 100 000 of them.
     async fn register_participants(
         &self,
         webinar_id: &str,
-        people: &[NewParticipant],
+        people: Vec<NewParticipant>,
     ) -> StoreResult<(RegisterSummary, Vec<Participant>)>;
     async fn list_participants(
         &self,

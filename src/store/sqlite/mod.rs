@@ -43,14 +43,14 @@ impl SqliteStore {
         };
         // WAL + synchronous=NORMAL survives a crash of the process without
         // losing a committed transaction; foreign keys guard the schema. A
-        // 64 MiB page cache keeps a large fan-out's working set out of
+        // 32 MiB page cache keeps a large fan-out's working set out of
         // read() calls (memory-mapping would count the file in our RSS).
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;
              PRAGMA foreign_keys = ON;
              PRAGMA busy_timeout = 5000;
-             PRAGMA cache_size = -65536;
+             PRAGMA cache_size = -32768;
              PRAGMA temp_store = MEMORY;",
         )?;
         migrate(&mut conn)?;

@@ -106,9 +106,9 @@ impl Store for SqliteStore {
     async fn register_participants(
         &self,
         webinar: &str,
-        people: &[NewParticipant],
+        people: Vec<NewParticipant>,
     ) -> StoreResult<(RegisterSummary, Vec<Participant>)> {
-        let (webinar, people) = (own(webinar), people.to_vec());
+        let webinar = own(webinar);
         self.run(move |c| webinars::register(c, &webinar, &people))
             .await
     }
