@@ -5,6 +5,7 @@
 
 pub mod extract;
 mod integration;
+mod participants;
 mod platform;
 mod views;
 mod webinars;
@@ -62,7 +63,9 @@ pub fn router(state: AppState) -> Router {
         )
         .nest(
             "/api/v1/platform",
-            platform::routes().merge(webinars::routes()),
+            platform::routes()
+                .merge(webinars::routes())
+                .merge(participants::routes()),
         )
         .nest("/api/v1/integration/webhook/webhook", integration::routes())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

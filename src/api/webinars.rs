@@ -1,17 +1,16 @@
-//! Platform routes for webinars and their participants: create, update,
-//! reschedule, cancel and delete webinars (re-arming reminders through the
-//! pure planner), and register participants one by one or in bulk (a JSON
-//! array or NDJSON). Admin token required.
+//! Platform routes for webinars: create, update, reschedule, cancel and
+//! delete them, re-arming reminders through the pure planner, and show their
+//! schedule. Admin token required.
 
-use super::extract::{body_bytes, parse_json, Admin, ApiJson};
-use super::views::{self, id, instant, text, zone};
-use super::{AppState, BULK_BODY_LIMIT};
+use super::extract::{Admin, ApiJson};
+use super::views::{id, instant, text, zone};
+use super::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::schedule::plan;
-use crate::store::{NewParticipant, Webinar, WebinarFields};
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use crate::store::{Webinar, WebinarFields};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -23,15 +22,6 @@ pub fn routes() -> Router<AppState> {
         .route("/webinars/{id}/reschedule", post(reschedule))
         .route("/webinars/{id}/cancel", post(cancel))
         .route("/webinars/{id}/reminders", get(reminders))
-        .route(
-            "/webinars/{id}/participants",
-            get(participants).post(register),
-        )
-        .route(
-            "/webinars/{id}/participants/bulk",
-            post(register_bulk).layer(DefaultBodyLimit::max(BULK_BODY_LIMIT)),
-        )
-        .route("/webinars/{id}/participants/{pid}", delete(unregister))
 }
 
 #[derive(Deserialize)]
@@ -148,7 +138,7 @@ async fn list(
     ))
 }
 
-async fn load(s: &AppState, wid: &str) -> ApiResult<Webinar> {
+pub(super) async fn load(s: &AppState, wid: &str) -> ApiResult<Webinar> {
     id("webinar", wid)?;
     s.ctx.store.get_webinar(wid).await.map_err(|e| match e {
         crate::store::StoreError::NotFound => ApiError::not_found("webinar"),
@@ -277,149 +267,4 @@ async fn reminders(
     Ok(Json(
         json!({"data": s.ctx.store.list_reminders(&wid).await?}),
     ))
-}
-
-/// A participant as the platform sends it.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ParticipantIn {
-    name: String,
-    email: String,
-    #[serde(default)]
-    phone: Option<String>,
-    timezone: Option<String>,
-}
-
-/// Validates one participant; a bulk caller prefixes the field with the
-/// entry's index only when there is an error.
-fn participant(p: ParticipantIn) -> Result<NewParticipant, ApiError> {
-    let email = text("email", &p.email, 320)?;
-    if !email.contains('@') || email.contains(char::is_whitespace) {
-        return Err(ApiError::invalid(
-            "invalid_email",
-            "email",
-            "email is not an email address",
-        ));
-    }
-    let phone = p.phone.unwrap_or_default();
-    if phone.len() > 40 {
-        return Err(ApiError::invalid(
-            "invalid_value",
-            "phone",
-            "phone is longer than 40 characters",
-        ));
-    }
-    Ok(NewParticipant {
-        name: text("name", &p.name, 200)?,
-        email,
-        phone: phone.trim().to_owned(),
-        timezone: zone("timezone", p.timezone.as_deref())?,
-    })
-}
-
-async fn register(
-    _: Admin,
-    State(s): State<AppState>,
-    Path(wid): Path<String>,
-    ApiJson(b): ApiJson<ParticipantIn>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    load(&s, &wid).await?;
-    let p = participant(b)?;
-    let (sum, mut recs) = s.ctx.store.register_participants(&wid, vec![p]).await?;
-    let rec = recs
-        .pop()
-        .ok_or_else(|| anyhow::anyhow!("registration returned no record"))?;
-    Ok((views::created(sum.created == 1), Json(json!(rec))))
-}
-
-/// Most participants in one bulk request.
-const BULK_MAX: usize = 200_000;
-
-/// A JSON array of participants, or NDJSON (one object per line) when the
-/// content type says so. Any invalid entry refuses the whole request.
-async fn register_bulk(
-    _: Admin,
-    State(s): State<AppState>,
-    Path(wid): Path<String>,
-    req: Request,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    load(&s, &wid).await?;
-    let ndjson = req
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("ndjson") || v.contains("jsonlines"));
-    let bytes = body_bytes(req, &s).await?;
-    let raw: Vec<ParticipantIn> = if ndjson {
-        let text = std::str::from_utf8(&bytes).map_err(|_| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
-                "body is not UTF-8",
-            )
-        })?;
-        text.lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| parse_json(l.as_bytes()).map_err(|e| e.on(&format!("line {}", i + 1))))
-            .collect::<Result<_, _>>()?
-    } else {
-        parse_json(&bytes)?
-    };
-    drop(bytes); // a bulk body is large: do not hold it and its parse at once
-    if raw.is_empty() || raw.len() > BULK_MAX {
-        return Err(ApiError::invalid(
-            "invalid_batch",
-            "participants",
-            format!("send between 1 and {BULK_MAX} participants"),
-        ));
-    }
-    let people = raw
-        .into_iter()
-        .enumerate()
-        .map(|(i, p)| participant(p).map_err(|e| e.within(&format!("[{i}]"))))
-        .collect::<Result<Vec<_>, _>>()?;
-    let (sum, _) = s.ctx.store.register_participants(&wid, people).await?;
-    Ok((StatusCode::OK, Json(json!(sum))))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Page {
-    after: Option<String>,
-    limit: Option<u32>,
-}
-
-async fn participants(
-    _: Admin,
-    State(s): State<AppState>,
-    Path(wid): Path<String>,
-    Query(q): Query<Page>,
-) -> ApiResult<Json<Value>> {
-    load(&s, &wid).await?;
-    let limit = views::limit(q.limit);
-    let rows = s
-        .ctx
-        .store
-        .list_participants(&wid, q.after.as_deref(), limit)
-        .await?;
-    let next = (rows.len() as u32 == limit)
-        .then(|| rows.last().map(|p| p.id.clone()))
-        .flatten();
-    Ok(Json(json!({"data": rows, "next": next})))
-}
-
-async fn unregister(
-    _: Admin,
-    State(s): State<AppState>,
-    Path((wid, pid)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
-    load(&s, &wid).await?;
-    id("participant", &pid)?;
-    s.ctx
-        .store
-        .unregister_participant(&wid, &pid)
-        .await
-        .map_err(|_| ApiError::not_found("participant"))?;
-    Ok(StatusCode::NO_CONTENT)
 }

@@ -6,6 +6,7 @@
 
 mod engine;
 mod platform;
+mod record;
 mod subscriptions;
 mod trait_impl;
 mod webinars;

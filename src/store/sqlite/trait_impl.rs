@@ -1,7 +1,7 @@
 //! [`Store`] for [`SqliteStore`]: each method moves its arguments onto the
 //! blocking pool and calls the SQL function of the same name.
 
-use super::{engine, platform, subscriptions as subs, webinars, work, SqliteStore};
+use super::{engine, platform, record, subscriptions as subs, webinars, work, SqliteStore};
 use crate::store::*;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -248,10 +248,10 @@ impl Store for SqliteStore {
         disable_before: DateTime<Utc>,
     ) -> StoreResult<Vec<String>> {
         let (outcomes, done) = (outcomes.to_vec(), done_slices.to_vec());
-        self.run(move |c| work::record_outcomes(c, &outcomes, &done, now, disable_before))
+        self.run(move |c| record::record_outcomes(c, &outcomes, &done, now, disable_before))
             .await
     }
     async fn expire_overdue(&self, now: DateTime<Utc>) -> StoreResult<u64> {
-        self.run(move |c| work::expire_overdue(c, now)).await
+        self.run(move |c| record::expire_overdue(c, now)).await
     }
 }

@@ -1,11 +1,11 @@
-//! SQL for the delivery workers: finding subscriptions with work, leasing
-//! pending rows and slices, recording attempts (writing a slice delivery's
-//! row on its first attempt), and expiring what was not sent in time.
+//! SQL for the delivery workers' leases: finding subscriptions with work,
+//! and leasing pending rows and whole slices with everything needed to
+//! render them.
 
 use super::{at, ms};
 use crate::domain::ids::webhook_id;
 use crate::domain::payload::{ParticipantFacts, WebinarFacts};
-use crate::store::{Claimed, Fresh, Job, Outcome, StoreResult, Verdict};
+use crate::store::{Claimed, Fresh, Job, StoreResult};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use std::collections::{BTreeSet, HashMap};
@@ -116,20 +116,21 @@ pub fn claim_deliveries(
 }
 
 /// A slice row: the range to send and the prototype of its jobs' rows.
-struct SliceRow {
-    id: i64,
-    subscription_id: String,
-    proto: Fresh,
+pub(super) struct SliceRow {
+    pub id: i64,
+    pub subscription_id: String,
+    pub proto: Fresh,
     from_ms: i64,
     after: i64,
     last: i64,
     claims: i64,
 }
 
-const SLICE_COLS: &str = "id, subscription_id, reminder_id, webinar_id, label, from_time, due_at,
+pub(super) const SLICE_COLS: &str =
+    "id, subscription_id, reminder_id, webinar_id, label, from_time, due_at,
     expires_at, late, after_seq, last_seq, claims";
 
-fn slice_row(r: &Row) -> rusqlite::Result<SliceRow> {
+pub(super) fn slice_row(r: &Row) -> rusqlite::Result<SliceRow> {
     Ok(SliceRow {
         id: r.get(0)?,
         subscription_id: r.get(1)?,
@@ -151,7 +152,7 @@ fn slice_row(r: &Row) -> rusqlite::Result<SliceRow> {
 }
 
 /// The registered participants of a slice's range, with their webhook-ids.
-fn slice_people(
+pub(super) fn slice_people(
     tx: &Transaction,
     s: &SliceRow,
 ) -> StoreResult<Vec<(String, String, ParticipantFacts)>> {
@@ -256,239 +257,4 @@ fn webinar_facts(c: &Connection, id: &str) -> StoreResult<WebinarFacts> {
             })
         },
     )?)
-}
-
-pub fn record_outcomes(
-    c: &mut Connection,
-    outcomes: &[Outcome],
-    done_slices: &[i64],
-    now: DateTime<Utc>,
-    disable_before: DateTime<Utc>,
-) -> StoreResult<Vec<String>> {
-    let tx = c.transaction()?;
-    let now_ms = ms(now);
-    let mut disabled = Vec::new();
-    {
-        let mut attempt = tx.prepare_cached(
-            "INSERT OR REPLACE INTO attempts
-               (delivery_id, attempt, started_at, status_code, latency_ms, error, response)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?;
-        // A slice's delivery gets its row on its first attempt.
-        let mut insert = tx.prepare_cached(
-            "INSERT OR IGNORE INTO deliveries (id, subscription_id, webinar_id, participant_id,
-                reminder_id, label, status, late, attempts, due_at, next_attempt_at, expires_at,
-                last_status, last_error, delivered_at, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
-                CASE WHEN ?7 = 'delivered' THEN ?15 END, ?15, ?15)",
-        )?;
-        // A batch is one delivery with a fixed body; its members are
-        // recorded as carried by it.
-        let mut insert_batch = tx.prepare_cached(
-            "INSERT OR IGNORE INTO deliveries (id, subscription_id, webinar_id, reminder_id, label,
-                status, late, attempts, due_at, next_attempt_at, expires_at, last_status,
-                last_error, delivered_at, created_at, updated_at, payload)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
-                CASE WHEN ?6 = 'delivered' THEN ?14 END, ?14, ?14, ?15)",
-        )?;
-        let mut member = tx.prepare_cached(
-            "INSERT OR IGNORE INTO deliveries (id, subscription_id, webinar_id, participant_id,
-                reminder_id, label, status, late, due_at, next_attempt_at, expires_at, batch_id,
-                created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'batched', ?7, ?8, ?11, ?9, ?10, ?11, ?11)",
-        )?;
-        // An acknowledged delivery is recorded whatever happened meanwhile;
-        // any other verdict only applies to a delivery still pending.
-        let mut update = tx.prepare_cached(
-            "UPDATE deliveries SET status = ?2, attempts = MAX(attempts, ?3), next_attempt_at = ?4,
-                    last_status = ?5, last_error = ?6, locked_until = NULL, updated_at = ?7,
-                    delivered_at = CASE WHEN ?2 = 'delivered' THEN ?7 ELSE delivered_at END
-             WHERE id = ?1 AND (status = 'pending' OR ?2 = 'delivered')",
-        )?;
-        let mut failing = tx.prepare_cached(
-            "UPDATE subscriptions SET failing_since = COALESCE(failing_since, ?2) WHERE id = ?1",
-        )?;
-        // Subscriptions with a success in this batch: cleared once, below.
-        let mut healthy = BTreeSet::new();
-        let mut failing_seen = BTreeSet::new();
-        for o in outcomes {
-            let a = &o.attempt;
-            let (status, next) = match &o.verdict {
-                Verdict::Delivered => ("delivered", now_ms),
-                Verdict::Retry(t) => ("pending", ms(*t)),
-                Verdict::Expired => ("expired", now_ms),
-                Verdict::Gone => ("failed", now_ms),
-            };
-            let inserted = match (&o.fresh, &o.batch) {
-                (Some(f), Some((body, members))) => {
-                    let n = insert_batch.execute(params![
-                        o.delivery_id,
-                        o.subscription_id,
-                        f.webinar_id,
-                        f.reminder_id,
-                        f.label,
-                        status,
-                        f.late,
-                        a.attempt,
-                        ms(f.due_at),
-                        next,
-                        ms(f.expires_at),
-                        a.status_code,
-                        a.error,
-                        now_ms,
-                        body
-                    ])?;
-                    for (id, m) in members {
-                        member.execute(params![
-                            id,
-                            o.subscription_id,
-                            m.webinar_id,
-                            m.participant_id,
-                            m.reminder_id,
-                            m.label,
-                            m.late,
-                            ms(m.due_at),
-                            ms(m.expires_at),
-                            o.delivery_id,
-                            now_ms
-                        ])?;
-                    }
-                    n == 1
-                }
-                (Some(f), None) => {
-                    insert.execute(params![
-                        o.delivery_id,
-                        o.subscription_id,
-                        f.webinar_id,
-                        f.participant_id,
-                        f.reminder_id,
-                        f.label,
-                        status,
-                        f.late,
-                        a.attempt,
-                        ms(f.due_at),
-                        next,
-                        ms(f.expires_at),
-                        a.status_code,
-                        a.error,
-                        now_ms
-                    ])? == 1
-                }
-                _ => false,
-            };
-            if !inserted {
-                update.execute(params![
-                    o.delivery_id,
-                    status,
-                    a.attempt,
-                    next,
-                    a.status_code,
-                    a.error,
-                    now_ms
-                ])?;
-            }
-            attempt.execute(params![
-                o.delivery_id,
-                a.attempt,
-                ms(a.started_at),
-                a.status_code,
-                a.latency_ms as i64,
-                a.error,
-                a.response
-            ])?;
-            if o.verdict == Verdict::Delivered {
-                healthy.insert(o.subscription_id.as_str());
-            } else if failing_seen.insert(o.subscription_id.as_str()) {
-                failing.execute(params![o.subscription_id, now_ms])?;
-            }
-            if o.verdict == Verdict::Gone {
-                let n = tx.execute(
-                    "UPDATE subscriptions SET status = 'disabled',
-                            disabled_reason = 'receiver answered 410 Gone', updated_at = ?2
-                     WHERE id = ?1 AND status = 'active'",
-                    params![o.subscription_id, now_ms],
-                )?;
-                if n > 0 {
-                    disabled.push(o.subscription_id.clone());
-                }
-            }
-        }
-        for id in healthy {
-            tx.execute(
-                "UPDATE subscriptions SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL",
-                [id],
-            )?;
-        }
-        let mut done = tx.prepare_cached(
-            "UPDATE slices SET status = 'done', locked_until = NULL WHERE id = ?1",
-        )?;
-        for id in done_slices {
-            done.execute([id])?;
-        }
-    }
-    let mut st = tx.prepare(
-        "UPDATE subscriptions SET status = 'disabled', updated_at = ?2,
-                disabled_reason = 'failing without a success for too long'
-         WHERE status = 'active' AND failing_since IS NOT NULL AND failing_since < ?1
-         RETURNING id",
-    )?;
-    let stale: Vec<String> = st
-        .query_map(params![ms(disable_before), now_ms], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    drop(st);
-    disabled.extend(stale);
-    tx.commit()?;
-    Ok(disabled)
-}
-
-/// Expires pending rows and slices past their time. A slice's unsent
-/// deliveries get rows of their own, so each is recorded as expired.
-pub fn expire_overdue(c: &mut Connection, now: DateTime<Utc>) -> StoreResult<u64> {
-    let tx = c.transaction()?;
-    let now_ms = ms(now);
-    let mut n = tx.execute(
-        "UPDATE deliveries SET status = 'expired', locked_until = NULL, updated_at = ?1,
-                last_error = COALESCE(last_error, 'not delivered before it expired')
-         WHERE status = 'pending' AND expires_at <= ?1
-           AND (locked_until IS NULL OR locked_until <= ?1)",
-        [now_ms],
-    )? as u64;
-    let stale: Vec<SliceRow> = {
-        let mut st = tx.prepare(&format!(
-            "SELECT {SLICE_COLS} FROM slices WHERE status = 'pending' AND expires_at <= ?1
-               AND (locked_until IS NULL OR locked_until <= ?1)"
-        ))?;
-        let rows = st.query_map([now_ms], slice_row)?;
-        rows.collect::<Result<_, _>>()?
-    };
-    for s in stale {
-        let mut ins = tx.prepare_cached(
-            "INSERT OR IGNORE INTO deliveries (id, subscription_id, webinar_id, participant_id,
-                reminder_id, label, status, late, due_at, next_attempt_at, expires_at, last_error,
-                created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'expired', ?7, ?8, ?9, ?10,
-                'not delivered before it expired', ?9, ?9)",
-        )?;
-        let p = &s.proto;
-        for (wid, pid, _) in slice_people(&tx, &s)? {
-            n += ins.execute(params![
-                wid,
-                s.subscription_id,
-                p.webinar_id,
-                pid,
-                p.reminder_id,
-                p.label,
-                p.late,
-                ms(p.due_at),
-                now_ms,
-                ms(p.expires_at)
-            ])? as u64;
-        }
-        tx.execute(
-            "UPDATE slices SET status = 'expired', locked_until = NULL WHERE id = ?1",
-            [s.id],
-        )?;
-    }
-    tx.commit()?;
-    Ok(n)
 }
