@@ -150,6 +150,18 @@ async fn list(who: Integrator, State(s): State<AppState>) -> ApiResult<Json<Valu
     ))
 }
 
+/// Refuses to send for a disabled subscription.
+fn active(sub: &Subscription) -> ApiResult<()> {
+    if sub.status == "active" {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        "subscription_disabled",
+        "the subscription is disabled; enable it first",
+    ))
+}
+
 /// The caller's own subscription, or 404 (another creator's looks absent).
 async fn owned(s: &AppState, who: &Integrator, sid: &str) -> ApiResult<Subscription> {
     id("subscription", sid)?;
@@ -246,13 +258,7 @@ async fn test_event(
     Path(sid): Path<String>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let sub = owned(&s, &who, &sid).await?;
-    if sub.status != "active" {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "subscription_disabled",
-            "the subscription is disabled; enable it first",
-        ));
-    }
+    active(&sub)?;
     let (w, p) = payload::seed_example();
     let now = s.ctx.clock.now();
     let one = OneOff {
@@ -312,13 +318,7 @@ async fn retry(
     Path((sid, did)): Path<(String, String)>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let sub = owned(&s, &who, &sid).await?;
-    if sub.status != "active" {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "subscription_disabled",
-            "the subscription is disabled; enable it first",
-        ));
-    }
+    active(&sub)?;
     let now = s.ctx.clock.now();
     let d = s
         .ctx

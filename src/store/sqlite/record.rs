@@ -26,22 +26,13 @@ pub fn record_outcomes(
                (delivery_id, attempt, started_at, status_code, latency_ms, error, response)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
-        // A slice's delivery gets its row on its first attempt.
+        // A slice's delivery (or a batch) gets its row on its first attempt.
         let mut insert = tx.prepare_cached(
             "INSERT OR IGNORE INTO deliveries (id, subscription_id, webinar_id, participant_id,
                 reminder_id, label, status, late, attempts, due_at, next_attempt_at, expires_at,
-                last_status, last_error, delivered_at, created_at, updated_at)
+                last_status, last_error, delivered_at, created_at, updated_at, payload)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
-                CASE WHEN ?7 = 'delivered' THEN ?15 END, ?15, ?15)",
-        )?;
-        // A batch is one delivery with a fixed body; its members are
-        // recorded as carried by it.
-        let mut insert_batch = tx.prepare_cached(
-            "INSERT OR IGNORE INTO deliveries (id, subscription_id, webinar_id, reminder_id, label,
-                status, late, attempts, due_at, next_attempt_at, expires_at, last_status,
-                last_error, delivered_at, created_at, updated_at, payload)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
-                CASE WHEN ?6 = 'delivered' THEN ?14 END, ?14, ?14, ?15)",
+                CASE WHEN ?7 = 'delivered' THEN ?15 END, ?15, ?15, ?16)",
         )?;
         let mut member = tx.prepare_cached(
             "INSERT OR IGNORE INTO deliveries (id, subscription_id, webinar_id, participant_id,
@@ -71,12 +62,19 @@ pub fn record_outcomes(
                 Verdict::Expired => ("expired", now_ms),
                 Verdict::Gone => ("failed", now_ms),
             };
-            let inserted = match (&o.fresh, &o.batch) {
-                (Some(f), Some((body, members))) => {
-                    let n = insert_batch.execute(params![
+            // A batch is one delivery with a fixed body and no participant;
+            // its members are recorded as carried by it.
+            let inserted = match &o.fresh {
+                Some(f) => {
+                    let (participant, body) = match &o.batch {
+                        Some((body, _)) => (None, Some(body)),
+                        None => (Some(&f.participant_id), None),
+                    };
+                    insert.execute(params![
                         o.delivery_id,
                         o.subscription_id,
                         f.webinar_id,
+                        participant,
                         f.reminder_id,
                         f.label,
                         status,
@@ -89,45 +87,25 @@ pub fn record_outcomes(
                         a.error,
                         now_ms,
                         body
-                    ])?;
-                    for (id, m) in members {
-                        member.execute(params![
-                            id,
-                            o.subscription_id,
-                            m.webinar_id,
-                            m.participant_id,
-                            m.reminder_id,
-                            m.label,
-                            m.late,
-                            ms(m.due_at),
-                            ms(m.expires_at),
-                            o.delivery_id,
-                            now_ms
-                        ])?;
-                    }
-                    n == 1
-                }
-                (Some(f), None) => {
-                    insert.execute(params![
-                        o.delivery_id,
-                        o.subscription_id,
-                        f.webinar_id,
-                        f.participant_id,
-                        f.reminder_id,
-                        f.label,
-                        status,
-                        f.late,
-                        a.attempt,
-                        ms(f.due_at),
-                        next,
-                        ms(f.expires_at),
-                        a.status_code,
-                        a.error,
-                        now_ms
                     ])? == 1
                 }
-                _ => false,
+                None => false,
             };
+            for (id, m) in o.batch.iter().flat_map(|(_, members)| members) {
+                member.execute(params![
+                    id,
+                    o.subscription_id,
+                    m.webinar_id,
+                    m.participant_id,
+                    m.reminder_id,
+                    m.label,
+                    m.late,
+                    ms(m.due_at),
+                    ms(m.expires_at),
+                    o.delivery_id,
+                    now_ms
+                ])?;
+            }
             if !inserted {
                 update.execute(params![
                     o.delivery_id,
