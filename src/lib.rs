@@ -118,6 +118,14 @@ pub async fn run(
     if let Err(e) = delivery_done.await {
         tracing::error!(error = ?e, "delivery task failed");
     }
+    // Every attempt made is recorded by now: what this instance still holds
+    // was never sent, so hand it back rather than make the next start wait
+    // for the leases to lapse.
+    match ctx.store.release_leases(&ctx.instance).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(leases = n, "handed back unsent work"),
+        Err(e) => tracing::warn!(error = ?e, "could not hand back leases; they lapse on their own"),
+    }
     served?;
     tracing::info!("tminus stopped");
     Ok(())

@@ -188,6 +188,10 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
         disable_before: DateTime<Utc>,
     ) -> StoreResult<Vec<String>>;
+    /// Hands back every lease `owner` still holds (a clean shutdown, after
+    /// in-flight attempts were recorded), so another instance or the next
+    /// start takes the work at once instead of when the lease lapses.
+    async fn release_leases(&self, owner: &str) -> StoreResult<u64>;
     /// Marks pending deliveries (and the unsent rest of slices) whose time
     /// has passed as expired.
     async fn expire_overdue(&self, now: DateTime<Utc>) -> StoreResult<u64>;

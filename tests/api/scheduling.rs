@@ -313,3 +313,35 @@ async fn events_and_filters_pick_the_right_subscriptions() {
         "webinar.reminder.1s"
     );
 }
+
+#[tokio::test]
+async fn a_clean_stop_hands_back_unsent_work_at_once() {
+    let rx = TestReceiver::start().await;
+    rx.set_default(crate::receiver::Reply::status(200).delayed(Duration::from_millis(200)));
+    let app =
+        spawn_with(|c| c.reminder_offsets = tminus::domain::offset::parse_list("30s").unwrap())
+            .await;
+    let (cid, key) = app.creator().await;
+    let wid = app.webinar(&cid, 31).await;
+    app.participants(&wid, 10).await;
+    let (s, _) = app
+        .hooks(
+            Method::POST,
+            &key,
+            "",
+            Some(json!({"hookUrl": rx.url, "event": "webinar.reminder.all", "maxConcurrency": 1})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    rx.wait_for(2, 10).await;
+    let app = app.restart().await; // leases are 90 s: without hand-back the rest would wait that long
+    let got = rx.wait_for(10, 8).await;
+    quiet(0.5).await;
+    let ids: std::collections::HashSet<_> = got.iter().map(|r| r.header("webhook-id")).collect();
+    assert_eq!(ids.len(), 10);
+    assert!(
+        rx.received().len() <= 11,
+        "at most the one in flight is repeated"
+    );
+    drop(app);
+}

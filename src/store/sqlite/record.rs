@@ -171,6 +171,23 @@ pub fn record_outcomes(
     Ok(disabled)
 }
 
+pub fn release_leases(c: &mut Connection, owner: &str) -> StoreResult<u64> {
+    let tx = c.transaction()?;
+    let mut n = 0;
+    for table in ["reminders", "slices", "deliveries"] {
+        // 0, not NULL: a firing reminder is claimed again once its lease is past.
+        n += tx.execute(
+            &format!(
+                "UPDATE {table} SET locked_until = 0
+                 WHERE locked_by = ?1 AND locked_until > 0 AND status IN ('pending', 'firing')"
+            ),
+            [owner],
+        )? as u64;
+    }
+    tx.commit()?;
+    Ok(n)
+}
+
 /// Expires pending rows and slices past their time. A slice's unsent
 /// deliveries get rows of their own, so each is recorded as expired.
 pub fn expire_overdue(c: &mut Connection, now: DateTime<Utc>) -> StoreResult<u64> {

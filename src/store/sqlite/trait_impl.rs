@@ -251,6 +251,10 @@ impl Store for SqliteStore {
         self.run(move |c| record::record_outcomes(c, &outcomes, &done, now, disable_before))
             .await
     }
+    async fn release_leases(&self, owner: &str) -> StoreResult<u64> {
+        let owner = own(owner);
+        self.run(move |c| record::release_leases(c, &owner)).await
+    }
     async fn expire_overdue(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         self.run(move |c| record::expire_overdue(c, now)).await
     }
