@@ -1,8 +1,9 @@
 //! The embedded backend: one SQLite file in WAL mode, migrated on open.
-//! SQLite allows one writer at a time, so this store keeps a single
-//! connection behind a mutex and runs every call on the blocking pool; the
-//! per-concept files beside this one hold the SQL, as plain functions over a
-//! connection, and this file maps them onto the [`Store`] trait.
+//! SQLite allows one writer at a time, so this store owns a single
+//! connection on a thread of its own and runs every call there, in the order
+//! the calls arrive; the per-concept files beside this one hold the SQL, as
+//! plain functions over a connection, and `trait_impl` maps them onto the
+//! [`super::Store`] trait.
 
 mod engine;
 mod platform;
@@ -16,17 +17,21 @@ use super::{StoreError, StoreResult};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
-use std::sync::{Arc, Mutex};
 
 /// The schema, in order. Each runs once; `PRAGMA user_version` counts them.
 const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/sqlite/0001_init.sql")];
 
+/// A call to run on the store's thread.
+type Call = Box<dyn FnOnce(&mut Connection) + Send>;
+
 /// A SQLite-backed [`super::Store`].
 #[derive(Clone)]
 pub struct SqliteStore {
-    /// The one connection. SQLite serialises writers anyway; one connection
-    /// avoids `SQLITE_BUSY` handling and keeps each call's view consistent.
-    conn: Arc<Mutex<Connection>>,
+    /// The queue to the thread that owns the one connection. SQLite
+    /// serialises writers anyway; one connection avoids `SQLITE_BUSY`, and
+    /// one thread serves calls first come, first served (a mutex would let
+    /// a busy fan-out starve a lane) and keeps one allocator heap warm.
+    calls: std::sync::mpsc::Sender<Call>,
 }
 
 impl SqliteStore {
@@ -55,24 +60,35 @@ impl SqliteStore {
              PRAGMA temp_store = MEMORY;",
         )?;
         migrate(&mut conn)?;
-        Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
-        })
+        let (calls, queue) = std::sync::mpsc::channel::<Call>();
+        std::thread::Builder::new()
+            .name("tminus-sqlite".into())
+            .spawn(move || {
+                // Ends when every handle to the store is dropped. A call that
+                // panics answers as an error; the thread serves on.
+                for call in queue {
+                    let run = std::panic::AssertUnwindSafe(|| call(&mut conn));
+                    if std::panic::catch_unwind(run).is_err() {
+                        tracing::error!("a store call panicked");
+                    }
+                }
+            })?;
+        Ok(Self { calls })
     }
 
-    /// Runs `f` on the connection, off the async threads.
+    /// Runs `f` on the store's thread and waits for its answer.
     async fn run<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| StoreError::Other(anyhow::anyhow!("store task failed: {e}")))?
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let call: Call = Box::new(move |c| {
+            let _ = tx.send(f(c));
+        });
+        let gone = || StoreError::Other(anyhow::anyhow!("the SQLite thread has stopped"));
+        self.calls.send(call).map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
     }
 }
 
