@@ -56,7 +56,7 @@ impl SqliteStore {
              PRAGMA synchronous = NORMAL;
              PRAGMA foreign_keys = ON;
              PRAGMA busy_timeout = 5000;
-             PRAGMA cache_size = -32768;
+             PRAGMA cache_size = -65536;
              PRAGMA temp_store = MEMORY;",
         )?;
         migrate(&mut conn)?;
