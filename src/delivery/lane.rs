@@ -5,7 +5,8 @@
 //! It retires when the subscription has nothing pending; the dispatcher
 //! starts it again on work.
 
-use super::unit::{attempt, render, vanished, Unit};
+use super::pool::Pool;
+use super::unit::{render, vanished, Target, Unit};
 use super::{Dispatcher, LaneSignal, Record};
 use crate::domain::payload;
 use crate::signing::Signer;
@@ -16,7 +17,6 @@ use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::task::JoinSet;
 
 /// Most deliveries a lane leases at once (a slice may overshoot it): enough
 /// to keep a fast endpoint busy between two claims, few enough to hand back
@@ -26,8 +26,7 @@ const MAX_CLAIM: u32 = 2000;
 /// What a lane knows of its subscription, refreshed about once a tick.
 struct View {
     sub: Subscription,
-    url: reqwest::Url,
-    signers: Arc<Vec<Signer>>,
+    target: Arc<Target>,
     limiter: Option<Arc<DefaultDirectRateLimiter>>,
     rate: Option<u32>,
     fetched: Instant,
@@ -59,10 +58,14 @@ async fn refresh(d: &Dispatcher, id: &str, old: Option<View>) -> Option<View> {
         }
         (_, None) => None,
     };
-    Some(View {
-        sub,
+    let target = Arc::new(Target {
         url,
         signers: Arc::new(signers),
+        event: sub.event.clone(),
+    });
+    Some(View {
+        sub,
+        target,
         limiter,
         rate,
         fetched: Instant::now(),
@@ -70,13 +73,12 @@ async fn refresh(d: &Dispatcher, id: &str, old: Option<View>) -> Option<View> {
 }
 
 /// The lane's work in hand.
-#[derive(Default)]
 struct Work {
     queue: VecDeque<Job>,
     webinars: HashMap<String, payload::WebinarFacts>,
     /// Jobs of each leased slice still without a result.
     open_slices: HashMap<i64, usize>,
-    inflight: JoinSet<Vec<i64>>,
+    inflight: Pool,
 }
 
 impl Work {
@@ -108,13 +110,13 @@ impl Work {
 
     async fn reap(&mut self, d: &Dispatcher) {
         while let Some(r) = self.inflight.try_join_next() {
-            self.settle(d, r.unwrap_or_default()).await;
+            self.settle(d, r).await;
         }
     }
 
     async fn join_one(&mut self, d: &Dispatcher) {
         if let Some(r) = self.inflight.join_next().await {
-            self.settle(d, r.unwrap_or_default()).await;
+            self.settle(d, r).await;
         }
     }
 
@@ -160,7 +162,12 @@ impl Work {
 pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
     let ctx = d.inner.ctx.clone();
     let shutdown = d.inner.shutdown.clone();
-    let mut w = Work::default();
+    let mut w = Work {
+        queue: VecDeque::new(),
+        webinars: HashMap::new(),
+        open_slices: HashMap::new(),
+        inflight: Pool::new(d.clone()),
+    };
     let mut view: Option<View> = None;
     let tick = Duration::from_std(ctx.config.tick).unwrap_or(Duration::seconds(1));
     // Claims start small and double: the first requests of a fan-out leave
@@ -237,14 +244,7 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
                 l.until_ready().await;
             }
             if let Some(unit) = w.next_unit(&d, v.sub.batch_size as usize).await {
-                let task = attempt(
-                    d.clone(),
-                    unit,
-                    v.url.clone(),
-                    v.signers.clone(),
-                    v.sub.event.clone(),
-                );
-                w.inflight.spawn(task);
+                w.inflight.spawn(unit, v.target.clone());
             }
         }
         if w.inflight.len() >= cap {
@@ -259,4 +259,5 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
     while !w.inflight.is_empty() {
         w.join_one(&d).await;
     }
+    w.inflight.close().await;
 }

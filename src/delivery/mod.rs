@@ -7,6 +7,7 @@
 
 pub mod guard;
 mod lane;
+mod pool;
 mod recorder;
 pub mod retry;
 pub mod send;

@@ -12,6 +12,14 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// Where and how a lane's POSTs go, as of its last look at the
+/// subscription.
+pub struct Target {
+    pub url: reqwest::Url,
+    pub signers: Arc<Vec<Signer>>,
+    pub event: String,
+}
+
 /// One POST to make.
 pub struct Unit {
     pub job: Job,
@@ -121,13 +129,7 @@ pub async fn vanished(d: &Dispatcher, job: Job) -> Option<i64> {
 
 /// Makes one attempt and hands its result to the recorder. Returns the
 /// slices of the deliveries it carried.
-pub async fn attempt(
-    d: Dispatcher,
-    unit: Unit,
-    url: reqwest::Url,
-    signers: Arc<Vec<Signer>>,
-    event: String,
-) -> Vec<i64> {
+pub async fn attempt(d: &Dispatcher, unit: Unit, target: &Target) -> Vec<i64> {
     let Unit {
         job,
         body,
@@ -139,11 +141,11 @@ pub async fn attempt(
     let ts = started.timestamp();
     let raw = batch.as_ref().map(|_| body.to_vec());
     let msg = Message {
-        url: &url,
+        url: &target.url,
         webhook_id: &job.id,
         timestamp: ts,
-        signature: signature_header(&signers, &job.id, ts, &body),
-        event: &event,
+        signature: signature_header(&target.signers, &job.id, ts, &body),
+        event: &target.event,
         reminder: &job.label,
         attempt: job.attempt,
         body,
