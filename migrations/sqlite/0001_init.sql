@@ -145,6 +145,13 @@ CREATE TABLE deliveries (
     last_error      TEXT,
     delivered_at    INTEGER,
     batch_id        TEXT,               -- the batch delivery that carried this one
+    -- The first attempt, kept in the row: most deliveries need only one, and
+    -- a row in attempts each would double the writes of a fan-out.
+    first_started_at INTEGER,
+    first_status     INTEGER,
+    first_latency_ms INTEGER,
+    first_error      TEXT,
+    first_response   TEXT,
     created_at      INTEGER NOT NULL,
     updated_at      INTEGER NOT NULL
 ) WITHOUT ROWID;  -- one b-tree keyed by the webhook-id, not a rowid table plus an index
@@ -156,6 +163,7 @@ CREATE INDEX deliveries_participant ON deliveries(participant_id) WHERE status =
 CREATE INDEX deliveries_webinar ON deliveries(webinar_id) WHERE status = 'pending';
 CREATE INDEX deliveries_history ON deliveries(subscription_id, created_at);
 
+-- Attempts after the first (which lives in its delivery's row).
 CREATE TABLE attempts (
     delivery_id     TEXT NOT NULL,
     attempt         INTEGER NOT NULL,

@@ -30,9 +30,10 @@ pub fn record_outcomes(
         let mut insert = tx.prepare_cached(
             "INSERT OR IGNORE INTO deliveries (id, subscription_id, webinar_id, participant_id,
                 reminder_id, label, status, late, attempts, due_at, next_attempt_at, expires_at,
-                last_status, last_error, delivered_at, created_at, updated_at, payload)
+                last_status, last_error, delivered_at, created_at, updated_at, payload,
+                first_started_at, first_status, first_latency_ms, first_error, first_response)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
-                CASE WHEN ?7 = 'delivered' THEN ?15 END, ?15, ?15, ?16)",
+                CASE WHEN ?7 = 'delivered' THEN ?15 END, ?15, ?15, ?16, ?17, ?13, ?18, ?14, ?19)",
         )?;
         let mut member = tx.prepare_cached(
             "INSERT OR IGNORE INTO deliveries (id, subscription_id, webinar_id, participant_id,
@@ -86,7 +87,10 @@ pub fn record_outcomes(
                         a.status_code,
                         a.error,
                         now_ms,
-                        body
+                        body,
+                        ms(a.started_at),
+                        a.latency_ms as i64,
+                        a.response
                     ])? == 1
                 }
                 None => false,
@@ -106,6 +110,7 @@ pub fn record_outcomes(
                     now_ms
                 ])?;
             }
+            // A new row holds its first attempt; any other goes to attempts.
             if !inserted {
                 update.execute(params![
                     o.delivery_id,
@@ -116,16 +121,16 @@ pub fn record_outcomes(
                     a.error,
                     now_ms
                 ])?;
+                attempt.execute(params![
+                    o.delivery_id,
+                    a.attempt,
+                    ms(a.started_at),
+                    a.status_code,
+                    a.latency_ms as i64,
+                    a.error,
+                    a.response
+                ])?;
             }
-            attempt.execute(params![
-                o.delivery_id,
-                a.attempt,
-                ms(a.started_at),
-                a.status_code,
-                a.latency_ms as i64,
-                a.error,
-                a.response
-            ])?;
             if o.verdict == Verdict::Delivered {
                 healthy.insert(o.subscription_id.as_str());
             } else if failing_seen.insert(o.subscription_id.as_str()) {

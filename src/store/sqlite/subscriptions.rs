@@ -201,10 +201,16 @@ pub fn list_deliveries(
     Ok(rows)
 }
 
+/// A delivery's attempts: the first from its row (when it was made that
+/// way), the others from `attempts`.
 fn attempts(c: &Connection, delivery_id: &str) -> StoreResult<Vec<Attempt>> {
     let mut st = c.prepare_cached(
-        "SELECT attempt, started_at, status_code, latency_ms, error, response
-         FROM attempts WHERE delivery_id = ?1 ORDER BY attempt",
+        "SELECT 1, first_started_at, first_status, first_latency_ms, first_error, first_response
+         FROM deliveries WHERE id = ?1 AND first_started_at IS NOT NULL
+         UNION ALL
+         SELECT attempt, started_at, status_code, latency_ms, error, response
+         FROM attempts WHERE delivery_id = ?1
+         ORDER BY 1",
     )?;
     let log = st
         .query_map([delivery_id], |r| {
