@@ -173,8 +173,10 @@ async fn a_restart_mid_schedule_loses_and_repeats_nothing() {
     drop(app);
 }
 
-#[tokio::test]
-async fn downtime_sends_useful_reminders_late() {
+/// A webinar 60 s ahead with one reminder 30 s before it, two participants
+/// and a subscription; the service is down for `secs` seconds of its clock,
+/// then started again: (receiver, app, key, webinar, subscription).
+async fn down_for(secs: i64) -> (TestReceiver, TestApp, String, String, serde_json::Value) {
     let rx = TestReceiver::start().await;
     let app =
         spawn_with(|c| c.reminder_offsets = tminus::domain::offset::parse_list("30s").unwrap())
@@ -185,8 +187,14 @@ async fn downtime_sends_useful_reminders_late() {
     let sub = app.subscribe(&key, &rx.url, None).await;
     let mut app = app;
     app.stop().await;
-    app.clock.advance(chrono::Duration::seconds(40)); // due 10 s ago; start 20 s ahead
-    let app = app.restart().await;
+    app.clock.advance(chrono::Duration::seconds(secs));
+    (rx, app.restart().await, key, wid, sub)
+}
+
+#[tokio::test]
+async fn downtime_sends_useful_reminders_late() {
+    // Due 10 s ago; the start is 20 s ahead.
+    let (rx, app, key, wid, sub) = down_for(40).await;
     rx.wait_for(2, 5).await;
     let d = app
         .wait_deliveries(&key, sub["id"].as_str().unwrap(), 5, |d| {
@@ -203,18 +211,8 @@ async fn downtime_sends_useful_reminders_late() {
 
 #[tokio::test]
 async fn downtime_past_the_start_records_reminders_as_missed() {
-    let rx = TestReceiver::start().await;
-    let app =
-        spawn_with(|c| c.reminder_offsets = tminus::domain::offset::parse_list("30s").unwrap())
-            .await;
-    let (cid, key) = app.creator().await;
-    let wid = app.webinar(&cid, 60).await;
-    app.participants(&wid, 2).await;
-    let sub = app.subscribe(&key, &rx.url, None).await;
-    let mut app = app;
-    app.stop().await;
-    app.clock.advance(chrono::Duration::seconds(120)); // the webinar already started
-    let app = app.restart().await;
+    // The webinar already started.
+    let (rx, app, key, wid, sub) = down_for(120).await;
     let d = app
         .wait_deliveries(&key, sub["id"].as_str().unwrap(), 5, |d| d.len() == 2)
         .await;
