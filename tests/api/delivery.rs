@@ -197,26 +197,10 @@ async fn concurrency_cap_and_rate_cap_shape_traffic() {
     let (cid, key) = app.creator().await;
     let wid = app.webinar(&cid, 9).await;
     app.participants(&wid, 12).await;
-    let (s, _) = app
-        .hooks(
-            Method::POST,
-            &key,
-            "",
-            Some(json!({"hookUrl": rx.url, "event": "webinar.reminder.all", "maxConcurrency": 2})),
-        )
+    app.subscribe_with(&key, &rx.url, json!({"maxConcurrency": 2}))
         .await;
-    assert_eq!(s, StatusCode::CREATED);
-    let (s, _) = app
-        .hooks(
-            Method::POST,
-            &key,
-            "",
-            Some(
-                json!({"hookUrl": paced.url, "event": "webinar.reminder.all", "ratePerSecond": 4}),
-            ),
-        )
+    app.subscribe_with(&key, &paced.url, json!({"ratePerSecond": 4}))
         .await;
-    assert_eq!(s, StatusCode::CREATED);
     rx.wait_for(12, 15).await;
     assert!(
         rx.max_in_flight() <= 2,
@@ -244,17 +228,8 @@ async fn a_hanging_endpoint_does_not_delay_the_others() {
     let (cid, key) = app.creator().await;
     let wid = app.webinar(&cid, 2).await;
     app.participants(&wid, 20).await;
-    let (s, _) = app
-        .hooks(
-            Method::POST,
-            &key,
-            "",
-            Some(
-                json!({"hookUrl": slow.url, "event": "webinar.reminder.all", "maxConcurrency": 2}),
-            ),
-        )
+    app.subscribe_with(&key, &slow.url, json!({"maxConcurrency": 2}))
         .await;
-    assert_eq!(s, StatusCode::CREATED);
     app.subscribe(&key, &fast.url, None).await;
     let start = std::time::Instant::now();
     fast.wait_for(20, 10).await;
@@ -361,15 +336,9 @@ async fn a_batched_subscription_gets_arrays_signed_and_retried_as_one() {
     let (cid, key) = app.creator().await;
     let wid = app.webinar(&cid, 10).await;
     app.participants(&wid, 7).await;
-    let (s, sub) = app
-        .hooks(
-            Method::POST,
-            &key,
-            "",
-            Some(json!({"hookUrl": rx.url, "event": "webinar.reminder.all", "batchSize": 3})),
-        )
+    let sub = app
+        .subscribe_with(&key, &rx.url, json!({"batchSize": 3}))
         .await;
-    assert_eq!(s, StatusCode::CREATED, "{sub}");
     assert_eq!(sub["batchSize"], 3);
     let secret = sub["secret"].as_str().unwrap().to_owned();
     // The first batch fails once and is retried; 3 batches in all: 3 + 3 + 1.

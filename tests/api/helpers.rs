@@ -233,6 +233,17 @@ impl TestApp {
         sub
     }
 
+    /// Subscribes to every reminder with extra fields (caps, batch size).
+    pub async fn subscribe_with(&self, key: &str, url: &str, extra: Value) -> Value {
+        let mut body = json!({"hookUrl": url, "event": "webinar.reminder.all"});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let (s, sub) = self.hooks(Method::POST, key, "", Some(body)).await;
+        assert_eq!(s, StatusCode::CREATED, "{sub}");
+        sub
+    }
+
     pub async fn deliveries(&self, key: &str, sub: &str) -> Vec<Value> {
         let (s, d) = self
             .hooks(

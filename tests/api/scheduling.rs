@@ -322,15 +322,8 @@ async fn a_clean_stop_hands_back_unsent_work_at_once() {
     let (cid, key) = app.creator().await;
     let wid = app.webinar(&cid, 31).await;
     app.participants(&wid, 10).await;
-    let (s, _) = app
-        .hooks(
-            Method::POST,
-            &key,
-            "",
-            Some(json!({"hookUrl": rx.url, "event": "webinar.reminder.all", "maxConcurrency": 1})),
-        )
+    app.subscribe_with(&key, &rx.url, json!({"maxConcurrency": 1}))
         .await;
-    assert_eq!(s, StatusCode::CREATED);
     rx.wait_for(2, 10).await;
     let app = app.restart().await; // leases are 90 s: without hand-back the rest would wait that long
     let got = rx.wait_for(10, 8).await;
