@@ -254,8 +254,9 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
             }
         }
     }
-    // Finish what is in flight; queued jobs stay leased until the lease
-    // lapses, then any instance sends them.
+    // Finish what is in flight. Queued jobs stay leased: a clean stop hands
+    // them back once everything is recorded (`crate::run`); after a crash
+    // the leases lapse and any instance takes them.
     while !w.inflight.is_empty() {
         w.join_one(&d).await;
     }
