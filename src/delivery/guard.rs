@@ -5,8 +5,11 @@
 //! connected to (no DNS-rebinding window); IP literals are checked by
 //! [`check_literal`] before an attempt.
 
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use hyper_util::client::legacy::connect::dns::Name;
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 /// Whether tminus may send to this address when private targets are refused.
 pub fn is_public(ip: IpAddr) -> bool {
@@ -47,7 +50,7 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
 }
 
 /// Refuses a URL whose host is a forbidden IP literal.
-pub fn check_literal(url: &reqwest::Url, allow_private: bool) -> Result<(), String> {
+pub fn check_literal(url: &url::Url, allow_private: bool) -> Result<(), String> {
     if allow_private {
         return Ok(());
     }
@@ -63,24 +66,37 @@ pub fn check_literal(url: &reqwest::Url, allow_private: bool) -> Result<(), Stri
     }
 }
 
-/// A DNS resolver that only hands out public addresses.
+/// The HTTP client's DNS resolver: with private targets refused, it hands
+/// out only public addresses, so the address connected to is the one checked.
 #[derive(Clone, Debug)]
-pub struct GuardedResolver;
+pub struct GuardedResolver {
+    pub allow_private: bool,
+}
 
-impl Resolve for GuardedResolver {
-    fn resolve(&self, name: Name) -> Resolving {
+impl tower_service::Service<Name> for GuardedResolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        let allow_private = self.allow_private;
         Box::pin(async move {
             let host = name.as_str().to_owned();
             let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> =
-                all.iter().copied().filter(|a| is_public(a.ip())).collect();
+            let allowed: Vec<SocketAddr> = all
+                .into_iter()
+                .filter(|a| allow_private || is_public(a.ip()))
+                .collect();
             if allowed.is_empty() {
-                let err: Box<dyn std::error::Error + Send + Sync> =
-                    format!("{host} resolves only to non-public addresses; refused").into();
-                return Err(err);
+                return Err(std::io::Error::other(format!(
+                    "{host} resolves only to non-public addresses; refused"
+                )));
             }
-            let addrs: Addrs = Box::new(allowed.into_iter());
-            Ok(addrs)
+            Ok(allowed.into_iter())
         })
     }
 }
@@ -128,7 +144,7 @@ mod tests {
 
     #[test]
     fn literal_hosts_are_checked_unless_allowed() {
-        let u = |s: &str| reqwest::Url::parse(s).unwrap();
+        let u = |s: &str| url::Url::parse(s).unwrap();
         assert!(check_literal(&u("http://127.0.0.1:9/x"), false).is_err());
         assert!(check_literal(&u("http://[::1]:9/x"), false).is_err());
         assert!(check_literal(&u("http://127.0.0.1:9/x"), true).is_ok());

@@ -38,7 +38,7 @@ async fn refresh(d: &Dispatcher, id: &str, old: Option<View>) -> Option<View> {
     if sub.status != "active" {
         return None;
     }
-    let url = reqwest::Url::parse(&sub.hook_url).ok()?;
+    let url = url::Url::parse(&sub.hook_url).ok()?;
     let now = ctx.clock.now();
     let mut signers = vec![Signer::new(&sub.secret).ok()?];
     if let (Some(prev), Some(until)) = (&sub.previous_secret, sub.previous_until) {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 /// Where and how a lane's POSTs go, as of its last look at the
 /// subscription.
 pub struct Target {
-    pub url: reqwest::Url,
+    pub url: url::Url,
     pub signers: Arc<Vec<Signer>>,
     pub event: String,
 }

@@ -263,6 +263,10 @@ async fn a_delivery_can_be_retried_by_hand() {
     let got = rx.wait_for(2, 5).await;
     assert_eq!(got[1].header("webhook-id"), did);
     assert_eq!(got[1].header("x-tminus-attempt"), "2");
+    // The receiver has answered; the outcome is recorded a moment later.
+    let logged =
+        |d: &[serde_json::Value]| d[0]["attemptLog"].as_array().is_some_and(|l| l.len() == 2);
+    app.wait_deliveries(&key, &sid, 5, logged).await;
     let (s, one) = app
         .hooks(Method::GET, &key, &format!("/{sid}/deliveries/{did}"), None)
         .await;
@@ -389,4 +393,28 @@ async fn a_batched_subscription_gets_arrays_signed_and_retried_as_one() {
     assert!(members.iter().all(|m| m["batchId"]
         .as_str()
         .is_some_and(|b| b.starts_with("msg_b"))));
+}
+
+#[tokio::test]
+async fn https_targets_go_through_tls() {
+    // The receiver speaks plain HTTP: a TLS handshake with it must fail as
+    // an attempt (recorded, retried), not crash the sender.
+    let rx = TestReceiver::start().await;
+    let app = spawn_app().await;
+    let (_, key) = app.creator().await;
+    let sub = app
+        .subscribe(&key, &rx.url.replace("http://", "https://"), None)
+        .await;
+    let sid = sub["id"].as_str().unwrap();
+    let (s, _) = app
+        .hooks(Method::POST, &key, &format!("/{sid}/test"), None)
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let d = app
+        .wait_deliveries(&key, sid, 5, |d| {
+            d.first().is_some_and(|x| x["attempts"].as_u64() >= Some(1))
+        })
+        .await;
+    let err = d[0]["attemptLog"][0]["error"].as_str().unwrap().to_owned();
+    assert!(err.contains("connection failed"), "{err}");
 }
