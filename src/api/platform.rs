@@ -175,7 +175,7 @@ async fn list_subscriptions(
         .map(|x| {
             let mut v = views::subscription(x, false);
             v["creatorId"] = json!(x.creator_id);
-            v["failingSince"] = json!(x.failing_since);
+            v["failingSince"] = json!(x.failing_since.map(crate::domain::payload::iso_millis));
             v
         })
         .collect();

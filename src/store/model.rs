@@ -13,6 +13,7 @@ pub struct Creator {
     pub id: String,
     pub name: String,
     pub timezone: Option<String>,
+    #[serde(serialize_with = "crate::domain::payload::iso_ms")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -24,7 +25,9 @@ pub struct ApiKey {
     pub creator_id: String,
     pub name: String,
     pub prefix: String,
+    #[serde(serialize_with = "crate::domain::payload::iso_ms")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::domain::payload::iso_ms_opt")]
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
@@ -35,6 +38,7 @@ pub struct Mango {
     pub id: String,
     pub creator_id: String,
     pub name: String,
+    #[serde(serialize_with = "crate::domain::payload::iso_ms")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -57,12 +61,16 @@ pub struct Webinar {
     pub creator_id: String,
     pub title: String,
     pub link: String,
+    #[serde(serialize_with = "crate::domain::payload::iso_ms")]
     pub from_time: DateTime<Utc>,
+    #[serde(serialize_with = "crate::domain::payload::iso_ms")]
     pub to_time: DateTime<Utc>,
     pub timezone: Option<String>,
     pub mangoes: Vec<String>,
     pub status: String,
+    #[serde(serialize_with = "crate::domain::payload::iso_ms")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::domain::payload::iso_ms")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -80,10 +88,13 @@ pub struct Reminder {
     pub id: String,
     pub webinar_id: String,
     pub label: String,
+    #[serde(serialize_with = "crate::domain::payload::iso_ms")]
     pub from_time: DateTime<Utc>,
+    #[serde(serialize_with = "crate::domain::payload::iso_ms")]
     pub due_at: DateTime<Utc>,
     pub status: String,
     pub late: bool,
+    #[serde(serialize_with = "crate::domain::payload::iso_ms_opt")]
     pub fired_at: Option<DateTime<Utc>>,
 }
 
@@ -106,6 +117,7 @@ pub struct Participant {
     pub email: String,
     pub phone: String,
     pub timezone: Option<String>,
+    #[serde(serialize_with = "crate::domain::payload::iso_ms")]
     pub registered_at: DateTime<Utc>,
 }
 
@@ -167,6 +179,7 @@ pub struct SubscriptionPatch {
 #[serde(rename_all = "camelCase")]
 pub struct Attempt {
     pub attempt: u32,
+    #[serde(serialize_with = "crate::domain::payload::iso_ms")]
     pub started_at: DateTime<Utc>,
     pub status_code: Option<u16>,
     pub latency_ms: u64,
@@ -186,11 +199,15 @@ pub struct Delivery {
     pub status: String,
     pub late: bool,
     pub attempts: u32,
+    #[serde(serialize_with = "crate::domain::payload::iso_ms")]
     pub due_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::domain::payload::iso_ms_opt")]
     pub next_attempt_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::domain::payload::iso_ms")]
     pub expires_at: DateTime<Utc>,
     pub last_status: Option<u16>,
     pub last_error: Option<String>,
+    #[serde(serialize_with = "crate::domain::payload::iso_ms_opt")]
     pub delivered_at: Option<DateTime<Utc>>,
     /// For a delivery sent inside a batch: the batch's delivery id.
     pub batch_id: Option<String>,

@@ -189,4 +189,7 @@ async fn every_reminder_reaches_every_participant_signed() {
             .all(|r| r["status"] == "sent"),
         "{rem}"
     );
+    // The API writes every instant as the payload does: milliseconds and Z.
+    let due = rem["data"][0]["dueAt"].as_str().unwrap();
+    assert!(due.len() == 24 && due.ends_with('Z'), "{due}");
 }
