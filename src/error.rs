@@ -54,6 +54,19 @@ impl ApiError {
     /// Puts the field to blame inside a container, e.g. `[3]` + `email`
     /// gives `[3].email`.
     pub fn within(self, prefix: &str) -> Self {
+        self.map_field(|field| match field {
+            Some(f) => format!("{prefix}.{f}"),
+            None => prefix.to_owned(),
+        })
+    }
+
+    /// Names the field to blame.
+    pub fn on(self, f: &str) -> Self {
+        self.map_field(|_| f.to_owned())
+    }
+
+    /// Sets a client error's field from the one it had.
+    fn map_field(self, f: impl FnOnce(Option<String>) -> String) -> Self {
         match self {
             ApiError::Client {
                 status,
@@ -64,28 +77,7 @@ impl ApiError {
                 status,
                 code,
                 message,
-                field: Some(match field {
-                    Some(f) => format!("{prefix}.{f}"),
-                    None => prefix.to_owned(),
-                }),
-            },
-            other => other,
-        }
-    }
-
-    /// Names the field to blame.
-    pub fn on(self, f: &str) -> Self {
-        match self {
-            ApiError::Client {
-                status,
-                code,
-                message,
-                ..
-            } => ApiError::Client {
-                status,
-                code,
-                message,
-                field: Some(f.into()),
+                field: Some(f(field)),
             },
             other => other,
         }

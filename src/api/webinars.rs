@@ -61,6 +61,11 @@ fn link(v: &str) -> Result<String, ApiError> {
     }
 }
 
+/// The reminders to arm for a start at `from`, as of now.
+fn arm(s: &AppState, from: chrono::DateTime<chrono::Utc>) -> Vec<crate::store::PlannedReminder> {
+    plan::plan(from, &s.ctx.config.reminder_offsets, s.ctx.clock.now())
+}
+
 /// Checks the fields and the mangoes (which must be the creator's own).
 async fn validate(s: &AppState, creator: &str, f: WebinarFields) -> ApiResult<WebinarFields> {
     if f.to_time <= f.from_time {
@@ -108,11 +113,7 @@ async fn create(
         mango_ids: b.mangoes,
     };
     let fields = validate(&s, &creator.id, fields).await?;
-    let reminders = plan::plan(
-        fields.from_time,
-        &s.ctx.config.reminder_offsets,
-        s.ctx.clock.now(),
-    );
+    let reminders = arm(&s, fields.from_time);
     let w = s
         .ctx
         .store
@@ -193,13 +194,7 @@ async fn apply(s: &AppState, wid: &str, p: WebinarPatch) -> ApiResult<Webinar> {
     };
     let fields = validate(s, &w.creator_id, fields).await?;
     let moved = fields.from_time != w.from_time;
-    let plan = moved.then(|| {
-        plan::plan(
-            fields.from_time,
-            &s.ctx.config.reminder_offsets,
-            s.ctx.clock.now(),
-        )
-    });
+    let plan = moved.then(|| arm(s, fields.from_time));
     let out = s
         .ctx
         .store

@@ -17,6 +17,19 @@ async fn setup(
     secs: i64,
     tweak: impl FnOnce(&mut tminus::config::Config),
 ) -> (TestApp, String, String) {
+    let (app, key) = webinar_with(offsets, secs, 1, tweak).await;
+    let sub = app.subscribe(&key, &rx.url, None).await;
+    (app, key, sub["id"].as_str().unwrap().to_owned())
+}
+
+/// A service with reminders at `offsets`, and a webinar `secs` ahead with
+/// `n` participants: (app, key).
+async fn webinar_with(
+    offsets: &str,
+    secs: i64,
+    n: usize,
+    tweak: impl FnOnce(&mut tminus::config::Config),
+) -> (TestApp, String) {
     let offsets = tminus::domain::offset::parse_list(offsets).unwrap();
     let app = spawn_with(|c| {
         c.reminder_offsets = offsets;
@@ -25,9 +38,8 @@ async fn setup(
     .await;
     let (cid, key) = app.creator().await;
     let wid = app.webinar(&cid, secs).await;
-    app.participants(&wid, 1).await;
-    let sub = app.subscribe(&key, &rx.url, None).await;
-    (app, key, sub["id"].as_str().unwrap().to_owned())
+    app.participants(&wid, n).await;
+    (app, key)
 }
 
 fn log_codes(d: &Value) -> Vec<Value> {
@@ -191,12 +203,7 @@ async fn concurrency_cap_and_rate_cap_shape_traffic() {
     let rx = TestReceiver::start().await;
     rx.set_default(Reply::status(200).delayed(Duration::from_millis(100)));
     let paced = TestReceiver::start().await;
-    let app =
-        spawn_with(|c| c.reminder_offsets = tminus::domain::offset::parse_list("8s").unwrap())
-            .await;
-    let (cid, key) = app.creator().await;
-    let wid = app.webinar(&cid, 9).await;
-    app.participants(&wid, 12).await;
+    let (app, key) = webinar_with("8s", 9, 12, |_| {}).await;
     app.subscribe_with(&key, &rx.url, json!({"maxConcurrency": 2}))
         .await;
     app.subscribe_with(&key, &paced.url, json!({"ratePerSecond": 4}))
@@ -222,12 +229,7 @@ async fn a_hanging_endpoint_does_not_delay_the_others() {
     let slow = TestReceiver::start().await;
     slow.set_default(Reply::status(200).delayed(Duration::from_secs(5)));
     let fast = TestReceiver::start().await;
-    let app =
-        spawn_with(|c| c.reminder_offsets = tminus::domain::offset::parse_list("1s").unwrap())
-            .await;
-    let (cid, key) = app.creator().await;
-    let wid = app.webinar(&cid, 2).await;
-    app.participants(&wid, 20).await;
+    let (app, key) = webinar_with("1s", 2, 20, |_| {}).await;
     app.subscribe_with(&key, &slow.url, json!({"maxConcurrency": 2}))
         .await;
     app.subscribe(&key, &fast.url, None).await;
@@ -334,12 +336,7 @@ async fn an_endpoint_failing_too_long_is_disabled() {
 async fn a_batched_subscription_gets_arrays_signed_and_retried_as_one() {
     let rx = TestReceiver::start().await;
     rx.script([Reply::status(500)]);
-    let app =
-        spawn_with(|c| c.reminder_offsets = tminus::domain::offset::parse_list("9s").unwrap())
-            .await;
-    let (cid, key) = app.creator().await;
-    let wid = app.webinar(&cid, 10).await;
-    app.participants(&wid, 7).await;
+    let (app, key) = webinar_with("9s", 10, 7, |_| {}).await;
     let sub = app
         .subscribe_with(&key, &rx.url, json!({"batchSize": 3}))
         .await;
