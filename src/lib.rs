@@ -28,6 +28,7 @@ pub mod delivery;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod follow;
 pub mod schedule;
 pub mod signing;
 pub mod store;
@@ -105,6 +106,12 @@ pub async fn run(
         dispatcher.clone(),
         shutdown.clone(),
     ));
+    let follower = tokio::spawn(follow::run(
+        ctx.clone(),
+        dispatcher.clone(),
+        wake.clone(),
+        shutdown.clone(),
+    ));
     let app = api::router(api::AppState::new(ctx.clone(), dispatcher, wake));
     let stop = shutdown.clone();
     let server =
@@ -112,6 +119,7 @@ pub async fn run(
     let served = server.await;
     shutdown.cancel();
     tracing::info!("HTTP API stopped; draining");
+    let _ = follower.await;
     if let Err(e) = scheduler.await {
         tracing::error!(error = ?e, "scheduler task failed");
     }

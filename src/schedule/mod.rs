@@ -102,7 +102,15 @@ async fn fan_out(
         let lease = now + Duration::from_std(cfg.lease)?;
         let p = ctx
             .store
-            .fanout_batch(&r.id, mode, cfg.fanout_batch, now, lease, expires)
+            .fanout_batch(
+                &r.id,
+                &ctx.instance,
+                mode,
+                cfg.fanout_batch,
+                now,
+                lease,
+                expires,
+            )
             .await?;
         total += p.created;
         tracing::debug!(reminder = %r.id, created = p.created, late_ms = (ctx.clock.now() - r.due_at).num_microseconds().unwrap_or(0) as f64 / 1000.0, "fan-out step");

@@ -4,6 +4,7 @@
 //! from the database URL once, at start.
 
 pub mod model;
+pub mod postgres;
 pub mod sqlite;
 
 pub use model::*;
@@ -26,6 +27,20 @@ pub enum StoreError {
     Other(#[from] anyhow::Error),
 }
 
+/// Something another instance did that this one should act on. Only a
+/// store shared between instances reports these.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    /// This subscription has new work (a fan-out's slices, a retry, a test).
+    Work(String),
+    /// Reminders were armed, moved or handed back: the next due time may
+    /// have changed.
+    Schedule,
+    /// Changes may have been missed (the channel was lost and made again):
+    /// look at everything.
+    Resync,
+}
+
 /// Shorthand for store results.
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -37,6 +52,12 @@ pub type DynStore = Arc<dyn Store>;
 /// `locked_until`, and another instance may take them once that has passed.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// What other instances change, for a store shared between several;
+    /// `None` for one only this process uses.
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
+        None
+    }
+
     // --- platform -------------------------------------------------------
     async fn create_creator(&self, name: &str, timezone: Option<&str>) -> StoreResult<Creator>;
     async fn get_creator(&self, id: &str) -> StoreResult<Creator>;
@@ -146,14 +167,18 @@ pub trait Store: Send + Sync + 'static {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<DueReminder>>;
-    /// Fans out the next `batch` participants of a claimed reminder,
+    /// Fans out the next `batch` participants of a reminder `owner` holds,
     /// resuming from its stored cursor; marks it finished when none are left.
     /// To send, it writes one slice per matching subscription (a range of
     /// participants, not a row each); when missed, a `missed` delivery row
-    /// per participant and subscription.
+    /// per participant and subscription. Does nothing (and says done) once
+    /// the reminder is no longer `owner`'s: its lease lapsed and another
+    /// instance took it over.
+    #[allow(clippy::too_many_arguments)]
     async fn fanout_batch(
         &self,
         reminder_id: &str,
+        owner: &str,
         mode: FanoutMode,
         batch: u32,
         now: DateTime<Utc>,
@@ -197,10 +222,16 @@ pub trait Store: Send + Sync + 'static {
     async fn expire_overdue(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }
 
-/// Opens the store named by `url`: a SQLite path or `sqlite:` URL.
+/// Whether `url` names a PostgreSQL database rather than a SQLite file.
+pub fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// Opens the store named by `url`: `postgres://…` (or `postgresql://…`)
+/// for PostgreSQL; otherwise a SQLite path or `sqlite:` URL.
 pub async fn open(url: &str) -> anyhow::Result<DynStore> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        anyhow::bail!("the PostgreSQL backend is not built yet; use a SQLite path");
+    if is_postgres(url) {
+        return Ok(Arc::new(postgres::PgStore::open(url).await?));
     }
     Ok(Arc::new(sqlite::SqliteStore::open(url)?))
 }

@@ -75,14 +75,14 @@ struct Firing {
     creator: String,
 }
 
-fn firing(tx: &Transaction, reminder_id: &str) -> StoreResult<Option<Firing>> {
+fn firing(tx: &Transaction, reminder_id: &str, owner: &str) -> StoreResult<Option<Firing>> {
     Ok(tx
         .query_row(
             "SELECT r.webinar_id, r.label, r.from_time, r.due_at, r.cursor_seq, r.until_seq,
                     w.creator_id
              FROM reminders r JOIN webinars w ON w.id = r.webinar_id
-             WHERE r.id = ?1 AND r.status = 'firing'",
-            [reminder_id],
+             WHERE r.id = ?1 AND r.status = 'firing' AND r.locked_by = ?2",
+            [reminder_id, owner],
             |r| {
                 Ok(Firing {
                     webinar_id: r.get(0)?,
@@ -116,6 +116,7 @@ fn matching_subscriptions(tx: &Transaction, f: &Firing) -> StoreResult<Vec<Strin
 pub fn fanout_batch(
     c: &mut Connection,
     reminder_id: &str,
+    owner: &str,
     mode: FanoutMode,
     batch: u32,
     now: DateTime<Utc>,
@@ -123,8 +124,8 @@ pub fn fanout_batch(
     expires_at: DateTime<Utc>,
 ) -> StoreResult<FanoutProgress> {
     let tx = c.transaction()?;
-    // Cancelled or rescheduled meanwhile: nothing more to do.
-    let Some(f) = firing(&tx, reminder_id)? else {
+    // Cancelled, rescheduled or taken over meanwhile: nothing more to do.
+    let Some(f) = firing(&tx, reminder_id, owner)? else {
         return Ok(FanoutProgress {
             done: true,
             ..Default::default()

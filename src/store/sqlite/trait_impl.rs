@@ -211,14 +211,15 @@ impl Store for SqliteStore {
     async fn fanout_batch(
         &self,
         id: &str,
+        owner: &str,
         mode: FanoutMode,
         batch: u32,
         now: DateTime<Utc>,
         lease: DateTime<Utc>,
         expires: DateTime<Utc>,
     ) -> StoreResult<FanoutProgress> {
-        let id = own(id);
-        self.run(move |c| engine::fanout_batch(c, &id, mode, batch, now, lease, expires))
+        let (id, owner) = (own(id), own(owner));
+        self.run(move |c| engine::fanout_batch(c, &id, &owner, mode, batch, now, lease, expires))
             .await
     }
     async fn subscriptions_with_work(&self) -> StoreResult<Vec<String>> {

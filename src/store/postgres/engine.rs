@@ -1,0 +1,231 @@
+//! SQL for the scheduler: claiming due reminders with `SKIP LOCKED` (the
+//! instances race, one wins each) and fanning them out in resumable steps,
+//! each step a range of participants written as one slice per matching
+//! subscription and announced to every instance, so all of them send it.
+
+use super::notify;
+use crate::domain::ids::webhook_id;
+use crate::store::{DueReminder, FanoutMode, FanoutProgress, StoreResult};
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Transaction;
+use tokio_postgres::GenericClient;
+
+pub async fn next_reminder_due(c: &impl GenericClient) -> StoreResult<Option<DateTime<Utc>>> {
+    let r = c
+        .query_one(
+            "SELECT LEAST(
+               (SELECT MIN(due_at) FROM reminders WHERE status = 'pending'),
+               (SELECT MIN(locked_until) FROM reminders WHERE status = 'firing'))",
+            &[],
+        )
+        .await?;
+    Ok(r.get(0))
+}
+
+pub async fn claim_due_reminders(
+    tx: &Transaction<'_>,
+    now: DateTime<Utc>,
+    owner: &str,
+    lease_until: DateTime<Utc>,
+    limit: u32,
+) -> StoreResult<Vec<DueReminder>> {
+    // `until_seq` freezes who is registered "at that moment": people who
+    // register during the fan-out are not half-included.
+    let st = tx
+        .prepare_cached(
+            "WITH due AS (
+               SELECT id FROM reminders
+               WHERE (status = 'pending' AND due_at <= $1)
+                  OR (status = 'firing' AND locked_until <= $1)
+               ORDER BY due_at LIMIT $2
+               FOR UPDATE SKIP LOCKED)
+             UPDATE reminders r SET status = 'firing', locked_until = $3, locked_by = $4,
+                    fired_at = COALESCE(r.fired_at, $1),
+                    until_seq = COALESCE(r.until_seq,
+                        (SELECT COALESCE(MAX(seq), 0) FROM participants p
+                         WHERE p.webinar_id = r.webinar_id))
+             FROM due WHERE r.id = due.id
+             RETURNING r.id, r.webinar_id, r.label, r.due_at, r.from_time",
+        )
+        .await?;
+    let rows = tx
+        .query(&st, &[&now, &i64::from(limit), &lease_until, &owner])
+        .await?;
+    let mut due: Vec<DueReminder> = rows
+        .iter()
+        .map(|r| DueReminder {
+            id: r.get(0),
+            webinar_id: r.get(1),
+            label: r.get(2),
+            due_at: r.get(3),
+            from_time: r.get(4),
+        })
+        .collect();
+    due.sort_by_key(|r| r.due_at);
+    Ok(due)
+}
+
+/// Participants in the first step of a fan-out: small, so the first
+/// requests leave within milliseconds of the due instant.
+const FIRST_STEP: u32 = 64;
+
+#[allow(clippy::too_many_arguments)]
+pub async fn fanout_batch(
+    tx: &Transaction<'_>,
+    channel: &str,
+    reminder_id: &str,
+    owner: &str,
+    mode: FanoutMode,
+    batch: u32,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> StoreResult<FanoutProgress> {
+    // The reminder row, locked: one step at a time, and only by its holder.
+    // Cancelled, rescheduled or taken over meanwhile: nothing more to do.
+    let st = tx
+        .prepare_cached(
+            "SELECT r.webinar_id, r.label, r.from_time, r.due_at, r.cursor_seq,
+                    COALESCE(r.until_seq, 0), w.creator_id
+             FROM reminders r JOIN webinars w ON w.id = r.webinar_id
+             WHERE r.id = $1 AND r.status = 'firing' AND r.locked_by = $2
+             FOR UPDATE OF r",
+        )
+        .await?;
+    let Some(f) = tx.query_opt(&st, &[&reminder_id, &owner]).await? else {
+        return Ok(FanoutProgress {
+            done: true,
+            ..Default::default()
+        });
+    };
+    let (webinar_id, label): (String, String) = (f.get(0), f.get(1));
+    let (from, due): (DateTime<Utc>, DateTime<Utc>) = (f.get(2), f.get(3));
+    let (cursor, until, creator): (i64, i64, String) = (f.get(4), f.get(5), f.get(6));
+    let late = !matches!(mode, FanoutMode::Send { late: false });
+
+    let st = tx
+        .prepare_cached(
+            "SELECT id FROM subscriptions
+             WHERE creator_id = $1 AND status = 'active'
+               AND (event = 'webinar.reminder.all' OR event = 'webinar.reminder.' || $2)
+               AND (webinar_id IS NULL OR webinar_id = $3)
+               AND (mango_id IS NULL OR mango_id IN
+                    (SELECT mango_id FROM webinar_mangoes WHERE webinar_id = $3))
+             ORDER BY id",
+        )
+        .await?;
+    let subs: Vec<String> = tx
+        .query(&st, &[&creator, &label, &webinar_id])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let step = if cursor == 0 {
+        FIRST_STEP.min(batch)
+    } else {
+        batch
+    };
+    let st = tx
+        .prepare_cached(
+            "SELECT seq, id FROM participants
+             WHERE webinar_id = $1 AND seq > $2 AND seq <= $3 AND unregistered_at IS NULL
+             ORDER BY seq LIMIT $4",
+        )
+        .await?;
+    let people: Vec<(i64, String)> = tx
+        .query(&st, &[&webinar_id, &cursor, &until, &i64::from(step)])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let mut progress = FanoutProgress::default();
+    let Some(last) = people.last().map(|p| p.0).filter(|_| !subs.is_empty()) else {
+        let final_status = if mode == FanoutMode::Missed {
+            "missed"
+        } else {
+            "sent"
+        };
+        tx.execute(
+            "UPDATE reminders SET status = $2, late = $3, locked_until = NULL WHERE id = $1",
+            &[&reminder_id, &final_status, &late],
+        )
+        .await?;
+        progress.done = true;
+        return Ok(progress);
+    };
+    match mode {
+        FanoutMode::Send { .. } => {
+            let st = tx
+                .prepare_cached(
+                    "INSERT INTO slices (reminder_id, subscription_id, webinar_id, label,
+                        from_time, due_at, expires_at, late, after_seq, last_seq, status, created_at)
+                     SELECT $1, s, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11
+                     FROM unnest($2::text[]) WITH ORDINALITY AS u(s, n) ORDER BY n",
+                )
+                .await?;
+            tx.execute(
+                &st,
+                &[
+                    &reminder_id,
+                    &subs,
+                    &webinar_id,
+                    &label,
+                    &from,
+                    &due,
+                    &expires_at,
+                    &late,
+                    &cursor,
+                    &last,
+                    &now,
+                ],
+            )
+            .await?;
+            // Every instance hears of the work, at commit.
+            for sub in &subs {
+                tx.execute("SELECT pg_notify($1, $2)", &[&channel, &notify::work(sub)])
+                    .await?;
+            }
+            progress.created = people.len() * subs.len();
+            progress.subscriptions = subs;
+        }
+        FanoutMode::Missed => {
+            let (mut ids, mut sub_ids, mut pids) = (Vec::new(), Vec::new(), Vec::new());
+            for (seq, pid) in &people {
+                for sub in &subs {
+                    ids.push(webhook_id(sub, *seq, &label, from));
+                    sub_ids.push(sub.as_str());
+                    pids.push(pid.as_str());
+                }
+            }
+            let n = tx
+                .execute(
+                    "INSERT INTO deliveries (id, subscription_id, webinar_id, participant_id,
+                        reminder_id, label, status, late, due_at, next_attempt_at, expires_at,
+                        last_error, created_at, updated_at)
+                     SELECT id, sub, $4, pid, $5, $6, 'missed', true, $7, $8, $9,
+                        'due while no instance was running; too late to be useful', $8, $8
+                     FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, sub, pid)
+                     ON CONFLICT (id) DO NOTHING",
+                    &[
+                        &ids,
+                        &sub_ids,
+                        &pids,
+                        &webinar_id,
+                        &reminder_id,
+                        &label,
+                        &due,
+                        &now,
+                        &expires_at,
+                    ],
+                )
+                .await?;
+            progress.created = n as usize;
+        }
+    }
+    tx.execute(
+        "UPDATE reminders SET cursor_seq = $2, late = $3, locked_until = $4 WHERE id = $1",
+        &[&reminder_id, &last, &late, &lease_until],
+    )
+    .await?;
+    Ok(progress)
+}

@@ -1,0 +1,169 @@
+//! The shared backend: PostgreSQL, for several instances on one database.
+//! A pool of connections serves the calls (any instance may run any call);
+//! claims lease rows with `FOR UPDATE SKIP LOCKED` so instances never wait
+//! on each other's claims; bulk writes go as arrays through `unnest` so a
+//! thousand outcomes cost one round trip per statement, not a thousand. A
+//! dropped connection (a restart, a failover) is replaced on the next call:
+//! the callers already retry a failed call. The per-concept files beside
+//! this one hold the SQL; `notify` carries changes between instances.
+
+mod engine;
+mod notify;
+mod platform;
+mod record;
+mod subscriptions;
+mod trait_impl;
+mod webinars;
+mod work;
+
+use super::{Change, StoreError, StoreResult};
+use anyhow::Context;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use tokio::sync::broadcast;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::NoTls;
+
+/// The schema, in order. Each runs once; `tminus_migrations` records them.
+const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/postgres/0001_init.sql")];
+
+/// Connections per instance: enough for the scheduler, every busy lane's
+/// claims and the recorder at once.
+const POOL_SIZE: usize = 16;
+
+/// A PostgreSQL-backed [`super::Store`].
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+    /// Where this store's changes are announced (one per schema, so tests
+    /// on separate schemas of one database do not hear each other).
+    channel: String,
+    changes: broadcast::Sender<Change>,
+    /// Stops the listening task once the last handle is dropped.
+    _listening: std::sync::Arc<tokio_util::sync::DropGuard>,
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://…`, every libpq-style option
+    /// tokio-postgres knows, such as several hosts with
+    /// `target_session_attrs=read-write`), migrates and starts listening
+    /// for other instances' changes.
+    pub async fn open(url: &str) -> anyhow::Result<Self> {
+        let config: tokio_postgres::Config = url.parse().context("parsing the PostgreSQL URL")?;
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .wait_timeout(Some(std::time::Duration::from_secs(30)))
+            .create_timeout(Some(std::time::Duration::from_secs(10)))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()?;
+        let mut client = pool
+            .get()
+            .await
+            .with_context(|| format!("connecting to PostgreSQL at {}", redact(url)))?;
+        migrate(&mut client).await?;
+        let schema: String = client
+            .query_one("SELECT current_schema()", &[])
+            .await?
+            .get(0);
+        let channel = format!("tminus_{schema}");
+        let (changes, _) = broadcast::channel(4096);
+        let stop = tokio_util::sync::CancellationToken::new();
+        notify::listen(config, channel.clone(), changes.clone(), stop.clone());
+        Ok(Self {
+            pool,
+            channel,
+            changes,
+            _listening: std::sync::Arc::new(stop.drop_guard()),
+        })
+    }
+
+    /// A pooled connection.
+    async fn conn(&self) -> StoreResult<Object> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Other(anyhow::anyhow!("PostgreSQL connection: {e}")))
+    }
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Applies the migrations not yet applied, one instance at a time.
+async fn migrate(client: &mut Object) -> anyhow::Result<()> {
+    let tx = client.transaction().await?;
+    // Instances starting together take turns; the lock ends with the
+    // transaction.
+    tx.batch_execute(
+        "SELECT pg_advisory_xact_lock(hashtext('tminus_migrations'));
+         CREATE TABLE IF NOT EXISTS tminus_migrations (
+             version    INTEGER PRIMARY KEY,
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+         );",
+    )
+    .await?;
+    let done: i32 = tx
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM tminus_migrations",
+            &[],
+        )
+        .await?
+        .get(0);
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done as usize) {
+        tx.batch_execute(sql)
+            .await
+            .with_context(|| format!("migration {}", i + 1))?;
+        tx.execute(
+            "INSERT INTO tminus_migrations (version) VALUES ($1)",
+            &[&(i as i32 + 1)],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        match e.code() {
+            Some(c)
+                if *c == SqlState::UNIQUE_VIOLATION || *c == SqlState::FOREIGN_KEY_VIOLATION =>
+            {
+                StoreError::Conflict(
+                    e.as_db_error()
+                        .map(|d| d.message().to_owned())
+                        .unwrap_or_else(|| "constraint violated".into()),
+                )
+            }
+            _ => StoreError::Other(e.into()),
+        }
+    }
+}
+
+/// Fails with `NotFound` when an update touched nothing.
+fn touched(n: u64) -> StoreResult<()> {
+    if n == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+/// `NotFound` for a row that is not there.
+fn found<T>(row: Option<T>) -> StoreResult<T> {
+    row.ok_or(StoreError::NotFound)
+}

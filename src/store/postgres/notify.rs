@@ -1,0 +1,133 @@
+//! Changes between instances, over LISTEN/NOTIFY: a write that gives other
+//! instances something to do (a fan-out's slices, a new schedule) sends a
+//! notification in its transaction; every instance keeps one connection
+//! listening and turns what it hears into [`Change`]s. After the listening
+//! connection is lost and made again, a `Resync` tells the service to look
+//! at everything, since notifications sent meanwhile were not heard.
+
+use crate::store::Change;
+use std::future::poll_fn;
+use tokio::sync::broadcast;
+use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_util::sync::CancellationToken;
+
+/// What a notification's payload says: `w:<subscription>` or `s`.
+pub(super) fn parse(payload: &str) -> Option<Change> {
+    match payload.split_once(':') {
+        Some(("w", sub)) if !sub.is_empty() => Some(Change::Work(sub.to_owned())),
+        None if payload == "s" => Some(Change::Schedule),
+        _ => None,
+    }
+}
+
+/// The payload announcing work for a subscription.
+pub(super) fn work(sub: &str) -> String {
+    format!("w:{sub}")
+}
+
+/// The payload announcing a changed schedule.
+pub(super) const SCHEDULE: &str = "s";
+
+/// Listens on `channel` until `stop`, reconnecting with a growing pause
+/// after a failure.
+pub(super) fn listen(
+    config: tokio_postgres::Config,
+    channel: String,
+    changes: broadcast::Sender<Change>,
+    stop: CancellationToken,
+) {
+    tokio::spawn(async move {
+        let mut pause = std::time::Duration::from_millis(100);
+        let mut first = true;
+        loop {
+            tokio::select! {
+                r = session(&config, &channel, &changes, first) => {
+                    if let Err(e) = r {
+                        tracing::warn!(error = %e, "lost the PostgreSQL notification connection; reconnecting");
+                    }
+                }
+                _ = stop.cancelled() => return,
+            }
+            first = false;
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = stop.cancelled() => return,
+            }
+            pause = (pause * 2).min(std::time::Duration::from_secs(5));
+        }
+    });
+}
+
+/// One listening connection, until it fails.
+async fn session(
+    config: &tokio_postgres::Config,
+    channel: &str,
+    changes: &broadcast::Sender<Change>,
+    first: bool,
+) -> anyhow::Result<()> {
+    let (client, mut connection) = config.connect(NoTls).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    // The connection yields notifications only while it is polled.
+    let driver = tokio::spawn(async move {
+        loop {
+            match poll_fn(|cx| connection.poll_message(cx)).await {
+                Some(Ok(AsyncMessage::Notification(n))) => {
+                    if tx.send(Ok(n.payload().to_owned())).is_err() {
+                        return;
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    let _ = tx.send(Err(anyhow::Error::from(e)));
+                    return;
+                }
+                None => {
+                    let _ = tx.send(Err(anyhow::anyhow!("the connection closed")));
+                    return;
+                }
+            }
+        }
+    });
+    let quoted = channel.replace('"', "\"\"");
+    client
+        .batch_execute(&format!("LISTEN \"{quoted}\""))
+        .await?;
+    if !first {
+        let _ = changes.send(Change::Resync);
+    }
+    let result = loop {
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                Some(Ok(payload)) => {
+                    // No receiver yet (the service is starting) is no error.
+                    if let Some(c) = parse(&payload) {
+                        let _ = changes.send(c);
+                    }
+                }
+                Some(Err(e)) => break Err(e),
+                None => break Err(anyhow::anyhow!("notification driver stopped")),
+            },
+            // A keep-alive: a half-open connection shows up as an error here.
+            _ = tokio::time::sleep(std::time::Duration::from_secs(10)) => {
+                if let Err(e) = client.simple_query("SELECT 1").await {
+                    break Err(e.into());
+                }
+            }
+        }
+    };
+    driver.abort();
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_round_trip() {
+        assert!(matches!(parse(&work("abc")), Some(Change::Work(s)) if s == "abc"));
+        assert!(matches!(parse(SCHEDULE), Some(Change::Schedule)));
+        assert!(parse("w:").is_none());
+        assert!(parse("x").is_none());
+    }
+}

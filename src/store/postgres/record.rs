@@ -1,0 +1,409 @@
+//! SQL for what became of attempts: each result recorded (a slice
+//! delivery's row written on its first attempt, a batch and its members),
+//! slices closed, failing subscriptions disabled; and the sweep that expires
+//! what was not sent in time. A thousand outcomes are a handful of
+//! statements, each taking its rows as arrays through `unnest`.
+
+use super::notify;
+use super::work::{slice_people, slice_row, SLICE_COLS};
+use crate::store::{Outcome, StoreResult, Verdict};
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Transaction;
+use std::collections::{BTreeSet, HashSet};
+
+/// One column per field of the rows to write, filled outcome by outcome.
+#[derive(Default)]
+struct Rows<'a> {
+    id: Vec<&'a str>,
+    sub: Vec<&'a str>,
+    webinar: Vec<&'a str>,
+    participant: Vec<Option<&'a str>>,
+    reminder: Vec<&'a str>,
+    label: Vec<&'a str>,
+    status: Vec<&'static str>,
+    late: Vec<bool>,
+    attempt: Vec<i32>,
+    due: Vec<DateTime<Utc>>,
+    next: Vec<DateTime<Utc>>,
+    expires: Vec<DateTime<Utc>>,
+    code: Vec<Option<i32>>,
+    error: Vec<Option<&'a str>>,
+    body: Vec<Option<&'a [u8]>>,
+    started: Vec<DateTime<Utc>>,
+    latency: Vec<i64>,
+    response: Vec<Option<&'a str>>,
+    batch: Vec<Option<&'a str>>,
+}
+
+fn verdict(v: &Verdict, now: DateTime<Utc>) -> (&'static str, DateTime<Utc>) {
+    match v {
+        Verdict::Delivered => ("delivered", now),
+        Verdict::Retry(t) => ("pending", *t),
+        Verdict::Expired => ("expired", now),
+        Verdict::Gone => ("failed", now),
+    }
+}
+
+pub async fn record_outcomes(
+    tx: &Transaction<'_>,
+    outcomes: &[Outcome],
+    done_slices: &[i64],
+    now: DateTime<Utc>,
+    disable_before: DateTime<Utc>,
+) -> StoreResult<Vec<String>> {
+    // First attempts of slice deliveries and batches: new rows.
+    let mut fresh = Rows::default();
+    // Members carried by a batch.
+    let mut members = Rows::default();
+    for o in outcomes {
+        let Some(f) = &o.fresh else { continue };
+        let a = &o.attempt;
+        let (status, next) = verdict(&o.verdict, now);
+        let (participant, body) = match &o.batch {
+            Some((body, _)) => (None, Some(body.as_slice())),
+            None => (Some(f.participant_id.as_str()), None),
+        };
+        fresh.id.push(&o.delivery_id);
+        fresh.sub.push(&o.subscription_id);
+        fresh.webinar.push(&f.webinar_id);
+        fresh.participant.push(participant);
+        fresh.reminder.push(&f.reminder_id);
+        fresh.label.push(&f.label);
+        fresh.status.push(status);
+        fresh.late.push(f.late);
+        fresh.attempt.push(a.attempt as i32);
+        fresh.due.push(f.due_at);
+        fresh.next.push(next);
+        fresh.expires.push(f.expires_at);
+        fresh.code.push(a.status_code.map(i32::from));
+        fresh.error.push(a.error.as_deref());
+        fresh.body.push(body);
+        fresh.started.push(a.started_at);
+        fresh.latency.push(a.latency_ms as i64);
+        fresh.response.push(a.response.as_deref());
+        for (id, m) in o.batch.iter().flat_map(|(_, ms)| ms) {
+            members.id.push(id);
+            members.sub.push(&o.subscription_id);
+            members.webinar.push(&m.webinar_id);
+            members.participant.push(Some(&m.participant_id));
+            members.reminder.push(&m.reminder_id);
+            members.label.push(&m.label);
+            members.late.push(m.late);
+            members.due.push(m.due_at);
+            members.expires.push(m.expires_at);
+            members.batch.push(Some(&o.delivery_id));
+        }
+    }
+    let st = tx
+        .prepare_cached(
+            "INSERT INTO deliveries (id, subscription_id, webinar_id, participant_id,
+                reminder_id, label, status, late, attempts, due_at, next_attempt_at, expires_at,
+                last_status, last_error, delivered_at, created_at, updated_at, payload,
+                first_started_at, first_status, first_latency_ms, first_error, first_response)
+             SELECT id, sub, wid, pid, rid, label, status, late, attempt, due, next, expires,
+                code, error, CASE WHEN status = 'delivered' THEN $19::timestamptz END, $19, $19, body,
+                started, code, latency, error, response
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                         $7::text[], $8::bool[], $9::int[], $10::timestamptz[],
+                         $11::timestamptz[], $12::timestamptz[], $13::int[], $14::text[],
+                         $15::bytea[], $16::timestamptz[], $17::int8[], $18::text[])
+                  AS u(id, sub, wid, pid, rid, label, status, late, attempt, due, next, expires,
+                       code, error, body, started, latency, response)
+             ON CONFLICT (id) DO NOTHING
+             RETURNING id",
+        )
+        .await?;
+    let inserted: HashSet<String> = if fresh.id.is_empty() {
+        HashSet::new()
+    } else {
+        let f = &fresh;
+        tx.query(
+            &st,
+            &[
+                &f.id,
+                &f.sub,
+                &f.webinar,
+                &f.participant,
+                &f.reminder,
+                &f.label,
+                &f.status,
+                &f.late,
+                &f.attempt,
+                &f.due,
+                &f.next,
+                &f.expires,
+                &f.code,
+                &f.error,
+                &f.body,
+                &f.started,
+                &f.latency,
+                &f.response,
+                &now,
+            ],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+    };
+    if !members.id.is_empty() {
+        let m = &members;
+        tx.execute(
+            "INSERT INTO deliveries (id, subscription_id, webinar_id, participant_id,
+                reminder_id, label, status, late, due_at, next_attempt_at, expires_at, batch_id,
+                created_at, updated_at)
+             SELECT id, sub, wid, pid, rid, label, 'batched', late, due, $10, expires, bid, $10, $10
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                         $7::bool[], $8::timestamptz[], $9::timestamptz[], $11::text[])
+                  AS u(id, sub, wid, pid, rid, label, late, due, expires, bid)
+             ON CONFLICT (id) DO NOTHING",
+            &[
+                &m.id,
+                &m.sub,
+                &m.webinar,
+                &m.participant,
+                &m.reminder,
+                &m.label,
+                &m.late,
+                &m.due,
+                &m.expires,
+                &now,
+                &m.batch,
+            ],
+        )
+        .await?;
+    }
+
+    // Every other attempt: the row's verdict, and a row in `attempts`.
+    let mut later = Rows::default();
+    for o in outcomes {
+        if inserted.contains(&o.delivery_id) {
+            continue;
+        }
+        let a = &o.attempt;
+        let (status, next) = verdict(&o.verdict, now);
+        later.id.push(&o.delivery_id);
+        later.status.push(status);
+        later.attempt.push(a.attempt as i32);
+        later.next.push(next);
+        later.code.push(a.status_code.map(i32::from));
+        later.error.push(a.error.as_deref());
+        later.started.push(a.started_at);
+        later.latency.push(a.latency_ms as i64);
+        later.response.push(a.response.as_deref());
+    }
+    if !later.id.is_empty() {
+        let l = &later;
+        // An acknowledged delivery is recorded whatever happened meanwhile;
+        // any other verdict only applies to a delivery still pending.
+        let st = tx
+            .prepare_cached(
+                "UPDATE deliveries d SET status = u.status,
+                        attempts = GREATEST(d.attempts, u.attempt), next_attempt_at = u.next,
+                        last_status = u.code, last_error = u.error, locked_until = NULL,
+                        updated_at = $7,
+                        delivered_at = CASE WHEN u.status = 'delivered' THEN $7 ELSE d.delivered_at END
+                 FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[], $5::int[],
+                             $6::text[]) AS u(id, status, attempt, next, code, error)
+                 WHERE d.id = u.id AND (d.status = 'pending' OR u.status = 'delivered')",
+            )
+            .await?;
+        tx.execute(
+            &st,
+            &[
+                &l.id, &l.status, &l.attempt, &l.next, &l.code, &l.error, &now,
+            ],
+        )
+        .await?;
+        let st = tx
+            .prepare_cached(
+                "INSERT INTO attempts
+                   (delivery_id, attempt, started_at, status_code, latency_ms, error, response)
+                 SELECT * FROM unnest($1::text[], $2::int[], $3::timestamptz[], $4::int[],
+                                      $5::int8[], $6::text[], $7::text[])
+                 ON CONFLICT (delivery_id, attempt) DO UPDATE SET
+                   started_at = excluded.started_at, status_code = excluded.status_code,
+                   latency_ms = excluded.latency_ms, error = excluded.error,
+                   response = excluded.response",
+            )
+            .await?;
+        tx.execute(
+            &st,
+            &[
+                &l.id,
+                &l.attempt,
+                &l.started,
+                &l.code,
+                &l.latency,
+                &l.error,
+                &l.response,
+            ],
+        )
+        .await?;
+    }
+
+    // Subscriptions: healthy again, failing, gone. Sorted, so two instances
+    // recording at once lock them in the same order.
+    let mut healthy = BTreeSet::new();
+    let mut failing = BTreeSet::new();
+    let mut gone = BTreeSet::new();
+    for o in outcomes {
+        let sub = o.subscription_id.as_str();
+        if o.verdict == Verdict::Delivered {
+            healthy.insert(sub);
+        } else {
+            failing.insert(sub);
+        }
+        if o.verdict == Verdict::Gone {
+            gone.insert(sub);
+        }
+    }
+    let failing: Vec<&str> = failing.into_iter().collect();
+    if !failing.is_empty() {
+        tx.execute(
+            "UPDATE subscriptions SET failing_since = COALESCE(failing_since, $2)
+             WHERE id = ANY($1) AND failing_since IS NULL",
+            &[&failing, &now],
+        )
+        .await?;
+    }
+    let healthy: Vec<&str> = healthy.into_iter().collect();
+    if !healthy.is_empty() {
+        tx.execute(
+            "UPDATE subscriptions SET failing_since = NULL
+             WHERE id = ANY($1) AND failing_since IS NOT NULL",
+            &[&healthy],
+        )
+        .await?;
+    }
+    let mut disabled: Vec<String> = Vec::new();
+    let gone: Vec<&str> = gone.into_iter().collect();
+    if !gone.is_empty() {
+        let rows = tx
+            .query(
+                "UPDATE subscriptions SET status = 'disabled',
+                        disabled_reason = 'receiver answered 410 Gone', updated_at = $2
+                 WHERE id = ANY($1) AND status = 'active' RETURNING id",
+                &[&gone, &now],
+            )
+            .await?;
+        disabled.extend(rows.iter().map(|r| r.get::<_, String>(0)));
+    }
+    if !done_slices.is_empty() {
+        tx.execute(
+            "UPDATE slices SET status = 'done', locked_until = NULL WHERE id = ANY($1)",
+            &[&done_slices],
+        )
+        .await?;
+    }
+    let rows = tx
+        .query(
+            "UPDATE subscriptions SET status = 'disabled', updated_at = $2,
+                    disabled_reason = 'failing without a success for too long'
+             WHERE status = 'active' AND failing_since IS NOT NULL AND failing_since < $1
+             RETURNING id",
+            &[&disable_before, &now],
+        )
+        .await?;
+    disabled.extend(rows.iter().map(|r| r.get::<_, String>(0)));
+    Ok(disabled)
+}
+
+pub async fn release_leases(tx: &Transaction<'_>, channel: &str, owner: &str) -> StoreResult<u64> {
+    let mut n = 0;
+    for table in ["reminders", "slices", "deliveries"] {
+        // The epoch, not NULL: a firing reminder is claimed again once its
+        // lease is past.
+        n += tx
+            .execute(
+                &format!(
+                    "UPDATE {table} SET locked_until = 'epoch'
+                     WHERE locked_by = $1 AND locked_until > 'epoch'
+                       AND status IN ('pending', 'firing')"
+                ),
+                &[&owner],
+            )
+            .await?;
+    }
+    if n > 0 {
+        // The others pick it up now, not at their next scan.
+        tx.execute("SELECT pg_notify($1, $2)", &[&channel, &notify::SCHEDULE])
+            .await?;
+        let subs = tx
+            .query(
+                "SELECT DISTINCT subscription_id FROM slices
+                 WHERE status = 'pending' AND locked_until = 'epoch'
+                 UNION SELECT DISTINCT subscription_id FROM deliveries
+                 WHERE status = 'pending' AND locked_until = 'epoch'",
+                &[],
+            )
+            .await?;
+        for r in subs {
+            let sub: String = r.get(0);
+            tx.execute("SELECT pg_notify($1, $2)", &[&channel, &notify::work(&sub)])
+                .await?;
+        }
+    }
+    Ok(n)
+}
+
+/// Expires pending rows and slices past their time. A slice's unsent
+/// deliveries get rows of their own, so each is recorded as expired. Slices
+/// another instance is expiring at the same moment are skipped.
+pub async fn expire_overdue(tx: &Transaction<'_>, now: DateTime<Utc>) -> StoreResult<u64> {
+    let mut n = tx
+        .execute(
+            "UPDATE deliveries SET status = 'expired', locked_until = NULL, updated_at = $1,
+                    last_error = COALESCE(last_error, 'not delivered before it expired')
+             WHERE status = 'pending' AND expires_at <= $1
+               AND (locked_until IS NULL OR locked_until <= $1)",
+            &[&now],
+        )
+        .await?;
+    let stale = tx
+        .query(
+            &format!(
+                "SELECT {SLICE_COLS} FROM slices WHERE status = 'pending' AND expires_at <= $1
+                   AND (locked_until IS NULL OR locked_until <= $1)
+                 FOR UPDATE SKIP LOCKED"
+            ),
+            &[&now],
+        )
+        .await?;
+    for row in stale {
+        let s = slice_row(&row);
+        let people = slice_people(tx, &s).await?;
+        let ids: Vec<&str> = people.iter().map(|p| p.0.as_str()).collect();
+        let pids: Vec<&str> = people.iter().map(|p| p.1.as_str()).collect();
+        let p = &s.proto;
+        n += tx
+            .execute(
+                "INSERT INTO deliveries (id, subscription_id, webinar_id, participant_id,
+                    reminder_id, label, status, late, due_at, next_attempt_at, expires_at,
+                    last_error, created_at, updated_at)
+                 SELECT id, $3, $4, pid, $5, $6, 'expired', $7, $8, $9, $10,
+                    'not delivered before it expired', $9, $9
+                 FROM unnest($1::text[], $2::text[]) AS u(id, pid)
+                 ON CONFLICT (id) DO NOTHING",
+                &[
+                    &ids,
+                    &pids,
+                    &s.subscription_id,
+                    &p.webinar_id,
+                    &p.reminder_id,
+                    &p.label,
+                    &p.late,
+                    &p.due_at,
+                    &now,
+                    &p.expires_at,
+                ],
+            )
+            .await?;
+        tx.execute(
+            "UPDATE slices SET status = 'expired', locked_until = NULL WHERE id = $1",
+            &[&s.id],
+        )
+        .await?;
+    }
+    Ok(n)
+}

@@ -1,0 +1,272 @@
+//! [`Store`] for [`PgStore`]: each method takes a pooled connection, opens
+//! a transaction where the work writes more than one statement, and calls
+//! the SQL function of the same name.
+
+use super::{engine, platform, record, subscriptions as subs, webinars, work, PgStore};
+use crate::store::*;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tokio::sync::broadcast;
+
+/// Runs `$body` with `$tx` bound to a transaction on a pooled connection,
+/// and commits it when the body succeeds.
+macro_rules! in_tx {
+    ($self:ident, |$tx:ident| $body:expr) => {{
+        let mut conn = $self.conn().await?;
+        let $tx = conn.transaction().await?;
+        let out = $body;
+        $tx.commit().await?;
+        StoreResult::Ok(out)
+    }};
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn changes(&self) -> Option<broadcast::Receiver<Change>> {
+        Some(self.changes.subscribe())
+    }
+
+    async fn create_creator(&self, name: &str, tz: Option<&str>) -> StoreResult<Creator> {
+        platform::create_creator(&**self.conn().await?, name, tz).await
+    }
+    async fn get_creator(&self, id: &str) -> StoreResult<Creator> {
+        platform::get_creator(&**self.conn().await?, id).await
+    }
+    async fn list_creators(&self) -> StoreResult<Vec<Creator>> {
+        platform::list_creators(&**self.conn().await?).await
+    }
+    async fn create_api_key(
+        &self,
+        creator: &str,
+        name: &str,
+        prefix: &str,
+        hash: &str,
+    ) -> StoreResult<ApiKey> {
+        platform::create_api_key(&**self.conn().await?, creator, name, prefix, hash).await
+    }
+    async fn list_api_keys(&self, creator: &str) -> StoreResult<Vec<ApiKey>> {
+        platform::list_api_keys(&**self.conn().await?, creator).await
+    }
+    async fn revoke_api_key(&self, creator: &str, key: &str) -> StoreResult<()> {
+        platform::revoke_api_key(&**self.conn().await?, creator, key).await
+    }
+    async fn creator_for_key(&self, hash: &str) -> StoreResult<String> {
+        platform::creator_for_key(&**self.conn().await?, hash).await
+    }
+    async fn create_mango(&self, creator: &str, name: &str) -> StoreResult<Mango> {
+        platform::create_mango(&**self.conn().await?, creator, name).await
+    }
+    async fn list_mangoes(&self, creator: &str) -> StoreResult<Vec<Mango>> {
+        platform::list_mangoes(&**self.conn().await?, creator).await
+    }
+
+    async fn create_webinar(
+        &self,
+        creator: &str,
+        f: &WebinarFields,
+        plan: &[PlannedReminder],
+    ) -> StoreResult<Webinar> {
+        let id = in_tx!(self, |tx| webinars::create_webinar(
+            &tx,
+            &self.channel,
+            creator,
+            f,
+            plan
+        )
+        .await?)?;
+        self.get_webinar(&id).await
+    }
+    async fn get_webinar(&self, id: &str) -> StoreResult<Webinar> {
+        webinars::get_webinar(&**self.conn().await?, id).await
+    }
+    async fn list_webinars(&self, creator: &str) -> StoreResult<Vec<Webinar>> {
+        webinars::list_webinars(&**self.conn().await?, creator).await
+    }
+    async fn update_webinar(
+        &self,
+        id: &str,
+        f: &WebinarFields,
+        plan: Option<&[PlannedReminder]>,
+    ) -> StoreResult<Webinar> {
+        in_tx!(self, |tx| webinars::update_webinar(
+            &tx,
+            &self.channel,
+            id,
+            f,
+            plan
+        )
+        .await?)?;
+        self.get_webinar(id).await
+    }
+    async fn end_webinar(&self, id: &str, deleted: bool) -> StoreResult<Webinar> {
+        in_tx!(self, |tx| webinars::end_webinar(&tx, id, deleted).await?)
+    }
+    async fn list_reminders(&self, webinar: &str) -> StoreResult<Vec<Reminder>> {
+        webinars::list_reminders(&**self.conn().await?, webinar).await
+    }
+    async fn register_participants(
+        &self,
+        webinar: &str,
+        people: Vec<NewParticipant>,
+    ) -> StoreResult<(RegisterSummary, Vec<Participant>)> {
+        in_tx!(self, |tx| webinars::register(&tx, webinar, &people).await?)
+    }
+    async fn list_participants(
+        &self,
+        webinar: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<Participant>> {
+        webinars::list_participants(&**self.conn().await?, webinar, after, limit).await
+    }
+    async fn unregister_participant(&self, webinar: &str, id: &str) -> StoreResult<()> {
+        in_tx!(self, |tx| webinars::unregister(&tx, webinar, id).await?)
+    }
+
+    async fn subscribe(&self, new: &NewSubscription) -> StoreResult<(Subscription, bool)> {
+        in_tx!(self, |tx| subs::subscribe(&tx, new).await?)
+    }
+    async fn list_subscriptions(&self, creator: Option<&str>) -> StoreResult<Vec<Subscription>> {
+        subs::list(&**self.conn().await?, creator).await
+    }
+    async fn get_subscription(&self, id: &str) -> StoreResult<Subscription> {
+        subs::get(&**self.conn().await?, id).await
+    }
+    async fn delete_subscription(&self, id: &str) -> StoreResult<()> {
+        in_tx!(self, |tx| subs::delete(&tx, id).await?)
+    }
+    async fn rotate_secret(
+        &self,
+        id: &str,
+        secret: &str,
+        grace: DateTime<Utc>,
+    ) -> StoreResult<Subscription> {
+        subs::rotate(&**self.conn().await?, id, secret, grace).await
+    }
+    async fn update_subscription(
+        &self,
+        id: &str,
+        patch: &SubscriptionPatch,
+    ) -> StoreResult<Subscription> {
+        subs::update(&**self.conn().await?, id, patch).await
+    }
+
+    async fn list_deliveries(
+        &self,
+        sub: &str,
+        status: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>> {
+        subs::list_deliveries(&**self.conn().await?, sub, status, limit).await
+    }
+    async fn get_delivery(&self, sub: &str, id: &str) -> StoreResult<Delivery> {
+        subs::get_delivery(&**self.conn().await?, sub, id).await
+    }
+    async fn retry_delivery(
+        &self,
+        sub: &str,
+        id: &str,
+        now: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> StoreResult<Delivery> {
+        in_tx!(self, |tx| subs::retry(
+            &tx,
+            &self.channel,
+            sub,
+            id,
+            now,
+            expires
+        )
+        .await?)
+    }
+    async fn create_one_off(&self, one_off: &OneOff, now: DateTime<Utc>) -> StoreResult<Delivery> {
+        in_tx!(self, |tx| subs::create_one_off(
+            &tx,
+            &self.channel,
+            one_off,
+            now
+        )
+        .await?)
+    }
+
+    async fn next_reminder_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        engine::next_reminder_due(&**self.conn().await?).await
+    }
+    async fn claim_due_reminders(
+        &self,
+        now: DateTime<Utc>,
+        owner: &str,
+        lease: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<DueReminder>> {
+        in_tx!(self, |tx| engine::claim_due_reminders(
+            &tx, now, owner, lease, limit
+        )
+        .await?)
+    }
+    async fn fanout_batch(
+        &self,
+        id: &str,
+        owner: &str,
+        mode: FanoutMode,
+        batch: u32,
+        now: DateTime<Utc>,
+        lease: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> StoreResult<FanoutProgress> {
+        in_tx!(self, |tx| engine::fanout_batch(
+            &tx,
+            &self.channel,
+            id,
+            owner,
+            mode,
+            batch,
+            now,
+            lease,
+            expires
+        )
+        .await?)
+    }
+    async fn subscriptions_with_work(&self) -> StoreResult<Vec<String>> {
+        work::subscriptions_with_work(&**self.conn().await?).await
+    }
+    async fn next_delivery_due(&self, sub: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        work::next_delivery_due(&**self.conn().await?, sub).await
+    }
+    async fn claim_deliveries(
+        &self,
+        sub: &str,
+        now: DateTime<Utc>,
+        limit: u32,
+        owner: &str,
+        lease: DateTime<Utc>,
+    ) -> StoreResult<Claimed> {
+        in_tx!(self, |tx| work::claim_deliveries(
+            &tx, sub, now, limit, owner, lease
+        )
+        .await?)
+    }
+    async fn record_outcomes(
+        &self,
+        outcomes: &[Outcome],
+        done_slices: &[i64],
+        now: DateTime<Utc>,
+        disable_before: DateTime<Utc>,
+    ) -> StoreResult<Vec<String>> {
+        in_tx!(self, |tx| record::record_outcomes(
+            &tx,
+            outcomes,
+            done_slices,
+            now,
+            disable_before
+        )
+        .await?)
+    }
+    async fn release_leases(&self, owner: &str) -> StoreResult<u64> {
+        in_tx!(self, |tx| record::release_leases(&tx, &self.channel, owner)
+            .await?)
+    }
+    async fn expire_overdue(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        in_tx!(self, |tx| record::expire_overdue(&tx, now).await?)
+    }
+}

@@ -1,0 +1,351 @@
+//! SQL for webinars, their reminder rows and their participants. A change
+//! to the schedule is announced to the other instances in its transaction.
+
+use super::{found, notify, touched};
+use crate::domain::ids::new_id;
+use crate::store::{
+    NewParticipant, Participant, PlannedReminder, RegisterSummary, Reminder, StoreError,
+    StoreResult, Webinar, WebinarFields,
+};
+use chrono::{DateTime, Utc};
+use tokio_postgres::{GenericClient, Row, Transaction};
+
+const WEBINAR_COLS: &str = "id, creator_id, title, link, from_time, to_time, timezone, status,
+    created_at, updated_at,
+    ARRAY(SELECT mango_id FROM webinar_mangoes m WHERE m.webinar_id = w.id ORDER BY position)";
+
+fn webinar(r: &Row) -> Webinar {
+    Webinar {
+        id: r.get(0),
+        creator_id: r.get(1),
+        title: r.get(2),
+        link: r.get(3),
+        from_time: r.get(4),
+        to_time: r.get(5),
+        timezone: r.get(6),
+        status: r.get(7),
+        created_at: r.get(8),
+        updated_at: r.get(9),
+        mangoes: r.get(10),
+    }
+}
+
+pub async fn get_webinar(c: &impl GenericClient, id: &str) -> StoreResult<Webinar> {
+    let r = c
+        .query_opt(
+            &format!("SELECT {WEBINAR_COLS} FROM webinars w WHERE id = $1 AND status != 'deleted'"),
+            &[&id],
+        )
+        .await?;
+    Ok(webinar(&found(r)?))
+}
+
+pub async fn list_webinars(c: &impl GenericClient, creator_id: &str) -> StoreResult<Vec<Webinar>> {
+    let rows = c
+        .query(
+            &format!(
+                "SELECT {WEBINAR_COLS} FROM webinars w
+                 WHERE creator_id = $1 AND status != 'deleted' ORDER BY from_time, id"
+            ),
+            &[&creator_id],
+        )
+        .await?;
+    Ok(rows.iter().map(webinar).collect())
+}
+
+async fn set_mangoes(tx: &Transaction<'_>, id: &str, mango_ids: &[String]) -> StoreResult<()> {
+    tx.execute("DELETE FROM webinar_mangoes WHERE webinar_id = $1", &[&id])
+        .await?;
+    tx.execute(
+        "INSERT INTO webinar_mangoes (webinar_id, mango_id, position)
+         SELECT $1, m, (n - 1)::int FROM unnest($2::text[]) WITH ORDINALITY AS u(m, n)
+         ON CONFLICT DO NOTHING",
+        &[&id, &mango_ids],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Arms reminders; one cancelled earlier for the same start comes back, one
+/// already sent for the same start is not sent again. Other instances hear
+/// of it, so their timers see the new due time.
+async fn arm(
+    tx: &Transaction<'_>,
+    channel: &str,
+    webinar_id: &str,
+    from: DateTime<Utc>,
+    plan: &[PlannedReminder],
+) -> StoreResult<()> {
+    for r in plan {
+        tx.execute(
+            "INSERT INTO reminders (id, webinar_id, label, from_time, due_at, status)
+             VALUES ($1, $2, $3, $4, $5, 'pending')
+             ON CONFLICT (webinar_id, label, from_time) DO UPDATE
+               SET status = 'pending', due_at = excluded.due_at, cursor_seq = 0,
+                   until_seq = NULL, fired_at = NULL, locked_until = NULL, late = false
+               WHERE reminders.status = 'cancelled'",
+            &[&new_id(), &webinar_id, &r.label, &from, &r.due_at],
+        )
+        .await?;
+    }
+    if !plan.is_empty() {
+        tx.execute("SELECT pg_notify($1, $2)", &[&channel, &notify::SCHEDULE])
+            .await?;
+    }
+    Ok(())
+}
+
+/// Cancels what is still to come for a webinar: pending and firing reminder
+/// rows, pending deliveries and slices.
+async fn cancel_pending(tx: &Transaction<'_>, webinar_id: &str) -> StoreResult<()> {
+    let now = Utc::now();
+    tx.execute(
+        "UPDATE reminders SET status = 'cancelled', locked_until = NULL
+         WHERE webinar_id = $1 AND status IN ('pending', 'firing')",
+        &[&webinar_id],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE deliveries SET status = 'cancelled', updated_at = $2
+         WHERE webinar_id = $1 AND status = 'pending'",
+        &[&webinar_id, &now],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE slices SET status = 'cancelled', locked_until = NULL
+         WHERE webinar_id = $1 AND status = 'pending'",
+        &[&webinar_id],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn create_webinar(
+    tx: &Transaction<'_>,
+    channel: &str,
+    creator_id: &str,
+    f: &WebinarFields,
+    plan: &[PlannedReminder],
+) -> StoreResult<String> {
+    let id = new_id();
+    let now = Utc::now();
+    tx.execute(
+        "INSERT INTO webinars (id, creator_id, title, link, from_time, to_time, timezone,
+                               status, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'scheduled', $8, $8)",
+        &[
+            &id,
+            &creator_id,
+            &f.title,
+            &f.link,
+            &f.from_time,
+            &f.to_time,
+            &f.timezone,
+            &now,
+        ],
+    )
+    .await?;
+    set_mangoes(tx, &id, &f.mango_ids).await?;
+    arm(tx, channel, &id, f.from_time, plan).await?;
+    Ok(id)
+}
+
+pub async fn update_webinar(
+    tx: &Transaction<'_>,
+    channel: &str,
+    id: &str,
+    f: &WebinarFields,
+    plan: Option<&[PlannedReminder]>,
+) -> StoreResult<()> {
+    let n = tx
+        .execute(
+            "UPDATE webinars SET title = $2, link = $3, from_time = $4, to_time = $5,
+                                 timezone = $6, updated_at = $7
+             WHERE id = $1 AND status = 'scheduled'",
+            &[
+                &id,
+                &f.title,
+                &f.link,
+                &f.from_time,
+                &f.to_time,
+                &f.timezone,
+                &Utc::now(),
+            ],
+        )
+        .await?;
+    if n == 0 {
+        return Err(StoreError::Conflict("webinar is not scheduled".into()));
+    }
+    set_mangoes(tx, id, &f.mango_ids).await?;
+    if let Some(plan) = plan {
+        cancel_pending(tx, id).await?;
+        arm(tx, channel, id, f.from_time, plan).await?;
+    }
+    Ok(())
+}
+
+pub async fn end_webinar(tx: &Transaction<'_>, id: &str, deleted: bool) -> StoreResult<Webinar> {
+    let before = get_webinar(tx, id).await?;
+    let status = if deleted { "deleted" } else { "cancelled" };
+    tx.execute(
+        "UPDATE webinars SET status = $2, updated_at = $3 WHERE id = $1",
+        &[&id, &status, &Utc::now()],
+    )
+    .await?;
+    cancel_pending(tx, id).await?;
+    Ok(Webinar {
+        status: status.into(),
+        ..before
+    })
+}
+
+pub async fn list_reminders(
+    c: &impl GenericClient,
+    webinar_id: &str,
+) -> StoreResult<Vec<Reminder>> {
+    get_webinar(c, webinar_id).await?;
+    let rows = c
+        .query(
+            "SELECT id, webinar_id, label, from_time, due_at, status, late, fired_at
+             FROM reminders WHERE webinar_id = $1 ORDER BY due_at, label",
+            &[&webinar_id],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Reminder {
+            id: r.get(0),
+            webinar_id: r.get(1),
+            label: r.get(2),
+            from_time: r.get(3),
+            due_at: r.get(4),
+            status: r.get(5),
+            late: r.get(6),
+            fired_at: r.get(7),
+        })
+        .collect())
+}
+
+const PARTICIPANT_COLS: &str = "id, webinar_id, name, email, phone, timezone, registered_at";
+
+fn participant(r: &Row) -> Participant {
+    Participant {
+        id: r.get(0),
+        webinar_id: r.get(1),
+        name: r.get(2),
+        email: r.get(3),
+        phone: r.get(4),
+        timezone: r.get(5),
+        registered_at: r.get(6),
+    }
+}
+
+/// Registers everyone in one statement (arrays through `unnest`, in the
+/// order given, so registration order is fan-out order). The participant
+/// records are returned only for a single registration.
+pub async fn register(
+    tx: &Transaction<'_>,
+    webinar_id: &str,
+    people: &[NewParticipant],
+) -> StoreResult<(RegisterSummary, Vec<Participant>)> {
+    // Locks the webinar: a cancellation cannot slip in between.
+    let status: Option<String> = tx
+        .query_opt(
+            "SELECT status FROM webinars WHERE id = $1 AND status != 'deleted' FOR SHARE",
+            &[&webinar_id],
+        )
+        .await?
+        .map(|r| r.get(0));
+    if found(status)? != "scheduled" {
+        return Err(StoreError::Conflict("webinar is cancelled".into()));
+    }
+    let mut ids = Vec::with_capacity(people.len());
+    let mut names = Vec::with_capacity(people.len());
+    let mut emails = Vec::with_capacity(people.len());
+    let mut phones = Vec::with_capacity(people.len());
+    let mut zones = Vec::with_capacity(people.len());
+    for p in people {
+        ids.push(new_id());
+        names.push(p.name.as_str());
+        emails.push(p.email.as_str());
+        phones.push(p.phone.as_str());
+        zones.push(p.timezone.as_deref());
+    }
+    let created = tx
+        .execute(
+            "INSERT INTO participants (id, webinar_id, name, email, phone, timezone, registered_at)
+             SELECT id, $1, name, email, phone, tz, $7
+             FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+                  WITH ORDINALITY AS u(id, name, email, phone, tz, n)
+             ORDER BY n
+             ON CONFLICT (webinar_id, lower(email)) WHERE unregistered_at IS NULL DO NOTHING",
+            &[
+                &webinar_id,
+                &ids,
+                &names,
+                &emails,
+                &phones,
+                &zones,
+                &Utc::now(),
+            ],
+        )
+        .await? as usize;
+    let summary = RegisterSummary {
+        created,
+        existing: people.len() - created,
+    };
+    let mut records = Vec::new();
+    if let [one] = people {
+        let r = tx
+            .query_one(
+                &format!(
+                    "SELECT {PARTICIPANT_COLS} FROM participants
+                     WHERE webinar_id = $1 AND lower(email) = lower($2) AND unregistered_at IS NULL"
+                ),
+                &[&webinar_id, &one.email],
+            )
+            .await?;
+        records.push(participant(&r));
+    }
+    Ok((summary, records))
+}
+
+pub async fn list_participants(
+    c: &impl GenericClient,
+    webinar_id: &str,
+    after: Option<&str>,
+    limit: u32,
+) -> StoreResult<Vec<Participant>> {
+    get_webinar(c, webinar_id).await?;
+    let rows = c
+        .query(
+            &format!(
+                "SELECT {PARTICIPANT_COLS} FROM participants
+                 WHERE webinar_id = $1 AND unregistered_at IS NULL
+                   AND seq > COALESCE((SELECT seq FROM participants WHERE id = $2), 0)
+                 ORDER BY seq LIMIT $3"
+            ),
+            &[&webinar_id, &after, &i64::from(limit)],
+        )
+        .await?;
+    Ok(rows.iter().map(participant).collect())
+}
+
+pub async fn unregister(tx: &Transaction<'_>, webinar_id: &str, id: &str) -> StoreResult<()> {
+    let now = Utc::now();
+    touched(
+        tx.execute(
+            "UPDATE participants SET unregistered_at = $3
+             WHERE id = $1 AND webinar_id = $2 AND unregistered_at IS NULL",
+            &[&id, &webinar_id, &now],
+        )
+        .await?,
+    )?;
+    tx.execute(
+        "UPDATE deliveries SET status = 'cancelled', updated_at = $2
+         WHERE participant_id = $1 AND status = 'pending'",
+        &[&id, &now],
+    )
+    .await?;
+    Ok(())
+}

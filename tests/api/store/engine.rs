@@ -1,0 +1,293 @@
+//! The engine's side of the conformance suite: claims, leases, slices,
+//! recording and expiry, as several instances would drive them.
+
+use super::*;
+
+pub async fn a_lost_instance_s_slice_is_resumed_without_resending_what_was_recorded(s: DynStore) {
+    let t0 = now_ms();
+    let (_, sub) = world(&s, t0 + Duration::minutes(15), t0 + Duration::seconds(1), 5).await;
+    assert_eq!(
+        s.next_reminder_due().await.unwrap(),
+        Some(t0 + Duration::seconds(1))
+    );
+    let now = t0 + Duration::seconds(2);
+    assert_eq!(fire(&s, now, t0 + Duration::minutes(15)).await, 5);
+    assert_eq!(
+        s.subscriptions_with_work().await.unwrap(),
+        vec![sub.clone()]
+    );
+
+    let a = s
+        .claim_deliveries(&sub, now, 100, "A", now + Duration::seconds(60))
+        .await
+        .unwrap();
+    assert_eq!(a.jobs.len(), 5);
+    assert_eq!(a.slices.len(), 1);
+    assert!(a.jobs.iter().all(|j| j.attempt == 1 && j.fresh.is_some()));
+    // Leased: nobody else gets them.
+    assert!(s
+        .claim_deliveries(&sub, now, 100, "B", now + Duration::seconds(60))
+        .await
+        .unwrap()
+        .jobs
+        .is_empty());
+    let two: Vec<Outcome> = a.jobs[..2].iter().map(|j| delivered(j, now)).collect();
+    s.record_outcomes(&two, &[], now, now - Duration::days(3))
+        .await
+        .unwrap();
+
+    // Instance A dies; its lease lapses and B resumes the slice.
+    let later = now + Duration::seconds(61);
+    let b = s
+        .claim_deliveries(&sub, later, 100, "B", later + Duration::seconds(60))
+        .await
+        .unwrap();
+    let resumed: Vec<&str> = b.jobs.iter().map(|j| j.id.as_str()).collect();
+    let expected: Vec<&str> = a.jobs[2..].iter().map(|j| j.id.as_str()).collect();
+    assert_eq!(resumed, expected, "same webhook-ids, recorded ones skipped");
+    let rest: Vec<Outcome> = b.jobs.iter().map(|j| delivered(j, later)).collect();
+    s.record_outcomes(&rest, &[b.slices[0].0], later, later - Duration::days(3))
+        .await
+        .unwrap();
+
+    assert!(s
+        .claim_deliveries(&sub, later, 100, "B", later)
+        .await
+        .unwrap()
+        .jobs
+        .is_empty());
+    assert_eq!(s.next_delivery_due(&sub).await.unwrap(), None);
+    let list = s.list_deliveries(&sub, None, 100).await.unwrap();
+    assert_eq!(list.len(), 5);
+    assert!(list
+        .iter()
+        .all(|d| d.status == "delivered" && d.attempts == 1));
+}
+
+pub async fn retries_become_rows_and_unsent_slices_expire_per_delivery(s: DynStore) {
+    let t0 = now_ms();
+    let start = t0 + Duration::minutes(15);
+    let (wid, sub) = world(&s, start, t0 + Duration::seconds(1), 3).await;
+    let now = t0 + Duration::seconds(2);
+    fire(&s, now, start).await;
+    let c = s
+        .claim_deliveries(&sub, now, 1, "A", now + Duration::seconds(60))
+        .await
+        .unwrap();
+    assert_eq!(c.jobs.len(), 3, "a slice is leased whole");
+    let retry = Outcome {
+        verdict: Verdict::Retry(now + Duration::seconds(5)),
+        attempt: Attempt {
+            status_code: Some(500),
+            error: Some("receiver answered 500".into()),
+            ..delivered(&c.jobs[0], now).attempt
+        },
+        ..delivered(&c.jobs[0], now)
+    };
+    s.record_outcomes(&[retry], &[], now, now - Duration::days(3))
+        .await
+        .unwrap();
+    let d = s.get_delivery(&sub, &c.jobs[0].id).await.unwrap();
+    assert_eq!(
+        (d.status.as_str(), d.attempts, d.last_status),
+        ("pending", 1, Some(500))
+    );
+    assert_eq!(
+        s.next_delivery_due(&sub).await.unwrap(),
+        Some(now + Duration::seconds(5))
+    );
+    let again = s
+        .claim_deliveries(
+            &sub,
+            now + Duration::seconds(6),
+            10,
+            "A",
+            now + Duration::seconds(66),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.jobs.len(), 1);
+    assert_eq!(again.jobs[0].attempt, 2);
+
+    // The webinar starts: everything unsent expires, each with a row.
+    let n = s
+        .expire_overdue(start + Duration::seconds(61))
+        .await
+        .unwrap();
+    assert_eq!(n, 3);
+    let list = s.list_deliveries(&sub, Some("expired"), 100).await.unwrap();
+    assert_eq!(list.len(), 3);
+    let _ = wid;
+}
+
+pub async fn cancelling_drops_pending_slices_and_rows(s: DynStore) {
+    let t0 = now_ms();
+    let (wid, sub) = world(&s, t0 + Duration::minutes(15), t0 + Duration::seconds(1), 3).await;
+    fire(&s, t0 + Duration::seconds(2), t0 + Duration::minutes(15)).await;
+    s.end_webinar(&wid, false).await.unwrap();
+    let now = t0 + Duration::seconds(3);
+    assert!(s
+        .claim_deliveries(&sub, now, 10, "A", now)
+        .await
+        .unwrap()
+        .jobs
+        .is_empty());
+    assert!(s.subscriptions_with_work().await.unwrap().is_empty());
+}
+
+pub async fn a_reminder_is_fired_by_one_instance_at_a_time(s: DynStore) {
+    let t0 = now_ms();
+    let (_, sub) = world(
+        &s,
+        t0 + Duration::minutes(15),
+        t0 + Duration::seconds(1),
+        70,
+    )
+    .await;
+    let now = t0 + Duration::seconds(2);
+    let lease = now + Duration::seconds(60);
+    let a = s.claim_due_reminders(now, "A", lease, 10).await.unwrap();
+    assert_eq!(a.len(), 1);
+    assert!(s
+        .claim_due_reminders(now, "B", lease, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // The next due time is the lease's end: that is when another takes over.
+    assert_eq!(s.next_reminder_due().await.unwrap(), Some(lease));
+    let step = |owner: &'static str, at: DateTime<Utc>| {
+        let (s, id) = (s.clone(), a[0].id.clone());
+        async move {
+            s.fanout_batch(
+                &id,
+                owner,
+                FanoutMode::Send { late: false },
+                1000,
+                at,
+                at + Duration::seconds(60),
+                t0 + Duration::minutes(15),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    // B does not hold it: nothing happens.
+    let p = step("B", now).await;
+    assert_eq!((p.created, p.done), (0, true));
+    // A's first step is small (64), then A dies.
+    assert_eq!(step("A", now).await.created, 64);
+    let later = lease + Duration::seconds(1);
+    let b = s
+        .claim_due_reminders(later, "B", later + Duration::seconds(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(b.len(), 1, "the lapsed fan-out is claimed again");
+    assert_eq!(step("A", later).await.created, 0, "A lost it");
+    let p = step("B", later).await;
+    assert_eq!(p.created, 6, "B resumes after A's cursor");
+    assert!(step("B", later).await.done);
+    let c = s
+        .claim_deliveries(&sub, later, 1000, "B", later + Duration::seconds(60))
+        .await
+        .unwrap();
+    assert_eq!(c.jobs.len(), 70);
+    assert_eq!(c.slices.len(), 2);
+    assert_eq!(s.next_reminder_due().await.unwrap(), None);
+}
+
+pub async fn a_clean_stop_hands_back_every_lease(s: DynStore) {
+    let t0 = now_ms();
+    let (_, sub) = world(&s, t0 + Duration::minutes(15), t0 + Duration::seconds(1), 3).await;
+    let now = t0 + Duration::seconds(2);
+    let lease = now + Duration::seconds(60);
+    fire(&s, now, t0 + Duration::minutes(15)).await;
+    let a = s.claim_deliveries(&sub, now, 10, "A", lease).await.unwrap();
+    assert_eq!(a.jobs.len(), 3);
+    assert_eq!(s.release_leases("B").await.unwrap(), 0, "B holds nothing");
+    assert_eq!(s.release_leases("A").await.unwrap(), 1);
+    let b = s.claim_deliveries(&sub, now, 10, "B", lease).await.unwrap();
+    let ids = |c: &Claimed| c.jobs.iter().map(|j| j.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&b), ids(&a), "B takes it at once, same webhook-ids");
+}
+
+pub async fn two_instances_split_a_fan_out_without_overlap(s: DynStore) {
+    let t0 = now_ms();
+    let n = 5000;
+    let (_, sub) = world(&s, t0 + Duration::minutes(15), t0 + Duration::seconds(1), n).await;
+    let now = t0 + Duration::seconds(2);
+    assert_eq!(fire(&s, now, t0 + Duration::minutes(15)).await, n);
+    let instance = |owner: &'static str| {
+        let (s, sub) = (s.clone(), sub.clone());
+        tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let c = s
+                    .claim_deliveries(&sub, now, 500, owner, now + Duration::seconds(60))
+                    .await
+                    .unwrap();
+                if c.jobs.is_empty() {
+                    return mine;
+                }
+                let done: Vec<i64> = c.slices.iter().map(|x| x.0).collect();
+                let out: Vec<Outcome> = c.jobs.iter().map(|j| delivered(j, now)).collect();
+                s.record_outcomes(&out, &done, now, now - Duration::days(3))
+                    .await
+                    .unwrap();
+                mine.extend(c.jobs.into_iter().map(|j| j.id));
+            }
+        })
+    };
+    let (a, b) = (instance("A"), instance("B"));
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    let mut all: Vec<&String> = a.iter().chain(&b).collect();
+    let sent = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), sent, "no delivery was claimed twice");
+    assert_eq!(sent, n, "every delivery was claimed");
+    let delivered = s
+        .list_deliveries(&sub, Some("delivered"), 10_000)
+        .await
+        .unwrap();
+    assert_eq!(delivered.len(), n);
+    assert!(s.subscriptions_with_work().await.unwrap().is_empty());
+}
+
+pub async fn a_missed_reminder_is_recorded_per_delivery(s: DynStore) {
+    let t0 = now_ms();
+    let (_, sub) = world(&s, t0 + Duration::seconds(5), t0 + Duration::seconds(1), 3).await;
+    let now = t0 + Duration::minutes(5);
+    let due = s
+        .claim_due_reminders(now, "A", now + Duration::seconds(60), 10)
+        .await
+        .unwrap();
+    let mut created = 0;
+    loop {
+        let p = s
+            .fanout_batch(
+                &due[0].id,
+                "A",
+                FanoutMode::Missed,
+                1000,
+                now,
+                now + Duration::seconds(60),
+                now,
+            )
+            .await
+            .unwrap();
+        created += p.created;
+        assert!(p.subscriptions.is_empty(), "nothing to send");
+        if p.done {
+            break;
+        }
+    }
+    assert_eq!(created, 3);
+    let missed = s.list_deliveries(&sub, Some("missed"), 10).await.unwrap();
+    assert_eq!(missed.len(), 3);
+    assert!(missed.iter().all(|d| d.late && d.attempts == 0));
+    let w = s
+        .list_reminders(&missed[0].webinar_id.clone().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(w[0].status, "missed");
+}

@@ -1,0 +1,157 @@
+//! The store's conformance suite: every scenario runs against both
+//! backends, straight through the `Store` trait: a real SQLite file, and a
+//! fresh schema on the real PostgreSQL server (`tests/common/pg.rs`).
+
+mod engine;
+mod records;
+
+#[path = "../../common/pg.rs"]
+#[allow(dead_code)]
+mod pg;
+
+pub use chrono::{DateTime, Duration, Utc};
+pub use tminus::store::*;
+
+async fn sqlite() -> (DynStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path().join("s.db").to_str().unwrap())
+        .await
+        .unwrap();
+    (store, dir)
+}
+
+/// One test per scenario and backend: `store::sqlite::<name>` and
+/// `store::postgres::<name>`.
+macro_rules! on_both {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                let (s, _dir) = super::sqlite().await;
+                super::$module::$name(s).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                let Some(db) = super::pg::fresh().await else { return };
+                let s = super::open(&db.url).await.unwrap();
+                super::$module::$name(s).await;
+                db.drop_now().await;
+            })*
+        }
+    };
+}
+
+on_both!(
+    engine::a_lost_instance_s_slice_is_resumed_without_resending_what_was_recorded,
+    engine::retries_become_rows_and_unsent_slices_expire_per_delivery,
+    engine::cancelling_drops_pending_slices_and_rows,
+    engine::a_reminder_is_fired_by_one_instance_at_a_time,
+    engine::a_clean_stop_hands_back_every_lease,
+    engine::two_instances_split_a_fan_out_without_overlap,
+    engine::a_missed_reminder_is_recorded_per_delivery,
+    records::platform_records_round_trip,
+    records::participants_register_once_per_email_and_page_in_order,
+    records::subscriptions_are_idempotent_revivable_and_rotatable,
+    records::test_events_replays_and_batches_are_recorded,
+    records::failing_endpoints_are_disabled,
+);
+
+/// A creator, a webinar starting at `from` with one reminder due at `due`,
+/// `n` participants and one subscription to everything: (webinar, sub).
+pub async fn world(
+    s: &DynStore,
+    from: DateTime<Utc>,
+    due: DateTime<Utc>,
+    n: usize,
+) -> (String, String) {
+    let c = s.create_creator("C", Some("+05:30")).await.unwrap();
+    let fields = WebinarFields {
+        title: "T".into(),
+        link: "https://x.example/".into(),
+        from_time: from,
+        to_time: from + Duration::hours(1),
+        timezone: None,
+        mango_ids: vec![],
+    };
+    let plan = [PlannedReminder {
+        label: "15min".into(),
+        due_at: due,
+    }];
+    let w = s.create_webinar(&c.id, &fields, &plan).await.unwrap();
+    let people: Vec<NewParticipant> = (0..n)
+        .map(|i| NewParticipant {
+            name: format!("P{i}"),
+            email: format!("p{i}@x.example"),
+            phone: String::new(),
+            timezone: None,
+        })
+        .collect();
+    s.register_participants(&w.id, people).await.unwrap();
+    let sub = NewSubscription {
+        creator_id: c.id,
+        hook_url: "https://hook.example/".into(),
+        event: "webinar.reminder.all".into(),
+        webinar_id: None,
+        mango_id: None,
+        secret: tminus::signing::new_secret(),
+        max_concurrency: 4,
+        rate_per_second: None,
+        batch_size: 1,
+    };
+    let (sub, created) = s.subscribe(&sub).await.unwrap();
+    assert!(created);
+    (w.id, sub.id)
+}
+
+/// Claims the due reminder and fans it out completely.
+pub async fn fire(s: &DynStore, now: DateTime<Utc>, expires: DateTime<Utc>) -> usize {
+    let due = s
+        .claim_due_reminders(now, "A", now + Duration::seconds(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    let mut created = 0;
+    loop {
+        let p = s
+            .fanout_batch(
+                &due[0].id,
+                "A",
+                FanoutMode::Send { late: false },
+                1000,
+                now,
+                now + Duration::seconds(60),
+                expires,
+            )
+            .await
+            .unwrap();
+        created += p.created;
+        if p.done {
+            return created;
+        }
+    }
+}
+
+/// Now, at the store's precision (milliseconds).
+pub fn now_ms() -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap()
+}
+
+pub fn delivered(j: &Job, now: DateTime<Utc>) -> Outcome {
+    Outcome {
+        delivery_id: j.id.clone(),
+        subscription_id: j.subscription_id.clone(),
+        attempt: Attempt {
+            attempt: j.attempt,
+            started_at: now,
+            status_code: Some(200),
+            latency_ms: 1,
+            error: None,
+            response: Some("OK".into()),
+        },
+        verdict: Verdict::Delivered,
+        fresh: j.fresh.clone(),
+        batch: None,
+    }
+}

@@ -1,0 +1,435 @@
+//! The records' side of the conformance suite: creators, keys, mangoes,
+//! webinars, participants, subscriptions and the delivery history, as the
+//! API reads and writes them.
+
+use super::*;
+
+fn fields(from: DateTime<Utc>, mangoes: Vec<String>) -> WebinarFields {
+    WebinarFields {
+        title: "Launch".into(),
+        link: "https://x.example/w".into(),
+        from_time: from,
+        to_time: from + Duration::hours(1),
+        timezone: Some("Asia/Kolkata".into()),
+        mango_ids: mangoes,
+    }
+}
+
+fn person(email: &str) -> NewParticipant {
+    NewParticipant {
+        name: "P".into(),
+        email: email.into(),
+        phone: "+1".into(),
+        timezone: Some("Europe/Paris".into()),
+    }
+}
+
+fn subscription(creator: &str, url: &str) -> NewSubscription {
+    NewSubscription {
+        creator_id: creator.into(),
+        hook_url: url.into(),
+        event: "webinar.reminder.all".into(),
+        webinar_id: None,
+        mango_id: None,
+        secret: tminus::signing::new_secret(),
+        max_concurrency: 4,
+        rate_per_second: Some(10),
+        batch_size: 1,
+    }
+}
+
+pub async fn platform_records_round_trip(s: DynStore) {
+    let c = s.create_creator("Ada", Some("+05:30")).await.unwrap();
+    assert_eq!(s.get_creator(&c.id).await.unwrap().name, "Ada");
+    assert_eq!(s.list_creators().await.unwrap().len(), 1);
+    assert!(matches!(
+        s.get_creator("nope").await,
+        Err(StoreError::NotFound)
+    ));
+    let k = s.create_api_key(&c.id, "ci", "tmk_ab", "h1").await.unwrap();
+    assert_eq!(s.creator_for_key("h1").await.unwrap(), c.id);
+    s.revoke_api_key(&c.id, &k.id).await.unwrap();
+    assert!(matches!(
+        s.creator_for_key("h1").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(s.list_api_keys(&c.id).await.unwrap()[0]
+        .revoked_at
+        .is_some());
+    let m1 = s.create_mango(&c.id, "Course").await.unwrap();
+    let m2 = s.create_mango(&c.id, "Book").await.unwrap();
+    assert_eq!(s.list_mangoes(&c.id).await.unwrap().len(), 2);
+
+    let t0 = now_ms();
+    let plan = |from: DateTime<Utc>| {
+        vec![
+            PlannedReminder {
+                label: "30min".into(),
+                due_at: from - Duration::minutes(30),
+            },
+            PlannedReminder {
+                label: "15min".into(),
+                due_at: from - Duration::minutes(15),
+            },
+        ]
+    };
+    let from = t0 + Duration::hours(2);
+    let w = s
+        .create_webinar(
+            &c.id,
+            &fields(from, vec![m2.id.clone(), m1.id.clone()]),
+            &plan(from),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        w.mangoes,
+        vec![m2.id.clone(), m1.id.clone()],
+        "in the order given"
+    );
+    assert_eq!((w.from_time, w.status.as_str()), (from, "scheduled"));
+    assert_eq!(
+        s.next_reminder_due().await.unwrap(),
+        Some(from - Duration::minutes(30))
+    );
+    // Rescheduling cancels the old start's reminders and arms the new.
+    let later = from + Duration::hours(1);
+    let w2 = s
+        .update_webinar(
+            &w.id,
+            &fields(later, vec![m1.id.clone()]),
+            Some(&plan(later)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(w2.mangoes, vec![m1.id.clone()]);
+    let rs = s.list_reminders(&w.id).await.unwrap();
+    let states: Vec<(&str, &str)> = rs
+        .iter()
+        .map(|r| (r.label.as_str(), r.status.as_str()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("30min", "cancelled"),
+            ("15min", "cancelled"),
+            ("30min", "pending"),
+            ("15min", "pending")
+        ]
+    );
+    assert_eq!(s.list_webinars(&c.id).await.unwrap().len(), 1);
+    let ended = s.end_webinar(&w.id, false).await.unwrap();
+    assert_eq!(ended.status, "cancelled");
+    assert_eq!(s.next_reminder_due().await.unwrap(), None);
+    assert!(matches!(
+        s.update_webinar(&w.id, &fields(later, vec![]), None).await,
+        Err(StoreError::Conflict(_))
+    ));
+    s.end_webinar(&w.id, true).await.unwrap();
+    assert!(matches!(
+        s.get_webinar(&w.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(s.list_webinars(&c.id).await.unwrap().is_empty());
+}
+
+pub async fn participants_register_once_per_email_and_page_in_order(s: DynStore) {
+    let c = s.create_creator("Ada", None).await.unwrap();
+    let from = now_ms() + Duration::hours(2);
+    let w = s
+        .create_webinar(&c.id, &fields(from, vec![]), &[])
+        .await
+        .unwrap();
+    let (sum, recs) = s
+        .register_participants(
+            &w.id,
+            vec![
+                person("a@x.example"),
+                person("B@x.example"),
+                person("b@X.example"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (sum.created, sum.existing),
+        (2, 1),
+        "email is case-insensitive"
+    );
+    assert!(recs.is_empty(), "a bulk call gets the summary only");
+    let (sum, recs) = s
+        .register_participants(&w.id, vec![person("A@x.example")])
+        .await
+        .unwrap();
+    assert_eq!((sum.created, sum.existing), (0, 1));
+    assert_eq!(
+        recs[0].email, "a@x.example",
+        "the registration already there"
+    );
+    let (_, recs) = s
+        .register_participants(&w.id, vec![person("c@x.example")])
+        .await
+        .unwrap();
+    assert_eq!(recs[0].timezone.as_deref(), Some("Europe/Paris"));
+    let page1 = s.list_participants(&w.id, None, 2).await.unwrap();
+    let emails: Vec<&str> = page1.iter().map(|p| p.email.as_str()).collect();
+    assert_eq!(emails, ["a@x.example", "B@x.example"], "registration order");
+    let page2 = s
+        .list_participants(&w.id, Some(&page1[1].id), 10)
+        .await
+        .unwrap();
+    assert_eq!(page2.len(), 1);
+    s.unregister_participant(&w.id, &page1[0].id).await.unwrap();
+    assert!(matches!(
+        s.unregister_participant(&w.id, &page1[0].id).await,
+        Err(StoreError::NotFound)
+    ));
+    let (sum, _) = s
+        .register_participants(&w.id, vec![person("a@x.example")])
+        .await
+        .unwrap();
+    assert_eq!(sum.created, 1, "unregistered people may register again");
+    assert_eq!(s.list_participants(&w.id, None, 10).await.unwrap().len(), 3);
+    s.end_webinar(&w.id, false).await.unwrap();
+    assert!(matches!(
+        s.register_participants(&w.id, vec![person("d@x.example")])
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+}
+
+pub async fn subscriptions_are_idempotent_revivable_and_rotatable(s: DynStore) {
+    let c = s.create_creator("Ada", None).await.unwrap();
+    let (a, created) = s
+        .subscribe(&subscription(&c.id, "https://h.example/1"))
+        .await
+        .unwrap();
+    assert!(created);
+    assert_eq!(
+        (a.max_concurrency, a.rate_per_second, a.batch_size),
+        (4, Some(10), 1)
+    );
+    let (again, created) = s
+        .subscribe(&subscription(&c.id, "https://h.example/1"))
+        .await
+        .unwrap();
+    assert!(!created);
+    assert_eq!(again.id, a.id);
+    let mut one_webinar = subscription(&c.id, "https://h.example/1");
+    one_webinar.webinar_id = Some("abc".into());
+    assert!(
+        s.subscribe(&one_webinar).await.unwrap().1,
+        "another filter, another subscription"
+    );
+    assert_eq!(s.list_subscriptions(Some(&c.id)).await.unwrap().len(), 2);
+    assert_eq!(s.list_subscriptions(None).await.unwrap().len(), 2);
+
+    let grace = now_ms() + Duration::hours(24);
+    let r = s.rotate_secret(&a.id, "whsec_new", grace).await.unwrap();
+    assert_eq!(
+        (r.secret.as_str(), r.previous_secret.as_deref()),
+        ("whsec_new", Some(a.secret.as_str()))
+    );
+    assert_eq!(r.previous_until, Some(grace));
+    let patch = SubscriptionPatch {
+        max_concurrency: Some(2),
+        rate_per_second: Some(None),
+        batch_size: Some(50),
+        enable: false,
+    };
+    let p = s.update_subscription(&a.id, &patch).await.unwrap();
+    assert_eq!(
+        (p.max_concurrency, p.rate_per_second, p.batch_size),
+        (2, None, 50)
+    );
+
+    s.delete_subscription(&a.id).await.unwrap();
+    assert!(matches!(
+        s.get_subscription(&a.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.delete_subscription(&a.id).await,
+        Err(StoreError::NotFound)
+    ));
+    let (fresh, created) = s
+        .subscribe(&subscription(&c.id, "https://h.example/1"))
+        .await
+        .unwrap();
+    assert!(
+        created && fresh.id != a.id,
+        "a deleted subscription stays deleted"
+    );
+}
+
+pub async fn test_events_replays_and_batches_are_recorded(s: DynStore) {
+    let t0 = now_ms();
+    let (_, sub) = world(&s, t0 + Duration::minutes(15), t0 + Duration::seconds(1), 4).await;
+    let one_off = OneOff {
+        id: "msg_test1".into(),
+        subscription_id: sub.clone(),
+        label: "test".into(),
+        payload: b"{\"hello\":1}".to_vec(),
+        expires_at: t0 + Duration::hours(1),
+    };
+    let d = s.create_one_off(&one_off, t0).await.unwrap();
+    assert_eq!((d.status.as_str(), d.attempts), ("pending", 0));
+    let c = s
+        .claim_deliveries(&sub, t0, 10, "A", t0 + Duration::seconds(60))
+        .await
+        .unwrap();
+    assert_eq!(c.jobs.len(), 1);
+    assert_eq!(c.jobs[0].payload.as_deref(), Some(&b"{\"hello\":1}"[..]));
+    s.record_outcomes(
+        &[delivered(&c.jobs[0], t0)],
+        &[],
+        t0,
+        t0 - Duration::days(3),
+    )
+    .await
+    .unwrap();
+    // A replay of a delivered delivery: due now again, same id, attempt 2.
+    let r = s
+        .retry_delivery(&sub, "msg_test1", t0, t0 + Duration::hours(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status.as_str(), r.expires_at),
+        ("pending", t0 + Duration::hours(2))
+    );
+    let c = s
+        .claim_deliveries(&sub, t0, 10, "A", t0 + Duration::seconds(60))
+        .await
+        .unwrap();
+    assert_eq!(c.jobs[0].attempt, 2);
+    s.record_outcomes(
+        &[delivered(&c.jobs[0], t0)],
+        &[],
+        t0,
+        t0 - Duration::days(3),
+    )
+    .await
+    .unwrap();
+    let d = s.get_delivery(&sub, "msg_test1").await.unwrap();
+    let log = d.attempt_log.unwrap();
+    assert_eq!(log.iter().map(|a| a.attempt).collect::<Vec<_>>(), [1, 2]);
+    assert!(matches!(
+        s.get_delivery("other", "msg_test1").await,
+        Err(StoreError::NotFound)
+    ));
+
+    // A batch of the fan-out's four: one row for the batch, four members.
+    let now = t0 + Duration::seconds(2);
+    fire(&s, now, t0 + Duration::minutes(15)).await;
+    let c = s
+        .claim_deliveries(&sub, now, 10, "A", now + Duration::seconds(60))
+        .await
+        .unwrap();
+    assert_eq!(c.jobs.len(), 4);
+    let members: Vec<Member> = c
+        .jobs
+        .iter()
+        .map(|j| (j.id.clone(), j.fresh.clone().unwrap()))
+        .collect();
+    let batch = Outcome {
+        delivery_id: "msg_bbatch".into(),
+        batch: Some((b"[...]".to_vec(), members)),
+        ..delivered(&c.jobs[0], now)
+    };
+    s.record_outcomes(&[batch], &[c.slices[0].0], now, now - Duration::days(3))
+        .await
+        .unwrap();
+    let b = s.get_delivery(&sub, "msg_bbatch").await.unwrap();
+    assert_eq!(
+        (b.status.as_str(), b.participant_id.as_deref()),
+        ("delivered", None)
+    );
+    let carried = s.list_deliveries(&sub, Some("batched"), 10).await.unwrap();
+    assert_eq!(carried.len(), 4);
+    assert!(carried
+        .iter()
+        .all(|d| d.batch_id.as_deref() == Some("msg_bbatch")));
+    assert!(s.subscriptions_with_work().await.unwrap().is_empty());
+}
+
+pub async fn failing_endpoints_are_disabled(s: DynStore) {
+    let t0 = now_ms();
+    let (_, sub) = world(&s, t0 + Duration::minutes(15), t0 + Duration::seconds(1), 2).await;
+    let now = t0 + Duration::seconds(2);
+    fire(&s, now, t0 + Duration::minutes(15)).await;
+    let c = s
+        .claim_deliveries(&sub, now, 10, "A", now + Duration::seconds(60))
+        .await
+        .unwrap();
+    let fail = |j: &Job, v: Verdict| Outcome {
+        verdict: v,
+        attempt: Attempt {
+            status_code: Some(503),
+            ..delivered(j, now).attempt
+        },
+        ..delivered(j, now)
+    };
+    let disabled = s
+        .record_outcomes(
+            &[fail(&c.jobs[0], Verdict::Retry(now + Duration::seconds(5)))],
+            &[],
+            now,
+            now - Duration::days(3),
+        )
+        .await
+        .unwrap();
+    assert!(disabled.is_empty());
+    assert_eq!(
+        s.get_subscription(&sub).await.unwrap().failing_since,
+        Some(now)
+    );
+    // Failing since `now`, and the limit moved past it: disabled.
+    let much_later = now + Duration::days(4);
+    let disabled = s
+        .record_outcomes(
+            &[fail(&c.jobs[1], Verdict::Retry(much_later))],
+            &[],
+            much_later,
+            much_later - Duration::days(3),
+        )
+        .await
+        .unwrap();
+    assert_eq!(disabled, vec![sub.clone()]);
+    let got = s.get_subscription(&sub).await.unwrap();
+    assert_eq!(got.status, "disabled");
+    assert!(
+        s.subscriptions_with_work().await.unwrap().is_empty(),
+        "a disabled endpoint gets no work"
+    );
+    // Re-subscribing revives it; a 410 disables it at once.
+    let c2 = s.list_subscriptions(None).await.unwrap()[0]
+        .creator_id
+        .clone();
+    let (revived, created) = s
+        .subscribe(&subscription(&c2, "https://hook.example/"))
+        .await
+        .unwrap();
+    assert!(!created);
+    assert_eq!(
+        (revived.status.as_str(), revived.failing_since),
+        ("active", None)
+    );
+    let disabled = s
+        .record_outcomes(
+            &[fail(&c.jobs[0], Verdict::Gone)],
+            &[],
+            much_later,
+            much_later - Duration::days(3),
+        )
+        .await
+        .unwrap();
+    assert_eq!(disabled, vec![sub.clone()]);
+    assert_eq!(
+        s.get_subscription(&sub)
+            .await
+            .unwrap()
+            .disabled_reason
+            .as_deref(),
+        Some("receiver answered 410 Gone")
+    );
+}
