@@ -32,9 +32,29 @@ struct View {
     fetched: Instant,
 }
 
-async fn refresh(d: &Dispatcher, id: &str, old: Option<View>) -> Option<View> {
+/// The subscription as it is now: `None` once it is gone or not active.
+/// A store failure keeps the view the lane had (a lane must not stop for a
+/// database restart), or, with none yet, is `Err`.
+async fn refresh(d: &Dispatcher, id: &str, old: Option<View>) -> Result<Option<View>, ()> {
+    let sub = match d.inner.ctx.store.get_subscription(id).await {
+        Ok(sub) => sub,
+        Err(crate::store::StoreError::NotFound) => return Ok(None),
+        Err(e) => {
+            tracing::warn!(subscription = %id, error = ?e, "reading the subscription failed");
+            // Looked at again in a tick.
+            return old
+                .map(|mut o| {
+                    o.fetched = Instant::now();
+                    Some(o)
+                })
+                .ok_or(());
+        }
+    };
+    Ok(view(d, sub, old))
+}
+
+fn view(d: &Dispatcher, sub: Subscription, old: Option<View>) -> Option<View> {
     let ctx = &d.inner.ctx;
-    let sub = ctx.store.get_subscription(id).await.ok()?;
     if sub.status != "active" {
         return None;
     }
@@ -182,11 +202,25 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
             .as_ref()
             .is_none_or(|v| v.fetched.elapsed() >= ctx.config.tick)
         {
-            view = refresh(&d, &id, view.take()).await;
+            match refresh(&d, &id, view.take()).await {
+                Ok(v) => view = v,
+                Err(()) => {
+                    // The store is away: try again in a tick.
+                    tokio::select! {
+                        _ = tokio::time::sleep(ctx.config.tick) => {}
+                        _ = shutdown.cancelled() => {}
+                    }
+                    continue;
+                }
+            }
         }
         let Some(v) = view.as_ref() else {
-            d.retire(&id, &sig);
-            break;
+            // Gone or disabled: stop, unless work was announced meanwhile
+            // (then look again).
+            if d.retire(&id, &sig) {
+                break;
+            }
+            continue;
         };
         let cap = v.sub.max_concurrency.max(1) as usize;
         if w.queue.len() < cap {

@@ -1,0 +1,238 @@
+//! Instances as real processes on one PostgreSQL schema, the calls that set
+//! up a fan-out, and the questions the tests ask the database afterwards.
+
+use crate::pg::TestDb;
+use crate::receiver::Receiver;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ADMIN: &str = "cluster-admin";
+/// The reminder offset the instances arm.
+pub const OFFSET_S: i64 = 60;
+
+/// One `tminus serve` process.
+pub struct Instance {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Instance {
+    pub fn start(db: &TestDb, logs: &std::path::Path, n: usize) -> Instance {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = std::fs::File::create(logs.join(format!("instance-{n}.log"))).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_tminus"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--database", &db.url, "--admin-token", ADMIN])
+            .args(["--reminder-offsets", &format!("{OFFSET_S}s")])
+            .args([
+                "--allow-http",
+                "--allow-private-targets",
+                "--api-rate",
+                "100000",
+            ])
+            .args(["--lease", "5s", "--http-timeout", "2s", "--tick", "200ms"])
+            .args(["--retry-base", "200ms", "--default-max-concurrency", "16"])
+            .env(
+                "TMINUS_LOG",
+                std::env::var("TMINUS_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Instance {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-9", &self.pid().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        let _ = Command::new("kill").arg(self.pid().to_string()).status();
+        let _ = self.child.wait();
+    }
+}
+
+pub async fn wait_healthy(http: &reqwest::Client, i: &Instance) {
+    for _ in 0..100 {
+        if let Ok(r) = http.get(format!("{}/healthz", i.base)).send().await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("instance at {} did not start", i.base);
+}
+
+async fn call(http: &reqwest::Client, req: reqwest::RequestBuilder, body: Value) -> Value {
+    let _ = http;
+    let r = req.json(&body).send().await.unwrap();
+    let status = r.status();
+    let v: Value = r.json().await.unwrap_or_default();
+    assert!(status.is_success(), "{status}: {v}");
+    v
+}
+
+/// Sets up, through `via`, a webinar whose reminder falls due `lead` from
+/// now with `n` participants, and subscribes the receiver. Returns the
+/// subscription id.
+pub async fn fan_out_soon(
+    http: &reqwest::Client,
+    via: &Instance,
+    rx: &Receiver,
+    n: usize,
+    lead: Duration,
+) -> String {
+    let admin = |path: &str| {
+        http.post(format!("{}/api/v1/platform{path}", via.base))
+            .bearer_auth(ADMIN)
+    };
+    let c = call(http, admin("/creators"), json!({"name": "C"})).await;
+    let cid = c["id"].as_str().unwrap().to_owned();
+    let k = call(http, admin(&format!("/creators/{cid}/api-keys")), json!({})).await;
+    let key = k["key"].as_str().unwrap().to_owned();
+    let sub = call(
+        http,
+        http.post(format!("{}/api/v1/integration/webhook/webhook", via.base))
+            .header("x-api-key", &key),
+        json!({"hookUrl": rx.url, "event": "webinar.reminder.all", "maxConcurrency": 16}),
+    )
+    .await;
+    // Far first, so registering does not race the reminder; then moved.
+    let far = chrono::Utc::now() + chrono::Duration::hours(3);
+    let iso =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let w = call(http, admin("/webinars"), json!({"creatorId": cid, "title": "T",
+        "link": "https://x.example/w", "fromTime": iso(far), "toTime": iso(far + chrono::Duration::hours(1))})).await;
+    let wid = w["id"].as_str().unwrap().to_owned();
+    let people: Vec<Value> = (0..n)
+        .map(|i| json!({"name": format!("P {i}"), "email": format!("p{i}@example.com")}))
+        .collect();
+    for chunk in people.chunks(50_000) {
+        call(
+            http,
+            admin(&format!("/webinars/{wid}/participants/bulk")),
+            json!(chunk),
+        )
+        .await;
+    }
+    let from = chrono::Utc::now()
+        + chrono::Duration::seconds(OFFSET_S)
+        + chrono::Duration::from_std(lead).unwrap();
+    call(
+        http,
+        http.patch(format!("{}/api/v1/platform/webinars/{wid}", via.base))
+            .bearer_auth(ADMIN),
+        json!({"fromTime": iso(from), "toTime": iso(from + chrono::Duration::hours(1))}),
+    )
+    .await;
+    sub["id"].as_str().unwrap().to_owned()
+}
+
+/// Waits for `what` to hold, polling; panics with `msg` after `secs`.
+pub async fn until(secs: u64, msg: &str, mut what: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !what().await {
+        assert!(Instant::now() < deadline, "timed out: {msg}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Rows still to send (pending deliveries and slices).
+pub async fn pending(db: &tokio_postgres::Client) -> i64 {
+    db.query_one(
+        "SELECT (SELECT count(*) FROM deliveries WHERE status = 'pending')
+              + (SELECT count(*) FROM slices WHERE status = 'pending')",
+        &[],
+    )
+    .await
+    .map(|r| r.get(0))
+    .unwrap_or(i64::MAX)
+}
+
+/// Webhook-ids recorded as delivered.
+pub async fn delivered(db: &tokio_postgres::Client) -> BTreeSet<String> {
+    db.query("SELECT id FROM deliveries WHERE status = 'delivered'", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// What an instance held and had not recorded: the webhook-ids of its
+/// leased slices without a row, and its leased pending rows.
+pub async fn held_by(db: &tokio_postgres::Client, pid: u32) -> BTreeSet<String> {
+    let owner = format!("{pid}-%");
+    let mut held: BTreeSet<String> = db
+        .query(
+            "SELECT l.subscription_id, p.seq, l.label, l.from_time
+             FROM slices l JOIN participants p ON p.webinar_id = l.webinar_id
+               AND p.seq > l.after_seq AND p.seq <= l.last_seq AND p.unregistered_at IS NULL
+             WHERE l.locked_by LIKE $1 AND l.status = 'pending'",
+            &[&owner],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| tminus::domain::ids::webhook_id(r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    let recorded: BTreeSet<String> = db
+        .query("SELECT id FROM deliveries", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    held.retain(|id| !recorded.contains(id));
+    held.extend(
+        db.query(
+            "SELECT id FROM deliveries WHERE locked_by LIKE $1 AND status = 'pending'",
+            &[&owner],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, String>(0)),
+    );
+    held
+}
+
+/// Where the instances write their logs: a temporary directory, kept (and
+/// named on stderr) when `TMINUS_KEEP_LOGS` is set.
+pub fn logs_dir() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("tminus-cluster-")
+        .tempdir()
+        .unwrap();
+    if std::env::var_os("TMINUS_KEEP_LOGS").is_some() {
+        eprintln!("instance logs in {}", dir.path().display());
+        let mut dir = dir;
+        dir.disable_cleanup(true);
+        return dir;
+    }
+    dir
+}

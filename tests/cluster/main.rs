@@ -1,0 +1,17 @@
+//! Several instances on one PostgreSQL database, as separate `tminus serve`
+//! processes: one is killed with SIGKILL mid-fan-out, or the database
+//! restarts mid-fan-out, and every reminder still arrives. These tests run
+//! one at a time (one restarts the shared server) and in a test binary of
+//! their own, which cargo runs after the others.
+
+mod harness;
+mod receiver;
+mod restart;
+mod sigkill;
+
+#[path = "../common/pg.rs"]
+#[allow(dead_code)]
+mod pg;
+
+/// Held by each test: they share the server and the machine's two cores.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

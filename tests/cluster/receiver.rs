@@ -1,0 +1,81 @@
+//! The receiver of the cluster tests: answers 200, except the first attempt
+//! of one delivery in sixteen (500, so retries are part of the story); notes
+//! per webhook-id how often it was acknowledged and per participant which
+//! webhook-ids it came with. Each answer takes a few milliseconds, so a
+//! fan-out lasts long enough to be interrupted.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Default)]
+pub struct Log {
+    /// Acknowledgements per webhook-id.
+    pub acked: HashMap<String, u32>,
+    /// Every webhook-id seen with each participant's email.
+    pub ids_by_email: HashMap<String, BTreeSet<String>>,
+    /// Webhook-ids already answered once (the 500s go to first attempts).
+    seen: BTreeSet<String>,
+}
+
+#[derive(Clone, Default)]
+pub struct Receiver {
+    pub log: Arc<Mutex<Log>>,
+    pub requests: Arc<AtomicUsize>,
+    pub url: String,
+}
+
+impl Receiver {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let r = Receiver {
+            url: format!("http://{}/hook", listener.local_addr().unwrap()),
+            ..Default::default()
+        };
+        let app = axum::Router::new()
+            .route("/hook", axum::routing::post(handle))
+            .with_state(r.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        r
+    }
+
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+
+    /// Participants acknowledged at least once.
+    pub fn acked_people(&self) -> usize {
+        let log = self.log.lock().unwrap();
+        log.ids_by_email
+            .values()
+            .filter(|ids| ids.iter().any(|id| log.acked.contains_key(id)))
+            .count()
+    }
+}
+
+async fn handle(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    r.requests.fetch_add(1, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(3)).await;
+    let id = headers
+        .get("webhook-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let email = json["email"].as_str().unwrap_or_default().to_owned();
+    let mut log = r.log.lock().unwrap();
+    log.ids_by_email
+        .entry(email)
+        .or_default()
+        .insert(id.clone());
+    let first = log.seen.insert(id.clone());
+    if first && id.ends_with('d') {
+        return StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    *log.acked.entry(id).or_default() += 1;
+    StatusCode::OK
+}
