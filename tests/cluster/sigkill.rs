@@ -57,42 +57,43 @@ async fn losing_an_instance_mid_fan_out_loses_nothing() {
     })
     .await;
 
-    let log = rx.log.lock().unwrap();
-    // At least once, each with one webhook-id.
-    assert_eq!(log.ids_by_email.len(), PEOPLE);
-    for (email, ids) in &log.ids_by_email {
-        assert_eq!(ids.len(), 1, "{email} got several webhook-ids: {ids:?}");
-    }
-    // Repeats (acknowledged more than once) are only of what the dead
-    // instance had in flight.
-    let repeats: BTreeSet<&String> = log
-        .acked
-        .iter()
-        .filter(|(_, n)| **n > 1)
-        .map(|(id, _)| id)
-        .collect();
-    eprintln!(
-        "{} repeats, of {} the dead instance held",
-        repeats.len(),
-        held.len()
-    );
-    assert!(repeats.len() <= held.len());
-    for id in &repeats {
-        assert!(
-            held.contains(*id),
-            "{id} was repeated but the dead instance did not hold it"
-        );
-    }
-    // Recorded as delivered only if acknowledged.
     let delivered = delivered(&sql).await;
-    assert_eq!(delivered.len(), PEOPLE);
-    for id in &delivered {
-        assert!(
-            log.acked.contains_key(id),
-            "{id} recorded as delivered, never acknowledged"
+    {
+        let log = rx.log.lock().unwrap();
+        // At least once, each with one webhook-id.
+        assert_eq!(log.ids_by_email.len(), PEOPLE);
+        for (email, ids) in &log.ids_by_email {
+            assert_eq!(ids.len(), 1, "{email} got several webhook-ids: {ids:?}");
+        }
+        // Repeats (acknowledged more than once) are only of what the dead
+        // instance had in flight.
+        let repeats: BTreeSet<&String> = log
+            .acked
+            .iter()
+            .filter(|(_, n)| **n > 1)
+            .map(|(id, _)| id)
+            .collect();
+        eprintln!(
+            "{} repeats, of {} the dead instance held",
+            repeats.len(),
+            held.len()
         );
+        assert!(repeats.len() <= held.len());
+        for id in &repeats {
+            assert!(
+                held.contains(*id),
+                "{id} was repeated but the dead instance did not hold it"
+            );
+        }
+        // Recorded as delivered only if acknowledged.
+        assert_eq!(delivered.len(), PEOPLE);
+        for id in &delivered {
+            assert!(
+                log.acked.contains_key(id),
+                "{id} recorded as delivered, never acknowledged"
+            );
+        }
     }
-    drop(log);
     drop(instances);
     db.drop_now().await;
 }
