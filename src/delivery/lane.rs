@@ -66,10 +66,12 @@ fn view(d: &Dispatcher, sub: Subscription, old: Option<View>) -> Option<View> {
             signers.extend(Signer::new(prev).ok());
         }
     }
+    // Caps hold for the subscription across instances: this is our part.
     let rate = sub
         .rate_per_second
         .or(Some(ctx.config.default_rate))
-        .filter(|r| *r > 0);
+        .filter(|r| *r > 0)
+        .map(|r| d.share(r));
     // Keep the limiter (and its state) while the rate is unchanged.
     let limiter = match (old, rate) {
         (Some(o), Some(r)) if o.rate == Some(r) => o.limiter,
@@ -222,7 +224,7 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
             }
             continue;
         };
-        let cap = v.sub.max_concurrency.max(1) as usize;
+        let cap = d.share(v.sub.max_concurrency.max(1)) as usize;
         if w.queue.len() < cap {
             // Never hold more leases than a second's worth at the rate cap.
             let most = (cap as u32 * 8)

@@ -27,7 +27,7 @@ pub(crate) enum Record {
 }
 use crate::AppContext;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
@@ -48,6 +48,8 @@ struct Inner {
     tracker: TaskTracker,
     outcomes: mpsc::Sender<Record>,
     shutdown: CancellationToken,
+    /// Instances sharing the store, this one included (1 until heard).
+    live: AtomicU32,
 }
 
 /// The handle the scheduler and the API use to say "this subscription has
@@ -77,6 +79,7 @@ impl Dispatcher {
                 tracker: TaskTracker::new(),
                 outcomes: tx,
                 shutdown,
+                live: AtomicU32::new(1),
             }),
         };
         let recorder_done = CancellationToken::new();
@@ -127,10 +130,29 @@ impl Dispatcher {
         true
     }
 
+    /// This instance's part of a subscription-wide cap.
+    fn share(&self, cap: u32) -> u32 {
+        share(cap, self.inner.live.load(Ordering::Relaxed))
+    }
+
     async fn sweep_loop(&self) {
         let ctx = &self.inner.ctx;
         let mut n = 0u32;
+        // An instance unheard for three ticks (at least 3 s) is gone.
+        let alive = chrono::Duration::from_std(ctx.config.tick * 3)
+            .unwrap_or_default()
+            .max(chrono::Duration::seconds(3));
         loop {
+            let now = ctx.clock.now();
+            match ctx.store.heartbeat(&ctx.instance, now, now - alive).await {
+                Ok(live) => {
+                    let before = self.inner.live.swap(live.max(1), Ordering::Relaxed);
+                    if before != live {
+                        tracing::info!(instances = live, "instances sharing the store");
+                    }
+                }
+                Err(e) => tracing::warn!(error = ?e, "heartbeat failed"),
+            }
             if n % SCAN_EVERY == 0 {
                 match ctx.store.subscriptions_with_work().await {
                     Ok(subs) => subs.iter().for_each(|s| self.wake(s)),
@@ -148,5 +170,25 @@ impl Dispatcher {
                 _ = self.inner.shutdown.cancelled() => break,
             }
         }
+    }
+}
+
+/// One instance's part of a cap shared by `live` instances: the cap divided
+/// evenly, rounded down so that together they stay within it, and at least
+/// one (so more instances than the cap may exceed it, by one each).
+pub fn share(cap: u32, live: u32) -> u32 {
+    (cap / live.max(1)).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::share;
+
+    #[test]
+    fn caps_are_split_between_instances() {
+        assert_eq!(share(16, 1), 16);
+        assert_eq!(share(16, 3), 5);
+        assert_eq!(share(10, 0), 10);
+        assert_eq!(share(2, 5), 1);
     }
 }

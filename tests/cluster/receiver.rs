@@ -26,6 +26,9 @@ pub struct Log {
 pub struct Receiver {
     pub log: Arc<Mutex<Log>>,
     pub requests: Arc<AtomicUsize>,
+    in_flight: Arc<AtomicUsize>,
+    /// The most requests it ever had in flight at once.
+    pub max_in_flight: Arc<AtomicUsize>,
     pub url: String,
 }
 
@@ -59,7 +62,10 @@ impl Receiver {
 
 async fn handle(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
     r.requests.fetch_add(1, Ordering::SeqCst);
+    let now = r.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    r.max_in_flight.fetch_max(now, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(3)).await;
+    r.in_flight.fetch_sub(1, Ordering::SeqCst);
     let id = headers
         .get("webhook-id")
         .and_then(|v| v.to_str().ok())

@@ -52,6 +52,14 @@ async fn losing_an_instance_mid_fan_out_loses_nothing() {
         rx.acked_people() == PEOPLE
     })
     .await;
+    // Three instances, one subscription with maxConcurrency 16: the cap
+    // holds for all of them together.
+    let most = rx.max_in_flight.load(std::sync::atomic::Ordering::SeqCst);
+    eprintln!("at most {most} requests in flight at once");
+    assert!(
+        most <= 16,
+        "{most} requests in flight, over the subscription's cap of 16"
+    );
     until(30, "every outcome recorded", async || {
         pending(&sql).await == 0
     })

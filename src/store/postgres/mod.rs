@@ -8,6 +8,7 @@
 //! this one hold the SQL; `notify` carries changes between instances.
 
 mod engine;
+mod instances;
 mod notify;
 mod platform;
 mod record;
@@ -24,7 +25,10 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
 /// The schema, in order. Each runs once; `tminus_migrations` records them.
-const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/postgres/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/postgres/0001_init.sql"),
+    include_str!("../../../migrations/postgres/0002_instances.sql"),
+];
 
 /// Connections per instance: enough for the scheduler, every busy lane's
 /// claims and the recorder at once.

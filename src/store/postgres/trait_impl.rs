@@ -2,7 +2,7 @@
 //! a transaction where the work writes more than one statement, and calls
 //! the SQL function of the same name.
 
-use super::{engine, platform, record, subscriptions as subs, webinars, work, PgStore};
+use super::{engine, instances, platform, record, subscriptions as subs, webinars, work, PgStore};
 use crate::store::*;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -263,8 +263,18 @@ impl Store for PgStore {
         .await?)
     }
     async fn release_leases(&self, owner: &str) -> StoreResult<u64> {
-        in_tx!(self, |tx| record::release_leases(&tx, &self.channel, owner)
-            .await?)
+        let n = in_tx!(self, |tx| record::release_leases(&tx, &self.channel, owner)
+            .await?)?;
+        instances::leave(&**self.conn().await?, owner).await?;
+        Ok(n)
+    }
+    async fn heartbeat(
+        &self,
+        instance: &str,
+        now: DateTime<Utc>,
+        alive_since: DateTime<Utc>,
+    ) -> StoreResult<u32> {
+        instances::heartbeat(&**self.conn().await?, instance, now, alive_since).await
     }
     async fn expire_overdue(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         in_tx!(self, |tx| record::expire_overdue(&tx, now).await?)
