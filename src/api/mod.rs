@@ -1,6 +1,7 @@
 //! The HTTP API: the platform's admin routes (creators, keys, mangoes,
 //! webinars, participants), the integrators' REST-hook routes under the
-//! seed's path, and a health probe. Handlers validate, call the store and
+//! seed's path, and the probes (`/healthz`: the process is up; `/readyz`:
+//! and its database answers). Handlers validate, call the store and
 //! wake the scheduler or the delivery lanes; they never write SQL.
 
 pub mod extract;
@@ -61,6 +62,7 @@ pub fn router(state: AppState) -> Router {
             "/healthz",
             get(|| async { Json(serde_json::json!({"status": "ok"})) }),
         )
+        .route("/readyz", get(ready))
         .nest(
             "/api/v1/platform",
             platform::routes()
@@ -70,4 +72,24 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1/integration/webhook/webhook", integration::routes())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
+}
+
+/// Ready when the store answers: a load balancer stops sending to an
+/// instance that cannot reach its database.
+async fn ready(
+    axum::extract::State(s): axum::extract::State<AppState>,
+) -> axum::response::Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    match s.ctx.store.next_reminder_due().await {
+        Ok(_) => Json(serde_json::json!({"status": "ready"})).into_response(),
+        Err(e) => {
+            tracing::warn!(error = ?e, "not ready: the store does not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({"status": "unavailable", "reason": "the database does not answer"})),
+            )
+                .into_response()
+        }
+    }
 }

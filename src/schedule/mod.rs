@@ -78,6 +78,7 @@ async fn fire_due(
         .claim_due_reminders(now, &ctx.instance, lease, 16)
         .await?;
     for r in &due {
+        tracing::debug!(reminder = %r.id, late_ms = (ctx.clock.now() - r.due_at).num_microseconds().unwrap_or(0) as f64 / 1000.0, "claimed");
         fan_out(ctx, dispatcher, r, shutdown).await?;
     }
     Ok(due.len())

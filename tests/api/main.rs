@@ -4,6 +4,9 @@
 mod delivery;
 mod helpers;
 mod payload;
+#[path = "../common/pg.rs"]
+#[allow(dead_code)]
+mod pg;
 mod receiver;
 mod refusals;
 mod scheduling;

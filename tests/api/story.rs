@@ -80,8 +80,43 @@ async fn seed_snippets_subscribe_unchanged() {
 
 #[tokio::test]
 async fn every_reminder_reaches_every_participant_signed() {
+    story(&spawn_app().await).await;
+}
+
+/// The same story with the service on PostgreSQL; then the database goes
+/// away and the service says it is not ready.
+#[tokio::test]
+async fn every_reminder_reaches_every_participant_signed_on_postgres() {
+    let Some(db) = crate::pg::fresh().await else {
+        return;
+    };
+    let url = db.url.clone();
+    let mut app = spawn_with(|c| c.database = url).await;
+    let ready = || async {
+        let r = app
+            .http
+            .get(format!("{}/readyz", app.base))
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.json::<serde_json::Value>().await.unwrap())
+    };
+    assert_eq!(ready().await.0, StatusCode::OK);
+    story(&app).await;
+    db.client()
+        .await
+        .batch_execute(&format!("DROP SCHEMA {} CASCADE", db.schema))
+        .await
+        .unwrap();
+    let (status, body) = ready().await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["status"], "unavailable");
+    app.stop().await;
+    db.drop_now().await;
+}
+
+async fn story(app: &TestApp) {
     let rx = TestReceiver::start().await;
-    let app = spawn_app().await;
     let (cid, key) = app.creator().await;
     let (_, mango) = app
         .admin(

@@ -43,7 +43,7 @@ pub async fn claim_due_reminders(
                     fired_at = COALESCE(r.fired_at, $1),
                     until_seq = COALESCE(r.until_seq,
                         (SELECT COALESCE(MAX(seq), 0) FROM participants p
-                         WHERE p.webinar_id = r.webinar_id))
+                         WHERE p.webinar_id = r.webinar_id AND p.unregistered_at IS NULL))
              FROM due WHERE r.id = due.id
              RETURNING r.id, r.webinar_id, r.label, r.due_at, r.from_time",
         )

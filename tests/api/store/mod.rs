@@ -5,9 +5,7 @@
 mod engine;
 mod records;
 
-#[path = "../../common/pg.rs"]
-#[allow(dead_code)]
-mod pg;
+use crate::pg;
 
 pub use chrono::{DateTime, Duration, Utc};
 pub use tminus::store::*;
