@@ -184,6 +184,7 @@ impl Work {
 pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
     let ctx = d.inner.ctx.clone();
     let shutdown = d.inner.shutdown.clone();
+    tracing::debug!(subscription = %id, "lane started");
     let mut w = Work {
         queue: VecDeque::new(),
         webinars: HashMap::new(),
@@ -297,4 +298,5 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
         w.join_one(&d).await;
     }
     w.inflight.close().await;
+    tracing::debug!(subscription = %id, "lane stopped");
 }

@@ -64,8 +64,11 @@ async fn handle(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> S
     r.requests.fetch_add(1, Ordering::SeqCst);
     let now = r.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     r.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    // Counted out even when the sender dies mid-request and the server
+    // drops this handler.
+    let _out = Leaving(r.in_flight.clone());
     tokio::time::sleep(Duration::from_millis(3)).await;
-    r.in_flight.fetch_sub(1, Ordering::SeqCst);
+    drop(_out);
     let id = headers
         .get("webhook-id")
         .and_then(|v| v.to_str().ok())
@@ -84,4 +87,13 @@ async fn handle(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> S
     }
     *log.acked.entry(id).or_default() += 1;
     StatusCode::OK
+}
+
+/// Takes a request out of the in-flight count when dropped.
+struct Leaving(Arc<AtomicUsize>);
+
+impl Drop for Leaving {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
