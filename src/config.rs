@@ -47,9 +47,14 @@ pub struct Config {
     /// Address the HTTP API listens on.
     #[arg(long, env = "TMINUS_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
-    /// SQLite file path (or sqlite: URL); created and migrated on start.
+    /// SQLite file path (or sqlite: URL), or a postgres:// URL that several
+    /// instances may share; created and migrated on start.
     #[arg(long, env = "TMINUS_DATABASE", default_value = "tminus.db")]
     pub database: String,
+    /// PEM file of the certificates that may sign the PostgreSQL server's
+    /// (with `sslmode=require`); without it, the public web roots.
+    #[arg(long, env = "TMINUS_DATABASE_CA")]
+    pub database_ca: Option<std::path::PathBuf>,
     /// Bearer token of the platform API. When absent a random one is made
     /// and printed once at start.
     #[arg(long, env = "TMINUS_ADMIN_TOKEN")]
@@ -113,7 +118,8 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("listen", &self.listen)
-            .field("database", &self.database)
+            .field("database", &crate::store::redact_url(&self.database))
+            .field("database_ca", &self.database_ca)
             .field(
                 "admin_token",
                 &self.admin_token.as_ref().map(|_| "<redacted>"),

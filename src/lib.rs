@@ -80,7 +80,7 @@ pub async fn run(
     if !errors.is_empty() {
         anyhow::bail!("invalid configuration: {}", errors.join("; "));
     }
-    let store = store::open(&config.database).await?;
+    let store = store::open_with(&config.database, config.database_ca.as_deref()).await?;
     let admin_token = match &config.admin_token {
         Some(t) if !t.is_empty() => t.clone(),
         _ => {

@@ -233,6 +233,17 @@ pub trait Store: Send + Sync + 'static {
     async fn expire_overdue(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }
 
+/// The database URL without its password, for logs and messages.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// Whether `url` names a PostgreSQL database rather than a SQLite file.
 pub fn is_postgres(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
@@ -241,8 +252,14 @@ pub fn is_postgres(url: &str) -> bool {
 /// Opens the store named by `url`: `postgres://…` (or `postgresql://…`)
 /// for PostgreSQL; otherwise a SQLite path or `sqlite:` URL.
 pub async fn open(url: &str) -> anyhow::Result<DynStore> {
+    open_with(url, None).await
+}
+
+/// [`open`], with the certificates that may sign a PostgreSQL server's
+/// (`sslmode=require`); `None` means the public web roots.
+pub async fn open_with(url: &str, ca: Option<&std::path::Path>) -> anyhow::Result<DynStore> {
     if is_postgres(url) {
-        return Ok(Arc::new(postgres::PgStore::open(url).await?));
+        return Ok(Arc::new(postgres::PgStore::open(url, ca).await?));
     }
     Ok(Arc::new(sqlite::SqliteStore::open(url)?))
 }

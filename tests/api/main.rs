@@ -7,6 +7,7 @@ mod payload;
 #[path = "../common/pg.rs"]
 #[allow(dead_code)]
 mod pg;
+mod postgres_tls;
 mod receiver;
 mod refusals;
 mod scheduling;

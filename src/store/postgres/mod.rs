@@ -13,6 +13,7 @@ mod notify;
 mod platform;
 mod record;
 mod subscriptions;
+mod tls;
 mod trait_impl;
 mod webinars;
 mod work;
@@ -22,7 +23,6 @@ use anyhow::Context;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio::sync::broadcast;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::NoTls;
 
 /// The schema, in order. Each runs once; `tminus_migrations` records them.
 const MIGRATIONS: &[&str] = &[
@@ -49,13 +49,16 @@ pub struct PgStore {
 impl PgStore {
     /// Connects to `url` (`postgres://…`, every libpq-style option
     /// tokio-postgres knows, such as several hosts with
-    /// `target_session_attrs=read-write`), migrates and starts listening
-    /// for other instances' changes.
-    pub async fn open(url: &str) -> anyhow::Result<Self> {
-        let config: tokio_postgres::Config = url.parse().context("parsing the PostgreSQL URL")?;
+    /// `target_session_attrs=read-write`), over TLS with `sslmode=require`
+    /// (the server's certificate checked against `ca`, or the public web
+    /// roots), migrates and starts listening for other instances' changes.
+    pub async fn open(url: &str, ca: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        let mut config: tokio_postgres::Config =
+            url.parse().context("parsing the PostgreSQL URL")?;
+        let tls = tls::connector(&mut config, ca)?;
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -69,7 +72,7 @@ impl PgStore {
         let mut client = pool
             .get()
             .await
-            .with_context(|| format!("connecting to PostgreSQL at {}", redact(url)))?;
+            .with_context(|| format!("connecting to PostgreSQL at {}", super::redact_url(url)))?;
         migrate(&mut client).await?;
         let schema: String = client
             .query_one("SELECT current_schema()", &[])
@@ -78,7 +81,7 @@ impl PgStore {
         let channel = format!("tminus_{schema}");
         let (changes, _) = broadcast::channel(4096);
         let stop = tokio_util::sync::CancellationToken::new();
-        notify::listen(config, channel.clone(), changes.clone(), stop.clone());
+        notify::listen(config, tls, channel.clone(), changes.clone(), stop.clone());
         Ok(Self {
             pool,
             channel,
@@ -93,17 +96,6 @@ impl PgStore {
             .get()
             .await
             .map_err(|e| StoreError::Other(anyhow::anyhow!("PostgreSQL connection: {e}")))
-    }
-}
-
-/// The URL without its password, for messages.
-fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_owned(),
     }
 }
 

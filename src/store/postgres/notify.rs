@@ -8,7 +8,8 @@
 use crate::store::Change;
 use std::future::poll_fn;
 use tokio::sync::broadcast;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
+use tokio_postgres_rustls::MakeRustlsConnect;
 use tokio_util::sync::CancellationToken;
 
 /// What a notification's payload says: `w:<subscription>` or `s`.
@@ -32,6 +33,7 @@ pub(super) const SCHEDULE: &str = "s";
 /// after a failure.
 pub(super) fn listen(
     config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
     channel: String,
     changes: broadcast::Sender<Change>,
     stop: CancellationToken,
@@ -41,7 +43,7 @@ pub(super) fn listen(
         let mut first = true;
         loop {
             tokio::select! {
-                r = session(&config, &channel, &changes, first) => {
+                r = session(&config, &tls, &channel, &changes, first) => {
                     if let Err(e) = r {
                         tracing::warn!(error = %e, "lost the PostgreSQL notification connection; reconnecting");
                     }
@@ -61,11 +63,12 @@ pub(super) fn listen(
 /// One listening connection, until it fails.
 async fn session(
     config: &tokio_postgres::Config,
+    tls: &MakeRustlsConnect,
     channel: &str,
     changes: &broadcast::Sender<Change>,
     first: bool,
 ) -> anyhow::Result<()> {
-    let (client, mut connection) = config.connect(NoTls).await?;
+    let (client, mut connection) = config.connect(tls.clone()).await?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     // The connection yields notifications only while it is polled.
     let driver = tokio::spawn(async move {

@@ -1,0 +1,67 @@
+//! TLS to PostgreSQL: with `sslmode=require` the connection is encrypted and
+//! the server's certificate is checked against `--database-ca`; a server
+//! whose certificate those roots do not sign is refused. Runs against the
+//! local server when it has TLS on (Debian's: a self-signed certificate for
+//! `localhost`).
+
+use crate::pg;
+
+const CA: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+
+/// The test schema's URL, by name (the certificate is for `localhost`),
+/// with TLS required and a name to find its connections by.
+async fn tls_url(db: &pg::TestDb, app: &str) -> Option<String> {
+    let local = db.url.contains("@127.0.0.1:") || db.url.contains("@localhost:");
+    let ssl_on = db
+        .client()
+        .await
+        .query_one("SHOW ssl", &[])
+        .await
+        .map(|r| r.get::<_, String>(0) == "on")
+        .unwrap_or(false);
+    if !local || !ssl_on || !std::path::Path::new(CA).exists() {
+        eprintln!("NOT RUN: the PostgreSQL server is not local with TLS on and {CA}");
+        return None;
+    }
+    let url = db.url.replace("@127.0.0.1:", "@localhost:");
+    Some(format!("{url}&sslmode=require&application_name={app}"))
+}
+
+#[tokio::test]
+async fn tls_is_used_and_the_certificate_checked() {
+    let Some(db) = pg::fresh().await else { return };
+    let Some(url) = tls_url(&db, "tminus_tls_test").await else {
+        db.drop_now().await;
+        return;
+    };
+    let err = tminus::store::open_with(&url, None)
+        .await
+        .err()
+        .expect("a self-signed certificate is not among the public roots");
+    assert!(
+        format!("{err:#}").contains("certificate"),
+        "refused for its certificate: {err:#}"
+    );
+
+    let store = tminus::store::open_with(&url, Some(std::path::Path::new(CA)))
+        .await
+        .expect("the server's own certificate as the root");
+    let c = store.create_creator("Ada", None).await.unwrap();
+    assert_eq!(store.get_creator(&c.id).await.unwrap().name, "Ada");
+    let row = db
+        .client()
+        .await
+        .query_one(
+            "SELECT count(*) FILTER (WHERE s.ssl), count(*) FILTER (WHERE NOT s.ssl)
+             FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+             WHERE a.application_name = 'tminus_tls_test'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (tls, plain): (i64, i64) = (row.get(0), row.get(1));
+    assert!(tls >= 2, "the pool and the listener use TLS ({tls})");
+    assert_eq!(plain, 0, "no connection in plain text");
+    drop(store);
+    db.drop_now().await;
+}
