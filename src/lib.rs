@@ -134,6 +134,10 @@ pub async fn run(
         Ok(n) => tracing::info!(leases = n, "handed back unsent work"),
         Err(e) => tracing::warn!(error = ?e, "could not hand back leases; they lapse on their own"),
     }
+    // The last handle to the store: closing it ends its background tasks
+    // (PostgreSQL's notification listener) before the runtime does.
+    drop(ctx);
+    tokio::task::yield_now().await;
     served?;
     tracing::info!("tminus stopped");
     Ok(())
