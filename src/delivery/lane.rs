@@ -94,8 +94,16 @@ fn view(d: &Dispatcher, sub: Subscription, old: Option<View>) -> Option<View> {
     })
 }
 
+/// Requests a lane starts with before any has been answered: it opens up
+/// as answers come (each doubles it), so an endpoint is not hit by its whole
+/// concurrency of new connections at once, and the first requests of a
+/// fan-out do not queue behind the others' connection set-up.
+const SLOW_START: usize = 4;
+
 /// The lane's work in hand.
 struct Work {
+    /// The concurrency the lane allows itself now (see [`SLOW_START`]).
+    open: usize,
     queue: VecDeque<Job>,
     webinars: HashMap<String, payload::WebinarFacts>,
     /// Jobs of each leased slice still without a result.
@@ -118,6 +126,7 @@ impl Work {
     /// Counts finished deliveries against their slices (one entry each);
     /// closes a slice when its last delivery is done.
     async fn settle(&mut self, d: &Dispatcher, slices: Vec<i64>) {
+        self.open = self.open.saturating_mul(2);
         for id in slices {
             let Some(left) = self.open_slices.get_mut(&id) else {
                 continue;
@@ -190,6 +199,7 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
         webinars: HashMap::new(),
         open_slices: HashMap::new(),
         inflight: Pool::new(d.clone()),
+        open: SLOW_START,
     };
     let mut view: Option<View> = None;
     let tick = Duration::from_std(ctx.config.tick).unwrap_or(Duration::seconds(1));
@@ -226,6 +236,10 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
             continue;
         };
         let cap = d.share(v.sub.max_concurrency.max(1)) as usize;
+        if w.queue.is_empty() && w.inflight.is_empty() {
+            // Idle: the next burst starts slowly again.
+            w.open = SLOW_START;
+        }
         if w.queue.len() < cap {
             // Never hold more leases than a second's worth at the rate cap.
             let most = (cap as u32 * 8)
@@ -241,6 +255,9 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
                 .await
             {
                 Ok(c) => {
+                    if !c.jobs.is_empty() {
+                        tracing::debug!(subscription = %id, jobs = c.jobs.len(), "claimed");
+                    }
                     ramp = if c.jobs.is_empty() {
                         1
                     } else {
@@ -257,7 +274,7 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
             let now = ctx.clock.now();
             let next = if w.inflight.is_empty() {
                 match ctx.store.next_delivery_due(&id).await {
-                    Ok(None) if d.retire(&id, &sig) => break,
+                    Ok(None) if !sig.warm() && d.retire(&id, &sig) => break,
                     Ok(next) => next,
                     Err(_) => None,
                 }
@@ -276,7 +293,7 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
             }
             continue;
         }
-        while w.inflight.len() < cap && !w.queue.is_empty() {
+        while w.inflight.len() < cap.min(w.open) && !w.queue.is_empty() {
             if let Some(l) = &v.limiter {
                 l.until_ready().await;
             }
@@ -284,7 +301,7 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
                 w.inflight.spawn(unit, v.target.clone());
             }
         }
-        if w.inflight.len() >= cap {
+        if w.inflight.len() >= cap.min(w.open) {
             tokio::select! {
                 _ = w.join_one(&d) => {}
                 _ = shutdown.cancelled() => {}

@@ -34,11 +34,21 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// How a lane is nudged: `notify` wakes it, `woken` tells a lane about to
-/// retire that work arrived meanwhile.
+/// retire that work arrived meanwhile, `warm_until` keeps it up for work
+/// about to be due.
 #[derive(Default)]
 struct LaneSignal {
     notify: Notify,
     woken: AtomicBool,
+    warm_until: Mutex<Option<tokio::time::Instant>>,
+}
+
+impl LaneSignal {
+    /// Whether the lane should stay up with nothing to do.
+    fn warm(&self) -> bool {
+        let until = *self.warm_until.lock().expect("warm lock");
+        until.is_some_and(|t| t > tokio::time::Instant::now())
+    }
 }
 
 struct Inner {
@@ -101,16 +111,36 @@ impl Dispatcher {
     /// Tells the lane of `subscription` there may be work, starting one if
     /// none runs.
     pub fn wake(&self, subscription: &str) {
+        self.nudge(subscription, None);
+    }
+
+    /// Gets the lane of `subscription` ready for work due soon: started now
+    /// (it reads its subscription and prepares its signers), and kept up
+    /// until `until` even with nothing to do, so the first request of a
+    /// fan-out does not wait for any of that.
+    pub fn warm(&self, subscription: &str, until: tokio::time::Instant) {
+        self.nudge(subscription, Some(until));
+    }
+
+    fn nudge(&self, subscription: &str, warm_until: Option<tokio::time::Instant>) {
         if self.inner.shutdown.is_cancelled() {
             return;
         }
+        let keep = |sig: &LaneSignal| {
+            if let Some(t) = warm_until {
+                let mut w = sig.warm_until.lock().expect("warm lock");
+                *w = Some(w.map_or(t, |old| old.max(t)));
+            }
+        };
         let mut lanes = self.inner.lanes.lock().expect("lanes lock");
         if let Some(sig) = lanes.get(subscription) {
+            keep(sig);
             sig.woken.store(true, Ordering::SeqCst);
             sig.notify.notify_one();
             return;
         }
         let sig = Arc::new(LaneSignal::default());
+        keep(&sig);
         lanes.insert(subscription.to_owned(), sig.clone());
         let d = self.clone();
         let id = subscription.to_owned();

@@ -10,7 +10,7 @@ pub mod plan;
 use crate::delivery::Dispatcher;
 use crate::store::{DueReminder, FanoutMode};
 use crate::AppContext;
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use std::sync::Arc;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -23,6 +23,8 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let tick = Duration::from_std(ctx.config.tick).unwrap_or(Duration::seconds(1));
+    // The due instant whose lanes were last made ready.
+    let mut warmed = None;
     loop {
         if shutdown.is_cancelled() {
             break;
@@ -39,6 +41,10 @@ pub async fn run(
         }
         let now = ctx.clock.now();
         let next = ctx.store.next_reminder_due().await.ok().flatten();
+        if let Some(t) = next.filter(|t| *t - now <= tick && warmed != Some(*t)) {
+            warmed = Some(t);
+            warm_lanes(&ctx, &dispatcher, t, t - now).await;
+        }
         let wait = next
             .map(|t| (t - now).clamp(Duration::zero(), tick))
             .unwrap_or(tick)
@@ -49,7 +55,10 @@ pub async fn run(
         let early = wait.saturating_sub(EARLY);
         tokio::select! {
             _ = tokio::time::sleep(early) => {
-                if let Some(t) = next.filter(|t| *t - ctx.clock.now() <= tick) {
+                // Only the last moments are waited out here; from further
+                // away (the sleep was cut to a tick) the loop looks again.
+                let close = Duration::from_std(EARLY * 2).unwrap_or_default();
+                if let Some(t) = next.filter(|t| *t - ctx.clock.now() <= close) {
                     while ctx.clock.now() < t && !shutdown.is_cancelled() {
                         tokio::task::yield_now().await;
                     }
@@ -60,6 +69,22 @@ pub async fn run(
         }
     }
     tracing::info!("scheduler stopped");
+}
+
+/// Gets the lanes of the subscriptions a reminder due at `t` (in `left`)
+/// fans out to ready before it fires; they stay up a second past it.
+async fn warm_lanes(ctx: &AppContext, dispatcher: &Dispatcher, t: DateTime<Utc>, left: Duration) {
+    match ctx.store.subscriptions_due(t).await {
+        Ok(subs) => {
+            let until = tokio::time::Instant::now()
+                + left.to_std().unwrap_or_default()
+                + std::time::Duration::from_secs(1);
+            for sub in &subs {
+                dispatcher.warm(sub, until);
+            }
+        }
+        Err(e) => tracing::warn!(error = ?e, "finding the lanes of an upcoming reminder failed"),
+    }
 }
 
 /// How long before a due instant the timer loop wakes to wait it out.

@@ -159,6 +159,9 @@ pub trait Store: Send + Sync + 'static {
     // --- the scheduler ----------------------------------------------------
     /// The earliest due instant of any pending reminder.
     async fn next_reminder_due(&self) -> StoreResult<Option<DateTime<Utc>>>;
+    /// Active subscriptions a pending reminder due by `until` will fan out
+    /// to: their lanes get ready before it fires.
+    async fn subscriptions_due(&self, until: DateTime<Utc>) -> StoreResult<Vec<String>>;
     /// Claims due reminders (and ones whose fan-out lease lapsed).
     async fn claim_due_reminders(
         &self,

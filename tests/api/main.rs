@@ -11,5 +11,6 @@ mod postgres_tls;
 mod receiver;
 mod refusals;
 mod scheduling;
+mod shaping;
 mod store;
 mod story;

@@ -208,6 +208,9 @@ impl Store for PgStore {
     async fn next_reminder_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
         engine::next_reminder_due(&**self.conn().await?).await
     }
+    async fn subscriptions_due(&self, until: DateTime<Utc>) -> StoreResult<Vec<String>> {
+        engine::subscriptions_due(&**self.conn().await?, until).await
+    }
     async fn claim_due_reminders(
         &self,
         now: DateTime<Utc>,

@@ -197,6 +197,9 @@ impl Store for SqliteStore {
     async fn next_reminder_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
         self.run(|c| engine::next_reminder_due(c)).await
     }
+    async fn subscriptions_due(&self, until: DateTime<Utc>) -> StoreResult<Vec<String>> {
+        self.run(move |c| engine::subscriptions_due(c, until)).await
+    }
     async fn claim_due_reminders(
         &self,
         now: DateTime<Utc>,
