@@ -7,6 +7,7 @@ use super::{Dispatcher, Record};
 use crate::store::{Outcome, Verdict};
 use chrono::Duration;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -38,12 +39,12 @@ pub async fn run(d: Dispatcher, mut rx: mpsc::Receiver<Record>, done: Cancellati
                 None
             };
         }
-        flush(&d, &batch, &slices, done.is_cancelled()).await;
+        flush(&d, batch.into(), &slices, done.is_cancelled()).await;
     }
     tracing::debug!("recorder stopped");
 }
 
-async fn flush(d: &Dispatcher, batch: &[Outcome], slices: &[i64], stopping: bool) {
+async fn flush(d: &Dispatcher, batch: Arc<[Outcome]>, slices: &[i64], stopping: bool) {
     let ctx = &d.inner.ctx;
     let disable_after = Duration::from_std(ctx.config.disable_after).unwrap_or(Duration::days(3));
     let mut tries = 0u32;
@@ -51,7 +52,7 @@ async fn flush(d: &Dispatcher, batch: &[Outcome], slices: &[i64], stopping: bool
         let now = ctx.clock.now();
         match ctx
             .store
-            .record_outcomes(batch, slices, now, now - disable_after)
+            .record_outcomes(batch.clone(), slices, now, now - disable_after)
             .await
         {
             Ok(disabled) => {

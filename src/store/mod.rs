@@ -209,9 +209,12 @@ pub trait Store: Send + Sync + 'static {
     /// ids of subscriptions disabled by this call are returned.
     /// `done_slices` are slices whose every job has an outcome in this call
     /// or an earlier one.
+    /// Shared, not borrowed: a store that works on another thread takes it
+    /// there without copying a thousand outcomes, and the recorder keeps it
+    /// to try again.
     async fn record_outcomes(
         &self,
-        outcomes: &[Outcome],
+        outcomes: Arc<[Outcome]>,
         done_slices: &[i64],
         now: DateTime<Utc>,
         disable_before: DateTime<Utc>,

@@ -267,14 +267,14 @@ impl Store for PgStore {
     }
     async fn record_outcomes(
         &self,
-        outcomes: &[Outcome],
+        outcomes: std::sync::Arc<[Outcome]>,
         done_slices: &[i64],
         now: DateTime<Utc>,
         disable_before: DateTime<Utc>,
     ) -> StoreResult<Vec<String>> {
         in_tx!(self, |tx| record::record_outcomes(
             &tx,
-            outcomes,
+            &outcomes,
             done_slices,
             now,
             disable_before

@@ -49,14 +49,16 @@ impl SqliteStore {
         };
         // WAL + synchronous=NORMAL survives a crash of the process without
         // losing a committed transaction; foreign keys guard the schema. A
-        // 32 MiB page cache keeps a large fan-out's working set out of
-        // read() calls (memory-mapping would count the file in our RSS).
+        // 16 MiB page cache keeps a fan-out's working set out of read()
+        // calls (memory-mapping would count the file in our RSS). Not more:
+        // every commit walks the cache's hash table (pcache1Truncate), and
+        // at 64 MiB that walk was 5.8 % of a fan-out's profile (1.5 % now).
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;
              PRAGMA foreign_keys = ON;
              PRAGMA busy_timeout = 5000;
-             PRAGMA cache_size = -65536;
+             PRAGMA cache_size = -16384;
              PRAGMA temp_store = MEMORY;",
         )?;
         migrate(&mut conn)?;

@@ -246,12 +246,12 @@ impl Store for SqliteStore {
     }
     async fn record_outcomes(
         &self,
-        outcomes: &[Outcome],
+        outcomes: std::sync::Arc<[Outcome]>,
         done_slices: &[i64],
         now: DateTime<Utc>,
         disable_before: DateTime<Utc>,
     ) -> StoreResult<Vec<String>> {
-        let (outcomes, done) = (outcomes.to_vec(), done_slices.to_vec());
+        let done = done_slices.to_vec();
         self.run(move |c| record::record_outcomes(c, &outcomes, &done, now, disable_before))
             .await
     }

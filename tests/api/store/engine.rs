@@ -32,7 +32,7 @@ pub async fn a_lost_instance_s_slice_is_resumed_without_resending_what_was_recor
         .jobs
         .is_empty());
     let two: Vec<Outcome> = a.jobs[..2].iter().map(|j| delivered(j, now)).collect();
-    s.record_outcomes(&two, &[], now, now - Duration::days(3))
+    s.record_outcomes(two.into(), &[], now, now - Duration::days(3))
         .await
         .unwrap();
 
@@ -46,9 +46,14 @@ pub async fn a_lost_instance_s_slice_is_resumed_without_resending_what_was_recor
     let expected: Vec<&str> = a.jobs[2..].iter().map(|j| j.id.as_str()).collect();
     assert_eq!(resumed, expected, "same webhook-ids, recorded ones skipped");
     let rest: Vec<Outcome> = b.jobs.iter().map(|j| delivered(j, later)).collect();
-    s.record_outcomes(&rest, &[b.slices[0].0], later, later - Duration::days(3))
-        .await
-        .unwrap();
+    s.record_outcomes(
+        rest.into(),
+        &[b.slices[0].0],
+        later,
+        later - Duration::days(3),
+    )
+    .await
+    .unwrap();
 
     assert!(s
         .claim_deliveries(&sub, later, 100, "B", later)
@@ -84,7 +89,7 @@ pub async fn retries_become_rows_and_unsent_slices_expire_per_delivery(s: DynSto
         },
         ..delivered(&c.jobs[0], now)
     };
-    s.record_outcomes(&[retry], &[], now, now - Duration::days(3))
+    s.record_outcomes(vec![retry].into(), &[], now, now - Duration::days(3))
         .await
         .unwrap();
     let d = s.get_delivery(&sub, &c.jobs[0].id).await.unwrap();
@@ -230,7 +235,7 @@ pub async fn two_instances_split_a_fan_out_without_overlap(s: DynStore) {
                 }
                 let done: Vec<i64> = c.slices.iter().map(|x| x.0).collect();
                 let out: Vec<Outcome> = c.jobs.iter().map(|j| delivered(j, now)).collect();
-                s.record_outcomes(&out, &done, now, now - Duration::days(3))
+                s.record_outcomes(out.into(), &done, now, now - Duration::days(3))
                     .await
                     .unwrap();
                 mine.extend(c.jobs.into_iter().map(|j| j.id));

@@ -281,7 +281,7 @@ pub async fn test_events_replays_and_batches_are_recorded(s: DynStore) {
     assert_eq!(c.jobs.len(), 1);
     assert_eq!(c.jobs[0].payload.as_deref(), Some(&b"{\"hello\":1}"[..]));
     s.record_outcomes(
-        &[delivered(&c.jobs[0], t0)],
+        vec![delivered(&c.jobs[0], t0)].into(),
         &[],
         t0,
         t0 - Duration::days(3),
@@ -303,7 +303,7 @@ pub async fn test_events_replays_and_batches_are_recorded(s: DynStore) {
         .unwrap();
     assert_eq!(c.jobs[0].attempt, 2);
     s.record_outcomes(
-        &[delivered(&c.jobs[0], t0)],
+        vec![delivered(&c.jobs[0], t0)].into(),
         &[],
         t0,
         t0 - Duration::days(3),
@@ -336,9 +336,14 @@ pub async fn test_events_replays_and_batches_are_recorded(s: DynStore) {
         batch: Some((b"[...]".to_vec(), members)),
         ..delivered(&c.jobs[0], now)
     };
-    s.record_outcomes(&[batch], &[c.slices[0].0], now, now - Duration::days(3))
-        .await
-        .unwrap();
+    s.record_outcomes(
+        vec![batch].into(),
+        &[c.slices[0].0],
+        now,
+        now - Duration::days(3),
+    )
+    .await
+    .unwrap();
     let b = s.get_delivery(&sub, "msg_bbatch").await.unwrap();
     assert_eq!(
         (b.status.as_str(), b.participant_id.as_deref()),
@@ -371,7 +376,7 @@ pub async fn failing_endpoints_are_disabled(s: DynStore) {
     };
     let disabled = s
         .record_outcomes(
-            &[fail(&c.jobs[0], Verdict::Retry(now + Duration::seconds(5)))],
+            vec![fail(&c.jobs[0], Verdict::Retry(now + Duration::seconds(5)))].into(),
             &[],
             now,
             now - Duration::days(3),
@@ -387,7 +392,7 @@ pub async fn failing_endpoints_are_disabled(s: DynStore) {
     let much_later = now + Duration::days(4);
     let disabled = s
         .record_outcomes(
-            &[fail(&c.jobs[1], Verdict::Retry(much_later))],
+            vec![fail(&c.jobs[1], Verdict::Retry(much_later))].into(),
             &[],
             much_later,
             much_later - Duration::days(3),
@@ -416,7 +421,7 @@ pub async fn failing_endpoints_are_disabled(s: DynStore) {
     );
     let disabled = s
         .record_outcomes(
-            &[fail(&c.jobs[0], Verdict::Gone)],
+            vec![fail(&c.jobs[0], Verdict::Gone)].into(),
             &[],
             much_later,
             much_later - Duration::days(3),
