@@ -239,6 +239,16 @@ pub trait Store: Send + Sync + 'static {
     async fn expire_overdue(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }
 
+/// The active subscriptions each reminder `r` fans out to (the match a
+/// fan-out makes), in SQL both backends speak; each adds its `WHERE`.
+pub(crate) const SUBSCRIPTIONS_DUE: &str = "SELECT DISTINCT s.id FROM reminders r
+    JOIN webinars w ON w.id = r.webinar_id
+    JOIN subscriptions s ON s.creator_id = w.creator_id AND s.status = 'active'
+      AND (s.event = 'webinar.reminder.all' OR s.event = 'webinar.reminder.' || r.label)
+      AND (s.webinar_id IS NULL OR s.webinar_id = r.webinar_id)
+      AND (s.mango_id IS NULL OR s.mango_id IN
+           (SELECT mango_id FROM webinar_mangoes wm WHERE wm.webinar_id = r.webinar_id))";
+
 /// The database URL without its password, for logs and messages.
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {

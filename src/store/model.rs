@@ -254,6 +254,33 @@ pub struct Fresh {
     pub late: bool,
 }
 
+impl Fresh {
+    /// The first attempt of one participant's delivery in a slice whose
+    /// rows look like this one.
+    pub fn job(
+        &self,
+        subscription_id: &str,
+        webhook_id: String,
+        participant_id: String,
+        facts: ParticipantFacts,
+    ) -> Job {
+        Job {
+            id: webhook_id,
+            subscription_id: subscription_id.to_owned(),
+            label: self.label.clone(),
+            attempt: 1,
+            expires_at: self.expires_at,
+            payload: None,
+            webinar_id: Some(self.webinar_id.clone()),
+            participant: Some(facts),
+            fresh: Some(Fresh {
+                participant_id,
+                ..self.clone()
+            }),
+        }
+    }
+}
+
 /// A claimed batch: the jobs, the facts of the webinars they refer to, and
 /// the slices they came from with how many jobs each gave.
 #[derive(Debug, Default)]

@@ -236,3 +236,30 @@ pub fn logs_dir() -> tempfile::TempDir {
     }
     dir
 }
+
+/// `n` instances on `db` (the first migrates, the others find it done),
+/// a fan-out of `people` set up through the first, and a quarter of it
+/// received: the moment to break something.
+pub async fn busy_cluster(
+    http: &reqwest::Client,
+    db: &TestDb,
+    logs: &std::path::Path,
+    n: usize,
+    rx: &Receiver,
+    people: usize,
+) -> Vec<Instance> {
+    let mut instances = vec![Instance::start(db, logs, 0)];
+    wait_healthy(http, &instances[0]).await;
+    for k in 1..n {
+        instances.push(Instance::start(db, logs, k));
+    }
+    for i in &instances {
+        wait_healthy(http, i).await;
+    }
+    fan_out_soon(http, &instances[0], rx, people, Duration::from_secs(2)).await;
+    until(60, "the fan-out to get going", async || {
+        rx.requests() >= people / 4
+    })
+    .await;
+    instances
+}

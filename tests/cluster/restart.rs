@@ -4,7 +4,6 @@
 use crate::harness::*;
 use crate::receiver::Receiver;
 use std::process::Command;
-use std::time::Duration;
 
 const PEOPLE: usize = 20_000;
 
@@ -45,19 +44,7 @@ async fn a_database_restart_mid_fan_out_loses_nothing() {
     let logs = logs_dir();
     let http = reqwest::Client::new();
     let rx = Receiver::start().await;
-    let instances = [
-        Instance::start(&db, logs.path(), 0),
-        Instance::start(&db, logs.path(), 1),
-    ];
-    for i in &instances {
-        wait_healthy(&http, i).await;
-    }
-    fan_out_soon(&http, &instances[0], &rx, PEOPLE, Duration::from_secs(2)).await;
-
-    until(60, "the fan-out to get going", async || {
-        rx.requests() >= PEOPLE / 4
-    })
-    .await;
+    let instances = busy_cluster(&http, &db, logs.path(), 2, &rx, PEOPLE).await;
     let at = rx.requests();
     assert!(restart_postgres(), "pg_ctlcluster restart failed");
     eprintln!("restarted PostgreSQL after {at} requests");

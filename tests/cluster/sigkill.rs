@@ -6,7 +6,6 @@
 use crate::harness::*;
 use crate::receiver::Receiver;
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 const PEOPLE: usize = 20_000;
 
@@ -19,21 +18,7 @@ async fn losing_an_instance_mid_fan_out_loses_nothing() {
     let logs = logs_dir();
     let http = reqwest::Client::new();
     let rx = Receiver::start().await;
-    // The first creates the schema; the others find it migrated.
-    let mut instances = vec![Instance::start(&db, logs.path(), 0)];
-    wait_healthy(&http, &instances[0]).await;
-    for n in 1..3 {
-        instances.push(Instance::start(&db, logs.path(), n));
-    }
-    for i in &instances {
-        wait_healthy(&http, i).await;
-    }
-    fan_out_soon(&http, &instances[0], &rx, PEOPLE, Duration::from_secs(2)).await;
-
-    until(60, "the fan-out to get going", async || {
-        rx.requests() >= PEOPLE / 4
-    })
-    .await;
+    let mut instances = busy_cluster(&http, &db, logs.path(), 3, &rx, PEOPLE).await;
     let victim = instances.remove(1);
     let pid = victim.pid();
     let mut victim = victim;

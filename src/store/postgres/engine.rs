@@ -22,23 +22,16 @@ pub async fn next_reminder_due(c: &impl GenericClient) -> StoreResult<Option<Dat
     Ok(r.get(0))
 }
 
-/// The active subscriptions each reminder `r` fans out to (the same match
-/// as a fan-out's).
-const SUBSCRIPTIONS_DUE: &str = "SELECT DISTINCT s.id FROM reminders r
-    JOIN webinars w ON w.id = r.webinar_id
-    JOIN subscriptions s ON s.creator_id = w.creator_id AND s.status = 'active'
-      AND (s.event = 'webinar.reminder.all' OR s.event = 'webinar.reminder.' || r.label)
-      AND (s.webinar_id IS NULL OR s.webinar_id = r.webinar_id)
-      AND (s.mango_id IS NULL OR s.mango_id IN
-           (SELECT mango_id FROM webinar_mangoes wm WHERE wm.webinar_id = r.webinar_id))";
-
 pub async fn subscriptions_due(
     c: &impl GenericClient,
     until: DateTime<Utc>,
 ) -> StoreResult<Vec<String>> {
     let rows = c
         .query(
-            &format!("{SUBSCRIPTIONS_DUE} WHERE r.status = 'pending' AND r.due_at <= $1"),
+            &format!(
+                "{} WHERE r.status = 'pending' AND r.due_at <= $1",
+                crate::store::SUBSCRIPTIONS_DUE
+            ),
             &[&until],
         )
         .await?;

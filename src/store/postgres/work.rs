@@ -235,20 +235,7 @@ async fn claim_slice(
             if recorded.contains(&wid) {
                 continue;
             }
-            jobs.push(Job {
-                id: wid,
-                subscription_id: sub.to_owned(),
-                label: s.proto.label.clone(),
-                attempt: 1,
-                expires_at: s.proto.expires_at,
-                payload: None,
-                webinar_id: Some(s.proto.webinar_id.clone()),
-                participant: Some(facts),
-                fresh: Some(Fresh {
-                    participant_id: pid,
-                    ..s.proto.clone()
-                }),
-            });
+            jobs.push(s.proto.job(sub, wid, pid, facts));
         }
         let n = jobs.len() - before;
         if n > 0 {
