@@ -13,6 +13,7 @@ mod notify;
 mod platform;
 mod record;
 mod subscriptions;
+mod sweep;
 mod tls;
 mod trait_impl;
 mod webinars;

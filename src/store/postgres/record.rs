@@ -1,11 +1,8 @@
 //! SQL for what became of attempts: each result recorded (a slice
 //! delivery's row written on its first attempt, a batch and its members),
-//! slices closed, failing subscriptions disabled; and the sweep that expires
-//! what was not sent in time. A thousand outcomes are a handful of
-//! statements, each taking its rows as arrays through `unnest`.
+//! slices closed, failing subscriptions disabled. A thousand outcomes are a
+//! handful of statements, each taking its rows as arrays through `unnest`.
 
-use super::notify;
-use super::work::{slice_people, slice_row, SLICE_COLS};
 use crate::store::{Outcome, StoreResult, Verdict};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
@@ -307,103 +304,4 @@ pub async fn record_outcomes(
         .await?;
     disabled.extend(rows.iter().map(|r| r.get::<_, String>(0)));
     Ok(disabled)
-}
-
-pub async fn release_leases(tx: &Transaction<'_>, channel: &str, owner: &str) -> StoreResult<u64> {
-    let mut n = 0;
-    for table in ["reminders", "slices", "deliveries"] {
-        // The epoch, not NULL: a firing reminder is claimed again once its
-        // lease is past.
-        n += tx
-            .execute(
-                &format!(
-                    "UPDATE {table} SET locked_until = 'epoch'
-                     WHERE locked_by = $1 AND locked_until > 'epoch'
-                       AND status IN ('pending', 'firing')"
-                ),
-                &[&owner],
-            )
-            .await?;
-    }
-    if n > 0 {
-        // The others pick it up now, not at their next scan.
-        tx.execute("SELECT pg_notify($1, $2)", &[&channel, &notify::SCHEDULE])
-            .await?;
-        let subs = tx
-            .query(
-                "SELECT DISTINCT subscription_id FROM slices
-                 WHERE status = 'pending' AND locked_until = 'epoch'
-                 UNION SELECT DISTINCT subscription_id FROM deliveries
-                 WHERE status = 'pending' AND locked_until = 'epoch'",
-                &[],
-            )
-            .await?;
-        for r in subs {
-            let sub: String = r.get(0);
-            tx.execute("SELECT pg_notify($1, $2)", &[&channel, &notify::work(&sub)])
-                .await?;
-        }
-    }
-    Ok(n)
-}
-
-/// Expires pending rows and slices past their time. A slice's unsent
-/// deliveries get rows of their own, so each is recorded as expired. Slices
-/// another instance is expiring at the same moment are skipped.
-pub async fn expire_overdue(tx: &Transaction<'_>, now: DateTime<Utc>) -> StoreResult<u64> {
-    let mut n = tx
-        .execute(
-            "UPDATE deliveries SET status = 'expired', locked_until = NULL, updated_at = $1,
-                    last_error = COALESCE(last_error, 'not delivered before it expired')
-             WHERE status = 'pending' AND expires_at <= $1
-               AND (locked_until IS NULL OR locked_until <= $1)",
-            &[&now],
-        )
-        .await?;
-    let stale = tx
-        .query(
-            &format!(
-                "SELECT {SLICE_COLS} FROM slices WHERE status = 'pending' AND expires_at <= $1
-                   AND (locked_until IS NULL OR locked_until <= $1)
-                 FOR UPDATE SKIP LOCKED"
-            ),
-            &[&now],
-        )
-        .await?;
-    for row in stale {
-        let s = slice_row(&row);
-        let people = slice_people(tx, &s).await?;
-        let ids: Vec<&str> = people.iter().map(|p| p.0.as_str()).collect();
-        let pids: Vec<&str> = people.iter().map(|p| p.1.as_str()).collect();
-        let p = &s.proto;
-        n += tx
-            .execute(
-                "INSERT INTO deliveries (id, subscription_id, webinar_id, participant_id,
-                    reminder_id, label, status, late, due_at, next_attempt_at, expires_at,
-                    last_error, created_at, updated_at)
-                 SELECT id, $3, $4, pid, $5, $6, 'expired', $7, $8, $9, $10,
-                    'not delivered before it expired', $9, $9
-                 FROM unnest($1::text[], $2::text[]) AS u(id, pid)
-                 ON CONFLICT (id) DO NOTHING",
-                &[
-                    &ids,
-                    &pids,
-                    &s.subscription_id,
-                    &p.webinar_id,
-                    &p.reminder_id,
-                    &p.label,
-                    &p.late,
-                    &p.due_at,
-                    &now,
-                    &p.expires_at,
-                ],
-            )
-            .await?;
-        tx.execute(
-            "UPDATE slices SET status = 'expired', locked_until = NULL WHERE id = $1",
-            &[&s.id],
-        )
-        .await?;
-    }
-    Ok(n)
 }

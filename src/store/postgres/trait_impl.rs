@@ -2,7 +2,9 @@
 //! a transaction where the work writes more than one statement, and calls
 //! the SQL function of the same name.
 
-use super::{engine, instances, platform, record, subscriptions as subs, webinars, work, PgStore};
+use super::{
+    engine, instances, platform, record, subscriptions as subs, sweep, webinars, work, PgStore,
+};
 use crate::store::*;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -282,7 +284,7 @@ impl Store for PgStore {
         .await?)
     }
     async fn release_leases(&self, owner: &str) -> StoreResult<u64> {
-        let n = in_tx!(self, |tx| record::release_leases(&tx, &self.channel, owner)
+        let n = in_tx!(self, |tx| sweep::release_leases(&tx, &self.channel, owner)
             .await?)?;
         instances::leave(&**self.conn().await?, owner).await?;
         Ok(n)
@@ -296,6 +298,6 @@ impl Store for PgStore {
         instances::heartbeat(&**self.conn().await?, instance, now, alive_since).await
     }
     async fn expire_overdue(&self, now: DateTime<Utc>) -> StoreResult<u64> {
-        in_tx!(self, |tx| record::expire_overdue(&tx, now).await?)
+        in_tx!(self, |tx| sweep::expire_overdue(&tx, now).await?)
     }
 }

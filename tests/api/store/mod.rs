@@ -3,6 +3,7 @@
 //! fresh schema on the real PostgreSQL server (`tests/common/pg.rs`).
 
 mod engine;
+mod history;
 mod records;
 
 use crate::pg;
@@ -52,8 +53,8 @@ on_both!(
     records::platform_records_round_trip,
     records::participants_register_once_per_email_and_page_in_order,
     records::subscriptions_are_idempotent_revivable_and_rotatable,
-    records::test_events_replays_and_batches_are_recorded,
-    records::failing_endpoints_are_disabled,
+    history::test_events_replays_and_batches_are_recorded,
+    history::failing_endpoints_are_disabled,
 );
 
 /// A creator, a webinar starting at `from` with one reminder due at `due`,
