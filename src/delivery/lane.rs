@@ -202,6 +202,11 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
         open: SLOW_START,
     };
     let mut view: Option<View> = None;
+    // Leases are renewed at a third of their length: what the lane holds
+    // (its open slices, its queued rows) stays its own however long the
+    // endpoint takes to get through it.
+    let lease_len = Duration::from_std(ctx.config.lease).unwrap_or(Duration::seconds(90));
+    let mut renewed = Instant::now();
     let tick = Duration::from_std(ctx.config.tick).unwrap_or(Duration::seconds(1));
     // Claims start small and double: the first requests of a fan-out leave
     // after a claim of one small slice, not of thousands of jobs.
@@ -235,6 +240,10 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
             }
             continue;
         };
+        if renewed.elapsed() >= (lease_len / 3).to_std().unwrap_or_default() {
+            renewed = Instant::now();
+            renew(&d, &w, lease_len).await;
+        }
         let cap = d.share(v.sub.max_concurrency.max(1)) as usize;
         if w.queue.is_empty() && w.inflight.is_empty() {
             // Idle: the next burst starts slowly again.
@@ -316,4 +325,29 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
     }
     w.inflight.close().await;
     tracing::debug!(subscription = %id, "lane stopped");
+}
+
+/// Extends the leases of what the lane holds and has not finished: its open
+/// slices and its queued rows (a row in flight was renewed while queued, and
+/// an attempt is shorter than a lease).
+async fn renew(d: &Dispatcher, w: &Work, lease_len: Duration) {
+    let slices: Vec<i64> = w.open_slices.keys().copied().collect();
+    let rows: Vec<String> = w
+        .queue
+        .iter()
+        .filter(|j| j.fresh.is_none())
+        .map(|j| j.id.clone())
+        .collect();
+    if slices.is_empty() && rows.is_empty() {
+        return;
+    }
+    let ctx = &d.inner.ctx;
+    let until = ctx.clock.now() + lease_len;
+    if let Err(e) = ctx
+        .store
+        .renew_leases(&ctx.instance, &slices, &rows, until)
+        .await
+    {
+        tracing::warn!(error = ?e, "renewing leases failed; they may lapse");
+    }
 }

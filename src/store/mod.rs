@@ -204,6 +204,16 @@ pub trait Store: Send + Sync + 'static {
         owner: &str,
         lease_until: DateTime<Utc>,
     ) -> StoreResult<Claimed>;
+    /// Extends the leases `owner` holds on these slices and pending rows to
+    /// `until`: a lane still working through them keeps them, so no other
+    /// lane (here or elsewhere) takes them while it does.
+    async fn renew_leases(
+        &self,
+        owner: &str,
+        slices: &[i64],
+        deliveries: &[String],
+        until: DateTime<Utc>,
+    ) -> StoreResult<()>;
     /// Records attempts and applies their verdicts, in one transaction.
     /// Subscriptions failing since before `disable_before` are disabled; the
     /// ids of subscriptions disabled by this call are returned.

@@ -48,18 +48,26 @@ async fn tls_is_used_and_the_certificate_checked() {
         .expect("the server's own certificate as the root");
     let c = store.create_creator("Ada", None).await.unwrap();
     assert_eq!(store.get_creator(&c.id).await.unwrap().name, "Ada");
-    let row = db
-        .client()
-        .await
-        .query_one(
-            "SELECT count(*) FILTER (WHERE s.ssl), count(*) FILTER (WHERE NOT s.ssl)
-             FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
-             WHERE a.application_name = 'tminus_tls_test'",
-            &[],
-        )
-        .await
-        .unwrap();
-    let (tls, plain): (i64, i64) = (row.get(0), row.get(1));
+    // The listener connects on a task of its own: give it a moment.
+    let admin = db.client().await;
+    let mut seen = (0, 0);
+    for _ in 0..50 {
+        let row = admin
+            .query_one(
+                "SELECT count(*) FILTER (WHERE s.ssl), count(*) FILTER (WHERE NOT s.ssl)
+                 FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+                 WHERE a.application_name = 'tminus_tls_test'",
+                &[],
+            )
+            .await
+            .unwrap();
+        seen = (row.get::<_, i64>(0), row.get::<_, i64>(1));
+        if seen.0 >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (tls, plain) = seen;
     assert!(tls >= 2, "the pool and the listener use TLS ({tls})");
     assert_eq!(plain, 0, "no connection in plain text");
     drop(store);

@@ -68,3 +68,26 @@ async fn a_burst_starts_slowly_then_opens_to_the_cap() {
     // Each answer doubles what the lane allows, up to the cap.
     assert_eq!(rx.max_in_flight(), 16);
 }
+
+#[tokio::test]
+async fn a_lane_slower_than_its_lease_keeps_its_work() {
+    let rx = TestReceiver::start().await;
+    let (app, key) = webinar_with("20s", 21, 12, |c| {
+        c.lease = Duration::from_secs(2);
+        c.http_timeout = Duration::from_secs(1);
+    })
+    .await;
+    // 12 deliveries at 2 a second: six seconds of sending, three leases.
+    app.subscribe_with(&key, &rx.url, json!({"ratePerSecond": 2}))
+        .await;
+    let got = rx.wait_for(12, 20).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let ids: std::collections::HashSet<String> = rx
+        .received()
+        .iter()
+        .map(|r| r.header("webhook-id"))
+        .collect();
+    assert_eq!(ids.len(), 12);
+    assert_eq!(rx.received().len(), 12, "nothing sent twice");
+    assert!(got[11].at - got[0].at >= Duration::from_secs(4));
+}

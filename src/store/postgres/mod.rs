@@ -79,7 +79,13 @@ impl PgStore {
             .query_one("SELECT current_schema()", &[])
             .await?
             .get(0);
-        let channel = format!("tminus_{schema}");
+        // Channel names stop at 63 bytes: a long schema name is hashed.
+        let channel = if schema.len() <= 48 {
+            format!("tminus_{schema}")
+        } else {
+            let digest = <sha2::Sha256 as sha2::Digest>::digest(schema.as_bytes());
+            format!("tminus_{}", &hex::encode(digest)[..32])
+        };
         let (changes, _) = broadcast::channel(4096);
         let stop = tokio_util::sync::CancellationToken::new();
         notify::listen(config, tls, channel.clone(), changes.clone(), stop.clone());
@@ -149,6 +155,19 @@ impl From<tokio_postgres::Error> for StoreError {
             _ => StoreError::Other(e.into()),
         }
     }
+}
+
+/// Whether a failed transaction may simply be run again: the server chose
+/// it as a deadlock's victim, or could not serialise it.
+fn retryable(e: &StoreError) -> bool {
+    let StoreError::Other(e) = e else {
+        return false;
+    };
+    e.downcast_ref::<tokio_postgres::Error>()
+        .and_then(|e| e.code())
+        .is_some_and(|c| {
+            *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
+        })
 }
 
 /// Fails with `NotFound` when an update touched nothing.

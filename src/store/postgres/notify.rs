@@ -68,7 +68,10 @@ async fn session(
     changes: &broadcast::Sender<Change>,
     first: bool,
 ) -> anyhow::Result<()> {
-    let (client, mut connection) = config.connect(tls.clone()).await?;
+    // Bounded waits: a half-open connection fails here, not in hours.
+    let patience = std::time::Duration::from_secs(10);
+    let (client, mut connection) =
+        tokio::time::timeout(patience, config.connect(tls.clone())).await??;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     // The connection yields notifications only while it is polled.
     let driver = tokio::spawn(async move {
@@ -92,9 +95,11 @@ async fn session(
         }
     });
     let quoted = channel.replace('"', "\"\"");
-    client
-        .batch_execute(&format!("LISTEN \"{quoted}\""))
-        .await?;
+    tokio::time::timeout(
+        patience,
+        client.batch_execute(&format!("LISTEN \"{quoted}\"")),
+    )
+    .await??;
     if !first {
         let _ = changes.send(Change::Resync);
     }
@@ -112,8 +117,10 @@ async fn session(
             },
             // A keep-alive: a half-open connection shows up as an error here.
             _ = tokio::time::sleep(std::time::Duration::from_secs(10)) => {
-                if let Err(e) = client.simple_query("SELECT 1").await {
-                    break Err(e.into());
+                match tokio::time::timeout(patience, client.simple_query("SELECT 1")).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => break Err(e.into()),
+                    Err(e) => break Err(e.into()),
                 }
             }
         }

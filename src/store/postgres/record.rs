@@ -6,7 +6,7 @@
 use crate::store::{Outcome, StoreResult, Verdict};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// One column per field of the rows to write, filled outcome by outcome.
 #[derive(Default)]
@@ -52,8 +52,17 @@ pub async fn record_outcomes(
     let mut fresh = Rows::default();
     // Members carried by a batch.
     let mut members = Rows::default();
-    for o in outcomes {
+    // A batch may carry two outcomes of one delivery (a replay of one in
+    // flight, a lease that lapsed). The first fresh one makes the row; the
+    // others are later attempts (below).
+    let mut made: HashSet<&str> = HashSet::new();
+    let mut makers: HashSet<usize> = HashSet::new();
+    for (k, o) in outcomes.iter().enumerate() {
         let Some(f) = &o.fresh else { continue };
+        if !made.insert(&o.delivery_id) {
+            continue;
+        }
+        makers.insert(k);
         let a = &o.attempt;
         let (status, next) = verdict(&o.verdict, now);
         let (participant, body) = match &o.batch {
@@ -171,12 +180,34 @@ pub async fn record_outcomes(
         .await?;
     }
 
-    // Every other attempt: the row's verdict, and a row in `attempts`.
-    let mut later = Rows::default();
-    for o in outcomes {
-        if inserted.contains(&o.delivery_id) {
+    // Every other attempt: the row's verdict, and a row in `attempts`. One
+    // verdict per delivery (an acknowledgement wins, else the latest
+    // attempt) and one log row per attempt, so that no statement touches a
+    // row twice; in id order, so concurrent recorders lock alike.
+    let mut verdicts: BTreeMap<&str, &Outcome> = BTreeMap::new();
+    let mut logged: BTreeMap<(&str, u32), &Outcome> = BTreeMap::new();
+    for (k, o) in outcomes.iter().enumerate() {
+        if makers.contains(&k) && inserted.contains(&o.delivery_id) {
             continue;
         }
+        let key = o.delivery_id.as_str();
+        let wins = |cur: &&Outcome| {
+            let (new, old) = (
+                o.verdict == Verdict::Delivered,
+                cur.verdict == Verdict::Delivered,
+            );
+            new && !old || new == old && o.attempt.attempt >= cur.attempt.attempt
+        };
+        match verdicts.get(key) {
+            Some(cur) if !wins(cur) => {}
+            _ => {
+                verdicts.insert(key, o);
+            }
+        }
+        logged.insert((key, o.attempt.attempt), o);
+    }
+    let mut later = Rows::default();
+    for o in verdicts.values() {
         let a = &o.attempt;
         let (status, next) = verdict(&o.verdict, now);
         later.id.push(&o.delivery_id);
@@ -185,9 +216,17 @@ pub async fn record_outcomes(
         later.next.push(next);
         later.code.push(a.status_code.map(i32::from));
         later.error.push(a.error.as_deref());
-        later.started.push(a.started_at);
-        later.latency.push(a.latency_ms as i64);
-        later.response.push(a.response.as_deref());
+    }
+    let mut log = Rows::default();
+    for o in logged.values() {
+        let a = &o.attempt;
+        log.id.push(&o.delivery_id);
+        log.attempt.push(a.attempt as i32);
+        log.code.push(a.status_code.map(i32::from));
+        log.error.push(a.error.as_deref());
+        log.started.push(a.started_at);
+        log.latency.push(a.latency_ms as i64);
+        log.response.push(a.response.as_deref());
     }
     if !later.id.is_empty() {
         let l = &later;
@@ -224,16 +263,17 @@ pub async fn record_outcomes(
                    response = excluded.response",
             )
             .await?;
+        let g = &log;
         tx.execute(
             &st,
             &[
-                &l.id,
-                &l.attempt,
-                &l.started,
-                &l.code,
-                &l.latency,
-                &l.error,
-                &l.response,
+                &g.id,
+                &g.attempt,
+                &g.started,
+                &g.code,
+                &g.latency,
+                &g.error,
+                &g.response,
             ],
         )
         .await?;

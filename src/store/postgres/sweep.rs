@@ -8,6 +8,32 @@ use crate::store::StoreResult;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 
+pub async fn renew_leases(
+    tx: &Transaction<'_>,
+    owner: &str,
+    slices: &[i64],
+    deliveries: &[String],
+    until: DateTime<Utc>,
+) -> StoreResult<()> {
+    if !slices.is_empty() {
+        tx.execute(
+            "UPDATE slices SET locked_until = $3
+             WHERE id = ANY($1) AND locked_by = $2 AND status = 'pending'",
+            &[&slices, &owner, &until],
+        )
+        .await?;
+    }
+    if !deliveries.is_empty() {
+        tx.execute(
+            "UPDATE deliveries SET locked_until = $3
+             WHERE id = ANY($1) AND locked_by = $2 AND status = 'pending'",
+            &[&deliveries, &owner, &until],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 pub async fn release_leases(tx: &Transaction<'_>, channel: &str, owner: &str) -> StoreResult<u64> {
     let mut n = 0;
     for table in ["reminders", "slices", "deliveries"] {

@@ -11,15 +11,12 @@ use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 
 /// Runs `$body` with `$tx` bound to a transaction on a pooled connection,
-/// and commits it when the body succeeds.
+/// and commits it when the body succeeds. A transaction the server chose
+/// as a deadlock's victim is run again (up to three times).
 macro_rules! in_tx {
-    ($self:ident, |$tx:ident| $body:expr) => {{
-        let mut conn = $self.conn().await?;
-        let $tx = conn.transaction().await?;
-        let out = $body;
-        $tx.commit().await?;
-        StoreResult::Ok(out)
-    }};
+    ($self:ident, |$tx:ident| $body:expr) => {
+        transact!($self, false, |$tx| $body)
+    };
 }
 
 /// [`in_tx!`] for a claim: its commit does not wait for the disk. A claim
@@ -27,14 +24,32 @@ macro_rules! in_tx {
 /// recorded by a later, durable commit, which makes this one durable too
 /// (the log is written in order).
 macro_rules! in_claim_tx {
-    ($self:ident, |$tx:ident| $body:expr) => {{
-        let mut conn = $self.conn().await?;
-        let $tx = conn.transaction().await?;
-        $tx.batch_execute("SET LOCAL synchronous_commit = off")
-            .await?;
-        let out = $body;
-        $tx.commit().await?;
-        StoreResult::Ok(out)
+    ($self:ident, |$tx:ident| $body:expr) => {
+        transact!($self, true, |$tx| $body)
+    };
+}
+
+macro_rules! transact {
+    ($self:ident, $lazy:expr, |$tx:ident| $body:expr) => {{
+        let mut tries = 0;
+        loop {
+            let result: StoreResult<_> = async {
+                let mut conn = $self.conn().await?;
+                let $tx = conn.transaction().await?;
+                if $lazy {
+                    $tx.batch_execute("SET LOCAL synchronous_commit = off")
+                        .await?;
+                }
+                let out = $body;
+                $tx.commit().await?;
+                Ok(out)
+            }
+            .await;
+            match result {
+                Err(e) if tries < 3 && super::retryable(&e) => tries += 1,
+                done => break done,
+            }
+        }
     }};
 }
 
@@ -280,6 +295,18 @@ impl Store for PgStore {
             done_slices,
             now,
             disable_before
+        )
+        .await?)
+    }
+    async fn renew_leases(
+        &self,
+        owner: &str,
+        slices: &[i64],
+        deliveries: &[String],
+        until: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        in_claim_tx!(self, |tx| sweep::renew_leases(
+            &tx, owner, slices, deliveries, until
         )
         .await?)
     }

@@ -176,6 +176,34 @@ pub fn record_outcomes(
     Ok(disabled)
 }
 
+pub fn renew_leases(
+    c: &mut Connection,
+    owner: &str,
+    slices: &[i64],
+    deliveries: &[String],
+    until: DateTime<Utc>,
+) -> StoreResult<()> {
+    let tx = c.transaction()?;
+    {
+        let mut s = tx.prepare_cached(
+            "UPDATE slices SET locked_until = ?3
+             WHERE id = ?1 AND locked_by = ?2 AND status = 'pending'",
+        )?;
+        for id in slices {
+            s.execute(params![id, owner, ms(until)])?;
+        }
+        let mut d = tx.prepare_cached(
+            "UPDATE deliveries SET locked_until = ?3
+             WHERE id = ?1 AND locked_by = ?2 AND status = 'pending'",
+        )?;
+        for id in deliveries {
+            d.execute(params![id, owner, ms(until)])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
 pub fn release_leases(c: &mut Connection, owner: &str) -> StoreResult<u64> {
     let tx = c.transaction()?;
     let mut n = 0;

@@ -255,6 +255,17 @@ impl Store for SqliteStore {
         self.run(move |c| record::record_outcomes(c, &outcomes, &done, now, disable_before))
             .await
     }
+    async fn renew_leases(
+        &self,
+        owner: &str,
+        slices: &[i64],
+        deliveries: &[String],
+        until: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let (owner, slices, deliveries) = (own(owner), slices.to_vec(), deliveries.to_vec());
+        self.run(move |c| record::renew_leases(c, &owner, &slices, &deliveries, until))
+            .await
+    }
     async fn release_leases(&self, owner: &str) -> StoreResult<u64> {
         let owner = own(owner);
         self.run(move |c| record::release_leases(c, &owner)).await

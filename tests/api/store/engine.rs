@@ -296,3 +296,53 @@ pub async fn a_missed_reminder_is_recorded_per_delivery(s: DynStore) {
         .unwrap();
     assert_eq!(w[0].status, "missed");
 }
+
+pub async fn a_renewed_lease_is_kept_and_one_batch_may_hold_a_delivery_twice(s: DynStore) {
+    let t0 = now_ms();
+    let (_, sub) = world(&s, t0 + Duration::minutes(15), t0 + Duration::seconds(1), 3).await;
+    let now = t0 + Duration::seconds(2);
+    fire(&s, now, t0 + Duration::minutes(15)).await;
+    let a = s
+        .claim_deliveries(&sub, now, 10, "A", now + Duration::seconds(60))
+        .await
+        .unwrap();
+    let slice = a.slices[0].0;
+    // A is still working through it at 30 s: it renews; B's renewal of a
+    // lease it does not hold changes nothing.
+    s.renew_leases("A", &[slice], &[], now + Duration::seconds(120))
+        .await
+        .unwrap();
+    s.renew_leases("B", &[slice], &[], now + Duration::seconds(1))
+        .await
+        .unwrap();
+    let b_at = |secs| {
+        let (s, sub) = (s.clone(), sub.clone());
+        async move {
+            let at = now + Duration::seconds(secs);
+            s.claim_deliveries(&sub, at, 10, "B", at + Duration::seconds(60))
+                .await
+                .unwrap()
+                .jobs
+                .len()
+        }
+    };
+    assert_eq!(
+        b_at(61).await,
+        0,
+        "past the first lease, within the renewed one"
+    );
+    assert_eq!(b_at(121).await, 3, "a lease not renewed lapses");
+
+    // Two outcomes of one delivery in one batch (a replay while in flight):
+    // the acknowledgement is what stays.
+    let j = &a.jobs[0];
+    let retry = Outcome {
+        verdict: Verdict::Retry(now + Duration::seconds(5)),
+        ..delivered(j, now)
+    };
+    s.record_outcomes(vec![retry, delivered(j, now)].into(), &[], now, now)
+        .await
+        .unwrap();
+    let d = s.get_delivery(&sub, &j.id).await.unwrap();
+    assert_eq!(d.status, "delivered");
+}

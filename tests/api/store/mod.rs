@@ -50,6 +50,7 @@ on_both!(
     engine::a_clean_stop_hands_back_every_lease,
     engine::two_instances_split_a_fan_out_without_overlap,
     engine::a_missed_reminder_is_recorded_per_delivery,
+    engine::a_renewed_lease_is_kept_and_one_batch_may_hold_a_delivery_twice,
     records::platform_records_round_trip,
     records::participants_register_once_per_email_and_page_in_order,
     records::subscriptions_are_idempotent_revivable_and_rotatable,
