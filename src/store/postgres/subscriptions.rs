@@ -138,19 +138,7 @@ pub async fn delete(tx: &Transaction<'_>, id: &str) -> StoreResult<()> {
         )
         .await?,
     )?;
-    tx.execute(
-        "UPDATE deliveries SET status = 'cancelled', updated_at = $2
-         WHERE subscription_id = $1 AND status = 'pending'",
-        &[&id, &now],
-    )
-    .await?;
-    tx.execute(
-        "UPDATE slices SET status = 'cancelled', locked_until = NULL
-         WHERE subscription_id = $1 AND status = 'pending'",
-        &[&id],
-    )
-    .await?;
-    Ok(())
+    super::cancel_work(tx, "subscription_id", id, now).await
 }
 
 pub async fn rotate(

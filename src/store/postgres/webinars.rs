@@ -105,19 +105,7 @@ async fn cancel_pending(tx: &Transaction<'_>, webinar_id: &str) -> StoreResult<(
         &[&webinar_id],
     )
     .await?;
-    tx.execute(
-        "UPDATE deliveries SET status = 'cancelled', updated_at = $2
-         WHERE webinar_id = $1 AND status = 'pending'",
-        &[&webinar_id, &now],
-    )
-    .await?;
-    tx.execute(
-        "UPDATE slices SET status = 'cancelled', locked_until = NULL
-         WHERE webinar_id = $1 AND status = 'pending'",
-        &[&webinar_id],
-    )
-    .await?;
-    Ok(())
+    super::cancel_work(tx, "webinar_id", webinar_id, now).await
 }
 
 pub async fn create_webinar(

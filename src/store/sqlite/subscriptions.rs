@@ -103,16 +103,7 @@ pub fn delete(c: &mut Connection, id: &str) -> StoreResult<()> {
          WHERE id = ?1 AND status != 'deleted'",
         params![id, now],
     )?)?;
-    tx.execute(
-        "UPDATE deliveries SET status = 'cancelled', updated_at = ?2
-         WHERE subscription_id = ?1 AND status = 'pending'",
-        params![id, now],
-    )?;
-    tx.execute(
-        "UPDATE slices SET status = 'cancelled', locked_until = NULL
-         WHERE subscription_id = ?1 AND status = 'pending'",
-        [id],
-    )?;
+    super::cancel_work(&tx, "subscription_id", id, now)?;
     tx.commit()?;
     Ok(())
 }

@@ -91,17 +91,7 @@ fn cancel_pending(tx: &Transaction, webinar_id: &str) -> StoreResult<()> {
          WHERE webinar_id = ?1 AND status IN ('pending', 'firing')",
         [webinar_id],
     )?;
-    tx.execute(
-        "UPDATE deliveries SET status = 'cancelled', updated_at = ?2
-         WHERE webinar_id = ?1 AND status = 'pending'",
-        params![webinar_id, now],
-    )?;
-    tx.execute(
-        "UPDATE slices SET status = 'cancelled', locked_until = NULL
-         WHERE webinar_id = ?1 AND status = 'pending'",
-        [webinar_id],
-    )?;
-    Ok(())
+    super::cancel_work(tx, "webinar_id", webinar_id, now)
 }
 
 pub fn create_webinar(

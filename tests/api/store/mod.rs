@@ -105,20 +105,33 @@ pub async fn world(
     (w.id, sub.id)
 }
 
-/// Claims the due reminder and fans it out completely.
+/// Claims the due reminder and fans it out completely, to send.
 pub async fn fire(s: &DynStore, now: DateTime<Utc>, expires: DateTime<Utc>) -> usize {
+    fan_out(s, FanoutMode::Send { late: false }, now, expires)
+        .await
+        .created
+}
+
+/// Claims the due reminder as "A" and fans it out completely in `mode`:
+/// everything created, and every subscription told of work, over all steps.
+pub async fn fan_out(
+    s: &DynStore,
+    mode: FanoutMode,
+    now: DateTime<Utc>,
+    expires: DateTime<Utc>,
+) -> FanoutProgress {
     let due = s
         .claim_due_reminders(now, "A", now + Duration::seconds(60), 10)
         .await
         .unwrap();
     assert_eq!(due.len(), 1);
-    let mut created = 0;
+    let mut all = FanoutProgress::default();
     loop {
         let p = s
             .fanout_batch(
                 &due[0].id,
                 "A",
-                FanoutMode::Send { late: false },
+                mode,
                 1000,
                 now,
                 now + Duration::seconds(60),
@@ -126,9 +139,11 @@ pub async fn fire(s: &DynStore, now: DateTime<Utc>, expires: DateTime<Utc>) -> u
             )
             .await
             .unwrap();
-        created += p.created;
+        all.created += p.created;
+        all.subscriptions.extend(p.subscriptions);
         if p.done {
-            return created;
+            all.done = true;
+            return all;
         }
     }
 }
