@@ -50,6 +50,33 @@ pub fn webhook_id(
     )
 }
 
+/// Length of the part of a slice delivery's webhook-id that one fan-out's
+/// keys share: `msg_` and the hash of (subscription, reminder, start).
+pub const WEBHOOK_PREFIX_LEN: usize = 24;
+
+/// A slice delivery's webhook-id taken apart: its fan-out's shared prefix
+/// and the participant's registration number. `None` for any other key
+/// (a batch's, a test event's).
+pub fn split_webhook_id(id: &str) -> Option<(&str, i64)> {
+    if id.len() != WEBHOOK_PREFIX_LEN + 12 || !id.starts_with("msg_") {
+        return None;
+    }
+    let (prefix, seq) = id.split_at(WEBHOOK_PREFIX_LEN);
+    let hex = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    if !hex(&prefix[4..]) || !hex(seq) {
+        return None;
+    }
+    Some((prefix, i64::from_str_radix(seq, 16).ok()?))
+}
+
+/// The webhook-id of registration number `seq` in the fan-out of `prefix`.
+pub fn join_webhook_id(prefix: &str, seq: i64) -> String {
+    format!("{prefix}{seq:012x}")
+}
+
 /// A random key for a one-off delivery (test events, which have no participant).
 pub fn one_off_webhook_id() -> String {
     format!("msg_{}", new_id())
@@ -87,5 +114,23 @@ mod tests {
         );
         // Parts cannot bleed into each other.
         assert_ne!(webhook_id("ab", 1, "x", t), webhook_id("a", 1, "bx", t));
+    }
+
+    #[test]
+    fn a_slice_webhook_id_splits_into_prefix_and_seq_and_back() {
+        let t = DateTime::parse_from_rfc3339("2024-03-15T10:00:00Z")
+            .unwrap()
+            .to_utc();
+        let a = webhook_id("s", 300_007, "1day", t);
+        let (prefix, seq) = split_webhook_id(&a).unwrap();
+        assert_eq!(seq, 300_007);
+        assert_eq!(prefix.len(), WEBHOOK_PREFIX_LEN);
+        assert_eq!(join_webhook_id(prefix, seq), a);
+        assert_eq!(split_webhook_id(&one_off_webhook_id()), None);
+        assert_eq!(
+            split_webhook_id("msg_b0123456789abcdef0123456789abcdef"),
+            None
+        );
+        assert_eq!(split_webhook_id(&a.replace("msg_", "msx_")), None);
     }
 }

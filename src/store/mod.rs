@@ -5,6 +5,7 @@
 
 pub mod model;
 pub mod postgres;
+pub mod receipt;
 pub mod sqlite;
 
 pub use model::*;

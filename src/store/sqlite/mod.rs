@@ -7,6 +7,7 @@
 
 mod engine;
 mod platform;
+mod receipts;
 mod record;
 mod subscriptions;
 mod trait_impl;
@@ -19,7 +20,10 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
 /// The schema, in order. Each runs once; `PRAGMA user_version` counts them.
-const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../../migrations/sqlite/0002_receipts.sql"),
+];
 
 /// A call to run on the store's thread.
 type Call = Box<dyn FnOnce(&mut Connection) + Send>;

@@ -3,8 +3,10 @@
 //! slices closed, failing subscriptions disabled; and the sweep that expires
 //! what was not sent in time.
 
-use super::ms;
 use super::work::{slice_people, slice_row, SliceRow, SLICE_COLS};
+use super::{ms, receipts};
+use crate::domain::ids::split_webhook_id;
+use crate::store::receipt;
 use crate::store::{Outcome, StoreResult, Verdict};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
@@ -55,7 +57,20 @@ pub fn record_outcomes(
         // Subscriptions with a success in this batch: cleared once, below.
         let mut healthy = BTreeSet::new();
         let mut failing_seen = BTreeSet::new();
-        for o in outcomes {
+        // Acknowledged first attempts go in receipts, the rest in rows.
+        let (bundles, mut rows) = receipt::gather(outcomes);
+        for r in bundles {
+            healthy.insert(r.subscription_id);
+            rows.extend(receipts::insert(&tx, r, now_ms)?);
+        }
+        for o in rows {
+            // A delivery sent twice (a lease ran out) that a receipt holds
+            // was acknowledged: the other attempt changes nothing.
+            if let (Some(f), Some((_, seq))) = (&o.fresh, split_webhook_id(&o.delivery_id)) {
+                if receipts::holds(&tx, f.slice, seq)? {
+                    continue;
+                }
+            }
             let a = &o.attempt;
             let (status, next) = match &o.verdict {
                 Verdict::Delivered => ("delivered", now_ms),
@@ -148,11 +163,11 @@ pub fn record_outcomes(
                 }
             }
         }
+        let mut cleared = tx.prepare_cached(
+            "UPDATE subscriptions SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL",
+        )?;
         for id in healthy {
-            tx.execute(
-                "UPDATE subscriptions SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL",
-                [id],
-            )?;
+            cleared.execute([id])?;
         }
         let mut done = tx.prepare_cached(
             "UPDATE slices SET status = 'done', locked_until = NULL WHERE id = ?1",
@@ -161,7 +176,7 @@ pub fn record_outcomes(
             done.execute([id])?;
         }
     }
-    let mut st = tx.prepare(
+    let mut st = tx.prepare_cached(
         "UPDATE subscriptions SET status = 'disabled', updated_at = ?2,
                 disabled_reason = 'failing without a success for too long'
          WHERE status = 'active' AND failing_since IS NOT NULL AND failing_since < ?1
@@ -250,7 +265,11 @@ pub fn expire_overdue(c: &mut Connection, now: DateTime<Utc>) -> StoreResult<u64
                 'not delivered before it expired', ?9, ?9)",
         )?;
         let p = &s.proto;
-        for (wid, pid, _) in slice_people(&tx, &s)? {
+        let acknowledged = receipts::seqs(&tx, s.id)?;
+        for (seq, wid, pid, _) in slice_people(&tx, &s)? {
+            if acknowledged.contains(&seq) {
+                continue;
+            }
             n += ins.execute(params![
                 wid,
                 s.subscription_id,

@@ -1,6 +1,6 @@
 //! SQL for subscriptions and for the delivery history their owners see.
 
-use super::{at, at_opt, ms, touched};
+use super::{at, at_opt, ms, receipts, touched};
 use crate::domain::ids::new_id;
 use crate::store::{
     Attempt, Delivery, NewSubscription, OneOff, StoreError, StoreResult, Subscription,
@@ -8,6 +8,7 @@ use crate::store::{
 };
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
+use std::collections::HashSet;
 
 const SUB_COLS: &str = "id, creator_id, hook_url, event, webinar_id, mango_id, secret,
     previous_secret, previous_until, status, disabled_reason, max_concurrency,
@@ -172,6 +173,8 @@ fn delivery(r: &Row) -> rusqlite::Result<Delivery> {
     })
 }
 
+/// The latest deliveries of `sub`, newest first: rows and, when the filter
+/// lets delivered ones through, those held in receipts.
 pub fn list_deliveries(
     c: &Connection,
     sub: &str,
@@ -179,17 +182,26 @@ pub fn list_deliveries(
     limit: u32,
 ) -> StoreResult<Vec<Delivery>> {
     let mut st = c.prepare(&format!(
-        "SELECT {DELIVERY_COLS} FROM deliveries
+        "SELECT {DELIVERY_COLS}, created_at FROM deliveries
          WHERE subscription_id = ?1 AND (?2 IS NULL OR status = ?2)
          ORDER BY created_at DESC, id LIMIT ?3"
     ))?;
-    let mut rows: Vec<Delivery> = st
-        .query_map(params![sub, status, limit], delivery)?
+    let mut rows: Vec<(i64, Delivery)> = st
+        .query_map(params![sub, status, limit], |r| {
+            Ok((r.get(15)?, delivery(r)?))
+        })?
         .collect::<Result<_, _>>()?;
-    for d in &mut rows {
+    for (_, d) in &mut rows {
         d.attempt_log = Some(attempts(c, &d.id)?);
     }
-    Ok(rows)
+    if status.is_none_or(|s| s == "delivered") {
+        let seen: HashSet<String> = rows.iter().map(|(_, d)| d.id.clone()).collect();
+        let held = receipts::recent(c, sub, limit)?;
+        rows.extend(held.into_iter().filter(|(_, d)| !seen.contains(&d.id)));
+        rows.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
+        rows.truncate(limit as usize);
+    }
+    Ok(rows.into_iter().map(|(_, d)| d).collect())
 }
 
 /// A delivery's attempts: the first from its row (when it was made that
@@ -218,15 +230,24 @@ fn attempts(c: &Connection, delivery_id: &str) -> StoreResult<Vec<Attempt>> {
     Ok(log)
 }
 
+/// Delivery `id` of `sub`: its row, or else the receipt that holds it.
 pub fn get_delivery(c: &Connection, sub: &str, id: &str) -> StoreResult<Delivery> {
-    let mut d = c.query_row(
-        &format!("SELECT {DELIVERY_COLS} FROM deliveries WHERE id = ?1 AND subscription_id = ?2"),
-        params![id, sub],
-        delivery,
-    )?;
-    let log = attempts(c, id)?;
-    d.attempt_log = Some(log);
-    Ok(d)
+    let row = c
+        .query_row(
+            &format!(
+                "SELECT {DELIVERY_COLS} FROM deliveries WHERE id = ?1 AND subscription_id = ?2"
+            ),
+            params![id, sub],
+            delivery,
+        )
+        .optional()?;
+    match row {
+        Some(mut d) => {
+            d.attempt_log = Some(attempts(c, id)?);
+            Ok(d)
+        }
+        None => receipts::get(c, sub, id)?.ok_or(StoreError::NotFound),
+    }
 }
 
 pub fn retry(
@@ -236,7 +257,19 @@ pub fn retry(
     now: DateTime<Utc>,
     expires: DateTime<Utc>,
 ) -> StoreResult<Delivery> {
-    let d = get_delivery(c, sub, id)?;
+    let tx = c.unchecked_transaction()?;
+    // A delivery held in a receipt gets its row back, to be attempted again.
+    let row: Option<i64> = tx
+        .query_row(
+            "SELECT 1 FROM deliveries WHERE id = ?1 AND subscription_id = ?2",
+            params![id, sub],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if row.is_none() {
+        receipts::take(&tx, sub, id)?;
+    }
+    let d = get_delivery(&tx, sub, id)?;
     if d.status == "cancelled" {
         return Err(StoreError::Conflict(
             "a cancelled delivery cannot be retried".into(),
@@ -248,7 +281,9 @@ pub fn retry(
          WHERE id = ?1",
         params![id, ms(now), ms(expires)],
     )?;
-    get_delivery(c, sub, id)
+    let d = get_delivery(&tx, sub, id)?;
+    tx.commit()?;
+    Ok(d)
 }
 
 pub fn create_one_off(c: &Connection, o: &OneOff, now: DateTime<Utc>) -> StoreResult<Delivery> {

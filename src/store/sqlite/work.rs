@@ -2,13 +2,13 @@
 //! and leasing pending rows and whole slices with everything needed to
 //! render them.
 
-use super::{at, ms};
-use crate::domain::ids::webhook_id;
+use super::{at, ms, receipts};
+use crate::domain::ids::{join_webhook_id, webhook_id, WEBHOOK_PREFIX_LEN};
 use crate::domain::payload::{ParticipantFacts, WebinarFacts};
 use crate::store::{Claimed, Fresh, Job, StoreResult};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 pub fn subscriptions_with_work(c: &Connection) -> StoreResult<Vec<String>> {
     let mut st = c.prepare(
@@ -151,28 +151,32 @@ pub(super) fn slice_row(r: &Row) -> rusqlite::Result<SliceRow> {
     })
 }
 
-/// The registered participants of a slice's range, with their webhook-ids.
+/// The registered participants of a slice's range, with their registration
+/// numbers and webhook-ids.
 pub(super) fn slice_people(
     tx: &Transaction,
     s: &SliceRow,
-) -> StoreResult<Vec<(String, String, ParticipantFacts)>> {
+) -> StoreResult<Vec<(i64, String, String, ParticipantFacts)>> {
     let mut st = tx.prepare_cached(
         "SELECT id, name, email, phone, timezone, seq FROM participants
          WHERE webinar_id = ?1 AND seq > ?2 AND seq <= ?3 AND unregistered_at IS NULL
          ORDER BY seq",
     )?;
-    let from = at(s.from_ms);
+    // Every key of a slice shares its prefix: hash it once.
+    let first = webhook_id(&s.subscription_id, 0, &s.proto.label, at(s.from_ms));
+    let prefix = &first[..WEBHOOK_PREFIX_LEN];
     let rows = st.query_map(params![s.proto.webinar_id, s.after, s.last], |r| {
-        let pid: String = r.get(0)?;
-        let wid = webhook_id(&s.subscription_id, r.get(5)?, &s.proto.label, from);
-        Ok((wid, pid, participant_facts(r, 1)?))
+        let (pid, seq): (String, i64) = (r.get(0)?, r.get(5)?);
+        let wid = join_webhook_id(prefix, seq);
+        Ok((seq, wid, pid, participant_facts(r, 1)?))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Leases the oldest free slice of `sub` and appends its jobs: every
 /// participant of its range still registered and, if the slice was claimed
-/// before (an instance died with it), not recorded yet. A slice with no job
+/// before (an instance died with it), not recorded yet, in a row or in a
+/// receipt. A slice with no job
 /// left is closed and the next one tried.
 fn claim_slice(
     tx: &Transaction,
@@ -184,28 +188,29 @@ fn claim_slice(
 ) -> StoreResult<Option<(i64, usize)>> {
     loop {
         let slice = tx
-            .query_row(
-                &format!(
-                    "SELECT {SLICE_COLS} FROM slices
-                     WHERE subscription_id = ?1 AND status = 'pending' AND expires_at > ?2
-                       AND (locked_until IS NULL OR locked_until <= ?2)
-                     ORDER BY id LIMIT 1"
-                ),
-                params![sub, now_ms],
-                slice_row,
-            )
+            .prepare_cached(&format!(
+                "SELECT {SLICE_COLS} FROM slices
+                 WHERE subscription_id = ?1 AND status = 'pending' AND expires_at > ?2
+                   AND (locked_until IS NULL OR locked_until <= ?2)
+                 ORDER BY id LIMIT 1"
+            ))?
+            .query_row(params![sub, now_ms], slice_row)
             .optional()?;
         let Some(s) = slice else {
             return Ok(None);
         };
-        tx.execute(
+        tx.prepare_cached(
             "UPDATE slices SET locked_until = ?2, locked_by = ?3, claims = claims + 1 WHERE id = ?1",
-            params![s.id, lease_ms, owner],
-        )?;
+        )?
+        .execute(params![s.id, lease_ms, owner])?;
         let mut exists = tx.prepare_cached("SELECT 1 FROM deliveries WHERE id = ?1")?;
+        let acknowledged = match s.claims {
+            0 => HashSet::new(),
+            _ => receipts::seqs(tx, s.id)?,
+        };
         let before = jobs.len();
-        for (wid, pid, facts) in slice_people(tx, &s)? {
-            if s.claims > 0 && exists.exists([&wid])? {
+        for (seq, wid, pid, facts) in slice_people(tx, &s)? {
+            if s.claims > 0 && (acknowledged.contains(&seq) || exists.exists([&wid])?) {
                 continue;
             }
             jobs.push(s.proto.job(sub, wid, pid, facts));
@@ -229,19 +234,18 @@ fn webinar_facts(c: &Connection, id: &str) -> StoreResult<WebinarFacts> {
     let mangoes = st
         .query_map([id], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    Ok(c.query_row(
+    let mut st = c.prepare_cached(
         "SELECT title, link, from_time, to_time, timezone FROM webinars WHERE id = ?1",
-        [id],
-        |r| {
-            Ok(WebinarFacts {
-                id: id.to_owned(),
-                title: r.get(0)?,
-                link: r.get(1)?,
-                from_time: at(r.get(2)?),
-                to_time: at(r.get(3)?),
-                creator_zone: r.get::<_, Option<String>>(4)?.and_then(|z| z.parse().ok()),
-                mangoes,
-            })
-        },
-    )?)
+    )?;
+    Ok(st.query_row([id], |r| {
+        Ok(WebinarFacts {
+            id: id.to_owned(),
+            title: r.get(0)?,
+            link: r.get(1)?,
+            from_time: at(r.get(2)?),
+            to_time: at(r.get(3)?),
+            creator_zone: r.get::<_, Option<String>>(4)?.and_then(|z| z.parse().ok()),
+            mangoes,
+        })
+    })?)
 }

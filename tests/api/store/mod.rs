@@ -3,6 +3,7 @@
 //! fresh schema on the real PostgreSQL server (`tests/common/pg.rs`).
 
 mod engine;
+mod happy_path;
 mod history;
 mod records;
 
@@ -56,6 +57,7 @@ on_both!(
     records::subscriptions_are_idempotent_revivable_and_rotatable,
     history::test_events_replays_and_batches_are_recorded,
     history::failing_endpoints_are_disabled,
+    happy_path::acknowledged_first_attempts_read_back_like_rows,
 );
 
 /// A creator, a webinar starting at `from` with one reminder due at `due`,

@@ -1,0 +1,283 @@
+//! SQL for receipts (see [`crate::store::receipt`]): writing one per slice
+//! and recorded batch, finding the one that holds a delivery, listing them
+//! as deliveries, and turning a delivery back into a row when it is replayed.
+
+use super::at;
+use crate::domain::ids::{join_webhook_id, split_webhook_id};
+use crate::store::receipt::{self, Entry, Receipt};
+use crate::store::{Delivery, Outcome, StoreError, StoreResult};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use std::collections::{HashMap, HashSet};
+
+fn corrupt(e: &'static str) -> StoreError {
+    StoreError::Other(anyhow::anyhow!(e))
+}
+
+fn blob<'r>(r: &'r Row, i: usize) -> StoreResult<&'r [u8]> {
+    r.get_ref(i)?
+        .as_blob()
+        .map_err(|e| StoreError::Other(e.into()))
+}
+
+/// Writes `r` as one receipt. A delivery that already has a row (sent twice,
+/// after a lease ran out) keeps it: those outcomes are handed back, to be
+/// recorded as attempts on their rows.
+pub fn insert<'a>(
+    c: &Connection,
+    mut r: Receipt<'a>,
+    now_ms: i64,
+) -> StoreResult<Vec<&'a Outcome>> {
+    let mut st = c.prepare_cached("SELECT id FROM deliveries WHERE id >= ?1 AND id <= ?2")?;
+    let (lo, hi) = (
+        join_webhook_id(r.prefix, r.first_seq()),
+        join_webhook_id(r.prefix, r.last_seq()),
+    );
+    let rows: HashSet<String> = st
+        .query_map([lo, hi], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut back = Vec::new();
+    if !rows.is_empty() {
+        let (keep, taken): (Vec<_>, Vec<_>) = r
+            .outcomes
+            .into_iter()
+            .partition(|(_, o)| !rows.contains(&o.delivery_id));
+        back.extend(taken.into_iter().map(|(_, o)| o));
+        r.outcomes = keep;
+    }
+    if !r.outcomes.is_empty() {
+        c.prepare_cached(
+            "INSERT INTO receipts (slice_id, subscription_id, id_prefix, first_seq, last_seq,
+                                   created_at, entries)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            r.slice,
+            r.subscription_id,
+            r.prefix,
+            r.first_seq(),
+            r.last_seq(),
+            now_ms,
+            r.pack(now_ms)
+        ])?;
+    }
+    Ok(back)
+}
+
+/// The registration numbers a slice's receipts hold.
+pub fn seqs(c: &Connection, slice: i64) -> StoreResult<HashSet<i64>> {
+    let mut st =
+        c.prepare_cached("SELECT created_at, entries FROM receipts WHERE slice_id = ?1")?;
+    let mut out = HashSet::new();
+    let mut rows = st.query([slice])?;
+    while let Some(r) = rows.next()? {
+        let entries = receipt::unpack(blob(r, 1)?, r.get(0)?).map_err(corrupt)?;
+        out.extend(entries.iter().map(|e| e.seq));
+    }
+    Ok(out)
+}
+
+/// Where a delivery of `sub` is held in a receipt.
+pub struct Held {
+    pub receipt: i64,
+    pub slice: i64,
+    pub created_ms: i64,
+    pub entry: Entry,
+}
+
+/// The receipt holding delivery `id` of `sub`, if any.
+pub fn find(c: &Connection, sub: &str, id: &str) -> StoreResult<Option<Held>> {
+    let Some((prefix, seq)) = split_webhook_id(id) else {
+        return Ok(None);
+    };
+    let mut st = c.prepare_cached(
+        "SELECT id, slice_id, created_at, entries FROM receipts
+         WHERE id_prefix = ?1 AND first_seq <= ?2 AND last_seq >= ?2 AND subscription_id = ?3",
+    )?;
+    let mut rows = st.query(params![prefix, seq, sub])?;
+    while let Some(r) = rows.next()? {
+        let created_ms: i64 = r.get(2)?;
+        let found = receipt::find(blob(r, 3)?, created_ms, seq).map_err(corrupt)?;
+        if let Some(entry) = found {
+            return Ok(Some(Held {
+                receipt: r.get(0)?,
+                slice: r.get(1)?,
+                created_ms,
+                entry,
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// What a slice says about each of its deliveries.
+struct SliceFacts {
+    webinar_id: String,
+    reminder_id: String,
+    label: String,
+    due_ms: i64,
+    expires_ms: i64,
+    late: bool,
+}
+
+fn slice_facts(c: &Connection, slice: i64) -> StoreResult<SliceFacts> {
+    Ok(c.prepare_cached(
+        "SELECT webinar_id, reminder_id, label, due_at, expires_at, late FROM slices WHERE id = ?1",
+    )?
+    .query_row([slice], |r| {
+        Ok(SliceFacts {
+            webinar_id: r.get(0)?,
+            reminder_id: r.get(1)?,
+            label: r.get(2)?,
+            due_ms: r.get(3)?,
+            expires_ms: r.get(4)?,
+            late: r.get(5)?,
+        })
+    })?)
+}
+
+fn participant(c: &Connection, seq: i64) -> StoreResult<Option<String>> {
+    Ok(
+        c.prepare_cached("SELECT id FROM participants WHERE seq = ?1")?
+            .query_row([seq], |r| r.get(0))
+            .optional()?,
+    )
+}
+
+fn delivery(
+    c: &Connection,
+    sub: &str,
+    id: String,
+    s: &SliceFacts,
+    created_ms: i64,
+    e: &Entry,
+) -> StoreResult<Delivery> {
+    Ok(Delivery {
+        id,
+        subscription_id: sub.to_owned(),
+        webinar_id: Some(s.webinar_id.clone()),
+        participant_id: participant(c, e.seq)?,
+        reminder: s.label.clone(),
+        status: "delivered".into(),
+        late: s.late,
+        attempts: 1,
+        due_at: at(s.due_ms),
+        next_attempt_at: None,
+        expires_at: at(s.expires_ms),
+        last_status: Some(e.status),
+        last_error: None,
+        delivered_at: Some(at(created_ms)),
+        batch_id: None,
+        attempt_log: Some(vec![e.attempt()]),
+    })
+}
+
+/// Delivery `id` of `sub` as held in a receipt.
+pub fn get(c: &Connection, sub: &str, id: &str) -> StoreResult<Option<Delivery>> {
+    let Some(h) = find(c, sub, id)? else {
+        return Ok(None);
+    };
+    let s = slice_facts(c, h.slice)?;
+    delivery(c, sub, id.to_owned(), &s, h.created_ms, &h.entry).map(Some)
+}
+
+/// The latest deliveries of `sub` held in receipts, newest receipt first,
+/// each with the instant it was recorded: at least `limit` of them when
+/// there are so many, and all of the last receipt taken.
+pub fn recent(c: &Connection, sub: &str, limit: u32) -> StoreResult<Vec<(i64, Delivery)>> {
+    let mut st = c.prepare_cached(
+        "SELECT slice_id, id_prefix, created_at, entries FROM receipts
+         WHERE subscription_id = ?1 ORDER BY created_at DESC, id DESC",
+    )?;
+    let mut rows = st.query([sub])?;
+    let mut slices: HashMap<i64, SliceFacts> = HashMap::new();
+    let mut out = Vec::new();
+    while (out.len() as u32) < limit {
+        let Some(r) = rows.next()? else { break };
+        let (slice, prefix, created_ms): (i64, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        let entries = receipt::unpack(blob(r, 3)?, created_ms).map_err(corrupt)?;
+        let s = match slices.entry(slice) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(slice_facts(c, slice)?),
+        };
+        for e in &entries {
+            let id = join_webhook_id(&prefix, e.seq);
+            out.push((created_ms, delivery(c, sub, id, s, created_ms, e)?));
+        }
+    }
+    Ok(out)
+}
+
+/// Moves delivery `id` of `sub` out of its receipt into a row of its own,
+/// as it was recorded, so that it can be replayed and attempted again.
+/// Returns whether a receipt held it.
+pub fn take(c: &Connection, sub: &str, id: &str) -> StoreResult<bool> {
+    let Some(h) = find(c, sub, id)? else {
+        return Ok(false);
+    };
+    let s = slice_facts(c, h.slice)?;
+    let e = &h.entry;
+    c.execute(
+        "INSERT INTO deliveries (id, subscription_id, webinar_id, participant_id, reminder_id,
+            label, status, late, attempts, due_at, next_attempt_at, expires_at, last_status,
+            delivered_at, first_started_at, first_status, first_latency_ms, first_response,
+            created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'delivered', ?7, 1, ?8, ?9, ?10, ?11, ?9, ?12, ?11,
+                 ?13, ?14, ?9, ?9)",
+        params![
+            id,
+            sub,
+            s.webinar_id,
+            participant(c, e.seq)?,
+            s.reminder_id,
+            s.label,
+            s.late,
+            s.due_ms,
+            h.created_ms,
+            s.expires_ms,
+            e.status,
+            e.started_ms,
+            e.latency_ms as i64,
+            e.response
+        ],
+    )?;
+    let (blob, created): (Vec<u8>, i64) = c.query_row(
+        "SELECT entries, created_at FROM receipts WHERE id = ?1",
+        [h.receipt],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let rest: Vec<Entry> = receipt::unpack(&blob, created)
+        .map_err(corrupt)?
+        .into_iter()
+        .filter(|x| x.seq != e.seq)
+        .collect();
+    match (rest.first(), rest.last()) {
+        (Some(first), Some(last)) => c.execute(
+            "UPDATE receipts SET entries = ?2, first_seq = ?3, last_seq = ?4 WHERE id = ?1",
+            params![
+                h.receipt,
+                receipt::pack(&rest, created),
+                first.seq,
+                last.seq
+            ],
+        )?,
+        _ => c.execute("DELETE FROM receipts WHERE id = ?1", [h.receipt])?,
+    };
+    Ok(true)
+}
+
+/// Whether a receipt of slice `slice` holds registration number `seq`:
+/// that delivery was acknowledged.
+pub fn holds(c: &Connection, slice: i64, seq: i64) -> StoreResult<bool> {
+    let mut st = c.prepare_cached(
+        "SELECT created_at, entries FROM receipts
+         WHERE slice_id = ?1 AND first_seq <= ?2 AND last_seq >= ?2",
+    )?;
+    let mut rows = st.query([slice, seq])?;
+    while let Some(r) = rows.next()? {
+        let found = receipt::find(blob(r, 1)?, r.get(0)?, seq).map_err(corrupt)?;
+        if found.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
