@@ -249,7 +249,25 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
             // Idle: the next burst starts slowly again.
             w.open = SLOW_START;
         }
-        if w.queue.len() < cap {
+        // Send what is queued before claiming more: the store may be busy
+        // (a fan-out step ahead of the claim), and the first requests of a
+        // burst should not wait for it.
+        while w.inflight.len() < cap.min(w.open) && !w.queue.is_empty() {
+            if let Some(l) = &v.limiter {
+                l.until_ready().await;
+            }
+            if let Some(unit) = w.next_unit(&d, v.sub.batch_size as usize).await {
+                w.inflight.spawn(unit, v.target.clone());
+            }
+            if v.limiter.is_some() {
+                // One paced send per turn of the loop, so that its waits
+                // never hold off the lease renewal above.
+                break;
+            }
+        }
+        // A paced lane already holding a second's worth claims nothing.
+        let paced_full = v.rate.is_some_and(|r| w.queue.len() >= r as usize);
+        if w.queue.len() < cap && !paced_full {
             // Never hold more leases than a second's worth at the rate cap.
             let most = (cap as u32 * 8)
                 .clamp(1, MAX_CLAIM)
@@ -301,14 +319,6 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
                 _ = shutdown.cancelled() => {}
             }
             continue;
-        }
-        while w.inflight.len() < cap.min(w.open) && !w.queue.is_empty() {
-            if let Some(l) = &v.limiter {
-                l.until_ready().await;
-            }
-            if let Some(unit) = w.next_unit(&d, v.sub.batch_size as usize).await {
-                w.inflight.spawn(unit, v.target.clone());
-            }
         }
         if w.inflight.len() >= cap.min(w.open) {
             tokio::select! {
