@@ -109,7 +109,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 "sqlite"
             };
             println!("\n== {kind}, {n} instance(s)");
-            let result = run::one(&args, &exe, &rx_base, &store, n).await;
+            let result = run::one(&args, &exe, &rx_base, rx_child.pid(), &store, n).await;
             store.finish().await;
             let mut r = result?;
             let rate = r["rate_rps"].as_f64().unwrap_or(0.0);
