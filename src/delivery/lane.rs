@@ -211,6 +211,8 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
     // Claims start small and double: the first requests of a fan-out leave
     // after a claim of one small slice, not of thousands of jobs.
     let mut ramp = 1u32;
+    // A lane started for a fan-out about to fall due connects ahead of it.
+    let mut warmed = false;
     loop {
         w.reap(&d).await;
         if shutdown.is_cancelled() {
@@ -245,6 +247,13 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
             renew(&d, &w, lease_len).await;
         }
         let cap = d.share(v.sub.max_concurrency.max(1)) as usize;
+        if !warmed && sig.warm() {
+            // As many connections as the burst will start with.
+            warmed = true;
+            if w.inflight.is_empty() {
+                w.inflight.warm(&v.target, SLOW_START.min(cap));
+            }
+        }
         if w.queue.is_empty() && w.inflight.is_empty() {
             // Idle: the next burst starts slowly again.
             w.open = SLOW_START;

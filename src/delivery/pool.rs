@@ -1,7 +1,9 @@
 //! A lane's senders: long-lived worker tasks, started as the concurrency
-//! cap calls for them, each making one attempt at a time. Handing a unit to
-//! an idle worker costs a channel send; spawning a task per attempt cost an
-//! allocation and a copy of the whole request future every time.
+//! cap calls for them, each making one attempt at a time on a keep-alive
+//! connection of its own. Handing a unit to an idle worker costs a channel
+//! send; spawning a task per attempt cost an allocation and a copy of the
+//! whole request future every time. A lane warmed for a fan-out has its
+//! first workers connect before the due instant.
 
 use super::unit::{attempt, Target, Unit};
 use super::Dispatcher;
@@ -9,14 +11,25 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-/// What a worker reports when its attempt is done: who it is, and the
-/// slices of the deliveries it carried.
-type Done = (usize, Vec<i64>);
+/// What a worker reports when its task is done: who it is, and the slices
+/// of the deliveries it carried (`None` after opening a connection).
+type Done = (usize, Option<Vec<i64>>);
+
+/// What a worker is asked to do. `Send` is every attempt and `Connect`
+/// happens a few times per fan-out: boxing the unit to make them the same
+/// size would cost an allocation per attempt.
+#[allow(clippy::large_enum_variant)]
+enum Task {
+    /// Make this attempt.
+    Send(Unit, Arc<Target>),
+    /// Open a connection to the target, ahead of the first attempt.
+    Connect(Arc<Target>),
+}
 
 /// The workers of one lane.
 pub struct Pool {
     d: Dispatcher,
-    workers: Vec<mpsc::Sender<(Unit, Arc<Target>)>>,
+    workers: Vec<mpsc::Sender<Task>>,
     idle: Vec<usize>,
     busy: usize,
     done_tx: mpsc::UnboundedSender<Done>,
@@ -49,6 +62,17 @@ impl Pool {
 
     /// Hands a unit to an idle worker, starting one if none is idle.
     pub fn spawn(&mut self, unit: Unit, target: Arc<Target>) {
+        self.give(Task::Send(unit, target));
+    }
+
+    /// Starts `n` workers, each opening its connection to `target` now.
+    pub fn warm(&mut self, target: &Arc<Target>, n: usize) {
+        for _ in 0..n {
+            self.give(Task::Connect(target.clone()));
+        }
+    }
+
+    fn give(&mut self, task: Task) {
         let idx = match self.idle.pop() {
             Some(i) => i,
             None => {
@@ -61,27 +85,35 @@ impl Pool {
             }
         };
         // An idle worker's one-slot queue is empty, so this cannot fail.
-        if self.workers[idx].try_send((unit, target)).is_ok() {
+        if self.workers[idx].try_send(task).is_ok() {
             self.busy += 1;
         }
     }
 
     /// A finished attempt, if one is ready.
     pub fn try_join_next(&mut self) -> Option<Vec<i64>> {
-        let (idx, slices) = self.done_rx.try_recv().ok()?;
-        Some(self.back(idx, slices))
+        loop {
+            let (idx, slices) = self.done_rx.try_recv().ok()?;
+            if let Some(s) = self.back(idx, slices) {
+                return Some(s);
+            }
+        }
     }
 
     /// Waits for an attempt to finish; `None` when none is in flight.
     pub async fn join_next(&mut self) -> Option<Vec<i64>> {
-        if self.busy == 0 {
-            return None;
+        loop {
+            if self.busy == 0 {
+                return None;
+            }
+            let (idx, slices) = self.done_rx.recv().await?;
+            if let Some(s) = self.back(idx, slices) {
+                return Some(s);
+            }
         }
-        let (idx, slices) = self.done_rx.recv().await?;
-        Some(self.back(idx, slices))
     }
 
-    fn back(&mut self, idx: usize, slices: Vec<i64>) -> Vec<i64> {
+    fn back(&mut self, idx: usize, slices: Option<Vec<i64>>) -> Option<Vec<i64>> {
         self.busy -= 1;
         self.idle.push(idx);
         slices
@@ -97,11 +129,19 @@ impl Pool {
 async fn worker(
     d: Dispatcher,
     idx: usize,
-    mut units: mpsc::Receiver<(Unit, Arc<Target>)>,
+    mut tasks: mpsc::Receiver<Task>,
     done: mpsc::UnboundedSender<Done>,
 ) {
-    while let Some((unit, target)) = units.recv().await {
-        let slices = attempt(&d, unit, &target).await;
+    // The worker's own keep-alive connection, kept between attempts.
+    let mut conn = None;
+    while let Some(task) = tasks.recv().await {
+        let slices = match task {
+            Task::Send(unit, target) => Some(attempt(&d, unit, &target, &mut conn).await),
+            Task::Connect(target) => {
+                d.inner.sender.warm(&target.url, &mut conn).await;
+                None
+            }
+        };
         if done.send((idx, slices)).is_err() {
             break;
         }

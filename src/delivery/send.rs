@@ -1,22 +1,27 @@
 //! One HTTP attempt: POST the signed body with the Standard Webhooks and
 //! `x-tminus-*` headers, time it, keep the start of the answer. Redirects are
 //! not followed (a 3xx is a failed attempt), and every connection goes
-//! through the target guard unless private targets are allowed. Built on
-//! hyper's pooled client directly: a fan-out makes tens of thousands of
-//! requests a second, and a general-purpose client's layers (redirect and
-//! retry policies, header re-parsing) cost a tenth of the CPU.
+//! through the target guard unless private targets are allowed. Each sender
+//! worker owns one keep-alive HTTP/1.1 connection ([`Conn`]) and drives it
+//! in its own task: no pool to check out of and no connection task to hand
+//! each request to and take each answer from, which a fan-out of tens of
+//! thousands of requests a second pays for in wake-ups.
 
 use super::guard::{check_literal, GuardedResolver};
 use super::retry::{parse_retry_after, Response};
 use crate::store::Attempt;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, USER_AGENT};
+use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, HOST, USER_AGENT};
 use http_body_util::{BodyExt, Full};
+use hyper::body::Body;
+use hyper::client::conn::http1;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::TokioIo;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
+use tower_service::Service;
 
 /// How much of a receiver's answer is kept for the attempt log.
 const SNIPPET_BYTES: usize = 512;
@@ -42,39 +47,144 @@ pub struct Message<'a> {
 }
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector<GuardedResolver>>;
+type Io = hyper_rustls::MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// The shared outbound client.
+/// The shared outbound configuration: how to connect, and the time limit.
 #[derive(Clone, Debug)]
 pub struct Sender {
-    client: Client<Connector, Full<Bytes>>,
+    connector: Connector,
     allow_private: bool,
     timeout: Duration,
 }
 
+/// One keep-alive connection to one origin, owned by one worker. Its
+/// driver is polled only while that worker waits on it.
+pub struct Conn {
+    origin: String,
+    tx: http1::SendRequest<Full<Bytes>>,
+    /// The connection's state machine; `None` once it has finished (and
+    /// been dropped, which fails whatever still waits on it).
+    driver: Option<Driver>,
+}
+
+type Driver = Pin<Box<http1::Connection<Io, Full<Bytes>>>>;
+
+/// Awaits `f` while driving the connection, which a request and its answer
+/// need. Once the connection ends it is dropped and `f` is awaited alone
+/// (it then fails, or yields what had already arrived).
+async fn drive<T>(driver: &mut Option<Driver>, f: impl Future<Output = T>) -> T {
+    tokio::pin!(f);
+    if let Some(d) = driver.as_mut() {
+        tokio::select! {
+            biased;
+            out = &mut f => return out,
+            _ = d.as_mut() => *driver = None,
+        }
+    }
+    f.await
+}
+
+fn origin(url: &url::Url) -> String {
+    format!(
+        "{}://{}:{}",
+        url.scheme(),
+        url.host_str().unwrap_or_default(),
+        url.port_or_known_default().unwrap_or_default()
+    )
+}
+
+/// Why an exchange failed, for the attempt log.
+enum Failure {
+    Connect(BoxError),
+    Request(BoxError),
+}
+
 impl Sender {
-    /// Builds the client: `timeout` per attempt, no redirects, guarded DNS.
+    /// Builds the connector: `timeout` per attempt, guarded DNS.
     pub fn new(timeout: Duration, allow_private: bool) -> anyhow::Result<Self> {
         let mut http = HttpConnector::new_with_resolver(GuardedResolver { allow_private });
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(timeout.min(Duration::from_secs(10))));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_webpki_roots()
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(1024)
-            .build(https);
         Ok(Self {
-            client,
+            connector,
             allow_private,
             timeout,
         })
     }
 
-    /// Makes the attempt. Never fails: every failure is an attempt result.
-    pub async fn send(&self, m: Message<'_>, started_at: DateTime<Utc>) -> (Attempt, Response) {
+    /// Opens a connection to `url`'s origin.
+    async fn connect(&self, url: &url::Url) -> Result<Conn, BoxError> {
+        let uri: http::Uri = url.as_str().parse()?;
+        let mut connector = self.connector.clone();
+        std::future::poll_fn(|cx| connector.poll_ready(cx)).await?;
+        let io = connector.call(uri).await?;
+        let (tx, driver) = http1::handshake(io).await?;
+        Ok(Conn {
+            origin: origin(url),
+            tx,
+            driver: Some(Box::pin(driver)),
+        })
+    }
+
+    /// Opens a connection ahead of a burst, unless `conn` already is one to
+    /// `url`'s origin. A failure is left for the first attempt to report.
+    pub async fn warm(&self, url: &url::Url, conn: &mut Option<Conn>) {
+        if conn
+            .as_ref()
+            .is_some_and(|c| c.origin == origin(url) && c.driver.is_some())
+        {
+            return;
+        }
+        if check_literal(url, self.allow_private).is_ok() {
+            if let Ok(Ok(c)) = tokio::time::timeout(self.timeout, self.connect(url)).await {
+                *conn = Some(c);
+            }
+        }
+    }
+
+    /// A connection ready for a request to `url`: `conn` if it still is
+    /// one, else a new one.
+    async fn ready<'c>(
+        &self,
+        url: &url::Url,
+        conn: &'c mut Option<Conn>,
+    ) -> Result<&'c mut Conn, Failure> {
+        if let Some(c) = conn.as_mut().filter(|c| c.origin == origin(url)) {
+            let Conn { tx, driver, .. } = c;
+            if drive(driver, tx.ready()).await.is_err() {
+                *conn = None;
+            }
+        } else {
+            *conn = None;
+        }
+        if conn.is_none() {
+            let c = self.connect(url).await.map_err(Failure::Connect)?;
+            *conn = Some(c);
+        }
+        let c = conn.as_mut().expect("set above");
+        let Conn { tx, driver, .. } = c;
+        drive(driver, tx.ready())
+            .await
+            .map_err(|e| Failure::Connect(e.into()))?;
+        Ok(c)
+    }
+
+    /// Makes the attempt on the worker's connection (opening one if it has
+    /// none). Never fails: every failure is an attempt result. A connection
+    /// that failed, timed out or was left mid-answer is dropped.
+    pub async fn send(
+        &self,
+        m: Message<'_>,
+        started_at: DateTime<Utc>,
+        conn: &mut Option<Conn>,
+    ) -> (Attempt, Response) {
         let t0 = Instant::now();
         let record = |code: Option<u16>, error: Option<String>, response: Option<String>| Attempt {
             attempt: m.attempt,
@@ -87,17 +197,29 @@ impl Sender {
         if let Err(e) = check_literal(m.url, self.allow_private) {
             return (record(None, Some(e), None), Response::Failed);
         }
-        let req = match request(&m) {
-            Ok(r) => r,
-            Err(e) => {
-                return (
-                    record(None, Some(format!("request failed: {e}")), None),
-                    Response::Failed,
-                )
-            }
-        };
+        if let Err(e) = request(&m) {
+            return (
+                record(None, Some(format!("request failed: {e}")), None),
+                Response::Failed,
+            );
+        }
         let exchange = async {
-            let resp = self.client.request(req).await?;
+            // A kept connection the receiver closed before the request went
+            // out is replaced once; the request was never sent on it.
+            let mut fresh = false;
+            let resp = loop {
+                let Conn { tx, driver, .. } = self.ready(m.url, conn).await?;
+                let req = request(&m).map_err(|e| Failure::Request(e.into()))?;
+                match drive(driver, tx.send_request(req)).await {
+                    Ok(r) => break r,
+                    Err(e) if e.is_canceled() && !fresh => {
+                        fresh = true;
+                        *conn = None;
+                    }
+                    Err(e) => return Err(Failure::Request(e.into())),
+                }
+            };
+            let Conn { driver, .. } = conn.as_mut().expect("answered on it");
             let code = resp.status().as_u16();
             let retry_after = resp
                 .headers()
@@ -106,8 +228,9 @@ impl Sender {
                 .and_then(|v| parse_retry_after(v, Utc::now()));
             let mut body = resp.into_body();
             let mut snippet = Vec::new();
+            let mut ended = false;
             while snippet.len() < SNIPPET_BYTES {
-                match body.frame().await {
+                match drive(driver, body.frame()).await {
                     Some(Ok(f)) => {
                         if let Some(d) = f.data_ref() {
                             snippet.extend_from_slice(
@@ -115,12 +238,20 @@ impl Sender {
                             );
                         }
                     }
-                    _ => break,
+                    _ => {
+                        ended = true;
+                        break;
+                    }
                 }
             }
-            Ok::<_, hyper_util::client::legacy::Error>((code, retry_after, snippet))
+            // An answer not read to its end leaves the connection unusable.
+            Ok::<_, Failure>((code, retry_after, snippet, ended || body.is_end_stream()))
         };
-        match tokio::time::timeout(self.timeout, exchange).await {
+        let result = tokio::time::timeout(self.timeout, exchange).await;
+        if !matches!(result, Ok(Ok((_, _, _, true)))) {
+            *conn = None;
+        }
+        match result {
             Err(_) => (
                 record(
                     None,
@@ -129,8 +260,8 @@ impl Sender {
                 ),
                 Response::Failed,
             ),
-            Ok(Err(e)) => (record(None, Some(describe(&e)), None), Response::Failed),
-            Ok(Ok((code, retry_after, snippet))) => {
+            Ok(Err(f)) => (record(None, Some(describe(&f)), None), Response::Failed),
+            Ok(Ok((code, retry_after, snippet, _))) => {
                 let text =
                     (!snippet.is_empty()).then(|| String::from_utf8_lossy(&snippet).into_owned());
                 let error =
@@ -146,8 +277,16 @@ impl Sender {
 
 fn request(m: &Message<'_>) -> Result<http::Request<Full<Bytes>>, http::Error> {
     let value = |s: &str| HeaderValue::from_str(s);
-    let mut b = http::Request::post(m.url.as_str());
+    // On a connection of its own, a request names its path, and its origin
+    // in `Host` (with the port unless it is the scheme's default).
+    let path = &m.url[url::Position::BeforePath..url::Position::AfterQuery];
+    let mut b = http::Request::post(if path.is_empty() { "/" } else { path });
     let h = b.headers_mut().expect("a fresh builder has headers");
+    let host = m.url.host_str().unwrap_or_default();
+    match m.url.port() {
+        Some(port) => h.insert(HOST, value(&format!("{host}:{port}"))?),
+        None => h.insert(HOST, value(host)?),
+    };
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     h.insert(USER_AGENT, HeaderValue::from_static(AGENT));
     h.insert(WEBHOOK_ID, value(m.webhook_id)?);
@@ -160,14 +299,12 @@ fn request(m: &Message<'_>) -> Result<http::Request<Full<Bytes>>, http::Error> {
 }
 
 /// A short, operator-readable reason for a transport failure.
-fn describe(e: &hyper_util::client::legacy::Error) -> String {
-    use std::error::Error;
-    let kind = if e.is_connect() {
-        "connection failed"
-    } else {
-        "request failed"
+fn describe(f: &Failure) -> String {
+    let (kind, e) = match f {
+        Failure::Connect(e) => ("connection failed", e),
+        Failure::Request(e) => ("request failed", e),
     };
-    let mut cause = String::new();
+    let mut cause = e.to_string();
     let mut src = e.source();
     while let Some(s) = src {
         cause = s.to_string();

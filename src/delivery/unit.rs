@@ -3,7 +3,7 @@
 //! array under a webhook-id of its own. Renders, signs, sends, decides and
 //! hands the result to the recorder.
 
-use super::send::Message;
+use super::send::{Conn, Message};
 use super::{Dispatcher, Record};
 use crate::domain::payload;
 use crate::signing::{signature_header, Signer};
@@ -129,7 +129,12 @@ pub async fn vanished(d: &Dispatcher, job: Job) -> Option<i64> {
 
 /// Makes one attempt and hands its result to the recorder. Returns the
 /// slices of the deliveries it carried.
-pub async fn attempt(d: &Dispatcher, unit: Unit, target: &Target) -> Vec<i64> {
+pub async fn attempt(
+    d: &Dispatcher,
+    unit: Unit,
+    target: &Target,
+    conn: &mut Option<Conn>,
+) -> Vec<i64> {
     let Unit {
         job,
         body,
@@ -150,7 +155,7 @@ pub async fn attempt(d: &Dispatcher, unit: Unit, target: &Target) -> Vec<i64> {
         attempt: job.attempt,
         body,
     };
-    let (attempt, resp) = d.inner.sender.send(msg, started).await;
+    let (attempt, resp) = d.inner.sender.send(msg, started, conn).await;
     let verdict = ctx.retry_policy().verdict(
         job.attempt,
         &resp,

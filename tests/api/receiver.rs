@@ -19,6 +19,8 @@ pub struct Reply {
     pub delay: Duration,
     pub retry_after: Option<String>,
     pub location: Option<String>,
+    /// Answer with `Connection: close`, ending the connection.
+    pub close: bool,
 }
 
 impl Reply {
@@ -28,7 +30,12 @@ impl Reply {
             delay: Duration::ZERO,
             retry_after: None,
             location: None,
+            close: false,
         }
+    }
+    pub fn closing(mut self) -> Self {
+        self.close = true;
+        self
     }
     pub fn delayed(mut self, d: Duration) -> Self {
         self.delay = d;
@@ -73,6 +80,31 @@ struct Inner {
     log: Mutex<Vec<Received>>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
+    /// When each connection was accepted (wall clock, as the service's).
+    accepted: Mutex<Vec<chrono::DateTime<chrono::Utc>>>,
+}
+
+/// The receiver's listener, noting each connection it accepts.
+struct Noting {
+    inner: tokio::net::TcpListener,
+    receiver: Arc<Inner>,
+}
+
+impl axum::serve::Listener for Noting {
+    type Io = tokio::net::TcpStream;
+    type Addr = std::net::SocketAddr;
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let got = axum::serve::Listener::accept(&mut self.inner).await;
+        self.receiver
+            .accepted
+            .lock()
+            .unwrap()
+            .push(chrono::Utc::now());
+        got
+    }
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
 }
 
 /// The receiver handle.
@@ -91,6 +123,10 @@ impl TestReceiver {
             .route("/hook", axum::routing::post(handle))
             .route("/moved", axum::routing::post(handle))
             .with_state(inner.clone());
+        let listener = Noting {
+            inner: listener,
+            receiver: inner.clone(),
+        };
         tokio::spawn(async move { axum::serve(listener, app).await });
         TestReceiver { inner, url }
     }
@@ -107,6 +143,11 @@ impl TestReceiver {
 
     pub fn received(&self) -> Vec<Received> {
         self.inner.log.lock().unwrap().clone()
+    }
+
+    /// When each connection was accepted.
+    pub fn accepted(&self) -> Vec<chrono::DateTime<chrono::Utc>> {
+        self.inner.accepted.lock().unwrap().clone()
     }
 
     pub fn max_in_flight(&self) -> usize {
@@ -163,6 +204,10 @@ async fn handle(
     if let Some(ra) = reply.retry_after {
         resp.headers_mut()
             .insert("retry-after", ra.parse().unwrap());
+    }
+    if reply.close {
+        resp.headers_mut()
+            .insert("connection", "close".parse().unwrap());
     }
     if let Some(loc) = reply.location {
         resp.headers_mut().insert("location", loc.parse().unwrap());
