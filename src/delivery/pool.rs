@@ -31,7 +31,11 @@ pub struct Pool {
     d: Dispatcher,
     workers: Vec<mpsc::Sender<Task>>,
     idle: Vec<usize>,
+    /// Workers making an attempt.
     busy: usize,
+    /// Workers opening a connection ahead of a burst: neither idle nor in
+    /// flight, so an attempt never waits for a slow connect.
+    connecting: usize,
     done_tx: mpsc::UnboundedSender<Done>,
     done_rx: mpsc::UnboundedReceiver<Done>,
     tasks: JoinSet<()>,
@@ -45,6 +49,7 @@ impl Pool {
             workers: Vec::new(),
             idle: Vec::new(),
             busy: 0,
+            connecting: 0,
             done_tx,
             done_rx,
             tasks: JoinSet::new(),
@@ -84,9 +89,14 @@ impl Pool {
                 idx
             }
         };
+        let attempt = matches!(task, Task::Send(..));
         // An idle worker's one-slot queue is empty, so this cannot fail.
         if self.workers[idx].try_send(task).is_ok() {
-            self.busy += 1;
+            if attempt {
+                self.busy += 1;
+            } else {
+                self.connecting += 1;
+            }
         }
     }
 
@@ -114,7 +124,10 @@ impl Pool {
     }
 
     fn back(&mut self, idx: usize, slices: Option<Vec<i64>>) -> Option<Vec<i64>> {
-        self.busy -= 1;
+        match slices {
+            Some(_) => self.busy -= 1,
+            None => self.connecting -= 1,
+        }
         self.idle.push(idx);
         slices
     }

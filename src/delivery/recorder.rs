@@ -42,8 +42,11 @@ pub async fn run(d: Dispatcher, mut rx: mpsc::Receiver<Record>, done: Cancellati
                 Record::Outcome(o) => batch.push(o),
                 Record::SliceDone(id) => slices.push(id),
             }
+            if batch.len() >= BATCH {
+                // Full: what is still queued goes in the next batch.
+                break;
+            }
             next = match rx.try_recv() {
-                _ if batch.len() >= BATCH => None,
                 Ok(r) => Some(r),
                 Err(_) if done.is_cancelled() => None,
                 Err(_) => tokio::time::timeout_at(deadline, rx.recv())

@@ -184,14 +184,16 @@ pub fn unpack(b: &[u8], base_ms: i64) -> Result<Vec<Entry>, &'static str> {
     let mut prev = 0i64;
     let mut out = Vec::new();
     while at < b.len() {
-        let seq = prev + get(b, &mut at)? as i64;
+        const BAD: &str = "receipt number out of range";
+        let seq = prev.checked_add_unsigned(get(b, &mut at)?).ok_or(BAD)?;
         prev = seq;
-        let started_ms = base_ms + unzigzag(get(b, &mut at)?);
+        let started_ms = base_ms.checked_add(unzigzag(get(b, &mut at)?)).ok_or(BAD)?;
         let latency_ms = get(b, &mut at)?;
-        let status = u16::try_from(get(b, &mut at)?).map_err(|_| "receipt status too big")?;
-        let n = get(b, &mut at)? as usize;
-        let text = b.get(at..at + n).ok_or("receipt ends inside an answer")?;
-        at += n;
+        let status = u16::try_from(get(b, &mut at)?).map_err(|_| BAD)?;
+        let n = usize::try_from(get(b, &mut at)?).map_err(|_| BAD)?;
+        let end = at.checked_add(n).ok_or(BAD)?;
+        let text = b.get(at..end).ok_or("receipt ends inside an answer")?;
+        at = end;
         let response = (n > 0).then(|| String::from_utf8_lossy(text).into_owned());
         out.push(Entry {
             seq,
@@ -272,6 +274,18 @@ mod tests {
         assert_eq!(find(&b, 995, 6).unwrap(), None);
         assert!(unpack(&b[..b.len() - 2], 995).is_err());
         assert!(unpack(&[9], 0).is_err());
+        // A corrupt length or offset is an error, not a panic.
+        let mut huge = vec![VERSION];
+        for v in [1, 0, 0, 200, u64::MAX] {
+            put(&mut huge, v);
+        }
+        assert!(unpack(&huge, 0).is_err());
+        let mut far = vec![VERSION];
+        put(&mut far, u64::MAX);
+        for v in [0, 0, 200, 0] {
+            put(&mut far, v);
+        }
+        assert!(unpack(&far, i64::MAX).is_err());
     }
 
     #[test]

@@ -21,12 +21,26 @@ fn blob<'r>(r: &'r Row, i: usize) -> StoreResult<&'r [u8]> {
 
 /// Writes `r` as one receipt. A delivery that already has a row (sent twice,
 /// after a lease ran out) keeps it: those outcomes are handed back, to be
-/// recorded as attempts on their rows.
+/// recorded as attempts on their rows. One that another receipt holds
+/// already is left out: it was acknowledged, and is listed once.
 pub fn insert<'a>(
     c: &Connection,
     mut r: Receipt<'a>,
     now_ms: i64,
 ) -> StoreResult<Vec<&'a Outcome>> {
+    let claims: i64 = c
+        .prepare_cached("SELECT claims FROM slices WHERE id = ?1")?
+        .query_row([r.slice], |row| row.get(0))
+        .optional()?
+        .unwrap_or(0);
+    if claims > 1 {
+        // Taken again after a lapsed lease: some may have been sent twice.
+        let held = seqs(c, r.slice)?;
+        r.outcomes.retain(|(seq, _)| !held.contains(seq));
+        if r.outcomes.is_empty() {
+            return Ok(Vec::new());
+        }
+    }
     let mut st = c.prepare_cached("SELECT id FROM deliveries WHERE id >= ?1 AND id <= ?2")?;
     let (lo, hi) = (
         join_webhook_id(r.prefix, r.first_seq()),
@@ -182,7 +196,8 @@ pub fn get(c: &Connection, sub: &str, id: &str) -> StoreResult<Option<Delivery>>
 
 /// The latest deliveries of `sub` held in receipts, newest receipt first,
 /// each with the instant it was recorded: at least `limit` of them when
-/// there are so many, and all of the last receipt taken.
+/// there are so many, and all of the receipts recorded at the same instant
+/// as the last one taken.
 pub fn recent(c: &Connection, sub: &str, limit: u32) -> StoreResult<Vec<(i64, Delivery)>> {
     let mut st = c.prepare_cached(
         "SELECT slice_id, id_prefix, created_at, entries FROM receipts
@@ -191,9 +206,16 @@ pub fn recent(c: &Connection, sub: &str, limit: u32) -> StoreResult<Vec<(i64, De
     let mut rows = st.query([sub])?;
     let mut slices: HashMap<i64, SliceFacts> = HashMap::new();
     let mut out = Vec::new();
-    while (out.len() as u32) < limit {
+    let mut last = None;
+    loop {
         let Some(r) = rows.next()? else { break };
         let (slice, prefix, created_ms): (i64, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        // Enough, unless this receipt ties with the last one taken (ties
+        // are listed by id, so it may hold some that come first).
+        if out.len() as u32 >= limit && last != Some(created_ms) {
+            break;
+        }
+        last = Some(created_ms);
         let entries = receipt::unpack(blob(r, 3)?, created_ms).map_err(corrupt)?;
         let s = match slices.entry(slice) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),

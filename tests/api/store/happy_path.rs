@@ -169,3 +169,48 @@ pub async fn acknowledged_first_attempts_read_back_like_rows(s: DynStore) {
         .unwrap();
     assert_eq!(done.len(), 3);
 }
+
+pub async fn a_delivery_acknowledged_twice_is_listed_once(s: DynStore) {
+    let t0 = now_ms();
+    let start = t0 + Duration::minutes(15);
+    let (_, sub) = world(&s, start, t0 + Duration::seconds(1), 3).await;
+    let now = t0 + Duration::seconds(2);
+    fire(&s, now, start).await;
+    let lease = |at: DateTime<Utc>| at + Duration::seconds(60);
+    let a = s
+        .claim_deliveries(&sub, now, 100, "A", lease(now))
+        .await
+        .unwrap();
+    // A stalls past its lease; B takes the slice and sends it all again.
+    let over = now + Duration::seconds(61);
+    let b = s
+        .claim_deliveries(&sub, over, 100, "B", lease(over))
+        .await
+        .unwrap();
+    assert_eq!(b.jobs.len(), 3);
+    for (who, jobs, at) in [("B", &b.jobs, over), ("A", &a.jobs, over)] {
+        let done: Vec<Outcome> = jobs.iter().map(|j| delivered(j, at)).collect();
+        s.record_outcomes(done.into(), &[], at, at - Duration::days(3))
+            .await
+            .unwrap_or_else(|e| panic!("{who}: {e}"));
+    }
+    let all = s.list_deliveries(&sub, None, 100).await.unwrap();
+    assert_eq!(
+        all.len(),
+        3,
+        "{:?}",
+        all.iter().map(|d| &d.id).collect::<Vec<_>>()
+    );
+    assert!(all.iter().all(|d| d.status == "delivered"));
+    // A replay moves it to a row; it is still listed once.
+    s.retry_delivery(&sub, &a.jobs[0].id, over, start)
+        .await
+        .unwrap();
+    let all = s.list_deliveries(&sub, None, 100).await.unwrap();
+    assert_eq!(all.len(), 3);
+    let done = s
+        .list_deliveries(&sub, Some("delivered"), 100)
+        .await
+        .unwrap();
+    assert_eq!(done.len(), 2, "the replayed one is pending");
+}

@@ -58,6 +58,7 @@ on_both!(
     history::test_events_replays_and_batches_are_recorded,
     history::failing_endpoints_are_disabled,
     happy_path::acknowledged_first_attempts_read_back_like_rows,
+    happy_path::a_delivery_acknowledged_twice_is_listed_once,
 );
 
 /// A creator, a webinar starting at `from` with one reminder due at `due`,
