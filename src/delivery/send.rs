@@ -197,19 +197,25 @@ impl Sender {
         if let Err(e) = check_literal(m.url, self.allow_private) {
             return (record(None, Some(e), None), Response::Failed);
         }
-        if let Err(e) = request(&m) {
-            return (
-                record(None, Some(format!("request failed: {e}")), None),
-                Response::Failed,
-            );
-        }
+        let mut first = match request(&m) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                return (
+                    record(None, Some(format!("request failed: {e}")), None),
+                    Response::Failed,
+                )
+            }
+        };
         let exchange = async {
             // A kept connection the receiver closed before the request went
             // out is replaced once; the request was never sent on it.
             let mut fresh = false;
             let resp = loop {
                 let Conn { tx, driver, .. } = self.ready(m.url, conn).await?;
-                let req = request(&m).map_err(|e| Failure::Request(e.into()))?;
+                let req = match first.take() {
+                    Some(r) => r,
+                    None => request(&m).map_err(|e| Failure::Request(e.into()))?,
+                };
                 match drive(driver, tx.send_request(req)).await {
                     Ok(r) => break r,
                     Err(e) if e.is_canceled() && !fresh => {

@@ -80,15 +80,7 @@ pub async fn retries_become_rows_and_unsent_slices_expire_per_delivery(s: DynSto
         .await
         .unwrap();
     assert_eq!(c.jobs.len(), 3, "a slice is leased whole");
-    let retry = Outcome {
-        verdict: Verdict::Retry(now + Duration::seconds(5)),
-        attempt: Attempt {
-            status_code: Some(500),
-            error: Some("receiver answered 500".into()),
-            ..delivered(&c.jobs[0], now).attempt
-        },
-        ..delivered(&c.jobs[0], now)
-    };
+    let retry = failed(&c.jobs[0], now);
     s.record_outcomes(vec![retry].into(), &[], now, now - Duration::days(3))
         .await
         .unwrap();

@@ -5,18 +5,6 @@
 
 use super::*;
 
-fn failed(j: &Job, now: DateTime<Utc>) -> Outcome {
-    Outcome {
-        verdict: Verdict::Retry(now + Duration::seconds(5)),
-        attempt: Attempt {
-            status_code: Some(500),
-            error: Some("receiver answered 500".into()),
-            ..delivered(j, now).attempt
-        },
-        ..delivered(j, now)
-    }
-}
-
 pub async fn acknowledged_first_attempts_read_back_like_rows(s: DynStore) {
     let t0 = now_ms();
     let start = t0 + Duration::minutes(15);

@@ -173,3 +173,16 @@ pub fn delivered(j: &Job, now: DateTime<Utc>) -> Outcome {
         batch: None,
     }
 }
+
+/// An attempt of `j` answered 500, to be retried 5 s after `now`.
+pub fn failed(j: &Job, now: DateTime<Utc>) -> Outcome {
+    Outcome {
+        verdict: Verdict::Retry(now + Duration::seconds(5)),
+        attempt: Attempt {
+            status_code: Some(500),
+            error: Some("receiver answered 500".into()),
+            ..delivered(j, now).attempt
+        },
+        ..delivered(j, now)
+    }
+}
