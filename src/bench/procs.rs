@@ -90,3 +90,11 @@ pub fn cpu_s(pid: u32) -> Option<f64> {
     let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
     Some(ticks as f64 / 100.0)
 }
+
+/// Major page faults of a process so far: pages it had to wait for the
+/// disk to bring back (evicted code or file pages).
+pub fn major_faults(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(9)?.parse().ok()
+}

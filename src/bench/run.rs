@@ -3,7 +3,7 @@
 //! bulk API of the first, subscribes the receiver, moves the webinar so its
 //! reminder falls due in 1.5 s, follows the arrivals and returns the figures.
 
-use super::procs::{cpu_s, free_port, peak_rss_mb, Child};
+use super::procs::{cpu_s, free_port, major_faults, peak_rss_mb, Child};
 use super::receiver::Stats;
 use super::stores::RunStore;
 use super::BenchArgs;
@@ -133,6 +133,8 @@ pub async fn one(
     let cpu = |pids: &[u32]| pids.iter().filter_map(|p| cpu_s(*p)).sum::<f64>();
     let pids: Vec<u32> = services.iter().map(Child::pid).collect();
     let (cpu0, rx_cpu0) = (cpu(&pids), cpu(&[rx_pid]));
+    let faults = |pids: &[u32]| pids.iter().filter_map(|p| major_faults(*p)).sum::<u64>();
+    let faults0 = faults(&pids);
     // Move the webinar so its one reminder falls due 1.5 s from now.
     let due = chrono::Utc::now() + chrono::Duration::milliseconds(1500);
     let from = due + chrono::Duration::seconds(OFFSET_S);
@@ -152,6 +154,7 @@ pub async fn one(
         .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
     wait_recorded(&api, &key, args.subscriptions).await;
     let (cpu1, rx_cpu1) = (cpu(&pids), cpu(&[rx_pid]));
+    let faults1 = faults(&pids);
     let store_after = store.bytes().await;
     drop(services);
 
@@ -176,6 +179,7 @@ pub async fn one(
         "peak_rss_mb": peak.map(round3),
         "cpu_us_per_delivery": round((cpu1 - cpu0) * 1e6 / deliveries as f64),
         "receiver_cpu_us_per_request": round((rx_cpu1 - rx_cpu0) * 1e6 / stats.count.max(1) as f64),
+        "major_page_faults": faults1.saturating_sub(faults0),
         "store_bytes_per_delivery": match (store_before, store_after) {
             (Some(b), Some(a)) => json!(round((a.saturating_sub(b)) as f64 / deliveries as f64)),
             _ => Value::Null,
