@@ -32,9 +32,7 @@ pub async fn a_lost_instance_s_slice_is_resumed_without_resending_what_was_recor
         .jobs
         .is_empty());
     let two: Vec<Outcome> = a.jobs[..2].iter().map(|j| delivered(j, now)).collect();
-    s.record_outcomes(two.into(), &[], now, now - Duration::days(3))
-        .await
-        .unwrap();
+    record(&s, two, &[], now).await;
 
     // Instance A dies; its lease lapses and B resumes the slice.
     let later = now + Duration::seconds(61);
@@ -46,14 +44,7 @@ pub async fn a_lost_instance_s_slice_is_resumed_without_resending_what_was_recor
     let expected: Vec<&str> = a.jobs[2..].iter().map(|j| j.id.as_str()).collect();
     assert_eq!(resumed, expected, "same webhook-ids, recorded ones skipped");
     let rest: Vec<Outcome> = b.jobs.iter().map(|j| delivered(j, later)).collect();
-    s.record_outcomes(
-        rest.into(),
-        &[b.slices[0].0],
-        later,
-        later - Duration::days(3),
-    )
-    .await
-    .unwrap();
+    record(&s, rest, &[b.slices[0].0], later).await;
 
     assert!(s
         .claim_deliveries(&sub, later, 100, "B", later)
@@ -81,9 +72,7 @@ pub async fn retries_become_rows_and_unsent_slices_expire_per_delivery(s: DynSto
         .unwrap();
     assert_eq!(c.jobs.len(), 3, "a slice is leased whole");
     let retry = failed(&c.jobs[0], now);
-    s.record_outcomes(vec![retry].into(), &[], now, now - Duration::days(3))
-        .await
-        .unwrap();
+    record(&s, vec![retry], &[], now).await;
     let d = s.get_delivery(&sub, &c.jobs[0].id).await.unwrap();
     assert_eq!(
         (d.status.as_str(), d.attempts, d.last_status),
@@ -227,9 +216,7 @@ pub async fn two_instances_split_a_fan_out_without_overlap(s: DynStore) {
                 }
                 let done: Vec<i64> = c.slices.iter().map(|x| x.0).collect();
                 let out: Vec<Outcome> = c.jobs.iter().map(|j| delivered(j, now)).collect();
-                s.record_outcomes(out.into(), &done, now, now - Duration::days(3))
-                    .await
-                    .unwrap();
+                record(&s, out, &done, now).await;
                 mine.extend(c.jobs.into_iter().map(|j| j.id));
             }
         })

@@ -23,18 +23,9 @@ pub async fn acknowledged_first_attempts_read_back_like_rows(s: DynStore) {
         failed(&j[3], now),
         delivered(&j[0], now),
     ];
-    s.record_outcomes(first.into(), &[], now, now - Duration::days(3))
-        .await
-        .unwrap();
+    record(&s, first, &[], now).await;
     let later = now + Duration::milliseconds(7);
-    s.record_outcomes(
-        vec![delivered(&j[1], later)].into(),
-        &[],
-        later,
-        later - Duration::days(3),
-    )
-    .await
-    .unwrap();
+    record(&s, vec![delivered(&j[1], later)], &[], later).await;
 
     let d = s.get_delivery(&sub, &j[0].id).await.unwrap();
     let f = j[0].fresh.as_ref().unwrap();
@@ -80,14 +71,7 @@ pub async fn acknowledged_first_attempts_read_back_like_rows(s: DynStore) {
 
     // A repeat of an acknowledged delivery (sent twice after a lease ran
     // out) that fails changes nothing: it stays delivered, listed once.
-    s.record_outcomes(
-        vec![failed(&j[0], later)].into(),
-        &[],
-        later,
-        later - Duration::days(3),
-    )
-    .await
-    .unwrap();
+    record(&s, vec![failed(&j[0], later)], &[], later).await;
     assert_eq!(
         s.get_delivery(&sub, &j[0].id).await.unwrap().status,
         "delivered"
@@ -107,14 +91,7 @@ pub async fn acknowledged_first_attempts_read_back_like_rows(s: DynStore) {
     let replayed: Vec<&Job> = again.jobs.iter().filter(|x| x.id == j[2].id).collect();
     assert_eq!(replayed.len(), 1);
     assert_eq!(replayed[0].attempt, 2);
-    s.record_outcomes(
-        vec![delivered(replayed[0], later)].into(),
-        &[],
-        later,
-        later - Duration::days(3),
-    )
-    .await
-    .unwrap();
+    record(&s, vec![delivered(replayed[0], later)], &[], later).await;
     let d = s.get_delivery(&sub, &j[2].id).await.unwrap();
     assert_eq!((d.status.as_str(), d.attempts), ("delivered", 2));
     let log = d.attempt_log.unwrap();

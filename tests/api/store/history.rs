@@ -22,14 +22,7 @@ pub async fn test_events_replays_and_batches_are_recorded(s: DynStore) {
         .unwrap();
     assert_eq!(c.jobs.len(), 1);
     assert_eq!(c.jobs[0].payload.as_deref(), Some(&b"{\"hello\":1}"[..]));
-    s.record_outcomes(
-        vec![delivered(&c.jobs[0], t0)].into(),
-        &[],
-        t0,
-        t0 - Duration::days(3),
-    )
-    .await
-    .unwrap();
+    record(&s, vec![delivered(&c.jobs[0], t0)], &[], t0).await;
     // A replay of a delivered delivery: due now again, same id, attempt 2.
     let r = s
         .retry_delivery(&sub, "msg_test1", t0, t0 + Duration::hours(2))
@@ -44,14 +37,7 @@ pub async fn test_events_replays_and_batches_are_recorded(s: DynStore) {
         .await
         .unwrap();
     assert_eq!(c.jobs[0].attempt, 2);
-    s.record_outcomes(
-        vec![delivered(&c.jobs[0], t0)].into(),
-        &[],
-        t0,
-        t0 - Duration::days(3),
-    )
-    .await
-    .unwrap();
+    record(&s, vec![delivered(&c.jobs[0], t0)], &[], t0).await;
     let d = s.get_delivery(&sub, "msg_test1").await.unwrap();
     let log = d.attempt_log.unwrap();
     assert_eq!(log.iter().map(|a| a.attempt).collect::<Vec<_>>(), [1, 2]);
@@ -78,14 +64,7 @@ pub async fn test_events_replays_and_batches_are_recorded(s: DynStore) {
         batch: Some((b"[...]".to_vec(), members)),
         ..delivered(&c.jobs[0], now)
     };
-    s.record_outcomes(
-        vec![batch].into(),
-        &[c.slices[0].0],
-        now,
-        now - Duration::days(3),
-    )
-    .await
-    .unwrap();
+    record(&s, vec![batch], &[c.slices[0].0], now).await;
     let b = s.get_delivery(&sub, "msg_bbatch").await.unwrap();
     assert_eq!(
         (b.status.as_str(), b.participant_id.as_deref()),
@@ -116,15 +95,13 @@ pub async fn failing_endpoints_are_disabled(s: DynStore) {
         },
         ..delivered(j, now)
     };
-    let disabled = s
-        .record_outcomes(
-            vec![fail(&c.jobs[0], Verdict::Retry(now + Duration::seconds(5)))].into(),
-            &[],
-            now,
-            now - Duration::days(3),
-        )
-        .await
-        .unwrap();
+    let disabled = record(
+        &s,
+        vec![fail(&c.jobs[0], Verdict::Retry(now + Duration::seconds(5)))],
+        &[],
+        now,
+    )
+    .await;
     assert!(disabled.is_empty());
     assert_eq!(
         s.get_subscription(&sub).await.unwrap().failing_since,
@@ -132,15 +109,13 @@ pub async fn failing_endpoints_are_disabled(s: DynStore) {
     );
     // Failing since `now`, and the limit moved past it: disabled.
     let much_later = now + Duration::days(4);
-    let disabled = s
-        .record_outcomes(
-            vec![fail(&c.jobs[1], Verdict::Retry(much_later))].into(),
-            &[],
-            much_later,
-            much_later - Duration::days(3),
-        )
-        .await
-        .unwrap();
+    let disabled = record(
+        &s,
+        vec![fail(&c.jobs[1], Verdict::Retry(much_later))],
+        &[],
+        much_later,
+    )
+    .await;
     assert_eq!(disabled, vec![sub.clone()]);
     let got = s.get_subscription(&sub).await.unwrap();
     assert_eq!(got.status, "disabled");
@@ -161,15 +136,7 @@ pub async fn failing_endpoints_are_disabled(s: DynStore) {
         (revived.status.as_str(), revived.failing_since),
         ("active", None)
     );
-    let disabled = s
-        .record_outcomes(
-            vec![fail(&c.jobs[0], Verdict::Gone)].into(),
-            &[],
-            much_later,
-            much_later - Duration::days(3),
-        )
-        .await
-        .unwrap();
+    let disabled = record(&s, vec![fail(&c.jobs[0], Verdict::Gone)], &[], much_later).await;
     assert_eq!(disabled, vec![sub.clone()]);
     assert_eq!(
         s.get_subscription(&sub)

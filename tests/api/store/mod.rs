@@ -174,6 +174,19 @@ pub fn delivered(j: &Job, now: DateTime<Utc>) -> Outcome {
     }
 }
 
+/// Records `outcomes` at `at` and closes the `done` slices, disabling
+/// subscriptions failing for three days; returns the ones disabled.
+pub async fn record(
+    s: &DynStore,
+    outcomes: Vec<Outcome>,
+    done: &[i64],
+    at: DateTime<Utc>,
+) -> Vec<String> {
+    s.record_outcomes(outcomes.into(), done, at, at - Duration::days(3))
+        .await
+        .unwrap()
+}
+
 /// An attempt of `j` answered 500, to be retried 5 s after `now`.
 pub fn failed(j: &Job, now: DateTime<Utc>) -> Outcome {
     Outcome {
