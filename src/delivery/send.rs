@@ -61,7 +61,8 @@ pub struct Sender {
 /// One keep-alive connection to one origin, owned by one worker. Its
 /// driver is polled only while that worker waits on it.
 pub struct Conn {
-    origin: String,
+    /// The address it was opened for; any URL of the same origin may use it.
+    opened_for: url::Url,
     tx: http1::SendRequest<Full<Bytes>>,
     /// The connection's state machine; `None` once it has finished (and
     /// been dropped, which fails whatever still waits on it).
@@ -85,13 +86,14 @@ async fn drive<T>(driver: &mut Option<Driver>, f: impl Future<Output = T>) -> T 
     f.await
 }
 
-fn origin(url: &url::Url) -> String {
-    format!(
-        "{}://{}:{}",
-        url.scheme(),
-        url.host_str().unwrap_or_default(),
-        url.port_or_known_default().unwrap_or_default()
-    )
+impl Conn {
+    /// Whether `url` has this connection's origin: scheme, host and port.
+    fn serves(&self, url: &url::Url) -> bool {
+        let o = &self.opened_for;
+        o.scheme() == url.scheme()
+            && o.host_str() == url.host_str()
+            && o.port_or_known_default() == url.port_or_known_default()
+    }
 }
 
 /// Why an exchange failed, for the attempt log.
@@ -127,7 +129,7 @@ impl Sender {
         let io = connector.call(uri).await?;
         let (tx, driver) = http1::handshake(io).await?;
         Ok(Conn {
-            origin: origin(url),
+            opened_for: url.clone(),
             tx,
             driver: Some(Box::pin(driver)),
         })
@@ -138,7 +140,7 @@ impl Sender {
     pub async fn warm(&self, url: &url::Url, conn: &mut Option<Conn>) {
         if conn
             .as_ref()
-            .is_some_and(|c| c.origin == origin(url) && c.driver.is_some())
+            .is_some_and(|c| c.serves(url) && c.driver.is_some())
         {
             return;
         }
@@ -156,7 +158,7 @@ impl Sender {
         url: &url::Url,
         conn: &'c mut Option<Conn>,
     ) -> Result<&'c mut Conn, Failure> {
-        if let Some(c) = conn.as_mut().filter(|c| c.origin == origin(url)) {
+        if let Some(c) = conn.as_mut().filter(|c| c.serves(url)) {
             let Conn { tx, driver, .. } = c;
             if drive(driver, tx.ready()).await.is_err() {
                 *conn = None;

@@ -59,18 +59,14 @@ impl Receipt<'_> {
     }
     /// The packed entries, times relative to `base_ms`.
     pub fn pack(&self, base_ms: i64) -> Vec<u8> {
-        let entries: Vec<Entry> = self
-            .outcomes
-            .iter()
-            .map(|(seq, o)| Entry {
-                seq: *seq,
-                started_ms: o.attempt.started_at.timestamp_millis(),
-                latency_ms: o.attempt.latency_ms,
-                status: o.attempt.status_code.unwrap_or(200),
-                response: o.attempt.response.clone(),
-            })
-            .collect();
-        pack(&entries, base_ms)
+        let entries = self.outcomes.iter().map(|(seq, o)| Packed {
+            seq: *seq,
+            started_ms: o.attempt.started_at.timestamp_millis(),
+            latency_ms: o.attempt.latency_ms,
+            status: o.attempt.status_code.unwrap_or(200),
+            response: o.attempt.response.as_deref().unwrap_or(""),
+        });
+        pack_all(entries, self.outcomes.len(), base_ms)
     }
 }
 
@@ -156,10 +152,31 @@ fn unzigzag(v: u64) -> i64 {
 /// Layout version, first byte of every packed receipt.
 const VERSION: u8 = 1;
 
+/// An entry as it is packed, borrowing its answer: packing copies nothing
+/// it does not write.
+struct Packed<'a> {
+    seq: i64,
+    started_ms: i64,
+    latency_ms: u64,
+    status: u16,
+    response: &'a str,
+}
+
 /// Packs entries sorted by `seq`: per entry the gap from the previous seq,
 /// the start relative to `base_ms`, the latency, the status and the answer.
 pub fn pack(entries: &[Entry], base_ms: i64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(1 + entries.len() * 8);
+    let packed = entries.iter().map(|e| Packed {
+        seq: e.seq,
+        started_ms: e.started_ms,
+        latency_ms: e.latency_ms,
+        status: e.status,
+        response: e.response.as_deref().unwrap_or(""),
+    });
+    pack_all(packed, entries.len(), base_ms)
+}
+
+fn pack_all<'a>(entries: impl Iterator<Item = Packed<'a>>, n: usize, base_ms: i64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + n * 8);
     out.push(VERSION);
     let mut prev = 0i64;
     for e in entries {
@@ -168,9 +185,8 @@ pub fn pack(entries: &[Entry], base_ms: i64) -> Vec<u8> {
         put(&mut out, zigzag(e.started_ms - base_ms));
         put(&mut out, e.latency_ms);
         put(&mut out, u64::from(e.status));
-        let r = e.response.as_deref().unwrap_or("").as_bytes();
-        put(&mut out, r.len() as u64);
-        out.extend_from_slice(r);
+        put(&mut out, e.response.len() as u64);
+        out.extend_from_slice(e.response.as_bytes());
     }
     out
 }
