@@ -6,6 +6,9 @@ use chrono::{DateTime, Duration, Utc};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
+/// How close to an instant [`Clock::wait_until`] stops sleeping.
+const SPIN: std::time::Duration = std::time::Duration::from_millis(2);
+
 /// A source of the current instant, shared by every component of one run.
 #[derive(Clone, Debug, Default)]
 pub struct Clock {
@@ -23,6 +26,24 @@ impl Clock {
     /// The current instant as this run sees it.
     pub fn now(&self) -> DateTime<Utc> {
         Utc::now() + Duration::milliseconds(self.skew_ms.load(Ordering::Relaxed))
+    }
+
+    /// Returns once this clock reads `t` or later, within a fraction of a
+    /// millisecond: timers fire up to a millisecond late, so it sleeps until
+    /// shortly before `t` and yields from there. It sleeps at most `cap` at
+    /// a time, so a clock moved forward meanwhile is noticed.
+    pub async fn wait_until(&self, t: DateTime<Utc>, cap: std::time::Duration) {
+        loop {
+            let left = (t - self.now()).to_std().unwrap_or_default();
+            if left.is_zero() {
+                return;
+            }
+            if left <= SPIN {
+                tokio::task::yield_now().await;
+            } else {
+                tokio::time::sleep((left - SPIN).min(cap)).await;
+            }
+        }
     }
 
     /// Moves this clock (and every clone of it) forward; tests only.
@@ -43,5 +64,23 @@ mod tests {
         let before = b.now();
         a.advance(Duration::hours(2));
         assert!(b.now() - before >= Duration::hours(2));
+    }
+
+    #[tokio::test]
+    async fn waits_until_an_instant_and_notices_a_clock_moved_forward() {
+        let c = Clock::system();
+        let t = c.now() + Duration::milliseconds(30);
+        c.wait_until(t, std::time::Duration::from_secs(1)).await;
+        assert!(c.now() >= t);
+        let far = c.now() + Duration::hours(1);
+        let d = c.clone();
+        let mover = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            d.advance(Duration::hours(2));
+        });
+        c.wait_until(far, std::time::Duration::from_millis(10))
+            .await;
+        assert!(c.now() >= far);
+        mover.await.unwrap();
     }
 }

@@ -108,6 +108,12 @@ pub struct Config {
     /// Participants per fan-out slice (one transaction each).
     #[arg(long, env = "TMINUS_FANOUT_BATCH", default_value_t = 1000)]
     pub fanout_batch: u32,
+    /// How long before its due instant a reminder's first participants are
+    /// staged: claimed, written as a slice and leased by their lanes, which
+    /// hold them until the instant. The first requests then leave on time
+    /// whatever the store is doing. 0 turns staging off.
+    #[arg(long, env = "TMINUS_STAGE_AHEAD", default_value = "100ms", value_parser = duration)]
+    pub stage_ahead: Duration,
     /// Longest sleep between two looks at the store for work; precise timers
     /// wake earlier.
     #[arg(long, env = "TMINUS_TICK", default_value = "1s", value_parser = duration)]
@@ -138,6 +144,7 @@ impl std::fmt::Debug for Config {
             .field("lease", &self.lease)
             .field("late_policy", &self.late_policy)
             .field("retry_base", &self.retry_base)
+            .field("stage_ahead", &self.stage_ahead)
             .field("default_max_concurrency", &self.default_max_concurrency)
             .finish_non_exhaustive()
     }
@@ -169,6 +176,12 @@ impl Config {
         }
         if self.fanout_batch == 0 {
             errors.push("fan-out batch must be at least 1".into());
+        }
+        if self.stage_ahead >= self.lease {
+            errors.push(format!(
+                "stage-ahead ({:?}) must be shorter than the lease ({:?}): a staged reminder would be taken over before it is due",
+                self.stage_ahead, self.lease
+            ));
         }
         if self.tick.is_zero() {
             errors.push("tick must be positive".into());

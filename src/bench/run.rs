@@ -135,8 +135,11 @@ pub async fn one(
     let (cpu0, rx_cpu0) = (cpu(&pids), cpu(&[rx_pid]));
     let faults = |pids: &[u32]| pids.iter().filter_map(|p| major_faults(*p)).sum::<u64>();
     let faults0 = faults(&pids);
-    // Move the webinar so its one reminder falls due 1.5 s from now.
+    // Move the webinar so its one reminder falls due 1.5 s from now, on a
+    // whole millisecond (the API's precision): lateness counts from the
+    // instant the service was given.
     let due = chrono::Utc::now() + chrono::Duration::milliseconds(1500);
+    let due = chrono::DateTime::from_timestamp_millis(due.timestamp_millis()).unwrap_or(due);
     let from = due + chrono::Duration::seconds(OFFSET_S);
     api.admin(
         "POST",

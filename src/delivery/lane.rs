@@ -11,7 +11,7 @@ use super::{Dispatcher, LaneSignal, Record};
 use crate::domain::payload;
 use crate::signing::Signer;
 use crate::store::{Claimed, Job, Subscription};
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroU32;
@@ -145,6 +145,13 @@ impl Work {
         }
     }
 
+    /// When the job at the head of the queue may leave, if not yet: the
+    /// jobs of a staged slice wait for their reminder's due instant.
+    fn held_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let job = self.queue.front()?;
+        job.fresh.as_ref().map(|f| f.due_at).filter(|t| *t > now)
+    }
+
     async fn join_one(&mut self, d: &Dispatcher) {
         if let Some(r) = self.inflight.join_next().await {
             self.settle(d, r).await;
@@ -152,15 +159,20 @@ impl Work {
     }
 
     /// The next POST to make: one job or, for a batched subscription, up to
-    /// `batch` fresh jobs. Jobs that cannot be rendered are recorded as
-    /// expired on the way.
-    async fn next_unit(&mut self, d: &Dispatcher, batch: usize) -> Option<Unit> {
+    /// `batch` fresh jobs, none held for a later instant. Jobs that cannot
+    /// be rendered are recorded as expired on the way.
+    async fn next_unit(
+        &mut self,
+        d: &Dispatcher,
+        batch: usize,
+        now: DateTime<Utc>,
+    ) -> Option<Unit> {
         let mut members: Vec<(Job, bytes::Bytes)> = Vec::new();
         while members.len() < batch.max(1) {
             let Some(fresh) = self.queue.front().map(|j| j.fresh.is_some()) else {
                 break;
             };
-            if !members.is_empty() && !fresh {
+            if !members.is_empty() && (!fresh || self.held_until(now).is_some()) {
                 break;
             }
             let Some(job) = self.queue.pop_front() else {
@@ -262,10 +274,14 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
         // (a fan-out step ahead of the claim), and the first requests of a
         // burst should not wait for it.
         while w.inflight.len() < cap.min(w.open) && !w.queue.is_empty() {
+            if w.held_until(ctx.clock.now()).is_some() {
+                break;
+            }
             if let Some(l) = &v.limiter {
                 l.until_ready().await;
             }
-            if let Some(unit) = w.next_unit(&d, v.sub.batch_size as usize).await {
+            let now = ctx.clock.now();
+            if let Some(unit) = w.next_unit(&d, v.sub.batch_size as usize, now).await {
                 w.inflight.spawn(unit, v.target.clone());
             }
             if v.limiter.is_some() {
@@ -324,6 +340,27 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
             tokio::select! {
                 _ = tokio::time::sleep(wait.to_std().unwrap_or_default()) => {}
                 _ = sig.notify.notified() => {}
+                _ = w.join_one(&d), if busy => {}
+                _ = shutdown.cancelled() => {}
+            }
+            continue;
+        }
+        if let Some(t) = w.held_until(ctx.clock.now()) {
+            // Staged ahead of its due instant: the view is made fresh enough
+            // to last past the instant, so nothing stands between the
+            // instant and the first requests.
+            let left = (t - ctx.clock.now()).to_std().unwrap_or_default();
+            if view
+                .as_ref()
+                .is_some_and(|v| v.fetched.elapsed() + left >= ctx.config.tick / 2)
+            {
+                if let Ok(v) = refresh(&d, &id, view.take()).await {
+                    view = v;
+                }
+            }
+            let busy = !w.inflight.is_empty();
+            tokio::select! {
+                _ = ctx.clock.wait_until(t, ctx.config.tick) => {}
                 _ = w.join_one(&d), if busy => {}
                 _ = shutdown.cancelled() => {}
             }

@@ -1,14 +1,16 @@
 //! The timer loop: sleeps until the earliest pending reminder is due (or
 //! something wakes it), claims due reminders with a lease, decides each with
 //! [`plan::decide`] and fans it out in resumable slices of participants,
-//! telling the delivery workers which subscriptions got work. A reminder
-//! whose fan-out was cut short by a crash is claimed again once its lease
-//! lapses and resumes from its stored cursor.
+//! telling the delivery workers which subscriptions got work. The first
+//! step is staged a moment ahead of the due instant (`--stage-ahead`): its
+//! lanes lease it and hold it until the instant, so the first requests do
+//! not wait for the store. A reminder whose fan-out was cut short by a crash
+//! is claimed again once its lease lapses and resumes from its stored cursor.
 
 pub mod plan;
 
 use crate::delivery::Dispatcher;
-use crate::store::{DueReminder, FanoutMode};
+use crate::store::{DueReminder, FanoutMode, FanoutProgress};
 use crate::AppContext;
 use chrono::{DateTime, Duration, Utc};
 use std::sync::Arc;
@@ -23,6 +25,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let tick = Duration::from_std(ctx.config.tick).unwrap_or(Duration::seconds(1));
+    let ahead = Duration::from_std(ctx.config.stage_ahead).unwrap_or_default();
     // The due instant whose lanes were last made ready.
     let mut warmed = None;
     loop {
@@ -41,29 +44,18 @@ pub async fn run(
         }
         let now = ctx.clock.now();
         let next = ctx.store.next_reminder_due().await.ok().flatten();
-        if let Some(t) = next.filter(|t| *t - now <= tick && warmed != Some(*t)) {
+        if let Some(t) = next.filter(|t| *t - now <= tick + ahead && warmed != Some(*t)) {
             warmed = Some(t);
             warm_lanes(&ctx, &dispatcher, t, t - now).await;
         }
-        let wait = next
-            .map(|t| (t - now).clamp(Duration::zero(), tick))
-            .unwrap_or(tick)
-            .to_std()
-            .unwrap_or_default();
-        // Timers fire up to a millisecond late: wake a little early, then
-        // yield until the exact instant.
-        let early = wait.saturating_sub(EARLY);
+        // A pending reminder is claimed `ahead` of its due instant; what is
+        // due sooner than that was just claimed, unless it is a fan-out whose
+        // lease lapses then.
+        let at = next
+            .map(|t| if t - ahead > now { t - ahead } else { t })
+            .map_or(now + tick, |t| t.min(now + tick));
         tokio::select! {
-            _ = tokio::time::sleep(early) => {
-                // Only the last moments are waited out here; from further
-                // away (the sleep was cut to a tick) the loop looks again.
-                let close = Duration::from_std(EARLY * 2).unwrap_or_default();
-                if let Some(t) = next.filter(|t| *t - ctx.clock.now() <= close) {
-                    while ctx.clock.now() < t && !shutdown.is_cancelled() {
-                        tokio::task::yield_now().await;
-                    }
-                }
-            }
+            _ = ctx.clock.wait_until(at, ctx.config.tick) => {}
             _ = wake.notified() => {}
             _ = shutdown.cancelled() => break,
         }
@@ -87,10 +79,10 @@ async fn warm_lanes(ctx: &AppContext, dispatcher: &Dispatcher, t: DateTime<Utc>,
     }
 }
 
-/// How long before a due instant the timer loop wakes to wait it out.
-const EARLY: std::time::Duration = std::time::Duration::from_millis(2);
-
-/// Claims and fans out every reminder due now; returns how many.
+/// Claims and fans out every reminder due now, or within the stage-ahead
+/// window: the first step of one not yet due is staged (its lanes lease it
+/// and hold it until the instant), the rest waits for the instant. Returns
+/// how many reminders were claimed.
 async fn fire_due(
     ctx: &AppContext,
     dispatcher: &Dispatcher,
@@ -98,57 +90,76 @@ async fn fire_due(
 ) -> anyhow::Result<usize> {
     let now = ctx.clock.now();
     let lease = now + Duration::from_std(ctx.config.lease)?;
+    let horizon = now + Duration::from_std(ctx.config.stage_ahead)?;
     let due = ctx
         .store
-        .claim_due_reminders(now, &ctx.instance, lease, 16)
+        .claim_due_reminders(now, horizon, &ctx.instance, lease, 16)
         .await?;
+    let mut staged = Vec::with_capacity(due.len());
     for r in &due {
-        tracing::debug!(reminder = %r.id, late_ms = (ctx.clock.now() - r.due_at).num_microseconds().unwrap_or(0) as f64 / 1000.0, "claimed");
-        fan_out(ctx, dispatcher, r, shutdown).await?;
+        let now = ctx.clock.now();
+        tracing::debug!(reminder = %r.id, late_ms = ms(now - r.due_at), "claimed");
+        staged.push(r.due_at > now && !step(ctx, dispatcher, r, now).await?.0.done);
+    }
+    for (r, staged) in due.iter().zip(staged) {
+        tokio::select! {
+            _ = ctx.clock.wait_until(r.due_at, ctx.config.tick) => {}
+            _ = shutdown.cancelled() => return Ok(due.len()),
+        }
+        fan_out(ctx, dispatcher, r, staged, shutdown).await?;
     }
     Ok(due.len())
 }
 
+/// Milliseconds, for logs.
+fn ms(d: Duration) -> f64 {
+    d.num_microseconds().unwrap_or(0) as f64 / 1000.0
+}
+
+/// One fan-out step of `r` at `now`, and how it was decided to go out.
+async fn step(
+    ctx: &AppContext,
+    dispatcher: &Dispatcher,
+    r: &DueReminder,
+    now: DateTime<Utc>,
+) -> anyhow::Result<(FanoutProgress, FanoutMode)> {
+    let cfg = &ctx.config;
+    // Decided per step: a fan-out resumed after the webinar started records
+    // the rest as missed rather than sending it.
+    let grace = Duration::from_std(cfg.on_time_grace)?;
+    let mode = plan::decide(r.due_at, r.from_time, now, grace, cfg.late_policy);
+    let p = ctx
+        .store
+        .fanout_batch(
+            &r.id,
+            &ctx.instance,
+            mode,
+            cfg.fanout_batch,
+            now,
+            now + Duration::from_std(cfg.lease)?,
+            plan::expires_at(r.from_time, cfg.expire_after_start),
+        )
+        .await?;
+    tracing::debug!(reminder = %r.id, created = p.created, late_ms = ms(ctx.clock.now() - r.due_at), "fan-out step");
+    for sub in &p.subscriptions {
+        dispatcher.wake(sub);
+    }
+    Ok((p, mode))
+}
+
+/// Fans `r` out to the end, after its staged first step if it had one.
 async fn fan_out(
     ctx: &AppContext,
     dispatcher: &Dispatcher,
     r: &DueReminder,
+    staged: bool,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let cfg = &ctx.config;
-    let grace = Duration::from_std(cfg.on_time_grace)?;
-    let expires = plan::expires_at(r.from_time, cfg.expire_after_start);
+    let mut first = !staged;
     let mut total = 0;
-    let mut first = true;
     loop {
-        // Re-decided per slice: a fan-out resumed after the webinar started
-        // records the rest as missed rather than sending it.
-        let now = ctx.clock.now();
-        let mode = plan::decide(r.due_at, r.from_time, now, grace, cfg.late_policy);
-        let lease = now + Duration::from_std(cfg.lease)?;
-        let p = ctx
-            .store
-            .fanout_batch(
-                &r.id,
-                &ctx.instance,
-                mode,
-                cfg.fanout_batch,
-                now,
-                lease,
-                expires,
-            )
-            .await?;
+        let (p, mode) = step(ctx, dispatcher, r, ctx.clock.now()).await?;
         total += p.created;
-        tracing::debug!(reminder = %r.id, created = p.created, late_ms = (ctx.clock.now() - r.due_at).num_microseconds().unwrap_or(0) as f64 / 1000.0, "fan-out step");
-        for sub in &p.subscriptions {
-            dispatcher.wake(sub);
-        }
-        if first && !p.subscriptions.is_empty() {
-            // Let the woken lanes lease the first small slice before the
-            // next steps take the store: the first requests leave sooner.
-            first = false;
-            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-        }
         if p.done {
             let what = match mode {
                 FanoutMode::Send { late: false } => "sent",
@@ -157,6 +168,12 @@ async fn fan_out(
             };
             tracing::info!(reminder = %r.id, webinar = %r.webinar_id, label = %r.label, deliveries = total, "reminder {what}");
             return Ok(());
+        }
+        if first && !p.subscriptions.is_empty() {
+            // Let the woken lanes lease the first small slice before the
+            // next steps take the store: the first requests leave sooner.
+            first = false;
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         }
         if shutdown.is_cancelled() {
             // The lease lapses and another pass (here or elsewhere) resumes.

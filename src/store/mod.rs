@@ -163,10 +163,13 @@ pub trait Store: Send + Sync + 'static {
     /// Active subscriptions a pending reminder due by `until` will fan out
     /// to: their lanes get ready before it fires.
     async fn subscriptions_due(&self, until: DateTime<Utc>) -> StoreResult<Vec<String>>;
-    /// Claims due reminders (and ones whose fan-out lease lapsed).
+    /// Claims reminders due by `horizon` (`now`, or a little later to stage
+    /// the first step of a fan-out ahead of its due instant), and ones whose
+    /// fan-out lease lapsed by `now`.
     async fn claim_due_reminders(
         &self,
         now: DateTime<Utc>,
+        horizon: DateTime<Utc>,
         owner: &str,
         lease_until: DateTime<Utc>,
         limit: u32,
@@ -177,7 +180,9 @@ pub trait Store: Send + Sync + 'static {
     /// participants, not a row each); when missed, a `missed` delivery row
     /// per participant and subscription. Does nothing (and says done) once
     /// the reminder is no longer `owner`'s: its lease lapsed and another
-    /// instance took it over.
+    /// instance took it over. A step before the due instant (`now` earlier
+    /// than it) stages: it never finishes the reminder, and who the reminder
+    /// is for is frozen by the first step at or after the due instant.
     #[allow(clippy::too_many_arguments)]
     async fn fanout_batch(
         &self,

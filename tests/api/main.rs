@@ -13,5 +13,6 @@ mod receiver;
 mod refusals;
 mod scheduling;
 mod shaping;
+mod staging;
 mod store;
 mod story;

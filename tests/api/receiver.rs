@@ -58,6 +58,8 @@ pub struct Received {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub at: Instant,
+    /// The same instant on the wall clock, as the service's.
+    pub wall: chrono::DateTime<chrono::Utc>,
 }
 
 impl Received {
@@ -178,7 +180,7 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let at = Instant::now();
+    let (at, wall) = (Instant::now(), chrono::Utc::now());
     let now = inner.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     inner.max_in_flight.fetch_max(now, Ordering::SeqCst);
     inner.log.lock().unwrap().push(Received {
@@ -186,6 +188,7 @@ async fn handle(
         headers,
         body,
         at,
+        wall,
     });
     let reply = inner
         .script

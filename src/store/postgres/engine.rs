@@ -41,31 +41,38 @@ pub async fn subscriptions_due(
 pub async fn claim_due_reminders(
     tx: &Transaction<'_>,
     now: DateTime<Utc>,
+    horizon: DateTime<Utc>,
     owner: &str,
     lease_until: DateTime<Utc>,
     limit: u32,
 ) -> StoreResult<Vec<DueReminder>> {
     // `until_seq` freezes who is registered "at that moment": people who
-    // register during the fan-out are not half-included.
+    // register during the fan-out are not half-included. A reminder claimed
+    // ahead of its due instant (to stage its first step) is frozen by the
+    // first step at or after that instant.
     let st = tx
         .prepare_cached(
             "WITH due AS (
                SELECT id FROM reminders
-               WHERE (status = 'pending' AND due_at <= $1)
+               WHERE (status = 'pending' AND due_at <= $5)
                   OR (status = 'firing' AND locked_until <= $1)
                ORDER BY due_at LIMIT $2
                FOR UPDATE SKIP LOCKED)
              UPDATE reminders r SET status = 'firing', locked_until = $3, locked_by = $4,
-                    fired_at = COALESCE(r.fired_at, $1),
-                    until_seq = COALESCE(r.until_seq,
+                    fired_at = COALESCE(r.fired_at, GREATEST($1, r.due_at)),
+                    until_seq = CASE WHEN r.due_at <= $1 THEN COALESCE(r.until_seq,
                         (SELECT COALESCE(MAX(seq), 0) FROM participants p
                          WHERE p.webinar_id = r.webinar_id AND p.unregistered_at IS NULL))
+                        ELSE r.until_seq END
              FROM due WHERE r.id = due.id
              RETURNING r.id, r.webinar_id, r.label, r.due_at, r.from_time",
         )
         .await?;
     let rows = tx
-        .query(&st, &[&now, &i64::from(limit), &lease_until, &owner])
+        .query(
+            &st,
+            &[&now, &i64::from(limit), &lease_until, &owner, &horizon],
+        )
         .await?;
     let mut due: Vec<DueReminder> = rows
         .iter()
@@ -85,6 +92,20 @@ pub async fn claim_due_reminders(
 /// requests leave within milliseconds of the due instant.
 const FIRST_STEP: u32 = 64;
 
+/// Freezes who a reminder fired at its due instant is for: everyone
+/// registered so far. Returns the last registration number it covers.
+async fn freeze(tx: &Transaction<'_>, reminder_id: &str, webinar_id: &str) -> StoreResult<i64> {
+    let r = tx
+        .query_one(
+            "UPDATE reminders SET until_seq = (SELECT COALESCE(MAX(seq), 0) FROM participants
+                 WHERE webinar_id = $2 AND unregistered_at IS NULL)
+             WHERE id = $1 RETURNING until_seq",
+            &[&reminder_id, &webinar_id],
+        )
+        .await?;
+    Ok(r.get(0))
+}
+
 #[allow(clippy::too_many_arguments)]
 pub async fn fanout_batch(
     tx: &Transaction<'_>,
@@ -102,7 +123,7 @@ pub async fn fanout_batch(
     let st = tx
         .prepare_cached(
             "SELECT r.webinar_id, r.label, r.from_time, r.due_at, r.cursor_seq,
-                    COALESCE(r.until_seq, 0), w.creator_id
+                    r.until_seq, w.creator_id
              FROM reminders r JOIN webinars w ON w.id = r.webinar_id
              WHERE r.id = $1 AND r.status = 'firing' AND r.locked_by = $2
              FOR UPDATE OF r",
@@ -116,8 +137,17 @@ pub async fn fanout_batch(
     };
     let (webinar_id, label): (String, String) = (f.get(0), f.get(1));
     let (from, due): (DateTime<Utc>, DateTime<Utc>) = (f.get(2), f.get(3));
-    let (cursor, until, creator): (i64, i64, String) = (f.get(4), f.get(5), f.get(6));
+    let (cursor, until, creator): (i64, Option<i64>, String) = (f.get(4), f.get(5), f.get(6));
     let late = !matches!(mode, FanoutMode::Send { late: false });
+    // A step ahead of the due instant stages the first participants and
+    // never finishes the reminder: who is registered "at that moment" is
+    // decided by the first step at or after it.
+    let staged = now < due;
+    let until = match until {
+        Some(u) => u,
+        None if staged => i64::MAX,
+        None => freeze(tx, reminder_id, &webinar_id).await?,
+    };
 
     let st = tx
         .prepare_cached(
@@ -156,6 +186,9 @@ pub async fn fanout_batch(
         .collect();
     let mut progress = FanoutProgress::default();
     let Some(last) = people.last().map(|p| p.0).filter(|_| !subs.is_empty()) else {
+        if staged {
+            return Ok(progress);
+        }
         let final_status = if mode == FanoutMode::Missed {
             "missed"
         } else {

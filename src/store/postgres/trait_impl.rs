@@ -231,12 +231,13 @@ impl Store for PgStore {
     async fn claim_due_reminders(
         &self,
         now: DateTime<Utc>,
+        horizon: DateTime<Utc>,
         owner: &str,
         lease: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<DueReminder>> {
         in_claim_tx!(self, |tx| engine::claim_due_reminders(
-            &tx, now, owner, lease, limit
+            &tx, now, horizon, owner, lease, limit
         )
         .await?)
     }

@@ -29,6 +29,7 @@ pub fn subscriptions_due(c: &Connection, until: DateTime<Utc>) -> StoreResult<Ve
 pub fn claim_due_reminders(
     c: &mut Connection,
     now: DateTime<Utc>,
+    horizon: DateTime<Utc>,
     owner: &str,
     lease_until: DateTime<Utc>,
     limit: u32,
@@ -38,11 +39,11 @@ pub fn claim_due_reminders(
     let due: Vec<DueReminder> = {
         let mut st = tx.prepare(
             "SELECT id, webinar_id, label, due_at, from_time FROM reminders
-             WHERE (status = 'pending' AND due_at <= ?1)
+             WHERE (status = 'pending' AND due_at <= ?3)
                 OR (status = 'firing' AND locked_until <= ?1)
              ORDER BY due_at LIMIT ?2",
         )?;
-        let rows = st.query_map(params![now_ms, limit], |r| {
+        let rows = st.query_map(params![now_ms, limit, ms(horizon)], |r| {
             Ok(DueReminder {
                 id: r.get(0)?,
                 webinar_id: r.get(1)?,
@@ -55,12 +56,15 @@ pub fn claim_due_reminders(
     };
     for r in &due {
         // `until_seq` freezes who is registered "at that moment": people who
-        // register during the fan-out are not half-included.
+        // register during the fan-out are not half-included. A reminder
+        // claimed ahead of its due instant (to stage its first step) is
+        // frozen by the first step at or after that instant.
         tx.execute(
             "UPDATE reminders SET status = 'firing', locked_until = ?2, locked_by = ?3,
-                    fired_at = COALESCE(fired_at, ?4),
-                    until_seq = COALESCE(until_seq,
+                    fired_at = COALESCE(fired_at, MAX(?4, due_at)),
+                    until_seq = CASE WHEN due_at <= ?4 THEN COALESCE(until_seq,
                         (SELECT COALESCE(MAX(seq), 0) FROM participants WHERE webinar_id = ?5))
+                        ELSE until_seq END
              WHERE id = ?1",
             params![r.id, ms(lease_until), owner, now_ms, r.webinar_id],
         )?;
@@ -80,7 +84,7 @@ struct Firing {
     from_ms: i64,
     due_ms: i64,
     cursor: i64,
-    until: i64,
+    until: Option<i64>,
     creator: String,
 }
 
@@ -99,7 +103,7 @@ fn firing(tx: &Transaction, reminder_id: &str, owner: &str) -> StoreResult<Optio
                     from_ms: r.get(2)?,
                     due_ms: r.get(3)?,
                     cursor: r.get(4)?,
-                    until: r.get::<_, Option<i64>>(5)?.unwrap_or(0),
+                    until: r.get(5)?,
                     creator: r.get(6)?,
                 })
             },
@@ -119,6 +123,21 @@ fn matching_subscriptions(tx: &Transaction, f: &Firing) -> StoreResult<Vec<Strin
     )?;
     let rows = st.query_map(params![f.creator, f.label, f.webinar_id], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Freezes who a reminder fired at its due instant is for: everyone
+/// registered so far. Returns the last registration number it covers.
+fn freeze(tx: &Transaction, reminder_id: &str, webinar_id: &str) -> StoreResult<i64> {
+    let until: i64 = tx.query_row(
+        "SELECT COALESCE(MAX(seq), 0) FROM participants WHERE webinar_id = ?1",
+        [webinar_id],
+        |r| r.get(0),
+    )?;
+    tx.execute(
+        "UPDATE reminders SET until_seq = ?2 WHERE id = ?1",
+        params![reminder_id, until],
+    )?;
+    Ok(until)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -141,6 +160,16 @@ pub fn fanout_batch(
         });
     };
     let late = !matches!(mode, FanoutMode::Send { late: false });
+    let now_ms = ms(now);
+    // A step ahead of the due instant stages the first participants and
+    // never finishes the reminder: who is registered "at that moment" is
+    // decided by the first step at or after it.
+    let staged = now_ms < f.due_ms;
+    let until = match f.until {
+        Some(u) => u,
+        None if staged => i64::MAX,
+        None => freeze(&tx, reminder_id, &f.webinar_id)?,
+    };
     let subs = matching_subscriptions(&tx, &f)?;
     let step = if f.cursor == 0 {
         FIRST_STEP.min(batch)
@@ -153,13 +182,16 @@ pub fn fanout_batch(
              WHERE webinar_id = ?1 AND seq > ?2 AND seq <= ?3 AND unregistered_at IS NULL
              ORDER BY seq LIMIT ?4",
         )?;
-        let rows = st.query_map(params![f.webinar_id, f.cursor, f.until, step], |r| {
+        let rows = st.query_map(params![f.webinar_id, f.cursor, until, step], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })?;
         rows.collect::<Result<_, _>>()?
     };
     let mut progress = FanoutProgress::default();
     let Some(last) = people.last().map(|p| p.0).filter(|_| !subs.is_empty()) else {
+        if staged {
+            return Ok(progress);
+        }
         let final_status = if mode == FanoutMode::Missed {
             "missed"
         } else {
@@ -173,7 +205,6 @@ pub fn fanout_batch(
         progress.done = true;
         return Ok(progress);
     };
-    let now_ms = ms(now);
     match mode {
         FanoutMode::Send { .. } => {
             let mut st = tx.prepare_cached(

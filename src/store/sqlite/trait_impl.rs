@@ -203,12 +203,13 @@ impl Store for SqliteStore {
     async fn claim_due_reminders(
         &self,
         now: DateTime<Utc>,
+        horizon: DateTime<Utc>,
         owner: &str,
         lease: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<DueReminder>> {
         let owner = own(owner);
-        self.run(move |c| engine::claim_due_reminders(c, now, &owner, lease, limit))
+        self.run(move |c| engine::claim_due_reminders(c, now, horizon, &owner, lease, limit))
             .await
     }
     async fn fanout_batch(

@@ -132,10 +132,13 @@ pub async fn a_reminder_is_fired_by_one_instance_at_a_time(s: DynStore) {
     .await;
     let now = t0 + Duration::seconds(2);
     let lease = now + Duration::seconds(60);
-    let a = s.claim_due_reminders(now, "A", lease, 10).await.unwrap();
+    let a = s
+        .claim_due_reminders(now, now, "A", lease, 10)
+        .await
+        .unwrap();
     assert_eq!(a.len(), 1);
     assert!(s
-        .claim_due_reminders(now, "B", lease, 10)
+        .claim_due_reminders(now, now, "B", lease, 10)
         .await
         .unwrap()
         .is_empty());
@@ -164,7 +167,7 @@ pub async fn a_reminder_is_fired_by_one_instance_at_a_time(s: DynStore) {
     assert_eq!(step("A", now).await.created, 64);
     let later = lease + Duration::seconds(1);
     let b = s
-        .claim_due_reminders(later, "B", later + Duration::seconds(60), 10)
+        .claim_due_reminders(later, later, "B", later + Duration::seconds(60), 10)
         .await
         .unwrap();
     assert_eq!(b.len(), 1, "the lapsed fan-out is claimed again");
@@ -302,4 +305,72 @@ pub async fn a_renewed_lease_is_kept_and_one_batch_may_hold_a_delivery_twice(s: 
         .unwrap();
     let d = s.get_delivery(&sub, &j.id).await.unwrap();
     assert_eq!(d.status, "delivered");
+}
+
+/// Staging: a reminder claimed ahead of its due instant gets its first
+/// participants written as a slice, but is never finished before the
+/// instant, and who it is for is decided at the instant.
+pub async fn a_reminder_staged_ahead_is_decided_at_its_instant(s: DynStore) {
+    let t0 = now_ms();
+    let due = t0 + Duration::seconds(10);
+    let (wid, sub) = world(&s, t0 + Duration::minutes(15), due, 3).await;
+    let ahead = due - Duration::milliseconds(100);
+    let lease = ahead + Duration::seconds(60);
+    let claim = |horizon| s.claim_due_reminders(ahead, horizon, "A", lease, 10);
+    assert!(claim(ahead).await.unwrap().is_empty(), "not due yet");
+    let r = claim(due).await.unwrap();
+    assert_eq!(r.len(), 1, "due within the horizon");
+    let step = |at: DateTime<Utc>| {
+        let (s, id) = (s.clone(), r[0].id.clone());
+        async move {
+            s.fanout_batch(
+                &id,
+                "A",
+                FanoutMode::Send { late: false },
+                1000,
+                at,
+                at + Duration::seconds(60),
+                t0 + Duration::minutes(15),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let p = step(ahead).await;
+    assert_eq!((p.created, p.done), (3, false), "staged");
+    let p = step(ahead + Duration::milliseconds(50)).await;
+    assert_eq!((p.created, p.done), (0, false), "never finished early");
+    let one = |email: &str| NewParticipant {
+        name: "Late".into(),
+        email: email.into(),
+        phone: String::new(),
+        timezone: None,
+    };
+    s.register_participants(&wid, vec![one("late@x.example")])
+        .await
+        .unwrap();
+    let p = step(due).await;
+    assert_eq!(
+        (p.created, p.done),
+        (1, false),
+        "registered before the instant: included"
+    );
+    s.register_participants(&wid, vec![one("later@x.example")])
+        .await
+        .unwrap();
+    let p = step(due + Duration::milliseconds(1)).await;
+    assert_eq!((p.created, p.done), (0, true), "after it: not included");
+    let rem = &s.list_reminders(&wid).await.unwrap()[0];
+    assert_eq!((rem.status.as_str(), rem.fired_at), ("sent", Some(due)));
+    let c = s
+        .claim_deliveries(&sub, ahead, 10, "A", lease)
+        .await
+        .unwrap();
+    assert_eq!(c.jobs.len(), 4);
+    assert!(
+        c.jobs
+            .iter()
+            .all(|j| j.fresh.as_ref().is_some_and(|f| f.due_at == due)),
+        "each job carries the instant its lane holds it until"
+    );
 }

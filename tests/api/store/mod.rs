@@ -52,6 +52,7 @@ on_both!(
     engine::two_instances_split_a_fan_out_without_overlap,
     engine::a_missed_reminder_is_recorded_per_delivery,
     engine::a_renewed_lease_is_kept_and_one_batch_may_hold_a_delivery_twice,
+    engine::a_reminder_staged_ahead_is_decided_at_its_instant,
     records::platform_records_round_trip,
     records::participants_register_once_per_email_and_page_in_order,
     records::subscriptions_are_idempotent_revivable_and_rotatable,
@@ -124,7 +125,7 @@ pub async fn fan_out(
     expires: DateTime<Utc>,
 ) -> FanoutProgress {
     let due = s
-        .claim_due_reminders(now, "A", now + Duration::seconds(60), 10)
+        .claim_due_reminders(now, now, "A", now + Duration::seconds(60), 10)
         .await
         .unwrap();
     assert_eq!(due.len(), 1);
