@@ -33,15 +33,30 @@ impl Clock {
     /// shortly before `t` and yields from there. It sleeps at most `cap` at
     /// a time, so a clock moved forward meanwhile is noticed.
     pub async fn wait_until(&self, t: DateTime<Utc>, cap: std::time::Duration) {
+        self.wait(t, cap, true).await
+    }
+
+    /// As [`Clock::wait_until`], but may return up to a timer's precision
+    /// (about a millisecond) late, and never keeps a core busy meanwhile.
+    pub async fn sleep_until(&self, t: DateTime<Utc>, cap: std::time::Duration) {
+        self.wait(t, cap, false).await
+    }
+
+    async fn wait(&self, t: DateTime<Utc>, cap: std::time::Duration, precise: bool) {
         loop {
             let left = (t - self.now()).to_std().unwrap_or_default();
             if left.is_zero() {
                 return;
             }
-            if left <= SPIN {
+            if precise && left <= SPIN {
                 tokio::task::yield_now().await;
             } else {
-                tokio::time::sleep((left - SPIN).min(cap)).await;
+                let ahead = if precise {
+                    SPIN
+                } else {
+                    std::time::Duration::ZERO
+                };
+                tokio::time::sleep((left - ahead).min(cap)).await;
             }
         }
     }

@@ -103,7 +103,10 @@ async fn fire_due(
     }
     for (r, staged) in due.iter().zip(staged) {
         tokio::select! {
-            _ = ctx.clock.wait_until(r.due_at, ctx.config.tick) => {}
+            // The lanes release what was staged on the instant itself; the
+            // next steps need no such precision, and must not keep a core
+            // busy while the first requests leave.
+            _ = ctx.clock.sleep_until(r.due_at, ctx.config.tick) => {}
             _ = shutdown.cancelled() => return Ok(due.len()),
         }
         fan_out(ctx, dispatcher, r, staged, shutdown).await?;
