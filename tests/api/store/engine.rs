@@ -144,22 +144,8 @@ pub async fn a_reminder_is_fired_by_one_instance_at_a_time(s: DynStore) {
         .is_empty());
     // The next due time is the lease's end: that is when another takes over.
     assert_eq!(s.next_reminder_due().await.unwrap(), Some(lease));
-    let step = |owner: &'static str, at: DateTime<Utc>| {
-        let (s, id) = (s.clone(), a[0].id.clone());
-        async move {
-            s.fanout_batch(
-                &id,
-                owner,
-                FanoutMode::Send { late: false },
-                1000,
-                at,
-                at + Duration::seconds(60),
-                t0 + Duration::minutes(15),
-            )
-            .await
-            .unwrap()
-        }
-    };
+    let expires = t0 + Duration::minutes(15);
+    let step = |owner, at| send_step(&s, &a[0].id, owner, at, expires);
     // B does not hold it: nothing happens.
     let p = step("B", now).await;
     assert_eq!((p.created, p.done), (0, true));
@@ -320,22 +306,8 @@ pub async fn a_reminder_staged_ahead_is_decided_at_its_instant(s: DynStore) {
     assert!(claim(ahead).await.unwrap().is_empty(), "not due yet");
     let r = claim(due).await.unwrap();
     assert_eq!(r.len(), 1, "due within the horizon");
-    let step = |at: DateTime<Utc>| {
-        let (s, id) = (s.clone(), r[0].id.clone());
-        async move {
-            s.fanout_batch(
-                &id,
-                "A",
-                FanoutMode::Send { late: false },
-                1000,
-                at,
-                at + Duration::seconds(60),
-                t0 + Duration::minutes(15),
-            )
-            .await
-            .unwrap()
-        }
-    };
+    let expires = t0 + Duration::minutes(15);
+    let step = |at| send_step(&s, &r[0].id, "A", at, expires);
     let p = step(ahead).await;
     assert_eq!((p.created, p.done), (3, false), "staged");
     let p = step(ahead + Duration::milliseconds(50)).await;

@@ -152,6 +152,27 @@ pub async fn fan_out(
     }
 }
 
+/// One fan-out step, to send, of reminder `id` as `owner` at `at`.
+pub async fn send_step(
+    s: &DynStore,
+    id: &str,
+    owner: &str,
+    at: DateTime<Utc>,
+    expires: DateTime<Utc>,
+) -> FanoutProgress {
+    s.fanout_batch(
+        id,
+        owner,
+        FanoutMode::Send { late: false },
+        1000,
+        at,
+        at + Duration::seconds(60),
+        expires,
+    )
+    .await
+    .unwrap()
+}
+
 /// Now, at the store's precision (milliseconds).
 pub fn now_ms() -> DateTime<Utc> {
     DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap()
