@@ -46,10 +46,8 @@ pub async fn claim_due_reminders(
     lease_until: DateTime<Utc>,
     limit: u32,
 ) -> StoreResult<Vec<DueReminder>> {
-    // `until_seq` freezes who is registered "at that moment": people who
-    // register during the fan-out are not half-included. A reminder claimed
-    // ahead of its due instant (to stage its first step) is frozen by the
-    // first step at or after that instant.
+    // Who it is for is frozen by its first step at or after the due instant
+    // (`freeze`), whether claimed ahead of it or not.
     let st = tx
         .prepare_cached(
             "WITH due AS (
@@ -59,11 +57,7 @@ pub async fn claim_due_reminders(
                ORDER BY due_at LIMIT $2
                FOR UPDATE SKIP LOCKED)
              UPDATE reminders r SET status = 'firing', locked_until = $3, locked_by = $4,
-                    fired_at = COALESCE(r.fired_at, GREATEST($1, r.due_at)),
-                    until_seq = CASE WHEN r.due_at <= $1 THEN COALESCE(r.until_seq,
-                        (SELECT COALESCE(MAX(seq), 0) FROM participants p
-                         WHERE p.webinar_id = r.webinar_id AND p.unregistered_at IS NULL))
-                        ELSE r.until_seq END
+                    fired_at = COALESCE(r.fired_at, GREATEST($1, r.due_at))
              FROM due WHERE r.id = due.id
              RETURNING r.id, r.webinar_id, r.label, r.due_at, r.from_time",
         )
@@ -93,7 +87,8 @@ pub async fn claim_due_reminders(
 const FIRST_STEP: u32 = 64;
 
 /// Freezes who a reminder fired at its due instant is for: everyone
-/// registered so far. Returns the last registration number it covers.
+/// registered so far, so that people who register during the fan-out are
+/// not half-included. Returns the last registration number it covers.
 async fn freeze(tx: &Transaction<'_>, reminder_id: &str, webinar_id: &str) -> StoreResult<i64> {
     let r = tx
         .query_one(

@@ -55,18 +55,13 @@ pub fn claim_due_reminders(
         rows.collect::<Result<_, _>>()?
     };
     for r in &due {
-        // `until_seq` freezes who is registered "at that moment": people who
-        // register during the fan-out are not half-included. A reminder
-        // claimed ahead of its due instant (to stage its first step) is
-        // frozen by the first step at or after that instant.
+        // Who it is for is frozen by its first step at or after the due
+        // instant (`freeze`), whether claimed ahead of it or not.
         tx.execute(
             "UPDATE reminders SET status = 'firing', locked_until = ?2, locked_by = ?3,
-                    fired_at = COALESCE(fired_at, MAX(?4, due_at)),
-                    until_seq = CASE WHEN due_at <= ?4 THEN COALESCE(until_seq,
-                        (SELECT COALESCE(MAX(seq), 0) FROM participants WHERE webinar_id = ?5))
-                        ELSE until_seq END
+                    fired_at = COALESCE(fired_at, MAX(?4, due_at))
              WHERE id = ?1",
-            params![r.id, ms(lease_until), owner, now_ms, r.webinar_id],
+            params![r.id, ms(lease_until), owner, now_ms],
         )?;
     }
     tx.commit()?;
@@ -126,7 +121,8 @@ fn matching_subscriptions(tx: &Transaction, f: &Firing) -> StoreResult<Vec<Strin
 }
 
 /// Freezes who a reminder fired at its due instant is for: everyone
-/// registered so far. Returns the last registration number it covers.
+/// registered so far, so that people who register during the fan-out are
+/// not half-included. Returns the last registration number it covers.
 fn freeze(tx: &Transaction, reminder_id: &str, webinar_id: &str) -> StoreResult<i64> {
     let until: i64 = tx.query_row(
         "SELECT COALESCE(MAX(seq), 0) FROM participants WHERE webinar_id = ?1",
