@@ -53,6 +53,14 @@ pub struct AppContext {
 }
 
 impl AppContext {
+    /// How long an instance may go unheard before the others count it gone
+    /// (and take over its work): three ticks, and at least 3 s.
+    pub fn alive_window(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.config.tick * 3)
+            .unwrap_or_default()
+            .max(chrono::Duration::seconds(3))
+    }
+
     /// The retry policy the configuration describes.
     pub fn retry_policy(&self) -> RetryPolicy {
         let d = |x: std::time::Duration| {
@@ -97,6 +105,16 @@ pub async fn run(
         admin_token,
     });
     tracing::info!(addr = %listener.local_addr()?, instance = %ctx.instance, config = ?ctx.config, "tminus serving");
+    // On the roll of instances before claiming anything, so that if this
+    // process dies, the others know whose leases to take over.
+    let now = ctx.clock.now();
+    if let Err(e) = ctx
+        .store
+        .heartbeat(&ctx.instance, now, now - ctx.alive_window())
+        .await
+    {
+        tracing::warn!(error = %format!("{e:#}"), "first heartbeat failed");
+    }
 
     let (dispatcher, delivery_done) = delivery::Dispatcher::start(ctx.clone(), shutdown.clone())?;
     let wake = Arc::new(Notify::new());
@@ -134,6 +152,10 @@ pub async fn run(
         Ok(n) => tracing::info!(leases = n, "handed back unsent work"),
         Err(e) => tracing::warn!(error = ?e, "could not hand back leases; they lapse on their own"),
     }
+    // Let go of the database now (SQLite's file lock), not when the last
+    // handle happens to be dropped: a restart in this process, or the next
+    // start, takes it at once.
+    ctx.store.close().await;
     // The last handle to the store: closing it ends its background tasks
     // (PostgreSQL's notification listener) before the runtime does.
     drop(ctx);

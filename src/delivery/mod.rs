@@ -168,10 +168,7 @@ impl Dispatcher {
     async fn sweep_loop(&self) {
         let ctx = &self.inner.ctx;
         let mut n = 0u32;
-        // An instance unheard for three ticks (at least 3 s) is gone.
-        let alive = chrono::Duration::from_std(ctx.config.tick * 3)
-            .unwrap_or_default()
-            .max(chrono::Duration::seconds(3));
+        let alive = ctx.alive_window();
         loop {
             let now = ctx.clock.now();
             match ctx.store.heartbeat(&ctx.instance, now, now - alive).await {
@@ -183,7 +180,7 @@ impl Dispatcher {
                 }
                 Err(e) => tracing::warn!(error = ?e, "heartbeat failed"),
             }
-            if n % SCAN_EVERY == 0 {
+            if n.is_multiple_of(SCAN_EVERY) {
                 match ctx.store.subscriptions_with_work().await {
                     Ok(subs) => subs.iter().for_each(|s| self.wake(s)),
                     Err(e) => tracing::warn!(error = ?e, "scan for pending deliveries failed"),

@@ -253,6 +253,10 @@ pub trait Store: Send + Sync + 'static {
     /// Marks pending deliveries (and the unsent rest of slices) whose time
     /// has passed as expired.
     async fn expire_overdue(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+    /// Lets go of the database at the end of a clean stop (SQLite: closes
+    /// the file and releases its lock, so the next start can take it at
+    /// once). Calls made after it fail.
+    async fn close(&self) {}
 }
 
 /// The active subscriptions each reminder `r` fans out to (the match a
@@ -293,5 +297,5 @@ pub async fn open_with(url: &str, ca: Option<&std::path::Path>) -> anyhow::Resul
     if is_postgres(url) {
         return Ok(Arc::new(postgres::PgStore::open(url, ca).await?));
     }
-    Ok(Arc::new(sqlite::SqliteStore::open(url)?))
+    Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
 }

@@ -19,16 +19,28 @@ pub struct Instance {
 }
 
 impl Instance {
+    /// An instance of the cluster tests: short leases and ticks.
     pub fn start(db: &TestDb, logs: &std::path::Path, n: usize) -> Instance {
+        let args = ["--lease", "5s", "--http-timeout", "2s", "--tick", "200ms"];
+        Instance::spawn(&db.url, logs, &format!("instance-{n}"), &args)
+    }
+
+    /// `tminus serve` on `database` (a PostgreSQL URL or a SQLite path),
+    /// logging to `logs/<name>.log`, with `args` beyond the common ones.
+    pub fn spawn(database: &str, logs: &std::path::Path, name: &str, args: &[&str]) -> Instance {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let log = std::fs::File::create(logs.join(format!("instance-{n}.log"))).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(logs.join(format!("{name}.log")))
+            .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_tminus"))
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--database", &db.url, "--admin-token", ADMIN])
+            .args(["--database", database, "--admin-token", ADMIN])
             .args(["--reminder-offsets", &format!("{OFFSET_S}s")])
             .args([
                 "--allow-http",
@@ -36,8 +48,8 @@ impl Instance {
                 "--api-rate",
                 "100000",
             ])
-            .args(["--lease", "5s", "--http-timeout", "2s", "--tick", "200ms"])
             .args(["--retry-base", "200ms", "--default-max-concurrency", "16"])
+            .args(args)
             .env(
                 "TMINUS_LOG",
                 std::env::var("TMINUS_TEST_LOG").unwrap_or_else(|_| "info".into()),
@@ -96,16 +108,22 @@ async fn call(http: &reqwest::Client, req: reqwest::RequestBuilder, body: Value)
     v
 }
 
-/// Sets up, through `via`, a webinar whose reminder falls due `lead` from
-/// now with `n` participants, and subscribes the receiver. Returns the
-/// subscription id.
-pub async fn fan_out_soon(
+/// A fan-out set up by [`fan_out_soon`].
+pub struct FanOut {
+    pub sub: String,
+    pub key: String,
+    pub webinar: String,
+    /// The reminder's due instant.
+    pub due: chrono::DateTime<chrono::Utc>,
+}
+
+/// A creator with an API key and a subscription of the receiver, through
+/// `via`: (creator, key, subscription).
+pub async fn subscriber(
     http: &reqwest::Client,
     via: &Instance,
     rx: &Receiver,
-    n: usize,
-    lead: Duration,
-) -> String {
+) -> (String, String, String) {
     let admin = |path: &str| {
         http.post(format!("{}/api/v1/platform{path}", via.base))
             .bearer_auth(ADMIN)
@@ -121,6 +139,38 @@ pub async fn fan_out_soon(
         json!({"hookUrl": rx.url, "event": "webinar.reminder.all", "maxConcurrency": 16}),
     )
     .await;
+    (cid, key, sub["id"].as_str().unwrap().to_owned())
+}
+
+/// Sets up, through `via`, a webinar whose reminder falls due `lead` from
+/// now with `n` participants, and subscribes the receiver.
+pub async fn fan_out_soon(
+    http: &reqwest::Client,
+    via: &Instance,
+    rx: &Receiver,
+    n: usize,
+    lead: Duration,
+) -> FanOut {
+    let (cid, key, sub) = subscriber(http, via, rx).await;
+    let mut f = webinar_soon(http, via, &cid, n, lead).await;
+    f.sub = sub;
+    f.key = key;
+    f
+}
+
+/// A webinar of `cid` with `n` participants (p0@example.com, …) whose
+/// reminder falls due `lead` from now; `sub` and `key` are left empty.
+pub async fn webinar_soon(
+    http: &reqwest::Client,
+    via: &Instance,
+    cid: &str,
+    n: usize,
+    lead: Duration,
+) -> FanOut {
+    let admin = |path: &str| {
+        http.post(format!("{}/api/v1/platform{path}", via.base))
+            .bearer_auth(ADMIN)
+    };
     // Far first, so registering does not race the reminder; then moved.
     let far = chrono::Utc::now() + chrono::Duration::hours(3);
     let iso =
@@ -139,9 +189,11 @@ pub async fn fan_out_soon(
         )
         .await;
     }
+    // A whole millisecond: the API's precision.
     let from = chrono::Utc::now()
         + chrono::Duration::seconds(OFFSET_S)
         + chrono::Duration::from_std(lead).unwrap();
+    let from = chrono::DateTime::from_timestamp_millis(from.timestamp_millis()).unwrap();
     call(
         http,
         http.patch(format!("{}/api/v1/platform/webinars/{wid}", via.base))
@@ -149,7 +201,12 @@ pub async fn fan_out_soon(
         json!({"fromTime": iso(from), "toTime": iso(from + chrono::Duration::hours(1))}),
     )
     .await;
-    sub["id"].as_str().unwrap().to_owned()
+    FanOut {
+        sub: String::new(),
+        key: String::new(),
+        webinar: wid,
+        due: from - chrono::Duration::seconds(OFFSET_S),
+    }
 }
 
 /// Waits for `what` to hold, polling; panics with `msg` after `secs`.

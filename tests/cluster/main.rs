@@ -4,10 +4,13 @@
 //! one at a time (one restarts the shared server) and in a test binary of
 //! their own, which cargo runs after the others.
 
+#[allow(dead_code)]
 mod harness;
+#[allow(dead_code)]
 mod receiver;
 mod restart;
 mod sigkill;
+mod takeover;
 
 #[path = "../common/pg.rs"]
 #[allow(dead_code)]

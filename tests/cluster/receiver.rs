@@ -16,7 +16,7 @@ use std::time::Duration;
 pub struct Log {
     /// Acknowledgements per webhook-id.
     pub acked: HashMap<String, u32>,
-    /// Every webhook-id seen with each participant's email.
+    /// Every webhook-id seen with each participant (`webinarId/email`).
     pub ids_by_email: HashMap<String, BTreeSet<String>>,
     /// Webhook-ids already answered once (the 500s go to first attempts).
     seen: BTreeSet<String>,
@@ -50,6 +50,16 @@ impl Receiver {
         self.requests.load(Ordering::SeqCst)
     }
 
+    /// Requests being answered now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Every webhook-id that reached the receiver so far.
+    pub fn seen_ids(&self) -> BTreeSet<String> {
+        self.log.lock().unwrap().seen.clone()
+    }
+
     /// Participants acknowledged at least once.
     pub fn acked_people(&self) -> usize {
         let log = self.log.lock().unwrap();
@@ -75,7 +85,12 @@ async fn handle(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> S
         .unwrap_or_default()
         .to_owned();
     let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    let email = json["email"].as_str().unwrap_or_default().to_owned();
+    // A participant is an email in one webinar: a test may fan out several.
+    let email = format!(
+        "{}/{}",
+        json["webinarId"].as_str().unwrap_or_default(),
+        json["email"].as_str().unwrap_or_default()
+    );
     let mut log = r.log.lock().unwrap();
     log.ids_by_email
         .entry(email)

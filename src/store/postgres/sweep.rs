@@ -34,7 +34,14 @@ pub async fn renew_leases(
     Ok(())
 }
 
-pub async fn release_leases(tx: &Transaction<'_>, channel: &str, owner: &str) -> StoreResult<u64> {
+/// Hands back every lease the `owners` hold: a stopping instance's own, or
+/// those of instances whose heartbeat lapsed (they are gone, and their work
+/// should not wait for their leases to run out).
+pub async fn release_leases(
+    tx: &Transaction<'_>,
+    channel: &str,
+    owners: &[String],
+) -> StoreResult<u64> {
     let mut n = 0;
     for table in ["reminders", "slices", "deliveries"] {
         // The epoch, not NULL: a firing reminder is claimed again once its
@@ -43,10 +50,10 @@ pub async fn release_leases(tx: &Transaction<'_>, channel: &str, owner: &str) ->
             .execute(
                 &format!(
                     "UPDATE {table} SET locked_until = 'epoch'
-                     WHERE locked_by = $1 AND locked_until > 'epoch'
+                     WHERE locked_by = ANY($1) AND locked_until > 'epoch'
                        AND status IN ('pending', 'firing')"
                 ),
-                &[&owner],
+                &[&owners],
             )
             .await?;
     }

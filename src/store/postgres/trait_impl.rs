@@ -312,8 +312,13 @@ impl Store for PgStore {
         .await?)
     }
     async fn release_leases(&self, owner: &str) -> StoreResult<u64> {
-        let n = in_tx!(self, |tx| sweep::release_leases(&tx, &self.channel, owner)
-            .await?)?;
+        let owners = [owner.to_owned()];
+        let n = in_tx!(self, |tx| sweep::release_leases(
+            &tx,
+            &self.channel,
+            &owners
+        )
+        .await?)?;
         instances::leave(&**self.conn().await?, owner).await?;
         Ok(n)
     }
@@ -323,7 +328,25 @@ impl Store for PgStore {
         now: DateTime<Utc>,
         alive_since: DateTime<Utc>,
     ) -> StoreResult<u32> {
-        instances::heartbeat(&**self.conn().await?, instance, now, alive_since).await
+        let beat = instances::heartbeat(&**self.conn().await?, instance, now, alive_since).await?;
+        // Only an instance that was itself heard from in time may judge the
+        // others: after an outage of the database every instance's
+        // heartbeat is old, and the first one back must not take the work
+        // of the others, which are alive and about to say so.
+        if beat.was_alive && !beat.lapsed.is_empty() {
+            let lapsed = beat.lapsed;
+            let n = in_tx!(self, |tx| {
+                let n = sweep::release_leases(&tx, &self.channel, &lapsed).await?;
+                instances::forget(&*tx, &lapsed, alive_since).await?;
+                n
+            })?;
+            tracing::warn!(
+                instances = ?lapsed,
+                leases = n,
+                "instances stopped answering; took over their work"
+            );
+        }
+        Ok(beat.live)
     }
     async fn expire_overdue(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         in_tx!(self, |tx| sweep::expire_overdue(&tx, now).await?)

@@ -3,9 +3,12 @@
 //! connection on a thread of its own and runs every call there, in the order
 //! the calls arrive; the per-concept files beside this one hold the SQL, as
 //! plain functions over a connection, and `trait_impl` maps them onto the
-//! [`super::Store`] trait.
+//! [`super::Store`] trait. The file is private to its owner and locked for
+//! one process (`file`); a start takes back every lease a previous process
+//! left in it.
 
 mod engine;
+mod file;
 mod platform;
 mod receipts;
 mod record;
@@ -28,6 +31,13 @@ const MIGRATIONS: &[&str] = &[
 /// A call to run on the store's thread.
 type Call = Box<dyn FnOnce(&mut Connection) + Send>;
 
+/// What the store's thread is asked to do.
+enum Msg {
+    Call(Call),
+    /// Close the connection and let go of the file now, then answer.
+    Close(tokio::sync::oneshot::Sender<()>),
+}
+
 /// A SQLite-backed [`super::Store`].
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -35,21 +45,25 @@ pub struct SqliteStore {
     /// serialises writers anyway; one connection avoids `SQLITE_BUSY`, and
     /// one thread serves calls first come, first served (a mutex would let
     /// a busy fan-out starve a lane) and keeps one allocator heap warm.
-    calls: std::sync::mpsc::Sender<Call>,
+    calls: std::sync::mpsc::Sender<Msg>,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) and migrates the database at `url`: a path,
-    /// `sqlite://path` or `sqlite::memory:`.
-    pub fn open(url: &str) -> anyhow::Result<Self> {
+    /// `sqlite://path` or `sqlite::memory:`. A file is locked for this
+    /// process until [`super::Store::close`] (or the last handle goes).
+    pub async fn open(url: &str) -> anyhow::Result<Self> {
         let path = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
             .unwrap_or(url);
-        let mut conn = if path == ":memory:" {
-            Connection::open_in_memory()?
+        let (mut conn, lock) = if path == ":memory:" {
+            (Connection::open_in_memory()?, None)
         } else {
-            Connection::open(path).with_context(|| format!("opening SQLite database {path}"))?
+            let lock = file::lock(std::path::Path::new(path)).await?;
+            let conn = Connection::open(path)
+                .with_context(|| format!("opening SQLite database {path}"))?;
+            (conn, Some(lock))
         };
         // WAL + synchronous=NORMAL survives a crash of the process without
         // losing a committed transaction; foreign keys guard the schema. A
@@ -66,20 +80,52 @@ impl SqliteStore {
              PRAGMA temp_store = MEMORY;",
         )?;
         migrate(&mut conn)?;
-        let (calls, queue) = std::sync::mpsc::channel::<Call>();
+        // The file is ours alone: whatever it says is leased belongs to a
+        // process that is gone (killed, or the machine lost power). Taking
+        // it back now is what lets a crashed fan-out resume at once instead
+        // of after the lease.
+        let taken = record::release_all_leases(&mut conn)?;
+        if taken > 0 {
+            tracing::info!(leases = taken, "took back the work a previous process held");
+        }
+        let (calls, queue) = std::sync::mpsc::channel::<Msg>();
         std::thread::Builder::new()
             .name("tminus-sqlite".into())
             .spawn(move || {
+                let mut conn = Some(conn);
+                let mut lock = lock;
                 // Ends when every handle to the store is dropped. A call that
-                // panics answers as an error; the thread serves on.
-                for call in queue {
-                    let run = std::panic::AssertUnwindSafe(|| call(&mut conn));
-                    if std::panic::catch_unwind(run).is_err() {
-                        tracing::error!("a store call panicked");
+                // panics answers as an error; the thread serves on. After a
+                // close, calls are dropped unanswered (their callers see the
+                // store as stopped).
+                for msg in queue {
+                    match msg {
+                        Msg::Call(call) => {
+                            let Some(c) = conn.as_mut() else { continue };
+                            let run = std::panic::AssertUnwindSafe(|| call(c));
+                            if std::panic::catch_unwind(run).is_err() {
+                                tracing::error!("a store call panicked");
+                            }
+                        }
+                        Msg::Close(done) => {
+                            conn = None;
+                            lock = None;
+                            let _ = done.send(());
+                        }
                     }
                 }
+                drop((conn, lock));
             })?;
         Ok(Self { calls })
+    }
+
+    /// Closes the connection and releases the file's lock, after the calls
+    /// already queued.
+    pub async fn close(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.calls.send(Msg::Close(tx)).is_ok() {
+            let _ = rx.await;
+        }
     }
 
     /// Runs `f` on the store's thread and waits for its answer.
@@ -93,7 +139,7 @@ impl SqliteStore {
             let _ = tx.send(f(c));
         });
         let gone = || StoreError::Other(anyhow::anyhow!("the SQLite thread has stopped"));
-        self.calls.send(call).map_err(|_| gone())?;
+        self.calls.send(Msg::Call(call)).map_err(|_| gone())?;
         rx.await.map_err(|_| gone())?
     }
 }

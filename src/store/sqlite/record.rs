@@ -220,6 +220,16 @@ pub fn renew_leases(
 }
 
 pub fn release_leases(c: &mut Connection, owner: &str) -> StoreResult<u64> {
+    release(c, Some(owner))
+}
+
+/// Hands back every lease in the file, whoever took it: at open, when the
+/// file is locked for this process, they are all a dead process's.
+pub fn release_all_leases(c: &mut Connection) -> StoreResult<u64> {
+    release(c, None)
+}
+
+fn release(c: &mut Connection, owner: Option<&str>) -> StoreResult<u64> {
     let tx = c.transaction()?;
     let mut n = 0;
     for table in ["reminders", "slices", "deliveries"] {
@@ -227,7 +237,8 @@ pub fn release_leases(c: &mut Connection, owner: &str) -> StoreResult<u64> {
         n += tx.execute(
             &format!(
                 "UPDATE {table} SET locked_until = 0
-                 WHERE locked_by = ?1 AND locked_until > 0 AND status IN ('pending', 'firing')"
+                 WHERE (?1 IS NULL OR locked_by = ?1) AND locked_until > 0
+                   AND status IN ('pending', 'firing')"
             ),
             [owner],
         )? as u64;

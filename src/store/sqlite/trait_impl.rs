@@ -274,4 +274,7 @@ impl Store for SqliteStore {
     async fn expire_overdue(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         self.run(move |c| record::expire_overdue(c, now)).await
     }
+    async fn close(&self) {
+        SqliteStore::close(self).await
+    }
 }

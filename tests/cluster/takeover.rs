@@ -1,0 +1,60 @@
+//! One of two instances is killed mid-fan-out while their leases are long
+//! (60 s): the survivor notices the silence of the dead one's heartbeat and
+//! takes its work over within seconds, not when the leases lapse.
+
+use crate::harness::*;
+use crate::receiver::Receiver;
+use std::time::{Duration, Instant};
+
+const PEOPLE: usize = 10_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_instance_s_work_is_taken_over_within_seconds() {
+    let _one = crate::ONE_AT_A_TIME.lock().await;
+    let Some(db) = crate::pg::fresh().await else {
+        return;
+    };
+    let logs = logs_dir();
+    let http = reqwest::Client::new();
+    let rx = Receiver::start().await;
+    // Leases far longer than the wait the test allows: only the heartbeat
+    // can explain a takeover in time.
+    let args = ["--lease", "60s", "--http-timeout", "2s", "--tick", "200ms"];
+    let mut a = Instance::spawn(&db.url, logs.path(), "a", &args);
+    wait_healthy(&http, &a).await;
+    let b = Instance::spawn(&db.url, logs.path(), "b", &args);
+    wait_healthy(&http, &b).await;
+    fan_out_soon(&http, &a, &rx, PEOPLE, Duration::from_secs(2)).await;
+    until(60, "the fan-out to get going", async || {
+        rx.requests() >= PEOPLE / 5
+    })
+    .await;
+    let pid = a.pid();
+    a.kill9();
+    let killed = Instant::now();
+    let sql = db.client().await;
+    let held = held_by(&sql, pid).await;
+    eprintln!("killed {pid}; it held {} unrecorded deliveries", held.len());
+    assert!(!held.is_empty(), "the killed instance was sending");
+    until(
+        20,
+        "the dead instance's deliveries acknowledged",
+        async || {
+            let log = rx.log.lock().unwrap();
+            held.iter().all(|id| log.acked.contains_key(id))
+        },
+    )
+    .await;
+    let took = killed.elapsed();
+    eprintln!("the survivor sent what the dead instance held {took:?} after the kill");
+    assert!(
+        took <= Duration::from_secs(5),
+        "took {took:?} to take over a dead instance's work"
+    );
+    until(60, "every participant acknowledged", async || {
+        rx.acked_people() == PEOPLE
+    })
+    .await;
+    drop(b);
+    db.drop_now().await;
+}
