@@ -59,6 +59,14 @@ pub struct Config {
     /// and printed once at start.
     #[arg(long, env = "TMINUS_ADMIN_TOKEN")]
     pub admin_token: Option<String>,
+    /// Key (32 bytes, base64) that seals the subscriptions' signing secrets
+    /// in the database. Without it they are stored in plain text.
+    #[arg(long, env = "TMINUS_SECRET_KEY")]
+    pub secret_key: Option<String>,
+    /// Earlier keys (comma-separated) that may still have to open secrets
+    /// they sealed; a start re-seals those under `--secret-key`.
+    #[arg(long, env = "TMINUS_SECRET_KEY_PREVIOUS", value_delimiter = ',')]
+    pub secret_key_previous: Vec<String>,
     /// Reminder offsets before each webinar's start.
     #[arg(long, env = "TMINUS_REMINDER_OFFSETS", default_value = "1day,30min,15min", value_parser = offsets)]
     pub reminder_offsets: OffsetList,
@@ -131,6 +139,14 @@ impl std::fmt::Debug for Config {
                 &self.admin_token.as_ref().map(|_| "<redacted>"),
             )
             .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "secret_key_previous",
+                &format!("<{} redacted>", self.secret_key_previous.len()),
+            )
+            .field(
                 "reminder_offsets",
                 &self
                     .reminder_offsets
@@ -161,6 +177,11 @@ impl Config {
         Config::from_arg_matches(&m).expect("defaults are valid")
     }
 
+    /// The keys that seal signing secrets at rest.
+    pub fn secret_keys(&self) -> Result<crate::secrets::SecretKeys, String> {
+        crate::secrets::SecretKeys::new(self.secret_key.as_deref(), &self.secret_key_previous)
+    }
+
     /// Problems worth refusing to start for, and ones worth a warning.
     pub fn check(&self) -> (Vec<String>, Vec<String>) {
         let mut errors = Vec::new();
@@ -182,6 +203,15 @@ impl Config {
                 "stage-ahead ({:?}) must be shorter than the lease ({:?}): a staged reminder would be taken over before it is due",
                 self.stage_ahead, self.lease
             ));
+        }
+        if let Err(e) = self.secret_keys() {
+            errors.push(format!("secret key: {e}"));
+        }
+        if self.secret_key.is_none() {
+            warnings.push(
+                "no --secret-key: webhook signing secrets are stored in plain text in the database"
+                    .into(),
+            );
         }
         if self.tick.is_zero() {
             errors.push("tick must be positive".into());

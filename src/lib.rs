@@ -30,8 +30,11 @@ pub mod domain;
 pub mod error;
 pub mod follow;
 pub mod schedule;
+pub mod secrets;
 pub mod signing;
+pub mod startup;
 pub mod store;
+pub mod telemetry;
 
 use clock::Clock;
 use config::Config;
@@ -50,6 +53,8 @@ pub struct AppContext {
     pub instance: String,
     /// The platform API's bearer token (given, or generated at start).
     pub admin_token: String,
+    /// Seals signing secrets before the store keeps them, opens them after.
+    pub secrets: secrets::SecretKeys,
 }
 
 impl AppContext {
@@ -89,20 +94,16 @@ pub async fn run(
         anyhow::bail!("invalid configuration: {}", errors.join("; "));
     }
     let store = store::open_with(&config.database, config.database_ca.as_deref()).await?;
-    let admin_token = match &config.admin_token {
-        Some(t) if !t.is_empty() => t.clone(),
-        _ => {
-            let t = format!("tma_{}", domain::ids::new_id());
-            tracing::warn!(admin_token = %t, "no --admin-token given; generated one for this run");
-            t
-        }
-    };
+    let secrets = config.secret_keys().map_err(anyhow::Error::msg)?;
+    startup::reseal(&store, &secrets).await?;
+    let admin_token = startup::admin_token(&config)?;
     let ctx = Arc::new(AppContext {
         config,
         store,
         clock,
         instance: format!("{}-{}", std::process::id(), domain::ids::new_id()),
         admin_token,
+        secrets,
     });
     tracing::info!(addr = %listener.local_addr()?, instance = %ctx.instance, config = ?ctx.config, "tminus serving");
     // On the roll of instances before claiming anything, so that if this

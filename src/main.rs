@@ -43,12 +43,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Demo | Command::Bench(_) | Command::BenchReceiver => "warn",
         Command::Serve(_) => "info,hyper=warn,reqwest=warn",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TMINUS_LOG")
-                .unwrap_or_else(|_| default_filter.into()),
-        )
-        .init();
+    tminus::telemetry::init(default_filter);
     match cli.command {
         Command::Serve(config) => {
             let listener = tokio::net::TcpListener::bind(&config.listen).await?;

@@ -125,7 +125,7 @@ async fn subscribe(
         event: event.name(),
         webinar_id: webinar,
         mango_id: mango,
-        secret: crate::signing::new_secret(),
+        secret: s.ctx.secrets.seal(&crate::signing::new_secret()),
         max_concurrency: b.max_concurrency.unwrap_or(cfg.default_max_concurrency),
         rate_per_second: b.rate_per_second,
         batch_size: b.batch_size.unwrap_or(1),
@@ -133,9 +133,14 @@ async fn subscribe(
     let (sub, created) = s.ctx.store.subscribe(&new).await?;
     // The API key holder may see the secret again on an idempotent
     // re-subscribe: a client that lost the first answer must not be stuck.
+    let secret = s
+        .ctx
+        .secrets
+        .open(&sub.secret)
+        .map_err(anyhow::Error::from)?;
     Ok((
         views::created(created),
-        Json(views::subscription(&sub, true)),
+        Json(views::subscription(&sub, Some(&secret))),
     ))
 }
 
@@ -146,7 +151,7 @@ async fn list(who: Integrator, State(s): State<AppState>) -> ApiResult<Json<Valu
         .list_subscriptions(Some(&who.creator_id))
         .await?;
     Ok(Json(
-        json!({"data": subs.iter().map(|x| views::subscription(x, false)).collect::<Vec<_>>()}),
+        json!({"data": subs.iter().map(|x| views::subscription(x, None)).collect::<Vec<_>>()}),
     ))
 }
 
@@ -178,7 +183,7 @@ async fn show(
 ) -> ApiResult<Json<Value>> {
     Ok(Json(views::subscription(
         &owned(&s, &who, &sid).await?,
-        false,
+        None,
     )))
 }
 
@@ -220,7 +225,7 @@ async fn update(
     };
     let sub = s.ctx.store.update_subscription(&sid, &patch).await?;
     s.dispatcher.wake(&sid);
-    Ok(Json(views::subscription(&sub, false)))
+    Ok(Json(views::subscription(&sub, None)))
 }
 
 async fn unsubscribe(
@@ -241,12 +246,13 @@ async fn rotate(
     owned(&s, &who, &sid).await?;
     let grace =
         s.ctx.clock.now() + Duration::from_std(s.ctx.config.secret_grace).unwrap_or_default();
+    let secret = crate::signing::new_secret();
     let sub = s
         .ctx
         .store
-        .rotate_secret(&sid, &crate::signing::new_secret(), grace)
+        .rotate_secret(&sid, &s.ctx.secrets.seal(&secret), grace)
         .await?;
-    let mut v = views::subscription(&sub, true);
+    let mut v = views::subscription(&sub, Some(&secret));
     v["previousSecretValidUntil"] = json!(payload::iso_millis(grace));
     Ok(Json(v))
 }

@@ -173,7 +173,7 @@ async fn list_subscriptions(
         .iter()
         .filter(|x| f.status.as_ref().is_none_or(|st| &x.status == st))
         .map(|x| {
-            let mut v = views::subscription(x, false);
+            let mut v = views::subscription(x, None);
             v["creatorId"] = json!(x.creator_id);
             v["failingSince"] = json!(x.failing_since.map(crate::domain::payload::iso_millis));
             v

@@ -7,9 +7,9 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-/// A subscription as integrators see it; `with_secret` only on create and
-/// rotation.
-pub fn subscription(s: &Subscription, with_secret: bool) -> Value {
+/// A subscription as integrators see it; `secret` (opened from its stored
+/// form) only on create and rotation.
+pub fn subscription(s: &Subscription, secret: Option<&str>) -> Value {
     let mut v = json!({
         "id": s.id,
         "hookUrl": s.hook_url,
@@ -23,8 +23,8 @@ pub fn subscription(s: &Subscription, with_secret: bool) -> Value {
         "ratePerSecond": s.rate_per_second,
         "batchSize": s.batch_size,
     });
-    if with_secret {
-        v["secret"] = json!(s.secret);
+    if let Some(secret) = secret {
+        v["secret"] = json!(secret);
     }
     v
 }

@@ -60,10 +60,17 @@ fn view(d: &Dispatcher, sub: Subscription, old: Option<View>) -> Option<View> {
     }
     let url = url::Url::parse(&sub.hook_url).ok()?;
     let now = ctx.clock.now();
-    let mut signers = vec![Signer::new(&sub.secret).ok()?];
+    let open = |stored: &str| match ctx.secrets.open(stored) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::error!(subscription = %sub.id, error = %e, "cannot open the signing secret; not sending");
+            None
+        }
+    };
+    let mut signers = vec![Signer::new(&open(&sub.secret)?).ok()?];
     if let (Some(prev), Some(until)) = (&sub.previous_secret, sub.previous_until) {
         if until > now {
-            signers.extend(Signer::new(prev).ok());
+            signers.extend(open(prev).and_then(|p| Signer::new(&p).ok()));
         }
     }
     // Caps hold for the subscription across instances: this is our part.

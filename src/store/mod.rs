@@ -132,6 +132,11 @@ pub trait Store: Send + Sync + 'static {
         secret: &str,
         grace_until: DateTime<Utc>,
     ) -> StoreResult<Subscription>;
+    /// Every subscription's stored secrets, deleted ones included.
+    async fn stored_secrets(&self) -> StoreResult<Vec<StoredSecrets>>;
+    /// Replaces a subscription's stored secrets with `new`, if they are
+    /// still `old` (a rotation meanwhile wins); says whether it did.
+    async fn replace_secrets(&self, old: &StoredSecrets, new: &StoredSecrets) -> StoreResult<bool>;
     async fn update_subscription(
         &self,
         id: &str,
@@ -269,16 +274,34 @@ pub(crate) const SUBSCRIPTIONS_DUE: &str = "SELECT DISTINCT s.id FROM reminders 
       AND (s.mango_id IS NULL OR s.mango_id IN
            (SELECT mango_id FROM webinar_mangoes wm WHERE wm.webinar_id = r.webinar_id))";
 
-/// The database URL without its password, for logs and messages.
+/// The database URL without its password (in the user part, or given as
+/// `?password=`), for logs and messages.
 pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_owned(),
+    let Ok(mut u) = url::Url::parse(url) else {
+        // Not a URL: a SQLite path, which holds no password.
+        return url.to_owned();
+    };
+    if u.password().is_some() {
+        let _ = u.set_password(Some("***"));
     }
+    let secret = |k: &str| k.to_ascii_lowercase().contains("password");
+    if u.query_pairs().any(|(k, _)| secret(&k)) {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if secret(&k) {
+                    "***".into()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    u.to_string()
 }
+
 
 /// Whether `url` names a PostgreSQL database rather than a SQLite file.
 pub fn is_postgres(url: &str) -> bool {
@@ -298,4 +321,20 @@ pub async fn open_with(url: &str, ca: Option<&std::path::Path>) -> anyhow::Resul
         return Ok(Arc::new(postgres::PgStore::open(url, ca).await?));
     }
     Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_leave_database_urls() {
+        let r = redact_url("postgres://u:pw1@h/db?sslmode=require&password=pw2&sslpassword=pw3");
+        assert!(
+            !r.contains("pw1") && !r.contains("pw2") && !r.contains("pw3"),
+            "{r}"
+        );
+        assert!(r.contains("sslmode=require"), "{r}");
+        assert_eq!(redact_url("tminus.db"), "tminus.db");
+    }
 }

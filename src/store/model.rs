@@ -143,8 +143,9 @@ pub struct NewSubscription {
     pub batch_size: u32,
 }
 
-/// A subscription as stored (the secret included; views decide what to show).
-#[derive(Clone, Debug)]
+/// A subscription as stored (the secret included, sealed when a key is
+/// given; views decide what to show). Its `Debug` leaves the secrets out.
+#[derive(Clone)]
 pub struct Subscription {
     pub id: String,
     pub creator_id: String,
@@ -162,6 +163,32 @@ pub struct Subscription {
     pub batch_size: u32,
     pub failing_since: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("id", &self.id)
+            .field("creator_id", &self.creator_id)
+            .field("hook_url", &self.hook_url)
+            .field("event", &self.event)
+            .field("webinar_id", &self.webinar_id)
+            .field("mango_id", &self.mango_id)
+            .field("status", &self.status)
+            .field("max_concurrency", &self.max_concurrency)
+            .field("rate_per_second", &self.rate_per_second)
+            .field("batch_size", &self.batch_size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A subscription's secrets as the store keeps them (sealed or not), for
+/// re-sealing them under a new key.
+#[derive(Clone, PartialEq)]
+pub struct StoredSecrets {
+    pub id: String,
+    pub secret: String,
+    pub previous: Option<String>,
 }
 
 /// Changes an integrator may make to a subscription.

@@ -12,6 +12,7 @@ mod postgres_tls;
 mod receiver;
 mod refusals;
 mod scheduling;
+mod secrets;
 mod shaping;
 mod staging;
 mod store;

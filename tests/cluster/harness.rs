@@ -28,6 +28,18 @@ impl Instance {
     /// `tminus serve` on `database` (a PostgreSQL URL or a SQLite path),
     /// logging to `logs/<name>.log`, with `args` beyond the common ones.
     pub fn spawn(database: &str, logs: &std::path::Path, name: &str, args: &[&str]) -> Instance {
+        Instance::spawn_with_env(database, logs, name, args, &[])
+    }
+
+    /// [`Instance::spawn`] with environment variables (the log level by
+    /// default comes from `TMINUS_TEST_LOG`, else `info`).
+    pub fn spawn_with_env(
+        database: &str,
+        logs: &std::path::Path,
+        name: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Instance {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -54,6 +66,7 @@ impl Instance {
                 "TMINUS_LOG",
                 std::env::var("TMINUS_TEST_LOG").unwrap_or_else(|_| "info".into()),
             )
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)

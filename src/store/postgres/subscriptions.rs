@@ -4,8 +4,8 @@
 use super::{found, notify, touched};
 use crate::domain::ids::new_id;
 use crate::store::{
-    Attempt, Delivery, NewSubscription, OneOff, StoreError, StoreResult, Subscription,
-    SubscriptionPatch,
+    Attempt, Delivery, NewSubscription, OneOff, StoreError, StoreResult, StoredSecrets,
+    Subscription, SubscriptionPatch,
 };
 use chrono::{DateTime, Utc};
 use tokio_postgres::{GenericClient, Row, Transaction};
@@ -141,22 +141,61 @@ pub async fn delete(tx: &Transaction<'_>, id: &str) -> StoreResult<()> {
     super::cancel_work(tx, "subscription_id", id, now).await
 }
 
+/// One statement, answering the row it wrote: concurrent rotations each
+/// get the secret they installed (each waits for the row lock of the one
+/// before and moves that one's secret to `previous_secret`).
 pub async fn rotate(
     c: &impl GenericClient,
     id: &str,
     secret: &str,
     grace: DateTime<Utc>,
 ) -> StoreResult<Subscription> {
-    touched(
-        c.execute(
-            "UPDATE subscriptions SET previous_secret = secret, previous_until = $3,
-                    secret = $2, updated_at = $4
-             WHERE id = $1 AND status != 'deleted'",
+    let r = c
+        .query_opt(
+            &format!(
+                "UPDATE subscriptions SET previous_secret = secret, previous_until = $3,
+                        secret = $2, updated_at = $4
+                 WHERE id = $1 AND status != 'deleted'
+                 RETURNING {SUB_COLS}"
+            ),
             &[&id, &secret, &grace, &Utc::now()],
         )
-        .await?,
-    )?;
-    get(c, id).await
+        .await?;
+    Ok(subscription(&found(r)?))
+}
+
+pub async fn stored_secrets(c: &impl GenericClient) -> StoreResult<Vec<StoredSecrets>> {
+    Ok(
+        c.query("SELECT id, secret, previous_secret FROM subscriptions", &[])
+            .await?
+            .iter()
+            .map(|r| StoredSecrets {
+                id: r.get(0),
+                secret: r.get(1),
+                previous: r.get(2),
+            })
+            .collect(),
+    )
+}
+
+pub async fn replace_secrets(
+    c: &impl GenericClient,
+    old: &StoredSecrets,
+    new: &StoredSecrets,
+) -> StoreResult<bool> {
+    Ok(c.execute(
+        "UPDATE subscriptions SET secret = $3, previous_secret = $4
+             WHERE id = $1 AND secret = $2 AND previous_secret IS NOT DISTINCT FROM $5",
+        &[
+            &old.id,
+            &old.secret,
+            &new.secret,
+            &new.previous,
+            &old.previous,
+        ],
+    )
+    .await?
+        == 1)
 }
 
 pub async fn update(

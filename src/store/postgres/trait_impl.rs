@@ -176,6 +176,12 @@ impl Store for PgStore {
     ) -> StoreResult<Subscription> {
         subs::rotate(&**self.conn().await?, id, secret, grace).await
     }
+    async fn stored_secrets(&self) -> StoreResult<Vec<StoredSecrets>> {
+        subs::stored_secrets(&**self.conn().await?).await
+    }
+    async fn replace_secrets(&self, old: &StoredSecrets, new: &StoredSecrets) -> StoreResult<bool> {
+        subs::replace_secrets(&**self.conn().await?, old, new).await
+    }
     async fn update_subscription(
         &self,
         id: &str,

@@ -3,8 +3,8 @@
 use super::{at, at_opt, ms, receipts, touched};
 use crate::domain::ids::new_id;
 use crate::store::{
-    Attempt, Delivery, NewSubscription, OneOff, StoreError, StoreResult, Subscription,
-    SubscriptionPatch,
+    Attempt, Delivery, NewSubscription, OneOff, StoreError, StoreResult, StoredSecrets,
+    Subscription, SubscriptionPatch,
 };
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -109,19 +109,48 @@ pub fn delete(c: &mut Connection, id: &str) -> StoreResult<()> {
     Ok(())
 }
 
+/// One statement, answering the row it wrote: concurrent rotations each
+/// get the secret they installed.
 pub fn rotate(
     c: &Connection,
     id: &str,
     secret: &str,
     grace: DateTime<Utc>,
 ) -> StoreResult<Subscription> {
-    touched(c.execute(
-        "UPDATE subscriptions SET previous_secret = secret, previous_until = ?3,
-                secret = ?2, updated_at = ?4
-         WHERE id = ?1 AND status != 'deleted'",
+    Ok(c.query_row(
+        &format!(
+            "UPDATE subscriptions SET previous_secret = secret, previous_until = ?3,
+                    secret = ?2, updated_at = ?4
+             WHERE id = ?1 AND status != 'deleted'
+             RETURNING {SUB_COLS}"
+        ),
         params![id, secret, ms(grace), ms(Utc::now())],
-    )?)?;
-    get(c, id)
+        subscription,
+    )?)
+}
+
+pub fn stored_secrets(c: &Connection) -> StoreResult<Vec<StoredSecrets>> {
+    let mut st = c.prepare("SELECT id, secret, previous_secret FROM subscriptions")?;
+    let rows = st.query_map([], |r| {
+        Ok(StoredSecrets {
+            id: r.get(0)?,
+            secret: r.get(1)?,
+            previous: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn replace_secrets(
+    c: &Connection,
+    old: &StoredSecrets,
+    new: &StoredSecrets,
+) -> StoreResult<bool> {
+    Ok(c.execute(
+        "UPDATE subscriptions SET secret = ?3, previous_secret = ?4
+         WHERE id = ?1 AND secret = ?2 AND previous_secret IS ?5",
+        params![old.id, old.secret, new.secret, new.previous, old.previous],
+    )? == 1)
 }
 
 pub fn update(c: &Connection, id: &str, p: &SubscriptionPatch) -> StoreResult<Subscription> {

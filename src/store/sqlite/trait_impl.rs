@@ -154,6 +154,14 @@ impl Store for SqliteStore {
         self.run(move |c| subs::rotate(c, &id, &secret, grace))
             .await
     }
+    async fn stored_secrets(&self) -> StoreResult<Vec<StoredSecrets>> {
+        self.run(|c| subs::stored_secrets(c)).await
+    }
+    async fn replace_secrets(&self, old: &StoredSecrets, new: &StoredSecrets) -> StoreResult<bool> {
+        let (old, new) = (old.clone(), new.clone());
+        self.run(move |c| subs::replace_secrets(c, &old, &new))
+            .await
+    }
     async fn update_subscription(
         &self,
         id: &str,
