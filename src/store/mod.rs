@@ -302,7 +302,6 @@ pub fn redact_url(url: &str) -> String {
     u.to_string()
 }
 
-
 /// Whether `url` names a PostgreSQL database rather than a SQLite file.
 pub fn is_postgres(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")

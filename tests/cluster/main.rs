@@ -11,6 +11,7 @@ mod receiver;
 mod restart;
 mod sigkill;
 mod takeover;
+mod terminate;
 
 #[path = "../common/pg.rs"]
 #[allow(dead_code)]

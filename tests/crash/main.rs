@@ -18,6 +18,7 @@ mod receiver;
 mod at_once;
 mod campaign;
 mod file;
+mod storage;
 
 /// Held by each test: they share the machine's two cores.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
