@@ -3,6 +3,8 @@
 
 mod connections;
 mod delivery;
+mod fault_matrix;
+mod faults;
 mod helpers;
 mod payload;
 #[path = "../common/pg.rs"]
