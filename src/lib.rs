@@ -32,6 +32,7 @@ pub mod follow;
 pub mod schedule;
 pub mod secrets;
 pub mod signing;
+pub mod soak;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -30,6 +30,9 @@ enum Command {
     Demo,
     /// Measure fan-out against the HTTP ceiling (needs wrk).
     Bench(tminus::bench::BenchArgs),
+    /// The long run: a fan-out every few seconds for an hour, to good and
+    /// failing endpoints, sampling memory, open files and the store's size.
+    Soak(tminus::soak::SoakArgs),
     /// The benchmark's receiver (started by `bench`).
     #[command(hide = true)]
     BenchReceiver,
@@ -40,7 +43,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // The demo prints its own story; the service logs at info.
     let default_filter = match cli.command {
-        Command::Demo | Command::Bench(_) | Command::BenchReceiver => "warn",
+        Command::Demo | Command::Bench(_) | Command::Soak(_) | Command::BenchReceiver => "warn",
         Command::Serve(_) => "info,hyper=warn,reqwest=warn",
     };
     tminus::telemetry::init(default_filter);
@@ -53,6 +56,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Demo => tminus::demo::run().await,
         Command::Bench(args) => tminus::bench::run(args).await,
+        Command::Soak(args) => tminus::soak::run(args).await,
         Command::BenchReceiver => tminus::bench::receiver::run().await,
     }
 }

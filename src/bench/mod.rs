@@ -9,7 +9,7 @@
 //! them as JSON. It is a program that reports, never a test that asserts
 //! time.
 
-mod procs;
+pub mod procs;
 pub mod receiver;
 mod run;
 mod stores;
