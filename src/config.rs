@@ -118,6 +118,24 @@ pub struct Config {
     /// wake earlier.
     #[arg(long, env = "TMINUS_TICK", default_value = "1s", value_parser = duration)]
     pub tick: Duration,
+    /// How long a client has to send a request's headers, and how long an
+    /// idle keep-alive connection stays open.
+    #[arg(long, env = "TMINUS_HEADER_TIMEOUT", default_value = "10s", value_parser = duration)]
+    pub header_timeout: Duration,
+    /// How long a client has to send a request's body, counted from its
+    /// headers' arrival (a bulk registration also gets time at a minimum
+    /// rate for what it has sent).
+    #[arg(long, env = "TMINUS_BODY_TIMEOUT", default_value = "30s", value_parser = duration)]
+    pub body_timeout: Duration,
+    /// Most client connections open at once. By default, three quarters of
+    /// the open-file limit (the rest is kept for the database, deliveries
+    /// and files), at most 65 536.
+    #[arg(long, env = "TMINUS_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// How long a stop (SIGTERM, Ctrl-C) waits for in-flight requests and
+    /// deliveries before dropping them and handing their work back.
+    #[arg(long, env = "TMINUS_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = duration)]
+    pub shutdown_timeout: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -146,6 +164,10 @@ impl std::fmt::Debug for Config {
             .field("retry_base", &self.retry_base)
             .field("stage_ahead", &self.stage_ahead)
             .field("default_max_concurrency", &self.default_max_concurrency)
+            .field("header_timeout", &self.header_timeout)
+            .field("body_timeout", &self.body_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("shutdown_timeout", &self.shutdown_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -185,6 +207,15 @@ impl Config {
         }
         if self.tick.is_zero() {
             errors.push("tick must be positive".into());
+        }
+        if self.header_timeout.is_zero() {
+            errors.push("header timeout must be positive".into());
+        }
+        if self.body_timeout.is_zero() {
+            errors.push("body timeout must be positive".into());
+        }
+        if self.max_connections == Some(0) {
+            errors.push("max connections must be at least 1".into());
         }
         (errors, warnings)
     }

@@ -1,10 +1,12 @@
 //! Request extractors that turn every kind of bad input into the one JSON
-//! error shape: bodies (malformed, unknown or missing fields, oversized),
-//! the admin bearer token, and the integrator's `x-api-key` with its rate.
+//! error shape: bodies (malformed, unknown or missing fields, oversized,
+//! too slow), the admin bearer token, and the integrator's `x-api-key` with
+//! its rate.
 
+pub use super::deadline::{is_timeout, BodyTimedOut, DeadlineBody, ReadDeadline};
 use super::AppState;
 use crate::error::ApiError;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -14,8 +16,26 @@ use sha2::{Digest, Sha256};
 /// A JSON body, parsed strictly (types say `deny_unknown_fields`).
 pub struct ApiJson<T>(pub T);
 
-/// Reads a body, answering 413 in our shape when it is too large.
+/// When `req`'s body must have arrived: `--body-timeout` after its headers.
+/// A large body calls [`ReadDeadline::with_min_rate`] on it.
+pub fn read_deadline(req: &Request, state: &AppState) -> ReadDeadline {
+    ReadDeadline::new(req.extensions(), state.ctx.config.body_timeout)
+}
+
+/// Reads a body within [`read_deadline`], answering 413 in our shape when
+/// it is too large and 408 when it is too slow.
 pub async fn body_bytes(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
+    let deadline = read_deadline(&req, state);
+    body_bytes_within(req, state, deadline).await
+}
+
+/// Reads a body within `deadline` (the route's body limit still applies).
+pub async fn body_bytes_within(
+    req: Request,
+    state: &AppState,
+    deadline: ReadDeadline,
+) -> Result<Bytes, ApiError> {
+    let req = req.map(|b| Body::new(deadline.wrap(b)));
     Bytes::from_request(req, state).await.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
@@ -23,6 +43,8 @@ pub async fn body_bytes(req: Request, state: &AppState) -> Result<Bytes, ApiErro
                 "payload_too_large",
                 "request body is too large",
             )
+        } else if is_timeout(&e) {
+            ApiError::request_timeout()
         } else {
             ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", e.body_text())
         }

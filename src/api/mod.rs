@@ -4,6 +4,7 @@
 //! and its database answers). Handlers validate, call the store and
 //! wake the scheduler or the delivery lanes; they never write SQL.
 
+mod deadline;
 pub mod extract;
 mod integration;
 mod participants;
@@ -25,6 +26,11 @@ use tokio::sync::Notify;
 const BODY_LIMIT: usize = 64 * 1024;
 /// Largest bulk registration body (about 200 000 participants).
 pub const BULK_BODY_LIMIT: usize = 64 * 1024 * 1024;
+/// The slowest upload a bulk registration is given time for, in bytes per
+/// second (2 Mbit/s): on top of `--body-timeout`, each byte received earns
+/// the time this rate takes for it, so a 64 MiB body sent at this rate or
+/// faster is never cut, and a trickle still is.
+pub const BULK_MIN_RATE: u64 = 256 * 1024;
 
 /// What every handler can reach.
 #[derive(Clone)]

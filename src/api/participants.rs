@@ -2,10 +2,10 @@
 //! bulk (a JSON array or NDJSON, all or nothing), page through them,
 //! unregister. Admin token required.
 
-use super::extract::{body_bytes, parse_json, Admin, ApiJson};
+use super::extract::{body_bytes_within, parse_json, read_deadline, Admin, ApiJson};
 use super::views::{self, id, text, zone};
 use super::webinars::load;
-use super::{AppState, BULK_BODY_LIMIT};
+use super::{AppState, BULK_BODY_LIMIT, BULK_MIN_RATE};
 use crate::error::{ApiError, ApiResult};
 use crate::store::NewParticipant;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
@@ -98,7 +98,9 @@ async fn register_bulk(
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("ndjson") || v.contains("jsonlines"));
-    let bytes = body_bytes(req, &s).await?;
+    // Up to 64 MiB: the body timeout, plus time at the minimum rate.
+    let deadline = read_deadline(&req, &s).with_min_rate(BULK_MIN_RATE);
+    let bytes = body_bytes_within(req, &s, deadline).await?;
     let raw: Vec<ParticipantIn> = if ndjson {
         let text = std::str::from_utf8(&bytes).map_err(|_| {
             ApiError::new(

@@ -1,6 +1,7 @@
 //! The one integration-test binary: every test starts the real service on
 //! 127.0.0.1:0 and, where deliveries matter, a real receiver on loopback.
 
+mod child;
 mod connections;
 mod delivery;
 mod helpers;
@@ -13,6 +14,8 @@ mod receiver;
 mod refusals;
 mod scheduling;
 mod shaping;
+mod shutdown;
+mod slow_clients;
 mod staging;
 mod store;
 mod story;
