@@ -1,13 +1,15 @@
 //! Request extractors that turn every kind of bad input into the one JSON
 //! error shape: bodies (malformed, unknown or missing fields, oversized,
-//! too slow), the admin bearer token, and the integrator's `x-api-key` with
-//! its rate.
+//! too slow), query strings and path segments, the admin bearer token, and
+//! the integrator's `x-api-key` with its rate.
 
 pub use super::deadline::{is_timeout, BodyTimedOut, DeadlineBody, ReadDeadline};
 use super::AppState;
 use crate::error::ApiError;
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
@@ -105,6 +107,70 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             ));
         }
         parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// A query string, parsed strictly (types say `deny_unknown_fields`): an
+/// unknown, missing or invalid parameter is a 400 `invalid_query` naming it.
+pub struct ApiQuery<T>(pub T);
+
+/// Parses a query string into `T`, naming the parameter at fault.
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let de = serde_urlencoded::Deserializer::new(url::form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let msg = e.into_inner().to_string();
+        // serde names an unknown or missing parameter in its message; the
+        // path names the one whose value is wrong.
+        let named = msg.split('`').nth(1).unwrap_or_default().to_owned();
+        let (param, message) = if ["unknown field", "missing field", "duplicate field"]
+            .iter()
+            .any(|p| msg.starts_with(p))
+        {
+            (named, msg.replacen("field", "query parameter", 1))
+        } else {
+            let p = if path == "." { named } else { path };
+            let m = format!("query parameter `{p}`: {msg}");
+            (p, m)
+        };
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message).on(&param)
+    })
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        parse_query(parts.uri.query().unwrap_or_default()).map(ApiQuery)
+    }
+}
+
+/// Path parameters: a segment that cannot be read (not UTF-8, or not the
+/// type asked for) is a 400 `invalid_path` naming it.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(t)) => Ok(ApiPath(t)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                let key = match e.kind() {
+                    ErrorKind::ParseErrorAtKey { key, .. }
+                    | ErrorKind::InvalidUtf8InPathParam { key }
+                    | ErrorKind::DeserializeError { key, .. } => Some(key.clone()),
+                    _ => None,
+                };
+                let err = ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", e.body_text());
+                Err(match key {
+                    Some(k) => err.on(&k),
+                    None => err,
+                })
+            }
+            // The route and the handler disagree: ours to fix.
+            Err(e) => Err(anyhow::anyhow!("path parameters: {}", e.body_text()).into()),
+        }
     }
 }
 

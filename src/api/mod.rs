@@ -13,6 +13,7 @@ mod views;
 mod webinars;
 
 use crate::delivery::Dispatcher;
+use crate::error::ApiError;
 use crate::AppContext;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
@@ -76,8 +77,26 @@ pub fn router(state: AppState) -> Router {
                 .merge(participants::routes()),
         )
         .nest("/api/v1/integration/webhook/webhook", integration::routes())
+        .fallback(no_route)
+        // Set last: it applies to the routes added before it. axum still
+        // adds the `Allow` header.
+        .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
+}
+
+/// An unknown path, in our error shape.
+async fn no_route() -> ApiError {
+    ApiError::not_found("route")
+}
+
+/// A known path with a method it does not take, in our error shape.
+async fn wrong_method(method: axum::http::Method) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed here; see the Allow header"),
+    )
 }
 
 /// Ready when the store answers: a load balancer stops sending to an

@@ -10,6 +10,7 @@ mod payload;
 #[allow(dead_code)]
 mod pg;
 mod postgres_tls;
+mod queries;
 mod receiver;
 mod refusals;
 mod scheduling;
