@@ -34,6 +34,14 @@ fn duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e}"))
 }
 
+/// A range of addresses (`10.0.0.0/8`), or one address (`10.1.2.3`).
+fn cidr(s: &str) -> Result<ipnet::IpNet, String> {
+    s.trim()
+        .parse::<ipnet::IpNet>()
+        .or_else(|_| s.trim().parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{s:?}: expected an address or a CIDR range such as 10.0.0.0/8"))
+}
+
 /// A list of offsets. An alias, so clap parses it as one value, not many.
 pub type OffsetList = Vec<ReminderOffset>;
 
@@ -136,6 +144,16 @@ pub struct Config {
     /// deliveries before dropping them and handing their work back.
     #[arg(long, env = "TMINUS_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = duration)]
     pub shutdown_timeout: Duration,
+    /// Failed authentications (missing or invalid key or token) a client
+    /// address may make per minute, and at once, before it is answered 429
+    /// without a look at its credentials. 0 turns the limit off.
+    #[arg(long, env = "TMINUS_AUTH_FAILURES", default_value_t = 10)]
+    pub auth_failures: u32,
+    /// Proxies (addresses or CIDR ranges, comma-separated) whose
+    /// X-Forwarded-For is believed: the client is then the right-most
+    /// address in it that is not one of them.
+    #[arg(long, env = "TMINUS_TRUSTED_PROXIES", value_delimiter = ',', value_parser = cidr)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl std::fmt::Debug for Config {
@@ -168,6 +186,8 @@ impl std::fmt::Debug for Config {
             .field("body_timeout", &self.body_timeout)
             .field("max_connections", &self.max_connections)
             .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("auth_failures", &self.auth_failures)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish_non_exhaustive()
     }
 }

@@ -44,6 +44,20 @@ impl ApiError {
         }
     }
 
+    /// A 429 telling the client to wait `wait` (rounded up to whole
+    /// seconds, at least one) before trying again.
+    pub fn rate_limited(message: impl Into<String>, wait: std::time::Duration) -> Self {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        ApiError::Client {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: "rate_limited",
+            message: message.into(),
+            field: None,
+            retry_after: Some(secs.max(1)),
+            close: false,
+        }
+    }
+
     /// A 408: the request's body did not arrive in time. The connection is
     /// closed after the answer, as the rest of the body may still be coming.
     pub fn request_timeout() -> Self {

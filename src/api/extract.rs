@@ -1,8 +1,10 @@
 //! Request extractors that turn every kind of bad input into the one JSON
 //! error shape: bodies (malformed, unknown or missing fields, oversized,
 //! too slow), query strings and path segments, the admin bearer token, and
-//! the integrator's `x-api-key` with its rate.
+//! the integrator's `x-api-key` with its rate. Failed authentications are
+//! counted per client address (`auth_limit`).
 
+use super::client::ClientAddr;
 pub use super::deadline::{is_timeout, BodyTimedOut, DeadlineBody, ReadDeadline};
 use super::AppState;
 use crate::error::ApiError;
@@ -174,6 +176,24 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
     }
 }
 
+/// Refuses, before any look at its credentials, a client address that has
+/// spent its failed-authentication budget.
+fn not_blocked(state: &AppState, client: ClientAddr) -> Result<(), ApiError> {
+    match state.auth_failures.blocked(client.0) {
+        Some(wait) => Err(ApiError::rate_limited(
+            "too many failed authentications from this address; retry later",
+            wait,
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Counts a failed authentication against the client address.
+fn failed(state: &AppState, client: ClientAddr, e: ApiError) -> ApiError {
+    state.auth_failures.failed(client.0);
+    e
+}
+
 /// Proof that the request carries the platform's admin token.
 pub struct Admin;
 
@@ -181,25 +201,29 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Ok(client) = ClientAddr::from_request_parts(parts, state).await;
+        not_blocked(state, client)?;
         let given = parts
             .headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(|| {
-                ApiError::new(
+                let e = ApiError::new(
                     StatusCode::UNAUTHORIZED,
                     "missing_token",
                     "Authorization: Bearer <admin token> is required",
-                )
+                );
+                failed(state, client, e)
             })?;
         // Compare digests so the comparison's timing says nothing about the token.
         if Sha256::digest(given.as_bytes()) != Sha256::digest(state.ctx.admin_token.as_bytes()) {
-            return Err(ApiError::new(
+            let e = ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_token",
                 "the admin token is not valid",
-            ));
+            );
+            return Err(failed(state, client, e));
         }
         Ok(Admin)
     }
@@ -219,35 +243,40 @@ impl FromRequestParts<AppState> for Integrator {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Ok(client) = ClientAddr::from_request_parts(parts, state).await;
+        not_blocked(state, client)?;
         let key = parts
             .headers
             .get("x-api-key")
             .and_then(|v| v.to_str().ok())
             .filter(|k| !k.is_empty())
             .ok_or_else(|| {
-                ApiError::new(
+                let e = ApiError::new(
                     StatusCode::UNAUTHORIZED,
                     "missing_api_key",
                     "the x-api-key header is required",
-                )
+                );
+                failed(state, client, e)
             })?;
         let hash = key_hash(key);
         let creator_id = match state.ctx.store.creator_for_key(&hash).await {
             Ok(c) => c,
             Err(crate::store::StoreError::NotFound) => {
-                return Err(ApiError::new(
+                let e = ApiError::new(
                     StatusCode::UNAUTHORIZED,
                     "invalid_api_key",
                     "the API key is not valid or was revoked",
-                ))
+                );
+                return Err(failed(state, client, e));
             }
             Err(e) => return Err(e.into()),
         };
-        if state.key_limiter.check_key(&hash).is_err() {
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "too many requests for this API key; retry after a second",
+        if let Err(not_until) = state.key_limiter.check_key(&hash) {
+            use governor::clock::{Clock, DefaultClock};
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            return Err(ApiError::rate_limited(
+                "too many requests for this API key",
+                wait,
             ));
         }
         Ok(Integrator { creator_id })

@@ -4,6 +4,8 @@
 //! and its database answers). Handlers validate, call the store and
 //! wake the scheduler or the delivery lanes; they never write SQL.
 
+mod auth_limit;
+pub mod client;
 mod deadline;
 pub mod extract;
 mod integration;
@@ -42,6 +44,8 @@ pub struct AppState {
     pub scheduler: Arc<Notify>,
     /// Requests per second per API key.
     pub key_limiter: Arc<DefaultKeyedRateLimiter<String>>,
+    /// Failed authentications per client address.
+    pub auth_failures: Arc<auth_limit::FailureLimit>,
 }
 
 impl AppState {
@@ -53,11 +57,13 @@ impl AppState {
         let key_limiter = Arc::new(RateLimiter::keyed(
             Quota::per_second(rate).allow_burst(burst),
         ));
+        let auth_failures = Arc::new(auth_limit::FailureLimit::new(ctx.config.auth_failures));
         Self {
             ctx,
             dispatcher,
             scheduler,
             key_limiter,
+            auth_failures,
         }
     }
 }
