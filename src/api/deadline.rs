@@ -178,7 +178,30 @@ mod tests {
     #[tokio::test]
     async fn a_stalled_body_is_cut_at_the_deadline_and_a_prompt_one_is_not() {
         let got = deadline(50).wrap(Silent).collect().await;
-        assert!(got.is_err_and(|e| is_timeout(&*e)));
+        let e = got.expect_err("cut");
+        assert!(is_timeout(&*e));
+        let answer = crate::api::extract::body_error(&*e);
+        assert!(matches!(
+            answer,
+            crate::error::ApiError::Client {
+                code: "request_timeout",
+                close: true,
+                ..
+            }
+        ));
+
+        // Streamed under a size limit too: over it is a 413, not a 408.
+        let big = http_body_util::Full::new(Bytes::from(vec![b' '; 100]));
+        let limited = http_body_util::Limited::new(deadline(1000).wrap(big), 10);
+        let e = limited.collect().await.expect_err("too large");
+        let answer = crate::api::extract::body_error(&*e);
+        assert!(matches!(
+            answer,
+            crate::error::ApiError::Client {
+                code: "payload_too_large",
+                ..
+            }
+        ));
 
         let whole = http_body_util::Full::new(Bytes::from_static(b"{}"));
         let got = deadline(1000).wrap(whole).collect().await.unwrap();

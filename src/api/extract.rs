@@ -55,6 +55,29 @@ pub async fn body_bytes_within(
     })
 }
 
+/// Our answer to an error met reading a body wrapped by
+/// [`ReadDeadline::wrap`] (and perhaps `http_body_util::Limited`), for code
+/// that streams a body rather than buffer it: 408 past the deadline, 413
+/// over the limit, else 400 `unreadable_body`.
+pub fn body_error(e: &(dyn std::error::Error + 'static)) -> ApiError {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.is::<http_body_util::LengthLimitError>() {
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "request body is too large",
+            );
+        }
+        cause = c.source();
+    }
+    if is_timeout(e) {
+        ApiError::request_timeout()
+    } else {
+        ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", e.to_string())
+    }
+}
+
 /// Parses JSON with the path of the offending field in the error.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
