@@ -34,6 +34,14 @@ fn duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e}"))
 }
 
+/// A range of addresses (`10.0.0.0/8`), or one address (`10.1.2.3`).
+fn cidr(s: &str) -> Result<ipnet::IpNet, String> {
+    s.trim()
+        .parse::<ipnet::IpNet>()
+        .or_else(|_| s.trim().parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{s:?}: expected an address or a CIDR range such as 10.0.0.0/8"))
+}
+
 /// A list of offsets. An alias, so clap parses it as one value, not many.
 pub type OffsetList = Vec<ReminderOffset>;
 
@@ -126,6 +134,34 @@ pub struct Config {
     /// wake earlier.
     #[arg(long, env = "TMINUS_TICK", default_value = "1s", value_parser = duration)]
     pub tick: Duration,
+    /// How long a client has to send a request's headers, and how long an
+    /// idle keep-alive connection stays open.
+    #[arg(long, env = "TMINUS_HEADER_TIMEOUT", default_value = "10s", value_parser = duration)]
+    pub header_timeout: Duration,
+    /// How long a client has to send a request's body, counted from its
+    /// headers' arrival (a bulk registration also gets time at a minimum
+    /// rate for what it has sent).
+    #[arg(long, env = "TMINUS_BODY_TIMEOUT", default_value = "30s", value_parser = duration)]
+    pub body_timeout: Duration,
+    /// Most client connections open at once. By default, three quarters of
+    /// the open-file limit (the rest is kept for the database, deliveries
+    /// and files), at most 65 536.
+    #[arg(long, env = "TMINUS_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// How long a stop (SIGTERM, Ctrl-C) waits for in-flight requests and
+    /// deliveries before dropping them and handing their work back.
+    #[arg(long, env = "TMINUS_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = duration)]
+    pub shutdown_timeout: Duration,
+    /// Failed authentications (missing or invalid key or token) a client
+    /// address may make per minute, and at once, before it is answered 429
+    /// without a look at its credentials. 0 turns the limit off.
+    #[arg(long, env = "TMINUS_AUTH_FAILURES", default_value_t = 10)]
+    pub auth_failures: u32,
+    /// Proxies (addresses or CIDR ranges, comma-separated) whose
+    /// X-Forwarded-For is believed: the client is then the right-most
+    /// address in it that is not one of them.
+    #[arg(long, env = "TMINUS_TRUSTED_PROXIES", value_delimiter = ',', value_parser = cidr)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl std::fmt::Debug for Config {
@@ -162,6 +198,12 @@ impl std::fmt::Debug for Config {
             .field("retry_base", &self.retry_base)
             .field("stage_ahead", &self.stage_ahead)
             .field("default_max_concurrency", &self.default_max_concurrency)
+            .field("header_timeout", &self.header_timeout)
+            .field("body_timeout", &self.body_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("auth_failures", &self.auth_failures)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish_non_exhaustive()
     }
 }
@@ -215,6 +257,15 @@ impl Config {
         }
         if self.tick.is_zero() {
             errors.push("tick must be positive".into());
+        }
+        if self.header_timeout.is_zero() {
+            errors.push("header timeout must be positive".into());
+        }
+        if self.body_timeout.is_zero() {
+            errors.push("body timeout must be positive".into());
+        }
+        if self.max_connections == Some(0) {
+            errors.push("max connections must be at least 1".into());
         }
         (errors, warnings)
     }

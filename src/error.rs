@@ -4,7 +4,7 @@
 //! an opaque 500.
 
 use crate::store::StoreError;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -18,6 +18,11 @@ pub enum ApiError {
         code: &'static str,
         message: String,
         field: Option<String>,
+        /// Seconds the client should wait before trying again (`Retry-After`).
+        retry_after: Option<u64>,
+        /// Close the connection after answering (`Connection: close`), for a
+        /// request whose body was not read to its end.
+        close: bool,
     },
     /// Something we must fix; the cause goes to the log, not the client.
     Internal(anyhow::Error),
@@ -34,6 +39,35 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
+            close: false,
+        }
+    }
+
+    /// A 429 telling the client to wait `wait` (rounded up to whole
+    /// seconds, at least one) before trying again.
+    pub fn rate_limited(message: impl Into<String>, wait: std::time::Duration) -> Self {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        ApiError::Client {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: "rate_limited",
+            message: message.into(),
+            field: None,
+            retry_after: Some(secs.max(1)),
+            close: false,
+        }
+    }
+
+    /// A 408: the request's body did not arrive in time. The connection is
+    /// closed after the answer, as the rest of the body may still be coming.
+    pub fn request_timeout() -> Self {
+        ApiError::Client {
+            status: StatusCode::REQUEST_TIMEOUT,
+            code: "request_timeout",
+            message: "the request body did not arrive in time".into(),
+            field: None,
+            retry_after: None,
+            close: true,
         }
     }
 
@@ -73,11 +107,15 @@ impl ApiError {
                 code,
                 message,
                 field,
+                retry_after,
+                close,
             } => ApiError::Client {
                 status,
                 code,
                 message,
                 field: Some(f(field)),
+                retry_after,
+                close,
             },
             other => other,
         }
@@ -108,9 +146,19 @@ impl IntoResponse for ApiError {
                 code,
                 message,
                 field,
+                retry_after,
+                close,
             } => {
                 let body = json!({"error": {"code": code, "message": message, "field": field}});
-                (status, Json(body)).into_response()
+                let mut resp = (status, Json(body)).into_response();
+                let headers = resp.headers_mut();
+                if let Some(secs) = retry_after {
+                    headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                }
+                if close {
+                    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+                }
+                resp
             }
             ApiError::Internal(e) => {
                 tracing::error!(error = ?e, "request failed");

@@ -15,8 +15,9 @@
 //!    (`delivery::guard`, `delivery::send`), and the recorder writes each
 //!    attempt and its verdict (`delivery::retry`) in batches.
 //!
-//! [`run`] wires these together around one listener and one shutdown token,
-//! so `main`, the demo and the tests start the same service.
+//! [`run`] wires these together around one listener (served by `server`:
+//! header and body deadlines, a connection cap) and one shutdown token, so
+//! `main`, the demo and the tests start the same service.
 
 #![forbid(unsafe_code)]
 
@@ -31,6 +32,7 @@ pub mod error;
 pub mod follow;
 pub mod schedule;
 pub mod secrets;
+pub mod server;
 pub mod signing;
 pub mod soak;
 pub mod startup;
@@ -80,7 +82,8 @@ impl AppContext {
 }
 
 /// Runs the API, the scheduler and the delivery workers until `shutdown` is
-/// cancelled, then drains in-flight work and returns.
+/// cancelled, then drains in-flight work, for at most `--shutdown-timeout`,
+/// and returns.
 pub async fn run(
     config: Config,
     listener: TcpListener,
@@ -94,6 +97,10 @@ pub async fn run(
     if !errors.is_empty() {
         anyhow::bail!("invalid configuration: {}", errors.join("; "));
     }
+    let files = server::files::raise();
+    let max_connections = config
+        .max_connections
+        .unwrap_or_else(|| server::files::default_cap(files));
     let store = store::open_with(&config.database, config.database_ca.as_deref()).await?;
     let secrets = config.secret_keys().map_err(anyhow::Error::msg)?;
     startup::reseal(&store, &secrets).await?;
@@ -106,7 +113,7 @@ pub async fn run(
         admin_token,
         secrets,
     });
-    tracing::info!(addr = %listener.local_addr()?, instance = %ctx.instance, config = ?ctx.config, "tminus serving");
+    tracing::info!(addr = %listener.local_addr()?, instance = %ctx.instance, open_files = ?files, max_connections, config = ?ctx.config, "tminus serving");
     // On the roll of instances before claiming anything, so that if this
     // process dies, the others know whose leases to take over.
     let now = ctx.clock.now();
@@ -118,7 +125,22 @@ pub async fn run(
         tracing::warn!(error = %format!("{e:#}"), "first heartbeat failed");
     }
 
-    let (dispatcher, delivery_done) = delivery::Dispatcher::start(ctx.clone(), shutdown.clone())?;
+    // The shutdown deadline: once it passes, connections and attempts still
+    // in flight are dropped.
+    let abort = CancellationToken::new();
+    let deadline = tokio::spawn({
+        let (shutdown, abort, after) =
+            (shutdown.clone(), abort.clone(), ctx.config.shutdown_timeout);
+        async move {
+            shutdown.cancelled().await;
+            tracing::info!(deadline = ?after, "stopping: finishing requests and deliveries in flight");
+            tokio::time::sleep(after).await;
+            tracing::warn!("shutdown deadline passed: dropping what is still in flight");
+            abort.cancel();
+        }
+    });
+    let (dispatcher, delivery_done) =
+        delivery::Dispatcher::start(ctx.clone(), shutdown.clone(), abort.clone())?;
     let wake = Arc::new(Notify::new());
     let scheduler = tokio::spawn(schedule::run(
         ctx.clone(),
@@ -133,10 +155,11 @@ pub async fn run(
         shutdown.clone(),
     ));
     let app = api::router(api::AppState::new(ctx.clone(), dispatcher, wake));
-    let stop = shutdown.clone();
-    let server =
-        axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
-    let served = server.await;
+    let settings = server::Settings {
+        header_timeout: ctx.config.header_timeout,
+        max_connections,
+    };
+    server::serve(listener, app, settings, shutdown.clone(), abort).await;
     shutdown.cancel();
     tracing::info!("HTTP API stopped; draining");
     let _ = follower.await;
@@ -146,9 +169,11 @@ pub async fn run(
     if let Err(e) = delivery_done.await {
         tracing::error!(error = ?e, "delivery task failed");
     }
-    // Every attempt made is recorded by now: what this instance still holds
-    // was never sent, so hand it back rather than make the next start wait
-    // for the leases to lapse.
+    deadline.abort();
+    // Every attempt that finished is recorded by now: what this instance
+    // still holds was never sent, or was dropped at the shutdown deadline
+    // without an answer, so hand it back rather than make the next start
+    // wait for the leases to lapse.
     match ctx.store.release_leases(&ctx.instance).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(leases = n, "handed back unsent work"),
@@ -162,7 +187,6 @@ pub async fn run(
     // (PostgreSQL's notification listener) before the runtime does.
     drop(ctx);
     tokio::task::yield_now().await;
-    served?;
     tracing::info!("tminus stopped");
     Ok(())
 }

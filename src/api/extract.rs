@@ -1,11 +1,17 @@
 //! Request extractors that turn every kind of bad input into the one JSON
-//! error shape: bodies (malformed, unknown or missing fields, oversized),
-//! the admin bearer token, and the integrator's `x-api-key` with its rate.
+//! error shape: bodies (malformed, unknown or missing fields, oversized,
+//! too slow), query strings and path segments, the admin bearer token, and
+//! the integrator's `x-api-key` with its rate. Failed authentications are
+//! counted per client address (`auth_limit`).
 
+use super::client::ClientAddr;
+pub use super::deadline::{is_timeout, BodyTimedOut, DeadlineBody, ReadDeadline};
 use super::AppState;
 use crate::error::ApiError;
-use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::body::{Body, Bytes};
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
@@ -14,8 +20,26 @@ use sha2::{Digest, Sha256};
 /// A JSON body, parsed strictly (types say `deny_unknown_fields`).
 pub struct ApiJson<T>(pub T);
 
-/// Reads a body, answering 413 in our shape when it is too large.
+/// When `req`'s body must have arrived: `--body-timeout` after its headers.
+/// A large body calls [`ReadDeadline::with_min_rate`] on it.
+pub fn read_deadline(req: &Request, state: &AppState) -> ReadDeadline {
+    ReadDeadline::new(req.extensions(), state.ctx.config.body_timeout)
+}
+
+/// Reads a body within [`read_deadline`], answering 413 in our shape when
+/// it is too large and 408 when it is too slow.
 pub async fn body_bytes(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
+    let deadline = read_deadline(&req, state);
+    body_bytes_within(req, state, deadline).await
+}
+
+/// Reads a body within `deadline` (the route's body limit still applies).
+pub async fn body_bytes_within(
+    req: Request,
+    state: &AppState,
+    deadline: ReadDeadline,
+) -> Result<Bytes, ApiError> {
+    let req = req.map(|b| Body::new(deadline.wrap(b)));
     Bytes::from_request(req, state).await.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
@@ -23,10 +47,35 @@ pub async fn body_bytes(req: Request, state: &AppState) -> Result<Bytes, ApiErro
                 "payload_too_large",
                 "request body is too large",
             )
+        } else if is_timeout(&e) {
+            ApiError::request_timeout()
         } else {
             ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", e.body_text())
         }
     })
+}
+
+/// Our answer to an error met reading a body wrapped by
+/// [`ReadDeadline::wrap`] (and perhaps `http_body_util::Limited`), for code
+/// that streams a body rather than buffer it: 408 past the deadline, 413
+/// over the limit, else 400 `unreadable_body`.
+pub fn body_error(e: &(dyn std::error::Error + 'static)) -> ApiError {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.is::<http_body_util::LengthLimitError>() {
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "request body is too large",
+            );
+        }
+        cause = c.source();
+    }
+    if is_timeout(e) {
+        ApiError::request_timeout()
+    } else {
+        ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", e.to_string())
+    }
 }
 
 /// Parses JSON with the path of the offending field in the error.
@@ -86,6 +135,88 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     }
 }
 
+/// A query string, parsed strictly (types say `deny_unknown_fields`): an
+/// unknown, missing or invalid parameter is a 400 `invalid_query` naming it.
+pub struct ApiQuery<T>(pub T);
+
+/// Parses a query string into `T`, naming the parameter at fault.
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let de = serde_urlencoded::Deserializer::new(url::form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let msg = e.into_inner().to_string();
+        // serde names an unknown or missing parameter in its message; the
+        // path names the one whose value is wrong.
+        let named = msg.split('`').nth(1).unwrap_or_default().to_owned();
+        let (param, message) = if ["unknown field", "missing field", "duplicate field"]
+            .iter()
+            .any(|p| msg.starts_with(p))
+        {
+            (named, msg.replacen("field", "query parameter", 1))
+        } else {
+            let p = if path == "." { named } else { path };
+            let m = format!("query parameter `{p}`: {msg}");
+            (p, m)
+        };
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message).on(&param)
+    })
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        parse_query(parts.uri.query().unwrap_or_default()).map(ApiQuery)
+    }
+}
+
+/// Path parameters: a segment that cannot be read (not UTF-8, or not the
+/// type asked for) is a 400 `invalid_path` naming it.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(t)) => Ok(ApiPath(t)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                let key = match e.kind() {
+                    ErrorKind::ParseErrorAtKey { key, .. }
+                    | ErrorKind::InvalidUtf8InPathParam { key }
+                    | ErrorKind::DeserializeError { key, .. } => Some(key.clone()),
+                    _ => None,
+                };
+                let err = ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", e.body_text());
+                Err(match key {
+                    Some(k) => err.on(&k),
+                    None => err,
+                })
+            }
+            // The route and the handler disagree: ours to fix.
+            Err(e) => Err(anyhow::anyhow!("path parameters: {}", e.body_text()).into()),
+        }
+    }
+}
+
+/// Refuses, before any look at its credentials, a client address that has
+/// spent its failed-authentication budget.
+fn not_blocked(state: &AppState, client: ClientAddr) -> Result<(), ApiError> {
+    match state.auth_failures.blocked(client.0) {
+        Some(wait) => Err(ApiError::rate_limited(
+            "too many failed authentications from this address; retry later",
+            wait,
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Counts a failed authentication against the client address.
+fn failed(state: &AppState, client: ClientAddr, e: ApiError) -> ApiError {
+    state.auth_failures.failed(client.0);
+    e
+}
+
 /// Proof that the request carries the platform's admin token.
 pub struct Admin;
 
@@ -93,25 +224,29 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Ok(client) = ClientAddr::from_request_parts(parts, state).await;
+        not_blocked(state, client)?;
         let given = parts
             .headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(|| {
-                ApiError::new(
+                let e = ApiError::new(
                     StatusCode::UNAUTHORIZED,
                     "missing_token",
                     "Authorization: Bearer <admin token> is required",
-                )
+                );
+                failed(state, client, e)
             })?;
         // Compare digests so the comparison's timing says nothing about the token.
         if Sha256::digest(given.as_bytes()) != Sha256::digest(state.ctx.admin_token.as_bytes()) {
-            return Err(ApiError::new(
+            let e = ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_token",
                 "the admin token is not valid",
-            ));
+            );
+            return Err(failed(state, client, e));
         }
         Ok(Admin)
     }
@@ -131,35 +266,40 @@ impl FromRequestParts<AppState> for Integrator {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Ok(client) = ClientAddr::from_request_parts(parts, state).await;
+        not_blocked(state, client)?;
         let key = parts
             .headers
             .get("x-api-key")
             .and_then(|v| v.to_str().ok())
             .filter(|k| !k.is_empty())
             .ok_or_else(|| {
-                ApiError::new(
+                let e = ApiError::new(
                     StatusCode::UNAUTHORIZED,
                     "missing_api_key",
                     "the x-api-key header is required",
-                )
+                );
+                failed(state, client, e)
             })?;
         let hash = key_hash(key);
         let creator_id = match state.ctx.store.creator_for_key(&hash).await {
             Ok(c) => c,
             Err(crate::store::StoreError::NotFound) => {
-                return Err(ApiError::new(
+                let e = ApiError::new(
                     StatusCode::UNAUTHORIZED,
                     "invalid_api_key",
                     "the API key is not valid or was revoked",
-                ))
+                );
+                return Err(failed(state, client, e));
             }
             Err(e) => return Err(e.into()),
         };
-        if state.key_limiter.check_key(&hash).is_err() {
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "too many requests for this API key; retry after a second",
+        if let Err(not_until) = state.key_limiter.check_key(&hash) {
+            use governor::clock::{Clock, DefaultClock};
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            return Err(ApiError::rate_limited(
+                "too many requests for this API key",
+                wait,
             ));
         }
         Ok(Integrator { creator_id })

@@ -3,13 +3,13 @@
 //! subscribe (idempotent), list, show, change caps, unsubscribe, rotate the
 //! secret, send a test event, and see or retry deliveries.
 
-use super::extract::{ApiJson, Integrator};
+use super::extract::{ApiJson, ApiPath, ApiQuery, Integrator};
 use super::views::{self, id};
 use super::AppState;
 use crate::domain::{ids, payload, Event, HookUrl};
 use crate::error::{ApiError, ApiResult};
 use crate::store::{NewSubscription, OneOff, Subscription, SubscriptionPatch};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -179,7 +179,7 @@ async fn owned(s: &AppState, who: &Integrator, sid: &str) -> ApiResult<Subscript
 async fn show(
     who: Integrator,
     State(s): State<AppState>,
-    Path(sid): Path<String>,
+    ApiPath(sid): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(views::subscription(
         &owned(&s, &who, &sid).await?,
@@ -205,7 +205,7 @@ fn explicit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>
 async fn update(
     who: Integrator,
     State(s): State<AppState>,
-    Path(sid): Path<String>,
+    ApiPath(sid): ApiPath<String>,
     ApiJson(p): ApiJson<Patch>,
 ) -> ApiResult<Json<Value>> {
     owned(&s, &who, &sid).await?;
@@ -231,7 +231,7 @@ async fn update(
 async fn unsubscribe(
     who: Integrator,
     State(s): State<AppState>,
-    Path(sid): Path<String>,
+    ApiPath(sid): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     owned(&s, &who, &sid).await?;
     s.ctx.store.delete_subscription(&sid).await?;
@@ -241,7 +241,7 @@ async fn unsubscribe(
 async fn rotate(
     who: Integrator,
     State(s): State<AppState>,
-    Path(sid): Path<String>,
+    ApiPath(sid): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     owned(&s, &who, &sid).await?;
     let grace =
@@ -261,7 +261,7 @@ async fn rotate(
 async fn test_event(
     who: Integrator,
     State(s): State<AppState>,
-    Path(sid): Path<String>,
+    ApiPath(sid): ApiPath<String>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let sub = owned(&s, &who, &sid).await?;
     active(&sub)?;
@@ -282,21 +282,53 @@ async fn test_event(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DeliveryQuery {
-    status: Option<String>,
+    status: Option<DeliveryStatus>,
     limit: Option<u32>,
+}
+
+/// The statuses a delivery can have: any other is refused, not matched
+/// against nothing.
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum DeliveryStatus {
+    Pending,
+    Delivered,
+    Batched,
+    Failed,
+    Expired,
+    Missed,
+    Cancelled,
+}
+
+impl DeliveryStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Batched => "batched",
+            Self::Failed => "failed",
+            Self::Expired => "expired",
+            Self::Missed => "missed",
+            Self::Cancelled => "cancelled",
+        }
+    }
 }
 
 async fn deliveries(
     who: Integrator,
     State(s): State<AppState>,
-    Path(sid): Path<String>,
-    Query(q): Query<DeliveryQuery>,
+    ApiPath(sid): ApiPath<String>,
+    ApiQuery(q): ApiQuery<DeliveryQuery>,
 ) -> ApiResult<Json<Value>> {
     owned(&s, &who, &sid).await?;
     let rows = s
         .ctx
         .store
-        .list_deliveries(&sid, q.status.as_deref(), views::limit(q.limit))
+        .list_deliveries(
+            &sid,
+            q.status.map(DeliveryStatus::as_str),
+            views::limit(q.limit),
+        )
         .await?;
     Ok(Json(json!({"data": rows})))
 }
@@ -304,7 +336,7 @@ async fn deliveries(
 async fn delivery(
     who: Integrator,
     State(s): State<AppState>,
-    Path((sid, did)): Path<(String, String)>,
+    ApiPath((sid, did)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     owned(&s, &who, &sid).await?;
     let d = s
@@ -321,7 +353,7 @@ async fn delivery(
 async fn retry(
     who: Integrator,
     State(s): State<AppState>,
-    Path((sid, did)): Path<(String, String)>,
+    ApiPath((sid, did)): ApiPath<(String, String)>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let sub = owned(&s, &who, &sid).await?;
     active(&sub)?;

@@ -4,6 +4,9 @@
 //! and its database answers). Handlers validate, call the store and
 //! wake the scheduler or the delivery lanes; they never write SQL.
 
+mod auth_limit;
+pub mod client;
+mod deadline;
 pub mod extract;
 mod integration;
 mod participants;
@@ -12,6 +15,7 @@ mod views;
 mod webinars;
 
 use crate::delivery::Dispatcher;
+use crate::error::ApiError;
 use crate::AppContext;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
@@ -25,6 +29,11 @@ use tokio::sync::Notify;
 const BODY_LIMIT: usize = 64 * 1024;
 /// Largest bulk registration body (about 200 000 participants).
 pub const BULK_BODY_LIMIT: usize = 64 * 1024 * 1024;
+/// The slowest upload a bulk registration is given time for, in bytes per
+/// second (2 Mbit/s): on top of `--body-timeout`, each byte received earns
+/// the time this rate takes for it, so a 64 MiB body sent at this rate or
+/// faster is never cut, and a trickle still is.
+pub const BULK_MIN_RATE: u64 = 256 * 1024;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -35,6 +44,8 @@ pub struct AppState {
     pub scheduler: Arc<Notify>,
     /// Requests per second per API key.
     pub key_limiter: Arc<DefaultKeyedRateLimiter<String>>,
+    /// Failed authentications per client address.
+    pub auth_failures: Arc<auth_limit::FailureLimit>,
 }
 
 impl AppState {
@@ -46,11 +57,13 @@ impl AppState {
         let key_limiter = Arc::new(RateLimiter::keyed(
             Quota::per_second(rate).allow_burst(burst),
         ));
+        let auth_failures = Arc::new(auth_limit::FailureLimit::new(ctx.config.auth_failures));
         Self {
             ctx,
             dispatcher,
             scheduler,
             key_limiter,
+            auth_failures,
         }
     }
 }
@@ -70,8 +83,26 @@ pub fn router(state: AppState) -> Router {
                 .merge(participants::routes()),
         )
         .nest("/api/v1/integration/webhook/webhook", integration::routes())
+        .fallback(no_route)
+        // Set last: it applies to the routes added before it. axum still
+        // adds the `Allow` header.
+        .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
+}
+
+/// An unknown path, in our error shape.
+async fn no_route() -> ApiError {
+    ApiError::not_found("route")
+}
+
+/// A known path with a method it does not take, in our error shape.
+async fn wrong_method(method: axum::http::Method) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed here; see the Allow header"),
+    )
 }
 
 /// Ready when the store answers: a load balancer stops sending to an

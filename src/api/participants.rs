@@ -2,13 +2,15 @@
 //! bulk (a JSON array or NDJSON, all or nothing), page through them,
 //! unregister. Admin token required.
 
-use super::extract::{body_bytes, parse_json, Admin, ApiJson};
+use super::extract::{
+    body_bytes_within, parse_json, read_deadline, Admin, ApiJson, ApiPath, ApiQuery,
+};
 use super::views::{self, id, text, zone};
 use super::webinars::load;
-use super::{AppState, BULK_BODY_LIMIT};
+use super::{AppState, BULK_BODY_LIMIT, BULK_MIN_RATE};
 use crate::error::{ApiError, ApiResult};
 use crate::store::NewParticipant;
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -69,7 +71,7 @@ fn participant(p: ParticipantIn) -> Result<NewParticipant, ApiError> {
 async fn register(
     _: Admin,
     State(s): State<AppState>,
-    Path(wid): Path<String>,
+    ApiPath(wid): ApiPath<String>,
     ApiJson(b): ApiJson<ParticipantIn>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     load(&s, &wid).await?;
@@ -89,7 +91,7 @@ const BULK_MAX: usize = 200_000;
 async fn register_bulk(
     _: Admin,
     State(s): State<AppState>,
-    Path(wid): Path<String>,
+    ApiPath(wid): ApiPath<String>,
     req: Request,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     load(&s, &wid).await?;
@@ -98,7 +100,9 @@ async fn register_bulk(
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("ndjson") || v.contains("jsonlines"));
-    let bytes = body_bytes(req, &s).await?;
+    // Up to 64 MiB: the body timeout, plus time at the minimum rate.
+    let deadline = read_deadline(&req, &s).with_min_rate(BULK_MIN_RATE);
+    let bytes = body_bytes_within(req, &s, deadline).await?;
     let raw: Vec<ParticipantIn> = if ndjson {
         let text = std::str::from_utf8(&bytes).map_err(|_| {
             ApiError::new(
@@ -142,8 +146,8 @@ struct Page {
 async fn participants(
     _: Admin,
     State(s): State<AppState>,
-    Path(wid): Path<String>,
-    Query(q): Query<Page>,
+    ApiPath(wid): ApiPath<String>,
+    ApiQuery(q): ApiQuery<Page>,
 ) -> ApiResult<Json<Value>> {
     load(&s, &wid).await?;
     let limit = views::limit(q.limit);
@@ -161,7 +165,7 @@ async fn participants(
 async fn unregister(
     _: Admin,
     State(s): State<AppState>,
-    Path((wid, pid)): Path<(String, String)>,
+    ApiPath((wid, pid)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
     load(&s, &wid).await?;
     id("participant", &pid)?;

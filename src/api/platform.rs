@@ -1,11 +1,11 @@
 //! Platform routes for creators, their API keys and mangoes, and the
 //! operator's view of every subscription. Admin token required.
 
-use super::extract::{key_hash, parse_json, Admin, ApiJson};
+use super::extract::{key_hash, parse_json, Admin, ApiJson, ApiPath, ApiQuery};
 use super::views::{self, id, text, zone};
 use super::AppState;
 use crate::error::ApiResult;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
@@ -51,7 +51,7 @@ async fn list_creators(_: Admin, State(s): State<AppState>) -> ApiResult<Json<Va
 async fn get_creator(
     _: Admin,
     State(s): State<AppState>,
-    Path(cid): Path<String>,
+    ApiPath(cid): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     id("creator", &cid)?;
     Ok(Json(json!(s.ctx.store.get_creator(&cid).await.map_err(
@@ -68,7 +68,7 @@ struct NewKey {
 async fn create_key(
     _: Admin,
     State(s): State<AppState>,
-    Path(cid): Path<String>,
+    ApiPath(cid): ApiPath<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     id("creator", &cid)?;
@@ -96,7 +96,7 @@ async fn create_key(
 async fn list_keys(
     _: Admin,
     State(s): State<AppState>,
-    Path(cid): Path<String>,
+    ApiPath(cid): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     id("creator", &cid)?;
     Ok(Json(
@@ -107,7 +107,7 @@ async fn list_keys(
 async fn revoke_key(
     _: Admin,
     State(s): State<AppState>,
-    Path((cid, kid)): Path<(String, String)>,
+    ApiPath((cid, kid)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
     id("api key", &kid)?;
     s.ctx
@@ -127,7 +127,7 @@ struct NewMango {
 async fn create_mango(
     _: Admin,
     State(s): State<AppState>,
-    Path(cid): Path<String>,
+    ApiPath(cid): ApiPath<String>,
     ApiJson(b): ApiJson<NewMango>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     id("creator", &cid)?;
@@ -144,7 +144,7 @@ async fn create_mango(
 async fn list_mangoes(
     _: Admin,
     State(s): State<AppState>,
-    Path(cid): Path<String>,
+    ApiPath(cid): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     id("creator", &cid)?;
     Ok(Json(json!({"data": s.ctx.store.list_mangoes(&cid).await?})))
@@ -154,7 +154,24 @@ async fn list_mangoes(
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct SubFilter {
     creator_id: Option<String>,
-    status: Option<String>,
+    status: Option<SubStatus>,
+}
+
+/// The statuses the operator's list can be filtered on.
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum SubStatus {
+    Active,
+    Disabled,
+}
+
+impl SubStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Disabled => "disabled",
+        }
+    }
 }
 
 /// The operator's list: every subscription, with why a disabled one was
@@ -162,7 +179,7 @@ struct SubFilter {
 async fn list_subscriptions(
     _: Admin,
     State(s): State<AppState>,
-    Query(f): Query<SubFilter>,
+    ApiQuery(f): ApiQuery<SubFilter>,
 ) -> ApiResult<Json<Value>> {
     let subs = s
         .ctx
@@ -171,7 +188,7 @@ async fn list_subscriptions(
         .await?;
     let data: Vec<Value> = subs
         .iter()
-        .filter(|x| f.status.as_ref().is_none_or(|st| &x.status == st))
+        .filter(|x| f.status.is_none_or(|st| x.status == st.as_str()))
         .map(|x| {
             let mut v = views::subscription(x, None);
             v["creatorId"] = json!(x.creator_id);

@@ -2,13 +2,13 @@
 //! delete them, re-arming reminders through the pure planner, and show their
 //! schedule. Admin token required.
 
-use super::extract::{Admin, ApiJson};
+use super::extract::{Admin, ApiJson, ApiPath, ApiQuery};
 use super::views::{id, instant, text, zone};
 use super::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::schedule::plan;
 use crate::store::{Webinar, WebinarFields};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -132,7 +132,7 @@ struct ByCreator {
 async fn list(
     _: Admin,
     State(s): State<AppState>,
-    Query(q): Query<ByCreator>,
+    ApiQuery(q): ApiQuery<ByCreator>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
         json!({"data": s.ctx.store.list_webinars(&q.creator_id).await?}),
@@ -150,7 +150,7 @@ pub(super) async fn load(s: &AppState, wid: &str) -> ApiResult<Webinar> {
 async fn show(
     _: Admin,
     State(s): State<AppState>,
-    Path(wid): Path<String>,
+    ApiPath(wid): ApiPath<String>,
 ) -> ApiResult<Json<Webinar>> {
     Ok(Json(load(&s, &wid).await?))
 }
@@ -207,7 +207,7 @@ async fn apply(s: &AppState, wid: &str, p: WebinarPatch) -> ApiResult<Webinar> {
 async fn update(
     _: Admin,
     State(s): State<AppState>,
-    Path(wid): Path<String>,
+    ApiPath(wid): ApiPath<String>,
     ApiJson(p): ApiJson<WebinarPatch>,
 ) -> ApiResult<Json<Webinar>> {
     Ok(Json(apply(&s, &wid, p).await?))
@@ -223,7 +223,7 @@ struct Reschedule {
 async fn reschedule(
     _: Admin,
     State(s): State<AppState>,
-    Path(wid): Path<String>,
+    ApiPath(wid): ApiPath<String>,
     ApiJson(b): ApiJson<Reschedule>,
 ) -> ApiResult<Json<Webinar>> {
     let p = WebinarPatch {
@@ -237,7 +237,7 @@ async fn reschedule(
 async fn cancel(
     _: Admin,
     State(s): State<AppState>,
-    Path(wid): Path<String>,
+    ApiPath(wid): ApiPath<String>,
 ) -> ApiResult<Json<Webinar>> {
     load(&s, &wid).await?;
     Ok(Json(s.ctx.store.end_webinar(&wid, false).await?))
@@ -246,7 +246,7 @@ async fn cancel(
 async fn remove(
     _: Admin,
     State(s): State<AppState>,
-    Path(wid): Path<String>,
+    ApiPath(wid): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     load(&s, &wid).await?;
     s.ctx.store.end_webinar(&wid, true).await?;
@@ -256,7 +256,7 @@ async fn remove(
 async fn reminders(
     _: Admin,
     State(s): State<AppState>,
-    Path(wid): Path<String>,
+    ApiPath(wid): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     load(&s, &wid).await?;
     Ok(Json(

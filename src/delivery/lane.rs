@@ -208,7 +208,8 @@ impl Work {
 }
 
 /// Runs one lane until its subscription has no pending work, is no longer
-/// active, or the service stops; in-flight attempts always finish.
+/// active, or the service stops; in-flight attempts finish, unless the
+/// shutdown deadline passes first.
 pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
     let ctx = d.inner.ctx.clone();
     let shutdown = d.inner.shutdown.clone();
@@ -380,11 +381,22 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
             }
         }
     }
-    // Finish what is in flight. Queued jobs stay leased: a clean stop hands
-    // them back once everything is recorded (`crate::run`); after a crash
-    // the leases lapse and any instance takes them.
+    // Finish what is in flight, until the shutdown deadline. Queued jobs
+    // stay leased: a clean stop hands them back once everything is recorded
+    // (`crate::run`); after a crash the leases lapse and any instance takes
+    // them.
     while !w.inflight.is_empty() {
-        w.join_one(&d).await;
+        tokio::select! {
+            _ = w.join_one(&d) => {}
+            _ = d.inner.abort.cancelled() => {
+                // Not recorded, so handed back with the leases: sent again
+                // by the next start with the same webhook-id, which the
+                // receiver may have seen already (at least once).
+                tracing::warn!(subscription = %id, attempts = w.inflight.len(), "shutdown deadline: dropping attempts in flight");
+                w.inflight.abort();
+                break;
+            }
+        }
     }
     w.inflight.close().await;
     tracing::debug!(subscription = %id, "lane stopped");

@@ -58,6 +58,9 @@ struct Inner {
     tracker: TaskTracker,
     outcomes: mpsc::Sender<Record>,
     shutdown: CancellationToken,
+    /// The shutdown deadline: attempts still in flight are dropped, not
+    /// recorded, and their work handed back with the leases.
+    abort: CancellationToken,
     /// Instances sharing the store, this one included (1 until heard).
     live: AtomicU32,
 }
@@ -75,9 +78,12 @@ const SCAN_EVERY: u32 = 5;
 impl Dispatcher {
     /// Starts the dispatcher's sweep and recorder; returns the handle and a
     /// future that completes once every lane and the recorder have drained.
+    /// After `shutdown`, lanes finish their attempts in flight, or drop them
+    /// at `abort`.
     pub fn start(
         ctx: Arc<AppContext>,
         shutdown: CancellationToken,
+        abort: CancellationToken,
     ) -> anyhow::Result<(Self, tokio::task::JoinHandle<()>)> {
         let sender = send::Sender::new(ctx.config.http_timeout, ctx.config.allow_private_targets)?;
         let (tx, rx) = mpsc::channel(10_000);
@@ -89,6 +95,7 @@ impl Dispatcher {
                 tracker: TaskTracker::new(),
                 outcomes: tx,
                 shutdown,
+                abort,
                 live: AtomicU32::new(1),
             }),
         };

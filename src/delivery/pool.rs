@@ -132,6 +132,14 @@ impl Pool {
         slices
     }
 
+    /// Drops every attempt in flight (the shutdown deadline passed): their
+    /// results are never recorded.
+    pub fn abort(&mut self) {
+        self.tasks.abort_all();
+        self.busy = 0;
+        self.connecting = 0;
+    }
+
     /// Stops the workers once they are idle.
     pub async fn close(mut self) {
         self.workers.clear();

@@ -37,6 +37,8 @@ pub fn test_config() -> Config {
     c.retry_base = Duration::from_millis(200);
     c.on_time_grace = Duration::from_secs(1);
     c.api_rate = 1000;
+    // Tests refuse credentials on purpose, many times from one address.
+    c.auth_failures = 1000;
     c
 }
 

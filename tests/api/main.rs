@@ -1,6 +1,8 @@
 //! The one integration-test binary: every test starts the real service on
 //! 127.0.0.1:0 and, where deliveries matter, a real receiver on loopback.
 
+mod auth_limits;
+mod child;
 mod connections;
 mod delivery;
 mod fault_matrix;
@@ -11,11 +13,14 @@ mod payload;
 #[allow(dead_code)]
 mod pg;
 mod postgres_tls;
+mod queries;
 mod receiver;
 mod refusals;
 mod scheduling;
 mod secrets;
 mod shaping;
+mod shutdown;
+mod slow_clients;
 mod staging;
 mod store;
 mod story;
