@@ -18,6 +18,7 @@ mod receiver;
 mod refusals;
 mod scheduling;
 mod secrets;
+mod seed_copies;
 mod shaping;
 mod shutdown;
 mod slow_clients;
