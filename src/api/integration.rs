@@ -87,6 +87,12 @@ async fn subscribe(
     let cfg = &s.ctx.config;
     let hook = HookUrl::parse(&b.hook_url, cfg.allow_http)
         .map_err(|e| ApiError::invalid("invalid_hook_url", "hookUrl", e.to_string()))?;
+    // A forbidden IP literal or localhost name can never be delivered to:
+    // say so now rather than with failed attempts later.
+    s.dispatcher
+        .target_policy()
+        .check_url(hook.url())
+        .map_err(|e| ApiError::invalid("invalid_hook_url", "hookUrl", e))?;
     let event = Event::parse(b.event.trim(), &cfg.reminder_offsets).ok_or_else(|| {
         ApiError::invalid(
             "unknown_event",

@@ -14,6 +14,7 @@ mod refusals;
 mod scheduling;
 mod secrets;
 mod shaping;
+mod ssrf;
 mod staging;
 mod store;
 mod story;
