@@ -4,6 +4,7 @@
 mod connections;
 mod delivery;
 mod helpers;
+mod isolation;
 mod payload;
 #[path = "../common/pg.rs"]
 #[allow(dead_code)]
