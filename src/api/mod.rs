@@ -5,6 +5,8 @@
 //! wake the scheduler or the delivery lanes; they never write SQL.
 
 pub mod extract;
+#[cfg(test)]
+mod fuzz;
 mod integration;
 mod participants;
 mod platform;
