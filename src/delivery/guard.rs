@@ -4,7 +4,7 @@
 //! an integrator, so without the guard anyone with an API key could make
 //! tminus POST into the network it runs in (SSRF).
 //!
-//! Three checks, one [`Policy`]:
+//! Two checks, one [`Policy`]:
 //! - a URL's host before any lookup ([`Policy::check_url`]): an IP literal
 //!   (the URL parser has already turned `2130706433`, `0177.0.0.1`,
 //!   `0x7f.0.0.1` and `127.1` into `127.0.0.1`) and `localhost` names
@@ -12,10 +12,10 @@
 //!   subscribe time (a 422 early) and before every attempt;
 //! - every address a name resolves to, inside the HTTP client's resolver
 //!   ([`resolver::GuardedResolver`]), which is why a DNS answer that
-//!   changes between check and connect opens no window (see there);
-//! - what counts as refused is in [`ranges`].
+//!   changes between check and connect opens no window (see there).
 //!
-//! The decisions here are pure; the resolver is the only I/O.
+//! What counts as refused, and why, is in [`ranges`]. The decisions are
+//! pure; the resolver is the only I/O.
 
 pub mod ranges;
 pub mod resolver;
