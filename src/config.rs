@@ -81,6 +81,11 @@ pub struct Config {
     /// Deliver to private, loopback and link-local addresses (tests, demos).
     #[arg(long, env = "TMINUS_ALLOW_PRIVATE_TARGETS")]
     pub allow_private_targets: bool,
+    /// Ranges (CIDR, comma-separated) that may be delivered to despite the
+    /// target guard, e.g. `10.20.0.0/16,fd12:3456::/48`: narrower than
+    /// `--allow-private-targets`. Cloud metadata addresses stay refused.
+    #[arg(long, env = "TMINUS_ALLOW_TARGETS", value_delimiter = ',')]
+    pub allow_targets: Vec<String>,
     /// Accept `http://` hook URLs (tests, demos).
     #[arg(long, env = "TMINUS_ALLOW_HTTP")]
     pub allow_http: bool,
@@ -191,6 +196,7 @@ impl std::fmt::Debug for Config {
                     .collect::<Vec<_>>(),
             )
             .field("allow_private_targets", &self.allow_private_targets)
+            .field("allow_targets", &self.allow_targets)
             .field("allow_http", &self.allow_http)
             .field("http_timeout", &self.http_timeout)
             .field("lease", &self.lease)
@@ -224,6 +230,17 @@ impl Config {
         crate::secrets::SecretKeys::new(self.secret_key.as_deref(), &self.secret_key_previous)
     }
 
+    /// The target guard's policy: `--allow-private-targets` and the
+    /// parsed `--allow-targets`.
+    pub fn target_policy(&self) -> Result<crate::delivery::guard::Policy, String> {
+        use crate::delivery::guard::{parse_allow, Policy};
+        let allow = parse_allow(&self.allow_targets)?;
+        Ok(Policy {
+            allow_private: self.allow_private_targets,
+            allow,
+        })
+    }
+
     /// Problems worth refusing to start for, and ones worth a warning.
     pub fn check(&self) -> (Vec<String>, Vec<String>) {
         let mut errors = Vec::new();
@@ -254,6 +271,23 @@ impl Config {
                 "no --secret-key: webhook signing secrets are stored in plain text in the database"
                     .into(),
             );
+        }
+        match self.target_policy() {
+            Err(e) => errors.push(e),
+            Ok(p) if p.allow_private && !p.allow.is_empty() => warnings.push(
+                "--allow-targets has no effect: --allow-private-targets turns the target guard off"
+                    .into(),
+            ),
+            Ok(p) => {
+                for net in &p.allow {
+                    let meta = crate::delivery::guard::ranges::METADATA;
+                    if let Some(m) = meta.iter().find(|m| net.contains(*m)) {
+                        warnings.push(format!(
+                            "allow-targets {net} contains the cloud metadata address {m}, which stays refused"
+                        ));
+                    }
+                }
+            }
         }
         if self.tick.is_zero() {
             errors.push("tick must be positive".into());

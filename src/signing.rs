@@ -117,4 +117,84 @@ mod tests {
         assert!(a.starts_with(SECRET_PREFIX));
         assert!(Signer::new(&a).is_ok());
     }
+
+    use proptest::prelude::*;
+
+    fn secret() -> impl Strategy<Value = String> {
+        prop::collection::vec(any::<u8>(), 1..64)
+            .prop_map(|k| format!("{SECRET_PREFIX}{}", B64.encode(k)))
+    }
+
+    /// An id that can travel in a header (visible ASCII), as ours do.
+    const HEADER_ID: &str = "[!-~]{1,40}";
+
+    proptest! {
+        #[test]
+        fn what_is_signed_verifies(
+            secret in secret(),
+            id in any::<String>(),
+            ts in any::<i64>(),
+            body in prop::collection::vec(any::<u8>(), 0..512),
+        ) {
+            let sig = Signer::new(&secret).unwrap().sign(&id, ts, &body);
+            prop_assert!(verify(&secret, &id, ts, &body, &sig));
+            prop_assert!(!verify(&secret, &id, ts.wrapping_add(1), &body, &sig));
+        }
+
+        #[test]
+        fn any_single_byte_change_of_the_body_fails(
+            secret in secret(),
+            id in HEADER_ID,
+            ts in any::<i64>(),
+            body in prop::collection::vec(any::<u8>(), 1..512),
+            at in any::<prop::sample::Index>(),
+            delta in 1u8..=255,
+        ) {
+            let sig = Signer::new(&secret).unwrap().sign(&id, ts, &body);
+            let mut changed = body.clone();
+            let i = at.index(changed.len());
+            changed[i] = changed[i].wrapping_add(delta);
+            prop_assert!(!verify(&secret, &id, ts, &changed, &sig));
+        }
+
+        #[test]
+        fn any_single_byte_change_of_the_id_fails(
+            secret in secret(),
+            id in HEADER_ID,
+            ts in any::<i64>(),
+            body in prop::collection::vec(any::<u8>(), 0..64),
+            at in any::<prop::sample::Index>(),
+            to in 0x21u8..=0x7e,
+        ) {
+            let sig = Signer::new(&secret).unwrap().sign(&id, ts, &body);
+            let mut changed = id.clone().into_bytes();
+            let i = at.index(changed.len());
+            prop_assume!(changed[i] != to);
+            changed[i] = to;
+            let changed = String::from_utf8(changed).unwrap();
+            prop_assert!(!verify(&secret, &changed, ts, &body, &sig));
+        }
+
+        #[test]
+        fn the_standardwebhooks_crate_agrees(
+            secret in secret(),
+            id in any::<String>(),
+            ts in any::<i64>(),
+            header_id in HEADER_ID,
+            body in any::<String>(),
+        ) {
+            // Their signature of any message is ours…
+            let theirs = standardwebhooks::Webhook::new(&secret).unwrap();
+            let ours = Signer::new(&secret).unwrap();
+            prop_assert_eq!(theirs.sign(&id, ts, body.as_bytes()).unwrap(), ours.sign(&id, ts, body.as_bytes()));
+            // …and their verifier accepts our headers, as a receiver's would.
+            let now = chrono::Utc::now().timestamp();
+            let mut h = http::HeaderMap::new();
+            h.insert("webhook-id", header_id.parse().unwrap());
+            h.insert("webhook-timestamp", now.into());
+            let sig = signature_header(&[ours], &header_id, now, body.as_bytes());
+            h.insert("webhook-signature", sig.parse().unwrap());
+            prop_assert!(theirs.verify(body.as_bytes(), &h).is_ok());
+        }
+    }
 }

@@ -32,7 +32,7 @@ pub fn routes() -> Router<AppState> {
 /// refused: a typo like `webinarId` must not subscribe to every webinar.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct Subscribe {
+pub(super) struct Subscribe {
     hook_url: String,
     event: String,
     webinar: Option<String>,
@@ -79,14 +79,29 @@ fn caps(
     Ok(())
 }
 
-async fn subscribe(
-    who: Integrator,
-    State(s): State<AppState>,
-    ApiJson(b): ApiJson<Subscribe>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let cfg = &s.ctx.config;
+/// A subscribe body that passed every check that needs no store.
+pub(super) struct Checked {
+    pub(super) hook: HookUrl,
+    pub(super) event: Event,
+    pub(super) webinar: Option<String>,
+    pub(super) mango: Option<String>,
+}
+
+/// The subscribe body's checks that need no store, in the order the
+/// integrator's errors are reported: the hook URL (and the target guard's
+/// verdict on its host), the event, the caps, the webinar id's shape.
+pub(super) fn check_subscribe(
+    b: &Subscribe,
+    cfg: &crate::config::Config,
+    guard: &crate::delivery::guard::Policy,
+) -> ApiResult<Checked> {
     let hook = HookUrl::parse(&b.hook_url, cfg.allow_http)
         .map_err(|e| ApiError::invalid("invalid_hook_url", "hookUrl", e.to_string()))?;
+    // A forbidden IP literal or localhost name can never be delivered to:
+    // say so now rather than with failed attempts later.
+    guard
+        .check_url(hook.url())
+        .map_err(|e| ApiError::invalid("invalid_hook_url", "hookUrl", e))?;
     let event = Event::parse(b.event.trim(), &cfg.reminder_offsets).ok_or_else(|| {
         ApiError::invalid(
             "unknown_event",
@@ -98,21 +113,40 @@ async fn subscribe(
         )
     })?;
     caps(b.max_concurrency, b.rate_per_second, b.batch_size)?;
-    let webinar = given(b.webinar);
+    let webinar = given(b.webinar.clone());
+    if webinar.as_deref().is_some_and(|w| !ids::is_id(w)) {
+        return Err(ApiError::invalid(
+            "invalid_webinar_id",
+            "webinar",
+            "webinar must be a webinar id (24 hex digits)",
+        ));
+    }
+    Ok(Checked {
+        hook,
+        event,
+        webinar,
+        mango: given(b.mango.clone()),
+    })
+}
+
+async fn subscribe(
+    who: Integrator,
+    State(s): State<AppState>,
+    ApiJson(b): ApiJson<Subscribe>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let cfg = &s.ctx.config;
+    let Checked {
+        hook,
+        event,
+        webinar,
+        mango,
+    } = check_subscribe(&b, cfg, s.dispatcher.target_policy())?;
     if let Some(w) = &webinar {
-        if !ids::is_id(w) {
-            return Err(ApiError::invalid(
-                "invalid_webinar_id",
-                "webinar",
-                "webinar must be a webinar id (24 hex digits)",
-            ));
-        }
         match s.ctx.store.get_webinar(w).await {
             Ok(found) if found.creator_id == who.creator_id => {}
             _ => return Err(ApiError::not_found("webinar").on("webinar")),
         }
     }
-    let mango = given(b.mango);
     if let Some(m) = &mango {
         let owned = s.ctx.store.list_mangoes(&who.creator_id).await?;
         if !owned.iter().any(|o| &o.id == m) {

@@ -8,6 +8,8 @@ mod auth_limit;
 pub mod client;
 mod deadline;
 pub mod extract;
+#[cfg(test)]
+mod fuzz;
 mod integration;
 mod participants;
 mod platform;

@@ -33,7 +33,7 @@ pub fn routes() -> Router<AppState> {
 /// A participant as the platform sends it.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ParticipantIn {
+pub(super) struct ParticipantIn {
     name: String,
     email: String,
     #[serde(default)]
@@ -43,7 +43,7 @@ struct ParticipantIn {
 
 /// Validates one participant; a bulk caller prefixes the field with the
 /// entry's index only when there is an error.
-fn participant(p: ParticipantIn) -> Result<NewParticipant, ApiError> {
+pub(super) fn participant(p: ParticipantIn) -> Result<NewParticipant, ApiError> {
     let email = text("email", &p.email, 320)?;
     if !email.contains('@') || email.contains(char::is_whitespace) {
         return Err(ApiError::invalid(

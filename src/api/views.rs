@@ -49,15 +49,17 @@ pub fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
     Ok(t.to_owned())
 }
 
-/// An RFC 3339 instant.
+/// An RFC 3339 instant, within the years tminus can show back.
 pub fn instant(field: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
     DateTime::parse_from_rfc3339(value)
         .map(|t| t.to_utc())
-        .map_err(|_| {
+        .ok()
+        .filter(|t| crate::domain::payload::in_range(*t))
+        .ok_or_else(|| {
             ApiError::invalid(
                 "invalid_time",
                 field,
-                format!("{field} must be an ISO 8601 instant such as 2024-03-15T10:00:00.000Z"),
+                format!("{field} must be an ISO 8601 instant between 1970 and 9998 such as 2024-03-15T10:00:00.000Z"),
             )
         })
 }

@@ -26,7 +26,7 @@ pub fn routes() -> Router<AppState> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct NewWebinar {
+pub(super) struct NewWebinar {
     creator_id: String,
     title: String,
     link: String,
@@ -61,6 +61,21 @@ fn link(v: &str) -> Result<String, ApiError> {
     }
 }
 
+/// A new webinar's fields, checked as far as they can be without the store;
+/// the handler fills in the creator's zone by default and checks that the
+/// mangoes are the creator's.
+pub(super) fn fields(b: NewWebinar) -> ApiResult<WebinarFields> {
+    let timezone = zone("timezone", b.timezone.as_deref())?;
+    Ok(WebinarFields {
+        title: text("title", &b.title, 500)?,
+        link: link(&b.link)?,
+        from_time: instant("fromTime", &b.from_time)?,
+        to_time: instant("toTime", &b.to_time)?,
+        timezone,
+        mango_ids: b.mangoes,
+    })
+}
+
 /// The reminders to arm for a start at `from`, as of now.
 fn arm(s: &AppState, from: chrono::DateTime<chrono::Utc>) -> Vec<crate::store::PlannedReminder> {
     plan::plan(from, &s.ctx.config.reminder_offsets, s.ctx.clock.now())
@@ -73,6 +88,15 @@ async fn validate(s: &AppState, creator: &str, f: WebinarFields) -> ApiResult<We
             "invalid_time",
             "toTime",
             "toTime must be after fromTime",
+        ));
+    }
+    // A start moved late keeps its duration, which may take the end past
+    // the years tminus can show.
+    if !crate::domain::payload::in_range(f.to_time) {
+        return Err(ApiError::invalid(
+            "invalid_time",
+            "toTime",
+            "toTime must be before 9999",
         ));
     }
     let owned = s.ctx.store.list_mangoes(creator).await?;
@@ -100,18 +124,10 @@ async fn create(
         .get_creator(&b.creator_id)
         .await
         .map_err(|_| ApiError::not_found("creator"))?;
-    let tz = match zone("timezone", b.timezone.as_deref())? {
-        Some(z) => Some(z),
-        None => creator.timezone.clone(),
-    };
-    let fields = WebinarFields {
-        title: text("title", &b.title, 500)?,
-        link: link(&b.link)?,
-        from_time: instant("fromTime", &b.from_time)?,
-        to_time: instant("toTime", &b.to_time)?,
-        timezone: tz,
-        mango_ids: b.mangoes,
-    };
+    let mut fields = fields(b)?;
+    if fields.timezone.is_none() {
+        fields.timezone = creator.timezone.clone();
+    }
     let fields = validate(&s, &creator.id, fields).await?;
     let reminders = arm(&s, fields.from_time);
     let w = s

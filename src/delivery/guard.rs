@@ -1,153 +1,140 @@
-//! The target guard: refuses to connect to private, loopback, link-local,
-//! shared and metadata addresses unless the operator allows them. Names are
-//! resolved by [`GuardedResolver`], which drops forbidden addresses before
-//! the HTTP client sees them, so the check holds for the address actually
-//! connected to (no DNS-rebinding window); IP literals are checked by
-//! [`check_literal`] before an attempt.
+//! The target guard: tminus connects only to public addresses, unless the
+//! operator turns the guard off (`--allow-private-targets`) or lists the
+//! internal ranges it may reach (`--allow-targets`). A hook URL comes from
+//! an integrator, so without the guard anyone with an API key could make
+//! tminus POST into the network it runs in (SSRF).
+//!
+//! Two checks, one [`Policy`]:
+//! - a URL's host before any lookup ([`Policy::check_url`]): an IP literal
+//!   (the URL parser has already turned `2130706433`, `0177.0.0.1`,
+//!   `0x7f.0.0.1` and `127.1` into `127.0.0.1`) and `localhost` names
+//!   (`localhost`, `LOCALHOST`, `localhost.`, `foo.localhost`). Run at
+//!   subscribe time (a 422 early) and before every attempt;
+//! - every address a name resolves to, inside the HTTP client's resolver
+//!   ([`resolver::GuardedResolver`]), which is why a DNS answer that
+//!   changes between check and connect opens no window (see there).
+//!
+//! What counts as refused, and why, is in [`ranges`]. The decisions are
+//! pure; the resolver is the only I/O.
 
-use hyper_util::client::legacy::connect::dns::Name;
-use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::pin::Pin;
-use std::task::{Context, Poll};
+pub mod ranges;
+pub mod resolver;
 
-/// Whether tminus may send to this address when private targets are refused.
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_public_v4(v4),
-            None => is_public_v6(v6),
-        },
-    }
-}
+use ipnet::IpNet;
+use std::net::IpAddr;
 
-fn is_public_v4(ip: Ipv4Addr) -> bool {
-    let o = ip.octets();
-    !(ip.is_private()
-        || ip.is_loopback()
-        || ip.is_link_local() // 169.254/16, cloud metadata included
-        || ip.is_unspecified()
-        || ip.is_broadcast()
-        || ip.is_multicast()
-        || ip.is_documentation()
-        || o[0] == 0
-        || (o[0] == 100 && (64..128).contains(&o[1])) // shared address space
-        || (o[0] == 192 && o[1] == 0 && o[2] == 0) // IETF protocol assignments
-        || (o[0] == 198 && (18..20).contains(&o[1])) // benchmarking
-        || o[0] >= 240)
-}
+pub use ranges::{classify, Why};
+pub use resolver::{system_lookup, GuardedResolver, Lookup};
 
-fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let s = ip.segments();
-    !(ip.is_loopback()
-        || ip.is_unspecified()
-        || ip.is_multicast()
-        || (s[0] & 0xfe00) == 0xfc00 // unique local, AWS metadata fd00:ec2::254 included
-        || (s[0] & 0xffc0) == 0xfe80 // link-local
-        || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-        || (s[0] == 0x64 && s[1] == 0xff9b)) // NAT64 may reach private IPv4
-}
-
-/// Refuses a URL whose host is a forbidden IP literal.
-pub fn check_literal(url: &url::Url, allow_private: bool) -> Result<(), String> {
-    if allow_private {
-        return Ok(());
-    }
-    let ip = match url.host() {
-        Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
-        Some(url::Host::Ipv6(v6)) => IpAddr::V6(v6),
-        _ => return Ok(()),
-    };
-    if is_public(ip) {
-        Ok(())
-    } else {
-        Err(format!("target address {ip} is not public; refused"))
-    }
-}
-
-/// The HTTP client's DNS resolver: with private targets refused, it hands
-/// out only public addresses, so the address connected to is the one checked.
-#[derive(Clone, Debug)]
-pub struct GuardedResolver {
+/// What the guard lets through.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Policy {
+    /// `--allow-private-targets`: the guard is off.
     pub allow_private: bool,
+    /// `--allow-targets`: ranges allowed despite the guard (never a
+    /// metadata address).
+    pub allow: Vec<IpNet>,
 }
 
-impl tower_service::Service<Name> for GuardedResolver {
-    type Response = std::vec::IntoIter<SocketAddr>;
-    type Error = std::io::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
+impl Policy {
+    /// The guard off: everything goes (tests, demos).
+    pub fn off() -> Self {
+        Self {
+            allow_private: true,
+            allow: Vec::new(),
+        }
     }
 
-    fn call(&mut self, name: Name) -> Self::Future {
-        let allow_private = self.allow_private;
-        Box::pin(async move {
-            let host = name.as_str().to_owned();
-            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> = all
-                .into_iter()
-                .filter(|a| allow_private || is_public(a.ip()))
-                .collect();
-            if allowed.is_empty() {
-                return Err(std::io::Error::other(format!(
-                    "{host} resolves only to non-public addresses; refused"
-                )));
-            }
-            Ok(allowed.into_iter())
-        })
+    /// The guard on, with these ranges allowed.
+    pub fn on(allow: Vec<IpNet>) -> Self {
+        Self {
+            allow_private: false,
+            allow,
+        }
     }
+
+    /// Whether an address refused by the guard is in a listed range. An
+    /// IPv4-mapped address is the IPv4 host itself, so it is matched as that.
+    fn listed(&self, ip: IpAddr) -> bool {
+        let mapped = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4),
+            IpAddr::V4(_) => None,
+        };
+        self.allow
+            .iter()
+            .any(|n| n.contains(&ip) || mapped.is_some_and(|m| n.contains(&m)))
+    }
+
+    /// Why `ip` may not be connected to, or `None` when it may.
+    pub fn refuses(&self, ip: IpAddr) -> Option<Why> {
+        if self.allow_private {
+            return None;
+        }
+        let why = classify(ip)?;
+        if !ranges::is_metadata(ip) && self.listed(ip) {
+            return None;
+        }
+        Some(why)
+    }
+
+    /// Refuses `ip` with a message for the attempt log.
+    pub fn check_ip(&self, ip: IpAddr) -> Result<(), String> {
+        match self.refuses(ip) {
+            None => Ok(()),
+            Some(why) => Err(format!(
+                "target address {ip} is refused by the target guard: {why}"
+            )),
+        }
+    }
+
+    /// Checks what can be judged of a URL without a lookup: an IP literal
+    /// host, and `localhost` names, which RFC 6761 reserves for loopback
+    /// (whatever /etc/hosts or a resolver would say about `foo.localhost`).
+    pub fn check_url(&self, url: &url::Url) -> Result<(), String> {
+        if self.allow_private {
+            return Ok(());
+        }
+        match url.host() {
+            Some(url::Host::Ipv4(v4)) => self.check_ip(IpAddr::V4(v4)),
+            Some(url::Host::Ipv6(v6)) => self.check_ip(IpAddr::V6(v6)),
+            Some(url::Host::Domain(d)) if is_localhost(d) => Err(format!(
+                "target host {d} is refused by the target guard: a localhost name"
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// `localhost` and its subdomains, in any case, with or without the
+/// trailing dot of a fully qualified name.
+pub fn is_localhost(host: &str) -> bool {
+    let h = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
+    h == "localhost" || h.ends_with(".localhost")
+}
+
+/// Parses `--allow-targets`: CIDRs such as `10.1.0.0/16` or `fd12::/48`, or
+/// single addresses. A CIDR with host bits set (`10.1.2.3/8`) is refused:
+/// it most likely meant one host, and silently widening it would allow
+/// more than intended.
+pub fn parse_allow(list: &[String]) -> Result<Vec<IpNet>, String> {
+    let mut out = Vec::new();
+    for raw in list.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        let net = match raw.parse::<IpAddr>() {
+            Ok(ip) => IpNet::from(ip),
+            Err(_) => raw.parse::<IpNet>().map_err(|_| {
+                format!("allow-targets: {raw:?} is not a CIDR such as 10.1.0.0/16 or an address")
+            })?,
+        };
+        if net.trunc() != net {
+            return Err(format!(
+                "allow-targets: {raw} has host bits set; did you mean {}?",
+                net.trunc()
+            ));
+        }
+        out.push(net);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
-    }
-
-    #[test]
-    fn refuses_every_private_range() {
-        for bad in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "0.0.0.0",
-            "100.64.0.1",
-            "255.255.255.255",
-            "224.0.0.1",
-            "::1",
-            "::",
-            "fe80::1",
-            "fc00::1",
-            "fd00:ec2::254",
-            "::ffff:127.0.0.1",
-            "::ffff:10.0.0.1",
-            "64:ff9b::a00:1",
-        ] {
-            assert!(!is_public(ip(bad)), "{bad}");
-        }
-        for good in [
-            "93.184.216.34",
-            "8.8.8.8",
-            "2606:4700:4700::1111",
-            "::ffff:8.8.8.8",
-        ] {
-            assert!(is_public(ip(good)), "{good}");
-        }
-    }
-
-    #[test]
-    fn literal_hosts_are_checked_unless_allowed() {
-        let u = |s: &str| url::Url::parse(s).unwrap();
-        assert!(check_literal(&u("http://127.0.0.1:9/x"), false).is_err());
-        assert!(check_literal(&u("http://[::1]:9/x"), false).is_err());
-        assert!(check_literal(&u("http://127.0.0.1:9/x"), true).is_ok());
-        assert!(check_literal(&u("https://example.com/x"), false).is_ok());
-    }
-}
+mod tests;

@@ -85,7 +85,8 @@ impl Dispatcher {
         shutdown: CancellationToken,
         abort: CancellationToken,
     ) -> anyhow::Result<(Self, tokio::task::JoinHandle<()>)> {
-        let sender = send::Sender::new(ctx.config.http_timeout, ctx.config.allow_private_targets)?;
+        let policy = ctx.config.target_policy().map_err(anyhow::Error::msg)?;
+        let sender = send::Sender::new(ctx.config.http_timeout, policy)?;
         let (tx, rx) = mpsc::channel(10_000);
         let d = Dispatcher {
             inner: Arc::new(Inner {
@@ -113,6 +114,12 @@ impl Dispatcher {
             tracing::info!("delivery workers stopped");
         });
         Ok((d, handle))
+    }
+
+    /// The target guard's policy, which the API also applies at subscribe
+    /// time.
+    pub fn target_policy(&self) -> &guard::Policy {
+        self.inner.sender.policy()
     }
 
     /// Tells the lane of `subscription` there may be work, starting one if

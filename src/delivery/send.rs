@@ -1,13 +1,14 @@
 //! One HTTP attempt: POST the signed body with the Standard Webhooks and
 //! `x-tminus-*` headers, time it, keep the start of the answer. Redirects are
 //! not followed (a 3xx is a failed attempt), and every connection goes
-//! through the target guard unless private targets are allowed. Each sender
+//! through the target guard (`guard`: the URL's host before each attempt,
+//! every resolved address inside the connector's resolver). Each sender
 //! worker owns one keep-alive HTTP/1.1 connection ([`Conn`]) and drives it
 //! in its own task: no pool to check out of and no connection task to hand
 //! each request to and take each answer from, which a fan-out of tens of
 //! thousands of requests a second pays for in wake-ups.
 
-use super::guard::{check_literal, GuardedResolver};
+use super::guard::{system_lookup, GuardedResolver, Lookup, Policy};
 use super::retry::{parse_retry_after, Response};
 use crate::store::Attempt;
 use bytes::Bytes;
@@ -20,6 +21,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioIo;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tower_service::Service;
 
@@ -54,7 +56,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[derive(Clone, Debug)]
 pub struct Sender {
     connector: Connector,
-    allow_private: bool,
+    policy: Arc<Policy>,
     timeout: Duration,
 }
 
@@ -103,9 +105,17 @@ enum Failure {
 }
 
 impl Sender {
-    /// Builds the connector: `timeout` per attempt, guarded DNS.
-    pub fn new(timeout: Duration, allow_private: bool) -> anyhow::Result<Self> {
-        let mut http = HttpConnector::new_with_resolver(GuardedResolver { allow_private });
+    /// Builds the connector: `timeout` per attempt, the system resolver
+    /// behind the target guard.
+    pub fn new(timeout: Duration, policy: Policy) -> anyhow::Result<Self> {
+        Self::with_lookup(timeout, policy, system_lookup())
+    }
+
+    /// [`Sender::new`] with names looked up by `lookup` (tests script it).
+    pub fn with_lookup(timeout: Duration, policy: Policy, lookup: Lookup) -> anyhow::Result<Self> {
+        let policy = Arc::new(policy);
+        let resolver = GuardedResolver::new(policy.clone(), lookup);
+        let mut http = HttpConnector::new_with_resolver(resolver);
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(timeout.min(Duration::from_secs(10))));
@@ -116,9 +126,14 @@ impl Sender {
             .wrap_connector(http);
         Ok(Self {
             connector,
-            allow_private,
+            policy,
             timeout,
         })
+    }
+
+    /// What the target guard lets through.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
     }
 
     /// Opens a connection to `url`'s origin.
@@ -144,7 +159,7 @@ impl Sender {
         {
             return;
         }
-        if check_literal(url, self.allow_private).is_ok() {
+        if self.policy.check_url(url).is_ok() {
             if let Ok(Ok(c)) = tokio::time::timeout(self.timeout, self.connect(url)).await {
                 *conn = Some(c);
             }
@@ -196,7 +211,7 @@ impl Sender {
             error,
             response,
         };
-        if let Err(e) = check_literal(m.url, self.allow_private) {
+        if let Err(e) = self.policy.check_url(m.url) {
             return (record(None, Some(e), None), Response::Failed);
         }
         let mut first = match request(&m) {

@@ -1,7 +1,9 @@
 //! The receiver's URL, checked once when a subscription is made: absolute,
 //! `https://` (or `http://` where the operator allows it), with a host and no
-//! credentials. Whether its address is private is decided at send time, by
-//! the delivery guard, because DNS can change after subscribing.
+//! credentials. Whether its address is private is the delivery guard's
+//! business: the API asks it about IP literals and `localhost` names at
+//! subscribe time, and it judges every resolved address at send time,
+//! because DNS can change after subscribing.
 
 use url::Url;
 
@@ -42,6 +44,12 @@ impl HookUrl {
             return Err(BadHookUrl::HasCredentials);
         }
         Ok(Self(url))
+    }
+
+    /// The parsed URL (its IPv4 host in canonical form, whatever spelling
+    /// was given: `0x7f.1` is `127.0.0.1`).
+    pub fn url(&self) -> &Url {
+        &self.0
     }
 
     /// The URL as stored and shown.

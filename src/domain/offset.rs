@@ -108,4 +108,34 @@ mod tests {
         assert!(parse_list("30min,30min").is_err());
         assert!(parse_list("30min,1800s").is_err());
     }
+
+    use proptest::prelude::*;
+
+    fn offset_like() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[0-9]{1,8} ?(s|sec|secs|second|seconds|m|min|mins|minute|minutes|h|hour|hours|d|day|days)",
+            " ?[-+0-9]{0,22} ?[a-zA-Z ]{0,8}",
+            any::<String>(),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn what_parses_prints_back_to_the_same_offset(s in offset_like()) {
+            if let Ok(o) = s.parse::<ReminderOffset>() {
+                prop_assert!(o.seconds() > 0 && o.seconds() <= 366 * 86_400, "{:?}", o);
+                prop_assert_eq!(o.to_string(), o.label());
+                prop_assert_eq!(o.label().parse::<ReminderOffset>(), Ok(o.clone()));
+            }
+        }
+
+        #[test]
+        fn lists_print_back_to_the_same_list(items in prop::collection::vec(offset_like(), 0..5)) {
+            if let Ok(list) = parse_list(&items.join(",")) {
+                prop_assert!(list.windows(2).all(|w| w[0].seconds() > w[1].seconds()));
+                let shown: Vec<&str> = list.iter().map(|o| o.label()).collect();
+                prop_assert_eq!(parse_list(&shown.join(",")), Ok(list.clone()));
+            }
+        }
+    }
 }

@@ -28,7 +28,10 @@ impl FromStr for Zone {
         if let Some(sign) = s.chars().next().filter(|c| *c == '+' || *c == '-') {
             let rest = &s[1..];
             let (h, m) = rest.split_once(':').ok_or_else(bad)?;
-            if h.len() != 2 || m.len() != 2 {
+            // Digits only: `i32::from_str` alone would take `+-1:00` or
+            // `+05:-1` (a sign of its own in either part).
+            let two_digits = |p: &str| p.len() == 2 && p.bytes().all(|b| b.is_ascii_digit());
+            if !two_digits(h) || !two_digits(m) {
                 return Err(bad());
             }
             let h: i32 = h.parse().map_err(|_| bad())?;
@@ -89,7 +92,19 @@ mod tests {
             "Asia/Kolkata".parse::<Zone>().unwrap().to_string(),
             "Asia/Kolkata"
         );
-        for bad in ["05:30", "+5:30", "+15:00", "+05:60", "Mars/Olympus", ""] {
+        for bad in [
+            "05:30",
+            "+5:30",
+            "+15:00",
+            "+05:60",
+            "Mars/Olympus",
+            "",
+            // Found by the property below: signs inside the parts.
+            "+-1:00",
+            "-+0:+0",
+            "+05:-1",
+            "++1:30",
+        ] {
             assert!(bad.parse::<Zone>().is_err(), "{bad}");
         }
     }
@@ -112,5 +127,56 @@ mod tests {
             "-04:00"
         );
         assert_eq!(format_offset(-(9 * 3600 + 30 * 60)), "-09:30");
+    }
+
+    use proptest::prelude::*;
+
+    /// Strings near the two grammars, and anything at all.
+    fn zone_like() -> impl Strategy<Value = String> {
+        let names: Vec<&str> = chrono_tz::TZ_VARIANTS.iter().map(|t| t.name()).collect();
+        prop_oneof![
+            "[+-][0-9]{2}:[0-9]{2}",
+            "[+-][-+0-9 ]{2}:[-+0-9 ]{2}",
+            "[+-]?[-+0-9 ]{0,3}:?[-+0-9 ]{0,3}",
+            prop::sample::select(names).prop_map(str::to_owned),
+            (
+                prop::sample::select(vec!["Asia/Kolkata", "Europe/Berlin", "UTC"]),
+                any::<char>()
+            )
+                .prop_map(|(n, c)| format!("{n}{c}")),
+            any::<String>(),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn what_parses_prints_back_to_the_same_zone(s in zone_like()) {
+            if let Ok(z) = s.parse::<Zone>() {
+                let shown = z.to_string();
+                prop_assert_eq!(shown.parse::<Zone>(), Ok(z.clone()), "{:?} shown as {}", s, shown);
+                if let Zone::Fixed(secs) = z {
+                    // Only the documented grammar: a sign, then HH:MM in digits.
+                    let b = s.as_bytes();
+                    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+                    prop_assert!(
+                        b.len() == 6 && b[3] == b':' && digits(1..3) && digits(4..6),
+                        "{:?} was accepted as {}", s, shown
+                    );
+                    prop_assert!(secs.abs() < 15 * 3600);
+                }
+            }
+        }
+
+        #[test]
+        fn offsets_in_force_print_as_offsets_that_parse(
+            s in zone_like(),
+            at in -2_208_988_800i64..253_402_300_799,
+        ) {
+            if let Ok(z) = s.parse::<Zone>() {
+                let t = DateTime::from_timestamp(at, 0).unwrap();
+                let shown = format_offset(z.offset_at(t));
+                prop_assert!(shown.parse::<Zone>().is_ok(), "{}", shown);
+            }
+        }
     }
 }

@@ -87,10 +87,18 @@ impl TestApp {
     }
 
     /// Stops this service and starts a new one on the same database and clock.
-    pub async fn restart(mut self) -> TestApp {
+    pub async fn restart(self) -> TestApp {
+        self.restart_with(|_| {}).await
+    }
+
+    /// [`TestApp::restart`] with the configuration changed, as an operator
+    /// restarting with other flags would.
+    pub async fn restart_with(mut self, tweak: impl FnOnce(&mut Config)) -> TestApp {
         self.stop().await;
+        let mut config = self.config.clone();
+        tweak(&mut config);
         start(
-            self.config.clone(),
+            config,
             self.clock.clone(),
             self.db.clone(),
             self._dir.clone(),

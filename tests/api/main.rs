@@ -8,6 +8,7 @@ mod delivery;
 mod fault_matrix;
 mod faults;
 mod helpers;
+mod isolation;
 mod payload;
 #[path = "../common/pg.rs"]
 #[allow(dead_code)]
@@ -22,6 +23,7 @@ mod seed_copies;
 mod shaping;
 mod shutdown;
 mod slow_clients;
+mod ssrf;
 mod staging;
 mod store;
 mod story;

@@ -118,8 +118,14 @@ pub struct TestReceiver {
 
 impl TestReceiver {
     pub async fn start() -> Self {
+        Self::start_on("127.0.0.1:0".parse().unwrap()).await
+    }
+
+    /// A receiver listening on `addr` (another loopback address, a chosen
+    /// port); panics if it cannot bind.
+    pub async fn start_on(addr: std::net::SocketAddr) -> Self {
         let inner = Arc::new(Inner::default());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         let app = axum::Router::new()
             .route("/hook", axum::routing::post(handle))
