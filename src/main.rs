@@ -30,6 +30,8 @@ enum Command {
     Demo,
     /// Measure fan-out against the HTTP ceiling (needs wrk).
     Bench(tminus::bench::BenchArgs),
+    /// Measure the peak memory of one bulk registration.
+    BenchBulk(tminus::bench::bulk::BulkArgs),
     /// The benchmark's receiver (started by `bench`).
     #[command(hide = true)]
     BenchReceiver,
@@ -40,7 +42,9 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // The demo prints its own story; the service logs at info.
     let default_filter = match cli.command {
-        Command::Demo | Command::Bench(_) | Command::BenchReceiver => "warn",
+        Command::Demo | Command::Bench(_) | Command::BenchBulk(_) | Command::BenchReceiver => {
+            "warn"
+        }
         Command::Serve(_) => "info,hyper=warn,reqwest=warn",
     };
     tracing_subscriber::fmt()
@@ -58,6 +62,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Demo => tminus::demo::run().await,
         Command::Bench(args) => tminus::bench::run(args).await,
+        Command::BenchBulk(args) => tminus::bench::bulk::run(args).await,
         Command::BenchReceiver => tminus::bench::receiver::run().await,
     }
 }
