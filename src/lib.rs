@@ -132,7 +132,9 @@ pub async fn run(
     match ctx.store.release_leases(&ctx.instance).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(leases = n, "handed back unsent work"),
-        Err(e) => tracing::warn!(error = ?e, "could not hand back leases; they lapse on their own"),
+        Err(e) => {
+            tracing::warn!(error = %crate::error::causes(&e), "could not hand back leases; they lapse on their own")
+        }
     }
     // The last handle to the store: closing it ends its background tasks
     // (PostgreSQL's notification listener) before the runtime does.

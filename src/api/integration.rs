@@ -107,9 +107,14 @@ async fn subscribe(
                 "webinar must be a webinar id (24 hex digits)",
             ));
         }
-        match s.ctx.store.get_webinar(w).await {
-            Ok(found) if found.creator_id == who.creator_id => {}
-            _ => return Err(ApiError::not_found("webinar").on("webinar")),
+        let found = s
+            .ctx
+            .store
+            .get_webinar(w)
+            .await
+            .map_err(|e| ApiError::lookup("webinar")(e).on("webinar"))?;
+        if found.creator_id != who.creator_id {
+            return Err(ApiError::not_found("webinar").on("webinar"));
         }
     }
     let mango = given(b.mango);
@@ -165,10 +170,16 @@ fn active(sub: &Subscription) -> ApiResult<()> {
 /// The caller's own subscription, or 404 (another creator's looks absent).
 async fn owned(s: &AppState, who: &Integrator, sid: &str) -> ApiResult<Subscription> {
     id("subscription", sid)?;
-    match s.ctx.store.get_subscription(sid).await {
-        Ok(sub) if sub.creator_id == who.creator_id => Ok(sub),
-        _ => Err(ApiError::not_found("subscription")),
+    let sub = s
+        .ctx
+        .store
+        .get_subscription(sid)
+        .await
+        .map_err(ApiError::lookup("subscription"))?;
+    if sub.creator_id != who.creator_id {
+        return Err(ApiError::not_found("subscription"));
     }
+    Ok(sub)
 }
 
 async fn show(
@@ -287,10 +298,11 @@ async fn deliveries(
     Query(q): Query<DeliveryQuery>,
 ) -> ApiResult<Json<Value>> {
     owned(&s, &who, &sid).await?;
+    let status = views::query_status("status", q.status.as_deref())?;
     let rows = s
         .ctx
         .store
-        .list_deliveries(&sid, q.status.as_deref(), views::limit(q.limit))
+        .list_deliveries(&sid, status, views::limit(q.limit))
         .await?;
     Ok(Json(json!({"data": rows})))
 }
@@ -306,7 +318,7 @@ async fn delivery(
         .store
         .get_delivery(&sid, &did)
         .await
-        .map_err(|_| ApiError::not_found("delivery"))?;
+        .map_err(ApiError::lookup("delivery"))?;
     Ok(Json(json!(d)))
 }
 
@@ -325,10 +337,7 @@ async fn retry(
         .store
         .retry_delivery(&sid, &did, now, now + Duration::hours(1))
         .await
-        .map_err(|e| match e {
-            crate::store::StoreError::NotFound => ApiError::not_found("delivery"),
-            other => other.into(),
-        })?;
+        .map_err(ApiError::lookup("delivery"))?;
     s.dispatcher.wake(&sid);
     Ok((StatusCode::ACCEPTED, Json(json!(d))))
 }

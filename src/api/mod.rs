@@ -7,6 +7,7 @@
 pub mod extract;
 mod integration;
 mod participants;
+mod plain;
 mod platform;
 mod views;
 mod webinars;
@@ -71,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         )
         .nest("/api/v1/integration/webhook/webhook", integration::routes())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(plain::refuse_in_uri))
         .with_state(state)
 }
 
@@ -84,7 +86,7 @@ async fn ready(
     match s.ctx.store.next_reminder_due().await {
         Ok(_) => Json(serde_json::json!({"status": "ready"})).into_response(),
         Err(e) => {
-            tracing::warn!(error = ?e, "not ready: the store does not answer");
+            tracing::warn!(error = %crate::error::causes(&e), "not ready: the store does not answer");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(serde_json::json!({"status": "unavailable", "reason": "the database does not answer"})),

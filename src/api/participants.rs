@@ -146,12 +146,9 @@ async fn participants(
     Query(q): Query<Page>,
 ) -> ApiResult<Json<Value>> {
     load(&s, &wid).await?;
+    let after = views::query_id("after", q.after.as_deref())?;
     let limit = views::limit(q.limit);
-    let rows = s
-        .ctx
-        .store
-        .list_participants(&wid, q.after.as_deref(), limit)
-        .await?;
+    let rows = s.ctx.store.list_participants(&wid, after, limit).await?;
     let next = (rows.len() as u32 == limit)
         .then(|| rows.last().map(|p| p.id.clone()))
         .flatten();
@@ -169,6 +166,6 @@ async fn unregister(
         .store
         .unregister_participant(&wid, &pid)
         .await
-        .map_err(|_| ApiError::not_found("participant"))?;
+        .map_err(ApiError::lookup("participant"))?;
     Ok(StatusCode::NO_CONTENT)
 }

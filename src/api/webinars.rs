@@ -3,7 +3,7 @@
 //! schedule. Admin token required.
 
 use super::extract::{Admin, ApiJson};
-use super::views::{id, instant, text, zone};
+use super::views::{id, instant, query_id, text, zone};
 use super::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::schedule::plan;
@@ -99,7 +99,7 @@ async fn create(
         .store
         .get_creator(&b.creator_id)
         .await
-        .map_err(|_| ApiError::not_found("creator"))?;
+        .map_err(ApiError::lookup("creator"))?;
     let tz = match zone("timezone", b.timezone.as_deref())? {
         Some(z) => Some(z),
         None => creator.timezone.clone(),
@@ -134,17 +134,20 @@ async fn list(
     State(s): State<AppState>,
     Query(q): Query<ByCreator>,
 ) -> ApiResult<Json<Value>> {
+    let creator = query_id("creatorId", Some(&q.creator_id))?
+        .ok_or_else(|| ApiError::invalid("invalid_value", "creatorId", "creatorId is required"))?;
     Ok(Json(
-        json!({"data": s.ctx.store.list_webinars(&q.creator_id).await?}),
+        json!({"data": s.ctx.store.list_webinars(creator).await?}),
     ))
 }
 
 pub(super) async fn load(s: &AppState, wid: &str) -> ApiResult<Webinar> {
     id("webinar", wid)?;
-    s.ctx.store.get_webinar(wid).await.map_err(|e| match e {
-        crate::store::StoreError::NotFound => ApiError::not_found("webinar"),
-        other => other.into(),
-    })
+    s.ctx
+        .store
+        .get_webinar(wid)
+        .await
+        .map_err(ApiError::lookup("webinar"))
 }
 
 async fn show(

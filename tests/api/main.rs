@@ -1,6 +1,7 @@
 //! The one integration-test binary: every test starts the real service on
 //! 127.0.0.1:0 and, where deliveries matter, a real receiver on loopback.
 
+mod characters;
 mod connections;
 mod delivery;
 mod helpers;
@@ -15,4 +16,5 @@ mod scheduling;
 mod shaping;
 mod staging;
 mod store;
+mod store_errors;
 mod story;
