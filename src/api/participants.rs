@@ -74,11 +74,8 @@ async fn register(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     load(&s, &wid).await?;
     let p = participant(b)?;
-    let (sum, mut recs) = s.ctx.store.register_participants(&wid, vec![p]).await?;
-    let rec = recs
-        .pop()
-        .ok_or_else(|| anyhow::anyhow!("registration returned no record"))?;
-    Ok((views::created(sum.created == 1), Json(json!(rec))))
+    let (rec, new) = s.ctx.store.register_participant(&wid, p).await?;
+    Ok((views::created(new), Json(json!(rec))))
 }
 
 /// Most participants in one bulk request.
@@ -128,7 +125,7 @@ async fn register_bulk(
         .enumerate()
         .map(|(i, p)| participant(p).map_err(|e| e.within(&format!("[{i}]"))))
         .collect::<Result<Vec<_>, _>>()?;
-    let (sum, _) = s.ctx.store.register_participants(&wid, people).await?;
+    let sum = s.ctx.store.register_participants(&wid, people).await?;
     Ok((StatusCode::OK, Json(json!(sum))))
 }
 
