@@ -4,6 +4,7 @@
 //! and its database answers). Handlers validate, call the store and
 //! wake the scheduler or the delivery lanes; they never write SQL.
 
+mod bulk;
 pub mod extract;
 mod integration;
 mod participants;
@@ -24,7 +25,8 @@ use tokio::sync::Notify;
 
 /// Largest ordinary request body.
 const BODY_LIMIT: usize = 64 * 1024;
-/// Largest bulk registration body (about 200 000 participants).
+/// Largest bulk registration body (200 000 participants of about 300
+/// bytes); read as it arrives, never held whole (`bulk`).
 pub const BULK_BODY_LIMIT: usize = 64 * 1024 * 1024;
 
 /// What every handler can reach.

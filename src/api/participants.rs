@@ -2,13 +2,14 @@
 //! bulk (a JSON array or NDJSON, all or nothing), page through them,
 //! unregister. Admin token required.
 
-use super::extract::{body_bytes, parse_json, Admin, ApiJson};
+use super::bulk::{self, Format, Limits};
+use super::extract::{Admin, ApiJson};
 use super::views::{self, id, text, zone};
 use super::webinars::load;
 use super::{AppState, BULK_BODY_LIMIT};
 use crate::error::{ApiError, ApiResult};
-use crate::store::NewParticipant;
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use crate::store::{NewParticipant, PackedParticipant};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -21,10 +22,7 @@ pub fn routes() -> Router<AppState> {
             "/webinars/{id}/participants",
             get(participants).post(register),
         )
-        .route(
-            "/webinars/{id}/participants/bulk",
-            post(register_bulk).layer(DefaultBodyLimit::max(BULK_BODY_LIMIT)),
-        )
+        .route("/webinars/{id}/participants/bulk", post(register_bulk))
         .route("/webinars/{id}/participants/{pid}", delete(unregister))
 }
 
@@ -78,11 +76,16 @@ async fn register(
     Ok((views::created(new), Json(json!(rec))))
 }
 
-/// Most participants in one bulk request.
-const BULK_MAX: usize = 200_000;
+/// What one bulk request may hold: 200 000 participants, in at most 64 MiB.
+const BULK: Limits = Limits {
+    bytes: BULK_BODY_LIMIT,
+    entries: 200_000,
+    what: "participants",
+};
 
 /// A JSON array of participants, or NDJSON (one object per line) when the
-/// content type says so. Any invalid entry refuses the whole request.
+/// content type says so, read as it arrives (`bulk`). Any invalid entry
+/// refuses the whole request.
 async fn register_bulk(
     _: Admin,
     State(s): State<AppState>,
@@ -95,37 +98,16 @@ async fn register_bulk(
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("ndjson") || v.contains("jsonlines"));
-    let bytes = body_bytes(req, &s).await?;
-    let raw: Vec<ParticipantIn> = if ndjson {
-        let text = std::str::from_utf8(&bytes).map_err(|_| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
-                "body is not UTF-8",
-            )
-        })?;
-        text.lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| parse_json(l.as_bytes()).map_err(|e| e.on(&format!("line {}", i + 1))))
-            .collect::<Result<_, _>>()?
-    } else {
-        parse_json(&bytes)?
-    };
-    drop(bytes); // a bulk body is large: do not hold it and its parse at once
-    if raw.is_empty() || raw.len() > BULK_MAX {
-        return Err(ApiError::invalid(
-            "invalid_batch",
-            "participants",
-            format!("send between 1 and {BULK_MAX} participants"),
-        ));
-    }
-    let people = raw
-        .into_iter()
-        .enumerate()
-        .map(|(i, p)| participant(p).map_err(|e| e.within(&format!("[{i}]"))))
-        .collect::<Result<Vec<_>, _>>()?;
-    let sum = s.ctx.store.register_participants(&wid, people).await?;
+    let format = if ndjson { Format::Lines } else { Format::Array };
+    let people = bulk::read(req, format, BULK, |p| {
+        participant(p).map(|p| PackedParticipant::from(&p))
+    })
+    .await?;
+    let sum = s
+        .ctx
+        .store
+        .register_participants(&wid, people.into())
+        .await?;
     Ok((StatusCode::OK, Json(json!(sum))))
 }
 

@@ -3,11 +3,13 @@
 //! One implementation per backend lives beside this file; `open` picks one
 //! from the database URL once, at start.
 
+pub mod batch;
 pub mod model;
 pub mod postgres;
 pub mod receipt;
 pub mod sqlite;
 
+pub use batch::{NewParticipants, PackedParticipant, ParticipantRef};
 pub use model::*;
 
 use async_trait::async_trait;
@@ -113,13 +115,13 @@ pub trait Store: Send + Sync + 'static {
     /// order their reminders go out in), and answers only how many were new
     /// and how many were there already: the same email again, in any case,
     /// in the batch or before it, is not a second registration. Takes the
-    /// list by value: a bulk request holds up to 200 000 of them. Calls on
+    /// batch by value: a bulk request holds up to 200 000. Calls on
     /// several instances at once may overlap: each writes in the order of
     /// the email, so they wait for each other instead of deadlocking.
     async fn register_participants(
         &self,
         webinar_id: &str,
-        people: Vec<NewParticipant>,
+        people: NewParticipants,
     ) -> StoreResult<RegisterSummary>;
     async fn list_participants(
         &self,

@@ -16,7 +16,9 @@
 
 use super::{found, touched};
 use crate::domain::ids::new_id;
-use crate::store::{NewParticipant, Participant, RegisterSummary, StoreError, StoreResult};
+use crate::store::{
+    NewParticipant, NewParticipants, Participant, RegisterSummary, StoreError, StoreResult,
+};
 use chrono::Utc;
 use tokio_postgres::{GenericClient, Row, Transaction};
 
@@ -44,8 +46,8 @@ fn participant(r: &Row) -> Participant {
 /// `lower()` for every ASCII address; should the two differ for some other
 /// character, the worst case is a deadlock the server breaks and the
 /// transaction is run again.
-fn write_order(people: &[NewParticipant]) -> Vec<usize> {
-    let folded = |i: usize| people[i].email.chars().flat_map(char::to_lowercase);
+fn write_order(people: &NewParticipants) -> Vec<usize> {
+    let folded = |i: usize| people.get(i).email.chars().flat_map(char::to_lowercase);
     let mut order: Vec<usize> = (0..people.len()).collect();
     order.sort_by(|&a, &b| folded(a).cmp(folded(b)));
     order
@@ -56,7 +58,7 @@ fn write_order(people: &[NewParticipant]) -> Vec<usize> {
 pub async fn register(
     tx: &deadpool_postgres::Transaction<'_>,
     webinar_id: &str,
-    people: &[NewParticipant],
+    people: &NewParticipants,
 ) -> StoreResult<RegisterSummary> {
     // Locks the webinar: a cancellation cannot slip in between.
     let status: Option<String> = tx
@@ -101,13 +103,13 @@ pub async fn register(
         let mut phones = Vec::with_capacity(chunk.len());
         let mut zones = Vec::with_capacity(chunk.len());
         for &i in chunk {
-            let p = &people[i];
+            let p = people.get(i);
             numbers.push(seqs[i]);
             ids.push(new_id());
-            names.push(p.name.as_str());
-            emails.push(p.email.as_str());
-            phones.push(p.phone.as_str());
-            zones.push(p.timezone.as_deref());
+            names.push(p.name);
+            emails.push(p.email);
+            phones.push(p.phone);
+            zones.push(p.timezone);
         }
         created += tx
             .execute(
@@ -138,7 +140,7 @@ pub async fn register_one(
     webinar_id: &str,
     person: &NewParticipant,
 ) -> StoreResult<(Participant, bool)> {
-    let summary = register(tx, webinar_id, std::slice::from_ref(person)).await?;
+    let summary = register(tx, webinar_id, &vec![person.clone()].into()).await?;
     let r = tx
         .query_one(
             &format!(
@@ -194,17 +196,14 @@ pub async fn unregister(tx: &Transaction<'_>, webinar_id: &str, id: &str) -> Sto
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::PackedParticipant;
 
-    fn people(emails: &[&str]) -> Vec<NewParticipant> {
+    fn people(emails: &[&str]) -> NewParticipants {
         emails
             .iter()
-            .map(|e| NewParticipant {
-                name: "N".into(),
-                email: (*e).into(),
-                phone: String::new(),
-                timezone: None,
-            })
-            .collect()
+            .map(|e| PackedParticipant::new("N", e, "", None))
+            .collect::<Vec<_>>()
+            .into()
     }
 
     #[test]

@@ -149,7 +149,7 @@ impl Store for PgStore {
     async fn register_participants(
         &self,
         webinar: &str,
-        people: Vec<NewParticipant>,
+        people: NewParticipants,
     ) -> StoreResult<RegisterSummary> {
         in_tx!(self, |tx| participants::register(&tx, webinar, &people)
             .await?)

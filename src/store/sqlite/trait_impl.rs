@@ -115,7 +115,7 @@ impl Store for SqliteStore {
     async fn register_participants(
         &self,
         webinar: &str,
-        people: Vec<NewParticipant>,
+        people: NewParticipants,
     ) -> StoreResult<RegisterSummary> {
         let webinar = own(webinar);
         self.run(move |c| webinars::register(c, &webinar, &people))

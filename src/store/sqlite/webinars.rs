@@ -3,8 +3,8 @@
 use super::{at, at_opt, ms, touched};
 use crate::domain::ids::new_id;
 use crate::store::{
-    NewParticipant, Participant, PlannedReminder, RegisterSummary, Reminder, StoreError,
-    StoreResult, Webinar, WebinarFields,
+    NewParticipant, NewParticipants, Participant, PlannedReminder, RegisterSummary, Reminder,
+    StoreError, StoreResult, Webinar, WebinarFields,
 };
 use chrono::Utc;
 use rusqlite::{params, Connection, Row, Transaction};
@@ -217,7 +217,7 @@ fn participant(r: &Row) -> rusqlite::Result<Participant> {
 pub fn register(
     c: &mut Connection,
     webinar_id: &str,
-    people: &[NewParticipant],
+    people: &NewParticipants,
 ) -> StoreResult<RegisterSummary> {
     let w = get_webinar(c, webinar_id)?;
     if w.status != "scheduled" {
@@ -232,7 +232,7 @@ pub fn register(
                (id, webinar_id, name, email, phone, timezone, registered_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
-        for p in people {
+        for p in people.iter() {
             let n = st.execute(params![
                 new_id(),
                 webinar_id,
@@ -260,7 +260,7 @@ pub fn register_one(
     webinar_id: &str,
     person: &NewParticipant,
 ) -> StoreResult<(Participant, bool)> {
-    let summary = register(c, webinar_id, std::slice::from_ref(person))?;
+    let summary = register(c, webinar_id, &vec![person.clone()].into())?;
     let record = c.query_row(
         &format!(
             "SELECT {PARTICIPANT_COLS} FROM participants

@@ -147,7 +147,8 @@ pub async fn participants_register_once_per_email_and_page_in_order(s: DynStore)
                 person("b@x.example"),
                 person("A@x.example"),
                 person("B@X.example"),
-            ],
+            ]
+            .into(),
         )
         .await
         .unwrap();
@@ -191,7 +192,7 @@ pub async fn participants_register_once_per_email_and_page_in_order(s: DynStore)
     assert_eq!(s.list_participants(&w.id, None, 10).await.unwrap().len(), 3);
     s.end_webinar(&w.id, false).await.unwrap();
     assert!(matches!(
-        s.register_participants(&w.id, vec![person("d@x.example")])
+        s.register_participants(&w.id, vec![person("d@x.example")].into())
             .await,
         Err(StoreError::Conflict(_))
     ));
