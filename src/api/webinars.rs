@@ -5,6 +5,7 @@
 use super::extract::{Admin, ApiJson};
 use super::views::{id, instant, query_id, text, zone};
 use super::AppState;
+use crate::domain::span;
 use crate::error::{ApiError, ApiResult};
 use crate::schedule::plan;
 use crate::store::{Webinar, WebinarFields};
@@ -67,14 +68,16 @@ fn arm(s: &AppState, from: chrono::DateTime<chrono::Utc>) -> Vec<crate::store::P
 }
 
 /// Checks the fields and the mangoes (which must be the creator's own).
-async fn validate(s: &AppState, creator: &str, f: WebinarFields) -> ApiResult<WebinarFields> {
-    if f.to_time <= f.from_time {
-        return Err(ApiError::invalid(
-            "invalid_time",
-            "toTime",
-            "toTime must be after fromTime",
-        ));
-    }
+/// The times must be ones the payload can write, as of the service's
+/// clock (`domain::span`); `end_derived`: the end was kept from a move.
+async fn validate(
+    s: &AppState,
+    creator: &str,
+    f: WebinarFields,
+    end_derived: bool,
+) -> ApiResult<WebinarFields> {
+    span::check(f.from_time, f.to_time, s.ctx.clock.now(), end_derived)
+        .map_err(|e| ApiError::invalid("invalid_time", e.field, e.message))?;
     let owned = s.ctx.store.list_mangoes(creator).await?;
     for (i, m) in f.mango_ids.iter().enumerate() {
         if !owned.iter().any(|o| &o.id == m) {
@@ -112,7 +115,7 @@ async fn create(
         timezone: tz,
         mango_ids: b.mangoes,
     };
-    let fields = validate(&s, &creator.id, fields).await?;
+    let fields = validate(&s, &creator.id, fields, false).await?;
     let reminders = arm(&s, fields.from_time);
     let w = s
         .ctx
@@ -175,6 +178,7 @@ async fn apply(s: &AppState, wid: &str, p: WebinarPatch) -> ApiResult<Webinar> {
         .transpose()?
         .unwrap_or(w.from_time);
     // Moving the start without an end keeps the duration.
+    let end_derived = p.to_time.is_none() && from != w.from_time;
     let to = match p.to_time.as_deref() {
         Some(v) => instant("toTime", v)?,
         None => w.to_time + (from - w.from_time),
@@ -195,7 +199,7 @@ async fn apply(s: &AppState, wid: &str, p: WebinarPatch) -> ApiResult<Webinar> {
         },
         mango_ids: p.mangoes.unwrap_or(w.mangoes),
     };
-    let fields = validate(s, &w.creator_id, fields).await?;
+    let fields = validate(s, &w.creator_id, fields, end_derived).await?;
     let moved = fields.from_time != w.from_time;
     let plan = moved.then(|| arm(s, fields.from_time));
     let out = s

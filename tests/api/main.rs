@@ -19,3 +19,4 @@ mod staging;
 mod store;
 mod store_errors;
 mod story;
+mod times;
