@@ -66,10 +66,12 @@ impl From<&NewParticipant> for PackedParticipant {
 pub struct NewParticipants(Vec<PackedParticipant>);
 
 impl NewParticipants {
+    /// How many participants the batch holds.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// Whether the batch holds none.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
