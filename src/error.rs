@@ -85,6 +85,17 @@ impl ApiError {
         )
     }
 
+    /// The answer to a store call that looked up `what`: only
+    /// [`StoreError::NotFound`] is a 404. Anything else keeps its own
+    /// answer (a conflict is a 409; a failure a 500, logged with its cause),
+    /// so a database that fails is never reported as a missing record.
+    pub fn lookup(what: &'static str) -> impl FnOnce(StoreError) -> Self {
+        move |e| match e {
+            StoreError::NotFound => Self::not_found(what),
+            other => other.into(),
+        }
+    }
+
     /// Puts the field to blame inside a container, e.g. `[3]` + `email`
     /// gives `[3].email`.
     pub fn within(self, prefix: &str) -> Self {
@@ -120,6 +131,15 @@ impl ApiError {
             other => other,
         }
     }
+}
+
+/// An error and every cause under it on one line (`db error: ERROR:
+/// deadlock detected …`), for logs: a database error's own message is its
+/// cause, and `Debug` or plain `Display` would log only `db error`. Works
+/// for `anyhow::Error` and for [`StoreError`], which hands the alternate
+/// flag to the `anyhow::Error` it carries.
+pub fn causes(e: &impl std::fmt::Display) -> String {
+    format!("{e:#}")
 }
 
 impl From<StoreError> for ApiError {
@@ -161,10 +181,26 @@ impl IntoResponse for ApiError {
                 resp
             }
             ApiError::Internal(e) => {
-                tracing::error!(error = ?e, "request failed");
+                tracing::error!(error = %causes(&e), "request failed");
                 let body = json!({"error": {"code": "internal", "message": "internal error", "field": null}});
                 (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_are_logged_on_one_line() {
+        let db = std::io::Error::other("ERROR: deadlock detected");
+        let e = anyhow::Error::new(db).context("db error");
+        assert_eq!(causes(&e), "db error: ERROR: deadlock detected");
+        // A store error hands the whole chain on, as the handlers log it.
+        let e = StoreError::Other(e);
+        assert_eq!(causes(&e), "db error: ERROR: deadlock detected");
+        assert_eq!(causes(&StoreError::NotFound), "not found");
     }
 }

@@ -34,7 +34,9 @@ pub async fn run(
                 schedule.notify_one();
                 match ctx.store.subscriptions_with_work().await {
                     Ok(subs) => subs.iter().for_each(|s| dispatcher.wake(s)),
-                    Err(e) => tracing::warn!(error = ?e, "scan for pending deliveries failed"),
+                    Err(e) => {
+                        tracing::warn!(error = %crate::error::causes(&e), "scan for pending deliveries failed")
+                    }
                 }
             }
             Err(RecvError::Closed) => return,

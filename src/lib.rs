@@ -177,7 +177,9 @@ pub async fn run(
     match ctx.store.release_leases(&ctx.instance).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(leases = n, "handed back unsent work"),
-        Err(e) => tracing::warn!(error = ?e, "could not hand back leases; they lapse on their own"),
+        Err(e) => {
+            tracing::warn!(error = %crate::error::causes(&e), "could not hand back leases; they lapse on their own")
+        }
     }
     // Let go of the database now (SQLite's file lock), not when the last
     // handle happens to be dropped: a restart in this process, or the next

@@ -33,6 +33,8 @@ enum Command {
     /// The long run: a fan-out every few seconds for an hour, to good and
     /// failing endpoints, sampling memory, open files and the store's size.
     Soak(tminus::soak::SoakArgs),
+    /// Measure the peak memory of one bulk registration.
+    BenchBulk(tminus::bench::bulk::BulkArgs),
     /// The benchmark's receiver (started by `bench`).
     #[command(hide = true)]
     BenchReceiver,
@@ -43,7 +45,11 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // The demo prints its own story; the service logs at info.
     let default_filter = match cli.command {
-        Command::Demo | Command::Bench(_) | Command::Soak(_) | Command::BenchReceiver => "warn",
+        Command::Demo
+        | Command::Bench(_)
+        | Command::BenchBulk(_)
+        | Command::Soak(_)
+        | Command::BenchReceiver => "warn",
         Command::Serve(_) => "info,hyper=warn,reqwest=warn",
     };
     tminus::telemetry::init(default_filter);
@@ -57,6 +63,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Demo => tminus::demo::run().await,
         Command::Bench(args) => tminus::bench::run(args).await,
         Command::Soak(args) => tminus::soak::run(args).await,
+        Command::BenchBulk(args) => tminus::bench::bulk::run(args).await,
         Command::BenchReceiver => tminus::bench::receiver::run().await,
     }
 }

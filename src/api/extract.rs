@@ -15,6 +15,7 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// A JSON body, parsed strictly (types say `deny_unknown_fields`).
@@ -78,45 +79,62 @@ pub fn body_error(e: &(dyn std::error::Error + 'static)) -> ApiError {
     }
 }
 
-/// Parses JSON with the path of the offending field in the error.
+/// Parses a JSON body: malformed JSON is a 400, a string with a control
+/// character a 422 ([`super::plain`]), then [`typed`].
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| json_error(String::new(), e))?;
+    typed(value)
+}
+
+/// Types a parsed body, after refusing control characters in its strings,
+/// with the path of the offending field in the error.
+pub fn typed<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    super::plain::json(&value)?;
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
-        let msg = inner.to_string();
-        let quoted = msg.split('`').nth(1).map(str::to_owned);
-        // The offending field's full path: serde_path_to_error gives the
-        // container ("." at the top), serde's message names the field.
-        let at = |name: Option<String>| -> String {
-            let name = name.unwrap_or_default();
-            let top = path == "." || path.is_empty();
-            match (top, name.is_empty()) {
-                (true, _) => name,
-                (false, true) => path.clone(),
-                (false, false) if path.ends_with(&name) => path.clone(),
-                (false, false) => format!("{path}.{name}"),
-            }
-        };
-        if inner.is_syntax() || inner.is_eof() {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
-                format!("request body is not valid JSON: {msg}"),
-            )
-        } else if msg.starts_with("unknown field") {
-            ApiError::new(StatusCode::BAD_REQUEST, "unknown_field", msg.clone()).on(&at(quoted))
-        } else if msg.starts_with("missing field") {
-            ApiError::new(StatusCode::BAD_REQUEST, "missing_field", msg.clone()).on(&at(quoted))
-        } else {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_type",
-                format!("{path}: {msg}"),
-            )
-            .on(&path)
-        }
+        json_error(path, e.into_inner())
     })
+}
+
+/// A JSON error as the API answers it: `path` is the container the error
+/// is in (`.` or empty at the top), serde's message names the field.
+pub fn json_error(path: String, inner: serde_json::Error) -> ApiError {
+    let msg = inner.to_string();
+    let quoted = msg.split('`').nth(1).map(str::to_owned);
+    let top = path == "." || path.is_empty();
+    // The offending field's full path: the container, and the field
+    // serde's message names.
+    let at = |name: Option<String>| -> String {
+        let name = name.unwrap_or_default();
+        match (top, name.is_empty()) {
+            (true, _) => name,
+            (false, true) => path.clone(),
+            (false, false) if path.ends_with(&name) => path.clone(),
+            (false, false) => format!("{path}.{name}"),
+        }
+    };
+    if inner.is_syntax() || inner.is_eof() {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("request body is not valid JSON: {msg}"),
+        )
+    } else if inner.is_io() {
+        ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", msg)
+    } else if msg.starts_with("unknown field") {
+        ApiError::new(StatusCode::BAD_REQUEST, "unknown_field", msg.clone()).on(&at(quoted))
+    } else if msg.starts_with("missing field") {
+        ApiError::new(StatusCode::BAD_REQUEST, "missing_field", msg.clone()).on(&at(quoted))
+    } else if top {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_type", msg)
+    } else {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_type",
+            format!("{path}: {msg}"),
+        )
+        .on(&path)
+    }
 }
 
 impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {

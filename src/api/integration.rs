@@ -142,9 +142,14 @@ async fn subscribe(
         mango,
     } = check_subscribe(&b, cfg, s.dispatcher.target_policy())?;
     if let Some(w) = &webinar {
-        match s.ctx.store.get_webinar(w).await {
-            Ok(found) if found.creator_id == who.creator_id => {}
-            _ => return Err(ApiError::not_found("webinar").on("webinar")),
+        let found = s
+            .ctx
+            .store
+            .get_webinar(w)
+            .await
+            .map_err(|e| ApiError::lookup("webinar")(e).on("webinar"))?;
+        if found.creator_id != who.creator_id {
+            return Err(ApiError::not_found("webinar").on("webinar"));
         }
     }
     if let Some(m) = &mango {
@@ -204,10 +209,16 @@ fn active(sub: &Subscription) -> ApiResult<()> {
 /// The caller's own subscription, or 404 (another creator's looks absent).
 async fn owned(s: &AppState, who: &Integrator, sid: &str) -> ApiResult<Subscription> {
     id("subscription", sid)?;
-    match s.ctx.store.get_subscription(sid).await {
-        Ok(sub) if sub.creator_id == who.creator_id => Ok(sub),
-        _ => Err(ApiError::not_found("subscription")),
+    let sub = s
+        .ctx
+        .store
+        .get_subscription(sid)
+        .await
+        .map_err(ApiError::lookup("subscription"))?;
+    if sub.creator_id != who.creator_id {
+        return Err(ApiError::not_found("subscription"));
     }
+    Ok(sub)
 }
 
 async fn show(
@@ -378,7 +389,7 @@ async fn delivery(
         .store
         .get_delivery(&sid, &did)
         .await
-        .map_err(|_| ApiError::not_found("delivery"))?;
+        .map_err(ApiError::lookup("delivery"))?;
     Ok(Json(json!(d)))
 }
 
@@ -397,10 +408,7 @@ async fn retry(
         .store
         .retry_delivery(&sid, &did, now, now + Duration::hours(1))
         .await
-        .map_err(|e| match e {
-            crate::store::StoreError::NotFound => ApiError::not_found("delivery"),
-            other => other.into(),
-        })?;
+        .map_err(ApiError::lookup("delivery"))?;
     s.dispatcher.wake(&sid);
     Ok((StatusCode::ACCEPTED, Json(json!(d))))
 }

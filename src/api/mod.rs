@@ -5,6 +5,7 @@
 //! wake the scheduler or the delivery lanes; they never write SQL.
 
 mod auth_limit;
+mod bulk;
 pub mod client;
 mod deadline;
 pub mod extract;
@@ -12,6 +13,7 @@ pub mod extract;
 mod fuzz;
 mod integration;
 mod participants;
+mod plain;
 mod platform;
 mod views;
 mod webinars;
@@ -29,7 +31,8 @@ use tokio::sync::Notify;
 
 /// Largest ordinary request body.
 const BODY_LIMIT: usize = 64 * 1024;
-/// Largest bulk registration body (about 200 000 participants).
+/// Largest bulk registration body (200 000 participants of about 300
+/// bytes); read as it arrives, never held whole (`bulk`).
 pub const BULK_BODY_LIMIT: usize = 64 * 1024 * 1024;
 /// The slowest upload a bulk registration is given time for, in bytes per
 /// second (2 Mbit/s): on top of `--body-timeout`, each byte received earns
@@ -90,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         // adds the `Allow` header.
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(plain::refuse_in_uri))
         .with_state(state)
 }
 
@@ -117,7 +121,7 @@ async fn ready(
     match s.ctx.store.next_reminder_due().await {
         Ok(_) => Json(serde_json::json!({"status": "ready"})).into_response(),
         Err(e) => {
-            tracing::warn!(error = ?e, "not ready: the store does not answer");
+            tracing::warn!(error = %crate::error::causes(&e), "not ready: the store does not answer");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(serde_json::json!({"status": "unavailable", "reason": "the database does not answer"})),

@@ -2,15 +2,14 @@
 //! bulk (a JSON array or NDJSON, all or nothing), page through them,
 //! unregister. Admin token required.
 
-use super::extract::{
-    body_bytes_within, parse_json, read_deadline, Admin, ApiJson, ApiPath, ApiQuery,
-};
+use super::bulk::{self, Format, Limits};
+use super::extract::{read_deadline, Admin, ApiJson, ApiPath, ApiQuery};
 use super::views::{self, id, text, zone};
 use super::webinars::load;
 use super::{AppState, BULK_BODY_LIMIT, BULK_MIN_RATE};
 use crate::error::{ApiError, ApiResult};
-use crate::store::NewParticipant;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use crate::store::{NewParticipant, PackedParticipant};
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -23,10 +22,7 @@ pub fn routes() -> Router<AppState> {
             "/webinars/{id}/participants",
             get(participants).post(register),
         )
-        .route(
-            "/webinars/{id}/participants/bulk",
-            post(register_bulk).layer(DefaultBodyLimit::max(BULK_BODY_LIMIT)),
-        )
+        .route("/webinars/{id}/participants/bulk", post(register_bulk))
         .route("/webinars/{id}/participants/{pid}", delete(unregister))
 }
 
@@ -76,18 +72,20 @@ async fn register(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     load(&s, &wid).await?;
     let p = participant(b)?;
-    let (sum, mut recs) = s.ctx.store.register_participants(&wid, vec![p]).await?;
-    let rec = recs
-        .pop()
-        .ok_or_else(|| anyhow::anyhow!("registration returned no record"))?;
-    Ok((views::created(sum.created == 1), Json(json!(rec))))
+    let (rec, new) = s.ctx.store.register_participant(&wid, p).await?;
+    Ok((views::created(new), Json(json!(rec))))
 }
 
-/// Most participants in one bulk request.
-const BULK_MAX: usize = 200_000;
+/// What one bulk request may hold: 200 000 participants, in at most 64 MiB.
+const BULK: Limits = Limits {
+    bytes: BULK_BODY_LIMIT,
+    entries: 200_000,
+    what: "participants",
+};
 
 /// A JSON array of participants, or NDJSON (one object per line) when the
-/// content type says so. Any invalid entry refuses the whole request.
+/// content type says so, read as it arrives (`bulk`). Any invalid entry
+/// refuses the whole request.
 async fn register_bulk(
     _: Admin,
     State(s): State<AppState>,
@@ -100,39 +98,18 @@ async fn register_bulk(
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("ndjson") || v.contains("jsonlines"));
+    let format = if ndjson { Format::Lines } else { Format::Array };
     // Up to 64 MiB: the body timeout, plus time at the minimum rate.
     let deadline = read_deadline(&req, &s).with_min_rate(BULK_MIN_RATE);
-    let bytes = body_bytes_within(req, &s, deadline).await?;
-    let raw: Vec<ParticipantIn> = if ndjson {
-        let text = std::str::from_utf8(&bytes).map_err(|_| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
-                "body is not UTF-8",
-            )
-        })?;
-        text.lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| parse_json(l.as_bytes()).map_err(|e| e.on(&format!("line {}", i + 1))))
-            .collect::<Result<_, _>>()?
-    } else {
-        parse_json(&bytes)?
-    };
-    drop(bytes); // a bulk body is large: do not hold it and its parse at once
-    if raw.is_empty() || raw.len() > BULK_MAX {
-        return Err(ApiError::invalid(
-            "invalid_batch",
-            "participants",
-            format!("send between 1 and {BULK_MAX} participants"),
-        ));
-    }
-    let people = raw
-        .into_iter()
-        .enumerate()
-        .map(|(i, p)| participant(p).map_err(|e| e.within(&format!("[{i}]"))))
-        .collect::<Result<Vec<_>, _>>()?;
-    let (sum, _) = s.ctx.store.register_participants(&wid, people).await?;
+    let people = bulk::read(req, deadline, format, BULK, |p| {
+        participant(p).map(|p| PackedParticipant::from(&p))
+    })
+    .await?;
+    let sum = s
+        .ctx
+        .store
+        .register_participants(&wid, people.into())
+        .await?;
     Ok((StatusCode::OK, Json(json!(sum))))
 }
 
@@ -150,12 +127,9 @@ async fn participants(
     ApiQuery(q): ApiQuery<Page>,
 ) -> ApiResult<Json<Value>> {
     load(&s, &wid).await?;
+    let after = views::query_id("after", q.after.as_deref())?;
     let limit = views::limit(q.limit);
-    let rows = s
-        .ctx
-        .store
-        .list_participants(&wid, q.after.as_deref(), limit)
-        .await?;
+    let rows = s.ctx.store.list_participants(&wid, after, limit).await?;
     let next = (rows.len() as u32 == limit)
         .then(|| rows.last().map(|p| p.id.clone()))
         .flatten();
@@ -173,6 +147,6 @@ async fn unregister(
         .store
         .unregister_participant(&wid, &pid)
         .await
-        .map_err(|_| ApiError::not_found("participant"))?;
+        .map_err(ApiError::lookup("participant"))?;
     Ok(StatusCode::NO_CONTENT)
 }

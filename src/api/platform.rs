@@ -4,7 +4,7 @@
 use super::extract::{key_hash, parse_json, Admin, ApiJson, ApiPath, ApiQuery};
 use super::views::{self, id, text, zone};
 use super::AppState;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
@@ -54,9 +54,13 @@ async fn get_creator(
     ApiPath(cid): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     id("creator", &cid)?;
-    Ok(Json(json!(s.ctx.store.get_creator(&cid).await.map_err(
-        |_| crate::error::ApiError::not_found("creator")
-    )?)))
+    let c = s
+        .ctx
+        .store
+        .get_creator(&cid)
+        .await
+        .map_err(ApiError::lookup("creator"))?;
+    Ok(Json(json!(c)))
 }
 
 #[derive(Deserialize, Default)]
@@ -87,7 +91,7 @@ async fn create_key(
         .store
         .create_api_key(&cid, &name, &prefix, &key_hash(&key))
         .await
-        .map_err(|_| crate::error::ApiError::not_found("creator"))?;
+        .map_err(ApiError::lookup("creator"))?;
     let mut v = json!(rec);
     v["key"] = json!(key); // shown once: only its hash is stored
     Ok((StatusCode::CREATED, Json(v)))
@@ -109,12 +113,13 @@ async fn revoke_key(
     State(s): State<AppState>,
     ApiPath((cid, kid)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
+    id("creator", &cid)?;
     id("api key", &kid)?;
     s.ctx
         .store
         .revoke_api_key(&cid, &kid)
         .await
-        .map_err(|_| crate::error::ApiError::not_found("api key"))?;
+        .map_err(ApiError::lookup("api key"))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -137,7 +142,7 @@ async fn create_mango(
         .store
         .create_mango(&cid, &name)
         .await
-        .map_err(|_| crate::error::ApiError::not_found("creator"))?;
+        .map_err(ApiError::lookup("creator"))?;
     Ok((StatusCode::CREATED, Json(json!(m))))
 }
 
@@ -181,11 +186,8 @@ async fn list_subscriptions(
     State(s): State<AppState>,
     ApiQuery(f): ApiQuery<SubFilter>,
 ) -> ApiResult<Json<Value>> {
-    let subs = s
-        .ctx
-        .store
-        .list_subscriptions(f.creator_id.as_deref())
-        .await?;
+    let creator = views::query_id("creatorId", f.creator_id.as_deref())?;
+    let subs = s.ctx.store.list_subscriptions(creator).await?;
     let data: Vec<Value> = subs
         .iter()
         .filter(|x| f.status.is_none_or(|st| x.status == st.as_str()))

@@ -84,6 +84,20 @@ pub fn id(what: &str, value: &str) -> Result<(), ApiError> {
     }
 }
 
+/// An optional id in a query (`creatorId`, the `after` cursor): empty means
+/// not given; any other shape than an id's is refused, naming the parameter.
+pub fn query_id<'a>(param: &str, value: Option<&'a str>) -> Result<Option<&'a str>, ApiError> {
+    match value.filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) if crate::domain::ids::is_id(v) => Ok(Some(v)),
+        Some(_) => Err(ApiError::invalid(
+            "invalid_value",
+            param,
+            format!("{param} must be an id (24 hex digits)"),
+        )),
+    }
+}
+
 /// Paging limit: default 50, at most 1 000.
 pub fn limit(l: Option<u32>) -> u32 {
     l.unwrap_or(50).clamp(1, 1000)

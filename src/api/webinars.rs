@@ -3,8 +3,9 @@
 //! schedule. Admin token required.
 
 use super::extract::{Admin, ApiJson, ApiPath, ApiQuery};
-use super::views::{id, instant, text, zone};
+use super::views::{id, instant, query_id, text, zone};
 use super::AppState;
+use crate::domain::span;
 use crate::error::{ApiError, ApiResult};
 use crate::schedule::plan;
 use crate::store::{Webinar, WebinarFields};
@@ -82,23 +83,16 @@ fn arm(s: &AppState, from: chrono::DateTime<chrono::Utc>) -> Vec<crate::store::P
 }
 
 /// Checks the fields and the mangoes (which must be the creator's own).
-async fn validate(s: &AppState, creator: &str, f: WebinarFields) -> ApiResult<WebinarFields> {
-    if f.to_time <= f.from_time {
-        return Err(ApiError::invalid(
-            "invalid_time",
-            "toTime",
-            "toTime must be after fromTime",
-        ));
-    }
-    // A start moved late keeps its duration, which may take the end past
-    // the years tminus can show.
-    if !crate::domain::payload::in_range(f.to_time) {
-        return Err(ApiError::invalid(
-            "invalid_time",
-            "toTime",
-            "toTime must be before 9999",
-        ));
-    }
+/// The times must be ones the payload can write, as of the service's
+/// clock (`domain::span`); `end_derived`: the end was kept from a move.
+async fn validate(
+    s: &AppState,
+    creator: &str,
+    f: WebinarFields,
+    end_derived: bool,
+) -> ApiResult<WebinarFields> {
+    span::check(f.from_time, f.to_time, s.ctx.clock.now(), end_derived)
+        .map_err(|e| ApiError::invalid("invalid_time", e.field, e.message))?;
     let owned = s.ctx.store.list_mangoes(creator).await?;
     for (i, m) in f.mango_ids.iter().enumerate() {
         if !owned.iter().any(|o| &o.id == m) {
@@ -123,12 +117,12 @@ async fn create(
         .store
         .get_creator(&b.creator_id)
         .await
-        .map_err(|_| ApiError::not_found("creator"))?;
+        .map_err(ApiError::lookup("creator"))?;
     let mut fields = fields(b)?;
     if fields.timezone.is_none() {
         fields.timezone = creator.timezone.clone();
     }
-    let fields = validate(&s, &creator.id, fields).await?;
+    let fields = validate(&s, &creator.id, fields, false).await?;
     let reminders = arm(&s, fields.from_time);
     let w = s
         .ctx
@@ -150,17 +144,20 @@ async fn list(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<ByCreator>,
 ) -> ApiResult<Json<Value>> {
+    let creator = query_id("creatorId", Some(&q.creator_id))?
+        .ok_or_else(|| ApiError::invalid("invalid_value", "creatorId", "creatorId is required"))?;
     Ok(Json(
-        json!({"data": s.ctx.store.list_webinars(&q.creator_id).await?}),
+        json!({"data": s.ctx.store.list_webinars(creator).await?}),
     ))
 }
 
 pub(super) async fn load(s: &AppState, wid: &str) -> ApiResult<Webinar> {
     id("webinar", wid)?;
-    s.ctx.store.get_webinar(wid).await.map_err(|e| match e {
-        crate::store::StoreError::NotFound => ApiError::not_found("webinar"),
-        other => other.into(),
-    })
+    s.ctx
+        .store
+        .get_webinar(wid)
+        .await
+        .map_err(ApiError::lookup("webinar"))
 }
 
 async fn show(
@@ -188,6 +185,7 @@ async fn apply(s: &AppState, wid: &str, p: WebinarPatch) -> ApiResult<Webinar> {
         .transpose()?
         .unwrap_or(w.from_time);
     // Moving the start without an end keeps the duration.
+    let end_derived = p.to_time.is_none() && from != w.from_time;
     let to = match p.to_time.as_deref() {
         Some(v) => instant("toTime", v)?,
         None => w.to_time + (from - w.from_time),
@@ -208,7 +206,7 @@ async fn apply(s: &AppState, wid: &str, p: WebinarPatch) -> ApiResult<Webinar> {
         },
         mango_ids: p.mangoes.unwrap_or(w.mangoes),
     };
-    let fields = validate(s, &w.creator_id, fields).await?;
+    let fields = validate(s, &w.creator_id, fields, end_derived).await?;
     let moved = fields.from_time != w.from_time;
     let plan = moved.then(|| arm(s, fields.from_time));
     let out = s

@@ -9,6 +9,7 @@
 //! them as JSON. It is a program that reports, never a test that asserts
 //! time.
 
+pub mod bulk;
 pub mod procs;
 pub mod receiver;
 mod run;

@@ -40,7 +40,7 @@ async fn refresh(d: &Dispatcher, id: &str, old: Option<View>) -> Result<Option<V
         Ok(sub) => sub,
         Err(crate::store::StoreError::NotFound) => return Ok(None),
         Err(e) => {
-            tracing::warn!(subscription = %id, error = ?e, "reading the subscription failed");
+            tracing::warn!(subscription = %id, error = %crate::error::causes(&e), "reading the subscription failed");
             // Looked at again in a tick.
             return old
                 .map(|mut o| {
@@ -326,7 +326,7 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
                     w.take(c)
                 }
                 Err(e) => {
-                    tracing::warn!(subscription = %id, error = ?e, "claiming deliveries failed")
+                    tracing::warn!(subscription = %id, error = %crate::error::causes(&e), "claiming deliveries failed")
                 }
             }
         }
@@ -423,6 +423,6 @@ async fn renew(d: &Dispatcher, w: &Work, lease_len: Duration) {
         .renew_leases(&ctx.instance, &slices, &rows, until)
         .await
     {
-        tracing::warn!(error = ?e, "renewing leases failed; they may lapse");
+        tracing::warn!(error = %crate::error::causes(&e), "renewing leases failed; they may lapse");
     }
 }

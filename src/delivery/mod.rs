@@ -192,18 +192,20 @@ impl Dispatcher {
                         tracing::info!(instances = live, "instances sharing the store");
                     }
                 }
-                Err(e) => tracing::warn!(error = ?e, "heartbeat failed"),
+                Err(e) => tracing::warn!(error = %crate::error::causes(&e), "heartbeat failed"),
             }
             if n.is_multiple_of(SCAN_EVERY) {
                 match ctx.store.subscriptions_with_work().await {
                     Ok(subs) => subs.iter().for_each(|s| self.wake(s)),
-                    Err(e) => tracing::warn!(error = ?e, "scan for pending deliveries failed"),
+                    Err(e) => {
+                        tracing::warn!(error = %crate::error::causes(&e), "scan for pending deliveries failed")
+                    }
                 }
             }
             match ctx.store.expire_overdue(ctx.clock.now()).await {
                 Ok(0) => {}
                 Ok(k) => tracing::info!(deliveries = k, "expired deliveries not sent in time"),
-                Err(e) => tracing::warn!(error = ?e, "expiry sweep failed"),
+                Err(e) => tracing::warn!(error = %crate::error::causes(&e), "expiry sweep failed"),
             }
             n = n.wrapping_add(1);
             tokio::select! {

@@ -79,7 +79,7 @@ async fn flush(d: &Dispatcher, batch: Arc<[Outcome]>, slices: &[i64], stopping: 
             }
             Err(e) => {
                 tries += 1;
-                tracing::error!(error = ?e, outcomes = batch.len(), tries, "recording attempts failed; retrying");
+                tracing::error!(error = %crate::error::causes(&e), outcomes = batch.len(), tries, "recording attempts failed; retrying");
                 if stopping && tries >= 5 {
                     // Leases lapse and these deliveries are attempted again,
                     // with the same webhook-id: at-least-once still holds.

@@ -1,12 +1,13 @@
 //! The vocabulary of tminus, parsed once at the edge and trusted inside:
-//! ids, reminder offsets, time zones, hook URLs, event names and the payload
-//! a receiver gets. Nothing here does I/O.
+//! ids, reminder offsets, time zones, hook URLs, event names, when a webinar
+//! may be, and the payload a receiver gets. Nothing here does I/O.
 
 pub mod event;
 pub mod hook_url;
 pub mod ids;
 pub mod offset;
 pub mod payload;
+pub mod span;
 pub mod timezone;
 
 pub use event::Event;

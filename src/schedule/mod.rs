@@ -35,7 +35,7 @@ pub async fn run(
         let fired = match fire_due(&ctx, &dispatcher, &shutdown).await {
             Ok(n) => n,
             Err(e) => {
-                tracing::error!(error = ?e, "scheduler pass failed; retrying");
+                tracing::error!(error = %crate::error::causes(&e), "scheduler pass failed; retrying");
                 0
             }
         };
@@ -75,7 +75,9 @@ async fn warm_lanes(ctx: &AppContext, dispatcher: &Dispatcher, t: DateTime<Utc>,
                 dispatcher.warm(sub, until);
             }
         }
-        Err(e) => tracing::warn!(error = ?e, "finding the lanes of an upcoming reminder failed"),
+        Err(e) => {
+            tracing::warn!(error = %crate::error::causes(&e), "finding the lanes of an upcoming reminder failed")
+        }
     }
 }
 

@@ -3,11 +3,13 @@
 //! One implementation per backend lives beside this file; `open` picks one
 //! from the database URL once, at start.
 
+pub mod batch;
 pub mod model;
 pub mod postgres;
 pub mod receipt;
 pub mod sqlite;
 
+pub use batch::{NewParticipants, PackedParticipant, ParticipantRef};
 pub use model::*;
 
 use async_trait::async_trait;
@@ -101,13 +103,26 @@ pub trait Store: Send + Sync + 'static {
     /// reminders and deliveries are cancelled; history stays.
     async fn end_webinar(&self, id: &str, deleted: bool) -> StoreResult<Webinar>;
     async fn list_reminders(&self, webinar_id: &str) -> StoreResult<Vec<Reminder>>;
-    /// Registers participants; the same email again is not a second one.
-    /// Takes the list by value: a bulk request holds 100 000 of them.
+    /// Registers one participant: its record, and whether it is new
+    /// (`false`: that email, in any case, was registered already, and the
+    /// record is that registration).
+    async fn register_participant(
+        &self,
+        webinar_id: &str,
+        person: NewParticipant,
+    ) -> StoreResult<(Participant, bool)>;
+    /// Registers participants all or nothing, in the order given (the
+    /// order their reminders go out in), and answers only how many were new
+    /// and how many were there already: the same email again, in any case,
+    /// in the batch or before it, is not a second registration. Takes the
+    /// batch by value: a bulk request holds up to 200 000. Calls on
+    /// several instances at once may overlap: each writes in the order of
+    /// the email, so they wait for each other instead of deadlocking.
     async fn register_participants(
         &self,
         webinar_id: &str,
-        people: Vec<NewParticipant>,
-    ) -> StoreResult<(RegisterSummary, Vec<Participant>)>;
+        people: NewParticipants,
+    ) -> StoreResult<RegisterSummary>;
     async fn list_participants(
         &self,
         webinar_id: &str,

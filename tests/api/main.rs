@@ -2,6 +2,8 @@
 //! 127.0.0.1:0 and, where deliveries matter, a real receiver on loopback.
 
 mod auth_limits;
+mod bulk;
+mod characters;
 mod child;
 mod connections;
 mod delivery;
@@ -26,4 +28,6 @@ mod slow_clients;
 mod ssrf;
 mod staging;
 mod store;
+mod store_errors;
 mod story;
+mod times;

@@ -10,6 +10,7 @@
 mod engine;
 mod instances;
 mod notify;
+mod participants;
 mod platform;
 mod record;
 mod subscriptions;

@@ -3,7 +3,8 @@
 //! the SQL function of the same name.
 
 use super::{
-    engine, instances, platform, record, subscriptions as subs, sweep, webinars, work, PgStore,
+    engine, instances, participants, platform, record, subscriptions as subs, sweep, webinars,
+    work, PgStore,
 };
 use crate::store::*;
 use async_trait::async_trait;
@@ -137,12 +138,21 @@ impl Store for PgStore {
     async fn list_reminders(&self, webinar: &str) -> StoreResult<Vec<Reminder>> {
         webinars::list_reminders(&**self.conn().await?, webinar).await
     }
+    async fn register_participant(
+        &self,
+        webinar: &str,
+        person: NewParticipant,
+    ) -> StoreResult<(Participant, bool)> {
+        in_tx!(self, |tx| participants::register_one(&tx, webinar, &person)
+            .await?)
+    }
     async fn register_participants(
         &self,
         webinar: &str,
-        people: Vec<NewParticipant>,
-    ) -> StoreResult<(RegisterSummary, Vec<Participant>)> {
-        in_tx!(self, |tx| webinars::register(&tx, webinar, &people).await?)
+        people: NewParticipants,
+    ) -> StoreResult<RegisterSummary> {
+        in_tx!(self, |tx| participants::register(&tx, webinar, &people)
+            .await?)
     }
     async fn list_participants(
         &self,
@@ -150,10 +160,11 @@ impl Store for PgStore {
         after: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<Participant>> {
-        webinars::list_participants(&**self.conn().await?, webinar, after, limit).await
+        participants::list_participants(&**self.conn().await?, webinar, after, limit).await
     }
     async fn unregister_participant(&self, webinar: &str, id: &str) -> StoreResult<()> {
-        in_tx!(self, |tx| webinars::unregister(&tx, webinar, id).await?)
+        in_tx!(self, |tx| participants::unregister(&tx, webinar, id)
+            .await?)
     }
 
     async fn subscribe(&self, new: &NewSubscription) -> StoreResult<(Subscription, bool)> {

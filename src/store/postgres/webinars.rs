@@ -1,12 +1,10 @@
-//! SQL for webinars, their reminder rows and their participants. A change
-//! to the schedule is announced to the other instances in its transaction.
+//! SQL for webinars and their reminder rows (their participants are in
+//! `participants`). A change to the schedule is announced to the other
+//! instances in its transaction.
 
-use super::{found, notify, touched};
+use super::{found, notify};
 use crate::domain::ids::new_id;
-use crate::store::{
-    NewParticipant, Participant, PlannedReminder, RegisterSummary, Reminder, StoreError,
-    StoreResult, Webinar, WebinarFields,
-};
+use crate::store::{PlannedReminder, Reminder, StoreError, StoreResult, Webinar, WebinarFields};
 use chrono::{DateTime, Utc};
 use tokio_postgres::{GenericClient, Row, Transaction};
 
@@ -212,128 +210,4 @@ pub async fn list_reminders(
             fired_at: r.get(7),
         })
         .collect())
-}
-
-const PARTICIPANT_COLS: &str = "id, webinar_id, name, email, phone, timezone, registered_at";
-
-fn participant(r: &Row) -> Participant {
-    Participant {
-        id: r.get(0),
-        webinar_id: r.get(1),
-        name: r.get(2),
-        email: r.get(3),
-        phone: r.get(4),
-        timezone: r.get(5),
-        registered_at: r.get(6),
-    }
-}
-
-/// Registers everyone in one statement (arrays through `unnest`, in the
-/// order given, so registration order is fan-out order). The participant
-/// records are returned only for a single registration.
-pub async fn register(
-    tx: &Transaction<'_>,
-    webinar_id: &str,
-    people: &[NewParticipant],
-) -> StoreResult<(RegisterSummary, Vec<Participant>)> {
-    // Locks the webinar: a cancellation cannot slip in between.
-    let status: Option<String> = tx
-        .query_opt(
-            "SELECT status FROM webinars WHERE id = $1 AND status != 'deleted' FOR SHARE",
-            &[&webinar_id],
-        )
-        .await?
-        .map(|r| r.get(0));
-    if found(status)? != "scheduled" {
-        return Err(StoreError::Conflict("webinar is cancelled".into()));
-    }
-    let mut ids = Vec::with_capacity(people.len());
-    let mut names = Vec::with_capacity(people.len());
-    let mut emails = Vec::with_capacity(people.len());
-    let mut phones = Vec::with_capacity(people.len());
-    let mut zones = Vec::with_capacity(people.len());
-    for p in people {
-        ids.push(new_id());
-        names.push(p.name.as_str());
-        emails.push(p.email.as_str());
-        phones.push(p.phone.as_str());
-        zones.push(p.timezone.as_deref());
-    }
-    let created = tx
-        .execute(
-            "INSERT INTO participants (id, webinar_id, name, email, phone, timezone, registered_at)
-             SELECT id, $1, name, email, phone, tz, $7
-             FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-                  WITH ORDINALITY AS u(id, name, email, phone, tz, n)
-             ORDER BY n
-             ON CONFLICT (webinar_id, lower(email)) WHERE unregistered_at IS NULL DO NOTHING",
-            &[
-                &webinar_id,
-                &ids,
-                &names,
-                &emails,
-                &phones,
-                &zones,
-                &Utc::now(),
-            ],
-        )
-        .await? as usize;
-    let summary = RegisterSummary {
-        created,
-        existing: people.len() - created,
-    };
-    let mut records = Vec::new();
-    if let [one] = people {
-        let r = tx
-            .query_one(
-                &format!(
-                    "SELECT {PARTICIPANT_COLS} FROM participants
-                     WHERE webinar_id = $1 AND lower(email) = lower($2) AND unregistered_at IS NULL"
-                ),
-                &[&webinar_id, &one.email],
-            )
-            .await?;
-        records.push(participant(&r));
-    }
-    Ok((summary, records))
-}
-
-pub async fn list_participants(
-    c: &impl GenericClient,
-    webinar_id: &str,
-    after: Option<&str>,
-    limit: u32,
-) -> StoreResult<Vec<Participant>> {
-    get_webinar(c, webinar_id).await?;
-    let rows = c
-        .query(
-            &format!(
-                "SELECT {PARTICIPANT_COLS} FROM participants
-                 WHERE webinar_id = $1 AND unregistered_at IS NULL
-                   AND seq > COALESCE((SELECT seq FROM participants WHERE id = $2), 0)
-                 ORDER BY seq LIMIT $3"
-            ),
-            &[&webinar_id, &after, &i64::from(limit)],
-        )
-        .await?;
-    Ok(rows.iter().map(participant).collect())
-}
-
-pub async fn unregister(tx: &Transaction<'_>, webinar_id: &str, id: &str) -> StoreResult<()> {
-    let now = Utc::now();
-    touched(
-        tx.execute(
-            "UPDATE participants SET unregistered_at = $3
-             WHERE id = $1 AND webinar_id = $2 AND unregistered_at IS NULL",
-            &[&id, &webinar_id, &now],
-        )
-        .await?,
-    )?;
-    tx.execute(
-        "UPDATE deliveries SET status = 'cancelled', updated_at = $2
-         WHERE participant_id = $1 AND status = 'pending'",
-        &[&id, &now],
-    )
-    .await?;
-    Ok(())
 }

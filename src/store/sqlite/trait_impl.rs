@@ -103,11 +103,20 @@ impl Store for SqliteStore {
         self.run(move |c| webinars::list_reminders(c, &webinar))
             .await
     }
+    async fn register_participant(
+        &self,
+        webinar: &str,
+        person: NewParticipant,
+    ) -> StoreResult<(Participant, bool)> {
+        let webinar = own(webinar);
+        self.run(move |c| webinars::register_one(c, &webinar, &person))
+            .await
+    }
     async fn register_participants(
         &self,
         webinar: &str,
-        people: Vec<NewParticipant>,
-    ) -> StoreResult<(RegisterSummary, Vec<Participant>)> {
+        people: NewParticipants,
+    ) -> StoreResult<RegisterSummary> {
         let webinar = own(webinar);
         self.run(move |c| webinars::register(c, &webinar, &people))
             .await

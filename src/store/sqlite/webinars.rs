@@ -3,8 +3,8 @@
 use super::{at, at_opt, ms, touched};
 use crate::domain::ids::new_id;
 use crate::store::{
-    NewParticipant, Participant, PlannedReminder, RegisterSummary, Reminder, StoreError,
-    StoreResult, Webinar, WebinarFields,
+    NewParticipant, NewParticipants, Participant, PlannedReminder, RegisterSummary, Reminder,
+    StoreError, StoreResult, Webinar, WebinarFields,
 };
 use chrono::Utc;
 use rusqlite::{params, Connection, Row, Transaction};
@@ -210,13 +210,15 @@ fn participant(r: &Row) -> rusqlite::Result<Participant> {
     })
 }
 
-/// Registers everyone in one transaction. The participant records are
-/// returned only for a single registration (a bulk call gets the summary).
+/// Registers everyone in one transaction, in the order given (registration
+/// order is fan-out order); the same email again is counted as existing.
+/// SQLite has one writer, so nothing here can deadlock, and one prepared
+/// statement per row keeps no more than a row in memory.
 pub fn register(
     c: &mut Connection,
     webinar_id: &str,
-    people: &[NewParticipant],
-) -> StoreResult<(RegisterSummary, Vec<Participant>)> {
+    people: &NewParticipants,
+) -> StoreResult<RegisterSummary> {
     let w = get_webinar(c, webinar_id)?;
     if w.status != "scheduled" {
         return Err(StoreError::Conflict("webinar is cancelled".into()));
@@ -230,7 +232,7 @@ pub fn register(
                (id, webinar_id, name, email, phone, timezone, registered_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
-        for p in people {
+        for p in people.iter() {
             let n = st.execute(params![
                 new_id(),
                 webinar_id,
@@ -248,18 +250,26 @@ pub fn register(
         }
     }
     tx.commit()?;
-    let mut records = Vec::new();
-    if let [one] = people {
-        records.push(c.query_row(
-            &format!(
-                "SELECT {PARTICIPANT_COLS} FROM participants
-                 WHERE webinar_id = ?1 AND email = ?2 AND unregistered_at IS NULL"
-            ),
-            params![webinar_id, one.email],
-            participant,
-        )?);
-    }
-    Ok((summary, records))
+    Ok(summary)
+}
+
+/// Registers one participant: its record (the registration already there
+/// for an email seen before) and whether it is new.
+pub fn register_one(
+    c: &mut Connection,
+    webinar_id: &str,
+    person: &NewParticipant,
+) -> StoreResult<(Participant, bool)> {
+    let summary = register(c, webinar_id, &vec![person.clone()].into())?;
+    let record = c.query_row(
+        &format!(
+            "SELECT {PARTICIPANT_COLS} FROM participants
+             WHERE webinar_id = ?1 AND email = ?2 AND unregistered_at IS NULL"
+        ),
+        params![webinar_id, person.email],
+        participant,
+    )?;
+    Ok((record, summary.created == 1))
 }
 
 pub fn list_participants(

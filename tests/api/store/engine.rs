@@ -318,7 +318,7 @@ pub async fn a_reminder_staged_ahead_is_decided_at_its_instant(s: DynStore) {
         phone: String::new(),
         timezone: None,
     };
-    s.register_participants(&wid, vec![one("late@x.example")])
+    s.register_participants(&wid, vec![one("late@x.example")].into())
         .await
         .unwrap();
     let p = step(due).await;
@@ -327,7 +327,7 @@ pub async fn a_reminder_staged_ahead_is_decided_at_its_instant(s: DynStore) {
         (1, false),
         "registered before the instant: included"
     );
-    s.register_participants(&wid, vec![one("later@x.example")])
+    s.register_participants(&wid, vec![one("later@x.example")].into())
         .await
         .unwrap();
     let p = step(due + Duration::milliseconds(1)).await;

@@ -92,7 +92,7 @@ pub async fn world(
             timezone: None,
         })
         .collect();
-    s.register_participants(&w.id, people).await.unwrap();
+    s.register_participants(&w.id, people.into()).await.unwrap();
     let sub = NewSubscription {
         creator_id: c.id,
         hook_url: "https://hook.example/".into(),

@@ -140,14 +140,15 @@ pub async fn participants_register_once_per_email_and_page_in_order(s: DynStore)
         .create_webinar(&c.id, &fields(from, vec![]), &[])
         .await
         .unwrap();
-    let (sum, recs) = s
+    let sum = s
         .register_participants(
             &w.id,
             vec![
-                person("a@x.example"),
-                person("B@x.example"),
-                person("b@X.example"),
-            ],
+                person("b@x.example"),
+                person("A@x.example"),
+                person("B@X.example"),
+            ]
+            .into(),
         )
         .await
         .unwrap();
@@ -156,24 +157,23 @@ pub async fn participants_register_once_per_email_and_page_in_order(s: DynStore)
         (2, 1),
         "email is case-insensitive"
     );
-    assert!(recs.is_empty(), "a bulk call gets the summary only");
-    let (sum, recs) = s
-        .register_participants(&w.id, vec![person("A@x.example")])
+    let (rec, new) = s
+        .register_participant(&w.id, person("a@x.example"))
         .await
         .unwrap();
-    assert_eq!((sum.created, sum.existing), (0, 1));
-    assert_eq!(
-        recs[0].email, "a@x.example",
-        "the registration already there"
-    );
-    let (_, recs) = s
-        .register_participants(&w.id, vec![person("c@x.example")])
+    assert!(!new);
+    assert_eq!(rec.email, "A@x.example", "the registration already there");
+    let (rec, new) = s
+        .register_participant(&w.id, person("c@x.example"))
         .await
         .unwrap();
-    assert_eq!(recs[0].timezone.as_deref(), Some("Europe/Paris"));
+    assert!(new);
+    assert_eq!(rec.timezone.as_deref(), Some("Europe/Paris"));
     let page1 = s.list_participants(&w.id, None, 2).await.unwrap();
     let emails: Vec<&str> = page1.iter().map(|p| p.email.as_str()).collect();
-    assert_eq!(emails, ["a@x.example", "B@x.example"], "registration order");
+    // PostgreSQL writes a bulk in the order of the email; the numbers
+    // still follow the order sent.
+    assert_eq!(emails, ["b@x.example", "A@x.example"], "registration order");
     let page2 = s
         .list_participants(&w.id, Some(&page1[1].id), 10)
         .await
@@ -184,15 +184,15 @@ pub async fn participants_register_once_per_email_and_page_in_order(s: DynStore)
         s.unregister_participant(&w.id, &page1[0].id).await,
         Err(StoreError::NotFound)
     ));
-    let (sum, _) = s
-        .register_participants(&w.id, vec![person("a@x.example")])
+    let (_, new) = s
+        .register_participant(&w.id, person("b@x.example"))
         .await
         .unwrap();
-    assert_eq!(sum.created, 1, "unregistered people may register again");
+    assert!(new, "unregistered people may register again");
     assert_eq!(s.list_participants(&w.id, None, 10).await.unwrap().len(), 3);
     s.end_webinar(&w.id, false).await.unwrap();
     assert!(matches!(
-        s.register_participants(&w.id, vec![person("d@x.example")])
+        s.register_participants(&w.id, vec![person("d@x.example")].into())
             .await,
         Err(StoreError::Conflict(_))
     ));
