@@ -65,10 +65,9 @@ async fn concurrent_rotations_on_sqlite() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL: scripts/test runs it"]
 async fn concurrent_rotations_on_postgres() {
-    let Some(db) = crate::pg::fresh().await else {
-        return;
-    };
+    let db = crate::pg::fresh().await;
     let url = db.url.clone();
     let mut app = spawn_with(|c| c.database = url).await;
     concurrent_rotations_each_answer_what_they_stored(&app).await;
@@ -117,10 +116,9 @@ async fn store_rotations_at_once_on_sqlite() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL: scripts/test runs it"]
 async fn store_rotations_at_once_on_postgres() {
-    let Some(db) = crate::pg::fresh().await else {
-        return;
-    };
+    let db = crate::pg::fresh().await;
     rotations_through_the_store(tminus::store::open(&db.url).await.unwrap()).await;
     db.drop_now().await;
 }

@@ -33,8 +33,9 @@ macro_rules! on_both {
         }
         mod postgres {
             $(#[tokio::test]
+            #[ignore = "needs PostgreSQL: scripts/test runs it"]
             async fn $name() {
-                let Some(db) = super::pg::fresh().await else { return };
+                let db = super::pg::fresh().await;
                 let s = super::open(&db.url).await.unwrap();
                 super::$module::$name(s).await;
                 db.drop_now().await;
