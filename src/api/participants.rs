@@ -174,5 +174,6 @@ async fn unregister(
         .unregister_participant(&wid, &pid)
         .await
         .map_err(|_| ApiError::not_found("participant"))?;
+    s.dispatcher.withdraw();
     Ok(StatusCode::NO_CONTENT)
 }

@@ -200,6 +200,9 @@ async fn apply(s: &AppState, wid: &str, p: WebinarPatch) -> ApiResult<Webinar> {
         .store
         .update_webinar(wid, &fields, plan.as_deref())
         .await?;
+    if moved {
+        s.dispatcher.withdraw();
+    }
     s.scheduler.notify_one();
     Ok(out)
 }
@@ -240,7 +243,9 @@ async fn cancel(
     ApiPath(wid): ApiPath<String>,
 ) -> ApiResult<Json<Webinar>> {
     load(&s, &wid).await?;
-    Ok(Json(s.ctx.store.end_webinar(&wid, false).await?))
+    let w = s.ctx.store.end_webinar(&wid, false).await?;
+    s.dispatcher.withdraw();
+    Ok(Json(w))
 }
 
 async fn remove(
@@ -250,6 +255,7 @@ async fn remove(
 ) -> ApiResult<StatusCode> {
     load(&s, &wid).await?;
     s.ctx.store.end_webinar(&wid, true).await?;
+    s.dispatcher.withdraw();
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -8,6 +8,7 @@ mod delivery;
 mod fault_matrix;
 mod faults;
 mod helpers;
+mod midflight;
 mod payload;
 #[path = "../common/pg.rs"]
 #[allow(dead_code)]

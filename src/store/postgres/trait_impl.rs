@@ -317,6 +317,14 @@ impl Store for PgStore {
         )
         .await?)
     }
+    async fn withdrawn(
+        &self,
+        slices: &[i64],
+        rows: &[String],
+        participants: &[String],
+    ) -> StoreResult<Withdrawn> {
+        work::withdrawn(&**self.conn().await?, slices, rows, participants).await
+    }
     async fn release_leases(&self, owner: &str) -> StoreResult<u64> {
         let owners = [owner.to_owned()];
         let n = in_tx!(self, |tx| sweep::release_leases(
