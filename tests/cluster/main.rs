@@ -1,6 +1,8 @@
 //! Several instances on one PostgreSQL database, as separate `tminus serve`
 //! processes: one is killed with SIGKILL mid-fan-out, or the database
-//! restarts mid-fan-out, and every reminder still arrives. These tests run
+//! restarts mid-fan-out, and every reminder still arrives; they race for
+//! the migrations, wake each other's timers, survive a deadlock and an
+//! unreachable server. These tests run
 //! one at a time (one restarts the shared server) and in a test binary of
 //! their own, which cargo runs after the others.
 
@@ -8,6 +10,10 @@
 mod harness;
 #[allow(dead_code)]
 mod receiver;
+mod deadlock;
+mod migrations;
+mod notify;
+mod readyz;
 mod restart;
 mod sigkill;
 mod takeover;

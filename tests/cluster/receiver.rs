@@ -20,6 +20,8 @@ pub struct Log {
     pub ids_by_email: HashMap<String, BTreeSet<String>>,
     /// Webhook-ids already answered once (the 500s go to first attempts).
     seen: BTreeSet<String>,
+    /// When the first request arrived.
+    pub first_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Clone, Default)]
@@ -71,6 +73,7 @@ impl Receiver {
 }
 
 async fn handle(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let arrived = chrono::Utc::now();
     r.requests.fetch_add(1, Ordering::SeqCst);
     let now = r.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     r.max_in_flight.fetch_max(now, Ordering::SeqCst);
@@ -92,6 +95,7 @@ async fn handle(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> S
         json["email"].as_str().unwrap_or_default()
     );
     let mut log = r.log.lock().unwrap();
+    log.first_at.get_or_insert(arrived);
     log.ids_by_email
         .entry(email)
         .or_default()

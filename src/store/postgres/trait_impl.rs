@@ -46,7 +46,13 @@ macro_rules! transact {
             }
             .await;
             match result {
-                Err(e) if tries < 3 && super::retryable(&e) => tries += 1,
+                Err(e) if tries < 3 && super::retryable(&e) => {
+                    tries += 1;
+                    tracing::warn!(
+                        tries,
+                        "transaction chosen as a deadlock victim (or not serialisable); running it again"
+                    );
+                }
                 done => break done,
             }
         }
