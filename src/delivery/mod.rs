@@ -90,7 +90,11 @@ impl Dispatcher {
         shutdown: CancellationToken,
         abort: CancellationToken,
     ) -> anyhow::Result<(Self, tokio::task::JoinHandle<()>)> {
-        let sender = send::Sender::new(ctx.config.http_timeout, ctx.config.allow_private_targets)?;
+        let sender = send::Sender::new(
+            ctx.config.http_timeout,
+            ctx.config.allow_private_targets,
+            ctx.config.target_ca.as_deref(),
+        )?;
         let (tx, rx) = mpsc::channel(10_000);
         let d = Dispatcher {
             inner: Arc::new(Inner {

@@ -103,14 +103,33 @@ enum Failure {
 }
 
 impl Sender {
-    /// Builds the connector: `timeout` per attempt, guarded DNS.
-    pub fn new(timeout: Duration, allow_private: bool) -> anyhow::Result<Self> {
+    /// Builds the connector: `timeout` per attempt, guarded DNS, and
+    /// receivers' certificates checked (their names included) against the
+    /// public web roots and the certificates in `ca`, if given.
+    pub fn new(
+        timeout: Duration,
+        allow_private: bool,
+        ca: Option<&std::path::Path>,
+    ) -> anyhow::Result<Self> {
         let mut http = HttpConnector::new_with_resolver(GuardedResolver { allow_private });
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(timeout.min(Duration::from_secs(10))));
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if let Some(path) = ca {
+            for cert in crate::config::pem_certificates(path)? {
+                roots.add(cert)?;
+            }
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
+            .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);

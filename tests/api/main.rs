@@ -8,8 +8,10 @@ mod delivery;
 mod fault_matrix;
 mod faults;
 mod helpers;
+mod https;
 mod midflight;
 mod payload;
+mod policies;
 #[path = "../common/pg.rs"]
 #[allow(dead_code)]
 mod pg;
