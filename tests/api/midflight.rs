@@ -5,8 +5,9 @@
 //! still to send, although the lane holds its whole leased slice (the first
 //! 64 participants) in memory. The bound: once the API has answered, the
 //! only requests that may still arrive are the ones already in flight, at
-//! most the lane's concurrency (here 1). Delete keeps the delivery history,
-//! and a reschedule's reminders carry webhook-ids never seen before.
+//! most the lane's concurrency (here 1), and one of those that fails is
+//! not retried. Delete keeps the delivery history, and a reschedule's
+//! reminders carry webhook-ids never seen before.
 
 use crate::helpers::*;
 use crate::receiver::{Reply, TestReceiver};
@@ -30,8 +31,13 @@ struct Running {
 }
 
 async fn running() -> Running {
+    running_with(Reply::status(200)).await
+}
+
+/// [`running`] against a receiver answering `reply` after 100 ms.
+async fn running_with(reply: Reply) -> Running {
     let rx = TestReceiver::start().await;
-    rx.set_default(Reply::status(200).delayed(Duration::from_millis(100)));
+    rx.set_default(reply.delayed(Duration::from_millis(100)));
     // The default tick: a lane looks at its subscription once a second.
     let app = spawn_with(|c| {
         c.reminder_offsets = tminus::domain::offset::parse_list("30s").unwrap();
@@ -200,4 +206,25 @@ async fn rescheduling_mid_fan_out_stops_the_old_start_and_sends_new_ids() {
         old_ids.is_disjoint(&new_ids),
         "a reminder of the new start reused an id"
     );
+}
+
+#[tokio::test]
+async fn a_failing_attempt_in_flight_at_a_cancel_is_not_retried() {
+    // Every attempt fails: without the cancel each would be retried 200 ms
+    // later. The one in flight when the cancel answers fails after it, and
+    // is recorded cancelled, not pending.
+    let f = running_with(Reply::status(500)).await;
+    let (s, _) = f
+        .app
+        .admin(Method::POST, &format!("/webinars/{}/cancel", f.wid), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    f.nothing_more(f.rx.received().len()).await;
+    let d = f
+        .app
+        .wait_deliveries(&f.key, &f.sub, 10, |d| {
+            d.iter().all(|x| x["status"] == "cancelled")
+        })
+        .await;
+    assert!(!d.is_empty());
 }
