@@ -44,7 +44,11 @@ async fn a_kept_connection_closed_by_the_receiver_is_replaced_at_no_cost() {
     // closes after 30 ms idle; deliveries go a second apart (one a second,
     // one at a time), so each one finds its kept connection closed.
     let rx = FaultReceiver::start().await;
-    let url = rx.on("/idle", Fault::CloseWhenIdle(Duration::from_millis(30)), 1000);
+    let url = rx.on(
+        "/idle",
+        Fault::CloseWhenIdle(Duration::from_millis(30)),
+        1000,
+    );
     let (app, key) = webinar_with("10s", 11, 4, |_| {}).await;
     let sub = app
         .subscribe_with(&key, &url, json!({"maxConcurrency": 1, "ratePerSecond": 1}))
@@ -63,7 +67,10 @@ async fn a_kept_connection_closed_by_the_receiver_is_replaced_at_no_cost() {
     }
     assert_eq!(rx.hits("/idle"), 4, "each sent once");
     let accepted = rx.accepted.load(std::sync::atomic::Ordering::SeqCst);
-    assert_eq!(accepted, 4, "a new connection for each: the kept one was closed");
+    assert_eq!(
+        accepted, 4,
+        "a new connection for each: the kept one was closed"
+    );
 }
 
 #[tokio::test]

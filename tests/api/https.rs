@@ -57,7 +57,11 @@ impl Ca {
                     };
                     let answer = hyper::service::service_fn(move |_req| {
                         hits.fetch_add(1, Ordering::SeqCst);
-                        async { Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from("ok")))) }
+                        async {
+                            Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                                Bytes::from("ok"),
+                            )))
+                        }
                     });
                     let io = hyper_util::rt::TokioIo::new(tls);
                     let _ = hyper::server::conn::http1::Builder::new()
@@ -106,13 +110,21 @@ async fn https_deliveries_check_the_receiver_s_name_against_the_trusted_roots() 
     let err = bad["attemptLog"][0]["error"].as_str().unwrap_or_default();
     assert!(bad["attemptLog"][0]["statusCode"].is_null(), "{bad:#}");
     assert!(err.contains("connection failed"), "{err}");
-    assert!(err.to_lowercase().contains("name"), "says the name is wrong: {err}");
+    assert!(
+        err.to_lowercase().contains("name"),
+        "says the name is wrong: {err}"
+    );
     assert_eq!(wrong_hits.load(Ordering::SeqCst), 0, "no request sent");
 
     // The same receiver as the first, but its CA not trusted.
     let untrusting = spawn_app().await;
     let (_, key) = untrusting.creator().await;
-    let bad = test_event(&untrusting, &key, &format!("https://localhost:{right}/hook")).await;
+    let bad = test_event(
+        &untrusting,
+        &key,
+        &format!("https://localhost:{right}/hook"),
+    )
+    .await;
     let err = bad["attemptLog"][0]["error"].as_str().unwrap_or_default();
     assert!(err.contains("connection failed"), "{err}");
     assert_eq!(right_hits.load(Ordering::SeqCst), 1, "no request sent");

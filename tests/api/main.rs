@@ -11,10 +11,10 @@ mod helpers;
 mod https;
 mod midflight;
 mod payload;
-mod policies;
 #[path = "../common/pg.rs"]
 #[allow(dead_code)]
 mod pg;
+mod policies;
 mod postgres_tls;
 mod queries;
 mod receiver;

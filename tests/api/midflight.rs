@@ -126,7 +126,10 @@ async fn unregistering_mid_fan_out_stops_their_reminders() {
         .map(|r| r.json()["email"].as_str().unwrap().to_owned())
         .collect();
     for i in 20..30 {
-        assert!(!emails.contains(&format!("p{i}@example.com")), "p{i} was sent");
+        assert!(
+            !emails.contains(&format!("p{i}@example.com")),
+            "p{i} was sent"
+        );
     }
     f.history_is(PEOPLE - gone.len()).await;
 }

@@ -15,7 +15,12 @@ use std::time::Duration;
 
 /// A failing receiver, one participant, a reminder 2 s before a start 3 s
 /// ahead: every attempt's arrival and the start, once the delivery expired.
-async fn failing_until_expired(after_start: Duration) -> (Vec<chrono::DateTime<chrono::Utc>>, chrono::DateTime<chrono::Utc>) {
+async fn failing_until_expired(
+    after_start: Duration,
+) -> (
+    Vec<chrono::DateTime<chrono::Utc>>,
+    chrono::DateTime<chrono::Utc>,
+) {
     let rx = TestReceiver::start().await;
     rx.set_default(Reply::status(500));
     let (app, key) = webinar_with("2s", 3, 1, |c| {
@@ -33,7 +38,11 @@ async fn failing_until_expired(after_start: Duration) -> (Vec<chrono::DateTime<c
         .await;
     let from: chrono::DateTime<chrono::Utc> = {
         let (_, w) = app
-            .admin(Method::GET, &format!("/webinars/{}", d[0]["webinarId"].as_str().unwrap()), None)
+            .admin(
+                Method::GET,
+                &format!("/webinars/{}", d[0]["webinarId"].as_str().unwrap()),
+                None,
+            )
             .await;
         w["fromTime"].as_str().unwrap().parse().unwrap()
     };
@@ -48,17 +57,29 @@ async fn a_failing_delivery_is_retried_until_the_start_by_default() {
     let (attempts, from) = failing_until_expired(Duration::ZERO).await;
     assert!(attempts.len() >= 2, "{attempts:?}");
     let slack = chrono::Duration::milliseconds(100);
-    assert!(attempts.iter().all(|t| *t < from + slack), "{attempts:?}, start {from}");
+    assert!(
+        attempts.iter().all(|t| *t < from + slack),
+        "{attempts:?}, start {from}"
+    );
 }
 
 #[tokio::test]
 async fn expire_after_start_retries_that_long_after_the_start() {
     let (attempts, from) = failing_until_expired(Duration::from_secs(3)).await;
     let slack = chrono::Duration::milliseconds(100);
-    let after = attempts.iter().filter(|t| **t > from + chrono::Duration::seconds(1)).count();
-    assert!(after >= 1, "retried after the start: {attempts:?}, start {from}");
+    let after = attempts
+        .iter()
+        .filter(|t| **t > from + chrono::Duration::seconds(1))
+        .count();
+    assert!(
+        after >= 1,
+        "retried after the start: {attempts:?}, start {from}"
+    );
     let end = from + chrono::Duration::seconds(3);
-    assert!(attempts.iter().all(|t| *t < end + slack), "{attempts:?}, expiry {end}");
+    assert!(
+        attempts.iter().all(|t| *t < end + slack),
+        "{attempts:?}, expiry {end}"
+    );
 }
 
 /// Downtime of 40 s: the reminder was due 10 s ago, the start is 20 s ahead.
@@ -106,10 +127,18 @@ async fn a_batch_counts_once_against_the_rate_cap() {
     let got = rx.wait_for(6, 20).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(rx.received().len(), 6, "six batches");
-    assert!(got.iter().all(|r| r.json().as_array().is_some_and(|a| a.len() == 5)));
+    assert!(got
+        .iter()
+        .all(|r| r.json().as_array().is_some_and(|a| a.len() == 5)));
     let span = got[5].at - got[0].at;
     // A burst of 2, then one every half second: at least 1.5 s; at 2
     // payloads a second it would be at least 14 s.
-    assert!(span >= Duration::from_millis(1400), "{span:?}: over the cap");
-    assert!(span < Duration::from_secs(6), "{span:?}: the cap counted payloads");
+    assert!(
+        span >= Duration::from_millis(1400),
+        "{span:?}: over the cap"
+    );
+    assert!(
+        span < Duration::from_secs(6),
+        "{span:?}: the cap counted payloads"
+    );
 }

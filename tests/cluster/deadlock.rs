@@ -71,22 +71,27 @@ async fn a_deadlock_victim_is_run_again() {
         .await
         .unwrap();
     let from = chrono::Utc::now() + chrono::Duration::hours(2);
-    let iso = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let iso =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let patch = admin(reqwest::Method::PATCH, &format!("/webinars/{}", w.webinar))
         .json(&json!({"fromTime": iso(from)}))
         .send();
     let patch = tokio::spawn(patch);
     // tminus's transaction holds the webinar's row and waits for the lock.
-    until(10, "the reschedule to wait for the advisory lock", async || {
-        sql.query_one(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get::<_, i64>(0)
-            == 1
-    })
+    until(
+        10,
+        "the reschedule to wait for the advisory lock",
+        async || {
+            sql.query_one(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+                == 1
+        },
+    )
     .await;
     // Closes the cycle; returns once tminus's transaction is the victim.
     outside

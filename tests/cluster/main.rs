@@ -6,18 +6,19 @@
 //! one at a time (one restarts the shared server) and in a test binary of
 //! their own, which cargo runs after the others.
 
+mod deadlock;
 #[allow(dead_code)]
 mod harness;
-#[allow(dead_code)]
-mod receiver;
-mod deadlock;
 mod migrations;
 mod notify;
 mod readyz;
+#[allow(dead_code)]
+mod receiver;
 mod restart;
 mod sigkill;
 mod takeover;
 mod terminate;
+mod withdraw;
 
 #[path = "../common/pg.rs"]
 #[allow(dead_code)]

@@ -33,7 +33,10 @@ async fn a_webinar_made_elsewhere_fires_on_time_here() {
     );
     a.kill9();
 
-    until(15, "B to fire the reminder", async || rx.acked_people() == 5).await;
+    until(15, "B to fire the reminder", async || {
+        rx.acked_people() == 5
+    })
+    .await;
     let first = rx.log.lock().unwrap().first_at.unwrap();
     let late = first - f.due;
     eprintln!("first delivery {late} after the due instant");

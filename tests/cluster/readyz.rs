@@ -102,7 +102,11 @@ async fn readyz_is_503_while_the_database_is_unreachable() {
 
     proxy.cut();
     until(30, "/readyz to answer 503 while cut", async || {
-        assert_eq!(status(&http, &i, "/healthz").await, 200, "healthz while cut");
+        assert_eq!(
+            status(&http, &i, "/healthz").await,
+            200,
+            "healthz while cut"
+        );
         status(&http, &i, "/readyz").await == 503
     })
     .await;
