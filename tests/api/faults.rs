@@ -156,10 +156,10 @@ impl FaultReceiver {
                 }
                 // The next request, if one comes this soon, is still read.
                 let mut buf = [0u8; 1];
-                match tokio::time::timeout(after, s.peek(&mut buf)).await {
-                    Ok(Ok(n)) if n > 0 => true,
-                    _ => false,
-                }
+                matches!(
+                    tokio::time::timeout(after, s.peek(&mut buf)).await,
+                    Ok(Ok(n)) if n > 0
+                )
             }
             Fault::Silent => {
                 // Hold the connection until the sender gives up on it.
