@@ -86,6 +86,10 @@ pub struct Config {
     /// `--allow-private-targets`. Cloud metadata addresses stay refused.
     #[arg(long, env = "TMINUS_ALLOW_TARGETS", value_delimiter = ',')]
     pub allow_targets: Vec<String>,
+    /// PEM file of certificates that may sign receivers' certificates, in
+    /// addition to the public web roots (a private CA of your own).
+    #[arg(long, env = "TMINUS_TARGET_CA")]
+    pub target_ca: Option<std::path::PathBuf>,
     /// Accept `http://` hook URLs (tests, demos).
     #[arg(long, env = "TMINUS_ALLOW_HTTP")]
     pub allow_http: bool,
@@ -198,6 +202,7 @@ impl std::fmt::Debug for Config {
             .field("allow_private_targets", &self.allow_private_targets)
             .field("allow_targets", &self.allow_targets)
             .field("allow_http", &self.allow_http)
+            .field("target_ca", &self.target_ca)
             .field("http_timeout", &self.http_timeout)
             .field("lease", &self.lease)
             .field("late_policy", &self.late_policy)
@@ -303,4 +308,19 @@ impl Config {
         }
         (errors, warnings)
     }
+}
+
+/// Every certificate in a PEM file (`--database-ca`, `--target-ca`); an
+/// error when it cannot be read or holds none.
+pub fn pem_certificates(
+    path: &std::path::Path,
+) -> anyhow::Result<Vec<rustls_pki_types::CertificateDer<'static>>> {
+    use anyhow::Context;
+    use rustls_pki_types::pem::PemObject;
+    let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("a certificate in {}", path.display()))?;
+    anyhow::ensure!(!certs.is_empty(), "{} holds no certificate", path.display());
+    Ok(certs)
 }

@@ -280,6 +280,7 @@ async fn unsubscribe(
 ) -> ApiResult<StatusCode> {
     owned(&s, &who, &sid).await?;
     s.ctx.store.delete_subscription(&sid).await?;
+    s.dispatcher.withdraw();
     Ok(StatusCode::NO_CONTENT)
 }
 

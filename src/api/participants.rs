@@ -148,5 +148,6 @@ async fn unregister(
         .unregister_participant(&wid, &pid)
         .await
         .map_err(ApiError::lookup("participant"))?;
+    s.dispatcher.withdraw();
     Ok(StatusCode::NO_CONTENT)
 }

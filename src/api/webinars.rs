@@ -214,6 +214,9 @@ async fn apply(s: &AppState, wid: &str, p: WebinarPatch) -> ApiResult<Webinar> {
         .store
         .update_webinar(wid, &fields, plan.as_deref())
         .await?;
+    if moved {
+        s.dispatcher.withdraw();
+    }
     s.scheduler.notify_one();
     Ok(out)
 }
@@ -254,7 +257,9 @@ async fn cancel(
     ApiPath(wid): ApiPath<String>,
 ) -> ApiResult<Json<Webinar>> {
     load(&s, &wid).await?;
-    Ok(Json(s.ctx.store.end_webinar(&wid, false).await?))
+    let w = s.ctx.store.end_webinar(&wid, false).await?;
+    s.dispatcher.withdraw();
+    Ok(Json(w))
 }
 
 async fn remove(
@@ -264,6 +269,7 @@ async fn remove(
 ) -> ApiResult<StatusCode> {
     load(&s, &wid).await?;
     s.ctx.store.end_webinar(&wid, true).await?;
+    s.dispatcher.withdraw();
     Ok(StatusCode::NO_CONTENT)
 }
 

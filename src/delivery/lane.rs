@@ -134,6 +134,11 @@ impl Work {
     /// closes a slice when its last delivery is done.
     async fn settle(&mut self, d: &Dispatcher, slices: Vec<i64>) {
         self.open = self.open.saturating_mul(2);
+        self.count_off(d, slices).await;
+    }
+
+    /// Counts deliveries done with (sent, or dropped) against their slices.
+    async fn count_off(&mut self, d: &Dispatcher, slices: Vec<i64>) {
         for id in slices {
             let Some(left) = self.open_slices.get_mut(&id) else {
                 continue;
@@ -144,6 +149,53 @@ impl Work {
                 let _ = d.inner.outcomes.send(Record::SliceDone(id)).await;
             }
         }
+    }
+
+    /// Drops, unsent, the queued jobs the store says were withdrawn since
+    /// they were leased: of a cancelled slice or row, or of a participant
+    /// since unregistered. One store call, whatever the queue holds; on a
+    /// failure the jobs are kept, and looked at again at the next change.
+    async fn withdraw(&mut self, d: &Dispatcher, sub: &str) {
+        if self.queue.is_empty() {
+            return;
+        }
+        let slices: Vec<i64> = self.open_slices.keys().copied().collect();
+        let rows: Vec<String> = self
+            .queue
+            .iter()
+            .filter(|j| j.fresh.is_none())
+            .map(|j| j.id.clone())
+            .collect();
+        let people: Vec<String> = self
+            .queue
+            .iter()
+            .filter_map(|j| j.fresh.as_ref().map(|f| f.participant_id.clone()))
+            .collect();
+        let gone = match d.inner.ctx.store.withdrawn(&slices, &rows, &people).await {
+            Ok(g) if g.is_empty() => return,
+            Ok(g) => g,
+            Err(e) => {
+                tracing::warn!(subscription = %sub, error = ?e, "checking for withdrawn work failed");
+                return;
+            }
+        };
+        let before = self.queue.len();
+        let mut dropped = Vec::new();
+        self.queue.retain(|j| match &j.fresh {
+            Some(f) if gone.slices.contains(&f.slice) => false,
+            Some(f) if gone.participants.contains(&f.participant_id) => {
+                dropped.push(f.slice);
+                false
+            }
+            Some(_) => true,
+            None => !gone.rows.contains(&j.id),
+        });
+        // A withdrawn slice is closed by the change itself.
+        for id in &gone.slices {
+            self.open_slices.remove(id);
+        }
+        self.count_off(d, dropped).await;
+        tracing::info!(subscription = %sub, dropped = before - self.queue.len(), "dropped held deliveries withdrawn since they were leased");
     }
 
     async fn reap(&mut self, d: &Dispatcher) {
@@ -233,6 +285,12 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
     let mut ramp = 1u32;
     // A lane started for a fan-out about to fall due connects ahead of it.
     let mut warmed = false;
+    // Changes that may withdraw held work: those made through this instance
+    // are signalled at once; on a shared store, those made through the
+    // others are looked for once a tick.
+    let mut withdrawals = d.withdrawals();
+    let shared = ctx.store.changes().is_some();
+    let mut looked = Instant::now();
     loop {
         w.reap(&d).await;
         if shutdown.is_cancelled() {
@@ -266,6 +324,11 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
             renewed = Instant::now();
             renew(&d, &w, lease_len).await;
         }
+        if d.withdrawals() != withdrawals || shared && looked.elapsed() >= ctx.config.tick {
+            withdrawals = d.withdrawals();
+            looked = Instant::now();
+            w.withdraw(&d, &id).await;
+        }
         let cap = d.share(v.sub.max_concurrency.max(1)) as usize;
         if !warmed && sig.warm() {
             // As many connections as the burst will start with.
@@ -287,6 +350,10 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
             }
             if let Some(l) = &v.limiter {
                 l.until_ready().await;
+            }
+            if d.withdrawals() != withdrawals {
+                // Look at what was withdrawn first (above).
+                break;
             }
             let now = ctx.clock.now();
             if let Some(unit) = w.next_unit(&d, v.sub.batch_size as usize, now).await {

@@ -27,7 +27,7 @@ pub(crate) enum Record {
 }
 use crate::AppContext;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
@@ -63,6 +63,11 @@ struct Inner {
     abort: CancellationToken,
     /// Instances sharing the store, this one included (1 until heard).
     live: AtomicU32,
+    /// Counts changes that may withdraw work a lane holds (a cancel, a
+    /// delete, a reschedule, an unregistration, a removed subscription):
+    /// a lane that sees it move asks the store what to drop before it sends
+    /// anything more.
+    withdrawals: AtomicU64,
 }
 
 /// The handle the scheduler and the API use to say "this subscription has
@@ -86,7 +91,11 @@ impl Dispatcher {
         abort: CancellationToken,
     ) -> anyhow::Result<(Self, tokio::task::JoinHandle<()>)> {
         let policy = ctx.config.target_policy().map_err(anyhow::Error::msg)?;
-        let sender = send::Sender::new(ctx.config.http_timeout, policy)?;
+        let sender = send::Sender::new(
+            ctx.config.http_timeout,
+            policy,
+            ctx.config.target_ca.as_deref(),
+        )?;
         let (tx, rx) = mpsc::channel(10_000);
         let d = Dispatcher {
             inner: Arc::new(Inner {
@@ -98,6 +107,7 @@ impl Dispatcher {
                 shutdown,
                 abort,
                 live: AtomicU32::new(1),
+                withdrawals: AtomicU64::new(0),
             }),
         };
         let recorder_done = CancellationToken::new();
@@ -161,6 +171,21 @@ impl Dispatcher {
         self.inner
             .tracker
             .spawn(async move { lane::run(d, id, sig).await });
+    }
+
+    /// Says that work may have been withdrawn (the change is committed):
+    /// every lane drops what it holds of it before its next request, so
+    /// once the caller answers, only attempts already in flight go out.
+    pub fn withdraw(&self) {
+        self.inner.withdrawals.fetch_add(1, Ordering::SeqCst);
+        for sig in self.inner.lanes.lock().expect("lanes lock").values() {
+            sig.notify.notify_one();
+        }
+    }
+
+    /// The count [`Dispatcher::withdraw`] moves.
+    fn withdrawals(&self) -> u64 {
+        self.inner.withdrawals.load(Ordering::SeqCst)
     }
 
     /// Called by a lane with nothing left to do: retires it unless it was

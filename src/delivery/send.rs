@@ -106,21 +106,45 @@ enum Failure {
 
 impl Sender {
     /// Builds the connector: `timeout` per attempt, the system resolver
-    /// behind the target guard.
-    pub fn new(timeout: Duration, policy: Policy) -> anyhow::Result<Self> {
-        Self::with_lookup(timeout, policy, system_lookup())
+    /// behind the target guard, and receivers' certificates checked (their
+    /// names included) against the public web roots and the certificates in
+    /// `ca`, if given.
+    pub fn new(
+        timeout: Duration,
+        policy: Policy,
+        ca: Option<&std::path::Path>,
+    ) -> anyhow::Result<Self> {
+        Self::with_lookup(timeout, policy, ca, system_lookup())
     }
 
     /// [`Sender::new`] with names looked up by `lookup` (tests script it).
-    pub fn with_lookup(timeout: Duration, policy: Policy, lookup: Lookup) -> anyhow::Result<Self> {
+    pub fn with_lookup(
+        timeout: Duration,
+        policy: Policy,
+        ca: Option<&std::path::Path>,
+        lookup: Lookup,
+    ) -> anyhow::Result<Self> {
         let policy = Arc::new(policy);
         let resolver = GuardedResolver::new(policy.clone(), lookup);
         let mut http = HttpConnector::new_with_resolver(resolver);
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(timeout.min(Duration::from_secs(10))));
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if let Some(path) = ca {
+            for cert in crate::config::pem_certificates(path)? {
+                roots.add(cert)?;
+            }
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
+            .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);

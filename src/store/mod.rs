@@ -240,6 +240,18 @@ pub trait Store: Send + Sync + 'static {
         deliveries: &[String],
         until: DateTime<Utc>,
     ) -> StoreResult<()>;
+    /// Of what a lane holds (its leased slices and rows, and the
+    /// participants of its queued slice jobs), what was withdrawn since it
+    /// was leased: slices and rows no longer pending, participants
+    /// unregistered. The lane drops those jobs unsent. Asked once per
+    /// change made through this instance, and once a tick on a shared
+    /// store (changes made through other instances), never per request.
+    async fn withdrawn(
+        &self,
+        slices: &[i64],
+        rows: &[String],
+        participants: &[String],
+    ) -> StoreResult<Withdrawn>;
     /// Records attempts and applies their verdicts, in one transaction.
     /// Subscriptions failing since before `disable_before` are disabled; the
     /// ids of subscriptions disabled by this call are returned.

@@ -317,6 +317,25 @@ pub struct Claimed {
     pub slices: Vec<(i64, usize)>,
 }
 
+/// Of the work a lane holds, what was withdrawn since it was leased (see
+/// [`crate::store::Store::withdrawn`]).
+#[derive(Debug, Default)]
+pub struct Withdrawn {
+    /// Slices no longer pending: cancelled (a cancel, a delete, a
+    /// reschedule, a removed subscription), or finished elsewhere.
+    pub slices: std::collections::HashSet<i64>,
+    /// Rows no longer pending.
+    pub rows: std::collections::HashSet<String>,
+    /// Participants unregistered since.
+    pub participants: std::collections::HashSet<String>,
+}
+
+impl Withdrawn {
+    pub fn is_empty(&self) -> bool {
+        self.slices.is_empty() && self.rows.is_empty() && self.participants.is_empty()
+    }
+}
+
 /// How an attempt ended, as the delivery policy decided.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Verdict {

@@ -3,8 +3,9 @@
 //! its own fault for its first attempts and then answers `200`, so a test
 //! sees the fault and the recovery: a reset connection, an answer trickled
 //! a byte a second, a 100 MB answer, `503` with `Retry-After` as an HTTP
-//! date, garbage that is not HTTP, a plain status (500, 410, 302…), and no
-//! answer at all. It keeps connections alive as a real server does.
+//! date, garbage that is not HTTP, a plain status (500, 410, 302…), no
+//! answer at all, and a connection closed once idle. It keeps connections
+//! alive as a real server does.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +29,9 @@ pub enum Fault {
     Garbage,
     /// Reads the request and never answers.
     Silent,
+    /// Answers `200`, keeping the connection alive as far as the sender
+    /// can tell, then closes it after this idle time.
+    CloseWhenIdle(Duration),
 }
 
 #[derive(Default)]
@@ -44,6 +48,8 @@ pub struct FaultReceiver {
     state: Arc<Mutex<State>>,
     /// Bytes of answer bodies the `Huge` fault managed to write.
     pub huge_written: Arc<AtomicU64>,
+    /// Connections accepted.
+    pub accepted: Arc<AtomicU64>,
 }
 
 impl FaultReceiver {
@@ -53,10 +59,12 @@ impl FaultReceiver {
             base: format!("http://{}", listener.local_addr().unwrap()),
             state: Arc::default(),
             huge_written: Arc::default(),
+            accepted: Arc::default(),
         };
         let me = r.clone();
         tokio::spawn(async move {
             while let Ok((s, _)) = listener.accept().await {
+                me.accepted.fetch_add(1, Ordering::SeqCst);
                 tokio::spawn(me.clone().serve(s));
             }
         });
@@ -141,6 +149,17 @@ impl FaultReceiver {
             Fault::Garbage => {
                 let _ = s.write_all(b"THIS IS NOT HTTP\r\n\r\n").await;
                 false
+            }
+            Fault::CloseWhenIdle(after) => {
+                if !answer(s, 200, &[], b"ok").await {
+                    return false;
+                }
+                // The next request, if one comes this soon, is still read.
+                let mut buf = [0u8; 1];
+                matches!(
+                    tokio::time::timeout(after, s.peek(&mut buf)).await,
+                    Ok(Ok(n)) if n > 0
+                )
             }
             Fault::Silent => {
                 // Hold the connection until the sender gives up on it.

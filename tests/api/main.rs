@@ -10,11 +10,14 @@ mod delivery;
 mod fault_matrix;
 mod faults;
 mod helpers;
+mod https;
 mod isolation;
+mod midflight;
 mod payload;
 #[path = "../common/pg.rs"]
 #[allow(dead_code)]
 mod pg;
+mod policies;
 mod postgres_tls;
 mod queries;
 mod receiver;

@@ -174,13 +174,19 @@ async fn a_restart_mid_schedule_loses_and_repeats_nothing() {
 }
 
 /// A webinar 60 s ahead with one reminder 30 s before it, two participants
-/// and a subscription; the service is down for `secs` seconds of its clock,
-/// then started again: (receiver, app, key, webinar, subscription).
-async fn down_for(secs: i64) -> (TestReceiver, TestApp, String, String, serde_json::Value) {
+/// and a subscription; the service (configured by `tweak`) is down for
+/// `secs` seconds of its clock, then started again: (receiver, app, key,
+/// webinar, subscription).
+pub async fn down_for(
+    secs: i64,
+    tweak: impl FnOnce(&mut tminus::config::Config),
+) -> (TestReceiver, TestApp, String, String, serde_json::Value) {
     let rx = TestReceiver::start().await;
-    let app =
-        spawn_with(|c| c.reminder_offsets = tminus::domain::offset::parse_list("30s").unwrap())
-            .await;
+    let app = spawn_with(|c| {
+        c.reminder_offsets = tminus::domain::offset::parse_list("30s").unwrap();
+        tweak(c);
+    })
+    .await;
     let (cid, key) = app.creator().await;
     let wid = app.webinar(&cid, 60).await;
     app.participants(&wid, 2).await;
@@ -194,7 +200,7 @@ async fn down_for(secs: i64) -> (TestReceiver, TestApp, String, String, serde_js
 #[tokio::test]
 async fn downtime_sends_useful_reminders_late() {
     // Due 10 s ago; the start is 20 s ahead.
-    let (rx, app, key, wid, sub) = down_for(40).await;
+    let (rx, app, key, wid, sub) = down_for(40, |_| {}).await;
     rx.wait_for(2, 5).await;
     let d = app
         .wait_deliveries(&key, sub["id"].as_str().unwrap(), 5, |d| {
@@ -212,7 +218,7 @@ async fn downtime_sends_useful_reminders_late() {
 #[tokio::test]
 async fn downtime_past_the_start_records_reminders_as_missed() {
     // The webinar already started.
-    let (rx, app, key, wid, sub) = down_for(120).await;
+    let (rx, app, key, wid, sub) = down_for(120, |_| {}).await;
     let d = app
         .wait_deliveries(&key, sub["id"].as_str().unwrap(), 5, |d| d.len() == 2)
         .await;

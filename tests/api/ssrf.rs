@@ -269,7 +269,8 @@ async fn attempt(
 async fn ssrf_send_refuses_a_name_resolving_to_a_private_address() {
     let rx = TestReceiver::start().await;
     let (lookup, calls) = scripted(vec![vec!["127.0.0.1".parse().unwrap()]]);
-    let sender = Sender::with_lookup(Duration::from_secs(5), Policy::on(vec![]), lookup).unwrap();
+    let sender =
+        Sender::with_lookup(Duration::from_secs(5), Policy::on(vec![]), None, lookup).unwrap();
     let url = at(&rx, "hooks.example.test");
     let err = attempt(&sender, &url, &mut None).await.unwrap_err();
     assert!(
@@ -296,7 +297,7 @@ async fn ssrf_dns_rebinding_between_check_and_connect_is_refused() {
         vec![ip("127.0.0.1"), ip("127.0.0.2")],
     ]);
     let policy = Policy::on(vec!["127.0.0.2/32".parse().unwrap()]);
-    let sender = Sender::with_lookup(Duration::from_secs(5), policy, lookup).unwrap();
+    let sender = Sender::with_lookup(Duration::from_secs(5), policy, None, lookup).unwrap();
     let url = format!("http://rebind.example.test:{port}/hook");
 
     // The first answer passes the guard: delivered where it was checked.

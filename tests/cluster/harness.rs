@@ -318,10 +318,25 @@ pub async fn busy_cluster(
     rx: &Receiver,
     people: usize,
 ) -> Vec<Instance> {
-    let mut instances = vec![Instance::start(db, logs, 0)];
+    let args = ["--lease", "5s", "--http-timeout", "2s", "--tick", "200ms"];
+    busy_cluster_with(http, db, logs, n, rx, people, &args).await
+}
+
+/// [`busy_cluster`] with the instances' own flags.
+pub async fn busy_cluster_with(
+    http: &reqwest::Client,
+    db: &TestDb,
+    logs: &std::path::Path,
+    n: usize,
+    rx: &Receiver,
+    people: usize,
+    args: &[&str],
+) -> Vec<Instance> {
+    let start = |k: usize| Instance::spawn(&db.url, logs, &format!("instance-{k}"), args);
+    let mut instances = vec![start(0)];
     wait_healthy(http, &instances[0]).await;
     for k in 1..n {
-        instances.push(Instance::start(db, logs, k));
+        instances.push(start(k));
     }
     for i in &instances {
         wait_healthy(http, i).await;
@@ -332,4 +347,46 @@ pub async fn busy_cluster(
     })
     .await;
     instances
+}
+
+/// The local cluster this machine runs (`/etc/postgresql/<version>/main`),
+/// as `pg_ctlcluster` names it: (version, port).
+pub fn local_cluster() -> Option<(String, u16)> {
+    let version = std::fs::read_dir("/etc/postgresql")
+        .ok()?
+        .flatten()
+        .next()?
+        .file_name()
+        .to_string_lossy()
+        .into_owned();
+    let conf =
+        std::fs::read_to_string(format!("/etc/postgresql/{version}/main/postgresql.conf")).ok()?;
+    let port = conf
+        .lines()
+        .filter_map(|l| l.split('#').next()?.trim().strip_prefix("port"))
+        .filter_map(|v| v.trim().strip_prefix('=')?.trim().parse().ok())
+        .next()
+        .unwrap_or(5432);
+    Some((version, port))
+}
+
+/// Whether the tests' server (`TMINUS_TEST_POSTGRES_URL`) is the local
+/// cluster: a loopback host on its port. Only then may a test restart it.
+pub fn tests_use_local_cluster(url: &str) -> Result<String, String> {
+    let (version, port) = local_cluster().ok_or("no local PostgreSQL cluster")?;
+    let config: tokio_postgres::Config = url.parse().map_err(|e| format!("{url}: {e}"))?;
+    let local = |h: &tokio_postgres::config::Host| match h {
+        tokio_postgres::config::Host::Tcp(h) => h == "127.0.0.1" || h == "localhost",
+        _ => false,
+    };
+    let ports = config.get_ports();
+    let on_port = ports.is_empty() && port == 5432 || ports.iter().all(|p| *p == port);
+    if config.get_hosts().len() == 1 && config.get_hosts().iter().all(local) && on_port {
+        Ok(version)
+    } else {
+        Err(format!(
+            "the tests' PostgreSQL ({}) is not the local cluster (loopback, port {port})",
+            tminus::store::redact_url(url)
+        ))
+    }
 }

@@ -20,6 +20,8 @@ pub struct Log {
     pub ids_by_email: HashMap<String, BTreeSet<String>>,
     /// Webhook-ids already answered once (the 500s go to first attempts).
     seen: BTreeSet<String>,
+    /// When the first request arrived.
+    pub first_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Clone, Default)]
@@ -30,13 +32,21 @@ pub struct Receiver {
     /// The most requests it ever had in flight at once.
     pub max_in_flight: Arc<AtomicUsize>,
     pub url: String,
+    /// How long each answer takes (3 ms unless started slow).
+    delay: Option<Duration>,
 }
 
 impl Receiver {
     pub async fn start() -> Self {
+        Self::start_slow(Duration::from_millis(3)).await
+    }
+
+    /// A receiver whose every answer takes `delay`.
+    pub async fn start_slow(delay: Duration) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let r = Receiver {
             url: format!("http://{}/hook", listener.local_addr().unwrap()),
+            delay: Some(delay),
             ..Default::default()
         };
         let app = axum::Router::new()
@@ -71,13 +81,14 @@ impl Receiver {
 }
 
 async fn handle(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let arrived = chrono::Utc::now();
     r.requests.fetch_add(1, Ordering::SeqCst);
     let now = r.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     r.max_in_flight.fetch_max(now, Ordering::SeqCst);
     // Counted out even when the sender dies mid-request and the server
     // drops this handler.
     let _out = Leaving(r.in_flight.clone());
-    tokio::time::sleep(Duration::from_millis(3)).await;
+    tokio::time::sleep(r.delay.unwrap_or_default()).await;
     drop(_out);
     let id = headers
         .get("webhook-id")
@@ -92,6 +103,7 @@ async fn handle(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> S
         json["email"].as_str().unwrap_or_default()
     );
     let mut log = r.log.lock().unwrap();
+    log.first_at.get_or_insert(arrived);
     log.ids_by_email
         .entry(email)
         .or_default()

@@ -30,6 +30,7 @@ struct Rows<'a> {
     latency: Vec<i64>,
     response: Vec<Option<&'a str>>,
     batch: Vec<Option<&'a str>>,
+    slice: Vec<i64>,
 }
 
 fn verdict(v: &Verdict, now: DateTime<Utc>) -> (&'static str, DateTime<Utc>) {
@@ -87,6 +88,7 @@ pub async fn record_outcomes(
         fresh.started.push(a.started_at);
         fresh.latency.push(a.latency_ms as i64);
         fresh.response.push(a.response.as_deref());
+        fresh.slice.push(f.slice);
         for (id, m) in o.batch.iter().flat_map(|(_, ms)| ms) {
             members.id.push(id);
             members.sub.push(&o.subscription_id);
@@ -106,15 +108,22 @@ pub async fn record_outcomes(
                 reminder_id, label, status, late, attempts, due_at, next_attempt_at, expires_at,
                 last_status, last_error, delivered_at, created_at, updated_at, payload,
                 first_started_at, first_status, first_latency_ms, first_error, first_response)
-             SELECT id, sub, wid, pid, rid, label, status, late, attempt, due, next, expires,
+             SELECT id, sub, wid, pid, rid, label,
+                CASE WHEN status = 'pending' AND (
+                    EXISTS (SELECT 1 FROM slices l WHERE l.id = u.slice AND l.status = 'cancelled')
+                    OR EXISTS (SELECT 1 FROM participants p WHERE p.id = u.pid
+                               AND p.unregistered_at IS NOT NULL))
+                  THEN 'cancelled' ELSE status END,
+                late, attempt, due, next, expires,
                 code, error, CASE WHEN status = 'delivered' THEN $19::timestamptz END, $19, $19, body,
                 started, code, latency, error, response
              FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
                          $7::text[], $8::bool[], $9::int[], $10::timestamptz[],
                          $11::timestamptz[], $12::timestamptz[], $13::int[], $14::text[],
-                         $15::bytea[], $16::timestamptz[], $17::int8[], $18::text[])
+                         $15::bytea[], $16::timestamptz[], $17::int8[], $18::text[],
+                         $20::int8[])
                   AS u(id, sub, wid, pid, rid, label, status, late, attempt, due, next, expires,
-                       code, error, body, started, latency, response)
+                       code, error, body, started, latency, response, slice)
              ON CONFLICT (id) DO NOTHING
              RETURNING id",
         )
@@ -145,6 +154,7 @@ pub async fn record_outcomes(
                 &f.latency,
                 &f.response,
                 &now,
+                &f.slice,
             ],
         )
         .await?
@@ -328,7 +338,8 @@ pub async fn record_outcomes(
     }
     if !done_slices.is_empty() {
         tx.execute(
-            "UPDATE slices SET status = 'done', locked_until = NULL WHERE id = ANY($1)",
+            "UPDATE slices SET status = 'done', locked_until = NULL
+             WHERE id = ANY($1) AND status = 'pending'",
             &[&done_slices],
         )
         .await?;

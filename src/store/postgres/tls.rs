@@ -6,8 +6,6 @@
 
 use anyhow::Context;
 use rustls::RootCertStore;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::CertificateDer;
 use std::path::Path;
 use std::sync::Arc;
 use tokio_postgres::config::SslMode;
@@ -26,14 +24,11 @@ pub(super) fn connector(
     let mut roots = RootCertStore::empty();
     match ca {
         Some(path) => {
-            let certs = CertificateDer::pem_file_iter(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            for cert in certs {
+            for cert in crate::config::pem_certificates(path)? {
                 roots
-                    .add(cert.with_context(|| format!("a certificate in {}", path.display()))?)
+                    .add(cert)
                     .with_context(|| format!("a certificate in {}", path.display()))?;
             }
-            anyhow::ensure!(!roots.is_empty(), "{} holds no certificate", path.display());
         }
         None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
     }

@@ -47,7 +47,13 @@ macro_rules! transact {
             }
             .await;
             match result {
-                Err(e) if tries < 3 && super::retryable(&e) => tries += 1,
+                Err(e) if tries < 3 && super::retryable(&e) => {
+                    tries += 1;
+                    tracing::warn!(
+                        tries,
+                        "transaction chosen as a deadlock victim (or not serialisable); running it again"
+                    );
+                }
                 done => break done,
             }
         }
@@ -327,6 +333,14 @@ impl Store for PgStore {
             &tx, owner, slices, deliveries, until
         )
         .await?)
+    }
+    async fn withdrawn(
+        &self,
+        slices: &[i64],
+        rows: &[String],
+        participants: &[String],
+    ) -> StoreResult<Withdrawn> {
+        work::withdrawn(&**self.conn().await?, slices, rows, participants).await
     }
     async fn release_leases(&self, owner: &str) -> StoreResult<u64> {
         let owners = [owner.to_owned()];

@@ -5,7 +5,7 @@
 
 use crate::domain::ids::webhook_id;
 use crate::domain::payload::{ParticipantFacts, WebinarFacts};
-use crate::store::{Claimed, Fresh, Job, StoreResult};
+use crate::store::{Claimed, Fresh, Job, StoreResult, Withdrawn};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -268,4 +268,50 @@ async fn webinar_facts(tx: &Transaction<'_>, id: &str) -> StoreResult<WebinarFac
         creator_zone: r.get::<_, Option<String>>(4).and_then(|z| z.parse().ok()),
         mangoes: r.get(5),
     })
+}
+
+/// Of what a lane holds, what was withdrawn since it was leased.
+pub async fn withdrawn(
+    c: &impl GenericClient,
+    slices: &[i64],
+    rows: &[String],
+    participants: &[String],
+) -> StoreResult<Withdrawn> {
+    let mut out = Withdrawn::default();
+    if !slices.is_empty() {
+        out.slices = c
+            .query(
+                "SELECT u.id FROM unnest($1::int8[]) AS u(id) WHERE NOT EXISTS
+                   (SELECT 1 FROM slices l WHERE l.id = u.id AND l.status = 'pending')",
+                &[&slices],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+    }
+    if !rows.is_empty() {
+        out.rows = c
+            .query(
+                "SELECT u.id FROM unnest($1::text[]) AS u(id) WHERE NOT EXISTS
+                   (SELECT 1 FROM deliveries d WHERE d.id = u.id AND d.status = 'pending')",
+                &[&rows],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+    }
+    if !participants.is_empty() {
+        out.participants = c
+            .query(
+                "SELECT id FROM participants WHERE id = ANY($1) AND unregistered_at IS NOT NULL",
+                &[&participants],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+    }
+    Ok(out)
 }

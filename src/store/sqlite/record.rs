@@ -29,12 +29,20 @@ pub fn record_outcomes(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         // A slice's delivery (or a batch) gets its row on its first attempt.
+        // One to retry whose slice was cancelled, or whose participant was
+        // unregistered, while it was in flight is cancelled, not pending.
         let mut insert = tx.prepare_cached(
             "INSERT OR IGNORE INTO deliveries (id, subscription_id, webinar_id, participant_id,
                 reminder_id, label, status, late, attempts, due_at, next_attempt_at, expires_at,
                 last_status, last_error, delivered_at, created_at, updated_at, payload,
                 first_started_at, first_status, first_latency_ms, first_error, first_response)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6,
+                CASE WHEN ?7 = 'pending' AND (
+                    EXISTS (SELECT 1 FROM slices WHERE id = ?20 AND status = 'cancelled')
+                    OR EXISTS (SELECT 1 FROM participants WHERE id = ?4
+                               AND unregistered_at IS NOT NULL))
+                  THEN 'cancelled' ELSE ?7 END,
+                ?8, ?9, ?10, ?11, ?12, ?13, ?14,
                 CASE WHEN ?7 = 'delivered' THEN ?15 END, ?15, ?15, ?16, ?17, ?13, ?18, ?14, ?19)",
         )?;
         let mut member = tx.prepare_cached(
@@ -105,7 +113,8 @@ pub fn record_outcomes(
                         body,
                         ms(a.started_at),
                         a.latency_ms as i64,
-                        a.response
+                        a.response,
+                        f.slice
                     ])? == 1
                 }
                 None => false,
@@ -170,7 +179,8 @@ pub fn record_outcomes(
             cleared.execute([id])?;
         }
         let mut done = tx.prepare_cached(
-            "UPDATE slices SET status = 'done', locked_until = NULL WHERE id = ?1",
+            "UPDATE slices SET status = 'done', locked_until = NULL
+             WHERE id = ?1 AND status = 'pending'",
         )?;
         for id in done_slices {
             done.execute([id])?;

@@ -284,6 +284,16 @@ impl Store for SqliteStore {
         self.run(move |c| record::renew_leases(c, &owner, &slices, &deliveries, until))
             .await
     }
+    async fn withdrawn(
+        &self,
+        slices: &[i64],
+        rows: &[String],
+        participants: &[String],
+    ) -> StoreResult<Withdrawn> {
+        let (slices, rows, participants) = (slices.to_vec(), rows.to_vec(), participants.to_vec());
+        self.run(move |c| work::withdrawn(c, &slices, &rows, &participants))
+            .await
+    }
     async fn release_leases(&self, owner: &str) -> StoreResult<u64> {
         let owner = own(owner);
         self.run(move |c| record::release_leases(c, &owner)).await

@@ -5,7 +5,7 @@
 use super::{at, ms, receipts};
 use crate::domain::ids::{join_webhook_id, webhook_id, WEBHOOK_PREFIX_LEN};
 use crate::domain::payload::{ParticipantFacts, WebinarFacts};
-use crate::store::{Claimed, Fresh, Job, StoreResult};
+use crate::store::{Claimed, Fresh, Job, StoreResult, Withdrawn};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -248,4 +248,37 @@ fn webinar_facts(c: &Connection, id: &str) -> StoreResult<WebinarFacts> {
             mangoes,
         })
     })?)
+}
+
+/// Of what a lane holds, what was withdrawn since it was leased: a lookup
+/// by primary key each.
+pub fn withdrawn(
+    c: &Connection,
+    slices: &[i64],
+    rows: &[String],
+    participants: &[String],
+) -> StoreResult<Withdrawn> {
+    let mut out = Withdrawn::default();
+    let mut st = c.prepare_cached("SELECT 1 FROM slices WHERE id = ?1 AND status = 'pending'")?;
+    for id in slices {
+        if !st.exists([id])? {
+            out.slices.insert(*id);
+        }
+    }
+    let mut st =
+        c.prepare_cached("SELECT 1 FROM deliveries WHERE id = ?1 AND status = 'pending'")?;
+    for id in rows {
+        if !st.exists([id])? {
+            out.rows.insert(id.clone());
+        }
+    }
+    let mut st = c.prepare_cached(
+        "SELECT 1 FROM participants WHERE id = ?1 AND unregistered_at IS NOT NULL",
+    )?;
+    for id in participants {
+        if st.exists([id])? {
+            out.participants.insert(id.clone());
+        }
+    }
+    Ok(out)
 }
