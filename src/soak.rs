@@ -8,7 +8,7 @@
 //! samples and the store's growth per delivery, so that anything growing
 //! without bound shows.
 
-use crate::bench::procs::{free_port, Child};
+use crate::bench::procs::{free_port, status_mb, Child};
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -66,11 +66,7 @@ async fn receive(
 
 /// One look at the service.
 fn sample(pid: u32, db: &Path, round: usize, elapsed: Duration, requests: u64) -> Value {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kb = |key: &str| -> Option<f64> {
-        let v = status.lines().find_map(|l| l.strip_prefix(key))?;
-        v.trim().trim_end_matches("kB").trim().parse().ok()
-    };
+    let mb = |field: &str| status_mb(pid, field).map(|m| (m * 10.0).round() / 10.0);
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|d| d.count())
         .unwrap_or(0);
@@ -82,8 +78,8 @@ fn sample(pid: u32, db: &Path, round: usize, elapsed: Duration, requests: u64) -
     json!({
         "round": round,
         "elapsed_s": elapsed.as_secs(),
-        "rss_mb": kb("VmRSS:").map(|k| (k / 1024.0 * 10.0).round() / 10.0),
-        "peak_rss_mb": kb("VmHWM:").map(|k| (k / 1024.0 * 10.0).round() / 10.0),
+        "rss_mb": mb("VmRSS:"),
+        "peak_rss_mb": mb("VmHWM:"),
         "open_files": fds,
         "store_bytes": store,
         "requests": requests,

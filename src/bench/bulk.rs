@@ -6,7 +6,7 @@
 //! and after, and its resident memory (`VmRSS`) a moment later. A program
 //! that reports, never a test that asserts a figure.
 
-use super::procs::{free_port, peak_rss_mb, Child};
+use super::procs::{free_port, peak_rss_mb, status_mb, Child};
 use super::run::wait_healthy;
 use super::stores::RunStore;
 use anyhow::Context;
@@ -62,20 +62,6 @@ fn body(n: usize, ndjson: bool, short: bool) -> Vec<u8> {
         out.push(b']');
     }
     out
-}
-
-/// `VmRSS` of a process, in MiB.
-fn rss_mb(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kb / 1024.0)
 }
 
 /// Runs the measurement and prints its figures as JSON.
@@ -165,7 +151,7 @@ async fn measure(args: &BulkArgs, exe: &std::path::Path, db: &str) -> anyhow::Re
     let took = t0.elapsed().as_secs_f64();
     let peak = peak_rss_mb(serve.pid()).context("reading VmHWM")?;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let after = rss_mb(serve.pid()).context("reading VmRSS")?;
+    let after = status_mb(serve.pid(), "VmRSS:").context("reading VmRSS")?;
     drop(serve);
     let r1 = |x: f64| (x * 10.0).round() / 10.0;
     Ok(json!({
