@@ -246,13 +246,20 @@ async fn rescheduling_mid_fan_out_stops_the_old_start_and_sends_new_ids() {
     let from: chrono::DateTime<chrono::Utc> = new_from.parse().unwrap();
     f.app.bring(from, 31.0);
     let old = |r: &crate::receiver::Received| r.json()["webinarFromTime"] != new_from.as_str();
+    // The new start's reminders queue behind whatever the lane still held
+    // of the old one: once they are all in, so is anything it sent of that.
     f.rx.wait_for(at + PEOPLE, 30).await;
     f.app.settled().await;
-    let got = f.rx.received();
+    // The clock moved past the marker's instant too: it is not part of this.
+    let got: Vec<_> =
+        f.rx.received()
+            .into_iter()
+            .filter(|r| !is_marker(r))
+            .collect();
     let (before, after): (Vec<_>, Vec<_>) = got.iter().partition(|r| old(r));
     assert!(
-        before.len() <= at + IN_FLIGHT,
-        "{} reminders of the old start arrived after the reschedule",
+        before.len() <= at,
+        "{} reminders of the old start arrived after the reschedule (the {IN_FLIGHT} in flight had arrived)",
         before.len() - at
     );
     assert_eq!(after.len(), PEOPLE, "the new start's reminder, once each");
