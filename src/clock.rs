@@ -61,6 +61,11 @@ impl Clock {
         }
     }
 
+    /// How far this clock is ahead of the system's: zero but in tests.
+    pub fn skew(&self) -> Duration {
+        Duration::milliseconds(self.skew_ms.load(Ordering::Relaxed))
+    }
+
     /// Moves this clock (and every clone of it) forward; tests only.
     pub fn advance(&self, by: Duration) {
         self.skew_ms

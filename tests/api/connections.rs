@@ -1,7 +1,8 @@
 //! The connections a lane sends on: exactly as many opened before a fan-out
 //! falls due as its burst starts with, and replaced when the receiver
 //! closes them (after an answer, or once idle), without losing or
-//! repeating a delivery or costing an attempt.
+//! repeating a delivery or costing an attempt. Webinars are set up parked
+//! far ahead and brought near once subscribed.
 
 use crate::delivery::webinar_with;
 use crate::faults::{Fault, FaultReceiver};
@@ -20,9 +21,11 @@ async fn a_lane_warmed_for_a_fan_out_connects_before_it_falls_due() {
     })
     .await;
     let (cid, key) = app.creator().await;
-    let wid = app.webinar(&cid, 4).await;
+    let w = app.parked(&cid, json!({})).await;
+    let wid = w.id.clone();
     app.participants(&wid, 8).await;
     app.subscribe(&key, &rx.url, None).await;
+    app.starts_in(&w, 4.0);
     let (_, r) = app
         .admin(
             axum::http::Method::GET,
@@ -33,7 +36,11 @@ async fn a_lane_warmed_for_a_fan_out_connects_before_it_falls_due() {
     let due: chrono::DateTime<chrono::Utc> =
         r["data"][0]["dueAt"].as_str().unwrap().parse().unwrap();
     rx.wait_for(8, 10).await;
-    let early = rx.accepted().iter().filter(|t| **t < due).count();
+    let early = rx
+        .accepted()
+        .iter()
+        .filter(|t| app.on_clock(**t) < due)
+        .count();
     // As many as the burst starts with (SLOW_START), no more, no fewer.
     assert_eq!(early, 4, "connections {:?}, due {due}", rx.accepted());
 }
@@ -49,10 +56,11 @@ async fn a_kept_connection_closed_by_the_receiver_is_replaced_at_no_cost() {
         Fault::CloseWhenIdle(Duration::from_millis(30)),
         1000,
     );
-    let (app, key) = webinar_with("10s", 11, 4, |_| {}).await;
+    let (app, key, w) = webinar_with("10s", 4, |_| {}).await;
     let sub = app
         .subscribe_with(&key, &url, json!({"maxConcurrency": 1, "ratePerSecond": 1}))
         .await;
+    app.starts_in(&w, 11.0);
     let sid = sub["id"].as_str().unwrap();
     let d = app
         .wait_deliveries(&key, sid, 15, |d| {
@@ -77,10 +85,11 @@ async fn a_kept_connection_closed_by_the_receiver_is_replaced_at_no_cost() {
 async fn a_receiver_closing_every_connection_gets_each_delivery_once() {
     let rx = TestReceiver::start().await;
     rx.set_default(Reply::status(200).closing());
-    let (app, key) = webinar_with("1s", 2, 20, |_| {}).await;
+    let (app, key, w) = webinar_with("1s", 20, |_| {}).await;
     let sub = app
         .subscribe_with(&key, &rx.url, json!({"maxConcurrency": 2}))
         .await;
+    app.starts_in(&w, 2.0);
     let sid = sub["id"].as_str().unwrap();
     rx.wait_for(20, 10).await;
     let d = app

@@ -10,26 +10,27 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 /// One participant, one subscription, reminders at the given offsets before
-/// a start `secs` ahead: (app, key, subscription id).
+/// a start `secs` after the setup is complete: (app, key, subscription id).
 async fn setup(
     rx: &TestReceiver,
     offsets: &str,
-    secs: i64,
+    secs: f64,
     tweak: impl FnOnce(&mut tminus::config::Config),
 ) -> (TestApp, String, String) {
-    let (app, key) = webinar_with(offsets, secs, 1, tweak).await;
+    let (app, key, w) = webinar_with(offsets, 1, tweak).await;
     let sub = app.subscribe(&key, &rx.url, None).await;
+    app.starts_in(&w, secs);
     (app, key, sub["id"].as_str().unwrap().to_owned())
 }
 
-/// A service with reminders at `offsets`, and a webinar `secs` ahead with
-/// `n` participants: (app, key).
+/// A service with reminders at `offsets`, and a webinar with `n`
+/// participants parked ahead ([`TestApp::parked`]), for the test to subscribe and then
+/// bring near with [`TestApp::starts_in`]: (app, key, webinar).
 pub async fn webinar_with(
     offsets: &str,
-    secs: i64,
     n: usize,
     tweak: impl FnOnce(&mut tminus::config::Config),
-) -> (TestApp, String) {
+) -> (TestApp, String, Parked) {
     let offsets = tminus::domain::offset::parse_list(offsets).unwrap();
     let app = spawn_with(|c| {
         c.reminder_offsets = offsets;
@@ -37,9 +38,9 @@ pub async fn webinar_with(
     })
     .await;
     let (cid, key) = app.creator().await;
-    let wid = app.webinar(&cid, secs).await;
-    app.participants(&wid, n).await;
-    (app, key)
+    let w = app.parked(&cid, json!({})).await;
+    app.participants(&w.id, n).await;
+    (app, key, w)
 }
 
 fn log_codes(d: &Value) -> Vec<Value> {
@@ -55,7 +56,7 @@ fn log_codes(d: &Value) -> Vec<Value> {
 async fn failures_are_retried_with_the_same_webhook_id() {
     let rx = TestReceiver::start().await;
     rx.script([Reply::status(500), Reply::status(404)]);
-    let (app, key, sid) = setup(&rx, "9s", 10, |_| {}).await;
+    let (app, key, sid) = setup(&rx, "9s", 10.0, |_| {}).await;
     let got = rx.wait_for(3, 10).await;
     let ids: Vec<_> = got.iter().map(|r| r.header("webhook-id")).collect();
     assert!(ids.iter().all(|i| *i == ids[0]));
@@ -75,7 +76,7 @@ async fn retry_after_is_honoured() {
         Reply::status(429).retry_after("1"),
         Reply::status(503).retry_after("1"),
     ]);
-    let (_app, _key, _sid) = setup(&rx, "8s", 9, |_| {}).await;
+    let (_app, _key, _sid) = setup(&rx, "8s", 9.0, |_| {}).await;
     let got = rx.wait_for(3, 10).await;
     // Without Retry-After the back-off here is 100–400 ms.
     assert!(
@@ -90,7 +91,7 @@ async fn retry_after_is_honoured() {
 async fn a_reminder_that_never_gets_through_expires_at_the_start() {
     let rx = TestReceiver::start().await;
     rx.set_default(Reply::status(500));
-    let (app, key, sid) = setup(&rx, "2s", 3, |_| {}).await;
+    let (app, key, sid) = setup(&rx, "2s", 3.0, |_| {}).await;
     let d = app
         .wait_deliveries(&key, &sid, 10, |d| {
             d.len() == 1 && d[0]["status"] == "expired"
@@ -98,7 +99,7 @@ async fn a_reminder_that_never_gets_through_expires_at_the_start() {
         .await;
     assert!(d[0]["attempts"].as_u64().unwrap() >= 2, "{d:#?}");
     let n = rx.received().len();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.settled().await;
     assert_eq!(rx.received().len(), n, "no attempts after expiry");
 }
 
@@ -106,7 +107,10 @@ async fn a_reminder_that_never_gets_through_expires_at_the_start() {
 async fn gone_disables_the_subscription() {
     let rx = TestReceiver::start().await;
     rx.script([Reply::status(410)]);
-    let (app, key, sid) = setup(&rx, "2s,1s", 3, |_| {}).await;
+    let (app, key, w) = webinar_with("20s,1s", 1, |_| {}).await;
+    let sub = app.subscribe(&key, &rx.url, None).await;
+    let sid = sub["id"].as_str().unwrap().to_owned();
+    app.starts_in(&w, 20.5);
     rx.wait_for(1, 10).await;
     let d = app
         .wait_deliveries(&key, &sid, 5, |d| d.iter().any(|x| x["status"] == "failed"))
@@ -115,7 +119,11 @@ async fn gone_disables_the_subscription() {
     let (_, sub) = app.hooks(Method::GET, &key, &format!("/{sid}"), None).await;
     assert_eq!(sub["status"], "disabled");
     assert!(sub["disabledReason"].as_str().unwrap().contains("410"));
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // The next reminder falls due and is fanned out, to nobody.
+    app.starts_in(&w, 1.5);
+    app.wait_reminders(&w.id, |r| r.iter().all(|x| x["status"] == "sent"))
+        .await;
+    app.settled().await;
     assert_eq!(
         rx.received().len(),
         1,
@@ -140,7 +148,7 @@ async fn gone_disables_the_subscription() {
 async fn a_slow_receiver_times_out_and_is_retried() {
     let rx = TestReceiver::start().await;
     rx.script([Reply::status(200).delayed(Duration::from_millis(1500))]);
-    let (app, key, sid) = setup(&rx, "9s", 10, |c| {
+    let (app, key, sid) = setup(&rx, "9s", 10.0, |c| {
         c.http_timeout = Duration::from_millis(300);
         c.lease = Duration::from_secs(5);
     })
@@ -162,7 +170,7 @@ async fn redirects_are_not_followed() {
     let rx = TestReceiver::start().await;
     let moved = rx.url.replace("/hook", "/moved");
     rx.script([Reply::status(307).redirect(&moved)]);
-    let (app, key, sid) = setup(&rx, "9s", 10, |_| {}).await;
+    let (app, key, sid) = setup(&rx, "9s", 10.0, |_| {}).await;
     let d = app
         .wait_deliveries(&key, &sid, 10, |d| {
             d.len() == 1 && d[0]["status"] == "delivered"
@@ -175,7 +183,7 @@ async fn redirects_are_not_followed() {
 #[tokio::test]
 async fn a_delivery_can_be_retried_by_hand() {
     let rx = TestReceiver::start().await;
-    let (app, key, sid) = setup(&rx, "9s", 10, |_| {}).await;
+    let (app, key, sid) = setup(&rx, "9s", 10.0, |_| {}).await;
     rx.wait_for(1, 10).await;
     let d = app
         .wait_deliveries(&key, &sid, 5, |d| {
@@ -236,7 +244,7 @@ async fn a_rotated_secret_signs_with_both_keys_during_the_grace() {
 async fn an_endpoint_failing_too_long_is_disabled() {
     let rx = TestReceiver::start().await;
     rx.set_default(Reply::status(500));
-    let (app, key, sid) = setup(&rx, "9s", 10, |c| {
+    let (app, key, sid) = setup(&rx, "9s", 10.0, |c| {
         c.disable_after = Duration::from_millis(700)
     })
     .await;
@@ -266,15 +274,16 @@ async fn an_endpoint_failing_too_long_is_disabled() {
 async fn a_batched_subscription_gets_arrays_signed_and_retried_as_one() {
     let rx = TestReceiver::start().await;
     rx.script([Reply::status(500)]);
-    let (app, key) = webinar_with("9s", 10, 7, |_| {}).await;
+    let (app, key, w) = webinar_with("9s", 7, |_| {}).await;
     let sub = app
         .subscribe_with(&key, &rx.url, json!({"batchSize": 3}))
         .await;
+    app.starts_in(&w, 10.0);
     assert_eq!(sub["batchSize"], 3);
     let secret = sub["secret"].as_str().unwrap().to_owned();
     // The first batch fails once and is retried; 3 batches in all: 3 + 3 + 1.
     rx.wait_for(4, 10).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.settled().await;
     let got = rx.received();
     assert_eq!(
         got.len(),

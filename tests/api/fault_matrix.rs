@@ -147,6 +147,6 @@ async fn each_receiver_fault_gets_the_answer_the_readme_gives() {
     assert_eq!(attempts(&d)[0]["statusCode"], 410);
     let (_, sub) = app.hooks(Method::GET, &key, &format!("/{sid}"), None).await;
     assert_eq!(sub["status"], "disabled", "{sub}");
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    app.settled().await;
     assert_eq!(rx.hits("/410"), 1, "no attempt after a 410");
 }

@@ -11,6 +11,8 @@ use tminus::config::Config;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::timing::Parked;
+
 pub const ADMIN: &str = "test-admin-token";
 
 /// A running service on a temporary SQLite file.

@@ -34,3 +34,4 @@ mod store;
 mod store_errors;
 mod story;
 mod times;
+mod timing;

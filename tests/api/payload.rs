@@ -62,19 +62,16 @@ async fn a_real_reminder_matches_the_seed_shape_byte_for_byte() {
             .await;
         mangoes.push(m["id"].clone());
     }
-    let from = app.clock.now() + chrono::Duration::seconds(2);
-    let wid = app
-        .webinar_at(
-            &cid,
-            from,
-            json!({"mangoes": mangoes, "timezone": "+05:30"}),
-        )
+    let w = app
+        .parked(&cid, json!({"mangoes": mangoes, "timezone": "+05:30"}))
         .await;
+    let (wid, from) = (w.id.clone(), w.from);
     let (s, _) = app
         .admin(Method::POST, &format!("/webinars/{wid}/participants"), Some(json!({"name": "John Doe", "email": "john@example.com", "phone": "1234567890", "timezone": "+05:30"})))
         .await;
     assert_eq!(s, StatusCode::CREATED);
     app.subscribe(&key, &rx.url, Some(&wid)).await;
+    app.starts_in(&w, 2.0);
     let got = rx.wait_for(1, 10).await;
     let expected = SEED
         .replace("634fc35ddaf58580e2418c40", &wid)

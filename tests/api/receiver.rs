@@ -1,7 +1,10 @@
 //! A real HTTP receiver on loopback whose answers a test controls: a queue
 //! of scripted replies, then a default one. It records every request with
-//! its headers, body and arrival time, and the most requests it ever had in
-//! flight at once.
+//! its headers, body and arrival time, when it sent each answer, and the
+//! most requests it ever had in flight at once. A test can hold its answers
+//! (from the n-th request on, until released, or each until n requests have
+//! arrived), so that what it checks depends on events, not on how fast the
+//! machine is.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -21,6 +24,8 @@ pub struct Reply {
     pub location: Option<String>,
     /// Answer with `Connection: close`, ending the connection.
     pub close: bool,
+    /// Answer only once this many requests have arrived (then `delay`).
+    pub after: usize,
 }
 
 impl Reply {
@@ -31,7 +36,13 @@ impl Reply {
             retry_after: None,
             location: None,
             close: false,
+            after: 0,
         }
+    }
+    /// Holds the answer until `n` requests have arrived, then waits `delay`.
+    pub fn after_arrivals(mut self, n: usize) -> Self {
+        self.after = n;
+        self
     }
     pub fn closing(mut self) -> Self {
         self.close = true;
@@ -84,6 +95,14 @@ struct Inner {
     max_in_flight: AtomicUsize,
     /// When each connection was accepted (wall clock, as the service's).
     accepted: Mutex<Vec<chrono::DateTime<chrono::Utc>>>,
+    /// When each answer was sent.
+    answered: Mutex<Vec<Instant>>,
+    /// Requests from this index on wait for [`TestReceiver::release`];
+    /// none when zero and not `holding`.
+    hold_from: AtomicUsize,
+    holding: std::sync::atomic::AtomicBool,
+    /// Woken on each arrival and on a release.
+    change: tokio::sync::Notify,
 }
 
 /// The receiver's listener, noting each connection it accepts.
@@ -158,6 +177,29 @@ impl TestReceiver {
         self.inner.accepted.lock().unwrap().clone()
     }
 
+    /// Answers the first `n` requests as usual; later ones wait for
+    /// [`TestReceiver::release`] before their reply (and its delay).
+    pub fn hold_after(&self, n: usize) {
+        self.inner.hold_from.store(n, Ordering::SeqCst);
+        self.inner.holding.store(true, Ordering::SeqCst);
+    }
+
+    /// Lets every held answer go, and the later ones unheld.
+    pub fn release(&self) {
+        self.inner.holding.store(false, Ordering::SeqCst);
+        self.inner.change.notify_waiters();
+    }
+
+    /// When the first answer was sent, if one was.
+    pub fn first_answer(&self) -> Option<Instant> {
+        self.inner.answered.lock().unwrap().first().copied()
+    }
+
+    /// Requests arrived and not yet answered.
+    pub fn in_flight(&self) -> usize {
+        self.inner.in_flight.load(Ordering::SeqCst)
+    }
+
     pub fn max_in_flight(&self) -> usize {
         self.inner.max_in_flight.load(Ordering::SeqCst)
     }
@@ -189,13 +231,18 @@ async fn handle(
     let (at, wall) = (Instant::now(), chrono::Utc::now());
     let now = inner.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     inner.max_in_flight.fetch_max(now, Ordering::SeqCst);
-    inner.log.lock().unwrap().push(Received {
-        path: uri.path().to_owned(),
-        headers,
-        body,
-        at,
-        wall,
-    });
+    let index = {
+        let mut log = inner.log.lock().unwrap();
+        log.push(Received {
+            path: uri.path().to_owned(),
+            headers,
+            body,
+            at,
+            wall,
+        });
+        log.len() - 1
+    };
+    inner.change.notify_waiters();
     let reply = inner
         .script
         .lock()
@@ -203,8 +250,18 @@ async fn handle(
         .pop_front()
         .or_else(|| inner.default.lock().unwrap().clone())
         .unwrap_or(Reply::status(200));
+    loop {
+        let changed = inner.change.notified();
+        let held =
+            inner.holding.load(Ordering::SeqCst) && index >= inner.hold_from.load(Ordering::SeqCst);
+        if !held && inner.log.lock().unwrap().len() >= reply.after {
+            break;
+        }
+        changed.await;
+    }
     tokio::time::sleep(reply.delay).await;
     inner.in_flight.fetch_sub(1, Ordering::SeqCst);
+    inner.answered.lock().unwrap().push(Instant::now());
     let mut resp = (
         StatusCode::from_u16(reply.status).unwrap(),
         "answer from the test receiver",

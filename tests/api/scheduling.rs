@@ -1,16 +1,14 @@
 //! When reminders fire: after reschedule, cancel, unregister, unsubscribe,
 //! late registration, a restart, downtime (late and missed), across a
-//! daylight-saving switch, and to which subscriptions.
+//! daylight-saving switch, and to which subscriptions. Webinars are set up
+//! parked far ahead and brought near by moving the service's clock, and
+//! "nothing more arrives" is checked once the store has nothing in progress.
 
 use crate::helpers::*;
 use crate::receiver::TestReceiver;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use std::time::Duration;
-
-async fn quiet(secs: f64) {
-    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
-}
 
 #[tokio::test]
 async fn reschedule_moves_pending_reminders() {
@@ -20,7 +18,8 @@ async fn reschedule_moves_pending_reminders() {
     let wid = app.webinar(&cid, 600).await;
     app.participants(&wid, 1).await;
     app.subscribe(&key, &rx.url, None).await;
-    let new_from = app.clock.now() + chrono::Duration::milliseconds(3500);
+    let new_from = app.clock.now() + chrono::Duration::hours(2);
+    let new_from = chrono::DateTime::from_timestamp_millis(new_from.timestamp_millis()).unwrap();
     let (s, w) = app
         .admin(
             Method::POST,
@@ -34,8 +33,9 @@ async fn reschedule_moves_pending_reminders() {
         iso(new_from + chrono::Duration::hours(1)),
         "duration kept"
     );
+    app.bring(new_from, 3.5);
     let got = rx.wait_for(3, 10).await;
-    quiet(0.5).await;
+    app.settled().await;
     assert_eq!(rx.received().len(), 3);
     assert!(got
         .iter()
@@ -57,10 +57,15 @@ async fn cancel_and_delete_drop_reminders() {
     let rx = TestReceiver::start().await;
     let app = spawn_app().await;
     let (cid, key) = app.creator().await;
-    let a = app.webinar(&cid, 3).await;
-    let b = app.webinar(&cid, 3).await;
+    let a = app.parked(&cid, json!({})).await;
+    // Starting with `a`: its reminders, when they go out, show the
+    // scheduler has gone past the instants of the others.
+    let control = app.webinar_at(&cid, a.from, json!({})).await;
+    let b = app.webinar_at(&cid, a.from, json!({})).await;
+    let (at, a) = (a.from, a.id);
     app.participants(&a, 2).await;
     app.participants(&b, 2).await;
+    app.participants(&control, 2).await;
     app.subscribe(&key, &rx.url, None).await;
     let (s, w) = app
         .admin(Method::POST, &format!("/webinars/{a}/cancel"), None)
@@ -77,8 +82,16 @@ async fn cancel_and_delete_drop_reminders() {
         .admin(Method::GET, &format!("/webinars/{b}"), None)
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    quiet(3.5).await;
-    assert!(rx.received().is_empty());
+    app.bring(at, 3.5);
+    rx.wait_for(6, 15).await;
+    app.wait_reminders(&control, |r| r.iter().all(|x| x["status"] == "sent"))
+        .await;
+    app.settled().await;
+    let got = rx.received();
+    assert_eq!(got.len(), 6, "only the control webinar's reminders");
+    assert!(got
+        .iter()
+        .all(|r| r.json()["webinarId"] == control.as_str()));
     let (_, rem) = app
         .admin(Method::GET, &format!("/webinars/{a}/reminders"), None)
         .await;
@@ -95,7 +108,8 @@ async fn unregistered_participants_and_removed_subscriptions_get_nothing() {
     let gone = TestReceiver::start().await;
     let app = spawn_app().await;
     let (cid, key) = app.creator().await;
-    let wid = app.webinar(&cid, 4).await;
+    let w = app.parked(&cid, json!({})).await;
+    let wid = w.id.clone();
     let people = app.participants(&wid, 2).await;
     app.subscribe(&key, &rx.url, None).await;
     let removed = app.subscribe(&key, &gone.url, None).await;
@@ -116,8 +130,9 @@ async fn unregistered_participants_and_removed_subscriptions_get_nothing() {
         )
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
+    app.starts_in(&w, 3.5);
     rx.wait_for(3, 10).await;
-    quiet(0.5).await;
+    app.settled().await;
     let got = rx.received();
     assert_eq!(got.len(), 3);
     assert!(got.iter().all(|r| r.json()["email"] == "p0@example.com"));
@@ -127,12 +142,17 @@ async fn unregistered_participants_and_removed_subscriptions_get_nothing() {
 #[tokio::test]
 async fn late_registration_gets_only_the_intervals_ahead() {
     let rx = TestReceiver::start().await;
-    let app = spawn_app().await;
+    let app = spawn_with(|c| {
+        c.reminder_offsets = tminus::domain::offset::parse_list("20s,2s,1s").unwrap()
+    })
+    .await;
     let (cid, key) = app.creator().await;
-    let wid = app.webinar(&cid, 4).await;
+    let w = app.parked(&cid, json!({})).await;
+    let wid = w.id.clone();
     app.participants(&wid, 1).await;
     app.subscribe(&key, &rx.url, None).await;
-    rx.wait_for(1, 5).await; // the 3s reminder went out
+    app.starts_in(&w, 20.5);
+    rx.wait_for(1, 5).await; // the 20s reminder went out; the next is 18 s away
     let (s, _) = app
         .admin(
             Method::POST,
@@ -141,8 +161,9 @@ async fn late_registration_gets_only_the_intervals_ahead() {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED);
+    app.starts_in(&w, 2.5);
     rx.wait_for(5, 10).await;
-    quiet(0.5).await;
+    app.settled().await;
     let late: Vec<String> = rx
         .received()
         .iter()
@@ -158,15 +179,21 @@ async fn late_registration_gets_only_the_intervals_ahead() {
 #[tokio::test]
 async fn a_restart_mid_schedule_loses_and_repeats_nothing() {
     let rx = TestReceiver::start().await;
-    let app = spawn_app().await;
+    let app = spawn_with(|c| {
+        c.reminder_offsets = tminus::domain::offset::parse_list("20s,2s,1s").unwrap()
+    })
+    .await;
     let (cid, key) = app.creator().await;
-    let wid = app.webinar(&cid, 4).await;
-    app.participants(&wid, 2).await;
+    let w = app.parked(&cid, json!({})).await;
+    app.participants(&w.id, 2).await;
     app.subscribe(&key, &rx.url, None).await;
+    app.starts_in(&w, 20.5);
     rx.wait_for(2, 5).await;
+    // The first reminder was sent; the next two are 18 s away.
     let app = app.restart().await;
+    app.starts_in(&w, 2.5);
     let got = rx.wait_for(6, 10).await;
-    quiet(0.5).await;
+    app.settled().await;
     assert_eq!(rx.received().len(), 6);
     let ids: std::collections::HashSet<_> = got.iter().map(|r| r.header("webhook-id")).collect();
     assert_eq!(ids.len(), 6);
@@ -227,7 +254,7 @@ async fn downtime_past_the_start_records_reminders_as_missed() {
         .admin(Method::GET, &format!("/webinars/{wid}/reminders"), None)
         .await;
     assert_eq!(rem["data"][0]["status"], "missed");
-    quiet(0.3).await;
+    app.settled().await;
     assert!(rx.received().is_empty());
 }
 
@@ -243,8 +270,7 @@ async fn offsets_follow_daylight_saving_at_the_webinar_start() {
     let switch = chrono::DateTime::parse_from_rfc3339("2027-03-28T01:00:00Z")
         .unwrap()
         .to_utc();
-    app.clock
-        .advance(switch - chrono::Duration::milliseconds(2500) - app.clock.now());
+    app.bring(switch, 3600.0);
     let (cid, key) = app.creator().await;
     let from = switch + chrono::Duration::seconds(1);
     let wid = app
@@ -259,6 +285,7 @@ async fn offsets_follow_daylight_saving_at_the_webinar_start() {
         .await;
     assert_eq!(s, StatusCode::CREATED);
     app.subscribe(&key, &rx.url, None).await;
+    app.bring(switch, 2.5);
     let got = rx.wait_for(1, 5).await;
     let p = got[0].json();
     assert_eq!(p["creatorTimezone"], "+02:00");
@@ -287,11 +314,9 @@ async fn events_and_filters_pick_the_right_subscriptions() {
             Some(json!({"name": "Two"})),
         )
         .await;
-    let from = app.clock.now() + chrono::Duration::milliseconds(3500);
-    let wid = app
-        .webinar_at(&cid, from, json!({"mangoes": [m1["id"]]}))
-        .await;
-    let other = app.webinar(&cid, 600).await;
+    let w = app.parked(&cid, json!({"mangoes": [m1["id"]]})).await;
+    let wid = w.id.clone();
+    let other = app.webinar(&cid, 7200).await;
     app.participants(&wid, 1).await;
     let mut rxs = vec![];
     let bodies = [
@@ -308,8 +333,9 @@ async fn events_and_filters_pick_the_right_subscriptions() {
         assert_eq!(s, StatusCode::CREATED, "{sub}");
         rxs.push(rx);
     }
+    app.starts_in(&w, 3.5);
     rxs[0].wait_for(3, 10).await;
-    quiet(0.5).await;
+    app.settled().await;
     let counts: Vec<usize> = rxs.iter().map(|r| r.received().len()).collect();
     assert_eq!(counts, [3, 1, 0, 3, 0]);
     assert_eq!(
@@ -326,14 +352,15 @@ async fn a_clean_stop_hands_back_unsent_work_at_once() {
         spawn_with(|c| c.reminder_offsets = tminus::domain::offset::parse_list("30s").unwrap())
             .await;
     let (cid, key) = app.creator().await;
-    let wid = app.webinar(&cid, 31).await;
-    app.participants(&wid, 10).await;
+    let w = app.parked(&cid, json!({})).await;
+    app.participants(&w.id, 10).await;
     app.subscribe_with(&key, &rx.url, json!({"maxConcurrency": 1}))
         .await;
+    app.starts_in(&w, 31.0);
     rx.wait_for(2, 10).await;
     let app = app.restart().await; // leases are 90 s: without hand-back the rest would wait that long
     let got = rx.wait_for(10, 8).await;
-    quiet(0.5).await;
+    app.settled().await;
     let ids: std::collections::HashSet<_> = got.iter().map(|r| r.header("webhook-id")).collect();
     assert_eq!(ids.len(), 10);
     assert!(

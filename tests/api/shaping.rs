@@ -1,5 +1,8 @@
 //! Traffic shaping per subscription: the concurrency and rate caps, the
 //! slow start of a burst, and a hanging endpoint that only holds up itself.
+//! Each webinar is set up parked far ahead and brought near once its
+//! subscriptions exist; what is checked is ordered by the receivers' own
+//! events (arrivals, answers), not by wall-clock windows.
 
 use crate::delivery::webinar_with;
 use crate::receiver::{Reply, TestReceiver};
@@ -11,11 +14,12 @@ async fn concurrency_cap_and_rate_cap_shape_traffic() {
     let rx = TestReceiver::start().await;
     rx.set_default(Reply::status(200).delayed(Duration::from_millis(100)));
     let paced = TestReceiver::start().await;
-    let (app, key) = webinar_with("8s", 9, 12, |_| {}).await;
+    let (app, key, w) = webinar_with("8s", 12, |_| {}).await;
     app.subscribe_with(&key, &rx.url, json!({"maxConcurrency": 2}))
         .await;
     app.subscribe_with(&key, &paced.url, json!({"ratePerSecond": 4}))
         .await;
+    app.starts_in(&w, 9.0);
     rx.wait_for(12, 15).await;
     assert!(
         rx.max_in_flight() <= 2,
@@ -34,36 +38,48 @@ async fn concurrency_cap_and_rate_cap_shape_traffic() {
 
 #[tokio::test]
 async fn a_hanging_endpoint_does_not_delay_the_others() {
+    // The hanging endpoint holds each request ten minutes, and tminus waits
+    // two for an answer: far longer than the healthy one's whole run.
     let slow = TestReceiver::start().await;
-    slow.set_default(Reply::status(200).delayed(Duration::from_secs(5)));
+    slow.set_default(Reply::status(200).delayed(Duration::from_secs(600)));
     let fast = TestReceiver::start().await;
-    let (app, key) = webinar_with("1s", 2, 20, |_| {}).await;
+    let (app, key, w) = webinar_with("1s", 20, |c| {
+        c.http_timeout = Duration::from_secs(120);
+    })
+    .await;
     app.subscribe_with(&key, &slow.url, json!({"maxConcurrency": 2}))
         .await;
     app.subscribe(&key, &fast.url, None).await;
-    let start = std::time::Instant::now();
-    fast.wait_for(20, 10).await;
+    app.starts_in(&w, 2.0);
+    // The hanging lane is stuck: both its requests are held.
+    slow.wait_for(2, 30).await;
+    // The healthy one finishes meanwhile, while the other still hangs.
+    fast.wait_for(20, 60).await;
+    assert_eq!(slow.in_flight(), 2, "the hanging endpoint still hangs");
+    assert_eq!(slow.received().len(), 2);
     assert!(
-        start.elapsed() < Duration::from_secs(4),
-        "healthy endpoint waited for the hanging one"
+        slow.first_answer().is_none(),
+        "the hanging endpoint answered before the healthy one finished"
     );
-    assert!(slow.received().len() <= 2);
 }
 
 #[tokio::test]
 async fn a_burst_starts_slowly_then_opens_to_the_cap() {
     let rx = TestReceiver::start().await;
-    rx.set_default(Reply::status(200).delayed(Duration::from_millis(400)));
-    let (app, key) = webinar_with("4s", 5, 40, |_| {}).await;
+    // No answer before four requests arrived, then 400 ms more: what is sent
+    // before the first answer is what the burst starts with.
+    rx.set_default(
+        Reply::status(200)
+            .after_arrivals(4)
+            .delayed(Duration::from_millis(400)),
+    );
+    let (app, key, w) = webinar_with("4s", 40, |_| {}).await;
     app.subscribe_with(&key, &rx.url, json!({"maxConcurrency": 16}))
         .await;
-    let got = rx.wait_for(40, 20).await;
-    // Nothing is answered for 400 ms: until then only the first four went.
-    let first = got[0].at;
-    let early = got
-        .iter()
-        .filter(|r| r.at - first < Duration::from_millis(300))
-        .count();
+    app.starts_in(&w, 5.0);
+    let got = rx.wait_for(40, 30).await;
+    let first_answer = rx.first_answer().unwrap();
+    let early = got.iter().filter(|r| r.at < first_answer).count();
     assert_eq!(early, 4, "a burst starts with four requests");
     // Each answer doubles what the lane allows, up to the cap.
     assert_eq!(rx.max_in_flight(), 16);
@@ -72,16 +88,19 @@ async fn a_burst_starts_slowly_then_opens_to_the_cap() {
 #[tokio::test]
 async fn a_lane_slower_than_its_lease_keeps_its_work() {
     let rx = TestReceiver::start().await;
-    let (app, key) = webinar_with("20s", 21, 12, |c| {
+    let (app, key, w) = webinar_with("20s", 12, |c| {
         c.lease = Duration::from_secs(2);
         c.http_timeout = Duration::from_secs(1);
     })
     .await;
     // 12 deliveries at 2 a second: six seconds of sending, three leases.
-    app.subscribe_with(&key, &rx.url, json!({"ratePerSecond": 2}))
+    let sub = app
+        .subscribe_with(&key, &rx.url, json!({"ratePerSecond": 2}))
         .await;
+    app.starts_in(&w, 21.0);
     let got = rx.wait_for(12, 20).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Every delivery has its final state: nothing more can be sent.
+    app.settled().await;
     let ids: std::collections::HashSet<String> = rx
         .received()
         .iter()
@@ -89,5 +108,7 @@ async fn a_lane_slower_than_its_lease_keeps_its_work() {
         .collect();
     assert_eq!(ids.len(), 12);
     assert_eq!(rx.received().len(), 12, "nothing sent twice");
+    let d = app.deliveries(&key, sub["id"].as_str().unwrap()).await;
+    assert!(d.iter().all(|x| x["attempts"] == 1), "{d:#?}");
     assert!(got[11].at - got[0].at >= Duration::from_secs(4));
 }

@@ -10,9 +10,14 @@ use std::time::{Duration, Instant};
 
 const PEOPLE: usize = 2_000;
 
+/// The default lease: what a restart that waited for the dead process's
+/// leases would wait.
+const LEASE: Duration = Duration::from_secs(90);
+
 /// Sets up a fan-out on a fresh file, kills the process `at` the due
 /// instant (negative: before it), restarts it at once and checks that
-/// everything is sent within 2 s of the restart with nothing missed.
+/// everything is sent well within the lease of the restart (about a second
+/// on a quiet machine, a few on a busy one) with nothing missed.
 async fn kill_and_restart_at(at_ms: i64) {
     let _one = crate::ONE_AT_A_TIME.lock().await;
     let logs = logs_dir();
@@ -42,7 +47,7 @@ async fn kill_and_restart_at(at_ms: i64) {
          everything acknowledged {took:?} after the restart"
     );
     assert!(
-        took <= Duration::from_secs(2),
+        took <= LEASE / 9,
         "took {took:?} after the restart: the new process waited for something"
     );
     drop(second);

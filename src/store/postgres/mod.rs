@@ -46,6 +46,10 @@ pub struct PgStore {
     changes: broadcast::Sender<Change>,
     /// Stops the listening task once the last handle is dropped.
     _listening: std::sync::Arc<tokio_util::sync::DropGuard>,
+    /// Since when every heartbeat of this instance has gone through, each in
+    /// time (`None` after a failed or late one): it judges others gone only
+    /// once they too have had a whole alive window to speak up.
+    beating_since: std::sync::Arc<std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>>,
 }
 
 impl PgStore {
@@ -95,6 +99,7 @@ impl PgStore {
             channel,
             changes,
             _listening: std::sync::Arc::new(stop.drop_guard()),
+            beating_since: Default::default(),
         })
     }
 

@@ -359,12 +359,31 @@ impl Store for PgStore {
         now: DateTime<Utc>,
         alive_since: DateTime<Utc>,
     ) -> StoreResult<u32> {
-        let beat = instances::heartbeat(&**self.conn().await?, instance, now, alive_since).await?;
-        // Only an instance that was itself heard from in time may judge the
-        // others: after an outage of the database every instance's
-        // heartbeat is old, and the first one back must not take the work
-        // of the others, which are alive and about to say so.
-        if beat.was_alive && !beat.lapsed.is_empty() {
+        let beat =
+            async { instances::heartbeat(&**self.conn().await?, instance, now, alive_since).await }
+                .await;
+        // Only an instance whose own heartbeats have all gone through, in
+        // time, for a whole alive window may judge the others: after an
+        // outage of the database every instance's heartbeat is old, and the
+        // first one back must not take the work of the others, which are
+        // alive and about to say so, however much later than it they
+        // reconnect within that window (a busy machine).
+        let steady = {
+            let mut since = self.beating_since.lock().unwrap();
+            match &beat {
+                Ok(b) if b.was_alive => *since.get_or_insert(now) <= alive_since,
+                Ok(_) => {
+                    *since = Some(now);
+                    false
+                }
+                Err(_) => {
+                    *since = None;
+                    false
+                }
+            }
+        };
+        let beat = beat?;
+        if steady && !beat.lapsed.is_empty() {
             let lapsed = beat.lapsed;
             let n = in_tx!(self, |tx| {
                 let n = sweep::release_leases(&tx, &self.channel, &lapsed).await?;
