@@ -90,29 +90,7 @@ pub async fn run(
     clock: Clock,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let (errors, warnings) = config.check();
-    for w in &warnings {
-        tracing::warn!("{w}");
-    }
-    if !errors.is_empty() {
-        anyhow::bail!("invalid configuration: {}", errors.join("; "));
-    }
-    let files = server::files::raise();
-    let max_connections = config
-        .max_connections
-        .unwrap_or_else(|| server::files::default_cap(files));
-    let store = store::open_with(&config.database, config.database_ca.as_deref()).await?;
-    let secrets = config.secret_keys().map_err(anyhow::Error::msg)?;
-    startup::reseal(&store, &secrets).await?;
-    let admin_token = startup::admin_token(&config)?;
-    let ctx = Arc::new(AppContext {
-        config,
-        store,
-        clock,
-        instance: format!("{}-{}", std::process::id(), domain::ids::new_id()),
-        admin_token,
-        secrets,
-    });
+    let (ctx, files, max_connections) = prepare(config, clock).await?;
     tracing::info!(addr = %listener.local_addr()?, instance = %ctx.instance, open_files = ?files, max_connections, config = ?ctx.config, "tminus serving");
     // On the roll of instances before claiming anything, so that if this
     // process dies, the others know whose leases to take over.
@@ -170,6 +148,51 @@ pub async fn run(
         tracing::error!(error = ?e, "delivery task failed");
     }
     deadline.abort();
+    hand_back(&ctx).await;
+    // The last handle to the store: dropping it ends its background tasks
+    // (PostgreSQL's notification listener) before the runtime does.
+    drop(ctx);
+    tokio::task::yield_now().await;
+    tracing::info!("tminus stopped");
+    Ok(())
+}
+
+/// Checks the configuration, raises the open-file limit, opens the store
+/// and reseals its secrets: the context every component shares, the
+/// open-file limit, and the connection cap.
+async fn prepare(
+    config: Config,
+    clock: Clock,
+) -> anyhow::Result<(Arc<AppContext>, Option<u64>, usize)> {
+    let (errors, warnings) = config.check();
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    if !errors.is_empty() {
+        anyhow::bail!("invalid configuration: {}", errors.join("; "));
+    }
+    let files = server::files::raise();
+    let max_connections = config
+        .max_connections
+        .unwrap_or_else(|| server::files::default_cap(files));
+    let store = store::open_with(&config.database, config.database_ca.as_deref()).await?;
+    let secrets = config.secret_keys().map_err(anyhow::Error::msg)?;
+    startup::reseal(&store, &secrets).await?;
+    let admin_token = startup::admin_token(&config)?;
+    let ctx = Arc::new(AppContext {
+        config,
+        store,
+        clock,
+        instance: format!("{}-{}", std::process::id(), domain::ids::new_id()),
+        admin_token,
+        secrets,
+    });
+    Ok((ctx, files, max_connections))
+}
+
+/// After every component has stopped: hands back what this instance still
+/// holds and lets go of the store.
+async fn hand_back(ctx: &Arc<AppContext>) {
     // Every attempt that finished is recorded by now: what this instance
     // still holds was never sent, or was dropped at the shutdown deadline
     // without an answer, so hand it back rather than make the next start
@@ -185,10 +208,4 @@ pub async fn run(
     // handle happens to be dropped: a restart in this process, or the next
     // start, takes it at once.
     ctx.store.close().await;
-    // The last handle to the store: closing it ends its background tasks
-    // (PostgreSQL's notification listener) before the runtime does.
-    drop(ctx);
-    tokio::task::yield_now().await;
-    tracing::info!("tminus stopped");
-    Ok(())
 }

@@ -188,7 +188,7 @@ mod tests {
             let ours = Signer::new(&secret).unwrap();
             prop_assert_eq!(theirs.sign(&id, ts, body.as_bytes()).unwrap(), ours.sign(&id, ts, body.as_bytes()));
             // …and their verifier accepts our headers, as a receiver's would.
-            let now = chrono::Utc::now().timestamp();
+            let now = crate::clock::wall().timestamp();
             let mut h = http::HeaderMap::new();
             h.insert("webhook-id", header_id.parse().unwrap());
             h.insert("webhook-timestamp", now.into());

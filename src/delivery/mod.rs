@@ -7,11 +7,15 @@
 
 pub mod guard;
 mod lane;
+#[cfg(test)]
+mod lane_tests;
 mod pool;
 mod recorder;
 pub mod retry;
 pub mod send;
 mod unit;
+mod view;
+mod work;
 
 use crate::store::Outcome;
 
@@ -90,6 +94,31 @@ impl Dispatcher {
         shutdown: CancellationToken,
         abort: CancellationToken,
     ) -> anyhow::Result<(Self, tokio::task::JoinHandle<()>)> {
+        let (d, rx) = Self::new(ctx, shutdown, abort)?;
+        let recorder_done = CancellationToken::new();
+        let recorder = tokio::spawn(recorder::run(d.clone(), rx, recorder_done.clone()));
+        let sweeper = d.clone();
+        let handle = tokio::spawn(async move {
+            sweeper.sweep_loop().await;
+            sweeper.inner.tracker.close();
+            sweeper.inner.tracker.wait().await;
+            recorder_done.cancel();
+            if let Err(e) = recorder.await {
+                tracing::error!(error = ?e, "recorder task failed");
+            }
+            tracing::info!("delivery workers stopped");
+        });
+        Ok((d, handle))
+    }
+
+    /// The dispatcher without its sweep and recorder: what lanes report
+    /// arrives on the receiver. `start` runs the rest; a test drives a lane
+    /// itself.
+    fn new(
+        ctx: Arc<AppContext>,
+        shutdown: CancellationToken,
+        abort: CancellationToken,
+    ) -> anyhow::Result<(Self, mpsc::Receiver<Record>)> {
         let policy = ctx.config.target_policy().map_err(anyhow::Error::msg)?;
         let sender = send::Sender::new(
             ctx.config.http_timeout,
@@ -110,20 +139,7 @@ impl Dispatcher {
                 withdrawals: AtomicU64::new(0),
             }),
         };
-        let recorder_done = CancellationToken::new();
-        let recorder = tokio::spawn(recorder::run(d.clone(), rx, recorder_done.clone()));
-        let sweeper = d.clone();
-        let handle = tokio::spawn(async move {
-            sweeper.sweep_loop().await;
-            sweeper.inner.tracker.close();
-            sweeper.inner.tracker.wait().await;
-            recorder_done.cancel();
-            if let Err(e) = recorder.await {
-                tracing::error!(error = ?e, "recorder task failed");
-            }
-            tracing::info!("delivery workers stopped");
-        });
-        Ok((d, handle))
+        Ok((d, rx))
     }
 
     /// The target guard's policy, which the API also applies at subscribe

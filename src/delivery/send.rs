@@ -238,7 +238,7 @@ impl Sender {
         if let Err(e) = self.policy.check_url(m.url) {
             return (record(None, Some(e), None), Response::Failed);
         }
-        let mut first = match request(&m) {
+        let first = match request(&m) {
             Ok(r) => Some(r),
             Err(e) => {
                 return (
@@ -247,55 +247,9 @@ impl Sender {
                 )
             }
         };
-        let exchange = async {
-            // A kept connection the receiver closed before the request went
-            // out is replaced once; the request was never sent on it.
-            let mut fresh = false;
-            let resp = loop {
-                let Conn { tx, driver, .. } = self.ready(m.url, conn).await?;
-                let req = match first.take() {
-                    Some(r) => r,
-                    None => request(&m).map_err(|e| Failure::Request(e.into()))?,
-                };
-                match drive(driver, tx.send_request(req)).await {
-                    Ok(r) => break r,
-                    Err(e) if e.is_canceled() && !fresh => {
-                        fresh = true;
-                        *conn = None;
-                    }
-                    Err(e) => return Err(Failure::Request(e.into())),
-                }
-            };
-            let Conn { driver, .. } = conn.as_mut().expect("answered on it");
-            let code = resp.status().as_u16();
-            let retry_after = resp
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, Utc::now()));
-            let mut body = resp.into_body();
-            let mut snippet = Vec::new();
-            let mut ended = false;
-            while snippet.len() < SNIPPET_BYTES {
-                match drive(driver, body.frame()).await {
-                    Some(Ok(f)) => {
-                        if let Some(d) = f.data_ref() {
-                            snippet.extend_from_slice(
-                                &d[..d.len().min(SNIPPET_BYTES - snippet.len())],
-                            );
-                        }
-                    }
-                    _ => {
-                        ended = true;
-                        break;
-                    }
-                }
-            }
-            // An answer not read to its end leaves the connection unusable.
-            Ok::<_, Failure>((code, retry_after, snippet, ended || body.is_end_stream()))
-        };
+        let exchange = self.exchange(&m, first, conn, started_at, t0);
         let result = tokio::time::timeout(self.timeout, exchange).await;
-        if !matches!(result, Ok(Ok((_, _, _, true)))) {
+        if !matches!(result, Ok(Ok(Answer { ended: true, .. }))) {
             *conn = None;
         }
         match result {
@@ -308,7 +262,12 @@ impl Sender {
                 Response::Failed,
             ),
             Ok(Err(f)) => (record(None, Some(describe(&f)), None), Response::Failed),
-            Ok(Ok((code, retry_after, snippet, _))) => {
+            Ok(Ok(Answer {
+                code,
+                retry_after,
+                snippet,
+                ..
+            })) => {
                 let text =
                     (!snippet.is_empty()).then(|| String::from_utf8_lossy(&snippet).into_owned());
                 let error =
@@ -320,6 +279,84 @@ impl Sender {
             }
         }
     }
+
+    /// Sends the request on the worker's connection and reads the start of
+    /// the answer (at most [`SNIPPET_BYTES`]). A kept connection the
+    /// receiver closed before the request went out is replaced once: the
+    /// request was never sent on it.
+    async fn exchange(
+        &self,
+        m: &Message<'_>,
+        mut first: Option<http::Request<Full<Bytes>>>,
+        conn: &mut Option<Conn>,
+        started_at: DateTime<Utc>,
+        t0: Instant,
+    ) -> Result<Answer, Failure> {
+        // A kept connection the receiver closed before the request went
+        // out is replaced once; the request was never sent on it.
+        let mut fresh = false;
+        let resp = loop {
+            let Conn { tx, driver, .. } = self.ready(m.url, conn).await?;
+            let req = match first.take() {
+                Some(r) => r,
+                None => request(m).map_err(|e| Failure::Request(e.into()))?,
+            };
+            match drive(driver, tx.send_request(req)).await {
+                Ok(r) => break r,
+                Err(e) if e.is_canceled() && !fresh => {
+                    fresh = true;
+                    *conn = None;
+                }
+                Err(e) => return Err(Failure::Request(e.into())),
+            }
+        };
+        let Conn { driver, .. } = conn.as_mut().expect("answered on it");
+        let code = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, answered_at(started_at, t0)));
+        let mut body = resp.into_body();
+        let mut snippet = Vec::new();
+        let mut ended = false;
+        while snippet.len() < SNIPPET_BYTES {
+            match drive(driver, body.frame()).await {
+                Some(Ok(f)) => {
+                    if let Some(d) = f.data_ref() {
+                        snippet.extend_from_slice(&d[..d.len().min(SNIPPET_BYTES - snippet.len())]);
+                    }
+                }
+                _ => {
+                    ended = true;
+                    break;
+                }
+            }
+        }
+        // An answer not read to its end leaves the connection unusable.
+        Ok(Answer {
+            code,
+            retry_after,
+            snippet,
+            ended: ended || body.is_end_stream(),
+        })
+    }
+}
+
+/// The start of an answer: its status, its `Retry-After`, up to
+/// [`SNIPPET_BYTES`] of its body, and whether it was read to its end (else
+/// the connection cannot be used again).
+struct Answer {
+    code: u16,
+    retry_after: Option<chrono::Duration>,
+    snippet: Vec<u8>,
+    ended: bool,
+}
+
+/// When the answer came, on the service's clock: the attempt's start (read
+/// from it) plus the time the exchange took.
+fn answered_at(started_at: DateTime<Utc>, t0: Instant) -> DateTime<Utc> {
+    started_at + chrono::Duration::from_std(t0.elapsed()).unwrap_or_default()
 }
 
 fn request(m: &Message<'_>) -> Result<http::Request<Full<Bytes>>, http::Error> {

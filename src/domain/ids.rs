@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 /// creation) then 8 random bytes, as 24 lowercase hex digits.
 pub fn new_id() -> String {
     let mut raw = [0u8; 12];
-    raw[..4].copy_from_slice(&(Utc::now().timestamp() as u32).to_be_bytes());
+    raw[..4].copy_from_slice(&(crate::clock::wall().timestamp() as u32).to_be_bytes());
     rand::rng().fill_bytes(&mut raw[4..]);
     hex::encode(raw)
 }

@@ -118,41 +118,12 @@ pub async fn serve(
     let builder = Arc::new(builder);
     let tracker = TaskTracker::new();
     let mut last_warned: Option<tokio::time::Instant> = None;
-    'accept: loop {
-        // Wait for room: a free slot, or a waiting connection to close.
-        while !shared.with(|t| t.admission.can_admit()) {
-            tokio::select! {
-                _ = shared.room.notified() => {}
-                _ = stop.cancelled() => break 'accept,
-            }
-        }
-        let (stream, peer) = tokio::select! {
-            got = listener.accept() => match got {
-                Ok(got) => got,
-                Err(e) => {
-                    // Out of files, most likely (EMFILE): the connection
-                    // stays in the backlog; try again shortly.
-                    tracing::warn!(error = %e, "accepting a connection failed");
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-                        _ = stop.cancelled() => break 'accept,
-                    }
-                    continue;
-                }
-            },
-            _ = stop.cancelled() => break 'accept,
+    loop {
+        let Some((stream, peer)) = next_connection(&listener, &shared, &stop).await else {
+            break;
         };
         let close = CancellationToken::new();
-        let admitted = shared.with(|t| {
-            let (id, evict) = t.admission.admit()?;
-            if let Some(old) = evict {
-                if let Some(c) = t.close.remove(&old) {
-                    c.cancel();
-                }
-            }
-            t.close.insert(id, close.clone());
-            Some((id, evict.is_some()))
-        });
+        let admitted = shared.with(|t| admit(t, &close));
         let Some((id, evicted)) = admitted else {
             // Every slot became busy since the check: refuse this one.
             continue;
@@ -192,6 +163,52 @@ pub async fn serve(
     }
     tracker.wait().await;
     tracing::info!("HTTP connections closed");
+}
+
+/// Waits for room (a free slot, or a waiting connection to close), then
+/// for a connection; `None` once the server stops.
+async fn next_connection(
+    listener: &TcpListener,
+    shared: &Shared,
+    stop: &CancellationToken,
+) -> Option<(tokio::net::TcpStream, std::net::SocketAddr)> {
+    while !shared.with(|t| t.admission.can_admit()) {
+        tokio::select! {
+            _ = shared.room.notified() => {}
+            _ = stop.cancelled() => return None,
+        }
+    }
+    loop {
+        tokio::select! {
+            got = listener.accept() => match got {
+                Ok(got) => return Some(got),
+                Err(e) => {
+                    // Out of files, most likely (EMFILE): the connection
+                    // stays in the backlog; try again shortly.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                        _ = stop.cancelled() => return None,
+                    }
+                }
+            },
+            _ = stop.cancelled() => return None,
+        }
+    }
+}
+
+/// Takes a slot for a new connection, closing the one that waited longest
+/// without a request if every slot is taken: its id, and whether one was
+/// evicted. `None` if every slot became busy since the check.
+fn admit(t: &mut Table, close: &CancellationToken) -> Option<(ConnId, bool)> {
+    let (id, evict) = t.admission.admit()?;
+    if let Some(old) = evict {
+        if let Some(c) = t.close.remove(&old) {
+            c.cancel();
+        }
+    }
+    t.close.insert(id, close.clone());
+    Some((id, evict.is_some()))
 }
 
 /// What ends a connection: its own eviction, the server's stop (finish the

@@ -1,0 +1,174 @@
+//! The lane driven one step at a time, as zero2prod drives its worker with
+//! `try_execute_task`: a real SQLite store, a real receiver on loopback,
+//! and no recorder, so each result is read off the lane's channel as it is
+//! reported.
+
+use super::lane::{Lane, Step};
+use super::{Dispatcher, LaneSignal, Record};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::store::{NewSubscription, OneOff, Verdict};
+use crate::AppContext;
+use axum::http::HeaderMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// The webhook-ids a loopback receiver was sent, in order.
+type Seen = Arc<Mutex<Vec<String>>>;
+
+/// A receiver that acknowledges every POST; returns its URL.
+async fn receiver(seen: Seen) -> String {
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |h: HeaderMap| async move {
+            let id = h["webhook-id"].to_str().unwrap_or_default().to_owned();
+            seen.lock().unwrap().push(id);
+            "ok"
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/hook")
+}
+
+struct Fixture {
+    d: Dispatcher,
+    records: mpsc::Receiver<Record>,
+    sub: String,
+    _dir: tempfile::TempDir,
+}
+
+/// A store with one subscription to `url`, and a dispatcher over it.
+async fn fixture(url: &str) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::defaults();
+    config.database = dir.path().join("t.db").display().to_string();
+    config.allow_http = true;
+    config.allow_private_targets = true;
+    config.tick = Duration::from_millis(50);
+    let store = crate::store::open(&config.database).await.unwrap();
+    let creator = store.create_creator("c", None).await.unwrap();
+    let (sub, _) = store
+        .subscribe(&NewSubscription {
+            creator_id: creator.id,
+            hook_url: url.into(),
+            event: "webinar.reminder.all".into(),
+            webinar_id: None,
+            mango_id: None,
+            secret: crate::signing::new_secret(),
+            max_concurrency: 4,
+            rate_per_second: None,
+            batch_size: 1,
+        })
+        .await
+        .unwrap();
+    let secrets = config.secret_keys().unwrap();
+    let ctx = Arc::new(AppContext {
+        config,
+        store,
+        clock: Clock::system(),
+        instance: "lane-test".into(),
+        admin_token: "t".into(),
+        secrets,
+    });
+    let (d, records) =
+        Dispatcher::new(ctx, CancellationToken::new(), CancellationToken::new()).unwrap();
+    Fixture {
+        d,
+        records,
+        sub: sub.id,
+        _dir: dir,
+    }
+}
+
+/// Queues a test event for the subscription; returns its webhook-id.
+async fn one_off(f: &Fixture) -> String {
+    let ctx = &f.d.inner.ctx;
+    let now = ctx.clock.now();
+    let one = OneOff {
+        id: crate::domain::ids::one_off_webhook_id(),
+        subscription_id: f.sub.clone(),
+        label: "test".into(),
+        payload: b"{}".to_vec(),
+        expires_at: now + chrono::Duration::hours(1),
+    };
+    ctx.store.create_one_off(&one, now).await.unwrap();
+    one.id
+}
+
+/// Steps `lane` until it reports a result, at most `turns` times.
+async fn step_until_reported(lane: &mut Lane, f: &mut Fixture, turns: usize) -> Option<Record> {
+    for _ in 0..turns {
+        if let Ok(r) = f.records.try_recv() {
+            return Some(r);
+        }
+        assert_eq!(lane.step().await, Step::Again, "the lane stopped with work");
+    }
+    f.records.try_recv().ok()
+}
+
+#[tokio::test]
+async fn a_step_claims_sends_and_reports_one_delivery() {
+    let seen = Seen::default();
+    let mut f = fixture(&receiver(seen.clone()).await).await;
+    let id = one_off(&f).await;
+    let mut lane = Lane::new(f.d.clone(), f.sub.clone(), Arc::new(LaneSignal::default()));
+    let reported = tokio::time::timeout(
+        Duration::from_secs(10),
+        step_until_reported(&mut lane, &mut f, 50),
+    )
+    .await
+    .expect("the lane reported within 10 s");
+    match reported {
+        Some(Record::Outcome(o)) => {
+            assert_eq!(o.delivery_id, id);
+            assert_eq!(o.subscription_id, f.sub);
+            assert!(matches!(o.verdict, Verdict::Delivered), "{:?}", o.verdict);
+        }
+        other => panic!("expected the delivery's outcome, got {other:?}"),
+    }
+    assert_eq!(*seen.lock().unwrap(), vec![id], "sent once, under its id");
+    lane.finish().await;
+}
+
+#[tokio::test]
+async fn a_lane_with_nothing_to_do_stops() {
+    let seen = Seen::default();
+    let f = fixture(&receiver(seen.clone()).await).await;
+    let mut lane = Lane::new(f.d.clone(), f.sub.clone(), Arc::new(LaneSignal::default()));
+    assert_eq!(lane.step().await, Step::Stop);
+    lane.finish().await;
+    assert!(seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_lane_stops_once_its_subscription_is_gone_and_sends_nothing() {
+    let seen = Seen::default();
+    let f = fixture(&receiver(seen.clone()).await).await;
+    one_off(&f).await;
+    f.d.inner
+        .ctx
+        .store
+        .delete_subscription(&f.sub)
+        .await
+        .unwrap();
+    let mut lane = Lane::new(f.d.clone(), f.sub.clone(), Arc::new(LaneSignal::default()));
+    assert_eq!(lane.step().await, Step::Stop);
+    lane.finish().await;
+    assert!(seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_lane_stops_when_the_service_does() {
+    let seen = Seen::default();
+    let f = fixture(&receiver(seen.clone()).await).await;
+    one_off(&f).await;
+    f.d.inner.shutdown.cancel();
+    let mut lane = Lane::new(f.d.clone(), f.sub.clone(), Arc::new(LaneSignal::default()));
+    assert_eq!(lane.step().await, Step::Stop);
+    lane.finish().await;
+    assert!(seen.lock().unwrap().is_empty());
+}

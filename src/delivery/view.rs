@@ -1,0 +1,95 @@
+//! What a lane knows of its subscription: the target URL, the signers (the
+//! current secret, and the previous one while it overlaps), and its caps,
+//! refreshed about once a tick. The rate limiter is kept across refreshes
+//! while the rate is unchanged, so a refresh never resets its pacing.
+
+use super::unit::Target;
+use super::Dispatcher;
+use crate::signing::Signer;
+use crate::store::Subscription;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What a lane knows of its subscription, refreshed about once a tick.
+pub(super) struct View {
+    pub sub: Subscription,
+    pub target: Arc<Target>,
+    pub limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    pub rate: Option<u32>,
+    pub fetched: Instant,
+}
+
+/// The subscription as it is now: `None` once it is gone or not active.
+/// A store failure keeps the view the lane had (a lane must not stop for a
+/// database restart), or, with none yet, is `Err`.
+pub(super) async fn refresh(
+    d: &Dispatcher,
+    id: &str,
+    old: Option<View>,
+) -> Result<Option<View>, ()> {
+    let sub = match d.inner.ctx.store.get_subscription(id).await {
+        Ok(sub) => sub,
+        Err(crate::store::StoreError::NotFound) => return Ok(None),
+        Err(e) => {
+            tracing::warn!(subscription = %id, error = %crate::error::causes(&e), "reading the subscription failed");
+            // Looked at again in a tick.
+            return old
+                .map(|mut o| {
+                    o.fetched = Instant::now();
+                    Some(o)
+                })
+                .ok_or(());
+        }
+    };
+    Ok(view(d, sub, old))
+}
+
+fn view(d: &Dispatcher, sub: Subscription, old: Option<View>) -> Option<View> {
+    let ctx = &d.inner.ctx;
+    if sub.status != "active" {
+        return None;
+    }
+    let url = url::Url::parse(&sub.hook_url).ok()?;
+    let now = ctx.clock.now();
+    let open = |stored: &str| match ctx.secrets.open(stored) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::error!(subscription = %sub.id, error = %e, "cannot open the signing secret; not sending");
+            None
+        }
+    };
+    let mut signers = vec![Signer::new(&open(&sub.secret)?).ok()?];
+    if let (Some(prev), Some(until)) = (&sub.previous_secret, sub.previous_until) {
+        if until > now {
+            signers.extend(open(prev).and_then(|p| Signer::new(&p).ok()));
+        }
+    }
+    // Caps hold for the subscription across instances: this is our part.
+    let rate = sub
+        .rate_per_second
+        .or(Some(ctx.config.default_rate))
+        .filter(|r| *r > 0)
+        .map(|r| d.share(r));
+    // Keep the limiter (and its state) while the rate is unchanged.
+    let limiter = match (old, rate) {
+        (Some(o), Some(r)) if o.rate == Some(r) => o.limiter,
+        (_, Some(r)) => {
+            NonZeroU32::new(r).map(|r| Arc::new(RateLimiter::direct(Quota::per_second(r))))
+        }
+        (_, None) => None,
+    };
+    let target = Arc::new(Target {
+        url,
+        signers: Arc::new(signers),
+        event: sub.event.clone(),
+    });
+    Some(View {
+        sub,
+        target,
+        limiter,
+        rate,
+        fetched: Instant::now(),
+    })
+}

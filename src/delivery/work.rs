@@ -1,0 +1,182 @@
+//! A lane's work in hand: the deliveries it leased and has not sent yet,
+//! the facts of their webinars, the slices still open, and the attempts in
+//! flight. It decides what the next POST carries, counts results off
+//! against their slices (closing a slice with its last result), and drops
+//! what the store says was withdrawn since it was leased.
+
+use super::pool::Pool;
+use super::unit::{render, vanished, Unit};
+use super::{Dispatcher, Record};
+use crate::domain::payload;
+use crate::store::{Claimed, Job};
+use chrono::{DateTime, Utc};
+use std::collections::{HashMap, VecDeque};
+
+/// Requests a lane starts with before any has been answered: it opens up
+/// as answers come (each doubles it), so an endpoint is not hit by its whole
+/// concurrency of new connections at once, and the first requests of a
+/// fan-out do not queue behind the others' connection set-up.
+pub(super) const SLOW_START: usize = 4;
+
+/// The lane's work in hand.
+pub(super) struct Work {
+    /// The concurrency the lane allows itself now (see [`SLOW_START`]).
+    pub open: usize,
+    pub queue: VecDeque<Job>,
+    pub webinars: HashMap<String, payload::WebinarFacts>,
+    /// Jobs of each leased slice still without a result.
+    pub open_slices: HashMap<i64, usize>,
+    pub inflight: Pool,
+}
+
+impl Work {
+    /// Nothing in hand; the next burst starts slowly.
+    pub fn new(d: Dispatcher) -> Self {
+        Work {
+            queue: VecDeque::new(),
+            webinars: HashMap::new(),
+            open_slices: HashMap::new(),
+            inflight: Pool::new(d),
+            open: SLOW_START,
+        }
+    }
+
+    pub fn take(&mut self, c: Claimed) {
+        if self.queue.is_empty() {
+            self.webinars.clear();
+        }
+        self.queue.extend(c.jobs);
+        self.webinars.extend(c.webinars);
+        for (id, n) in c.slices {
+            *self.open_slices.entry(id).or_default() += n;
+        }
+    }
+
+    /// Counts finished deliveries against their slices (one entry each);
+    /// closes a slice when its last delivery is done.
+    async fn settle(&mut self, d: &Dispatcher, slices: Vec<i64>) {
+        self.open = self.open.saturating_mul(2);
+        self.count_off(d, slices).await;
+    }
+
+    /// Counts deliveries done with (sent, or dropped) against their slices.
+    async fn count_off(&mut self, d: &Dispatcher, slices: Vec<i64>) {
+        for id in slices {
+            let Some(left) = self.open_slices.get_mut(&id) else {
+                continue;
+            };
+            *left -= 1;
+            if *left == 0 {
+                self.open_slices.remove(&id);
+                let _ = d.inner.outcomes.send(Record::SliceDone(id)).await;
+            }
+        }
+    }
+
+    /// Drops, unsent, the queued jobs the store says were withdrawn since
+    /// they were leased: of a cancelled slice or row, or of a participant
+    /// since unregistered. One store call, whatever the queue holds; on a
+    /// failure the jobs are kept, and looked at again at the next change.
+    pub async fn withdraw(&mut self, d: &Dispatcher, sub: &str) {
+        if self.queue.is_empty() {
+            return;
+        }
+        let slices: Vec<i64> = self.open_slices.keys().copied().collect();
+        let rows: Vec<String> = self
+            .queue
+            .iter()
+            .filter(|j| j.fresh.is_none())
+            .map(|j| j.id.clone())
+            .collect();
+        let people: Vec<String> = self
+            .queue
+            .iter()
+            .filter_map(|j| j.fresh.as_ref().map(|f| f.participant_id.clone()))
+            .collect();
+        let gone = match d.inner.ctx.store.withdrawn(&slices, &rows, &people).await {
+            Ok(g) if g.is_empty() => return,
+            Ok(g) => g,
+            Err(e) => {
+                tracing::warn!(subscription = %sub, error = ?e, "checking for withdrawn work failed");
+                return;
+            }
+        };
+        let before = self.queue.len();
+        let mut dropped = Vec::new();
+        self.queue.retain(|j| match &j.fresh {
+            Some(f) if gone.slices.contains(&f.slice) => false,
+            Some(f) if gone.participants.contains(&f.participant_id) => {
+                dropped.push(f.slice);
+                false
+            }
+            Some(_) => true,
+            None => !gone.rows.contains(&j.id),
+        });
+        // A withdrawn slice is closed by the change itself.
+        for id in &gone.slices {
+            self.open_slices.remove(id);
+        }
+        self.count_off(d, dropped).await;
+        tracing::info!(subscription = %sub, dropped = before - self.queue.len(), "dropped held deliveries withdrawn since they were leased");
+    }
+
+    pub async fn reap(&mut self, d: &Dispatcher) {
+        while let Some(r) = self.inflight.try_join_next() {
+            self.settle(d, r).await;
+        }
+    }
+
+    /// When the job at the head of the queue may leave, if not yet: the
+    /// jobs of a staged slice wait for their reminder's due instant.
+    pub fn held_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let job = self.queue.front()?;
+        job.fresh.as_ref().map(|f| f.due_at).filter(|t| *t > now)
+    }
+
+    pub async fn join_one(&mut self, d: &Dispatcher) {
+        if let Some(r) = self.inflight.join_next().await {
+            self.settle(d, r).await;
+        }
+    }
+
+    /// The next POST to make: one job or, for a batched subscription, up to
+    /// `batch` fresh jobs, none held for a later instant. Jobs that cannot
+    /// be rendered are recorded as expired on the way.
+    pub async fn next_unit(
+        &mut self,
+        d: &Dispatcher,
+        batch: usize,
+        now: DateTime<Utc>,
+    ) -> Option<Unit> {
+        let mut members: Vec<(Job, bytes::Bytes)> = Vec::new();
+        while members.len() < batch.max(1) {
+            let Some(fresh) = self.queue.front().map(|j| j.fresh.is_some()) else {
+                break;
+            };
+            if !members.is_empty() && (!fresh || self.held_until(now).is_some()) {
+                break;
+            }
+            let Some(job) = self.queue.pop_front() else {
+                break;
+            };
+            match render(&job, &self.webinars) {
+                Some(body) => members.push((job, body)),
+                None => {
+                    let slice = vanished(d, job).await;
+                    self.settle(d, slice.into_iter().collect()).await;
+                }
+            }
+            if batch <= 1 || !fresh {
+                break;
+            }
+        }
+        // A batched subscription gets arrays, even of one; what is not fresh
+        // (a retry, a test event) goes as it is.
+        let fresh = members.first().is_some_and(|m| m.0.fresh.is_some());
+        match members.len() {
+            0 => None,
+            1 if batch <= 1 || !fresh => members.pop().map(|(job, body)| Unit::single(job, body)),
+            _ => Some(Unit::batch(members)),
+        }
+    }
+}
