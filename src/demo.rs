@@ -28,22 +28,7 @@ pub async fn run() -> anyhow::Result<()> {
 }
 
 async fn demo(dir: &std::path::Path) -> anyhow::Result<()> {
-    // The receiver: answers 200 and hands each request to the demo.
-    let (tx, mut rx) = mpsc::unbounded_channel::<(HeaderMap, Bytes)>();
-    let receiver = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let hook_url = format!("http://{}/webhook", receiver.local_addr()?);
-    let app = axum::Router::new().route(
-        "/webhook",
-        axum::routing::post(move |h: HeaderMap, b: Bytes| {
-            let tx = tx.clone();
-            async move {
-                let _ = tx.send((h, b));
-                "OK"
-            }
-        }),
-    );
-    tokio::spawn(async move { axum::serve(receiver, app).await });
-
+    let (hook_url, mut rx) = receiver().await?;
     let admin = format!("demo-{}", crate::domain::ids::new_id());
     let mut config = Config::defaults();
     config.database = dir.join("tminus.db").display().to_string();
@@ -62,58 +47,8 @@ async fn demo(dir: &std::path::Path) -> anyhow::Result<()> {
         shutdown.clone(),
     ));
     println!("tminus is running at {base} (SQLite at {})", dir.display());
-
     let http = reqwest::Client::new();
-    let platform = |path: &str| format!("{base}/api/v1/platform{path}");
-    let post = |url: String, body: Value| http.post(url).bearer_auth(&admin).json(&body).send();
-    let creator: Value = post(
-        platform("/creators"),
-        json!({"name": "Demo Creator", "timezone": "Asia/Kolkata"}),
-    )
-    .await?
-    .json()
-    .await?;
-    let cid = creator["id"].as_str().context("creator id")?.to_owned();
-    let key: Value = post(
-        platform(&format!("/creators/{cid}/api-keys")),
-        json!({"name": "demo"}),
-    )
-    .await?
-    .json()
-    .await?;
-    let api_key = key["key"].as_str().context("api key")?.to_owned();
-    let mango: Value = post(
-        platform(&format!("/creators/{cid}/mangoes")),
-        json!({"name": "Marketing Community"}),
-    )
-    .await?
-    .json()
-    .await?;
-    let start = chrono::Utc::now() + chrono::Duration::seconds(12);
-    let webinar: Value = post(
-        platform("/webinars"),
-        json!({"creatorId": cid, "title": "Introduction to Digital Marketing", "link": "https://meet.example.com/abc-defg-hij",
-               "fromTime": iso_millis(start), "toTime": iso_millis(start + chrono::Duration::hours(1)), "mangoes": [mango["id"]]}),
-    )
-    .await?
-    .json()
-    .await?;
-    let wid = webinar["id"].as_str().context("webinar id")?.to_owned();
-    let people = json!([
-        {"name": "John Doe", "email": "john@example.com", "phone": "1234567890", "timezone": "+05:30"},
-        {"name": "Erika Mustermann", "email": "erika@example.com", "timezone": "Europe/Berlin"},
-        {"name": "Ana Silva", "email": "ana@example.com"}
-    ]);
-    post(
-        platform(&format!("/webinars/{wid}/participants/bulk")),
-        people,
-    )
-    .await?
-    .error_for_status()?;
-    println!(
-        "webinar {wid} starts at {}; reminders at {OFFSETS} before, for 3 participants",
-        iso_millis(start)
-    );
+    let (api_key, wid) = set_up(&http, &base, &admin).await?;
 
     // The seed's subscribe call, unchanged but for the base URL.
     let sub: Value = http
@@ -133,6 +68,105 @@ async fn demo(dir: &std::path::Path) -> anyhow::Result<()> {
     println!("subscribed {hook_url} as {}\n", sub["id"]);
 
     let expected = 9;
+    let verified = follow(&mut rx, &secret, expected).await;
+    shutdown.cancel();
+    service.await??;
+    let verified = verified?;
+    if verified < expected {
+        bail!("only {verified} of {expected} reminders arrived");
+    }
+    println!("\nall {expected} reminders arrived, each signature verified");
+    Ok(())
+}
+
+/// What the receiver was sent: headers and body.
+type Received = mpsc::UnboundedReceiver<(HeaderMap, Bytes)>;
+
+/// The receiver: answers 200 and hands each request to the demo. Returns
+/// its URL.
+async fn receiver() -> anyhow::Result<(String, Received)> {
+    let (tx, rx) = mpsc::unbounded_channel::<(HeaderMap, Bytes)>();
+    let receiver = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let hook_url = format!("http://{}/webhook", receiver.local_addr()?);
+    let app = axum::Router::new().route(
+        "/webhook",
+        axum::routing::post(move |h: HeaderMap, b: Bytes| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send((h, b));
+                "OK"
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(receiver, app).await });
+    Ok((hook_url, rx))
+}
+
+/// Through the platform API: a creator, an API key, a mango, a webinar 12 s
+/// ahead and three participants. Returns the key and the webinar's id.
+async fn set_up(
+    http: &reqwest::Client,
+    base: &str,
+    admin: &str,
+) -> anyhow::Result<(String, String)> {
+    let post = |path: &str, body: Value| {
+        http.post(format!("{base}/api/v1/platform{path}"))
+            .bearer_auth(admin)
+            .json(&body)
+            .send()
+    };
+    let creator: Value = post(
+        "/creators",
+        json!({"name": "Demo Creator", "timezone": "Asia/Kolkata"}),
+    )
+    .await?
+    .json()
+    .await?;
+    let cid = creator["id"].as_str().context("creator id")?.to_owned();
+    let key: Value = post(
+        &format!("/creators/{cid}/api-keys"),
+        json!({"name": "demo"}),
+    )
+    .await?
+    .json()
+    .await?;
+    let api_key = key["key"].as_str().context("api key")?.to_owned();
+    let mango: Value = post(
+        &format!("/creators/{cid}/mangoes"),
+        json!({"name": "Marketing Community"}),
+    )
+    .await?
+    .json()
+    .await?;
+    let start = chrono::Utc::now() + chrono::Duration::seconds(12);
+    let webinar: Value = post(
+        "/webinars",
+        json!({"creatorId": cid, "title": "Introduction to Digital Marketing", "link": "https://meet.example.com/abc-defg-hij",
+               "fromTime": iso_millis(start), "toTime": iso_millis(start + chrono::Duration::hours(1)), "mangoes": [mango["id"]]}),
+    )
+    .await?
+    .json()
+    .await?;
+    let wid = webinar["id"].as_str().context("webinar id")?.to_owned();
+    let people = json!([
+        {"name": "John Doe", "email": "john@example.com", "phone": "1234567890", "timezone": "+05:30"},
+        {"name": "Erika Mustermann", "email": "erika@example.com", "timezone": "Europe/Berlin"},
+        {"name": "Ana Silva", "email": "ana@example.com"}
+    ]);
+    post(&format!("/webinars/{wid}/participants/bulk"), people)
+        .await?
+        .error_for_status()?;
+    println!(
+        "webinar {wid} starts at {}; reminders at {OFFSETS} before, for 3 participants",
+        iso_millis(start)
+    );
+    Ok((api_key, wid))
+}
+
+/// Prints each reminder as it arrives, its signature checked, until
+/// `expected` arrived or 40 s passed: how many arrived verified. A bad
+/// signature is an error.
+async fn follow(rx: &mut Received, secret: &str, expected: usize) -> anyhow::Result<usize> {
     let mut verified = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
     while verified < expected {
@@ -147,7 +181,7 @@ async fn demo(dir: &std::path::Path) -> anyhow::Result<()> {
         };
         let ts: i64 = get("webhook-timestamp").parse().unwrap_or(0);
         let ok = crate::signing::verify(
-            &secret,
+            secret,
             &get("webhook-id"),
             ts,
             &body,
@@ -168,11 +202,5 @@ async fn demo(dir: &std::path::Path) -> anyhow::Result<()> {
         }
         verified += 1;
     }
-    shutdown.cancel();
-    service.await??;
-    if verified < expected {
-        bail!("only {verified} of {expected} reminders arrived");
-    }
-    println!("\nall {expected} reminders arrived, each signature verified");
-    Ok(())
+    Ok(verified)
 }

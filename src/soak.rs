@@ -40,6 +40,12 @@ const ENDPOINTS: [&str; 4] = ["good", "slow", "flaky", "failing"];
 #[derive(Clone, Default)]
 struct Counts(Arc<[AtomicU64; 4]>);
 
+impl Counts {
+    fn total(&self) -> u64 {
+        self.0.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+}
+
 async fn receive(
     axum::extract::State(c): axum::extract::State<Counts>,
     axum::extract::Path(which): axum::extract::Path<String>,
@@ -86,23 +92,102 @@ fn sample(pid: u32, db: &Path, round: usize, elapsed: Duration, requests: u64) -
     })
 }
 
-/// Runs the soak.
-pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("tminus-soak-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let db = dir.join("soak.db");
-    let counts = Counts::default();
+/// The soak's calls to its service: the admin token, or an API key.
+struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+/// The service's admin token.
+const ADMIN: &str = "soak-admin";
+
+impl Api {
+    async fn post(&self, path: &str, body: Value, key: Option<&str>) -> anyhow::Result<Value> {
+        let r = self.http.post(format!("{}{path}", self.base)).json(&body);
+        let r = match key {
+            Some(k) => r.header("x-api-key", k),
+            None => r.bearer_auth(ADMIN),
+        };
+        let resp = r.send().await?;
+        let status = resp.status();
+        let v: Value = resp.json().await.unwrap_or_default();
+        if !status.is_success() {
+            bail!("{status}: {v}");
+        }
+        Ok(v)
+    }
+
+    async fn wait_up(&self) -> anyhow::Result<()> {
+        for _ in 0..100 {
+            if self
+                .http
+                .get(format!("{}/healthz", self.base))
+                .send()
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("tminus serve did not start")
+    }
+
+    /// A creator, an API key, and a subscription per receiver endpoint:
+    /// the creator's id.
+    async fn set_up(&self, rx: &str) -> anyhow::Result<String> {
+        let c = self
+            .post("/api/v1/platform/creators", json!({"name": "Soak"}), None)
+            .await?;
+        let cid = c["id"].as_str().context("creator id")?.to_owned();
+        let k = self
+            .post(
+                &format!("/api/v1/platform/creators/{cid}/api-keys"),
+                json!({}),
+                None,
+            )
+            .await?;
+        let key = k["key"].as_str().context("key")?;
+        for e in ENDPOINTS {
+            let sub = json!({"hookUrl": format!("{rx}/{e}"), "event": "webinar.reminder.all"});
+            self.post("/api/v1/integration/webhook/webhook", sub, Some(key))
+                .await?;
+        }
+        Ok(cid)
+    }
+
+    /// One round's webinar: its reminder falls due 5 s from now, and
+    /// failures are retried until the start, 10 s later, then expire.
+    async fn round(&self, cid: &str, round: usize, people: usize) -> anyhow::Result<()> {
+        let from = chrono::Utc::now() + chrono::Duration::seconds(15);
+        let iso = crate::domain::payload::iso_millis;
+        let w = self.post("/api/v1/platform/webinars", json!({"creatorId": cid, "title": format!("Soak {round}"),
+            "link": "https://meet.example/soak", "fromTime": iso(from), "toTime": iso(from + chrono::Duration::hours(1))}), None).await?;
+        let wid = w["id"].as_str().context("webinar id")?;
+        let people: Vec<Value> = (0..people)
+            .map(|i| json!({"name": format!("P {i}"), "email": format!("p{i}.r{round}@example.com")}))
+            .collect();
+        let path = format!("/api/v1/platform/webinars/{wid}/participants/bulk");
+        self.post(&path, Value::Array(people), None).await?;
+        Ok(())
+    }
+}
+
+/// Starts the in-process receiver; its base URL.
+async fn receiver(counts: Counts) -> anyhow::Result<String> {
     let app = axum::Router::new()
         .route("/{which}", axum::routing::post(receive))
-        .with_state(counts.clone());
+        .with_state(counts);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let rx = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let port = free_port()?;
-    let base = format!("http://127.0.0.1:{port}");
-    let admin = "soak-admin";
+    Ok(rx)
+}
+
+/// Starts `tminus serve` on `db` at `port`.
+fn service(db: &Path, port: u16) -> anyhow::Result<Child> {
     let exe = std::env::current_exe()?;
-    let service = Child::spawn(
+    Child::spawn(
         &exe,
         &[
             "serve",
@@ -111,7 +196,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
             "--database",
             db.to_str().context("temp path")?,
             "--admin-token",
-            admin,
+            ADMIN,
             "--reminder-offsets",
             "10s",
             "--allow-http",
@@ -121,94 +206,34 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
             "--retry-base",
             "1s",
         ],
-    )?;
-    let http = reqwest::Client::new();
-    let call = |method: reqwest::Method, path: &str, body: Value, key: Option<&str>| {
-        let mut r = http.request(method, format!("{base}{path}")).json(&body);
-        r = match key {
-            Some(k) => r.header("x-api-key", k),
-            None => r.bearer_auth(admin),
-        };
-        async move {
-            let resp = r.send().await?;
-            let status = resp.status();
-            let v: Value = resp.json().await.unwrap_or_default();
-            if !status.is_success() {
-                bail!("{status}: {v}");
-            }
-            Ok::<Value, anyhow::Error>(v)
-        }
+    )
+}
+
+/// Runs the soak.
+pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("tminus-soak-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let db = dir.join("soak.db");
+    let counts = Counts::default();
+    let rx = receiver(counts.clone()).await?;
+    let port = free_port()?;
+    let service = service(&db, port)?;
+    let api = Api {
+        http: reqwest::Client::new(),
+        base: format!("http://127.0.0.1:{port}"),
     };
-    let post = reqwest::Method::POST;
-    let mut up = false;
-    for _ in 0..100 {
-        if http.get(format!("{base}/healthz")).send().await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    if !up {
-        bail!("tminus serve did not start");
-    }
-    let c = call(
-        post.clone(),
-        "/api/v1/platform/creators",
-        json!({"name": "Soak"}),
-        None,
-    )
-    .await?;
-    let cid = c["id"].as_str().context("creator id")?.to_owned();
-    let k = call(
-        post.clone(),
-        &format!("/api/v1/platform/creators/{cid}/api-keys"),
-        json!({}),
-        None,
-    )
-    .await?;
-    let key = k["key"].as_str().context("key")?.to_owned();
-    for e in ENDPOINTS {
-        call(
-            post.clone(),
-            "/api/v1/integration/webhook/webhook",
-            json!({"hookUrl": format!("{rx}/{e}"), "event": "webinar.reminder.all"}),
-            Some(&key),
-        )
-        .await?;
-    }
+    api.wait_up().await?;
+    let cid = api.set_up(&rx).await?;
     let started = Instant::now();
-    let total = || {
-        counts
-            .0
-            .iter()
-            .map(|c| c.load(Ordering::Relaxed))
-            .sum::<u64>()
-    };
+    let total = || counts.total();
     let mut samples = vec![sample(service.pid(), &db, 0, Duration::ZERO, 0)];
     println!("{}", samples[0]);
     let mut round = 0;
     while started.elapsed() < args.duration {
         round += 1;
         let tick = Instant::now();
-        // The reminder falls due 5 s from now; failures are retried until
-        // the start, 10 s later, then expire.
-        let from = chrono::Utc::now() + chrono::Duration::seconds(15);
-        let iso = |t: chrono::DateTime<chrono::Utc>| crate::domain::payload::iso_millis(t);
-        let w = call(post.clone(), "/api/v1/platform/webinars", json!({"creatorId": cid, "title": format!("Soak {round}"),
-            "link": "https://meet.example/soak", "fromTime": iso(from), "toTime": iso(from + chrono::Duration::hours(1))}), None).await?;
-        let wid = w["id"].as_str().context("webinar id")?.to_owned();
-        let people: Vec<Value> = (0..args.participants)
-            .map(|i| json!({"name": format!("P {i}"), "email": format!("p{i}.r{round}@example.com")}))
-            .collect();
-        call(
-            post.clone(),
-            &format!("/api/v1/platform/webinars/{wid}/participants/bulk"),
-            Value::Array(people),
-            None,
-        )
-        .await?;
-        let wait = args.every.saturating_sub(tick.elapsed());
-        tokio::time::sleep(wait).await;
+        api.round(&cid, round, args.participants).await?;
+        tokio::time::sleep(args.every.saturating_sub(tick.elapsed())).await;
         let s = sample(service.pid(), &db, round, started.elapsed(), total());
         println!("{s}");
         samples.push(s);
@@ -217,6 +242,20 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(20)).await;
     let last = sample(service.pid(), &db, round, started.elapsed(), total());
     drop(service);
+    let report = report(&args, round, &counts, samples, last);
+    std::fs::write(&args.json, serde_json::to_string_pretty(&report)?)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// The soak's figures: printed in one line, and returned to be written.
+fn report(
+    args: &SoakArgs,
+    round: usize,
+    counts: &Counts,
+    samples: Vec<Value>,
+    last: Value,
+) -> Value {
     let first = samples
         .get(1)
         .cloned()
@@ -227,7 +266,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
         "rounds": round,
         "participants_per_round": args.participants,
         "deliveries": deliveries,
-        "requests": total(),
+        "requests": counts.total(),
         "requests_per_endpoint": ENDPOINTS.iter().zip(counts.0.iter()).map(|(e, c)| (e.to_string(), json!(c.load(Ordering::Relaxed)))).collect::<serde_json::Map<_, _>>(),
         "first_round": first,
         "last": last,
@@ -236,10 +275,8 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     });
     println!(
         "soak: {round} rounds, {} requests; RSS {} -> {} MB; open files {} -> {}; store {} bytes ({} per delivery)",
-        report["requests"], first["rss_mb"], last["rss_mb"], first["open_files"], last["open_files"],
-        last["store_bytes"], report["store_bytes_per_delivery"]
+        report["requests"], first["rss_mb"], report["last"]["rss_mb"], first["open_files"], report["last"]["open_files"],
+        report["last"]["store_bytes"], report["store_bytes_per_delivery"]
     );
-    std::fs::write(&args.json, serde_json::to_string_pretty(&report)?)?;
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(())
+    report
 }

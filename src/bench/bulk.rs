@@ -82,24 +82,8 @@ pub async fn run(args: BulkArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn measure(args: &BulkArgs, exe: &std::path::Path, db: &str) -> anyhow::Result<Value> {
-    let admin = "bench-admin";
-    let listen = format!("127.0.0.1:{}", free_port()?);
-    let serve = Child::spawn(
-        exe,
-        &[
-            "serve",
-            "--listen",
-            &listen,
-            "--database",
-            db,
-            "--admin-token",
-            admin,
-        ],
-    )?;
-    let base = format!("http://{listen}/api/v1/platform");
-    let http = reqwest::Client::new();
-    wait_healthy(&http, &format!("http://{listen}")).await?;
+/// A creator and a webinar two days ahead, to register into: its id.
+async fn webinar(http: &reqwest::Client, base: &str, admin: &str) -> anyhow::Result<String> {
     let post = |path: &str, b: Value| {
         http.post(format!("{base}{path}"))
             .bearer_auth(admin)
@@ -121,7 +105,28 @@ async fn measure(args: &BulkArgs, exe: &std::path::Path, db: &str) -> anyhow::Re
     .await?
     .json()
     .await?;
-    let wid = webinar["id"].as_str().context("webinar id")?;
+    Ok(webinar["id"].as_str().context("webinar id")?.to_owned())
+}
+
+async fn measure(args: &BulkArgs, exe: &std::path::Path, db: &str) -> anyhow::Result<Value> {
+    let admin = "bench-admin";
+    let listen = format!("127.0.0.1:{}", free_port()?);
+    let serve = Child::spawn(
+        exe,
+        &[
+            "serve",
+            "--listen",
+            &listen,
+            "--database",
+            db,
+            "--admin-token",
+            admin,
+        ],
+    )?;
+    let base = format!("http://{listen}/api/v1/platform");
+    let http = reqwest::Client::new();
+    wait_healthy(&http, &format!("http://{listen}")).await?;
+    let wid = webinar(&http, &base, admin).await?;
 
     let bytes = body(args.participants, args.ndjson, args.short);
     let size = bytes.len();

@@ -61,22 +61,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let script = ceiling_script(&args)?;
     let exe = std::env::current_exe()?;
     let dir = tempfile_dir()?;
-    // `sqlite` (and no --database at all) is a temporary file.
-    let temp = dir.join("bench.db").display().to_string();
-    let databases: Vec<String> = if args.database.is_empty() {
-        vec![temp]
-    } else {
-        args.database
-            .iter()
-            .map(|d| {
-                if d == "sqlite" {
-                    temp.clone()
-                } else {
-                    d.clone()
-                }
-            })
-            .collect()
-    };
+    let databases = databases(&args.database, &dir.join("bench.db"));
     if args.instances.contains(&0) {
         bail!("--instances counts from 1");
     }
@@ -126,26 +111,48 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     drop(rx_child);
     let _ = std::fs::remove_dir_all(&dir);
 
-    // One run: its figures. Several: each, and each rate against the first.
-    let result = if let [one] = runs.as_slice() {
-        one.clone()
-    } else {
-        let first = runs[0]["rate_rps"].as_f64().unwrap_or(1.0).max(1.0);
-        let vs: Vec<Value> = runs
-            .iter()
-            .map(|r| {
-                json!({"database": r["database"], "instances": r["instances"],
-                "rate_vs_first_run": round3(r["rate_rps"].as_f64().unwrap_or(0.0) / first)})
-            })
-            .collect();
-        json!({"ceiling_rps": ceiling.round(), "runs": runs, "compared": vs})
-    };
+    let result = summary(&runs, ceiling);
     if runs.len() > 1 {
         println!("\n{}", serde_json::to_string_pretty(&result["compared"])?);
     }
     std::fs::write(&args.json, serde_json::to_vec_pretty(&result)?)?;
     println!("written to {}", args.json.display());
     Ok(())
+}
+
+/// The stores to run on: `sqlite` (and no --database at all) is a
+/// temporary file.
+fn databases(given: &[String], temp: &std::path::Path) -> Vec<String> {
+    let temp = temp.display().to_string();
+    if given.is_empty() {
+        return vec![temp];
+    }
+    given
+        .iter()
+        .map(|d| {
+            if d == "sqlite" {
+                temp.clone()
+            } else {
+                d.clone()
+            }
+        })
+        .collect()
+}
+
+/// One run: its figures. Several: each, and each rate against the first.
+fn summary(runs: &[Value], ceiling: f64) -> Value {
+    if let [one] = runs {
+        return one.clone();
+    }
+    let first = runs[0]["rate_rps"].as_f64().unwrap_or(1.0).max(1.0);
+    let vs: Vec<Value> = runs
+        .iter()
+        .map(|r| {
+            json!({"database": r["database"], "instances": r["instances"],
+            "rate_vs_first_run": round3(r["rate_rps"].as_f64().unwrap_or(0.0) / first)})
+        })
+        .collect();
+    json!({"ceiling_rps": ceiling.round(), "runs": runs, "compared": vs})
 }
 
 fn ceiling_script(args: &BenchArgs) -> anyhow::Result<PathBuf> {

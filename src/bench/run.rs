@@ -27,12 +27,95 @@ pub async fn one(
     instances: usize,
 ) -> anyhow::Result<Value> {
     let http = reqwest::Client::new();
-    let admin = "bench-admin";
+    let (services, base) = start_services(args, exe, &http, store, instances).await?;
+    let api = Api {
+        http: http.clone(),
+        base,
+        admin: ADMIN.into(),
+    };
+    let (key, wid) = set_up(&api).await?;
+    let t0 = Instant::now();
+    register(&api, &wid, args.participants).await?;
+    let register_s = t0.elapsed().as_secs_f64();
+    println!(
+        "registered {} participants in {register_s:.2} s",
+        args.participants
+    );
+    subscribe(&api, &key, &wid, rx_base, args).await?;
+    let store_before = store.bytes().await;
+    let reminders_rows = api
+        .admin("GET", &format!("/webinars/{wid}/reminders"), Value::Null)
+        .await?["data"]
+        .as_array()
+        .map_or(0, Vec::len);
+
+    // CPU from here to the last outcome recorded is the fan-out's.
+    let pids: Vec<u32> = services.iter().map(Child::pid).collect();
+    let before = Usage::read(&pids, rx_pid);
+    let (due_us, rows_before) = fire(&api, &wid, store).await?;
+    let expected = args.participants * args.subscriptions;
+    let stats = follow(&http, rx_base, due_us, expected).await?;
+    let peak = services
+        .iter()
+        .filter_map(|s| peak_rss_mb(s.pid()))
+        .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
+    wait_recorded(&api, &key, args.subscriptions).await;
+    let after = Usage::read(&pids, rx_pid);
+    let store_after = store.bytes().await;
+    drop(services);
+
+    if stats.objects < expected {
+        bail!("only {} of {expected} deliveries arrived", stats.objects);
+    }
+    let elapsed_s = stats.last_ms / 1000.0;
+    let rate = stats.objects as f64 / elapsed_s.max(1e-9);
+    let deliveries = expected as f64;
+    Ok(json!({
+        "database": if store.is_postgres() { "postgres" } else { "sqlite" },
+        "instances": instances,
+        "deliveries": stats.objects,
+        "requests": stats.count,
+        "batch": args.batch,
+        "elapsed_s": round3(elapsed_s),
+        "rate_rps": round(rate),
+        "first_delivery_lateness_ms": round3(stats.first_ms),
+        "lateness_p50_ms": round3(stats.p50_ms),
+        "lateness_p99_ms": round3(stats.p99_ms),
+        "lateness_max_ms": round3(stats.max_ms),
+        "peak_rss_mb": peak.map(round3),
+        "cpu_us_per_delivery": round((after.cpu - before.cpu) * 1e6 / deliveries),
+        "receiver_cpu_us_per_request": round((after.rx_cpu - before.rx_cpu) * 1e6 / stats.count.max(1) as f64),
+        "major_page_faults": after.faults.saturating_sub(before.faults),
+        "store_bytes_per_delivery": match (store_before, store_after) {
+            (Some(b), Some(a)) => json!(round((a.saturating_sub(b)) as f64 / deliveries)),
+            _ => Value::Null,
+        },
+        "register_s": round3(register_s),
+        "register_per_100k_s": round3(register_s / args.participants as f64 * 100_000.0),
+        "reminder_rows_before_firing": reminders_rows,
+        "stored_rows_before_firing": rows_before,
+        "participants": args.participants,
+        "subscriptions": args.subscriptions,
+    }))
+}
+
+/// The services' admin token.
+const ADMIN: &str = "bench-admin";
+
+/// Starts `instances` copies of `tminus serve` on `store`, one at a time
+/// (the first migrates the schema); returns them and the first one's base
+/// URL.
+async fn start_services(
+    args: &BenchArgs,
+    exe: &Path,
+    http: &reqwest::Client,
+    store: &RunStore,
+    instances: usize,
+) -> anyhow::Result<(Vec<Child>, String)> {
     let mut services = Vec::new();
-    let mut bases = Vec::new();
+    let mut first = None;
     for _ in 0..instances {
-        let port = free_port()?;
-        let listen = format!("127.0.0.1:{port}");
+        let listen = format!("127.0.0.1:{}", free_port()?);
         services.push(Child::spawn(
             exe,
             &[
@@ -42,7 +125,7 @@ pub async fn one(
                 "--database",
                 &store.url,
                 "--admin-token",
-                admin,
+                ADMIN,
                 "--reminder-offsets",
                 &format!("{OFFSET_S}s"),
                 "--allow-http",
@@ -54,16 +137,15 @@ pub async fn one(
             ],
         )?);
         let base = format!("http://{listen}");
-        // One at a time: the first migrates the schema.
-        wait_healthy(&http, &base).await?;
-        bases.push(base);
+        wait_healthy(http, &base).await?;
+        first.get_or_insert(base);
     }
-    let base = bases[0].clone();
-    let api = Api {
-        http: http.clone(),
-        base: base.clone(),
-        admin: admin.into(),
-    };
+    Ok((services, first.context("no instance")?))
+}
+
+/// A creator, an API key for them, and a webinar two hours ahead: the key
+/// and the webinar's id.
+async fn set_up(api: &Api) -> anyhow::Result<(String, String)> {
     let creator = api
         .admin(
             "POST",
@@ -84,11 +166,14 @@ pub async fn one(
             "link": "https://meet.google.com/abc-defg-hij", "fromTime": iso(far), "toTime": iso(far + chrono::Duration::hours(1))}))
         .await?;
     let wid = webinar["id"].as_str().context("webinar")?.to_owned();
+    Ok((key, wid))
+}
 
-    let t0 = Instant::now();
+/// Registers `people` participants through the bulk API, 100 000 a call.
+async fn register(api: &Api, wid: &str, people: usize) -> anyhow::Result<()> {
     let mut done = 0;
-    while done < args.participants {
-        let n = (args.participants - done).min(100_000);
+    while done < people {
+        let n = (people - done).min(100_000);
         let body: Vec<Value> = (done..done + n)
             .map(|i| json!({"name": format!("Participant {i}"), "email": format!("p{i}@example.com"), "phone": "1234567890", "timezone": "+05:30"}))
             .collect();
@@ -100,20 +185,26 @@ pub async fn one(
         .await?;
         done += n;
     }
-    let register_s = t0.elapsed().as_secs_f64();
-    println!(
-        "registered {} participants in {register_s:.2} s",
-        args.participants
-    );
+    Ok(())
+}
 
+/// Subscribes `--subscriptions` receiver paths to the webinar.
+async fn subscribe(
+    api: &Api,
+    key: &str,
+    wid: &str,
+    rx_base: &str,
+    args: &BenchArgs,
+) -> anyhow::Result<()> {
     for i in 0..args.subscriptions {
         let mut body = json!({"hookUrl": format!("{rx_base}/hook/{i}"), "event": "webinar.reminder.all", "webinar": wid, "maxConcurrency": args.concurrency});
         if args.batch > 1 {
             body["batchSize"] = json!(args.batch);
         }
-        let r = http
-            .post(format!("{base}/api/v1/integration/webhook/webhook"))
-            .header("x-api-key", &key)
+        let r = api
+            .http
+            .post(format!("{}/api/v1/integration/webhook/webhook", api.base))
+            .header("x-api-key", key)
             .json(&body)
             .send()
             .await?;
@@ -121,23 +212,14 @@ pub async fn one(
             bail!("subscribe failed: {}", r.text().await?);
         }
     }
-    let store_before = store.bytes().await;
-    let reminders_rows = api
-        .admin("GET", &format!("/webinars/{wid}/reminders"), Value::Null)
-        .await?["data"]
-        .as_array()
-        .map(|a| a.len())
-        .unwrap_or(0);
+    Ok(())
+}
 
-    // CPU from here to the last outcome recorded is the fan-out's.
-    let cpu = |pids: &[u32]| pids.iter().filter_map(|p| cpu_s(*p)).sum::<f64>();
-    let pids: Vec<u32> = services.iter().map(Child::pid).collect();
-    let (cpu0, rx_cpu0) = (cpu(&pids), cpu(&[rx_pid]));
-    let faults = |pids: &[u32]| pids.iter().filter_map(|p| major_faults(*p)).sum::<u64>();
-    let faults0 = faults(&pids);
-    // Move the webinar so its one reminder falls due 1.5 s from now, on a
-    // whole millisecond (the API's precision): lateness counts from the
-    // instant the service was given.
+/// Moves the webinar so its one reminder falls due 1.5 s from now, on a
+/// whole millisecond (the API's precision): lateness counts from the
+/// instant the service was given. Returns that instant (µs) and the rows
+/// stored before it fires.
+async fn fire(api: &Api, wid: &str, store: &RunStore) -> anyhow::Result<(i64, Option<i64>)> {
     let due = chrono::Utc::now() + chrono::Duration::milliseconds(1500);
     let due = chrono::DateTime::from_timestamp_millis(due.timestamp_millis()).unwrap_or(due);
     let from = due + chrono::Duration::seconds(OFFSET_S);
@@ -147,53 +229,26 @@ pub async fn one(
         json!({"fromTime": iso(from)}),
     )
     .await?;
-    let rows_before = store.stored_rows(&wid).await;
-    let expected = args.participants * args.subscriptions;
-    let due_us = due.timestamp_micros();
-    let stats = follow(&http, rx_base, due_us, expected).await?;
-    let peak = services
-        .iter()
-        .filter_map(|s| peak_rss_mb(s.pid()))
-        .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
-    wait_recorded(&api, &key, args.subscriptions).await;
-    let (cpu1, rx_cpu1) = (cpu(&pids), cpu(&[rx_pid]));
-    let faults1 = faults(&pids);
-    let store_after = store.bytes().await;
-    drop(services);
+    let rows_before = store.stored_rows(wid).await;
+    Ok((due.timestamp_micros(), rows_before))
+}
 
-    let deliveries = args.participants * args.subscriptions;
-    let elapsed_s = stats.last_ms / 1000.0;
-    let rate = stats.objects as f64 / elapsed_s.max(1e-9);
-    if stats.objects < expected {
-        bail!("only {} of {expected} deliveries arrived", stats.objects);
+/// CPU seconds of the services and of the receiver, and the services'
+/// major page faults, at one instant.
+struct Usage {
+    cpu: f64,
+    rx_cpu: f64,
+    faults: u64,
+}
+
+impl Usage {
+    fn read(pids: &[u32], rx_pid: u32) -> Usage {
+        Usage {
+            cpu: pids.iter().filter_map(|p| cpu_s(*p)).sum(),
+            rx_cpu: cpu_s(rx_pid).unwrap_or(0.0),
+            faults: pids.iter().filter_map(|p| major_faults(*p)).sum(),
+        }
     }
-    Ok(json!({
-        "database": if store.is_postgres() { "postgres" } else { "sqlite" },
-        "instances": instances,
-        "deliveries": stats.objects,
-        "requests": stats.count,
-        "batch": args.batch,
-        "elapsed_s": round3(elapsed_s),
-        "rate_rps": round(rate),
-        "first_delivery_lateness_ms": round3(stats.first_ms),
-        "lateness_p50_ms": round3(stats.p50_ms),
-        "lateness_p99_ms": round3(stats.p99_ms),
-        "lateness_max_ms": round3(stats.max_ms),
-        "peak_rss_mb": peak.map(round3),
-        "cpu_us_per_delivery": round((cpu1 - cpu0) * 1e6 / deliveries as f64),
-        "receiver_cpu_us_per_request": round((rx_cpu1 - rx_cpu0) * 1e6 / stats.count.max(1) as f64),
-        "major_page_faults": faults1.saturating_sub(faults0),
-        "store_bytes_per_delivery": match (store_before, store_after) {
-            (Some(b), Some(a)) => json!(round((a.saturating_sub(b)) as f64 / deliveries as f64)),
-            _ => Value::Null,
-        },
-        "register_s": round3(register_s),
-        "register_per_100k_s": round3(register_s / args.participants as f64 * 100_000.0),
-        "reminder_rows_before_firing": reminders_rows,
-        "stored_rows_before_firing": rows_before,
-        "participants": args.participants,
-        "subscriptions": args.subscriptions,
-    }))
 }
 
 struct Api {
