@@ -12,6 +12,7 @@ pub mod sqlite;
 pub use batch::{NewParticipants, PackedParticipant, ParticipantRef};
 pub use model::*;
 
+use crate::clock::Clock;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -335,7 +336,8 @@ pub fn is_postgres(url: &str) -> bool {
 }
 
 /// Opens the store named by `url`: `postgres://…` (or `postgresql://…`)
-/// for PostgreSQL; otherwise a SQLite path or `sqlite:` URL.
+/// for PostgreSQL; otherwise a SQLite path or `sqlite:` URL. It reads the
+/// system clock (tools and tests that do not move time).
 pub async fn open(url: &str) -> anyhow::Result<DynStore> {
     open_with(url, None).await
 }
@@ -343,10 +345,21 @@ pub async fn open(url: &str) -> anyhow::Result<DynStore> {
 /// [`open`], with the certificates that may sign a PostgreSQL server's
 /// (`sslmode=require`); `None` means the public web roots.
 pub async fn open_with(url: &str, ca: Option<&std::path::Path>) -> anyhow::Result<DynStore> {
+    open_clocked(url, ca, Clock::system()).await
+}
+
+/// [`open_with`], stamping what it writes (`createdAt`, `updatedAt`…) from
+/// `clock`: the service's one notion of now, so a test that moves the clock
+/// sees the store move with it.
+pub async fn open_clocked(
+    url: &str,
+    ca: Option<&std::path::Path>,
+    clock: Clock,
+) -> anyhow::Result<DynStore> {
     if is_postgres(url) {
-        return Ok(Arc::new(postgres::PgStore::open(url, ca).await?));
+        return Ok(Arc::new(postgres::PgStore::open(url, ca, clock).await?));
     }
-    Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
+    Ok(Arc::new(sqlite::SqliteStore::open(url, clock).await?))
 }
 
 #[cfg(test)]

@@ -50,6 +50,9 @@ pub struct PgStore {
     /// time (`None` after a failed or late one): it judges others gone only
     /// once they too have had a whole alive window to speak up.
     beating_since: std::sync::Arc<std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>>,
+    /// The run's one clock: what the store writes as `created_at`,
+    /// `updated_at` and the like is the instant the rest of the service sees.
+    clock: crate::clock::Clock,
 }
 
 impl PgStore {
@@ -58,7 +61,12 @@ impl PgStore {
     /// `target_session_attrs=read-write`), over TLS with `sslmode=require`
     /// (the server's certificate checked against `ca`, or the public web
     /// roots), migrates and starts listening for other instances' changes.
-    pub async fn open(url: &str, ca: Option<&std::path::Path>) -> anyhow::Result<Self> {
+    /// Instants it stamps come from `clock`.
+    pub async fn open(
+        url: &str,
+        ca: Option<&std::path::Path>,
+        clock: crate::clock::Clock,
+    ) -> anyhow::Result<Self> {
         let mut config: tokio_postgres::Config =
             url.parse().context("parsing the PostgreSQL URL")?;
         let tls = tls::connector(&mut config, ca)?;
@@ -100,6 +108,7 @@ impl PgStore {
             changes,
             _listening: std::sync::Arc::new(stop.drop_guard()),
             beating_since: Default::default(),
+            clock,
         })
     }
 

@@ -19,7 +19,7 @@ use crate::domain::ids::new_id;
 use crate::store::{
     NewParticipant, NewParticipants, Participant, RegisterSummary, StoreError, StoreResult,
 };
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio_postgres::{GenericClient, Row, Transaction};
 
 const PARTICIPANT_COLS: &str = "id, webinar_id, name, email, phone, timezone, registered_at";
@@ -59,6 +59,7 @@ pub async fn register(
     tx: &deadpool_postgres::Transaction<'_>,
     webinar_id: &str,
     people: &NewParticipants,
+    now: DateTime<Utc>,
 ) -> StoreResult<RegisterSummary> {
     // Locks the webinar: a cancellation cannot slip in between.
     let status: Option<String> = tx
@@ -93,7 +94,6 @@ pub async fn register(
              ON CONFLICT (webinar_id, lower(email)) WHERE unregistered_at IS NULL DO NOTHING",
         )
         .await?;
-    let now = Utc::now();
     let mut created = 0;
     for chunk in write_order(people).chunks(CHUNK) {
         let mut numbers = Vec::with_capacity(chunk.len());
@@ -139,8 +139,9 @@ pub async fn register_one(
     tx: &deadpool_postgres::Transaction<'_>,
     webinar_id: &str,
     person: &NewParticipant,
+    now: DateTime<Utc>,
 ) -> StoreResult<(Participant, bool)> {
-    let summary = register(tx, webinar_id, &vec![person.clone()].into()).await?;
+    let summary = register(tx, webinar_id, &vec![person.clone()].into(), now).await?;
     let r = tx
         .query_one(
             &format!(
@@ -174,8 +175,12 @@ pub async fn list_participants(
     Ok(rows.iter().map(participant).collect())
 }
 
-pub async fn unregister(tx: &Transaction<'_>, webinar_id: &str, id: &str) -> StoreResult<()> {
-    let now = Utc::now();
+pub async fn unregister(
+    tx: &Transaction<'_>,
+    webinar_id: &str,
+    id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
     touched(
         tx.execute(
             "UPDATE participants SET unregistered_at = $3

@@ -3,7 +3,7 @@
 use super::{found, touched};
 use crate::domain::ids::new_id;
 use crate::store::{ApiKey, Creator, Mango, StoreResult};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio_postgres::{GenericClient, Row};
 
 fn creator(r: &Row) -> Creator {
@@ -19,12 +19,13 @@ pub async fn create_creator(
     c: &impl GenericClient,
     name: &str,
     tz: Option<&str>,
+    now: DateTime<Utc>,
 ) -> StoreResult<Creator> {
     let r = c
         .query_one(
             "INSERT INTO creators (id, name, timezone, created_at) VALUES ($1, $2, $3, $4)
              RETURNING id, name, timezone, created_at",
-            &[&new_id(), &name, &tz, &Utc::now()],
+            &[&new_id(), &name, &tz, &now],
         )
         .await?;
     Ok(creator(&r))
@@ -69,6 +70,7 @@ pub async fn create_api_key(
     name: &str,
     prefix: &str,
     hash: &str,
+    now: DateTime<Utc>,
 ) -> StoreResult<ApiKey> {
     get_creator(c, creator_id).await?;
     let r = c
@@ -77,7 +79,7 @@ pub async fn create_api_key(
                 "INSERT INTO api_keys (id, creator_id, name, prefix, hash, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6) RETURNING {KEY_COLS}"
             ),
-            &[&new_id(), &creator_id, &name, &prefix, &hash, &Utc::now()],
+            &[&new_id(), &creator_id, &name, &prefix, &hash, &now],
         )
         .await?;
     Ok(api_key(&r))
@@ -98,12 +100,13 @@ pub async fn revoke_api_key(
     c: &impl GenericClient,
     creator_id: &str,
     key: &str,
+    now: DateTime<Utc>,
 ) -> StoreResult<()> {
     touched(
         c.execute(
             "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3)
              WHERE id = $1 AND creator_id = $2",
-            &[&key, &creator_id, &Utc::now()],
+            &[&key, &creator_id, &now],
         )
         .await?,
     )
@@ -132,13 +135,14 @@ pub async fn create_mango(
     c: &impl GenericClient,
     creator_id: &str,
     name: &str,
+    now: DateTime<Utc>,
 ) -> StoreResult<Mango> {
     get_creator(c, creator_id).await?;
     let r = c
         .query_one(
             "INSERT INTO mangoes (id, creator_id, name, created_at) VALUES ($1, $2, $3, $4)
              RETURNING id, creator_id, name, created_at",
-            &[&new_id(), &creator_id, &name, &Utc::now()],
+            &[&new_id(), &creator_id, &name, &now],
         )
         .await?;
     Ok(mango(&r))

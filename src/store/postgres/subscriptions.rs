@@ -48,6 +48,7 @@ pub async fn get(c: &impl GenericClient, id: &str) -> StoreResult<Subscription> 
 pub async fn subscribe(
     tx: &Transaction<'_>,
     n: &NewSubscription,
+    now: DateTime<Utc>,
 ) -> StoreResult<(Subscription, bool)> {
     // Two identical subscribe calls at once on two instances make one row.
     tx.execute(
@@ -71,7 +72,6 @@ pub async fn subscribe(
         )
         .await?
         .map(|r| r.get(0));
-    let now = Utc::now();
     let (id, created) = match existing {
         Some(id) => {
             // Subscribing again is how REST-hook clients recover: revive a
@@ -128,8 +128,7 @@ pub async fn list(
     Ok(rows.iter().map(subscription).collect())
 }
 
-pub async fn delete(tx: &Transaction<'_>, id: &str) -> StoreResult<()> {
-    let now = Utc::now();
+pub async fn delete(tx: &Transaction<'_>, id: &str, now: DateTime<Utc>) -> StoreResult<()> {
     touched(
         tx.execute(
             "UPDATE subscriptions SET status = 'deleted', updated_at = $2
@@ -149,6 +148,7 @@ pub async fn rotate(
     id: &str,
     secret: &str,
     grace: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> StoreResult<Subscription> {
     let r = c
         .query_opt(
@@ -158,7 +158,7 @@ pub async fn rotate(
                  WHERE id = $1 AND status != 'deleted'
                  RETURNING {SUB_COLS}"
             ),
-            &[&id, &secret, &grace, &Utc::now()],
+            &[&id, &secret, &grace, &now],
         )
         .await?;
     Ok(subscription(&found(r)?))
@@ -202,6 +202,7 @@ pub async fn update(
     c: &impl GenericClient,
     id: &str,
     p: &SubscriptionPatch,
+    now: DateTime<Utc>,
 ) -> StoreResult<Subscription> {
     let cur = get(c, id).await?;
     let rate = p.rate_per_second.unwrap_or(cur.rate_per_second);
@@ -216,7 +217,7 @@ pub async fn update(
             &id,
             &(p.max_concurrency.unwrap_or(cur.max_concurrency) as i32),
             &rate.map(|v| v as i32),
-            &Utc::now(),
+            &now,
             &p.enable,
             &(p.batch_size.unwrap_or(cur.batch_size) as i32),
         ],

@@ -67,7 +67,7 @@ impl Store for PgStore {
     }
 
     async fn create_creator(&self, name: &str, tz: Option<&str>) -> StoreResult<Creator> {
-        platform::create_creator(&**self.conn().await?, name, tz).await
+        platform::create_creator(&**self.conn().await?, name, tz, self.clock.now()).await
     }
     async fn get_creator(&self, id: &str) -> StoreResult<Creator> {
         platform::get_creator(&**self.conn().await?, id).await
@@ -82,19 +82,27 @@ impl Store for PgStore {
         prefix: &str,
         hash: &str,
     ) -> StoreResult<ApiKey> {
-        platform::create_api_key(&**self.conn().await?, creator, name, prefix, hash).await
+        platform::create_api_key(
+            &**self.conn().await?,
+            creator,
+            name,
+            prefix,
+            hash,
+            self.clock.now(),
+        )
+        .await
     }
     async fn list_api_keys(&self, creator: &str) -> StoreResult<Vec<ApiKey>> {
         platform::list_api_keys(&**self.conn().await?, creator).await
     }
     async fn revoke_api_key(&self, creator: &str, key: &str) -> StoreResult<()> {
-        platform::revoke_api_key(&**self.conn().await?, creator, key).await
+        platform::revoke_api_key(&**self.conn().await?, creator, key, self.clock.now()).await
     }
     async fn creator_for_key(&self, hash: &str) -> StoreResult<String> {
         platform::creator_for_key(&**self.conn().await?, hash).await
     }
     async fn create_mango(&self, creator: &str, name: &str) -> StoreResult<Mango> {
-        platform::create_mango(&**self.conn().await?, creator, name).await
+        platform::create_mango(&**self.conn().await?, creator, name, self.clock.now()).await
     }
     async fn list_mangoes(&self, creator: &str) -> StoreResult<Vec<Mango>> {
         platform::list_mangoes(&**self.conn().await?, creator).await
@@ -111,7 +119,8 @@ impl Store for PgStore {
             &self.channel,
             creator,
             f,
-            plan
+            plan,
+            self.clock.now()
         )
         .await?)?;
         self.get_webinar(&id).await
@@ -133,13 +142,20 @@ impl Store for PgStore {
             &self.channel,
             id,
             f,
-            plan
+            plan,
+            self.clock.now()
         )
         .await?)?;
         self.get_webinar(id).await
     }
     async fn end_webinar(&self, id: &str, deleted: bool) -> StoreResult<Webinar> {
-        in_tx!(self, |tx| webinars::end_webinar(&tx, id, deleted).await?)
+        in_tx!(self, |tx| webinars::end_webinar(
+            &tx,
+            id,
+            deleted,
+            self.clock.now()
+        )
+        .await?)
     }
     async fn list_reminders(&self, webinar: &str) -> StoreResult<Vec<Reminder>> {
         webinars::list_reminders(&**self.conn().await?, webinar).await
@@ -149,16 +165,26 @@ impl Store for PgStore {
         webinar: &str,
         person: NewParticipant,
     ) -> StoreResult<(Participant, bool)> {
-        in_tx!(self, |tx| participants::register_one(&tx, webinar, &person)
-            .await?)
+        in_tx!(self, |tx| participants::register_one(
+            &tx,
+            webinar,
+            &person,
+            self.clock.now()
+        )
+        .await?)
     }
     async fn register_participants(
         &self,
         webinar: &str,
         people: NewParticipants,
     ) -> StoreResult<RegisterSummary> {
-        in_tx!(self, |tx| participants::register(&tx, webinar, &people)
-            .await?)
+        in_tx!(self, |tx| participants::register(
+            &tx,
+            webinar,
+            &people,
+            self.clock.now()
+        )
+        .await?)
     }
     async fn list_participants(
         &self,
@@ -169,12 +195,18 @@ impl Store for PgStore {
         participants::list_participants(&**self.conn().await?, webinar, after, limit).await
     }
     async fn unregister_participant(&self, webinar: &str, id: &str) -> StoreResult<()> {
-        in_tx!(self, |tx| participants::unregister(&tx, webinar, id)
-            .await?)
+        in_tx!(self, |tx| participants::unregister(
+            &tx,
+            webinar,
+            id,
+            self.clock.now()
+        )
+        .await?)
     }
 
     async fn subscribe(&self, new: &NewSubscription) -> StoreResult<(Subscription, bool)> {
-        in_tx!(self, |tx| subs::subscribe(&tx, new).await?)
+        in_tx!(self, |tx| subs::subscribe(&tx, new, self.clock.now())
+            .await?)
     }
     async fn list_subscriptions(&self, creator: Option<&str>) -> StoreResult<Vec<Subscription>> {
         subs::list(&**self.conn().await?, creator).await
@@ -183,7 +215,7 @@ impl Store for PgStore {
         subs::get(&**self.conn().await?, id).await
     }
     async fn delete_subscription(&self, id: &str) -> StoreResult<()> {
-        in_tx!(self, |tx| subs::delete(&tx, id).await?)
+        in_tx!(self, |tx| subs::delete(&tx, id, self.clock.now()).await?)
     }
     async fn rotate_secret(
         &self,
@@ -191,7 +223,7 @@ impl Store for PgStore {
         secret: &str,
         grace: DateTime<Utc>,
     ) -> StoreResult<Subscription> {
-        subs::rotate(&**self.conn().await?, id, secret, grace).await
+        subs::rotate(&**self.conn().await?, id, secret, grace, self.clock.now()).await
     }
     async fn stored_secrets(&self) -> StoreResult<Vec<StoredSecrets>> {
         subs::stored_secrets(&**self.conn().await?).await
@@ -204,7 +236,7 @@ impl Store for PgStore {
         id: &str,
         patch: &SubscriptionPatch,
     ) -> StoreResult<Subscription> {
-        subs::update(&**self.conn().await?, id, patch).await
+        subs::update(&**self.conn().await?, id, patch, self.clock.now()).await
     }
 
     async fn list_deliveries(

@@ -95,8 +95,11 @@ async fn arm(
 
 /// Cancels what is still to come for a webinar: pending and firing reminder
 /// rows, pending deliveries and slices.
-async fn cancel_pending(tx: &Transaction<'_>, webinar_id: &str) -> StoreResult<()> {
-    let now = Utc::now();
+async fn cancel_pending(
+    tx: &Transaction<'_>,
+    webinar_id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
     tx.execute(
         "UPDATE reminders SET status = 'cancelled', locked_until = NULL
          WHERE webinar_id = $1 AND status IN ('pending', 'firing')",
@@ -112,9 +115,9 @@ pub async fn create_webinar(
     creator_id: &str,
     f: &WebinarFields,
     plan: &[PlannedReminder],
+    now: DateTime<Utc>,
 ) -> StoreResult<String> {
     let id = new_id();
-    let now = Utc::now();
     tx.execute(
         "INSERT INTO webinars (id, creator_id, title, link, from_time, to_time, timezone,
                                status, created_at, updated_at)
@@ -142,6 +145,7 @@ pub async fn update_webinar(
     id: &str,
     f: &WebinarFields,
     plan: Option<&[PlannedReminder]>,
+    now: DateTime<Utc>,
 ) -> StoreResult<()> {
     let n = tx
         .execute(
@@ -155,7 +159,7 @@ pub async fn update_webinar(
                 &f.from_time,
                 &f.to_time,
                 &f.timezone,
-                &Utc::now(),
+                &now,
             ],
         )
         .await?;
@@ -164,21 +168,26 @@ pub async fn update_webinar(
     }
     set_mangoes(tx, id, &f.mango_ids).await?;
     if let Some(plan) = plan {
-        cancel_pending(tx, id).await?;
+        cancel_pending(tx, id, now).await?;
         arm(tx, channel, id, f.from_time, plan).await?;
     }
     Ok(())
 }
 
-pub async fn end_webinar(tx: &Transaction<'_>, id: &str, deleted: bool) -> StoreResult<Webinar> {
+pub async fn end_webinar(
+    tx: &Transaction<'_>,
+    id: &str,
+    deleted: bool,
+    now: DateTime<Utc>,
+) -> StoreResult<Webinar> {
     let before = get_webinar(tx, id).await?;
     let status = if deleted { "deleted" } else { "cancelled" };
     tx.execute(
         "UPDATE webinars SET status = $2, updated_at = $3 WHERE id = $1",
-        &[&id, &status, &Utc::now()],
+        &[&id, &status, &now],
     )
     .await?;
-    cancel_pending(tx, id).await?;
+    cancel_pending(tx, id, now).await?;
     Ok(Webinar {
         status: status.into(),
         ..before

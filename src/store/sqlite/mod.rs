@@ -46,13 +46,17 @@ pub struct SqliteStore {
     /// one thread serves calls first come, first served (a mutex would let
     /// a busy fan-out starve a lane) and keeps one allocator heap warm.
     calls: std::sync::mpsc::Sender<Msg>,
+    /// The run's one clock: what the store writes as `created_at`,
+    /// `updated_at` and the like is the instant the rest of the service sees.
+    clock: crate::clock::Clock,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) and migrates the database at `url`: a path,
     /// `sqlite://path` or `sqlite::memory:`. A file is locked for this
     /// process until [`super::Store::close`] (or the last handle goes).
-    pub async fn open(url: &str) -> anyhow::Result<Self> {
+    /// Instants it stamps come from `clock`.
+    pub async fn open(url: &str, clock: crate::clock::Clock) -> anyhow::Result<Self> {
         let path = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
@@ -116,7 +120,7 @@ impl SqliteStore {
                 }
                 drop((conn, lock));
             })?;
-        Ok(Self { calls })
+        Ok(Self { calls, clock })
     }
 
     /// Closes the connection and releases the file's lock, after the calls

@@ -3,7 +3,7 @@
 use super::{at, at_opt, ms, touched};
 use crate::domain::ids::new_id;
 use crate::store::{ApiKey, Creator, Mango, StoreResult};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 fn creator(r: &Row) -> rusqlite::Result<Creator> {
@@ -15,11 +15,16 @@ fn creator(r: &Row) -> rusqlite::Result<Creator> {
     })
 }
 
-pub fn create_creator(c: &Connection, name: &str, tz: Option<&str>) -> StoreResult<Creator> {
+pub fn create_creator(
+    c: &Connection,
+    name: &str,
+    tz: Option<&str>,
+    now: DateTime<Utc>,
+) -> StoreResult<Creator> {
     let id = new_id();
     c.execute(
         "INSERT INTO creators (id, name, timezone, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![id, name, tz, ms(Utc::now())],
+        params![id, name, tz, ms(now)],
     )?;
     get_creator(c, &id)
 }
@@ -57,13 +62,14 @@ pub fn create_api_key(
     name: &str,
     prefix: &str,
     hash: &str,
+    now: DateTime<Utc>,
 ) -> StoreResult<ApiKey> {
     get_creator(c, creator_id)?;
     let id = new_id();
     c.execute(
         "INSERT INTO api_keys (id, creator_id, name, prefix, hash, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![id, creator_id, name, prefix, hash, ms(Utc::now())],
+        params![id, creator_id, name, prefix, hash, ms(now)],
     )?;
     Ok(c.query_row(
         &format!("SELECT {KEY_COLS} FROM api_keys WHERE id = ?1"),
@@ -83,11 +89,16 @@ pub fn list_api_keys(c: &Connection, creator_id: &str) -> StoreResult<Vec<ApiKey
     Ok(rows)
 }
 
-pub fn revoke_api_key(c: &Connection, creator_id: &str, key_id: &str) -> StoreResult<()> {
+pub fn revoke_api_key(
+    c: &Connection,
+    creator_id: &str,
+    key_id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
     touched(c.execute(
         "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?3)
          WHERE id = ?1 AND creator_id = ?2",
-        params![key_id, creator_id, ms(Utc::now())],
+        params![key_id, creator_id, ms(now)],
     )?)
 }
 
@@ -110,12 +121,17 @@ fn mango(r: &Row) -> rusqlite::Result<Mango> {
     })
 }
 
-pub fn create_mango(c: &Connection, creator_id: &str, name: &str) -> StoreResult<Mango> {
+pub fn create_mango(
+    c: &Connection,
+    creator_id: &str,
+    name: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<Mango> {
     get_creator(c, creator_id)?;
     let id = new_id();
     c.execute(
         "INSERT INTO mangoes (id, creator_id, name, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![id, creator_id, name, ms(Utc::now())],
+        params![id, creator_id, name, ms(now)],
     )?;
     Ok(c.query_row(
         "SELECT id, creator_id, name, created_at FROM mangoes WHERE id = ?1",

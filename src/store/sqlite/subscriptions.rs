@@ -43,7 +43,11 @@ pub fn get(c: &Connection, id: &str) -> StoreResult<Subscription> {
     )?)
 }
 
-pub fn subscribe(c: &mut Connection, n: &NewSubscription) -> StoreResult<(Subscription, bool)> {
+pub fn subscribe(
+    c: &mut Connection,
+    n: &NewSubscription,
+    now: DateTime<Utc>,
+) -> StoreResult<(Subscription, bool)> {
     let tx = c.transaction()?;
     let existing: Option<String> = tx
         .query_row(
@@ -54,7 +58,7 @@ pub fn subscribe(c: &mut Connection, n: &NewSubscription) -> StoreResult<(Subscr
             |r| r.get(0),
         )
         .optional()?;
-    let now = ms(Utc::now());
+    let now = ms(now);
     let (id, created) = match existing {
         Some(id) => {
             // Subscribing again is how REST-hook clients recover: revive a
@@ -96,9 +100,9 @@ pub fn list(c: &Connection, creator_id: Option<&str>) -> StoreResult<Vec<Subscri
     Ok(rows)
 }
 
-pub fn delete(c: &mut Connection, id: &str) -> StoreResult<()> {
+pub fn delete(c: &mut Connection, id: &str, now: DateTime<Utc>) -> StoreResult<()> {
     let tx = c.transaction()?;
-    let now = ms(Utc::now());
+    let now = ms(now);
     touched(tx.execute(
         "UPDATE subscriptions SET status = 'deleted', updated_at = ?2
          WHERE id = ?1 AND status != 'deleted'",
@@ -116,6 +120,7 @@ pub fn rotate(
     id: &str,
     secret: &str,
     grace: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> StoreResult<Subscription> {
     Ok(c.query_row(
         &format!(
@@ -124,7 +129,7 @@ pub fn rotate(
              WHERE id = ?1 AND status != 'deleted'
              RETURNING {SUB_COLS}"
         ),
-        params![id, secret, ms(grace), ms(Utc::now())],
+        params![id, secret, ms(grace), ms(now)],
         subscription,
     )?)
 }
@@ -153,7 +158,12 @@ pub fn replace_secrets(
     )? == 1)
 }
 
-pub fn update(c: &Connection, id: &str, p: &SubscriptionPatch) -> StoreResult<Subscription> {
+pub fn update(
+    c: &Connection,
+    id: &str,
+    p: &SubscriptionPatch,
+    now: DateTime<Utc>,
+) -> StoreResult<Subscription> {
     let cur = get(c, id)?;
     let rate = p.rate_per_second.unwrap_or(cur.rate_per_second);
     c.execute(
@@ -167,7 +177,7 @@ pub fn update(c: &Connection, id: &str, p: &SubscriptionPatch) -> StoreResult<Su
             id,
             p.max_concurrency.unwrap_or(cur.max_concurrency),
             rate,
-            ms(Utc::now()),
+            ms(now),
             p.enable,
             p.batch_size.unwrap_or(cur.batch_size)
         ],

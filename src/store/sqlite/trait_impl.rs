@@ -18,8 +18,9 @@ fn own_opt(s: Option<&str>) -> Option<String> {
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_creator(&self, name: &str, tz: Option<&str>) -> StoreResult<Creator> {
+        let now = self.clock.now();
         let (name, tz) = (own(name), own_opt(tz));
-        self.run(move |c| platform::create_creator(c, &name, tz.as_deref()))
+        self.run(move |c| platform::create_creator(c, &name, tz.as_deref(), now))
             .await
     }
     async fn get_creator(&self, id: &str) -> StoreResult<Creator> {
@@ -36,8 +37,9 @@ impl Store for SqliteStore {
         prefix: &str,
         hash: &str,
     ) -> StoreResult<ApiKey> {
+        let now = self.clock.now();
         let (creator, name, prefix, hash) = (own(creator), own(name), own(prefix), own(hash));
-        self.run(move |c| platform::create_api_key(c, &creator, &name, &prefix, &hash))
+        self.run(move |c| platform::create_api_key(c, &creator, &name, &prefix, &hash, now))
             .await
     }
     async fn list_api_keys(&self, creator: &str) -> StoreResult<Vec<ApiKey>> {
@@ -46,8 +48,9 @@ impl Store for SqliteStore {
             .await
     }
     async fn revoke_api_key(&self, creator: &str, key: &str) -> StoreResult<()> {
+        let now = self.clock.now();
         let (creator, key) = (own(creator), own(key));
-        self.run(move |c| platform::revoke_api_key(c, &creator, &key))
+        self.run(move |c| platform::revoke_api_key(c, &creator, &key, now))
             .await
     }
     async fn creator_for_key(&self, hash: &str) -> StoreResult<String> {
@@ -55,8 +58,9 @@ impl Store for SqliteStore {
         self.run(move |c| platform::creator_for_key(c, &hash)).await
     }
     async fn create_mango(&self, creator: &str, name: &str) -> StoreResult<Mango> {
+        let now = self.clock.now();
         let (creator, name) = (own(creator), own(name));
-        self.run(move |c| platform::create_mango(c, &creator, &name))
+        self.run(move |c| platform::create_mango(c, &creator, &name, now))
             .await
     }
     async fn list_mangoes(&self, creator: &str) -> StoreResult<Vec<Mango>> {
@@ -70,8 +74,9 @@ impl Store for SqliteStore {
         f: &WebinarFields,
         plan: &[PlannedReminder],
     ) -> StoreResult<Webinar> {
+        let now = self.clock.now();
         let (creator, f, plan) = (own(creator), f.clone(), plan.to_vec());
-        self.run(move |c| webinars::create_webinar(c, &creator, &f, &plan))
+        self.run(move |c| webinars::create_webinar(c, &creator, &f, &plan, now))
             .await
     }
     async fn get_webinar(&self, id: &str) -> StoreResult<Webinar> {
@@ -89,13 +94,15 @@ impl Store for SqliteStore {
         f: &WebinarFields,
         plan: Option<&[PlannedReminder]>,
     ) -> StoreResult<Webinar> {
+        let now = self.clock.now();
         let (id, f, plan) = (own(id), f.clone(), plan.map(<[_]>::to_vec));
-        self.run(move |c| webinars::update_webinar(c, &id, &f, plan.as_deref()))
+        self.run(move |c| webinars::update_webinar(c, &id, &f, plan.as_deref(), now))
             .await
     }
     async fn end_webinar(&self, id: &str, deleted: bool) -> StoreResult<Webinar> {
+        let now = self.clock.now();
         let id = own(id);
-        self.run(move |c| webinars::end_webinar(c, &id, deleted))
+        self.run(move |c| webinars::end_webinar(c, &id, deleted, now))
             .await
     }
     async fn list_reminders(&self, webinar: &str) -> StoreResult<Vec<Reminder>> {
@@ -108,8 +115,9 @@ impl Store for SqliteStore {
         webinar: &str,
         person: NewParticipant,
     ) -> StoreResult<(Participant, bool)> {
+        let now = self.clock.now();
         let webinar = own(webinar);
-        self.run(move |c| webinars::register_one(c, &webinar, &person))
+        self.run(move |c| webinars::register_one(c, &webinar, &person, now))
             .await
     }
     async fn register_participants(
@@ -117,8 +125,9 @@ impl Store for SqliteStore {
         webinar: &str,
         people: NewParticipants,
     ) -> StoreResult<RegisterSummary> {
+        let now = self.clock.now();
         let webinar = own(webinar);
-        self.run(move |c| webinars::register(c, &webinar, &people))
+        self.run(move |c| webinars::register(c, &webinar, &people, now))
             .await
     }
     async fn list_participants(
@@ -132,14 +141,16 @@ impl Store for SqliteStore {
             .await
     }
     async fn unregister_participant(&self, webinar: &str, id: &str) -> StoreResult<()> {
+        let now = self.clock.now();
         let (webinar, id) = (own(webinar), own(id));
-        self.run(move |c| webinars::unregister(c, &webinar, &id))
+        self.run(move |c| webinars::unregister(c, &webinar, &id, now))
             .await
     }
 
     async fn subscribe(&self, new: &NewSubscription) -> StoreResult<(Subscription, bool)> {
+        let now = self.clock.now();
         let new = new.clone();
-        self.run(move |c| subs::subscribe(c, &new)).await
+        self.run(move |c| subs::subscribe(c, &new, now)).await
     }
     async fn list_subscriptions(&self, creator: Option<&str>) -> StoreResult<Vec<Subscription>> {
         let creator = own_opt(creator);
@@ -150,8 +161,9 @@ impl Store for SqliteStore {
         self.run(move |c| subs::get(c, &id)).await
     }
     async fn delete_subscription(&self, id: &str) -> StoreResult<()> {
+        let now = self.clock.now();
         let id = own(id);
-        self.run(move |c| subs::delete(c, &id)).await
+        self.run(move |c| subs::delete(c, &id, now)).await
     }
     async fn rotate_secret(
         &self,
@@ -159,8 +171,9 @@ impl Store for SqliteStore {
         secret: &str,
         grace: DateTime<Utc>,
     ) -> StoreResult<Subscription> {
+        let now = self.clock.now();
         let (id, secret) = (own(id), own(secret));
-        self.run(move |c| subs::rotate(c, &id, &secret, grace))
+        self.run(move |c| subs::rotate(c, &id, &secret, grace, now))
             .await
     }
     async fn stored_secrets(&self) -> StoreResult<Vec<StoredSecrets>> {
@@ -176,8 +189,9 @@ impl Store for SqliteStore {
         id: &str,
         patch: &SubscriptionPatch,
     ) -> StoreResult<Subscription> {
+        let now = self.clock.now();
         let (id, patch) = (own(id), patch.clone());
-        self.run(move |c| subs::update(c, &id, &patch)).await
+        self.run(move |c| subs::update(c, &id, &patch, now)).await
     }
 
     async fn list_deliveries(

@@ -6,7 +6,7 @@ use crate::store::{
     NewParticipant, NewParticipants, Participant, PlannedReminder, RegisterSummary, Reminder,
     StoreError, StoreResult, Webinar, WebinarFields,
 };
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, Row, Transaction};
 
 const WEBINAR_COLS: &str =
@@ -84,8 +84,8 @@ fn arm(tx: &Transaction, webinar_id: &str, from: i64, plan: &[PlannedReminder]) 
 
 /// Cancels what is still to come for a webinar: pending and firing reminder
 /// rows, pending deliveries and slices.
-fn cancel_pending(tx: &Transaction, webinar_id: &str) -> StoreResult<()> {
-    let now = ms(Utc::now());
+fn cancel_pending(tx: &Transaction, webinar_id: &str, now: DateTime<Utc>) -> StoreResult<()> {
+    let now = ms(now);
     tx.execute(
         "UPDATE reminders SET status = 'cancelled', locked_until = NULL
          WHERE webinar_id = ?1 AND status IN ('pending', 'firing')",
@@ -99,10 +99,11 @@ pub fn create_webinar(
     creator_id: &str,
     f: &WebinarFields,
     plan: &[PlannedReminder],
+    now: DateTime<Utc>,
 ) -> StoreResult<Webinar> {
     let tx = c.transaction()?;
     let id = new_id();
-    let now = ms(Utc::now());
+    let now = ms(now);
     tx.execute(
         "INSERT INTO webinars (id, creator_id, title, link, from_time, to_time, timezone,
                                status, created_at, updated_at)
@@ -129,6 +130,7 @@ pub fn update_webinar(
     id: &str,
     f: &WebinarFields,
     plan: Option<&[PlannedReminder]>,
+    now: DateTime<Utc>,
 ) -> StoreResult<Webinar> {
     let tx = c.transaction()?;
     let n = tx.execute(
@@ -142,7 +144,7 @@ pub fn update_webinar(
             ms(f.from_time),
             ms(f.to_time),
             f.timezone,
-            ms(Utc::now())
+            ms(now)
         ],
     )?;
     if n == 0 {
@@ -150,22 +152,27 @@ pub fn update_webinar(
     }
     set_mangoes(&tx, id, &f.mango_ids)?;
     if let Some(plan) = plan {
-        cancel_pending(&tx, id)?;
+        cancel_pending(&tx, id, now)?;
         arm(&tx, id, ms(f.from_time), plan)?;
     }
     tx.commit()?;
     get_webinar(c, id)
 }
 
-pub fn end_webinar(c: &mut Connection, id: &str, deleted: bool) -> StoreResult<Webinar> {
+pub fn end_webinar(
+    c: &mut Connection,
+    id: &str,
+    deleted: bool,
+    now: DateTime<Utc>,
+) -> StoreResult<Webinar> {
     let before = get_webinar(c, id)?;
     let tx = c.transaction()?;
     let status = if deleted { "deleted" } else { "cancelled" };
     tx.execute(
         "UPDATE webinars SET status = ?2, updated_at = ?3 WHERE id = ?1",
-        params![id, status, ms(Utc::now())],
+        params![id, status, ms(now)],
     )?;
-    cancel_pending(&tx, id)?;
+    cancel_pending(&tx, id, now)?;
     tx.commit()?;
     Ok(Webinar {
         status: status.into(),
@@ -218,6 +225,7 @@ pub fn register(
     c: &mut Connection,
     webinar_id: &str,
     people: &NewParticipants,
+    now: DateTime<Utc>,
 ) -> StoreResult<RegisterSummary> {
     let w = get_webinar(c, webinar_id)?;
     if w.status != "scheduled" {
@@ -226,7 +234,7 @@ pub fn register(
     let tx = c.transaction()?;
     let mut summary = RegisterSummary::default();
     {
-        let now = ms(Utc::now());
+        let now = ms(now);
         let mut st = tx.prepare(
             "INSERT OR IGNORE INTO participants
                (id, webinar_id, name, email, phone, timezone, registered_at)
@@ -259,8 +267,9 @@ pub fn register_one(
     c: &mut Connection,
     webinar_id: &str,
     person: &NewParticipant,
+    now: DateTime<Utc>,
 ) -> StoreResult<(Participant, bool)> {
-    let summary = register(c, webinar_id, &vec![person.clone()].into())?;
+    let summary = register(c, webinar_id, &vec![person.clone()].into(), now)?;
     let record = c.query_row(
         &format!(
             "SELECT {PARTICIPANT_COLS} FROM participants
@@ -291,9 +300,14 @@ pub fn list_participants(
     Ok(rows)
 }
 
-pub fn unregister(c: &mut Connection, webinar_id: &str, id: &str) -> StoreResult<()> {
+pub fn unregister(
+    c: &mut Connection,
+    webinar_id: &str,
+    id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
     let tx = c.transaction()?;
-    let now = ms(Utc::now());
+    let now = ms(now);
     touched(tx.execute(
         "UPDATE participants SET unregistered_at = ?3
          WHERE id = ?1 AND webinar_id = ?2 AND unregistered_at IS NULL",
