@@ -2,7 +2,9 @@
 
 use super::{found, touched};
 use crate::domain::ids::new_id;
+use crate::store::*;
 use crate::store::{ApiKey, Creator, Mango, StoreResult};
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio_postgres::{GenericClient, Row};
 
@@ -157,4 +159,49 @@ pub async fn list_mangoes(c: &impl GenericClient, creator_id: &str) -> StoreResu
         )
         .await?;
     Ok(rows.iter().map(mango).collect())
+}
+
+#[async_trait]
+impl Platform for super::PgStore {
+    async fn create_creator(&self, name: &str, tz: Option<&str>) -> StoreResult<Creator> {
+        create_creator(&**self.conn().await?, name, tz, self.clock.now()).await
+    }
+    async fn get_creator(&self, id: &str) -> StoreResult<Creator> {
+        get_creator(&**self.conn().await?, id).await
+    }
+    async fn list_creators(&self) -> StoreResult<Vec<Creator>> {
+        list_creators(&**self.conn().await?).await
+    }
+    async fn create_api_key(
+        &self,
+        creator: &str,
+        name: &str,
+        prefix: &str,
+        hash: &str,
+    ) -> StoreResult<ApiKey> {
+        create_api_key(
+            &**self.conn().await?,
+            creator,
+            name,
+            prefix,
+            hash,
+            self.clock.now(),
+        )
+        .await
+    }
+    async fn list_api_keys(&self, creator: &str) -> StoreResult<Vec<ApiKey>> {
+        list_api_keys(&**self.conn().await?, creator).await
+    }
+    async fn revoke_api_key(&self, creator: &str, key: &str) -> StoreResult<()> {
+        revoke_api_key(&**self.conn().await?, creator, key, self.clock.now()).await
+    }
+    async fn creator_for_key(&self, hash: &str) -> StoreResult<String> {
+        creator_for_key(&**self.conn().await?, hash).await
+    }
+    async fn create_mango(&self, creator: &str, name: &str) -> StoreResult<Mango> {
+        create_mango(&**self.conn().await?, creator, name, self.clock.now()).await
+    }
+    async fn list_mangoes(&self, creator: &str) -> StoreResult<Vec<Mango>> {
+        list_mangoes(&**self.conn().await?, creator).await
+    }
 }

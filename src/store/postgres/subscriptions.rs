@@ -3,10 +3,12 @@
 
 use super::{found, notify, touched};
 use crate::domain::ids::new_id;
+use crate::store::*;
 use crate::store::{
     Attempt, Delivery, NewSubscription, OneOff, StoreError, StoreResult, StoredSecrets,
     Subscription, SubscriptionPatch,
 };
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio_postgres::{GenericClient, Row, Transaction};
 
@@ -369,4 +371,66 @@ pub async fn create_one_off(
     )
     .await?;
     get_delivery(tx, &o.subscription_id, &o.id).await
+}
+
+#[async_trait]
+impl Subscriptions for super::PgStore {
+    async fn subscribe(&self, new: &NewSubscription) -> StoreResult<(Subscription, bool)> {
+        in_tx!(self, |tx| subscribe(&tx, new, self.clock.now()).await?)
+    }
+    async fn list_subscriptions(&self, creator: Option<&str>) -> StoreResult<Vec<Subscription>> {
+        list(&**self.conn().await?, creator).await
+    }
+    async fn get_subscription(&self, id: &str) -> StoreResult<Subscription> {
+        get(&**self.conn().await?, id).await
+    }
+    async fn delete_subscription(&self, id: &str) -> StoreResult<()> {
+        in_tx!(self, |tx| delete(&tx, id, self.clock.now()).await?)
+    }
+    async fn rotate_secret(
+        &self,
+        id: &str,
+        secret: &str,
+        grace: DateTime<Utc>,
+    ) -> StoreResult<Subscription> {
+        rotate(&**self.conn().await?, id, secret, grace, self.clock.now()).await
+    }
+    async fn stored_secrets(&self) -> StoreResult<Vec<StoredSecrets>> {
+        stored_secrets(&**self.conn().await?).await
+    }
+    async fn replace_secrets(&self, old: &StoredSecrets, new: &StoredSecrets) -> StoreResult<bool> {
+        replace_secrets(&**self.conn().await?, old, new).await
+    }
+    async fn update_subscription(
+        &self,
+        id: &str,
+        patch: &SubscriptionPatch,
+    ) -> StoreResult<Subscription> {
+        update(&**self.conn().await?, id, patch, self.clock.now()).await
+    }
+    async fn list_deliveries(
+        &self,
+        sub: &str,
+        status: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>> {
+        list_deliveries(&**self.conn().await?, sub, status, limit).await
+    }
+    async fn get_delivery(&self, sub: &str, id: &str) -> StoreResult<Delivery> {
+        get_delivery(&**self.conn().await?, sub, id).await
+    }
+    async fn retry_delivery(
+        &self,
+        sub: &str,
+        id: &str,
+        now: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> StoreResult<Delivery> {
+        in_tx!(self, |tx| retry(&tx, &self.channel, sub, id, now, expires)
+            .await?)
+    }
+    async fn create_one_off(&self, one_off: &OneOff, now: DateTime<Utc>) -> StoreResult<Delivery> {
+        in_tx!(self, |tx| create_one_off(&tx, &self.channel, one_off, now)
+            .await?)
+    }
 }

@@ -2,9 +2,12 @@
 //! `participants`). A change to the schedule is announced to the other
 //! instances in its transaction.
 
+use super::participants;
 use super::{found, notify};
 use crate::domain::ids::new_id;
+use crate::store::*;
 use crate::store::{PlannedReminder, Reminder, StoreError, StoreResult, Webinar, WebinarFields};
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio_postgres::{GenericClient, Row, Transaction};
 
@@ -219,4 +222,98 @@ pub async fn list_reminders(
             fired_at: r.get(7),
         })
         .collect())
+}
+
+#[async_trait]
+impl Webinars for super::PgStore {
+    async fn create_webinar(
+        &self,
+        creator: &str,
+        f: &WebinarFields,
+        plan: &[PlannedReminder],
+    ) -> StoreResult<Webinar> {
+        let id = in_tx!(self, |tx| create_webinar(
+            &tx,
+            &self.channel,
+            creator,
+            f,
+            plan,
+            self.clock.now()
+        )
+        .await?)?;
+        self.get_webinar(&id).await
+    }
+    async fn get_webinar(&self, id: &str) -> StoreResult<Webinar> {
+        get_webinar(&**self.conn().await?, id).await
+    }
+    async fn list_webinars(&self, creator: &str) -> StoreResult<Vec<Webinar>> {
+        list_webinars(&**self.conn().await?, creator).await
+    }
+    async fn update_webinar(
+        &self,
+        id: &str,
+        f: &WebinarFields,
+        plan: Option<&[PlannedReminder]>,
+    ) -> StoreResult<Webinar> {
+        in_tx!(self, |tx| update_webinar(
+            &tx,
+            &self.channel,
+            id,
+            f,
+            plan,
+            self.clock.now()
+        )
+        .await?)?;
+        self.get_webinar(id).await
+    }
+    async fn end_webinar(&self, id: &str, deleted: bool) -> StoreResult<Webinar> {
+        in_tx!(self, |tx| end_webinar(&tx, id, deleted, self.clock.now())
+            .await?)
+    }
+    async fn list_reminders(&self, webinar: &str) -> StoreResult<Vec<Reminder>> {
+        list_reminders(&**self.conn().await?, webinar).await
+    }
+    async fn register_participant(
+        &self,
+        webinar: &str,
+        person: NewParticipant,
+    ) -> StoreResult<(Participant, bool)> {
+        in_tx!(self, |tx| participants::register_one(
+            &tx,
+            webinar,
+            &person,
+            self.clock.now()
+        )
+        .await?)
+    }
+    async fn register_participants(
+        &self,
+        webinar: &str,
+        people: NewParticipants,
+    ) -> StoreResult<RegisterSummary> {
+        in_tx!(self, |tx| participants::register(
+            &tx,
+            webinar,
+            &people,
+            self.clock.now()
+        )
+        .await?)
+    }
+    async fn list_participants(
+        &self,
+        webinar: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<Participant>> {
+        participants::list_participants(&**self.conn().await?, webinar, after, limit).await
+    }
+    async fn unregister_participant(&self, webinar: &str, id: &str) -> StoreResult<()> {
+        in_tx!(self, |tx| participants::unregister(
+            &tx,
+            webinar,
+            id,
+            self.clock.now()
+        )
+        .await?)
+    }
 }

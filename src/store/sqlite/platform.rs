@@ -1,8 +1,11 @@
 //! SQL for creators, their API keys and their mangoes.
 
 use super::{at, at_opt, ms, touched};
+use super::{own, own_opt};
 use crate::domain::ids::new_id;
+use crate::store::*;
 use crate::store::{ApiKey, Creator, Mango, StoreResult};
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -149,4 +152,57 @@ pub fn list_mangoes(c: &Connection, creator_id: &str) -> StoreResult<Vec<Mango>>
         .query_map([creator_id], mango)?
         .collect::<Result<_, _>>()?;
     Ok(rows)
+}
+
+#[async_trait]
+impl Platform for super::SqliteStore {
+    async fn create_creator(&self, name: &str, tz: Option<&str>) -> StoreResult<Creator> {
+        let now = self.clock.now();
+        let (name, tz) = (own(name), own_opt(tz));
+        self.run(move |c| create_creator(c, &name, tz.as_deref(), now))
+            .await
+    }
+    async fn get_creator(&self, id: &str) -> StoreResult<Creator> {
+        let id = own(id);
+        self.run(move |c| get_creator(c, &id)).await
+    }
+    async fn list_creators(&self) -> StoreResult<Vec<Creator>> {
+        self.run(|c| list_creators(c)).await
+    }
+    async fn create_api_key(
+        &self,
+        creator: &str,
+        name: &str,
+        prefix: &str,
+        hash: &str,
+    ) -> StoreResult<ApiKey> {
+        let now = self.clock.now();
+        let (creator, name, prefix, hash) = (own(creator), own(name), own(prefix), own(hash));
+        self.run(move |c| create_api_key(c, &creator, &name, &prefix, &hash, now))
+            .await
+    }
+    async fn list_api_keys(&self, creator: &str) -> StoreResult<Vec<ApiKey>> {
+        let creator = own(creator);
+        self.run(move |c| list_api_keys(c, &creator)).await
+    }
+    async fn revoke_api_key(&self, creator: &str, key: &str) -> StoreResult<()> {
+        let now = self.clock.now();
+        let (creator, key) = (own(creator), own(key));
+        self.run(move |c| revoke_api_key(c, &creator, &key, now))
+            .await
+    }
+    async fn creator_for_key(&self, hash: &str) -> StoreResult<String> {
+        let hash = own(hash);
+        self.run(move |c| creator_for_key(c, &hash)).await
+    }
+    async fn create_mango(&self, creator: &str, name: &str) -> StoreResult<Mango> {
+        let now = self.clock.now();
+        let (creator, name) = (own(creator), own(name));
+        self.run(move |c| create_mango(c, &creator, &name, now))
+            .await
+    }
+    async fn list_mangoes(&self, creator: &str) -> StoreResult<Vec<Mango>> {
+        let creator = own(creator);
+        self.run(move |c| list_mangoes(c, &creator)).await
+    }
 }

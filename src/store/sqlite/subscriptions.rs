@@ -1,11 +1,14 @@
 //! SQL for subscriptions and for the delivery history their owners see.
 
 use super::{at, at_opt, ms, receipts, touched};
+use super::{own, own_opt};
 use crate::domain::ids::new_id;
+use crate::store::*;
 use crate::store::{
     Attempt, Delivery, NewSubscription, OneOff, StoreError, StoreResult, StoredSecrets,
     Subscription, SubscriptionPatch,
 };
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::collections::HashSet;
@@ -341,4 +344,80 @@ pub fn create_one_off(c: &Connection, o: &OneOff, now: DateTime<Utc>) -> StoreRe
         ],
     )?;
     get_delivery(c, &o.subscription_id, &o.id)
+}
+
+#[async_trait]
+impl Subscriptions for super::SqliteStore {
+    async fn subscribe(&self, new: &NewSubscription) -> StoreResult<(Subscription, bool)> {
+        let now = self.clock.now();
+        let new = new.clone();
+        self.run(move |c| subscribe(c, &new, now)).await
+    }
+    async fn list_subscriptions(&self, creator: Option<&str>) -> StoreResult<Vec<Subscription>> {
+        let creator = own_opt(creator);
+        self.run(move |c| list(c, creator.as_deref())).await
+    }
+    async fn get_subscription(&self, id: &str) -> StoreResult<Subscription> {
+        let id = own(id);
+        self.run(move |c| get(c, &id)).await
+    }
+    async fn delete_subscription(&self, id: &str) -> StoreResult<()> {
+        let now = self.clock.now();
+        let id = own(id);
+        self.run(move |c| delete(c, &id, now)).await
+    }
+    async fn rotate_secret(
+        &self,
+        id: &str,
+        secret: &str,
+        grace: DateTime<Utc>,
+    ) -> StoreResult<Subscription> {
+        let now = self.clock.now();
+        let (id, secret) = (own(id), own(secret));
+        self.run(move |c| rotate(c, &id, &secret, grace, now)).await
+    }
+    async fn stored_secrets(&self) -> StoreResult<Vec<StoredSecrets>> {
+        self.run(|c| stored_secrets(c)).await
+    }
+    async fn replace_secrets(&self, old: &StoredSecrets, new: &StoredSecrets) -> StoreResult<bool> {
+        let (old, new) = (old.clone(), new.clone());
+        self.run(move |c| replace_secrets(c, &old, &new)).await
+    }
+    async fn update_subscription(
+        &self,
+        id: &str,
+        patch: &SubscriptionPatch,
+    ) -> StoreResult<Subscription> {
+        let now = self.clock.now();
+        let (id, patch) = (own(id), patch.clone());
+        self.run(move |c| update(c, &id, &patch, now)).await
+    }
+    async fn list_deliveries(
+        &self,
+        sub: &str,
+        status: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>> {
+        let (sub, status) = (own(sub), own_opt(status));
+        self.run(move |c| list_deliveries(c, &sub, status.as_deref(), limit))
+            .await
+    }
+    async fn get_delivery(&self, sub: &str, id: &str) -> StoreResult<Delivery> {
+        let (sub, id) = (own(sub), own(id));
+        self.run(move |c| get_delivery(c, &sub, &id)).await
+    }
+    async fn retry_delivery(
+        &self,
+        sub: &str,
+        id: &str,
+        now: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> StoreResult<Delivery> {
+        let (sub, id) = (own(sub), own(id));
+        self.run(move |c| retry(c, &sub, &id, now, expires)).await
+    }
+    async fn create_one_off(&self, one_off: &OneOff, now: DateTime<Utc>) -> StoreResult<Delivery> {
+        let one_off = one_off.clone();
+        self.run(move |c| create_one_off(c, &one_off, now)).await
+    }
 }

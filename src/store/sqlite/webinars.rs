@@ -1,11 +1,14 @@
 //! SQL for webinars, their reminder rows and their participants.
 
 use super::{at, at_opt, ms, touched};
+use super::{own, own_opt};
 use crate::domain::ids::new_id;
+use crate::store::*;
 use crate::store::{
     NewParticipant, NewParticipants, Participant, PlannedReminder, RegisterSummary, Reminder,
     StoreError, StoreResult, Webinar, WebinarFields,
 };
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, Row, Transaction};
 
@@ -320,4 +323,81 @@ pub fn unregister(
     )?;
     tx.commit()?;
     Ok(())
+}
+
+#[async_trait]
+impl Webinars for super::SqliteStore {
+    async fn create_webinar(
+        &self,
+        creator: &str,
+        f: &WebinarFields,
+        plan: &[PlannedReminder],
+    ) -> StoreResult<Webinar> {
+        let now = self.clock.now();
+        let (creator, f, plan) = (own(creator), f.clone(), plan.to_vec());
+        self.run(move |c| create_webinar(c, &creator, &f, &plan, now))
+            .await
+    }
+    async fn get_webinar(&self, id: &str) -> StoreResult<Webinar> {
+        let id = own(id);
+        self.run(move |c| get_webinar(c, &id)).await
+    }
+    async fn list_webinars(&self, creator: &str) -> StoreResult<Vec<Webinar>> {
+        let creator = own(creator);
+        self.run(move |c| list_webinars(c, &creator)).await
+    }
+    async fn update_webinar(
+        &self,
+        id: &str,
+        f: &WebinarFields,
+        plan: Option<&[PlannedReminder]>,
+    ) -> StoreResult<Webinar> {
+        let now = self.clock.now();
+        let (id, f, plan) = (own(id), f.clone(), plan.map(<[_]>::to_vec));
+        self.run(move |c| update_webinar(c, &id, &f, plan.as_deref(), now))
+            .await
+    }
+    async fn end_webinar(&self, id: &str, deleted: bool) -> StoreResult<Webinar> {
+        let now = self.clock.now();
+        let id = own(id);
+        self.run(move |c| end_webinar(c, &id, deleted, now)).await
+    }
+    async fn list_reminders(&self, webinar: &str) -> StoreResult<Vec<Reminder>> {
+        let webinar = own(webinar);
+        self.run(move |c| list_reminders(c, &webinar)).await
+    }
+    async fn register_participant(
+        &self,
+        webinar: &str,
+        person: NewParticipant,
+    ) -> StoreResult<(Participant, bool)> {
+        let now = self.clock.now();
+        let webinar = own(webinar);
+        self.run(move |c| register_one(c, &webinar, &person, now))
+            .await
+    }
+    async fn register_participants(
+        &self,
+        webinar: &str,
+        people: NewParticipants,
+    ) -> StoreResult<RegisterSummary> {
+        let now = self.clock.now();
+        let webinar = own(webinar);
+        self.run(move |c| register(c, &webinar, &people, now)).await
+    }
+    async fn list_participants(
+        &self,
+        webinar: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<Participant>> {
+        let (webinar, after) = (own(webinar), own_opt(after));
+        self.run(move |c| list_participants(c, &webinar, after.as_deref(), limit))
+            .await
+    }
+    async fn unregister_participant(&self, webinar: &str, id: &str) -> StoreResult<()> {
+        let now = self.clock.now();
+        let (webinar, id) = (own(webinar), own(id));
+        self.run(move |c| unregister(c, &webinar, &id, now)).await
+    }
 }
