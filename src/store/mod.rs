@@ -9,6 +9,7 @@ pub mod engine;
 pub mod model;
 pub mod postgres;
 pub mod receipt;
+pub mod sql;
 pub mod sqlite;
 
 pub use batch::{NewParticipants, PackedParticipant, ParticipantRef};

@@ -11,11 +11,11 @@
 
 #[macro_use]
 mod tx;
+mod db;
 mod engine;
 mod instances;
 mod notify;
 mod participants;
-mod platform;
 mod record;
 mod subscriptions;
 mod sweep;
@@ -392,5 +392,11 @@ impl Engine for PgStore {
     }
     async fn expire_overdue(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         in_tx!(self, |tx| sweep::expire_overdue(&tx, now).await?)
+    }
+}
+
+impl crate::store::sql::Backend for PgStore {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
     }
 }

@@ -7,9 +7,9 @@
 //! one process (`file`); a start takes back every lease a previous process
 //! left in it.
 
+mod db;
 mod engine;
 mod file;
-mod platform;
 mod receipts;
 mod record;
 mod subscriptions;
@@ -324,4 +324,10 @@ fn own(s: &str) -> String {
 /// [`own`] for an optional argument.
 fn own_opt(s: Option<&str>) -> Option<String> {
     s.map(str::to_owned)
+}
+
+impl crate::store::sql::Backend for SqliteStore {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
 }

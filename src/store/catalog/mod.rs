@@ -5,6 +5,8 @@
 //! trait grows past a screen; [`Catalog`] is all three. The hot path is
 //! [`super::Engine`].
 
+mod platform;
+
 use super::*;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

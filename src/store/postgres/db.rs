@@ -1,0 +1,103 @@
+//! [`Db`] for [`PgStore`]: each statement on a pooled connection, prepared
+//! once per connection; parameters are converted to the types the server
+//! says the statement takes, and columns read by the types it answers.
+
+use super::PgStore;
+use crate::store::sql::{Db, Row, Value};
+use crate::store::{StoreError, StoreResult};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tokio_postgres::types::{ToSql, Type};
+
+/// A parameter, boxed as the Rust type the server's `ty` takes.
+type Param = Box<dyn ToSql + Sync + Send>;
+
+/// `v` as a parameter of type `ty`.
+fn param(v: &Value, ty: &Type) -> StoreResult<Param> {
+    let p: Param = match (v, ty) {
+        (Value::Null, &Type::INT8) => Box::new(None::<i64>),
+        (Value::Null, &Type::INT4) => Box::new(None::<i32>),
+        (Value::Null, &Type::BOOL) => Box::new(None::<bool>),
+        (Value::Null, &Type::TIMESTAMPTZ) => Box::new(None::<DateTime<Utc>>),
+        (Value::Null, _) => Box::new(None::<String>),
+        (Value::Int(n), &Type::INT8) => Box::new(*n),
+        (Value::Int(n), &Type::INT4) => Box::new(i32::try_from(*n).map_err(wrong)?),
+        (Value::Int(n), &Type::INT2) => Box::new(i16::try_from(*n).map_err(wrong)?),
+        (Value::Int(n), &Type::BOOL) => Box::new(*n != 0),
+        (Value::Bool(b), &Type::BOOL) => Box::new(*b),
+        (Value::Text(s), _) => Box::new(s.clone()),
+        (Value::Time(t), &Type::TIMESTAMPTZ) => Box::new(*t),
+        (v, ty) => return Err(wrong(format!("{v:?} as a {ty} parameter"))),
+    };
+    Ok(p)
+}
+
+/// A parameter or a column of a type the catalog does not use: a bug.
+fn wrong(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Other(anyhow::anyhow!("PostgreSQL value: {e}"))
+}
+
+/// Column `i` of `r`, as a [`Value`].
+fn column(r: &tokio_postgres::Row, i: usize) -> StoreResult<Value> {
+    let ty = r.columns()[i].type_();
+    let v = match *ty {
+        Type::INT8 => r.try_get::<_, Option<i64>>(i)?.map(Value::Int),
+        Type::INT4 => r
+            .try_get::<_, Option<i32>>(i)?
+            .map(|n| Value::Int(n.into())),
+        Type::INT2 => r
+            .try_get::<_, Option<i16>>(i)?
+            .map(|n| Value::Int(n.into())),
+        Type::BOOL => r.try_get::<_, Option<bool>>(i)?.map(Value::Bool),
+        Type::TIMESTAMPTZ => r.try_get::<_, Option<DateTime<Utc>>>(i)?.map(Value::Time),
+        _ => r.try_get::<_, Option<String>>(i)?.map(Value::Text),
+    };
+    Ok(v.unwrap_or(Value::Null))
+}
+
+/// A server row as a [`Row`].
+fn row(r: &tokio_postgres::Row) -> StoreResult<Row> {
+    (0..r.len())
+        .map(|i| column(r, i))
+        .collect::<StoreResult<_>>()
+        .map(Row)
+}
+
+/// The statement, prepared on `conn`, and its parameters in its types.
+async fn prepare(
+    conn: &deadpool_postgres::Object,
+    sql: &str,
+    params: &[Value],
+) -> StoreResult<(tokio_postgres::Statement, Vec<Param>)> {
+    let st = conn.prepare_cached(sql).await?;
+    let params = params
+        .iter()
+        .zip(st.params())
+        .map(|(v, ty)| param(v, ty))
+        .collect::<StoreResult<_>>()?;
+    Ok((st, params))
+}
+
+/// Borrowed for tokio-postgres's calls.
+fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+    params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect()
+}
+
+#[async_trait]
+impl Db for PgStore {
+    async fn query(&self, sql: &str, params: &[Value]) -> StoreResult<Vec<Row>> {
+        let conn = self.conn().await?;
+        let (st, params) = prepare(&conn, sql, params).await?;
+        conn.query(&st, &refs(&params))
+            .await?
+            .iter()
+            .map(row)
+            .collect()
+    }
+
+    async fn execute(&self, sql: &str, params: &[Value]) -> StoreResult<u64> {
+        let conn = self.conn().await?;
+        let (st, params) = prepare(&conn, sql, params).await?;
+        Ok(conn.execute(&st, &refs(&params)).await?)
+    }
+}
