@@ -63,6 +63,12 @@ impl From<DateTime<Utc>> for Value {
     }
 }
 
+impl From<&Option<String>> for Value {
+    fn from(v: &Option<String>) -> Self {
+        v.as_deref().into()
+    }
+}
+
 impl<T: Into<Value>> From<Option<T>> for Value {
     fn from(v: Option<T>) -> Self {
         v.map_or(Value::Null, Into::into)
@@ -106,6 +112,14 @@ impl Row {
             Value::Int(n) => Ok(*n),
             Value::Bool(b) => Ok(i64::from(*b)),
             _ => Err(bad(i, "not an integer")),
+        }
+    }
+
+    /// A nullable integer column.
+    pub fn opt_int(&self, i: usize) -> StoreResult<Option<i64>> {
+        match self.col(i)? {
+            Value::Null => Ok(None),
+            _ => self.int(i).map(Some),
         }
     }
 
@@ -157,10 +171,74 @@ pub trait Db: Send + Sync {
     }
 }
 
-/// A backend the catalog is written against: its statements and its clock.
+/// Statements in one transaction: committed by [`Tx::commit`], rolled back
+/// when dropped without it. While one is open on SQLite, the store's thread
+/// serves it alone: code holding a `Tx` must not call the store itself.
+#[async_trait]
+pub trait Tx: Db {
+    /// Makes the transaction's writes durable and visible.
+    async fn commit(self: Box<Self>) -> StoreResult<()>;
+
+    /// Waits for any other transaction serialised on `key` (PostgreSQL:
+    /// an advisory lock to the end of this transaction). SQLite has one
+    /// writer, so there is nothing to wait for.
+    async fn serialize_on(&self, _key: &str) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// Tells other instances this subscription has new work, when this
+    /// transaction commits (PostgreSQL: `NOTIFY`). One process alone
+    /// (SQLite) has no one to tell.
+    async fn announce_work(&self, _subscription: &str) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// Tells other instances the schedule may have changed, on commit.
+    async fn announce_schedule(&self) -> StoreResult<()> {
+        Ok(())
+    }
+}
+
+/// A backend the catalog is written against: its statements, its
+/// transactions and its clock.
+#[async_trait]
 pub trait Backend: Db + 'static {
     /// The run's one notion of now, for `created_at` and the like.
     fn now(&self) -> DateTime<Utc>;
+
+    /// Opens a transaction.
+    async fn begin(&self) -> StoreResult<Box<dyn Tx>>;
+
+    /// Whether a failed transaction may simply be run again (PostgreSQL:
+    /// a deadlock's victim, or not serialisable).
+    fn retryable(&self, _e: &StoreError) -> bool {
+        false
+    }
+}
+
+/// Runs `body` in a transaction of its own, again (up to three times) when
+/// the backend says the failure was only bad luck. `body` commits.
+pub async fn transact<B, T, F, Fut>(b: &B, body: F) -> StoreResult<T>
+where
+    B: Backend + ?Sized,
+    F: Fn(Box<dyn Tx>) -> Fut + Send + Sync,
+    Fut: std::future::Future<Output = StoreResult<T>> + Send,
+    T: Send,
+{
+    let mut tries = 0;
+    loop {
+        let tx = b.begin().await?;
+        match body(tx).await {
+            Err(e) if tries < 3 && b.retryable(&e) => {
+                tries += 1;
+                tracing::warn!(
+                    tries,
+                    "transaction chosen as a deadlock victim; running it again"
+                );
+            }
+            done => return done,
+        }
+    }
 }
 
 /// `$1`-style placeholders as SQLite's `?1`. A `$` followed by a digit

@@ -6,6 +6,7 @@
 //! [`super::Engine`].
 
 mod platform;
+mod subscriptions;
 
 use super::*;
 use async_trait::async_trait;
@@ -88,8 +89,7 @@ pub trait Webinars: Send + Sync + 'static {
     async fn unregister_participant(&self, webinar_id: &str, id: &str) -> StoreResult<()>;
 }
 
-/// Subscriptions, their secrets, and their deliveries as the integrator
-/// sees them (listed, fetched, replayed, test events).
+/// Subscriptions and their secrets.
 #[async_trait]
 pub trait Subscriptions: Send + Sync + 'static {
     /// Creates a subscription, or returns the live one with the same
@@ -116,7 +116,13 @@ pub trait Subscriptions: Send + Sync + 'static {
         id: &str,
         patch: &SubscriptionPatch,
     ) -> StoreResult<Subscription>;
+}
 
+/// The delivery history as the integrator sees it: listed, fetched,
+/// replayed, and test events. Per backend: SQLite keeps most of it as
+/// receipts (`store::receipt`).
+#[async_trait]
+pub trait History: Send + Sync + 'static {
     async fn list_deliveries(
         &self,
         subscription_id: &str,
@@ -137,6 +143,27 @@ pub trait Subscriptions: Send + Sync + 'static {
 }
 
 /// The whole catalog: what a store answers for the API.
-pub trait Catalog: Platform + Webinars + Subscriptions {}
+pub trait Catalog: Platform + Webinars + Subscriptions + History {}
 
-impl<T: Platform + Webinars + Subscriptions + ?Sized> Catalog for T {}
+impl<T: Platform + Webinars + Subscriptions + History + ?Sized> Catalog for T {}
+
+/// Cancels the pending deliveries and slices whose `column` (a webinar's
+/// or a subscription's id) is `id`.
+async fn cancel_work(
+    db: &(impl sql::Db + ?Sized),
+    column: &'static str,
+    id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let sql = format!(
+        "UPDATE deliveries SET status = 'cancelled', updated_at = $2
+         WHERE {column} = $1 AND status = 'pending'"
+    );
+    db.execute(&sql, sql::params![id, now]).await?;
+    let sql = format!(
+        "UPDATE slices SET status = 'cancelled', locked_until = NULL
+         WHERE {column} = $1 AND status = 'pending'"
+    );
+    db.execute(&sql, sql::params![id]).await?;
+    Ok(())
+}

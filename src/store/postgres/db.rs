@@ -1,9 +1,12 @@
 //! [`Db`] for [`PgStore`]: each statement on a pooled connection, prepared
 //! once per connection; parameters are converted to the types the server
-//! says the statement takes, and columns read by the types it answers.
+//! says the statement takes, and columns read by the types it answers. A
+//! transaction holds one pooled connection from `BEGIN` to `COMMIT`; one
+//! dropped unfinished is rolled back before its connection goes back.
 
+use super::notify;
 use super::PgStore;
-use crate::store::sql::{Db, Row, Value};
+use crate::store::sql::{Backend, Db, Row, Tx, Value};
 use crate::store::{StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -99,5 +102,101 @@ impl Db for PgStore {
         let conn = self.conn().await?;
         let (st, params) = prepare(&conn, sql, params).await?;
         Ok(conn.execute(&st, &refs(&params)).await?)
+    }
+}
+
+/// An open transaction on one pooled connection.
+struct PgTx {
+    /// `None` once committed.
+    conn: Option<deadpool_postgres::Object>,
+    /// Where this store's changes are announced.
+    channel: String,
+}
+
+impl PgTx {
+    fn conn(&self) -> &deadpool_postgres::Object {
+        self.conn
+            .as_ref()
+            .expect("a transaction is used only until it commits")
+    }
+}
+
+impl Drop for PgTx {
+    fn drop(&mut self) {
+        // Unfinished (an error, a cancelled request): roll back before the
+        // connection goes back to the pool, which does not check.
+        if let Some(conn) = self.conn.take() {
+            tokio::spawn(async move {
+                if conn.batch_execute("ROLLBACK").await.is_err() {
+                    let _ = deadpool_postgres::Object::take(conn);
+                }
+            });
+        }
+    }
+}
+
+#[async_trait]
+impl Db for PgTx {
+    async fn query(&self, sql: &str, params: &[Value]) -> StoreResult<Vec<Row>> {
+        let (st, params) = prepare(self.conn(), sql, params).await?;
+        self.conn()
+            .query(&st, &refs(&params))
+            .await?
+            .iter()
+            .map(row)
+            .collect()
+    }
+
+    async fn execute(&self, sql: &str, params: &[Value]) -> StoreResult<u64> {
+        let (st, params) = prepare(self.conn(), sql, params).await?;
+        Ok(self.conn().execute(&st, &refs(&params)).await?)
+    }
+}
+
+#[async_trait]
+impl Tx for PgTx {
+    async fn commit(mut self: Box<Self>) -> StoreResult<()> {
+        let conn = self.conn.take().expect("committed once");
+        conn.batch_execute("COMMIT").await?;
+        Ok(())
+    }
+
+    async fn serialize_on(&self, key: &str) -> StoreResult<()> {
+        let sql = "SELECT pg_advisory_xact_lock(hashtext($1))";
+        self.execute(sql, &[Value::from(key)]).await.map(drop)
+    }
+
+    async fn announce_work(&self, subscription: &str) -> StoreResult<()> {
+        let p = [
+            Value::from(&self.channel),
+            Value::from(notify::work(subscription)),
+        ];
+        self.execute("SELECT pg_notify($1, $2)", &p).await.map(drop)
+    }
+
+    async fn announce_schedule(&self) -> StoreResult<()> {
+        let p = [Value::from(&self.channel), Value::from(notify::SCHEDULE)];
+        self.execute("SELECT pg_notify($1, $2)", &p).await.map(drop)
+    }
+}
+
+#[async_trait]
+impl Backend for PgStore {
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    async fn begin(&self) -> StoreResult<Box<dyn Tx>> {
+        let conn = self.conn().await?;
+        conn.batch_execute("BEGIN").await?;
+        let channel = self.channel.clone();
+        Ok(Box::new(PgTx {
+            conn: Some(conn),
+            channel,
+        }))
+    }
+
+    fn retryable(&self, e: &StoreError) -> bool {
+        super::retryable(e)
     }
 }

@@ -13,11 +13,11 @@
 mod tx;
 mod db;
 mod engine;
+mod history;
 mod instances;
 mod notify;
 mod participants;
 mod record;
-mod subscriptions;
 mod sweep;
 mod tls;
 mod webinars;
@@ -392,11 +392,5 @@ impl Engine for PgStore {
     }
     async fn expire_overdue(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         in_tx!(self, |tx| sweep::expire_overdue(&tx, now).await?)
-    }
-}
-
-impl crate::store::sql::Backend for PgStore {
-    fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        self.clock.now()
     }
 }

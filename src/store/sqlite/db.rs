@@ -1,12 +1,16 @@
 //! [`Db`] for [`SqliteStore`]: each statement runs on the store's thread,
-//! its `$n` placeholders as `?n`, instants as epoch milliseconds.
+//! its `$n` placeholders as `?n`, instants as epoch milliseconds. A
+//! transaction holds the thread: it serves that transaction's statements
+//! alone until it commits or is dropped (a rollback), as the one-call
+//! transactions of the engine do.
 
-use super::SqliteStore;
-use crate::store::sql::{sqlite_placeholders, Db, Row, Value};
+use super::{Msg, SqliteStore};
+use crate::store::sql::{sqlite_placeholders, Backend, Db, Row, Tx, Value};
 use crate::store::{StoreError, StoreResult};
 use async_trait::async_trait;
 use rusqlite::types::{Value as Lite, ValueRef};
 use rusqlite::Connection;
+use tokio::sync::oneshot;
 
 /// A parameter as SQLite stores it.
 fn lite(v: &Value) -> Lite {
@@ -59,12 +63,109 @@ impl Db for SqliteStore {
     async fn execute(&self, sql: &str, params: &[Value]) -> StoreResult<u64> {
         let sql = sqlite_placeholders(sql);
         let params: Vec<Lite> = params.iter().map(lite).collect();
-        self.run(move |c| {
-            let n = c
-                .prepare_cached(&sql)?
-                .execute(rusqlite::params_from_iter(params))?;
-            Ok(n as u64)
-        })
-        .await
+        self.run(move |c| execute(c, &sql, params)).await
+    }
+}
+
+/// What a transaction asks of the thread it holds.
+enum Step {
+    Query(String, Vec<Lite>, oneshot::Sender<StoreResult<Vec<Row>>>),
+    Execute(String, Vec<Lite>, oneshot::Sender<StoreResult<u64>>),
+    Commit(oneshot::Sender<StoreResult<()>>),
+}
+
+/// Runs one statement that answers no rows but a count.
+fn execute(c: &Connection, sql: &str, params: Vec<Lite>) -> StoreResult<u64> {
+    let n = c
+        .prepare_cached(sql)?
+        .execute(rusqlite::params_from_iter(params))?;
+    Ok(n as u64)
+}
+
+/// On the store's thread: serves one transaction's steps until it commits
+/// or its handle is dropped (the sender gone: roll back).
+fn serve(
+    c: &mut Connection,
+    steps: std::sync::mpsc::Receiver<Step>,
+    began: oneshot::Sender<StoreResult<()>>,
+) {
+    if let Err(e) = c.execute_batch("BEGIN IMMEDIATE") {
+        let _ = began.send(Err(e.into()));
+        return;
+    }
+    let _ = began.send(Ok(()));
+    for step in steps {
+        match step {
+            Step::Query(sql, p, reply) => {
+                let _ = reply.send(query(c, &sql, p));
+            }
+            Step::Execute(sql, p, reply) => {
+                let _ = reply.send(execute(c, &sql, p));
+            }
+            Step::Commit(reply) => {
+                let _ = reply.send(c.execute_batch("COMMIT").map_err(Into::into));
+                return;
+            }
+        }
+    }
+    if let Err(e) = c.execute_batch("ROLLBACK") {
+        tracing::error!(error = %e, "rolling back a catalog transaction");
+    }
+}
+
+/// An open transaction on the store's thread.
+struct SqliteTx {
+    steps: std::sync::mpsc::Sender<Step>,
+}
+
+/// The thread stopped (or the store was closed) under a transaction.
+fn gone() -> StoreError {
+    StoreError::Other(anyhow::anyhow!("the SQLite thread has stopped"))
+}
+
+impl SqliteTx {
+    async fn ask<T>(
+        &self,
+        step: impl FnOnce(oneshot::Sender<StoreResult<T>>) -> Step,
+    ) -> StoreResult<T> {
+        let (tx, rx) = oneshot::channel();
+        self.steps.send(step(tx)).map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+}
+
+#[async_trait]
+impl Db for SqliteTx {
+    async fn query(&self, sql: &str, params: &[Value]) -> StoreResult<Vec<Row>> {
+        let (sql, params) = (sqlite_placeholders(sql), params.iter().map(lite).collect());
+        self.ask(|r| Step::Query(sql, params, r)).await
+    }
+
+    async fn execute(&self, sql: &str, params: &[Value]) -> StoreResult<u64> {
+        let (sql, params) = (sqlite_placeholders(sql), params.iter().map(lite).collect());
+        self.ask(|r| Step::Execute(sql, params, r)).await
+    }
+}
+
+#[async_trait]
+impl Tx for SqliteTx {
+    async fn commit(self: Box<Self>) -> StoreResult<()> {
+        self.ask(Step::Commit).await
+    }
+}
+
+#[async_trait]
+impl Backend for SqliteStore {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    async fn begin(&self) -> StoreResult<Box<dyn Tx>> {
+        let (steps, queue) = std::sync::mpsc::channel();
+        let (began, ready) = oneshot::channel();
+        let call: super::Call = Box::new(move |c| serve(c, queue, began));
+        self.calls.send(Msg::Call(call)).map_err(|_| gone())?;
+        ready.await.map_err(|_| gone())??;
+        Ok(Box::new(SqliteTx { steps }))
     }
 }

@@ -10,9 +10,9 @@
 mod db;
 mod engine;
 mod file;
+mod history;
 mod receipts;
 mod record;
-mod subscriptions;
 mod webinars;
 mod work;
 
@@ -324,10 +324,4 @@ fn own(s: &str) -> String {
 /// [`own`] for an optional argument.
 fn own_opt(s: Option<&str>) -> Option<String> {
     s.map(str::to_owned)
-}
-
-impl crate::store::sql::Backend for SqliteStore {
-    fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        self.clock.now()
-    }
 }
