@@ -13,7 +13,7 @@ pub mod sql;
 pub mod sqlite;
 
 pub use batch::{NewParticipants, PackedParticipant, ParticipantRef};
-pub use catalog::{Catalog, History, Platform, Subscriptions, Webinars};
+pub use catalog::{Catalog, History, Platform, Registrations, Subscriptions, Webinars};
 pub use engine::Engine;
 pub use model::*;
 

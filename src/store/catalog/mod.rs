@@ -7,6 +7,7 @@
 
 mod platform;
 mod subscriptions;
+mod webinars;
 
 use super::*;
 use async_trait::async_trait;
@@ -59,6 +60,22 @@ pub trait Webinars: Send + Sync + 'static {
     /// reminders and deliveries are cancelled; history stays.
     async fn end_webinar(&self, id: &str, deleted: bool) -> StoreResult<Webinar>;
     async fn list_reminders(&self, webinar_id: &str) -> StoreResult<Vec<Reminder>>;
+    async fn list_participants(
+        &self,
+        webinar_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<Participant>>;
+    /// Unregisters a participant and cancels their pending deliveries.
+    async fn unregister_participant(&self, webinar_id: &str, id: &str) -> StoreResult<()>;
+}
+
+/// Registering participants. Per backend: a bulk of 200 000 is one
+/// `unnest` per chunk on PostgreSQL, in the order of the email so
+/// overlapping bulks do not deadlock, and a prepared statement per row on
+/// SQLite.
+#[async_trait]
+pub trait Registrations: Send + Sync + 'static {
     /// Registers one participant: its record, and whether it is new
     /// (`false`: that email, in any case, was registered already, and the
     /// record is that registration).
@@ -79,14 +96,6 @@ pub trait Webinars: Send + Sync + 'static {
         webinar_id: &str,
         people: NewParticipants,
     ) -> StoreResult<RegisterSummary>;
-    async fn list_participants(
-        &self,
-        webinar_id: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> StoreResult<Vec<Participant>>;
-    /// Unregisters a participant and cancels their pending deliveries.
-    async fn unregister_participant(&self, webinar_id: &str, id: &str) -> StoreResult<()>;
 }
 
 /// Subscriptions and their secrets.
@@ -143,9 +152,9 @@ pub trait History: Send + Sync + 'static {
 }
 
 /// The whole catalog: what a store answers for the API.
-pub trait Catalog: Platform + Webinars + Subscriptions + History {}
+pub trait Catalog: Platform + Webinars + Registrations + Subscriptions + History {}
 
-impl<T: Platform + Webinars + Subscriptions + History + ?Sized> Catalog for T {}
+impl<T: Platform + Webinars + Registrations + Subscriptions + History + ?Sized> Catalog for T {}
 
 /// Cancels the pending deliveries and slices whose `column` (a webinar's
 /// or a subscription's id) is `id`.

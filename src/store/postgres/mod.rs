@@ -20,7 +20,6 @@ mod participants;
 mod record;
 mod sweep;
 mod tls;
-mod webinars;
 mod work;
 
 use super::*;
@@ -189,42 +188,6 @@ fn retryable(e: &StoreError) -> bool {
         .is_some_and(|c| {
             *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
         })
-}
-
-/// Cancels the pending deliveries and slices whose `column` (a webinar's
-/// or a subscription's id) is `id`.
-async fn cancel_work(
-    tx: &tokio_postgres::Transaction<'_>,
-    column: &'static str,
-    id: &str,
-    now: chrono::DateTime<chrono::Utc>,
-) -> StoreResult<()> {
-    tx.execute(
-        &format!(
-            "UPDATE deliveries SET status = 'cancelled', updated_at = $2
-             WHERE {column} = $1 AND status = 'pending'"
-        ),
-        &[&id, &now],
-    )
-    .await?;
-    tx.execute(
-        &format!(
-            "UPDATE slices SET status = 'cancelled', locked_until = NULL
-             WHERE {column} = $1 AND status = 'pending'"
-        ),
-        &[&id],
-    )
-    .await?;
-    Ok(())
-}
-
-/// Fails with `NotFound` when an update touched nothing.
-fn touched(n: u64) -> StoreResult<()> {
-    if n == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
-    }
 }
 
 /// `NotFound` for a row that is not there.

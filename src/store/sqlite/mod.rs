@@ -11,9 +11,9 @@ mod db;
 mod engine;
 mod file;
 mod history;
+mod participants;
 mod receipts;
 mod record;
-mod webinars;
 mod work;
 
 use super::*;
@@ -188,35 +188,6 @@ fn at(ms: i64) -> DateTime<Utc> {
 /// [`at`] for nullable columns.
 fn at_opt(ms: Option<i64>) -> Option<DateTime<Utc>> {
     ms.map(at)
-}
-
-/// Cancels the pending deliveries and slices whose `column` (a webinar's
-/// or a subscription's id) is `id`; `now` is in epoch milliseconds.
-fn cancel_work(c: &Connection, column: &'static str, id: &str, now: i64) -> StoreResult<()> {
-    c.execute(
-        &format!(
-            "UPDATE deliveries SET status = 'cancelled', updated_at = ?2
-             WHERE {column} = ?1 AND status = 'pending'"
-        ),
-        rusqlite::params![id, now],
-    )?;
-    c.execute(
-        &format!(
-            "UPDATE slices SET status = 'cancelled', locked_until = NULL
-             WHERE {column} = ?1 AND status = 'pending'"
-        ),
-        [id],
-    )?;
-    Ok(())
-}
-
-/// Fails with `NotFound` when an update touched nothing.
-fn touched(n: usize) -> StoreResult<()> {
-    if n == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
-    }
 }
 
 #[async_trait]
