@@ -42,6 +42,9 @@ fn verdict(v: &Verdict, now: DateTime<Utc>) -> (&'static str, DateTime<Utc>) {
     }
 }
 
+/// Records a batch of outcomes in the caller's transaction, in named
+/// steps whose statements run in this order (the order concurrent
+/// recorders take their locks in).
 pub async fn record_outcomes(
     tx: &Transaction<'_>,
     outcomes: &[Outcome],
@@ -49,6 +52,20 @@ pub async fn record_outcomes(
     now: DateTime<Utc>,
     disable_before: DateTime<Utc>,
 ) -> StoreResult<Vec<String>> {
+    let (fresh, members, makers) = gather_fresh(outcomes, now);
+    let inserted = insert_fresh(tx, &fresh, now).await?;
+    insert_members(tx, &members, now).await?;
+    let (later, log) = gather_later(outcomes, &makers, &inserted, now);
+    write_later(tx, &later, &log, now).await?;
+    let mut disabled = mark_health(tx, outcomes, now).await?;
+    close_slices(tx, done_slices).await?;
+    disabled.extend(disable_long_failing(tx, disable_before, now).await?);
+    Ok(disabled)
+}
+
+/// The rows first attempts make: slice deliveries' and batches' own rows
+/// (`fresh`), the members batches carry, and which outcomes made a row.
+fn gather_fresh(outcomes: &[Outcome], now: DateTime<Utc>) -> (Rows<'_>, Rows<'_>, HashSet<usize>) {
     // First attempts of slice deliveries and batches: new rows.
     let mut fresh = Rows::default();
     // Members carried by a batch.
@@ -102,6 +119,16 @@ pub async fn record_outcomes(
             members.batch.push(Some(&o.delivery_id));
         }
     }
+    (fresh, members, makers)
+}
+
+/// Writes the fresh rows; answers the ids actually inserted (not there
+/// already).
+async fn insert_fresh(
+    tx: &Transaction<'_>,
+    fresh: &Rows<'_>,
+    now: DateTime<Utc>,
+) -> StoreResult<HashSet<String>> {
     let st = tx
         .prepare_cached(
             "INSERT INTO deliveries (id, subscription_id, webinar_id, participant_id,
@@ -128,10 +155,10 @@ pub async fn record_outcomes(
              RETURNING id",
         )
         .await?;
-    let inserted: HashSet<String> = if fresh.id.is_empty() {
+    let inserted = if fresh.id.is_empty() {
         HashSet::new()
     } else {
-        let f = &fresh;
+        let f = fresh;
         tx.query(
             &st,
             &[
@@ -162,8 +189,17 @@ pub async fn record_outcomes(
         .map(|r| r.get(0))
         .collect()
     };
+    Ok(inserted)
+}
+
+/// Writes the members batches carry, as `batched` rows.
+async fn insert_members(
+    tx: &Transaction<'_>,
+    members: &Rows<'_>,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
     if !members.id.is_empty() {
-        let m = &members;
+        let m = members;
         tx.execute(
             "INSERT INTO deliveries (id, subscription_id, webinar_id, participant_id,
                 reminder_id, label, status, late, due_at, next_attempt_at, expires_at, batch_id,
@@ -190,6 +226,17 @@ pub async fn record_outcomes(
         .await?;
     }
 
+    Ok(())
+}
+
+/// Every attempt that made no row: the verdict of each delivery, and a
+/// log row per attempt.
+fn gather_later<'a>(
+    outcomes: &'a [Outcome],
+    makers: &HashSet<usize>,
+    inserted: &HashSet<String>,
+    now: DateTime<Utc>,
+) -> (Rows<'a>, Rows<'a>) {
     // Every other attempt: the row's verdict, and a row in `attempts`. One
     // verdict per delivery (an acknowledgement wins, else the latest
     // attempt) and one log row per attempt, so that no statement touches a
@@ -238,8 +285,18 @@ pub async fn record_outcomes(
         log.latency.push(a.latency_ms as i64);
         log.response.push(a.response.as_deref());
     }
+    (later, log)
+}
+
+/// Applies the later verdicts and logs their attempts.
+async fn write_later(
+    tx: &Transaction<'_>,
+    later: &Rows<'_>,
+    log: &Rows<'_>,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
     if !later.id.is_empty() {
-        let l = &later;
+        let l = later;
         // An acknowledged delivery is recorded whatever happened meanwhile;
         // any other verdict only applies to a delivery still pending.
         let st = tx
@@ -273,7 +330,7 @@ pub async fn record_outcomes(
                    response = excluded.response",
             )
             .await?;
-        let g = &log;
+        let g = log;
         tx.execute(
             &st,
             &[
@@ -289,6 +346,16 @@ pub async fn record_outcomes(
         .await?;
     }
 
+    Ok(())
+}
+
+/// Marks subscriptions failing, healthy again, or gone (410); answers
+/// those disabled as gone.
+async fn mark_health(
+    tx: &Transaction<'_>,
+    outcomes: &[Outcome],
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<String>> {
     // Subscriptions: healthy again, failing, gone. Sorted, so two instances
     // recording at once lock them in the same order.
     let mut healthy = BTreeSet::new();
@@ -336,6 +403,11 @@ pub async fn record_outcomes(
             .await?;
         disabled.extend(rows.iter().map(|r| r.get::<_, String>(0)));
     }
+    Ok(disabled)
+}
+
+/// Closes slices whose every job has an outcome.
+async fn close_slices(tx: &Transaction<'_>, done_slices: &[i64]) -> StoreResult<()> {
     if !done_slices.is_empty() {
         tx.execute(
             "UPDATE slices SET status = 'done', locked_until = NULL
@@ -344,6 +416,16 @@ pub async fn record_outcomes(
         )
         .await?;
     }
+    Ok(())
+}
+
+/// Disables subscriptions failing without a success since before
+/// `disable_before`; answers their ids.
+async fn disable_long_failing(
+    tx: &Transaction<'_>,
+    disable_before: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<String>> {
     let rows = tx
         .query(
             "UPDATE subscriptions SET status = 'disabled', updated_at = $2,
@@ -353,6 +435,5 @@ pub async fn record_outcomes(
             &[&disable_before, &now],
         )
         .await?;
-    disabled.extend(rows.iter().map(|r| r.get::<_, String>(0)));
-    Ok(disabled)
+    Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
 }
