@@ -20,6 +20,18 @@ pub trait Engine: Send + Sync + 'static {
         None
     }
 
+    /// Says `instance` is alive at `now` and answers how many instances
+    /// are (itself included): those heard from since `alive_since`. A store
+    /// only this process uses answers 1.
+    async fn heartbeat(
+        &self,
+        _instance: &str,
+        _now: DateTime<Utc>,
+        _alive_since: DateTime<Utc>,
+    ) -> StoreResult<u32> {
+        Ok(1)
+    }
+
     // --- the scheduler ----------------------------------------------------
     /// The earliest due instant of any pending reminder.
     async fn next_reminder_due(&self) -> StoreResult<Option<DateTime<Utc>>>;
@@ -114,17 +126,6 @@ pub trait Engine: Send + Sync + 'static {
     /// in-flight attempts were recorded), so another instance or the next
     /// start takes the work at once instead of when the lease lapses.
     async fn release_leases(&self, owner: &str) -> StoreResult<u64>;
-    /// Says `instance` is alive at `now` and answers how many instances
-    /// are (itself included): those heard from since `alive_since`. A store
-    /// only this process uses answers 1.
-    async fn heartbeat(
-        &self,
-        _instance: &str,
-        _now: DateTime<Utc>,
-        _alive_since: DateTime<Utc>,
-    ) -> StoreResult<u32> {
-        Ok(1)
-    }
     /// Marks pending deliveries (and the unsent rest of slices) whose time
     /// has passed as expired.
     async fn expire_overdue(&self, now: DateTime<Utc>) -> StoreResult<u64>;
