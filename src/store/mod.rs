@@ -1,7 +1,10 @@
 //! The storage boundary. Everything tminus remembers goes through [`Store`];
 //! the HTTP layer, the scheduler and the delivery workers never see SQL.
-//! One implementation per backend lives beside this file; `open` picks one
-//! from the database URL once, at start.
+//! [`Store`] is the [`Catalog`] (the cold path, `catalog/`, written once for
+//! both backends over the [`sql`] executor) and the [`Engine`] (the hot
+//! path, written per backend in `sqlite/` and `postgres/`, where the
+//! dialects differ). `open` picks a backend from the database URL once, at
+//! start, and hands it the run's clock: nothing here reads the system time.
 
 pub mod batch;
 pub mod catalog;

@@ -1,9 +1,12 @@
 //! The catalog: what the platform and integrators create, read and change
 //! (creators, keys, mangoes, webinars, participants, subscriptions and the
 //! delivery history) — the cold path, a call per API request. It is split
-//! by concern into [`Platform`], [`Webinars`] and [`Subscriptions`] so no
-//! trait grows past a screen; [`Catalog`] is all three. The hot path is
-//! [`super::Engine`].
+//! by concern so no trait grows past a screen: [`Platform`], [`Webinars`]
+//! and [`Subscriptions`] are written once here, for every
+//! [`super::sql::Backend`] (one statement text and one row mapper each);
+//! [`Registrations`] (bulk inserts) and [`History`] (SQLite's receipts) are
+//! per backend, where the dialects really differ. [`Catalog`] is all five.
+//! The hot path is [`super::Engine`].
 
 mod platform;
 mod subscriptions;

@@ -55,7 +55,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) and migrates the database at `url`: a path,
     /// `sqlite://path` or `sqlite::memory:`. A file is locked for this
-    /// process until [`super::Store::close`] (or the last handle goes).
+    /// process until [`super::Engine::close`] (or the last handle goes).
     /// Instants it stamps come from `clock`.
     pub async fn open(url: &str, clock: crate::clock::Clock) -> anyhow::Result<Self> {
         let path = url
