@@ -6,7 +6,7 @@
 //! [`Row::time`] reads both, so neither schema changes. This module owns the
 //! shape of that exchange; the executors are `sqlite::db` and `postgres::db`.
 
-use super::{StoreError, StoreResult};
+use super::{Delivery, StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -19,6 +19,8 @@ pub enum Value {
     Text(String),
     /// An instant: milliseconds in SQLite, `timestamptz` in PostgreSQL.
     Time(DateTime<Utc>),
+    /// A body as sent: a BLOB, or `bytea`.
+    Bytes(Vec<u8>),
 }
 
 impl From<&str> for Value {
@@ -36,6 +38,12 @@ impl From<&String> for Value {
 impl From<String> for Value {
     fn from(s: String) -> Self {
         Value::Text(s)
+    }
+}
+
+impl From<&Vec<u8>> for Value {
+    fn from(b: &Vec<u8>) -> Self {
+        Value::Bytes(b.clone())
     }
 }
 
@@ -193,6 +201,12 @@ pub trait Tx: Db {
         Ok(())
     }
 
+    /// Gives delivery `id` of `sub` back its row, if a receipt holds it
+    /// (SQLite), so it can be attempted again. PostgreSQL writes rows only.
+    async fn take_held(&self, _sub: &str, _id: &str) -> StoreResult<()> {
+        Ok(())
+    }
+
     /// Tells other instances the schedule may have changed, on commit.
     async fn announce_schedule(&self) -> StoreResult<()> {
         Ok(())
@@ -208,6 +222,22 @@ pub trait Backend: Db + 'static {
 
     /// Opens a transaction.
     async fn begin(&self) -> StoreResult<Box<dyn Tx>>;
+
+    /// Delivery `id` of `sub`, if a receipt holds it (SQLite's compact
+    /// record of acknowledged first attempts).
+    async fn held(&self, _sub: &str, _id: &str) -> StoreResult<Option<Delivery>> {
+        Ok(None)
+    }
+
+    /// The latest deliveries of `sub` held in receipts, each with the
+    /// instant it was recorded (see `sqlite::receipts::recent`).
+    async fn held_recent(
+        &self,
+        _sub: &str,
+        _limit: u32,
+    ) -> StoreResult<Vec<(DateTime<Utc>, Delivery)>> {
+        Ok(Vec::new())
+    }
 
     /// Whether a failed transaction may simply be run again (PostgreSQL:
     /// a deadlock's victim, or not serialisable).

@@ -1,13 +1,15 @@
 //! The catalog: what the platform and integrators create, read and change
 //! (creators, keys, mangoes, webinars, participants, subscriptions and the
 //! delivery history) — the cold path, a call per API request. It is split
-//! by concern so no trait grows past a screen: [`Platform`], [`Webinars`]
-//! and [`Subscriptions`] are written once here, for every
+//! by concern so no trait grows past a screen: [`Platform`], [`Webinars`],
+//! [`Subscriptions`] and [`History`] are written once here, for every
 //! [`super::sql::Backend`] (one statement text and one row mapper each);
-//! [`Registrations`] (bulk inserts) and [`History`] (SQLite's receipts) are
-//! per backend, where the dialects really differ. [`Catalog`] is all five.
+//! History with hooks that bring in SQLite's receipts; [`Registrations`]
+//! (bulk inserts) is per backend, where the dialects really differ.
+//! [`Catalog`] is all five.
 //! The hot path is [`super::Engine`].
 
+mod history;
 mod platform;
 mod subscriptions;
 mod webinars;
@@ -131,8 +133,8 @@ pub trait Subscriptions: Send + Sync + 'static {
 }
 
 /// The delivery history as the integrator sees it: listed, fetched,
-/// replayed, and test events. Per backend: SQLite keeps most of it as
-/// receipts (`store::receipt`).
+/// replayed, and test events. SQLite keeps most of it as receipts
+/// (`store::receipt`), which its backend's hooks bring in.
 #[async_trait]
 pub trait History: Send + Sync + 'static {
     async fn list_deliveries(

@@ -22,6 +22,7 @@ fn param(v: &Value, ty: &Type) -> StoreResult<Param> {
         (Value::Null, &Type::INT4) => Box::new(None::<i32>),
         (Value::Null, &Type::BOOL) => Box::new(None::<bool>),
         (Value::Null, &Type::TIMESTAMPTZ) => Box::new(None::<DateTime<Utc>>),
+        (Value::Null, &Type::BYTEA) => Box::new(None::<Vec<u8>>),
         (Value::Null, _) => Box::new(None::<String>),
         (Value::Int(n), &Type::INT8) => Box::new(*n),
         (Value::Int(n), &Type::INT4) => Box::new(i32::try_from(*n).map_err(wrong)?),
@@ -30,6 +31,7 @@ fn param(v: &Value, ty: &Type) -> StoreResult<Param> {
         (Value::Bool(b), &Type::BOOL) => Box::new(*b),
         (Value::Text(s), _) => Box::new(s.clone()),
         (Value::Time(t), &Type::TIMESTAMPTZ) => Box::new(*t),
+        (Value::Bytes(b), &Type::BYTEA) => Box::new(b.clone()),
         (v, ty) => return Err(wrong(format!("{v:?} as a {ty} parameter"))),
     };
     Ok(p)

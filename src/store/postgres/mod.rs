@@ -13,7 +13,6 @@
 mod tx;
 mod db;
 mod engine;
-mod history;
 mod instances;
 mod notify;
 mod participants;

@@ -4,9 +4,9 @@
 //! alone until it commits or is dropped (a rollback), as the one-call
 //! transactions of the engine do.
 
-use super::{Msg, SqliteStore};
+use super::{receipts, Msg, SqliteStore};
 use crate::store::sql::{sqlite_placeholders, Backend, Db, Row, Tx, Value};
-use crate::store::{StoreError, StoreResult};
+use crate::store::{Delivery, StoreError, StoreResult};
 use async_trait::async_trait;
 use rusqlite::types::{Value as Lite, ValueRef};
 use rusqlite::Connection;
@@ -20,6 +20,7 @@ fn lite(v: &Value) -> Lite {
         Value::Bool(b) => Lite::Integer(i64::from(*b)),
         Value::Text(s) => Lite::Text(s.clone()),
         Value::Time(t) => Lite::Integer(t.timestamp_millis()),
+        Value::Bytes(b) => Lite::Blob(b.clone()),
     }
 }
 
@@ -71,6 +72,8 @@ impl Db for SqliteStore {
 enum Step {
     Query(String, Vec<Lite>, oneshot::Sender<StoreResult<Vec<Row>>>),
     Execute(String, Vec<Lite>, oneshot::Sender<StoreResult<u64>>),
+    /// A delivery out of its receipt, into a row (`receipts::take`).
+    Take(String, String, oneshot::Sender<StoreResult<()>>),
     Commit(oneshot::Sender<StoreResult<()>>),
 }
 
@@ -101,6 +104,9 @@ fn serve(
             }
             Step::Execute(sql, p, reply) => {
                 let _ = reply.send(execute(c, &sql, p));
+            }
+            Step::Take(sub, id, reply) => {
+                let _ = reply.send(receipts::take(c, &sub, &id).map(drop));
             }
             Step::Commit(reply) => {
                 let _ = reply.send(c.execute_batch("COMMIT").map_err(Into::into));
@@ -152,12 +158,32 @@ impl Tx for SqliteTx {
     async fn commit(self: Box<Self>) -> StoreResult<()> {
         self.ask(Step::Commit).await
     }
+
+    async fn take_held(&self, sub: &str, id: &str) -> StoreResult<()> {
+        let (sub, id) = (sub.to_owned(), id.to_owned());
+        self.ask(|r| Step::Take(sub, id, r)).await
+    }
 }
 
 #[async_trait]
 impl Backend for SqliteStore {
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()
+    }
+
+    async fn held(&self, sub: &str, id: &str) -> StoreResult<Option<Delivery>> {
+        let (sub, id) = (sub.to_owned(), id.to_owned());
+        self.run(move |c| receipts::get(c, &sub, &id)).await
+    }
+
+    async fn held_recent(
+        &self,
+        sub: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<(chrono::DateTime<chrono::Utc>, Delivery)>> {
+        let sub = sub.to_owned();
+        let held = self.run(move |c| receipts::recent(c, &sub, limit)).await?;
+        Ok(held.into_iter().map(|(ms, d)| (super::at(ms), d)).collect())
     }
 
     async fn begin(&self) -> StoreResult<Box<dyn Tx>> {

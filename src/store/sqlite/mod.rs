@@ -10,7 +10,6 @@
 mod db;
 mod engine;
 mod file;
-mod history;
 mod participants;
 mod receipts;
 mod record;
@@ -185,11 +184,6 @@ fn at(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
-/// [`at`] for nullable columns.
-fn at_opt(ms: Option<i64>) -> Option<DateTime<Utc>> {
-    ms.map(at)
-}
-
 #[async_trait]
 impl Engine for SqliteStore {
     async fn next_reminder_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
@@ -290,9 +284,4 @@ impl Engine for SqliteStore {
 /// Copies borrowed arguments so a closure can own them.
 fn own(s: &str) -> String {
     s.to_owned()
-}
-
-/// [`own`] for an optional argument.
-fn own_opt(s: Option<&str>) -> Option<String> {
-    s.map(str::to_owned)
 }
