@@ -17,6 +17,7 @@ mod instances;
 mod notify;
 mod participants;
 mod record;
+mod rows;
 mod sweep;
 mod tls;
 mod work;

@@ -3,44 +3,11 @@
 //! slices closed, failing subscriptions disabled. A thousand outcomes are a
 //! handful of statements, each taking its rows as arrays through `unnest`.
 
+use super::rows::{gather_fresh, gather_later, Rows};
 use crate::store::{Outcome, StoreResult, Verdict};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
-
-/// One column per field of the rows to write, filled outcome by outcome.
-#[derive(Default)]
-struct Rows<'a> {
-    id: Vec<&'a str>,
-    sub: Vec<&'a str>,
-    webinar: Vec<&'a str>,
-    participant: Vec<Option<&'a str>>,
-    reminder: Vec<&'a str>,
-    label: Vec<&'a str>,
-    status: Vec<&'static str>,
-    late: Vec<bool>,
-    attempt: Vec<i32>,
-    due: Vec<DateTime<Utc>>,
-    next: Vec<DateTime<Utc>>,
-    expires: Vec<DateTime<Utc>>,
-    code: Vec<Option<i32>>,
-    error: Vec<Option<&'a str>>,
-    body: Vec<Option<&'a [u8]>>,
-    started: Vec<DateTime<Utc>>,
-    latency: Vec<i64>,
-    response: Vec<Option<&'a str>>,
-    batch: Vec<Option<&'a str>>,
-    slice: Vec<i64>,
-}
-
-fn verdict(v: &Verdict, now: DateTime<Utc>) -> (&'static str, DateTime<Utc>) {
-    match v {
-        Verdict::Delivered => ("delivered", now),
-        Verdict::Retry(t) => ("pending", *t),
-        Verdict::Expired => ("expired", now),
-        Verdict::Gone => ("failed", now),
-    }
-}
+use std::collections::{BTreeSet, HashSet};
 
 /// Records a batch of outcomes in the caller's transaction, in named
 /// steps whose statements run in this order (the order concurrent
@@ -62,66 +29,6 @@ pub async fn record_outcomes(
     disabled.extend(disable_long_failing(tx, disable_before, now).await?);
     Ok(disabled)
 }
-
-/// The rows first attempts make: slice deliveries' and batches' own rows
-/// (`fresh`), the members batches carry, and which outcomes made a row.
-fn gather_fresh(outcomes: &[Outcome], now: DateTime<Utc>) -> (Rows<'_>, Rows<'_>, HashSet<usize>) {
-    // First attempts of slice deliveries and batches: new rows.
-    let mut fresh = Rows::default();
-    // Members carried by a batch.
-    let mut members = Rows::default();
-    // A batch may carry two outcomes of one delivery (a replay of one in
-    // flight, a lease that lapsed). The first fresh one makes the row; the
-    // others are later attempts (below).
-    let mut made: HashSet<&str> = HashSet::new();
-    let mut makers: HashSet<usize> = HashSet::new();
-    for (k, o) in outcomes.iter().enumerate() {
-        let Some(f) = &o.fresh else { continue };
-        if !made.insert(&o.delivery_id) {
-            continue;
-        }
-        makers.insert(k);
-        let a = &o.attempt;
-        let (status, next) = verdict(&o.verdict, now);
-        let (participant, body) = match &o.batch {
-            Some((body, _)) => (None, Some(body.as_slice())),
-            None => (Some(f.participant_id.as_str()), None),
-        };
-        fresh.id.push(&o.delivery_id);
-        fresh.sub.push(&o.subscription_id);
-        fresh.webinar.push(&f.webinar_id);
-        fresh.participant.push(participant);
-        fresh.reminder.push(&f.reminder_id);
-        fresh.label.push(&f.label);
-        fresh.status.push(status);
-        fresh.late.push(f.late);
-        fresh.attempt.push(a.attempt as i32);
-        fresh.due.push(f.due_at);
-        fresh.next.push(next);
-        fresh.expires.push(f.expires_at);
-        fresh.code.push(a.status_code.map(i32::from));
-        fresh.error.push(a.error.as_deref());
-        fresh.body.push(body);
-        fresh.started.push(a.started_at);
-        fresh.latency.push(a.latency_ms as i64);
-        fresh.response.push(a.response.as_deref());
-        fresh.slice.push(f.slice);
-        for (id, m) in o.batch.iter().flat_map(|(_, ms)| ms) {
-            members.id.push(id);
-            members.sub.push(&o.subscription_id);
-            members.webinar.push(&m.webinar_id);
-            members.participant.push(Some(&m.participant_id));
-            members.reminder.push(&m.reminder_id);
-            members.label.push(&m.label);
-            members.late.push(m.late);
-            members.due.push(m.due_at);
-            members.expires.push(m.expires_at);
-            members.batch.push(Some(&o.delivery_id));
-        }
-    }
-    (fresh, members, makers)
-}
-
 /// Writes the fresh rows; answers the ids actually inserted (not there
 /// already).
 async fn insert_fresh(
@@ -227,65 +134,6 @@ async fn insert_members(
     }
 
     Ok(())
-}
-
-/// Every attempt that made no row: the verdict of each delivery, and a
-/// log row per attempt.
-fn gather_later<'a>(
-    outcomes: &'a [Outcome],
-    makers: &HashSet<usize>,
-    inserted: &HashSet<String>,
-    now: DateTime<Utc>,
-) -> (Rows<'a>, Rows<'a>) {
-    // Every other attempt: the row's verdict, and a row in `attempts`. One
-    // verdict per delivery (an acknowledgement wins, else the latest
-    // attempt) and one log row per attempt, so that no statement touches a
-    // row twice; in id order, so concurrent recorders lock alike.
-    let mut verdicts: BTreeMap<&str, &Outcome> = BTreeMap::new();
-    let mut logged: BTreeMap<(&str, u32), &Outcome> = BTreeMap::new();
-    for (k, o) in outcomes.iter().enumerate() {
-        if makers.contains(&k) && inserted.contains(&o.delivery_id) {
-            continue;
-        }
-        let key = o.delivery_id.as_str();
-        let wins = |cur: &&Outcome| {
-            let (new, old) = (
-                o.verdict == Verdict::Delivered,
-                cur.verdict == Verdict::Delivered,
-            );
-            new && !old || new == old && o.attempt.attempt >= cur.attempt.attempt
-        };
-        match verdicts.get(key) {
-            Some(cur) if !wins(cur) => {}
-            _ => {
-                verdicts.insert(key, o);
-            }
-        }
-        logged.insert((key, o.attempt.attempt), o);
-    }
-    let mut later = Rows::default();
-    for o in verdicts.values() {
-        let a = &o.attempt;
-        let (status, next) = verdict(&o.verdict, now);
-        later.id.push(&o.delivery_id);
-        later.status.push(status);
-        later.attempt.push(a.attempt as i32);
-        later.next.push(next);
-        later.code.push(a.status_code.map(i32::from));
-        later.error.push(a.error.as_deref());
-    }
-    let mut log = Rows::default();
-    for o in logged.values() {
-        let a = &o.attempt;
-        log.id.push(&o.delivery_id);
-        log.attempt.push(a.attempt as i32);
-        log.code.push(a.status_code.map(i32::from));
-        log.error.push(a.error.as_deref());
-        log.started.push(a.started_at);
-        log.latency.push(a.latency_ms as i64);
-        log.response.push(a.response.as_deref());
-    }
-    (later, log)
 }
 
 /// Applies the later verdicts and logs their attempts.
