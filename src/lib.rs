@@ -175,7 +175,12 @@ async fn prepare(
     let max_connections = config
         .max_connections
         .unwrap_or_else(|| server::files::default_cap(files));
-    let store = store::open_with(&config.database, config.database_ca.as_deref()).await?;
+    let store = store::open_clocked(
+        &config.database,
+        config.database_ca.as_deref(),
+        clock.clone(),
+    )
+    .await?;
     let secrets = config.secret_keys().map_err(anyhow::Error::msg)?;
     startup::reseal(&store, &secrets).await?;
     let admin_token = startup::admin_token(&config)?;

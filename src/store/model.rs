@@ -318,7 +318,7 @@ pub struct Claimed {
 }
 
 /// Of the work a lane holds, what was withdrawn since it was leased (see
-/// [`crate::store::Store::withdrawn`]).
+/// [`crate::store::Engine::withdrawn`]).
 #[derive(Debug, Default)]
 pub struct Withdrawn {
     /// Slices no longer pending: cancelled (a cancel, a delete, a

@@ -232,7 +232,6 @@ mod tests {
     use super::*;
     use crate::domain::ids::webhook_id;
     use crate::store::Fresh;
-    use chrono::Utc;
 
     fn outcome(sub: &str, slice: i64, seq: i64, verdict: Verdict, attempt: u32) -> Outcome {
         let t = DateTime::from_timestamp_millis(1_700_000_000_000).unwrap();
@@ -310,7 +309,7 @@ mod tests {
             outcome("s", 1, 3, Verdict::Delivered, 1),
             outcome("s", 1, 2, Verdict::Delivered, 1),
             outcome("s", 2, 9, Verdict::Delivered, 1),
-            outcome("s", 1, 4, Verdict::Retry(Utc::now()), 1),
+            outcome("s", 1, 4, Verdict::Retry(DateTime::UNIX_EPOCH), 1),
             outcome("s", 1, 5, Verdict::Delivered, 2),
             outcome("s", 1, 2, Verdict::Delivered, 1),
         ];

@@ -101,6 +101,28 @@ async fn freeze(tx: &Transaction<'_>, reminder_id: &str, webinar_id: &str) -> St
     Ok(r.get(0))
 }
 
+/// The reminder a step works on, as its locked row says.
+struct Firing {
+    webinar_id: String,
+    label: String,
+    from: DateTime<Utc>,
+    due: DateTime<Utc>,
+    cursor: i64,
+    until: Option<i64>,
+    creator: String,
+}
+
+/// One step of a fan-out: the reminder, its participants `cursor < seq <=
+/// last`, and what to stamp the rows it writes with.
+struct Step<'a> {
+    reminder_id: &'a str,
+    f: &'a Firing,
+    late: bool,
+    last: i64,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+}
+
 #[allow(clippy::too_many_arguments)]
 pub async fn fanout_batch(
     tx: &Transaction<'_>,
@@ -113,8 +135,59 @@ pub async fn fanout_batch(
     lease_until: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 ) -> StoreResult<FanoutProgress> {
-    // The reminder row, locked: one step at a time, and only by its holder.
-    // Cancelled, rescheduled or taken over meanwhile: nothing more to do.
+    let Some(f) = lock_firing(tx, reminder_id, owner).await? else {
+        return Ok(FanoutProgress {
+            done: true,
+            ..Default::default()
+        });
+    };
+    let late = !matches!(mode, FanoutMode::Send { late: false });
+    // A step ahead of the due instant stages the first participants and
+    // never finishes the reminder: who is registered "at that moment" is
+    // decided by the first step at or after it.
+    let staged = now < f.due;
+    let until = match f.until {
+        Some(u) => u,
+        None if staged => i64::MAX,
+        None => freeze(tx, reminder_id, &f.webinar_id).await?,
+    };
+    let subs = matching_subscriptions(tx, &f).await?;
+    let people = next_people(tx, &f, until, batch).await?;
+    let Some(last) = people.last().map(|p| p.0).filter(|_| !subs.is_empty()) else {
+        return finish(tx, reminder_id, mode, late, staged).await;
+    };
+    let step = Step {
+        reminder_id,
+        f: &f,
+        late,
+        last,
+        now,
+        expires_at,
+    };
+    let mut progress = FanoutProgress::default();
+    match mode {
+        FanoutMode::Send { .. } => {
+            write_slices(tx, channel, &step, &subs).await?;
+            progress.created = people.len() * subs.len();
+            progress.subscriptions = subs;
+        }
+        FanoutMode::Missed => progress.created = write_missed(tx, &step, &subs, &people).await?,
+    }
+    tx.execute(
+        "UPDATE reminders SET cursor_seq = $2, late = $3, locked_until = $4 WHERE id = $1",
+        &[&reminder_id, &last, &late, &lease_until],
+    )
+    .await?;
+    Ok(progress)
+}
+
+/// The reminder row, locked: one step at a time, and only by its holder.
+/// `None`: cancelled, rescheduled or taken over meanwhile.
+async fn lock_firing(
+    tx: &Transaction<'_>,
+    reminder_id: &str,
+    owner: &str,
+) -> StoreResult<Option<Firing>> {
     let st = tx
         .prepare_cached(
             "SELECT r.webinar_id, r.label, r.from_time, r.due_at, r.cursor_seq,
@@ -124,26 +197,20 @@ pub async fn fanout_batch(
              FOR UPDATE OF r",
         )
         .await?;
-    let Some(f) = tx.query_opt(&st, &[&reminder_id, &owner]).await? else {
-        return Ok(FanoutProgress {
-            done: true,
-            ..Default::default()
-        });
-    };
-    let (webinar_id, label): (String, String) = (f.get(0), f.get(1));
-    let (from, due): (DateTime<Utc>, DateTime<Utc>) = (f.get(2), f.get(3));
-    let (cursor, until, creator): (i64, Option<i64>, String) = (f.get(4), f.get(5), f.get(6));
-    let late = !matches!(mode, FanoutMode::Send { late: false });
-    // A step ahead of the due instant stages the first participants and
-    // never finishes the reminder: who is registered "at that moment" is
-    // decided by the first step at or after it.
-    let staged = now < due;
-    let until = match until {
-        Some(u) => u,
-        None if staged => i64::MAX,
-        None => freeze(tx, reminder_id, &webinar_id).await?,
-    };
+    let row = tx.query_opt(&st, &[&reminder_id, &owner]).await?;
+    Ok(row.map(|f| Firing {
+        webinar_id: f.get(0),
+        label: f.get(1),
+        from: f.get(2),
+        due: f.get(3),
+        cursor: f.get(4),
+        until: f.get(5),
+        creator: f.get(6),
+    }))
+}
 
+/// The active subscriptions the reminder goes to, in id order.
+async fn matching_subscriptions(tx: &Transaction<'_>, f: &Firing) -> StoreResult<Vec<String>> {
     let st = tx
         .prepare_cached(
             "SELECT id FROM subscriptions
@@ -155,13 +222,24 @@ pub async fn fanout_batch(
              ORDER BY id",
         )
         .await?;
-    let subs: Vec<String> = tx
-        .query(&st, &[&creator, &label, &webinar_id])
+    let subs = tx
+        .query(&st, &[&f.creator, &f.label, &f.webinar_id])
         .await?
         .iter()
         .map(|r| r.get(0))
         .collect();
-    let step = if cursor == 0 {
+    Ok(subs)
+}
+
+/// The step's participants: up to `batch` after the cursor (fewer on the
+/// first step, so the first requests go out soon), up to `until`.
+async fn next_people(
+    tx: &Transaction<'_>,
+    f: &Firing,
+    until: i64,
+    batch: u32,
+) -> StoreResult<Vec<(i64, String)>> {
+    let step = if f.cursor == 0 {
         FIRST_STEP.min(batch)
     } else {
         batch
@@ -173,103 +251,119 @@ pub async fn fanout_batch(
              ORDER BY seq LIMIT $4",
         )
         .await?;
-    let people: Vec<(i64, String)> = tx
-        .query(&st, &[&webinar_id, &cursor, &until, &i64::from(step)])
+    let people = tx
+        .query(&st, &[&f.webinar_id, &f.cursor, &until, &i64::from(step)])
         .await?
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
+    Ok(people)
+}
+
+/// No one left (or no one to send to): the reminder is sent (or missed),
+/// unless this step only stages.
+async fn finish(
+    tx: &Transaction<'_>,
+    reminder_id: &str,
+    mode: FanoutMode,
+    late: bool,
+    staged: bool,
+) -> StoreResult<FanoutProgress> {
     let mut progress = FanoutProgress::default();
-    let Some(last) = people.last().map(|p| p.0).filter(|_| !subs.is_empty()) else {
-        if staged {
-            return Ok(progress);
-        }
-        let final_status = if mode == FanoutMode::Missed {
-            "missed"
-        } else {
-            "sent"
-        };
-        tx.execute(
-            "UPDATE reminders SET status = $2, late = $3, locked_until = NULL WHERE id = $1",
-            &[&reminder_id, &final_status, &late],
-        )
-        .await?;
-        progress.done = true;
+    if staged {
         return Ok(progress);
-    };
-    match mode {
-        FanoutMode::Send { .. } => {
-            let st = tx
-                .prepare_cached(
-                    "INSERT INTO slices (reminder_id, subscription_id, webinar_id, label,
-                        from_time, due_at, expires_at, late, after_seq, last_seq, status, created_at)
-                     SELECT $1, s, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11
-                     FROM unnest($2::text[]) WITH ORDINALITY AS u(s, n) ORDER BY n",
-                )
-                .await?;
-            tx.execute(
-                &st,
-                &[
-                    &reminder_id,
-                    &subs,
-                    &webinar_id,
-                    &label,
-                    &from,
-                    &due,
-                    &expires_at,
-                    &late,
-                    &cursor,
-                    &last,
-                    &now,
-                ],
-            )
-            .await?;
-            // Every instance hears of the work, at commit.
-            for sub in &subs {
-                tx.execute("SELECT pg_notify($1, $2)", &[&channel, &notify::work(sub)])
-                    .await?;
-            }
-            progress.created = people.len() * subs.len();
-            progress.subscriptions = subs;
-        }
-        FanoutMode::Missed => {
-            let (mut ids, mut sub_ids, mut pids) = (Vec::new(), Vec::new(), Vec::new());
-            for (seq, pid) in &people {
-                for sub in &subs {
-                    ids.push(webhook_id(sub, *seq, &label, from));
-                    sub_ids.push(sub.as_str());
-                    pids.push(pid.as_str());
-                }
-            }
-            let n = tx
-                .execute(
-                    "INSERT INTO deliveries (id, subscription_id, webinar_id, participant_id,
-                        reminder_id, label, status, late, due_at, next_attempt_at, expires_at,
-                        last_error, created_at, updated_at)
-                     SELECT id, sub, $4, pid, $5, $6, 'missed', true, $7, $8, $9,
-                        'due while no instance was running; too late to be useful', $8, $8
-                     FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, sub, pid)
-                     ON CONFLICT (id) DO NOTHING",
-                    &[
-                        &ids,
-                        &sub_ids,
-                        &pids,
-                        &webinar_id,
-                        &reminder_id,
-                        &label,
-                        &due,
-                        &now,
-                        &expires_at,
-                    ],
-                )
-                .await?;
-            progress.created = n as usize;
-        }
     }
+    let final_status = if mode == FanoutMode::Missed {
+        "missed"
+    } else {
+        "sent"
+    };
     tx.execute(
-        "UPDATE reminders SET cursor_seq = $2, late = $3, locked_until = $4 WHERE id = $1",
-        &[&reminder_id, &last, &late, &lease_until],
+        "UPDATE reminders SET status = $2, late = $3, locked_until = NULL WHERE id = $1",
+        &[&reminder_id, &final_status, &late],
     )
     .await?;
+    progress.done = true;
     Ok(progress)
+}
+
+/// One slice per subscription for the step's participants; every instance
+/// hears of the work, at commit.
+async fn write_slices(
+    tx: &Transaction<'_>,
+    channel: &str,
+    s: &Step<'_>,
+    subs: &[String],
+) -> StoreResult<()> {
+    let st = tx
+        .prepare_cached(
+            "INSERT INTO slices (reminder_id, subscription_id, webinar_id, label,
+                from_time, due_at, expires_at, late, after_seq, last_seq, status, created_at)
+             SELECT $1, s, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11
+             FROM unnest($2::text[]) WITH ORDINALITY AS u(s, n) ORDER BY n",
+        )
+        .await?;
+    tx.execute(
+        &st,
+        &[
+            &s.reminder_id,
+            &subs,
+            &s.f.webinar_id,
+            &s.f.label,
+            &s.f.from,
+            &s.f.due,
+            &s.expires_at,
+            &s.late,
+            &s.f.cursor,
+            &s.last,
+            &s.now,
+        ],
+    )
+    .await?;
+    // Every instance hears of the work, at commit.
+    for sub in subs {
+        tx.execute("SELECT pg_notify($1, $2)", &[&channel, &notify::work(sub)])
+            .await?;
+    }
+    Ok(())
+}
+
+/// A `missed` row per participant and subscription; answers how many.
+async fn write_missed(
+    tx: &Transaction<'_>,
+    s: &Step<'_>,
+    subs: &[String],
+    people: &[(i64, String)],
+) -> StoreResult<usize> {
+    let (mut ids, mut sub_ids, mut pids) = (Vec::new(), Vec::new(), Vec::new());
+    for (seq, pid) in people {
+        for sub in subs {
+            ids.push(webhook_id(sub, *seq, &s.f.label, s.f.from));
+            sub_ids.push(sub.as_str());
+            pids.push(pid.as_str());
+        }
+    }
+    let n = tx
+        .execute(
+            "INSERT INTO deliveries (id, subscription_id, webinar_id, participant_id,
+                reminder_id, label, status, late, due_at, next_attempt_at, expires_at,
+                last_error, created_at, updated_at)
+             SELECT id, sub, $4, pid, $5, $6, 'missed', true, $7, $8, $9,
+                'due while no instance was running; too late to be useful', $8, $8
+             FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, sub, pid)
+             ON CONFLICT (id) DO NOTHING",
+            &[
+                &ids,
+                &sub_ids,
+                &pids,
+                &s.f.webinar_id,
+                &s.reminder_id,
+                &s.f.label,
+                &s.f.due,
+                &s.now,
+                &s.expires_at,
+            ],
+        )
+        .await?;
+    Ok(n as usize)
 }

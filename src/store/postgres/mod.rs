@@ -5,23 +5,28 @@
 //! thousand outcomes cost one round trip per statement, not a thousand. A
 //! dropped connection (a restart, a failover) is replaced on the next call:
 //! the callers already retry a failed call. The per-concept files beside
-//! this one hold the SQL; `notify` carries changes between instances.
+//! this one hold the SQL and their part of the catalog's traits; the
+//! [`super::Engine`] is at the end of this file; `tx` runs a body in a
+//! transaction; `notify` carries changes between instances.
 
+#[macro_use]
+mod tx;
+mod db;
 mod engine;
 mod instances;
 mod notify;
 mod participants;
-mod platform;
 mod record;
-mod subscriptions;
+mod rows;
 mod sweep;
 mod tls;
-mod trait_impl;
-mod webinars;
 mod work;
 
+use super::*;
 use super::{Change, StoreError, StoreResult};
 use anyhow::Context;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio::sync::broadcast;
 use tokio_postgres::error::SqlState;
@@ -50,6 +55,9 @@ pub struct PgStore {
     /// time (`None` after a failed or late one): it judges others gone only
     /// once they too have had a whole alive window to speak up.
     beating_since: std::sync::Arc<std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>>,
+    /// The run's one clock: what the store writes as `created_at`,
+    /// `updated_at` and the like is the instant the rest of the service sees.
+    clock: crate::clock::Clock,
 }
 
 impl PgStore {
@@ -58,7 +66,12 @@ impl PgStore {
     /// `target_session_attrs=read-write`), over TLS with `sslmode=require`
     /// (the server's certificate checked against `ca`, or the public web
     /// roots), migrates and starts listening for other instances' changes.
-    pub async fn open(url: &str, ca: Option<&std::path::Path>) -> anyhow::Result<Self> {
+    /// Instants it stamps come from `clock`.
+    pub async fn open(
+        url: &str,
+        ca: Option<&std::path::Path>,
+        clock: crate::clock::Clock,
+    ) -> anyhow::Result<Self> {
         let mut config: tokio_postgres::Config =
             url.parse().context("parsing the PostgreSQL URL")?;
         let tls = tls::connector(&mut config, ca)?;
@@ -100,6 +113,7 @@ impl PgStore {
             changes,
             _listening: std::sync::Arc::new(stop.drop_guard()),
             beating_since: Default::default(),
+            clock,
         })
     }
 
@@ -176,43 +190,170 @@ fn retryable(e: &StoreError) -> bool {
         })
 }
 
-/// Cancels the pending deliveries and slices whose `column` (a webinar's
-/// or a subscription's id) is `id`.
-async fn cancel_work(
-    tx: &tokio_postgres::Transaction<'_>,
-    column: &'static str,
-    id: &str,
-    now: chrono::DateTime<chrono::Utc>,
-) -> StoreResult<()> {
-    tx.execute(
-        &format!(
-            "UPDATE deliveries SET status = 'cancelled', updated_at = $2
-             WHERE {column} = $1 AND status = 'pending'"
-        ),
-        &[&id, &now],
-    )
-    .await?;
-    tx.execute(
-        &format!(
-            "UPDATE slices SET status = 'cancelled', locked_until = NULL
-             WHERE {column} = $1 AND status = 'pending'"
-        ),
-        &[&id],
-    )
-    .await?;
-    Ok(())
-}
-
-/// Fails with `NotFound` when an update touched nothing.
-fn touched(n: u64) -> StoreResult<()> {
-    if n == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
-    }
-}
-
 /// `NotFound` for a row that is not there.
 fn found<T>(row: Option<T>) -> StoreResult<T> {
     row.ok_or(StoreError::NotFound)
+}
+
+#[async_trait]
+impl Engine for PgStore {
+    fn changes(&self) -> Option<broadcast::Receiver<Change>> {
+        Some(self.changes.subscribe())
+    }
+    async fn next_reminder_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        engine::next_reminder_due(&**self.conn().await?).await
+    }
+    async fn subscriptions_due(&self, until: DateTime<Utc>) -> StoreResult<Vec<String>> {
+        engine::subscriptions_due(&**self.conn().await?, until).await
+    }
+    async fn claim_due_reminders(
+        &self,
+        now: DateTime<Utc>,
+        horizon: DateTime<Utc>,
+        owner: &str,
+        lease: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<DueReminder>> {
+        in_claim_tx!(self, |tx| engine::claim_due_reminders(
+            &tx, now, horizon, owner, lease, limit
+        )
+        .await?)
+    }
+    async fn fanout_batch(
+        &self,
+        id: &str,
+        owner: &str,
+        mode: FanoutMode,
+        batch: u32,
+        now: DateTime<Utc>,
+        lease: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> StoreResult<FanoutProgress> {
+        in_claim_tx!(self, |tx| engine::fanout_batch(
+            &tx,
+            &self.channel,
+            id,
+            owner,
+            mode,
+            batch,
+            now,
+            lease,
+            expires
+        )
+        .await?)
+    }
+    async fn subscriptions_with_work(&self) -> StoreResult<Vec<String>> {
+        work::subscriptions_with_work(&**self.conn().await?).await
+    }
+    async fn next_delivery_due(&self, sub: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        work::next_delivery_due(&**self.conn().await?, sub).await
+    }
+    async fn claim_deliveries(
+        &self,
+        sub: &str,
+        now: DateTime<Utc>,
+        limit: u32,
+        owner: &str,
+        lease: DateTime<Utc>,
+    ) -> StoreResult<Claimed> {
+        in_claim_tx!(self, |tx| work::claim_deliveries(
+            &tx, sub, now, limit, owner, lease
+        )
+        .await?)
+    }
+    async fn record_outcomes(
+        &self,
+        outcomes: std::sync::Arc<[Outcome]>,
+        done_slices: &[i64],
+        now: DateTime<Utc>,
+        disable_before: DateTime<Utc>,
+    ) -> StoreResult<Vec<String>> {
+        in_tx!(self, |tx| record::record_outcomes(
+            &tx,
+            &outcomes,
+            done_slices,
+            now,
+            disable_before
+        )
+        .await?)
+    }
+    async fn renew_leases(
+        &self,
+        owner: &str,
+        slices: &[i64],
+        deliveries: &[String],
+        until: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        in_claim_tx!(self, |tx| sweep::renew_leases(
+            &tx, owner, slices, deliveries, until
+        )
+        .await?)
+    }
+    async fn withdrawn(
+        &self,
+        slices: &[i64],
+        rows: &[String],
+        participants: &[String],
+    ) -> StoreResult<Withdrawn> {
+        work::withdrawn(&**self.conn().await?, slices, rows, participants).await
+    }
+    async fn release_leases(&self, owner: &str) -> StoreResult<u64> {
+        let owners = [owner.to_owned()];
+        let n = in_tx!(self, |tx| sweep::release_leases(
+            &tx,
+            &self.channel,
+            &owners
+        )
+        .await?)?;
+        instances::leave(&**self.conn().await?, owner).await?;
+        Ok(n)
+    }
+    async fn heartbeat(
+        &self,
+        instance: &str,
+        now: DateTime<Utc>,
+        alive_since: DateTime<Utc>,
+    ) -> StoreResult<u32> {
+        let beat =
+            async { instances::heartbeat(&**self.conn().await?, instance, now, alive_since).await }
+                .await;
+        // Only an instance whose own heartbeats have all gone through, in
+        // time, for a whole alive window may judge the others: after an
+        // outage of the database every instance's heartbeat is old, and the
+        // first one back must not take the work of the others, which are
+        // alive and about to say so, however much later than it they
+        // reconnect within that window (a busy machine).
+        let steady = {
+            let mut since = self.beating_since.lock().unwrap();
+            match &beat {
+                Ok(b) if b.was_alive => *since.get_or_insert(now) <= alive_since,
+                Ok(_) => {
+                    *since = Some(now);
+                    false
+                }
+                Err(_) => {
+                    *since = None;
+                    false
+                }
+            }
+        };
+        let beat = beat?;
+        if steady && !beat.lapsed.is_empty() {
+            let lapsed = beat.lapsed;
+            let n = in_tx!(self, |tx| {
+                let n = sweep::release_leases(&tx, &self.channel, &lapsed).await?;
+                instances::forget(&*tx, &lapsed, alive_since).await?;
+                n
+            })?;
+            tracing::warn!(
+                instances = ?lapsed,
+                leases = n,
+                "instances stopped answering; took over their work"
+            );
+        }
+        Ok(beat.live)
+    }
+    async fn expire_overdue(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        in_tx!(self, |tx| sweep::expire_overdue(&tx, now).await?)
+    }
 }

@@ -14,13 +14,15 @@
 //! number and stores nothing; the fan-out walks ranges of `seq` and does
 //! not mind the gaps.
 
-use super::{found, touched};
+use super::found;
 use crate::domain::ids::new_id;
 use crate::store::{
-    NewParticipant, NewParticipants, Participant, RegisterSummary, StoreError, StoreResult,
+    NewParticipant, NewParticipants, Participant, RegisterSummary, Registrations, StoreError,
+    StoreResult,
 };
-use chrono::Utc;
-use tokio_postgres::{GenericClient, Row, Transaction};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tokio_postgres::Row;
 
 const PARTICIPANT_COLS: &str = "id, webinar_id, name, email, phone, timezone, registered_at";
 
@@ -59,6 +61,7 @@ pub async fn register(
     tx: &deadpool_postgres::Transaction<'_>,
     webinar_id: &str,
     people: &NewParticipants,
+    now: DateTime<Utc>,
 ) -> StoreResult<RegisterSummary> {
     // Locks the webinar: a cancellation cannot slip in between.
     let status: Option<String> = tx
@@ -93,7 +96,6 @@ pub async fn register(
              ON CONFLICT (webinar_id, lower(email)) WHERE unregistered_at IS NULL DO NOTHING",
         )
         .await?;
-    let now = Utc::now();
     let mut created = 0;
     for chunk in write_order(people).chunks(CHUNK) {
         let mut numbers = Vec::with_capacity(chunk.len());
@@ -139,8 +141,9 @@ pub async fn register_one(
     tx: &deadpool_postgres::Transaction<'_>,
     webinar_id: &str,
     person: &NewParticipant,
+    now: DateTime<Utc>,
 ) -> StoreResult<(Participant, bool)> {
-    let summary = register(tx, webinar_id, &vec![person.clone()].into()).await?;
+    let summary = register(tx, webinar_id, &vec![person.clone()].into(), now).await?;
     let r = tx
         .query_one(
             &format!(
@@ -153,44 +156,29 @@ pub async fn register_one(
     Ok((participant(&r), summary.created == 1))
 }
 
-pub async fn list_participants(
-    c: &impl GenericClient,
-    webinar_id: &str,
-    after: Option<&str>,
-    limit: u32,
-) -> StoreResult<Vec<Participant>> {
-    super::webinars::get_webinar(c, webinar_id).await?;
-    let rows = c
-        .query(
-            &format!(
-                "SELECT {PARTICIPANT_COLS} FROM participants
-                 WHERE webinar_id = $1 AND unregistered_at IS NULL
-                   AND seq > COALESCE((SELECT seq FROM participants WHERE id = $2), 0)
-                 ORDER BY seq LIMIT $3"
-            ),
-            &[&webinar_id, &after, &i64::from(limit)],
+#[async_trait]
+impl Registrations for super::PgStore {
+    async fn register_participant(
+        &self,
+        webinar: &str,
+        person: NewParticipant,
+    ) -> StoreResult<(Participant, bool)> {
+        in_tx!(self, |tx| register_one(
+            &tx,
+            webinar,
+            &person,
+            self.clock.now()
         )
-        .await?;
-    Ok(rows.iter().map(participant).collect())
-}
-
-pub async fn unregister(tx: &Transaction<'_>, webinar_id: &str, id: &str) -> StoreResult<()> {
-    let now = Utc::now();
-    touched(
-        tx.execute(
-            "UPDATE participants SET unregistered_at = $3
-             WHERE id = $1 AND webinar_id = $2 AND unregistered_at IS NULL",
-            &[&id, &webinar_id, &now],
-        )
-        .await?,
-    )?;
-    tx.execute(
-        "UPDATE deliveries SET status = 'cancelled', updated_at = $2
-         WHERE participant_id = $1 AND status = 'pending'",
-        &[&id, &now],
-    )
-    .await?;
-    Ok(())
+        .await?)
+    }
+    async fn register_participants(
+        &self,
+        webinar: &str,
+        people: NewParticipants,
+    ) -> StoreResult<RegisterSummary> {
+        in_tx!(self, |tx| register(&tx, webinar, &people, self.clock.now())
+            .await?)
+    }
 }
 
 #[cfg(test)]

@@ -3,45 +3,15 @@
 //! slices closed, failing subscriptions disabled. A thousand outcomes are a
 //! handful of statements, each taking its rows as arrays through `unnest`.
 
+use super::rows::{gather_fresh, gather_later, Rows};
 use crate::store::{Outcome, StoreResult, Verdict};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet};
 
-/// One column per field of the rows to write, filled outcome by outcome.
-#[derive(Default)]
-struct Rows<'a> {
-    id: Vec<&'a str>,
-    sub: Vec<&'a str>,
-    webinar: Vec<&'a str>,
-    participant: Vec<Option<&'a str>>,
-    reminder: Vec<&'a str>,
-    label: Vec<&'a str>,
-    status: Vec<&'static str>,
-    late: Vec<bool>,
-    attempt: Vec<i32>,
-    due: Vec<DateTime<Utc>>,
-    next: Vec<DateTime<Utc>>,
-    expires: Vec<DateTime<Utc>>,
-    code: Vec<Option<i32>>,
-    error: Vec<Option<&'a str>>,
-    body: Vec<Option<&'a [u8]>>,
-    started: Vec<DateTime<Utc>>,
-    latency: Vec<i64>,
-    response: Vec<Option<&'a str>>,
-    batch: Vec<Option<&'a str>>,
-    slice: Vec<i64>,
-}
-
-fn verdict(v: &Verdict, now: DateTime<Utc>) -> (&'static str, DateTime<Utc>) {
-    match v {
-        Verdict::Delivered => ("delivered", now),
-        Verdict::Retry(t) => ("pending", *t),
-        Verdict::Expired => ("expired", now),
-        Verdict::Gone => ("failed", now),
-    }
-}
-
+/// Records a batch of outcomes in the caller's transaction, in named
+/// steps whose statements run in this order (the order concurrent
+/// recorders take their locks in).
 pub async fn record_outcomes(
     tx: &Transaction<'_>,
     outcomes: &[Outcome],
@@ -49,59 +19,23 @@ pub async fn record_outcomes(
     now: DateTime<Utc>,
     disable_before: DateTime<Utc>,
 ) -> StoreResult<Vec<String>> {
-    // First attempts of slice deliveries and batches: new rows.
-    let mut fresh = Rows::default();
-    // Members carried by a batch.
-    let mut members = Rows::default();
-    // A batch may carry two outcomes of one delivery (a replay of one in
-    // flight, a lease that lapsed). The first fresh one makes the row; the
-    // others are later attempts (below).
-    let mut made: HashSet<&str> = HashSet::new();
-    let mut makers: HashSet<usize> = HashSet::new();
-    for (k, o) in outcomes.iter().enumerate() {
-        let Some(f) = &o.fresh else { continue };
-        if !made.insert(&o.delivery_id) {
-            continue;
-        }
-        makers.insert(k);
-        let a = &o.attempt;
-        let (status, next) = verdict(&o.verdict, now);
-        let (participant, body) = match &o.batch {
-            Some((body, _)) => (None, Some(body.as_slice())),
-            None => (Some(f.participant_id.as_str()), None),
-        };
-        fresh.id.push(&o.delivery_id);
-        fresh.sub.push(&o.subscription_id);
-        fresh.webinar.push(&f.webinar_id);
-        fresh.participant.push(participant);
-        fresh.reminder.push(&f.reminder_id);
-        fresh.label.push(&f.label);
-        fresh.status.push(status);
-        fresh.late.push(f.late);
-        fresh.attempt.push(a.attempt as i32);
-        fresh.due.push(f.due_at);
-        fresh.next.push(next);
-        fresh.expires.push(f.expires_at);
-        fresh.code.push(a.status_code.map(i32::from));
-        fresh.error.push(a.error.as_deref());
-        fresh.body.push(body);
-        fresh.started.push(a.started_at);
-        fresh.latency.push(a.latency_ms as i64);
-        fresh.response.push(a.response.as_deref());
-        fresh.slice.push(f.slice);
-        for (id, m) in o.batch.iter().flat_map(|(_, ms)| ms) {
-            members.id.push(id);
-            members.sub.push(&o.subscription_id);
-            members.webinar.push(&m.webinar_id);
-            members.participant.push(Some(&m.participant_id));
-            members.reminder.push(&m.reminder_id);
-            members.label.push(&m.label);
-            members.late.push(m.late);
-            members.due.push(m.due_at);
-            members.expires.push(m.expires_at);
-            members.batch.push(Some(&o.delivery_id));
-        }
-    }
+    let (fresh, members, makers) = gather_fresh(outcomes, now);
+    let inserted = insert_fresh(tx, &fresh, now).await?;
+    insert_members(tx, &members, now).await?;
+    let (later, log) = gather_later(outcomes, &makers, &inserted, now);
+    write_later(tx, &later, &log, now).await?;
+    let mut disabled = mark_health(tx, outcomes, now).await?;
+    close_slices(tx, done_slices).await?;
+    disabled.extend(disable_long_failing(tx, disable_before, now).await?);
+    Ok(disabled)
+}
+/// Writes the fresh rows; answers the ids actually inserted (not there
+/// already).
+async fn insert_fresh(
+    tx: &Transaction<'_>,
+    fresh: &Rows<'_>,
+    now: DateTime<Utc>,
+) -> StoreResult<HashSet<String>> {
     let st = tx
         .prepare_cached(
             "INSERT INTO deliveries (id, subscription_id, webinar_id, participant_id,
@@ -128,10 +62,10 @@ pub async fn record_outcomes(
              RETURNING id",
         )
         .await?;
-    let inserted: HashSet<String> = if fresh.id.is_empty() {
+    let inserted = if fresh.id.is_empty() {
         HashSet::new()
     } else {
-        let f = &fresh;
+        let f = fresh;
         tx.query(
             &st,
             &[
@@ -162,8 +96,17 @@ pub async fn record_outcomes(
         .map(|r| r.get(0))
         .collect()
     };
+    Ok(inserted)
+}
+
+/// Writes the members batches carry, as `batched` rows.
+async fn insert_members(
+    tx: &Transaction<'_>,
+    members: &Rows<'_>,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
     if !members.id.is_empty() {
-        let m = &members;
+        let m = members;
         tx.execute(
             "INSERT INTO deliveries (id, subscription_id, webinar_id, participant_id,
                 reminder_id, label, status, late, due_at, next_attempt_at, expires_at, batch_id,
@@ -190,56 +133,18 @@ pub async fn record_outcomes(
         .await?;
     }
 
-    // Every other attempt: the row's verdict, and a row in `attempts`. One
-    // verdict per delivery (an acknowledgement wins, else the latest
-    // attempt) and one log row per attempt, so that no statement touches a
-    // row twice; in id order, so concurrent recorders lock alike.
-    let mut verdicts: BTreeMap<&str, &Outcome> = BTreeMap::new();
-    let mut logged: BTreeMap<(&str, u32), &Outcome> = BTreeMap::new();
-    for (k, o) in outcomes.iter().enumerate() {
-        if makers.contains(&k) && inserted.contains(&o.delivery_id) {
-            continue;
-        }
-        let key = o.delivery_id.as_str();
-        let wins = |cur: &&Outcome| {
-            let (new, old) = (
-                o.verdict == Verdict::Delivered,
-                cur.verdict == Verdict::Delivered,
-            );
-            new && !old || new == old && o.attempt.attempt >= cur.attempt.attempt
-        };
-        match verdicts.get(key) {
-            Some(cur) if !wins(cur) => {}
-            _ => {
-                verdicts.insert(key, o);
-            }
-        }
-        logged.insert((key, o.attempt.attempt), o);
-    }
-    let mut later = Rows::default();
-    for o in verdicts.values() {
-        let a = &o.attempt;
-        let (status, next) = verdict(&o.verdict, now);
-        later.id.push(&o.delivery_id);
-        later.status.push(status);
-        later.attempt.push(a.attempt as i32);
-        later.next.push(next);
-        later.code.push(a.status_code.map(i32::from));
-        later.error.push(a.error.as_deref());
-    }
-    let mut log = Rows::default();
-    for o in logged.values() {
-        let a = &o.attempt;
-        log.id.push(&o.delivery_id);
-        log.attempt.push(a.attempt as i32);
-        log.code.push(a.status_code.map(i32::from));
-        log.error.push(a.error.as_deref());
-        log.started.push(a.started_at);
-        log.latency.push(a.latency_ms as i64);
-        log.response.push(a.response.as_deref());
-    }
+    Ok(())
+}
+
+/// Applies the later verdicts and logs their attempts.
+async fn write_later(
+    tx: &Transaction<'_>,
+    later: &Rows<'_>,
+    log: &Rows<'_>,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
     if !later.id.is_empty() {
-        let l = &later;
+        let l = later;
         // An acknowledged delivery is recorded whatever happened meanwhile;
         // any other verdict only applies to a delivery still pending.
         let st = tx
@@ -273,7 +178,7 @@ pub async fn record_outcomes(
                    response = excluded.response",
             )
             .await?;
-        let g = &log;
+        let g = log;
         tx.execute(
             &st,
             &[
@@ -289,6 +194,16 @@ pub async fn record_outcomes(
         .await?;
     }
 
+    Ok(())
+}
+
+/// Marks subscriptions failing, healthy again, or gone (410); answers
+/// those disabled as gone.
+async fn mark_health(
+    tx: &Transaction<'_>,
+    outcomes: &[Outcome],
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<String>> {
     // Subscriptions: healthy again, failing, gone. Sorted, so two instances
     // recording at once lock them in the same order.
     let mut healthy = BTreeSet::new();
@@ -336,6 +251,11 @@ pub async fn record_outcomes(
             .await?;
         disabled.extend(rows.iter().map(|r| r.get::<_, String>(0)));
     }
+    Ok(disabled)
+}
+
+/// Closes slices whose every job has an outcome.
+async fn close_slices(tx: &Transaction<'_>, done_slices: &[i64]) -> StoreResult<()> {
     if !done_slices.is_empty() {
         tx.execute(
             "UPDATE slices SET status = 'done', locked_until = NULL
@@ -344,6 +264,16 @@ pub async fn record_outcomes(
         )
         .await?;
     }
+    Ok(())
+}
+
+/// Disables subscriptions failing without a success since before
+/// `disable_before`; answers their ids.
+async fn disable_long_failing(
+    tx: &Transaction<'_>,
+    disable_before: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<String>> {
     let rows = tx
         .query(
             "UPDATE subscriptions SET status = 'disabled', updated_at = $2,
@@ -353,6 +283,5 @@ pub async fn record_outcomes(
             &[&disable_before, &now],
         )
         .await?;
-    disabled.extend(rows.iter().map(|r| r.get::<_, String>(0)));
-    Ok(disabled)
+    Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
 }

@@ -136,6 +136,17 @@ fn freeze(tx: &Transaction, reminder_id: &str, webinar_id: &str) -> StoreResult<
     Ok(until)
 }
 
+/// One step of a fan-out: the reminder, its participants `cursor < seq <=
+/// last`, and what to stamp the rows it writes with (epoch milliseconds).
+struct Step<'a> {
+    reminder_id: &'a str,
+    f: &'a Firing,
+    late: bool,
+    last: i64,
+    now_ms: i64,
+    expires_ms: i64,
+}
+
 #[allow(clippy::too_many_arguments)]
 pub fn fanout_batch(
     c: &mut Connection,
@@ -167,91 +178,34 @@ pub fn fanout_batch(
         None => freeze(&tx, reminder_id, &f.webinar_id)?,
     };
     let subs = matching_subscriptions(&tx, &f)?;
-    let step = if f.cursor == 0 {
-        FIRST_STEP.min(batch)
-    } else {
-        batch
-    };
-    let people: Vec<(i64, String)> = {
-        let mut st = tx.prepare_cached(
-            "SELECT seq, id FROM participants
-             WHERE webinar_id = ?1 AND seq > ?2 AND seq <= ?3 AND unregistered_at IS NULL
-             ORDER BY seq LIMIT ?4",
-        )?;
-        let rows = st.query_map(params![f.webinar_id, f.cursor, until, step], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
-        rows.collect::<Result<_, _>>()?
-    };
-    let mut progress = FanoutProgress::default();
+    let people = next_people(&tx, &f, until, batch)?;
     let Some(last) = people.last().map(|p| p.0).filter(|_| !subs.is_empty()) else {
         if staged {
-            return Ok(progress);
+            return Ok(FanoutProgress::default());
         }
-        let final_status = if mode == FanoutMode::Missed {
-            "missed"
-        } else {
-            "sent"
-        };
-        tx.execute(
-            "UPDATE reminders SET status = ?2, late = ?3, locked_until = NULL WHERE id = ?1",
-            params![reminder_id, final_status, late],
-        )?;
+        finish(&tx, reminder_id, mode, late)?;
         tx.commit()?;
-        progress.done = true;
-        return Ok(progress);
+        return Ok(FanoutProgress {
+            done: true,
+            ..Default::default()
+        });
     };
+    let step = Step {
+        reminder_id,
+        f: &f,
+        late,
+        last,
+        now_ms,
+        expires_ms: ms(expires_at),
+    };
+    let mut progress = FanoutProgress::default();
     match mode {
         FanoutMode::Send { .. } => {
-            let mut st = tx.prepare_cached(
-                "INSERT INTO slices (reminder_id, subscription_id, webinar_id, label, from_time,
-                    due_at, expires_at, late, after_seq, last_seq, status, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', ?11)",
-            )?;
-            for sub in &subs {
-                st.execute(params![
-                    reminder_id,
-                    sub,
-                    f.webinar_id,
-                    f.label,
-                    f.from_ms,
-                    f.due_ms,
-                    ms(expires_at),
-                    late,
-                    f.cursor,
-                    last,
-                    now_ms
-                ])?;
-            }
+            write_slices(&tx, &step, &subs)?;
             progress.created = people.len() * subs.len();
             progress.subscriptions = subs;
         }
-        FanoutMode::Missed => {
-            let mut st = tx.prepare_cached(
-                "INSERT OR IGNORE INTO deliveries (id, subscription_id, webinar_id, participant_id,
-                    reminder_id, label, status, late, due_at, next_attempt_at, expires_at,
-                    last_error, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'missed', 1, ?7, ?8, ?9,
-                    'due while no instance was running; too late to be useful', ?8, ?8)",
-            )?;
-            let from = at(f.from_ms);
-            for (seq, pid) in &people {
-                for sub in &subs {
-                    let id = webhook_id(sub, *seq, &f.label, from);
-                    progress.created += st.execute(params![
-                        id,
-                        sub,
-                        f.webinar_id,
-                        pid,
-                        reminder_id,
-                        f.label,
-                        f.due_ms,
-                        now_ms,
-                        ms(expires_at)
-                    ])?;
-                }
-            }
-        }
+        FanoutMode::Missed => progress.created = write_missed(&tx, &step, &subs, &people)?,
     }
     tx.execute(
         "UPDATE reminders SET cursor_seq = ?2, late = ?3, locked_until = ?4 WHERE id = ?1",
@@ -259,4 +213,102 @@ pub fn fanout_batch(
     )?;
     tx.commit()?;
     Ok(progress)
+}
+
+/// The step's participants: up to `batch` after the cursor (fewer on the
+/// first step, so the first requests go out soon), up to `until`.
+fn next_people(
+    tx: &Transaction,
+    f: &Firing,
+    until: i64,
+    batch: u32,
+) -> StoreResult<Vec<(i64, String)>> {
+    let step = if f.cursor == 0 {
+        FIRST_STEP.min(batch)
+    } else {
+        batch
+    };
+    let mut st = tx.prepare_cached(
+        "SELECT seq, id FROM participants
+         WHERE webinar_id = ?1 AND seq > ?2 AND seq <= ?3 AND unregistered_at IS NULL
+         ORDER BY seq LIMIT ?4",
+    )?;
+    let rows = st.query_map(params![f.webinar_id, f.cursor, until, step], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// No one left (or no one to send to): the reminder is sent (or missed).
+fn finish(tx: &Transaction, reminder_id: &str, mode: FanoutMode, late: bool) -> StoreResult<()> {
+    let final_status = if mode == FanoutMode::Missed {
+        "missed"
+    } else {
+        "sent"
+    };
+    tx.execute(
+        "UPDATE reminders SET status = ?2, late = ?3, locked_until = NULL WHERE id = ?1",
+        params![reminder_id, final_status, late],
+    )?;
+    Ok(())
+}
+
+/// One slice per subscription for the step's participants.
+fn write_slices(tx: &Transaction, s: &Step, subs: &[String]) -> StoreResult<()> {
+    let mut st = tx.prepare_cached(
+        "INSERT INTO slices (reminder_id, subscription_id, webinar_id, label, from_time,
+            due_at, expires_at, late, after_seq, last_seq, status, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', ?11)",
+    )?;
+    for sub in subs {
+        st.execute(params![
+            s.reminder_id,
+            sub,
+            s.f.webinar_id,
+            s.f.label,
+            s.f.from_ms,
+            s.f.due_ms,
+            s.expires_ms,
+            s.late,
+            s.f.cursor,
+            s.last,
+            s.now_ms
+        ])?;
+    }
+    Ok(())
+}
+
+/// A `missed` row per participant and subscription; answers how many.
+fn write_missed(
+    tx: &Transaction,
+    s: &Step,
+    subs: &[String],
+    people: &[(i64, String)],
+) -> StoreResult<usize> {
+    let mut st = tx.prepare_cached(
+        "INSERT OR IGNORE INTO deliveries (id, subscription_id, webinar_id, participant_id,
+            reminder_id, label, status, late, due_at, next_attempt_at, expires_at,
+            last_error, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'missed', 1, ?7, ?8, ?9,
+            'due while no instance was running; too late to be useful', ?8, ?8)",
+    )?;
+    let from = at(s.f.from_ms);
+    let mut created = 0;
+    for (seq, pid) in people {
+        for sub in subs {
+            let id = webhook_id(sub, *seq, &s.f.label, from);
+            created += st.execute(params![
+                id,
+                sub,
+                s.f.webinar_id,
+                pid,
+                s.reminder_id,
+                s.f.label,
+                s.f.due_ms,
+                s.now_ms,
+                s.expires_ms
+            ])?;
+        }
+    }
+    Ok(created)
 }

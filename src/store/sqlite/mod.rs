@@ -2,23 +2,23 @@
 //! SQLite allows one writer at a time, so this store owns a single
 //! connection on a thread of its own and runs every call there, in the order
 //! the calls arrive; the per-concept files beside this one hold the SQL, as
-//! plain functions over a connection, and `trait_impl` maps them onto the
-//! [`super::Store`] trait. The file is private to its owner and locked for
+//! plain functions over a connection, each with its part of the catalog's
+//! traits; the [`super::Engine`] is at the end of this file. The file is private to its owner and locked for
 //! one process (`file`); a start takes back every lease a previous process
 //! left in it.
 
+mod db;
 mod engine;
 mod file;
-mod platform;
+mod participants;
 mod receipts;
 mod record;
-mod subscriptions;
-mod trait_impl;
-mod webinars;
 mod work;
 
+use super::*;
 use super::{StoreError, StoreResult};
 use anyhow::Context;
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
@@ -46,13 +46,17 @@ pub struct SqliteStore {
     /// one thread serves calls first come, first served (a mutex would let
     /// a busy fan-out starve a lane) and keeps one allocator heap warm.
     calls: std::sync::mpsc::Sender<Msg>,
+    /// The run's one clock: what the store writes as `created_at`,
+    /// `updated_at` and the like is the instant the rest of the service sees.
+    clock: crate::clock::Clock,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) and migrates the database at `url`: a path,
     /// `sqlite://path` or `sqlite::memory:`. A file is locked for this
-    /// process until [`super::Store::close`] (or the last handle goes).
-    pub async fn open(url: &str) -> anyhow::Result<Self> {
+    /// process until [`super::Engine::close`] (or the last handle goes).
+    /// Instants it stamps come from `clock`.
+    pub async fn open(url: &str, clock: crate::clock::Clock) -> anyhow::Result<Self> {
         let path = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
@@ -116,7 +120,7 @@ impl SqliteStore {
                 }
                 drop((conn, lock));
             })?;
-        Ok(Self { calls })
+        Ok(Self { calls, clock })
     }
 
     /// Closes the connection and releases the file's lock, after the calls
@@ -180,36 +184,104 @@ fn at(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
-/// [`at`] for nullable columns.
-fn at_opt(ms: Option<i64>) -> Option<DateTime<Utc>> {
-    ms.map(at)
-}
-
-/// Cancels the pending deliveries and slices whose `column` (a webinar's
-/// or a subscription's id) is `id`; `now` is in epoch milliseconds.
-fn cancel_work(c: &Connection, column: &'static str, id: &str, now: i64) -> StoreResult<()> {
-    c.execute(
-        &format!(
-            "UPDATE deliveries SET status = 'cancelled', updated_at = ?2
-             WHERE {column} = ?1 AND status = 'pending'"
-        ),
-        rusqlite::params![id, now],
-    )?;
-    c.execute(
-        &format!(
-            "UPDATE slices SET status = 'cancelled', locked_until = NULL
-             WHERE {column} = ?1 AND status = 'pending'"
-        ),
-        [id],
-    )?;
-    Ok(())
-}
-
-/// Fails with `NotFound` when an update touched nothing.
-fn touched(n: usize) -> StoreResult<()> {
-    if n == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
+#[async_trait]
+impl Engine for SqliteStore {
+    async fn next_reminder_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        self.run(|c| engine::next_reminder_due(c)).await
     }
+    async fn subscriptions_due(&self, until: DateTime<Utc>) -> StoreResult<Vec<String>> {
+        self.run(move |c| engine::subscriptions_due(c, until)).await
+    }
+    async fn claim_due_reminders(
+        &self,
+        now: DateTime<Utc>,
+        horizon: DateTime<Utc>,
+        owner: &str,
+        lease: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<DueReminder>> {
+        let owner = own(owner);
+        self.run(move |c| engine::claim_due_reminders(c, now, horizon, &owner, lease, limit))
+            .await
+    }
+    async fn fanout_batch(
+        &self,
+        id: &str,
+        owner: &str,
+        mode: FanoutMode,
+        batch: u32,
+        now: DateTime<Utc>,
+        lease: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> StoreResult<FanoutProgress> {
+        let (id, owner) = (own(id), own(owner));
+        self.run(move |c| engine::fanout_batch(c, &id, &owner, mode, batch, now, lease, expires))
+            .await
+    }
+    async fn subscriptions_with_work(&self) -> StoreResult<Vec<String>> {
+        self.run(|c| work::subscriptions_with_work(c)).await
+    }
+    async fn next_delivery_due(&self, sub: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        let sub = own(sub);
+        self.run(move |c| work::next_delivery_due(c, &sub)).await
+    }
+    async fn claim_deliveries(
+        &self,
+        sub: &str,
+        now: DateTime<Utc>,
+        limit: u32,
+        owner: &str,
+        lease: DateTime<Utc>,
+    ) -> StoreResult<Claimed> {
+        let (sub, owner) = (own(sub), own(owner));
+        self.run(move |c| work::claim_deliveries(c, &sub, now, limit, &owner, lease))
+            .await
+    }
+    async fn record_outcomes(
+        &self,
+        outcomes: std::sync::Arc<[Outcome]>,
+        done_slices: &[i64],
+        now: DateTime<Utc>,
+        disable_before: DateTime<Utc>,
+    ) -> StoreResult<Vec<String>> {
+        let done = done_slices.to_vec();
+        self.run(move |c| record::record_outcomes(c, &outcomes, &done, now, disable_before))
+            .await
+    }
+    async fn renew_leases(
+        &self,
+        owner: &str,
+        slices: &[i64],
+        deliveries: &[String],
+        until: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let (owner, slices, deliveries) = (own(owner), slices.to_vec(), deliveries.to_vec());
+        self.run(move |c| record::renew_leases(c, &owner, &slices, &deliveries, until))
+            .await
+    }
+    async fn withdrawn(
+        &self,
+        slices: &[i64],
+        rows: &[String],
+        participants: &[String],
+    ) -> StoreResult<Withdrawn> {
+        let (slices, rows, participants) = (slices.to_vec(), rows.to_vec(), participants.to_vec());
+        self.run(move |c| work::withdrawn(c, &slices, &rows, &participants))
+            .await
+    }
+    async fn release_leases(&self, owner: &str) -> StoreResult<u64> {
+        let owner = own(owner);
+        self.run(move |c| record::release_leases(c, &owner)).await
+    }
+    async fn expire_overdue(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        self.run(move |c| record::expire_overdue(c, now)).await
+    }
+    async fn close(&self) {
+        SqliteStore::close(self).await
+    }
+}
+
+/// Copies borrowed arguments so a closure can own them.
+fn own(s: &str) -> String {
+    s.to_owned()
 }

@@ -9,8 +9,76 @@ use crate::domain::ids::split_webhook_id;
 use crate::store::receipt;
 use crate::store::{Outcome, StoreResult, Verdict};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
+use rusqlite::{params, CachedStatement, Connection};
 use std::collections::BTreeSet;
+
+/// The statements recording prepares once per call and runs per outcome.
+struct Statements<'c> {
+    attempt: CachedStatement<'c>,
+    insert: CachedStatement<'c>,
+    member: CachedStatement<'c>,
+    update: CachedStatement<'c>,
+    failing: CachedStatement<'c>,
+}
+
+impl<'c> Statements<'c> {
+    fn prepare(tx: &'c Connection) -> StoreResult<Self> {
+        Ok(Self {
+            attempt: tx.prepare_cached(
+                "INSERT OR REPLACE INTO attempts
+                   (delivery_id, attempt, started_at, status_code, latency_ms, error, response)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?,
+            // A slice's delivery (or a batch) gets its row on its first
+            // attempt. One to retry whose slice was cancelled, or whose
+            // participant was unregistered, while it was in flight is
+            // cancelled, not pending.
+            insert: tx.prepare_cached(
+                "INSERT OR IGNORE INTO deliveries (id, subscription_id, webinar_id, participant_id,
+                    reminder_id, label, status, late, attempts, due_at, next_attempt_at, expires_at,
+                    last_status, last_error, delivered_at, created_at, updated_at, payload,
+                    first_started_at, first_status, first_latency_ms, first_error, first_response)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6,
+                    CASE WHEN ?7 = 'pending' AND (
+                        EXISTS (SELECT 1 FROM slices WHERE id = ?20 AND status = 'cancelled')
+                        OR EXISTS (SELECT 1 FROM participants WHERE id = ?4
+                                   AND unregistered_at IS NOT NULL))
+                      THEN 'cancelled' ELSE ?7 END,
+                    ?8, ?9, ?10, ?11, ?12, ?13, ?14,
+                    CASE WHEN ?7 = 'delivered' THEN ?15 END, ?15, ?15, ?16, ?17, ?13, ?18, ?14, ?19)",
+            )?,
+            member: tx.prepare_cached(
+                "INSERT OR IGNORE INTO deliveries (id, subscription_id, webinar_id, participant_id,
+                    reminder_id, label, status, late, due_at, next_attempt_at, expires_at, batch_id,
+                    created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'batched', ?7, ?8, ?11, ?9, ?10, ?11, ?11)",
+            )?,
+            // An acknowledged delivery is recorded whatever happened
+            // meanwhile; any other verdict only applies to a delivery still
+            // pending.
+            update: tx.prepare_cached(
+                "UPDATE deliveries SET status = ?2, attempts = MAX(attempts, ?3), next_attempt_at = ?4,
+                        last_status = ?5, last_error = ?6, locked_until = NULL, updated_at = ?7,
+                        delivered_at = CASE WHEN ?2 = 'delivered' THEN ?7 ELSE delivered_at END
+                 WHERE id = ?1 AND (status = 'pending' OR ?2 = 'delivered')",
+            )?,
+            failing: tx.prepare_cached(
+                "UPDATE subscriptions SET failing_since = COALESCE(failing_since, ?2) WHERE id = ?1",
+            )?,
+        })
+    }
+}
+
+/// What a call learns of its subscriptions as it records.
+#[derive(Default)]
+struct Health<'a> {
+    /// With a success in this call: cleared once, at the end.
+    healthy: BTreeSet<&'a str>,
+    /// Marked failing already in this call.
+    failing: BTreeSet<&'a str>,
+    /// Disabled by this call.
+    disabled: Vec<String>,
+}
 
 pub fn record_outcomes(
     c: &mut Connection,
@@ -21,184 +89,199 @@ pub fn record_outcomes(
 ) -> StoreResult<Vec<String>> {
     let tx = c.transaction()?;
     let now_ms = ms(now);
-    let mut disabled = Vec::new();
+    let mut health = Health::default();
     {
-        let mut attempt = tx.prepare_cached(
-            "INSERT OR REPLACE INTO attempts
-               (delivery_id, attempt, started_at, status_code, latency_ms, error, response)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?;
-        // A slice's delivery (or a batch) gets its row on its first attempt.
-        // One to retry whose slice was cancelled, or whose participant was
-        // unregistered, while it was in flight is cancelled, not pending.
-        let mut insert = tx.prepare_cached(
-            "INSERT OR IGNORE INTO deliveries (id, subscription_id, webinar_id, participant_id,
-                reminder_id, label, status, late, attempts, due_at, next_attempt_at, expires_at,
-                last_status, last_error, delivered_at, created_at, updated_at, payload,
-                first_started_at, first_status, first_latency_ms, first_error, first_response)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6,
-                CASE WHEN ?7 = 'pending' AND (
-                    EXISTS (SELECT 1 FROM slices WHERE id = ?20 AND status = 'cancelled')
-                    OR EXISTS (SELECT 1 FROM participants WHERE id = ?4
-                               AND unregistered_at IS NOT NULL))
-                  THEN 'cancelled' ELSE ?7 END,
-                ?8, ?9, ?10, ?11, ?12, ?13, ?14,
-                CASE WHEN ?7 = 'delivered' THEN ?15 END, ?15, ?15, ?16, ?17, ?13, ?18, ?14, ?19)",
-        )?;
-        let mut member = tx.prepare_cached(
-            "INSERT OR IGNORE INTO deliveries (id, subscription_id, webinar_id, participant_id,
-                reminder_id, label, status, late, due_at, next_attempt_at, expires_at, batch_id,
-                created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'batched', ?7, ?8, ?11, ?9, ?10, ?11, ?11)",
-        )?;
-        // An acknowledged delivery is recorded whatever happened meanwhile;
-        // any other verdict only applies to a delivery still pending.
-        let mut update = tx.prepare_cached(
-            "UPDATE deliveries SET status = ?2, attempts = MAX(attempts, ?3), next_attempt_at = ?4,
-                    last_status = ?5, last_error = ?6, locked_until = NULL, updated_at = ?7,
-                    delivered_at = CASE WHEN ?2 = 'delivered' THEN ?7 ELSE delivered_at END
-             WHERE id = ?1 AND (status = 'pending' OR ?2 = 'delivered')",
-        )?;
-        let mut failing = tx.prepare_cached(
-            "UPDATE subscriptions SET failing_since = COALESCE(failing_since, ?2) WHERE id = ?1",
-        )?;
-        // Subscriptions with a success in this batch: cleared once, below.
-        let mut healthy = BTreeSet::new();
-        let mut failing_seen = BTreeSet::new();
+        let mut st = Statements::prepare(&tx)?;
         // Acknowledged first attempts go in receipts, the rest in rows.
         let (bundles, mut rows) = receipt::gather(outcomes);
         for r in bundles {
-            healthy.insert(r.subscription_id);
+            health.healthy.insert(r.subscription_id);
             rows.extend(receipts::insert(&tx, r, now_ms)?);
         }
         for o in rows {
-            // A delivery sent twice (a lease ran out) that a receipt holds
-            // was acknowledged: the other attempt changes nothing.
-            if let (Some(f), Some((_, seq))) = (&o.fresh, split_webhook_id(&o.delivery_id)) {
-                if receipts::holds(&tx, f.slice, seq)? {
-                    continue;
-                }
-            }
-            let a = &o.attempt;
-            let (status, next) = match &o.verdict {
-                Verdict::Delivered => ("delivered", now_ms),
-                Verdict::Retry(t) => ("pending", ms(*t)),
-                Verdict::Expired => ("expired", now_ms),
-                Verdict::Gone => ("failed", now_ms),
-            };
-            // A batch is one delivery with a fixed body and no participant;
-            // its members are recorded as carried by it.
-            let inserted = match &o.fresh {
-                Some(f) => {
-                    let (participant, body) = match &o.batch {
-                        Some((body, _)) => (None, Some(body)),
-                        None => (Some(&f.participant_id), None),
-                    };
-                    insert.execute(params![
-                        o.delivery_id,
-                        o.subscription_id,
-                        f.webinar_id,
-                        participant,
-                        f.reminder_id,
-                        f.label,
-                        status,
-                        f.late,
-                        a.attempt,
-                        ms(f.due_at),
-                        next,
-                        ms(f.expires_at),
-                        a.status_code,
-                        a.error,
-                        now_ms,
-                        body,
-                        ms(a.started_at),
-                        a.latency_ms as i64,
-                        a.response,
-                        f.slice
-                    ])? == 1
-                }
-                None => false,
-            };
-            for (id, m) in o.batch.iter().flat_map(|(_, members)| members) {
-                member.execute(params![
-                    id,
-                    o.subscription_id,
-                    m.webinar_id,
-                    m.participant_id,
-                    m.reminder_id,
-                    m.label,
-                    m.late,
-                    ms(m.due_at),
-                    ms(m.expires_at),
-                    o.delivery_id,
-                    now_ms
-                ])?;
-            }
-            // A new row holds its first attempt; any other goes to attempts.
-            if !inserted {
-                update.execute(params![
-                    o.delivery_id,
-                    status,
-                    a.attempt,
-                    next,
-                    a.status_code,
-                    a.error,
-                    now_ms
-                ])?;
-                attempt.execute(params![
-                    o.delivery_id,
-                    a.attempt,
-                    ms(a.started_at),
-                    a.status_code,
-                    a.latency_ms as i64,
-                    a.error,
-                    a.response
-                ])?;
-            }
-            if o.verdict == Verdict::Delivered {
-                healthy.insert(o.subscription_id.as_str());
-            } else if failing_seen.insert(o.subscription_id.as_str()) {
-                failing.execute(params![o.subscription_id, now_ms])?;
-            }
-            if o.verdict == Verdict::Gone {
-                let n = tx.execute(
-                    "UPDATE subscriptions SET status = 'disabled',
-                            disabled_reason = 'receiver answered 410 Gone', updated_at = ?2
-                     WHERE id = ?1 AND status = 'active'",
-                    params![o.subscription_id, now_ms],
-                )?;
-                if n > 0 {
-                    disabled.push(o.subscription_id.clone());
-                }
+            if !held_by_receipt(&tx, o)? {
+                record_row(&tx, &mut st, o, now_ms, &mut health)?;
             }
         }
-        let mut cleared = tx.prepare_cached(
-            "UPDATE subscriptions SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL",
+        clear_and_close(&tx, &health.healthy, done_slices)?;
+    }
+    let mut disabled = health.disabled;
+    disabled.extend(disable_long_failing(&tx, ms(disable_before), now_ms)?);
+    tx.commit()?;
+    Ok(disabled)
+}
+
+/// A delivery sent twice (a lease ran out) that a receipt holds was
+/// acknowledged: the other attempt changes nothing.
+fn held_by_receipt(tx: &Connection, o: &Outcome) -> StoreResult<bool> {
+    match (&o.fresh, split_webhook_id(&o.delivery_id)) {
+        (Some(f), Some((_, seq))) => receipts::holds(tx, f.slice, seq),
+        _ => Ok(false),
+    }
+}
+
+/// Records one outcome as a row: its delivery (and a batch's members) on a
+/// first attempt, else its verdict and its attempt; then what it says of
+/// its subscription.
+fn record_row<'a>(
+    tx: &Connection,
+    st: &mut Statements,
+    o: &'a Outcome,
+    now_ms: i64,
+    health: &mut Health<'a>,
+) -> StoreResult<()> {
+    let a = &o.attempt;
+    let (status, next) = match &o.verdict {
+        Verdict::Delivered => ("delivered", now_ms),
+        Verdict::Retry(t) => ("pending", ms(*t)),
+        Verdict::Expired => ("expired", now_ms),
+        Verdict::Gone => ("failed", now_ms),
+    };
+    let inserted = insert_fresh(st, o, status, next, now_ms)?;
+    // A batch's members are recorded as carried by it.
+    for (id, m) in o.batch.iter().flat_map(|(_, members)| members) {
+        st.member.execute(params![
+            id,
+            o.subscription_id,
+            m.webinar_id,
+            m.participant_id,
+            m.reminder_id,
+            m.label,
+            m.late,
+            ms(m.due_at),
+            ms(m.expires_at),
+            o.delivery_id,
+            now_ms
+        ])?;
+    }
+    // A new row holds its first attempt; any other goes to attempts.
+    if !inserted {
+        st.update.execute(params![
+            o.delivery_id,
+            status,
+            a.attempt,
+            next,
+            a.status_code,
+            a.error,
+            now_ms
+        ])?;
+        st.attempt.execute(params![
+            o.delivery_id,
+            a.attempt,
+            ms(a.started_at),
+            a.status_code,
+            a.latency_ms as i64,
+            a.error,
+            a.response
+        ])?;
+    }
+    judge(tx, st, o, now_ms, health)
+}
+
+/// Writes a first attempt's row (a batch is one delivery with a fixed body
+/// and no participant); says whether it was new.
+fn insert_fresh(
+    st: &mut Statements,
+    o: &Outcome,
+    status: &str,
+    next: i64,
+    now_ms: i64,
+) -> StoreResult<bool> {
+    let Some(f) = &o.fresh else {
+        return Ok(false);
+    };
+    let a = &o.attempt;
+    let (participant, body) = match &o.batch {
+        Some((body, _)) => (None, Some(body)),
+        None => (Some(&f.participant_id), None),
+    };
+    Ok(st.insert.execute(params![
+        o.delivery_id,
+        o.subscription_id,
+        f.webinar_id,
+        participant,
+        f.reminder_id,
+        f.label,
+        status,
+        f.late,
+        a.attempt,
+        ms(f.due_at),
+        next,
+        ms(f.expires_at),
+        a.status_code,
+        a.error,
+        now_ms,
+        body,
+        ms(a.started_at),
+        a.latency_ms as i64,
+        a.response,
+        f.slice
+    ])? == 1)
+}
+
+/// What an outcome says of its subscription: healthy, failing, or gone.
+fn judge<'a>(
+    tx: &Connection,
+    st: &mut Statements,
+    o: &'a Outcome,
+    now_ms: i64,
+    health: &mut Health<'a>,
+) -> StoreResult<()> {
+    if o.verdict == Verdict::Delivered {
+        health.healthy.insert(o.subscription_id.as_str());
+    } else if health.failing.insert(o.subscription_id.as_str()) {
+        st.failing.execute(params![o.subscription_id, now_ms])?;
+    }
+    if o.verdict == Verdict::Gone {
+        let n = tx.execute(
+            "UPDATE subscriptions SET status = 'disabled',
+                    disabled_reason = 'receiver answered 410 Gone', updated_at = ?2
+             WHERE id = ?1 AND status = 'active'",
+            params![o.subscription_id, now_ms],
         )?;
-        for id in healthy {
-            cleared.execute([id])?;
-        }
-        let mut done = tx.prepare_cached(
-            "UPDATE slices SET status = 'done', locked_until = NULL
-             WHERE id = ?1 AND status = 'pending'",
-        )?;
-        for id in done_slices {
-            done.execute([id])?;
+        if n > 0 {
+            health.disabled.push(o.subscription_id.clone());
         }
     }
+    Ok(())
+}
+
+/// Clears the failure of subscriptions that succeeded, and closes slices
+/// whose every job has an outcome.
+fn clear_and_close(
+    tx: &Connection,
+    healthy: &BTreeSet<&str>,
+    done_slices: &[i64],
+) -> StoreResult<()> {
+    let mut cleared = tx.prepare_cached(
+        "UPDATE subscriptions SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL",
+    )?;
+    for id in healthy {
+        cleared.execute([id])?;
+    }
+    let mut done = tx.prepare_cached(
+        "UPDATE slices SET status = 'done', locked_until = NULL
+         WHERE id = ?1 AND status = 'pending'",
+    )?;
+    for id in done_slices {
+        done.execute([id])?;
+    }
+    Ok(())
+}
+
+/// Disables subscriptions failing without a success since before
+/// `before_ms`; answers their ids.
+fn disable_long_failing(tx: &Connection, before_ms: i64, now_ms: i64) -> StoreResult<Vec<String>> {
     let mut st = tx.prepare_cached(
         "UPDATE subscriptions SET status = 'disabled', updated_at = ?2,
                 disabled_reason = 'failing without a success for too long'
          WHERE status = 'active' AND failing_since IS NOT NULL AND failing_since < ?1
          RETURNING id",
     )?;
-    let stale: Vec<String> = st
-        .query_map(params![ms(disable_before), now_ms], |r| r.get(0))?
+    let stale = st
+        .query_map(params![before_ms, now_ms], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    drop(st);
-    disabled.extend(stale);
-    tx.commit()?;
-    Ok(disabled)
+    Ok(stale)
 }
 
 pub fn renew_leases(

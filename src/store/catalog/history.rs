@@ -1,0 +1,170 @@
+//! The delivery history as a subscription's owner sees it, for both
+//! backends: listed, fetched with its attempts, replayed, and test events.
+//! What SQLite keeps in receipts (`store::receipt`) comes in through the
+//! backend's hooks ([`Backend::held`], [`Backend::held_recent`],
+//! [`crate::store::sql::Tx::take_held`]); PostgreSQL has none.
+
+use super::History;
+use crate::store::sql::{params, transact, Backend, Db, Row};
+use crate::store::{Attempt, Delivery, OneOff, StoreError, StoreResult};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::collections::HashSet;
+
+const DELIVERY_COLS: &str = "id, subscription_id, webinar_id, participant_id, label, status,
+    late, attempts, due_at, next_attempt_at, expires_at, last_status, last_error, delivered_at,
+    batch_id";
+
+fn delivery(r: &Row) -> StoreResult<Delivery> {
+    let status = r.text(5)?;
+    let pending = status == "pending";
+    Ok(Delivery {
+        id: r.text(0)?,
+        subscription_id: r.text(1)?,
+        webinar_id: r.opt_text(2)?,
+        participant_id: r.opt_text(3)?,
+        reminder: r.text(4)?,
+        status,
+        late: r.bool(6)?,
+        attempts: r.int(7)? as u32,
+        due_at: r.time(8)?,
+        next_attempt_at: if pending { r.opt_time(9)? } else { None },
+        expires_at: r.time(10)?,
+        last_status: r.opt_int(11)?.map(|v| v as u16),
+        last_error: r.opt_text(12)?,
+        delivered_at: r.opt_time(13)?,
+        batch_id: r.opt_text(14)?,
+        attempt_log: None,
+    })
+}
+
+fn attempt(r: &Row) -> StoreResult<Attempt> {
+    Ok(Attempt {
+        attempt: r.int(0)? as u32,
+        started_at: r.time(1)?,
+        status_code: r.opt_int(2)?.map(|v| v as u16),
+        latency_ms: r.int(3)? as u64,
+        error: r.opt_text(4)?,
+        response: r.opt_text(5)?,
+    })
+}
+
+/// A delivery's attempts: the first from its row (when it was made that
+/// way), the others from `attempts`.
+async fn attempts(db: &(impl Db + ?Sized), delivery_id: &str) -> StoreResult<Vec<Attempt>> {
+    let sql = "SELECT 1, first_started_at, first_status, first_latency_ms, first_error,
+                      first_response
+               FROM deliveries WHERE id = $1 AND first_started_at IS NOT NULL
+               UNION ALL
+               SELECT attempt, started_at, status_code, latency_ms, error, response
+               FROM attempts WHERE delivery_id = $1
+               ORDER BY 1";
+    let rows = db.query(sql, params![delivery_id]).await?;
+    rows.iter().map(attempt).collect()
+}
+
+/// Delivery `id` of `sub` from its row, with its attempts.
+async fn row(db: &(impl Db + ?Sized), sub: &str, id: &str) -> StoreResult<Option<Delivery>> {
+    let sql =
+        format!("SELECT {DELIVERY_COLS} FROM deliveries WHERE id = $1 AND subscription_id = $2");
+    let Some(r) = db.query(&sql, params![id, sub]).await?.into_iter().next() else {
+        return Ok(None);
+    };
+    let mut d = delivery(&r)?;
+    d.attempt_log = Some(attempts(db, id).await?);
+    Ok(Some(d))
+}
+
+#[async_trait]
+impl<B: Backend> History for B {
+    /// The latest deliveries of `sub`, newest first: rows and, when the
+    /// filter lets delivered ones through, those held in receipts.
+    async fn list_deliveries(
+        &self,
+        sub: &str,
+        status: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>> {
+        let sql = format!(
+            "SELECT {DELIVERY_COLS}, created_at FROM deliveries
+             WHERE subscription_id = $1 AND (CAST($2 AS TEXT) IS NULL OR status = $2)
+             ORDER BY created_at DESC, id LIMIT $3"
+        );
+        let mut rows: Vec<(DateTime<Utc>, Delivery)> = Vec::new();
+        for r in self.query(&sql, params![sub, status, limit]).await? {
+            let mut d = delivery(&r)?;
+            d.attempt_log = Some(attempts(self, &d.id).await?);
+            rows.push((r.time(15)?, d));
+        }
+        if status.is_none_or(|s| s == "delivered") {
+            let held = self.held_recent(sub, limit).await?;
+            if !held.is_empty() {
+                let seen: HashSet<String> = rows.iter().map(|(_, d)| d.id.clone()).collect();
+                rows.extend(held.into_iter().filter(|(_, d)| !seen.contains(&d.id)));
+                rows.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
+                rows.truncate(limit as usize);
+            }
+        }
+        Ok(rows.into_iter().map(|(_, d)| d).collect())
+    }
+
+    /// Delivery `id` of `sub`: its row, or else the receipt that holds it.
+    async fn get_delivery(&self, sub: &str, id: &str) -> StoreResult<Delivery> {
+        match row(self, sub, id).await? {
+            Some(d) => Ok(d),
+            None => self.held(sub, id).await?.ok_or(StoreError::NotFound),
+        }
+    }
+
+    async fn retry_delivery(
+        &self,
+        sub: &str,
+        id: &str,
+        now: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> StoreResult<Delivery> {
+        transact(self, |tx| async move {
+            // A delivery held in a receipt gets its row back, to be
+            // attempted again.
+            tx.take_held(sub, id).await?;
+            let d = row(&*tx, sub, id).await?.ok_or(StoreError::NotFound)?;
+            if d.status == "cancelled" {
+                return Err(StoreError::Conflict(
+                    "a cancelled delivery cannot be retried".into(),
+                ));
+            }
+            let sql = "UPDATE deliveries SET status = 'pending', next_attempt_at = $2,
+                              locked_until = NULL, updated_at = $2,
+                              expires_at = CASE WHEN expires_at > $3 THEN expires_at ELSE $3 END
+                       WHERE id = $1";
+            tx.execute(sql, params![id, now, expires]).await?;
+            tx.announce_work(sub).await?;
+            let d = row(&*tx, sub, id).await?.ok_or(StoreError::NotFound)?;
+            tx.commit().await?;
+            Ok(d)
+        })
+        .await
+    }
+
+    async fn create_one_off(&self, o: &OneOff, now: DateTime<Utc>) -> StoreResult<Delivery> {
+        transact(self, |tx| async move {
+            let sql = "INSERT INTO deliveries (id, subscription_id, label, payload, status, due_at,
+                                               next_attempt_at, expires_at, created_at, updated_at)
+                       VALUES ($1, $2, $3, $4, 'pending', $5, $5, $6, $5, $5)";
+            let p = params![
+                &o.id,
+                &o.subscription_id,
+                &o.label,
+                &o.payload,
+                now,
+                o.expires_at
+            ];
+            tx.execute(sql, p).await?;
+            tx.announce_work(&o.subscription_id).await?;
+            let d = row(&*tx, &o.subscription_id, &o.id).await?;
+            tx.commit().await?;
+            d.ok_or(StoreError::NotFound)
+        })
+        .await
+    }
+}

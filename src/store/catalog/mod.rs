@@ -1,0 +1,183 @@
+//! The catalog: what the platform and integrators create, read and change
+//! (creators, keys, mangoes, webinars, participants, subscriptions and the
+//! delivery history) — the cold path, a call per API request. It is split
+//! by concern so no trait grows past a screen: [`Platform`], [`Webinars`],
+//! [`Subscriptions`] and [`History`] are written once here, for every
+//! [`super::sql::Backend`] (one statement text and one row mapper each);
+//! History with hooks that bring in SQLite's receipts; [`Registrations`]
+//! (bulk inserts) is per backend, where the dialects really differ.
+//! [`Catalog`] is all five.
+//! The hot path is [`super::Engine`].
+
+mod history;
+mod platform;
+mod subscriptions;
+mod webinars;
+
+use super::*;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+/// Creators, their API keys and their mangoes.
+#[async_trait]
+pub trait Platform: Send + Sync + 'static {
+    async fn create_creator(&self, name: &str, timezone: Option<&str>) -> StoreResult<Creator>;
+    async fn get_creator(&self, id: &str) -> StoreResult<Creator>;
+    async fn list_creators(&self) -> StoreResult<Vec<Creator>>;
+    /// Stores a key's hash; the key itself is the caller's to show once.
+    async fn create_api_key(
+        &self,
+        creator_id: &str,
+        name: &str,
+        prefix: &str,
+        hash: &str,
+    ) -> StoreResult<ApiKey>;
+    async fn list_api_keys(&self, creator_id: &str) -> StoreResult<Vec<ApiKey>>;
+    async fn revoke_api_key(&self, creator_id: &str, key_id: &str) -> StoreResult<()>;
+    /// The creator owning an unrevoked key with this hash.
+    async fn creator_for_key(&self, hash: &str) -> StoreResult<String>;
+    async fn create_mango(&self, creator_id: &str, name: &str) -> StoreResult<Mango>;
+    async fn list_mangoes(&self, creator_id: &str) -> StoreResult<Vec<Mango>>;
+}
+
+/// Webinars, their reminder rows and their participants.
+#[async_trait]
+pub trait Webinars: Send + Sync + 'static {
+    /// Creates a webinar and arms its reminders in one transaction.
+    async fn create_webinar(
+        &self,
+        creator_id: &str,
+        fields: &WebinarFields,
+        reminders: &[PlannedReminder],
+    ) -> StoreResult<Webinar>;
+    async fn get_webinar(&self, id: &str) -> StoreResult<Webinar>;
+    async fn list_webinars(&self, creator_id: &str) -> StoreResult<Vec<Webinar>>;
+    /// Replaces a webinar's fields. When `reminders` is `Some`, the start
+    /// moved: pending reminders and pending deliveries of the old start are
+    /// cancelled and these are armed instead.
+    async fn update_webinar(
+        &self,
+        id: &str,
+        fields: &WebinarFields,
+        reminders: Option<&[PlannedReminder]>,
+    ) -> StoreResult<Webinar>;
+    /// Cancels (`deleted = false`) or deletes a webinar: its pending
+    /// reminders and deliveries are cancelled; history stays.
+    async fn end_webinar(&self, id: &str, deleted: bool) -> StoreResult<Webinar>;
+    async fn list_reminders(&self, webinar_id: &str) -> StoreResult<Vec<Reminder>>;
+    async fn list_participants(
+        &self,
+        webinar_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<Participant>>;
+    /// Unregisters a participant and cancels their pending deliveries.
+    async fn unregister_participant(&self, webinar_id: &str, id: &str) -> StoreResult<()>;
+}
+
+/// Registering participants. Per backend: a bulk of 200 000 is one
+/// `unnest` per chunk on PostgreSQL, in the order of the email so
+/// overlapping bulks do not deadlock, and a prepared statement per row on
+/// SQLite.
+#[async_trait]
+pub trait Registrations: Send + Sync + 'static {
+    /// Registers one participant: its record, and whether it is new
+    /// (`false`: that email, in any case, was registered already, and the
+    /// record is that registration).
+    async fn register_participant(
+        &self,
+        webinar_id: &str,
+        person: NewParticipant,
+    ) -> StoreResult<(Participant, bool)>;
+    /// Registers participants all or nothing, in the order given (the
+    /// order their reminders go out in), and answers only how many were new
+    /// and how many were there already: the same email again, in any case,
+    /// in the batch or before it, is not a second registration. Takes the
+    /// batch by value: a bulk request holds up to 200 000. Calls on
+    /// several instances at once may overlap: each writes in the order of
+    /// the email, so they wait for each other instead of deadlocking.
+    async fn register_participants(
+        &self,
+        webinar_id: &str,
+        people: NewParticipants,
+    ) -> StoreResult<RegisterSummary>;
+}
+
+/// Subscriptions and their secrets.
+#[async_trait]
+pub trait Subscriptions: Send + Sync + 'static {
+    /// Creates a subscription, or returns the live one with the same
+    /// (creator, hookUrl, event, webinar, mango) and `false`.
+    async fn subscribe(&self, new: &NewSubscription) -> StoreResult<(Subscription, bool)>;
+    async fn list_subscriptions(&self, creator_id: Option<&str>) -> StoreResult<Vec<Subscription>>;
+    async fn get_subscription(&self, id: &str) -> StoreResult<Subscription>;
+    /// Removes a subscription and cancels its pending deliveries.
+    async fn delete_subscription(&self, id: &str) -> StoreResult<()>;
+    /// Installs a new secret; the old one keeps signing until `grace_until`.
+    async fn rotate_secret(
+        &self,
+        id: &str,
+        secret: &str,
+        grace_until: DateTime<Utc>,
+    ) -> StoreResult<Subscription>;
+    /// Every subscription's stored secrets, deleted ones included.
+    async fn stored_secrets(&self) -> StoreResult<Vec<StoredSecrets>>;
+    /// Replaces a subscription's stored secrets with `new`, if they are
+    /// still `old` (a rotation meanwhile wins); says whether it did.
+    async fn replace_secrets(&self, old: &StoredSecrets, new: &StoredSecrets) -> StoreResult<bool>;
+    async fn update_subscription(
+        &self,
+        id: &str,
+        patch: &SubscriptionPatch,
+    ) -> StoreResult<Subscription>;
+}
+
+/// The delivery history as the integrator sees it: listed, fetched,
+/// replayed, and test events. SQLite keeps most of it as receipts
+/// (`store::receipt`), which its backend's hooks bring in.
+#[async_trait]
+pub trait History: Send + Sync + 'static {
+    async fn list_deliveries(
+        &self,
+        subscription_id: &str,
+        status: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>>;
+    async fn get_delivery(&self, subscription_id: &str, id: &str) -> StoreResult<Delivery>;
+    /// Makes a delivery due now again (any state but cancelled), with at
+    /// least `expires_at` to live.
+    async fn retry_delivery(
+        &self,
+        subscription_id: &str,
+        id: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<Delivery>;
+    async fn create_one_off(&self, one_off: &OneOff, now: DateTime<Utc>) -> StoreResult<Delivery>;
+}
+
+/// The whole catalog: what a store answers for the API.
+pub trait Catalog: Platform + Webinars + Registrations + Subscriptions + History {}
+
+impl<T: Platform + Webinars + Registrations + Subscriptions + History + ?Sized> Catalog for T {}
+
+/// Cancels the pending deliveries and slices whose `column` (a webinar's
+/// or a subscription's id) is `id`.
+async fn cancel_work(
+    db: &(impl sql::Db + ?Sized),
+    column: &'static str,
+    id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let sql = format!(
+        "UPDATE deliveries SET status = 'cancelled', updated_at = $2
+         WHERE {column} = $1 AND status = 'pending'"
+    );
+    db.execute(&sql, sql::params![id, now]).await?;
+    let sql = format!(
+        "UPDATE slices SET status = 'cancelled', locked_until = NULL
+         WHERE {column} = $1 AND status = 'pending'"
+    );
+    db.execute(&sql, sql::params![id]).await?;
+    Ok(())
+}

@@ -1,0 +1,121 @@
+//! Creators, their API keys and their mangoes: one statement text and one
+//! row mapper each, for both backends (see [`crate::store::sql`]).
+
+use super::Platform;
+use crate::domain::ids::new_id;
+use crate::store::sql::{params, touched, Backend, Row};
+use crate::store::{ApiKey, Creator, Mango, StoreResult};
+use async_trait::async_trait;
+
+const CREATOR_COLS: &str = "id, name, timezone, created_at";
+const KEY_COLS: &str = "id, creator_id, name, prefix, created_at, revoked_at";
+const MANGO_COLS: &str = "id, creator_id, name, created_at";
+
+fn creator(r: &Row) -> StoreResult<Creator> {
+    Ok(Creator {
+        id: r.text(0)?,
+        name: r.text(1)?,
+        timezone: r.opt_text(2)?,
+        created_at: r.time(3)?,
+    })
+}
+
+fn api_key(r: &Row) -> StoreResult<ApiKey> {
+    Ok(ApiKey {
+        id: r.text(0)?,
+        creator_id: r.text(1)?,
+        name: r.text(2)?,
+        prefix: r.text(3)?,
+        created_at: r.time(4)?,
+        revoked_at: r.opt_time(5)?,
+    })
+}
+
+fn mango(r: &Row) -> StoreResult<Mango> {
+    Ok(Mango {
+        id: r.text(0)?,
+        creator_id: r.text(1)?,
+        name: r.text(2)?,
+        created_at: r.time(3)?,
+    })
+}
+
+#[async_trait]
+impl<B: Backend> Platform for B {
+    async fn create_creator(&self, name: &str, tz: Option<&str>) -> StoreResult<Creator> {
+        let sql = format!(
+            "INSERT INTO creators ({CREATOR_COLS}) VALUES ($1, $2, $3, $4) RETURNING {CREATOR_COLS}"
+        );
+        creator(
+            &self
+                .query_one(&sql, params![new_id(), name, tz, self.now()])
+                .await?,
+        )
+    }
+
+    async fn get_creator(&self, id: &str) -> StoreResult<Creator> {
+        let sql = format!("SELECT {CREATOR_COLS} FROM creators WHERE id = $1");
+        creator(&self.query_one(&sql, params![id]).await?)
+    }
+
+    async fn list_creators(&self) -> StoreResult<Vec<Creator>> {
+        let sql = format!("SELECT {CREATOR_COLS} FROM creators ORDER BY id");
+        self.query(&sql, &[]).await?.iter().map(creator).collect()
+    }
+
+    async fn create_api_key(
+        &self,
+        creator_id: &str,
+        name: &str,
+        prefix: &str,
+        hash: &str,
+    ) -> StoreResult<ApiKey> {
+        self.get_creator(creator_id).await?;
+        let sql = format!(
+            "INSERT INTO api_keys (id, creator_id, name, prefix, hash, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {KEY_COLS}"
+        );
+        let p = params![new_id(), creator_id, name, prefix, hash, self.now()];
+        api_key(&self.query_one(&sql, p).await?)
+    }
+
+    async fn list_api_keys(&self, creator_id: &str) -> StoreResult<Vec<ApiKey>> {
+        self.get_creator(creator_id).await?;
+        let sql = format!("SELECT {KEY_COLS} FROM api_keys WHERE creator_id = $1 ORDER BY id");
+        let rows = self.query(&sql, params![creator_id]).await?;
+        rows.iter().map(api_key).collect()
+    }
+
+    async fn revoke_api_key(&self, creator_id: &str, key_id: &str) -> StoreResult<()> {
+        let sql = "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3)
+                   WHERE id = $1 AND creator_id = $2";
+        touched(
+            self.execute(sql, params![key_id, creator_id, self.now()])
+                .await?,
+        )
+    }
+
+    async fn creator_for_key(&self, hash: &str) -> StoreResult<String> {
+        let sql = "SELECT creator_id FROM api_keys WHERE hash = $1 AND revoked_at IS NULL";
+        self.query_one(sql, params![hash]).await?.text(0)
+    }
+
+    async fn create_mango(&self, creator_id: &str, name: &str) -> StoreResult<Mango> {
+        self.get_creator(creator_id).await?;
+        let sql = format!(
+            "INSERT INTO mangoes ({MANGO_COLS}) VALUES ($1, $2, $3, $4) RETURNING {MANGO_COLS}"
+        );
+        mango(
+            &self
+                .query_one(&sql, params![new_id(), creator_id, name, self.now()])
+                .await?,
+        )
+    }
+
+    async fn list_mangoes(&self, creator_id: &str) -> StoreResult<Vec<Mango>> {
+        self.get_creator(creator_id).await?;
+        let sql = format!("SELECT {MANGO_COLS} FROM mangoes WHERE creator_id = $1 ORDER BY id");
+        let rows = self.query(&sql, params![creator_id]).await?;
+        rows.iter().map(mango).collect()
+    }
+}

@@ -1,0 +1,217 @@
+//! Subscriptions and their secrets: one statement text and one row mapper
+//! for both backends (see [`crate::store::sql`]).
+
+use super::{cancel_work, Subscriptions};
+use crate::domain::ids::new_id;
+use crate::store::sql::{params, touched, transact, Backend, Db, Row};
+use crate::store::{NewSubscription, StoreResult, StoredSecrets, Subscription, SubscriptionPatch};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+const SUB_COLS: &str = "id, creator_id, hook_url, event, webinar_id, mango_id, secret,
+    previous_secret, previous_until, status, disabled_reason, max_concurrency,
+    rate_per_second, failing_since, created_at, batch_size";
+
+fn subscription(r: &Row) -> StoreResult<Subscription> {
+    Ok(Subscription {
+        id: r.text(0)?,
+        creator_id: r.text(1)?,
+        hook_url: r.text(2)?,
+        event: r.text(3)?,
+        webinar_id: r.opt_text(4)?,
+        mango_id: r.opt_text(5)?,
+        secret: r.text(6)?,
+        previous_secret: r.opt_text(7)?,
+        previous_until: r.opt_time(8)?,
+        status: r.text(9)?,
+        disabled_reason: r.opt_text(10)?,
+        max_concurrency: r.int(11)? as u32,
+        rate_per_second: r.opt_int(12)?.map(|v| v as u32),
+        failing_since: r.opt_time(13)?,
+        created_at: r.time(14)?,
+        batch_size: r.int(15)? as u32,
+    })
+}
+
+async fn get(db: &(impl Db + ?Sized), id: &str) -> StoreResult<Subscription> {
+    let sql = format!("SELECT {SUB_COLS} FROM subscriptions WHERE id = $1 AND status != 'deleted'");
+    subscription(&db.query_one(&sql, params![id]).await?)
+}
+
+/// The live subscription with the same (creator, hookUrl, event, webinar,
+/// mango) as `n`, if any.
+async fn twin(db: &(impl Db + ?Sized), n: &NewSubscription) -> StoreResult<Option<String>> {
+    let sql = "SELECT id FROM subscriptions
+               WHERE creator_id = $1 AND hook_url = $2 AND event = $3
+                 AND webinar_id IS NOT DISTINCT FROM $4 AND mango_id IS NOT DISTINCT FROM $5
+                 AND status != 'deleted'";
+    let p = params![
+        &n.creator_id,
+        &n.hook_url,
+        &n.event,
+        &n.webinar_id,
+        &n.mango_id
+    ];
+    db.query(sql, p)
+        .await?
+        .first()
+        .map(|r| r.text(0))
+        .transpose()
+}
+
+/// Subscribes in one transaction: the twin revived, or a new row.
+async fn subscribe_in(
+    db: &(impl Db + ?Sized),
+    n: &NewSubscription,
+    now: DateTime<Utc>,
+) -> StoreResult<(Subscription, bool)> {
+    let (id, created) = match twin(db, n).await? {
+        Some(id) => {
+            // Subscribing again is how REST-hook clients recover: revive a
+            // disabled subscription instead of making a twin.
+            let sql = "UPDATE subscriptions SET status = 'active', disabled_reason = NULL,
+                              failing_since = NULL, updated_at = $2
+                       WHERE id = $1 AND status = 'disabled'";
+            db.execute(sql, params![&id, now]).await?;
+            (id, false)
+        }
+        None => {
+            let id = new_id();
+            let sql = "INSERT INTO subscriptions (id, creator_id, hook_url, event, webinar_id,
+                         mango_id, secret, status, max_concurrency, rate_per_second, batch_size,
+                         created_at, updated_at)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, $10, $11, $11)";
+            let p = params![
+                &id,
+                &n.creator_id,
+                &n.hook_url,
+                &n.event,
+                &n.webinar_id,
+                &n.mango_id,
+                &n.secret,
+                n.max_concurrency,
+                n.rate_per_second,
+                n.batch_size,
+                now
+            ];
+            db.execute(sql, p).await?;
+            (id, true)
+        }
+    };
+    Ok((get(db, &id).await?, created))
+}
+
+#[async_trait]
+impl<B: Backend> Subscriptions for B {
+    async fn subscribe(&self, n: &NewSubscription) -> StoreResult<(Subscription, bool)> {
+        let now = self.now();
+        transact(self, |tx| async move {
+            // Two identical subscribe calls at once on two instances make
+            // one row.
+            tx.serialize_on(&format!("{}\n{}", n.creator_id, n.hook_url))
+                .await?;
+            let out = subscribe_in(&*tx, n, now).await?;
+            tx.commit().await?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn list_subscriptions(&self, creator_id: Option<&str>) -> StoreResult<Vec<Subscription>> {
+        let sql = format!(
+            "SELECT {SUB_COLS} FROM subscriptions
+             WHERE status != 'deleted' AND (CAST($1 AS TEXT) IS NULL OR creator_id = $1)
+             ORDER BY id"
+        );
+        let rows = self.query(&sql, params![creator_id]).await?;
+        rows.iter().map(subscription).collect()
+    }
+
+    async fn get_subscription(&self, id: &str) -> StoreResult<Subscription> {
+        get(self, id).await
+    }
+
+    async fn delete_subscription(&self, id: &str) -> StoreResult<()> {
+        let now = self.now();
+        transact(self, |tx| async move {
+            let sql = "UPDATE subscriptions SET status = 'deleted', updated_at = $2
+                       WHERE id = $1 AND status != 'deleted'";
+            touched(tx.execute(sql, params![id, now]).await?)?;
+            cancel_work(&*tx, "subscription_id", id, now).await?;
+            tx.commit().await
+        })
+        .await
+    }
+
+    /// One statement, answering the row it wrote: concurrent rotations each
+    /// get the secret they installed (each waits for the row lock of the one
+    /// before and moves that one's secret to `previous_secret`).
+    async fn rotate_secret(
+        &self,
+        id: &str,
+        secret: &str,
+        grace: DateTime<Utc>,
+    ) -> StoreResult<Subscription> {
+        let sql = format!(
+            "UPDATE subscriptions SET previous_secret = secret, previous_until = $3,
+                    secret = $2, updated_at = $4
+             WHERE id = $1 AND status != 'deleted'
+             RETURNING {SUB_COLS}"
+        );
+        let p = params![id, secret, grace, self.now()];
+        subscription(&self.query_one(&sql, p).await?)
+    }
+
+    async fn stored_secrets(&self) -> StoreResult<Vec<StoredSecrets>> {
+        let rows = self
+            .query("SELECT id, secret, previous_secret FROM subscriptions", &[])
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredSecrets {
+                    id: r.text(0)?,
+                    secret: r.text(1)?,
+                    previous: r.opt_text(2)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn replace_secrets(&self, old: &StoredSecrets, new: &StoredSecrets) -> StoreResult<bool> {
+        let sql = "UPDATE subscriptions SET secret = $3, previous_secret = $4
+                   WHERE id = $1 AND secret = $2 AND previous_secret IS NOT DISTINCT FROM $5";
+        let p = params![
+            &old.id,
+            &old.secret,
+            &new.secret,
+            &new.previous,
+            &old.previous
+        ];
+        Ok(self.execute(sql, p).await? == 1)
+    }
+
+    async fn update_subscription(
+        &self,
+        id: &str,
+        p: &SubscriptionPatch,
+    ) -> StoreResult<Subscription> {
+        let cur = get(self, id).await?;
+        let rate = p.rate_per_second.unwrap_or(cur.rate_per_second);
+        let sql = "UPDATE subscriptions SET max_concurrency = $2, rate_per_second = $3,
+                          updated_at = $4, batch_size = $6,
+                          status = CASE WHEN $5 THEN 'active' ELSE status END,
+                          disabled_reason = CASE WHEN $5 THEN NULL ELSE disabled_reason END,
+                          failing_since = CASE WHEN $5 THEN NULL ELSE failing_since END
+                   WHERE id = $1";
+        let values = params![
+            id,
+            p.max_concurrency.unwrap_or(cur.max_concurrency),
+            rate,
+            self.now(),
+            p.enable,
+            p.batch_size.unwrap_or(cur.batch_size)
+        ];
+        self.execute(sql, values).await?;
+        get(self, id).await
+    }
+}

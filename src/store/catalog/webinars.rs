@@ -1,0 +1,276 @@
+//! Webinars, their reminder rows, and paging through and unregistering
+//! their participants: one statement text and one row mapper each, for
+//! both backends (see [`crate::store::sql`]). Registering is per backend
+//! ([`super::Registrations`]): the bulk insert is where the dialects differ.
+
+use super::{cancel_work, Webinars};
+use crate::domain::ids::new_id;
+use crate::store::sql::{params, touched, transact, Backend, Db, Row, Tx};
+use crate::store::{
+    Participant, PlannedReminder, Reminder, StoreError, StoreResult, Webinar, WebinarFields,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+
+const WEBINAR_COLS: &str =
+    "id, creator_id, title, link, from_time, to_time, timezone, status, created_at, updated_at";
+
+const PARTICIPANT_COLS: &str = "id, webinar_id, name, email, phone, timezone, registered_at";
+
+/// A webinar row; its mangoes are read apart, in their order.
+fn webinar(r: &Row, mangoes: Vec<String>) -> StoreResult<Webinar> {
+    Ok(Webinar {
+        id: r.text(0)?,
+        creator_id: r.text(1)?,
+        title: r.text(2)?,
+        link: r.text(3)?,
+        from_time: r.time(4)?,
+        to_time: r.time(5)?,
+        timezone: r.opt_text(6)?,
+        status: r.text(7)?,
+        created_at: r.time(8)?,
+        updated_at: r.time(9)?,
+        mangoes,
+    })
+}
+
+fn reminder(r: &Row) -> StoreResult<Reminder> {
+    Ok(Reminder {
+        id: r.text(0)?,
+        webinar_id: r.text(1)?,
+        label: r.text(2)?,
+        from_time: r.time(3)?,
+        due_at: r.time(4)?,
+        status: r.text(5)?,
+        late: r.bool(6)?,
+        fired_at: r.opt_time(7)?,
+    })
+}
+
+/// A participant row, as [`PARTICIPANT_COLS`] lists it.
+pub(crate) fn participant(r: &Row) -> StoreResult<Participant> {
+    Ok(Participant {
+        id: r.text(0)?,
+        webinar_id: r.text(1)?,
+        name: r.text(2)?,
+        email: r.text(3)?,
+        phone: r.text(4)?,
+        timezone: r.opt_text(5)?,
+        registered_at: r.time(6)?,
+    })
+}
+
+/// The webinars `filter` selects (its `$1` is `key`), each with its
+/// mangoes: two statements, however many webinars.
+async fn webinars(db: &(impl Db + ?Sized), filter: &str, key: &str) -> StoreResult<Vec<Webinar>> {
+    let sql = format!("SELECT {WEBINAR_COLS} FROM webinars WHERE {filter} ORDER BY from_time, id");
+    let rows = db.query(&sql, params![key]).await?;
+    let ids = format!("SELECT id FROM webinars WHERE {filter}");
+    let sql = format!(
+        "SELECT webinar_id, mango_id FROM webinar_mangoes
+         WHERE webinar_id IN ({ids}) ORDER BY webinar_id, position"
+    );
+    let mut mangoes: HashMap<String, Vec<String>> = HashMap::new();
+    for m in db.query(&sql, params![key]).await? {
+        mangoes.entry(m.text(0)?).or_default().push(m.text(1)?);
+    }
+    rows.iter()
+        .map(|r| webinar(r, mangoes.remove(&r.text(0)?).unwrap_or_default()))
+        .collect()
+}
+
+async fn get(db: &(impl Db + ?Sized), id: &str) -> StoreResult<Webinar> {
+    let mut found = webinars(db, "id = $1 AND status != 'deleted'", id).await?;
+    found.pop().ok_or(StoreError::NotFound)
+}
+
+async fn set_mangoes(tx: &dyn Tx, id: &str, mango_ids: &[String]) -> StoreResult<()> {
+    tx.execute(
+        "DELETE FROM webinar_mangoes WHERE webinar_id = $1",
+        params![id],
+    )
+    .await?;
+    for (pos, m) in mango_ids.iter().enumerate() {
+        let sql = "INSERT INTO webinar_mangoes (webinar_id, mango_id, position)
+                   VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+        tx.execute(sql, params![id, m, pos as i64]).await?;
+    }
+    Ok(())
+}
+
+/// Arms reminders; one cancelled earlier for the same start comes back, one
+/// already sent for the same start is not sent again. Other instances hear
+/// of it, so their timers see the new due time.
+async fn arm(
+    tx: &dyn Tx,
+    webinar_id: &str,
+    from: DateTime<Utc>,
+    plan: &[PlannedReminder],
+) -> StoreResult<()> {
+    for r in plan {
+        let sql = "INSERT INTO reminders (id, webinar_id, label, from_time, due_at, status)
+                   VALUES ($1, $2, $3, $4, $5, 'pending')
+                   ON CONFLICT (webinar_id, label, from_time) DO UPDATE
+                     SET status = 'pending', due_at = excluded.due_at, cursor_seq = 0,
+                         until_seq = NULL, fired_at = NULL, locked_until = NULL, late = $6
+                     WHERE reminders.status = 'cancelled'";
+        let p = params![new_id(), webinar_id, &r.label, from, r.due_at, false];
+        tx.execute(sql, p).await?;
+    }
+    if !plan.is_empty() {
+        tx.announce_schedule().await?;
+    }
+    Ok(())
+}
+
+/// Cancels what is still to come for a webinar: pending and firing reminder
+/// rows, pending deliveries and slices.
+async fn cancel_pending(tx: &dyn Tx, webinar_id: &str, now: DateTime<Utc>) -> StoreResult<()> {
+    let sql = "UPDATE reminders SET status = 'cancelled', locked_until = NULL
+               WHERE webinar_id = $1 AND status IN ('pending', 'firing')";
+    tx.execute(sql, params![webinar_id]).await?;
+    cancel_work(tx, "webinar_id", webinar_id, now).await
+}
+
+/// Writes a webinar's fields; says whether it was still scheduled.
+async fn write_fields(
+    tx: &dyn Tx,
+    id: &str,
+    f: &WebinarFields,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let sql = "UPDATE webinars SET title = $2, link = $3, from_time = $4, to_time = $5,
+                                   timezone = $6, updated_at = $7
+               WHERE id = $1 AND status = 'scheduled'";
+    let p = params![
+        id,
+        &f.title,
+        &f.link,
+        f.from_time,
+        f.to_time,
+        &f.timezone,
+        now
+    ];
+    if tx.execute(sql, p).await? == 0 {
+        return Err(StoreError::Conflict("webinar is not scheduled".into()));
+    }
+    set_mangoes(tx, id, &f.mango_ids).await
+}
+
+#[async_trait]
+impl<B: Backend> Webinars for B {
+    async fn create_webinar(
+        &self,
+        creator_id: &str,
+        f: &WebinarFields,
+        plan: &[PlannedReminder],
+    ) -> StoreResult<Webinar> {
+        let now = self.now();
+        let id = &new_id();
+        transact(self, |tx| async move {
+            let sql = "INSERT INTO webinars (id, creator_id, title, link, from_time, to_time,
+                                             timezone, status, created_at, updated_at)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, 'scheduled', $8, $8)";
+            let p = params![
+                id,
+                creator_id,
+                &f.title,
+                &f.link,
+                f.from_time,
+                f.to_time,
+                &f.timezone,
+                now
+            ];
+            tx.execute(sql, p).await?;
+            set_mangoes(&*tx, id, &f.mango_ids).await?;
+            arm(&*tx, id, f.from_time, plan).await?;
+            tx.commit().await
+        })
+        .await?;
+        get(self, id).await
+    }
+
+    async fn get_webinar(&self, id: &str) -> StoreResult<Webinar> {
+        get(self, id).await
+    }
+
+    async fn list_webinars(&self, creator_id: &str) -> StoreResult<Vec<Webinar>> {
+        webinars(self, "creator_id = $1 AND status != 'deleted'", creator_id).await
+    }
+
+    async fn update_webinar(
+        &self,
+        id: &str,
+        f: &WebinarFields,
+        plan: Option<&[PlannedReminder]>,
+    ) -> StoreResult<Webinar> {
+        let now = self.now();
+        transact(self, |tx| async move {
+            write_fields(&*tx, id, f, now).await?;
+            if let Some(plan) = plan {
+                cancel_pending(&*tx, id, now).await?;
+                arm(&*tx, id, f.from_time, plan).await?;
+            }
+            tx.commit().await
+        })
+        .await?;
+        get(self, id).await
+    }
+
+    async fn end_webinar(&self, id: &str, deleted: bool) -> StoreResult<Webinar> {
+        let now = self.now();
+        let status = if deleted { "deleted" } else { "cancelled" };
+        transact(self, |tx| async move {
+            let before = get(&*tx, id).await?;
+            let sql = "UPDATE webinars SET status = $2, updated_at = $3 WHERE id = $1";
+            tx.execute(sql, params![id, status, now]).await?;
+            cancel_pending(&*tx, id, now).await?;
+            tx.commit().await?;
+            Ok(Webinar {
+                status: status.into(),
+                ..before
+            })
+        })
+        .await
+    }
+
+    async fn list_reminders(&self, webinar_id: &str) -> StoreResult<Vec<Reminder>> {
+        get(self, webinar_id).await?;
+        let sql = "SELECT id, webinar_id, label, from_time, due_at, status, late, fired_at
+                   FROM reminders WHERE webinar_id = $1 ORDER BY due_at, label";
+        let rows = self.query(sql, params![webinar_id]).await?;
+        rows.iter().map(reminder).collect()
+    }
+
+    async fn list_participants(
+        &self,
+        webinar_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<Participant>> {
+        get(self, webinar_id).await?;
+        let sql = format!(
+            "SELECT {PARTICIPANT_COLS} FROM participants
+             WHERE webinar_id = $1 AND unregistered_at IS NULL
+               AND seq > COALESCE((SELECT seq FROM participants WHERE id = $2), 0)
+             ORDER BY seq LIMIT $3"
+        );
+        let rows = self.query(&sql, params![webinar_id, after, limit]).await?;
+        rows.iter().map(participant).collect()
+    }
+
+    async fn unregister_participant(&self, webinar_id: &str, id: &str) -> StoreResult<()> {
+        let now = self.now();
+        transact(self, |tx| async move {
+            let sql = "UPDATE participants SET unregistered_at = $3
+                       WHERE id = $1 AND webinar_id = $2 AND unregistered_at IS NULL";
+            touched(tx.execute(sql, params![id, webinar_id, now]).await?)?;
+            let sql = "UPDATE deliveries SET status = 'cancelled', updated_at = $2
+                       WHERE participant_id = $1 AND status = 'pending'";
+            tx.execute(sql, params![id, now]).await?;
+            tx.commit().await
+        })
+        .await
+    }
+}

@@ -1,0 +1,136 @@
+//! The engine: the hot path the scheduler and the delivery workers drive
+//! (claims, fan-out, leases, recording, expiry, the heartbeat). Each backend
+//! writes it in its own dialect (`SKIP LOCKED` and `unnest` on PostgreSQL,
+//! receipts on SQLite), where the two really differ. Lease-based claims
+//! (`claim_*`) never hold a transaction open across an HTTP call: they mark
+//! rows with an owner and a `locked_until`, and another instance may take
+//! them once that has passed.
+
+use super::*;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
+/// What the scheduler and the delivery workers ask of the store.
+#[async_trait]
+pub trait Engine: Send + Sync + 'static {
+    /// What other instances change, for a store shared between several;
+    /// `None` for one only this process uses.
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
+        None
+    }
+
+    /// Says `instance` is alive at `now` and answers how many instances
+    /// are (itself included): those heard from since `alive_since`. A store
+    /// only this process uses answers 1.
+    async fn heartbeat(
+        &self,
+        _instance: &str,
+        _now: DateTime<Utc>,
+        _alive_since: DateTime<Utc>,
+    ) -> StoreResult<u32> {
+        Ok(1)
+    }
+
+    // --- the scheduler ----------------------------------------------------
+    /// The earliest due instant of any pending reminder.
+    async fn next_reminder_due(&self) -> StoreResult<Option<DateTime<Utc>>>;
+    /// Active subscriptions a pending reminder due by `until` will fan out
+    /// to: their lanes get ready before it fires.
+    async fn subscriptions_due(&self, until: DateTime<Utc>) -> StoreResult<Vec<String>>;
+    /// Claims reminders due by `horizon` (`now`, or a little later to stage
+    /// the first step of a fan-out ahead of its due instant), and ones whose
+    /// fan-out lease lapsed by `now`.
+    async fn claim_due_reminders(
+        &self,
+        now: DateTime<Utc>,
+        horizon: DateTime<Utc>,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<DueReminder>>;
+    /// Fans out the next `batch` participants of a reminder `owner` holds,
+    /// resuming from its stored cursor; marks it finished when none are left.
+    /// To send, it writes one slice per matching subscription (a range of
+    /// participants, not a row each); when missed, a `missed` delivery row
+    /// per participant and subscription. Does nothing (and says done) once
+    /// the reminder is no longer `owner`'s: its lease lapsed and another
+    /// instance took it over. A step before the due instant (`now` earlier
+    /// than it) stages: it never finishes the reminder, and who the reminder
+    /// is for is frozen by the first step at or after the due instant.
+    #[allow(clippy::too_many_arguments)]
+    async fn fanout_batch(
+        &self,
+        reminder_id: &str,
+        owner: &str,
+        mode: FanoutMode,
+        batch: u32,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<FanoutProgress>;
+
+    // --- the delivery workers ---------------------------------------------
+    /// Active subscriptions that have pending deliveries.
+    async fn subscriptions_with_work(&self) -> StoreResult<Vec<String>>;
+    /// When this subscription next has a delivery to attempt, if ever.
+    async fn next_delivery_due(&self, subscription_id: &str) -> StoreResult<Option<DateTime<Utc>>>;
+    /// Leases due deliveries of one subscription: up to `limit` pending
+    /// rows (retries, test events), then whole slices while under `limit`.
+    async fn claim_deliveries(
+        &self,
+        subscription_id: &str,
+        now: DateTime<Utc>,
+        limit: u32,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Claimed>;
+    /// Extends the leases `owner` holds on these slices and pending rows to
+    /// `until`: a lane still working through them keeps them, so no other
+    /// lane (here or elsewhere) takes them while it does.
+    async fn renew_leases(
+        &self,
+        owner: &str,
+        slices: &[i64],
+        deliveries: &[String],
+        until: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Of what a lane holds (its leased slices and rows, and the
+    /// participants of its queued slice jobs), what was withdrawn since it
+    /// was leased: slices and rows no longer pending, participants
+    /// unregistered. The lane drops those jobs unsent. Asked once per
+    /// change made through this instance, and once a tick on a shared
+    /// store (changes made through other instances), never per request.
+    async fn withdrawn(
+        &self,
+        slices: &[i64],
+        rows: &[String],
+        participants: &[String],
+    ) -> StoreResult<Withdrawn>;
+    /// Records attempts and applies their verdicts, in one transaction.
+    /// Subscriptions failing since before `disable_before` are disabled; the
+    /// ids of subscriptions disabled by this call are returned.
+    /// `done_slices` are slices whose every job has an outcome in this call
+    /// or an earlier one.
+    /// Shared, not borrowed: a store that works on another thread takes it
+    /// there without copying a thousand outcomes, and the recorder keeps it
+    /// to try again.
+    async fn record_outcomes(
+        &self,
+        outcomes: Arc<[Outcome]>,
+        done_slices: &[i64],
+        now: DateTime<Utc>,
+        disable_before: DateTime<Utc>,
+    ) -> StoreResult<Vec<String>>;
+    /// Hands back every lease `owner` still holds (a clean shutdown, after
+    /// in-flight attempts were recorded), so another instance or the next
+    /// start takes the work at once instead of when the lease lapses.
+    async fn release_leases(&self, owner: &str) -> StoreResult<u64>;
+    /// Marks pending deliveries (and the unsent rest of slices) whose time
+    /// has passed as expired.
+    async fn expire_overdue(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+    /// Lets go of the database at the end of a clean stop (SQLite: closes
+    /// the file and releases its lock, so the next start can take it at
+    /// once). Calls made after it fail.
+    async fn close(&self) {}
+}

@@ -1,0 +1,197 @@
+//! [`Db`] for [`SqliteStore`]: each statement runs on the store's thread,
+//! its `$n` placeholders as `?n`, instants as epoch milliseconds. A
+//! transaction holds the thread: it serves that transaction's statements
+//! alone until it commits or is dropped (a rollback), as the one-call
+//! transactions of the engine do.
+
+use super::{receipts, Msg, SqliteStore};
+use crate::store::sql::{sqlite_placeholders, Backend, Db, Row, Tx, Value};
+use crate::store::{Delivery, StoreError, StoreResult};
+use async_trait::async_trait;
+use rusqlite::types::{Value as Lite, ValueRef};
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+/// A parameter as SQLite stores it.
+fn lite(v: &Value) -> Lite {
+    match v {
+        Value::Null => Lite::Null,
+        Value::Int(n) => Lite::Integer(*n),
+        Value::Bool(b) => Lite::Integer(i64::from(*b)),
+        Value::Text(s) => Lite::Text(s.clone()),
+        Value::Time(t) => Lite::Integer(t.timestamp_millis()),
+        Value::Bytes(b) => Lite::Blob(b.clone()),
+    }
+}
+
+/// A column as the catalog reads it.
+fn value(v: ValueRef) -> StoreResult<Value> {
+    Ok(match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(n) => Value::Int(n),
+        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        other => {
+            let kind = other.data_type();
+            return Err(StoreError::Other(anyhow::anyhow!(
+                "a {kind} column the catalog does not read"
+            )));
+        }
+    })
+}
+
+/// Runs one statement and gathers its rows.
+fn query(c: &Connection, sql: &str, params: Vec<Lite>) -> StoreResult<Vec<Row>> {
+    let mut st = c.prepare_cached(sql)?;
+    let n = st.column_count();
+    let mut rows = st.query(rusqlite::params_from_iter(params))?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let cols = (0..n)
+            .map(|i| value(r.get_ref(i)?))
+            .collect::<StoreResult<_>>()?;
+        out.push(Row(cols));
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl Db for SqliteStore {
+    async fn query(&self, sql: &str, params: &[Value]) -> StoreResult<Vec<Row>> {
+        let (sql, params) = (sqlite_placeholders(sql), params.iter().map(lite).collect());
+        self.run(move |c| query(c, &sql, params)).await
+    }
+
+    async fn execute(&self, sql: &str, params: &[Value]) -> StoreResult<u64> {
+        let sql = sqlite_placeholders(sql);
+        let params: Vec<Lite> = params.iter().map(lite).collect();
+        self.run(move |c| execute(c, &sql, params)).await
+    }
+}
+
+/// What a transaction asks of the thread it holds.
+enum Step {
+    Query(String, Vec<Lite>, oneshot::Sender<StoreResult<Vec<Row>>>),
+    Execute(String, Vec<Lite>, oneshot::Sender<StoreResult<u64>>),
+    /// A delivery out of its receipt, into a row (`receipts::take`).
+    Take(String, String, oneshot::Sender<StoreResult<()>>),
+    Commit(oneshot::Sender<StoreResult<()>>),
+}
+
+/// Runs one statement that answers no rows but a count.
+fn execute(c: &Connection, sql: &str, params: Vec<Lite>) -> StoreResult<u64> {
+    let n = c
+        .prepare_cached(sql)?
+        .execute(rusqlite::params_from_iter(params))?;
+    Ok(n as u64)
+}
+
+/// On the store's thread: serves one transaction's steps until it commits
+/// or its handle is dropped (the sender gone: roll back).
+fn serve(
+    c: &mut Connection,
+    steps: std::sync::mpsc::Receiver<Step>,
+    began: oneshot::Sender<StoreResult<()>>,
+) {
+    if let Err(e) = c.execute_batch("BEGIN IMMEDIATE") {
+        let _ = began.send(Err(e.into()));
+        return;
+    }
+    let _ = began.send(Ok(()));
+    for step in steps {
+        match step {
+            Step::Query(sql, p, reply) => {
+                let _ = reply.send(query(c, &sql, p));
+            }
+            Step::Execute(sql, p, reply) => {
+                let _ = reply.send(execute(c, &sql, p));
+            }
+            Step::Take(sub, id, reply) => {
+                let _ = reply.send(receipts::take(c, &sub, &id).map(drop));
+            }
+            Step::Commit(reply) => {
+                let _ = reply.send(c.execute_batch("COMMIT").map_err(Into::into));
+                return;
+            }
+        }
+    }
+    if let Err(e) = c.execute_batch("ROLLBACK") {
+        tracing::error!(error = %e, "rolling back a catalog transaction");
+    }
+}
+
+/// An open transaction on the store's thread.
+struct SqliteTx {
+    steps: std::sync::mpsc::Sender<Step>,
+}
+
+/// The thread stopped (or the store was closed) under a transaction.
+fn gone() -> StoreError {
+    StoreError::Other(anyhow::anyhow!("the SQLite thread has stopped"))
+}
+
+impl SqliteTx {
+    async fn ask<T>(
+        &self,
+        step: impl FnOnce(oneshot::Sender<StoreResult<T>>) -> Step,
+    ) -> StoreResult<T> {
+        let (tx, rx) = oneshot::channel();
+        self.steps.send(step(tx)).map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+}
+
+#[async_trait]
+impl Db for SqliteTx {
+    async fn query(&self, sql: &str, params: &[Value]) -> StoreResult<Vec<Row>> {
+        let (sql, params) = (sqlite_placeholders(sql), params.iter().map(lite).collect());
+        self.ask(|r| Step::Query(sql, params, r)).await
+    }
+
+    async fn execute(&self, sql: &str, params: &[Value]) -> StoreResult<u64> {
+        let (sql, params) = (sqlite_placeholders(sql), params.iter().map(lite).collect());
+        self.ask(|r| Step::Execute(sql, params, r)).await
+    }
+}
+
+#[async_trait]
+impl Tx for SqliteTx {
+    async fn commit(self: Box<Self>) -> StoreResult<()> {
+        self.ask(Step::Commit).await
+    }
+
+    async fn take_held(&self, sub: &str, id: &str) -> StoreResult<()> {
+        let (sub, id) = (sub.to_owned(), id.to_owned());
+        self.ask(|r| Step::Take(sub, id, r)).await
+    }
+}
+
+#[async_trait]
+impl Backend for SqliteStore {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    async fn held(&self, sub: &str, id: &str) -> StoreResult<Option<Delivery>> {
+        let (sub, id) = (sub.to_owned(), id.to_owned());
+        self.run(move |c| receipts::get(c, &sub, &id)).await
+    }
+
+    async fn held_recent(
+        &self,
+        sub: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<(chrono::DateTime<chrono::Utc>, Delivery)>> {
+        let sub = sub.to_owned();
+        let held = self.run(move |c| receipts::recent(c, &sub, limit)).await?;
+        Ok(held.into_iter().map(|(ms, d)| (super::at(ms), d)).collect())
+    }
+
+    async fn begin(&self) -> StoreResult<Box<dyn Tx>> {
+        let (steps, queue) = std::sync::mpsc::channel();
+        let (began, ready) = oneshot::channel();
+        let call: super::Call = Box::new(move |c| serve(c, queue, began));
+        self.calls.send(Msg::Call(call)).map_err(|_| gone())?;
+        ready.await.map_err(|_| gone())??;
+        Ok(Box::new(SqliteTx { steps }))
+    }
+}
