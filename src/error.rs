@@ -7,7 +7,39 @@ use crate::store::StoreError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::Serialize;
+
+/// The body of every error answer (CONTRACT §2).
+#[derive(Serialize, JsonSchema, Debug)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong. Keys are in the order the API always wrote them.
+#[derive(Serialize, JsonSchema, Debug)]
+pub struct ErrorDetail {
+    /// Stable and machine-readable, e.g. `invalid_hook_url`, `not_found`,
+    /// `rate_limited`, `internal`.
+    pub code: String,
+    /// The field, query parameter or path parameter to blame, when one is
+    /// (`hookUrl`, `[3].email`, `mangoes[0]`).
+    pub field: Option<String>,
+    /// For people.
+    pub message: String,
+}
+
+impl ErrorBody {
+    fn new(code: &str, message: String, field: Option<String>) -> Json<Self> {
+        Json(ErrorBody {
+            error: ErrorDetail {
+                code: code.to_owned(),
+                field,
+                message,
+            },
+        })
+    }
+}
 
 /// An API error, rendered as `{"error": {"code", "message", "field"}}`.
 #[derive(Debug)]
@@ -169,8 +201,8 @@ impl IntoResponse for ApiError {
                 retry_after,
                 close,
             } => {
-                let body = json!({"error": {"code": code, "message": message, "field": field}});
-                let mut resp = (status, Json(body)).into_response();
+                let body = ErrorBody::new(code, message, field);
+                let mut resp = (status, body).into_response();
                 let headers = resp.headers_mut();
                 if let Some(secs) = retry_after {
                     headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
@@ -182,8 +214,8 @@ impl IntoResponse for ApiError {
             }
             ApiError::Internal(e) => {
                 tracing::error!(error = %causes(&e), "request failed");
-                let body = json!({"error": {"code": "internal", "message": "internal error", "field": null}});
-                (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
+                let body = ErrorBody::new("internal", "internal error".into(), None);
+                (StatusCode::INTERNAL_SERVER_ERROR, body).into_response()
             }
         }
     }

@@ -3,22 +3,28 @@
 //! subscribe (idempotent), list, show, change caps, unsubscribe, rotate the
 //! secret, send a test event, and see or retry deliveries.
 
+use super::answer::{Accepted, List, Stored};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Integrator};
-use super::views::{self, id};
+use super::openapi::{errors, Routes};
+use super::validate::{self, id};
+use super::views::{self, DeliveryStatus};
 use super::AppState;
 use crate::domain::{ids, payload, Event, HookUrl};
 use crate::error::{ApiError, ApiResult};
 use crate::store::{NewSubscription, OneOff, Subscription, SubscriptionPatch};
+use aide::axum::routing::{get, post};
+use aide::axum::ApiRouter;
+use aide::transform::TransformOperation as Op;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::response::NoContent;
+use axum::Json;
 use chrono::Duration;
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> ApiRouter<AppState> {
+    Routes::new(describe)
         .route("/", get(list).post(subscribe))
         .route("/{id}", get(show).patch(update).delete(unsubscribe))
         .route("/{id}/rotate-secret", post(rotate))
@@ -26,19 +32,86 @@ pub fn routes() -> Router<AppState> {
         .route("/{id}/deliveries", get(deliveries))
         .route("/{id}/deliveries/{did}", get(delivery))
         .route("/{id}/deliveries/{did}/retry", post(retry))
+        .tagged("integration")
+}
+
+const NO_SUB: (u16, &str) = (404, "No such subscription of this creator's (`not_found`).");
+const DISABLED: (u16, &str) = (
+    409,
+    "The subscription is disabled (`subscription_disabled`); enable it first.",
+);
+const NO_DELIVERY: (u16, &str) = (404, "No such subscription or delivery (`not_found`).");
+
+/// What each route is for, and what its handler refuses.
+fn describe<'a>(method: &str, path: &str, op: Op<'a>) -> Op<'a> {
+    match (method, path) {
+        ("get", "/") => op.summary("List your subscriptions"),
+        ("post", "/") => errors(
+            op.summary("Subscribe a URL").description(
+                "The seed's call. Subscribing the same (`hookUrl`, `event`, `webinar`) again \
+                 answers the existing subscription (200), secret included. A hook URL on a \
+                 private, loopback or otherwise non-public address is refused (422 \
+                 `invalid_hook_url`).",
+            ),
+            &[(
+                404,
+                "The webinar or mango is not this creator's (`not_found`, `field` names it).",
+            )],
+        ),
+        ("get", "/{id}") => errors(op.summary("Show a subscription"), &[NO_SUB]),
+        ("patch", "/{id}") => errors(
+            op.summary("Change a subscription's caps, or enable it"),
+            &[NO_SUB],
+        ),
+        ("delete", "/{id}") => errors(op.summary("Unsubscribe"), &[NO_SUB]),
+        (_, "/{id}/rotate-secret") => errors(
+            op.summary("Rotate the signing secret").description(
+                "The old secret keeps signing beside the new one until `previousSecretValidUntil`.",
+            ),
+            &[NO_SUB],
+        ),
+        (_, "/{id}/test") => errors(
+            op.summary("Send a test event")
+                .description("The seed's example payload, labelled `test`."),
+            &[NO_SUB, DISABLED],
+        ),
+        (_, "/{id}/deliveries") => {
+            errors(op.summary("List a subscription's deliveries"), &[NO_SUB])
+        }
+        (_, "/{id}/deliveries/{did}") => errors(
+            op.summary("Show a delivery with its attempts"),
+            &[NO_DELIVERY],
+        ),
+        (_, "/{id}/deliveries/{did}/retry") => errors(
+            op.summary("Send a delivery again now").description(
+                "Whatever became of it, a delivered one included, with at least an hour to succeed.",
+            ),
+            &[NO_DELIVERY, DISABLED],
+        ),
+        _ => op,
+    }
 }
 
 /// The seed's body, plus tminus's optional extensions. Unknown fields are
 /// refused: a typo like `webinarId` must not subscribe to every webinar.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(super) struct Subscribe {
+    /// Where to POST: an absolute `https://` URL (`http://` only where the
+    /// operator allows it), on a public address.
     hook_url: String,
+    /// `webinar.reminder.all`, or one interval's event such as
+    /// `webinar.reminder.1day`.
     event: String,
+    /// Only this webinar of the creator's; all of them when absent or empty.
     webinar: Option<String>,
+    /// Only webinars of this mango (product).
     mango: Option<String>,
+    /// Requests in flight to the endpoint at once, 1 to 1024.
     max_concurrency: Option<u32>,
+    /// Requests a second at most; no cap when absent.
     rate_per_second: Option<u32>,
+    /// Payloads per POST, 1 to 1000: more than 1 sends JSON arrays.
     batch_size: Option<u32>,
 }
 
@@ -133,7 +206,7 @@ async fn subscribe(
     who: Integrator,
     State(s): State<AppState>,
     ApiJson(b): ApiJson<Subscribe>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<Stored<views::Subscription>> {
     let cfg = &s.ctx.config;
     let Checked {
         hook,
@@ -177,21 +250,24 @@ async fn subscribe(
         .secrets
         .open(&sub.secret)
         .map_err(anyhow::Error::from)?;
-    Ok((
-        views::created(created),
-        Json(views::subscription(&sub, Some(&secret))),
-    ))
+    Ok(Stored {
+        new: created,
+        body: views::Subscription::new(&sub, Some(secret))?,
+    })
 }
 
-async fn list(who: Integrator, State(s): State<AppState>) -> ApiResult<Json<Value>> {
+async fn list(
+    who: Integrator,
+    State(s): State<AppState>,
+) -> ApiResult<Json<List<views::Subscription>>> {
     let subs = s
         .ctx
         .store
         .list_subscriptions(Some(&who.creator_id))
         .await?;
-    Ok(Json(
-        json!({"data": subs.iter().map(|x| views::subscription(x, None)).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(List::of(subs, |x| {
+        views::Subscription::new(&x, None)
+    })?))
 }
 
 /// Refuses to send for a disabled subscription.
@@ -225,20 +301,23 @@ async fn show(
     who: Integrator,
     State(s): State<AppState>,
     ApiPath(sid): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(views::subscription(
-        &owned(&s, &who, &sid).await?,
-        None,
-    )))
+) -> ApiResult<Json<views::Subscription>> {
+    let sub = owned(&s, &who, &sid).await?;
+    Ok(Json(views::Subscription::new(&sub, None)?))
 }
 
-#[derive(Deserialize)]
+/// Changes to a subscription; absent fields keep their value.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct Patch {
+    /// 1 to 1024.
     max_concurrency: Option<u32>,
+    /// At least 1; `null` removes the cap.
     #[serde(default, deserialize_with = "explicit")]
     rate_per_second: Option<Option<u32>>,
+    /// 1 to 1000.
     batch_size: Option<u32>,
+    /// `true` enables a disabled subscription (only `true` is accepted).
     enabled: Option<bool>,
 }
 
@@ -252,7 +331,7 @@ async fn update(
     State(s): State<AppState>,
     ApiPath(sid): ApiPath<String>,
     ApiJson(p): ApiJson<Patch>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<views::Subscription>> {
     owned(&s, &who, &sid).await?;
     caps(p.max_concurrency, p.rate_per_second.flatten(), p.batch_size)?;
     if p.enabled == Some(false) {
@@ -270,25 +349,25 @@ async fn update(
     };
     let sub = s.ctx.store.update_subscription(&sid, &patch).await?;
     s.dispatcher.wake(&sid);
-    Ok(Json(views::subscription(&sub, None)))
+    Ok(Json(views::Subscription::new(&sub, None)?))
 }
 
 async fn unsubscribe(
     who: Integrator,
     State(s): State<AppState>,
     ApiPath(sid): ApiPath<String>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<NoContent> {
     owned(&s, &who, &sid).await?;
     s.ctx.store.delete_subscription(&sid).await?;
     s.dispatcher.withdraw();
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
 async fn rotate(
     who: Integrator,
     State(s): State<AppState>,
     ApiPath(sid): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<views::Subscription>> {
     owned(&s, &who, &sid).await?;
     let grace =
         s.ctx.clock.now() + Duration::from_std(s.ctx.config.secret_grace).unwrap_or_default();
@@ -298,9 +377,10 @@ async fn rotate(
         .store
         .rotate_secret(&sid, &s.ctx.secrets.seal(&secret), grace)
         .await?;
-    let mut v = views::subscription(&sub, Some(&secret));
-    v["previousSecretValidUntil"] = json!(payload::iso_millis(grace));
-    Ok(Json(v))
+    Ok(Json(views::Subscription {
+        previous_secret_valid_until: Some(payload::iso_millis(grace)),
+        ..views::Subscription::new(&sub, Some(secret))?
+    }))
 }
 
 /// Sends the seed's example payload once, labelled `test`.
@@ -308,7 +388,7 @@ async fn test_event(
     who: Integrator,
     State(s): State<AppState>,
     ApiPath(sid): ApiPath<String>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<Accepted<views::Delivery>> {
     let sub = owned(&s, &who, &sid).await?;
     active(&sub)?;
     let (w, p) = payload::seed_example();
@@ -322,42 +402,16 @@ async fn test_event(
     };
     let d = s.ctx.store.create_one_off(&one, now).await?;
     s.dispatcher.wake(&sid);
-    Ok((StatusCode::ACCEPTED, Json(json!(d))))
+    Ok(Accepted(d.try_into()?))
 }
 
-#[derive(Deserialize)]
+/// Which deliveries to list.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct DeliveryQuery {
     status: Option<DeliveryStatus>,
+    /// 1 to 1000; 50 when not given.
     limit: Option<u32>,
-}
-
-/// The statuses a delivery can have: any other is refused, not matched
-/// against nothing.
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "lowercase")]
-enum DeliveryStatus {
-    Pending,
-    Delivered,
-    Batched,
-    Failed,
-    Expired,
-    Missed,
-    Cancelled,
-}
-
-impl DeliveryStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Delivered => "delivered",
-            Self::Batched => "batched",
-            Self::Failed => "failed",
-            Self::Expired => "expired",
-            Self::Missed => "missed",
-            Self::Cancelled => "cancelled",
-        }
-    }
 }
 
 async fn deliveries(
@@ -365,7 +419,7 @@ async fn deliveries(
     State(s): State<AppState>,
     ApiPath(sid): ApiPath<String>,
     ApiQuery(q): ApiQuery<DeliveryQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<List<views::Delivery>>> {
     owned(&s, &who, &sid).await?;
     let rows = s
         .ctx
@@ -373,17 +427,17 @@ async fn deliveries(
         .list_deliveries(
             &sid,
             q.status.map(DeliveryStatus::as_str),
-            views::limit(q.limit),
+            validate::limit(q.limit),
         )
         .await?;
-    Ok(Json(json!({"data": rows})))
+    Ok(Json(List::of(rows, views::Delivery::try_from)?))
 }
 
 async fn delivery(
     who: Integrator,
     State(s): State<AppState>,
     ApiPath((sid, did)): ApiPath<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<views::Delivery>> {
     owned(&s, &who, &sid).await?;
     let d = s
         .ctx
@@ -391,7 +445,7 @@ async fn delivery(
         .get_delivery(&sid, &did)
         .await
         .map_err(ApiError::lookup("delivery"))?;
-    Ok(Json(json!(d)))
+    Ok(Json(d.try_into()?))
 }
 
 /// Sends a delivery again now, whatever became of it (a replay of a
@@ -400,7 +454,7 @@ async fn retry(
     who: Integrator,
     State(s): State<AppState>,
     ApiPath((sid, did)): ApiPath<(String, String)>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<Accepted<views::Delivery>> {
     let sub = owned(&s, &who, &sid).await?;
     active(&sub)?;
     let now = s.ctx.clock.now();
@@ -411,5 +465,5 @@ async fn retry(
         .await
         .map_err(ApiError::lookup("delivery"))?;
     s.dispatcher.wake(&sid);
-    Ok((StatusCode::ACCEPTED, Json(json!(d))))
+    Ok(Accepted(d.try_into()?))
 }

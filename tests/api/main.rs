@@ -13,6 +13,7 @@ mod helpers;
 mod https;
 mod isolation;
 mod midflight;
+mod openapi;
 mod payload;
 #[path = "../common/pg.rs"]
 #[allow(dead_code)]

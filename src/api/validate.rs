@@ -1,33 +1,9 @@
-//! How stored records are shown, and the small validators the handlers
-//! share. Secrets appear only where a view says so.
+//! The small validators the handlers share: bounded text, instants, time
+//! zones, ids in paths and queries, paging limits. Each refusal names the
+//! field at fault, in the API's one error shape.
 
 use crate::error::ApiError;
-use crate::store::Subscription;
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
-
-/// A subscription as integrators see it; `secret` (opened from its stored
-/// form) only on create and rotation.
-pub fn subscription(s: &Subscription, secret: Option<&str>) -> Value {
-    let mut v = json!({
-        "id": s.id,
-        "hookUrl": s.hook_url,
-        "event": s.event,
-        "webinar": s.webinar_id,
-        "mango": s.mango_id,
-        "createdAt": crate::domain::payload::iso_millis(s.created_at),
-        "status": s.status,
-        "disabledReason": s.disabled_reason,
-        "maxConcurrency": s.max_concurrency,
-        "ratePerSecond": s.rate_per_second,
-        "batchSize": s.batch_size,
-    });
-    if let Some(secret) = secret {
-        v["secret"] = json!(secret);
-    }
-    v
-}
 
 /// A required, non-blank string of bounded length.
 pub fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
@@ -101,13 +77,4 @@ pub fn query_id<'a>(param: &str, value: Option<&'a str>) -> Result<Option<&'a st
 /// Paging limit: default 50, at most 1 000.
 pub fn limit(l: Option<u32>) -> u32 {
     l.unwrap_or(50).clamp(1, 1000)
-}
-
-/// 201 for a new thing, 200 for an existing one.
-pub fn created(new: bool) -> StatusCode {
-    if new {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    }
 }
