@@ -99,6 +99,7 @@ fn describe<'a>(method: &str, path: &str, op: Op<'a>) -> Op<'a> {
 pub(super) struct Subscribe {
     /// Where to POST: an absolute `https://` URL (`http://` only where the
     /// operator allows it), on a public address.
+    #[schemars(url)]
     hook_url: String,
     /// `webinar.reminder.all`, or one interval's event such as
     /// `webinar.reminder.1day`.
@@ -108,10 +109,13 @@ pub(super) struct Subscribe {
     /// Only webinars of this mango (product).
     mango: Option<String>,
     /// Requests in flight to the endpoint at once, 1 to 1024.
+    #[schemars(range(min = 1, max = 1024))]
     max_concurrency: Option<u32>,
     /// Requests a second at most; no cap when absent.
+    #[schemars(range(min = 1))]
     rate_per_second: Option<u32>,
     /// Payloads per POST, 1 to 1000: more than 1 sends JSON arrays.
+    #[schemars(range(min = 1, max = 1000))]
     batch_size: Option<u32>,
 }
 
@@ -311,11 +315,14 @@ async fn show(
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct Patch {
     /// 1 to 1024.
+    #[schemars(range(min = 1, max = 1024))]
     max_concurrency: Option<u32>,
     /// At least 1; `null` removes the cap.
+    #[schemars(range(min = 1))]
     #[serde(default, deserialize_with = "explicit")]
     rate_per_second: Option<Option<u32>>,
     /// 1 to 1000.
+    #[schemars(range(min = 1, max = 1000))]
     batch_size: Option<u32>,
     /// `true` enables a disabled subscription (only `true` is accepted).
     enabled: Option<bool>,

@@ -23,6 +23,7 @@ use serde::Deserialize;
 
 pub fn routes() -> ApiRouter<AppState> {
     let no_webinar = (404, "No such webinar (`not_found`).");
+    let ended = (409, "The webinar is cancelled or deleted (`conflict`).");
     ApiRouter::new()
         .api_route(
             "/webinars/{id}/participants",
@@ -37,14 +38,14 @@ pub fn routes() -> ApiRouter<AppState> {
                     op.summary("Register a participant").description(
                         "Registering the same email again answers the existing registration (200).",
                     ),
-                    &[no_webinar],
+                    &[no_webinar, ended],
                 )
             }),
         )
         .api_route(
             "/webinars/{id}/participants/bulk",
             post_with(register_bulk, move |op: Op| {
-                errors(bulk_body(op), &[no_webinar])
+                errors(bulk_body(op), &[no_webinar, ended])
             }),
         )
         .api_route(
@@ -75,10 +76,13 @@ fn bulk_body(op: Op<'_>) -> Op<'_> {
 #[serde(deny_unknown_fields)]
 pub(super) struct ParticipantIn {
     /// 1 to 200 characters.
+    #[schemars(length(min = 1, max = 200))]
     name: String,
     /// The participant's email; one registration per email per webinar.
+    #[schemars(email, length(max = 320))]
     email: String,
     /// Up to 40 characters.
+    #[schemars(length(max = 40))]
     #[serde(default)]
     phone: Option<String>,
     /// `±HH:MM` or an IANA zone.

@@ -77,6 +77,7 @@ pub fn routes() -> ApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 struct NewCreator {
     /// 1 to 200 characters.
+    #[schemars(length(min = 1, max = 200))]
     name: String,
     /// `±HH:MM` or an IANA zone name; the default for its webinars.
     timezone: Option<String>,
@@ -121,6 +122,7 @@ async fn get_creator(
 #[serde(deny_unknown_fields)]
 struct NewKey {
     /// A label for people, 1 to 200 characters; `default` when not given.
+    #[schemars(length(min = 1, max = 200))]
     name: Option<String>,
 }
 
@@ -186,6 +188,7 @@ async fn revoke_key(
 #[serde(deny_unknown_fields)]
 struct NewMango {
     /// 1 to 200 characters.
+    #[schemars(length(min = 1, max = 200))]
     name: String,
 }
 

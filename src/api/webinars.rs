@@ -96,12 +96,16 @@ pub fn routes() -> ApiRouter<AppState> {
 pub(super) struct NewWebinar {
     creator_id: String,
     /// 1 to 500 characters.
+    #[schemars(length(min = 1, max = 500))]
     title: String,
     /// An absolute http(s) URL.
+    #[schemars(url, length(max = 2048))]
     link: String,
     /// An ISO 8601 instant, e.g. `2024-03-15T10:00:00.000Z`.
+    #[schemars(extend("format" = "date-time"))]
     from_time: String,
     /// An ISO 8601 instant after `fromTime`, at most 31 days later.
+    #[schemars(extend("format" = "date-time"))]
     to_time: String,
     /// `±HH:MM` or an IANA zone; the creator's when not given.
     timezone: Option<String>,
