@@ -6,7 +6,7 @@
 use super::answer::{Accepted, List, Stored};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Integrator};
 use super::openapi::{errors, Routes};
-use super::validate::{self, id};
+use super::validate::{self, id, Findings};
 use super::views::{self, DeliveryStatus};
 use super::AppState;
 use crate::domain::{ids, payload, Event, HookUrl};
@@ -127,33 +127,29 @@ fn given(v: Option<String>) -> Option<String> {
 /// Most payloads in one batched POST.
 const MAX_BATCH: u32 = 1000;
 
-fn caps(
-    max_concurrency: Option<u32>,
-    rate: Option<u32>,
-    batch: Option<u32>,
-) -> Result<(), ApiError> {
+/// Checks the delivery caps, keeping each refusal in `f`.
+fn caps(f: &mut Findings, max_concurrency: Option<u32>, rate: Option<u32>, batch: Option<u32>) {
     if matches!(batch, Some(0)) || batch.is_some_and(|b| b > MAX_BATCH) {
-        return Err(ApiError::invalid(
+        f.refuse(ApiError::invalid(
             "invalid_value",
             "batchSize",
             format!("batchSize must be between 1 and {MAX_BATCH}"),
         ));
     }
     if matches!(max_concurrency, Some(0) | Some(1025..)) {
-        return Err(ApiError::invalid(
+        f.refuse(ApiError::invalid(
             "invalid_value",
             "maxConcurrency",
             "maxConcurrency must be between 1 and 1024",
         ));
     }
     if matches!(rate, Some(0)) {
-        return Err(ApiError::invalid(
+        f.refuse(ApiError::invalid(
             "invalid_value",
             "ratePerSecond",
             "ratePerSecond must be at least 1 (omit it for no cap)",
         ));
     }
-    Ok(())
 }
 
 /// A subscribe body that passed every check that needs no store.
@@ -172,32 +168,46 @@ pub(super) fn check_subscribe(
     cfg: &crate::config::Config,
     guard: &crate::delivery::guard::Policy,
 ) -> ApiResult<Checked> {
-    let hook = HookUrl::parse(&b.hook_url, cfg.allow_http)
-        .map_err(|e| ApiError::invalid("invalid_hook_url", "hookUrl", e.to_string()))?;
+    let mut f = Findings::default();
+    let hook = f.check(
+        HookUrl::parse(&b.hook_url, cfg.allow_http)
+            .map_err(|e| ApiError::invalid("invalid_hook_url", "hookUrl", e.to_string())),
+    );
     // A forbidden IP literal or localhost name can never be delivered to:
     // say so now rather than with failed attempts later.
-    guard
-        .check_url(hook.url())
-        .map_err(|e| ApiError::invalid("invalid_hook_url", "hookUrl", e))?;
-    let event = Event::parse(b.event.trim(), &cfg.reminder_offsets).ok_or_else(|| {
-        ApiError::invalid(
-            "unknown_event",
-            "event",
-            format!(
-                "event must be one of: {}",
-                Event::names(&cfg.reminder_offsets).join(", ")
-            ),
+    let hook = hook.and_then(|hook| {
+        f.check(
+            guard
+                .check_url(hook.url())
+                .map(|_| hook)
+                .map_err(|e| ApiError::invalid("invalid_hook_url", "hookUrl", e)),
         )
-    })?;
-    caps(b.max_concurrency, b.rate_per_second, b.batch_size)?;
+    });
+    let event = f.check(
+        Event::parse(b.event.trim(), &cfg.reminder_offsets).ok_or_else(|| {
+            ApiError::invalid(
+                "unknown_event",
+                "event",
+                format!(
+                    "event must be one of: {}",
+                    Event::names(&cfg.reminder_offsets).join(", ")
+                ),
+            )
+        }),
+    );
+    caps(&mut f, b.max_concurrency, b.rate_per_second, b.batch_size);
     let webinar = given(b.webinar.clone());
     if webinar.as_deref().is_some_and(|w| !ids::is_id(w)) {
-        return Err(ApiError::invalid(
+        f.refuse(ApiError::invalid(
             "invalid_webinar_id",
             "webinar",
             "webinar must be a webinar id (24 hex digits)",
         ));
     }
+    f.done()?;
+    let (Some(hook), Some(event)) = (hook, event) else {
+        unreachable!("every refusal was answered by done()");
+    };
     Ok(Checked {
         hook,
         event,
@@ -340,7 +350,14 @@ async fn update(
     ApiJson(p): ApiJson<Patch>,
 ) -> ApiResult<Json<views::Subscription>> {
     owned(&s, &who, &sid).await?;
-    caps(p.max_concurrency, p.rate_per_second.flatten(), p.batch_size)?;
+    let mut f = Findings::default();
+    caps(
+        &mut f,
+        p.max_concurrency,
+        p.rate_per_second.flatten(),
+        p.batch_size,
+    );
+    f.done()?;
     if p.enabled == Some(false) {
         return Err(ApiError::invalid(
             "invalid_value",

@@ -6,7 +6,7 @@ use super::answer::{Page, Stored};
 use super::bulk::{self, Format, Limits};
 use super::extract::{read_deadline, Admin, ApiJson, ApiPath, ApiQuery};
 use super::openapi::{errors, io};
-use super::validate::{self, id, text, zone};
+use super::validate::{self, id, text, zone, Findings};
 use super::views;
 use super::webinars::load;
 use super::{AppState, BULK_BODY_LIMIT, BULK_MIN_RATE};
@@ -92,7 +92,26 @@ pub(super) struct ParticipantIn {
 /// Validates one participant; a bulk caller prefixes the field with the
 /// entry's index only when there is an error.
 pub(super) fn participant(p: ParticipantIn) -> Result<NewParticipant, ApiError> {
-    let email = text("email", &p.email, 320)?;
+    let mut f = Findings::default();
+    let email = f.check(email(&p.email));
+    let phone = f.check(phone(p.phone.unwrap_or_default()));
+    let name = f.check(text("name", &p.name, 200));
+    let timezone = f.check(zone("timezone", p.timezone.as_deref()));
+    f.done()?;
+    let (Some(email), Some(phone), Some(name), Some(timezone)) = (email, phone, name, timezone)
+    else {
+        unreachable!("every refusal was answered by done()");
+    };
+    Ok(NewParticipant {
+        name,
+        email,
+        phone,
+        timezone,
+    })
+}
+
+fn email(v: &str) -> Result<String, ApiError> {
+    let email = text("email", v, 320)?;
     if !email.contains('@') || email.contains(char::is_whitespace) {
         return Err(ApiError::invalid(
             "invalid_email",
@@ -100,20 +119,18 @@ pub(super) fn participant(p: ParticipantIn) -> Result<NewParticipant, ApiError> 
             "email is not an email address",
         ));
     }
-    let phone = p.phone.unwrap_or_default();
-    if phone.len() > 40 {
+    Ok(email)
+}
+
+fn phone(v: String) -> Result<String, ApiError> {
+    if v.len() > 40 {
         return Err(ApiError::invalid(
             "invalid_value",
             "phone",
             "phone is longer than 40 characters",
         ));
     }
-    Ok(NewParticipant {
-        name: text("name", &p.name, 200)?,
-        email,
-        phone: phone.trim().to_owned(),
-        timezone: zone("timezone", p.timezone.as_deref())?,
-    })
+    Ok(v.trim().to_owned())
 }
 
 async fn register(

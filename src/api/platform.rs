@@ -4,7 +4,7 @@
 use super::answer::{Created, List};
 use super::extract::{key_hash, parse_json, Admin, ApiJson, ApiPath, ApiQuery};
 use super::openapi::{errors, io};
-use super::validate::{self, id, text, zone};
+use super::validate::{self, id, text, zone, Findings};
 use super::views::{self, SubscriptionStatus};
 use super::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -88,8 +88,13 @@ async fn create_creator(
     State(s): State<AppState>,
     ApiJson(b): ApiJson<NewCreator>,
 ) -> ApiResult<Created<views::Creator>> {
-    let name = text("name", &b.name, 200)?;
-    let tz = zone("timezone", b.timezone.as_deref())?;
+    let mut f = Findings::default();
+    let name = f.check(text("name", &b.name, 200));
+    let tz = f.check(zone("timezone", b.timezone.as_deref()));
+    f.done()?;
+    let (Some(name), Some(tz)) = (name, tz) else {
+        unreachable!("every refusal was answered by done()");
+    };
     let c = s.ctx.store.create_creator(&name, tz.as_deref()).await?;
     Ok(Created(c.into()))
 }

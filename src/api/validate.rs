@@ -5,6 +5,37 @@
 use crate::error::ApiError;
 use chrono::{DateTime, Utc};
 
+/// Gathers every field's refusal, so that one answer names them all
+/// (`error.errors`) rather than only the first.
+#[derive(Default)]
+pub struct Findings(Vec<ApiError>);
+
+impl Findings {
+    /// The value, or `None` with its refusal kept.
+    pub fn check<T>(&mut self, r: Result<T, ApiError>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.0.push(e);
+                None
+            }
+        }
+    }
+
+    /// Keeps a refusal.
+    pub fn refuse(&mut self, e: ApiError) {
+        self.0.push(e);
+    }
+
+    /// Ok when nothing was refused; else the first refusal, listing all.
+    pub fn done(self) -> Result<(), ApiError> {
+        match ApiError::all(self.0) {
+            None => Ok(()),
+            Some(e) => Err(e),
+        }
+    }
+}
+
 /// A required, non-blank string of bounded length.
 pub fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
     let t = value.trim();

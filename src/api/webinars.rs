@@ -5,7 +5,7 @@
 use super::answer::{Created, List};
 use super::extract::{Admin, ApiJson, ApiPath, ApiQuery};
 use super::openapi::errors;
-use super::validate::{id, instant, query_id, text, zone};
+use super::validate::{id, instant, query_id, text, zone, Findings};
 use super::views::{self, Sorted};
 use super::AppState;
 use crate::domain::span;
@@ -142,12 +142,23 @@ fn link(v: &str) -> Result<String, ApiError> {
 /// the handler fills in the creator's zone by default and checks that the
 /// mangoes are the creator's.
 pub(super) fn fields(b: NewWebinar) -> ApiResult<WebinarFields> {
-    let timezone = zone("timezone", b.timezone.as_deref())?;
+    let mut f = Findings::default();
+    let timezone = f.check(zone("timezone", b.timezone.as_deref()));
+    let title = f.check(text("title", &b.title, 500));
+    let link = f.check(link(&b.link));
+    let from_time = f.check(instant("fromTime", &b.from_time));
+    let to_time = f.check(instant("toTime", &b.to_time));
+    f.done()?;
+    let (Some(timezone), Some(title), Some(link), Some(from_time), Some(to_time)) =
+        (timezone, title, link, from_time, to_time)
+    else {
+        unreachable!("every refusal was answered by done()");
+    };
     Ok(WebinarFields {
-        title: text("title", &b.title, 500)?,
-        link: link(&b.link)?,
-        from_time: instant("fromTime", &b.from_time)?,
-        to_time: instant("toTime", &b.to_time)?,
+        title,
+        link,
+        from_time,
+        to_time,
         timezone,
         mango_ids: b.mangoes,
     })

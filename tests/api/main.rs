@@ -9,6 +9,7 @@ mod connections;
 mod delivery;
 mod fault_matrix;
 mod faults;
+mod field_errors;
 mod helpers;
 mod https;
 mod isolation;

@@ -2,7 +2,7 @@
 //! except a single webinar, nulls written, extras absent unless set.
 
 use super::*;
-use crate::error::{ErrorBody, ErrorDetail};
+use crate::error::{ErrorBody, ErrorDetail, FieldError};
 use chrono::TimeZone;
 use serde::Serialize;
 
@@ -69,6 +69,11 @@ fn views_write_sorted_keys() {
     sorted(&ErrorBody {
         error: ErrorDetail {
             code: "c".into(),
+            errors: vec![FieldError {
+                code: "c".into(),
+                field: "f".into(),
+                message: "m".into(),
+            }],
             field: None,
             message: "m".into(),
         },
