@@ -24,7 +24,8 @@ pub struct ErrorDetail {
     /// `rate_limited`, `internal`.
     pub code: String,
     /// When several fields are wrong: each of them, the first included.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Absent otherwise (`default` tells the schema it may be).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
     /// The field, query parameter or path parameter to blame, when one is
     /// (`hookUrl`, `[3].email`, `mangoes[0]`).

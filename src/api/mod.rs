@@ -13,6 +13,7 @@ mod docs;
 pub mod extract;
 #[cfg(test)]
 mod fuzz;
+mod idempotency;
 mod integration;
 pub mod openapi;
 mod participants;
@@ -36,7 +37,7 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 /// Largest ordinary request body.
-const BODY_LIMIT: usize = 64 * 1024;
+pub const BODY_LIMIT: usize = 64 * 1024;
 /// Largest bulk registration body (200 000 participants of about 300
 /// bytes); read as it arrives, never held whole (`bulk`).
 pub const BULK_BODY_LIMIT: usize = 64 * 1024 * 1024;
@@ -116,6 +117,10 @@ pub fn router(state: AppState) -> Router {
         // adds the `Allow` header.
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::layer,
+        ))
         .layer(axum::middleware::from_fn(plain::refuse_in_uri))
         .with_state(state)
 }

@@ -4,12 +4,14 @@
 //! from the database URL once, at start.
 
 pub mod batch;
+pub mod idempotency;
 pub mod model;
 pub mod postgres;
 pub mod receipt;
 pub mod sqlite;
 
 pub use batch::{NewParticipants, PackedParticipant, ParticipantRef};
+pub use idempotency::Remembered;
 pub use model::*;
 
 use async_trait::async_trait;
@@ -285,6 +287,17 @@ pub trait Store: Send + Sync + 'static {
     /// Marks pending deliveries (and the unsent rest of slices) whose time
     /// has passed as expired.
     async fn expire_overdue(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+    /// The answer remembered for (caller, `Idempotency-Key`) since `since`.
+    async fn remembered(
+        &self,
+        caller: &str,
+        key: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Option<Remembered>>;
+    /// Remembers an answer unless one is already kept for its (caller,
+    /// key) since `since` (the first wins); forgets those older. Returns
+    /// the one kept.
+    async fn remember(&self, r: &Remembered, since: DateTime<Utc>) -> StoreResult<Remembered>;
     /// Lets go of the database at the end of a clean stop (SQLite: closes
     /// the file and releases its lock, so the next start can take it at
     /// once). Calls made after it fail.

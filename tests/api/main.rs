@@ -12,6 +12,7 @@ mod faults;
 mod field_errors;
 mod helpers;
 mod https;
+mod idempotency;
 mod isolation;
 mod midflight;
 mod openapi;

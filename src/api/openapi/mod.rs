@@ -148,9 +148,13 @@ fn finish(api: &mut OpenApi) {
     if let Some(paths) = api.paths.as_mut() {
         for (template, item) in paths.paths.iter_mut() {
             if let ReferenceOr::Item(item) = item {
-                for (_, op) in operations(item) {
+                let platform = template.starts_with("/api/v1/platform/");
+                for (method, op) in operations(item) {
                     path_parameters(template, op);
                     uri_errors(op);
+                    if platform && method == "post" {
+                        idempotency_key(op);
+                    }
                 }
             }
         }
@@ -186,6 +190,21 @@ fn path_parameters(template: &str, op: &mut Operation) {
         .expect("a valid parameter");
         op.parameters.insert(i, ReferenceOr::Item(param));
     }
+}
+
+/// Platform `POST`s take `Idempotency-Key` (`api::idempotency`).
+fn idempotency_key(op: &mut Operation) {
+    let param = serde_json::from_value(serde_json::json!({
+        "in": "header",
+        "name": "Idempotency-Key",
+        "required": false,
+        "description": "Makes the request safe to repeat: a repeat with the same key within 24 h \
+            gets the first answer (status and body) and changes nothing; the same key with \
+            another request is refused, 422 `idempotency_key_reused`. 1 to 255 characters.",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255}
+    }))
+    .expect("a valid parameter");
+    op.parameters.push(ReferenceOr::Item(param));
 }
 
 /// Every request's path and query pass a filter that refuses control

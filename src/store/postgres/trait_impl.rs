@@ -401,4 +401,15 @@ impl Store for PgStore {
     async fn expire_overdue(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         in_tx!(self, |tx| sweep::expire_overdue(&tx, now).await?)
     }
+    async fn remembered(
+        &self,
+        caller: &str,
+        key: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Option<Remembered>> {
+        super::idempotency::remembered(&**self.conn().await?, caller, key, since).await
+    }
+    async fn remember(&self, r: &Remembered, since: DateTime<Utc>) -> StoreResult<Remembered> {
+        super::idempotency::remember(&**self.conn().await?, r, since).await
+    }
 }

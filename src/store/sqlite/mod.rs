@@ -9,6 +9,7 @@
 
 mod engine;
 mod file;
+mod idempotency;
 mod platform;
 mod receipts;
 mod record;
@@ -26,6 +27,7 @@ use rusqlite::Connection;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0001_init.sql"),
     include_str!("../../../migrations/sqlite/0002_receipts.sql"),
+    include_str!("../../../migrations/sqlite/0003_idempotency.sql"),
 ];
 
 /// A call to run on the store's thread.

@@ -301,6 +301,21 @@ impl Store for SqliteStore {
     async fn expire_overdue(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         self.run(move |c| record::expire_overdue(c, now)).await
     }
+    async fn remembered(
+        &self,
+        caller: &str,
+        key: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Option<Remembered>> {
+        let (caller, key) = (own(caller), own(key));
+        self.run(move |c| super::idempotency::remembered(c, &caller, &key, since))
+            .await
+    }
+    async fn remember(&self, r: &Remembered, since: DateTime<Utc>) -> StoreResult<Remembered> {
+        let r = r.clone();
+        self.run(move |c| super::idempotency::remember(c, &r, since))
+            .await
+    }
     async fn close(&self) {
         SqliteStore::close(self).await
     }
