@@ -13,6 +13,7 @@ mod docs;
 pub mod extract;
 #[cfg(test)]
 mod fuzz;
+mod hook_checks;
 mod idempotency;
 mod integration;
 pub mod openapi;
