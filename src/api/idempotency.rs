@@ -8,7 +8,10 @@
 //! What is remembered: answers that depend only on the request (2xx and
 //! 4xx); not 401, 408 and 429, which depend on the moment, nor a 5xx. Two
 //! first requests racing with one key both run; the first answer stored
-//! is the one repeats get.
+//! is the one repeats get. Only a caller with the admin token is served
+//! here (anyone else goes on to be refused, without a store lookup), and
+//! the answers are sealed like signing secrets when `--secret-key` is set
+//! (an API key's answer holds the key).
 
 use super::extract::{body_error, read_deadline};
 use super::{AppState, BODY_LIMIT, BULK_BODY_LIMIT, BULK_MIN_RATE};
@@ -52,8 +55,21 @@ fn hex_sha256(parts: &[&[u8]]) -> String {
     hex::encode(h.finalize())
 }
 
+/// Whether `req` carries the admin token (compared as digests, as the
+/// route's own check does).
+fn admin(req: &Request, s: &AppState) -> bool {
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    given.is_some_and(|g| {
+        Sha256::digest(g.as_bytes()) == Sha256::digest(s.ctx.admin_token.as_bytes())
+    })
+}
+
 pub async fn layer(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    if !applies(&req) {
+    if !applies(&req) || !admin(&req, &s) {
         return next.run(req).await;
     }
     match run(&s, req, next).await {
@@ -75,9 +91,8 @@ async fn run(s: &AppState, req: Request, next: Next) -> Result<Response, ApiErro
             )
         })?
         .to_owned();
-    // The caller: whoever holds these credentials (checked by the route).
-    let auth = req.headers().get(header::AUTHORIZATION);
-    let caller = hex_sha256(&[auth.map_or(&b""[..], HeaderValue::as_bytes)]);
+    // The caller: the holder of the admin token.
+    let caller = hex_sha256(&[s.ctx.admin_token.as_bytes()]);
     let bulk = req.uri().path().ends_with("/participants/bulk");
     let mut deadline = read_deadline(&req, s);
     if bulk {
@@ -97,7 +112,7 @@ async fn run(s: &AppState, req: Request, next: Next) -> Result<Response, ApiErro
     ]);
     let now = s.ctx.clock.now();
     if let Some(r) = s.ctx.store.remembered(&caller, &key, now - KEPT).await? {
-        return replay(r, &hash);
+        return replay(s, r, &hash);
     }
     let answer = next
         .run(Request::from_parts(parts, Body::from(bytes)))
@@ -111,24 +126,25 @@ async fn run(s: &AppState, req: Request, next: Next) -> Result<Response, ApiErro
         .await
         .map_err(|e| anyhow::anyhow!("reading an answer to remember: {e}"))?
         .to_bytes();
+    let sealed = s.ctx.secrets.seal(&String::from_utf8_lossy(&body));
     let r = Remembered {
         caller,
         key,
         request_hash: hash.clone(),
         status: head.status.as_u16(),
-        body: body.to_vec(),
+        body: sealed.into_bytes(),
         created_at: now,
     };
     let kept = s.ctx.store.remember(&r, now - KEPT).await?;
     if kept.request_hash != hash {
         // Another request with this key was answered first meanwhile.
-        return replay(kept, &hash);
+        return replay(s, kept, &hash);
     }
     Ok(Response::from_parts(head, Body::from(body)))
 }
 
 /// The remembered answer, or the refusal of a different request.
-fn replay(r: Remembered, hash: &str) -> Result<Response, ApiError> {
+fn replay(s: &AppState, r: Remembered, hash: &str) -> Result<Response, ApiError> {
     if r.request_hash != hash {
         return Err(ApiError::invalid(
             "idempotency_key_reused",
@@ -138,7 +154,9 @@ fn replay(r: Remembered, hash: &str) -> Result<Response, ApiError> {
     }
     let status =
         StatusCode::from_u16(r.status).map_err(|e| anyhow::anyhow!("a remembered status: {e}"))?;
-    let mut resp = (status, r.body).into_response();
+    let stored = String::from_utf8(r.body).map_err(anyhow::Error::from)?;
+    let body = s.ctx.secrets.open(&stored).map_err(anyhow::Error::from)?;
+    let mut resp = (status, body).into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

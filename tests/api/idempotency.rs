@@ -102,3 +102,30 @@ async fn a_repeat_gets_the_first_answer_and_creates_nothing() {
     assert_eq!(status, 201);
     assert_eq!(count(&app, "/creators").await, 2);
 }
+
+/// With `--secret-key`, a remembered answer is sealed at rest: an API
+/// key's answer holds the key.
+#[tokio::test]
+async fn remembered_answers_are_sealed_at_rest() {
+    let app = crate::helpers::spawn_with(|c| {
+        c.secret_key = Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into());
+    })
+    .await;
+    let (creator, _) = app.creator().await;
+    let path = format!("/creators/{creator}/api-keys");
+    let first = post(&app, &path, "k-sealed", json!({"name": "zap"})).await;
+    assert_eq!(first.0, 201);
+    assert_eq!(
+        post(&app, &path, "k-sealed", json!({"name": "zap"})).await,
+        first
+    );
+    let key = serde_json::from_str::<Value>(&first.1).unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let db = rusqlite::Connection::open(&app.db).unwrap();
+    let stored: Vec<u8> = db
+        .query_row("SELECT body FROM idempotency", [], |r| r.get(0))
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&stored).contains(&key));
+}
