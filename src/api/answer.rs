@@ -11,6 +11,7 @@ use serde::Serialize;
 
 /// A list answered whole.
 #[derive(Serialize, JsonSchema, Debug)]
+#[schemars(rename = "{T}List")]
 pub struct List<T> {
     pub data: Vec<T>,
 }
@@ -34,6 +35,7 @@ impl<T> List<T> {
 /// One page of a list; `next` is the cursor for `?after=`, null on the
 /// last page.
 #[derive(Serialize, JsonSchema, Debug)]
+#[schemars(rename = "{T}Page")]
 pub struct Page<T> {
     pub data: Vec<T>,
     pub next: Option<String>,
