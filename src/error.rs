@@ -7,7 +7,58 @@ use crate::store::StoreError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::Serialize;
+
+/// The body of every error answer (CONTRACT §2).
+#[derive(Serialize, JsonSchema, Debug)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong. Keys are in the order the API always wrote them
+/// (sorted).
+#[derive(Serialize, JsonSchema, Debug)]
+pub struct ErrorDetail {
+    /// Stable and machine-readable, e.g. `invalid_hook_url`, `not_found`,
+    /// `rate_limited`, `internal`.
+    pub code: String,
+    /// When several fields are wrong: each of them, the first included.
+    /// Absent otherwise (`default` tells the schema it may be).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    /// The field, query parameter or path parameter to blame, when one is
+    /// (`hookUrl`, `[3].email`, `mangoes[0]`).
+    pub field: Option<String>,
+    /// For people.
+    pub message: String,
+}
+
+/// One field at fault, in `error.errors`.
+#[derive(Serialize, JsonSchema, Debug, Clone, PartialEq)]
+pub struct FieldError {
+    pub code: String,
+    pub field: String,
+    pub message: String,
+}
+
+impl ErrorBody {
+    fn new(
+        code: &str,
+        message: String,
+        field: Option<String>,
+        errors: Vec<FieldError>,
+    ) -> Json<Self> {
+        Json(ErrorBody {
+            error: ErrorDetail {
+                code: code.to_owned(),
+                errors,
+                field,
+                message,
+            },
+        })
+    }
+}
 
 /// An API error, rendered as `{"error": {"code", "message", "field"}}`.
 #[derive(Debug)]
@@ -23,6 +74,8 @@ pub enum ApiError {
         /// Close the connection after answering (`Connection: close`), for a
         /// request whose body was not read to its end.
         close: bool,
+        /// Every field at fault when there are several (this one first).
+        errors: Vec<FieldError>,
     },
     /// Something we must fix; the cause goes to the log, not the client.
     Internal(anyhow::Error),
@@ -41,6 +94,7 @@ impl ApiError {
             field: None,
             retry_after: None,
             close: false,
+            errors: Vec::new(),
         }
     }
 
@@ -55,6 +109,7 @@ impl ApiError {
             field: None,
             retry_after: Some(secs.max(1)),
             close: false,
+            errors: Vec::new(),
         }
     }
 
@@ -68,6 +123,7 @@ impl ApiError {
             field: None,
             retry_after: None,
             close: true,
+            errors: Vec::new(),
         }
     }
 
@@ -110,8 +166,9 @@ impl ApiError {
         self.map_field(|_| f.to_owned())
     }
 
-    /// Sets a client error's field from the one it had.
-    fn map_field(self, f: impl FnOnce(Option<String>) -> String) -> Self {
+    /// Sets a client error's field (and those of `errors`) from the one
+    /// it had.
+    fn map_field(self, f: impl Fn(Option<String>) -> String) -> Self {
         match self {
             ApiError::Client {
                 status,
@@ -120,6 +177,7 @@ impl ApiError {
                 field,
                 retry_after,
                 close,
+                errors,
             } => ApiError::Client {
                 status,
                 code,
@@ -127,9 +185,51 @@ impl ApiError {
                 field: Some(f(field)),
                 retry_after,
                 close,
+                errors: errors
+                    .into_iter()
+                    .map(|e| FieldError {
+                        field: f(Some(e.field)),
+                        ..e
+                    })
+                    .collect(),
             },
             other => other,
         }
+    }
+
+    /// One answer for several refusals: the first, with every field at
+    /// fault listed in `errors` when there are several. An internal error
+    /// among them wins: it is ours to fix.
+    pub fn all(mut found: Vec<ApiError>) -> Option<Self> {
+        if let Some(i) = found
+            .iter()
+            .position(|e| matches!(e, ApiError::Internal(_)))
+        {
+            return Some(found.swap_remove(i));
+        }
+        let listed: Vec<FieldError> = found
+            .iter()
+            .filter_map(|e| match e {
+                ApiError::Client {
+                    code,
+                    message,
+                    field: Some(field),
+                    ..
+                } => Some(FieldError {
+                    code: (*code).to_owned(),
+                    field: field.clone(),
+                    message: message.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
+        let mut first = found.into_iter().next()?;
+        if let ApiError::Client { errors, .. } = &mut first {
+            if listed.len() > 1 {
+                *errors = listed;
+            }
+        }
+        Some(first)
     }
 }
 
@@ -168,9 +268,10 @@ impl IntoResponse for ApiError {
                 field,
                 retry_after,
                 close,
+                errors,
             } => {
-                let body = json!({"error": {"code": code, "message": message, "field": field}});
-                let mut resp = (status, Json(body)).into_response();
+                let body = ErrorBody::new(code, message, field, errors);
+                let mut resp = (status, body).into_response();
                 let headers = resp.headers_mut();
                 if let Some(secs) = retry_after {
                     headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
@@ -182,8 +283,8 @@ impl IntoResponse for ApiError {
             }
             ApiError::Internal(e) => {
                 tracing::error!(error = %causes(&e), "request failed");
-                let body = json!({"error": {"code": "internal", "message": "internal error", "field": null}});
-                (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
+                let body = ErrorBody::new("internal", "internal error".into(), None, Vec::new());
+                (StatusCode::INTERNAL_SERVER_ERROR, body).into_response()
             }
         }
     }

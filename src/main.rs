@@ -35,6 +35,9 @@ enum Command {
     Soak(tminus::soak::SoakArgs),
     /// Measure the peak memory of one bulk registration.
     BenchBulk(tminus::bench::bulk::BulkArgs),
+    /// Print the OpenAPI 3.1 document of both APIs and the webhook
+    /// (`docs/openapi.json` is its committed copy).
+    Openapi,
     /// The benchmark's receiver (started by `bench`).
     #[command(hide = true)]
     BenchReceiver,
@@ -49,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
         | Command::Bench(_)
         | Command::BenchBulk(_)
         | Command::Soak(_)
+        | Command::Openapi
         | Command::BenchReceiver => "warn",
         Command::Serve(_) => "info,hyper=warn,reqwest=warn",
     };
@@ -65,6 +69,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Soak(args) => tminus::soak::run(args).await,
         Command::BenchBulk(args) => tminus::bench::bulk::run(args).await,
         Command::BenchReceiver => tminus::bench::receiver::run().await,
+        Command::Openapi => {
+            print!("{}", tminus::api::openapi::document_json());
+            Ok(())
+        }
     }
 }
 

@@ -3,22 +3,30 @@
 //! subscribe (idempotent), list, show, change caps, unsubscribe, rotate the
 //! secret, send a test event, and see or retry deliveries.
 
+use super::answer::{Accepted, List, Stored};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Integrator};
-use super::views::{self, id};
+use super::hook_checks::{caps, Checked, Patch};
+pub(super) use super::hook_checks::{check_subscribe, Subscribe};
+use super::openapi::{errors, Routes};
+use super::validate::{self, id, Findings};
+use super::views::{self, DeliveryStatus};
 use super::AppState;
-use crate::domain::{ids, payload, Event, HookUrl};
+use crate::domain::{ids, payload};
 use crate::error::{ApiError, ApiResult};
 use crate::store::{NewSubscription, OneOff, Subscription, SubscriptionPatch};
+use aide::axum::routing::{get, post};
+use aide::axum::ApiRouter;
+use aide::transform::TransformOperation as Op;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::response::NoContent;
+use axum::Json;
 use chrono::Duration;
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> ApiRouter<AppState> {
+    Routes::new(describe)
         .route("/", get(list).post(subscribe))
         .route("/{id}", get(show).patch(update).delete(unsubscribe))
         .route("/{id}/rotate-secret", post(rotate))
@@ -26,114 +34,71 @@ pub fn routes() -> Router<AppState> {
         .route("/{id}/deliveries", get(deliveries))
         .route("/{id}/deliveries/{did}", get(delivery))
         .route("/{id}/deliveries/{did}/retry", post(retry))
+        .tagged("integration")
 }
 
-/// The seed's body, plus tminus's optional extensions. Unknown fields are
-/// refused: a typo like `webinarId` must not subscribe to every webinar.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(super) struct Subscribe {
-    hook_url: String,
-    event: String,
-    webinar: Option<String>,
-    mango: Option<String>,
-    max_concurrency: Option<u32>,
-    rate_per_second: Option<u32>,
-    batch_size: Option<u32>,
-}
+const NO_SUB: (u16, &str) = (404, "No such subscription of this creator's (`not_found`).");
+const DISABLED: (u16, &str) = (
+    409,
+    "The subscription is disabled (`subscription_disabled`); enable it first.",
+);
+const NO_DELIVERY: (u16, &str) = (404, "No such subscription or delivery (`not_found`).");
 
-/// Empty strings mean "not given", as form-based REST-hook clients send them.
-fn given(v: Option<String>) -> Option<String> {
-    v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
-}
-
-/// Most payloads in one batched POST.
-const MAX_BATCH: u32 = 1000;
-
-fn caps(
-    max_concurrency: Option<u32>,
-    rate: Option<u32>,
-    batch: Option<u32>,
-) -> Result<(), ApiError> {
-    if matches!(batch, Some(0)) || batch.is_some_and(|b| b > MAX_BATCH) {
-        return Err(ApiError::invalid(
-            "invalid_value",
-            "batchSize",
-            format!("batchSize must be between 1 and {MAX_BATCH}"),
-        ));
-    }
-    if matches!(max_concurrency, Some(0) | Some(1025..)) {
-        return Err(ApiError::invalid(
-            "invalid_value",
-            "maxConcurrency",
-            "maxConcurrency must be between 1 and 1024",
-        ));
-    }
-    if matches!(rate, Some(0)) {
-        return Err(ApiError::invalid(
-            "invalid_value",
-            "ratePerSecond",
-            "ratePerSecond must be at least 1 (omit it for no cap)",
-        ));
-    }
-    Ok(())
-}
-
-/// A subscribe body that passed every check that needs no store.
-pub(super) struct Checked {
-    pub(super) hook: HookUrl,
-    pub(super) event: Event,
-    pub(super) webinar: Option<String>,
-    pub(super) mango: Option<String>,
-}
-
-/// The subscribe body's checks that need no store, in the order the
-/// integrator's errors are reported: the hook URL (and the target guard's
-/// verdict on its host), the event, the caps, the webinar id's shape.
-pub(super) fn check_subscribe(
-    b: &Subscribe,
-    cfg: &crate::config::Config,
-    guard: &crate::delivery::guard::Policy,
-) -> ApiResult<Checked> {
-    let hook = HookUrl::parse(&b.hook_url, cfg.allow_http)
-        .map_err(|e| ApiError::invalid("invalid_hook_url", "hookUrl", e.to_string()))?;
-    // A forbidden IP literal or localhost name can never be delivered to:
-    // say so now rather than with failed attempts later.
-    guard
-        .check_url(hook.url())
-        .map_err(|e| ApiError::invalid("invalid_hook_url", "hookUrl", e))?;
-    let event = Event::parse(b.event.trim(), &cfg.reminder_offsets).ok_or_else(|| {
-        ApiError::invalid(
-            "unknown_event",
-            "event",
-            format!(
-                "event must be one of: {}",
-                Event::names(&cfg.reminder_offsets).join(", ")
+/// What each route is for, and what its handler refuses.
+fn describe<'a>(method: &str, path: &str, op: Op<'a>) -> Op<'a> {
+    match (method, path) {
+        ("get", "/") => op.summary("List your subscriptions"),
+        ("post", "/") => errors(
+            op.summary("Subscribe a URL").description(
+                "The seed's call. Subscribing the same (`hookUrl`, `event`, `webinar`) again \
+                 answers the existing subscription (200), secret included. A hook URL on a \
+                 private, loopback or otherwise non-public address is refused (422 \
+                 `invalid_hook_url`).",
             ),
-        )
-    })?;
-    caps(b.max_concurrency, b.rate_per_second, b.batch_size)?;
-    let webinar = given(b.webinar.clone());
-    if webinar.as_deref().is_some_and(|w| !ids::is_id(w)) {
-        return Err(ApiError::invalid(
-            "invalid_webinar_id",
-            "webinar",
-            "webinar must be a webinar id (24 hex digits)",
-        ));
+            &[(
+                404,
+                "The webinar or mango is not this creator's (`not_found`, `field` names it).",
+            )],
+        ),
+        ("get", "/{id}") => errors(op.summary("Show a subscription"), &[NO_SUB]),
+        ("patch", "/{id}") => errors(
+            op.summary("Change a subscription's caps, or enable it"),
+            &[NO_SUB],
+        ),
+        ("delete", "/{id}") => errors(op.summary("Unsubscribe"), &[NO_SUB]),
+        (_, "/{id}/rotate-secret") => errors(
+            op.summary("Rotate the signing secret").description(
+                "The old secret keeps signing beside the new one until `previousSecretValidUntil`.",
+            ),
+            &[NO_SUB],
+        ),
+        (_, "/{id}/test") => errors(
+            op.summary("Send a test event")
+                .description("The seed's example payload, labelled `test`."),
+            &[NO_SUB, DISABLED],
+        ),
+        (_, "/{id}/deliveries") => {
+            errors(op.summary("List a subscription's deliveries"), &[NO_SUB])
+        }
+        (_, "/{id}/deliveries/{did}") => errors(
+            op.summary("Show a delivery with its attempts"),
+            &[NO_DELIVERY],
+        ),
+        (_, "/{id}/deliveries/{did}/retry") => errors(
+            op.summary("Send a delivery again now").description(
+                "Whatever became of it, a delivered one included, with at least an hour to succeed.",
+            ),
+            &[NO_DELIVERY, DISABLED],
+        ),
+        _ => op,
     }
-    Ok(Checked {
-        hook,
-        event,
-        webinar,
-        mango: given(b.mango.clone()),
-    })
 }
 
 async fn subscribe(
     who: Integrator,
     State(s): State<AppState>,
     ApiJson(b): ApiJson<Subscribe>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<Stored<views::Subscription>> {
     let cfg = &s.ctx.config;
     let Checked {
         hook,
@@ -177,21 +142,24 @@ async fn subscribe(
         .secrets
         .open(&sub.secret)
         .map_err(anyhow::Error::from)?;
-    Ok((
-        views::created(created),
-        Json(views::subscription(&sub, Some(&secret))),
-    ))
+    Ok(Stored {
+        new: created,
+        body: views::Subscription::new(&sub, Some(secret))?,
+    })
 }
 
-async fn list(who: Integrator, State(s): State<AppState>) -> ApiResult<Json<Value>> {
+async fn list(
+    who: Integrator,
+    State(s): State<AppState>,
+) -> ApiResult<Json<List<views::Subscription>>> {
     let subs = s
         .ctx
         .store
         .list_subscriptions(Some(&who.creator_id))
         .await?;
-    Ok(Json(
-        json!({"data": subs.iter().map(|x| views::subscription(x, None)).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(List::of(subs, |x| {
+        views::Subscription::new(&x, None)
+    })?))
 }
 
 /// Refuses to send for a disabled subscription.
@@ -225,26 +193,9 @@ async fn show(
     who: Integrator,
     State(s): State<AppState>,
     ApiPath(sid): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(views::subscription(
-        &owned(&s, &who, &sid).await?,
-        None,
-    )))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct Patch {
-    max_concurrency: Option<u32>,
-    #[serde(default, deserialize_with = "explicit")]
-    rate_per_second: Option<Option<u32>>,
-    batch_size: Option<u32>,
-    enabled: Option<bool>,
-}
-
-/// Tells `"ratePerSecond": null` (remove the cap) from an absent field.
-fn explicit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
-    Option::<u32>::deserialize(d).map(Some)
+) -> ApiResult<Json<views::Subscription>> {
+    let sub = owned(&s, &who, &sid).await?;
+    Ok(Json(views::Subscription::new(&sub, None)?))
 }
 
 async fn update(
@@ -252,9 +203,16 @@ async fn update(
     State(s): State<AppState>,
     ApiPath(sid): ApiPath<String>,
     ApiJson(p): ApiJson<Patch>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<views::Subscription>> {
     owned(&s, &who, &sid).await?;
-    caps(p.max_concurrency, p.rate_per_second.flatten(), p.batch_size)?;
+    let mut f = Findings::default();
+    caps(
+        &mut f,
+        p.max_concurrency,
+        p.rate_per_second.flatten(),
+        p.batch_size,
+    );
+    f.done()?;
     if p.enabled == Some(false) {
         return Err(ApiError::invalid(
             "invalid_value",
@@ -270,25 +228,25 @@ async fn update(
     };
     let sub = s.ctx.store.update_subscription(&sid, &patch).await?;
     s.dispatcher.wake(&sid);
-    Ok(Json(views::subscription(&sub, None)))
+    Ok(Json(views::Subscription::new(&sub, None)?))
 }
 
 async fn unsubscribe(
     who: Integrator,
     State(s): State<AppState>,
     ApiPath(sid): ApiPath<String>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<NoContent> {
     owned(&s, &who, &sid).await?;
     s.ctx.store.delete_subscription(&sid).await?;
     s.dispatcher.withdraw();
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
 async fn rotate(
     who: Integrator,
     State(s): State<AppState>,
     ApiPath(sid): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<views::Subscription>> {
     owned(&s, &who, &sid).await?;
     let grace =
         s.ctx.clock.now() + Duration::from_std(s.ctx.config.secret_grace).unwrap_or_default();
@@ -298,9 +256,10 @@ async fn rotate(
         .store
         .rotate_secret(&sid, &s.ctx.secrets.seal(&secret), grace)
         .await?;
-    let mut v = views::subscription(&sub, Some(&secret));
-    v["previousSecretValidUntil"] = json!(payload::iso_millis(grace));
-    Ok(Json(v))
+    Ok(Json(views::Subscription {
+        previous_secret_valid_until: Some(payload::iso_millis(grace)),
+        ..views::Subscription::new(&sub, Some(secret))?
+    }))
 }
 
 /// Sends the seed's example payload once, labelled `test`.
@@ -308,7 +267,7 @@ async fn test_event(
     who: Integrator,
     State(s): State<AppState>,
     ApiPath(sid): ApiPath<String>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<Accepted<views::Delivery>> {
     let sub = owned(&s, &who, &sid).await?;
     active(&sub)?;
     let (w, p) = payload::seed_example();
@@ -322,42 +281,16 @@ async fn test_event(
     };
     let d = s.ctx.store.create_one_off(&one, now).await?;
     s.dispatcher.wake(&sid);
-    Ok((StatusCode::ACCEPTED, Json(json!(d))))
+    Ok(Accepted(d.try_into()?))
 }
 
-#[derive(Deserialize)]
+/// Which deliveries to list.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct DeliveryQuery {
     status: Option<DeliveryStatus>,
+    /// 1 to 1000; 50 when not given.
     limit: Option<u32>,
-}
-
-/// The statuses a delivery can have: any other is refused, not matched
-/// against nothing.
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "lowercase")]
-enum DeliveryStatus {
-    Pending,
-    Delivered,
-    Batched,
-    Failed,
-    Expired,
-    Missed,
-    Cancelled,
-}
-
-impl DeliveryStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Delivered => "delivered",
-            Self::Batched => "batched",
-            Self::Failed => "failed",
-            Self::Expired => "expired",
-            Self::Missed => "missed",
-            Self::Cancelled => "cancelled",
-        }
-    }
 }
 
 async fn deliveries(
@@ -365,7 +298,7 @@ async fn deliveries(
     State(s): State<AppState>,
     ApiPath(sid): ApiPath<String>,
     ApiQuery(q): ApiQuery<DeliveryQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<List<views::Delivery>>> {
     owned(&s, &who, &sid).await?;
     let rows = s
         .ctx
@@ -373,17 +306,17 @@ async fn deliveries(
         .list_deliveries(
             &sid,
             q.status.map(DeliveryStatus::as_str),
-            views::limit(q.limit),
+            validate::limit(q.limit),
         )
         .await?;
-    Ok(Json(json!({"data": rows})))
+    Ok(Json(List::of(rows, views::Delivery::try_from)?))
 }
 
 async fn delivery(
     who: Integrator,
     State(s): State<AppState>,
     ApiPath((sid, did)): ApiPath<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<views::Delivery>> {
     owned(&s, &who, &sid).await?;
     let d = s
         .ctx
@@ -391,7 +324,7 @@ async fn delivery(
         .get_delivery(&sid, &did)
         .await
         .map_err(ApiError::lookup("delivery"))?;
-    Ok(Json(json!(d)))
+    Ok(Json(d.try_into()?))
 }
 
 /// Sends a delivery again now, whatever became of it (a replay of a
@@ -400,7 +333,7 @@ async fn retry(
     who: Integrator,
     State(s): State<AppState>,
     ApiPath((sid, did)): ApiPath<(String, String)>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<Accepted<views::Delivery>> {
     let sub = owned(&s, &who, &sid).await?;
     active(&sub)?;
     let now = s.ctx.clock.now();
@@ -411,5 +344,5 @@ async fn retry(
         .await
         .map_err(ApiError::lookup("delivery"))?;
     s.dispatcher.wake(&sid);
-    Ok((StatusCode::ACCEPTED, Json(json!(d))))
+    Ok(Accepted(d.try_into()?))
 }

@@ -4,23 +4,31 @@
 //! and its database answers). Handlers validate, call the store and
 //! wake the scheduler or the delivery lanes; they never write SQL.
 
+mod answer;
 mod auth_limit;
 mod bulk;
 pub mod client;
 mod deadline;
+mod docs;
 pub mod extract;
 #[cfg(test)]
 mod fuzz;
+mod hook_checks;
+mod idempotency;
 mod integration;
+pub mod openapi;
 mod participants;
 mod plain;
 mod platform;
+mod validate;
 mod views;
 mod webinars;
 
 use crate::delivery::Dispatcher;
 use crate::error::ApiError;
 use crate::AppContext;
+use aide::axum::routing::get_with;
+use aide::axum::ApiRouter;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -30,7 +38,7 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 /// Largest ordinary request body.
-const BODY_LIMIT: usize = 64 * 1024;
+pub const BODY_LIMIT: usize = 64 * 1024;
 /// Largest bulk registration body (200 000 participants of about 300
 /// bytes); read as it arrives, never held whole (`bulk`).
 pub const BULK_BODY_LIMIT: usize = 64 * 1024 * 1024;
@@ -73,14 +81,20 @@ impl AppState {
     }
 }
 
-/// The whole API.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route(
+/// Every documented route: the probes and both APIs.
+fn api_routes() -> ApiRouter<AppState> {
+    ApiRouter::new()
+        .api_route(
             "/healthz",
-            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
+            get_with(healthy, |op| op.summary("Liveness").tag("probes")),
         )
-        .route("/readyz", get(ready))
+        .api_route(
+            "/readyz",
+            get_with(ready, |op| {
+                op.summary("Readiness: whether the database answers")
+                    .tag("probes")
+            }),
+        )
         .nest(
             "/api/v1/platform",
             platform::routes()
@@ -88,13 +102,42 @@ pub fn router(state: AppState) -> Router {
                 .merge(participants::routes()),
         )
         .nest("/api/v1/integration/webhook/webhook", integration::routes())
+}
+
+/// The whole API, its OpenAPI document and the docs page.
+pub fn router(state: AppState) -> Router {
+    // The document itself is generated once (`openapi::document`); this
+    // one is only the by-product of turning the routes into a router.
+    let mut generated = aide::openapi::OpenApi::default();
+    api_routes()
+        .finish_api(&mut generated)
+        .route("/api/openapi.json", get(openapi_json))
+        .merge(docs::routes())
         .fallback(no_route)
         // Set last: it applies to the routes added before it. axum still
         // adds the `Allow` header.
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::layer,
+        ))
         .layer(axum::middleware::from_fn(plain::refuse_in_uri))
         .with_state(state)
+}
+
+async fn healthy() -> Json<answer::Health> {
+    Json(answer::Health {
+        status: "ok".into(),
+    })
+}
+
+/// The OpenAPI document, as `tminus openapi` prints it.
+async fn openapi_json() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        openapi::document_json(),
+    )
 }
 
 /// An unknown path, in our error shape.
@@ -115,18 +158,15 @@ async fn wrong_method(method: axum::http::Method) -> ApiError {
 /// instance that cannot reach its database.
 async fn ready(
     axum::extract::State(s): axum::extract::State<AppState>,
-) -> axum::response::Response {
-    use axum::http::StatusCode;
-    use axum::response::IntoResponse;
+) -> Result<Json<answer::Readiness>, answer::Unready> {
     match s.ctx.store.next_reminder_due().await {
-        Ok(_) => Json(serde_json::json!({"status": "ready"})).into_response(),
+        Ok(_) => Ok(Json(answer::Readiness {
+            reason: None,
+            status: "ready".into(),
+        })),
         Err(e) => {
             tracing::warn!(error = %crate::error::causes(&e), "not ready: the store does not answer");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({"status": "unavailable", "reason": "the database does not answer"})),
-            )
-                .into_response()
+            Err(answer::Unready)
         }
     }
 }

@@ -2,45 +2,116 @@
 //! bulk (a JSON array or NDJSON, all or nothing), page through them,
 //! unregister. Admin token required.
 
+use super::answer::{Page, Stored};
 use super::bulk::{self, Format, Limits};
 use super::extract::{read_deadline, Admin, ApiJson, ApiPath, ApiQuery};
-use super::views::{self, id, text, zone};
+use super::openapi::{errors, io};
+use super::validate::{self, id, text, zone, Findings};
+use super::views;
 use super::webinars::load;
 use super::{AppState, BULK_BODY_LIMIT, BULK_MIN_RATE};
 use crate::error::{ApiError, ApiResult};
 use crate::store::{NewParticipant, PackedParticipant};
+use aide::axum::routing::{delete_with, get_with, post_with};
+use aide::axum::ApiRouter;
+use aide::transform::TransformOperation as Op;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::response::NoContent;
+use axum::Json;
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
+pub fn routes() -> ApiRouter<AppState> {
+    let no_webinar = (404, "No such webinar (`not_found`).");
+    let ended = (409, "The webinar is cancelled or deleted (`conflict`).");
+    ApiRouter::new()
+        .api_route(
             "/webinars/{id}/participants",
-            get(participants).post(register),
+            get_with(participants, move |op| {
+                errors(
+                    op.summary("List a webinar's participants, a page at a time"),
+                    &[no_webinar, (422, "`after` is not an id (`invalid_value`).")],
+                )
+            })
+            .post_with(register, move |op| {
+                errors(
+                    op.summary("Register a participant").description(
+                        "Registering the same email again answers the existing registration (200).",
+                    ),
+                    &[no_webinar, ended],
+                )
+            }),
         )
-        .route("/webinars/{id}/participants/bulk", post(register_bulk))
-        .route("/webinars/{id}/participants/{pid}", delete(unregister))
+        .api_route(
+            "/webinars/{id}/participants/bulk",
+            post_with(register_bulk, move |op: Op| {
+                errors(bulk_body(op), &[no_webinar, ended])
+            }),
+        )
+        .api_route(
+            "/webinars/{id}/participants/{pid}",
+            delete_with(unregister, |op| {
+                errors(
+                    op.summary("Unregister a participant"),
+                    &[(404, "No such webinar or participant (`not_found`).")],
+                )
+            }),
+        )
+        .with_path_items(|p| p.tag("platform"))
+}
+
+/// The bulk body is read by hand, as it arrives (`bulk`).
+fn bulk_body(op: Op<'_>) -> Op<'_> {
+    io::read_by_hand::<Vec<ParticipantIn>>(op, true)
+        .summary("Register participants in bulk")
+        .description(
+            "Up to 200 000 participants in up to 64 MiB, as a JSON array or as NDJSON \
+         (`Content-Type: application/x-ndjson`, one object a line). All or nothing: \
+         the first invalid entry refuses the whole request, naming it (`[3].email`).",
+        )
 }
 
 /// A participant as the platform sends it.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ParticipantIn {
+    /// 1 to 200 characters.
+    #[schemars(length(min = 1, max = 200))]
     name: String,
+    /// The participant's email; one registration per email per webinar.
+    #[schemars(email, length(max = 320))]
     email: String,
+    /// Up to 40 characters.
+    #[schemars(length(max = 40))]
     #[serde(default)]
     phone: Option<String>,
+    /// `±HH:MM` or an IANA zone.
     timezone: Option<String>,
 }
 
 /// Validates one participant; a bulk caller prefixes the field with the
 /// entry's index only when there is an error.
 pub(super) fn participant(p: ParticipantIn) -> Result<NewParticipant, ApiError> {
-    let email = text("email", &p.email, 320)?;
+    let mut f = Findings::default();
+    let email = f.check(email(&p.email));
+    let phone = f.check(phone(p.phone.unwrap_or_default()));
+    let name = f.check(text("name", &p.name, 200));
+    let timezone = f.check(zone("timezone", p.timezone.as_deref()));
+    f.done()?;
+    let (Some(email), Some(phone), Some(name), Some(timezone)) = (email, phone, name, timezone)
+    else {
+        unreachable!("every refusal was answered by done()");
+    };
+    Ok(NewParticipant {
+        name,
+        email,
+        phone,
+        timezone,
+    })
+}
+
+fn email(v: &str) -> Result<String, ApiError> {
+    let email = text("email", v, 320)?;
     if !email.contains('@') || email.contains(char::is_whitespace) {
         return Err(ApiError::invalid(
             "invalid_email",
@@ -48,20 +119,18 @@ pub(super) fn participant(p: ParticipantIn) -> Result<NewParticipant, ApiError> 
             "email is not an email address",
         ));
     }
-    let phone = p.phone.unwrap_or_default();
-    if phone.len() > 40 {
+    Ok(email)
+}
+
+fn phone(v: String) -> Result<String, ApiError> {
+    if v.len() > 40 {
         return Err(ApiError::invalid(
             "invalid_value",
             "phone",
             "phone is longer than 40 characters",
         ));
     }
-    Ok(NewParticipant {
-        name: text("name", &p.name, 200)?,
-        email,
-        phone: phone.trim().to_owned(),
-        timezone: zone("timezone", p.timezone.as_deref())?,
-    })
+    Ok(v.trim().to_owned())
 }
 
 async fn register(
@@ -69,11 +138,14 @@ async fn register(
     State(s): State<AppState>,
     ApiPath(wid): ApiPath<String>,
     ApiJson(b): ApiJson<ParticipantIn>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<Stored<views::Participant>> {
     load(&s, &wid).await?;
     let p = participant(b)?;
     let (rec, new) = s.ctx.store.register_participant(&wid, p).await?;
-    Ok((views::created(new), Json(json!(rec))))
+    Ok(Stored {
+        new,
+        body: rec.into(),
+    })
 }
 
 /// What one bulk request may hold: 200 000 participants, in at most 64 MiB.
@@ -91,7 +163,7 @@ async fn register_bulk(
     State(s): State<AppState>,
     ApiPath(wid): ApiPath<String>,
     req: Request,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<Json<views::RegisterSummary>> {
     load(&s, &wid).await?;
     let ndjson = req
         .headers()
@@ -110,13 +182,16 @@ async fn register_bulk(
         .store
         .register_participants(&wid, people.into())
         .await?;
-    Ok((StatusCode::OK, Json(json!(sum))))
+    Ok(Json(sum.into()))
 }
 
-#[derive(Deserialize)]
+/// Paging through a list.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Page {
+struct PageQuery {
+    /// The previous page's `next`.
     after: Option<String>,
+    /// 1 to 1000; 50 when not given.
     limit: Option<u32>,
 }
 
@@ -124,23 +199,26 @@ async fn participants(
     _: Admin,
     State(s): State<AppState>,
     ApiPath(wid): ApiPath<String>,
-    ApiQuery(q): ApiQuery<Page>,
-) -> ApiResult<Json<Value>> {
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<views::Participant>>> {
     load(&s, &wid).await?;
-    let after = views::query_id("after", q.after.as_deref())?;
-    let limit = views::limit(q.limit);
+    let after = validate::query_id("after", q.after.as_deref())?;
+    let limit = validate::limit(q.limit);
     let rows = s.ctx.store.list_participants(&wid, after, limit).await?;
     let next = (rows.len() as u32 == limit)
         .then(|| rows.last().map(|p| p.id.clone()))
         .flatten();
-    Ok(Json(json!({"data": rows, "next": next})))
+    Ok(Json(Page {
+        data: rows.into_iter().map(Into::into).collect(),
+        next,
+    }))
 }
 
 async fn unregister(
     _: Admin,
     State(s): State<AppState>,
     ApiPath((wid, pid)): ApiPath<(String, String)>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<NoContent> {
     load(&s, &wid).await?;
     id("participant", &pid)?;
     s.ctx
@@ -149,5 +227,5 @@ async fn unregister(
         .await
         .map_err(ApiError::lookup("participant"))?;
     s.dispatcher.withdraw();
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }

@@ -1,35 +1,85 @@
 //! Platform routes for creators, their API keys and mangoes, and the
 //! operator's view of every subscription. Admin token required.
 
+use super::answer::{Created, List};
 use super::extract::{key_hash, parse_json, Admin, ApiJson, ApiPath, ApiQuery};
-use super::views::{self, id, text, zone};
+use super::openapi::{errors, io};
+use super::validate::{self, id, text, zone, Findings};
+use super::views::{self, SubscriptionStatus};
 use super::AppState;
 use crate::error::{ApiError, ApiResult};
+use aide::axum::routing::{delete_with, get_with};
+use aide::axum::ApiRouter;
+use aide::transform::TransformOperation as Op;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
+use axum::response::NoContent;
+use axum::Json;
 use rand::distr::{Alphanumeric, SampleString};
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/creators", get(list_creators).post(create_creator))
-        .route("/creators/{id}", get(get_creator))
-        .route("/creators/{id}/api-keys", get(list_keys).post(create_key))
-        .route("/creators/{id}/api-keys/{key}", delete(revoke_key))
-        .route(
-            "/creators/{id}/mangoes",
-            get(list_mangoes).post(create_mango),
+pub fn routes() -> ApiRouter<AppState> {
+    let no_creator = (404, "No such creator (`not_found`).");
+    ApiRouter::new()
+        .api_route(
+            "/creators",
+            get_with(list_creators, |op| op.summary("List creators"))
+                .post_with(create_creator, |op| op.summary("Create a creator")),
         )
-        .route("/subscriptions", get(list_subscriptions))
+        .api_route(
+            "/creators/{id}",
+            get_with(get_creator, move |op| {
+                errors(op.summary("Show a creator"), &[no_creator])
+            }),
+        )
+        .api_route(
+            "/creators/{id}/api-keys",
+            get_with(list_keys, |op| op.summary("List a creator's API keys")).post_with(
+                create_key,
+                move |op: Op| {
+                    let op = op.summary("Create an API key").description(
+                        "The key itself (`key`) is in this answer only: only its hash is kept.",
+                    );
+                    errors(io::read_by_hand::<NewKey>(op, false), &[no_creator])
+                },
+            ),
+        )
+        .api_route(
+            "/creators/{id}/api-keys/{key}",
+            delete_with(revoke_key, |op| {
+                errors(
+                    op.summary("Revoke an API key"),
+                    &[(404, "No such creator or key (`not_found`).")],
+                )
+            }),
+        )
+        .api_route(
+            "/creators/{id}/mangoes",
+            get_with(list_mangoes, |op| op.summary("List a creator's mangoes"))
+                .post_with(create_mango, move |op| {
+                    errors(op.summary("Create a mango (product)"), &[no_creator])
+                }),
+        )
+        .api_route(
+            "/subscriptions",
+            get_with(list_subscriptions, |op| {
+                errors(
+                    op.summary("List every subscription")
+                        .description("The operator's view, with why a disabled one was disabled."),
+                    &[(422, "`creatorId` is not an id (`invalid_value`).")],
+                )
+            }),
+        )
+        .with_path_items(|p| p.tag("platform"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct NewCreator {
+    /// 1 to 200 characters.
+    #[schemars(length(min = 1, max = 200))]
     name: String,
+    /// `±HH:MM` or an IANA zone name; the default for its webinars.
     timezone: Option<String>,
 }
 
@@ -37,22 +87,31 @@ async fn create_creator(
     _: Admin,
     State(s): State<AppState>,
     ApiJson(b): ApiJson<NewCreator>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let name = text("name", &b.name, 200)?;
-    let tz = zone("timezone", b.timezone.as_deref())?;
+) -> ApiResult<Created<views::Creator>> {
+    let mut f = Findings::default();
+    let name = f.check(text("name", &b.name, 200));
+    let tz = f.check(zone("timezone", b.timezone.as_deref()));
+    f.done()?;
+    let (Some(name), Some(tz)) = (name, tz) else {
+        unreachable!("every refusal was answered by done()");
+    };
     let c = s.ctx.store.create_creator(&name, tz.as_deref()).await?;
-    Ok((StatusCode::CREATED, Json(json!(c))))
+    Ok(Created(c.into()))
 }
 
-async fn list_creators(_: Admin, State(s): State<AppState>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({"data": s.ctx.store.list_creators().await?})))
+async fn list_creators(
+    _: Admin,
+    State(s): State<AppState>,
+) -> ApiResult<Json<List<views::Creator>>> {
+    let all = s.ctx.store.list_creators().await?;
+    Ok(Json(List::all(all)))
 }
 
 async fn get_creator(
     _: Admin,
     State(s): State<AppState>,
     ApiPath(cid): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<views::Creator>> {
     id("creator", &cid)?;
     let c = s
         .ctx
@@ -60,12 +119,15 @@ async fn get_creator(
         .get_creator(&cid)
         .await
         .map_err(ApiError::lookup("creator"))?;
-    Ok(Json(json!(c)))
+    Ok(Json(c.into()))
 }
 
-#[derive(Deserialize, Default)]
+/// An API key to make; the body is optional.
+#[derive(Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 struct NewKey {
+    /// A label for people, 1 to 200 characters; `default` when not given.
+    #[schemars(length(min = 1, max = 200))]
     name: Option<String>,
 }
 
@@ -74,7 +136,7 @@ async fn create_key(
     State(s): State<AppState>,
     ApiPath(cid): ApiPath<String>,
     body: axum::body::Bytes,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<Created<views::ApiKey>> {
     id("creator", &cid)?;
     // The body is optional here: no body means a key named "default".
     let given: NewKey = if body.is_empty() {
@@ -92,27 +154,30 @@ async fn create_key(
         .create_api_key(&cid, &name, &prefix, &key_hash(&key))
         .await
         .map_err(ApiError::lookup("creator"))?;
-    let mut v = json!(rec);
-    v["key"] = json!(key); // shown once: only its hash is stored
-    Ok((StatusCode::CREATED, Json(v)))
+    // Shown once: only its hash is stored.
+    Ok(Created(views::ApiKey::new(rec, Some(key))))
 }
 
 async fn list_keys(
     _: Admin,
     State(s): State<AppState>,
     ApiPath(cid): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<List<views::ApiKey>>> {
     id("creator", &cid)?;
-    Ok(Json(
-        json!({"data": s.ctx.store.list_api_keys(&cid).await?}),
-    ))
+    let keys = s.ctx.store.list_api_keys(&cid).await?;
+    Ok(Json(List {
+        data: keys
+            .into_iter()
+            .map(|k| views::ApiKey::new(k, None))
+            .collect(),
+    }))
 }
 
 async fn revoke_key(
     _: Admin,
     State(s): State<AppState>,
     ApiPath((cid, kid)): ApiPath<(String, String)>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<NoContent> {
     id("creator", &cid)?;
     id("api key", &kid)?;
     s.ctx
@@ -120,12 +185,15 @@ async fn revoke_key(
         .revoke_api_key(&cid, &kid)
         .await
         .map_err(ApiError::lookup("api key"))?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
-#[derive(Deserialize)]
+/// A mango (product) to make.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct NewMango {
+    /// 1 to 200 characters.
+    #[schemars(length(min = 1, max = 200))]
     name: String,
 }
 
@@ -134,7 +202,7 @@ async fn create_mango(
     State(s): State<AppState>,
     ApiPath(cid): ApiPath<String>,
     ApiJson(b): ApiJson<NewMango>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<Created<views::Mango>> {
     id("creator", &cid)?;
     let name = text("name", &b.name, 200)?;
     let m = s
@@ -143,40 +211,26 @@ async fn create_mango(
         .create_mango(&cid, &name)
         .await
         .map_err(ApiError::lookup("creator"))?;
-    Ok((StatusCode::CREATED, Json(json!(m))))
+    Ok(Created(m.into()))
 }
 
 async fn list_mangoes(
     _: Admin,
     State(s): State<AppState>,
     ApiPath(cid): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<List<views::Mango>>> {
     id("creator", &cid)?;
-    Ok(Json(json!({"data": s.ctx.store.list_mangoes(&cid).await?})))
+    let all = s.ctx.store.list_mangoes(&cid).await?;
+    Ok(Json(List::all(all)))
 }
 
-#[derive(Deserialize)]
+/// The operator's filters.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct SubFilter {
+    /// Only this creator's subscriptions.
     creator_id: Option<String>,
-    status: Option<SubStatus>,
-}
-
-/// The statuses the operator's list can be filtered on.
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "lowercase")]
-enum SubStatus {
-    Active,
-    Disabled,
-}
-
-impl SubStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Disabled => "disabled",
-        }
-    }
+    status: Option<SubscriptionStatus>,
 }
 
 /// The operator's list: every subscription, with why a disabled one was
@@ -185,18 +239,14 @@ async fn list_subscriptions(
     _: Admin,
     State(s): State<AppState>,
     ApiQuery(f): ApiQuery<SubFilter>,
-) -> ApiResult<Json<Value>> {
-    let creator = views::query_id("creatorId", f.creator_id.as_deref())?;
+) -> ApiResult<Json<List<views::Subscription>>> {
+    let creator = validate::query_id("creatorId", f.creator_id.as_deref())?;
     let subs = s.ctx.store.list_subscriptions(creator).await?;
-    let data: Vec<Value> = subs
-        .iter()
+    let shown = subs
+        .into_iter()
         .filter(|x| f.status.is_none_or(|st| x.status == st.as_str()))
-        .map(|x| {
-            let mut v = views::subscription(x, None);
-            v["creatorId"] = json!(x.creator_id);
-            v["failingSince"] = json!(x.failing_since.map(crate::domain::payload::iso_millis));
-            v
-        })
         .collect();
-    Ok(Json(json!({"data": data})))
+    Ok(Json(List::of(shown, |x| {
+        views::Subscription::for_operator(&x)
+    })?))
 }

@@ -2,44 +2,120 @@
 //! delete them, re-arming reminders through the pure planner, and show their
 //! schedule. Admin token required.
 
+use super::answer::{Created, List};
 use super::extract::{Admin, ApiJson, ApiPath, ApiQuery};
-use super::views::{id, instant, query_id, text, zone};
+use super::openapi::errors;
+use super::validate::{id, instant, query_id, text, zone, Findings};
+use super::views::{self, Sorted};
 use super::AppState;
 use crate::domain::span;
 use crate::error::{ApiError, ApiResult};
 use crate::schedule::plan;
 use crate::store::{Webinar, WebinarFields};
+use aide::axum::routing::{get_with, post_with};
+use aide::axum::ApiRouter;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::response::NoContent;
+use axum::Json;
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/webinars", get(list).post(create))
-        .route("/webinars/{id}", get(show).patch(update).delete(remove))
-        .route("/webinars/{id}/reschedule", post(reschedule))
-        .route("/webinars/{id}/cancel", post(cancel))
-        .route("/webinars/{id}/reminders", get(reminders))
+/// What the routes that change a webinar can refuse.
+const NOT_FOUND: (u16, &str) = (404, "No such webinar (`not_found`).");
+const CANCELLED: (u16, &str) = (409, "The webinar is cancelled (`webinar_cancelled`).");
+
+pub fn routes() -> ApiRouter<AppState> {
+    ApiRouter::new()
+        .api_route(
+            "/webinars",
+            get_with(list, |op| {
+                errors(
+                    op.summary("List a creator's webinars"),
+                    &[(422, "`creatorId` is not an id (`invalid_value`).")],
+                )
+            })
+            .post_with(create, |op| {
+                errors(
+                    op.summary("Schedule a webinar").description(
+                        "Arms its reminders (1 day, 30 and 15 minutes before by default).",
+                    ),
+                    &[(404, "No such creator (`not_found`).")],
+                )
+            }),
+        )
+        .api_route(
+            "/webinars/{id}",
+            get_with(show, |op| {
+                errors(op.summary("Show a webinar"), &[NOT_FOUND])
+            })
+            .patch_with(update, |op| {
+                errors(
+                    op.summary("Change a webinar").description(
+                        "Absent fields keep their value; moving the start re-plans the reminders.",
+                    ),
+                    &[NOT_FOUND, CANCELLED],
+                )
+            })
+            .delete_with(remove, |op| {
+                errors(
+                    op.summary("Delete a webinar")
+                        .description("Nothing more is sent for it."),
+                    &[NOT_FOUND],
+                )
+            }),
+        )
+        .api_route(
+            "/webinars/{id}/reschedule",
+            post_with(reschedule, |op| {
+                errors(op.summary("Move a webinar"), &[NOT_FOUND, CANCELLED])
+            }),
+        )
+        .api_route(
+            "/webinars/{id}/cancel",
+            post_with(cancel, |op| {
+                errors(
+                    op.summary("Cancel a webinar")
+                        .description("Its pending reminders are not sent."),
+                    &[NOT_FOUND],
+                )
+            }),
+        )
+        .api_route(
+            "/webinars/{id}/reminders",
+            get_with(reminders, |op| {
+                errors(op.summary("Show a webinar's reminders"), &[NOT_FOUND])
+            }),
+        )
+        .with_path_items(|p| p.tag("platform"))
 }
 
-#[derive(Deserialize)]
+/// A webinar to schedule.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(super) struct NewWebinar {
     creator_id: String,
+    /// 1 to 500 characters.
+    #[schemars(length(min = 1, max = 500))]
     title: String,
+    /// An absolute http(s) URL.
+    #[schemars(url, length(max = 2048))]
     link: String,
+    /// An ISO 8601 instant, e.g. `2024-03-15T10:00:00.000Z`.
+    #[schemars(extend("format" = "date-time"))]
     from_time: String,
+    /// An ISO 8601 instant after `fromTime`, at most 31 days later.
+    #[schemars(extend("format" = "date-time"))]
     to_time: String,
+    /// `±HH:MM` or an IANA zone; the creator's when not given.
     timezone: Option<String>,
+    /// Ids of the creator's mangoes the webinar belongs to.
     #[serde(default)]
     mangoes: Vec<String>,
 }
 
 /// Changes to a webinar; absent fields keep their value.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct WebinarPatch {
     title: Option<String>,
@@ -66,12 +142,23 @@ fn link(v: &str) -> Result<String, ApiError> {
 /// the handler fills in the creator's zone by default and checks that the
 /// mangoes are the creator's.
 pub(super) fn fields(b: NewWebinar) -> ApiResult<WebinarFields> {
-    let timezone = zone("timezone", b.timezone.as_deref())?;
+    let mut f = Findings::default();
+    let timezone = f.check(zone("timezone", b.timezone.as_deref()));
+    let title = f.check(text("title", &b.title, 500));
+    let link = f.check(link(&b.link));
+    let from_time = f.check(instant("fromTime", &b.from_time));
+    let to_time = f.check(instant("toTime", &b.to_time));
+    f.done()?;
+    let (Some(timezone), Some(title), Some(link), Some(from_time), Some(to_time)) =
+        (timezone, title, link, from_time, to_time)
+    else {
+        unreachable!("every refusal was answered by done()");
+    };
     Ok(WebinarFields {
-        title: text("title", &b.title, 500)?,
-        link: link(&b.link)?,
-        from_time: instant("fromTime", &b.from_time)?,
-        to_time: instant("toTime", &b.to_time)?,
+        title,
+        link,
+        from_time,
+        to_time,
         timezone,
         mango_ids: b.mangoes,
     })
@@ -110,7 +197,7 @@ async fn create(
     _: Admin,
     State(s): State<AppState>,
     ApiJson(b): ApiJson<NewWebinar>,
-) -> ApiResult<(StatusCode, Json<Webinar>)> {
+) -> ApiResult<Created<views::Webinar>> {
     id("creator", &b.creator_id)?;
     let creator = s
         .ctx
@@ -130,10 +217,11 @@ async fn create(
         .create_webinar(&creator.id, &fields, &reminders)
         .await?;
     s.scheduler.notify_one();
-    Ok((StatusCode::CREATED, Json(w)))
+    Ok(Created(w.try_into()?))
 }
 
-#[derive(Deserialize)]
+/// Whose webinars.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ByCreator {
     creator_id: String,
@@ -143,12 +231,11 @@ async fn list(
     _: Admin,
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<ByCreator>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<List<Sorted<views::Webinar>>>> {
     let creator = query_id("creatorId", Some(&q.creator_id))?
         .ok_or_else(|| ApiError::invalid("invalid_value", "creatorId", "creatorId is required"))?;
-    Ok(Json(
-        json!({"data": s.ctx.store.list_webinars(creator).await?}),
-    ))
+    let all = s.ctx.store.list_webinars(creator).await?;
+    Ok(Json(List::of(all, |w| w.try_into().map(Sorted))?))
 }
 
 pub(super) async fn load(s: &AppState, wid: &str) -> ApiResult<Webinar> {
@@ -164,8 +251,8 @@ async fn show(
     _: Admin,
     State(s): State<AppState>,
     ApiPath(wid): ApiPath<String>,
-) -> ApiResult<Json<Webinar>> {
-    Ok(Json(load(&s, &wid).await?))
+) -> ApiResult<Json<views::Webinar>> {
+    Ok(Json(load(&s, &wid).await?.try_into()?))
 }
 
 /// Applies a patch; when the start moves, reminders are re-planned.
@@ -226,11 +313,12 @@ async fn update(
     State(s): State<AppState>,
     ApiPath(wid): ApiPath<String>,
     ApiJson(p): ApiJson<WebinarPatch>,
-) -> ApiResult<Json<Webinar>> {
-    Ok(Json(apply(&s, &wid, p).await?))
+) -> ApiResult<Json<views::Webinar>> {
+    Ok(Json(apply(&s, &wid, p).await?.try_into()?))
 }
 
-#[derive(Deserialize)]
+/// A new start; without `toTime` the duration is kept.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct Reschedule {
     from_time: String,
@@ -242,44 +330,43 @@ async fn reschedule(
     State(s): State<AppState>,
     ApiPath(wid): ApiPath<String>,
     ApiJson(b): ApiJson<Reschedule>,
-) -> ApiResult<Json<Webinar>> {
+) -> ApiResult<Json<views::Webinar>> {
     let p = WebinarPatch {
         from_time: Some(b.from_time),
         to_time: b.to_time,
         ..Default::default()
     };
-    Ok(Json(apply(&s, &wid, p).await?))
+    Ok(Json(apply(&s, &wid, p).await?.try_into()?))
 }
 
 async fn cancel(
     _: Admin,
     State(s): State<AppState>,
     ApiPath(wid): ApiPath<String>,
-) -> ApiResult<Json<Webinar>> {
+) -> ApiResult<Json<views::Webinar>> {
     load(&s, &wid).await?;
     let w = s.ctx.store.end_webinar(&wid, false).await?;
     s.dispatcher.withdraw();
-    Ok(Json(w))
+    Ok(Json(w.try_into()?))
 }
 
 async fn remove(
     _: Admin,
     State(s): State<AppState>,
     ApiPath(wid): ApiPath<String>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<NoContent> {
     load(&s, &wid).await?;
     s.ctx.store.end_webinar(&wid, true).await?;
     s.dispatcher.withdraw();
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
 async fn reminders(
     _: Admin,
     State(s): State<AppState>,
     ApiPath(wid): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<List<views::Reminder>>> {
     load(&s, &wid).await?;
-    Ok(Json(
-        json!({"data": s.ctx.store.list_reminders(&wid).await?}),
-    ))
+    let all = s.ctx.store.list_reminders(&wid).await?;
+    Ok(Json(List::of(all, views::Reminder::try_from)?))
 }

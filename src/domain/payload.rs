@@ -31,21 +31,35 @@ pub struct ParticipantFacts {
     pub zone: Option<Zone>,
 }
 
-/// The seed's payload. Field order is the serialisation order.
-#[derive(Serialize, Debug)]
+/// The body of one reminder: exactly the seed's twelve keys, in this
+/// order (the serialisation order). Its schema is the webhook's in the
+/// OpenAPI document.
+#[derive(Serialize, schemars::JsonSchema, Debug)]
 #[serde(rename_all = "camelCase")]
-struct Payload<'a> {
+#[schemars(rename = "ReminderPayload")]
+pub struct Payload<'a> {
+    /// The participant's name.
     name: &'a str,
+    /// The participant's email.
     email: &'a str,
+    /// The participant's phone, `""` when unknown.
     phone: &'a str,
+    /// The participant's UTC offset at the webinar's start, `±HH:MM`.
     timezone: Option<String>,
+    /// The webinar's title.
     webinar: &'a str,
     webinar_id: &'a str,
     webinar_link: &'a str,
+    /// UTC, with milliseconds: `2024-03-15T10:00:00.000Z`.
     webinar_from_time: String,
+    /// UTC, with milliseconds.
     webinar_to_time: String,
+    /// The start shifted by the creator's offset, still written with `Z`
+    /// (a quirk of the original, kept on purpose).
     webinar_from_time_in_creator_timezone: String,
+    /// The creator's UTC offset at the webinar's start, `±HH:MM`.
     creator_timezone: Option<String>,
+    /// The webinar's mango (product) names joined with `", "`.
     mangoes: String,
 }
 

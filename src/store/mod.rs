@@ -9,6 +9,7 @@
 pub mod batch;
 pub mod catalog;
 pub mod engine;
+pub mod idempotency;
 pub mod model;
 pub mod postgres;
 pub mod receipt;
@@ -16,8 +17,11 @@ pub mod sql;
 pub mod sqlite;
 
 pub use batch::{NewParticipants, PackedParticipant, ParticipantRef};
-pub use catalog::{Catalog, History, Platform, Registrations, Subscriptions, Webinars};
+pub use catalog::{
+    Catalog, History, Idempotency, Platform, Registrations, Subscriptions, Webinars,
+};
 pub use engine::Engine;
+pub use idempotency::Remembered;
 pub use model::*;
 
 use crate::clock::Clock;

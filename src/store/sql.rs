@@ -131,6 +131,14 @@ impl Row {
         }
     }
 
+    /// A binary column (a BLOB, or `bytea`).
+    pub fn bytes(&self, i: usize) -> StoreResult<Vec<u8>> {
+        match self.col(i)? {
+            Value::Bytes(b) => Ok(b.clone()),
+            _ => Err(bad(i, "not bytes")),
+        }
+    }
+
     /// A boolean column (SQLite keeps them as 0 and 1).
     pub fn bool(&self, i: usize) -> StoreResult<bool> {
         Ok(self.int(i)? != 0)

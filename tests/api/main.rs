@@ -9,10 +9,13 @@ mod connections;
 mod delivery;
 mod fault_matrix;
 mod faults;
+mod field_errors;
 mod helpers;
 mod https;
+mod idempotency;
 mod isolation;
 mod midflight;
+mod openapi;
 mod payload;
 #[path = "../common/pg.rs"]
 #[allow(dead_code)]

@@ -6,10 +6,12 @@
 //! [`super::sql::Backend`] (one statement text and one row mapper each);
 //! History with hooks that bring in SQLite's receipts; [`Registrations`]
 //! (bulk inserts) is per backend, where the dialects really differ.
-//! [`Catalog`] is all five.
+//! [`Idempotency`] keeps the answers `Idempotency-Key` repeats. [`Catalog`]
+//! is all six.
 //! The hot path is [`super::Engine`].
 
 mod history;
+mod idempotency;
 mod platform;
 mod subscriptions;
 mod webinars;
@@ -156,10 +158,32 @@ pub trait History: Send + Sync + 'static {
     async fn create_one_off(&self, one_off: &OneOff, now: DateTime<Utc>) -> StoreResult<Delivery>;
 }
 
-/// The whole catalog: what a store answers for the API.
-pub trait Catalog: Platform + Webinars + Registrations + Subscriptions + History {}
+/// Answers remembered for `Idempotency-Key`.
+#[async_trait]
+pub trait Idempotency: Send + Sync + 'static {
+    /// The answer remembered for (caller, key) since `since`.
+    async fn remembered(
+        &self,
+        caller: &str,
+        key: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Option<Remembered>>;
+    /// Remembers an answer unless one is already kept for its (caller,
+    /// key) since `since` (the first wins, another instance's included);
+    /// forgets those older. Returns the one kept.
+    async fn remember(&self, r: &Remembered, since: DateTime<Utc>) -> StoreResult<Remembered>;
+}
 
-impl<T: Platform + Webinars + Registrations + Subscriptions + History + ?Sized> Catalog for T {}
+/// The whole catalog: what a store answers for the API.
+pub trait Catalog:
+    Platform + Webinars + Registrations + Subscriptions + History + Idempotency
+{
+}
+
+impl<T> Catalog for T where
+    T: Platform + Webinars + Registrations + Subscriptions + History + Idempotency + ?Sized
+{
+}
 
 /// Cancels the pending deliveries and slices whose `column` (a webinar's
 /// or a subscription's id) is `id`.

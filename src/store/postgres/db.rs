@@ -55,6 +55,7 @@ fn column(r: &tokio_postgres::Row, i: usize) -> StoreResult<Value> {
             .map(|n| Value::Int(n.into())),
         Type::BOOL => r.try_get::<_, Option<bool>>(i)?.map(Value::Bool),
         Type::TIMESTAMPTZ => r.try_get::<_, Option<DateTime<Utc>>>(i)?.map(Value::Time),
+        Type::BYTEA => r.try_get::<_, Option<Vec<u8>>>(i)?.map(Value::Bytes),
         _ => r.try_get::<_, Option<String>>(i)?.map(Value::Text),
     };
     Ok(v.unwrap_or(Value::Null))

@@ -35,6 +35,7 @@ use tokio_postgres::error::SqlState;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_init.sql"),
     include_str!("../../../migrations/postgres/0002_instances.sql"),
+    include_str!("../../../migrations/postgres/0003_idempotency.sql"),
 ];
 
 /// Connections per instance: enough for the scheduler, every busy lane's

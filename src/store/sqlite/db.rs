@@ -30,6 +30,7 @@ fn value(v: ValueRef) -> StoreResult<Value> {
         ValueRef::Null => Value::Null,
         ValueRef::Integer(n) => Value::Int(n),
         ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Value::Bytes(b.to_vec()),
         other => {
             let kind = other.data_type();
             return Err(StoreError::Other(anyhow::anyhow!(

@@ -26,6 +26,7 @@ use rusqlite::Connection;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0001_init.sql"),
     include_str!("../../../migrations/sqlite/0002_receipts.sql"),
+    include_str!("../../../migrations/sqlite/0003_idempotency.sql"),
 ];
 
 /// A call to run on the store's thread.

@@ -6,6 +6,7 @@ mod engine;
 mod happy_path;
 mod history;
 mod records;
+mod remembered;
 
 use crate::pg;
 
@@ -61,6 +62,7 @@ on_both!(
     history::failing_endpoints_are_disabled,
     happy_path::acknowledged_first_attempts_read_back_like_rows,
     happy_path::a_delivery_acknowledged_twice_is_listed_once,
+    remembered::the_first_answer_is_kept_for_a_day,
 );
 
 /// A creator, a webinar starting at `from` with one reminder due at `due`,

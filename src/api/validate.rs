@@ -1,32 +1,39 @@
-//! How stored records are shown, and the small validators the handlers
-//! share. Secrets appear only where a view says so.
+//! The small validators the handlers share: bounded text, instants, time
+//! zones, ids in paths and queries, paging limits. Each refusal names the
+//! field at fault, in the API's one error shape.
 
 use crate::error::ApiError;
-use crate::store::Subscription;
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
 
-/// A subscription as integrators see it; `secret` (opened from its stored
-/// form) only on create and rotation.
-pub fn subscription(s: &Subscription, secret: Option<&str>) -> Value {
-    let mut v = json!({
-        "id": s.id,
-        "hookUrl": s.hook_url,
-        "event": s.event,
-        "webinar": s.webinar_id,
-        "mango": s.mango_id,
-        "createdAt": crate::domain::payload::iso_millis(s.created_at),
-        "status": s.status,
-        "disabledReason": s.disabled_reason,
-        "maxConcurrency": s.max_concurrency,
-        "ratePerSecond": s.rate_per_second,
-        "batchSize": s.batch_size,
-    });
-    if let Some(secret) = secret {
-        v["secret"] = json!(secret);
+/// Gathers every field's refusal, so that one answer names them all
+/// (`error.errors`) rather than only the first.
+#[derive(Default)]
+pub struct Findings(Vec<ApiError>);
+
+impl Findings {
+    /// The value, or `None` with its refusal kept.
+    pub fn check<T>(&mut self, r: Result<T, ApiError>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.0.push(e);
+                None
+            }
+        }
     }
-    v
+
+    /// Keeps a refusal.
+    pub fn refuse(&mut self, e: ApiError) {
+        self.0.push(e);
+    }
+
+    /// Ok when nothing was refused; else the first refusal, listing all.
+    pub fn done(self) -> Result<(), ApiError> {
+        match ApiError::all(self.0) {
+            None => Ok(()),
+            Some(e) => Err(e),
+        }
+    }
 }
 
 /// A required, non-blank string of bounded length.
@@ -101,13 +108,4 @@ pub fn query_id<'a>(param: &str, value: Option<&'a str>) -> Result<Option<&'a st
 /// Paging limit: default 50, at most 1 000.
 pub fn limit(l: Option<u32>) -> u32 {
     l.unwrap_or(50).clamp(1, 1000)
-}
-
-/// 201 for a new thing, 200 for an existing one.
-pub fn created(new: bool) -> StatusCode {
-    if new {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    }
 }

@@ -1,0 +1,161 @@
+//! The integrators' request bodies (subscribe, change a subscription) and
+//! the checks they pass without the store, each refusal naming its field
+//! and every field at fault listed (`validate::Findings`).
+
+use super::validate::Findings;
+use crate::domain::{ids, Event, HookUrl};
+use crate::error::{ApiError, ApiResult};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// The seed's body, plus tminus's optional extensions. Unknown fields are
+/// refused: a typo like `webinarId` must not subscribe to every webinar.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Subscribe {
+    /// Where to POST: an absolute `https://` URL (`http://` only where the
+    /// operator allows it), on a public address.
+    #[schemars(url)]
+    pub(super) hook_url: String,
+    /// `webinar.reminder.all`, or one interval's event such as
+    /// `webinar.reminder.1day`.
+    pub(super) event: String,
+    /// Only this webinar of the creator's; all of them when absent or empty.
+    pub(super) webinar: Option<String>,
+    /// Only webinars of this mango (product).
+    pub(super) mango: Option<String>,
+    /// Requests in flight to the endpoint at once, 1 to 1024.
+    #[schemars(range(min = 1, max = 1024))]
+    pub(super) max_concurrency: Option<u32>,
+    /// Requests a second at most; no cap when absent.
+    #[schemars(range(min = 1))]
+    pub(super) rate_per_second: Option<u32>,
+    /// Payloads per POST, 1 to 1000: more than 1 sends JSON arrays.
+    #[schemars(range(min = 1, max = 1000))]
+    pub(super) batch_size: Option<u32>,
+}
+
+/// Empty strings mean "not given", as form-based REST-hook clients send them.
+fn given(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+/// Most payloads in one batched POST.
+const MAX_BATCH: u32 = 1000;
+
+/// Checks the delivery caps, keeping each refusal in `f`.
+pub(super) fn caps(
+    f: &mut Findings,
+    max_concurrency: Option<u32>,
+    rate: Option<u32>,
+    batch: Option<u32>,
+) {
+    if matches!(batch, Some(0)) || batch.is_some_and(|b| b > MAX_BATCH) {
+        f.refuse(ApiError::invalid(
+            "invalid_value",
+            "batchSize",
+            format!("batchSize must be between 1 and {MAX_BATCH}"),
+        ));
+    }
+    if matches!(max_concurrency, Some(0) | Some(1025..)) {
+        f.refuse(ApiError::invalid(
+            "invalid_value",
+            "maxConcurrency",
+            "maxConcurrency must be between 1 and 1024",
+        ));
+    }
+    if matches!(rate, Some(0)) {
+        f.refuse(ApiError::invalid(
+            "invalid_value",
+            "ratePerSecond",
+            "ratePerSecond must be at least 1 (omit it for no cap)",
+        ));
+    }
+}
+
+/// A subscribe body that passed every check that needs no store.
+pub(super) struct Checked {
+    pub(super) hook: HookUrl,
+    pub(super) event: Event,
+    pub(super) webinar: Option<String>,
+    pub(super) mango: Option<String>,
+}
+
+/// The subscribe body's checks that need no store, in the order the
+/// integrator's errors are reported: the hook URL (and the target guard's
+/// verdict on its host), the event, the caps, the webinar id's shape.
+pub fn check_subscribe(
+    b: &Subscribe,
+    cfg: &crate::config::Config,
+    guard: &crate::delivery::guard::Policy,
+) -> ApiResult<Checked> {
+    let mut f = Findings::default();
+    let hook = f.check(
+        HookUrl::parse(&b.hook_url, cfg.allow_http)
+            .map_err(|e| ApiError::invalid("invalid_hook_url", "hookUrl", e.to_string())),
+    );
+    // A forbidden IP literal or localhost name can never be delivered to:
+    // say so now rather than with failed attempts later.
+    let hook = hook.and_then(|hook| {
+        f.check(
+            guard
+                .check_url(hook.url())
+                .map(|_| hook)
+                .map_err(|e| ApiError::invalid("invalid_hook_url", "hookUrl", e)),
+        )
+    });
+    let event = f.check(
+        Event::parse(b.event.trim(), &cfg.reminder_offsets).ok_or_else(|| {
+            ApiError::invalid(
+                "unknown_event",
+                "event",
+                format!(
+                    "event must be one of: {}",
+                    Event::names(&cfg.reminder_offsets).join(", ")
+                ),
+            )
+        }),
+    );
+    caps(&mut f, b.max_concurrency, b.rate_per_second, b.batch_size);
+    let webinar = given(b.webinar.clone());
+    if webinar.as_deref().is_some_and(|w| !ids::is_id(w)) {
+        f.refuse(ApiError::invalid(
+            "invalid_webinar_id",
+            "webinar",
+            "webinar must be a webinar id (24 hex digits)",
+        ));
+    }
+    f.done()?;
+    let (Some(hook), Some(event)) = (hook, event) else {
+        unreachable!("every refusal was answered by done()");
+    };
+    Ok(Checked {
+        hook,
+        event,
+        webinar,
+        mango: given(b.mango.clone()),
+    })
+}
+
+/// Changes to a subscription; absent fields keep their value.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct Patch {
+    /// 1 to 1024.
+    #[schemars(range(min = 1, max = 1024))]
+    pub(super) max_concurrency: Option<u32>,
+    /// At least 1; `null` removes the cap.
+    #[schemars(range(min = 1))]
+    #[serde(default, deserialize_with = "explicit")]
+    pub(super) rate_per_second: Option<Option<u32>>,
+    /// 1 to 1000.
+    #[schemars(range(min = 1, max = 1000))]
+    pub(super) batch_size: Option<u32>,
+    /// `true` enables a disabled subscription (only `true` is accepted).
+    pub(super) enabled: Option<bool>,
+}
+
+/// Tells `"ratePerSecond": null` (remove the cap) from an absent field.
+fn explicit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
+    Option::<u32>::deserialize(d).map(Some)
+}

@@ -1,0 +1,297 @@
+//! How stored records are shown: one typed view per answer body, with the
+//! statuses as enums, so the OpenAPI document describes exactly what is
+//! sent. Secrets appear only where a view says so.
+//!
+//! Key order is part of the wire format. Every view but the single webinar
+//! lists its keys alphabetically, as the answers built with `json!` (whose
+//! maps are sorted) always showed them; a test holds each view to that.
+
+use crate::domain::payload::iso_millis;
+use crate::store;
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// An instant as every answer writes it: `2024-03-15T10:00:00.000Z`.
+pub type Instant = String;
+
+fn at(t: DateTime<Utc>) -> Instant {
+    iso_millis(t)
+}
+
+fn at_opt(t: Option<DateTime<Utc>>) -> Option<Instant> {
+    t.map(iso_millis)
+}
+
+/// A stored status that a view shows as an enum; a value the enum lacks is
+/// a bug of ours (a 500, logged), never something shown half-typed.
+fn status<T: for<'de> Deserialize<'de>>(what: &str, s: &str) -> anyhow::Result<T> {
+    T::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(s))
+        .map_err(|_| anyhow::anyhow!("unknown {what} status {s:?} in the store"))
+}
+
+/// A webinar's state.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq)]
+#[serde(rename_all = "lowercase")]
+pub enum WebinarStatus {
+    Scheduled,
+    Cancelled,
+    Deleted,
+}
+
+/// A reminder's state: waiting, being fanned out, sent, missed (its time
+/// passed while nothing could send it) or cancelled with its webinar.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq)]
+#[serde(rename_all = "lowercase")]
+pub enum ReminderStatus {
+    Pending,
+    Firing,
+    Sent,
+    Missed,
+    Cancelled,
+}
+
+/// A delivery's state; `batched`: carried inside the batch `batchId`.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    Pending,
+    Delivered,
+    Batched,
+    Failed,
+    Expired,
+    Missed,
+    Cancelled,
+}
+
+impl DeliveryStatus {
+    /// The stored form, for filtering.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Batched => "batched",
+            Self::Failed => "failed",
+            Self::Expired => "expired",
+            Self::Missed => "missed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// A subscription's state: `disabled` after its endpoint failed for too
+/// long (see `disabledReason`).
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq)]
+#[serde(rename_all = "lowercase")]
+pub enum SubscriptionStatus {
+    Active,
+    Disabled,
+}
+
+impl SubscriptionStatus {
+    /// The stored form, for filtering.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Disabled => "disabled",
+        }
+    }
+}
+
+/// A creator: owner of webinars, mangoes, API keys and subscriptions.
+#[derive(Serialize, JsonSchema, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct Creator {
+    pub created_at: Instant,
+    pub id: String,
+    pub name: String,
+    /// `±HH:MM` or an IANA zone; webinars default to it.
+    pub timezone: Option<String>,
+}
+
+impl From<store::Creator> for Creator {
+    fn from(c: store::Creator) -> Self {
+        Self {
+            created_at: at(c.created_at),
+            id: c.id,
+            name: c.name,
+            timezone: c.timezone,
+        }
+    }
+}
+
+/// An API key: the key itself only in the answer that created it (only
+/// its hash is stored), its first ten characters (`prefix`) always.
+#[derive(Serialize, JsonSchema, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKey {
+    pub created_at: Instant,
+    pub creator_id: String,
+    pub id: String,
+    /// The key, for the `x-api-key` header: shown once, on creation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    pub name: String,
+    pub prefix: String,
+    pub revoked_at: Option<Instant>,
+}
+
+impl ApiKey {
+    /// The view of a stored key, with the key itself when just made.
+    pub fn new(k: store::ApiKey, key: Option<String>) -> Self {
+        Self {
+            created_at: at(k.created_at),
+            creator_id: k.creator_id,
+            id: k.id,
+            key,
+            name: k.name,
+            prefix: k.prefix,
+            revoked_at: at_opt(k.revoked_at),
+        }
+    }
+}
+
+/// A product ("mango") a webinar can belong to.
+#[derive(Serialize, JsonSchema, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct Mango {
+    pub created_at: Instant,
+    pub creator_id: String,
+    pub id: String,
+    pub name: String,
+}
+
+impl From<store::Mango> for Mango {
+    fn from(m: store::Mango) -> Self {
+        Self {
+            created_at: at(m.created_at),
+            creator_id: m.creator_id,
+            id: m.id,
+            name: m.name,
+        }
+    }
+}
+
+/// A webinar. The one view in the stored record's order (its single
+/// answers always were); lists show it with sorted keys (`Sorted`).
+#[derive(Serialize, JsonSchema, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct Webinar {
+    pub id: String,
+    pub creator_id: String,
+    pub title: String,
+    pub link: String,
+    pub from_time: Instant,
+    pub to_time: Instant,
+    pub timezone: Option<String>,
+    /// Mango ids, in the order the webinar was given them.
+    pub mangoes: Vec<String>,
+    pub status: WebinarStatus,
+    pub created_at: Instant,
+    pub updated_at: Instant,
+}
+
+impl TryFrom<store::Webinar> for Webinar {
+    type Error = anyhow::Error;
+    fn try_from(w: store::Webinar) -> anyhow::Result<Self> {
+        Ok(Self {
+            status: status("webinar", &w.status)?,
+            id: w.id,
+            creator_id: w.creator_id,
+            title: w.title,
+            link: w.link,
+            from_time: at(w.from_time),
+            to_time: at(w.to_time),
+            timezone: w.timezone,
+            mangoes: w.mangoes,
+            created_at: at(w.created_at),
+            updated_at: at(w.updated_at),
+        })
+    }
+}
+
+/// One reminder of a webinar's schedule.
+#[derive(Serialize, JsonSchema, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct Reminder {
+    pub due_at: Instant,
+    pub fired_at: Option<Instant>,
+    /// The webinar start this reminder was planned for.
+    pub from_time: Instant,
+    pub id: String,
+    /// The interval: `1day`, `30min`, `15min` or a configured offset.
+    pub label: String,
+    /// Armed after its due time had passed (a webinar created late).
+    pub late: bool,
+    pub status: ReminderStatus,
+    pub webinar_id: String,
+}
+
+impl TryFrom<store::Reminder> for Reminder {
+    type Error = anyhow::Error;
+    fn try_from(r: store::Reminder) -> anyhow::Result<Self> {
+        Ok(Self {
+            status: status("reminder", &r.status)?,
+            due_at: at(r.due_at),
+            fired_at: at_opt(r.fired_at),
+            from_time: at(r.from_time),
+            id: r.id,
+            label: r.label,
+            late: r.late,
+            webinar_id: r.webinar_id,
+        })
+    }
+}
+
+/// A registered participant.
+#[derive(Serialize, JsonSchema, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct Participant {
+    pub email: String,
+    pub id: String,
+    pub name: String,
+    /// `""` when not given.
+    pub phone: String,
+    pub registered_at: Instant,
+    pub timezone: Option<String>,
+    pub webinar_id: String,
+}
+
+impl From<store::Participant> for Participant {
+    fn from(p: store::Participant) -> Self {
+        Self {
+            email: p.email,
+            id: p.id,
+            name: p.name,
+            phone: p.phone,
+            registered_at: at(p.registered_at),
+            timezone: p.timezone,
+            webinar_id: p.webinar_id,
+        }
+    }
+}
+
+/// What a bulk registration did: participants new to the webinar, and
+/// those already registered (same email), left as they were.
+#[derive(Serialize, JsonSchema, Debug)]
+pub struct RegisterSummary {
+    pub created: usize,
+    pub existing: usize,
+}
+
+impl From<store::RegisterSummary> for RegisterSummary {
+    fn from(s: store::RegisterSummary) -> Self {
+        Self {
+            created: s.created,
+            existing: s.existing,
+        }
+    }
+}
+
+mod hooks;
+mod sorted;
+pub use hooks::{Delivery, Subscription};
+pub use sorted::Sorted;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,63 @@
+//! Remembered answers for `Idempotency-Key` ([`crate::store::idempotency`]):
+//! one statement text each, for both backends, shared by every instance on
+//! PostgreSQL.
+
+use super::Idempotency;
+use crate::store::sql::{params, Backend, Row};
+use crate::store::{Remembered, StoreResult};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+const COLS: &str = "caller, key, request_hash, status, body, created_at";
+
+fn remembered(r: &Row) -> StoreResult<Remembered> {
+    Ok(Remembered {
+        caller: r.text(0)?,
+        key: r.text(1)?,
+        request_hash: r.text(2)?,
+        status: u16::try_from(r.int(3)?).unwrap_or(500),
+        body: r.bytes(4)?,
+        created_at: r.time(5)?,
+    })
+}
+
+#[async_trait]
+impl<B: Backend> Idempotency for B {
+    async fn remembered(
+        &self,
+        caller: &str,
+        key: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Option<Remembered>> {
+        let sql = format!(
+            "SELECT {COLS} FROM idempotency WHERE caller = $1 AND key = $2 AND created_at >= $3"
+        );
+        let rows = self.query(&sql, params![caller, key, since]).await?;
+        rows.first().map(remembered).transpose()
+    }
+
+    async fn remember(&self, r: &Remembered, since: DateTime<Utc>) -> StoreResult<Remembered> {
+        self.execute(
+            "DELETE FROM idempotency WHERE created_at < $1",
+            params![since],
+        )
+        .await?;
+        let sql = format!(
+            "INSERT INTO idempotency ({COLS}) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (caller, key) DO NOTHING"
+        );
+        let p = params![
+            &r.caller,
+            &r.key,
+            &r.request_hash,
+            u32::from(r.status),
+            &r.body,
+            r.created_at
+        ];
+        self.execute(&sql, p).await?;
+        Ok(self
+            .remembered(&r.caller, &r.key, since)
+            .await?
+            .unwrap_or_else(|| r.clone()))
+    }
+}

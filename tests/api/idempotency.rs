@@ -1,0 +1,131 @@
+//! `Idempotency-Key` on the platform's POSTs: a repeat gets the first
+//! answer and creates nothing; the same key with another body is refused;
+//! answers survive a restart.
+
+use crate::helpers::{spawn_app, TestApp, ADMIN};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+async fn post(app: &TestApp, path: &str, key: &str, body: Value) -> (StatusCode, String) {
+    let r = app
+        .http
+        .post(format!("{}/api/v1/platform{path}", app.base))
+        .bearer_auth(ADMIN)
+        .header("Idempotency-Key", key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+async fn count(app: &TestApp, path: &str) -> usize {
+    let (_, body) = app.admin(reqwest::Method::GET, path, None).await;
+    body["data"].as_array().unwrap().len()
+}
+
+#[tokio::test]
+async fn a_repeat_gets_the_first_answer_and_creates_nothing() {
+    let app = spawn_app().await;
+    let creator = json!({"name": "Once", "timezone": "+01:00"});
+    let first = post(&app, "/creators", "k-creator", creator.clone()).await;
+    assert_eq!(first.0, 201);
+    assert_eq!(post(&app, "/creators", "k-creator", creator).await, first);
+    assert_eq!(count(&app, "/creators").await, 1);
+    let id = serde_json::from_str::<Value>(&first.1).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The same key with another body: refused, nothing made.
+    let (status, body) = post(&app, "/creators", "k-creator", json!({"name": "Twice"})).await;
+    assert_eq!(status, 422);
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["error"]["code"], "idempotency_key_reused");
+    assert_eq!(count(&app, "/creators").await, 1);
+
+    // An API key: the same key (and secret) again, not a second one.
+    let keys = format!("/creators/{id}/api-keys");
+    let first = post(&app, &keys, "k-key", json!({"name": "zap"})).await;
+    assert_eq!(first.0, 201);
+    assert_eq!(
+        post(&app, &keys, "k-key", json!({"name": "zap"})).await,
+        first
+    );
+    assert_eq!(count(&app, &keys).await, 1);
+
+    // A webinar.
+    let start = chrono::Utc::now() + chrono::Duration::days(2);
+    let webinar = json!({
+        "creatorId": id, "title": "T", "link": "https://meet.example.com/x",
+        "fromTime": crate::helpers::iso(start),
+        "toTime": crate::helpers::iso(start + chrono::Duration::hours(1)),
+    });
+    let first = post(&app, "/webinars", "k-webinar", webinar.clone()).await;
+    assert_eq!(first.0, 201);
+    assert_eq!(post(&app, "/webinars", "k-webinar", webinar).await, first);
+    assert_eq!(count(&app, &format!("/webinars?creatorId={id}")).await, 1);
+    let wid = serde_json::from_str::<Value>(&first.1).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A bulk registration: the first summary, not "all existing".
+    let bulk = format!("/webinars/{wid}/participants/bulk");
+    let people = json!([
+        {"name": "A", "email": "a@example.com"},
+        {"name": "B", "email": "b@example.com"}
+    ]);
+    let first = post(&app, &bulk, "k-bulk", people.clone()).await;
+    assert_eq!(
+        first,
+        (StatusCode::OK, r#"{"created":2,"existing":0}"#.into())
+    );
+    assert_eq!(post(&app, &bulk, "k-bulk", people.clone()).await, first);
+    assert_eq!(
+        count(&app, &format!("/webinars/{wid}/participants")).await,
+        2
+    );
+
+    // Kept in the store: the same after a restart.
+    let app = app.restart().await;
+    assert_eq!(post(&app, &bulk, "k-bulk", people).await, first);
+
+    // Without the header, nothing changes: a second creator.
+    let (status, _) = app
+        .admin(
+            reqwest::Method::POST,
+            "/creators",
+            Some(json!({"name": "Once"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(count(&app, "/creators").await, 2);
+}
+
+/// With `--secret-key`, a remembered answer is sealed at rest: an API
+/// key's answer holds the key.
+#[tokio::test]
+async fn remembered_answers_are_sealed_at_rest() {
+    let app = crate::helpers::spawn_with(|c| {
+        c.secret_key = Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into());
+    })
+    .await;
+    let (creator, _) = app.creator().await;
+    let path = format!("/creators/{creator}/api-keys");
+    let first = post(&app, &path, "k-sealed", json!({"name": "zap"})).await;
+    assert_eq!(first.0, 201);
+    assert_eq!(
+        post(&app, &path, "k-sealed", json!({"name": "zap"})).await,
+        first
+    );
+    let key = serde_json::from_str::<Value>(&first.1).unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let db = rusqlite::Connection::open(&app.db).unwrap();
+    let stored: Vec<u8> = db
+        .query_row("SELECT body FROM idempotency", [], |r| r.get(0))
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&stored).contains(&key));
+}
