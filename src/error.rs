@@ -247,6 +247,11 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => ApiError::not_found("resource"),
             StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            StoreError::InvalidCursor => ApiError::invalid(
+                "invalid_value",
+                "after",
+                "after is not a cursor this list gave (use the `next` of the page before)",
+            ),
             StoreError::Other(e) => ApiError::Internal(e),
         }
     }

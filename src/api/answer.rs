@@ -1,44 +1,42 @@
-//! The shapes of successful answers around the views: list envelopes, and
+//! The shapes of successful answers around the views: the page a list
+//! answers with, and
 //! the statuses other than 200 (201 created, 202 accepted, 201-or-200 for
 //! an idempotent create). Each is a type, so the OpenAPI document can say
 //! which status a route answers with which body.
 
+use crate::store::Paged;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-/// A list answered whole.
-#[derive(Serialize, JsonSchema, Debug)]
-#[schemars(rename = "{T}List")]
-pub struct List<T> {
-    pub data: Vec<T>,
-}
-
-impl<T> List<T> {
-    /// Views each record.
-    pub fn all<R: Into<T>>(records: Vec<R>) -> Self {
-        Self {
-            data: records.into_iter().map(Into::into).collect(),
-        }
-    }
-
-    /// Views each record; a record the view refuses fails the answer.
-    pub fn of<R, E>(records: Vec<R>, view: impl Fn(R) -> Result<T, E>) -> Result<Self, E> {
-        Ok(Self {
-            data: records.into_iter().map(view).collect::<Result<_, E>>()?,
-        })
-    }
-}
-
 /// One page of a list; `next` is the cursor for `?after=`, null on the
-/// last page.
+/// last page. Every list answers this way (`paging`).
 #[derive(Serialize, JsonSchema, Debug)]
 #[schemars(rename = "{T}Page")]
 pub struct Page<T> {
     pub data: Vec<T>,
+    /// The cursor of the next page, for `?after=`; null on the last page.
     pub next: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Views each record of a store's page.
+    pub fn all<R: Into<T>>(page: Paged<R>) -> Self {
+        Self {
+            data: page.items.into_iter().map(Into::into).collect(),
+            next: page.next,
+        }
+    }
+
+    /// Views each record; a record the view refuses fails the answer.
+    pub fn of<R, E>(page: Paged<R>, view: impl Fn(R) -> Result<T, E>) -> Result<Self, E> {
+        Ok(Self {
+            data: page.items.into_iter().map(view).collect::<Result<_, E>>()?,
+            next: page.next,
+        })
+    }
 }
 
 /// 201 Created with the new thing.

@@ -3,12 +3,13 @@
 //! subscribe (idempotent), list, show, change caps, unsubscribe, rotate the
 //! secret, send a test event, and see or retry deliveries.
 
-use super::answer::{Accepted, List, Stored};
+use super::answer::{Accepted, Page, Stored};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Integrator};
 use super::hook_checks::{caps, Checked, Patch};
 pub(super) use super::hook_checks::{check_subscribe, Subscribe};
-use super::openapi::{errors, Routes};
-use super::validate::{self, id, Findings};
+use super::openapi::{errors, Routes, BAD_PAGE};
+use super::paging::{self, PageQuery};
+use super::validate::{id, Findings};
 use super::views::{self, DeliveryStatus};
 use super::AppState;
 use crate::domain::{ids, payload};
@@ -47,7 +48,7 @@ const NO_DELIVERY: (u16, &str) = (404, "No such subscription or delivery (`not_f
 /// What each route is for, and what its handler refuses.
 fn describe<'a>(method: &str, path: &str, op: Op<'a>) -> Op<'a> {
     match (method, path) {
-        ("get", "/") => op.summary("List your subscriptions"),
+        ("get", "/") => errors(op.summary("List your subscriptions"), &[BAD_PAGE]),
         ("post", "/") => errors(
             op.summary("Subscribe a URL").description(
                 "The seed's call. Subscribing the same (`hookUrl`, `event`, `webinar`) again \
@@ -78,7 +79,10 @@ fn describe<'a>(method: &str, path: &str, op: Op<'a>) -> Op<'a> {
             &[NO_SUB, DISABLED],
         ),
         (_, "/{id}/deliveries") => {
-            errors(op.summary("List a subscription's deliveries"), &[NO_SUB])
+            errors(
+                op.summary("List a subscription's deliveries, newest first"),
+                &[NO_SUB, BAD_PAGE],
+            )
         }
         (_, "/{id}/deliveries/{did}") => errors(
             op.summary("Show a delivery with its attempts"),
@@ -118,8 +122,10 @@ async fn subscribe(
         }
     }
     if let Some(m) = &mango {
-        let owned = s.ctx.store.list_mangoes(&who.creator_id).await?;
-        if !owned.iter().any(|o| &o.id == m) {
+        // Every mango of the creator's: this is a check, not a list.
+        let all = crate::store::PageRequest::all();
+        let owned = s.ctx.store.list_mangoes(&who.creator_id, &all).await?;
+        if !owned.items.iter().any(|o| &o.id == m) {
             return Err(ApiError::not_found("mango").on("mango"));
         }
     }
@@ -151,13 +157,15 @@ async fn subscribe(
 async fn list(
     who: Integrator,
     State(s): State<AppState>,
-) -> ApiResult<Json<List<views::Subscription>>> {
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<views::Subscription>>> {
+    let page = q.request()?;
     let subs = s
         .ctx
         .store
-        .list_subscriptions(Some(&who.creator_id))
+        .list_subscriptions(Some(&who.creator_id), None, &page)
         .await?;
-    Ok(Json(List::of(subs, |x| {
+    Ok(Json(Page::of(subs, |x| {
         views::Subscription::new(&x, None)
     })?))
 }
@@ -289,7 +297,10 @@ async fn test_event(
 #[serde(deny_unknown_fields)]
 struct DeliveryQuery {
     status: Option<DeliveryStatus>,
-    /// 1 to 1000; 50 when not given.
+    /// The previous page's `next`; the first page when absent.
+    after: Option<String>,
+    /// 1 to 1000 items; 100 when not given.
+    #[schemars(range(min = 1, max = 1000))]
     limit: Option<u32>,
 }
 
@@ -298,18 +309,12 @@ async fn deliveries(
     State(s): State<AppState>,
     ApiPath(sid): ApiPath<String>,
     ApiQuery(q): ApiQuery<DeliveryQuery>,
-) -> ApiResult<Json<List<views::Delivery>>> {
+) -> ApiResult<Json<Page<views::Delivery>>> {
     owned(&s, &who, &sid).await?;
-    let rows = s
-        .ctx
-        .store
-        .list_deliveries(
-            &sid,
-            q.status.map(DeliveryStatus::as_str),
-            validate::limit(q.limit),
-        )
-        .await?;
-    Ok(Json(List::of(rows, views::Delivery::try_from)?))
+    let page = paging::request(q.after, q.limit)?;
+    let status = q.status.map(DeliveryStatus::as_str);
+    let rows = s.ctx.store.list_deliveries(&sid, status, &page).await?;
+    Ok(Json(Page::of(rows, views::Delivery::try_from)?))
 }
 
 async fn delivery(

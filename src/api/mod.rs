@@ -17,6 +17,7 @@ mod hook_checks;
 mod idempotency;
 mod integration;
 pub mod openapi;
+mod paging;
 mod participants;
 mod plain;
 mod platform;

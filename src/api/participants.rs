@@ -5,8 +5,9 @@
 use super::answer::{Page, Stored};
 use super::bulk::{self, Format, Limits};
 use super::extract::{read_deadline, Admin, ApiJson, ApiPath, ApiQuery};
-use super::openapi::{errors, io};
-use super::validate::{self, id, text, zone, Findings};
+use super::openapi::{errors, io, BAD_PAGE};
+use super::paging::PageQuery;
+use super::validate::{id, text, zone, Findings};
 use super::views;
 use super::webinars::load;
 use super::{AppState, BULK_BODY_LIMIT, BULK_MIN_RATE};
@@ -30,7 +31,7 @@ pub fn routes() -> ApiRouter<AppState> {
             get_with(participants, move |op| {
                 errors(
                     op.summary("List a webinar's participants, a page at a time"),
-                    &[no_webinar, (422, "`after` is not an id (`invalid_value`).")],
+                    &[no_webinar, BAD_PAGE],
                 )
             })
             .post_with(register, move |op| {
@@ -185,16 +186,6 @@ async fn register_bulk(
     Ok(Json(sum.into()))
 }
 
-/// Paging through a list.
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct PageQuery {
-    /// The previous page's `next`.
-    after: Option<String>,
-    /// 1 to 1000; 50 when not given.
-    limit: Option<u32>,
-}
-
 async fn participants(
     _: Admin,
     State(s): State<AppState>,
@@ -202,16 +193,8 @@ async fn participants(
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<views::Participant>>> {
     load(&s, &wid).await?;
-    let after = validate::query_id("after", q.after.as_deref())?;
-    let limit = validate::limit(q.limit);
-    let rows = s.ctx.store.list_participants(&wid, after, limit).await?;
-    let next = (rows.len() as u32 == limit)
-        .then(|| rows.last().map(|p| p.id.clone()))
-        .flatten();
-    Ok(Json(Page {
-        data: rows.into_iter().map(Into::into).collect(),
-        next,
-    }))
+    let page = s.ctx.store.list_participants(&wid, &q.request()?).await?;
+    Ok(Json(Page::all(page)))
 }
 
 async fn unregister(

@@ -1,9 +1,10 @@
 //! Platform routes for creators, their API keys and mangoes, and the
 //! operator's view of every subscription. Admin token required.
 
-use super::answer::{Created, List};
+use super::answer::{Created, Page};
 use super::extract::{key_hash, parse_json, Admin, ApiJson, ApiPath, ApiQuery};
-use super::openapi::{errors, io};
+use super::openapi::{errors, io, BAD_PAGE};
+use super::paging::{self, PageQuery};
 use super::validate::{self, id, text, zone, Findings};
 use super::views::{self, SubscriptionStatus};
 use super::AppState;
@@ -18,13 +19,22 @@ use rand::distr::{Alphanumeric, SampleString};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+/// What a list filtered by creator refuses of its query.
+pub(super) const CREATOR_OR_PAGE: (u16, &str) = (
+    422,
+    "`creatorId` is not an id, `limit` is not between 1 and 1000, or `after` is not a \
+     cursor this list gave (`invalid_value`, `field` names it).",
+);
+
 pub fn routes() -> ApiRouter<AppState> {
     let no_creator = (404, "No such creator (`not_found`).");
     ApiRouter::new()
         .api_route(
             "/creators",
-            get_with(list_creators, |op| op.summary("List creators"))
-                .post_with(create_creator, |op| op.summary("Create a creator")),
+            get_with(list_creators, |op| {
+                errors(op.summary("List creators, a page at a time"), &[BAD_PAGE])
+            })
+            .post_with(create_creator, |op| op.summary("Create a creator")),
         )
         .api_route(
             "/creators/{id}",
@@ -34,15 +44,18 @@ pub fn routes() -> ApiRouter<AppState> {
         )
         .api_route(
             "/creators/{id}/api-keys",
-            get_with(list_keys, |op| op.summary("List a creator's API keys")).post_with(
-                create_key,
-                move |op: Op| {
-                    let op = op.summary("Create an API key").description(
-                        "The key itself (`key`) is in this answer only: only its hash is kept.",
-                    );
-                    errors(io::read_by_hand::<NewKey>(op, false), &[no_creator])
-                },
-            ),
+            get_with(list_keys, move |op| {
+                errors(
+                    op.summary("List a creator's API keys"),
+                    &[no_creator, BAD_PAGE],
+                )
+            })
+            .post_with(create_key, move |op: Op| {
+                let op = op.summary("Create an API key").description(
+                    "The key itself (`key`) is in this answer only: only its hash is kept.",
+                );
+                errors(io::read_by_hand::<NewKey>(op, false), &[no_creator])
+            }),
         )
         .api_route(
             "/creators/{id}/api-keys/{key}",
@@ -55,10 +68,15 @@ pub fn routes() -> ApiRouter<AppState> {
         )
         .api_route(
             "/creators/{id}/mangoes",
-            get_with(list_mangoes, |op| op.summary("List a creator's mangoes"))
-                .post_with(create_mango, move |op| {
-                    errors(op.summary("Create a mango (product)"), &[no_creator])
-                }),
+            get_with(list_mangoes, move |op| {
+                errors(
+                    op.summary("List a creator's mangoes"),
+                    &[no_creator, BAD_PAGE],
+                )
+            })
+            .post_with(create_mango, move |op| {
+                errors(op.summary("Create a mango (product)"), &[no_creator])
+            }),
         )
         .api_route(
             "/subscriptions",
@@ -66,7 +84,7 @@ pub fn routes() -> ApiRouter<AppState> {
                 errors(
                     op.summary("List every subscription")
                         .description("The operator's view, with why a disabled one was disabled."),
-                    &[(422, "`creatorId` is not an id (`invalid_value`).")],
+                    &[CREATOR_OR_PAGE],
                 )
             }),
         )
@@ -102,9 +120,10 @@ async fn create_creator(
 async fn list_creators(
     _: Admin,
     State(s): State<AppState>,
-) -> ApiResult<Json<List<views::Creator>>> {
-    let all = s.ctx.store.list_creators().await?;
-    Ok(Json(List::all(all)))
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<views::Creator>>> {
+    let page = s.ctx.store.list_creators(&q.request()?).await?;
+    Ok(Json(Page::all(page)))
 }
 
 async fn get_creator(
@@ -162,15 +181,13 @@ async fn list_keys(
     _: Admin,
     State(s): State<AppState>,
     ApiPath(cid): ApiPath<String>,
-) -> ApiResult<Json<List<views::ApiKey>>> {
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<views::ApiKey>>> {
     id("creator", &cid)?;
-    let keys = s.ctx.store.list_api_keys(&cid).await?;
-    Ok(Json(List {
-        data: keys
-            .into_iter()
-            .map(|k| views::ApiKey::new(k, None))
-            .collect(),
-    }))
+    let page = q.request()?;
+    let keys = s.ctx.store.list_api_keys(&cid, &page).await;
+    let keys = keys.map_err(ApiError::lookup("creator"))?;
+    Ok(Json(Page::all(keys.map(|k| views::ApiKey::new(k, None)))))
 }
 
 async fn revoke_key(
@@ -218,10 +235,12 @@ async fn list_mangoes(
     _: Admin,
     State(s): State<AppState>,
     ApiPath(cid): ApiPath<String>,
-) -> ApiResult<Json<List<views::Mango>>> {
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<views::Mango>>> {
     id("creator", &cid)?;
-    let all = s.ctx.store.list_mangoes(&cid).await?;
-    Ok(Json(List::all(all)))
+    let page = q.request()?;
+    let all = s.ctx.store.list_mangoes(&cid, &page).await;
+    Ok(Json(Page::all(all.map_err(ApiError::lookup("creator"))?)))
 }
 
 /// The operator's filters.
@@ -231,6 +250,11 @@ struct SubFilter {
     /// Only this creator's subscriptions.
     creator_id: Option<String>,
     status: Option<SubscriptionStatus>,
+    /// The previous page's `next`; the first page when absent.
+    after: Option<String>,
+    /// 1 to 1000 items; 100 when not given.
+    #[schemars(range(min = 1, max = 1000))]
+    limit: Option<u32>,
 }
 
 /// The operator's list: every subscription, with why a disabled one was
@@ -239,14 +263,12 @@ async fn list_subscriptions(
     _: Admin,
     State(s): State<AppState>,
     ApiQuery(f): ApiQuery<SubFilter>,
-) -> ApiResult<Json<List<views::Subscription>>> {
+) -> ApiResult<Json<Page<views::Subscription>>> {
     let creator = validate::query_id("creatorId", f.creator_id.as_deref())?;
-    let subs = s.ctx.store.list_subscriptions(creator).await?;
-    let shown = subs
-        .into_iter()
-        .filter(|x| f.status.is_none_or(|st| x.status == st.as_str()))
-        .collect();
-    Ok(Json(List::of(shown, |x| {
+    let page = paging::request(f.after, f.limit)?;
+    let status = f.status.map(SubscriptionStatus::as_str);
+    let subs = s.ctx.store.list_subscriptions(creator, status, &page);
+    Ok(Json(Page::of(subs.await?, |x| {
         views::Subscription::for_operator(&x)
     })?))
 }

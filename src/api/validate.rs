@@ -1,5 +1,5 @@
 //! The small validators the handlers share: bounded text, instants, time
-//! zones, ids in paths and queries, paging limits. Each refusal names the
+//! zones, ids in paths and queries. Each refusal names the
 //! field at fault, in the API's one error shape.
 
 use crate::error::ApiError;
@@ -103,9 +103,4 @@ pub fn query_id<'a>(param: &str, value: Option<&'a str>) -> Result<Option<&'a st
             format!("{param} must be an id (24 hex digits)"),
         )),
     }
-}
-
-/// Paging limit: default 50, at most 1 000.
-pub fn limit(l: Option<u32>) -> u32 {
-    l.unwrap_or(50).clamp(1, 1000)
 }

@@ -2,16 +2,18 @@
 //! delete them, re-arming reminders through the pure planner, and show their
 //! schedule. Admin token required.
 
-use super::answer::{Created, List};
+use super::answer::{Created, Page};
 use super::extract::{Admin, ApiJson, ApiPath, ApiQuery};
-use super::openapi::errors;
+use super::openapi::{errors, BAD_PAGE};
+use super::paging::{self, PageQuery};
+use super::platform::CREATOR_OR_PAGE;
 use super::validate::{id, instant, query_id, text, zone, Findings};
 use super::views::{self, Sorted};
 use super::AppState;
 use crate::domain::span;
 use crate::error::{ApiError, ApiResult};
 use crate::schedule::plan;
-use crate::store::{Webinar, WebinarFields};
+use crate::store::{PageRequest, Webinar, WebinarFields};
 use aide::axum::routing::{get_with, post_with};
 use aide::axum::ApiRouter;
 use axum::extract::State;
@@ -31,8 +33,8 @@ pub fn routes() -> ApiRouter<AppState> {
             "/webinars",
             get_with(list, |op| {
                 errors(
-                    op.summary("List a creator's webinars"),
-                    &[(422, "`creatorId` is not an id (`invalid_value`).")],
+                    op.summary("List a creator's webinars, by start time"),
+                    &[CREATOR_OR_PAGE],
                 )
             })
             .post_with(create, |op| {
@@ -84,7 +86,10 @@ pub fn routes() -> ApiRouter<AppState> {
         .api_route(
             "/webinars/{id}/reminders",
             get_with(reminders, |op| {
-                errors(op.summary("Show a webinar's reminders"), &[NOT_FOUND])
+                errors(
+                    op.summary("Show a webinar's reminders, by due time"),
+                    &[NOT_FOUND, BAD_PAGE],
+                )
             }),
         )
         .with_path_items(|p| p.tag("platform"))
@@ -180,9 +185,14 @@ async fn validate(
 ) -> ApiResult<WebinarFields> {
     span::check(f.from_time, f.to_time, s.ctx.clock.now(), end_derived)
         .map_err(|e| ApiError::invalid("invalid_time", e.field, e.message))?;
-    let owned = s.ctx.store.list_mangoes(creator).await?;
+    // Every mango of the creator's, not a page: this is a check, not a list.
+    let owned = s
+        .ctx
+        .store
+        .list_mangoes(creator, &PageRequest::all())
+        .await?;
     for (i, m) in f.mango_ids.iter().enumerate() {
-        if !owned.iter().any(|o| &o.id == m) {
+        if !owned.items.iter().any(|o| &o.id == m) {
             return Err(ApiError::invalid(
                 "unknown_mango",
                 &format!("mangoes[{i}]"),
@@ -220,22 +230,28 @@ async fn create(
     Ok(Created(w.try_into()?))
 }
 
-/// Whose webinars.
+/// Whose webinars, and which page of them.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ByCreator {
     creator_id: String,
+    /// The previous page's `next`; the first page when absent.
+    after: Option<String>,
+    /// 1 to 1000 items; 100 when not given.
+    #[schemars(range(min = 1, max = 1000))]
+    limit: Option<u32>,
 }
 
 async fn list(
     _: Admin,
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<ByCreator>,
-) -> ApiResult<Json<List<Sorted<views::Webinar>>>> {
+) -> ApiResult<Json<Page<Sorted<views::Webinar>>>> {
     let creator = query_id("creatorId", Some(&q.creator_id))?
         .ok_or_else(|| ApiError::invalid("invalid_value", "creatorId", "creatorId is required"))?;
-    let all = s.ctx.store.list_webinars(creator).await?;
-    Ok(Json(List::of(all, |w| w.try_into().map(Sorted))?))
+    let page = paging::request(q.after, q.limit)?;
+    let found = s.ctx.store.list_webinars(creator, &page).await?;
+    Ok(Json(Page::of(found, |w| w.try_into().map(Sorted))?))
 }
 
 pub(super) async fn load(s: &AppState, wid: &str) -> ApiResult<Webinar> {
@@ -365,8 +381,9 @@ async fn reminders(
     _: Admin,
     State(s): State<AppState>,
     ApiPath(wid): ApiPath<String>,
-) -> ApiResult<Json<List<views::Reminder>>> {
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<views::Reminder>>> {
     load(&s, &wid).await?;
-    let all = s.ctx.store.list_reminders(&wid).await?;
-    Ok(Json(List::of(all, views::Reminder::try_from)?))
+    let found = s.ctx.store.list_reminders(&wid, &q.request()?).await?;
+    Ok(Json(Page::of(found, views::Reminder::try_from)?))
 }

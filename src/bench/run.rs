@@ -309,7 +309,11 @@ async fn wait_recorded(api: &Api, key: &str, subs: usize) {
     for _ in 0..100 {
         let r = api
             .http
-            .get(format!("{}/api/v1/integration/webhook/webhook", api.base))
+            // One page holds the bench's few subscriptions (at most 1000).
+            .get(format!(
+                "{}/api/v1/integration/webhook/webhook?limit=1000",
+                api.base
+            ))
             .header("x-api-key", key)
             .send()
             .await;

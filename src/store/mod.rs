@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod engine;
 pub mod idempotency;
 pub mod model;
+pub mod page;
 pub mod postgres;
 pub mod receipt;
 pub mod sql;
@@ -23,6 +24,7 @@ pub use catalog::{
 pub use engine::Engine;
 pub use idempotency::Remembered;
 pub use model::*;
+pub use page::{PageRequest, Paged};
 
 use crate::clock::Clock;
 
@@ -37,6 +39,9 @@ pub enum StoreError {
     /// The write would break a rule the store keeps (a duplicate, a stale state).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A page's `after` is not a cursor the list gave (`page`).
+    #[error("not a cursor of this list")]
+    InvalidCursor,
     /// Anything else: I/O, corruption, a bug.
     #[error(transparent)]
     Other(#[from] anyhow::Error),

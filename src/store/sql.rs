@@ -237,12 +237,14 @@ pub trait Backend: Db + 'static {
         Ok(None)
     }
 
-    /// The latest deliveries of `sub` held in receipts, each with the
+    /// The latest deliveries of `sub` held in receipts, those after the
+    /// cursor `after` (an instant and an id) when given, each with the
     /// instant it was recorded (see `sqlite::receipts::recent`).
     async fn held_recent(
         &self,
         _sub: &str,
-        _limit: u32,
+        _after: Option<(DateTime<Utc>, String)>,
+        _limit: i64,
     ) -> StoreResult<Vec<(DateTime<Utc>, Delivery)>> {
         Ok(Vec::new())
     }

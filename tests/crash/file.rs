@@ -31,9 +31,10 @@ pub fn count_rows(db: &Path, status: &str) -> i64 {
 pub async fn delivered(db: &Path, sub: &str) -> BTreeSet<String> {
     let store = tminus::store::open(db.to_str().unwrap()).await.unwrap();
     let ids = store
-        .list_deliveries(sub, Some("delivered"), u32::MAX)
+        .list_deliveries(sub, Some("delivered"), &tminus::store::PageRequest::all())
         .await
         .unwrap()
+        .items
         .into_iter()
         .map(|d| d.id)
         .collect();

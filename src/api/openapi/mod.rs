@@ -16,6 +16,13 @@ use aide::openapi::{
 use aide::transform::{TransformOpenApi, TransformOperation};
 use std::sync::OnceLock;
 
+/// What every list refuses of its paging (`api::paging`).
+pub const BAD_PAGE: (u16, &str) = (
+    422,
+    "`limit` is not between 1 and 1000, or `after` is not a cursor this list gave \
+     (`invalid_value`, `field` names it).",
+);
+
 /// Adds the errors a handler itself answers, each with what it means
 /// there; an error an extractor declared is replaced by the handler's
 /// more precise description.

@@ -5,8 +5,9 @@
 //! [`crate::store::sql::Tx::take_held`]); PostgreSQL has none.
 
 use super::History;
+use crate::store::page::key_cursor;
 use crate::store::sql::{params, transact, Backend, Db, Row};
-use crate::store::{Attempt, Delivery, OneOff, StoreError, StoreResult};
+use crate::store::{Attempt, Delivery, OneOff, PageRequest, Paged, StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
@@ -78,34 +79,42 @@ async fn row(db: &(impl Db + ?Sized), sub: &str, id: &str) -> StoreResult<Option
 #[async_trait]
 impl<B: Backend> History for B {
     /// The latest deliveries of `sub`, newest first: rows and, when the
-    /// filter lets delivered ones through, those held in receipts.
+    /// filter lets delivered ones through, those held in receipts. A page
+    /// starts after its cursor (the last one's creation and id).
     async fn list_deliveries(
         &self,
         sub: &str,
         status: Option<&str>,
-        limit: u32,
-    ) -> StoreResult<Vec<Delivery>> {
+        page: &PageRequest,
+    ) -> StoreResult<Paged<Delivery>> {
+        let after = page.after_key()?.map(|k| (k.at, k.id));
+        let (cond, p) = match &after {
+            None => ("", params![sub, status, page.fetch()].to_vec()),
+            Some((at, id)) => (
+                "AND (created_at < $4 OR (created_at = $4 AND id > $5))",
+                params![sub, status, page.fetch(), *at, id].to_vec(),
+            ),
+        };
         let sql = format!(
             "SELECT {DELIVERY_COLS}, created_at FROM deliveries
-             WHERE subscription_id = $1 AND (CAST($2 AS TEXT) IS NULL OR status = $2)
+             WHERE subscription_id = $1 AND (CAST($2 AS TEXT) IS NULL OR status = $2) {cond}
              ORDER BY created_at DESC, id LIMIT $3"
         );
         let mut rows: Vec<(DateTime<Utc>, Delivery)> = Vec::new();
-        for r in self.query(&sql, params![sub, status, limit]).await? {
+        for r in self.query(&sql, &p).await? {
             let mut d = delivery(&r)?;
             d.attempt_log = Some(attempts(self, &d.id).await?);
             rows.push((r.time(15)?, d));
         }
         if status.is_none_or(|s| s == "delivered") {
-            let held = self.held_recent(sub, limit).await?;
+            let held = self.held_recent(sub, after, page.fetch()).await?;
             if !held.is_empty() {
                 let seen: HashSet<String> = rows.iter().map(|(_, d)| d.id.clone()).collect();
                 rows.extend(held.into_iter().filter(|(_, d)| !seen.contains(&d.id)));
                 rows.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
-                rows.truncate(limit as usize);
             }
         }
-        Ok(rows.into_iter().map(|(_, d)| d).collect())
+        Ok(Paged::of(rows, page, |(at, d)| key_cursor(*at, "", &d.id)).map(|(_, d)| d))
     }
 
     /// Delivery `id` of `sub`: its row, or else the receipt that holds it.

@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 pub trait Platform: Send + Sync + 'static {
     async fn create_creator(&self, name: &str, timezone: Option<&str>) -> StoreResult<Creator>;
     async fn get_creator(&self, id: &str) -> StoreResult<Creator>;
-    async fn list_creators(&self) -> StoreResult<Vec<Creator>>;
+    async fn list_creators(&self, page: &PageRequest) -> StoreResult<Paged<Creator>>;
     /// Stores a key's hash; the key itself is the caller's to show once.
     async fn create_api_key(
         &self,
@@ -34,12 +34,17 @@ pub trait Platform: Send + Sync + 'static {
         prefix: &str,
         hash: &str,
     ) -> StoreResult<ApiKey>;
-    async fn list_api_keys(&self, creator_id: &str) -> StoreResult<Vec<ApiKey>>;
+    async fn list_api_keys(
+        &self,
+        creator_id: &str,
+        page: &PageRequest,
+    ) -> StoreResult<Paged<ApiKey>>;
     async fn revoke_api_key(&self, creator_id: &str, key_id: &str) -> StoreResult<()>;
     /// The creator owning an unrevoked key with this hash.
     async fn creator_for_key(&self, hash: &str) -> StoreResult<String>;
     async fn create_mango(&self, creator_id: &str, name: &str) -> StoreResult<Mango>;
-    async fn list_mangoes(&self, creator_id: &str) -> StoreResult<Vec<Mango>>;
+    async fn list_mangoes(&self, creator_id: &str, page: &PageRequest)
+        -> StoreResult<Paged<Mango>>;
 }
 
 /// Webinars, their reminder rows and their participants.
@@ -53,7 +58,12 @@ pub trait Webinars: Send + Sync + 'static {
         reminders: &[PlannedReminder],
     ) -> StoreResult<Webinar>;
     async fn get_webinar(&self, id: &str) -> StoreResult<Webinar>;
-    async fn list_webinars(&self, creator_id: &str) -> StoreResult<Vec<Webinar>>;
+    /// A creator's webinars (not deleted ones) by start time, then id.
+    async fn list_webinars(
+        &self,
+        creator_id: &str,
+        page: &PageRequest,
+    ) -> StoreResult<Paged<Webinar>>;
     /// Replaces a webinar's fields. When `reminders` is `Some`, the start
     /// moved: pending reminders and pending deliveries of the old start are
     /// cancelled and these are armed instead.
@@ -66,13 +76,18 @@ pub trait Webinars: Send + Sync + 'static {
     /// Cancels (`deleted = false`) or deletes a webinar: its pending
     /// reminders and deliveries are cancelled; history stays.
     async fn end_webinar(&self, id: &str, deleted: bool) -> StoreResult<Webinar>;
-    async fn list_reminders(&self, webinar_id: &str) -> StoreResult<Vec<Reminder>>;
+    /// A webinar's reminder rows by due time, then label and id.
+    async fn list_reminders(
+        &self,
+        webinar_id: &str,
+        page: &PageRequest,
+    ) -> StoreResult<Paged<Reminder>>;
+    /// A webinar's registered participants, in registration order.
     async fn list_participants(
         &self,
         webinar_id: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> StoreResult<Vec<Participant>>;
+        page: &PageRequest,
+    ) -> StoreResult<Paged<Participant>>;
     /// Unregisters a participant and cancels their pending deliveries.
     async fn unregister_participant(&self, webinar_id: &str, id: &str) -> StoreResult<()>;
 }
@@ -111,7 +126,14 @@ pub trait Subscriptions: Send + Sync + 'static {
     /// Creates a subscription, or returns the live one with the same
     /// (creator, hookUrl, event, webinar, mango) and `false`.
     async fn subscribe(&self, new: &NewSubscription) -> StoreResult<(Subscription, bool)>;
-    async fn list_subscriptions(&self, creator_id: Option<&str>) -> StoreResult<Vec<Subscription>>;
+    /// Live subscriptions by id: a creator's (or everyone's), with one
+    /// status (or any).
+    async fn list_subscriptions(
+        &self,
+        creator_id: Option<&str>,
+        status: Option<&str>,
+        page: &PageRequest,
+    ) -> StoreResult<Paged<Subscription>>;
     async fn get_subscription(&self, id: &str) -> StoreResult<Subscription>;
     /// Removes a subscription and cancels its pending deliveries.
     async fn delete_subscription(&self, id: &str) -> StoreResult<()>;
@@ -139,12 +161,14 @@ pub trait Subscriptions: Send + Sync + 'static {
 /// (`store::receipt`), which its backend's hooks bring in.
 #[async_trait]
 pub trait History: Send + Sync + 'static {
+    /// A subscription's deliveries, newest first (then by id), with one
+    /// status (or any).
     async fn list_deliveries(
         &self,
         subscription_id: &str,
         status: Option<&str>,
-        limit: u32,
-    ) -> StoreResult<Vec<Delivery>>;
+        page: &PageRequest,
+    ) -> StoreResult<Paged<Delivery>>;
     async fn get_delivery(&self, subscription_id: &str, id: &str) -> StoreResult<Delivery>;
     /// Makes a delivery due now again (any state but cancelled), with at
     /// least `expires_at` to live.

@@ -4,7 +4,7 @@
 use super::Platform;
 use crate::domain::ids::new_id;
 use crate::store::sql::{params, touched, Backend, Row};
-use crate::store::{ApiKey, Creator, Mango, StoreResult};
+use crate::store::{ApiKey, Creator, Mango, PageRequest, Paged, StoreResult};
 use async_trait::async_trait;
 
 const CREATOR_COLS: &str = "id, name, timezone, created_at";
@@ -58,9 +58,16 @@ impl<B: Backend> Platform for B {
         creator(&self.query_one(&sql, params![id]).await?)
     }
 
-    async fn list_creators(&self) -> StoreResult<Vec<Creator>> {
-        let sql = format!("SELECT {CREATOR_COLS} FROM creators ORDER BY id");
-        self.query(&sql, &[]).await?.iter().map(creator).collect()
+    async fn list_creators(&self, page: &PageRequest) -> StoreResult<Paged<Creator>> {
+        let sql = format!(
+            "SELECT {CREATOR_COLS} FROM creators
+             WHERE (CAST($1 AS TEXT) IS NULL OR id > $1) ORDER BY id LIMIT $2"
+        );
+        let rows = self
+            .query(&sql, params![page.after_id()?, page.fetch()])
+            .await?;
+        let rows = rows.iter().map(creator).collect::<StoreResult<_>>()?;
+        Ok(Paged::of(rows, page, |c: &Creator| c.id.clone()))
     }
 
     async fn create_api_key(
@@ -79,11 +86,20 @@ impl<B: Backend> Platform for B {
         api_key(&self.query_one(&sql, p).await?)
     }
 
-    async fn list_api_keys(&self, creator_id: &str) -> StoreResult<Vec<ApiKey>> {
+    async fn list_api_keys(
+        &self,
+        creator_id: &str,
+        page: &PageRequest,
+    ) -> StoreResult<Paged<ApiKey>> {
         self.get_creator(creator_id).await?;
-        let sql = format!("SELECT {KEY_COLS} FROM api_keys WHERE creator_id = $1 ORDER BY id");
-        let rows = self.query(&sql, params![creator_id]).await?;
-        rows.iter().map(api_key).collect()
+        let sql = format!(
+            "SELECT {KEY_COLS} FROM api_keys
+             WHERE creator_id = $1 AND (CAST($2 AS TEXT) IS NULL OR id > $2) ORDER BY id LIMIT $3"
+        );
+        let p = params![creator_id, page.after_id()?, page.fetch()];
+        let rows = self.query(&sql, p).await?;
+        let rows = rows.iter().map(api_key).collect::<StoreResult<_>>()?;
+        Ok(Paged::of(rows, page, |k: &ApiKey| k.id.clone()))
     }
 
     async fn revoke_api_key(&self, creator_id: &str, key_id: &str) -> StoreResult<()> {
@@ -112,10 +128,19 @@ impl<B: Backend> Platform for B {
         )
     }
 
-    async fn list_mangoes(&self, creator_id: &str) -> StoreResult<Vec<Mango>> {
+    async fn list_mangoes(
+        &self,
+        creator_id: &str,
+        page: &PageRequest,
+    ) -> StoreResult<Paged<Mango>> {
         self.get_creator(creator_id).await?;
-        let sql = format!("SELECT {MANGO_COLS} FROM mangoes WHERE creator_id = $1 ORDER BY id");
-        let rows = self.query(&sql, params![creator_id]).await?;
-        rows.iter().map(mango).collect()
+        let sql = format!(
+            "SELECT {MANGO_COLS} FROM mangoes
+             WHERE creator_id = $1 AND (CAST($2 AS TEXT) IS NULL OR id > $2) ORDER BY id LIMIT $3"
+        );
+        let p = params![creator_id, page.after_id()?, page.fetch()];
+        let rows = self.query(&sql, p).await?;
+        let rows = rows.iter().map(mango).collect::<StoreResult<_>>()?;
+        Ok(Paged::of(rows, page, |m: &Mango| m.id.clone()))
     }
 }

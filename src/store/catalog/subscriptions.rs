@@ -4,7 +4,10 @@
 use super::{cancel_work, Subscriptions};
 use crate::domain::ids::new_id;
 use crate::store::sql::{params, touched, transact, Backend, Db, Row};
-use crate::store::{NewSubscription, StoreResult, StoredSecrets, Subscription, SubscriptionPatch};
+use crate::store::{
+    NewSubscription, PageRequest, Paged, StoreResult, StoredSecrets, Subscription,
+    SubscriptionPatch,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -117,14 +120,23 @@ impl<B: Backend> Subscriptions for B {
         .await
     }
 
-    async fn list_subscriptions(&self, creator_id: Option<&str>) -> StoreResult<Vec<Subscription>> {
+    async fn list_subscriptions(
+        &self,
+        creator_id: Option<&str>,
+        status: Option<&str>,
+        page: &PageRequest,
+    ) -> StoreResult<Paged<Subscription>> {
         let sql = format!(
             "SELECT {SUB_COLS} FROM subscriptions
              WHERE status != 'deleted' AND (CAST($1 AS TEXT) IS NULL OR creator_id = $1)
-             ORDER BY id"
+               AND (CAST($2 AS TEXT) IS NULL OR status = $2)
+               AND (CAST($3 AS TEXT) IS NULL OR id > $3)
+             ORDER BY id LIMIT $4"
         );
-        let rows = self.query(&sql, params![creator_id]).await?;
-        rows.iter().map(subscription).collect()
+        let p = params![creator_id, status, page.after_id()?, page.fetch()];
+        let rows = self.query(&sql, p).await?;
+        let rows = rows.iter().map(subscription).collect::<StoreResult<_>>()?;
+        Ok(Paged::of(rows, page, |s: &Subscription| s.id.clone()))
     }
 
     async fn get_subscription(&self, id: &str) -> StoreResult<Subscription> {

@@ -5,9 +5,11 @@
 
 use super::{cancel_work, Webinars};
 use crate::domain::ids::new_id;
-use crate::store::sql::{params, touched, transact, Backend, Db, Row, Tx};
+use crate::store::page::key_cursor;
+use crate::store::sql::{params, touched, transact, Backend, Db, Row, Tx, Value};
 use crate::store::{
-    Participant, PlannedReminder, Reminder, StoreError, StoreResult, Webinar, WebinarFields,
+    PageRequest, Paged, Participant, PlannedReminder, Reminder, StoreError, StoreResult, Webinar,
+    WebinarFields,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -61,18 +63,27 @@ pub(crate) fn participant(r: &Row) -> StoreResult<Participant> {
     })
 }
 
-/// The webinars `filter` selects (its `$1` is `key`), each with its
-/// mangoes: two statements, however many webinars.
-async fn webinars(db: &(impl Db + ?Sized), filter: &str, key: &str) -> StoreResult<Vec<Webinar>> {
-    let sql = format!("SELECT {WEBINAR_COLS} FROM webinars WHERE {filter} ORDER BY from_time, id");
-    let rows = db.query(&sql, params![key]).await?;
-    let ids = format!("SELECT id FROM webinars WHERE {filter}");
+/// The first `limit` webinars `filter` selects (with parameters `p`) by
+/// start time, then id, each with its mangoes: two statements, however many
+/// webinars.
+async fn webinars(
+    db: &(impl Db + ?Sized),
+    filter: &str,
+    p: &[Value],
+    limit: i64,
+) -> StoreResult<Vec<Webinar>> {
+    let chosen = format!(
+        "SELECT {WEBINAR_COLS} FROM webinars WHERE {filter} ORDER BY from_time, id LIMIT {limit}"
+    );
+    let rows = db.query(&chosen, p).await?;
+    let ids =
+        format!("SELECT id FROM webinars WHERE {filter} ORDER BY from_time, id LIMIT {limit}");
     let sql = format!(
         "SELECT webinar_id, mango_id FROM webinar_mangoes
          WHERE webinar_id IN ({ids}) ORDER BY webinar_id, position"
     );
     let mut mangoes: HashMap<String, Vec<String>> = HashMap::new();
-    for m in db.query(&sql, params![key]).await? {
+    for m in db.query(&sql, p).await? {
         mangoes.entry(m.text(0)?).or_default().push(m.text(1)?);
     }
     rows.iter()
@@ -81,7 +92,7 @@ async fn webinars(db: &(impl Db + ?Sized), filter: &str, key: &str) -> StoreResu
 }
 
 async fn get(db: &(impl Db + ?Sized), id: &str) -> StoreResult<Webinar> {
-    let mut found = webinars(db, "id = $1 AND status != 'deleted'", id).await?;
+    let mut found = webinars(db, "id = $1 AND status != 'deleted'", params![id], 1).await?;
     found.pop().ok_or(StoreError::NotFound)
 }
 
@@ -195,8 +206,23 @@ impl<B: Backend> Webinars for B {
         get(self, id).await
     }
 
-    async fn list_webinars(&self, creator_id: &str) -> StoreResult<Vec<Webinar>> {
-        webinars(self, "creator_id = $1 AND status != 'deleted'", creator_id).await
+    async fn list_webinars(
+        &self,
+        creator_id: &str,
+        page: &PageRequest,
+    ) -> StoreResult<Paged<Webinar>> {
+        let mine = "creator_id = $1 AND status != 'deleted'";
+        let rows = match page.after_key()? {
+            None => webinars(self, mine, params![creator_id], page.fetch()).await?,
+            Some(k) => {
+                let filter = format!("{mine} AND (from_time > $2 OR (from_time = $2 AND id > $3))");
+                let p = params![creator_id, k.at, k.id];
+                webinars(self, &filter, p, page.fetch()).await?
+            }
+        };
+        Ok(Paged::of(rows, page, |w: &Webinar| {
+            key_cursor(w.from_time, "", &w.id)
+        }))
     }
 
     async fn update_webinar(
@@ -235,20 +261,36 @@ impl<B: Backend> Webinars for B {
         .await
     }
 
-    async fn list_reminders(&self, webinar_id: &str) -> StoreResult<Vec<Reminder>> {
+    async fn list_reminders(
+        &self,
+        webinar_id: &str,
+        page: &PageRequest,
+    ) -> StoreResult<Paged<Reminder>> {
         get(self, webinar_id).await?;
-        let sql = "SELECT id, webinar_id, label, from_time, due_at, status, late, fired_at
-                   FROM reminders WHERE webinar_id = $1 ORDER BY due_at, label";
-        let rows = self.query(sql, params![webinar_id]).await?;
-        rows.iter().map(reminder).collect()
+        let (after, p) = match page.after_key()? {
+            None => ("", params![webinar_id, page.fetch()].to_vec()),
+            Some(k) => (
+                "AND (due_at > $3 OR (due_at = $3 AND (label > $4 OR (label = $4 AND id > $5))))",
+                params![webinar_id, page.fetch(), k.at, k.text, k.id].to_vec(),
+            ),
+        };
+        let sql = format!(
+            "SELECT id, webinar_id, label, from_time, due_at, status, late, fired_at
+             FROM reminders WHERE webinar_id = $1 {after}
+             ORDER BY due_at, label, id LIMIT $2"
+        );
+        let rows = self.query(&sql, &p).await?;
+        let rows = rows.iter().map(reminder).collect::<StoreResult<_>>()?;
+        Ok(Paged::of(rows, page, |r: &Reminder| {
+            key_cursor(r.due_at, &r.label, &r.id)
+        }))
     }
 
     async fn list_participants(
         &self,
         webinar_id: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> StoreResult<Vec<Participant>> {
+        page: &PageRequest,
+    ) -> StoreResult<Paged<Participant>> {
         get(self, webinar_id).await?;
         let sql = format!(
             "SELECT {PARTICIPANT_COLS} FROM participants
@@ -256,8 +298,10 @@ impl<B: Backend> Webinars for B {
                AND seq > COALESCE((SELECT seq FROM participants WHERE id = $2), 0)
              ORDER BY seq LIMIT $3"
         );
-        let rows = self.query(&sql, params![webinar_id, after, limit]).await?;
-        rows.iter().map(participant).collect()
+        let p = params![webinar_id, page.after_id()?, page.fetch()];
+        let rows = self.query(&sql, p).await?;
+        let rows = rows.iter().map(participant).collect::<StoreResult<_>>()?;
+        Ok(Paged::of(rows, page, |p: &Participant| p.id.clone()))
     }
 
     async fn unregister_participant(&self, webinar_id: &str, id: &str) -> StoreResult<()> {

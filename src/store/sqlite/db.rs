@@ -180,10 +180,17 @@ impl Backend for SqliteStore {
     async fn held_recent(
         &self,
         sub: &str,
-        limit: u32,
+        after: Option<(chrono::DateTime<chrono::Utc>, String)>,
+        limit: i64,
     ) -> StoreResult<Vec<(chrono::DateTime<chrono::Utc>, Delivery)>> {
         let sub = sub.to_owned();
-        let held = self.run(move |c| receipts::recent(c, &sub, limit)).await?;
+        let after = after.map(|(t, id)| (t.timestamp_millis(), id));
+        let held = self
+            .run(move |c| {
+                let after = after.as_ref().map(|(ms, id)| (*ms, id.as_str()));
+                receipts::recent(c, &sub, after, limit)
+            })
+            .await?;
         Ok(held.into_iter().map(|(ms, d)| (super::at(ms), d)).collect())
     }
 

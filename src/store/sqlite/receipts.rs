@@ -197,13 +197,21 @@ pub fn get(c: &Connection, sub: &str, id: &str) -> StoreResult<Option<Delivery>>
 /// The latest deliveries of `sub` held in receipts, newest receipt first,
 /// each with the instant it was recorded: at least `limit` of them when
 /// there are so many, and all of the receipts recorded at the same instant
-/// as the last one taken.
-pub fn recent(c: &Connection, sub: &str, limit: u32) -> StoreResult<Vec<(i64, Delivery)>> {
+/// as the last one taken. With `after` (a page's cursor: an instant and a
+/// delivery id), only those that come after it in the list's order
+/// (newest first, then by id).
+pub fn recent(
+    c: &Connection,
+    sub: &str,
+    after: Option<(i64, &str)>,
+    limit: i64,
+) -> StoreResult<Vec<(i64, Delivery)>> {
+    let until_ms = after.map_or(i64::MAX, |a| a.0);
     let mut st = c.prepare_cached(
         "SELECT slice_id, id_prefix, created_at, entries FROM receipts
-         WHERE subscription_id = ?1 ORDER BY created_at DESC, id DESC",
+         WHERE subscription_id = ?1 AND created_at <= ?2 ORDER BY created_at DESC, id DESC",
     )?;
-    let mut rows = st.query([sub])?;
+    let mut rows = st.query(rusqlite::params![sub, until_ms])?;
     let mut slices: HashMap<i64, SliceFacts> = HashMap::new();
     let mut out = Vec::new();
     let mut last = None;
@@ -212,7 +220,7 @@ pub fn recent(c: &Connection, sub: &str, limit: u32) -> StoreResult<Vec<(i64, De
         let (slice, prefix, created_ms): (i64, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
         // Enough, unless this receipt ties with the last one taken (ties
         // are listed by id, so it may hold some that come first).
-        if out.len() as u32 >= limit && last != Some(created_ms) {
+        if out.len() as i64 >= limit && last != Some(created_ms) {
             break;
         }
         last = Some(created_ms);
@@ -223,6 +231,9 @@ pub fn recent(c: &Connection, sub: &str, limit: u32) -> StoreResult<Vec<(i64, De
         };
         for e in &entries {
             let id = join_webhook_id(&prefix, e.seq);
+            if after.is_some_and(|(ms, last)| created_ms == ms && id.as_str() <= last) {
+                continue;
+            }
             out.push((created_ms, delivery(c, sub, id, s, created_ms, e)?));
         }
     }

@@ -53,7 +53,11 @@ pub async fn a_lost_instance_s_slice_is_resumed_without_resending_what_was_recor
         .jobs
         .is_empty());
     assert_eq!(s.next_delivery_due(&sub).await.unwrap(), None);
-    let list = s.list_deliveries(&sub, None, 100).await.unwrap();
+    let list = s
+        .list_deliveries(&sub, None, &PageRequest::first(100))
+        .await
+        .unwrap()
+        .items;
     assert_eq!(list.len(), 5);
     assert!(list
         .iter()
@@ -101,7 +105,11 @@ pub async fn retries_become_rows_and_unsent_slices_expire_per_delivery(s: DynSto
         .await
         .unwrap();
     assert_eq!(n, 3);
-    let list = s.list_deliveries(&sub, Some("expired"), 100).await.unwrap();
+    let list = s
+        .list_deliveries(&sub, Some("expired"), &PageRequest::first(100))
+        .await
+        .unwrap()
+        .items;
     assert_eq!(list.len(), 3);
     let _ = wid;
 }
@@ -219,9 +227,10 @@ pub async fn two_instances_split_a_fan_out_without_overlap(s: DynStore) {
     assert_eq!(all.len(), sent, "no delivery was claimed twice");
     assert_eq!(sent, n, "every delivery was claimed");
     let delivered = s
-        .list_deliveries(&sub, Some("delivered"), 10_000)
+        .list_deliveries(&sub, Some("delivered"), &PageRequest::first(10_000))
         .await
-        .unwrap();
+        .unwrap()
+        .items;
     assert_eq!(delivered.len(), n);
     assert!(s.subscriptions_with_work().await.unwrap().is_empty());
 }
@@ -233,13 +242,18 @@ pub async fn a_missed_reminder_is_recorded_per_delivery(s: DynStore) {
     let p = fan_out(&s, FanoutMode::Missed, now, now).await;
     assert!(p.subscriptions.is_empty(), "nothing to send");
     assert_eq!(p.created, 3);
-    let missed = s.list_deliveries(&sub, Some("missed"), 10).await.unwrap();
+    let missed = s
+        .list_deliveries(&sub, Some("missed"), &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items;
     assert_eq!(missed.len(), 3);
     assert!(missed.iter().all(|d| d.late && d.attempts == 0));
     let w = s
-        .list_reminders(&missed[0].webinar_id.clone().unwrap())
+        .list_reminders(&missed[0].webinar_id.clone().unwrap(), &PageRequest::all())
         .await
-        .unwrap();
+        .unwrap()
+        .items;
     assert_eq!(w[0].status, "missed");
 }
 
@@ -332,7 +346,11 @@ pub async fn a_reminder_staged_ahead_is_decided_at_its_instant(s: DynStore) {
         .unwrap();
     let p = step(due + Duration::milliseconds(1)).await;
     assert_eq!((p.created, p.done), (0, true), "after it: not included");
-    let rem = &s.list_reminders(&wid).await.unwrap()[0];
+    let rem = &s
+        .list_reminders(&wid, &PageRequest::all())
+        .await
+        .unwrap()
+        .items[0];
     assert_eq!((rem.status.as_str(), rem.fired_at), ("sent", Some(due)));
     let c = s
         .claim_deliveries(&sub, ahead, 10, "A", lease)

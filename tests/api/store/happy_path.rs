@@ -57,17 +57,33 @@ pub async fn acknowledged_first_attempts_read_back_like_rows(s: DynStore) {
 
     // Listed once each, newest first, and filtered like rows.
     let ids = |l: Vec<Delivery>| l.into_iter().map(|d| d.id).collect::<Vec<_>>();
-    let all = ids(s.list_deliveries(&sub, None, 100).await.unwrap());
+    let all = ids(s
+        .list_deliveries(&sub, None, &PageRequest::first(100))
+        .await
+        .unwrap()
+        .items);
     assert_eq!(all.len(), 4);
     assert_eq!(all[0], j[1].id, "recorded last, listed first");
     let done = ids(s
-        .list_deliveries(&sub, Some("delivered"), 100)
+        .list_deliveries(&sub, Some("delivered"), &PageRequest::first(100))
         .await
-        .unwrap());
+        .unwrap()
+        .items);
     assert_eq!(done.len(), 3);
-    let pending = ids(s.list_deliveries(&sub, Some("pending"), 100).await.unwrap());
+    let pending = ids(s
+        .list_deliveries(&sub, Some("pending"), &PageRequest::first(100))
+        .await
+        .unwrap()
+        .items);
     assert_eq!(pending, vec![j[3].id.clone()]);
-    assert_eq!(s.list_deliveries(&sub, None, 2).await.unwrap().len(), 2);
+    assert_eq!(
+        s.list_deliveries(&sub, None, &PageRequest::first(2))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
 
     // A repeat of an acknowledged delivery (sent twice after a lease ran
     // out) that fails changes nothing: it stays delivered, listed once.
@@ -76,7 +92,14 @@ pub async fn acknowledged_first_attempts_read_back_like_rows(s: DynStore) {
         s.get_delivery(&sub, &j[0].id).await.unwrap().status,
         "delivered"
     );
-    assert_eq!(s.list_deliveries(&sub, None, 100).await.unwrap().len(), 4);
+    assert_eq!(
+        s.list_deliveries(&sub, None, &PageRequest::first(100))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        4
+    );
 
     // A replay gets attempted again and keeps its first attempt.
     let r = s
@@ -99,7 +122,11 @@ pub async fn acknowledged_first_attempts_read_back_like_rows(s: DynStore) {
         log.iter().map(|a| a.attempt).collect::<Vec<_>>(),
         vec![1, 2]
     );
-    let all = ids(s.list_deliveries(&sub, None, 100).await.unwrap());
+    let all = ids(s
+        .list_deliveries(&sub, None, &PageRequest::first(100))
+        .await
+        .unwrap()
+        .items);
     assert_eq!(all.len(), 4, "{all:?}");
     assert_eq!(all.iter().filter(|x| **x == j[2].id).count(), 1);
 
@@ -126,12 +153,17 @@ pub async fn acknowledged_first_attempts_read_back_like_rows(s: DynStore) {
         .await
         .unwrap();
     assert_eq!(n, 3);
-    let expired = s.list_deliveries(&sub, Some("expired"), 100).await.unwrap();
+    let expired = s
+        .list_deliveries(&sub, Some("expired"), &PageRequest::first(100))
+        .await
+        .unwrap()
+        .items;
     assert_eq!(expired.len(), 3);
     let done = s
-        .list_deliveries(&sub, Some("delivered"), 100)
+        .list_deliveries(&sub, Some("delivered"), &PageRequest::first(100))
         .await
-        .unwrap();
+        .unwrap()
+        .items;
     assert_eq!(done.len(), 3);
 }
 
@@ -159,7 +191,11 @@ pub async fn a_delivery_acknowledged_twice_is_listed_once(s: DynStore) {
             .await
             .unwrap_or_else(|e| panic!("{who}: {e}"));
     }
-    let all = s.list_deliveries(&sub, None, 100).await.unwrap();
+    let all = s
+        .list_deliveries(&sub, None, &PageRequest::first(100))
+        .await
+        .unwrap()
+        .items;
     assert_eq!(
         all.len(),
         3,
@@ -171,11 +207,16 @@ pub async fn a_delivery_acknowledged_twice_is_listed_once(s: DynStore) {
     s.retry_delivery(&sub, &a.jobs[0].id, over, start)
         .await
         .unwrap();
-    let all = s.list_deliveries(&sub, None, 100).await.unwrap();
+    let all = s
+        .list_deliveries(&sub, None, &PageRequest::first(100))
+        .await
+        .unwrap()
+        .items;
     assert_eq!(all.len(), 3);
     let done = s
-        .list_deliveries(&sub, Some("delivered"), 100)
+        .list_deliveries(&sub, Some("delivered"), &PageRequest::first(100))
         .await
-        .unwrap();
+        .unwrap()
+        .items;
     assert_eq!(done.len(), 2, "the replayed one is pending");
 }

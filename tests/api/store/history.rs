@@ -70,7 +70,11 @@ pub async fn test_events_replays_and_batches_are_recorded(s: DynStore) {
         (b.status.as_str(), b.participant_id.as_deref()),
         ("delivered", None)
     );
-    let carried = s.list_deliveries(&sub, Some("batched"), 10).await.unwrap();
+    let carried = s
+        .list_deliveries(&sub, Some("batched"), &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items;
     assert_eq!(carried.len(), 4);
     assert!(carried
         .iter()
@@ -124,7 +128,11 @@ pub async fn failing_endpoints_are_disabled(s: DynStore) {
         "a disabled endpoint gets no work"
     );
     // Re-subscribing revives it; a 410 disables it at once.
-    let c2 = s.list_subscriptions(None).await.unwrap()[0]
+    let c2 = s
+        .list_subscriptions(None, None, &PageRequest::all())
+        .await
+        .unwrap()
+        .items[0]
         .creator_id
         .clone();
     let (revived, created) = s

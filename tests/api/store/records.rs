@@ -41,7 +41,14 @@ pub fn subscription(creator: &str, url: &str) -> NewSubscription {
 pub async fn platform_records_round_trip(s: DynStore) {
     let c = s.create_creator("Ada", Some("+05:30")).await.unwrap();
     assert_eq!(s.get_creator(&c.id).await.unwrap().name, "Ada");
-    assert_eq!(s.list_creators().await.unwrap().len(), 1);
+    assert_eq!(
+        s.list_creators(&PageRequest::all())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
     assert!(matches!(
         s.get_creator("nope").await,
         Err(StoreError::NotFound)
@@ -53,12 +60,23 @@ pub async fn platform_records_round_trip(s: DynStore) {
         s.creator_for_key("h1").await,
         Err(StoreError::NotFound)
     ));
-    assert!(s.list_api_keys(&c.id).await.unwrap()[0]
+    assert!(s
+        .list_api_keys(&c.id, &PageRequest::all())
+        .await
+        .unwrap()
+        .items[0]
         .revoked_at
         .is_some());
     let m1 = s.create_mango(&c.id, "Course").await.unwrap();
     let m2 = s.create_mango(&c.id, "Book").await.unwrap();
-    assert_eq!(s.list_mangoes(&c.id).await.unwrap().len(), 2);
+    assert_eq!(
+        s.list_mangoes(&c.id, &PageRequest::all())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
 
     let t0 = now_ms();
     let plan = |from: DateTime<Utc>| {
@@ -103,7 +121,11 @@ pub async fn platform_records_round_trip(s: DynStore) {
         .await
         .unwrap();
     assert_eq!(w2.mangoes, vec![m1.id.clone()]);
-    let rs = s.list_reminders(&w.id).await.unwrap();
+    let rs = s
+        .list_reminders(&w.id, &PageRequest::all())
+        .await
+        .unwrap()
+        .items;
     let states: Vec<(&str, &str)> = rs
         .iter()
         .map(|r| (r.label.as_str(), r.status.as_str()))
@@ -117,7 +139,14 @@ pub async fn platform_records_round_trip(s: DynStore) {
             ("15min", "pending")
         ]
     );
-    assert_eq!(s.list_webinars(&c.id).await.unwrap().len(), 1);
+    assert_eq!(
+        s.list_webinars(&c.id, &PageRequest::all())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
     let ended = s.end_webinar(&w.id, false).await.unwrap();
     assert_eq!(ended.status, "cancelled");
     assert_eq!(s.next_reminder_due().await.unwrap(), None);
@@ -130,7 +159,12 @@ pub async fn platform_records_round_trip(s: DynStore) {
         s.get_webinar(&w.id).await,
         Err(StoreError::NotFound)
     ));
-    assert!(s.list_webinars(&c.id).await.unwrap().is_empty());
+    assert!(s
+        .list_webinars(&c.id, &PageRequest::all())
+        .await
+        .unwrap()
+        .items
+        .is_empty());
 }
 
 pub async fn participants_register_once_per_email_and_page_in_order(s: DynStore) {
@@ -169,16 +203,20 @@ pub async fn participants_register_once_per_email_and_page_in_order(s: DynStore)
         .unwrap();
     assert!(new);
     assert_eq!(rec.timezone.as_deref(), Some("Europe/Paris"));
-    let page1 = s.list_participants(&w.id, None, 2).await.unwrap();
+    let first = s.list_participants(&w.id, &PageRequest::first(2)).await;
+    let first = first.unwrap();
+    assert!(first.next.is_some(), "a third one is there");
+    let page1 = first.items;
     let emails: Vec<&str> = page1.iter().map(|p| p.email.as_str()).collect();
     // PostgreSQL writes a bulk in the order of the email; the numbers
     // still follow the order sent.
     assert_eq!(emails, ["b@x.example", "A@x.example"], "registration order");
-    let page2 = s
-        .list_participants(&w.id, Some(&page1[1].id), 10)
-        .await
-        .unwrap();
-    assert_eq!(page2.len(), 1);
+    let after = PageRequest {
+        after: first.next,
+        limit: 10,
+    };
+    let page2 = s.list_participants(&w.id, &after).await.unwrap();
+    assert_eq!((page2.items.len(), page2.next), (1, None));
     s.unregister_participant(&w.id, &page1[0].id).await.unwrap();
     assert!(matches!(
         s.unregister_participant(&w.id, &page1[0].id).await,
@@ -189,7 +227,8 @@ pub async fn participants_register_once_per_email_and_page_in_order(s: DynStore)
         .await
         .unwrap();
     assert!(new, "unregistered people may register again");
-    assert_eq!(s.list_participants(&w.id, None, 10).await.unwrap().len(), 3);
+    let all = s.list_participants(&w.id, &PageRequest::first(10)).await;
+    assert_eq!(all.unwrap().items.len(), 3);
     s.end_webinar(&w.id, false).await.unwrap();
     assert!(matches!(
         s.register_participants(&w.id, vec![person("d@x.example")].into())
@@ -221,8 +260,22 @@ pub async fn subscriptions_are_idempotent_revivable_and_rotatable(s: DynStore) {
         s.subscribe(&one_webinar).await.unwrap().1,
         "another filter, another subscription"
     );
-    assert_eq!(s.list_subscriptions(Some(&c.id)).await.unwrap().len(), 2);
-    assert_eq!(s.list_subscriptions(None).await.unwrap().len(), 2);
+    assert_eq!(
+        s.list_subscriptions(Some(&c.id), None, &PageRequest::all())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
+    assert_eq!(
+        s.list_subscriptions(None, None, &PageRequest::all())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
 
     let grace = now_ms() + Duration::hours(24);
     let r = s.rotate_secret(&a.id, "whsec_new", grace).await.unwrap();
