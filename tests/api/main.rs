@@ -16,6 +16,7 @@ mod idempotency;
 mod isolation;
 mod midflight;
 mod openapi;
+mod paging;
 mod payload;
 #[path = "../common/pg.rs"]
 #[allow(dead_code)]

@@ -64,12 +64,18 @@ pub async fn acknowledged_first_attempts_read_back_like_rows(s: DynStore) {
         .items);
     assert_eq!(all.len(), 4);
     assert_eq!(all[0], j[1].id, "recorded last, listed first");
+    assert_eq!(
+        walk(&s, &sub, None).await,
+        all,
+        "a page at a time, each once"
+    );
     let done = ids(s
         .list_deliveries(&sub, Some("delivered"), &PageRequest::first(100))
         .await
         .unwrap()
         .items);
     assert_eq!(done.len(), 3);
+    assert_eq!(walk(&s, &sub, Some("delivered")).await, done);
     let pending = ids(s
         .list_deliveries(&sub, Some("pending"), &PageRequest::first(100))
         .await
@@ -219,4 +225,20 @@ pub async fn a_delivery_acknowledged_twice_is_listed_once(s: DynStore) {
         .unwrap()
         .items;
     assert_eq!(done.len(), 2, "the replayed one is pending");
+}
+
+/// The ids of `sub`'s deliveries, read a page of one at a time (rows and
+/// receipts alike), checking each page keeps to its limit.
+async fn walk(s: &DynStore, sub: &str, status: Option<&str>) -> Vec<String> {
+    let mut page = PageRequest::first(1);
+    let mut out = Vec::new();
+    loop {
+        let p = s.list_deliveries(sub, status, &page).await.unwrap();
+        assert!(p.items.len() <= 1);
+        out.extend(p.items.into_iter().map(|d| d.id));
+        match p.next {
+            None => return out,
+            next => page.after = next,
+        }
+    }
 }
