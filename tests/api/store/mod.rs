@@ -5,6 +5,7 @@
 mod engine;
 mod happy_path;
 mod history;
+mod lists;
 mod records;
 mod remembered;
 
@@ -55,6 +56,7 @@ on_both!(
     engine::a_missed_reminder_is_recorded_per_delivery,
     engine::a_renewed_lease_is_kept_and_one_batch_may_hold_a_delivery_twice,
     engine::a_reminder_staged_ahead_is_decided_at_its_instant,
+    lists::every_list_pages_in_its_order,
     records::platform_records_round_trip,
     records::participants_register_once_per_email_and_page_in_order,
     records::subscriptions_are_idempotent_revivable_and_rotatable,
