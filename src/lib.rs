@@ -71,13 +71,7 @@ impl AppContext {
 
     /// The retry policy the configuration describes.
     pub fn retry_policy(&self) -> RetryPolicy {
-        let d = |x: std::time::Duration| {
-            chrono::Duration::from_std(x).unwrap_or(chrono::Duration::seconds(5))
-        };
-        RetryPolicy {
-            base: d(self.config.retry_base),
-            max: d(self.config.retry_max),
-        }
+        self.config.retry_policy()
     }
 }
 

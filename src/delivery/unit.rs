@@ -186,3 +186,46 @@ pub async fn attempt(
     }
     slices
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::payload::ParticipantFacts;
+
+    fn member(id: &str, slice: i64) -> (Job, bytes::Bytes) {
+        let at = chrono::DateTime::parse_from_rfc3339("2024-03-15T09:00:00Z")
+            .unwrap()
+            .to_utc();
+        let fresh = Fresh {
+            slice,
+            webinar_id: "w".into(),
+            participant_id: String::new(),
+            reminder_id: "r".into(),
+            label: "1h".into(),
+            due_at: at,
+            expires_at: at,
+            late: false,
+        };
+        let facts = ParticipantFacts {
+            name: id.into(),
+            email: format!("{id}@example.com"),
+            phone: String::new(),
+            zone: None,
+        };
+        let job = fresh.job("s", id.into(), format!("p_{id}"), facts);
+        (job, bytes::Bytes::from(format!("{{\"n\":\"{id}\"}}")))
+    }
+
+    #[test]
+    fn a_batch_s_webhook_id_is_derived_from_its_members() {
+        let ab = || vec![member("msg_a", 1), member("msg_b", 1)];
+        let first = Unit::batch(ab());
+        assert!(first.job.id.starts_with("msg_b"), "{}", first.job.id);
+        assert_eq!(first.job.id, Unit::batch(ab()).job.id, "the same members");
+        assert_eq!(&first.body[..], br#"[{"n":"msg_a"},{"n":"msg_b"}]"#);
+        let other = Unit::batch(vec![member("msg_a", 1), member("msg_c", 1)]);
+        assert_ne!(first.job.id, other.job.id, "another member");
+        let fewer = Unit::batch(vec![member("msg_a", 1)]);
+        assert_ne!(first.job.id, fewer.job.id, "one member fewer");
+    }
+}

@@ -268,6 +268,15 @@ async fn an_endpoint_failing_too_long_is_disabled() {
         .admin(Method::GET, "/subscriptions?status=disabled", None)
         .await;
     assert_eq!(ops["data"][0]["id"], sid.as_str());
+    // Nothing is sent for it until it is enabled again.
+    let (s, e) = app
+        .hooks(Method::POST, &key, &format!("/{sid}/test"), None)
+        .await;
+    assert_eq!(
+        (s, &e["error"]["code"]),
+        (StatusCode::CONFLICT, &json!("subscription_disabled")),
+        "{e}"
+    );
 }
 
 #[tokio::test]

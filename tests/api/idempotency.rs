@@ -129,3 +129,57 @@ async fn remembered_answers_are_sealed_at_rest() {
         .unwrap();
     assert!(!String::from_utf8_lossy(&stored).contains(&key));
 }
+
+#[tokio::test]
+async fn a_refused_token_is_not_remembered() {
+    let app = spawn_app().await;
+    let creator = json!({"name": "Once", "timezone": "+01:00"});
+    let r = app
+        .http
+        .post(format!("{}/api/v1/platform/creators", app.base))
+        .bearer_auth("not-the-admin-token")
+        .header("Idempotency-Key", "k-401")
+        .json(&creator)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // The same key with the right token: created, not the 401 again.
+    let (status, body) = post(&app, "/creators", "k-401", creator).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(count(&app, "/creators").await, 1);
+}
+
+#[tokio::test]
+async fn a_key_of_no_or_more_than_255_characters_is_refused() {
+    let app = spawn_app().await;
+    let creator = json!({"name": "Once", "timezone": "+01:00"});
+    for key in [String::new(), "k".repeat(256)] {
+        let (status, body) = post(&app, "/creators", &key, creator.clone()).await;
+        assert_eq!(status, 422, "{} characters: {body}", key.len());
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["error"]["code"], "invalid_value");
+        assert_eq!(body["error"]["field"], "Idempotency-Key");
+    }
+    assert_eq!(count(&app, "/creators").await, 0);
+    // 255 is still a key.
+    let (status, _) = post(&app, "/creators", &"k".repeat(255), creator).await;
+    assert_eq!(status, 201);
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test runs it"]
+async fn a_repeat_to_another_instance_gets_the_first_answer_on_postgres() {
+    let db = crate::pg::fresh().await;
+    let (u1, u2) = (db.url.clone(), db.url.clone());
+    let mut a = crate::helpers::spawn_with(|c| c.database = u1).await;
+    let mut b = crate::helpers::spawn_with(|c| c.database = u2).await;
+    let creator = json!({"name": "Once", "timezone": "+01:00"});
+    let first = post(&a, "/creators", "k-cluster", creator.clone()).await;
+    assert_eq!(first.0, 201);
+    assert_eq!(post(&b, "/creators", "k-cluster", creator).await, first);
+    assert_eq!(count(&b, "/creators").await, 1);
+    a.stop().await;
+    b.stop().await;
+    db.drop_now().await;
+}

@@ -2,6 +2,7 @@
 //! 127.0.0.1:0 and, where deliveries matter, a real receiver on loopback.
 
 mod auth_limits;
+mod batching;
 mod bulk;
 mod characters;
 mod child;
@@ -21,6 +22,7 @@ mod payload;
 #[path = "../common/pg.rs"]
 #[allow(dead_code)]
 mod pg;
+mod platform;
 mod policies;
 mod postgres_tls;
 mod queries;

@@ -46,6 +46,22 @@ async fn a_test_event_carries_the_seed_example() {
 
 #[tokio::test]
 async fn a_real_reminder_matches_the_seed_shape_byte_for_byte() {
+    let (body, expected) = a_real_reminder(Some("1234567890")).await;
+    assert_eq!(body, expected);
+}
+
+#[tokio::test]
+async fn a_participant_without_a_phone_gets_an_empty_phone() {
+    let (body, expected) = a_real_reminder(None).await;
+    assert_eq!(
+        body,
+        expected.replace(r#""phone":"1234567890""#, r#""phone":"""#)
+    );
+}
+
+/// The body of the one reminder John Doe (with `phone`, if given) receives,
+/// and the seed's example with this webinar's id and times.
+async fn a_real_reminder(phone: Option<&str>) -> (String, String) {
     let rx = TestReceiver::start().await;
     let app =
         spawn_with(|c| c.reminder_offsets = tminus::domain::offset::parse_list("1s").unwrap())
@@ -66,8 +82,16 @@ async fn a_real_reminder_matches_the_seed_shape_byte_for_byte() {
         .parked(&cid, json!({"mangoes": mangoes, "timezone": "+05:30"}))
         .await;
     let (wid, from) = (w.id.clone(), w.from);
+    let mut person = json!({"name": "John Doe", "email": "john@example.com", "timezone": "+05:30"});
+    if let Some(phone) = phone {
+        person["phone"] = json!(phone);
+    }
     let (s, _) = app
-        .admin(Method::POST, &format!("/webinars/{wid}/participants"), Some(json!({"name": "John Doe", "email": "john@example.com", "phone": "1234567890", "timezone": "+05:30"})))
+        .admin(
+            Method::POST,
+            &format!("/webinars/{wid}/participants"),
+            Some(person),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED);
     app.subscribe(&key, &rx.url, Some(&wid)).await;
@@ -84,5 +108,5 @@ async fn a_real_reminder_matches_the_seed_shape_byte_for_byte() {
             "2024-03-15T15:30:00.000Z",
             &iso(from + chrono::Duration::minutes(330)),
         );
-    assert_eq!(std::str::from_utf8(&got[0].body).unwrap(), expected);
+    (String::from_utf8(got[0].body.to_vec()).unwrap(), expected)
 }

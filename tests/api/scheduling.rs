@@ -52,6 +52,43 @@ async fn reschedule_moves_pending_reminders() {
     assert_eq!(rem.iter().filter(|r| r["status"] == "sent").count(), 3);
 }
 
+/// The README's 409s for a cancelled webinar: a change is
+/// `webinar_cancelled`, a registration `conflict`.
+#[tokio::test]
+async fn a_cancelled_webinar_refuses_changes_and_registrations() {
+    let app = spawn_app().await;
+    let (cid, _) = app.creator().await;
+    let w = app.webinar(&cid, 86_400).await;
+    let (s, _) = app
+        .admin(Method::POST, &format!("/webinars/{w}/cancel"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, e) = app
+        .admin(
+            Method::PATCH,
+            &format!("/webinars/{w}"),
+            Some(json!({"title": "Again"})),
+        )
+        .await;
+    assert_eq!(
+        (s, &e["error"]["code"]),
+        (StatusCode::CONFLICT, &json!("webinar_cancelled")),
+        "{e}"
+    );
+    let (s, e) = app
+        .admin(
+            Method::POST,
+            &format!("/webinars/{w}/participants"),
+            Some(json!({"name": "Late", "email": "late@example.com"})),
+        )
+        .await;
+    assert_eq!(
+        (s, &e["error"]["code"]),
+        (StatusCode::CONFLICT, &json!("conflict")),
+        "{e}"
+    );
+}
+
 #[tokio::test]
 async fn cancel_and_delete_drop_reminders() {
     let rx = TestReceiver::start().await;

@@ -112,3 +112,16 @@ async fn a_lane_slower_than_its_lease_keeps_its_work() {
     assert!(d.iter().all(|x| x["attempts"] == 1), "{d:#?}");
     assert!(got[11].at - got[0].at >= Duration::from_secs(4));
 }
+
+#[tokio::test]
+async fn a_subscription_without_a_cap_gets_sixteen() {
+    let rx = TestReceiver::start().await;
+    // Answers held 400 ms: the lane opens as far as its cap lets it.
+    rx.set_default(Reply::status(200).delayed(Duration::from_millis(400)));
+    let (app, key, w) = webinar_with("4s", 60, |_| {}).await;
+    let sub = app.subscribe(&key, &rx.url, None).await;
+    assert_eq!(sub["maxConcurrency"], 16, "{sub}");
+    app.starts_in(&w, 5.0);
+    rx.wait_for(60, 30).await;
+    assert_eq!(rx.max_in_flight(), 16);
+}
