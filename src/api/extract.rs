@@ -272,7 +272,7 @@ impl FromRequestParts<AppState> for Admin {
 
 /// The creator an `x-api-key` belongs to, after the key's rate check.
 pub struct Integrator {
-    pub creator_id: String,
+    pub creator_id: crate::store::CreatorId,
 }
 
 /// The stored form of an API key.

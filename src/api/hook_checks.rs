@@ -77,7 +77,7 @@ pub(super) fn caps(
 pub(super) struct Checked {
     pub(super) hook: HookUrl,
     pub(super) event: Event,
-    pub(super) webinar: Option<String>,
+    pub(super) webinar: Option<ids::WebinarId>,
     pub(super) mango: Option<String>,
 }
 
@@ -117,16 +117,18 @@ pub fn check_subscribe(
         }),
     );
     caps(&mut f, b.max_concurrency, b.rate_per_second, b.batch_size);
-    let webinar = given(b.webinar.clone());
-    if webinar.as_deref().is_some_and(|w| !ids::is_id(w)) {
-        f.refuse(ApiError::invalid(
-            "invalid_webinar_id",
-            "webinar",
-            "webinar must be a webinar id (24 hex digits)",
-        ));
-    }
+    let webinar = given(b.webinar.clone()).map(|w| {
+        w.parse::<ids::WebinarId>().map_err(|_| {
+            ApiError::invalid(
+                "invalid_webinar_id",
+                "webinar",
+                "webinar must be a webinar id (24 hex digits)",
+            )
+        })
+    });
+    let webinar = f.check(webinar.transpose());
     f.done()?;
-    let (Some(hook), Some(event)) = (hook, event) else {
+    let (Some(hook), Some(event), Some(webinar)) = (hook, event, webinar) else {
         unreachable!("every refusal was answered by done()");
     };
     Ok(Checked {

@@ -14,7 +14,9 @@ use super::views::{self, DeliveryStatus};
 use super::AppState;
 use crate::domain::{ids, payload};
 use crate::error::{ApiError, ApiResult};
-use crate::store::{NewSubscription, OneOff, Subscription, SubscriptionPatch};
+use crate::store::{
+    DeliveryId, NewSubscription, OneOff, Subscription, SubscriptionId, SubscriptionPatch,
+};
 use aide::axum::routing::{get, post};
 use aide::axum::ApiRouter;
 use aide::transform::TransformOperation as Op;
@@ -121,14 +123,17 @@ async fn subscribe(
             return Err(ApiError::not_found("webinar").on("webinar"));
         }
     }
-    if let Some(m) = &mango {
+    let mango = if let Some(m) = &mango {
         // Every mango of the creator's: this is a check, not a list.
         let all = crate::store::PageRequest::all();
         let owned = s.ctx.store.list_mangoes(&who.creator_id, &all).await?;
-        if !owned.items.iter().any(|o| &o.id == m) {
-            return Err(ApiError::not_found("mango").on("mango"));
+        match owned.items.into_iter().find(|o| o.id.as_str() == m) {
+            Some(o) => Some(o.id),
+            None => return Err(ApiError::not_found("mango").on("mango")),
         }
-    }
+    } else {
+        None
+    };
     let new = NewSubscription {
         creator_id: who.creator_id,
         hook_url: hook.as_str().to_owned(),
@@ -184,11 +189,11 @@ fn active(sub: &Subscription) -> ApiResult<()> {
 
 /// The caller's own subscription, or 404 (another creator's looks absent).
 async fn owned(s: &AppState, who: &Integrator, sid: &str) -> ApiResult<Subscription> {
-    id("subscription", sid)?;
+    let sid: SubscriptionId = id("subscription", sid)?;
     let sub = s
         .ctx
         .store
-        .get_subscription(sid)
+        .get_subscription(&sid)
         .await
         .map_err(ApiError::lookup("subscription"))?;
     if sub.creator_id != who.creator_id {
@@ -212,7 +217,7 @@ async fn update(
     ApiPath(sid): ApiPath<String>,
     ApiJson(p): ApiJson<Patch>,
 ) -> ApiResult<Json<views::Subscription>> {
-    owned(&s, &who, &sid).await?;
+    let sub = owned(&s, &who, &sid).await?;
     let mut f = Findings::default();
     caps(
         &mut f,
@@ -234,8 +239,8 @@ async fn update(
         batch_size: p.batch_size,
         enable: p.enabled == Some(true),
     };
-    let sub = s.ctx.store.update_subscription(&sid, &patch).await?;
-    s.dispatcher.wake(&sid);
+    let sub = s.ctx.store.update_subscription(&sub.id, &patch).await?;
+    s.dispatcher.wake(&sub.id);
     Ok(Json(views::Subscription::new(&sub, None)?))
 }
 
@@ -244,8 +249,8 @@ async fn unsubscribe(
     State(s): State<AppState>,
     ApiPath(sid): ApiPath<String>,
 ) -> ApiResult<NoContent> {
-    owned(&s, &who, &sid).await?;
-    s.ctx.store.delete_subscription(&sid).await?;
+    let sub = owned(&s, &who, &sid).await?;
+    s.ctx.store.delete_subscription(&sub.id).await?;
     s.dispatcher.withdraw();
     Ok(NoContent)
 }
@@ -255,14 +260,14 @@ async fn rotate(
     State(s): State<AppState>,
     ApiPath(sid): ApiPath<String>,
 ) -> ApiResult<Json<views::Subscription>> {
-    owned(&s, &who, &sid).await?;
+    let sub = owned(&s, &who, &sid).await?;
     let grace =
         s.ctx.clock.now() + Duration::from_std(s.ctx.config.secret_grace).unwrap_or_default();
     let secret = crate::signing::new_secret();
     let sub = s
         .ctx
         .store
-        .rotate_secret(&sid, &s.ctx.secrets.seal(&secret), grace)
+        .rotate_secret(&sub.id, &s.ctx.secrets.seal(&secret), grace)
         .await?;
     Ok(Json(views::Subscription {
         previous_secret_valid_until: Some(payload::iso_millis(grace)),
@@ -282,13 +287,13 @@ async fn test_event(
     let now = s.ctx.clock.now();
     let one = OneOff {
         id: ids::one_off_webhook_id(),
-        subscription_id: sid.clone(),
+        subscription_id: sub.id.clone(),
         label: "test".into(),
         payload: payload::render(&w, &p),
         expires_at: now + Duration::hours(1),
     };
     let d = s.ctx.store.create_one_off(&one, now).await?;
-    s.dispatcher.wake(&sid);
+    s.dispatcher.wake(&sub.id);
     Ok(Accepted(d.try_into()?))
 }
 
@@ -310,10 +315,10 @@ async fn deliveries(
     ApiPath(sid): ApiPath<String>,
     ApiQuery(q): ApiQuery<DeliveryQuery>,
 ) -> ApiResult<Json<Page<views::Delivery>>> {
-    owned(&s, &who, &sid).await?;
+    let sub = owned(&s, &who, &sid).await?;
     let page = paging::request(q.after, q.limit)?;
     let status = q.status.map(DeliveryStatus::as_str);
-    let rows = s.ctx.store.list_deliveries(&sid, status, &page).await?;
+    let rows = s.ctx.store.list_deliveries(&sub.id, status, &page).await?;
     Ok(Json(Page::of(rows, views::Delivery::try_from)?))
 }
 
@@ -322,11 +327,12 @@ async fn delivery(
     State(s): State<AppState>,
     ApiPath((sid, did)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<views::Delivery>> {
-    owned(&s, &who, &sid).await?;
+    let sub = owned(&s, &who, &sid).await?;
+    let did: DeliveryId = id("delivery", &did)?;
     let d = s
         .ctx
         .store
-        .get_delivery(&sid, &did)
+        .get_delivery(&sub.id, &did)
         .await
         .map_err(ApiError::lookup("delivery"))?;
     Ok(Json(d.try_into()?))
@@ -341,13 +347,14 @@ async fn retry(
 ) -> ApiResult<Accepted<views::Delivery>> {
     let sub = owned(&s, &who, &sid).await?;
     active(&sub)?;
+    let did: DeliveryId = id("delivery", &did)?;
     let now = s.ctx.clock.now();
     let d = s
         .ctx
         .store
-        .retry_delivery(&sid, &did, now, now + Duration::hours(1))
+        .retry_delivery(&sub.id, &did, now, now + Duration::hours(1))
         .await
         .map_err(ApiError::lookup("delivery"))?;
-    s.dispatcher.wake(&sid);
+    s.dispatcher.wake(&sub.id);
     Ok(Accepted(d.try_into()?))
 }

@@ -12,7 +12,7 @@ use super::views;
 use super::webinars::load;
 use super::{AppState, BULK_BODY_LIMIT, BULK_MIN_RATE};
 use crate::error::{ApiError, ApiResult};
-use crate::store::{NewParticipant, PackedParticipant};
+use crate::store::{NewParticipant, PackedParticipant, ParticipantId};
 use aide::axum::routing::{delete_with, get_with, post_with};
 use aide::axum::ApiRouter;
 use aide::transform::TransformOperation as Op;
@@ -140,7 +140,7 @@ async fn register(
     ApiPath(wid): ApiPath<String>,
     ApiJson(b): ApiJson<ParticipantIn>,
 ) -> ApiResult<Stored<views::Participant>> {
-    load(&s, &wid).await?;
+    let wid = load(&s, &wid).await?.id;
     let p = participant(b)?;
     let (rec, new) = s.ctx.store.register_participant(&wid, p).await?;
     Ok(Stored {
@@ -165,7 +165,7 @@ async fn register_bulk(
     ApiPath(wid): ApiPath<String>,
     req: Request,
 ) -> ApiResult<Json<views::RegisterSummary>> {
-    load(&s, &wid).await?;
+    let wid = load(&s, &wid).await?.id;
     let ndjson = req
         .headers()
         .get("content-type")
@@ -192,7 +192,7 @@ async fn participants(
     ApiPath(wid): ApiPath<String>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<views::Participant>>> {
-    load(&s, &wid).await?;
+    let wid = load(&s, &wid).await?.id;
     let page = s.ctx.store.list_participants(&wid, &q.request()?).await?;
     Ok(Json(Page::all(page)))
 }
@@ -202,8 +202,8 @@ async fn unregister(
     State(s): State<AppState>,
     ApiPath((wid, pid)): ApiPath<(String, String)>,
 ) -> ApiResult<NoContent> {
-    load(&s, &wid).await?;
-    id("participant", &pid)?;
+    let wid = load(&s, &wid).await?.id;
+    let pid: ParticipantId = id("participant", &pid)?;
     s.ctx
         .store
         .unregister_participant(&wid, &pid)

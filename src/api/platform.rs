@@ -9,6 +9,7 @@ use super::validate::{self, id, text, zone, Findings};
 use super::views::{self, SubscriptionStatus};
 use super::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::store::{ApiKeyId, CreatorId};
 use aide::axum::routing::{delete_with, get_with};
 use aide::axum::ApiRouter;
 use aide::transform::TransformOperation as Op;
@@ -131,7 +132,7 @@ async fn get_creator(
     State(s): State<AppState>,
     ApiPath(cid): ApiPath<String>,
 ) -> ApiResult<Json<views::Creator>> {
-    id("creator", &cid)?;
+    let cid: CreatorId = id("creator", &cid)?;
     let c = s
         .ctx
         .store
@@ -156,7 +157,7 @@ async fn create_key(
     ApiPath(cid): ApiPath<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Created<views::ApiKey>> {
-    id("creator", &cid)?;
+    let cid: CreatorId = id("creator", &cid)?;
     // The body is optional here: no body means a key named "default".
     let given: NewKey = if body.is_empty() {
         NewKey::default()
@@ -183,7 +184,7 @@ async fn list_keys(
     ApiPath(cid): ApiPath<String>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<views::ApiKey>>> {
-    id("creator", &cid)?;
+    let cid: CreatorId = id("creator", &cid)?;
     let page = q.request()?;
     let keys = s.ctx.store.list_api_keys(&cid, &page).await;
     let keys = keys.map_err(ApiError::lookup("creator"))?;
@@ -195,8 +196,8 @@ async fn revoke_key(
     State(s): State<AppState>,
     ApiPath((cid, kid)): ApiPath<(String, String)>,
 ) -> ApiResult<NoContent> {
-    id("creator", &cid)?;
-    id("api key", &kid)?;
+    let cid: CreatorId = id("creator", &cid)?;
+    let kid: ApiKeyId = id("api key", &kid)?;
     s.ctx
         .store
         .revoke_api_key(&cid, &kid)
@@ -220,7 +221,7 @@ async fn create_mango(
     ApiPath(cid): ApiPath<String>,
     ApiJson(b): ApiJson<NewMango>,
 ) -> ApiResult<Created<views::Mango>> {
-    id("creator", &cid)?;
+    let cid: CreatorId = id("creator", &cid)?;
     let name = text("name", &b.name, 200)?;
     let m = s
         .ctx
@@ -237,7 +238,7 @@ async fn list_mangoes(
     ApiPath(cid): ApiPath<String>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<views::Mango>>> {
-    id("creator", &cid)?;
+    let cid: CreatorId = id("creator", &cid)?;
     let page = q.request()?;
     let all = s.ctx.store.list_mangoes(&cid, &page).await;
     Ok(Json(Page::all(all.map_err(ApiError::lookup("creator"))?)))
@@ -264,10 +265,13 @@ async fn list_subscriptions(
     State(s): State<AppState>,
     ApiQuery(f): ApiQuery<SubFilter>,
 ) -> ApiResult<Json<Page<views::Subscription>>> {
-    let creator = validate::query_id("creatorId", f.creator_id.as_deref())?;
+    let creator: Option<CreatorId> = validate::query_id("creatorId", f.creator_id.as_deref())?;
     let page = paging::request(f.after, f.limit)?;
     let status = f.status.map(SubscriptionStatus::as_str);
-    let subs = s.ctx.store.list_subscriptions(creator, status, &page);
+    let subs = s
+        .ctx
+        .store
+        .list_subscriptions(creator.as_ref(), status, &page);
     Ok(Json(Page::of(subs.await?, |x| {
         views::Subscription::for_operator(&x)
     })?))

@@ -82,22 +82,22 @@ pub fn zone(field: &str, value: Option<&str>) -> Result<Option<String>, ApiError
     }
 }
 
-/// An id in a path or body: malformed ids cannot exist.
-pub fn id(what: &str, value: &str) -> Result<(), ApiError> {
-    if crate::domain::ids::is_id(value) {
-        Ok(())
-    } else {
-        Err(ApiError::not_found(what))
-    }
+/// An id in a path or body, parsed into its type: malformed ids cannot
+/// exist, so they are not found (`what`) without asking the store.
+pub fn id<T: std::str::FromStr>(what: &str, value: &str) -> Result<T, ApiError> {
+    value.parse().map_err(|_| ApiError::not_found(what))
 }
 
-/// An optional id in a query (`creatorId`, the `after` cursor): empty means
-/// not given; any other shape than an id's is refused, naming the parameter.
-pub fn query_id<'a>(param: &str, value: Option<&'a str>) -> Result<Option<&'a str>, ApiError> {
-    match value.filter(|v| !v.is_empty()) {
+/// An optional id in a query (`creatorId`): empty means not given; any
+/// other shape than an id's is refused, naming the parameter.
+pub fn query_id<T: std::str::FromStr>(
+    param: &str,
+    value: Option<&str>,
+) -> Result<Option<T>, ApiError> {
+    match value.filter(|v| !v.is_empty()).map(str::parse) {
         None => Ok(None),
-        Some(v) if crate::domain::ids::is_id(v) => Ok(Some(v)),
-        Some(_) => Err(ApiError::invalid(
+        Some(Ok(v)) => Ok(Some(v)),
+        Some(Err(_)) => Err(ApiError::invalid(
             "invalid_value",
             param,
             format!("{param} must be an id (24 hex digits)"),

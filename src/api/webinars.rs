@@ -13,7 +13,7 @@ use super::AppState;
 use crate::domain::span;
 use crate::error::{ApiError, ApiResult};
 use crate::schedule::plan;
-use crate::store::{PageRequest, Webinar, WebinarFields};
+use crate::store::{CreatorId, PageRequest, Webinar, WebinarFields, WebinarId};
 use aide::axum::routing::{get_with, post_with};
 use aide::axum::ApiRouter;
 use axum::extract::State;
@@ -146,7 +146,9 @@ fn link(v: &str) -> Result<String, ApiError> {
 /// A new webinar's fields, checked as far as they can be without the store;
 /// the handler fills in the creator's zone by default and checks that the
 /// mangoes are the creator's.
-pub(super) fn fields(b: NewWebinar) -> ApiResult<WebinarFields> {
+/// The mango ids come back as given, apart: `validate` checks them against
+/// the creator's.
+pub(super) fn fields(b: NewWebinar) -> ApiResult<(WebinarFields, Vec<String>)> {
     let mut f = Findings::default();
     let timezone = f.check(zone("timezone", b.timezone.as_deref()));
     let title = f.check(text("title", &b.title, 500));
@@ -159,14 +161,15 @@ pub(super) fn fields(b: NewWebinar) -> ApiResult<WebinarFields> {
     else {
         unreachable!("every refusal was answered by done()");
     };
-    Ok(WebinarFields {
+    let fields = WebinarFields {
         title,
         link,
         from_time,
         to_time,
         timezone,
-        mango_ids: b.mangoes,
-    })
+        mango_ids: Vec::new(),
+    };
+    Ok((fields, b.mangoes))
 }
 
 /// The reminders to arm for a start at `from`, as of now.
@@ -179,8 +182,9 @@ fn arm(s: &AppState, from: chrono::DateTime<chrono::Utc>) -> Vec<crate::store::P
 /// clock (`domain::span`); `end_derived`: the end was kept from a move.
 async fn validate(
     s: &AppState,
-    creator: &str,
-    f: WebinarFields,
+    creator: &CreatorId,
+    mut f: WebinarFields,
+    mangoes: &[String],
     end_derived: bool,
 ) -> ApiResult<WebinarFields> {
     span::check(f.from_time, f.to_time, s.ctx.clock.now(), end_derived)
@@ -191,14 +195,16 @@ async fn validate(
         .store
         .list_mangoes(creator, &PageRequest::all())
         .await?;
-    for (i, m) in f.mango_ids.iter().enumerate() {
-        if !owned.items.iter().any(|o| &o.id == m) {
+    f.mango_ids = Vec::with_capacity(mangoes.len());
+    for (i, m) in mangoes.iter().enumerate() {
+        let Some(o) = owned.items.iter().find(|o| o.id == m.as_str()) else {
             return Err(ApiError::invalid(
                 "unknown_mango",
                 &format!("mangoes[{i}]"),
                 format!("mango {m} does not exist for this creator"),
             ));
-        }
+        };
+        f.mango_ids.push(o.id.clone());
     }
     Ok(f)
 }
@@ -208,18 +214,18 @@ async fn create(
     State(s): State<AppState>,
     ApiJson(b): ApiJson<NewWebinar>,
 ) -> ApiResult<Created<views::Webinar>> {
-    id("creator", &b.creator_id)?;
+    let cid: CreatorId = id("creator", &b.creator_id)?;
     let creator = s
         .ctx
         .store
-        .get_creator(&b.creator_id)
+        .get_creator(&cid)
         .await
         .map_err(ApiError::lookup("creator"))?;
-    let mut fields = fields(b)?;
+    let (mut fields, mangoes) = fields(b)?;
     if fields.timezone.is_none() {
         fields.timezone = creator.timezone.clone();
     }
-    let fields = validate(&s, &creator.id, fields, false).await?;
+    let fields = validate(&s, &creator.id, fields, &mangoes, false).await?;
     let reminders = arm(&s, fields.from_time);
     let w = s
         .ctx
@@ -247,18 +253,18 @@ async fn list(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<ByCreator>,
 ) -> ApiResult<Json<Page<Sorted<views::Webinar>>>> {
-    let creator = query_id("creatorId", Some(&q.creator_id))?
+    let creator: CreatorId = query_id("creatorId", Some(&q.creator_id))?
         .ok_or_else(|| ApiError::invalid("invalid_value", "creatorId", "creatorId is required"))?;
     let page = paging::request(q.after, q.limit)?;
-    let found = s.ctx.store.list_webinars(creator, &page).await?;
+    let found = s.ctx.store.list_webinars(&creator, &page).await?;
     Ok(Json(Page::of(found, |w| w.try_into().map(Sorted))?))
 }
 
 pub(super) async fn load(s: &AppState, wid: &str) -> ApiResult<Webinar> {
-    id("webinar", wid)?;
+    let wid: WebinarId = id("webinar", wid)?;
     s.ctx
         .store
-        .get_webinar(wid)
+        .get_webinar(&wid)
         .await
         .map_err(ApiError::lookup("webinar"))
 }
@@ -274,6 +280,7 @@ async fn show(
 /// Applies a patch; when the start moves, reminders are re-planned.
 async fn apply(s: &AppState, wid: &str, p: WebinarPatch) -> ApiResult<Webinar> {
     let w = load(s, wid).await?;
+    let wid = w.id.clone();
     if w.status != "scheduled" {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -307,15 +314,18 @@ async fn apply(s: &AppState, wid: &str, p: WebinarPatch) -> ApiResult<Webinar> {
             Some(z) => zone("timezone", Some(z))?,
             None => w.timezone,
         },
-        mango_ids: p.mangoes.unwrap_or(w.mangoes),
+        mango_ids: Vec::new(),
     };
-    let fields = validate(s, &w.creator_id, fields, end_derived).await?;
+    let mangoes = p
+        .mangoes
+        .unwrap_or_else(|| w.mangoes.iter().map(ToString::to_string).collect());
+    let fields = validate(s, &w.creator_id, fields, &mangoes, end_derived).await?;
     let moved = fields.from_time != w.from_time;
     let plan = moved.then(|| arm(s, fields.from_time));
     let out = s
         .ctx
         .store
-        .update_webinar(wid, &fields, plan.as_deref())
+        .update_webinar(&wid, &fields, plan.as_deref())
         .await?;
     if moved {
         s.dispatcher.withdraw();
@@ -360,7 +370,7 @@ async fn cancel(
     State(s): State<AppState>,
     ApiPath(wid): ApiPath<String>,
 ) -> ApiResult<Json<views::Webinar>> {
-    load(&s, &wid).await?;
+    let wid = load(&s, &wid).await?.id;
     let w = s.ctx.store.end_webinar(&wid, false).await?;
     s.dispatcher.withdraw();
     Ok(Json(w.try_into()?))
@@ -371,7 +381,7 @@ async fn remove(
     State(s): State<AppState>,
     ApiPath(wid): ApiPath<String>,
 ) -> ApiResult<NoContent> {
-    load(&s, &wid).await?;
+    let wid = load(&s, &wid).await?.id;
     s.ctx.store.end_webinar(&wid, true).await?;
     s.dispatcher.withdraw();
     Ok(NoContent)
@@ -383,7 +393,7 @@ async fn reminders(
     ApiPath(wid): ApiPath<String>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<views::Reminder>>> {
-    load(&s, &wid).await?;
+    let wid = load(&s, &wid).await?.id;
     let found = s.ctx.store.list_reminders(&wid, &q.request()?).await?;
     Ok(Json(Page::of(found, views::Reminder::try_from)?))
 }

@@ -14,6 +14,7 @@ use super::unit::Target;
 use super::view::{refresh, View};
 use super::work::{Work, SLOW_START};
 use super::{Dispatcher, LaneSignal};
+use crate::store::{DeliveryId, SubscriptionId};
 use chrono::Duration;
 use governor::DefaultDirectRateLimiter;
 use std::sync::Arc;
@@ -46,7 +47,7 @@ struct Caps {
 /// One subscription's lane and what it carries from turn to turn.
 pub(super) struct Lane {
     d: Dispatcher,
-    id: String,
+    id: SubscriptionId,
     sig: Arc<LaneSignal>,
     w: Work,
     view: Option<View>,
@@ -71,7 +72,7 @@ pub(super) struct Lane {
 /// Runs one lane until its subscription has no pending work, is no longer
 /// active, or the service stops; in-flight attempts finish, unless the
 /// shutdown deadline passes first.
-pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
+pub async fn run(d: Dispatcher, id: SubscriptionId, sig: Arc<LaneSignal>) {
     tracing::debug!(subscription = %id, "lane started");
     let mut lane = Lane::new(d, id, sig);
     while lane.step().await == Step::Again {}
@@ -79,7 +80,7 @@ pub async fn run(d: Dispatcher, id: String, sig: Arc<LaneSignal>) {
 }
 
 impl Lane {
-    pub(super) fn new(d: Dispatcher, id: String, sig: Arc<LaneSignal>) -> Self {
+    pub(super) fn new(d: Dispatcher, id: SubscriptionId, sig: Arc<LaneSignal>) -> Self {
         let ctx = &d.inner.ctx;
         let lease_len = Duration::from_std(ctx.config.lease).unwrap_or(Duration::seconds(90));
         let shared = ctx.store.changes().is_some();
@@ -335,7 +336,7 @@ impl Lane {
 /// an attempt is shorter than a lease).
 async fn renew(d: &Dispatcher, w: &Work, lease_len: Duration) {
     let slices: Vec<i64> = w.open_slices.keys().copied().collect();
-    let rows: Vec<String> = w
+    let rows: Vec<DeliveryId> = w
         .queue
         .iter()
         .filter(|j| j.fresh.is_none())

@@ -37,7 +37,7 @@ async fn receiver(seen: Seen) -> String {
 struct Fixture {
     d: Dispatcher,
     records: mpsc::Receiver<Record>,
-    sub: String,
+    sub: crate::store::SubscriptionId,
     _dir: tempfile::TempDir,
 }
 
@@ -85,7 +85,7 @@ async fn fixture(url: &str) -> Fixture {
 }
 
 /// Queues a test event for the subscription; returns its webhook-id.
-async fn one_off(f: &Fixture) -> String {
+async fn one_off(f: &Fixture) -> crate::store::DeliveryId {
     let ctx = &f.d.inner.ctx;
     let now = ctx.clock.now();
     let one = OneOff {
@@ -130,7 +130,11 @@ async fn a_step_claims_sends_and_reports_one_delivery() {
         }
         other => panic!("expected the delivery's outcome, got {other:?}"),
     }
-    assert_eq!(*seen.lock().unwrap(), vec![id], "sent once, under its id");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![id.to_string()],
+        "sent once, under its id"
+    );
     lane.finish().await;
 }
 

@@ -17,7 +17,7 @@ mod unit;
 mod view;
 mod work;
 
-use crate::store::Outcome;
+use crate::store::{Outcome, SubscriptionId};
 
 /// What lanes tell the recorder. Nearly every message is an outcome, so
 /// boxing it to shrink the rare `SliceDone` would only add an allocation.
@@ -58,7 +58,7 @@ impl LaneSignal {
 struct Inner {
     ctx: Arc<AppContext>,
     sender: send::Sender,
-    lanes: Mutex<HashMap<String, Arc<LaneSignal>>>,
+    lanes: Mutex<HashMap<SubscriptionId, Arc<LaneSignal>>>,
     tracker: TaskTracker,
     outcomes: mpsc::Sender<Record>,
     shutdown: CancellationToken,
@@ -150,7 +150,7 @@ impl Dispatcher {
 
     /// Tells the lane of `subscription` there may be work, starting one if
     /// none runs.
-    pub fn wake(&self, subscription: &str) {
+    pub fn wake(&self, subscription: &SubscriptionId) {
         self.nudge(subscription, None);
     }
 
@@ -158,11 +158,11 @@ impl Dispatcher {
     /// (it reads its subscription and prepares its signers), and kept up
     /// until `until` even with nothing to do, so the first request of a
     /// fan-out does not wait for any of that.
-    pub fn warm(&self, subscription: &str, until: tokio::time::Instant) {
+    pub fn warm(&self, subscription: &SubscriptionId, until: tokio::time::Instant) {
         self.nudge(subscription, Some(until));
     }
 
-    fn nudge(&self, subscription: &str, warm_until: Option<tokio::time::Instant>) {
+    fn nudge(&self, subscription: &SubscriptionId, warm_until: Option<tokio::time::Instant>) {
         if self.inner.shutdown.is_cancelled() {
             return;
         }
@@ -181,9 +181,9 @@ impl Dispatcher {
         }
         let sig = Arc::new(LaneSignal::default());
         keep(&sig);
-        lanes.insert(subscription.to_owned(), sig.clone());
+        lanes.insert(subscription.clone(), sig.clone());
         let d = self.clone();
-        let id = subscription.to_owned();
+        let id = subscription.clone();
         self.inner
             .tracker
             .spawn(async move { lane::run(d, id, sig).await });
@@ -206,7 +206,7 @@ impl Dispatcher {
 
     /// Called by a lane with nothing left to do: retires it unless it was
     /// woken meanwhile. Returns whether the lane may stop.
-    fn retire(&self, subscription: &str, sig: &LaneSignal) -> bool {
+    fn retire(&self, subscription: &SubscriptionId, sig: &LaneSignal) -> bool {
         let mut lanes = self.inner.lanes.lock().expect("lanes lock");
         if sig.woken.swap(false, Ordering::SeqCst) && !self.inner.shutdown.is_cancelled() {
             return false;

@@ -4,7 +4,7 @@
 //! it disables (410, or failing too long) are logged for the operator.
 
 use super::{Dispatcher, Record};
-use crate::store::{Outcome, Verdict};
+use crate::store::{Outcome, SubscriptionId, Verdict};
 use chrono::Duration;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -93,10 +93,10 @@ async fn flush(d: &Dispatcher, batch: Arc<[Outcome]>, slices: &[i64], stopping: 
             }
         }
     }
-    let retrying: BTreeSet<&str> = batch
+    let retrying: BTreeSet<&SubscriptionId> = batch
         .iter()
         .filter(|o| matches!(o.verdict, Verdict::Retry(_)))
-        .map(|o| o.subscription_id.as_str())
+        .map(|o| &o.subscription_id)
         .collect();
     for s in retrying {
         d.wake(s);

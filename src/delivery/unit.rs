@@ -5,10 +5,10 @@
 
 use super::send::{Conn, Message};
 use super::{Dispatcher, Record};
+use crate::domain::ids::{self, Id};
 use crate::domain::payload;
 use crate::signing::{signature_header, Signer};
-use crate::store::{Attempt, Fresh, Job, Member, Outcome, Verdict};
-use sha2::{Digest, Sha256};
+use crate::store::{Attempt, Fresh, Job, Member, Outcome, Verdict, WebinarId};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -46,11 +46,9 @@ impl Unit {
     /// members' ids. It is recorded (and retried) as one delivery with a
     /// fixed body; each member is recorded as carried by it.
     pub fn batch(members: Vec<(Job, bytes::Bytes)>) -> Unit {
-        let mut h = Sha256::new();
         let mut body = Vec::with_capacity(members.iter().map(|m| m.1.len() + 1).sum::<usize>() + 2);
         body.push(b'[');
-        for (i, (job, b)) in members.iter().enumerate() {
-            h.update(job.id.as_bytes());
+        for (i, (_, b)) in members.iter().enumerate() {
             if i > 0 {
                 body.push(b',');
             }
@@ -59,7 +57,7 @@ impl Unit {
         body.push(b']');
         let first = &members[0].0;
         let job = Job {
-            id: format!("msg_b{}", hex::encode(&h.finalize()[..16])),
+            id: ids::batch_webhook_id(members.iter().map(|m| &m.0.id)),
             subscription_id: first.subscription_id.clone(),
             label: first.label.clone(),
             attempt: 1,
@@ -68,7 +66,7 @@ impl Unit {
             webinar_id: first.webinar_id.clone(),
             participant: None,
             fresh: first.fresh.clone().map(|f| Fresh {
-                participant_id: String::new(),
+                participant_id: Id::trusted(String::new()),
                 ..f
             }),
         };
@@ -93,12 +91,12 @@ impl Unit {
 /// rendered now (offsets computed at the moment of sending).
 pub fn render(
     job: &Job,
-    webinars: &HashMap<String, payload::WebinarFacts>,
+    webinars: &HashMap<WebinarId, payload::WebinarFacts>,
 ) -> Option<bytes::Bytes> {
     if let Some(p) = &job.payload {
         return Some(bytes::Bytes::from(p.clone()));
     }
-    let w = webinars.get(job.webinar_id.as_deref()?)?;
+    let w = webinars.get(job.webinar_id.as_ref()?)?;
     Some(payload::render(w, job.participant.as_ref()?).into())
 }
 
@@ -147,9 +145,9 @@ pub async fn attempt(
     let raw = batch.as_ref().map(|_| body.to_vec());
     let msg = Message {
         url: &target.url,
-        webhook_id: &job.id,
+        webhook_id: job.id.as_str(),
         timestamp: ts,
-        signature: signature_header(&target.signers, &job.id, ts, &body),
+        signature: signature_header(&target.signers, job.id.as_str(), ts, &body),
         event: &target.event,
         reminder: &job.label,
         attempt: job.attempt,
@@ -199,7 +197,7 @@ mod tests {
         let fresh = Fresh {
             slice,
             webinar_id: "w".into(),
-            participant_id: String::new(),
+            participant_id: "".into(),
             reminder_id: "r".into(),
             label: "1h".into(),
             due_at: at,
@@ -212,7 +210,12 @@ mod tests {
             phone: String::new(),
             zone: None,
         };
-        let job = fresh.job("s", id.into(), format!("p_{id}"), facts);
+        let job = fresh.job(
+            &"s".into(),
+            id.into(),
+            format!("p_{id}").as_str().into(),
+            facts,
+        );
         (job, bytes::Bytes::from(format!("{{\"n\":\"{id}\"}}")))
     }
 
@@ -220,7 +223,11 @@ mod tests {
     fn a_batch_s_webhook_id_is_derived_from_its_members() {
         let ab = || vec![member("msg_a", 1), member("msg_b", 1)];
         let first = Unit::batch(ab());
-        assert!(first.job.id.starts_with("msg_b"), "{}", first.job.id);
+        assert!(
+            first.job.id.as_str().starts_with("msg_b"),
+            "{}",
+            first.job.id
+        );
         assert_eq!(first.job.id, Unit::batch(ab()).job.id, "the same members");
         assert_eq!(&first.body[..], br#"[{"n":"msg_a"},{"n":"msg_b"}]"#);
         let other = Unit::batch(vec![member("msg_a", 1), member("msg_c", 1)]);

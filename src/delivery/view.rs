@@ -6,7 +6,7 @@
 use super::unit::Target;
 use super::Dispatcher;
 use crate::signing::Signer;
-use crate::store::Subscription;
+use crate::store::{Subscription, SubscriptionId};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -26,7 +26,7 @@ pub(super) struct View {
 /// database restart), or, with none yet, is `Err`.
 pub(super) async fn refresh(
     d: &Dispatcher,
-    id: &str,
+    id: &SubscriptionId,
     old: Option<View>,
 ) -> Result<Option<View>, ()> {
     let sub = match d.inner.ctx.store.get_subscription(id).await {

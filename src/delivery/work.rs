@@ -8,7 +8,7 @@ use super::pool::Pool;
 use super::unit::{render, vanished, Unit};
 use super::{Dispatcher, Record};
 use crate::domain::payload;
-use crate::store::{Claimed, Job};
+use crate::store::{Claimed, DeliveryId, Job, ParticipantId, SubscriptionId, WebinarId};
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, VecDeque};
 
@@ -23,7 +23,7 @@ pub(super) struct Work {
     /// The concurrency the lane allows itself now (see [`SLOW_START`]).
     pub open: usize,
     pub queue: VecDeque<Job>,
-    pub webinars: HashMap<String, payload::WebinarFacts>,
+    pub webinars: HashMap<WebinarId, payload::WebinarFacts>,
     /// Jobs of each leased slice still without a result.
     pub open_slices: HashMap<i64, usize>,
     pub inflight: Pool,
@@ -77,18 +77,18 @@ impl Work {
     /// they were leased: of a cancelled slice or row, or of a participant
     /// since unregistered. One store call, whatever the queue holds; on a
     /// failure the jobs are kept, and looked at again at the next change.
-    pub async fn withdraw(&mut self, d: &Dispatcher, sub: &str) {
+    pub async fn withdraw(&mut self, d: &Dispatcher, sub: &SubscriptionId) {
         if self.queue.is_empty() {
             return;
         }
         let slices: Vec<i64> = self.open_slices.keys().copied().collect();
-        let rows: Vec<String> = self
+        let rows: Vec<DeliveryId> = self
             .queue
             .iter()
             .filter(|j| j.fresh.is_none())
             .map(|j| j.id.clone())
             .collect();
-        let people: Vec<String> = self
+        let people: Vec<ParticipantId> = self
             .queue
             .iter()
             .filter_map(|j| j.fresh.as_ref().map(|f| f.participant_id.clone()))

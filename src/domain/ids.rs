@@ -2,10 +2,15 @@
 //! seed's `webinarId` has (and the original platform's), so integrations that
 //! validate ids keep working. The `webhook-id` of a delivery is derived, not
 //! random, so every retry, restart and instance computes the same one.
+//! Each kind of id is its own type ([`CreatorId`], [`WebinarId`], …, made
+//! by one macro): parsed once at the API edge, carried as is through the
+//! model and the store, and built unchecked from what the store itself
+//! wrote ([`Id::trusted`]), so the hot path never validates an id again.
 
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 
 /// A fresh entity id: 4 bytes of seconds since the epoch (ids sort roughly by
 /// creation) then 8 random bytes, as 24 lowercase hex digits.
@@ -24,6 +29,217 @@ pub fn is_id(s: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+/// Whether `s` has the shape of a delivery's webhook-id: `msg_` then 24
+/// (a test event), 32 (a slice's delivery) or 33 (`b` and 32, a batch) hex
+/// digits.
+pub fn is_webhook_id(s: &str) -> bool {
+    let hex = |h: &str| {
+        h.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    match s.strip_prefix("msg_") {
+        Some(h) if h.len() == 24 || h.len() == 32 => hex(h),
+        Some(h) => h.len() == 33 && h.starts_with('b') && hex(h),
+        None => false,
+    }
+}
+
+/// A string that does not have the shape of the id asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("not a {0} id")]
+pub struct NotAnId(pub &'static str);
+
+/// What every id type is: a string of a known shape, read and written as
+/// that string.
+pub trait Id: Sized {
+    /// The id's text.
+    fn as_str(&self) -> &str;
+    /// An id the store wrote itself (or a test made up): taken as is,
+    /// without the check, so reading rows costs nothing more than a string.
+    fn trusted(s: String) -> Self;
+}
+
+/// One id type: a `String` of a checked shape, serialized as the string,
+/// with a schema that states the shape. `$check` decides the shape.
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, $what:literal, $check:path, $pattern:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Checks the shape of `s`: anything else cannot exist.
+            pub fn parse(s: &str) -> Result<Self, NotAnId> {
+                if $check(s) {
+                    Ok(Self(s.to_owned()))
+                } else {
+                    Err(NotAnId($what))
+                }
+            }
+
+            /// The id's text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl Id for $name {
+            fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            fn trusted(s: String) -> Self {
+                Self(s)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = NotAnId;
+
+            fn from_str(s: &str) -> Result<Self, NotAnId> {
+                Self::parse(s)
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                std::fmt::Debug::fmt(&self.0, f)
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        /// Unit tests name ids freely ("s", "w"); the service never does.
+        #[cfg(test)]
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                Self(s.to_owned())
+            }
+        }
+
+        impl schemars::JsonSchema for $name {
+            fn inline_schema() -> bool {
+                true
+            }
+
+            fn schema_name() -> Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({"type": "string", "pattern": $pattern})
+            }
+        }
+    };
+}
+
+/// An entity id type, which also makes fresh ones.
+macro_rules! entity_id {
+    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+        id_type!($(#[$doc])* $name, $what, is_id, "^[0-9a-f]{24}$");
+
+        impl $name {
+            /// A fresh id (see [`new_id`]).
+            #[allow(clippy::new_without_default)]
+            pub fn new() -> Self {
+                Self(new_id())
+            }
+        }
+    };
+}
+
+entity_id!(
+    /// A creator's id.
+    CreatorId,
+    "creator"
+);
+entity_id!(
+    /// An API key's id (not the key).
+    ApiKeyId,
+    "api key"
+);
+entity_id!(
+    /// A mango's id.
+    MangoId,
+    "mango"
+);
+entity_id!(
+    /// A webinar's id.
+    WebinarId,
+    "webinar"
+);
+entity_id!(
+    /// A registered participant's id.
+    ParticipantId,
+    "participant"
+);
+entity_id!(
+    /// A subscription's id.
+    SubscriptionId,
+    "subscription"
+);
+entity_id!(
+    /// A reminder row's id: one interval of one webinar start.
+    ReminderId,
+    "reminder"
+);
+id_type!(
+    /// A delivery's id: its webhook-id, derived (see [`webhook_id`]) so
+    /// every retry, restart and instance names it alike. A batch's delivery
+    /// id is one too.
+    DeliveryId,
+    "delivery",
+    is_webhook_id,
+    "^msg_([0-9a-f]{24}|b?[0-9a-f]{32})$"
+);
+
+/// Calls `$m!` with every id type, so what each backend implements for ids
+/// (binding them, reading them) is written once for all.
+macro_rules! for_each_id {
+    ($m:ident) => {
+        $m!(
+            $crate::domain::ids::CreatorId,
+            $crate::domain::ids::ApiKeyId,
+            $crate::domain::ids::MangoId,
+            $crate::domain::ids::WebinarId,
+            $crate::domain::ids::ParticipantId,
+            $crate::domain::ids::SubscriptionId,
+            $crate::domain::ids::ReminderId,
+            $crate::domain::ids::DeliveryId
+        );
+    };
+}
+pub(crate) use for_each_id;
+
 /// The idempotency key of one (subscription, participant, reminder) for one
 /// start time of the webinar. A rescheduled webinar's reminders announce a new
 /// time, so they get new keys; everything else yields the same key forever.
@@ -36,18 +252,18 @@ pub fn webhook_id(
     participant_seq: i64,
     reminder_label: &str,
     from_time: DateTime<Utc>,
-) -> String {
+) -> DeliveryId {
     let mut h = Sha256::new();
     for part in [subscription, reminder_label] {
         h.update(part.as_bytes());
         h.update([0]);
     }
     h.update(from_time.timestamp_millis().to_be_bytes());
-    format!(
+    DeliveryId(format!(
         "msg_{}{:012x}",
         hex::encode(&h.finalize()[..10]),
         participant_seq
-    )
+    ))
 }
 
 /// Length of the part of a slice delivery's webhook-id that one fan-out's
@@ -73,13 +289,23 @@ pub fn split_webhook_id(id: &str) -> Option<(&str, i64)> {
 }
 
 /// The webhook-id of registration number `seq` in the fan-out of `prefix`.
-pub fn join_webhook_id(prefix: &str, seq: i64) -> String {
-    format!("{prefix}{seq:012x}")
+pub fn join_webhook_id(prefix: &str, seq: i64) -> DeliveryId {
+    DeliveryId(format!("{prefix}{seq:012x}"))
+}
+
+/// A batch's webhook-id: `msg_b` and a hash of its members' webhook-ids, so
+/// the same members make the same batch id wherever they are sent from.
+pub fn batch_webhook_id<'a>(members: impl IntoIterator<Item = &'a DeliveryId>) -> DeliveryId {
+    let mut h = Sha256::new();
+    for m in members {
+        h.update(m.as_str().as_bytes());
+    }
+    DeliveryId(format!("msg_b{}", hex::encode(&h.finalize()[..16])))
 }
 
 /// A random key for a one-off delivery (test events, which have no participant).
-pub fn one_off_webhook_id() -> String {
-    format!("msg_{}", new_id())
+pub fn one_off_webhook_id() -> DeliveryId {
+    DeliveryId(format!("msg_{}", new_id()))
 }
 
 #[cfg(test)]
@@ -95,14 +321,43 @@ mod tests {
     }
 
     #[test]
+    fn ids_parse_only_their_shape() {
+        let id = WebinarId::new();
+        assert_eq!(id.as_str().parse::<WebinarId>(), Ok(id.clone()));
+        assert_eq!(id.to_string(), id.as_str());
+        assert_eq!(
+            "634FC35DDAF58580E2418C40".parse::<WebinarId>(),
+            Err(NotAnId("webinar"))
+        );
+        assert!(CreatorId::parse("x").is_err());
+        let t = DateTime::parse_from_rfc3339("2024-03-15T10:00:00Z")
+            .unwrap()
+            .to_utc();
+        for d in [webhook_id("s", 7, "1day", t), one_off_webhook_id()] {
+            assert_eq!(DeliveryId::parse(d.as_str()), Ok(d));
+        }
+        let batch = format!("msg_b{}", "0".repeat(32));
+        assert!(DeliveryId::parse(&batch).is_ok());
+        for bad in [
+            "msg_",
+            "msg_abc",
+            "msg_x0123456789abcdef01234567",
+            id.as_str(),
+        ] {
+            assert!(DeliveryId::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(serde_json::to_string(&id).unwrap(), format!("\"{id}\""));
+    }
+
+    #[test]
     fn webhook_id_is_stable_and_depends_on_every_part() {
         let t = DateTime::parse_from_rfc3339("2024-03-15T10:00:00Z")
             .unwrap()
             .to_utc();
         let a = webhook_id("s", 7, "1day", t);
         assert_eq!(a, webhook_id("s", 7, "1day", t));
-        assert!(!a.contains('.'));
-        assert_eq!(a.len(), 36);
+        assert!(!a.as_str().contains('.'));
+        assert_eq!(a.as_str().len(), 36);
         assert_ne!(a, webhook_id("s", 7, "30min", t));
         assert_ne!(a, webhook_id("s", 8, "1day", t));
         assert_ne!(a, webhook_id("t", 7, "1day", t));
@@ -122,15 +377,15 @@ mod tests {
             .unwrap()
             .to_utc();
         let a = webhook_id("s", 300_007, "1day", t);
-        let (prefix, seq) = split_webhook_id(&a).unwrap();
+        let (prefix, seq) = split_webhook_id(a.as_str()).unwrap();
         assert_eq!(seq, 300_007);
         assert_eq!(prefix.len(), WEBHOOK_PREFIX_LEN);
         assert_eq!(join_webhook_id(prefix, seq), a);
-        assert_eq!(split_webhook_id(&one_off_webhook_id()), None);
+        assert_eq!(split_webhook_id(one_off_webhook_id().as_str()), None);
         assert_eq!(
             split_webhook_id("msg_b0123456789abcdef0123456789abcdef"),
             None
         );
-        assert_eq!(split_webhook_id(&a.replace("msg_", "msx_")), None);
+        assert_eq!(split_webhook_id(&a.as_str().replace("msg_", "msx_")), None);
     }
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 /// all of its participants' payloads.
 #[derive(Clone, Debug)]
 pub struct WebinarFacts {
-    pub id: String,
+    pub id: crate::domain::ids::WebinarId,
     pub title: String,
     pub link: String,
     pub from_time: DateTime<Utc>,
@@ -111,7 +111,7 @@ pub fn render(webinar: &WebinarFacts, participant: &ParticipantFacts) -> Vec<u8>
             .as_ref()
             .map(|z| format_offset(z.offset_at(start))),
         webinar: &webinar.title,
-        webinar_id: &webinar.id,
+        webinar_id: webinar.id.as_str(),
         webinar_link: &webinar.link,
         webinar_from_time: iso_millis(start),
         webinar_to_time: iso_millis(webinar.to_time),
@@ -128,7 +128,7 @@ pub fn seed_example() -> (WebinarFacts, ParticipantFacts) {
     let at = |s: &str| DateTime::parse_from_rfc3339(s).expect("valid").to_utc();
     (
         WebinarFacts {
-            id: "634fc35ddaf58580e2418c40".into(),
+            id: crate::domain::ids::Id::trusted("634fc35ddaf58580e2418c40".into()),
             title: "Introduction to Digital Marketing".into(),
             link: "https://meet.google.com/abc-defg-hij".into(),
             from_time: at("2024-03-15T10:00:00Z"),
@@ -257,7 +257,7 @@ mod tests {
         let words = prop::collection::vec(text(), 0..4);
         (text(), text(), text(), instant(), instant(), zone(), words).prop_map(
             |(id, title, link, from_time, to_time, creator_zone, mangoes)| WebinarFacts {
-                id,
+                id: crate::domain::ids::Id::trusted(id),
                 title,
                 link,
                 from_time,
@@ -296,7 +296,7 @@ mod tests {
             prop_assert_eq!(s("email"), Some(p.email.clone()));
             prop_assert_eq!(s("phone"), Some(p.phone.clone()));
             prop_assert_eq!(s("webinar"), Some(w.title.clone()));
-            prop_assert_eq!(s("webinarId"), Some(w.id.clone()));
+            prop_assert_eq!(s("webinarId"), Some(w.id.to_string()));
             prop_assert_eq!(s("webinarLink"), Some(w.link.clone()));
             prop_assert_eq!(s("mangoes"), Some(w.mangoes.join(", ")));
             prop_assert_eq!(time("webinarFromTime"), Ok(w.from_time));

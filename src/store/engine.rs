@@ -37,7 +37,7 @@ pub trait Engine: Send + Sync + 'static {
     async fn next_reminder_due(&self) -> StoreResult<Option<DateTime<Utc>>>;
     /// Active subscriptions a pending reminder due by `until` will fan out
     /// to: their lanes get ready before it fires.
-    async fn subscriptions_due(&self, until: DateTime<Utc>) -> StoreResult<Vec<String>>;
+    async fn subscriptions_due(&self, until: DateTime<Utc>) -> StoreResult<Vec<SubscriptionId>>;
     /// Claims reminders due by `horizon` (`now`, or a little later to stage
     /// the first step of a fan-out ahead of its due instant), and ones whose
     /// fan-out lease lapsed by `now`.
@@ -61,7 +61,7 @@ pub trait Engine: Send + Sync + 'static {
     #[allow(clippy::too_many_arguments)]
     async fn fanout_batch(
         &self,
-        reminder_id: &str,
+        reminder_id: &ReminderId,
         owner: &str,
         mode: FanoutMode,
         batch: u32,
@@ -72,14 +72,17 @@ pub trait Engine: Send + Sync + 'static {
 
     // --- the delivery workers ---------------------------------------------
     /// Active subscriptions that have pending deliveries.
-    async fn subscriptions_with_work(&self) -> StoreResult<Vec<String>>;
+    async fn subscriptions_with_work(&self) -> StoreResult<Vec<SubscriptionId>>;
     /// When this subscription next has a delivery to attempt, if ever.
-    async fn next_delivery_due(&self, subscription_id: &str) -> StoreResult<Option<DateTime<Utc>>>;
+    async fn next_delivery_due(
+        &self,
+        subscription_id: &SubscriptionId,
+    ) -> StoreResult<Option<DateTime<Utc>>>;
     /// Leases due deliveries of one subscription: up to `limit` pending
     /// rows (retries, test events), then whole slices while under `limit`.
     async fn claim_deliveries(
         &self,
-        subscription_id: &str,
+        subscription_id: &SubscriptionId,
         now: DateTime<Utc>,
         limit: u32,
         owner: &str,
@@ -92,7 +95,7 @@ pub trait Engine: Send + Sync + 'static {
         &self,
         owner: &str,
         slices: &[i64],
-        deliveries: &[String],
+        deliveries: &[DeliveryId],
         until: DateTime<Utc>,
     ) -> StoreResult<()>;
     /// Of what a lane holds (its leased slices and rows, and the
@@ -104,8 +107,8 @@ pub trait Engine: Send + Sync + 'static {
     async fn withdrawn(
         &self,
         slices: &[i64],
-        rows: &[String],
-        participants: &[String],
+        rows: &[DeliveryId],
+        participants: &[ParticipantId],
     ) -> StoreResult<Withdrawn>;
     /// Records attempts and applies their verdicts, in one transaction.
     /// Subscriptions failing since before `disable_before` are disabled; the
@@ -121,7 +124,7 @@ pub trait Engine: Send + Sync + 'static {
         done_slices: &[i64],
         now: DateTime<Utc>,
         disable_before: DateTime<Utc>,
-    ) -> StoreResult<Vec<String>>;
+    ) -> StoreResult<Vec<SubscriptionId>>;
     /// Hands back every lease `owner` still holds (a clean shutdown, after
     /// in-flight attempts were recorded), so another instance or the next
     /// start takes the work at once instead of when the lease lapses.

@@ -52,7 +52,7 @@ pub enum StoreError {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
     /// This subscription has new work (a fan-out's slices, a retry, a test).
-    Work(String),
+    Work(SubscriptionId),
     /// Reminders were armed, moved or handed back: the next due time may
     /// have changed.
     Schedule,

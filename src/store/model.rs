@@ -1,6 +1,9 @@
 //! The records the store hands out and takes in. Plain data: validation has
 //! happened at the API edge, decisions happen in `schedule` and `delivery`.
 
+pub use crate::domain::ids::{
+    ApiKeyId, CreatorId, DeliveryId, MangoId, ParticipantId, ReminderId, SubscriptionId, WebinarId,
+};
 use crate::domain::payload::{ParticipantFacts, WebinarFacts};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -10,7 +13,7 @@ use std::collections::HashMap;
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Creator {
-    pub id: String,
+    pub id: CreatorId,
     pub name: String,
     pub timezone: Option<String>,
     #[serde(serialize_with = "crate::domain::payload::iso_ms")]
@@ -21,8 +24,8 @@ pub struct Creator {
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiKey {
-    pub id: String,
-    pub creator_id: String,
+    pub id: ApiKeyId,
+    pub creator_id: CreatorId,
     pub name: String,
     pub prefix: String,
     #[serde(serialize_with = "crate::domain::payload::iso_ms")]
@@ -35,8 +38,8 @@ pub struct ApiKey {
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Mango {
-    pub id: String,
-    pub creator_id: String,
+    pub id: MangoId,
+    pub creator_id: CreatorId,
     pub name: String,
     #[serde(serialize_with = "crate::domain::payload::iso_ms")]
     pub created_at: DateTime<Utc>,
@@ -50,15 +53,15 @@ pub struct WebinarFields {
     pub from_time: DateTime<Utc>,
     pub to_time: DateTime<Utc>,
     pub timezone: Option<String>,
-    pub mango_ids: Vec<String>,
+    pub mango_ids: Vec<MangoId>,
 }
 
 /// A webinar as stored.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Webinar {
-    pub id: String,
-    pub creator_id: String,
+    pub id: WebinarId,
+    pub creator_id: CreatorId,
     pub title: String,
     pub link: String,
     #[serde(serialize_with = "crate::domain::payload::iso_ms")]
@@ -66,7 +69,7 @@ pub struct Webinar {
     #[serde(serialize_with = "crate::domain::payload::iso_ms")]
     pub to_time: DateTime<Utc>,
     pub timezone: Option<String>,
-    pub mangoes: Vec<String>,
+    pub mangoes: Vec<MangoId>,
     pub status: String,
     #[serde(serialize_with = "crate::domain::payload::iso_ms")]
     pub created_at: DateTime<Utc>,
@@ -85,8 +88,8 @@ pub struct PlannedReminder {
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Reminder {
-    pub id: String,
-    pub webinar_id: String,
+    pub id: ReminderId,
+    pub webinar_id: WebinarId,
     pub label: String,
     #[serde(serialize_with = "crate::domain::payload::iso_ms")]
     pub from_time: DateTime<Utc>,
@@ -111,8 +114,8 @@ pub struct NewParticipant {
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Participant {
-    pub id: String,
-    pub webinar_id: String,
+    pub id: ParticipantId,
+    pub webinar_id: WebinarId,
     pub name: String,
     pub email: String,
     pub phone: String,
@@ -132,11 +135,11 @@ pub struct RegisterSummary {
 /// A subscription to create.
 #[derive(Clone, Debug)]
 pub struct NewSubscription {
-    pub creator_id: String,
+    pub creator_id: CreatorId,
     pub hook_url: String,
     pub event: String,
-    pub webinar_id: Option<String>,
-    pub mango_id: Option<String>,
+    pub webinar_id: Option<WebinarId>,
+    pub mango_id: Option<MangoId>,
     pub secret: String,
     pub max_concurrency: u32,
     pub rate_per_second: Option<u32>,
@@ -147,12 +150,12 @@ pub struct NewSubscription {
 /// given; views decide what to show). Its `Debug` leaves the secrets out.
 #[derive(Clone)]
 pub struct Subscription {
-    pub id: String,
-    pub creator_id: String,
+    pub id: SubscriptionId,
+    pub creator_id: CreatorId,
     pub hook_url: String,
     pub event: String,
-    pub webinar_id: Option<String>,
-    pub mango_id: Option<String>,
+    pub webinar_id: Option<WebinarId>,
+    pub mango_id: Option<MangoId>,
     pub secret: String,
     pub previous_secret: Option<String>,
     pub previous_until: Option<DateTime<Utc>>,
@@ -186,7 +189,7 @@ impl std::fmt::Debug for Subscription {
 /// re-sealing them under a new key.
 #[derive(Clone, PartialEq)]
 pub struct StoredSecrets {
-    pub id: String,
+    pub id: SubscriptionId,
     pub secret: String,
     pub previous: Option<String>,
 }
@@ -218,10 +221,10 @@ pub struct Attempt {
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Delivery {
-    pub id: String,
-    pub subscription_id: String,
-    pub webinar_id: Option<String>,
-    pub participant_id: Option<String>,
+    pub id: DeliveryId,
+    pub subscription_id: SubscriptionId,
+    pub webinar_id: Option<WebinarId>,
+    pub participant_id: Option<ParticipantId>,
     pub reminder: String,
     pub status: String,
     pub late: bool,
@@ -237,7 +240,7 @@ pub struct Delivery {
     #[serde(serialize_with = "crate::domain::payload::iso_ms_opt")]
     pub delivered_at: Option<DateTime<Utc>>,
     /// For a delivery sent inside a batch: the batch's delivery id.
-    pub batch_id: Option<String>,
+    pub batch_id: Option<DeliveryId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attempt_log: Option<Vec<Attempt>>,
 }
@@ -245,8 +248,8 @@ pub struct Delivery {
 /// A one-off delivery with a fixed body (test events).
 #[derive(Clone, Debug)]
 pub struct OneOff {
-    pub id: String,
-    pub subscription_id: String,
+    pub id: DeliveryId,
+    pub subscription_id: SubscriptionId,
     pub label: String,
     pub payload: Vec<u8>,
     pub expires_at: DateTime<Utc>,
@@ -255,14 +258,14 @@ pub struct OneOff {
 /// A delivery claimed for sending, with everything needed to render it.
 #[derive(Clone, Debug)]
 pub struct Job {
-    pub id: String,
-    pub subscription_id: String,
+    pub id: DeliveryId,
+    pub subscription_id: SubscriptionId,
     pub label: String,
     /// The number this attempt will carry in `x-tminus-attempt`.
     pub attempt: u32,
     pub expires_at: DateTime<Utc>,
     pub payload: Option<Vec<u8>>,
-    pub webinar_id: Option<String>,
+    pub webinar_id: Option<WebinarId>,
     pub participant: Option<ParticipantFacts>,
     /// Set for a slice's delivery that has no row yet.
     pub fresh: Option<Fresh>,
@@ -272,9 +275,9 @@ pub struct Job {
 #[derive(Clone, Debug)]
 pub struct Fresh {
     pub slice: i64,
-    pub webinar_id: String,
-    pub participant_id: String,
-    pub reminder_id: String,
+    pub webinar_id: WebinarId,
+    pub participant_id: ParticipantId,
+    pub reminder_id: ReminderId,
     pub label: String,
     pub due_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
@@ -286,14 +289,14 @@ impl Fresh {
     /// rows look like this one.
     pub fn job(
         &self,
-        subscription_id: &str,
-        webhook_id: String,
-        participant_id: String,
+        subscription_id: &SubscriptionId,
+        webhook_id: DeliveryId,
+        participant_id: ParticipantId,
         facts: ParticipantFacts,
     ) -> Job {
         Job {
             id: webhook_id,
-            subscription_id: subscription_id.to_owned(),
+            subscription_id: subscription_id.clone(),
             label: self.label.clone(),
             attempt: 1,
             expires_at: self.expires_at,
@@ -313,7 +316,7 @@ impl Fresh {
 #[derive(Debug, Default)]
 pub struct Claimed {
     pub jobs: Vec<Job>,
-    pub webinars: HashMap<String, WebinarFacts>,
+    pub webinars: HashMap<WebinarId, WebinarFacts>,
     pub slices: Vec<(i64, usize)>,
 }
 
@@ -325,9 +328,9 @@ pub struct Withdrawn {
     /// reschedule, a removed subscription), or finished elsewhere.
     pub slices: std::collections::HashSet<i64>,
     /// Rows no longer pending.
-    pub rows: std::collections::HashSet<String>,
+    pub rows: std::collections::HashSet<DeliveryId>,
     /// Participants unregistered since.
-    pub participants: std::collections::HashSet<String>,
+    pub participants: std::collections::HashSet<ParticipantId>,
 }
 
 impl Withdrawn {
@@ -352,8 +355,8 @@ pub enum Verdict {
 /// One attempt's result, to be recorded.
 #[derive(Clone, Debug)]
 pub struct Outcome {
-    pub delivery_id: String,
-    pub subscription_id: String,
+    pub delivery_id: DeliveryId,
+    pub subscription_id: SubscriptionId,
     pub attempt: Attempt,
     pub verdict: Verdict,
     /// For a slice's delivery attempted for the first time: its row to write.
@@ -363,7 +366,7 @@ pub struct Outcome {
 }
 
 /// A delivery carried in a batch: its webhook-id and its row.
-pub type Member = (String, Fresh);
+pub type Member = (DeliveryId, Fresh);
 
 /// What the scheduler should do with the next slice of a reminder.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -378,7 +381,7 @@ pub enum FanoutMode {
 #[derive(Clone, Debug, Default)]
 pub struct FanoutProgress {
     /// Subscriptions that received new pending deliveries.
-    pub subscriptions: Vec<String>,
+    pub subscriptions: Vec<SubscriptionId>,
     pub created: usize,
     pub done: bool,
 }
@@ -386,8 +389,8 @@ pub struct FanoutProgress {
 /// A claimed due reminder, with the webinar start it announces.
 #[derive(Clone, Debug)]
 pub struct DueReminder {
-    pub id: String,
-    pub webinar_id: String,
+    pub id: ReminderId,
+    pub webinar_id: WebinarId,
     pub label: String,
     pub due_at: DateTime<Utc>,
     pub from_time: DateTime<Utc>,

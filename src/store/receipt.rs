@@ -79,7 +79,8 @@ fn receiptable(o: &Outcome) -> Option<(&str, i64)> {
         && o.attempt.attempt == 1
         && o.attempt.error.is_none()
         && o.attempt.status_code.is_some();
-    ok.then(|| split_webhook_id(&o.delivery_id)).flatten()
+    ok.then(|| split_webhook_id(o.delivery_id.as_str()))
+        .flatten()
 }
 
 /// Splits a recorded batch into receipts (by slice) and the outcomes that
@@ -95,11 +96,11 @@ pub fn gather(outcomes: &[Outcome]) -> (Vec<Receipt<'_>>, Vec<&Outcome>) {
         };
         let r = by_slice.entry(f.slice).or_insert_with(|| Receipt {
             slice: f.slice,
-            subscription_id: &o.subscription_id,
+            subscription_id: o.subscription_id.as_str(),
             prefix,
             outcomes: Vec::new(),
         });
-        if r.prefix == prefix && r.subscription_id == o.subscription_id {
+        if r.prefix == prefix && o.subscription_id == r.subscription_id {
             r.outcomes.push((seq, o));
         } else {
             rows.push(o);
@@ -230,14 +231,14 @@ pub fn find(b: &[u8], base_ms: i64, seq: i64) -> Result<Option<Entry>, &'static 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ids::webhook_id;
+    use crate::domain::ids::{webhook_id, Id};
     use crate::store::Fresh;
 
     fn outcome(sub: &str, slice: i64, seq: i64, verdict: Verdict, attempt: u32) -> Outcome {
         let t = DateTime::from_timestamp_millis(1_700_000_000_000).unwrap();
         Outcome {
             delivery_id: webhook_id(sub, seq, "1day", t),
-            subscription_id: sub.into(),
+            subscription_id: Id::trusted(sub.into()),
             attempt: Attempt {
                 attempt,
                 started_at: t + chrono::Duration::milliseconds(seq),
@@ -253,9 +254,9 @@ mod tests {
             verdict,
             fresh: Some(Fresh {
                 slice,
-                webinar_id: "w".into(),
-                participant_id: format!("p{seq}"),
-                reminder_id: "r".into(),
+                webinar_id: Id::trusted("w".into()),
+                participant_id: Id::trusted(format!("p{seq}")),
+                reminder_id: Id::trusted("r".into()),
                 label: "1day".into(),
                 due_at: t,
                 expires_at: t,

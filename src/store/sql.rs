@@ -7,6 +7,7 @@
 //! shape of that exchange; the executors are `sqlite::db` and `postgres::db`.
 
 use super::{Delivery, StoreError, StoreResult};
+use crate::domain::ids::Id;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -38,6 +39,18 @@ impl From<&String> for Value {
 impl From<String> for Value {
     fn from(s: String) -> Self {
         Value::Text(s)
+    }
+}
+
+impl<T: Id> From<&T> for Value {
+    fn from(id: &T) -> Self {
+        Value::Text(id.as_str().to_owned())
+    }
+}
+
+impl<T: Id> From<&Option<T>> for Value {
+    fn from(v: &Option<T>) -> Self {
+        v.as_ref().into()
     }
 }
 
@@ -103,6 +116,16 @@ impl Row {
     /// A text column.
     pub fn text(&self, i: usize) -> StoreResult<String> {
         self.opt_text(i)?.ok_or_else(|| bad(i, "null"))
+    }
+
+    /// An id column: one the store wrote, so taken unchecked.
+    pub fn id<T: Id>(&self, i: usize) -> StoreResult<T> {
+        self.text(i).map(T::trusted)
+    }
+
+    /// A nullable id column.
+    pub fn opt_id<T: Id>(&self, i: usize) -> StoreResult<Option<T>> {
+        Ok(self.opt_text(i)?.map(T::trusted))
     }
 
     /// A nullable text column.

@@ -268,7 +268,9 @@ pub async fn held_by(db: &tokio_postgres::Client, pid: u32) -> BTreeSet<String> 
         .await
         .unwrap()
         .iter()
-        .map(|r| tminus::domain::ids::webhook_id(r.get(0), r.get(1), r.get(2), r.get(3)))
+        .map(|r| {
+            tminus::domain::ids::webhook_id(r.get(0), r.get(1), r.get(2), r.get(3)).to_string()
+        })
         .collect();
     let recorded: BTreeSet<String> = db
         .query("SELECT id FROM deliveries", &[])

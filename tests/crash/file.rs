@@ -31,12 +31,16 @@ pub fn count_rows(db: &Path, status: &str) -> i64 {
 pub async fn delivered(db: &Path, sub: &str) -> BTreeSet<String> {
     let store = tminus::store::open(db.to_str().unwrap()).await.unwrap();
     let ids = store
-        .list_deliveries(sub, Some("delivered"), &tminus::store::PageRequest::all())
+        .list_deliveries(
+            &sub.parse().unwrap(),
+            Some("delivered"),
+            &tminus::store::PageRequest::all(),
+        )
         .await
         .unwrap()
         .items
         .into_iter()
-        .map(|d| d.id)
+        .map(|d| d.id.to_string())
         .collect();
     store.close().await;
     ids

@@ -2,6 +2,9 @@
 //! purpose) and its deliveries with their attempts.
 
 use super::{at, at_opt, status, DeliveryStatus, Instant, SubscriptionStatus};
+use crate::domain::ids::{
+    CreatorId, DeliveryId, MangoId, ParticipantId, SubscriptionId, WebinarId,
+};
 use crate::domain::payload::iso_millis;
 use crate::store;
 use schemars::JsonSchema;
@@ -19,7 +22,7 @@ pub struct Subscription {
     pub created_at: Instant,
     /// Operator's list only.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub creator_id: Option<String>,
+    pub creator_id: Option<CreatorId>,
     pub disabled_reason: Option<String>,
     /// `webinar.reminder.all` or one interval's event.
     pub event: String,
@@ -27,8 +30,8 @@ pub struct Subscription {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failing_since: Option<Option<Instant>>,
     pub hook_url: String,
-    pub id: String,
-    pub mango: Option<String>,
+    pub id: SubscriptionId,
+    pub mango: Option<MangoId>,
     pub max_concurrency: u32,
     /// Rotation only: until when the old secret still signs too.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -38,7 +41,7 @@ pub struct Subscription {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
     pub status: SubscriptionStatus,
-    pub webinar: Option<String>,
+    pub webinar: Option<WebinarId>,
 }
 
 impl Subscription {
@@ -110,22 +113,22 @@ pub struct Delivery {
     pub attempt_log: Option<Vec<Attempt>>,
     pub attempts: u32,
     /// For a delivery sent inside a batch: the batch's delivery id.
-    pub batch_id: Option<String>,
+    pub batch_id: Option<DeliveryId>,
     pub delivered_at: Option<Instant>,
     pub due_at: Instant,
     pub expires_at: Instant,
     /// The `webhook-id` it is sent under.
-    pub id: String,
+    pub id: DeliveryId,
     pub last_error: Option<String>,
     pub last_status: Option<u16>,
     pub late: bool,
     pub next_attempt_at: Option<Instant>,
-    pub participant_id: Option<String>,
+    pub participant_id: Option<ParticipantId>,
     /// The interval (`1day`, `30min`, `15min`…) or `test`.
     pub reminder: String,
     pub status: DeliveryStatus,
-    pub subscription_id: String,
-    pub webinar_id: Option<String>,
+    pub subscription_id: SubscriptionId,
+    pub webinar_id: Option<WebinarId>,
 }
 
 impl TryFrom<store::Delivery> for Delivery {

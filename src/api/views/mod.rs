@@ -6,6 +6,7 @@
 //! lists its keys alphabetically, as the answers built with `json!` (whose
 //! maps are sorted) always showed them; a test holds each view to that.
 
+use crate::domain::ids::{ApiKeyId, CreatorId, MangoId, ParticipantId, ReminderId, WebinarId};
 use crate::domain::payload::iso_millis;
 use crate::store;
 use chrono::{DateTime, Utc};
@@ -103,7 +104,7 @@ impl SubscriptionStatus {
 #[serde(rename_all = "camelCase")]
 pub struct Creator {
     pub created_at: Instant,
-    pub id: String,
+    pub id: CreatorId,
     pub name: String,
     /// `±HH:MM` or an IANA zone; webinars default to it.
     pub timezone: Option<String>,
@@ -126,8 +127,8 @@ impl From<store::Creator> for Creator {
 #[serde(rename_all = "camelCase")]
 pub struct ApiKey {
     pub created_at: Instant,
-    pub creator_id: String,
-    pub id: String,
+    pub creator_id: CreatorId,
+    pub id: ApiKeyId,
     /// The key, for the `x-api-key` header: shown once, on creation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
@@ -156,8 +157,8 @@ impl ApiKey {
 #[serde(rename_all = "camelCase")]
 pub struct Mango {
     pub created_at: Instant,
-    pub creator_id: String,
-    pub id: String,
+    pub creator_id: CreatorId,
+    pub id: MangoId,
     pub name: String,
 }
 
@@ -177,15 +178,15 @@ impl From<store::Mango> for Mango {
 #[derive(Serialize, JsonSchema, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct Webinar {
-    pub id: String,
-    pub creator_id: String,
+    pub id: WebinarId,
+    pub creator_id: CreatorId,
     pub title: String,
     pub link: String,
     pub from_time: Instant,
     pub to_time: Instant,
     pub timezone: Option<String>,
     /// Mango ids, in the order the webinar was given them.
-    pub mangoes: Vec<String>,
+    pub mangoes: Vec<MangoId>,
     pub status: WebinarStatus,
     pub created_at: Instant,
     pub updated_at: Instant,
@@ -218,13 +219,13 @@ pub struct Reminder {
     pub fired_at: Option<Instant>,
     /// The webinar start this reminder was planned for.
     pub from_time: Instant,
-    pub id: String,
+    pub id: ReminderId,
     /// The interval: `1day`, `30min`, `15min` or a configured offset.
     pub label: String,
     /// Armed after its due time had passed (a webinar created late).
     pub late: bool,
     pub status: ReminderStatus,
-    pub webinar_id: String,
+    pub webinar_id: WebinarId,
 }
 
 impl TryFrom<store::Reminder> for Reminder {
@@ -248,13 +249,13 @@ impl TryFrom<store::Reminder> for Reminder {
 #[serde(rename_all = "camelCase")]
 pub struct Participant {
     pub email: String,
-    pub id: String,
+    pub id: ParticipantId,
     pub name: String,
     /// `""` when not given.
     pub phone: String,
     pub registered_at: Instant,
     pub timezone: Option<String>,
-    pub webinar_id: String,
+    pub webinar_id: WebinarId,
 }
 
 impl From<store::Participant> for Participant {

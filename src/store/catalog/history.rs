@@ -7,7 +7,10 @@
 use super::History;
 use crate::store::page::key_cursor;
 use crate::store::sql::{params, transact, Backend, Db, Row};
-use crate::store::{Attempt, Delivery, OneOff, PageRequest, Paged, StoreError, StoreResult};
+use crate::store::{
+    Attempt, Delivery, DeliveryId, OneOff, PageRequest, Paged, StoreError, StoreResult,
+    SubscriptionId,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
@@ -20,10 +23,10 @@ fn delivery(r: &Row) -> StoreResult<Delivery> {
     let status = r.text(5)?;
     let pending = status == "pending";
     Ok(Delivery {
-        id: r.text(0)?,
-        subscription_id: r.text(1)?,
-        webinar_id: r.opt_text(2)?,
-        participant_id: r.opt_text(3)?,
+        id: r.id(0)?,
+        subscription_id: r.id(1)?,
+        webinar_id: r.opt_id(2)?,
+        participant_id: r.opt_id(3)?,
         reminder: r.text(4)?,
         status,
         late: r.bool(6)?,
@@ -34,7 +37,7 @@ fn delivery(r: &Row) -> StoreResult<Delivery> {
         last_status: r.opt_int(11)?.map(|v| v as u16),
         last_error: r.opt_text(12)?,
         delivered_at: r.opt_time(13)?,
-        batch_id: r.opt_text(14)?,
+        batch_id: r.opt_id(14)?,
         attempt_log: None,
     })
 }
@@ -52,7 +55,7 @@ fn attempt(r: &Row) -> StoreResult<Attempt> {
 
 /// A delivery's attempts: the first from its row (when it was made that
 /// way), the others from `attempts`.
-async fn attempts(db: &(impl Db + ?Sized), delivery_id: &str) -> StoreResult<Vec<Attempt>> {
+async fn attempts(db: &(impl Db + ?Sized), delivery_id: &DeliveryId) -> StoreResult<Vec<Attempt>> {
     let sql = "SELECT 1, first_started_at, first_status, first_latency_ms, first_error,
                       first_response
                FROM deliveries WHERE id = $1 AND first_started_at IS NOT NULL
@@ -65,7 +68,11 @@ async fn attempts(db: &(impl Db + ?Sized), delivery_id: &str) -> StoreResult<Vec
 }
 
 /// Delivery `id` of `sub` from its row, with its attempts.
-async fn row(db: &(impl Db + ?Sized), sub: &str, id: &str) -> StoreResult<Option<Delivery>> {
+async fn row(
+    db: &(impl Db + ?Sized),
+    sub: &SubscriptionId,
+    id: &DeliveryId,
+) -> StoreResult<Option<Delivery>> {
     let sql =
         format!("SELECT {DELIVERY_COLS} FROM deliveries WHERE id = $1 AND subscription_id = $2");
     let Some(r) = db.query(&sql, params![id, sub]).await?.into_iter().next() else {
@@ -83,7 +90,7 @@ impl<B: Backend> History for B {
     /// starts after its cursor (the last one's creation and id).
     async fn list_deliveries(
         &self,
-        sub: &str,
+        sub: &SubscriptionId,
         status: Option<&str>,
         page: &PageRequest,
     ) -> StoreResult<Paged<Delivery>> {
@@ -107,35 +114,38 @@ impl<B: Backend> History for B {
             rows.push((r.time(15)?, d));
         }
         if status.is_none_or(|s| s == "delivered") {
-            let held = self.held_recent(sub, after, page.fetch()).await?;
+            let held = self.held_recent(sub.as_str(), after, page.fetch()).await?;
             if !held.is_empty() {
-                let seen: HashSet<String> = rows.iter().map(|(_, d)| d.id.clone()).collect();
+                let seen: HashSet<DeliveryId> = rows.iter().map(|(_, d)| d.id.clone()).collect();
                 rows.extend(held.into_iter().filter(|(_, d)| !seen.contains(&d.id)));
                 rows.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
             }
         }
-        Ok(Paged::of(rows, page, |(at, d)| key_cursor(*at, "", &d.id)).map(|(_, d)| d))
+        Ok(Paged::of(rows, page, |(at, d)| key_cursor(*at, "", d.id.as_str())).map(|(_, d)| d))
     }
 
     /// Delivery `id` of `sub`: its row, or else the receipt that holds it.
-    async fn get_delivery(&self, sub: &str, id: &str) -> StoreResult<Delivery> {
+    async fn get_delivery(&self, sub: &SubscriptionId, id: &DeliveryId) -> StoreResult<Delivery> {
         match row(self, sub, id).await? {
             Some(d) => Ok(d),
-            None => self.held(sub, id).await?.ok_or(StoreError::NotFound),
+            None => self
+                .held(sub.as_str(), id.as_str())
+                .await?
+                .ok_or(StoreError::NotFound),
         }
     }
 
     async fn retry_delivery(
         &self,
-        sub: &str,
-        id: &str,
+        sub: &SubscriptionId,
+        id: &DeliveryId,
         now: DateTime<Utc>,
         expires: DateTime<Utc>,
     ) -> StoreResult<Delivery> {
         transact(self, |tx| async move {
             // A delivery held in a receipt gets its row back, to be
             // attempted again.
-            tx.take_held(sub, id).await?;
+            tx.take_held(sub.as_str(), id.as_str()).await?;
             let d = row(&*tx, sub, id).await?.ok_or(StoreError::NotFound)?;
             if d.status == "cancelled" {
                 return Err(StoreError::Conflict(
@@ -147,7 +157,7 @@ impl<B: Backend> History for B {
                               expires_at = CASE WHEN expires_at > $3 THEN expires_at ELSE $3 END
                        WHERE id = $1";
             tx.execute(sql, params![id, now, expires]).await?;
-            tx.announce_work(sub).await?;
+            tx.announce_work(sub.as_str()).await?;
             let d = row(&*tx, sub, id).await?.ok_or(StoreError::NotFound)?;
             tx.commit().await?;
             Ok(d)
@@ -169,7 +179,7 @@ impl<B: Backend> History for B {
                 o.expires_at
             ];
             tx.execute(sql, p).await?;
-            tx.announce_work(&o.subscription_id).await?;
+            tx.announce_work(o.subscription_id.as_str()).await?;
             let d = row(&*tx, &o.subscription_id, &o.id).await?;
             tx.commit().await?;
             d.ok_or(StoreError::NotFound)

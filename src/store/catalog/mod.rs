@@ -24,27 +24,30 @@ use chrono::{DateTime, Utc};
 #[async_trait]
 pub trait Platform: Send + Sync + 'static {
     async fn create_creator(&self, name: &str, timezone: Option<&str>) -> StoreResult<Creator>;
-    async fn get_creator(&self, id: &str) -> StoreResult<Creator>;
+    async fn get_creator(&self, id: &CreatorId) -> StoreResult<Creator>;
     async fn list_creators(&self, page: &PageRequest) -> StoreResult<Paged<Creator>>;
     /// Stores a key's hash; the key itself is the caller's to show once.
     async fn create_api_key(
         &self,
-        creator_id: &str,
+        creator_id: &CreatorId,
         name: &str,
         prefix: &str,
         hash: &str,
     ) -> StoreResult<ApiKey>;
     async fn list_api_keys(
         &self,
-        creator_id: &str,
+        creator_id: &CreatorId,
         page: &PageRequest,
     ) -> StoreResult<Paged<ApiKey>>;
-    async fn revoke_api_key(&self, creator_id: &str, key_id: &str) -> StoreResult<()>;
+    async fn revoke_api_key(&self, creator_id: &CreatorId, key_id: &ApiKeyId) -> StoreResult<()>;
     /// The creator owning an unrevoked key with this hash.
-    async fn creator_for_key(&self, hash: &str) -> StoreResult<String>;
-    async fn create_mango(&self, creator_id: &str, name: &str) -> StoreResult<Mango>;
-    async fn list_mangoes(&self, creator_id: &str, page: &PageRequest)
-        -> StoreResult<Paged<Mango>>;
+    async fn creator_for_key(&self, hash: &str) -> StoreResult<CreatorId>;
+    async fn create_mango(&self, creator_id: &CreatorId, name: &str) -> StoreResult<Mango>;
+    async fn list_mangoes(
+        &self,
+        creator_id: &CreatorId,
+        page: &PageRequest,
+    ) -> StoreResult<Paged<Mango>>;
 }
 
 /// Webinars, their reminder rows and their participants.
@@ -53,15 +56,15 @@ pub trait Webinars: Send + Sync + 'static {
     /// Creates a webinar and arms its reminders in one transaction.
     async fn create_webinar(
         &self,
-        creator_id: &str,
+        creator_id: &CreatorId,
         fields: &WebinarFields,
         reminders: &[PlannedReminder],
     ) -> StoreResult<Webinar>;
-    async fn get_webinar(&self, id: &str) -> StoreResult<Webinar>;
+    async fn get_webinar(&self, id: &WebinarId) -> StoreResult<Webinar>;
     /// A creator's webinars (not deleted ones) by start time, then id.
     async fn list_webinars(
         &self,
-        creator_id: &str,
+        creator_id: &CreatorId,
         page: &PageRequest,
     ) -> StoreResult<Paged<Webinar>>;
     /// Replaces a webinar's fields. When `reminders` is `Some`, the start
@@ -69,27 +72,31 @@ pub trait Webinars: Send + Sync + 'static {
     /// cancelled and these are armed instead.
     async fn update_webinar(
         &self,
-        id: &str,
+        id: &WebinarId,
         fields: &WebinarFields,
         reminders: Option<&[PlannedReminder]>,
     ) -> StoreResult<Webinar>;
     /// Cancels (`deleted = false`) or deletes a webinar: its pending
     /// reminders and deliveries are cancelled; history stays.
-    async fn end_webinar(&self, id: &str, deleted: bool) -> StoreResult<Webinar>;
+    async fn end_webinar(&self, id: &WebinarId, deleted: bool) -> StoreResult<Webinar>;
     /// A webinar's reminder rows by due time, then label and id.
     async fn list_reminders(
         &self,
-        webinar_id: &str,
+        webinar_id: &WebinarId,
         page: &PageRequest,
     ) -> StoreResult<Paged<Reminder>>;
     /// A webinar's registered participants, in registration order.
     async fn list_participants(
         &self,
-        webinar_id: &str,
+        webinar_id: &WebinarId,
         page: &PageRequest,
     ) -> StoreResult<Paged<Participant>>;
     /// Unregisters a participant and cancels their pending deliveries.
-    async fn unregister_participant(&self, webinar_id: &str, id: &str) -> StoreResult<()>;
+    async fn unregister_participant(
+        &self,
+        webinar_id: &WebinarId,
+        id: &ParticipantId,
+    ) -> StoreResult<()>;
 }
 
 /// Registering participants. Per backend: a bulk of 200 000 is one
@@ -103,7 +110,7 @@ pub trait Registrations: Send + Sync + 'static {
     /// record is that registration).
     async fn register_participant(
         &self,
-        webinar_id: &str,
+        webinar_id: &WebinarId,
         person: NewParticipant,
     ) -> StoreResult<(Participant, bool)>;
     /// Registers participants all or nothing, in the order given (the
@@ -115,7 +122,7 @@ pub trait Registrations: Send + Sync + 'static {
     /// the email, so they wait for each other instead of deadlocking.
     async fn register_participants(
         &self,
-        webinar_id: &str,
+        webinar_id: &WebinarId,
         people: NewParticipants,
     ) -> StoreResult<RegisterSummary>;
 }
@@ -130,17 +137,17 @@ pub trait Subscriptions: Send + Sync + 'static {
     /// status (or any).
     async fn list_subscriptions(
         &self,
-        creator_id: Option<&str>,
+        creator_id: Option<&CreatorId>,
         status: Option<&str>,
         page: &PageRequest,
     ) -> StoreResult<Paged<Subscription>>;
-    async fn get_subscription(&self, id: &str) -> StoreResult<Subscription>;
+    async fn get_subscription(&self, id: &SubscriptionId) -> StoreResult<Subscription>;
     /// Removes a subscription and cancels its pending deliveries.
-    async fn delete_subscription(&self, id: &str) -> StoreResult<()>;
+    async fn delete_subscription(&self, id: &SubscriptionId) -> StoreResult<()>;
     /// Installs a new secret; the old one keeps signing until `grace_until`.
     async fn rotate_secret(
         &self,
-        id: &str,
+        id: &SubscriptionId,
         secret: &str,
         grace_until: DateTime<Utc>,
     ) -> StoreResult<Subscription>;
@@ -151,7 +158,7 @@ pub trait Subscriptions: Send + Sync + 'static {
     async fn replace_secrets(&self, old: &StoredSecrets, new: &StoredSecrets) -> StoreResult<bool>;
     async fn update_subscription(
         &self,
-        id: &str,
+        id: &SubscriptionId,
         patch: &SubscriptionPatch,
     ) -> StoreResult<Subscription>;
 }
@@ -165,17 +172,21 @@ pub trait History: Send + Sync + 'static {
     /// status (or any).
     async fn list_deliveries(
         &self,
-        subscription_id: &str,
+        subscription_id: &SubscriptionId,
         status: Option<&str>,
         page: &PageRequest,
     ) -> StoreResult<Paged<Delivery>>;
-    async fn get_delivery(&self, subscription_id: &str, id: &str) -> StoreResult<Delivery>;
+    async fn get_delivery(
+        &self,
+        subscription_id: &SubscriptionId,
+        id: &DeliveryId,
+    ) -> StoreResult<Delivery>;
     /// Makes a delivery due now again (any state but cancelled), with at
     /// least `expires_at` to live.
     async fn retry_delivery(
         &self,
-        subscription_id: &str,
-        id: &str,
+        subscription_id: &SubscriptionId,
+        id: &DeliveryId,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<Delivery>;

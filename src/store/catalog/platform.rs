@@ -2,9 +2,10 @@
 //! row mapper each, for both backends (see [`crate::store::sql`]).
 
 use super::Platform;
-use crate::domain::ids::new_id;
 use crate::store::sql::{params, touched, Backend, Row};
-use crate::store::{ApiKey, Creator, Mango, PageRequest, Paged, StoreResult};
+use crate::store::{
+    ApiKey, ApiKeyId, Creator, CreatorId, Mango, MangoId, PageRequest, Paged, StoreResult,
+};
 use async_trait::async_trait;
 
 const CREATOR_COLS: &str = "id, name, timezone, created_at";
@@ -13,7 +14,7 @@ const MANGO_COLS: &str = "id, creator_id, name, created_at";
 
 fn creator(r: &Row) -> StoreResult<Creator> {
     Ok(Creator {
-        id: r.text(0)?,
+        id: r.id(0)?,
         name: r.text(1)?,
         timezone: r.opt_text(2)?,
         created_at: r.time(3)?,
@@ -22,8 +23,8 @@ fn creator(r: &Row) -> StoreResult<Creator> {
 
 fn api_key(r: &Row) -> StoreResult<ApiKey> {
     Ok(ApiKey {
-        id: r.text(0)?,
-        creator_id: r.text(1)?,
+        id: r.id(0)?,
+        creator_id: r.id(1)?,
         name: r.text(2)?,
         prefix: r.text(3)?,
         created_at: r.time(4)?,
@@ -33,8 +34,8 @@ fn api_key(r: &Row) -> StoreResult<ApiKey> {
 
 fn mango(r: &Row) -> StoreResult<Mango> {
     Ok(Mango {
-        id: r.text(0)?,
-        creator_id: r.text(1)?,
+        id: r.id(0)?,
+        creator_id: r.id(1)?,
         name: r.text(2)?,
         created_at: r.time(3)?,
     })
@@ -48,12 +49,12 @@ impl<B: Backend> Platform for B {
         );
         creator(
             &self
-                .query_one(&sql, params![new_id(), name, tz, self.now()])
+                .query_one(&sql, params![&CreatorId::new(), name, tz, self.now()])
                 .await?,
         )
     }
 
-    async fn get_creator(&self, id: &str) -> StoreResult<Creator> {
+    async fn get_creator(&self, id: &CreatorId) -> StoreResult<Creator> {
         let sql = format!("SELECT {CREATOR_COLS} FROM creators WHERE id = $1");
         creator(&self.query_one(&sql, params![id]).await?)
     }
@@ -67,12 +68,12 @@ impl<B: Backend> Platform for B {
             .query(&sql, params![page.after_id()?, page.fetch()])
             .await?;
         let rows = rows.iter().map(creator).collect::<StoreResult<_>>()?;
-        Ok(Paged::of(rows, page, |c: &Creator| c.id.clone()))
+        Ok(Paged::of(rows, page, |c: &Creator| c.id.to_string()))
     }
 
     async fn create_api_key(
         &self,
-        creator_id: &str,
+        creator_id: &CreatorId,
         name: &str,
         prefix: &str,
         hash: &str,
@@ -82,13 +83,13 @@ impl<B: Backend> Platform for B {
             "INSERT INTO api_keys (id, creator_id, name, prefix, hash, created_at)
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING {KEY_COLS}"
         );
-        let p = params![new_id(), creator_id, name, prefix, hash, self.now()];
+        let p = params![&ApiKeyId::new(), creator_id, name, prefix, hash, self.now()];
         api_key(&self.query_one(&sql, p).await?)
     }
 
     async fn list_api_keys(
         &self,
-        creator_id: &str,
+        creator_id: &CreatorId,
         page: &PageRequest,
     ) -> StoreResult<Paged<ApiKey>> {
         self.get_creator(creator_id).await?;
@@ -99,10 +100,10 @@ impl<B: Backend> Platform for B {
         let p = params![creator_id, page.after_id()?, page.fetch()];
         let rows = self.query(&sql, p).await?;
         let rows = rows.iter().map(api_key).collect::<StoreResult<_>>()?;
-        Ok(Paged::of(rows, page, |k: &ApiKey| k.id.clone()))
+        Ok(Paged::of(rows, page, |k: &ApiKey| k.id.to_string()))
     }
 
-    async fn revoke_api_key(&self, creator_id: &str, key_id: &str) -> StoreResult<()> {
+    async fn revoke_api_key(&self, creator_id: &CreatorId, key_id: &ApiKeyId) -> StoreResult<()> {
         let sql = "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3)
                    WHERE id = $1 AND creator_id = $2";
         touched(
@@ -111,26 +112,26 @@ impl<B: Backend> Platform for B {
         )
     }
 
-    async fn creator_for_key(&self, hash: &str) -> StoreResult<String> {
+    async fn creator_for_key(&self, hash: &str) -> StoreResult<CreatorId> {
         let sql = "SELECT creator_id FROM api_keys WHERE hash = $1 AND revoked_at IS NULL";
-        self.query_one(sql, params![hash]).await?.text(0)
+        self.query_one(sql, params![hash]).await?.id(0)
     }
 
-    async fn create_mango(&self, creator_id: &str, name: &str) -> StoreResult<Mango> {
+    async fn create_mango(&self, creator_id: &CreatorId, name: &str) -> StoreResult<Mango> {
         self.get_creator(creator_id).await?;
         let sql = format!(
             "INSERT INTO mangoes ({MANGO_COLS}) VALUES ($1, $2, $3, $4) RETURNING {MANGO_COLS}"
         );
         mango(
             &self
-                .query_one(&sql, params![new_id(), creator_id, name, self.now()])
+                .query_one(&sql, params![&MangoId::new(), creator_id, name, self.now()])
                 .await?,
         )
     }
 
     async fn list_mangoes(
         &self,
-        creator_id: &str,
+        creator_id: &CreatorId,
         page: &PageRequest,
     ) -> StoreResult<Paged<Mango>> {
         self.get_creator(creator_id).await?;
@@ -141,6 +142,6 @@ impl<B: Backend> Platform for B {
         let p = params![creator_id, page.after_id()?, page.fetch()];
         let rows = self.query(&sql, p).await?;
         let rows = rows.iter().map(mango).collect::<StoreResult<_>>()?;
-        Ok(Paged::of(rows, page, |m: &Mango| m.id.clone()))
+        Ok(Paged::of(rows, page, |m: &Mango| m.id.to_string()))
     }
 }

@@ -2,11 +2,10 @@
 //! for both backends (see [`crate::store::sql`]).
 
 use super::{cancel_work, Subscriptions};
-use crate::domain::ids::new_id;
 use crate::store::sql::{params, touched, transact, Backend, Db, Row};
 use crate::store::{
-    NewSubscription, PageRequest, Paged, StoreResult, StoredSecrets, Subscription,
-    SubscriptionPatch,
+    CreatorId, NewSubscription, PageRequest, Paged, StoreResult, StoredSecrets, Subscription,
+    SubscriptionId, SubscriptionPatch,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -17,12 +16,12 @@ const SUB_COLS: &str = "id, creator_id, hook_url, event, webinar_id, mango_id, s
 
 fn subscription(r: &Row) -> StoreResult<Subscription> {
     Ok(Subscription {
-        id: r.text(0)?,
-        creator_id: r.text(1)?,
+        id: r.id(0)?,
+        creator_id: r.id(1)?,
         hook_url: r.text(2)?,
         event: r.text(3)?,
-        webinar_id: r.opt_text(4)?,
-        mango_id: r.opt_text(5)?,
+        webinar_id: r.opt_id(4)?,
+        mango_id: r.opt_id(5)?,
         secret: r.text(6)?,
         previous_secret: r.opt_text(7)?,
         previous_until: r.opt_time(8)?,
@@ -36,14 +35,14 @@ fn subscription(r: &Row) -> StoreResult<Subscription> {
     })
 }
 
-async fn get(db: &(impl Db + ?Sized), id: &str) -> StoreResult<Subscription> {
+async fn get(db: &(impl Db + ?Sized), id: &SubscriptionId) -> StoreResult<Subscription> {
     let sql = format!("SELECT {SUB_COLS} FROM subscriptions WHERE id = $1 AND status != 'deleted'");
     subscription(&db.query_one(&sql, params![id]).await?)
 }
 
 /// The live subscription with the same (creator, hookUrl, event, webinar,
 /// mango) as `n`, if any.
-async fn twin(db: &(impl Db + ?Sized), n: &NewSubscription) -> StoreResult<Option<String>> {
+async fn twin(db: &(impl Db + ?Sized), n: &NewSubscription) -> StoreResult<Option<SubscriptionId>> {
     let sql = "SELECT id FROM subscriptions
                WHERE creator_id = $1 AND hook_url = $2 AND event = $3
                  AND webinar_id IS NOT DISTINCT FROM $4 AND mango_id IS NOT DISTINCT FROM $5
@@ -55,11 +54,7 @@ async fn twin(db: &(impl Db + ?Sized), n: &NewSubscription) -> StoreResult<Optio
         &n.webinar_id,
         &n.mango_id
     ];
-    db.query(sql, p)
-        .await?
-        .first()
-        .map(|r| r.text(0))
-        .transpose()
+    db.query(sql, p).await?.first().map(|r| r.id(0)).transpose()
 }
 
 /// Subscribes in one transaction: the twin revived, or a new row.
@@ -79,7 +74,7 @@ async fn subscribe_in(
             (id, false)
         }
         None => {
-            let id = new_id();
+            let id = SubscriptionId::new();
             let sql = "INSERT INTO subscriptions (id, creator_id, hook_url, event, webinar_id,
                          mango_id, secret, status, max_concurrency, rate_per_second, batch_size,
                          created_at, updated_at)
@@ -122,7 +117,7 @@ impl<B: Backend> Subscriptions for B {
 
     async fn list_subscriptions(
         &self,
-        creator_id: Option<&str>,
+        creator_id: Option<&CreatorId>,
         status: Option<&str>,
         page: &PageRequest,
     ) -> StoreResult<Paged<Subscription>> {
@@ -136,20 +131,20 @@ impl<B: Backend> Subscriptions for B {
         let p = params![creator_id, status, page.after_id()?, page.fetch()];
         let rows = self.query(&sql, p).await?;
         let rows = rows.iter().map(subscription).collect::<StoreResult<_>>()?;
-        Ok(Paged::of(rows, page, |s: &Subscription| s.id.clone()))
+        Ok(Paged::of(rows, page, |s: &Subscription| s.id.to_string()))
     }
 
-    async fn get_subscription(&self, id: &str) -> StoreResult<Subscription> {
+    async fn get_subscription(&self, id: &SubscriptionId) -> StoreResult<Subscription> {
         get(self, id).await
     }
 
-    async fn delete_subscription(&self, id: &str) -> StoreResult<()> {
+    async fn delete_subscription(&self, id: &SubscriptionId) -> StoreResult<()> {
         let now = self.now();
         transact(self, |tx| async move {
             let sql = "UPDATE subscriptions SET status = 'deleted', updated_at = $2
                        WHERE id = $1 AND status != 'deleted'";
             touched(tx.execute(sql, params![id, now]).await?)?;
-            cancel_work(&*tx, "subscription_id", id, now).await?;
+            cancel_work(&*tx, "subscription_id", id.as_str(), now).await?;
             tx.commit().await
         })
         .await
@@ -160,7 +155,7 @@ impl<B: Backend> Subscriptions for B {
     /// before and moves that one's secret to `previous_secret`).
     async fn rotate_secret(
         &self,
-        id: &str,
+        id: &SubscriptionId,
         secret: &str,
         grace: DateTime<Utc>,
     ) -> StoreResult<Subscription> {
@@ -181,7 +176,7 @@ impl<B: Backend> Subscriptions for B {
         rows.iter()
             .map(|r| {
                 Ok(StoredSecrets {
-                    id: r.text(0)?,
+                    id: r.id(0)?,
                     secret: r.text(1)?,
                     previous: r.opt_text(2)?,
                 })
@@ -204,7 +199,7 @@ impl<B: Backend> Subscriptions for B {
 
     async fn update_subscription(
         &self,
-        id: &str,
+        id: &SubscriptionId,
         p: &SubscriptionPatch,
     ) -> StoreResult<Subscription> {
         let cur = get(self, id).await?;

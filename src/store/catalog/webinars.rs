@@ -4,12 +4,11 @@
 //! ([`super::Registrations`]): the bulk insert is where the dialects differ.
 
 use super::{cancel_work, Webinars};
-use crate::domain::ids::new_id;
 use crate::store::page::key_cursor;
 use crate::store::sql::{params, touched, transact, Backend, Db, Row, Tx, Value};
 use crate::store::{
-    PageRequest, Paged, Participant, PlannedReminder, Reminder, StoreError, StoreResult, Webinar,
-    WebinarFields,
+    CreatorId, MangoId, PageRequest, Paged, Participant, ParticipantId, PlannedReminder, Reminder,
+    ReminderId, StoreError, StoreResult, Webinar, WebinarFields, WebinarId,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -21,10 +20,10 @@ const WEBINAR_COLS: &str =
 const PARTICIPANT_COLS: &str = "id, webinar_id, name, email, phone, timezone, registered_at";
 
 /// A webinar row; its mangoes are read apart, in their order.
-fn webinar(r: &Row, mangoes: Vec<String>) -> StoreResult<Webinar> {
+fn webinar(r: &Row, mangoes: Vec<MangoId>) -> StoreResult<Webinar> {
     Ok(Webinar {
-        id: r.text(0)?,
-        creator_id: r.text(1)?,
+        id: r.id(0)?,
+        creator_id: r.id(1)?,
         title: r.text(2)?,
         link: r.text(3)?,
         from_time: r.time(4)?,
@@ -39,8 +38,8 @@ fn webinar(r: &Row, mangoes: Vec<String>) -> StoreResult<Webinar> {
 
 fn reminder(r: &Row) -> StoreResult<Reminder> {
     Ok(Reminder {
-        id: r.text(0)?,
-        webinar_id: r.text(1)?,
+        id: r.id(0)?,
+        webinar_id: r.id(1)?,
         label: r.text(2)?,
         from_time: r.time(3)?,
         due_at: r.time(4)?,
@@ -53,8 +52,8 @@ fn reminder(r: &Row) -> StoreResult<Reminder> {
 /// A participant row, as [`PARTICIPANT_COLS`] lists it.
 pub(crate) fn participant(r: &Row) -> StoreResult<Participant> {
     Ok(Participant {
-        id: r.text(0)?,
-        webinar_id: r.text(1)?,
+        id: r.id(0)?,
+        webinar_id: r.id(1)?,
         name: r.text(2)?,
         email: r.text(3)?,
         phone: r.text(4)?,
@@ -82,21 +81,21 @@ async fn webinars(
         "SELECT webinar_id, mango_id FROM webinar_mangoes
          WHERE webinar_id IN ({ids}) ORDER BY webinar_id, position"
     );
-    let mut mangoes: HashMap<String, Vec<String>> = HashMap::new();
+    let mut mangoes: HashMap<String, Vec<MangoId>> = HashMap::new();
     for m in db.query(&sql, p).await? {
-        mangoes.entry(m.text(0)?).or_default().push(m.text(1)?);
+        mangoes.entry(m.text(0)?).or_default().push(m.id(1)?);
     }
     rows.iter()
         .map(|r| webinar(r, mangoes.remove(&r.text(0)?).unwrap_or_default()))
         .collect()
 }
 
-async fn get(db: &(impl Db + ?Sized), id: &str) -> StoreResult<Webinar> {
+async fn get(db: &(impl Db + ?Sized), id: &WebinarId) -> StoreResult<Webinar> {
     let mut found = webinars(db, "id = $1 AND status != 'deleted'", params![id], 1).await?;
     found.pop().ok_or(StoreError::NotFound)
 }
 
-async fn set_mangoes(tx: &dyn Tx, id: &str, mango_ids: &[String]) -> StoreResult<()> {
+async fn set_mangoes(tx: &dyn Tx, id: &WebinarId, mango_ids: &[MangoId]) -> StoreResult<()> {
     tx.execute(
         "DELETE FROM webinar_mangoes WHERE webinar_id = $1",
         params![id],
@@ -115,7 +114,7 @@ async fn set_mangoes(tx: &dyn Tx, id: &str, mango_ids: &[String]) -> StoreResult
 /// of it, so their timers see the new due time.
 async fn arm(
     tx: &dyn Tx,
-    webinar_id: &str,
+    webinar_id: &WebinarId,
     from: DateTime<Utc>,
     plan: &[PlannedReminder],
 ) -> StoreResult<()> {
@@ -126,7 +125,14 @@ async fn arm(
                      SET status = 'pending', due_at = excluded.due_at, cursor_seq = 0,
                          until_seq = NULL, fired_at = NULL, locked_until = NULL, late = $6
                      WHERE reminders.status = 'cancelled'";
-        let p = params![new_id(), webinar_id, &r.label, from, r.due_at, false];
+        let p = params![
+            &ReminderId::new(),
+            webinar_id,
+            &r.label,
+            from,
+            r.due_at,
+            false
+        ];
         tx.execute(sql, p).await?;
     }
     if !plan.is_empty() {
@@ -137,17 +143,21 @@ async fn arm(
 
 /// Cancels what is still to come for a webinar: pending and firing reminder
 /// rows, pending deliveries and slices.
-async fn cancel_pending(tx: &dyn Tx, webinar_id: &str, now: DateTime<Utc>) -> StoreResult<()> {
+async fn cancel_pending(
+    tx: &dyn Tx,
+    webinar_id: &WebinarId,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
     let sql = "UPDATE reminders SET status = 'cancelled', locked_until = NULL
                WHERE webinar_id = $1 AND status IN ('pending', 'firing')";
     tx.execute(sql, params![webinar_id]).await?;
-    cancel_work(tx, "webinar_id", webinar_id, now).await
+    cancel_work(tx, "webinar_id", webinar_id.as_str(), now).await
 }
 
 /// Writes a webinar's fields; says whether it was still scheduled.
 async fn write_fields(
     tx: &dyn Tx,
-    id: &str,
+    id: &WebinarId,
     f: &WebinarFields,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
@@ -173,12 +183,12 @@ async fn write_fields(
 impl<B: Backend> Webinars for B {
     async fn create_webinar(
         &self,
-        creator_id: &str,
+        creator_id: &CreatorId,
         f: &WebinarFields,
         plan: &[PlannedReminder],
     ) -> StoreResult<Webinar> {
         let now = self.now();
-        let id = &new_id();
+        let id = &WebinarId::new();
         transact(self, |tx| async move {
             let sql = "INSERT INTO webinars (id, creator_id, title, link, from_time, to_time,
                                              timezone, status, created_at, updated_at)
@@ -202,13 +212,13 @@ impl<B: Backend> Webinars for B {
         get(self, id).await
     }
 
-    async fn get_webinar(&self, id: &str) -> StoreResult<Webinar> {
+    async fn get_webinar(&self, id: &WebinarId) -> StoreResult<Webinar> {
         get(self, id).await
     }
 
     async fn list_webinars(
         &self,
-        creator_id: &str,
+        creator_id: &CreatorId,
         page: &PageRequest,
     ) -> StoreResult<Paged<Webinar>> {
         let mine = "creator_id = $1 AND status != 'deleted'";
@@ -221,13 +231,13 @@ impl<B: Backend> Webinars for B {
             }
         };
         Ok(Paged::of(rows, page, |w: &Webinar| {
-            key_cursor(w.from_time, "", &w.id)
+            key_cursor(w.from_time, "", w.id.as_str())
         }))
     }
 
     async fn update_webinar(
         &self,
-        id: &str,
+        id: &WebinarId,
         f: &WebinarFields,
         plan: Option<&[PlannedReminder]>,
     ) -> StoreResult<Webinar> {
@@ -244,7 +254,7 @@ impl<B: Backend> Webinars for B {
         get(self, id).await
     }
 
-    async fn end_webinar(&self, id: &str, deleted: bool) -> StoreResult<Webinar> {
+    async fn end_webinar(&self, id: &WebinarId, deleted: bool) -> StoreResult<Webinar> {
         let now = self.now();
         let status = if deleted { "deleted" } else { "cancelled" };
         transact(self, |tx| async move {
@@ -263,7 +273,7 @@ impl<B: Backend> Webinars for B {
 
     async fn list_reminders(
         &self,
-        webinar_id: &str,
+        webinar_id: &WebinarId,
         page: &PageRequest,
     ) -> StoreResult<Paged<Reminder>> {
         get(self, webinar_id).await?;
@@ -282,13 +292,13 @@ impl<B: Backend> Webinars for B {
         let rows = self.query(&sql, &p).await?;
         let rows = rows.iter().map(reminder).collect::<StoreResult<_>>()?;
         Ok(Paged::of(rows, page, |r: &Reminder| {
-            key_cursor(r.due_at, &r.label, &r.id)
+            key_cursor(r.due_at, &r.label, r.id.as_str())
         }))
     }
 
     async fn list_participants(
         &self,
-        webinar_id: &str,
+        webinar_id: &WebinarId,
         page: &PageRequest,
     ) -> StoreResult<Paged<Participant>> {
         get(self, webinar_id).await?;
@@ -301,10 +311,14 @@ impl<B: Backend> Webinars for B {
         let p = params![webinar_id, page.after_id()?, page.fetch()];
         let rows = self.query(&sql, p).await?;
         let rows = rows.iter().map(participant).collect::<StoreResult<_>>()?;
-        Ok(Paged::of(rows, page, |p: &Participant| p.id.clone()))
+        Ok(Paged::of(rows, page, |p: &Participant| p.id.to_string()))
     }
 
-    async fn unregister_participant(&self, webinar_id: &str, id: &str) -> StoreResult<()> {
+    async fn unregister_participant(
+        &self,
+        webinar_id: &WebinarId,
+        id: &ParticipantId,
+    ) -> StoreResult<()> {
         let now = self.now();
         transact(self, |tx| async move {
             let sql = "UPDATE participants SET unregistered_at = $3

@@ -12,6 +12,41 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio_postgres::types::{ToSql, Type};
 
+/// Ids bind as their text and read back unchecked: the store wrote them.
+macro_rules! pg_ids {
+    ($($t:ty),*) => {$(
+        impl ToSql for $t {
+            fn to_sql(
+                &self,
+                ty: &Type,
+                out: &mut bytes::BytesMut,
+            ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+                self.as_str().to_sql(ty, out)
+            }
+
+            fn accepts(ty: &Type) -> bool {
+                <&str as ToSql>::accepts(ty)
+            }
+
+            tokio_postgres::types::to_sql_checked!();
+        }
+
+        impl<'a> tokio_postgres::types::FromSql<'a> for $t {
+            fn from_sql(
+                ty: &Type,
+                raw: &'a [u8],
+            ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+                String::from_sql(ty, raw).map(crate::domain::ids::Id::trusted)
+            }
+
+            fn accepts(ty: &Type) -> bool {
+                <String as tokio_postgres::types::FromSql>::accepts(ty)
+            }
+        }
+    )*};
+}
+crate::domain::ids::for_each_id!(pg_ids);
+
 /// A parameter, boxed as the Rust type the server's `ty` takes.
 type Param = Box<dyn ToSql + Sync + Send>;
 

@@ -5,7 +5,10 @@
 
 use super::notify;
 use crate::domain::ids::webhook_id;
-use crate::store::{DueReminder, FanoutMode, FanoutProgress, StoreResult};
+use crate::store::{
+    CreatorId, DueReminder, FanoutMode, FanoutProgress, ParticipantId, ReminderId, StoreResult,
+    SubscriptionId, WebinarId,
+};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 use tokio_postgres::GenericClient;
@@ -25,7 +28,7 @@ pub async fn next_reminder_due(c: &impl GenericClient) -> StoreResult<Option<Dat
 pub async fn subscriptions_due(
     c: &impl GenericClient,
     until: DateTime<Utc>,
-) -> StoreResult<Vec<String>> {
+) -> StoreResult<Vec<SubscriptionId>> {
     let rows = c
         .query(
             &format!(
@@ -89,7 +92,11 @@ const FIRST_STEP: u32 = 64;
 /// Freezes who a reminder fired at its due instant is for: everyone
 /// registered so far, so that people who register during the fan-out are
 /// not half-included. Returns the last registration number it covers.
-async fn freeze(tx: &Transaction<'_>, reminder_id: &str, webinar_id: &str) -> StoreResult<i64> {
+async fn freeze(
+    tx: &Transaction<'_>,
+    reminder_id: &ReminderId,
+    webinar_id: &WebinarId,
+) -> StoreResult<i64> {
     let r = tx
         .query_one(
             "UPDATE reminders SET until_seq = (SELECT COALESCE(MAX(seq), 0) FROM participants
@@ -103,19 +110,19 @@ async fn freeze(tx: &Transaction<'_>, reminder_id: &str, webinar_id: &str) -> St
 
 /// The reminder a step works on, as its locked row says.
 struct Firing {
-    webinar_id: String,
+    webinar_id: WebinarId,
     label: String,
     from: DateTime<Utc>,
     due: DateTime<Utc>,
     cursor: i64,
     until: Option<i64>,
-    creator: String,
+    creator: CreatorId,
 }
 
 /// One step of a fan-out: the reminder, its participants `cursor < seq <=
 /// last`, and what to stamp the rows it writes with.
 struct Step<'a> {
-    reminder_id: &'a str,
+    reminder_id: &'a ReminderId,
     f: &'a Firing,
     late: bool,
     last: i64,
@@ -127,7 +134,7 @@ struct Step<'a> {
 pub async fn fanout_batch(
     tx: &Transaction<'_>,
     channel: &str,
-    reminder_id: &str,
+    reminder_id: &ReminderId,
     owner: &str,
     mode: FanoutMode,
     batch: u32,
@@ -185,7 +192,7 @@ pub async fn fanout_batch(
 /// `None`: cancelled, rescheduled or taken over meanwhile.
 async fn lock_firing(
     tx: &Transaction<'_>,
-    reminder_id: &str,
+    reminder_id: &ReminderId,
     owner: &str,
 ) -> StoreResult<Option<Firing>> {
     let st = tx
@@ -210,7 +217,10 @@ async fn lock_firing(
 }
 
 /// The active subscriptions the reminder goes to, in id order.
-async fn matching_subscriptions(tx: &Transaction<'_>, f: &Firing) -> StoreResult<Vec<String>> {
+async fn matching_subscriptions(
+    tx: &Transaction<'_>,
+    f: &Firing,
+) -> StoreResult<Vec<SubscriptionId>> {
     let st = tx
         .prepare_cached(
             "SELECT id FROM subscriptions
@@ -238,7 +248,7 @@ async fn next_people(
     f: &Firing,
     until: i64,
     batch: u32,
-) -> StoreResult<Vec<(i64, String)>> {
+) -> StoreResult<Vec<(i64, ParticipantId)>> {
     let step = if f.cursor == 0 {
         FIRST_STEP.min(batch)
     } else {
@@ -264,7 +274,7 @@ async fn next_people(
 /// unless this step only stages.
 async fn finish(
     tx: &Transaction<'_>,
-    reminder_id: &str,
+    reminder_id: &ReminderId,
     mode: FanoutMode,
     late: bool,
     staged: bool,
@@ -293,7 +303,7 @@ async fn write_slices(
     tx: &Transaction<'_>,
     channel: &str,
     s: &Step<'_>,
-    subs: &[String],
+    subs: &[SubscriptionId],
 ) -> StoreResult<()> {
     let st = tx
         .prepare_cached(
@@ -322,8 +332,11 @@ async fn write_slices(
     .await?;
     // Every instance hears of the work, at commit.
     for sub in subs {
-        tx.execute("SELECT pg_notify($1, $2)", &[&channel, &notify::work(sub)])
-            .await?;
+        tx.execute(
+            "SELECT pg_notify($1, $2)",
+            &[&channel, &notify::work(sub.as_str())],
+        )
+        .await?;
     }
     Ok(())
 }
@@ -332,13 +345,13 @@ async fn write_slices(
 async fn write_missed(
     tx: &Transaction<'_>,
     s: &Step<'_>,
-    subs: &[String],
-    people: &[(i64, String)],
+    subs: &[SubscriptionId],
+    people: &[(i64, ParticipantId)],
 ) -> StoreResult<usize> {
     let (mut ids, mut sub_ids, mut pids) = (Vec::new(), Vec::new(), Vec::new());
     for (seq, pid) in people {
         for sub in subs {
-            ids.push(webhook_id(sub, *seq, &s.f.label, s.f.from));
+            ids.push(webhook_id(sub.as_str(), *seq, &s.f.label, s.f.from));
             sub_ids.push(sub.as_str());
             pids.push(pid.as_str());
         }

@@ -204,7 +204,7 @@ impl Engine for PgStore {
     async fn next_reminder_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
         engine::next_reminder_due(&**self.conn().await?).await
     }
-    async fn subscriptions_due(&self, until: DateTime<Utc>) -> StoreResult<Vec<String>> {
+    async fn subscriptions_due(&self, until: DateTime<Utc>) -> StoreResult<Vec<SubscriptionId>> {
         engine::subscriptions_due(&**self.conn().await?, until).await
     }
     async fn claim_due_reminders(
@@ -222,7 +222,7 @@ impl Engine for PgStore {
     }
     async fn fanout_batch(
         &self,
-        id: &str,
+        id: &ReminderId,
         owner: &str,
         mode: FanoutMode,
         batch: u32,
@@ -243,15 +243,15 @@ impl Engine for PgStore {
         )
         .await?)
     }
-    async fn subscriptions_with_work(&self) -> StoreResult<Vec<String>> {
+    async fn subscriptions_with_work(&self) -> StoreResult<Vec<SubscriptionId>> {
         work::subscriptions_with_work(&**self.conn().await?).await
     }
-    async fn next_delivery_due(&self, sub: &str) -> StoreResult<Option<DateTime<Utc>>> {
+    async fn next_delivery_due(&self, sub: &SubscriptionId) -> StoreResult<Option<DateTime<Utc>>> {
         work::next_delivery_due(&**self.conn().await?, sub).await
     }
     async fn claim_deliveries(
         &self,
-        sub: &str,
+        sub: &SubscriptionId,
         now: DateTime<Utc>,
         limit: u32,
         owner: &str,
@@ -268,7 +268,7 @@ impl Engine for PgStore {
         done_slices: &[i64],
         now: DateTime<Utc>,
         disable_before: DateTime<Utc>,
-    ) -> StoreResult<Vec<String>> {
+    ) -> StoreResult<Vec<SubscriptionId>> {
         in_tx!(self, |tx| record::record_outcomes(
             &tx,
             &outcomes,
@@ -282,7 +282,7 @@ impl Engine for PgStore {
         &self,
         owner: &str,
         slices: &[i64],
-        deliveries: &[String],
+        deliveries: &[DeliveryId],
         until: DateTime<Utc>,
     ) -> StoreResult<()> {
         in_claim_tx!(self, |tx| sweep::renew_leases(
@@ -293,8 +293,8 @@ impl Engine for PgStore {
     async fn withdrawn(
         &self,
         slices: &[i64],
-        rows: &[String],
-        participants: &[String],
+        rows: &[DeliveryId],
+        participants: &[ParticipantId],
     ) -> StoreResult<Withdrawn> {
         work::withdrawn(&**self.conn().await?, slices, rows, participants).await
     }

@@ -15,7 +15,9 @@ use tokio_util::sync::CancellationToken;
 /// What a notification's payload says: `w:<subscription>` or `s`.
 pub(super) fn parse(payload: &str) -> Option<Change> {
     match payload.split_once(':') {
-        Some(("w", sub)) if !sub.is_empty() => Some(Change::Work(sub.to_owned())),
+        Some(("w", sub)) if !sub.is_empty() => Some(Change::Work(crate::domain::ids::Id::trusted(
+            sub.to_owned(),
+        ))),
         None if payload == "s" => Some(Change::Schedule),
         _ => None,
     }

@@ -18,7 +18,7 @@ use super::found;
 use crate::domain::ids::new_id;
 use crate::store::{
     NewParticipant, NewParticipants, Participant, RegisterSummary, Registrations, StoreError,
-    StoreResult,
+    StoreResult, WebinarId,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -59,7 +59,7 @@ fn write_order(people: &NewParticipants) -> Vec<usize> {
 /// the rows in [`write_order`], a chunk at a time.
 pub async fn register(
     tx: &deadpool_postgres::Transaction<'_>,
-    webinar_id: &str,
+    webinar_id: &WebinarId,
     people: &NewParticipants,
     now: DateTime<Utc>,
 ) -> StoreResult<RegisterSummary> {
@@ -139,7 +139,7 @@ pub async fn register(
 /// for an email seen before) and whether it is new.
 pub async fn register_one(
     tx: &deadpool_postgres::Transaction<'_>,
-    webinar_id: &str,
+    webinar_id: &WebinarId,
     person: &NewParticipant,
     now: DateTime<Utc>,
 ) -> StoreResult<(Participant, bool)> {
@@ -160,7 +160,7 @@ pub async fn register_one(
 impl Registrations for super::PgStore {
     async fn register_participant(
         &self,
-        webinar: &str,
+        webinar: &WebinarId,
         person: NewParticipant,
     ) -> StoreResult<(Participant, bool)> {
         in_tx!(self, |tx| register_one(
@@ -173,7 +173,7 @@ impl Registrations for super::PgStore {
     }
     async fn register_participants(
         &self,
-        webinar: &str,
+        webinar: &WebinarId,
         people: NewParticipants,
     ) -> StoreResult<RegisterSummary> {
         in_tx!(self, |tx| register(&tx, webinar, &people, self.clock.now())

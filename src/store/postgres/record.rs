@@ -4,7 +4,7 @@
 //! handful of statements, each taking its rows as arrays through `unnest`.
 
 use super::rows::{gather_fresh, gather_later, Rows};
-use crate::store::{Outcome, StoreResult, Verdict};
+use crate::store::{Outcome, StoreResult, SubscriptionId, Verdict};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 use std::collections::{BTreeSet, HashSet};
@@ -18,7 +18,7 @@ pub async fn record_outcomes(
     done_slices: &[i64],
     now: DateTime<Utc>,
     disable_before: DateTime<Utc>,
-) -> StoreResult<Vec<String>> {
+) -> StoreResult<Vec<SubscriptionId>> {
     let (fresh, members, makers) = gather_fresh(outcomes, now);
     let inserted = insert_fresh(tx, &fresh, now).await?;
     insert_members(tx, &members, now).await?;
@@ -203,7 +203,7 @@ async fn mark_health(
     tx: &Transaction<'_>,
     outcomes: &[Outcome],
     now: DateTime<Utc>,
-) -> StoreResult<Vec<String>> {
+) -> StoreResult<Vec<SubscriptionId>> {
     // Subscriptions: healthy again, failing, gone. Sorted, so two instances
     // recording at once lock them in the same order.
     let mut healthy = BTreeSet::new();
@@ -238,7 +238,7 @@ async fn mark_health(
         )
         .await?;
     }
-    let mut disabled: Vec<String> = Vec::new();
+    let mut disabled: Vec<SubscriptionId> = Vec::new();
     let gone: Vec<&str> = gone.into_iter().collect();
     if !gone.is_empty() {
         let rows = tx
@@ -249,7 +249,7 @@ async fn mark_health(
                 &[&gone, &now],
             )
             .await?;
-        disabled.extend(rows.iter().map(|r| r.get::<_, String>(0)));
+        disabled.extend(rows.iter().map(|r| r.get::<_, SubscriptionId>(0)));
     }
     Ok(disabled)
 }
@@ -273,7 +273,7 @@ async fn disable_long_failing(
     tx: &Transaction<'_>,
     disable_before: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> StoreResult<Vec<String>> {
+) -> StoreResult<Vec<SubscriptionId>> {
     let rows = tx
         .query(
             "UPDATE subscriptions SET status = 'disabled', updated_at = $2,
@@ -283,5 +283,5 @@ async fn disable_long_failing(
             &[&disable_before, &now],
         )
         .await?;
-    Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
+    Ok(rows.iter().map(|r| r.get::<_, SubscriptionId>(0)).collect())
 }

@@ -59,7 +59,7 @@ pub(super) fn gather_fresh(
     let mut makers: HashSet<usize> = HashSet::new();
     for (k, o) in outcomes.iter().enumerate() {
         let Some(f) = &o.fresh else { continue };
-        if !made.insert(&o.delivery_id) {
+        if !made.insert(o.delivery_id.as_str()) {
             continue;
         }
         makers.insert(k);
@@ -69,11 +69,11 @@ pub(super) fn gather_fresh(
             Some((body, _)) => (None, Some(body.as_slice())),
             None => (Some(f.participant_id.as_str()), None),
         };
-        fresh.id.push(&o.delivery_id);
-        fresh.sub.push(&o.subscription_id);
-        fresh.webinar.push(&f.webinar_id);
+        fresh.id.push(o.delivery_id.as_str());
+        fresh.sub.push(o.subscription_id.as_str());
+        fresh.webinar.push(f.webinar_id.as_str());
         fresh.participant.push(participant);
-        fresh.reminder.push(&f.reminder_id);
+        fresh.reminder.push(f.reminder_id.as_str());
         fresh.label.push(&f.label);
         fresh.status.push(status);
         fresh.late.push(f.late);
@@ -89,16 +89,16 @@ pub(super) fn gather_fresh(
         fresh.response.push(a.response.as_deref());
         fresh.slice.push(f.slice);
         for (id, m) in o.batch.iter().flat_map(|(_, ms)| ms) {
-            members.id.push(id);
-            members.sub.push(&o.subscription_id);
-            members.webinar.push(&m.webinar_id);
-            members.participant.push(Some(&m.participant_id));
-            members.reminder.push(&m.reminder_id);
+            members.id.push(id.as_str());
+            members.sub.push(o.subscription_id.as_str());
+            members.webinar.push(m.webinar_id.as_str());
+            members.participant.push(Some(m.participant_id.as_str()));
+            members.reminder.push(m.reminder_id.as_str());
             members.label.push(&m.label);
             members.late.push(m.late);
             members.due.push(m.due_at);
             members.expires.push(m.expires_at);
-            members.batch.push(Some(&o.delivery_id));
+            members.batch.push(Some(o.delivery_id.as_str()));
         }
     }
     (fresh, members, makers)
@@ -119,7 +119,7 @@ pub(super) fn gather_later<'a>(
     let mut verdicts: BTreeMap<&str, &Outcome> = BTreeMap::new();
     let mut logged: BTreeMap<(&str, u32), &Outcome> = BTreeMap::new();
     for (k, o) in outcomes.iter().enumerate() {
-        if makers.contains(&k) && inserted.contains(&o.delivery_id) {
+        if makers.contains(&k) && inserted.contains(o.delivery_id.as_str()) {
             continue;
         }
         let key = o.delivery_id.as_str();
@@ -142,7 +142,7 @@ pub(super) fn gather_later<'a>(
     for o in verdicts.values() {
         let a = &o.attempt;
         let (status, next) = verdict(&o.verdict, now);
-        later.id.push(&o.delivery_id);
+        later.id.push(o.delivery_id.as_str());
         later.status.push(status);
         later.attempt.push(a.attempt as i32);
         later.next.push(next);
@@ -152,7 +152,7 @@ pub(super) fn gather_later<'a>(
     let mut log = Rows::default();
     for o in logged.values() {
         let a = &o.attempt;
-        log.id.push(&o.delivery_id);
+        log.id.push(o.delivery_id.as_str());
         log.attempt.push(a.attempt as i32);
         log.code.push(a.status_code.map(i32::from));
         log.error.push(a.error.as_deref());

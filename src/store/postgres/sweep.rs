@@ -12,7 +12,7 @@ pub async fn renew_leases(
     tx: &Transaction<'_>,
     owner: &str,
     slices: &[i64],
-    deliveries: &[String],
+    deliveries: &[crate::store::DeliveryId],
     until: DateTime<Utc>,
 ) -> StoreResult<()> {
     if !slices.is_empty() {

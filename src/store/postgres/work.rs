@@ -3,15 +3,18 @@
 //! instances split a fan-out between them slice by slice) with everything
 //! needed to render them.
 
-use crate::domain::ids::webhook_id;
+use crate::domain::ids::{webhook_id, Id};
 use crate::domain::payload::{ParticipantFacts, WebinarFacts};
-use crate::store::{Claimed, Fresh, Job, StoreResult, Withdrawn};
+use crate::store::{
+    Claimed, DeliveryId, Fresh, Job, ParticipantId, StoreResult, SubscriptionId, WebinarId,
+    Withdrawn,
+};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use tokio_postgres::{GenericClient, Row};
 
-pub async fn subscriptions_with_work(c: &impl GenericClient) -> StoreResult<Vec<String>> {
+pub async fn subscriptions_with_work(c: &impl GenericClient) -> StoreResult<Vec<SubscriptionId>> {
     let rows = c
         .query(
             "SELECT s.id FROM subscriptions s WHERE s.status = 'active' AND (
@@ -25,7 +28,7 @@ pub async fn subscriptions_with_work(c: &impl GenericClient) -> StoreResult<Vec<
 
 pub async fn next_delivery_due(
     c: &impl GenericClient,
-    sub: &str,
+    sub: &SubscriptionId,
 ) -> StoreResult<Option<DateTime<Utc>>> {
     let r = c
         .query_one(
@@ -53,7 +56,7 @@ fn participant_facts(r: &Row, first: usize) -> ParticipantFacts {
 
 pub async fn claim_deliveries(
     tx: &Transaction<'_>,
-    sub: &str,
+    sub: &SubscriptionId,
     now: DateTime<Utc>,
     limit: u32,
     owner: &str,
@@ -85,7 +88,7 @@ pub async fn claim_deliveries(
         .iter()
         .map(|r| Job {
             id: r.get(0),
-            subscription_id: sub.to_owned(),
+            subscription_id: sub.clone(),
             label: r.get(1),
             attempt: r.get::<_, i32>(2) as u32 + 1,
             expires_at: r.get(3),
@@ -104,13 +107,10 @@ pub async fn claim_deliveries(
         };
         slices.push((id, n));
     }
-    let ids: BTreeSet<&str> = jobs
-        .iter()
-        .filter_map(|j| j.webinar_id.as_deref())
-        .collect();
+    let ids: BTreeSet<&WebinarId> = jobs.iter().filter_map(|j| j.webinar_id.as_ref()).collect();
     let mut webinars = HashMap::new();
     for id in ids {
-        webinars.insert(id.to_owned(), webinar_facts(tx, id).await?);
+        webinars.insert(id.clone(), webinar_facts(tx, id).await?);
     }
     Ok(Claimed {
         jobs,
@@ -122,7 +122,7 @@ pub async fn claim_deliveries(
 /// A slice row: the range to send and the prototype of its jobs' rows.
 pub(super) struct SliceRow {
     pub id: i64,
-    pub subscription_id: String,
+    pub subscription_id: SubscriptionId,
     pub proto: Fresh,
     from: DateTime<Utc>,
     after: i64,
@@ -143,7 +143,7 @@ pub(super) fn slice_row(r: &Row) -> SliceRow {
             reminder_id: r.get(2),
             webinar_id: r.get(3),
             label: r.get(4),
-            participant_id: String::new(),
+            participant_id: Id::trusted(String::new()),
             due_at: r.get(6),
             expires_at: r.get(7),
             late: r.get(8),
@@ -159,7 +159,7 @@ pub(super) fn slice_row(r: &Row) -> SliceRow {
 pub(super) async fn slice_people(
     tx: &Transaction<'_>,
     s: &SliceRow,
-) -> StoreResult<Vec<(String, String, ParticipantFacts)>> {
+) -> StoreResult<Vec<(DeliveryId, ParticipantId, ParticipantFacts)>> {
     let st = tx
         .prepare_cached(
             "SELECT id, name, email, phone, timezone, seq FROM participants
@@ -173,7 +173,7 @@ pub(super) async fn slice_people(
     Ok(rows
         .iter()
         .map(|r| {
-            let wid = webhook_id(&s.subscription_id, r.get(5), &s.proto.label, s.from);
+            let wid = webhook_id(s.subscription_id.as_str(), r.get(5), &s.proto.label, s.from);
             (wid, r.get(0), participant_facts(r, 1))
         })
         .collect())
@@ -185,7 +185,7 @@ pub(super) async fn slice_people(
 /// left is closed and the next one tried.
 async fn claim_slice(
     tx: &Transaction<'_>,
-    sub: &str,
+    sub: &SubscriptionId,
     now: DateTime<Utc>,
     owner: &str,
     lease_until: DateTime<Utc>,
@@ -220,7 +220,7 @@ async fn claim_slice(
         let mut s = slice_row(&row);
         s.claims -= 1;
         let people = slice_people(tx, &s).await?;
-        let recorded: HashSet<String> = if s.claims > 0 {
+        let recorded: HashSet<DeliveryId> = if s.claims > 0 {
             let ids: Vec<&str> = people.iter().map(|p| p.0.as_str()).collect();
             tx.query("SELECT id FROM deliveries WHERE id = ANY($1)", &[&ids])
                 .await?
@@ -249,7 +249,7 @@ async fn claim_slice(
     }
 }
 
-async fn webinar_facts(tx: &Transaction<'_>, id: &str) -> StoreResult<WebinarFacts> {
+async fn webinar_facts(tx: &Transaction<'_>, id: &WebinarId) -> StoreResult<WebinarFacts> {
     let st = tx
         .prepare_cached(
             "SELECT title, link, from_time, to_time, timezone,
@@ -260,7 +260,7 @@ async fn webinar_facts(tx: &Transaction<'_>, id: &str) -> StoreResult<WebinarFac
         .await?;
     let r = tx.query_one(&st, &[&id]).await?;
     Ok(WebinarFacts {
-        id: id.to_owned(),
+        id: id.clone(),
         title: r.get(0),
         link: r.get(1),
         from_time: r.get(2),
@@ -274,8 +274,8 @@ async fn webinar_facts(tx: &Transaction<'_>, id: &str) -> StoreResult<WebinarFac
 pub async fn withdrawn(
     c: &impl GenericClient,
     slices: &[i64],
-    rows: &[String],
-    participants: &[String],
+    rows: &[DeliveryId],
+    participants: &[ParticipantId],
 ) -> StoreResult<Withdrawn> {
     let mut out = Withdrawn::default();
     if !slices.is_empty() {

@@ -12,6 +12,27 @@ use rusqlite::types::{Value as Lite, ValueRef};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+/// Ids bind as their text, borrowed (nothing copied per row), and read back
+/// unchecked: the store wrote them.
+macro_rules! lite_ids {
+    ($($t:ty),*) => {$(
+        impl rusqlite::ToSql for $t {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(rusqlite::types::ToSqlOutput::Borrowed(ValueRef::Text(
+                    self.as_str().as_bytes(),
+                )))
+            }
+        }
+
+        impl rusqlite::types::FromSql for $t {
+            fn column_result(v: ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+                String::column_result(v).map(crate::domain::ids::Id::trusted)
+            }
+        }
+    )*};
+}
+crate::domain::ids::for_each_id!(lite_ids);
+
 /// A parameter as SQLite stores it.
 fn lite(v: &Value) -> Lite {
     match v {

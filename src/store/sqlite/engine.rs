@@ -3,7 +3,10 @@
 
 use super::{at, ms};
 use crate::domain::ids::webhook_id;
-use crate::store::{DueReminder, FanoutMode, FanoutProgress, StoreResult};
+use crate::store::{
+    DueReminder, FanoutMode, FanoutProgress, ParticipantId, ReminderId, StoreResult,
+    SubscriptionId, WebinarId,
+};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
@@ -17,7 +20,7 @@ pub fn next_reminder_due(c: &Connection) -> StoreResult<Option<DateTime<Utc>>> {
     Ok(v.map(at))
 }
 
-pub fn subscriptions_due(c: &Connection, until: DateTime<Utc>) -> StoreResult<Vec<String>> {
+pub fn subscriptions_due(c: &Connection, until: DateTime<Utc>) -> StoreResult<Vec<SubscriptionId>> {
     let mut st = c.prepare_cached(&format!(
         "{} WHERE r.status = 'pending' AND r.due_at <= ?1",
         crate::store::SUBSCRIPTIONS_DUE
@@ -74,7 +77,7 @@ const FIRST_STEP: u32 = 64;
 
 /// The reminder row a fan-out step works from.
 struct Firing {
-    webinar_id: String,
+    webinar_id: WebinarId,
     label: String,
     from_ms: i64,
     due_ms: i64,
@@ -83,14 +86,14 @@ struct Firing {
     creator: String,
 }
 
-fn firing(tx: &Transaction, reminder_id: &str, owner: &str) -> StoreResult<Option<Firing>> {
+fn firing(tx: &Transaction, reminder_id: &ReminderId, owner: &str) -> StoreResult<Option<Firing>> {
     Ok(tx
         .query_row(
             "SELECT r.webinar_id, r.label, r.from_time, r.due_at, r.cursor_seq, r.until_seq,
                     w.creator_id
              FROM reminders r JOIN webinars w ON w.id = r.webinar_id
              WHERE r.id = ?1 AND r.status = 'firing' AND r.locked_by = ?2",
-            [reminder_id, owner],
+            params![reminder_id, owner],
             |r| {
                 Ok(Firing {
                     webinar_id: r.get(0)?,
@@ -106,7 +109,7 @@ fn firing(tx: &Transaction, reminder_id: &str, owner: &str) -> StoreResult<Optio
         .optional()?)
 }
 
-fn matching_subscriptions(tx: &Transaction, f: &Firing) -> StoreResult<Vec<String>> {
+fn matching_subscriptions(tx: &Transaction, f: &Firing) -> StoreResult<Vec<SubscriptionId>> {
     let mut st = tx.prepare_cached(
         "SELECT id FROM subscriptions
          WHERE creator_id = ?1 AND status = 'active'
@@ -123,7 +126,7 @@ fn matching_subscriptions(tx: &Transaction, f: &Firing) -> StoreResult<Vec<Strin
 /// Freezes who a reminder fired at its due instant is for: everyone
 /// registered so far, so that people who register during the fan-out are
 /// not half-included. Returns the last registration number it covers.
-fn freeze(tx: &Transaction, reminder_id: &str, webinar_id: &str) -> StoreResult<i64> {
+fn freeze(tx: &Transaction, reminder_id: &ReminderId, webinar_id: &WebinarId) -> StoreResult<i64> {
     let until: i64 = tx.query_row(
         "SELECT COALESCE(MAX(seq), 0) FROM participants WHERE webinar_id = ?1",
         [webinar_id],
@@ -139,7 +142,7 @@ fn freeze(tx: &Transaction, reminder_id: &str, webinar_id: &str) -> StoreResult<
 /// One step of a fan-out: the reminder, its participants `cursor < seq <=
 /// last`, and what to stamp the rows it writes with (epoch milliseconds).
 struct Step<'a> {
-    reminder_id: &'a str,
+    reminder_id: &'a ReminderId,
     f: &'a Firing,
     late: bool,
     last: i64,
@@ -150,7 +153,7 @@ struct Step<'a> {
 #[allow(clippy::too_many_arguments)]
 pub fn fanout_batch(
     c: &mut Connection,
-    reminder_id: &str,
+    reminder_id: &ReminderId,
     owner: &str,
     mode: FanoutMode,
     batch: u32,
@@ -222,7 +225,7 @@ fn next_people(
     f: &Firing,
     until: i64,
     batch: u32,
-) -> StoreResult<Vec<(i64, String)>> {
+) -> StoreResult<Vec<(i64, ParticipantId)>> {
     let step = if f.cursor == 0 {
         FIRST_STEP.min(batch)
     } else {
@@ -240,7 +243,12 @@ fn next_people(
 }
 
 /// No one left (or no one to send to): the reminder is sent (or missed).
-fn finish(tx: &Transaction, reminder_id: &str, mode: FanoutMode, late: bool) -> StoreResult<()> {
+fn finish(
+    tx: &Transaction,
+    reminder_id: &ReminderId,
+    mode: FanoutMode,
+    late: bool,
+) -> StoreResult<()> {
     let final_status = if mode == FanoutMode::Missed {
         "missed"
     } else {
@@ -254,7 +262,7 @@ fn finish(tx: &Transaction, reminder_id: &str, mode: FanoutMode, late: bool) -> 
 }
 
 /// One slice per subscription for the step's participants.
-fn write_slices(tx: &Transaction, s: &Step, subs: &[String]) -> StoreResult<()> {
+fn write_slices(tx: &Transaction, s: &Step, subs: &[SubscriptionId]) -> StoreResult<()> {
     let mut st = tx.prepare_cached(
         "INSERT INTO slices (reminder_id, subscription_id, webinar_id, label, from_time,
             due_at, expires_at, late, after_seq, last_seq, status, created_at)
@@ -282,8 +290,8 @@ fn write_slices(tx: &Transaction, s: &Step, subs: &[String]) -> StoreResult<()> 
 fn write_missed(
     tx: &Transaction,
     s: &Step,
-    subs: &[String],
-    people: &[(i64, String)],
+    subs: &[SubscriptionId],
+    people: &[(i64, ParticipantId)],
 ) -> StoreResult<usize> {
     let mut st = tx.prepare_cached(
         "INSERT OR IGNORE INTO deliveries (id, subscription_id, webinar_id, participant_id,
@@ -296,7 +304,7 @@ fn write_missed(
     let mut created = 0;
     for (seq, pid) in people {
         for sub in subs {
-            let id = webhook_id(sub, *seq, &s.f.label, from);
+            let id = webhook_id(sub.as_str(), *seq, &s.f.label, from);
             created += st.execute(params![
                 id,
                 sub,

@@ -190,7 +190,7 @@ impl Engine for SqliteStore {
     async fn next_reminder_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
         self.run(|c| engine::next_reminder_due(c)).await
     }
-    async fn subscriptions_due(&self, until: DateTime<Utc>) -> StoreResult<Vec<String>> {
+    async fn subscriptions_due(&self, until: DateTime<Utc>) -> StoreResult<Vec<SubscriptionId>> {
         self.run(move |c| engine::subscriptions_due(c, until)).await
     }
     async fn claim_due_reminders(
@@ -207,7 +207,7 @@ impl Engine for SqliteStore {
     }
     async fn fanout_batch(
         &self,
-        id: &str,
+        id: &ReminderId,
         owner: &str,
         mode: FanoutMode,
         batch: u32,
@@ -215,26 +215,26 @@ impl Engine for SqliteStore {
         lease: DateTime<Utc>,
         expires: DateTime<Utc>,
     ) -> StoreResult<FanoutProgress> {
-        let (id, owner) = (own(id), own(owner));
+        let (id, owner) = (id.clone(), own(owner));
         self.run(move |c| engine::fanout_batch(c, &id, &owner, mode, batch, now, lease, expires))
             .await
     }
-    async fn subscriptions_with_work(&self) -> StoreResult<Vec<String>> {
+    async fn subscriptions_with_work(&self) -> StoreResult<Vec<SubscriptionId>> {
         self.run(|c| work::subscriptions_with_work(c)).await
     }
-    async fn next_delivery_due(&self, sub: &str) -> StoreResult<Option<DateTime<Utc>>> {
-        let sub = own(sub);
+    async fn next_delivery_due(&self, sub: &SubscriptionId) -> StoreResult<Option<DateTime<Utc>>> {
+        let sub = sub.clone();
         self.run(move |c| work::next_delivery_due(c, &sub)).await
     }
     async fn claim_deliveries(
         &self,
-        sub: &str,
+        sub: &SubscriptionId,
         now: DateTime<Utc>,
         limit: u32,
         owner: &str,
         lease: DateTime<Utc>,
     ) -> StoreResult<Claimed> {
-        let (sub, owner) = (own(sub), own(owner));
+        let (sub, owner) = (sub.clone(), own(owner));
         self.run(move |c| work::claim_deliveries(c, &sub, now, limit, &owner, lease))
             .await
     }
@@ -244,7 +244,7 @@ impl Engine for SqliteStore {
         done_slices: &[i64],
         now: DateTime<Utc>,
         disable_before: DateTime<Utc>,
-    ) -> StoreResult<Vec<String>> {
+    ) -> StoreResult<Vec<SubscriptionId>> {
         let done = done_slices.to_vec();
         self.run(move |c| record::record_outcomes(c, &outcomes, &done, now, disable_before))
             .await
@@ -253,7 +253,7 @@ impl Engine for SqliteStore {
         &self,
         owner: &str,
         slices: &[i64],
-        deliveries: &[String],
+        deliveries: &[DeliveryId],
         until: DateTime<Utc>,
     ) -> StoreResult<()> {
         let (owner, slices, deliveries) = (own(owner), slices.to_vec(), deliveries.to_vec());
@@ -263,8 +263,8 @@ impl Engine for SqliteStore {
     async fn withdrawn(
         &self,
         slices: &[i64],
-        rows: &[String],
-        participants: &[String],
+        rows: &[DeliveryId],
+        participants: &[ParticipantId],
     ) -> StoreResult<Withdrawn> {
         let (slices, rows, participants) = (slices.to_vec(), rows.to_vec(), participants.to_vec());
         self.run(move |c| work::withdrawn(c, &slices, &rows, &participants))

@@ -2,11 +2,10 @@
 //! 200 000 in one transaction: a prepared statement a row, so no more than
 //! a row is in memory. Paging and unregistering are the catalog's.
 
-use super::{at, ms, own};
-use crate::domain::ids::new_id;
+use super::{at, ms};
 use crate::store::{
-    NewParticipant, NewParticipants, Participant, RegisterSummary, Registrations, StoreError,
-    StoreResult,
+    NewParticipant, NewParticipants, Participant, ParticipantId, RegisterSummary, Registrations,
+    StoreError, StoreResult, WebinarId,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -32,7 +31,7 @@ fn participant(r: &Row) -> rusqlite::Result<Participant> {
 /// statement per row keeps no more than a row in memory.
 pub fn register(
     c: &mut Connection,
-    webinar_id: &str,
+    webinar_id: &WebinarId,
     people: &NewParticipants,
     now: DateTime<Utc>,
 ) -> StoreResult<RegisterSummary> {
@@ -55,7 +54,7 @@ pub fn register(
         )?;
         for p in people.iter() {
             let n = st.execute(params![
-                new_id(),
+                ParticipantId::new(),
                 webinar_id,
                 p.name,
                 p.email,
@@ -78,7 +77,7 @@ pub fn register(
 /// for an email seen before) and whether it is new.
 pub fn register_one(
     c: &mut Connection,
-    webinar_id: &str,
+    webinar_id: &WebinarId,
     person: &NewParticipant,
     now: DateTime<Utc>,
 ) -> StoreResult<(Participant, bool)> {
@@ -98,21 +97,21 @@ pub fn register_one(
 impl Registrations for super::SqliteStore {
     async fn register_participant(
         &self,
-        webinar: &str,
+        webinar: &WebinarId,
         person: NewParticipant,
     ) -> StoreResult<(Participant, bool)> {
         let now = self.clock.now();
-        let webinar = own(webinar);
+        let webinar = webinar.clone();
         self.run(move |c| register_one(c, &webinar, &person, now))
             .await
     }
     async fn register_participants(
         &self,
-        webinar: &str,
+        webinar: &WebinarId,
         people: NewParticipants,
     ) -> StoreResult<RegisterSummary> {
         let now = self.clock.now();
-        let webinar = own(webinar);
+        let webinar = webinar.clone();
         self.run(move |c| register(c, &webinar, &people, now)).await
     }
 }

@@ -3,9 +3,11 @@
 //! as deliveries, and turning a delivery back into a row when it is replayed.
 
 use super::at;
-use crate::domain::ids::{join_webhook_id, split_webhook_id};
+use crate::domain::ids::{join_webhook_id, split_webhook_id, Id};
 use crate::store::receipt::{self, Entry, Receipt};
-use crate::store::{Delivery, Outcome, StoreError, StoreResult};
+use crate::store::{
+    Delivery, DeliveryId, Outcome, ParticipantId, ReminderId, StoreError, StoreResult, WebinarId,
+};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::collections::{HashMap, HashSet};
 
@@ -46,7 +48,7 @@ pub fn insert<'a>(
         join_webhook_id(r.prefix, r.first_seq()),
         join_webhook_id(r.prefix, r.last_seq()),
     );
-    let rows: HashSet<String> = st
+    let rows: HashSet<DeliveryId> = st
         .query_map([lo, hi], |row| row.get(0))?
         .collect::<Result<_, _>>()?;
     let mut back = Vec::new();
@@ -125,8 +127,8 @@ pub fn find(c: &Connection, sub: &str, id: &str) -> StoreResult<Option<Held>> {
 
 /// What a slice says about each of its deliveries.
 struct SliceFacts {
-    webinar_id: String,
-    reminder_id: String,
+    webinar_id: WebinarId,
+    reminder_id: ReminderId,
     label: String,
     due_ms: i64,
     expires_ms: i64,
@@ -149,7 +151,7 @@ fn slice_facts(c: &Connection, slice: i64) -> StoreResult<SliceFacts> {
     })?)
 }
 
-fn participant(c: &Connection, seq: i64) -> StoreResult<Option<String>> {
+fn participant(c: &Connection, seq: i64) -> StoreResult<Option<ParticipantId>> {
     Ok(
         c.prepare_cached("SELECT id FROM participants WHERE seq = ?1")?
             .query_row([seq], |r| r.get(0))
@@ -160,14 +162,14 @@ fn participant(c: &Connection, seq: i64) -> StoreResult<Option<String>> {
 fn delivery(
     c: &Connection,
     sub: &str,
-    id: String,
+    id: DeliveryId,
     s: &SliceFacts,
     created_ms: i64,
     e: &Entry,
 ) -> StoreResult<Delivery> {
     Ok(Delivery {
         id,
-        subscription_id: sub.to_owned(),
+        subscription_id: Id::trusted(sub.to_owned()),
         webinar_id: Some(s.webinar_id.clone()),
         participant_id: participant(c, e.seq)?,
         reminder: s.label.clone(),
@@ -191,7 +193,15 @@ pub fn get(c: &Connection, sub: &str, id: &str) -> StoreResult<Option<Delivery>>
         return Ok(None);
     };
     let s = slice_facts(c, h.slice)?;
-    delivery(c, sub, id.to_owned(), &s, h.created_ms, &h.entry).map(Some)
+    delivery(
+        c,
+        sub,
+        Id::trusted(id.to_owned()),
+        &s,
+        h.created_ms,
+        &h.entry,
+    )
+    .map(Some)
 }
 
 /// The latest deliveries of `sub` held in receipts, newest receipt first,

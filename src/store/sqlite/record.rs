@@ -7,7 +7,7 @@ use super::work::{slice_people, slice_row, SliceRow, SLICE_COLS};
 use super::{ms, receipts};
 use crate::domain::ids::split_webhook_id;
 use crate::store::receipt;
-use crate::store::{Outcome, StoreResult, Verdict};
+use crate::store::{DeliveryId, Outcome, StoreResult, SubscriptionId, Verdict};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, CachedStatement, Connection};
 use std::collections::BTreeSet;
@@ -77,7 +77,7 @@ struct Health<'a> {
     /// Marked failing already in this call.
     failing: BTreeSet<&'a str>,
     /// Disabled by this call.
-    disabled: Vec<String>,
+    disabled: Vec<SubscriptionId>,
 }
 
 pub fn record_outcomes(
@@ -86,7 +86,7 @@ pub fn record_outcomes(
     done_slices: &[i64],
     now: DateTime<Utc>,
     disable_before: DateTime<Utc>,
-) -> StoreResult<Vec<String>> {
+) -> StoreResult<Vec<SubscriptionId>> {
     let tx = c.transaction()?;
     let now_ms = ms(now);
     let mut health = Health::default();
@@ -114,7 +114,7 @@ pub fn record_outcomes(
 /// A delivery sent twice (a lease ran out) that a receipt holds was
 /// acknowledged: the other attempt changes nothing.
 fn held_by_receipt(tx: &Connection, o: &Outcome) -> StoreResult<bool> {
-    match (&o.fresh, split_webhook_id(&o.delivery_id)) {
+    match (&o.fresh, split_webhook_id(o.delivery_id.as_str())) {
         (Some(f), Some((_, seq))) => receipts::holds(tx, f.slice, seq),
         _ => Ok(false),
     }
@@ -271,7 +271,11 @@ fn clear_and_close(
 
 /// Disables subscriptions failing without a success since before
 /// `before_ms`; answers their ids.
-fn disable_long_failing(tx: &Connection, before_ms: i64, now_ms: i64) -> StoreResult<Vec<String>> {
+fn disable_long_failing(
+    tx: &Connection,
+    before_ms: i64,
+    now_ms: i64,
+) -> StoreResult<Vec<SubscriptionId>> {
     let mut st = tx.prepare_cached(
         "UPDATE subscriptions SET status = 'disabled', updated_at = ?2,
                 disabled_reason = 'failing without a success for too long'
@@ -288,7 +292,7 @@ pub fn renew_leases(
     c: &mut Connection,
     owner: &str,
     slices: &[i64],
-    deliveries: &[String],
+    deliveries: &[DeliveryId],
     until: DateTime<Utc>,
 ) -> StoreResult<()> {
     let tx = c.transaction()?;

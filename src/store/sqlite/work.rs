@@ -3,14 +3,17 @@
 //! render them.
 
 use super::{at, ms, receipts};
-use crate::domain::ids::{join_webhook_id, webhook_id, WEBHOOK_PREFIX_LEN};
+use crate::domain::ids::{join_webhook_id, webhook_id, Id, WEBHOOK_PREFIX_LEN};
 use crate::domain::payload::{ParticipantFacts, WebinarFacts};
-use crate::store::{Claimed, Fresh, Job, StoreResult, Withdrawn};
+use crate::store::{
+    Claimed, DeliveryId, Fresh, Job, ParticipantId, StoreResult, SubscriptionId, WebinarId,
+    Withdrawn,
+};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-pub fn subscriptions_with_work(c: &Connection) -> StoreResult<Vec<String>> {
+pub fn subscriptions_with_work(c: &Connection) -> StoreResult<Vec<SubscriptionId>> {
     let mut st = c.prepare(
         "SELECT s.id FROM subscriptions s WHERE s.status = 'active' AND (
            EXISTS (SELECT 1 FROM deliveries d WHERE d.subscription_id = s.id AND d.status = 'pending')
@@ -20,7 +23,10 @@ pub fn subscriptions_with_work(c: &Connection) -> StoreResult<Vec<String>> {
     Ok(rows)
 }
 
-pub fn next_delivery_due(c: &Connection, sub: &str) -> StoreResult<Option<DateTime<Utc>>> {
+pub fn next_delivery_due(
+    c: &Connection,
+    sub: &SubscriptionId,
+) -> StoreResult<Option<DateTime<Utc>>> {
     let v: Option<i64> = c.query_row(
         "SELECT MIN(t) FROM (
            SELECT MIN(MAX(next_attempt_at, COALESCE(locked_until, 0))) AS t FROM deliveries
@@ -47,7 +53,7 @@ fn participant_facts(r: &Row, first: usize) -> rusqlite::Result<ParticipantFacts
 
 pub fn claim_deliveries(
     c: &mut Connection,
-    sub: &str,
+    sub: &SubscriptionId,
     now: DateTime<Utc>,
     limit: u32,
     owner: &str,
@@ -71,7 +77,7 @@ pub fn claim_deliveries(
             };
             Ok(Job {
                 id: r.get(0)?,
-                subscription_id: sub.to_owned(),
+                subscription_id: sub.clone(),
                 label: r.get(1)?,
                 attempt: r.get::<_, u32>(2)? + 1,
                 expires_at: at(r.get(3)?),
@@ -99,13 +105,10 @@ pub fn claim_deliveries(
         };
         slices.push((id, n));
     }
-    let ids: BTreeSet<&str> = jobs
-        .iter()
-        .filter_map(|j| j.webinar_id.as_deref())
-        .collect();
+    let ids: BTreeSet<&WebinarId> = jobs.iter().filter_map(|j| j.webinar_id.as_ref()).collect();
     let mut webinars = HashMap::new();
     for id in ids {
-        webinars.insert(id.to_owned(), webinar_facts(&tx, id)?);
+        webinars.insert(id.clone(), webinar_facts(&tx, id)?);
     }
     tx.commit()?;
     Ok(Claimed {
@@ -118,7 +121,7 @@ pub fn claim_deliveries(
 /// A slice row: the range to send and the prototype of its jobs' rows.
 pub(super) struct SliceRow {
     pub id: i64,
-    pub subscription_id: String,
+    pub subscription_id: SubscriptionId,
     pub proto: Fresh,
     from_ms: i64,
     after: i64,
@@ -139,7 +142,7 @@ pub(super) fn slice_row(r: &Row) -> rusqlite::Result<SliceRow> {
             reminder_id: r.get(2)?,
             webinar_id: r.get(3)?,
             label: r.get(4)?,
-            participant_id: String::new(),
+            participant_id: Id::trusted(String::new()),
             due_at: at(r.get(6)?),
             expires_at: at(r.get(7)?),
             late: r.get(8)?,
@@ -156,17 +159,17 @@ pub(super) fn slice_row(r: &Row) -> rusqlite::Result<SliceRow> {
 pub(super) fn slice_people(
     tx: &Transaction,
     s: &SliceRow,
-) -> StoreResult<Vec<(i64, String, String, ParticipantFacts)>> {
+) -> StoreResult<Vec<(i64, DeliveryId, ParticipantId, ParticipantFacts)>> {
     let mut st = tx.prepare_cached(
         "SELECT id, name, email, phone, timezone, seq FROM participants
          WHERE webinar_id = ?1 AND seq > ?2 AND seq <= ?3 AND unregistered_at IS NULL
          ORDER BY seq",
     )?;
     // Every key of a slice shares its prefix: hash it once.
-    let first = webhook_id(&s.subscription_id, 0, &s.proto.label, at(s.from_ms));
-    let prefix = &first[..WEBHOOK_PREFIX_LEN];
+    let first = webhook_id(s.subscription_id.as_str(), 0, &s.proto.label, at(s.from_ms));
+    let prefix = &first.as_str()[..WEBHOOK_PREFIX_LEN];
     let rows = st.query_map(params![s.proto.webinar_id, s.after, s.last], |r| {
-        let (pid, seq): (String, i64) = (r.get(0)?, r.get(5)?);
+        let (pid, seq): (ParticipantId, i64) = (r.get(0)?, r.get(5)?);
         let wid = join_webhook_id(prefix, seq);
         Ok((seq, wid, pid, participant_facts(r, 1)?))
     })?;
@@ -180,7 +183,7 @@ pub(super) fn slice_people(
 /// left is closed and the next one tried.
 fn claim_slice(
     tx: &Transaction,
-    sub: &str,
+    sub: &SubscriptionId,
     now_ms: i64,
     owner: &str,
     lease_ms: i64,
@@ -226,7 +229,7 @@ fn claim_slice(
     }
 }
 
-fn webinar_facts(c: &Connection, id: &str) -> StoreResult<WebinarFacts> {
+fn webinar_facts(c: &Connection, id: &WebinarId) -> StoreResult<WebinarFacts> {
     let mut st = c.prepare_cached(
         "SELECT m.name FROM webinar_mangoes wm JOIN mangoes m ON m.id = wm.mango_id
          WHERE wm.webinar_id = ?1 ORDER BY wm.position",
@@ -239,7 +242,7 @@ fn webinar_facts(c: &Connection, id: &str) -> StoreResult<WebinarFacts> {
     )?;
     Ok(st.query_row([id], |r| {
         Ok(WebinarFacts {
-            id: id.to_owned(),
+            id: id.clone(),
             title: r.get(0)?,
             link: r.get(1)?,
             from_time: at(r.get(2)?),
@@ -255,8 +258,8 @@ fn webinar_facts(c: &Connection, id: &str) -> StoreResult<WebinarFacts> {
 pub fn withdrawn(
     c: &Connection,
     slices: &[i64],
-    rows: &[String],
-    participants: &[String],
+    rows: &[DeliveryId],
+    participants: &[ParticipantId],
 ) -> StoreResult<Withdrawn> {
     let mut out = Withdrawn::default();
     let mut st = c.prepare_cached("SELECT 1 FROM slices WHERE id = ?1 AND status = 'pending'")?;

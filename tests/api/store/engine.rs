@@ -220,7 +220,7 @@ pub async fn two_instances_split_a_fan_out_without_overlap(s: DynStore) {
     };
     let (a, b) = (instance("A"), instance("B"));
     let (a, b) = (a.await.unwrap(), b.await.unwrap());
-    let mut all: Vec<&String> = a.iter().chain(&b).collect();
+    let mut all: Vec<&DeliveryId> = a.iter().chain(&b).collect();
     let sent = all.len();
     all.sort();
     all.dedup();

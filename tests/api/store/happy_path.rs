@@ -31,8 +31,8 @@ pub async fn acknowledged_first_attempts_read_back_like_rows(s: DynStore) {
     let f = j[0].fresh.as_ref().unwrap();
     assert_eq!(d.id, j[0].id);
     assert_eq!(d.subscription_id, sub);
-    assert_eq!(d.webinar_id.as_deref(), Some(wid.as_str()));
-    assert_eq!(d.participant_id.as_deref(), Some(f.participant_id.as_str()));
+    assert_eq!(d.webinar_id.as_ref(), Some(&wid));
+    assert_eq!(d.participant_id.as_ref(), Some(&f.participant_id));
     assert_eq!(
         (d.reminder.as_str(), d.status.as_str(), d.attempts, d.late),
         ("15min", "delivered", 1, false)
@@ -52,7 +52,7 @@ pub async fn acknowledged_first_attempts_read_back_like_rows(s: DynStore) {
         (1, Some("OK"))
     );
     // Another subscription's key, or a key never sent, is not found.
-    assert!(s.get_delivery("nope", &j[0].id).await.is_err());
+    assert!(s.get_delivery(&id("nope"), &j[0].id).await.is_err());
     assert!(s.get_delivery(&sub, &j[5].id).await.is_err());
 
     // Listed once each, newest first, and filtered like rows.
@@ -229,7 +229,7 @@ pub async fn a_delivery_acknowledged_twice_is_listed_once(s: DynStore) {
 
 /// The ids of `sub`'s deliveries, read a page of one at a time (rows and
 /// receipts alike), checking each page keeps to its limit.
-async fn walk(s: &DynStore, sub: &str, status: Option<&str>) -> Vec<String> {
+async fn walk(s: &DynStore, sub: &SubscriptionId, status: Option<&str>) -> Vec<DeliveryId> {
     let mut page = PageRequest::first(1);
     let mut out = Vec::new();
     loop {

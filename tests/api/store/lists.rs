@@ -85,46 +85,46 @@ pub async fn every_list_pages_in_its_order(s: DynStore) {
         wids.push(w.unwrap().id);
     }
     let w = &wids[0];
-    let cid = c.id.as_str();
+    let cid = &c.id;
     same_walks(
         "creators",
         4,
-        |x: &Creator| x.id.clone(),
+        |x: &Creator| x.id.to_string(),
         |p| async move { s.list_creators(&p).await },
     )
     .await;
     same_walks(
         "keys",
         3,
-        |x: &ApiKey| x.id.clone(),
+        |x: &ApiKey| x.id.to_string(),
         |p| async move { s.list_api_keys(cid, &p).await },
     )
     .await;
     same_walks(
         "mangoes",
         3,
-        |x: &Mango| x.id.clone(),
+        |x: &Mango| x.id.to_string(),
         |p| async move { s.list_mangoes(cid, &p).await },
     )
     .await;
     same_walks(
         "subscriptions",
         3,
-        |x: &Subscription| x.id.clone(),
+        |x: &Subscription| x.id.to_string(),
         |p| async move { s.list_subscriptions(Some(cid), Some("active"), &p).await },
     )
     .await;
     same_walks(
         "webinars",
         5,
-        |x: &Webinar| x.id.clone(),
+        |x: &Webinar| x.id.to_string(),
         |p| async move { s.list_webinars(cid, &p).await },
     )
     .await;
     same_walks(
         "reminders",
         4,
-        |x: &Reminder| x.id.clone(),
+        |x: &Reminder| x.id.to_string(),
         |p| async move { s.list_reminders(w, &p).await },
     )
     .await;

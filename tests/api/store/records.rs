@@ -4,7 +4,7 @@
 
 use super::*;
 
-fn fields(from: DateTime<Utc>, mangoes: Vec<String>) -> WebinarFields {
+fn fields(from: DateTime<Utc>, mangoes: Vec<MangoId>) -> WebinarFields {
     WebinarFields {
         title: "Launch".into(),
         link: "https://x.example/w".into(),
@@ -24,9 +24,9 @@ fn person(email: &str) -> NewParticipant {
     }
 }
 
-pub fn subscription(creator: &str, url: &str) -> NewSubscription {
+pub fn subscription(creator: &CreatorId, url: &str) -> NewSubscription {
     NewSubscription {
-        creator_id: creator.into(),
+        creator_id: creator.clone(),
         hook_url: url.into(),
         event: "webinar.reminder.all".into(),
         webinar_id: None,
@@ -50,7 +50,7 @@ pub async fn platform_records_round_trip(s: DynStore) {
         1
     );
     assert!(matches!(
-        s.get_creator("nope").await,
+        s.get_creator(&id("nope")).await,
         Err(StoreError::NotFound)
     ));
     let k = s.create_api_key(&c.id, "ci", "tmk_ab", "h1").await.unwrap();
@@ -255,7 +255,7 @@ pub async fn subscriptions_are_idempotent_revivable_and_rotatable(s: DynStore) {
     assert!(!created);
     assert_eq!(again.id, a.id);
     let mut one_webinar = subscription(&c.id, "https://h.example/1");
-    one_webinar.webinar_id = Some("abc".into());
+    one_webinar.webinar_id = Some(id("abc"));
     assert!(
         s.subscribe(&one_webinar).await.unwrap().1,
         "another filter, another subscription"
