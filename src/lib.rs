@@ -21,6 +21,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod api;
 pub mod bench;
 pub mod clock;

@@ -17,6 +17,7 @@ mod hook_checks;
 mod idempotency;
 mod integration;
 pub mod openapi;
+mod operator;
 mod paging;
 mod participants;
 mod plain;
@@ -100,7 +101,8 @@ fn api_routes() -> ApiRouter<AppState> {
             "/api/v1/platform",
             platform::routes()
                 .merge(webinars::routes())
-                .merge(participants::routes()),
+                .merge(participants::routes())
+                .merge(operator::routes()),
         )
         .nest("/api/v1/integration/webhook/webhook", integration::routes())
 }
