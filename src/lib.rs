@@ -30,6 +30,7 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod follow;
+pub mod receive;
 pub mod schedule;
 pub mod secrets;
 pub mod server;

@@ -39,6 +39,9 @@ enum Command {
     /// Print the OpenAPI 3.1 document of both APIs and the webhook
     /// (`docs/openapi.json` is its committed copy).
     Openapi,
+    /// A reference webhook receiver: verifies, drops repeats, acknowledges
+    /// at once, and appends each reminder to a file, a command or a URL.
+    Receive(tminus::receive::ReceiveArgs),
     /// The benchmark's receiver (started by `bench`).
     #[command(hide = true)]
     BenchReceiver,
@@ -56,6 +59,7 @@ async fn main() -> anyhow::Result<()> {
         | Command::Openapi
         | Command::BenchReceiver => ("warn", LogFormat::Text),
         Command::Serve(config) => ("info", config.log_format),
+        Command::Receive(_) => ("info,hyper=warn,reqwest=warn", LogFormat::Text),
     };
     tminus::telemetry::init(default_filter, format);
     match cli.command {
@@ -70,6 +74,12 @@ async fn main() -> anyhow::Result<()> {
         Command::Soak(args) => tminus::soak::run(args).await,
         Command::BenchBulk(args) => tminus::bench::bulk::run(args).await,
         Command::BenchReceiver => tminus::bench::receiver::run().await,
+        Command::Receive(args) => {
+            let listener = tokio::net::TcpListener::bind(&args.listen).await?;
+            let shutdown = CancellationToken::new();
+            tokio::spawn(stop_on_signal(shutdown.clone()));
+            tminus::receive::run(args, listener, tminus::clock::Clock::system(), shutdown).await
+        }
         Command::Openapi => {
             print!("{}", tminus::api::openapi::document_json());
             Ok(())
