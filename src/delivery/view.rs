@@ -5,6 +5,7 @@
 
 use super::unit::Target;
 use super::Dispatcher;
+use crate::domain::status::SubscriptionStatus;
 use crate::signing::Signer;
 use crate::store::{Subscription, SubscriptionId};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -48,7 +49,7 @@ pub(super) async fn refresh(
 
 fn view(d: &Dispatcher, sub: Subscription, old: Option<View>) -> Option<View> {
     let ctx = &d.inner.ctx;
-    if sub.status != "active" {
+    if sub.status != SubscriptionStatus::Active {
         return None;
     }
     let url = url::Url::parse(&sub.hook_url).ok()?;

@@ -10,6 +10,7 @@ pub mod batch;
 pub mod catalog;
 pub mod engine;
 pub mod idempotency;
+pub mod jobs;
 pub mod model;
 pub mod page;
 pub mod postgres;
@@ -24,6 +25,7 @@ pub use catalog::{
 };
 pub use engine::Engine;
 pub use idempotency::Remembered;
+pub use jobs::*;
 pub use model::*;
 pub use page::{PageRequest, Paged};
 

@@ -142,7 +142,7 @@ pub trait Subscriptions: Send + Sync + 'static {
     async fn list_subscriptions(
         &self,
         creator_id: Option<&CreatorId>,
-        status: Option<&str>,
+        status: Option<SubscriptionStatus>,
         page: &PageRequest,
     ) -> StoreResult<Paged<Subscription>>;
     async fn get_subscription(&self, id: &SubscriptionId) -> StoreResult<Subscription>;
@@ -177,7 +177,7 @@ pub trait History: Send + Sync + 'static {
     async fn list_deliveries(
         &self,
         subscription_id: &SubscriptionId,
-        status: Option<&str>,
+        status: Option<DeliveryStatus>,
         page: &PageRequest,
     ) -> StoreResult<Paged<Delivery>>;
     async fn get_delivery(
