@@ -1,7 +1,7 @@
 //! The HTTP API: the platform's admin routes (creators, keys, mangoes,
 //! webinars, participants), the integrators' REST-hook routes under the
-//! seed's path, and the probes (`/healthz`: the process is up; `/readyz`:
-//! and its database answers). Handlers validate, call the store and
+//! seed's path, the probes (`/healthz`: the process is up; `/readyz`:
+//! and its database answers), and `/metrics` for Prometheus. Handlers validate, call the store and
 //! wake the scheduler or the delivery lanes; they never write SQL.
 
 mod answer;
@@ -16,6 +16,7 @@ mod fuzz;
 mod hook_checks;
 mod idempotency;
 mod integration;
+mod metrics;
 pub mod openapi;
 mod paging;
 mod participants;
@@ -115,6 +116,7 @@ pub fn router(state: AppState) -> Router {
         .finish_api(&mut generated)
         .route("/api/openapi.json", get(openapi_json))
         .merge(docs::routes())
+        .merge(metrics::routes())
         .fallback(no_route)
         // Set last: it applies to the routes added before it. axum still
         // adds the `Allow` header.

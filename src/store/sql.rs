@@ -298,6 +298,12 @@ pub trait Backend: Db + 'static {
         Ok(Vec::new())
     }
 
+    /// Whether this backend keeps SQLite's receipts (`store::receipt`),
+    /// which retention prunes with the rest of the history.
+    fn keeps_receipts(&self) -> bool {
+        false
+    }
+
     /// Whether a failed transaction may simply be run again (PostgreSQL:
     /// a deadlock's victim, or not serialisable).
     fn retryable(&self, _e: &StoreError) -> bool {
