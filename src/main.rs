@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use tminus::config::Config;
+use tminus::telemetry::LogFormat;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -53,17 +54,18 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // The demo prints its own story; the service logs at info.
-    let default_filter = match cli.command {
+    let (default_filter, format) = match &cli.command {
         Command::Demo
         | Command::Bench(_)
         | Command::BenchBulk(_)
         | Command::Soak(_)
         | Command::Openapi
         | Command::BenchReceiver
-        | Command::Admin(_) => "warn",
-        Command::Serve(_) | Command::Receive(_) => "info,hyper=warn,reqwest=warn",
+        | Command::Admin(_) => ("warn", LogFormat::Text),
+        Command::Serve(config) => ("info", config.log_format),
+        Command::Receive(_) => ("info,hyper=warn,reqwest=warn", LogFormat::Text),
     };
-    tminus::telemetry::init(default_filter);
+    tminus::telemetry::init(default_filter, format);
     match cli.command {
         Command::Serve(config) => {
             let listener = tokio::net::TcpListener::bind(&config.listen).await?;

@@ -12,6 +12,7 @@ use super::paging::{self, PageQuery};
 use super::validate::{id, Findings};
 use super::views::{self, DeliveryStatus};
 use super::AppState;
+use crate::domain::status::SubscriptionStatus;
 use crate::domain::{ids, payload};
 use crate::error::{ApiError, ApiResult};
 use crate::store::{
@@ -176,8 +177,8 @@ async fn list(
 }
 
 /// Refuses to send for a disabled subscription.
-fn active(sub: &Subscription) -> ApiResult<()> {
-    if sub.status == "active" {
+pub(super) fn active(sub: &Subscription) -> ApiResult<()> {
+    if sub.status == SubscriptionStatus::Active {
         return Ok(());
     }
     Err(ApiError::new(
@@ -300,13 +301,13 @@ async fn test_event(
 /// Which deliveries to list.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct DeliveryQuery {
-    status: Option<DeliveryStatus>,
+pub(super) struct DeliveryQuery {
+    pub(super) status: Option<DeliveryStatus>,
     /// The previous page's `next`; the first page when absent.
-    after: Option<String>,
+    pub(super) after: Option<String>,
     /// 1 to 1000 items; 100 when not given.
     #[schemars(range(min = 1, max = 1000))]
-    limit: Option<u32>,
+    pub(super) limit: Option<u32>,
 }
 
 async fn deliveries(
@@ -317,8 +318,11 @@ async fn deliveries(
 ) -> ApiResult<Json<Page<views::Delivery>>> {
     let sub = owned(&s, &who, &sid).await?;
     let page = paging::request(q.after, q.limit)?;
-    let status = q.status.map(DeliveryStatus::as_str);
-    let rows = s.ctx.store.list_deliveries(&sub.id, status, &page).await?;
+    let rows = s
+        .ctx
+        .store
+        .list_deliveries(&sub.id, q.status, &page)
+        .await?;
     Ok(Json(Page::of(rows, views::Delivery::try_from)?))
 }
 

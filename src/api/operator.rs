@@ -5,21 +5,19 @@
 
 use super::answer::{Accepted, Page};
 use super::extract::{Admin, ApiPath, ApiQuery};
+use super::integration::{active, DeliveryQuery};
 use super::openapi::{errors, BAD_PAGE};
 use super::paging;
 use super::validate::id;
-use super::views::{self, DeliveryStatus};
+use super::views;
 use super::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::store::{DeliveryId, Subscription, SubscriptionId};
 use aide::axum::routing::{get_with, post_with};
 use aide::axum::ApiRouter;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::Json;
 use chrono::Duration;
-use schemars::JsonSchema;
-use serde::Deserialize;
 
 pub fn routes() -> ApiRouter<AppState> {
     let no_sub = (404, "No such subscription (`not_found`).");
@@ -53,18 +51,6 @@ pub fn routes() -> ApiRouter<AppState> {
         .with_path_items(|p| p.tag("platform"))
 }
 
-/// Which deliveries to list.
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct DeliveryQuery {
-    status: Option<DeliveryStatus>,
-    /// The previous page's `next`; the first page when absent.
-    after: Option<String>,
-    /// 1 to 1000 items; 100 when not given.
-    #[schemars(range(min = 1, max = 1000))]
-    limit: Option<u32>,
-}
-
 async fn subscription(s: &AppState, sid: &str) -> ApiResult<Subscription> {
     let sid: SubscriptionId = id("subscription", sid)?;
     let found = s.ctx.store.get_subscription(&sid).await;
@@ -79,8 +65,11 @@ async fn deliveries(
 ) -> ApiResult<Json<Page<views::Delivery>>> {
     let sub = subscription(&s, &sid).await?;
     let page = paging::request(q.after, q.limit)?;
-    let status = q.status.map(DeliveryStatus::as_str);
-    let rows = s.ctx.store.list_deliveries(&sub.id, status, &page).await?;
+    let rows = s
+        .ctx
+        .store
+        .list_deliveries(&sub.id, q.status, &page)
+        .await?;
     Ok(Json(Page::of(rows, views::Delivery::try_from)?))
 }
 
@@ -90,13 +79,7 @@ async fn retry(
     ApiPath((sid, did)): ApiPath<(String, String)>,
 ) -> ApiResult<Accepted<views::Delivery>> {
     let sub = subscription(&s, &sid).await?;
-    if sub.status != "active" {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "subscription_disabled",
-            "the subscription is disabled; enable it first",
-        ));
-    }
+    active(&sub)?;
     let did: DeliveryId = id("delivery", &did)?;
     let now = s.ctx.clock.now();
     let d = s

@@ -6,15 +6,19 @@
 //! [`super::sql::Backend`] (one statement text and one row mapper each);
 //! History with hooks that bring in SQLite's receipts; [`Registrations`]
 //! (bulk inserts) is per backend, where the dialects really differ.
-//! [`Idempotency`] keeps the answers `Idempotency-Key` repeats. [`Catalog`]
-//! is all six.
+//! [`Idempotency`] keeps the answers `Idempotency-Key` repeats. [`Upkeep`]
+//! is what operators need: figures for the metrics, and retention's
+//! deletes. [`Catalog`] is all seven.
 //! The hot path is [`super::Engine`].
 
 mod history;
 mod idempotency;
 mod platform;
 mod subscriptions;
+mod upkeep;
 mod webinars;
+
+pub use upkeep::{Pruned, QueueFigures};
 
 use super::*;
 use async_trait::async_trait;
@@ -138,7 +142,7 @@ pub trait Subscriptions: Send + Sync + 'static {
     async fn list_subscriptions(
         &self,
         creator_id: Option<&CreatorId>,
-        status: Option<&str>,
+        status: Option<SubscriptionStatus>,
         page: &PageRequest,
     ) -> StoreResult<Paged<Subscription>>;
     async fn get_subscription(&self, id: &SubscriptionId) -> StoreResult<Subscription>;
@@ -173,7 +177,7 @@ pub trait History: Send + Sync + 'static {
     async fn list_deliveries(
         &self,
         subscription_id: &SubscriptionId,
-        status: Option<&str>,
+        status: Option<DeliveryStatus>,
         page: &PageRequest,
     ) -> StoreResult<Paged<Delivery>>;
     async fn get_delivery(
@@ -209,14 +213,58 @@ pub trait Idempotency: Send + Sync + 'static {
     async fn remember(&self, r: &Remembered, since: DateTime<Utc>) -> StoreResult<Remembered>;
 }
 
+/// What operators need of the store: the figures `/metrics` reads at
+/// scrape time, and retention's deletes (`crate::retention`), each one
+/// short transaction that spares the rows of fan-outs with work left.
+#[async_trait]
+pub trait Upkeep: Send + Sync + 'static {
+    /// Queue depth and subscriptions by status, at `now`.
+    async fn queue_figures(&self, now: DateTime<Utc>) -> StoreResult<QueueFigures>;
+    /// Whether a reminder's fan-out is over: fanned out to the end, and
+    /// no slice of it left to send (retries may remain).
+    async fn fanout_finished(
+        &self,
+        reminder: &ReminderId,
+        webinar: &WebinarId,
+    ) -> StoreResult<bool>;
+    /// Every subscription that may have history, deleted ones included.
+    async fn history_owners(&self) -> StoreResult<Vec<SubscriptionId>>;
+    /// Removes up to `limit` settled deliveries (and their attempts) of a
+    /// subscription made before `before`, and as many receipts.
+    async fn prune_history(
+        &self,
+        subscription: &SubscriptionId,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Pruned>;
+    /// Removes settled slices made before `before` among the next `limit`
+    /// after id `after`; answers where to go on from, if the walk goes on.
+    async fn prune_slices(
+        &self,
+        after: i64,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<(Pruned, Option<i64>)>;
+    /// Removes up to `limit` finished reminders due before `before` of
+    /// webinars that ended before it.
+    async fn prune_reminders(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64>;
+}
+
 /// The whole catalog: what a store answers for the API.
 pub trait Catalog:
-    Platform + Webinars + Registrations + Subscriptions + History + Idempotency
+    Platform + Webinars + Registrations + Subscriptions + History + Idempotency + Upkeep
 {
 }
 
 impl<T> Catalog for T where
-    T: Platform + Webinars + Registrations + Subscriptions + History + Idempotency + ?Sized
+    T: Platform
+        + Webinars
+        + Registrations
+        + Subscriptions
+        + History
+        + Idempotency
+        + Upkeep
+        + ?Sized
 {
 }
 
