@@ -27,8 +27,8 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// `tminus receive`'s command line.
-#[derive(clap::Args, Debug, Clone)]
+/// `tminus receive`'s command line. No `Debug`: it holds the secrets.
+#[derive(clap::Args, Clone)]
 pub struct ReceiveArgs {
     /// Address to listen on; every path takes POSTs.
     #[arg(long, default_value = "127.0.0.1:9000", env = "TMINUS_RECEIVE_LISTEN")]
