@@ -292,11 +292,12 @@ async fn a_command_gets_each_reminder_on_stdin_and_a_full_queue_is_503() {
 }
 
 #[tokio::test]
-async fn reminders_are_forwarded_to_a_url() {
+async fn reminders_are_forwarded_to_a_url_and_a_failure_retried() {
     let dir = tempfile::tempdir().unwrap();
     let secret = tminus::signing::new_secret();
     let (listener, url) = bind().await;
     let next = crate::receiver::TestReceiver::start().await;
+    next.script([crate::receiver::Reply::status(500)]);
     let output = OutputArgs {
         jsonl: None,
         exec: None,
@@ -312,9 +313,11 @@ async fn reminders_are_forwarded_to_a_url() {
     assert_eq!(r.status(), StatusCode::OK);
     kit.stop().await;
     let got = next.received();
-    assert_eq!(got.len(), 1);
-    assert_eq!(got[0].json()["webhookId"], "msg_fwd");
-    assert_eq!(got[0].json()["payload"]["name"], "Forged");
+    assert_eq!(got.len(), 2, "a failed hand-on is retried");
+    for g in &got {
+        assert_eq!(g.json()["webhookId"], "msg_fwd");
+        assert_eq!(g.json()["payload"]["name"], "Forged");
+    }
 }
 
 /// Starts the Python receiver: its hook URL, the process and its output file.
