@@ -335,3 +335,39 @@ async fn subscriptions_come_failing_first_and_a_delivery_is_replayed() {
         disabled.stderr
     );
 }
+
+#[tokio::test]
+async fn the_import_shows_a_progress_bar_on_a_terminal() {
+    let app = spawn_app().await;
+    let (cid, _) = app.creator().await;
+    let wid = app.webinar(&cid, 3600).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("people.csv");
+    let rows: String = (0..2000)
+        .map(|i| format!("P{i},p{i}@example.com\n"))
+        .collect();
+    std::fs::write(&path, format!("name,email\n{rows}")).unwrap();
+    // `script` (util-linux) runs the command on a pseudo-terminal.
+    let cmd = format!(
+        "{} admin participants import --webinar {wid} --chunk 100 {}",
+        env!("CARGO_BIN_EXE_tminus"),
+        path.display()
+    );
+    let out = tokio::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("TMINUS_URL", &app.base)
+        .env("TMINUS_ADMIN_TOKEN", ADMIN)
+        .output()
+        .await
+        .expect("script (util-linux) must be installed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("registered, 0 refused"),
+        "the bar's message: {text}"
+    );
+    assert!(
+        text.contains("2000 registered (2000 new, 0 already)"),
+        "{text}"
+    );
+}
