@@ -1,6 +1,10 @@
 //! Settings of one tminus process: command-line flags, each with a `TMINUS_*`
-//! environment twin, validated into a [`Config`] before anything starts.
-//! Secrets never appear in `Debug` output or logs.
+//! environment twin and a key in the settings file ([`layers`]), validated
+//! into a [`Config`] before anything starts. Secrets never appear in `Debug`
+//! output, logs or `tminus config check` ([`show`]).
+
+pub mod layers;
+pub mod show;
 
 use crate::domain::offset::{parse_list, BadOffset};
 use crate::domain::ReminderOffset;
