@@ -183,6 +183,10 @@ pub struct Config {
     /// How log lines are written: text, or json (one object a line).
     #[arg(long, env = "TMINUS_LOG_FORMAT", default_value = "text")]
     pub log_format: crate::telemetry::LogFormat,
+    /// What is logged: a level (`info`, `debug`) or per-target directives
+    /// (`info,tminus::delivery=debug`). Dependencies stay at INFO and above.
+    #[arg(long, env = "TMINUS_LOG", default_value = "info")]
+    pub log: String,
 }
 
 impl std::fmt::Debug for Config {
@@ -229,6 +233,7 @@ impl std::fmt::Debug for Config {
             .field("retain_deliveries", &self.retain_deliveries)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("log_format", &self.log_format)
+            .field("log", &self.log)
             .finish_non_exhaustive()
     }
 }
@@ -325,6 +330,9 @@ impl Config {
         }
         if self.body_timeout.is_zero() {
             errors.push("body timeout must be positive".into());
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log) {
+            errors.push(format!("log {:?}: {e}", self.log));
         }
         if self.max_connections == Some(0) {
             errors.push("max connections must be at least 1".into());

@@ -65,19 +65,23 @@ enum ConfigCommand {
 async fn main() -> anyhow::Result<()> {
     let loaded = layers::load(Cli::command(), std::env::args_os().collect())?;
     let cli = Cli::from_arg_matches(&loaded.matches).unwrap_or_else(|e| e.exit());
-    // The demo prints its own story; the service logs at info.
-    let (default_filter, format) = match &cli.command {
+    // The demo prints its own story; the service logs at its `log` setting.
+    let quiet = || std::env::var("TMINUS_LOG").unwrap_or_else(|_| "warn".into());
+    let (filter, format) = match &cli.command {
         Command::Demo
         | Command::Bench(_)
         | Command::BenchBulk(_)
         | Command::Soak(_)
         | Command::Openapi
         | Command::BenchReceiver
-        | Command::Config(_) => ("warn", LogFormat::Text),
-        Command::Serve(args) => ("info", args.settings.log_format),
-        Command::Receive(_) => ("info,hyper=warn,reqwest=warn", LogFormat::Text),
+        | Command::Config(_) => (quiet(), LogFormat::Text),
+        Command::Serve(args) => (args.settings.log.clone(), args.settings.log_format),
+        Command::Receive(_) => (
+            std::env::var("TMINUS_LOG").unwrap_or_else(|_| "info,hyper=warn,reqwest=warn".into()),
+            LogFormat::Text,
+        ),
     };
-    tminus::telemetry::init(default_filter, format);
+    tminus::telemetry::init(&filter, format);
     match cli.command {
         Command::Serve(args) => {
             let config = args.settings;
