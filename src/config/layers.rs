@@ -269,4 +269,18 @@ mod tests {
             ClientSettings::default()
         );
     }
+
+    #[test]
+    fn a_log_filter_that_does_not_parse_is_refused() {
+        let mut c = Config::defaults();
+        assert_eq!(c.log, "info");
+        c.log = "info,tminus::delivery=debug".into();
+        assert!(c.check().0.is_empty(), "{:?}", c.check().0);
+        c.log = "info,tminus=loud".into();
+        assert!(
+            c.check().0.iter().any(|e| e.starts_with("log ")),
+            "{:?}",
+            c.check().0
+        );
+    }
 }
