@@ -45,7 +45,7 @@ fn a_lease_not_longer_than_the_http_timeout_is_warned_about() {
 #[test]
 fn every_serve_flag_has_a_tminus_environment_twin() {
     use clap::Args;
-    // `tminus serve` is `Serve(Box<Config>)`: its arguments are these.
+    // `tminus serve` flattens `Config` into `ServeArgs`: its settings are these.
     let cmd = Config::augment_args(clap::Command::new("serve"));
     let mut seen = 0;
     for arg in cmd.get_arguments() {
