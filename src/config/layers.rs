@@ -10,6 +10,8 @@
 //! checked alone so that an error names the file and the key. Values are
 //! written as the flags take them (`"30s"`, `"1day,30min"`), numbers and
 //! booleans as TOML's own, lists as arrays. An unknown key is refused.
+//! (figment or the config crate would have the settings declared a second
+//! time, as a serde struct, and the two kept in step by hand.)
 
 use super::Config;
 use anyhow::{anyhow, Context};
