@@ -21,15 +21,11 @@ use std::io::IsTerminal;
 /// `tminus admin`'s command line.
 #[derive(Args)]
 pub struct AdminArgs {
-    /// The running tminus.
-    #[arg(
-        long,
-        env = "TMINUS_URL",
-        default_value = "http://127.0.0.1:8080",
-        global = true
-    )]
-    pub url: String,
-    /// The platform API's admin token.
+    /// The running tminus; `http://127.0.0.1:8080` when neither this, the
+    /// variable nor the settings file's `listen` says.
+    #[arg(long, env = "TMINUS_URL", global = true)]
+    pub url: Option<String>,
+    /// The platform API's admin token; else the settings file's `admin_token`.
     #[arg(
         long,
         env = "TMINUS_ADMIN_TOKEN",
@@ -37,6 +33,16 @@ pub struct AdminArgs {
         global = true
     )]
     pub token: Option<String>,
+    /// A settings file of `tminus serve`: its `listen` and `admin_token`,
+    /// under the flags and the variables above.
+    #[arg(
+        long = "config",
+        id = "client_config",
+        env = "TMINUS_CONFIG",
+        value_name = "PATH",
+        global = true
+    )]
+    pub config: Option<std::path::PathBuf>,
     /// Print the API's JSON instead of a table.
     #[arg(long, global = true)]
     pub json: bool,
@@ -174,10 +180,8 @@ pub enum Deliveries {
 
 /// Runs one admin command; an error is the API's refusal or a failed call.
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
-    let token = args
-        .token
-        .ok_or_else(|| anyhow::anyhow!("no admin token: pass --token or set TMINUS_ADMIN_TOKEN"))?;
-    let client = Client::new(&args.url, &token);
+    let (url, token) = endpoint(args.url, args.token, args.config.as_deref())?;
+    let client = Client::new(&url, &token);
     let (json_out, out) = (args.json, dispatch(&client, args.command, args.json).await?);
     if json_out {
         println!("{}", serde_json::to_string_pretty(&out.json)?);
@@ -185,6 +189,26 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         print!("{}", out.text);
     }
     Ok(())
+}
+
+/// The URL and the token: a flag or a variable, else the settings file,
+/// else (the URL only) the service's default address.
+fn endpoint(
+    url: Option<String>,
+    token: Option<String>,
+    file: Option<&std::path::Path>,
+) -> anyhow::Result<(String, String)> {
+    let from_file = match file {
+        Some(path) => crate::config::layers::ClientSettings::from_file(path)?,
+        None => Default::default(),
+    };
+    let url = url
+        .or(from_file.url)
+        .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+    let token = token.or(from_file.admin_token).ok_or_else(|| {
+        anyhow::anyhow!("no admin token: pass --token, set TMINUS_ADMIN_TOKEN, or name a settings file with one (--config)")
+    })?;
+    Ok((url, token))
 }
 
 /// What a command shows: its JSON, and the same as text.

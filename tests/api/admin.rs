@@ -371,3 +371,39 @@ async fn the_import_shows_a_progress_bar_on_a_terminal() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn the_url_and_token_come_from_a_settings_file_under_flags() {
+    let app = spawn_app().await;
+    let (cid, _) = app.creator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tminus.toml");
+    let listen = app.base.trim_start_matches("http://");
+    std::fs::write(
+        &file,
+        format!("listen = \"{listen}\"\nadmin_token = \"{ADMIN}\"\n"),
+    )
+    .unwrap();
+    let run = |args: Vec<&str>| {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_tminus"))
+            .arg("admin")
+            .args(args)
+            .env_remove("TMINUS_URL")
+            .env_remove("TMINUS_ADMIN_TOKEN")
+            .env("TMINUS_CONFIG", &file)
+            .output()
+    };
+    let out = run(vec!["creators", "list", "--json"]).await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(ids(&list), [cid.as_str()]);
+    let out = run(vec!["--token", "wrong", "creators", "list"])
+        .await
+        .unwrap();
+    assert!(!out.status.success(), "a flag is over the file");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid_token"));
+}
