@@ -1,6 +1,7 @@
 //! The one integration-test binary: every test starts the real service on
 //! 127.0.0.1:0 and, where deliveries matter, a real receiver on loopback.
 
+mod admin;
 mod auth_limits;
 mod batching;
 mod bulk;
