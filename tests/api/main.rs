@@ -15,6 +15,7 @@ mod helpers;
 mod https;
 mod idempotency;
 mod isolation;
+mod metrics;
 mod midflight;
 mod openapi;
 mod paging;

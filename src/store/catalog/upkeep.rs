@@ -9,6 +9,7 @@
 //! with the rest of the history there ([`Backend::keeps_receipts`]).
 
 use super::Upkeep;
+use crate::domain::status::{ReminderStatus, SubscriptionStatus};
 use crate::store::sql::{params, transact, Backend, Db, Value};
 use crate::store::{ReminderId, StoreResult, SubscriptionId, WebinarId};
 use async_trait::async_trait;
@@ -25,8 +26,8 @@ pub struct QueueFigures {
     pub queued: i64,
     /// Pending deliveries waiting for a retry.
     pub retrying: i64,
-    /// Subscriptions by status (`active`, `disabled`, `deleted`).
-    pub subscriptions: Vec<(String, i64)>,
+    /// Live subscriptions by status.
+    pub subscriptions: Vec<(SubscriptionStatus, i64)>,
     /// Active subscriptions whose endpoint is failing now.
     pub failing: i64,
 }
@@ -126,12 +127,13 @@ impl<B: Backend> Upkeep for B {
             .int(0)?;
         let subscriptions = self
             .query(
-                "SELECT status, COUNT(*) FROM subscriptions GROUP BY status ORDER BY status",
+                "SELECT status, COUNT(*) FROM subscriptions WHERE status <> 'deleted'
+                 GROUP BY status ORDER BY status",
                 params![],
             )
             .await?
             .iter()
-            .map(|r| Ok((r.text(0)?, r.int(1)?)))
+            .map(|r| Ok((r.status(0)?, r.int(1)?)))
             .collect::<StoreResult<_>>()?;
         let failing = self
             .query_one(
@@ -160,7 +162,10 @@ impl<B: Backend> Upkeep for B {
                         AND o.reminder_id = $1)";
         let rows = self.query(sql, params![reminder, webinar]).await?;
         Ok(match rows.first() {
-            Some(r) => !matches!(r.text(0)?.as_str(), "pending" | "firing"),
+            Some(r) => !matches!(
+                r.status(0)?,
+                ReminderStatus::Pending | ReminderStatus::Firing
+            ),
             // Pruned, or a slice is left: finished only if the row is gone.
             None => self
                 .query("SELECT 1 FROM reminders WHERE id = $1", params![reminder])

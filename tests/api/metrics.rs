@@ -1,0 +1,174 @@
+//! `GET /metrics` end to end: behind the admin token; a fan-out to a real
+//! receiver shows in the counters and histograms; failing, expired and
+//! refused deliveries each in their outcome; the gauges read the store.
+//! Every service has a recorder of its own, so the figures each test reads
+//! are its own service's, though all run in one process.
+
+use crate::delivery::webinar_with;
+use crate::helpers::*;
+use crate::receiver::{Reply, TestReceiver};
+use reqwest::StatusCode;
+use std::time::Duration;
+
+/// The exposition text, read with the admin token.
+pub async fn scrape(app: &TestApp) -> String {
+    let resp = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let kind = resp.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(kind.starts_with("text/plain; version=0.0.4"), "{kind}");
+    resp.text().await.unwrap()
+}
+
+/// The value of one series (`name{labels}` as rendered), if present.
+pub fn value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Scrapes until `series` reaches `at_least`; returns that scrape.
+async fn scrape_until(app: &TestApp, series: &str, at_least: f64) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let text = scrape(app).await;
+        if value(&text, series).is_some_and(|v| v >= at_least) {
+            return text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{series} never reached {at_least}:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn outcome(text: &str, o: &str) -> f64 {
+    value(text, &format!("tminus_deliveries_total{{outcome=\"{o}\"}}")).unwrap()
+}
+
+#[tokio::test]
+async fn metrics_are_behind_the_admin_token_and_read_the_store() {
+    let app = spawn_app().await;
+    let url = format!("{}/metrics", app.base);
+    let none = app.http.get(&url).send().await.unwrap();
+    assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
+    let wrong = app.http.get(&url).bearer_auth("nope").send().await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let (cid, key) = app.creator().await;
+    let keyed = app
+        .http
+        .get(&url)
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        keyed.status(),
+        StatusCode::UNAUTHORIZED,
+        "an API key is not enough"
+    );
+
+    let text = scrape(&app).await;
+    assert_eq!(
+        value(&text, "tminus_subscriptions{status=\"active\"}"),
+        Some(0.0)
+    );
+    assert_eq!(value(&text, "tminus_reminders_due_next_hour"), Some(0.0));
+    // A webinar in 30 minutes arms reminders 3s, 2s and 1s before it.
+    app.webinar(&cid, 1800).await;
+    app.subscribe(&key, "http://127.0.0.1:9/", None).await;
+    let text = scrape(&app).await;
+    assert_eq!(
+        value(&text, "tminus_subscriptions{status=\"active\"}"),
+        Some(1.0)
+    );
+    assert_eq!(value(&text, "tminus_reminders_due_next_hour"), Some(3.0));
+    assert_eq!(value(&text, "tminus_endpoints_failing"), Some(0.0));
+    assert_eq!(
+        value(&text, "tminus_deliveries_pending{state=\"queued\"}"),
+        Some(0.0)
+    );
+    assert!(text.contains("tminus_store_call_duration_seconds_count{call=\"gauges\"}"));
+}
+
+#[tokio::test]
+async fn a_fan_out_shows_in_the_counters_and_histograms() {
+    let rx = TestReceiver::start().await;
+    let (app, key, w) = webinar_with("2s", 5, |_| {}).await;
+    app.subscribe(&key, &rx.url, None).await;
+    app.starts_in(&w, 2.5);
+    rx.wait_for(5, 10).await;
+    let text = scrape_until(
+        &app,
+        "tminus_fanout_last_delivery_lateness_seconds_count",
+        1.0,
+    )
+    .await;
+    assert_eq!(outcome(&text, "delivered"), 5.0);
+    assert_eq!(outcome(&text, "failed"), 0.0);
+    assert_eq!(
+        value(&text, "tminus_attempt_duration_seconds_count"),
+        Some(5.0)
+    );
+    for h in ["first", "last"] {
+        let series = format!("tminus_fanout_{h}_delivery_lateness_seconds");
+        assert_eq!(value(&text, &format!("{series}_count")), Some(1.0), "{h}");
+        let late = value(&text, &format!("{series}_sum")).unwrap();
+        assert!((0.0..2.0).contains(&late), "{h}: {late} s late\n{text}");
+        // Buckets, not quantiles: Prometheus can aggregate them.
+        assert!(
+            text.contains(&format!("{series}_bucket{{le=\"60\"}} 1")),
+            "{text}"
+        );
+    }
+    assert!(value(&text, "tminus_scheduler_lag_seconds_count").unwrap() >= 1.0);
+    for call in [
+        "claim_due_reminders",
+        "fanout_batch",
+        "claim_deliveries",
+        "record_outcomes",
+    ] {
+        let series = format!("tminus_store_call_duration_seconds_count{{call=\"{call}\"}}");
+        assert!(value(&text, &series).unwrap() >= 1.0, "{call}");
+    }
+    // No participant, subscription or webinar is a label.
+    assert!(
+        !text.contains(&w.id) && !text.contains("subscription="),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn failing_expired_and_refused_deliveries_show_in_their_outcomes() {
+    let rx = TestReceiver::start().await;
+    rx.set_default(Reply::status(500));
+    let (app, key, w) = webinar_with("2s", 1, |_| {}).await;
+    app.subscribe(&key, &rx.url, None).await;
+    // Stored while the guard was off; refused at send time once it is on.
+    let refused = rx.url.replace("127.0.0.1", "[::1]");
+    app.subscribe(&key, &refused, None).await;
+    let app = app
+        .restart_with(|c| {
+            c.allow_private_targets = false;
+            c.allow_targets = vec!["127.0.0.1/32".into()];
+        })
+        .await;
+    app.starts_in(&w, 2.5);
+    let text = scrape_until(&app, "tminus_deliveries_total{outcome=\"expired\"}", 2.0).await;
+    assert!(outcome(&text, "failed") >= 1.0, "{text}");
+    assert!(outcome(&text, "refused") >= 1.0, "{text}");
+    assert_eq!(outcome(&text, "delivered"), 0.0);
+    assert_eq!(outcome(&text, "expired"), 2.0, "one per subscription");
+    let text = scrape(&app).await;
+    assert_eq!(
+        value(&text, "tminus_endpoints_failing"),
+        Some(2.0),
+        "{text}"
+    );
+}
