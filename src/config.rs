@@ -176,6 +176,9 @@ pub struct Config {
     /// address in it that is not one of them.
     #[arg(long, env = "TMINUS_TRUSTED_PROXIES", value_delimiter = ',', value_parser = cidr)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How log lines are written: text, or json (one object a line).
+    #[arg(long, env = "TMINUS_LOG_FORMAT", default_value = "text")]
+    pub log_format: crate::telemetry::LogFormat,
 }
 
 impl std::fmt::Debug for Config {
@@ -221,6 +224,7 @@ impl std::fmt::Debug for Config {
             .field("auth_failures", &self.auth_failures)
             .field("retain_deliveries", &self.retain_deliveries)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("log_format", &self.log_format)
             .finish_non_exhaustive()
     }
 }

@@ -31,6 +31,7 @@ pub mod domain;
 pub mod error;
 pub mod follow;
 pub mod metrics;
+pub mod receive;
 pub mod retention;
 pub mod schedule;
 pub mod secrets;

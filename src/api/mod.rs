@@ -22,6 +22,7 @@ mod paging;
 mod participants;
 mod plain;
 mod platform;
+mod trace;
 mod validate;
 mod views;
 mod webinars;
@@ -126,6 +127,8 @@ pub fn router(state: AppState) -> Router {
             idempotency::layer,
         ))
         .layer(axum::middleware::from_fn(plain::refuse_in_uri))
+        // Outermost, so its latency and status are what the client got.
+        .layer(axum::middleware::from_fn(trace::layer))
         .with_state(state)
 }
 
