@@ -30,6 +30,7 @@ mod queries;
 mod receive;
 mod receiver;
 mod refusals;
+mod retention;
 mod scheduling;
 mod secrets;
 mod seed_copies;

@@ -3,7 +3,8 @@
 //! test that a fan-out is finished (for its lateness), and retention's
 //! deletes. Every prune step is one short transaction over at most `limit`
 //! rows, found through an index (history by subscription and age, slices
-//! by id, finished reminders by due time), and it never touches the rows
+//! by id, finished reminders by due time; a reminder goes once the start it
+//! announced is that old, whatever its webinar was moved to since), and it never touches the rows
 //! of a fan-out that still has pending work: a pending slice or a pending
 //! delivery of the same reminder. SQLite's receipts (`store::receipt`) go
 //! with the rest of the history there ([`Backend::keeps_receipts`]).
@@ -268,9 +269,9 @@ impl<B: Backend> Upkeep for B {
 
     async fn prune_reminders(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64> {
         let sql = format!(
-            "SELECT r.id FROM reminders r JOIN webinars w ON w.id = r.webinar_id
+            "SELECT r.id FROM reminders r
              WHERE r.status IN ('sent', 'missed', 'cancelled') AND r.due_at < $1
-               AND w.to_time < $1 AND ({})
+               AND r.from_time < $1 AND ({})
              LIMIT $2",
             settled("r.webinar_id", "r.id")
         );
