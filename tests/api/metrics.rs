@@ -8,6 +8,7 @@ use crate::delivery::webinar_with;
 use crate::helpers::*;
 use crate::receiver::{Reply, TestReceiver};
 use reqwest::StatusCode;
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// The exposition text, read with the admin token.
@@ -142,6 +143,59 @@ async fn a_fan_out_shows_in_the_counters_and_histograms() {
         !text.contains(&w.id) && !text.contains("subscription="),
         "{text}"
     );
+    // Every metric is served now; the README lists those, and the
+    // dashboard charts those.
+    let served: BTreeSet<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .map(str::to_owned)
+        .collect();
+    let documented = documented();
+    assert_eq!(served, documented, "the README's Metrics table");
+    assert_eq!(
+        charted(&documented),
+        documented,
+        "docs/grafana-dashboard.json"
+    );
+}
+
+/// The metrics the README's table lists.
+fn documented() -> BTreeSet<String> {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    readme
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `tminus_"))
+        .filter_map(|l| l.split('`').next())
+        .map(|n| format!("tminus_{n}"))
+        .collect()
+}
+
+/// The metrics the Grafana dashboard's queries name (a histogram by its
+/// name, not its `_bucket`, `_sum` or `_count` series); it must be valid
+/// JSON.
+fn charted(known: &BTreeSet<String>) -> BTreeSet<String> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/grafana-dashboard.json");
+    let dash: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut names = BTreeSet::new();
+    for panel in dash["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if !word.starts_with("tminus_") {
+                    continue;
+                }
+                let base = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|s| word.strip_suffix(s).filter(|b| known.contains(*b)))
+                    .unwrap_or(word);
+                names.insert(base.to_owned());
+            }
+        }
+    }
+    names
 }
 
 #[tokio::test]
