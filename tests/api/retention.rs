@@ -164,3 +164,28 @@ async fn the_postgres_store_levels_off_with_pruning_on() {
     fires_repeatedly(app, Store::Postgres(client), "PostgreSQL").await;
     db.drop_now().await;
 }
+
+#[tokio::test]
+async fn zero_keeps_history_forever() {
+    let rx = TestReceiver::start().await;
+    let app = spawn_with(|c| {
+        c.reminder_offsets = tminus::domain::offset::parse_list("1s").unwrap();
+        c.retain_deliveries = Duration::ZERO;
+    })
+    .await;
+    let (cid, key) = app.creator().await;
+    let sub = app.subscribe(&key, &rx.url, None).await;
+    let w = app.webinar(&cid, 2).await;
+    app.participants(&w, 3).await;
+    rx.wait_for(3, 10).await;
+    drained(&app).await;
+    app.clock.advance(chrono::Duration::days(400));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let text = scrape(&app).await;
+    assert_eq!(
+        value(&text, "tminus_pruned_total{table=\"deliveries\"}"),
+        Some(0.0)
+    );
+    let sid = sub["id"].as_str().unwrap();
+    assert_eq!(app.deliveries(&key, sid).await.len(), 3);
+}
