@@ -1,3 +1,6 @@
+//! What each outcome counts as, the rendering of counters and histograms
+//! with their fixed labels, fan-out lateness, and what counting costs.
+
 use super::*;
 use crate::store::{Attempt, Fresh};
 use chrono::{DateTime, Duration, Utc};

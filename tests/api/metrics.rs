@@ -75,16 +75,32 @@ async fn metrics_are_behind_the_admin_token_and_read_the_store() {
         "an API key is not enough"
     );
 
-    let text = scrape(&app).await;
+    gauges_follow_the_store(&app, &cid, &key).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test runs it"]
+async fn the_gauges_read_a_postgres_store() {
+    let db = crate::pg::fresh().await;
+    let url = db.url.clone();
+    let app = spawn_with(|c| c.database = url).await;
+    let (cid, key) = app.creator().await;
+    gauges_follow_the_store(&app, &cid, &key).await;
+    db.drop_now().await;
+}
+
+/// The gauges before and after a webinar and a subscription are made.
+async fn gauges_follow_the_store(app: &TestApp, cid: &str, key: &str) {
+    let text = scrape(app).await;
     assert_eq!(
         value(&text, "tminus_subscriptions{status=\"active\"}"),
         Some(0.0)
     );
     assert_eq!(value(&text, "tminus_reminders_due_next_hour"), Some(0.0));
     // A webinar in 30 minutes arms reminders 3s, 2s and 1s before it.
-    app.webinar(&cid, 1800).await;
-    app.subscribe(&key, "http://127.0.0.1:9/", None).await;
-    let text = scrape(&app).await;
+    app.webinar(cid, 1800).await;
+    app.subscribe(key, "http://127.0.0.1:9/", None).await;
+    let text = scrape(app).await;
     assert_eq!(
         value(&text, "tminus_subscriptions{status=\"active\"}"),
         Some(1.0)
