@@ -146,3 +146,14 @@ fn counting_a_flush_costs_little_per_delivery() {
     println!("metrics per recorded outcome: {per:?}");
     assert!(per < std::time::Duration::from_micros(20), "{per:?}");
 }
+
+#[test]
+fn lanes_running_and_their_peak_are_gauges() {
+    let m = Metrics::new();
+    m.lane(true);
+    m.lane(true);
+    m.lane(false);
+    let text = m.render(&gauges::Gauges::default());
+    assert!(text.contains("tminus_lanes 1\n"), "{text}");
+    assert!(text.contains("tminus_lanes_peak 2\n"), "{text}");
+}
