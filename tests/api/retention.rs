@@ -88,6 +88,16 @@ async fn drained(app: &TestApp) {
     }
 }
 
+/// Retention's store calls so far.
+async fn prune_steps(app: &TestApp) -> f64 {
+    let text = scrape(app).await;
+    value(
+        &text,
+        "tminus_store_call_duration_seconds_count{call=\"prune\"}",
+    )
+    .unwrap_or(0.0)
+}
+
 /// Fires the webinar `ROUNDS` times with pruning on; asserts the figures
 /// level off and prints them.
 async fn fires_repeatedly(app: TestApp, store: Store, backend: &str) {
@@ -113,10 +123,17 @@ async fn fires_repeatedly(app: TestApp, store: Store, backend: &str) {
         assert!(s.is_success(), "{b}");
         good.wait_for(2 * PEOPLE * (round + 1), 20).await;
         drained(&app).await;
-        // Four minutes later; the pruner wakes within a tick, and its round
-        // takes a few batches.
+        // Four minutes later; the pruner wakes within a tick and runs one
+        // round: a step per subscription, then the slices, then the
+        // reminders (at least four steps).
+        let steps = prune_steps(&app).await;
         app.clock.advance(chrono::Duration::minutes(4));
-        tokio::time::sleep(Duration::from_millis(600)).await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while prune_steps(&app).await < steps + 4.0 {
+            assert!(std::time::Instant::now() < deadline, "no pruning round");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
         let (rows, bytes) = store.figures().await;
         println!("retention on {backend}: {round:>2} {rows:>7} {bytes:>10}");
         seen.push((rows, bytes));
