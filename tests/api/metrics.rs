@@ -242,3 +242,16 @@ async fn failing_expired_and_refused_deliveries_show_in_their_outcomes() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn reminders_missed_during_downtime_show_with_the_scheduler_s_lag() {
+    // Down 120 s: the reminder fell due 90 s ago, after the start.
+    let (_rx, app, _key, _wid, _sub) = crate::scheduling::down_for(120, |_| {}).await;
+    let text = scrape_until(&app, "tminus_deliveries_total{outcome=\"missed\"}", 2.0).await;
+    assert_eq!(outcome(&text, "missed"), 2.0, "one per participant");
+    assert_eq!(outcome(&text, "delivered"), 0.0);
+    let lag = value(&text, "tminus_scheduler_lag_seconds_sum").unwrap();
+    let n = value(&text, "tminus_scheduler_lag_seconds_count").unwrap();
+    assert_eq!(n, 1.0, "{text}");
+    assert!((90.0..100.0).contains(&lag), "taken up {lag} s late");
+}
