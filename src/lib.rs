@@ -15,6 +15,9 @@
 //!    (`delivery::guard`, `delivery::send`), and the recorder writes each
 //!    attempt and its verdict (`delivery::retry`) in batches.
 //!
+//! 5. Beside them, `metrics` counts what happens (a recorder per service,
+//!    read at `GET /metrics`) and `retention` prunes old history.
+//!
 //! [`run`] wires these together around one listener (served by `server`:
 //! header and body deadlines, a connection cap) and one shutdown token, so
 //! `main`, the demo and the tests start the same service.

@@ -77,8 +77,8 @@ async fn main() -> anyhow::Result<()> {
         | Command::Soak(_)
         | Command::Openapi
         | Command::BenchReceiver
-        | Command::Config(_)
-        | Command::Admin(_) => (quiet(), LogFormat::Text),
+        | Command::Admin(_)
+        | Command::Config(_) => (quiet(), LogFormat::Text),
         Command::Serve(args) => (args.settings.log.clone(), args.settings.log_format),
         Command::Receive(_) => (
             std::env::var("TMINUS_LOG").unwrap_or_else(|_| "info,hyper=warn,reqwest=warn".into()),
