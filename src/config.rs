@@ -171,6 +171,9 @@ pub struct Config {
     /// address in it that is not one of them.
     #[arg(long, env = "TMINUS_TRUSTED_PROXIES", value_delimiter = ',', value_parser = cidr)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How long a creator portal link (`POST …/portal-link`) stays valid.
+    #[arg(long, env = "TMINUS_PORTAL_LINK_TTL", default_value = "15m", value_parser = duration)]
+    pub portal_link_ttl: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -215,6 +218,7 @@ impl std::fmt::Debug for Config {
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("auth_failures", &self.auth_failures)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("portal_link_ttl", &self.portal_link_ttl)
             .finish_non_exhaustive()
     }
 }

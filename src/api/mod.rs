@@ -1,6 +1,7 @@
 //! The HTTP API: the platform's admin routes (creators, keys, mangoes,
 //! webinars, participants), the integrators' REST-hook routes under the
-//! seed's path, and the probes (`/healthz`: the process is up; `/readyz`:
+//! seed's path, the operator dashboard and creator portal (HTML,
+//! `dashboard`), and the probes (`/healthz`: the process is up; `/readyz`:
 //! and its database answers). Handlers validate, call the store and
 //! wake the scheduler or the delivery lanes; they never write SQL.
 
@@ -8,6 +9,7 @@ mod answer;
 mod auth_limit;
 mod bulk;
 pub mod client;
+pub mod dashboard;
 mod deadline;
 mod docs;
 pub mod extract;
@@ -21,6 +23,7 @@ mod paging;
 mod participants;
 mod plain;
 mod platform;
+pub mod replay;
 mod validate;
 mod views;
 mod webinars;
@@ -99,6 +102,7 @@ fn api_routes() -> ApiRouter<AppState> {
         .nest(
             "/api/v1/platform",
             platform::routes()
+                .merge(dashboard::link_routes())
                 .merge(webinars::routes())
                 .merge(participants::routes()),
         )
@@ -114,6 +118,7 @@ pub fn router(state: AppState) -> Router {
         .finish_api(&mut generated)
         .route("/api/openapi.json", get(openapi_json))
         .merge(docs::routes())
+        .merge(dashboard::routes())
         .fallback(no_route)
         // Set last: it applies to the routes added before it. axum still
         // adds the `Allow` header.

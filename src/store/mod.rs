@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod engine;
 pub mod idempotency;
 pub mod model;
+pub mod oversight;
 pub mod page;
 pub mod postgres;
 pub mod receipt;
@@ -24,6 +25,7 @@ pub use catalog::{
 pub use engine::Engine;
 pub use idempotency::Remembered;
 pub use model::*;
+pub use oversight::{DueFanout, FanoutTally, Oversight, Trouble};
 pub use page::{PageRequest, Paged};
 
 use crate::clock::Clock;

@@ -272,11 +272,25 @@ pub trait Backend: Db + 'static {
         Ok(Vec::new())
     }
 
+    /// The acknowledged first attempts of reminder `reminder` held in
+    /// receipts (SQLite): how many, and the first and last acknowledgement.
+    async fn held_tally(&self, _reminder: &str) -> StoreResult<HeldTally> {
+        Ok(HeldTally::default())
+    }
+
     /// Whether a failed transaction may simply be run again (PostgreSQL:
     /// a deadlock's victim, or not serialisable).
     fn retryable(&self, _e: &StoreError) -> bool {
         false
     }
+}
+
+/// Deliveries held in receipts, counted for the oversight views.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct HeldTally {
+    pub count: i64,
+    pub first: Option<DateTime<Utc>>,
+    pub last: Option<DateTime<Utc>>,
 }
 
 /// Runs `body` in a transaction of its own, again (up to three times) when

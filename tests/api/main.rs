@@ -28,6 +28,7 @@ mod postgres_tls;
 mod queries;
 mod receiver;
 mod refusals;
+mod replay;
 mod scheduling;
 mod secrets;
 mod seed_copies;

@@ -6,12 +6,13 @@
 //! [`super::sql::Backend`] (one statement text and one row mapper each);
 //! History with hooks that bring in SQLite's receipts; [`Registrations`]
 //! (bulk inserts) is per backend, where the dialects really differ.
-//! [`Idempotency`] keeps the answers `Idempotency-Key` repeats. [`Catalog`]
-//! is all six.
+//! [`Idempotency`] keeps the answers `Idempotency-Key` repeats, and
+//! [`Oversight`] gives the dashboard's views. [`Catalog`] is all seven.
 //! The hot path is [`super::Engine`].
 
 mod history;
 mod idempotency;
+mod oversight;
 mod platform;
 mod subscriptions;
 mod webinars;
@@ -191,6 +192,19 @@ pub trait History: Send + Sync + 'static {
         expires_at: DateTime<Utc>,
     ) -> StoreResult<Delivery>;
     async fn create_one_off(&self, one_off: &OneOff, now: DateTime<Utc>) -> StoreResult<Delivery>;
+    /// Makes every delivery of a subscription with `status` and due in
+    /// `window` (from, until: half open) due now again, each with at least
+    /// `expires_at` to live, as [`History::retry_delivery`] does one; says
+    /// how many. Only rows are looked at: the statuses worth replaying
+    /// (failed, expired, missed) never sit in SQLite's receipts.
+    async fn replay_deliveries(
+        &self,
+        subscription_id: &SubscriptionId,
+        status: &str,
+        window: (DateTime<Utc>, DateTime<Utc>),
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<u64>;
 }
 
 /// Answers remembered for `Idempotency-Key`.
@@ -209,14 +223,21 @@ pub trait Idempotency: Send + Sync + 'static {
     async fn remember(&self, r: &Remembered, since: DateTime<Utc>) -> StoreResult<Remembered>;
 }
 
-/// The whole catalog: what a store answers for the API.
+/// The whole catalog: what a store answers for the API and the dashboard.
 pub trait Catalog:
-    Platform + Webinars + Registrations + Subscriptions + History + Idempotency
+    Platform + Webinars + Registrations + Subscriptions + History + Idempotency + Oversight
 {
 }
 
 impl<T> Catalog for T where
-    T: Platform + Webinars + Registrations + Subscriptions + History + Idempotency + ?Sized
+    T: Platform
+        + Webinars
+        + Registrations
+        + Subscriptions
+        + History
+        + Idempotency
+        + Oversight
+        + ?Sized
 {
 }
 
