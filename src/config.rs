@@ -166,11 +166,19 @@ pub struct Config {
     /// without a look at its credentials. 0 turns the limit off.
     #[arg(long, env = "TMINUS_AUTH_FAILURES", default_value_t = 10)]
     pub auth_failures: u32,
+    /// How long delivery history (deliveries, attempts, receipts) is kept;
+    /// older history, and finished reminders of webinars that ended before
+    /// then, is pruned in the background. 0 keeps everything.
+    #[arg(long, env = "TMINUS_RETAIN_DELIVERIES", default_value = "30days", value_parser = duration)]
+    pub retain_deliveries: Duration,
     /// Proxies (addresses or CIDR ranges, comma-separated) whose
     /// X-Forwarded-For is believed: the client is then the right-most
     /// address in it that is not one of them.
     #[arg(long, env = "TMINUS_TRUSTED_PROXIES", value_delimiter = ',', value_parser = cidr)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How log lines are written: text, or json (one object a line).
+    #[arg(long, env = "TMINUS_LOG_FORMAT", default_value = "text")]
+    pub log_format: crate::telemetry::LogFormat,
     /// How long a creator portal link (`POST …/portal-link`) stays valid.
     #[arg(long, env = "TMINUS_PORTAL_LINK_TTL", default_value = "15m", value_parser = duration)]
     pub portal_link_ttl: Duration,
@@ -217,7 +225,9 @@ impl std::fmt::Debug for Config {
             .field("max_connections", &self.max_connections)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("auth_failures", &self.auth_failures)
+            .field("retain_deliveries", &self.retain_deliveries)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("log_format", &self.log_format)
             .field("portal_link_ttl", &self.portal_link_ttl)
             .finish_non_exhaustive()
     }

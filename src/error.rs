@@ -168,33 +168,14 @@ impl ApiError {
 
     /// Sets a client error's field (and those of `errors`) from the one
     /// it had.
-    fn map_field(self, f: impl Fn(Option<String>) -> String) -> Self {
-        match self {
-            ApiError::Client {
-                status,
-                code,
-                message,
-                field,
-                retry_after,
-                close,
-                errors,
-            } => ApiError::Client {
-                status,
-                code,
-                message,
-                field: Some(f(field)),
-                retry_after,
-                close,
-                errors: errors
-                    .into_iter()
-                    .map(|e| FieldError {
-                        field: f(Some(e.field)),
-                        ..e
-                    })
-                    .collect(),
-            },
-            other => other,
+    fn map_field(mut self, f: impl Fn(Option<String>) -> String) -> Self {
+        if let ApiError::Client { field, errors, .. } = &mut self {
+            *field = Some(f(field.take()));
+            for e in errors.iter_mut() {
+                e.field = f(Some(std::mem::take(&mut e.field)));
+            }
         }
+        self
     }
 
     /// One answer for several refusals: the first, with every field at

@@ -30,6 +30,9 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod follow;
+pub mod metrics;
+pub mod receive;
+pub mod retention;
 pub mod schedule;
 pub mod secrets;
 pub mod server;
@@ -58,6 +61,8 @@ pub struct AppContext {
     pub admin_token: String,
     /// Seals signing secrets before the store keeps them, opens them after.
     pub secrets: secrets::SecretKeys,
+    /// This service's Prometheus metrics (a recorder of its own).
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl AppContext {
@@ -126,6 +131,8 @@ pub async fn run(
         wake.clone(),
         shutdown.clone(),
     ));
+    let watcher = tokio::spawn(crate::metrics::gauges::watch(ctx.clone(), shutdown.clone()));
+    let pruner = tokio::spawn(retention::run(ctx.clone(), shutdown.clone()));
     let app = api::router(api::AppState::new(ctx.clone(), dispatcher, wake));
     let settings = server::Settings {
         header_timeout: ctx.config.header_timeout,
@@ -135,6 +142,8 @@ pub async fn run(
     shutdown.cancel();
     tracing::info!("HTTP API stopped; draining");
     let _ = follower.await;
+    let _ = watcher.await;
+    let _ = pruner.await;
     if let Err(e) = scheduler.await {
         tracing::error!(error = ?e, "scheduler task failed");
     }
@@ -185,6 +194,7 @@ async fn prepare(
         instance: format!("{}-{}", std::process::id(), domain::ids::new_id()),
         admin_token,
         secrets,
+        metrics: crate::metrics::Metrics::new(),
     });
     Ok((ctx, files, max_connections))
 }

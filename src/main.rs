@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use tminus::config::Config;
+use tminus::telemetry::LogFormat;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -38,6 +39,9 @@ enum Command {
     /// Print the OpenAPI 3.1 document of both APIs and the webhook
     /// (`docs/openapi.json` is its committed copy).
     Openapi,
+    /// A reference webhook receiver: verifies, drops repeats, acknowledges
+    /// at once, and appends each reminder to a file, a command or a URL.
+    Receive(tminus::receive::ReceiveArgs),
     /// The benchmark's receiver (started by `bench`).
     #[command(hide = true)]
     BenchReceiver,
@@ -47,16 +51,17 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // The demo prints its own story; the service logs at info.
-    let default_filter = match cli.command {
+    let (default_filter, format) = match &cli.command {
         Command::Demo
         | Command::Bench(_)
         | Command::BenchBulk(_)
         | Command::Soak(_)
         | Command::Openapi
-        | Command::BenchReceiver => "warn",
-        Command::Serve(_) => "info,hyper=warn,reqwest=warn",
+        | Command::BenchReceiver => ("warn", LogFormat::Text),
+        Command::Serve(config) => ("info", config.log_format),
+        Command::Receive(_) => ("info,hyper=warn,reqwest=warn", LogFormat::Text),
     };
-    tminus::telemetry::init(default_filter);
+    tminus::telemetry::init(default_filter, format);
     match cli.command {
         Command::Serve(config) => {
             let listener = tokio::net::TcpListener::bind(&config.listen).await?;
@@ -69,6 +74,12 @@ async fn main() -> anyhow::Result<()> {
         Command::Soak(args) => tminus::soak::run(args).await,
         Command::BenchBulk(args) => tminus::bench::bulk::run(args).await,
         Command::BenchReceiver => tminus::bench::receiver::run().await,
+        Command::Receive(args) => {
+            let listener = tokio::net::TcpListener::bind(&args.listen).await?;
+            let shutdown = CancellationToken::new();
+            tokio::spawn(stop_on_signal(shutdown.clone()));
+            tminus::receive::run(args, listener, tminus::clock::Clock::system(), shutdown).await
+        }
         Command::Openapi => {
             print!("{}", tminus::api::openapi::document_json());
             Ok(())

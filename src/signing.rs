@@ -62,10 +62,15 @@ impl Signer {
 
 /// The `webhook-signature` header value: one `v1,` entry per secret, space
 /// separated, so receivers keep verifying during a secret rotation.
-pub fn signature_header(signers: &[Signer], id: &str, timestamp: i64, body: &[u8]) -> String {
+pub fn signature_header<S: std::borrow::Borrow<Signer>>(
+    signers: &[S],
+    id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> String {
     signers
         .iter()
-        .map(|s| s.sign(id, timestamp, body))
+        .map(|s| s.borrow().sign(id, timestamp, body))
         .collect::<Vec<_>>()
         .join(" ")
 }

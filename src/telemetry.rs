@@ -1,8 +1,11 @@
-//! Where the log goes (stderr) and what it may say. The level comes from `TMINUS_LOG`
-//! (default: the command's own); whatever it says, the debug and trace
-//! output of the database drivers is never let through, because it carries
-//! query parameters: signing secrets, API key hashes and participants' data.
-//! tminus's own events never hold a secret at any level.
+//! Where the log goes (stderr), in which format (text or JSON, one object a
+//! line) and what it may say. The level comes from `TMINUS_LOG` (default:
+//! the command's own). Whatever it says, no dependency's debug or trace
+//! output is written: some carry what tminus must never log (tokio_postgres
+//! writes every query's parameters at debug: signing secrets, API key
+//! hashes, participants' data), and a dependency added later would not be
+//! vetted. Below INFO, only tminus's own events pass, and those never hold a
+//! secret at any level.
 
 use tracing::{Level, Metadata};
 use tracing_subscriber::filter::{filter_fn, EnvFilter};
@@ -10,25 +13,111 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
 
-/// Dependencies whose output below INFO may carry secrets.
-const CHATTY: &[&str] = &["tokio_postgres", "postgres_protocol", "deadpool_postgres"];
-
-/// Whether an event may be written at all.
-pub fn allowed(meta: &Metadata<'_>) -> bool {
-    *meta.level() <= Level::INFO
-        || !CHATTY
-            .iter()
-            .any(|t| meta.target() == *t || meta.target().starts_with(&format!("{t}::")))
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event, span fields first.
+    #[default]
+    Text,
+    /// One JSON object per line: timestamp, level, target, fields, and the
+    /// current span's fields (`span`).
+    Json,
 }
 
-/// Installs the process's subscriber: `TMINUS_LOG`, or `default_filter`.
-pub fn init(default_filter: &str) {
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            other => Err(format!("log format {other:?}: expected text or json")),
+        }
+    }
+}
+
+/// The crate whose events may be written below INFO: tminus's own.
+const OURS: &str = "tminus";
+
+/// Whether an event or span may be written at all: anything at INFO and
+/// above, and below that only tminus's own.
+pub fn allowed(meta: &Metadata<'_>) -> bool {
+    let target = meta.target();
+    *meta.level() <= Level::INFO
+        || target == OURS
+        || target
+            .strip_prefix(OURS)
+            .is_some_and(|t| t.starts_with("::"))
+}
+
+/// Installs the process's subscriber: `TMINUS_LOG`, or `default_filter`,
+/// written in `format`.
+pub fn init(default_filter: &str, format: LogFormat) {
     let env = EnvFilter::try_from_env("TMINUS_LOG").unwrap_or_else(|_| default_filter.into());
     use std::io::IsTerminal;
-    let layer = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_filter(env)
-        .with_filter(filter_fn(allowed));
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let layer = match format {
+        LogFormat::Text => fmt
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_filter(env)
+            .with_filter(filter_fn(allowed))
+            .boxed(),
+        LogFormat::Json => fmt
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_filter(env)
+            .with_filter(filter_fn(allowed))
+            .boxed(),
+    };
     tracing_subscriber::registry().with(layer).init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::callsite::Identifier;
+    use tracing::metadata::Kind;
+
+    struct Site;
+    impl tracing::Callsite for Site {
+        fn set_interest(&self, _: tracing::subscriber::Interest) {}
+        fn metadata(&self) -> &Metadata<'_> {
+            unreachable!()
+        }
+    }
+    static SITE: Site = Site;
+
+    fn meta(target: &'static str, level: Level) -> Metadata<'static> {
+        let fields = tracing::field::FieldSet::new(&[], Identifier(&SITE));
+        Metadata::new("e", target, level, None, None, None, fields, Kind::EVENT)
+    }
+
+    #[test]
+    fn below_info_only_tminus_s_own_events_pass() {
+        for level in [Level::DEBUG, Level::TRACE] {
+            for t in ["tminus", "tminus::api::trace", "tminus::delivery::lane"] {
+                assert!(allowed(&meta(t, level)), "{t} at {level}");
+            }
+            for t in [
+                "tokio_postgres::query",
+                "postgres_protocol",
+                "deadpool_postgres",
+                "rusqlite",
+                "hyper",
+                "hyper_util::client::legacy::pool",
+                "reqwest::connect",
+                "rustls::client::hs",
+                "tminusx",
+                "h2",
+            ] {
+                assert!(!allowed(&meta(t, level)), "{t} at {level}");
+            }
+        }
+        for level in [Level::INFO, Level::WARN, Level::ERROR] {
+            assert!(allowed(&meta("tokio_postgres::connection", level)));
+        }
+        assert_eq!("json".parse(), Ok(LogFormat::Json));
+        assert!("xml".parse::<LogFormat>().is_err());
+    }
 }

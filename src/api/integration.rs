@@ -13,6 +13,7 @@ use super::replay;
 use super::validate::{id, Findings};
 use super::views::{self, DeliveryStatus};
 use super::AppState;
+use crate::domain::status::SubscriptionStatus;
 use crate::domain::{ids, payload};
 use crate::error::{ApiError, ApiResult};
 use crate::store::{
@@ -188,7 +189,7 @@ async fn list(
 
 /// Refuses to send for a disabled subscription.
 pub(super) fn active(sub: &Subscription) -> ApiResult<()> {
-    if sub.status == "active" {
+    if sub.status == SubscriptionStatus::Active {
         return Ok(());
     }
     Err(ApiError::new(
@@ -328,8 +329,11 @@ async fn deliveries(
 ) -> ApiResult<Json<Page<views::Delivery>>> {
     let sub = owned(&s, &who, &sid).await?;
     let page = paging::request(q.after, q.limit)?;
-    let status = q.status.map(DeliveryStatus::as_str);
-    let rows = s.ctx.store.list_deliveries(&sub.id, status, &page).await?;
+    let rows = s
+        .ctx
+        .store
+        .list_deliveries(&sub.id, q.status, &page)
+        .await?;
     Ok(Json(Page::of(rows, views::Delivery::try_from)?))
 }
 

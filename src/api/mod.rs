@@ -1,8 +1,8 @@
 //! The HTTP API: the platform's admin routes (creators, keys, mangoes,
 //! webinars, participants), the integrators' REST-hook routes under the
 //! seed's path, the operator dashboard and creator portal (HTML,
-//! `dashboard`), and the probes (`/healthz`: the process is up; `/readyz`:
-//! and its database answers). Handlers validate, call the store and
+//! `dashboard`), the probes (`/healthz`: the process is up; `/readyz`:
+//! and its database answers), and `/metrics` for Prometheus. Handlers validate, call the store and
 //! wake the scheduler or the delivery lanes; they never write SQL.
 
 mod answer;
@@ -18,12 +18,14 @@ mod fuzz;
 mod hook_checks;
 mod idempotency;
 mod integration;
+mod metrics;
 pub mod openapi;
 mod paging;
 mod participants;
 mod plain;
 mod platform;
 pub mod replay;
+mod trace;
 mod validate;
 mod views;
 mod webinars;
@@ -119,6 +121,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/openapi.json", get(openapi_json))
         .merge(docs::routes())
         .merge(dashboard::routes())
+        .merge(metrics::routes())
         .fallback(no_route)
         // Set last: it applies to the routes added before it. axum still
         // adds the `Allow` header.
@@ -129,6 +132,8 @@ pub fn router(state: AppState) -> Router {
             idempotency::layer,
         ))
         .layer(axum::middleware::from_fn(plain::refuse_in_uri))
+        // Outermost, so its latency and status are what the client got.
+        .layer(axum::middleware::from_fn(trace::layer))
         .with_state(state)
 }
 

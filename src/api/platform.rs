@@ -267,11 +267,10 @@ async fn list_subscriptions(
 ) -> ApiResult<Json<Page<views::Subscription>>> {
     let creator: Option<CreatorId> = validate::query_id("creatorId", f.creator_id.as_deref())?;
     let page = paging::request(f.after, f.limit)?;
-    let status = f.status.map(SubscriptionStatus::as_str);
     let subs = s
         .ctx
         .store
-        .list_subscriptions(creator.as_ref(), status, &page);
+        .list_subscriptions(creator.as_ref(), f.status, &page);
     Ok(Json(Page::of(subs.await?, |x| {
         views::Subscription::for_operator(&x)
     })?))

@@ -6,7 +6,7 @@
 
 use super::validate::{instant, Findings};
 use crate::error::{ApiError, ApiResult};
-use crate::store::{DynStore, SubscriptionId};
+use crate::store::{DeliveryStatus, DynStore, SubscriptionId};
 use chrono::{DateTime, Duration, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -29,12 +29,12 @@ pub enum ReplayStatus {
 }
 
 impl ReplayStatus {
-    /// The stored form.
-    pub fn as_str(self) -> &'static str {
+    /// The deliveries' status it stands for.
+    pub fn status(self) -> DeliveryStatus {
         match self {
-            Self::Failed => "failed",
-            Self::Expired => "expired",
-            Self::Missed => "missed",
+            Self::Failed => DeliveryStatus::Failed,
+            Self::Expired => DeliveryStatus::Expired,
+            Self::Missed => DeliveryStatus::Missed,
         }
     }
 
@@ -107,7 +107,7 @@ pub async fn replay(
 ) -> ApiResult<u64> {
     let expires = now + Duration::hours(1);
     Ok(store
-        .replay_deliveries(sub, status.as_str(), window, now, expires)
+        .replay_deliveries(sub, status.status(), window, now, expires)
         .await?)
 }
 

@@ -11,6 +11,7 @@ use super::validate::{id, instant, query_id, text, zone, Findings};
 use super::views::{self, Sorted};
 use super::AppState;
 use crate::domain::span;
+use crate::domain::status::WebinarStatus;
 use crate::error::{ApiError, ApiResult};
 use crate::schedule::plan;
 use crate::store::{CreatorId, PageRequest, Webinar, WebinarFields, WebinarId};
@@ -281,7 +282,7 @@ async fn show(
 async fn apply(s: &AppState, wid: &str, p: WebinarPatch) -> ApiResult<Webinar> {
     let w = load(s, wid).await?;
     let wid = w.id.clone();
-    if w.status != "scheduled" {
+    if w.status != WebinarStatus::Scheduled {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "webinar_cancelled",
@@ -365,15 +366,20 @@ async fn reschedule(
     Ok(Json(apply(&s, &wid, p).await?.try_into()?))
 }
 
+/// Cancels or deletes a webinar, and withdraws what lanes hold of it.
+async fn end(s: &AppState, wid: &str, deleted: bool) -> ApiResult<Webinar> {
+    let wid = load(s, wid).await?.id;
+    let w = s.ctx.store.end_webinar(&wid, deleted).await?;
+    s.dispatcher.withdraw();
+    Ok(w)
+}
+
 async fn cancel(
     _: Admin,
     State(s): State<AppState>,
     ApiPath(wid): ApiPath<String>,
 ) -> ApiResult<Json<views::Webinar>> {
-    let wid = load(&s, &wid).await?.id;
-    let w = s.ctx.store.end_webinar(&wid, false).await?;
-    s.dispatcher.withdraw();
-    Ok(Json(w.try_into()?))
+    Ok(Json(end(&s, &wid, false).await?.try_into()?))
 }
 
 async fn remove(
@@ -381,9 +387,7 @@ async fn remove(
     State(s): State<AppState>,
     ApiPath(wid): ApiPath<String>,
 ) -> ApiResult<NoContent> {
-    let wid = load(&s, &wid).await?.id;
-    s.ctx.store.end_webinar(&wid, true).await?;
-    s.dispatcher.withdraw();
+    end(&s, &wid, true).await?;
     Ok(NoContent)
 }
 

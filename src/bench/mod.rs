@@ -13,6 +13,7 @@ pub mod bulk;
 pub mod procs;
 pub mod receiver;
 mod run;
+mod setup;
 mod stores;
 
 use anyhow::{bail, Context};
@@ -23,10 +24,14 @@ use std::path::PathBuf;
 /// Options of `tminus bench`.
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// Participants of the webinar.
+    /// Webinars, all due at the same instant, each with its own
+    /// participants and subscriptions (to distinct receiver paths).
+    #[arg(long, default_value_t = 1)]
+    pub webinars: usize,
+    /// Participants of each webinar.
     #[arg(long, default_value_t = 100_000)]
     pub participants: usize,
-    /// Subscriptions receiving the reminder.
+    /// Subscriptions receiving each webinar's reminder.
     #[arg(long, default_value_t = 1)]
     pub subscriptions: usize,
     /// Store: a SQLite path, `sqlite` for a temporary file (the default), or

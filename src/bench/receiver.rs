@@ -1,23 +1,34 @@
 //! The benchmark's receiver: a separate process that answers `200 OK` to
-//! any POST and notes when each arrived (and how many payload objects it
-//! carried), so the driver can compute lateness against the due instant on
-//! the same clock. `GET /stats` reports, `POST /reset` forgets (after the
-//! wrk ceiling run).
+//! any POST and notes when each arrived, for which webinar (its path is
+//! `/hook/{webinar}/{subscription}`), and how many payload objects it
+//! carried, so the driver can compute lateness against the due instant on
+//! the same clock, over all deliveries and webinar by webinar. It counts the
+//! connections open to it and keeps their peak. `GET /stats` reports,
+//! `POST /reset` forgets (after the wrk ceiling run).
 
 use axum::extract::{Query, State};
-use axum::http::Method;
+use axum::http::{Method, Uri};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde::Deserialize;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// Arrival instants (microseconds since the Unix epoch) and the number of
-/// payload objects received (more than requests when batched).
+/// Arrivals (microseconds since the Unix epoch, and the webinar's index)
+/// and the number of payload objects received (more than requests when
+/// batched).
 #[derive(Clone, Default)]
 struct Arrivals {
-    times: Arc<Mutex<Vec<i64>>>,
+    times: Arc<Mutex<Vec<(i64, u32)>>>,
     objects: Arc<AtomicUsize>,
+    conns: Arc<Conns>,
+}
+
+/// Connections open now, and the most open at once since the last reset.
+#[derive(Default)]
+struct Conns {
+    open: AtomicUsize,
+    peak: AtomicUsize,
 }
 
 /// Appears once per payload object.
@@ -27,28 +38,45 @@ fn now_us() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
-/// Runs the receiver on 127.0.0.1:0 and prints its port on the first line.
+/// Runs the receiver on 127.0.0.1:0 (tokio's listen backlog: 1024) and
+/// prints its port on the first line.
 pub async fn run() -> anyhow::Result<()> {
     let arrivals = Arrivals::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    println!("{}", listener.local_addr()?.port());
+    let listener = counted::Counting {
+        inner: listener,
+        conns: arrivals.conns.clone(),
+    };
     let app = axum::Router::new()
         .route("/stats", axum::routing::get(stats))
         .route("/reset", axum::routing::post(reset))
         .fallback(receive)
         .with_state(arrivals);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    println!("{}", listener.local_addr()?.port());
     axum::serve(listener, app).await?;
     Ok(())
+}
+
+/// The webinar a path is for: `/hook/{w}/{s}` gives `w`; a path without
+/// one (wrk's `/hook`) counts as webinar 0.
+fn webinar_of(path: &str) -> u32 {
+    let mut parts = path.trim_start_matches('/').split('/').skip(1);
+    match (parts.next(), parts.next()) {
+        (Some(w), Some(_)) => w.parse().unwrap_or(0),
+        _ => 0,
+    }
 }
 
 async fn receive(
     State(a): State<Arrivals>,
     method: Method,
+    uri: Uri,
     body: axum::body::Bytes,
 ) -> impl IntoResponse {
     if method == Method::POST {
         let t = now_us();
-        a.times.lock().expect("arrivals").push(t);
+        let w = webinar_of(uri.path());
+        a.times.lock().expect("arrivals").push((t, w));
         let n = body.windows(KEY.len()).filter(|w| *w == KEY).count();
         a.objects.fetch_add(n, Ordering::Relaxed);
     }
@@ -58,6 +86,8 @@ async fn receive(
 async fn reset(State(a): State<Arrivals>) -> &'static str {
     a.times.lock().expect("arrivals").clear();
     a.objects.store(0, Ordering::Relaxed);
+    let open = a.conns.open.load(Ordering::Relaxed);
+    a.conns.peak.store(open, Ordering::Relaxed);
     "OK"
 }
 
@@ -79,30 +109,160 @@ pub struct Stats {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// Webinars that received anything.
+    pub webinars: usize,
+    /// Each webinar's first arrival after the due instant, over webinars.
+    pub webinar_first: Spread,
+    /// Each webinar's last arrival after the due instant, over webinars.
+    pub webinar_last: Spread,
+    /// The most connections open at once since the last reset.
+    pub peak_connections: usize,
+}
+
+/// Percentiles of a set of lateness figures, in milliseconds.
+#[derive(serde::Serialize, Deserialize, Debug, Default, Clone, Copy)]
+pub struct Spread {
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+fn ms(us: i64) -> f64 {
+    us as f64 / 1000.0
+}
+
+/// The `p` percentile of sorted `v` (nearest rank).
+fn pct(v: &[i64], p: f64) -> f64 {
+    ms(v[((v.len() - 1) as f64 * p).round() as usize])
+}
+
+fn spread(mut v: Vec<i64>) -> Spread {
+    if v.is_empty() {
+        return Spread::default();
+    }
+    v.sort_unstable();
+    Spread {
+        p50_ms: pct(&v, 0.50),
+        p99_ms: pct(&v, 0.99),
+        max_ms: ms(v[v.len() - 1]),
+    }
 }
 
 async fn stats(State(a): State<Arrivals>, Query(q): Query<StatsQuery>) -> Json<Stats> {
     let objects = a.objects.load(Ordering::Relaxed);
-    let mut v: Vec<i64> = a
-        .times
-        .lock()
-        .expect("arrivals")
-        .iter()
-        .map(|t| t - q.due_us)
-        .collect();
-    if v.is_empty() {
-        return Json(Stats::default());
+    let peak_connections = a.conns.peak.load(Ordering::Relaxed);
+    let arrivals: Vec<(i64, u32)> = a.times.lock().expect("arrivals").clone();
+    if arrivals.is_empty() {
+        return Json(Stats {
+            peak_connections,
+            ..Stats::default()
+        });
     }
+    let mut by_webinar: std::collections::HashMap<u32, (i64, i64)> = Default::default();
+    for &(t, w) in &arrivals {
+        let e = by_webinar.entry(w).or_insert((t, t));
+        e.0 = e.0.min(t);
+        e.1 = e.1.max(t);
+    }
+    let mut v: Vec<i64> = arrivals.iter().map(|(t, _)| t - q.due_us).collect();
     v.sort_unstable();
-    let ms = |us: i64| us as f64 / 1000.0;
-    let pct = |p: f64| ms(v[((v.len() - 1) as f64 * p).round() as usize]);
     Json(Stats {
         count: v.len(),
         objects,
         first_ms: ms(v[0]),
         last_ms: ms(v[v.len() - 1]),
-        p50_ms: pct(0.50),
-        p99_ms: pct(0.99),
+        p50_ms: pct(&v, 0.50),
+        p99_ms: pct(&v, 0.99),
         max_ms: ms(v[v.len() - 1]),
+        webinars: by_webinar.len(),
+        webinar_first: spread(by_webinar.values().map(|f| f.0 - q.due_us).collect()),
+        webinar_last: spread(by_webinar.values().map(|f| f.1 - q.due_us).collect()),
+        peak_connections,
     })
+}
+
+/// A listener whose connections count themselves open until dropped.
+mod counted {
+    use super::Conns;
+    use std::pin::Pin;
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    use std::task::{Context, Poll};
+    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+    use tokio::net::{TcpListener, TcpStream};
+
+    pub struct Counting {
+        pub inner: TcpListener,
+        pub conns: Arc<Conns>,
+    }
+
+    /// An accepted connection; its drop counts it closed.
+    pub struct Counted {
+        io: TcpStream,
+        conns: Arc<Conns>,
+    }
+
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.conns.open.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    impl axum::serve::Listener for Counting {
+        type Io = Counted;
+        type Addr = std::net::SocketAddr;
+
+        async fn accept(&mut self) -> (Counted, Self::Addr) {
+            let (io, addr) = axum::serve::Listener::accept(&mut self.inner).await;
+            let open = self.conns.open.fetch_add(1, Ordering::Relaxed) + 1;
+            self.conns.peak.fetch_max(open, Ordering::Relaxed);
+            let conns = self.conns.clone();
+            (Counted { io, conns }, addr)
+        }
+
+        fn local_addr(&self) -> std::io::Result<Self::Addr> {
+            self.inner.local_addr()
+        }
+    }
+
+    impl AsyncRead for Counted {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.io).poll_read(cx, buf)
+        }
+    }
+
+    impl AsyncWrite for Counted {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            Pin::new(&mut self.io).poll_write(cx, buf)
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.io).poll_flush(cx)
+        }
+
+        fn poll_shutdown(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.io).poll_shutdown(cx)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_path_names_its_webinar() {
+        assert_eq!(super::webinar_of("/hook/17/3"), 17);
+        assert_eq!(super::webinar_of("/hook/2"), 0);
+        assert_eq!(super::webinar_of("/hook"), 0);
+    }
 }

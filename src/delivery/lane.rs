@@ -220,11 +220,14 @@ impl Lane {
         let ctx = &self.d.inner.ctx;
         let now = ctx.clock.now();
         let lease = now + self.lease_len;
-        match ctx
+        let started = Instant::now();
+        let claimed = ctx
             .store
             .claim_deliveries(&self.id, now, want, &ctx.instance, lease)
-            .await
-        {
+            .await;
+        ctx.metrics
+            .store_call(crate::metrics::StoreCall::ClaimDeliveries, started);
+        match claimed {
             Ok(c) => {
                 if !c.jobs.is_empty() {
                     tracing::debug!(subscription = %self.id, jobs = c.jobs.len(), "claimed");

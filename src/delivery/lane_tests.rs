@@ -73,6 +73,7 @@ async fn fixture(url: &str) -> Fixture {
         instance: "lane-test".into(),
         admin_token: "t".into(),
         secrets,
+        metrics: crate::metrics::Metrics::new(),
     });
     let (d, records) =
         Dispatcher::new(ctx, CancellationToken::new(), CancellationToken::new()).unwrap();

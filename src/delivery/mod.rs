@@ -17,6 +17,7 @@ mod unit;
 mod view;
 mod work;
 
+use crate::metrics::{Fate, StoreCall};
 use crate::store::{Outcome, SubscriptionId};
 
 /// What lanes tell the recorder. Nearly every message is an outcome, so
@@ -243,9 +244,15 @@ impl Dispatcher {
                     }
                 }
             }
-            match ctx.store.expire_overdue(ctx.clock.now()).await {
+            let started = std::time::Instant::now();
+            let expired = ctx.store.expire_overdue(ctx.clock.now()).await;
+            ctx.metrics.store_call(StoreCall::ExpireOverdue, started);
+            match expired {
                 Ok(0) => {}
-                Ok(k) => tracing::info!(deliveries = k, "expired deliveries not sent in time"),
+                Ok(k) => {
+                    ctx.metrics.count(Fate::Expired, k);
+                    tracing::info!(deliveries = k, "expired deliveries not sent in time")
+                }
                 Err(e) => tracing::warn!(error = %crate::error::causes(&e), "expiry sweep failed"),
             }
             n = n.wrapping_add(1);

@@ -4,6 +4,7 @@
 //! it disables (410, or failing too long) are logged for the operator.
 
 use super::{Dispatcher, Record};
+use crate::metrics::StoreCall;
 use crate::store::{Outcome, SubscriptionId, Verdict};
 use chrono::Duration;
 use std::collections::BTreeSet;
@@ -64,14 +65,18 @@ async fn flush(d: &Dispatcher, batch: Arc<[Outcome]>, slices: &[i64], stopping: 
     let ctx = &d.inner.ctx;
     let disable_after = Duration::from_std(ctx.config.disable_after).unwrap_or(Duration::days(3));
     let mut tries = 0u32;
+    ctx.metrics.fanouts.note(&batch);
     loop {
         let now = ctx.clock.now();
-        match ctx
+        let started = std::time::Instant::now();
+        let written = ctx
             .store
             .record_outcomes(batch.clone(), slices, now, now - disable_after)
-            .await
-        {
+            .await;
+        ctx.metrics.store_call(StoreCall::RecordOutcomes, started);
+        match written {
             Ok(disabled) => {
+                ctx.metrics.recorded(&batch);
                 for id in disabled {
                     tracing::warn!(subscription = %id, "subscription disabled: its endpoint answered 410 or kept failing");
                 }

@@ -9,15 +9,37 @@ use crate::domain::ids::{self, Id};
 use crate::domain::payload;
 use crate::signing::{signature_header, Signer};
 use crate::store::{Attempt, Fresh, Job, Member, Outcome, Verdict, WebinarId};
+use chrono::{DateTime, Utc};
 use std::collections::HashMap;
-use std::sync::Arc;
 
 /// Where and how a lane's POSTs go, as of its last look at the
 /// subscription.
 pub struct Target {
     pub url: url::Url,
-    pub signers: Arc<Vec<Signer>>,
+    pub signers: Signers,
     pub event: String,
+}
+
+/// The secrets that sign a lane's POSTs: the current one, and after a
+/// rotation the previous one with the end of its grace. The end is compared
+/// at each attempt, not when the view was made: a view lives until its next
+/// refresh, and the old secret must stop signing on time all the same.
+pub struct Signers {
+    pub current: Signer,
+    pub previous: Option<(Signer, DateTime<Utc>)>,
+}
+
+impl Signers {
+    /// The `webhook-signature` header of one message signed at `now`.
+    pub fn header(&self, id: &str, timestamp: i64, body: &[u8], now: DateTime<Utc>) -> String {
+        let previous = self
+            .previous
+            .as_ref()
+            .filter(|(_, until)| *until > now)
+            .map(|(s, _)| s);
+        let signers: Vec<&Signer> = std::iter::once(&self.current).chain(previous).collect();
+        signature_header(&signers, id, timestamp, body)
+    }
 }
 
 /// One POST to make.
@@ -147,7 +169,7 @@ pub async fn attempt(
         url: &target.url,
         webhook_id: job.id.as_str(),
         timestamp: ts,
-        signature: signature_header(&target.signers, job.id.as_str(), ts, &body),
+        signature: target.signers.header(job.id.as_str(), ts, &body, started),
         event: &target.event,
         reminder: &job.label,
         attempt: job.attempt,
@@ -217,6 +239,27 @@ mod tests {
             facts,
         );
         (job, bytes::Bytes::from(format!("{{\"n\":\"{id}\"}}")))
+    }
+
+    #[test]
+    fn the_previous_secret_signs_until_its_grace_ends_at_each_attempt() {
+        let signer = |s: &str| Signer::new(s).unwrap();
+        let (old, new) = ("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_AAAA");
+        let until = chrono::DateTime::parse_from_rfc3339("2024-03-15T09:00:00Z")
+            .unwrap()
+            .to_utc();
+        let signers = Signers {
+            current: signer(new),
+            previous: Some((signer(old), until)),
+        };
+        let second = chrono::Duration::seconds(1);
+        let before = signers.header("msg_1", 1, b"{}", until - second);
+        assert_eq!(before.split(' ').count(), 2, "{before}");
+        assert!(crate::signing::verify(old, "msg_1", 1, b"{}", &before));
+        for at in [until, until + second] {
+            let after = signers.header("msg_1", 1, b"{}", at);
+            assert_eq!(after, signer(new).sign("msg_1", 1, b"{}"), "at {at}");
+        }
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! refreshed about once a tick. The rate limiter is kept across refreshes
 //! while the rate is unchanged, so a refresh never resets its pacing.
 
-use super::unit::Target;
+use super::unit::{Signers, Target};
 use super::Dispatcher;
+use crate::domain::status::SubscriptionStatus;
 use crate::signing::Signer;
 use crate::store::{Subscription, SubscriptionId};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -48,7 +49,7 @@ pub(super) async fn refresh(
 
 fn view(d: &Dispatcher, sub: Subscription, old: Option<View>) -> Option<View> {
     let ctx = &d.inner.ctx;
-    if sub.status != "active" {
+    if sub.status != SubscriptionStatus::Active {
         return None;
     }
     let url = url::Url::parse(&sub.hook_url).ok()?;
@@ -60,12 +61,15 @@ fn view(d: &Dispatcher, sub: Subscription, old: Option<View>) -> Option<View> {
             None
         }
     };
-    let mut signers = vec![Signer::new(&open(&sub.secret)?).ok()?];
-    if let (Some(prev), Some(until)) = (&sub.previous_secret, sub.previous_until) {
-        if until > now {
-            signers.extend(open(prev).and_then(|p| Signer::new(&p).ok()));
-        }
-    }
+    let current = Signer::new(&open(&sub.secret)?).ok()?;
+    // Kept with the end of its grace: each attempt compares that with the
+    // clock (unit::Signers::header), as the view may outlive it.
+    let previous = match (&sub.previous_secret, sub.previous_until) {
+        (Some(prev), Some(until)) if until > now => open(prev)
+            .and_then(|p| Signer::new(&p).ok())
+            .map(|s| (s, until)),
+        _ => None,
+    };
     // Caps hold for the subscription across instances: this is our part.
     let rate = sub
         .rate_per_second
@@ -82,7 +86,7 @@ fn view(d: &Dispatcher, sub: Subscription, old: Option<View>) -> Option<View> {
     };
     let target = Arc::new(Target {
         url,
-        signers: Arc::new(signers),
+        signers: Signers { current, previous },
         event: sub.event.clone(),
     });
     Some(View {

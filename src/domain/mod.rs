@@ -8,9 +8,11 @@ pub mod ids;
 pub mod offset;
 pub mod payload;
 pub mod span;
+pub mod status;
 pub mod timezone;
 
 pub use event::Event;
 pub use hook_url::HookUrl;
 pub use offset::ReminderOffset;
+pub use status::{DeliveryStatus, ReminderStatus, Status, SubscriptionStatus, WebinarStatus};
 pub use timezone::Zone;

@@ -10,6 +10,7 @@
 pub mod plan;
 
 use crate::delivery::Dispatcher;
+use crate::metrics::{Fate, StoreCall};
 use crate::store::{DueReminder, FanoutMode, FanoutProgress};
 use crate::AppContext;
 use chrono::{DateTime, Duration, Utc};
@@ -93,10 +94,14 @@ async fn fire_due(
     let now = ctx.clock.now();
     let lease = now + Duration::from_std(ctx.config.lease)?;
     let horizon = now + Duration::from_std(ctx.config.stage_ahead)?;
+    let started = std::time::Instant::now();
     let due = ctx
         .store
         .claim_due_reminders(now, horizon, &ctx.instance, lease, 16)
-        .await?;
+        .await;
+    ctx.metrics
+        .store_call(StoreCall::ClaimDueReminders, started);
+    let due = due?;
     let mut staged = Vec::with_capacity(due.len());
     for r in &due {
         let now = ctx.clock.now();
@@ -111,6 +116,10 @@ async fn fire_due(
             _ = ctx.clock.sleep_until(r.due_at, ctx.config.tick) => {}
             _ = shutdown.cancelled() => return Ok(due.len()),
         }
+        let lag = (ctx.clock.now() - r.due_at).num_microseconds().unwrap_or(0);
+        ctx.metrics
+            .scheduler_lag_seconds
+            .record(lag.max(0) as f64 / 1e6);
         fan_out(ctx, dispatcher, r, staged, shutdown).await?;
     }
     Ok(due.len())
@@ -133,6 +142,7 @@ async fn step(
     // the rest as missed rather than sending it.
     let grace = Duration::from_std(cfg.on_time_grace)?;
     let mode = plan::decide(r.due_at, r.from_time, now, grace, cfg.late_policy);
+    let started = std::time::Instant::now();
     let p = ctx
         .store
         .fanout_batch(
@@ -144,7 +154,12 @@ async fn step(
             now + Duration::from_std(cfg.lease)?,
             plan::expires_at(r.from_time, cfg.expire_after_start),
         )
-        .await?;
+        .await;
+    ctx.metrics.store_call(StoreCall::FanoutBatch, started);
+    let p = p?;
+    if mode == FanoutMode::Missed {
+        ctx.metrics.count(Fate::Missed, p.created as u64);
+    }
     tracing::debug!(reminder = %r.id, created = p.created, late_ms = ms(ctx.clock.now() - r.due_at), "fan-out step");
     for sub in &p.subscriptions {
         dispatcher.wake(sub);

@@ -10,6 +10,7 @@ pub mod batch;
 pub mod catalog;
 pub mod engine;
 pub mod idempotency;
+pub mod jobs;
 pub mod model;
 pub mod oversight;
 pub mod page;
@@ -20,10 +21,12 @@ pub mod sqlite;
 
 pub use batch::{NewParticipants, PackedParticipant, ParticipantRef};
 pub use catalog::{
-    Catalog, History, Idempotency, Platform, Registrations, Subscriptions, Webinars,
+    Catalog, History, Idempotency, Platform, Pruned, QueueFigures, Registrations, Subscriptions,
+    Upkeep, Webinars,
 };
 pub use engine::Engine;
 pub use idempotency::Remembered;
+pub use jobs::*;
 pub use model::*;
 pub use oversight::{DueFanout, FanoutTally, Oversight, Trouble};
 pub use page::{PageRequest, Paged};

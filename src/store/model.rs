@@ -4,10 +4,11 @@
 pub use crate::domain::ids::{
     ApiKeyId, CreatorId, DeliveryId, MangoId, ParticipantId, ReminderId, SubscriptionId, WebinarId,
 };
-use crate::domain::payload::{ParticipantFacts, WebinarFacts};
+pub use crate::domain::status::{
+    DeliveryStatus, ReminderStatus, SubscriptionStatus, WebinarStatus,
+};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::collections::HashMap;
 
 /// A creator: owner of webinars, mangoes, API keys and subscriptions.
 #[derive(Clone, Debug, Serialize)]
@@ -70,7 +71,7 @@ pub struct Webinar {
     pub to_time: DateTime<Utc>,
     pub timezone: Option<String>,
     pub mangoes: Vec<MangoId>,
-    pub status: String,
+    pub status: WebinarStatus,
     #[serde(serialize_with = "crate::domain::payload::iso_ms")]
     pub created_at: DateTime<Utc>,
     #[serde(serialize_with = "crate::domain::payload::iso_ms")]
@@ -95,7 +96,7 @@ pub struct Reminder {
     pub from_time: DateTime<Utc>,
     #[serde(serialize_with = "crate::domain::payload::iso_ms")]
     pub due_at: DateTime<Utc>,
-    pub status: String,
+    pub status: ReminderStatus,
     pub late: bool,
     #[serde(serialize_with = "crate::domain::payload::iso_ms_opt")]
     pub fired_at: Option<DateTime<Utc>>,
@@ -159,7 +160,7 @@ pub struct Subscription {
     pub secret: String,
     pub previous_secret: Option<String>,
     pub previous_until: Option<DateTime<Utc>>,
-    pub status: String,
+    pub status: SubscriptionStatus,
     pub disabled_reason: Option<String>,
     pub max_concurrency: u32,
     pub rate_per_second: Option<u32>,
@@ -226,7 +227,7 @@ pub struct Delivery {
     pub webinar_id: Option<WebinarId>,
     pub participant_id: Option<ParticipantId>,
     pub reminder: String,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub late: bool,
     pub attempts: u32,
     #[serde(serialize_with = "crate::domain::payload::iso_ms")]
@@ -253,145 +254,4 @@ pub struct OneOff {
     pub label: String,
     pub payload: Vec<u8>,
     pub expires_at: DateTime<Utc>,
-}
-
-/// A delivery claimed for sending, with everything needed to render it.
-#[derive(Clone, Debug)]
-pub struct Job {
-    pub id: DeliveryId,
-    pub subscription_id: SubscriptionId,
-    pub label: String,
-    /// The number this attempt will carry in `x-tminus-attempt`.
-    pub attempt: u32,
-    pub expires_at: DateTime<Utc>,
-    pub payload: Option<Vec<u8>>,
-    pub webinar_id: Option<WebinarId>,
-    pub participant: Option<ParticipantFacts>,
-    /// Set for a slice's delivery that has no row yet.
-    pub fresh: Option<Fresh>,
-}
-
-/// What it takes to write the first row of a slice's delivery.
-#[derive(Clone, Debug)]
-pub struct Fresh {
-    pub slice: i64,
-    pub webinar_id: WebinarId,
-    pub participant_id: ParticipantId,
-    pub reminder_id: ReminderId,
-    pub label: String,
-    pub due_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-    pub late: bool,
-}
-
-impl Fresh {
-    /// The first attempt of one participant's delivery in a slice whose
-    /// rows look like this one.
-    pub fn job(
-        &self,
-        subscription_id: &SubscriptionId,
-        webhook_id: DeliveryId,
-        participant_id: ParticipantId,
-        facts: ParticipantFacts,
-    ) -> Job {
-        Job {
-            id: webhook_id,
-            subscription_id: subscription_id.clone(),
-            label: self.label.clone(),
-            attempt: 1,
-            expires_at: self.expires_at,
-            payload: None,
-            webinar_id: Some(self.webinar_id.clone()),
-            participant: Some(facts),
-            fresh: Some(Fresh {
-                participant_id,
-                ..self.clone()
-            }),
-        }
-    }
-}
-
-/// A claimed batch: the jobs, the facts of the webinars they refer to, and
-/// the slices they came from with how many jobs each gave.
-#[derive(Debug, Default)]
-pub struct Claimed {
-    pub jobs: Vec<Job>,
-    pub webinars: HashMap<WebinarId, WebinarFacts>,
-    pub slices: Vec<(i64, usize)>,
-}
-
-/// Of the work a lane holds, what was withdrawn since it was leased (see
-/// [`crate::store::Engine::withdrawn`]).
-#[derive(Debug, Default)]
-pub struct Withdrawn {
-    /// Slices no longer pending: cancelled (a cancel, a delete, a
-    /// reschedule, a removed subscription), or finished elsewhere.
-    pub slices: std::collections::HashSet<i64>,
-    /// Rows no longer pending.
-    pub rows: std::collections::HashSet<DeliveryId>,
-    /// Participants unregistered since.
-    pub participants: std::collections::HashSet<ParticipantId>,
-}
-
-impl Withdrawn {
-    pub fn is_empty(&self) -> bool {
-        self.slices.is_empty() && self.rows.is_empty() && self.participants.is_empty()
-    }
-}
-
-/// How an attempt ended, as the delivery policy decided.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Verdict {
-    /// The receiver acknowledged it.
-    Delivered,
-    /// Try again at this instant.
-    Retry(DateTime<Utc>),
-    /// No point retrying: the reminder is stale.
-    Expired,
-    /// The receiver answered 410: the subscription is disabled.
-    Gone,
-}
-
-/// One attempt's result, to be recorded.
-#[derive(Clone, Debug)]
-pub struct Outcome {
-    pub delivery_id: DeliveryId,
-    pub subscription_id: SubscriptionId,
-    pub attempt: Attempt,
-    pub verdict: Verdict,
-    /// For a slice's delivery attempted for the first time: its row to write.
-    pub fresh: Option<Fresh>,
-    /// For a batch attempted for the first time: its body and its members.
-    pub batch: Option<(Vec<u8>, Vec<Member>)>,
-}
-
-/// A delivery carried in a batch: its webhook-id and its row.
-pub type Member = (DeliveryId, Fresh);
-
-/// What the scheduler should do with the next slice of a reminder.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum FanoutMode {
-    /// Create deliveries to send; `late` marks them as sent after their time.
-    Send { late: bool },
-    /// Record the deliveries as missed: too late to be useful.
-    Missed,
-}
-
-/// Progress of one fan-out slice.
-#[derive(Clone, Debug, Default)]
-pub struct FanoutProgress {
-    /// Subscriptions that received new pending deliveries.
-    pub subscriptions: Vec<SubscriptionId>,
-    pub created: usize,
-    pub done: bool,
-}
-
-/// A claimed due reminder, with the webinar start it announces.
-#[derive(Clone, Debug)]
-pub struct DueReminder {
-    pub id: ReminderId,
-    pub webinar_id: WebinarId,
-    pub label: String,
-    pub due_at: DateTime<Utc>,
-    pub from_time: DateTime<Utc>,
 }

@@ -8,6 +8,9 @@
 
 use super::{Delivery, StoreError, StoreResult};
 use crate::domain::ids::Id;
+use crate::domain::status::{
+    DeliveryStatus, ReminderStatus, Status, SubscriptionStatus, WebinarStatus,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -53,6 +56,22 @@ impl<T: Id> From<&Option<T>> for Value {
         v.as_ref().into()
     }
 }
+
+macro_rules! status_values {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Value {
+            fn from(s: $t) -> Self {
+                Value::Text(s.as_str().to_owned())
+            }
+        }
+    )*};
+}
+status_values!(
+    WebinarStatus,
+    ReminderStatus,
+    DeliveryStatus,
+    SubscriptionStatus
+);
 
 impl From<&Vec<u8>> for Value {
     fn from(b: &Vec<u8>) -> Self {
@@ -126,6 +145,13 @@ impl Row {
     /// A nullable id column.
     pub fn opt_id<T: Id>(&self, i: usize) -> StoreResult<Option<T>> {
         Ok(self.opt_text(i)?.map(T::trusted))
+    }
+
+    /// A status column: one of its enum's words, or a store error.
+    pub fn status<T: Status>(&self, i: usize) -> StoreResult<T> {
+        let word = self.text(i)?;
+        T::parse(&word)
+            .ok_or_else(|| anyhow::anyhow!("unknown {} status {word:?} in the store", T::OF).into())
     }
 
     /// A nullable text column.
@@ -278,6 +304,12 @@ pub trait Backend: Db + 'static {
         Ok(HeldTally::default())
     }
 
+    /// Whether this backend keeps SQLite's receipts (`store::receipt`),
+    /// which retention prunes with the rest of the history.
+    fn keeps_receipts(&self) -> bool {
+        false
+    }
+
     /// Whether a failed transaction may simply be run again (PostgreSQL:
     /// a deadlock's victim, or not serialisable).
     fn retryable(&self, _e: &StoreError) -> bool {
@@ -345,6 +377,23 @@ pub fn touched(n: u64) -> StoreResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_status_the_enum_lacks_is_a_store_error() {
+        let row = Row(vec![
+            Value::Text("active".into()),
+            Value::Text("weird".into()),
+        ]);
+        assert_eq!(
+            row.status::<SubscriptionStatus>(0).unwrap(),
+            SubscriptionStatus::Active
+        );
+        let err = row.status::<SubscriptionStatus>(1).unwrap_err().to_string();
+        assert!(
+            err.contains("unknown subscription status \"weird\""),
+            "{err}"
+        );
+    }
 
     #[test]
     fn placeholders_become_sqlites() {

@@ -26,6 +26,7 @@ mod platform;
 mod policies;
 mod postgres_tls;
 mod queries;
+mod receive;
 mod receiver;
 mod refusals;
 mod replay;

@@ -1,13 +1,14 @@
 //! Signing secrets under concurrency: rotations made at once each answer
 //! the secret they installed, and the webhooks are then signed with the
 //! last one and its predecessor (kept for the grace period), on SQLite and
-//! on PostgreSQL.
+//! on PostgreSQL; and the predecessor stops signing when the grace ends.
 
 use crate::helpers::*;
-use crate::receiver::TestReceiver;
+use crate::receiver::{Reply, TestReceiver};
 use reqwest::{Method, StatusCode};
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 async fn concurrent_rotations_each_answer_what_they_stored(app: &TestApp) {
     let rx = TestReceiver::start().await;
@@ -73,6 +74,48 @@ async fn concurrent_rotations_on_postgres() {
     concurrent_rotations_each_answer_what_they_stored(&app).await;
     app.stop().await;
     db.drop_now().await;
+}
+
+/// The previous secret stops signing when its grace ends, even in a lane
+/// that read the subscription before then and has not looked at it again
+/// (a tick longer than the test): the retry after the grace carries one
+/// signature, the new secret's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_old_secret_stops_signing_when_its_grace_ends() {
+    let mut app = spawn_with(|c| {
+        c.secret_grace = Duration::from_secs(1);
+        c.tick = Duration::from_secs(60);
+    })
+    .await;
+    let rx = TestReceiver::start().await;
+    // The first attempt is answered 503 and retried 2 s later, past the grace.
+    rx.script([Reply::status(503).retry_after("2")]);
+    let (_, key) = app.creator().await;
+    let sub = app.subscribe(&key, &rx.url, None).await;
+    let (sid, old) = (sub["id"].as_str().unwrap(), sub["secret"].as_str().unwrap());
+    let (s, rotated) = app
+        .hooks(Method::POST, &key, &format!("/{sid}/rotate-secret"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{rotated}");
+    let new = rotated["secret"].as_str().unwrap();
+    let (s, b) = app
+        .hooks(Method::POST, &key, &format!("/{sid}/test"), None)
+        .await;
+    assert!(s.is_success(), "{b}");
+    let got = rx.wait_for(2, 15).await;
+    let verifies = |i: usize, secret: &str| {
+        standardwebhooks::Webhook::new(secret)
+            .unwrap()
+            .verify(&got[i].body, &got[i].headers)
+            .is_ok()
+    };
+    let signatures = |i: usize| got[i].header("webhook-signature").split(' ').count();
+    assert_eq!(signatures(0), 2, "within the grace, both secrets sign");
+    assert!(verifies(0, old) && verifies(0, new));
+    assert_eq!(got[0].header("webhook-id"), got[1].header("webhook-id"));
+    assert_eq!(signatures(1), 1, "after the grace, one signature only");
+    assert!(verifies(1, new) && !verifies(1, old));
+    app.stop().await;
 }
 
 /// Straight through the store: each of many rotations at once answers the

@@ -33,7 +33,7 @@ pub async fn delivered(db: &Path, sub: &str) -> BTreeSet<String> {
     let ids = store
         .list_deliveries(
             &sub.parse().unwrap(),
-            Some("delivered"),
+            Some(tminus::domain::DeliveryStatus::Delivered),
             &tminus::store::PageRequest::all(),
         )
         .await

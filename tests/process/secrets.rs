@@ -1,5 +1,5 @@
 //! No secret in any log at any level, and none readable at rest: with
-//! `TMINUS_LOG=trace`, on SQLite and on PostgreSQL (whose driver logs query
+//! `TMINUS_LOG=trace` and JSON logs, on SQLite and on PostgreSQL (whose driver logs query
 //! parameters at debug), a whole life cycle — a password in the database
 //! URL, the admin token, an API key, signing secrets before and after a
 //! rotation, a participant's data, a fan-out — leaves none of them in the
@@ -14,6 +14,8 @@ use std::time::Duration;
 const KEY1: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 const KEY2: &str = "HxoZGBcWFRQTEhEQDw4NDAsKCQgHBgUEAwIBAB8eHRw=";
 const EMAIL: &str = "private.person@example.com";
+/// The most verbose log there is, in the format machines read.
+const TRACE_JSON: [(&str, &str); 2] = [("TMINUS_LOG", "trace"), ("TMINUS_LOG_FORMAT", "json")];
 
 async fn call(req: reqwest::RequestBuilder, body: Option<Value>) -> Value {
     let req = match body {
@@ -60,8 +62,43 @@ async fn life_cycle(http: &reqwest::Client, inst: &Instance, rx: &Receiver) -> V
     ]
 }
 
+/// The log is JSON, one object a line, as verbose as it gets, with a request span
+/// for each API call, and holds none of `secrets`.
 fn assert_log_clean(log: &str, secrets: &[&str]) {
-    assert!(log.contains(" TRACE "), "trace output was written");
+    let events: Vec<Value> = log
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    // tminus's own debug events are the most verbose that pass the filter.
+    assert!(
+        events.iter().any(|e| e["level"] == "DEBUG"),
+        "debug output was written"
+    );
+    assert!(
+        events.iter().all(|e| {
+            let t = e["target"].as_str().unwrap_or_default();
+            e["level"] != "DEBUG" && e["level"] != "TRACE" || t.starts_with("tminus")
+        }),
+        "no dependency's debug or trace output"
+    );
+    let answered: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["span"]["name"] == "request" && e["fields"]["message"] == "answered")
+        .collect();
+    let rotation = "/api/v1/integration/webhook/webhook/{id}/rotate-secret";
+    assert!(
+        answered
+            .iter()
+            .any(|e| e["span"]["route"] == rotation && e["span"]["method"] == "POST"),
+        "the rotation's request span, by its route template"
+    );
+    for e in &answered {
+        assert!(
+            e["fields"]["status"].is_u64() && e["fields"]["latency_ms"].is_number(),
+            "{e}"
+        );
+    }
     for s in secrets {
         assert!(!log.contains(s), "the log holds a secret: {s}");
     }
@@ -82,7 +119,7 @@ async fn postgres_at_trace_logs_no_secret_and_stores_secrets_sealed() {
     let http = reqwest::Client::new();
     let rx = Receiver::start().await;
     let args = ["--secret-key", KEY1];
-    let inst = Instance::spawn_with_env(&url, logs.path(), "pg", &args, &[("TMINUS_LOG", "trace")]);
+    let inst = Instance::spawn_with_env(&url, logs.path(), "pg", &args, &TRACE_JSON);
     wait_healthy(&http, &inst).await;
     let secrets = life_cycle(&http, &inst, &rx).await;
     drop(inst);
@@ -117,8 +154,7 @@ async fn sqlite_at_trace_logs_no_secret_and_keeps_its_file_private() {
     let http = reqwest::Client::new();
     let rx = Receiver::start().await;
     let args = ["--secret-key", KEY1];
-    let env = [("TMINUS_LOG", "trace")];
-    let inst = Instance::spawn_with_env(db.to_str().unwrap(), logs.path(), "a", &args, &env);
+    let inst = Instance::spawn_with_env(db.to_str().unwrap(), logs.path(), "a", &args, &TRACE_JSON);
     wait_healthy(&http, &inst).await;
     let secrets = life_cycle(&http, &inst, &rx).await;
     #[cfg(unix)]

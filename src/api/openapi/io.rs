@@ -67,40 +67,36 @@ fn auth_errors(
     ]
 }
 
-impl OperationInput for Admin {
-    fn operation_input(_: &mut GenContext, op: &mut Operation) {
-        secured(op, ADMIN_SCHEME);
-    }
+/// An extractor that authenticates: its security scheme, and the 401 and
+/// 429 it may answer before the handler runs.
+macro_rules! secured_input {
+    ($who:ty, $scheme:expr, $missing:literal) => {
+        impl OperationInput for $who {
+            fn operation_input(_: &mut GenContext, op: &mut Operation) {
+                secured(op, $scheme);
+            }
 
-    fn inferred_early_responses(
-        ctx: &mut GenContext,
-        op: &mut Operation,
-    ) -> Vec<(Option<u16>, Response)> {
-        auth_errors(
-            ctx,
-            op,
-            "The admin token is missing (`missing_token`) or wrong (`invalid_token`).",
-        )
-    }
+            fn inferred_early_responses(
+                ctx: &mut GenContext,
+                op: &mut Operation,
+            ) -> Vec<(Option<u16>, Response)> {
+                auth_errors(ctx, op, $missing)
+            }
+        }
+    };
 }
 
-impl OperationInput for Integrator {
-    fn operation_input(_: &mut GenContext, op: &mut Operation) {
-        secured(op, KEY_SCHEME);
-    }
-
-    fn inferred_early_responses(
-        ctx: &mut GenContext,
-        op: &mut Operation,
-    ) -> Vec<(Option<u16>, Response)> {
-        auth_errors(
-            ctx,
-            op,
-            "The `x-api-key` header is missing (`missing_api_key`), or the key is \
-             unknown or revoked (`invalid_api_key`).",
-        )
-    }
-}
+secured_input!(
+    Admin,
+    ADMIN_SCHEME,
+    "The admin token is missing (`missing_token`) or wrong (`invalid_token`)."
+);
+secured_input!(
+    Integrator,
+    KEY_SCHEME,
+    "The `x-api-key` header is missing (`missing_api_key`), or the key is \
+     unknown or revoked (`invalid_api_key`)."
+);
 
 /// The errors of reading a JSON body, before the handler's own checks.
 pub fn body_errors(ctx: &mut GenContext, op: &mut Operation) -> Vec<(Option<u16>, Response)> {

@@ -1,7 +1,7 @@
 //! The integrators' views: a subscription (its secret only where shown on
 //! purpose) and its deliveries with their attempts.
 
-use super::{at, at_opt, status, DeliveryStatus, Instant, SubscriptionStatus};
+use super::{at, at_opt, DeliveryStatus, Instant, SubscriptionStatus};
 use crate::domain::ids::{
     CreatorId, DeliveryId, MangoId, ParticipantId, SubscriptionId, WebinarId,
 };
@@ -62,7 +62,7 @@ impl Subscription {
             previous_secret_valid_until: None,
             rate_per_second: s.rate_per_second,
             secret,
-            status: status("subscription", &s.status)?,
+            status: s.status,
             webinar: s.webinar_id.clone(),
         })
     }
@@ -135,7 +135,7 @@ impl TryFrom<store::Delivery> for Delivery {
     type Error = anyhow::Error;
     fn try_from(d: store::Delivery) -> anyhow::Result<Self> {
         Ok(Self {
-            status: status("delivery", &d.status)?,
+            status: d.status,
             attempt_log: d
                 .attempt_log
                 .map(|l| l.into_iter().map(Attempt::from).collect()),

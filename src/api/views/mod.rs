@@ -8,10 +8,13 @@
 
 use crate::domain::ids::{ApiKeyId, CreatorId, MangoId, ParticipantId, ReminderId, WebinarId};
 use crate::domain::payload::iso_millis;
+pub use crate::domain::status::{
+    DeliveryStatus, ReminderStatus, SubscriptionStatus, WebinarStatus,
+};
 use crate::store;
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// An instant as every answer writes it: `2024-03-15T10:00:00.000Z`.
 pub type Instant = String;
@@ -22,81 +25,6 @@ fn at(t: DateTime<Utc>) -> Instant {
 
 fn at_opt(t: Option<DateTime<Utc>>) -> Option<Instant> {
     t.map(iso_millis)
-}
-
-/// A stored status that a view shows as an enum; a value the enum lacks is
-/// a bug of ours (a 500, logged), never something shown half-typed.
-fn status<T: for<'de> Deserialize<'de>>(what: &str, s: &str) -> anyhow::Result<T> {
-    T::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(s))
-        .map_err(|_| anyhow::anyhow!("unknown {what} status {s:?} in the store"))
-}
-
-/// A webinar's state.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq)]
-#[serde(rename_all = "lowercase")]
-pub enum WebinarStatus {
-    Scheduled,
-    Cancelled,
-    Deleted,
-}
-
-/// A reminder's state: waiting, being fanned out, sent, missed (its time
-/// passed while nothing could send it) or cancelled with its webinar.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq)]
-#[serde(rename_all = "lowercase")]
-pub enum ReminderStatus {
-    Pending,
-    Firing,
-    Sent,
-    Missed,
-    Cancelled,
-}
-
-/// A delivery's state; `batched`: carried inside the batch `batchId`.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq)]
-#[serde(rename_all = "lowercase")]
-pub enum DeliveryStatus {
-    Pending,
-    Delivered,
-    Batched,
-    Failed,
-    Expired,
-    Missed,
-    Cancelled,
-}
-
-impl DeliveryStatus {
-    /// The stored form, for filtering.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Delivered => "delivered",
-            Self::Batched => "batched",
-            Self::Failed => "failed",
-            Self::Expired => "expired",
-            Self::Missed => "missed",
-            Self::Cancelled => "cancelled",
-        }
-    }
-}
-
-/// A subscription's state: `disabled` after its endpoint failed for too
-/// long (see `disabledReason`).
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq)]
-#[serde(rename_all = "lowercase")]
-pub enum SubscriptionStatus {
-    Active,
-    Disabled,
-}
-
-impl SubscriptionStatus {
-    /// The stored form, for filtering.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Disabled => "disabled",
-        }
-    }
 }
 
 /// A creator: owner of webinars, mangoes, API keys and subscriptions.
@@ -196,7 +124,7 @@ impl TryFrom<store::Webinar> for Webinar {
     type Error = anyhow::Error;
     fn try_from(w: store::Webinar) -> anyhow::Result<Self> {
         Ok(Self {
-            status: status("webinar", &w.status)?,
+            status: w.status,
             id: w.id,
             creator_id: w.creator_id,
             title: w.title,
@@ -232,7 +160,7 @@ impl TryFrom<store::Reminder> for Reminder {
     type Error = anyhow::Error;
     fn try_from(r: store::Reminder) -> anyhow::Result<Self> {
         Ok(Self {
-            status: status("reminder", &r.status)?,
+            status: r.status,
             due_at: at(r.due_at),
             fired_at: at_opt(r.fired_at),
             from_time: at(r.from_time),

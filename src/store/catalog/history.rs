@@ -5,6 +5,7 @@
 //! [`crate::store::sql::Tx::take_held`]); PostgreSQL has none.
 
 use super::History;
+use crate::domain::status::DeliveryStatus;
 use crate::store::page::key_cursor;
 use crate::store::sql::{params, transact, Backend, Db, Row};
 use crate::store::{
@@ -20,8 +21,8 @@ const DELIVERY_COLS: &str = "id, subscription_id, webinar_id, participant_id, la
     batch_id";
 
 fn delivery(r: &Row) -> StoreResult<Delivery> {
-    let status = r.text(5)?;
-    let pending = status == "pending";
+    let status = r.status(5)?;
+    let pending = status == DeliveryStatus::Pending;
     Ok(Delivery {
         id: r.id(0)?,
         subscription_id: r.id(1)?,
@@ -91,7 +92,7 @@ impl<B: Backend> History for B {
     async fn list_deliveries(
         &self,
         sub: &SubscriptionId,
-        status: Option<&str>,
+        status: Option<DeliveryStatus>,
         page: &PageRequest,
     ) -> StoreResult<Paged<Delivery>> {
         let after = page.after_key()?.map(|k| (k.at, k.id));
@@ -113,7 +114,7 @@ impl<B: Backend> History for B {
             d.attempt_log = Some(attempts(self, &d.id).await?);
             rows.push((r.time(15)?, d));
         }
-        if status.is_none_or(|s| s == "delivered") {
+        if status.is_none_or(|s| s == DeliveryStatus::Delivered) {
             let held = self.held_recent(sub.as_str(), after, page.fetch()).await?;
             if !held.is_empty() {
                 let seen: HashSet<DeliveryId> = rows.iter().map(|(_, d)| d.id.clone()).collect();
@@ -147,7 +148,7 @@ impl<B: Backend> History for B {
             // attempted again.
             tx.take_held(sub.as_str(), id.as_str()).await?;
             let d = row(&*tx, sub, id).await?.ok_or(StoreError::NotFound)?;
-            if d.status == "cancelled" {
+            if d.status == DeliveryStatus::Cancelled {
                 return Err(StoreError::Conflict(
                     "a cancelled delivery cannot be retried".into(),
                 ));
@@ -168,7 +169,7 @@ impl<B: Backend> History for B {
     async fn replay_deliveries(
         &self,
         sub: &SubscriptionId,
-        status: &str,
+        status: DeliveryStatus,
         (since, until): (DateTime<Utc>, DateTime<Utc>),
         now: DateTime<Utc>,
         expires: DateTime<Utc>,

@@ -6,8 +6,10 @@
 //! [`super::sql::Backend`] (one statement text and one row mapper each);
 //! History with hooks that bring in SQLite's receipts; [`Registrations`]
 //! (bulk inserts) is per backend, where the dialects really differ.
-//! [`Idempotency`] keeps the answers `Idempotency-Key` repeats, and
-//! [`Oversight`] gives the dashboard's views. [`Catalog`] is all seven.
+//! [`Idempotency`] keeps the answers `Idempotency-Key` repeats. [`Upkeep`]
+//! is what operators need: figures for the metrics, and retention's
+//! deletes; [`Oversight`] gives the dashboard's views. [`Catalog`] is all
+//! eight.
 //! The hot path is [`super::Engine`].
 
 mod history;
@@ -15,7 +17,10 @@ mod idempotency;
 mod oversight;
 mod platform;
 mod subscriptions;
+mod upkeep;
 mod webinars;
+
+pub use upkeep::{Pruned, QueueFigures};
 
 use super::*;
 use async_trait::async_trait;
@@ -139,7 +144,7 @@ pub trait Subscriptions: Send + Sync + 'static {
     async fn list_subscriptions(
         &self,
         creator_id: Option<&CreatorId>,
-        status: Option<&str>,
+        status: Option<SubscriptionStatus>,
         page: &PageRequest,
     ) -> StoreResult<Paged<Subscription>>;
     async fn get_subscription(&self, id: &SubscriptionId) -> StoreResult<Subscription>;
@@ -174,7 +179,7 @@ pub trait History: Send + Sync + 'static {
     async fn list_deliveries(
         &self,
         subscription_id: &SubscriptionId,
-        status: Option<&str>,
+        status: Option<DeliveryStatus>,
         page: &PageRequest,
     ) -> StoreResult<Paged<Delivery>>;
     async fn get_delivery(
@@ -200,7 +205,7 @@ pub trait History: Send + Sync + 'static {
     async fn replay_deliveries(
         &self,
         subscription_id: &SubscriptionId,
-        status: &str,
+        status: DeliveryStatus,
         window: (DateTime<Utc>, DateTime<Utc>),
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
@@ -223,9 +228,46 @@ pub trait Idempotency: Send + Sync + 'static {
     async fn remember(&self, r: &Remembered, since: DateTime<Utc>) -> StoreResult<Remembered>;
 }
 
+/// What operators need of the store: the figures `/metrics` reads at
+/// scrape time, and retention's deletes (`crate::retention`), each one
+/// short transaction that spares the rows of fan-outs with work left.
+#[async_trait]
+pub trait Upkeep: Send + Sync + 'static {
+    /// Queue depth and subscriptions by status, at `now`.
+    async fn queue_figures(&self, now: DateTime<Utc>) -> StoreResult<QueueFigures>;
+    /// Whether a reminder's fan-out is over: fanned out to the end, and
+    /// no slice of it left to send (retries may remain).
+    async fn fanout_finished(
+        &self,
+        reminder: &ReminderId,
+        webinar: &WebinarId,
+    ) -> StoreResult<bool>;
+    /// Every subscription that may have history, deleted ones included.
+    async fn history_owners(&self) -> StoreResult<Vec<SubscriptionId>>;
+    /// Removes up to `limit` settled deliveries (and their attempts) of a
+    /// subscription made before `before`, and as many receipts.
+    async fn prune_history(
+        &self,
+        subscription: &SubscriptionId,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Pruned>;
+    /// Removes settled slices made before `before` among the next `limit`
+    /// after id `after`; answers where to go on from, if the walk goes on.
+    async fn prune_slices(
+        &self,
+        after: i64,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<(Pruned, Option<i64>)>;
+    /// Removes up to `limit` finished reminders due before `before` of
+    /// webinars that ended before it.
+    async fn prune_reminders(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64>;
+}
+
 /// The whole catalog: what a store answers for the API and the dashboard.
 pub trait Catalog:
-    Platform + Webinars + Registrations + Subscriptions + History + Idempotency + Oversight
+    Platform + Webinars + Registrations + Subscriptions + History + Idempotency + Upkeep + Oversight
 {
 }
 
@@ -236,6 +278,7 @@ impl<T> Catalog for T where
         + Subscriptions
         + History
         + Idempotency
+        + Upkeep
         + Oversight
         + ?Sized
 {

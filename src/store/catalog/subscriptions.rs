@@ -2,6 +2,7 @@
 //! for both backends (see [`crate::store::sql`]).
 
 use super::{cancel_work, Subscriptions};
+use crate::domain::status::SubscriptionStatus;
 use crate::store::sql::{params, touched, transact, Backend, Db, Row};
 use crate::store::{
     CreatorId, NewSubscription, PageRequest, Paged, StoreResult, StoredSecrets, Subscription,
@@ -25,7 +26,7 @@ pub(super) fn subscription(r: &Row) -> StoreResult<Subscription> {
         secret: r.text(6)?,
         previous_secret: r.opt_text(7)?,
         previous_until: r.opt_time(8)?,
-        status: r.text(9)?,
+        status: r.status(9)?,
         disabled_reason: r.opt_text(10)?,
         max_concurrency: r.int(11)? as u32,
         rate_per_second: r.opt_int(12)?.map(|v| v as u32),
@@ -118,7 +119,7 @@ impl<B: Backend> Subscriptions for B {
     async fn list_subscriptions(
         &self,
         creator_id: Option<&CreatorId>,
-        status: Option<&str>,
+        status: Option<SubscriptionStatus>,
         page: &PageRequest,
     ) -> StoreResult<Paged<Subscription>> {
         let sql = format!(

@@ -4,6 +4,7 @@
 //! ([`super::Registrations`]): the bulk insert is where the dialects differ.
 
 use super::{cancel_work, Webinars};
+use crate::domain::status::WebinarStatus;
 use crate::store::page::key_cursor;
 use crate::store::sql::{params, touched, transact, Backend, Db, Row, Tx, Value};
 use crate::store::{
@@ -29,7 +30,7 @@ fn webinar(r: &Row, mangoes: Vec<MangoId>) -> StoreResult<Webinar> {
         from_time: r.time(4)?,
         to_time: r.time(5)?,
         timezone: r.opt_text(6)?,
-        status: r.text(7)?,
+        status: r.status(7)?,
         created_at: r.time(8)?,
         updated_at: r.time(9)?,
         mangoes,
@@ -43,7 +44,7 @@ fn reminder(r: &Row) -> StoreResult<Reminder> {
         label: r.text(2)?,
         from_time: r.time(3)?,
         due_at: r.time(4)?,
-        status: r.text(5)?,
+        status: r.status(5)?,
         late: r.bool(6)?,
         fired_at: r.opt_time(7)?,
     })
@@ -256,17 +257,18 @@ impl<B: Backend> Webinars for B {
 
     async fn end_webinar(&self, id: &WebinarId, deleted: bool) -> StoreResult<Webinar> {
         let now = self.now();
-        let status = if deleted { "deleted" } else { "cancelled" };
+        let status = if deleted {
+            WebinarStatus::Deleted
+        } else {
+            WebinarStatus::Cancelled
+        };
         transact(self, |tx| async move {
             let before = get(&*tx, id).await?;
             let sql = "UPDATE webinars SET status = $2, updated_at = $3 WHERE id = $1";
             tx.execute(sql, params![id, status, now]).await?;
             cancel_pending(&*tx, id, now).await?;
             tx.commit().await?;
-            Ok(Webinar {
-                status: status.into(),
-                ..before
-            })
+            Ok(Webinar { status, ..before })
         })
         .await
     }

@@ -283,11 +283,7 @@ async fn finish(
     if staged {
         return Ok(progress);
     }
-    let final_status = if mode == FanoutMode::Missed {
-        "missed"
-    } else {
-        "sent"
-    };
+    let final_status = mode.final_status().as_str();
     tx.execute(
         "UPDATE reminders SET status = $2, late = $3, locked_until = NULL WHERE id = $1",
         &[&reminder_id, &final_status, &late],

@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_init.sql"),
     include_str!("../../../migrations/postgres/0002_instances.sql"),
     include_str!("../../../migrations/postgres/0003_idempotency.sql"),
+    include_str!("../../../migrations/postgres/0004_retention.sql"),
 ];
 
 /// Connections per instance: enough for the scheduler, every busy lane's

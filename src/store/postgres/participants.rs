@@ -16,6 +16,7 @@
 
 use super::found;
 use crate::domain::ids::new_id;
+use crate::domain::status::WebinarStatus;
 use crate::store::{
     NewParticipant, NewParticipants, Participant, RegisterSummary, Registrations, StoreError,
     StoreResult, WebinarId,
@@ -71,7 +72,7 @@ pub async fn register(
         )
         .await?
         .map(|r| r.get(0));
-    if found(status)? != "scheduled" {
+    if found(status)? != WebinarStatus::Scheduled.as_str() {
         return Err(StoreError::Conflict("webinar is cancelled".into()));
     }
     let mut seqs: Vec<i64> = tx

@@ -34,12 +34,7 @@ pub(super) struct Rows<'a> {
 
 /// A verdict as the row's status and next attempt.
 fn verdict(v: &Verdict, now: DateTime<Utc>) -> (&'static str, DateTime<Utc>) {
-    match v {
-        Verdict::Delivered => ("delivered", now),
-        Verdict::Retry(t) => ("pending", *t),
-        Verdict::Expired => ("expired", now),
-        Verdict::Gone => ("failed", now),
-    }
+    (v.status().as_str(), v.next_attempt(now))
 }
 
 /// The rows first attempts make: slice deliveries' and batches' own rows

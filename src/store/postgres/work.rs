@@ -277,41 +277,43 @@ pub async fn withdrawn(
     rows: &[DeliveryId],
     participants: &[ParticipantId],
 ) -> StoreResult<Withdrawn> {
-    let mut out = Withdrawn::default();
-    if !slices.is_empty() {
-        out.slices = c
-            .query(
-                "SELECT u.id FROM unnest($1::int8[]) AS u(id) WHERE NOT EXISTS
-                   (SELECT 1 FROM slices l WHERE l.id = u.id AND l.status = 'pending')",
-                &[&slices],
-            )
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+    Ok(Withdrawn {
+        slices: among(
+            c,
+            "SELECT u.id FROM unnest($1::int8[]) AS u(id) WHERE NOT EXISTS
+               (SELECT 1 FROM slices l WHERE l.id = u.id AND l.status = 'pending')",
+            slices,
+        )
+        .await?,
+        rows: among(
+            c,
+            "SELECT u.id FROM unnest($1::text[]) AS u(id) WHERE NOT EXISTS
+               (SELECT 1 FROM deliveries d WHERE d.id = u.id AND d.status = 'pending')",
+            rows,
+        )
+        .await?,
+        participants: among(
+            c,
+            "SELECT id FROM participants WHERE id = ANY($1) AND unregistered_at IS NOT NULL",
+            participants,
+        )
+        .await?,
+    })
+}
+
+/// The first column of the rows `sql` picks out of `ids` (its `$1`);
+/// nothing, without asking, when there are no ids.
+async fn among<P, T>(c: &impl GenericClient, sql: &str, ids: &[P]) -> StoreResult<HashSet<T>>
+where
+    P: tokio_postgres::types::ToSql + Sync,
+    T: for<'a> tokio_postgres::types::FromSql<'a> + Eq + std::hash::Hash,
+{
+    if ids.is_empty() {
+        return Ok(HashSet::new());
     }
-    if !rows.is_empty() {
-        out.rows = c
-            .query(
-                "SELECT u.id FROM unnest($1::text[]) AS u(id) WHERE NOT EXISTS
-                   (SELECT 1 FROM deliveries d WHERE d.id = u.id AND d.status = 'pending')",
-                &[&rows],
-            )
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-    }
-    if !participants.is_empty() {
-        out.participants = c
-            .query(
-                "SELECT id FROM participants WHERE id = ANY($1) AND unregistered_at IS NOT NULL",
-                &[&participants],
-            )
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-    }
-    Ok(out)
+    Ok(c.query(sql, &[&ids])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
 }

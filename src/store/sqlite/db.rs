@@ -193,6 +193,10 @@ impl Backend for SqliteStore {
         self.clock.now()
     }
 
+    fn keeps_receipts(&self) -> bool {
+        true
+    }
+
     async fn held(&self, sub: &str, id: &str) -> StoreResult<Option<Delivery>> {
         let (sub, id) = (sub.to_owned(), id.to_owned());
         self.run(move |c| receipts::get(c, &sub, &id)).await

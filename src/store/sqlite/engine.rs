@@ -249,11 +249,7 @@ fn finish(
     mode: FanoutMode,
     late: bool,
 ) -> StoreResult<()> {
-    let final_status = if mode == FanoutMode::Missed {
-        "missed"
-    } else {
-        "sent"
-    };
+    let final_status = mode.final_status().as_str();
     tx.execute(
         "UPDATE reminders SET status = ?2, late = ?3, locked_until = NULL WHERE id = ?1",
         params![reminder_id, final_status, late],

@@ -3,6 +3,7 @@
 //! a row is in memory. Paging and unregistering are the catalog's.
 
 use super::{at, ms};
+use crate::domain::status::WebinarStatus;
 use crate::store::{
     NewParticipant, NewParticipants, Participant, ParticipantId, RegisterSummary, Registrations,
     StoreError, StoreResult, WebinarId,
@@ -40,7 +41,7 @@ pub fn register(
         [webinar_id],
         |r| r.get(0),
     )?;
-    if status != "scheduled" {
+    if status != WebinarStatus::Scheduled.as_str() {
         return Err(StoreError::Conflict("webinar is cancelled".into()));
     }
     let tx = c.transaction()?;

@@ -4,6 +4,7 @@
 
 use super::at;
 use crate::domain::ids::{join_webhook_id, split_webhook_id, Id};
+use crate::domain::status::DeliveryStatus;
 use crate::store::receipt::{self, Entry, Receipt};
 use crate::store::{
     Delivery, DeliveryId, Outcome, ParticipantId, ReminderId, StoreError, StoreResult, WebinarId,
@@ -173,7 +174,7 @@ fn delivery(
         webinar_id: Some(s.webinar_id.clone()),
         participant_id: participant(c, e.seq)?,
         reminder: s.label.clone(),
-        status: "delivered".into(),
+        status: DeliveryStatus::Delivered,
         late: s.late,
         attempts: 1,
         due_at: at(s.due_ms),

@@ -131,11 +131,10 @@ fn record_row<'a>(
     health: &mut Health<'a>,
 ) -> StoreResult<()> {
     let a = &o.attempt;
-    let (status, next) = match &o.verdict {
-        Verdict::Delivered => ("delivered", now_ms),
-        Verdict::Retry(t) => ("pending", ms(*t)),
-        Verdict::Expired => ("expired", now_ms),
-        Verdict::Gone => ("failed", now_ms),
+    let status = o.verdict.status().as_str();
+    let next = match &o.verdict {
+        Verdict::Retry(t) => ms(*t),
+        _ => now_ms,
     };
     let inserted = insert_fresh(st, o, status, next, now_ms)?;
     // A batch's members are recorded as carried by it.

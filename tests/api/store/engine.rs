@@ -61,7 +61,7 @@ pub async fn a_lost_instance_s_slice_is_resumed_without_resending_what_was_recor
     assert_eq!(list.len(), 5);
     assert!(list
         .iter()
-        .all(|d| d.status == "delivered" && d.attempts == 1));
+        .all(|d| d.status == DeliveryStatus::Delivered && d.attempts == 1));
 }
 
 pub async fn retries_become_rows_and_unsent_slices_expire_per_delivery(s: DynStore) {
@@ -106,7 +106,11 @@ pub async fn retries_become_rows_and_unsent_slices_expire_per_delivery(s: DynSto
         .unwrap();
     assert_eq!(n, 3);
     let list = s
-        .list_deliveries(&sub, Some("expired"), &PageRequest::first(100))
+        .list_deliveries(
+            &sub,
+            Some(DeliveryStatus::Expired),
+            &PageRequest::first(100),
+        )
         .await
         .unwrap()
         .items;
@@ -227,7 +231,11 @@ pub async fn two_instances_split_a_fan_out_without_overlap(s: DynStore) {
     assert_eq!(all.len(), sent, "no delivery was claimed twice");
     assert_eq!(sent, n, "every delivery was claimed");
     let delivered = s
-        .list_deliveries(&sub, Some("delivered"), &PageRequest::first(10_000))
+        .list_deliveries(
+            &sub,
+            Some(DeliveryStatus::Delivered),
+            &PageRequest::first(10_000),
+        )
         .await
         .unwrap()
         .items;
@@ -243,7 +251,7 @@ pub async fn a_missed_reminder_is_recorded_per_delivery(s: DynStore) {
     assert!(p.subscriptions.is_empty(), "nothing to send");
     assert_eq!(p.created, 3);
     let missed = s
-        .list_deliveries(&sub, Some("missed"), &PageRequest::first(10))
+        .list_deliveries(&sub, Some(DeliveryStatus::Missed), &PageRequest::first(10))
         .await
         .unwrap()
         .items;
@@ -254,7 +262,7 @@ pub async fn a_missed_reminder_is_recorded_per_delivery(s: DynStore) {
         .await
         .unwrap()
         .items;
-    assert_eq!(w[0].status, "missed");
+    assert_eq!(w[0].status, ReminderStatus::Missed);
 }
 
 pub async fn a_renewed_lease_is_kept_and_one_batch_may_hold_a_delivery_twice(s: DynStore) {
@@ -304,7 +312,7 @@ pub async fn a_renewed_lease_is_kept_and_one_batch_may_hold_a_delivery_twice(s: 
         .await
         .unwrap();
     let d = s.get_delivery(&sub, &j.id).await.unwrap();
-    assert_eq!(d.status, "delivered");
+    assert_eq!(d.status, DeliveryStatus::Delivered);
 }
 
 /// Staging: a reminder claimed ahead of its due instant gets its first

@@ -70,14 +70,22 @@ pub async fn acknowledged_first_attempts_read_back_like_rows(s: DynStore) {
         "a page at a time, each once"
     );
     let done = ids(s
-        .list_deliveries(&sub, Some("delivered"), &PageRequest::first(100))
+        .list_deliveries(
+            &sub,
+            Some(DeliveryStatus::Delivered),
+            &PageRequest::first(100),
+        )
         .await
         .unwrap()
         .items);
     assert_eq!(done.len(), 3);
-    assert_eq!(walk(&s, &sub, Some("delivered")).await, done);
+    assert_eq!(walk(&s, &sub, Some(DeliveryStatus::Delivered)).await, done);
     let pending = ids(s
-        .list_deliveries(&sub, Some("pending"), &PageRequest::first(100))
+        .list_deliveries(
+            &sub,
+            Some(DeliveryStatus::Pending),
+            &PageRequest::first(100),
+        )
         .await
         .unwrap()
         .items);
@@ -96,7 +104,7 @@ pub async fn acknowledged_first_attempts_read_back_like_rows(s: DynStore) {
     record(&s, vec![failed(&j[0], later)], &[], later).await;
     assert_eq!(
         s.get_delivery(&sub, &j[0].id).await.unwrap().status,
-        "delivered"
+        DeliveryStatus::Delivered
     );
     assert_eq!(
         s.list_deliveries(&sub, None, &PageRequest::first(100))
@@ -160,13 +168,21 @@ pub async fn acknowledged_first_attempts_read_back_like_rows(s: DynStore) {
         .unwrap();
     assert_eq!(n, 3);
     let expired = s
-        .list_deliveries(&sub, Some("expired"), &PageRequest::first(100))
+        .list_deliveries(
+            &sub,
+            Some(DeliveryStatus::Expired),
+            &PageRequest::first(100),
+        )
         .await
         .unwrap()
         .items;
     assert_eq!(expired.len(), 3);
     let done = s
-        .list_deliveries(&sub, Some("delivered"), &PageRequest::first(100))
+        .list_deliveries(
+            &sub,
+            Some(DeliveryStatus::Delivered),
+            &PageRequest::first(100),
+        )
         .await
         .unwrap()
         .items;
@@ -208,7 +224,7 @@ pub async fn a_delivery_acknowledged_twice_is_listed_once(s: DynStore) {
         "{:?}",
         all.iter().map(|d| &d.id).collect::<Vec<_>>()
     );
-    assert!(all.iter().all(|d| d.status == "delivered"));
+    assert!(all.iter().all(|d| d.status == DeliveryStatus::Delivered));
     // A replay moves it to a row; it is still listed once.
     s.retry_delivery(&sub, &a.jobs[0].id, over, start)
         .await
@@ -220,7 +236,11 @@ pub async fn a_delivery_acknowledged_twice_is_listed_once(s: DynStore) {
         .items;
     assert_eq!(all.len(), 3);
     let done = s
-        .list_deliveries(&sub, Some("delivered"), &PageRequest::first(100))
+        .list_deliveries(
+            &sub,
+            Some(DeliveryStatus::Delivered),
+            &PageRequest::first(100),
+        )
         .await
         .unwrap()
         .items;
@@ -229,7 +249,11 @@ pub async fn a_delivery_acknowledged_twice_is_listed_once(s: DynStore) {
 
 /// The ids of `sub`'s deliveries, read a page of one at a time (rows and
 /// receipts alike), checking each page keeps to its limit.
-async fn walk(s: &DynStore, sub: &SubscriptionId, status: Option<&str>) -> Vec<DeliveryId> {
+async fn walk(
+    s: &DynStore,
+    sub: &SubscriptionId,
+    status: Option<DeliveryStatus>,
+) -> Vec<DeliveryId> {
     let mut page = PageRequest::first(1);
     let mut out = Vec::new();
     loop {

@@ -71,7 +71,7 @@ pub async fn test_events_replays_and_batches_are_recorded(s: DynStore) {
         ("delivered", None)
     );
     let carried = s
-        .list_deliveries(&sub, Some("batched"), &PageRequest::first(10))
+        .list_deliveries(&sub, Some(DeliveryStatus::Batched), &PageRequest::first(10))
         .await
         .unwrap()
         .items;
@@ -122,7 +122,7 @@ pub async fn failing_endpoints_are_disabled(s: DynStore) {
     .await;
     assert_eq!(disabled, vec![sub.clone()]);
     let got = s.get_subscription(&sub).await.unwrap();
-    assert_eq!(got.status, "disabled");
+    assert_eq!(got.status, SubscriptionStatus::Disabled);
     assert!(
         s.subscriptions_with_work().await.unwrap().is_empty(),
         "a disabled endpoint gets no work"

@@ -111,7 +111,10 @@ pub async fn every_list_pages_in_its_order(s: DynStore) {
         "subscriptions",
         3,
         |x: &Subscription| x.id.to_string(),
-        |p| async move { s.list_subscriptions(Some(cid), Some("active"), &p).await },
+        |p| async move {
+            s.list_subscriptions(Some(cid), Some(SubscriptionStatus::Active), &p)
+                .await
+        },
     )
     .await;
     same_walks(

@@ -148,7 +148,7 @@ pub async fn platform_records_round_trip(s: DynStore) {
         1
     );
     let ended = s.end_webinar(&w.id, false).await.unwrap();
-    assert_eq!(ended.status, "cancelled");
+    assert_eq!(ended.status, WebinarStatus::Cancelled);
     assert_eq!(s.next_reminder_due().await.unwrap(), None);
     assert!(matches!(
         s.update_webinar(&w.id, &fields(later, vec![]), None).await,

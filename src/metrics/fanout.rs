@@ -1,0 +1,89 @@
+//! Fan-out lateness: how long after a reminder's due instant its first and
+//! its last delivery were acknowledged. The recorder notes each flush's
+//! acknowledged first attempts here (one lock per flush, not per
+//! delivery); the watcher (`gauges::watch`) asks the store, once a second,
+//! which fan-outs it holds are finished (fanned out, no slice left to
+//! send) and observes both histograms for each of those, once. Retries are
+//! not waited for: "last" is the last acknowledged first attempt, which is
+//! when the fan-out proper was over.
+
+use crate::store::{Outcome, ReminderId, Verdict, WebinarId};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Most fan-outs followed at once; beyond it new ones are not followed (a
+/// bound on memory should the store stop answering).
+const MAX_OPEN: usize = 10_000;
+
+/// One fan-out being delivered.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Track {
+    pub webinar_id: WebinarId,
+    pub due_at: DateTime<Utc>,
+    /// The earliest and the latest acknowledgement so far.
+    pub first: DateTime<Utc>,
+    pub last: DateTime<Utc>,
+}
+
+impl Track {
+    /// First and last lateness, in seconds (never negative).
+    pub fn lateness(&self) -> (f64, f64) {
+        let secs = |t: DateTime<Utc>| {
+            ((t - self.due_at).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6).max(0.0)
+        };
+        (secs(self.first), secs(self.last))
+    }
+}
+
+/// The fan-outs with acknowledged deliveries whose end is not yet known.
+#[derive(Debug, Default)]
+pub struct Fanouts {
+    open: Mutex<HashMap<ReminderId, Track>>,
+}
+
+impl Fanouts {
+    /// Notes the acknowledged first attempts of one recorder flush.
+    pub fn note(&self, outcomes: &[Outcome]) {
+        let mut open = self.open.lock().expect("fan-out lock");
+        for o in outcomes {
+            if o.verdict != Verdict::Delivered {
+                continue;
+            }
+            let fresh = o
+                .fresh
+                .as_ref()
+                .or_else(|| o.batch.as_ref().and_then(|(_, m)| m.first().map(|m| &m.1)));
+            let Some(f) = fresh else { continue };
+            let at =
+                o.attempt.started_at + chrono::Duration::milliseconds(o.attempt.latency_ms as i64);
+            if let Some(t) = open.get_mut(&f.reminder_id) {
+                t.first = t.first.min(at);
+                t.last = t.last.max(at);
+            } else if open.len() < MAX_OPEN {
+                open.insert(
+                    f.reminder_id.clone(),
+                    Track {
+                        webinar_id: f.webinar_id.clone(),
+                        due_at: f.due_at,
+                        first: at,
+                        last: at,
+                    },
+                );
+            }
+        }
+    }
+
+    /// The fan-outs followed now.
+    pub fn open(&self) -> Vec<(ReminderId, WebinarId)> {
+        let open = self.open.lock().expect("fan-out lock");
+        open.iter()
+            .map(|(r, t)| (r.clone(), t.webinar_id.clone()))
+            .collect()
+    }
+
+    /// Stops following a finished fan-out: its track, once.
+    pub fn close(&self, reminder: &ReminderId) -> Option<Track> {
+        self.open.lock().expect("fan-out lock").remove(reminder)
+    }
+}

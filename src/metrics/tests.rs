@@ -1,0 +1,116 @@
+use super::*;
+use crate::store::{Attempt, Fresh};
+use chrono::{DateTime, Duration, Utc};
+
+fn at(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(1_700_000_000_000 + ms).unwrap()
+}
+
+fn outcome(verdict: Verdict, code: Option<u16>, error: Option<&str>, latency_ms: u64) -> Outcome {
+    Outcome {
+        delivery_id: "d".into(),
+        subscription_id: "s".into(),
+        attempt: Attempt {
+            attempt: 1,
+            started_at: at(1000),
+            status_code: code,
+            latency_ms,
+            error: error.map(Into::into),
+            response: None,
+        },
+        verdict,
+        fresh: Some(Fresh {
+            slice: 1,
+            webinar_id: "w".into(),
+            participant_id: "p".into(),
+            reminder_id: "r".into(),
+            label: "15min".into(),
+            due_at: at(0),
+            expires_at: at(60_000),
+            late: false,
+        }),
+        batch: None,
+    }
+}
+
+#[test]
+fn each_outcome_counts_as_its_fates() {
+    let ok = outcome(Verdict::Delivered, Some(204), None, 3);
+    assert_eq!(fates(&ok), (Some(Fate::Delivered), None));
+    let failed = outcome(
+        Verdict::Retry(at(5000)),
+        Some(500),
+        Some("receiver answered 500"),
+        3,
+    );
+    assert_eq!(fates(&failed), (Some(Fate::Failed), None));
+    let refused = outcome(
+        Verdict::Retry(at(5000)),
+        None,
+        Some("target address 10.0.0.1 is refused by the target guard: private"),
+        0,
+    );
+    assert_eq!(fates(&refused), (Some(Fate::Refused), None));
+    let given_up = outcome(Verdict::Expired, None, Some("timeout after 30s"), 30_000);
+    assert_eq!(fates(&given_up), (Some(Fate::Failed), Some(Fate::Expired)));
+    let gone = outcome(Verdict::Gone, Some(410), Some("receiver answered 410"), 2);
+    assert_eq!(fates(&gone), (Some(Fate::Gone), None));
+    let vanished = outcome(
+        Verdict::Expired,
+        None,
+        Some("participant or webinar no longer exists; not sent"),
+        0,
+    );
+    assert_eq!(fates(&vanished), (None, Some(Fate::Expired)));
+}
+
+#[test]
+fn counters_and_histograms_render_with_fixed_labels() {
+    let m = Metrics::new();
+    m.recorded(&[
+        outcome(Verdict::Delivered, Some(204), None, 3),
+        outcome(Verdict::Delivered, Some(200), None, 5),
+        outcome(
+            Verdict::Retry(at(9)),
+            Some(503),
+            Some("receiver answered 503"),
+            1,
+        ),
+    ]);
+    m.count(Fate::Missed, 7);
+    m.store_call(StoreCall::Prune, std::time::Instant::now());
+    let text = m.render(&gauges::Gauges::default());
+    for line in [
+        "tminus_deliveries_total{outcome=\"delivered\"} 2",
+        "tminus_deliveries_total{outcome=\"failed\"} 1",
+        "tminus_deliveries_total{outcome=\"missed\"} 7",
+        "tminus_deliveries_total{outcome=\"refused\"} 0",
+        "tminus_attempt_duration_seconds_count 3",
+        "tminus_store_call_duration_seconds_count{call=\"prune\"} 1",
+        "tminus_subscriptions{status=\"disabled\"} 0",
+        "tminus_deliveries_pending{state=\"retrying\"} 0",
+    ] {
+        assert!(text.contains(line), "{line} missing from:\n{text}");
+    }
+    assert!(text.contains("# TYPE tminus_attempt_duration_seconds histogram"));
+}
+
+#[test]
+fn a_fan_out_is_measured_from_its_first_to_its_last_acknowledgement() {
+    let f = fanout::Fanouts::default();
+    let mut early = outcome(Verdict::Delivered, Some(204), None, 10);
+    early.attempt.started_at = at(20);
+    let mut late = outcome(Verdict::Delivered, Some(204), None, 100);
+    late.attempt.started_at = at(1900);
+    let failed = outcome(Verdict::Retry(at(9)), Some(500), None, 1);
+    f.note(&[late, failed]);
+    f.note(&[early]);
+    let open = f.open();
+    assert_eq!(open.len(), 1);
+    let t = f.close(&open[0].0).unwrap();
+    assert_eq!(t.lateness(), (0.03, 2.0));
+    assert!(f.close(&open[0].0).is_none(), "observed once");
+    let mut before = t.clone();
+    before.first = before.due_at - Duration::seconds(1);
+    assert_eq!(before.lateness().0, 0.0, "never negative");
+}
