@@ -7,6 +7,7 @@ mod bulk;
 mod characters;
 mod child;
 mod connections;
+mod dashboard;
 mod delivery;
 mod fault_matrix;
 mod faults;

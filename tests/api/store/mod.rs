@@ -6,6 +6,7 @@ mod engine;
 mod happy_path;
 mod history;
 mod lists;
+mod oversight;
 mod records;
 mod remembered;
 
@@ -65,6 +66,7 @@ on_both!(
     happy_path::acknowledged_first_attempts_read_back_like_rows,
     happy_path::a_delivery_acknowledged_twice_is_listed_once,
     remembered::the_first_answer_is_kept_for_a_day,
+    oversight::fan_outs_are_watched_due_running_and_done,
 );
 
 /// A creator, a webinar starting at `from` with one reminder due at `due`,
