@@ -25,10 +25,10 @@ pub async fn one(
     instances: usize,
 ) -> anyhow::Result<Value> {
     let http = reqwest::Client::new();
-    let (services, base) = start_services(args, exe, &http, store, instances).await?;
+    let (services, bases) = start_services(args, exe, &http, store, instances).await?;
     let api = Api {
         http: http.clone(),
-        base,
+        base: bases.first().context("no instance")?.clone(),
         admin: ADMIN.into(),
     };
     let platform = setup::set_up(&api, args).await?;
@@ -57,6 +57,7 @@ pub async fn one(
         .iter()
         .filter_map(|s| peak_rss_mb(s.pid()))
         .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
+    let lanes = peak_lanes(&http, &bases).await;
     wait_recorded(&api, key, args.subscriptions * args.webinars).await;
     let after = Usage::read(&pids, rx_pid);
     let store_after = store.bytes().await;
@@ -87,6 +88,7 @@ pub async fn one(
         "webinar_last_lateness_p99_ms": round3(stats.webinar_last.p99_ms),
         "webinar_last_lateness_max_ms": round3(stats.webinar_last.max_ms),
         "peak_connections": stats.peak_connections,
+        "peak_lanes": lanes,
         "peak_rss_mb": peak.map(round3),
         "cpu_us_per_delivery": round((after.cpu - before.cpu) * 1e6 / deliveries),
         "receiver_cpu_us_per_request": round((after.rx_cpu - before.rx_cpu) * 1e6 / stats.count.max(1) as f64),
@@ -117,9 +119,9 @@ async fn start_services(
     http: &reqwest::Client,
     store: &RunStore,
     instances: usize,
-) -> anyhow::Result<(Vec<Child>, String)> {
+) -> anyhow::Result<(Vec<Child>, Vec<String>)> {
     let mut services = Vec::new();
-    let mut first = None;
+    let mut bases = Vec::new();
     for _ in 0..instances {
         let listen = format!("127.0.0.1:{}", free_port()?);
         services.push(Child::spawn(
@@ -144,9 +146,9 @@ async fn start_services(
         )?);
         let base = format!("http://{listen}");
         wait_healthy(http, &base).await?;
-        first.get_or_insert(base);
+        bases.push(base);
     }
-    Ok((services, first.context("no instance")?))
+    Ok((services, bases))
 }
 
 /// CPU seconds of the services and of the receiver, and the services'
@@ -165,6 +167,19 @@ impl Usage {
             faults: pids.iter().filter_map(|p| major_faults(*p)).sum(),
         }
     }
+}
+
+/// The most delivery lanes each service ran at once (`tminus_lanes_peak`
+/// of its `/metrics`), summed over the services; null if unread.
+async fn peak_lanes(http: &reqwest::Client, bases: &[String]) -> Option<u64> {
+    let mut sum = 0;
+    for base in bases {
+        let req = http.get(format!("{base}/metrics")).bearer_auth(ADMIN);
+        let text = req.send().await.ok()?.text().await.ok()?;
+        let line = text.lines().find(|l| l.starts_with("tminus_lanes_peak "))?;
+        sum += line.split_whitespace().nth(1)?.parse::<f64>().ok()? as u64;
+    }
+    Some(sum)
 }
 
 /// Polls the receiver, printing progress, until everything arrived or the

@@ -183,6 +183,7 @@ impl Dispatcher {
         let sig = Arc::new(LaneSignal::default());
         keep(&sig);
         lanes.insert(subscription.clone(), sig.clone());
+        self.inner.ctx.metrics.lane(true);
         let d = self.clone();
         let id = subscription.clone();
         self.inner
@@ -213,6 +214,7 @@ impl Dispatcher {
             return false;
         }
         lanes.remove(subscription);
+        self.inner.ctx.metrics.lane(false);
         true
     }
 

@@ -162,6 +162,10 @@ pub struct Metrics {
     store: [Histogram; 7],
     /// Fan-outs whose deliveries are going out, for their lateness.
     pub fanouts: fanout::Fanouts,
+    /// Delivery lanes running now, and the most at once since start
+    /// (changed when a lane starts or retires, never per delivery).
+    lanes: std::sync::atomic::AtomicUsize,
+    lanes_peak: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -235,6 +239,8 @@ impl Metrics {
             scheduler_lag_seconds: histogram("tminus_scheduler_lag_seconds", &[]),
             store,
             fanouts: fanout::Fanouts::default(),
+            lanes: Default::default(),
+            lanes_peak: Default::default(),
             handle,
             recorder,
         }
@@ -277,6 +283,17 @@ impl Metrics {
         }
     }
 
+    /// A delivery lane started (`true`) or retired.
+    pub fn lane(&self, started: bool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if started {
+            let now = self.lanes.fetch_add(1, Relaxed) + 1;
+            self.lanes_peak.fetch_max(now, Relaxed);
+        } else {
+            self.lanes.fetch_sub(1, Relaxed);
+        }
+    }
+
     /// Sets a scrape-time gauge.
     fn gauge(&self, name: &'static str, labels: &[(&'static str, &'static str)], value: f64) {
         self.recorder
@@ -287,7 +304,11 @@ impl Metrics {
     /// The exposition text: the gauges just read from the store, then
     /// everything else.
     pub fn render(&self, g: &gauges::Gauges) -> String {
+        use std::sync::atomic::Ordering::Relaxed;
         g.set(|name, labels, v| self.gauge(name, labels, v));
+        self.gauge("tminus_lanes", &[], self.lanes.load(Relaxed) as f64);
+        let peak = self.lanes_peak.load(Relaxed) as f64;
+        self.gauge("tminus_lanes_peak", &[], peak);
         self.handle.render()
     }
 
@@ -308,6 +329,8 @@ const DESCRIBED: &[(&str, Option<Unit>, &str)] = &[
     ("tminus_scheduler_lag_seconds", Some(Unit::Seconds), "How late the scheduler took up a due reminder"),
     ("tminus_store_call_duration_seconds", Some(Unit::Seconds), "How long a store call took, by call"),
     ("tminus_pruned_total", None, "Rows removed by retention, by table"),
+    ("tminus_lanes", None, "Delivery lanes running: one per subscription with work"),
+    ("tminus_lanes_peak", None, "The most delivery lanes running at once since the service started"),
 ];
 
 #[cfg(test)]

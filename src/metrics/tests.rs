@@ -114,3 +114,14 @@ fn a_fan_out_is_measured_from_its_first_to_its_last_acknowledgement() {
     before.first = before.due_at - Duration::seconds(1);
     assert_eq!(before.lateness().0, 0.0, "never negative");
 }
+
+#[test]
+fn lanes_running_and_their_peak_are_gauges() {
+    let m = Metrics::new();
+    m.lane(true);
+    m.lane(true);
+    m.lane(false);
+    let text = m.render(&gauges::Gauges::default());
+    assert!(text.contains("tminus_lanes 1\n"), "{text}");
+    assert!(text.contains("tminus_lanes_peak 2\n"), "{text}");
+}
