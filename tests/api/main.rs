@@ -3,6 +3,7 @@
 
 mod auth_limits;
 mod batching;
+mod browser;
 mod bulk;
 mod characters;
 mod child;

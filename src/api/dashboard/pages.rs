@@ -10,7 +10,7 @@ use crate::api::replay::{self, ReplayStatus};
 use crate::api::validate::id;
 use crate::api::AppState;
 use crate::error::ApiError;
-use crate::store::{DeliveryId, Subscription, SubscriptionId};
+use crate::store::{DeliveryId, PageRequest, Subscription, SubscriptionId};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -52,6 +52,10 @@ pub async fn overview(v: Viewer, State(s): State<AppState>) -> Result<Response, 
         running: store.running_fanouts(c, PANEL).await?,
         last: store.last_fanouts(c, PANEL).await?,
         troubled: store.troubled_subscriptions(c, PANEL * 5).await?,
+        subscriptions: store
+            .list_subscriptions(c, None, &PageRequest::first(PANEL as u32 * 5))
+            .await?
+            .items,
         now: s.ctx.clock.now(),
     };
     Ok(render::overview(&v, &o).into_response())

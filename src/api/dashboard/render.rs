@@ -151,6 +151,8 @@ pub struct Overview {
     pub running: Vec<FanoutTally>,
     pub last: Vec<FanoutTally>,
     pub troubled: Vec<Trouble>,
+    /// The first subscriptions, by id.
+    pub subscriptions: Vec<Subscription>,
     pub now: DateTime<Utc>,
 }
 
@@ -178,7 +180,7 @@ pub fn overview(v: &Viewer, o: &Overview) -> Page {
                     @for f in &o.next {
                         tr {
                             td { (webinar(&f.webinar_title, f.webinar_id.as_str())) }
-                            td { (f.label) } td { (iso_millis(f.due_at)) } td { (secs(f.due_at - o.now)) }
+                            td { (f.label) } td.t { (iso_millis(f.due_at)) } td.t { (secs(f.due_at - o.now)) }
                             td.n { (f.participants) } td.n { (f.subscriptions) } td.n { (f.deliveries()) }
                         }
                     }
@@ -198,7 +200,7 @@ pub fn overview(v: &Viewer, o: &Overview) -> Page {
                     @for f in &o.last {
                         tr {
                             td { (webinar(&f.webinar_title, f.webinar_id.as_str())) }
-                            td { (f.label) } td { (iso_millis(f.due_at)) }
+                            td { (f.label) } td.t { (iso_millis(f.due_at)) }
                             td.n { (f.first_lateness().map(secs).unwrap_or_default()) }
                             td.n { (f.last_lateness().map(secs).unwrap_or_default()) }
                             td.n { (f.delivered) } td.n { (f.failed) } td.n { (f.expired) }
@@ -217,6 +219,24 @@ pub fn overview(v: &Viewer, o: &Overview) -> Page {
                 tbody {
                     @for t in &o.troubled { (trouble(v, t)) }
                     @if o.troubled.is_empty() { tr { td colspan="5" { "Every endpoint answers." } } }
+                }
+            }
+        }
+        section #subscriptions {
+            h2 { "Subscriptions" }
+            table {
+                thead { tr { th { "Subscription" } th { "Event" } th { "Status" } th { "Failing since" } } }
+                tbody {
+                    @for s in &o.subscriptions {
+                        tr.subscription data-subscription=(s.id) {
+                            td { a href={ (v.base.path()) "/subscriptions/" (s.id) } { (s.hook_url) }
+                                 br; code.id { (s.id) } }
+                            td { (s.event) }
+                            td { span class={ "status " (s.status) } { (s.status) } }
+                            td { (at(s.failing_since)) }
+                        }
+                    }
+                    @if o.subscriptions.is_empty() { tr { td colspan="4" { "No subscriptions." } } }
                 }
             }
         }
@@ -329,7 +349,7 @@ fn delivery(v: &Viewer, base: &str, d: &Delivery) -> Markup {
             td { code.id { (d.id) } }
             td { (d.reminder) }
             td { span class={ "status " (d.status) } { (d.status) } }
-            td { (iso_millis(d.due_at)) }
+            td.t { (iso_millis(d.due_at)) }
             td.n { (d.attempts) }
             td {
                 @if let Some(c) = d.last_status { "HTTP " (c) " " }
