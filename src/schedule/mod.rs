@@ -11,6 +11,7 @@ pub mod plan;
 
 use crate::delivery::Dispatcher;
 use crate::metrics::{Fate, StoreCall};
+use crate::store::FanoutStep;
 use crate::store::{DueReminder, FanoutMode, FanoutProgress};
 use crate::AppContext;
 use chrono::{DateTime, Duration, Utc};
@@ -145,15 +146,15 @@ async fn step(
     let started = std::time::Instant::now();
     let p = ctx
         .store
-        .fanout_batch(
-            &r.id,
-            &ctx.instance,
+        .fanout_batch(&FanoutStep {
+            reminder_id: r.id.clone(),
+            owner: ctx.instance.clone(),
             mode,
-            cfg.fanout_batch,
+            batch: cfg.fanout_batch,
             now,
-            now + Duration::from_std(cfg.lease)?,
-            plan::expires_at(r.from_time, cfg.expire_after_start),
-        )
+            lease_until: now + Duration::from_std(cfg.lease)?,
+            expires_at: plan::expires_at(r.from_time, cfg.expire_after_start),
+        })
         .await;
     ctx.metrics.store_call(StoreCall::FanoutBatch, started);
     let p = p?;

@@ -7,6 +7,7 @@
 //! them once that has passed.
 
 use super::*;
+use crate::store::FanoutStep;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -58,17 +59,7 @@ pub trait Engine: Send + Sync + 'static {
     /// instance took it over. A step before the due instant (`now` earlier
     /// than it) stages: it never finishes the reminder, and who the reminder
     /// is for is frozen by the first step at or after the due instant.
-    #[allow(clippy::too_many_arguments)]
-    async fn fanout_batch(
-        &self,
-        reminder_id: &ReminderId,
-        owner: &str,
-        mode: FanoutMode,
-        batch: u32,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
-    ) -> StoreResult<FanoutProgress>;
+    async fn fanout_batch(&self, step: &FanoutStep) -> StoreResult<FanoutProgress>;
 
     // --- the delivery workers ---------------------------------------------
     /// Active subscriptions that have pending deliveries.

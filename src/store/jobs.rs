@@ -143,6 +143,21 @@ pub struct Outcome {
 /// A delivery carried in a batch: its webhook-id and its row.
 pub type Member = (DeliveryId, Fresh);
 
+/// One step of a reminder's fan-out, as the scheduler asks for it: who
+/// asks (`owner`, whose lease it holds), what to do, at most how many
+/// participants, when, how long the new slices are leased for and when
+/// their deliveries expire.
+#[derive(Clone, Debug)]
+pub struct FanoutStep {
+    pub reminder_id: ReminderId,
+    pub owner: String,
+    pub mode: FanoutMode,
+    pub batch: u32,
+    pub now: DateTime<Utc>,
+    pub lease_until: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// What the scheduler should do with the next slice of a reminder.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum FanoutMode {

@@ -5,6 +5,7 @@
 
 use super::notify;
 use crate::domain::ids::webhook_id;
+use crate::store::FanoutStep;
 use crate::store::{
     CreatorId, DueReminder, FanoutMode, FanoutProgress, ParticipantId, ReminderId, StoreResult,
     SubscriptionId, WebinarId,
@@ -130,18 +131,20 @@ struct Step<'a> {
     expires_at: DateTime<Utc>,
 }
 
-#[allow(clippy::too_many_arguments)]
 pub async fn fanout_batch(
     tx: &Transaction<'_>,
     channel: &str,
-    reminder_id: &ReminderId,
-    owner: &str,
-    mode: FanoutMode,
-    batch: u32,
-    now: DateTime<Utc>,
-    lease_until: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
+    ask: &FanoutStep,
 ) -> StoreResult<FanoutProgress> {
+    let FanoutStep {
+        ref reminder_id,
+        ref owner,
+        mode,
+        batch,
+        now,
+        lease_until,
+        expires_at,
+    } = *ask;
     let Some(f) = lock_firing(tx, reminder_id, owner).await? else {
         return Ok(FanoutProgress {
             done: true,

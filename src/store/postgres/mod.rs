@@ -24,6 +24,7 @@ mod work;
 
 use super::*;
 use super::{Change, StoreError, StoreResult};
+use crate::store::FanoutStep;
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -221,28 +222,9 @@ impl Engine for PgStore {
         )
         .await?)
     }
-    async fn fanout_batch(
-        &self,
-        id: &ReminderId,
-        owner: &str,
-        mode: FanoutMode,
-        batch: u32,
-        now: DateTime<Utc>,
-        lease: DateTime<Utc>,
-        expires: DateTime<Utc>,
-    ) -> StoreResult<FanoutProgress> {
-        in_claim_tx!(self, |tx| engine::fanout_batch(
-            &tx,
-            &self.channel,
-            id,
-            owner,
-            mode,
-            batch,
-            now,
-            lease,
-            expires
-        )
-        .await?)
+    async fn fanout_batch(&self, step: &FanoutStep) -> StoreResult<FanoutProgress> {
+        in_claim_tx!(self, |tx| engine::fanout_batch(&tx, &self.channel, step)
+            .await?)
     }
     async fn subscriptions_with_work(&self) -> StoreResult<Vec<SubscriptionId>> {
         work::subscriptions_with_work(&**self.conn().await?).await

@@ -3,6 +3,7 @@
 
 use super::{at, ms};
 use crate::domain::ids::webhook_id;
+use crate::store::FanoutStep;
 use crate::store::{
     DueReminder, FanoutMode, FanoutProgress, ParticipantId, ReminderId, StoreResult,
     SubscriptionId, WebinarId,
@@ -150,17 +151,16 @@ struct Step<'a> {
     expires_ms: i64,
 }
 
-#[allow(clippy::too_many_arguments)]
-pub fn fanout_batch(
-    c: &mut Connection,
-    reminder_id: &ReminderId,
-    owner: &str,
-    mode: FanoutMode,
-    batch: u32,
-    now: DateTime<Utc>,
-    lease_until: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
-) -> StoreResult<FanoutProgress> {
+pub fn fanout_batch(c: &mut Connection, ask: &FanoutStep) -> StoreResult<FanoutProgress> {
+    let FanoutStep {
+        ref reminder_id,
+        ref owner,
+        mode,
+        batch,
+        now,
+        lease_until,
+        expires_at,
+    } = *ask;
     let tx = c.transaction()?;
     // Cancelled, rescheduled or taken over meanwhile: nothing more to do.
     let Some(f) = firing(&tx, reminder_id, owner)? else {

@@ -17,6 +17,7 @@ mod work;
 
 use super::*;
 use super::{StoreError, StoreResult};
+use crate::store::FanoutStep;
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -205,19 +206,9 @@ impl Engine for SqliteStore {
         self.run(move |c| engine::claim_due_reminders(c, now, horizon, &owner, lease, limit))
             .await
     }
-    async fn fanout_batch(
-        &self,
-        id: &ReminderId,
-        owner: &str,
-        mode: FanoutMode,
-        batch: u32,
-        now: DateTime<Utc>,
-        lease: DateTime<Utc>,
-        expires: DateTime<Utc>,
-    ) -> StoreResult<FanoutProgress> {
-        let (id, owner) = (id.clone(), own(owner));
-        self.run(move |c| engine::fanout_batch(c, &id, &owner, mode, batch, now, lease, expires))
-            .await
+    async fn fanout_batch(&self, step: &FanoutStep) -> StoreResult<FanoutProgress> {
+        let step = step.clone();
+        self.run(move |c| engine::fanout_batch(c, &step)).await
     }
     async fn subscriptions_with_work(&self) -> StoreResult<Vec<SubscriptionId>> {
         self.run(|c| work::subscriptions_with_work(c)).await

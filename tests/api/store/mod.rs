@@ -139,15 +139,15 @@ pub async fn fan_out(
     let mut all = FanoutProgress::default();
     loop {
         let p = s
-            .fanout_batch(
-                &due[0].id,
-                "A",
+            .fanout_batch(&FanoutStep {
+                reminder_id: due[0].id.clone(),
+                owner: "A".into(),
                 mode,
-                1000,
+                batch: 1000,
                 now,
-                now + Duration::seconds(60),
-                expires,
-            )
+                lease_until: now + Duration::seconds(60),
+                expires_at: expires,
+            })
             .await
             .unwrap();
         all.created += p.created;
@@ -167,15 +167,15 @@ pub async fn send_step(
     at: DateTime<Utc>,
     expires: DateTime<Utc>,
 ) -> FanoutProgress {
-    s.fanout_batch(
-        id,
-        owner,
-        FanoutMode::Send { late: false },
-        1000,
-        at,
-        at + Duration::seconds(60),
-        expires,
-    )
+    s.fanout_batch(&FanoutStep {
+        reminder_id: id.clone(),
+        owner: owner.into(),
+        mode: FanoutMode::Send { late: false },
+        batch: 1000,
+        now: at,
+        lease_until: at + Duration::seconds(60),
+        expires_at: expires,
+    })
     .await
     .unwrap()
 }
