@@ -90,6 +90,18 @@ impl Browser {
         std::fs::write(format!("{dir}/{name}.png"), png).unwrap();
     }
 
+    /// Logs in as the operator: the dashboard sends the browser to its
+    /// form.
+    async fn log_in(&self, app: &TestApp) {
+        let c = &self.client;
+        c.goto(&format!("{}/dashboard", app.base)).await.unwrap();
+        let field = c.find(Locator::Css("#credential")).await.unwrap();
+        field.send_keys(ADMIN).await.unwrap();
+        let button = c.find(Locator::Css("#login button")).await.unwrap();
+        button.click().await.unwrap();
+        self.text("#next").await;
+    }
+
     /// The page's text.
     async fn text(&self, css: &str) -> String {
         let el = self
@@ -124,16 +136,7 @@ async fn an_operator_replays_a_failing_subscription_in_a_browser() {
     let b = Browser::start().await;
     let c = &b.client;
 
-    // Logging in: the dashboard sends the browser to its form.
-    c.goto(&format!("{}/dashboard", app.base)).await.unwrap();
-    let field = c.find(Locator::Css("#credential")).await.unwrap();
-    field.send_keys(ADMIN).await.unwrap();
-    c.find(Locator::Css("#login button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.log_in(&app).await;
     // The failing subscription is on the overview; open its deliveries.
     let row = format!("#troubled tr[data-subscription='{sid}']");
     assert!(b.text(&row).await.contains("HTTP 500"));
@@ -195,4 +198,41 @@ async fn an_operator_replays_a_failing_subscription_in_a_browser() {
     assert!(!html.contains(&sid), "nothing of the first creator's");
     b.screenshot("portal").await;
     c.clone().close().await.unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs chromium and chromedriver: scripts/test runs it"]
+async fn the_running_panel_follows_a_fan_out_without_a_reload() {
+    let rx = TestReceiver::start().await;
+    rx.hold_after(0);
+    let app = crate::replay::one_reminder(None).await;
+    let (cid, key) = app.creator().await;
+    let w = app.parked(&cid, json!({})).await;
+    app.participants(&w.id, 4).await;
+    app.subscribe(&key, &rx.url, None).await;
+    app.starts_in(&w, 3.0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while rx.in_flight() == 0 {
+        assert!(std::time::Instant::now() < deadline, "nothing sent");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let b = Browser::start().await;
+    b.log_in(&app).await;
+    // Held by the receiver: running, nothing acknowledged yet.
+    let row = b.text("#running tr.fanout").await;
+    assert!(row.contains(&w.id), "{row}");
+    assert_eq!(b.text("#running .sent").await, "0");
+    // The receiver answers; the panel follows by itself, no reload.
+    rx.release();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let panel = b.text("#running").await;
+        if panel.contains("None running.") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{panel}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(b.text("#last").await.contains(&w.id));
+    b.client.clone().close().await.unwrap();
 }
