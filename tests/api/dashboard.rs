@@ -68,6 +68,10 @@ async fn the_dashboard_opens_with_the_admin_token_in_a_strict_signed_cookie() {
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     assert!(wrong.headers().get(SET_COOKIE).is_none());
 
+    // Whatever a record holds is shown as text, never as markup.
+    let (cid, _) = app.creator().await;
+    let title = json!({"title": "<script>alert(1)</script>"});
+    app.parked(&cid, title).await;
     let (cookie, set) = login(&app, "/dashboard", ADMIN).await;
     for flag in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
         assert!(set.contains(flag), "{set}");
@@ -86,6 +90,8 @@ async fn the_dashboard_opens_with_the_admin_token_in_a_strict_signed_cookie() {
     ] {
         assert!(html.contains(panel), "{panel}");
     }
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!html.contains("<script>alert"));
     // A forged or altered cookie is no session; neither is it the portal's.
     let forged = format!("{cookie}x");
     assert_eq!(
@@ -243,4 +249,42 @@ async fn a_form_without_the_session_s_token_is_refused() {
     let r = post(csrf(&html)).await.unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(r.text().await.unwrap().contains("at most 31 days"));
+}
+
+#[tokio::test]
+async fn a_disabled_subscription_is_enabled_again_from_its_page() {
+    let rx = TestReceiver::start().await;
+    rx.set_default(Reply::status(410));
+    let app = crate::replay::one_reminder(None).await;
+    let (cid, key) = app.creator().await;
+    let w = app.parked(&cid, json!({})).await;
+    app.participants(&w.id, 1).await;
+    let sid = app.subscribe(&key, &rx.url, None).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.starts_in(&w, 3.0);
+    app.wait_deliveries(&key, &sid, 30, |d| {
+        d.iter().any(|x| x["status"] == "failed")
+    })
+    .await;
+    let (op, _) = login(&app, "/dashboard", ADMIN).await;
+    let (_, html) = page(&app, &op, "/dashboard").await;
+    assert!(
+        html.contains("receiver answered 410"),
+        "the reason is shown"
+    );
+    let path = format!("/dashboard/subscriptions/{sid}");
+    let (_, html) = page(&app, &op, &path).await;
+    assert!(html.contains("Enable it again"));
+    let r = client()
+        .post(format!("{}{path}/enable", app.base))
+        .header(COOKIE, &op)
+        .form(&[("csrf", csrf(&html))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, sub) = app.hooks(Method::GET, &key, &format!("/{sid}"), None).await;
+    assert_eq!(sub["status"], "active");
 }

@@ -48,6 +48,10 @@ pub fn routes() -> Router<AppState> {
                 post(pages::replay),
             )
             .route(
+                &format!("{base}/subscriptions/{{id}}/enable"),
+                post(pages::enable),
+            )
+            .route(
                 &format!("{base}/subscriptions/{{id}}/deliveries/{{did}}/retry"),
                 post(pages::retry),
             );

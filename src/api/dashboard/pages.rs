@@ -10,7 +10,7 @@ use crate::api::replay::{self, ReplayStatus};
 use crate::api::validate::id;
 use crate::api::AppState;
 use crate::error::ApiError;
-use crate::store::{DeliveryId, PageRequest, Subscription, SubscriptionId};
+use crate::store::{DeliveryId, PageRequest, Subscription, SubscriptionId, SubscriptionPatch};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -175,6 +175,7 @@ pub async fn replay(
     Ok(Redirect::to(&to).into_response())
 }
 
+/// A form that carries only the session's token.
 #[derive(Deserialize)]
 pub struct RetryForm {
     csrf: String,
@@ -201,6 +202,28 @@ pub async fn retry(
         .map_err(ApiError::lookup("delivery"))?;
     s.dispatcher.wake(&sub.id);
     let to = format!("{}/subscriptions/{}?retried=1", v.base.path(), sub.id);
+    Ok(Redirect::to(&to).into_response())
+}
+
+/// Enables a disabled subscription again (as `PATCH …/{id}`
+/// `{"enabled": true}` does), so that its deliveries can be replayed.
+pub async fn enable(
+    v: Viewer,
+    State(s): State<AppState>,
+    Path(sid): Path<String>,
+    Form(f): Form<RetryForm>,
+) -> Result<Response, Failed> {
+    let sub = seen(&v, &s, &sid).await?;
+    if !v.checks(&f.csrf) {
+        return Err(stale());
+    }
+    let patch = SubscriptionPatch {
+        enable: true,
+        ..SubscriptionPatch::default()
+    };
+    let sub = s.ctx.store.update_subscription(&sub.id, &patch).await?;
+    s.dispatcher.wake(&sub.id);
+    let to = format!("{}/subscriptions/{}", v.base.path(), sub.id);
     Ok(Redirect::to(&to).into_response())
 }
 

@@ -7,7 +7,9 @@
 use super::viewer::{Base, Viewer};
 use crate::domain::payload::iso_millis;
 use crate::error::ApiError;
-use crate::store::{Delivery, DueFanout, FanoutTally, Paged, Subscription, Trouble};
+use crate::store::{
+    Delivery, DueFanout, FanoutTally, Paged, Subscription, SubscriptionStatus, Trouble,
+};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
@@ -309,6 +311,14 @@ pub fn subscription(v: &Viewer, p: &SubscriptionPage) -> Page {
             dt { "Event" } dd { (s.event) }
             dt { "Status" } dd { span class={ "status " (s.status) } { (s.status) } }
             @if let Some(r) = &s.disabled_reason { dt { "Disabled because" } dd { (r) } }
+            @if s.status == SubscriptionStatus::Disabled {
+                dt {} dd {
+                    form #enable method="post" action={ (base) "/enable" } {
+                        input type="hidden" name="csrf" value=(v.csrf);
+                        button type="submit" { "Enable it again" }
+                    }
+                }
+            }
             dt { "Failing since" } dd { (at(s.failing_since)) }
         }
         @if let Some(n) = &p.notice { p.notice role="status" { (n) } }
