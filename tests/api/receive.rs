@@ -405,6 +405,7 @@ async fn the_binary_takes_its_secret_from_the_environment_and_drains_on_sigterm(
             "TMINUS_RECEIVE_SECRET",
             format!("{},{secret}", tminus::signing::new_secret()),
         )
+        .env("TMINUS_LOG", "warn")
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
