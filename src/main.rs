@@ -42,6 +42,9 @@ enum Command {
     /// Print the OpenAPI 3.1 document of both APIs and the webhook
     /// (`docs/openapi.json` is its committed copy).
     Openapi,
+    /// Talk to a running tminus: creators, keys, webinars, a CSV of
+    /// participants, subscriptions (failing first), deliveries and replays.
+    Admin(tminus::admin::AdminArgs),
     /// A reference webhook receiver: verifies, drops repeats, acknowledges
     /// at once, and appends each reminder to a file, a command or a URL.
     Receive(tminus::receive::ReceiveArgs),
@@ -74,6 +77,7 @@ async fn main() -> anyhow::Result<()> {
         | Command::Soak(_)
         | Command::Openapi
         | Command::BenchReceiver
+        | Command::Admin(_)
         | Command::Config(_) => (quiet(), LogFormat::Text),
         Command::Serve(args) => (args.settings.log.clone(), args.settings.log_format),
         Command::Receive(_) => (
@@ -112,6 +116,14 @@ async fn main() -> anyhow::Result<()> {
         Command::Soak(args) => tminus::soak::run(args).await,
         Command::BenchBulk(args) => tminus::bench::bulk::run(args).await,
         Command::BenchReceiver => tminus::bench::receiver::run().await,
+        Command::Admin(args) => {
+            // A refusal is the command's answer, not a crash: one line, no backtrace.
+            if let Err(e) = tminus::admin::run(args).await {
+                eprintln!("error: {e:#}");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Receive(args) => {
             let listener = tokio::net::TcpListener::bind(&args.listen).await?;
             let shutdown = CancellationToken::new();

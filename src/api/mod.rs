@@ -18,6 +18,7 @@ mod idempotency;
 mod integration;
 mod metrics;
 pub mod openapi;
+mod operator;
 mod paging;
 mod participants;
 mod plain;
@@ -102,7 +103,8 @@ fn api_routes() -> ApiRouter<AppState> {
             "/api/v1/platform",
             platform::routes()
                 .merge(webinars::routes())
-                .merge(participants::routes()),
+                .merge(participants::routes())
+                .merge(operator::routes()),
         )
         .nest("/api/v1/integration/webhook/webhook", integration::routes())
 }

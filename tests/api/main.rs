@@ -1,6 +1,7 @@
 //! The one integration-test binary: every test starts the real service on
 //! 127.0.0.1:0 and, where deliveries matter, a real receiver on loopback.
 
+mod admin;
 mod auth_limits;
 mod batching;
 mod bulk;
@@ -15,6 +16,7 @@ mod helpers;
 mod https;
 mod idempotency;
 mod isolation;
+mod metrics;
 mod midflight;
 mod openapi;
 mod paging;
@@ -29,6 +31,7 @@ mod queries;
 mod receive;
 mod receiver;
 mod refusals;
+mod retention;
 mod scheduling;
 mod secrets;
 mod seed_copies;

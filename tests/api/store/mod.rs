@@ -8,6 +8,7 @@ mod history;
 mod lists;
 mod records;
 mod remembered;
+mod upkeep;
 
 use crate::pg;
 
@@ -65,6 +66,8 @@ on_both!(
     happy_path::acknowledged_first_attempts_read_back_like_rows,
     happy_path::a_delivery_acknowledged_twice_is_listed_once,
     remembered::the_first_answer_is_kept_for_a_day,
+    upkeep::queue_figures_read_the_store,
+    upkeep::pruning_spares_fan_outs_with_work_left,
 );
 
 /// A creator, a webinar starting at `from` with one reminder due at `due`,
