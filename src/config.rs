@@ -187,6 +187,9 @@ pub struct Config {
     /// (`info,tminus::delivery=debug`). Dependencies stay at INFO and above.
     #[arg(long, env = "TMINUS_LOG", default_value = "info")]
     pub log: String,
+    /// How long a creator portal link (`POST …/portal-link`) stays valid.
+    #[arg(long, env = "TMINUS_PORTAL_LINK_TTL", default_value = "15m", value_parser = duration)]
+    pub portal_link_ttl: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -234,6 +237,7 @@ impl std::fmt::Debug for Config {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("log_format", &self.log_format)
             .field("log", &self.log)
+            .field("portal_link_ttl", &self.portal_link_ttl)
             .finish_non_exhaustive()
     }
 }

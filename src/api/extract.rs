@@ -219,7 +219,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
 
 /// Refuses, before any look at its credentials, a client address that has
 /// spent its failed-authentication budget.
-fn not_blocked(state: &AppState, client: ClientAddr) -> Result<(), ApiError> {
+pub(crate) fn not_blocked(state: &AppState, client: ClientAddr) -> Result<(), ApiError> {
     match state.auth_failures.blocked(client.0) {
         Some(wait) => Err(ApiError::rate_limited(
             "too many failed authentications from this address; retry later",
@@ -230,7 +230,7 @@ fn not_blocked(state: &AppState, client: ClientAddr) -> Result<(), ApiError> {
 }
 
 /// Counts a failed authentication against the client address.
-fn failed(state: &AppState, client: ClientAddr, e: ApiError) -> ApiError {
+pub(crate) fn failed(state: &AppState, client: ClientAddr, e: ApiError) -> ApiError {
     state.auth_failures.failed(client.0);
     e
 }

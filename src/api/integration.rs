@@ -9,6 +9,7 @@ use super::hook_checks::{caps, Checked, Patch};
 pub(super) use super::hook_checks::{check_subscribe, Subscribe};
 use super::openapi::{errors, Routes, BAD_PAGE};
 use super::paging::{self, PageQuery};
+use super::replay;
 use super::validate::{id, Findings};
 use super::views::{self, DeliveryStatus};
 use super::AppState;
@@ -38,6 +39,7 @@ pub fn routes() -> ApiRouter<AppState> {
         .route("/{id}/deliveries", get(deliveries))
         .route("/{id}/deliveries/{did}", get(delivery))
         .route("/{id}/deliveries/{did}/retry", post(retry))
+        .route("/{id}/replay", post(bulk_replay))
         .tagged("integration")
 }
 
@@ -96,6 +98,15 @@ fn describe<'a>(method: &str, path: &str, op: Op<'a>) -> Op<'a> {
                 "Whatever became of it, a delivered one included, with at least an hour to succeed.",
             ),
             &[NO_DELIVERY, DISABLED],
+        ),
+        (_, "/{id}/replay") => errors(
+            op.summary("Send again every failed, expired or missed delivery of a time window")
+                .description(
+                    "Deliveries of this subscription with `status`, due at or after `since` and \
+                     before `until` (at most 31 days apart), are due now again, each with at \
+                     least an hour to succeed. Answers how many.",
+                ),
+            &[NO_SUB, DISABLED],
         ),
         _ => op,
     }
@@ -361,4 +372,21 @@ async fn retry(
         .map_err(ApiError::lookup("delivery"))?;
     s.dispatcher.wake(&sub.id);
     Ok(Accepted(d.try_into()?))
+}
+
+/// Sends again every delivery of a subscription with one status in a time
+/// window (`replay`).
+async fn bulk_replay(
+    who: Integrator,
+    State(s): State<AppState>,
+    ApiPath(sid): ApiPath<String>,
+    ApiJson(b): ApiJson<replay::Replay>,
+) -> ApiResult<Accepted<replay::Replayed>> {
+    let sub = owned(&s, &who, &sid).await?;
+    let window = replay::check(&b.since, &b.until)?;
+    active(&sub)?;
+    let now = s.ctx.clock.now();
+    let replayed = replay::replay(&s.ctx.store, &sub.id, b.status, window, now).await?;
+    s.dispatcher.wake(&sub.id);
+    Ok(Accepted(replay::Replayed { replayed }))
 }

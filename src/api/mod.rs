@@ -1,6 +1,7 @@
 //! The HTTP API: the platform's admin routes (creators, keys, mangoes,
 //! webinars, participants), the integrators' REST-hook routes under the
-//! seed's path, the probes (`/healthz`: the process is up; `/readyz`:
+//! seed's path, the operator dashboard and creator portal (HTML,
+//! `dashboard`), the probes (`/healthz`: the process is up; `/readyz`:
 //! and its database answers), and `/metrics` for Prometheus. Handlers validate, call the store and
 //! wake the scheduler or the delivery lanes; they never write SQL.
 
@@ -8,6 +9,7 @@ mod answer;
 mod auth_limit;
 mod bulk;
 pub mod client;
+pub mod dashboard;
 mod deadline;
 mod docs;
 pub mod extract;
@@ -23,6 +25,7 @@ mod paging;
 mod participants;
 mod plain;
 mod platform;
+pub mod replay;
 mod trace;
 mod validate;
 mod views;
@@ -102,6 +105,7 @@ fn api_routes() -> ApiRouter<AppState> {
         .nest(
             "/api/v1/platform",
             platform::routes()
+                .merge(dashboard::link_routes())
                 .merge(webinars::routes())
                 .merge(participants::routes())
                 .merge(operator::routes()),
@@ -118,6 +122,7 @@ pub fn router(state: AppState) -> Router {
         .finish_api(&mut generated)
         .route("/api/openapi.json", get(openapi_json))
         .merge(docs::routes())
+        .merge(dashboard::routes())
         .merge(metrics::routes())
         .fallback(no_route)
         // Set last: it applies to the routes added before it. axum still

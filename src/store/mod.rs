@@ -12,6 +12,7 @@ pub mod engine;
 pub mod idempotency;
 pub mod jobs;
 pub mod model;
+pub mod oversight;
 pub mod page;
 pub mod postgres;
 pub mod receipt;
@@ -27,6 +28,7 @@ pub use engine::Engine;
 pub use idempotency::Remembered;
 pub use jobs::*;
 pub use model::*;
+pub use oversight::{DueFanout, FanoutTally, Oversight, Trouble};
 pub use page::{PageRequest, Paged};
 
 use crate::clock::Clock;

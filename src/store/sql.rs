@@ -298,6 +298,12 @@ pub trait Backend: Db + 'static {
         Ok(Vec::new())
     }
 
+    /// The acknowledged first attempts of reminder `reminder` held in
+    /// receipts (SQLite): how many, and the first and last acknowledgement.
+    async fn held_tally(&self, _reminder: &str) -> StoreResult<HeldTally> {
+        Ok(HeldTally::default())
+    }
+
     /// Whether this backend keeps SQLite's receipts (`store::receipt`),
     /// which retention prunes with the rest of the history.
     fn keeps_receipts(&self) -> bool {
@@ -309,6 +315,14 @@ pub trait Backend: Db + 'static {
     fn retryable(&self, _e: &StoreError) -> bool {
         false
     }
+}
+
+/// Deliveries held in receipts, counted for the oversight views.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct HeldTally {
+    pub count: i64,
+    pub first: Option<DateTime<Utc>>,
+    pub last: Option<DateTime<Utc>>,
 }
 
 /// Runs `body` in a transaction of its own, again (up to three times) when

@@ -144,6 +144,15 @@ const WALK: &[Probe] = &[
         None,
         NotFound,
     ),
+    probe(
+        "POST",
+        "/{id}/replay",
+        "/{sa}/replay",
+        Some(
+            r#"{"since": "2000-01-01T00:00:00Z", "until": "2000-01-31T00:00:00Z", "status": "failed"}"#,
+        ),
+        NotFound,
+    ),
 ];
 
 const INTEGRATION_SRC: &str = include_str!("../../src/api/integration.rs");

@@ -166,6 +166,32 @@ impl<B: Backend> History for B {
         .await
     }
 
+    async fn replay_deliveries(
+        &self,
+        sub: &SubscriptionId,
+        status: DeliveryStatus,
+        (since, until): (DateTime<Utc>, DateTime<Utc>),
+        now: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        transact(self, |tx| async move {
+            let sql = "UPDATE deliveries SET status = 'pending', next_attempt_at = $5,
+                              locked_until = NULL, updated_at = $5,
+                              expires_at = CASE WHEN expires_at > $6 THEN expires_at ELSE $6 END
+                       WHERE subscription_id = $1 AND status = $2
+                         AND due_at >= $3 AND due_at < $4";
+            let n = tx
+                .execute(sql, params![sub, status, since, until, now, expires])
+                .await?;
+            if n > 0 {
+                tx.announce_work(sub.as_str()).await?;
+            }
+            tx.commit().await?;
+            Ok(n)
+        })
+        .await
+    }
+
     async fn create_one_off(&self, o: &OneOff, now: DateTime<Utc>) -> StoreResult<Delivery> {
         transact(self, |tx| async move {
             let sql = "INSERT INTO deliveries (id, subscription_id, label, payload, status, due_at,

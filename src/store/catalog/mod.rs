@@ -8,11 +8,13 @@
 //! (bulk inserts) is per backend, where the dialects really differ.
 //! [`Idempotency`] keeps the answers `Idempotency-Key` repeats. [`Upkeep`]
 //! is what operators need: figures for the metrics, and retention's
-//! deletes. [`Catalog`] is all seven.
+//! deletes; [`Oversight`] gives the dashboard's views. [`Catalog`] is all
+//! eight.
 //! The hot path is [`super::Engine`].
 
 mod history;
 mod idempotency;
+mod oversight;
 mod platform;
 mod subscriptions;
 mod upkeep;
@@ -195,6 +197,19 @@ pub trait History: Send + Sync + 'static {
         expires_at: DateTime<Utc>,
     ) -> StoreResult<Delivery>;
     async fn create_one_off(&self, one_off: &OneOff, now: DateTime<Utc>) -> StoreResult<Delivery>;
+    /// Makes every delivery of a subscription with `status` and due in
+    /// `window` (from, until: half open) due now again, each with at least
+    /// `expires_at` to live, as [`History::retry_delivery`] does one; says
+    /// how many. Only rows are looked at: the statuses worth replaying
+    /// (failed, expired, missed) never sit in SQLite's receipts.
+    async fn replay_deliveries(
+        &self,
+        subscription_id: &SubscriptionId,
+        status: DeliveryStatus,
+        window: (DateTime<Utc>, DateTime<Utc>),
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<u64>;
 }
 
 /// Answers remembered for `Idempotency-Key`.
@@ -251,9 +266,9 @@ pub trait Upkeep: Send + Sync + 'static {
     async fn prune_reminders(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64>;
 }
 
-/// The whole catalog: what a store answers for the API.
+/// The whole catalog: what a store answers for the API and the dashboard.
 pub trait Catalog:
-    Platform + Webinars + Registrations + Subscriptions + History + Idempotency + Upkeep
+    Platform + Webinars + Registrations + Subscriptions + History + Idempotency + Upkeep + Oversight
 {
 }
 
@@ -265,6 +280,7 @@ impl<T> Catalog for T where
         + History
         + Idempotency
         + Upkeep
+        + Oversight
         + ?Sized
 {
 }

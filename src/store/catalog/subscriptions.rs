@@ -11,11 +11,11 @@ use crate::store::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-const SUB_COLS: &str = "id, creator_id, hook_url, event, webinar_id, mango_id, secret,
+pub(super) const SUB_COLS: &str = "id, creator_id, hook_url, event, webinar_id, mango_id, secret,
     previous_secret, previous_until, status, disabled_reason, max_concurrency,
     rate_per_second, failing_since, created_at, batch_size";
 
-fn subscription(r: &Row) -> StoreResult<Subscription> {
+pub(super) fn subscription(r: &Row) -> StoreResult<Subscription> {
     Ok(Subscription {
         id: r.id(0)?,
         creator_id: r.id(1)?,

@@ -219,6 +219,11 @@ impl Backend for SqliteStore {
         Ok(held.into_iter().map(|(ms, d)| (super::at(ms), d)).collect())
     }
 
+    async fn held_tally(&self, reminder: &str) -> StoreResult<crate::store::sql::HeldTally> {
+        let reminder = reminder.to_owned();
+        self.run(move |c| receipts::tally(c, &reminder)).await
+    }
+
     async fn begin(&self) -> StoreResult<Box<dyn Tx>> {
         let (steps, queue) = std::sync::mpsc::channel();
         let (began, ready) = oneshot::channel();

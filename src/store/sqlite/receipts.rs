@@ -325,3 +325,29 @@ pub fn holds(c: &Connection, slice: i64, seq: i64) -> StoreResult<bool> {
     }
     Ok(false)
 }
+
+/// How many deliveries of reminder `reminder` receipts hold, and the first
+/// and last acknowledgement among them (an attempt's start and latency).
+pub fn tally(c: &Connection, reminder: &str) -> StoreResult<crate::store::sql::HeldTally> {
+    let mut st = c.prepare_cached(
+        "SELECT r.created_at, r.entries FROM receipts r JOIN slices s ON s.id = r.slice_id
+         WHERE s.reminder_id = ?1",
+    )?;
+    let mut rows = st.query([reminder])?;
+    let mut t = crate::store::sql::HeldTally::default();
+    let (mut first, mut last) = (i64::MAX, i64::MIN);
+    while let Some(r) = rows.next()? {
+        let entries = receipt::unpack(blob(r, 1)?, r.get(0)?).map_err(corrupt)?;
+        for e in &entries {
+            let acked = e.started_ms + e.latency_ms as i64;
+            first = first.min(acked);
+            last = last.max(acked);
+        }
+        t.count += entries.len() as i64;
+    }
+    if t.count > 0 {
+        t.first = Some(super::at(first));
+        t.last = Some(super::at(last));
+    }
+    Ok(t)
+}

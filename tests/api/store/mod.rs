@@ -6,6 +6,7 @@ mod engine;
 mod happy_path;
 mod history;
 mod lists;
+mod oversight;
 mod records;
 mod remembered;
 mod upkeep;
@@ -68,6 +69,7 @@ on_both!(
     remembered::the_first_answer_is_kept_for_a_day,
     upkeep::queue_figures_read_the_store,
     upkeep::pruning_spares_fan_outs_with_work_left,
+    oversight::fan_outs_are_watched_due_running_and_done,
 );
 
 /// A creator, a webinar starting at `from` with one reminder due at `due`,

@@ -1,0 +1,238 @@
+//! The pages' handlers: the overview and its live panel, a subscription's
+//! deliveries, and the replay forms. Each asks the store for one viewer's
+//! share (everything, or one creator's: `Viewer::creator`), hands it to
+//! `render`, and refuses a subscription outside the viewer's sight as not
+//! found, before reading or replaying anything of it.
+
+use super::render::{self, Overview, SubscriptionPage};
+use super::viewer::Viewer;
+use crate::api::replay::{self, ReplayStatus};
+use crate::api::validate::id;
+use crate::api::AppState;
+use crate::error::ApiError;
+use crate::store::{DeliveryId, PageRequest, Subscription, SubscriptionId, SubscriptionPatch};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use chrono::Duration;
+use serde::Deserialize;
+
+/// Rows per panel on the overview.
+const PANEL: i64 = 20;
+/// Deliveries per page of a subscription.
+const PER_PAGE: u32 = 50;
+
+/// A page that could not be made: a plain page with the reason.
+pub struct Failed(Response);
+
+impl IntoResponse for Failed {
+    fn into_response(self) -> Response {
+        self.0
+    }
+}
+
+impl From<ApiError> for Failed {
+    fn from(e: ApiError) -> Self {
+        Failed(render::failure(e))
+    }
+}
+
+impl From<crate::store::StoreError> for Failed {
+    fn from(e: crate::store::StoreError) -> Self {
+        Failed(render::failure(e.into()))
+    }
+}
+
+pub async fn overview(v: Viewer, State(s): State<AppState>) -> Result<Response, Failed> {
+    let store = &s.ctx.store;
+    let c = v.creator();
+    let o = Overview {
+        next: store.next_fanouts(c, PANEL).await?,
+        running: store.running_fanouts(c, PANEL).await?,
+        last: store.last_fanouts(c, PANEL).await?,
+        troubled: store.troubled_subscriptions(c, PANEL * 5).await?,
+        subscriptions: store
+            .list_subscriptions(c, None, &PageRequest::first(PANEL as u32 * 5))
+            .await?
+            .items,
+        now: s.ctx.clock.now(),
+    };
+    Ok(render::overview(&v, &o).into_response())
+}
+
+/// The running fan-outs' panel alone, which the overview's script fetches
+/// every second.
+pub async fn running(v: Viewer, State(s): State<AppState>) -> Result<Response, Failed> {
+    let running = s.ctx.store.running_fanouts(v.creator(), PANEL).await?;
+    Ok(render::running(&running, s.ctx.clock.now()).into_response())
+}
+
+/// Subscription `sid`, if the viewer may see it; else not found.
+async fn seen(v: &Viewer, s: &AppState, sid: &str) -> Result<Subscription, ApiError> {
+    let sid: SubscriptionId = id("subscription", sid)?;
+    let sub = s
+        .ctx
+        .store
+        .get_subscription(&sid)
+        .await
+        .map_err(ApiError::lookup("subscription"))?;
+    if !v.sees(&sub) {
+        return Err(ApiError::not_found("subscription"));
+    }
+    Ok(sub)
+}
+
+#[derive(Deserialize, Default)]
+pub struct Paging {
+    after: Option<String>,
+    /// How many the last bulk replay took, to say so.
+    replayed: Option<u64>,
+    /// Set after one delivery was replayed, to say so.
+    retried: Option<String>,
+}
+
+pub async fn subscription(
+    v: Viewer,
+    State(s): State<AppState>,
+    Path(sid): Path<String>,
+    Query(q): Query<Paging>,
+) -> Result<Response, Failed> {
+    let sub = seen(&v, &s, &sid).await?;
+    let notice = match (q.replayed, q.retried.is_some()) {
+        (Some(n), _) => Some(format!("{n} deliveries are due again.")),
+        (None, true) => Some("The delivery is due again.".to_owned()),
+        _ => None,
+    };
+    let page = page(&s, sub, q.after, notice, None).await?;
+    Ok(render::subscription(&v, &page).into_response())
+}
+
+/// A subscription's page of deliveries, with a notice or an error.
+async fn page(
+    s: &AppState,
+    sub: Subscription,
+    after: Option<String>,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Result<SubscriptionPage, Failed> {
+    let req = crate::api::paging::request(after, Some(PER_PAGE))?;
+    let deliveries = s.ctx.store.list_deliveries(&sub.id, None, &req).await?;
+    let now = s.ctx.clock.now();
+    Ok(SubscriptionPage {
+        sub,
+        deliveries,
+        notice,
+        error,
+        since: now - Duration::days(1),
+        until: now + Duration::minutes(1),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct ReplayForm {
+    csrf: String,
+    since: String,
+    until: String,
+    status: String,
+}
+
+/// The bulk replay form: every delivery with one status in a window.
+pub async fn replay(
+    v: Viewer,
+    State(s): State<AppState>,
+    Path(sid): Path<String>,
+    Form(f): Form<ReplayForm>,
+) -> Result<Response, Failed> {
+    let sub = seen(&v, &s, &sid).await?;
+    if !v.checks(&f.csrf) {
+        return Err(stale());
+    }
+    let checked = (|| {
+        let window = replay::check(f.since.trim(), f.until.trim())?;
+        let status = ReplayStatus::parse(&f.status).ok_or_else(|| {
+            ApiError::invalid(
+                "invalid_value",
+                "status",
+                "status must be failed, expired or missed",
+            )
+        })?;
+        crate::api::integration::active(&sub)?;
+        Ok::<_, ApiError>((window, status))
+    })();
+    let (window, status) = match checked {
+        Ok(x) => x,
+        Err(e) => {
+            let page = page(&s, sub, None, None, Some(render::reason(&e))).await?;
+            let body = render::subscription(&v, &page);
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, body).into_response());
+        }
+    };
+    let now = s.ctx.clock.now();
+    let n = replay::replay(&s.ctx.store, &sub.id, status, window, now).await?;
+    s.dispatcher.wake(&sub.id);
+    let to = format!("{}/subscriptions/{}?replayed={n}", v.base.path(), sub.id);
+    Ok(Redirect::to(&to).into_response())
+}
+
+/// A form that carries only the session's token.
+#[derive(Deserialize)]
+pub struct RetryForm {
+    csrf: String,
+}
+
+/// One delivery's replay button.
+pub async fn retry(
+    v: Viewer,
+    State(s): State<AppState>,
+    Path((sid, did)): Path<(String, String)>,
+    Form(f): Form<RetryForm>,
+) -> Result<Response, Failed> {
+    let sub = seen(&v, &s, &sid).await?;
+    if !v.checks(&f.csrf) {
+        return Err(stale());
+    }
+    crate::api::integration::active(&sub)?;
+    let did: DeliveryId = id("delivery", &did)?;
+    let now = s.ctx.clock.now();
+    s.ctx
+        .store
+        .retry_delivery(&sub.id, &did, now, now + Duration::hours(1))
+        .await
+        .map_err(ApiError::lookup("delivery"))?;
+    s.dispatcher.wake(&sub.id);
+    let to = format!("{}/subscriptions/{}?retried=1", v.base.path(), sub.id);
+    Ok(Redirect::to(&to).into_response())
+}
+
+/// Enables a disabled subscription again (as `PATCH …/{id}`
+/// `{"enabled": true}` does), so that its deliveries can be replayed.
+pub async fn enable(
+    v: Viewer,
+    State(s): State<AppState>,
+    Path(sid): Path<String>,
+    Form(f): Form<RetryForm>,
+) -> Result<Response, Failed> {
+    let sub = seen(&v, &s, &sid).await?;
+    if !v.checks(&f.csrf) {
+        return Err(stale());
+    }
+    let patch = SubscriptionPatch {
+        enable: true,
+        ..SubscriptionPatch::default()
+    };
+    let sub = s.ctx.store.update_subscription(&sub.id, &patch).await?;
+    s.dispatcher.wake(&sub.id);
+    let to = format!("{}/subscriptions/{}", v.base.path(), sub.id);
+    Ok(Redirect::to(&to).into_response())
+}
+
+/// A form without this session's token: from another page, or an old one.
+fn stale() -> Failed {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "invalid_csrf",
+        "this form is from another session; reload the page and try again",
+    )
+    .into()
+}

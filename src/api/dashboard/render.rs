@@ -1,0 +1,392 @@
+//! The dashboard's HTML, written with maud: every value is escaped by the
+//! template, the page links one embedded stylesheet and one small script
+//! (`assets`), and nothing comes from elsewhere (the Content-Security-Policy
+//! says so). Pure: each function turns what the handlers gathered into a
+//! page.
+
+use super::viewer::{Base, Viewer};
+use crate::domain::payload::iso_millis;
+use crate::error::ApiError;
+use crate::store::{
+    Delivery, DueFanout, FanoutTally, Paged, Subscription, SubscriptionStatus, Trouble,
+};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Duration, Utc};
+use maud::{html, Markup, DOCTYPE};
+
+/// What the pages may load: their own stylesheet and script, nothing else.
+const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
+                   connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// A whole page: HTML that is never cached nor framed.
+pub struct Page(Markup);
+
+impl Page {
+    pub fn into_string(self) -> String {
+        self.0.into_string()
+    }
+}
+
+impl IntoResponse for Page {
+    fn into_response(self) -> Response {
+        let mut r = (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            self.0.into_string(),
+        )
+            .into_response();
+        let h = r.headers_mut();
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        r
+    }
+}
+
+fn site(base: Base) -> &'static str {
+    match base {
+        Base::Dashboard => "Operator dashboard",
+        Base::Portal => "Creator portal",
+    }
+}
+
+/// The frame around every page; `v` adds the logout button.
+fn layout(base: Base, title: &str, v: Option<&Viewer>, body: Markup) -> Page {
+    Page(html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · tminus" }
+                link rel="stylesheet" href="/dashboard/assets/style.css";
+            }
+            body {
+                header {
+                    a.brand href=(base.path()) { "tminus" }
+                    span.site { (site(base)) }
+                    @if let Some(v) = v {
+                        form.logout method="post" action={ (base.path()) "/logout" } {
+                            input type="hidden" name="csrf" value=(v.csrf);
+                            button type="submit" { "Log out" }
+                        }
+                    }
+                }
+                main { (body) }
+                script src="/dashboard/assets/live.js" defer {}
+            }
+        }
+    })
+}
+
+pub fn login(base: Base, error: Option<&str>) -> Page {
+    let label = match base {
+        Base::Dashboard => "Admin token",
+        Base::Portal => "API key (x-api-key)",
+    };
+    layout(
+        base,
+        "Log in",
+        None,
+        html! {
+            h1 { "Log in" }
+            @if let Some(e) = error { p.error role="alert" { (e) } }
+            form #login method="post" action={ (base.path()) "/login" } {
+                label for="credential" { (label) }
+                input #credential type="password" name="credential" autocomplete="off" required;
+                button type="submit" { "Log in" }
+            }
+        },
+    )
+}
+
+/// The page a portal link answers: it moves on to the portal by itself.
+pub fn entering() -> Page {
+    Page(html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta http-equiv="refresh" content="0; url=/portal";
+                title { "Opening the portal · tminus" }
+            }
+            body { p { a href="/portal" { "Open the portal" } } }
+        }
+    })
+}
+
+/// An error as a page, with the API error's status.
+pub fn failure(e: ApiError) -> Response {
+    let status = match &e {
+        ApiError::Client { status, .. } => *status,
+        ApiError::Internal(cause) => {
+            tracing::error!(error = %crate::error::causes(cause), "dashboard page failed");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    };
+    let page = layout(
+        Base::Dashboard,
+        "Error",
+        None,
+        html! { h1 { (status.as_u16()) } p.error { (reason(&e)) } },
+    );
+    (status, page).into_response()
+}
+
+/// What to tell the viewer about an error.
+pub fn reason(e: &ApiError) -> String {
+    match e {
+        ApiError::Client { message, .. } => message.clone(),
+        ApiError::Internal(_) => "Something went wrong on our side.".into(),
+    }
+}
+
+/// What the overview shows.
+pub struct Overview {
+    pub next: Vec<DueFanout>,
+    pub running: Vec<FanoutTally>,
+    pub last: Vec<FanoutTally>,
+    pub troubled: Vec<Trouble>,
+    /// The first subscriptions, by id.
+    pub subscriptions: Vec<Subscription>,
+    pub now: DateTime<Utc>,
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:+.3} s", d.num_milliseconds() as f64 / 1000.0)
+}
+
+fn at(t: Option<DateTime<Utc>>) -> String {
+    t.map(iso_millis).unwrap_or_default()
+}
+
+fn webinar(title: &str, id: &str) -> Markup {
+    html! { span.title { (title) } br; code.id { (id) } }
+}
+
+pub fn overview(v: &Viewer, o: &Overview) -> Page {
+    let body = html! {
+        h1 { (site(v.base)) }
+        section #next {
+            h2 { "Next fan-outs due" }
+            table {
+                thead { tr { th { "Webinar" } th { "Reminder" } th { "Due" } th { "In" }
+                    th.n { "Participants" } th.n { "Subscriptions" } th.n { "Deliveries" } } }
+                tbody {
+                    @for f in &o.next {
+                        tr {
+                            td { (webinar(&f.webinar_title, f.webinar_id.as_str())) }
+                            td { (f.label) } td.t { (iso_millis(f.due_at)) } td.t { (secs(f.due_at - o.now)) }
+                            td.n { (f.participants) } td.n { (f.subscriptions) } td.n { (f.deliveries()) }
+                        }
+                    }
+                    @if o.next.is_empty() { tr { td colspan="7" { "Nothing due." } } }
+                }
+            }
+        }
+        section #running data-live={ (v.base.path()) "/running" } { (running_table(&o.running, o.now)) }
+        section #last {
+            h2 { "Last fan-outs" }
+            table {
+                thead { tr { th { "Webinar" } th { "Reminder" } th { "Due" }
+                    th.n { "First late by" } th.n { "Last late by" } th.n { "Delivered" }
+                    th.n { "Failed" } th.n { "Expired" } th.n { "Missed" } th.n { "Cancelled" }
+                    th.n { "Remaining" } } }
+                tbody {
+                    @for f in &o.last {
+                        tr {
+                            td { (webinar(&f.webinar_title, f.webinar_id.as_str())) }
+                            td { (f.label) } td.t { (iso_millis(f.due_at)) }
+                            td.n { (f.first_lateness().map(secs).unwrap_or_default()) }
+                            td.n { (f.last_lateness().map(secs).unwrap_or_default()) }
+                            td.n { (f.delivered) } td.n { (f.failed) } td.n { (f.expired) }
+                            td.n { (f.missed) } td.n { (f.cancelled) } td.n { (f.remaining()) }
+                        }
+                    }
+                    @if o.last.is_empty() { tr { td colspan="11" { "No fan-out yet." } } }
+                }
+            }
+        }
+        section #troubled {
+            h2 { "Failing and disabled subscriptions" }
+            table {
+                thead { tr { th { "Subscription" } th { "Status" } th { "Since" }
+                    th { "Last error" } th { "Response" } } }
+                tbody {
+                    @for t in &o.troubled { (trouble(v, t)) }
+                    @if o.troubled.is_empty() { tr { td colspan="5" { "Every endpoint answers." } } }
+                }
+            }
+        }
+        section #subscriptions {
+            h2 { "Subscriptions" }
+            table {
+                thead { tr { th { "Subscription" } th { "Event" } th { "Status" } th { "Failing since" } } }
+                tbody {
+                    @for s in &o.subscriptions {
+                        tr.subscription data-subscription=(s.id) {
+                            td { a href={ (v.base.path()) "/subscriptions/" (s.id) } { (s.hook_url) }
+                                 br; code.id { (s.id) } }
+                            td { (s.event) }
+                            td { span class={ "status " (s.status) } { (s.status) } }
+                            td { (at(s.failing_since)) }
+                        }
+                    }
+                    @if o.subscriptions.is_empty() { tr { td colspan="4" { "No subscriptions." } } }
+                }
+            }
+        }
+    };
+    layout(v.base, site(v.base), Some(v), body)
+}
+
+fn trouble(v: &Viewer, t: &Trouble) -> Markup {
+    let s = &t.subscription;
+    let href = format!("{}/subscriptions/{}", v.base.path(), s.id);
+    html! {
+        tr.trouble data-subscription=(s.id) {
+            td { a href=(href) { (s.hook_url) } br; code.id { (s.id) } }
+            td { span class={ "status " (s.status) } { (s.status) }
+                 @if let Some(r) = &s.disabled_reason { br; small { (r) } } }
+            td { (at(s.failing_since)) }
+            td { @if let Some(c) = t.status_code { "HTTP " (c) " " } (t.error.as_deref().unwrap_or_default())
+                 br; small { (at(t.at)) } }
+            td { @if let Some(r) = &t.response { pre { (r) } } }
+        }
+    }
+}
+
+/// The running fan-outs' panel (refreshed every second by `live.js`).
+pub fn running(list: &[FanoutTally], now: DateTime<Utc>) -> Page {
+    Page(running_table(list, now))
+}
+
+fn running_table(list: &[FanoutTally], now: DateTime<Utc>) -> Markup {
+    html! {
+        h2 { "Running fan-outs" }
+        table {
+            thead { tr { th { "Webinar" } th { "Reminder" } th { "Progress" } th.n { "Sent" }
+                th.n { "Failed" } th.n { "Remaining" } th.n { "Rate /s" } } }
+            tbody {
+                @for f in list {
+                    tr.fanout {
+                        td { (webinar(&f.webinar_title, f.webinar_id.as_str())) }
+                        td { (f.label) }
+                        td { progress max=(f.total.max(1)) value=(f.total - f.remaining()) {} }
+                        td.n.sent { (f.delivered) } td.n.failed { (f.failed + f.expired) }
+                        td.n.remaining { (f.remaining()) } td.n { (format!("{:.1}", f.rate(now))) }
+                    }
+                }
+                @if list.is_empty() { tr { td colspan="7" { "None running." } } }
+            }
+        }
+    }
+}
+
+/// What a subscription's page shows.
+pub struct SubscriptionPage {
+    pub sub: Subscription,
+    pub deliveries: Paged<Delivery>,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+    /// The replay form's window, filled in.
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+}
+
+pub fn subscription(v: &Viewer, p: &SubscriptionPage) -> Page {
+    let s = &p.sub;
+    let base = format!("{}/subscriptions/{}", v.base.path(), s.id);
+    let body = html! {
+        p { a href=(v.base.path()) { "← Overview" } }
+        h1 { "Subscription " code { (s.id) } }
+        dl {
+            dt { "Hook URL" } dd { (s.hook_url) }
+            dt { "Event" } dd { (s.event) }
+            dt { "Status" } dd { span class={ "status " (s.status) } { (s.status) } }
+            @if let Some(r) = &s.disabled_reason { dt { "Disabled because" } dd { (r) } }
+            @if s.status == SubscriptionStatus::Disabled {
+                dt {} dd {
+                    form #enable method="post" action={ (base) "/enable" } {
+                        input type="hidden" name="csrf" value=(v.csrf);
+                        button type="submit" { "Enable it again" }
+                    }
+                }
+            }
+            dt { "Failing since" } dd { (at(s.failing_since)) }
+        }
+        @if let Some(n) = &p.notice { p.notice role="status" { (n) } }
+        @if let Some(e) = &p.error { p.error role="alert" { (e) } }
+        form #replay method="post" action={ (base) "/replay" } {
+            h2 { "Replay a time window" }
+            input type="hidden" name="csrf" value=(v.csrf);
+            label { "Due from " input name="since" value=(iso_millis(p.since)) required; }
+            label { " until " input name="until" value=(iso_millis(p.until)) required; }
+            label { " with status "
+                select name="status" {
+                    option value="failed" { "failed" }
+                    option value="expired" selected { "expired" }
+                    option value="missed" { "missed" }
+                }
+            }
+            " " button #replay-window type="submit" { "Replay every match" }
+        }
+        h2 { "Deliveries" }
+        table #deliveries {
+            thead { tr { th { "Delivery" } th { "Reminder" } th { "Status" } th { "Due" }
+                th.n { "Attempts" } th { "Last answer" } th {} } }
+            tbody {
+                @for d in &p.deliveries.items { (delivery(v, &base, d)) }
+                @if p.deliveries.items.is_empty() { tr { td colspan="7" { "No deliveries yet." } } }
+            }
+        }
+        @if let Some(next) = &p.deliveries.next {
+            p { a href={ (base) "?after=" (next) } { "Older deliveries →" } }
+        }
+    };
+    layout(v.base, "Subscription", Some(v), body)
+}
+
+fn delivery(v: &Viewer, base: &str, d: &Delivery) -> Markup {
+    html! {
+        tr.delivery data-status=(d.status) {
+            td { code.id { (d.id) } }
+            td { (d.reminder) }
+            td { span class={ "status " (d.status) } { (d.status) } }
+            td.t { (iso_millis(d.due_at)) }
+            td.n { (d.attempts) }
+            td {
+                @if let Some(c) = d.last_status { "HTTP " (c) " " }
+                (d.last_error.as_deref().unwrap_or_default())
+                @if let Some(log) = d.attempt_log.as_ref().filter(|l| !l.is_empty()) {
+                    details {
+                        summary { "Attempts" }
+                        ol {
+                            @for a in log {
+                                li {
+                                    (iso_millis(a.started_at)) " · "
+                                    @if let Some(c) = a.status_code { "HTTP " (c) } @else { "no answer" }
+                                    " · " (a.latency_ms) " ms"
+                                    @if let Some(e) = &a.error { " · " (e) }
+                                    @if let Some(r) = &a.response { pre { (r) } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            td {
+                form method="post" action={ (base) "/deliveries/" (d.id) "/retry" } {
+                    input type="hidden" name="csrf" value=(v.csrf);
+                    button type="submit" { "Replay" }
+                }
+            }
+        }
+    }
+}
