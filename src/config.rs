@@ -1,6 +1,10 @@
 //! Settings of one tminus process: command-line flags, each with a `TMINUS_*`
-//! environment twin, validated into a [`Config`] before anything starts.
-//! Secrets never appear in `Debug` output or logs.
+//! environment twin and a key in the settings file ([`layers`]), validated
+//! into a [`Config`] before anything starts. Secrets never appear in `Debug`
+//! output, logs or `tminus config check` ([`show`]).
+
+pub mod layers;
+pub mod show;
 
 use crate::domain::offset::{parse_list, BadOffset};
 use crate::domain::ReminderOffset;
@@ -179,6 +183,10 @@ pub struct Config {
     /// How log lines are written: text, or json (one object a line).
     #[arg(long, env = "TMINUS_LOG_FORMAT", default_value = "text")]
     pub log_format: crate::telemetry::LogFormat,
+    /// What is logged: a level (`info`, `debug`) or per-target directives
+    /// (`info,tminus::delivery=debug`). Dependencies stay at INFO and above.
+    #[arg(long, env = "TMINUS_LOG", default_value = "info")]
+    pub log: String,
     /// How long a creator portal link (`POST …/portal-link`) stays valid.
     #[arg(long, env = "TMINUS_PORTAL_LINK_TTL", default_value = "15m", value_parser = duration)]
     pub portal_link_ttl: Duration,
@@ -228,6 +236,7 @@ impl std::fmt::Debug for Config {
             .field("retain_deliveries", &self.retain_deliveries)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("log_format", &self.log_format)
+            .field("log", &self.log)
             .field("portal_link_ttl", &self.portal_link_ttl)
             .finish_non_exhaustive()
     }
@@ -326,6 +335,9 @@ impl Config {
         if self.body_timeout.is_zero() {
             errors.push("body timeout must be positive".into());
         }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log) {
+            errors.push(format!("log {:?}: {e}", self.log));
+        }
         if self.max_connections == Some(0) {
             errors.push("max connections must be at least 1".into());
         }
@@ -349,66 +361,4 @@ pub fn pem_certificates(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_default_back_off_never_waits_more_than_an_hour() {
-        let p = Config::defaults().retry_policy();
-        let hour = chrono::Duration::hours(1);
-        assert_eq!(p.backoff(1), chrono::Duration::seconds(5));
-        assert!(p.backoff(10) < hour);
-        for attempt in [11, 12, 13, 20, 100, u32::MAX] {
-            assert_eq!(p.backoff(attempt), hour, "attempt {attempt}");
-        }
-        // With the largest jitter the wait is still under the cap.
-        let now = crate::clock::wall();
-        let far = now + chrono::Duration::days(30);
-        let failed = crate::delivery::retry::Response::Failed;
-        for attempt in 1..=64 {
-            match p.verdict(attempt, &failed, now, far, 0.999_999) {
-                crate::store::Verdict::Retry(at) => assert!(at - now <= hour, "attempt {attempt}"),
-                v => panic!("attempt {attempt}: {v:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn a_lease_not_longer_than_the_http_timeout_is_warned_about() {
-        let mut c = Config::defaults();
-        let lease_warning = |c: &Config| {
-            let (errors, warnings) = c.check();
-            assert!(errors.is_empty(), "{errors:?}");
-            warnings.iter().any(|w| w.starts_with("lease ("))
-        };
-        assert!(
-            !lease_warning(&c),
-            "the defaults (90s over 30s) need no warning"
-        );
-        c.lease = c.http_timeout;
-        assert!(lease_warning(&c), "a lease equal to the HTTP timeout");
-        c.lease = Duration::from_secs(10);
-        assert!(lease_warning(&c), "a lease shorter than the HTTP timeout");
-    }
-
-    #[test]
-    fn every_serve_flag_has_a_tminus_environment_twin() {
-        use clap::Args;
-        // `tminus serve` is `Serve(Box<Config>)`: its arguments are these.
-        let cmd = Config::augment_args(clap::Command::new("serve"));
-        let mut seen = 0;
-        for arg in cmd.get_arguments() {
-            let id = arg.get_id().as_str();
-            if id == "help" || id == "version" {
-                continue;
-            }
-            seen += 1;
-            let env = arg.get_env().and_then(|e| e.to_str());
-            assert!(
-                env.is_some_and(|e| e.starts_with("TMINUS_")),
-                "--{id} has no TMINUS_* twin: {env:?}"
-            );
-        }
-        assert!(seen > 30, "only {seen} arguments found");
-    }
-}
+mod tests;

@@ -15,12 +15,20 @@
 //!    (`delivery::guard`, `delivery::send`), and the recorder writes each
 //!    attempt and its verdict (`delivery::retry`) in batches.
 //!
+//! 5. Beside them, `metrics` counts what happens (a recorder per service,
+//!    read at `GET /metrics`) and `retention` prunes old history.
+//!
 //! [`run`] wires these together around one listener (served by `server`:
 //! header and body deadlines, a connection cap) and one shutdown token, so
 //! `main`, the demo and the tests start the same service.
+//!
+//! Beside the service, two clients of it: `receive`, a reference receiver
+//! (verify, drop repeats, acknowledge, hand on), and `admin`, the platform
+//! API from the command line.
 
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod api;
 pub mod bench;
 pub mod clock;

@@ -1,14 +1,14 @@
 //! The `tminus` command: parses the command line and dispatches to the
 //! library. Nothing else lives here.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// mimalloc: a fan-out allocates many small, short-lived buffers per
 /// request, freed on other threads; `tminus bench` (100 000 deliveries) ran
 /// at ~29 000/s with it against ~21 500/s with the system allocator.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use tminus::config::Config;
+use tminus::config::layers::{self, ServeArgs};
 use tminus::telemetry::LogFormat;
 use tokio_util::sync::CancellationToken;
 
@@ -26,7 +26,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the service: HTTP API, scheduler and delivery workers.
-    Serve(Box<Config>),
+    Serve(Box<ServeArgs>),
+    /// The settings: print the commented default file, or check one.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Show the whole thing working in under a minute, on a temporary database.
     Demo,
     /// Measure fan-out against the HTTP ceiling (needs wrk).
@@ -39,6 +42,9 @@ enum Command {
     /// Print the OpenAPI 3.1 document of both APIs and the webhook
     /// (`docs/openapi.json` is its committed copy).
     Openapi,
+    /// Talk to a running tminus: creators, keys, webinars, a CSV of
+    /// participants, subscriptions (failing first), deliveries and replays.
+    Admin(tminus::admin::AdminArgs),
     /// A reference webhook receiver: verifies, drops repeats, acknowledges
     /// at once, and appends each reminder to a file, a command or a URL.
     Receive(tminus::receive::ReceiveArgs),
@@ -47,33 +53,77 @@ enum Command {
     BenchReceiver,
 }
 
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the commented default settings file: every setting, what it
+    /// means and its default.
+    Default,
+    /// Check a configuration (the file, the TMINUS_* variables and the
+    /// flags) and print the effective one, secrets redacted; exits non-zero
+    /// when it is invalid.
+    Check(Box<ServeArgs>),
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    // The demo prints its own story; the service logs at info.
-    let (default_filter, format) = match &cli.command {
+    let loaded = layers::load(Cli::command(), std::env::args_os().collect())?;
+    let cli = Cli::from_arg_matches(&loaded.matches).unwrap_or_else(|e| e.exit());
+    // The demo prints its own story; the service logs at its `log` setting.
+    let quiet = || std::env::var("TMINUS_LOG").unwrap_or_else(|_| "warn".into());
+    let (filter, format) = match &cli.command {
         Command::Demo
         | Command::Bench(_)
         | Command::BenchBulk(_)
         | Command::Soak(_)
         | Command::Openapi
-        | Command::BenchReceiver => ("warn", LogFormat::Text),
-        Command::Serve(config) => ("info", config.log_format),
-        Command::Receive(_) => ("info,hyper=warn,reqwest=warn", LogFormat::Text),
+        | Command::BenchReceiver
+        | Command::Admin(_)
+        | Command::Config(_) => (quiet(), LogFormat::Text),
+        Command::Serve(args) => (args.settings.log.clone(), args.settings.log_format),
+        Command::Receive(_) => (
+            std::env::var("TMINUS_LOG").unwrap_or_else(|_| "info,hyper=warn,reqwest=warn".into()),
+            LogFormat::Text,
+        ),
     };
-    tminus::telemetry::init(default_filter, format);
+    tminus::telemetry::init(&filter, format);
     match cli.command {
-        Command::Serve(config) => {
+        Command::Serve(args) => {
+            let config = args.settings;
             let listener = tokio::net::TcpListener::bind(&config.listen).await?;
             let shutdown = CancellationToken::new();
             tokio::spawn(stop_on_signal(shutdown.clone()));
-            tminus::run(*config, listener, tminus::clock::Clock::system(), shutdown).await
+            tminus::run(config, listener, tminus::clock::Clock::system(), shutdown).await
+        }
+        Command::Config(ConfigCommand::Default) => {
+            print!("{}", tminus::config::show::default_file());
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Check(args)) => {
+            print!("{}", tminus::config::show::effective(&loaded));
+            let (errors, warnings) = args.settings.check();
+            for w in &warnings {
+                eprintln!("warning: {w}");
+            }
+            anyhow::ensure!(
+                errors.is_empty(),
+                "invalid configuration: {}",
+                errors.join("; ")
+            );
+            Ok(())
         }
         Command::Demo => tminus::demo::run().await,
         Command::Bench(args) => tminus::bench::run(args).await,
         Command::Soak(args) => tminus::soak::run(args).await,
         Command::BenchBulk(args) => tminus::bench::bulk::run(args).await,
         Command::BenchReceiver => tminus::bench::receiver::run().await,
+        Command::Admin(args) => {
+            // A refusal is the command's answer, not a crash: one line, no backtrace.
+            if let Err(e) = tminus::admin::run(args).await {
+                eprintln!("error: {e:#}");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Receive(args) => {
             let listener = tokio::net::TcpListener::bind(&args.listen).await?;
             let shutdown = CancellationToken::new();

@@ -1,6 +1,6 @@
 //! Where the log goes (stderr), in which format (text or JSON, one object a
-//! line) and what it may say. The level comes from `TMINUS_LOG` (default:
-//! the command's own). Whatever it says, no dependency's debug or trace
+//! line) and what it may say. The level comes from `tminus serve`'s `log`
+//! setting (`TMINUS_LOG`), and for the other commands from `TMINUS_LOG`. Whatever it says, no dependency's debug or trace
 //! output is written: some carry what tminus must never log (tokio_postgres
 //! writes every query's parameters at debug: signing secrets, API key
 //! hashes, participants' data), and a dependency added later would not be
@@ -50,10 +50,10 @@ pub fn allowed(meta: &Metadata<'_>) -> bool {
             .is_some_and(|t| t.starts_with("::"))
 }
 
-/// Installs the process's subscriber: `TMINUS_LOG`, or `default_filter`,
-/// written in `format`.
-pub fn init(default_filter: &str, format: LogFormat) {
-    let env = EnvFilter::try_from_env("TMINUS_LOG").unwrap_or_else(|_| default_filter.into());
+/// Installs the process's subscriber: `filter` (directives as `TMINUS_LOG`
+/// takes them; `warn` when they do not parse), written in `format`.
+pub fn init(filter: &str, format: LogFormat) {
+    let env = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("warn"));
     use std::io::IsTerminal;
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let layer = match format {

@@ -312,13 +312,13 @@ async fn test_event(
 /// Which deliveries to list.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct DeliveryQuery {
-    status: Option<DeliveryStatus>,
+pub(super) struct DeliveryQuery {
+    pub(super) status: Option<DeliveryStatus>,
     /// The previous page's `next`; the first page when absent.
-    after: Option<String>,
+    pub(super) after: Option<String>,
     /// 1 to 1000 items; 100 when not given.
     #[schemars(range(min = 1, max = 1000))]
-    limit: Option<u32>,
+    pub(super) limit: Option<u32>,
 }
 
 async fn deliveries(

@@ -20,6 +20,7 @@ mod idempotency;
 mod integration;
 mod metrics;
 pub mod openapi;
+mod operator;
 mod paging;
 mod participants;
 mod plain;
@@ -106,7 +107,8 @@ fn api_routes() -> ApiRouter<AppState> {
             platform::routes()
                 .merge(dashboard::link_routes())
                 .merge(webinars::routes())
-                .merge(participants::routes()),
+                .merge(participants::routes())
+                .merge(operator::routes()),
         )
         .nest("/api/v1/integration/webhook/webhook", integration::routes())
 }

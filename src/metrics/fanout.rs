@@ -7,7 +7,7 @@
 //! not waited for: "last" is the last acknowledged first attempt, which is
 //! when the fan-out proper was over.
 
-use crate::store::{Outcome, ReminderId, Verdict, WebinarId};
+use crate::store::{Fresh, Outcome, ReminderId, Verdict, WebinarId};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -43,9 +43,11 @@ pub struct Fanouts {
 }
 
 impl Fanouts {
-    /// Notes the acknowledged first attempts of one recorder flush.
+    /// Notes the acknowledged first attempts of one recorder flush: folded
+    /// per reminder first (a flush is mostly one fan-out's, so that is a
+    /// comparison per outcome, no hashing), then merged under the lock.
     pub fn note(&self, outcomes: &[Outcome]) {
-        let mut open = self.open.lock().expect("fan-out lock");
+        let mut seen: Vec<(&Fresh, DateTime<Utc>, DateTime<Utc>)> = Vec::new();
         for o in outcomes {
             if o.verdict != Verdict::Delivered {
                 continue;
@@ -57,19 +59,27 @@ impl Fanouts {
             let Some(f) = fresh else { continue };
             let at =
                 o.attempt.started_at + chrono::Duration::milliseconds(o.attempt.latency_ms as i64);
+            match seen.iter_mut().find(|s| s.0.reminder_id == f.reminder_id) {
+                Some(s) => (s.1, s.2) = (s.1.min(at), s.2.max(at)),
+                None => seen.push((f, at, at)),
+            }
+        }
+        if seen.is_empty() {
+            return;
+        }
+        let mut open = self.open.lock().expect("fan-out lock");
+        for (f, first, last) in seen {
             if let Some(t) = open.get_mut(&f.reminder_id) {
-                t.first = t.first.min(at);
-                t.last = t.last.max(at);
+                t.first = t.first.min(first);
+                t.last = t.last.max(last);
             } else if open.len() < MAX_OPEN {
-                open.insert(
-                    f.reminder_id.clone(),
-                    Track {
-                        webinar_id: f.webinar_id.clone(),
-                        due_at: f.due_at,
-                        first: at,
-                        last: at,
-                    },
-                );
+                let track = Track {
+                    webinar_id: f.webinar_id.clone(),
+                    due_at: f.due_at,
+                    first,
+                    last,
+                };
+                open.insert(f.reminder_id.clone(), track);
             }
         }
     }

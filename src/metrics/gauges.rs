@@ -4,14 +4,12 @@
 //! histogram samples into buckets every few seconds.
 
 use super::Metrics;
+use crate::domain::status::{Status, SubscriptionStatus};
 use crate::store::QueueFigures;
 use crate::AppContext;
 use ::metrics::Unit;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
-
-/// Subscription statuses, each always present as a label value.
-const STATUSES: [&str; 3] = ["active", "disabled", "deleted"];
 
 /// HELP text of the scrape-time gauges.
 pub(super) const DESCRIBED: &[(&str, Option<Unit>, &str)] = &[
@@ -56,13 +54,18 @@ impl Gauges {
             &[("state", "retrying")],
             q.retrying as f64,
         );
-        for status in STATUSES {
+        // Each status always present, zero included.
+        for status in SubscriptionStatus::ALL {
             let n = q
                 .subscriptions
                 .iter()
                 .find(|(s, _)| s == status)
                 .map_or(0, |(_, n)| *n);
-            set("tminus_subscriptions", &[("status", status)], n as f64);
+            set(
+                "tminus_subscriptions",
+                &[("status", status.as_str())],
+                n as f64,
+            );
         }
         set("tminus_endpoints_failing", &[], q.failing as f64);
     }

@@ -27,8 +27,8 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// `tminus receive`'s command line.
-#[derive(clap::Args, Debug, Clone)]
+/// `tminus receive`'s command line. No `Debug`: it holds the secrets.
+#[derive(clap::Args, Clone)]
 pub struct ReceiveArgs {
     /// Address to listen on; every path takes POSTs.
     #[arg(long, default_value = "127.0.0.1:9000", env = "TMINUS_RECEIVE_LISTEN")]
@@ -37,6 +37,7 @@ pub struct ReceiveArgs {
     /// secrets with commas, to accept several (a rotation).
     #[arg(
         long = "secret",
+        value_name = "WHSEC",
         env = "TMINUS_RECEIVE_SECRET",
         value_delimiter = ',',
         required = true,
@@ -56,13 +57,13 @@ pub struct ReceiveArgs {
 #[group(required = true, multiple = false)]
 pub struct OutputArgs {
     /// Append one JSON line per reminder to this file.
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     pub jsonl: Option<std::path::PathBuf>,
     /// Run this shell command once per reminder, the JSON on its stdin.
-    #[arg(long)]
+    #[arg(long, value_name = "CMD")]
     pub exec: Option<String>,
     /// POST each reminder's JSON to this URL.
-    #[arg(long)]
+    #[arg(long, value_name = "URL")]
     pub forward: Option<String>,
 }
 

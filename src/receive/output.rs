@@ -51,6 +51,7 @@ async fn hand(output: &Output, http: &reqwest::Client, reminder: &Value) -> anyh
     let mut line = serde_json::to_vec(reminder)?;
     match output {
         Output::Jsonl(path) => {
+            // Opened per line: a file moved away by log rotation is followed.
             line.push(b'\n');
             let mut file = tokio::fs::OpenOptions::new()
                 .create(true)

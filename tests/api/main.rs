@@ -1,6 +1,7 @@
 //! The one integration-test binary: every test starts the real service on
 //! 127.0.0.1:0 and, where deliveries matter, a real receiver on loopback.
 
+mod admin;
 mod auth_limits;
 mod batching;
 mod browser;
@@ -17,6 +18,7 @@ mod helpers;
 mod https;
 mod idempotency;
 mod isolation;
+mod metrics;
 mod midflight;
 mod openapi;
 mod paging;
@@ -32,6 +34,7 @@ mod receive;
 mod receiver;
 mod refusals;
 mod replay;
+mod retention;
 mod scheduling;
 mod secrets;
 mod seed_copies;

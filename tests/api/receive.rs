@@ -30,15 +30,28 @@ async fn bind() -> (tokio::net::TcpListener, String) {
 
 fn receive(listener: tokio::net::TcpListener, secret: &str, dir: &Path) -> Kit {
     let jsonl = dir.join("reminders.jsonl");
+    let output = OutputArgs {
+        jsonl: Some(jsonl.clone()),
+        exec: None,
+        forward: None,
+    };
+    receive_to(listener, secret, output, 64, jsonl)
+}
+
+/// A receiver with any output and queue; `jsonl` is where the test reads
+/// what was handed on.
+fn receive_to(
+    listener: tokio::net::TcpListener,
+    secret: &str,
+    output: OutputArgs,
+    queue: usize,
+    jsonl: PathBuf,
+) -> Kit {
     let args = ReceiveArgs {
         listen: String::new(),
         secrets: vec![secret.to_owned()],
-        output: OutputArgs {
-            jsonl: Some(jsonl.clone()),
-            exec: None,
-            forward: None,
-        },
-        queue: 64,
+        output,
+        queue,
     };
     let stop = CancellationToken::new();
     let done = tokio::spawn(tminus::receive::run(
@@ -50,12 +63,17 @@ fn receive(listener: tokio::net::TcpListener, secret: &str, dir: &Path) -> Kit {
     Kit { jsonl, stop, done }
 }
 
+/// The JSON lines of a file (none when it is absent).
+fn kit_lines(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 impl Kit {
     fn lines(&self) -> Vec<Value> {
-        let text = std::fs::read_to_string(&self.jsonl).unwrap_or_default();
-        text.lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        kit_lines(&self.jsonl)
     }
 
     /// Waits until the file holds `n` lines (and a little more, to catch extras).
@@ -213,6 +231,95 @@ async fn forged_stale_and_unsigned_requests_are_refused() {
     kit.stop().await;
 }
 
+#[tokio::test]
+async fn a_command_gets_each_reminder_on_stdin_and_a_full_queue_is_503() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = tminus::signing::new_secret();
+    let (listener, url) = bind().await;
+    let out = dir.path().join("from-exec.jsonl");
+    // A slow command, and room for one request in the queue.
+    let cmd = format!(
+        "sleep 0.5; cat >> '{}'; echo >> '{}'",
+        out.display(),
+        out.display()
+    );
+    let output = OutputArgs {
+        jsonl: None,
+        exec: Some(cmd),
+        forward: None,
+    };
+    let kit = receive_to(listener, &secret, output, 1, out);
+    let http = reqwest::Client::new();
+    let now = tminus::clock::wall().timestamp();
+    let mut busy = Vec::new();
+    for i in 0..4 {
+        let id = format!("msg_{i}");
+        let r = signed(&http, &url, &secret, &id, now).send().await.unwrap();
+        if r.status() == StatusCode::SERVICE_UNAVAILABLE {
+            assert_eq!(r.headers()["retry-after"], "5");
+            busy.push(id);
+        } else {
+            assert_eq!(r.status(), StatusCode::OK);
+        }
+    }
+    assert!(
+        !busy.is_empty(),
+        "a queue of one, a slow output: some were 503"
+    );
+    // What was refused as busy was not remembered: sent again, it is taken.
+    for id in &busy {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let r = signed(&http, &url, &secret, id, now).send().await.unwrap();
+            if r.status() == StatusCode::OK {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{id} never taken");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    kit.stop().await;
+    let mut ids: Vec<String> = kit_lines(&dir.path().join("from-exec.jsonl"))
+        .iter()
+        .map(|l| l["webhookId"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        ["msg_0", "msg_1", "msg_2", "msg_3"],
+        "each once, all handed on before the stop"
+    );
+}
+
+#[tokio::test]
+async fn reminders_are_forwarded_to_a_url_and_a_failure_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = tminus::signing::new_secret();
+    let (listener, url) = bind().await;
+    let next = crate::receiver::TestReceiver::start().await;
+    next.script([crate::receiver::Reply::status(500)]);
+    let output = OutputArgs {
+        jsonl: None,
+        exec: None,
+        forward: Some(next.url.clone()),
+    };
+    let kit = receive_to(listener, &secret, output, 8, dir.path().join("unused"));
+    let http = reqwest::Client::new();
+    let now = tminus::clock::wall().timestamp();
+    let r = signed(&http, &url, &secret, "msg_fwd", now)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    kit.stop().await;
+    let got = next.received();
+    assert_eq!(got.len(), 2, "a failed hand-on is retried");
+    for g in &got {
+        assert_eq!(g.json()["webhookId"], "msg_fwd");
+        assert_eq!(g.json()["payload"]["name"], "Forged");
+    }
+}
+
 /// Starts the Python receiver: its hook URL, the process and its output file.
 async fn python_receiver(out: &Path) -> (String, tokio::process::Child) {
     use tokio::io::{AsyncBufReadExt, BufReader};
@@ -278,4 +385,55 @@ async fn the_standardwebhooks_package_from_pypi_verifies_real_deliveries() {
         .unwrap();
     assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
     python.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_binary_takes_its_secret_from_the_environment_and_drains_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = tminus::signing::new_secret();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let jsonl = dir.path().join("out.jsonl");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tminus"))
+        .args(["receive", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--jsonl")
+        .arg(&jsonl)
+        .env(
+            "TMINUS_RECEIVE_SECRET",
+            format!("{},{secret}", tminus::signing::new_secret()),
+        )
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/webhook");
+    let http = reqwest::Client::new();
+    let now = tminus::clock::wall().timestamp();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let answer = loop {
+        match signed(&http, &url, &secret, "msg_env", now).send().await {
+            Ok(r) => break r.status(),
+            Err(_) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(e) => panic!("tminus receive never listened: {e}"),
+        }
+    };
+    assert_eq!(
+        answer,
+        StatusCode::OK,
+        "the second secret of the list matches"
+    );
+    let pid = child.id().unwrap().to_string();
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status();
+    assert!(term.unwrap().success());
+    assert!(child.wait().await.unwrap().success());
+    let lines = kit_lines(&jsonl);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert_eq!(lines[0]["webhookId"], "msg_env");
 }

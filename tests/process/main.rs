@@ -11,4 +11,5 @@ mod pg;
 #[allow(dead_code)]
 mod receiver;
 
+mod config;
 mod secrets;

@@ -260,8 +260,9 @@ pub trait Upkeep: Send + Sync + 'static {
         before: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<(Pruned, Option<i64>)>;
-    /// Removes up to `limit` finished reminders due before `before` of
-    /// webinars that ended before it.
+    /// Removes up to `limit` finished reminders due before `before` whose
+    /// announced start is before it too (the webinar, as it was then, is
+    /// long past).
     async fn prune_reminders(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64>;
 }
 

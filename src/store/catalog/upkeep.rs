@@ -3,12 +3,14 @@
 //! test that a fan-out is finished (for its lateness), and retention's
 //! deletes. Every prune step is one short transaction over at most `limit`
 //! rows, found through an index (history by subscription and age, slices
-//! by id, finished reminders by due time), and it never touches the rows
+//! by id, finished reminders by due time; a reminder goes once the start it
+//! announced is that old, whatever its webinar was moved to since), and it never touches the rows
 //! of a fan-out that still has pending work: a pending slice or a pending
 //! delivery of the same reminder. SQLite's receipts (`store::receipt`) go
 //! with the rest of the history there ([`Backend::keeps_receipts`]).
 
 use super::Upkeep;
+use crate::domain::status::{ReminderStatus, SubscriptionStatus};
 use crate::store::sql::{params, transact, Backend, Db, Value};
 use crate::store::{ReminderId, StoreResult, SubscriptionId, WebinarId};
 use async_trait::async_trait;
@@ -25,8 +27,8 @@ pub struct QueueFigures {
     pub queued: i64,
     /// Pending deliveries waiting for a retry.
     pub retrying: i64,
-    /// Subscriptions by status (`active`, `disabled`, `deleted`).
-    pub subscriptions: Vec<(String, i64)>,
+    /// Live subscriptions by status.
+    pub subscriptions: Vec<(SubscriptionStatus, i64)>,
     /// Active subscriptions whose endpoint is failing now.
     pub failing: i64,
 }
@@ -126,12 +128,13 @@ impl<B: Backend> Upkeep for B {
             .int(0)?;
         let subscriptions = self
             .query(
-                "SELECT status, COUNT(*) FROM subscriptions GROUP BY status ORDER BY status",
+                "SELECT status, COUNT(*) FROM subscriptions WHERE status <> 'deleted'
+                 GROUP BY status ORDER BY status",
                 params![],
             )
             .await?
             .iter()
-            .map(|r| Ok((r.text(0)?, r.int(1)?)))
+            .map(|r| Ok((r.status(0)?, r.int(1)?)))
             .collect::<StoreResult<_>>()?;
         let failing = self
             .query_one(
@@ -160,7 +163,10 @@ impl<B: Backend> Upkeep for B {
                         AND o.reminder_id = $1)";
         let rows = self.query(sql, params![reminder, webinar]).await?;
         Ok(match rows.first() {
-            Some(r) => !matches!(r.text(0)?.as_str(), "pending" | "firing"),
+            Some(r) => !matches!(
+                r.status(0)?,
+                ReminderStatus::Pending | ReminderStatus::Firing
+            ),
             // Pruned, or a slice is left: finished only if the row is gone.
             None => self
                 .query("SELECT 1 FROM reminders WHERE id = $1", params![reminder])
@@ -182,33 +188,48 @@ impl<B: Backend> Upkeep for B {
         before: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Pruned> {
-        let receipts = self.keeps_receipts();
-        let (sub, limit) = (subscription.clone(), i64::from(limit));
+        // Found outside a transaction: most subscriptions have nothing to
+        // prune most rounds, and then cost one index probe, no write.
+        let sql = format!(
+            "SELECT d.id FROM deliveries d
+             WHERE d.subscription_id = $1 AND d.created_at < $2 AND d.status <> 'pending'
+               AND (d.reminder_id IS NULL OR ({}))
+             LIMIT $3",
+            settled("d.webinar_id", "d.reminder_id")
+        );
+        let p = params![subscription, before, i64::from(limit)];
+        let ids = firsts(self.query(&sql, p).await?);
+        let held = if self.keeps_receipts() {
+            let sql = format!(
+                "SELECT r.id FROM receipts r JOIN slices l ON l.id = r.slice_id
+                 WHERE r.subscription_id = $1 AND r.created_at < $2
+                   AND l.status <> 'pending' AND ({})
+                 LIMIT $3",
+                settled("l.webinar_id", "l.reminder_id")
+            );
+            firsts(self.query(&sql, p).await?)
+        } else {
+            Vec::new()
+        };
+        if ids.is_empty() && held.is_empty() {
+            return Ok(Pruned::default());
+        }
         transact(self, |tx| {
-            let sub = sub.clone();
+            let (ids, held) = (ids.clone(), held.clone());
             async move {
                 let mut p = Pruned::default();
-                let sql = format!(
-                    "SELECT d.id FROM deliveries d
-                     WHERE d.subscription_id = $1 AND d.created_at < $2 AND d.status <> 'pending'
-                       AND (d.reminder_id IS NULL OR ({}))
-                     LIMIT $3",
-                    settled("d.webinar_id", "d.reminder_id")
-                );
-                let ids = firsts(tx.query(&sql, params![&sub, before, limit]).await?);
-                p.attempts = delete_in(&*tx, "attempts", "delivery_id", &ids).await?;
-                p.deliveries = delete_in(&*tx, "deliveries", "id", &ids).await?;
-                if receipts {
+                if !ids.is_empty() {
+                    // A delivery replayed meanwhile is pending again: kept.
                     let sql = format!(
-                        "SELECT r.id FROM receipts r JOIN slices l ON l.id = r.slice_id
-                         WHERE r.subscription_id = $1 AND r.created_at < $2
-                           AND l.status <> 'pending' AND ({})
-                         LIMIT $3",
-                        settled("l.webinar_id", "l.reminder_id")
+                        "DELETE FROM deliveries WHERE id IN ({}) AND status <> 'pending'
+                         RETURNING id",
+                        placeholders(1, ids.len())
                     );
-                    let ids = firsts(tx.query(&sql, params![&sub, before, limit]).await?);
-                    p.receipts = delete_in(&*tx, "receipts", "id", &ids).await?;
+                    let gone = firsts(tx.query(&sql, &ids).await?);
+                    p.deliveries = gone.len() as u64;
+                    p.attempts = delete_in(&*tx, "attempts", "delivery_id", &gone).await?;
                 }
+                p.receipts = delete_in(&*tx, "receipts", "id", &held).await?;
                 tx.commit().await?;
                 Ok(p)
             }
@@ -263,9 +284,9 @@ impl<B: Backend> Upkeep for B {
 
     async fn prune_reminders(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64> {
         let sql = format!(
-            "SELECT r.id FROM reminders r JOIN webinars w ON w.id = r.webinar_id
+            "SELECT r.id FROM reminders r
              WHERE r.status IN ('sent', 'missed', 'cancelled') AND r.due_at < $1
-               AND w.to_time < $1 AND ({})
+               AND r.from_time < $1 AND ({})
              LIMIT $2",
             settled("r.webinar_id", "r.id")
         );

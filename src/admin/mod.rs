@@ -1,0 +1,272 @@
+//! `tminus admin`: the platform API from the command line, for a running
+//! tminus at `--url` (`TMINUS_URL`) with the admin token (`--token`,
+//! `TMINUS_ADMIN_TOKEN`). Creators, API keys and webinars; a CSV of
+//! participants imported in chunks through the bulk API (`import`); the
+//! subscriptions, failing ones first; a subscription's deliveries, and a
+//! replay of one. Every command prints a table (`table`), or with `--json`
+//! the API's own JSON (a list as one array). Nothing here decides anything
+//! the API does not: it calls it (`client`) and shows the answer (`show`).
+
+mod client;
+mod import;
+mod show;
+mod table;
+
+use clap::{Args, Subcommand};
+use client::Client;
+use serde_json::{json, Value};
+use show::Answer::{List, One};
+use std::io::IsTerminal;
+
+/// `tminus admin`'s command line.
+#[derive(Args)]
+pub struct AdminArgs {
+    /// The running tminus.
+    #[arg(
+        long,
+        env = "TMINUS_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub url: String,
+    /// The platform API's admin token.
+    #[arg(
+        long,
+        env = "TMINUS_ADMIN_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub token: Option<String>,
+    /// Print the API's JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Creators.
+    #[command(subcommand)]
+    Creators(Creators),
+    /// A creator's API keys.
+    #[command(subcommand)]
+    Keys(Keys),
+    /// Webinars.
+    #[command(subcommand)]
+    Webinars(Webinars),
+    /// A webinar's participants.
+    #[command(subcommand)]
+    Participants(Participants),
+    /// Every subscription.
+    #[command(subcommand)]
+    Subscriptions(Subscriptions),
+    /// A subscription's deliveries.
+    #[command(subcommand)]
+    Deliveries(Deliveries),
+}
+
+#[derive(Subcommand)]
+pub enum Creators {
+    /// Create a creator.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// `±HH:MM` or an IANA zone: the default for their webinars.
+        #[arg(long)]
+        timezone: Option<String>,
+    },
+    /// List creators.
+    List,
+}
+
+#[derive(Subcommand)]
+pub enum Keys {
+    /// Create an API key; the key is shown this once.
+    Create {
+        #[arg(long)]
+        creator: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List a creator's keys (never the keys themselves).
+    List {
+        #[arg(long)]
+        creator: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum Webinars {
+    /// Create a webinar.
+    Create {
+        #[arg(long)]
+        creator: String,
+        #[arg(long)]
+        title: String,
+        #[arg(long)]
+        link: String,
+        /// Start, RFC 3339 (`2030-03-15T10:00:00Z`).
+        #[arg(long)]
+        from: String,
+        /// End, RFC 3339.
+        #[arg(long)]
+        to: String,
+        /// The creator's zone for it; the creator's own when not given.
+        #[arg(long)]
+        timezone: Option<String>,
+        /// A mango id; repeat for several.
+        #[arg(long)]
+        mango: Vec<String>,
+    },
+    /// List a creator's webinars, by start time.
+    List {
+        #[arg(long)]
+        creator: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum Participants {
+    /// Register a CSV file's rows (columns `name`, `email`, and optionally
+    /// `phone` and `timezone`, with a header row) through the bulk API.
+    Import {
+        #[arg(long)]
+        webinar: String,
+        file: std::path::PathBuf,
+        /// Rows per request (the API takes up to 200 000).
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=200_000))]
+        chunk: u32,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum Subscriptions {
+    /// Every subscription, failing first: disabled, then failing, then the rest.
+    List {
+        /// Only this creator's.
+        #[arg(long)]
+        creator: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum Deliveries {
+    /// A subscription's deliveries, newest first.
+    List {
+        #[arg(long)]
+        subscription: String,
+        /// `pending`, `delivered`, `batched`, `failed`, `expired`, `missed` or `cancelled`.
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Send one delivery again now, whatever became of it.
+    Replay {
+        #[arg(long)]
+        subscription: String,
+        #[arg(long)]
+        delivery: String,
+    },
+}
+
+/// Runs one admin command; an error is the API's refusal or a failed call.
+pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
+    let token = args
+        .token
+        .ok_or_else(|| anyhow::anyhow!("no admin token: pass --token or set TMINUS_ADMIN_TOKEN"))?;
+    let client = Client::new(&args.url, &token);
+    let (json_out, out) = (args.json, dispatch(&client, args.command, args.json).await?);
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&out.json)?);
+    } else {
+        print!("{}", out.text);
+    }
+    Ok(())
+}
+
+/// What a command shows: its JSON, and the same as text.
+pub struct Shown {
+    json: Value,
+    text: String,
+}
+
+async fn dispatch(c: &Client, command: AdminCommand, json_out: bool) -> anyhow::Result<Shown> {
+    use AdminCommand as A;
+    Ok(match command {
+        A::Creators(Creators::Create { name, timezone }) => {
+            let body = json!({"name": name, "timezone": timezone});
+            show::creators(One(c.post("/creators", &body).await?))
+        }
+        A::Creators(Creators::List) => show::creators(List(c.list("/creators", &[], None).await?)),
+        A::Keys(Keys::Create { creator, name }) => {
+            let body = name.map_or(json!({}), |n| json!({"name": n}));
+            let path = format!("/creators/{creator}/api-keys");
+            show::keys(One(c.post(&path, &body).await?))
+        }
+        A::Keys(Keys::List { creator }) => {
+            let path = format!("/creators/{creator}/api-keys");
+            show::keys(List(c.list(&path, &[], None).await?))
+        }
+        A::Webinars(Webinars::Create {
+            creator,
+            title,
+            link,
+            from,
+            to,
+            timezone,
+            mango,
+        }) => {
+            let mut body = json!({"creatorId": creator, "title": title, "link": link, "fromTime": from, "toTime": to});
+            if let Some(tz) = timezone {
+                body["timezone"] = tz.into();
+            }
+            if !mango.is_empty() {
+                body["mangoes"] = mango.into();
+            }
+            show::webinars(One(c.post("/webinars", &body).await?))
+        }
+        A::Webinars(Webinars::List { creator }) => {
+            let query = [("creatorId", creator.as_str())];
+            show::webinars(List(c.list("/webinars", &query, None).await?))
+        }
+        A::Participants(Participants::Import {
+            webinar,
+            file,
+            chunk,
+        }) => {
+            let bar = !json_out && std::io::stderr().is_terminal();
+            show::imported(import::run(c, &webinar, &file, chunk as usize, bar).await?)?
+        }
+        A::Subscriptions(Subscriptions::List { creator }) => {
+            let query: Vec<_> = creator
+                .as_deref()
+                .map(|c| ("creatorId", c))
+                .into_iter()
+                .collect();
+            show::subscriptions(c.list("/subscriptions", &query, None).await?)
+        }
+        A::Deliveries(Deliveries::List {
+            subscription,
+            status,
+            limit,
+        }) => {
+            let query: Vec<_> = status
+                .as_deref()
+                .map(|s| ("status", s))
+                .into_iter()
+                .collect();
+            let path = format!("/subscriptions/{subscription}/deliveries");
+            show::deliveries(List(c.list(&path, &query, Some(limit.max(1))).await?))
+        }
+        A::Deliveries(Deliveries::Replay {
+            subscription,
+            delivery,
+        }) => {
+            let path = format!("/subscriptions/{subscription}/deliveries/{delivery}/retry");
+            show::deliveries(One(c.post(&path, &json!({})).await?))
+        }
+    })
+}

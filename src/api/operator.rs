@@ -1,0 +1,93 @@
+//! Platform routes for the operator's look at one subscription's
+//! deliveries, and a replay of one of them: the integration API's own
+//! views, reached with the admin token instead of the creator's key, so
+//! `tminus admin` (and an operator with curl) needs no creator's key.
+
+use super::answer::{Accepted, Page};
+use super::extract::{Admin, ApiPath, ApiQuery};
+use super::integration::{active, DeliveryQuery};
+use super::openapi::{errors, BAD_PAGE};
+use super::paging;
+use super::validate::id;
+use super::views;
+use super::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::store::{DeliveryId, Subscription, SubscriptionId};
+use aide::axum::routing::{get_with, post_with};
+use aide::axum::ApiRouter;
+use axum::extract::State;
+use axum::Json;
+use chrono::Duration;
+
+pub fn routes() -> ApiRouter<AppState> {
+    let no_sub = (404, "No such subscription (`not_found`).");
+    let no_delivery = (404, "No such subscription or delivery (`not_found`).");
+    let disabled = (
+        409,
+        "The subscription is disabled (`subscription_disabled`); enable it first.",
+    );
+    ApiRouter::new()
+        .api_route(
+            "/subscriptions/{id}/deliveries",
+            get_with(deliveries, move |op| {
+                errors(
+                    op.summary("List a subscription's deliveries, newest first")
+                        .description("As the integration API lists them, for any creator's subscription."),
+                    &[no_sub, BAD_PAGE],
+                )
+            }),
+        )
+        .api_route(
+            "/subscriptions/{id}/deliveries/{did}/retry",
+            post_with(retry, move |op| {
+                errors(
+                    op.summary("Send a delivery again now").description(
+                        "Whatever became of it, a delivered one included, with at least an hour to succeed.",
+                    ),
+                    &[no_delivery, disabled],
+                )
+            }),
+        )
+        .with_path_items(|p| p.tag("platform"))
+}
+
+async fn subscription(s: &AppState, sid: &str) -> ApiResult<Subscription> {
+    let sid: SubscriptionId = id("subscription", sid)?;
+    let found = s.ctx.store.get_subscription(&sid).await;
+    found.map_err(ApiError::lookup("subscription"))
+}
+
+async fn deliveries(
+    _: Admin,
+    State(s): State<AppState>,
+    ApiPath(sid): ApiPath<String>,
+    ApiQuery(q): ApiQuery<DeliveryQuery>,
+) -> ApiResult<Json<Page<views::Delivery>>> {
+    let sub = subscription(&s, &sid).await?;
+    let page = paging::request(q.after, q.limit)?;
+    let rows = s
+        .ctx
+        .store
+        .list_deliveries(&sub.id, q.status, &page)
+        .await?;
+    Ok(Json(Page::of(rows, views::Delivery::try_from)?))
+}
+
+async fn retry(
+    _: Admin,
+    State(s): State<AppState>,
+    ApiPath((sid, did)): ApiPath<(String, String)>,
+) -> ApiResult<Accepted<views::Delivery>> {
+    let sub = subscription(&s, &sid).await?;
+    active(&sub)?;
+    let did: DeliveryId = id("delivery", &did)?;
+    let now = s.ctx.clock.now();
+    let d = s
+        .ctx
+        .store
+        .retry_delivery(&sub.id, &did, now, now + Duration::hours(1))
+        .await
+        .map_err(ApiError::lookup("delivery"))?;
+    s.dispatcher.wake(&sub.id);
+    Ok(Accepted(d.try_into()?))
+}

@@ -1,0 +1,64 @@
+//! Unit tests of the settings: the back-off the defaults describe, the
+//! start-up warnings, and every flag's environment twin.
+
+use super::*;
+
+#[test]
+fn the_default_back_off_never_waits_more_than_an_hour() {
+    let p = Config::defaults().retry_policy();
+    let hour = chrono::Duration::hours(1);
+    assert_eq!(p.backoff(1), chrono::Duration::seconds(5));
+    assert!(p.backoff(10) < hour);
+    for attempt in [11, 12, 13, 20, 100, u32::MAX] {
+        assert_eq!(p.backoff(attempt), hour, "attempt {attempt}");
+    }
+    // With the largest jitter the wait is still under the cap.
+    let now = crate::clock::wall();
+    let far = now + chrono::Duration::days(30);
+    let failed = crate::delivery::retry::Response::Failed;
+    for attempt in 1..=64 {
+        match p.verdict(attempt, &failed, now, far, 0.999_999) {
+            crate::store::Verdict::Retry(at) => assert!(at - now <= hour, "attempt {attempt}"),
+            v => panic!("attempt {attempt}: {v:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_lease_not_longer_than_the_http_timeout_is_warned_about() {
+    let mut c = Config::defaults();
+    let lease_warning = |c: &Config| {
+        let (errors, warnings) = c.check();
+        assert!(errors.is_empty(), "{errors:?}");
+        warnings.iter().any(|w| w.starts_with("lease ("))
+    };
+    assert!(
+        !lease_warning(&c),
+        "the defaults (90s over 30s) need no warning"
+    );
+    c.lease = c.http_timeout;
+    assert!(lease_warning(&c), "a lease equal to the HTTP timeout");
+    c.lease = Duration::from_secs(10);
+    assert!(lease_warning(&c), "a lease shorter than the HTTP timeout");
+}
+
+#[test]
+fn every_serve_flag_has_a_tminus_environment_twin() {
+    use clap::Args;
+    // `tminus serve` flattens `Config` into `ServeArgs`: its settings are these.
+    let cmd = Config::augment_args(clap::Command::new("serve"));
+    let mut seen = 0;
+    for arg in cmd.get_arguments() {
+        let id = arg.get_id().as_str();
+        if id == "help" || id == "version" {
+            continue;
+        }
+        seen += 1;
+        let env = arg.get_env().and_then(|e| e.to_str());
+        assert!(
+            env.is_some_and(|e| e.starts_with("TMINUS_")),
+            "--{id} has no TMINUS_* twin: {env:?}"
+        );
+    }
+    assert!(seen > 30, "only {seen} arguments found");
+}

@@ -1,0 +1,212 @@
+//! The settings' layers through the real binary: defaults < the TOML file
+//! (`--config` or `TMINUS_CONFIG`) < `TMINUS_*` variables < flags; an
+//! unknown key refused by name; `config default` parsing back to the
+//! defaults; `config check` redacting secrets and refusing what is invalid;
+//! and `serve` taking its settings from the file.
+
+use crate::harness::{logs_dir, until};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Output};
+
+const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+const OLD_KEY: &str = "HxoZGBcWFRQTEhEQDw4NDAsKCQgHBgUEAwIBAB8eHRw=";
+
+/// `tminus` with `args` and `env`, and no other `TMINUS_*` variable.
+fn tminus(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tminus"));
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("TMINUS_")) {
+        cmd.env_remove(k);
+    }
+    cmd.args(args).envs(env.iter().copied()).output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `config check`'s output as key → (value, origin).
+fn effective(out: &Output) -> BTreeMap<String, (String, String)> {
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let (kv, origin) = l.rsplit_once("  # ").expect("an origin");
+            let (k, v) = kv.split_once(" = ").expect("key = value");
+            (k.to_owned(), (v.to_owned(), origin.to_owned()))
+        })
+        .collect()
+}
+
+fn write(dir: &Path, name: &str, body: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, body).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn each_layer_overrides_the_one_below() {
+    let dir = logs_dir();
+    let file = write(
+        dir.path(),
+        "t.toml",
+        "tick = \"2s\"\nlease = \"80s\"\napi_rate = 5\nallow_http = true\n\
+         allow_targets = [\"10.0.0.0/8\", \"10.1.0.0/16\"]\n",
+    );
+    let env = [("TMINUS_LEASE", "70s"), ("TMINUS_API_RATE", "6")];
+    for how in ["flag", "variable"] {
+        let out = match how {
+            "flag" => tminus(
+                &["config", "check", "--config", &file, "--api-rate", "9"],
+                &env,
+            ),
+            _ => {
+                let mut env = env.to_vec();
+                env.push(("TMINUS_CONFIG", &file));
+                tminus(&["config", "check", "--api-rate", "9"], &env)
+            }
+        };
+        let e = effective(&out);
+        let got = |k: &str| (e[k].0.as_str(), e[k].1.as_str());
+        assert_eq!(got("http_timeout"), ("\"30s\"", "default"), "{how}");
+        assert_eq!(got("tick"), ("\"2s\"", "file"), "{how}");
+        assert_eq!(got("allow_http"), ("true", "file"), "{how}");
+        assert_eq!(
+            got("allow_targets"),
+            ("[\"10.0.0.0/8\", \"10.1.0.0/16\"]", "file")
+        );
+        assert_eq!(got("lease"), ("\"70s\"", "environment"), "{how}");
+        assert_eq!(got("api_rate"), ("9", "flag"), "{how}");
+    }
+}
+
+#[test]
+fn an_unknown_key_is_refused_by_name() {
+    let dir = logs_dir();
+    let file = write(dir.path(), "t.toml", "tick = \"2s\"\ntikc = \"3s\"\n");
+    for args in [
+        vec!["config", "check", "--config", &file],
+        vec!["serve", "--config", &file, "--listen", "127.0.0.1:0"],
+    ] {
+        let out = tminus(&args, &[]);
+        assert!(!out.status.success(), "{args:?} refused");
+        let err = text(&out.stderr);
+        assert!(err.contains("unknown key `tikc`"), "{args:?}: {err}");
+    }
+    let tables = write(dir.path(), "c.toml", "[client]\nurl = \"http://x\"\n");
+    let out = tminus(&["config", "check", "--config", &tables], &[]);
+    assert!(text(&out.stderr).contains("unknown key `client`"));
+    let bad = write(dir.path(), "b.toml", "tick = \"fast\"\n");
+    let out = tminus(&["config", "check", "--config", &bad], &[]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("key `tick`"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn the_default_file_parses_back_to_the_defaults() {
+    let dir = logs_dir();
+    let out = tminus(&["config", "default"], &[]);
+    assert!(out.status.success());
+    let file = write(dir.path(), "default.toml", &text(&out.stdout));
+    let from_file = effective(&tminus(&["config", "check", "--config", &file], &[]));
+    let defaults = effective(&tminus(&["config", "check"], &[]));
+    let values = |m: &BTreeMap<String, (String, String)>| {
+        m.iter()
+            .map(|(k, (v, _))| (k.clone(), v.clone()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    assert_eq!(values(&from_file), values(&defaults));
+    // Every setting is in it: set, or commented out for want of a default.
+    let check = text(&tminus(&["config", "check"], &[]).stdout);
+    for line in check.lines() {
+        let key = line.trim_start_matches("# ").split(' ').next().unwrap();
+        let listed = text(&out.stdout)
+            .lines()
+            .any(|l| l.trim_start_matches("# ").starts_with(&format!("{key} =")));
+        assert!(listed, "{key} is not in the default file");
+    }
+}
+
+#[test]
+fn check_redacts_secrets_and_refuses_what_is_invalid() {
+    let dir = logs_dir();
+    let file = write(
+        dir.path(),
+        "t.toml",
+        &format!(
+            "admin_token = \"tok-in-file\"\ndatabase = \"postgres://u:pw-in-url@db/t?password=pw-in-query\"\n\
+             secret_key_previous = [\"{OLD_KEY}\"]\n"
+        ),
+    );
+    let out = tminus(
+        &["config", "check", "--config", &file, "--secret-key", KEY],
+        &[],
+    );
+    let shown = text(&out.stdout) + &text(&out.stderr);
+    for secret in ["tok-in-file", "pw-in-url", "pw-in-query", KEY, OLD_KEY] {
+        assert!(!shown.contains(secret), "{secret} shown: {shown}");
+    }
+    let e = effective(&out);
+    assert_eq!(e["admin_token"].0, "\"<redacted>\"");
+    assert_eq!(e["secret_key"], ("\"<redacted>\"".into(), "flag".into()));
+    assert_eq!(e["secret_key_previous"].0, "[\"<redacted>\"]");
+    assert!(
+        e["database"].0.starts_with("\"postgres://u:"),
+        "{:?}",
+        e["database"]
+    );
+    let out = tminus(&["config", "check", "--fanout-batch", "0"], &[]);
+    assert!(!out.status.success(), "an invalid configuration fails");
+    assert!(
+        text(&out.stderr).contains("fan-out batch"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_takes_its_settings_from_the_file() {
+    let dir = logs_dir();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let db = dir.path().join("t.db");
+    let file = write(
+        dir.path(),
+        "t.toml",
+        &format!(
+            "listen = \"127.0.0.1:{port}\"\ndatabase = \"{}\"\nadmin_token = \"from-the-file\"\n",
+            db.display()
+        ),
+    );
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_tminus"));
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("TMINUS_")) {
+        serve.env_remove(k);
+    }
+    let mut child = serve
+        .args(["serve"])
+        .env("TMINUS_CONFIG", &file)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/api/v1/platform/creators");
+    until(20, "the service on the file's address", async || {
+        http.get(&url)
+            .bearer_auth("from-the-file")
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    assert!(child.wait().unwrap().success());
+}
