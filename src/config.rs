@@ -338,6 +338,14 @@ impl Config {
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log) {
             errors.push(format!("log {:?}: {e}", self.log));
         }
+        for (name, file) in [
+            ("database-ca", &self.database_ca),
+            ("target-ca", &self.target_ca),
+        ] {
+            if let Some(Err(e)) = file.as_deref().map(pem_certificates) {
+                errors.push(format!("{name}: {e:#}"));
+            }
+        }
         if self.max_connections == Some(0) {
             errors.push("max connections must be at least 1".into());
         }
