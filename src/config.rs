@@ -171,8 +171,8 @@ pub struct Config {
     #[arg(long, env = "TMINUS_AUTH_FAILURES", default_value_t = 10)]
     pub auth_failures: u32,
     /// How long delivery history (deliveries, attempts, receipts) is kept;
-    /// older history, and finished reminders of webinars that ended before
-    /// then, is pruned in the background. 0 keeps everything.
+    /// older history, and finished reminders whose announced start is
+    /// older, is pruned in the background. 0 keeps everything.
     #[arg(long, env = "TMINUS_RETAIN_DELIVERIES", default_value = "30days", value_parser = duration)]
     pub retain_deliveries: Duration,
     /// Proxies (addresses or CIDR ranges, comma-separated) whose
@@ -337,6 +337,14 @@ impl Config {
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log) {
             errors.push(format!("log {:?}: {e}", self.log));
+        }
+        for (name, file) in [
+            ("database-ca", &self.database_ca),
+            ("target-ca", &self.target_ca),
+        ] {
+            if let Some(Err(e)) = file.as_deref().map(pem_certificates) {
+                errors.push(format!("{name}: {e:#}"));
+            }
         }
         if self.max_connections == Some(0) {
             errors.push("max connections must be at least 1".into());

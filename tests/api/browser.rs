@@ -196,6 +196,9 @@ async fn an_operator_replays_a_failing_subscription_in_a_browser() {
     assert!(!listed.contains(&sid), "{listed}");
     let html = c.source().await.unwrap();
     assert!(!html.contains(&sid), "nothing of the first creator's");
+    // The creator's own subscriptions, at the foot of the page, in view.
+    let scroll = "document.getElementById('subscriptions').scrollIntoView({block: 'end'})";
+    c.execute(scroll, vec![]).await.unwrap();
     b.screenshot("portal").await;
     c.clone().close().await.unwrap();
 }

@@ -140,7 +140,20 @@ async fn fires_repeatedly(app: TestApp, store: Store, backend: &str) {
     }
     let text = scrape(&app).await;
     let pruned = value(&text, "tminus_pruned_total{table=\"deliveries\"}").unwrap();
-    println!("retention on {backend}: pruned deliveries {pruned}");
+    let steps = value(
+        &text,
+        "tminus_store_call_duration_seconds_count{call=\"prune\"}",
+    )
+    .unwrap();
+    let took = value(
+        &text,
+        "tminus_store_call_duration_seconds_sum{call=\"prune\"}",
+    )
+    .unwrap();
+    println!(
+        "retention on {backend}: pruned deliveries {pruned}; {steps} steps, {:.2} ms each on average",
+        took * 1000.0 / steps
+    );
     assert!(pruned > 0.0, "{text}");
     let max = |s: &[(i64, i64)], f: fn(&(i64, i64)) -> i64| s.iter().map(f).max().unwrap();
     let (early, late) = seen.split_at(ROUNDS / 2);

@@ -167,6 +167,16 @@ fn check_redacts_secrets_and_refuses_what_is_invalid() {
         "{}",
         text(&out.stderr)
     );
+    let out = tminus(
+        &["config", "check", "--target-ca", "/nonexistent/ca.pem"],
+        &[],
+    );
+    assert!(!out.status.success(), "a CA file that cannot be read fails");
+    assert!(
+        text(&out.stderr).contains("target-ca"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

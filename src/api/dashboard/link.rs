@@ -21,6 +21,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use std::convert::Infallible;
 
+/// The portal-link route, mounted with the platform API.
 pub fn routes() -> ApiRouter<AppState> {
     Routes::new(describe)
         .route("/creators/{id}/portal-link", post(portal_link))

@@ -44,6 +44,7 @@ impl From<crate::store::StoreError> for Failed {
     }
 }
 
+/// The overview: every panel, for the viewer's share.
 pub async fn overview(v: Viewer, State(s): State<AppState>) -> Result<Response, Failed> {
     let store = &s.ctx.store;
     let c = v.creator();
@@ -92,6 +93,8 @@ pub struct Paging {
     retried: Option<String>,
 }
 
+/// A subscription's page: its deliveries, a page at a time, and the
+/// replay forms; a notice after a replay.
 pub async fn subscription(
     v: Viewer,
     State(s): State<AppState>,

@@ -23,6 +23,7 @@ const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-
 pub struct Page(Markup);
 
 impl Page {
+    /// The HTML, for a response built by hand.
     pub fn into_string(self) -> String {
         self.0.into_string()
     }
@@ -85,6 +86,7 @@ fn layout(base: Base, title: &str, v: Option<&Viewer>, body: Markup) -> Page {
     })
 }
 
+/// The login form, with why the last try failed.
 pub fn login(base: Base, error: Option<&str>) -> Page {
     let label = match base {
         Base::Dashboard => "Admin token",
@@ -170,6 +172,7 @@ fn webinar(title: &str, id: &str) -> Markup {
     html! { span.title { (title) } br; code.id { (id) } }
 }
 
+/// The overview page: its five panels.
 pub fn overview(v: &Viewer, o: &Overview) -> Page {
     let body = html! {
         h1 { (site(v.base)) }
@@ -300,6 +303,7 @@ pub struct SubscriptionPage {
     pub until: DateTime<Utc>,
 }
 
+/// A subscription's page.
 pub fn subscription(v: &Viewer, p: &SubscriptionPage) -> Page {
     let s = &p.sub;
     let base = format!("{}/subscriptions/{}", v.base.path(), s.id);

@@ -36,6 +36,7 @@ pub enum Base {
 }
 
 impl Base {
+    /// Where the site's pages live.
     pub fn path(self) -> &'static str {
         match self {
             Base::Dashboard => "/dashboard",
@@ -137,8 +138,9 @@ fn signed_in(s: &AppState, scope: Scope, to: &str) -> Response {
     r
 }
 
-pub async fn login_form(parts: axum::http::Uri) -> Response {
-    render::login(Base::of(parts.path()), None).into_response()
+/// The login form of the site the path names.
+pub async fn login_form(uri: axum::http::Uri) -> Response {
+    render::login(Base::of(uri.path()), None).into_response()
 }
 
 /// The login form's one field: the admin token or an API key.
@@ -184,6 +186,7 @@ pub async fn login(
     }
 }
 
+/// Ends the session (the cookie is replaced by an expired one).
 pub async fn logout(uri: axum::http::Uri) -> Response {
     let base = Base::of(uri.path());
     let mut r = Redirect::to(&format!("{}/login", base.path())).into_response();
