@@ -32,13 +32,12 @@ pub struct Signers {
 impl Signers {
     /// The `webhook-signature` header of one message signed at `now`.
     pub fn header(&self, id: &str, timestamp: i64, body: &[u8], now: DateTime<Utc>) -> String {
-        let previous = self
-            .previous
-            .as_ref()
-            .filter(|(_, until)| *until > now)
-            .map(|(s, _)| s);
-        let signers: Vec<&Signer> = std::iter::once(&self.current).chain(previous).collect();
-        signature_header(&signers, id, timestamp, body)
+        match &self.previous {
+            Some((old, until)) if *until > now => {
+                signature_header(&[&self.current, old], id, timestamp, body)
+            }
+            _ => signature_header(&[&self.current], id, timestamp, body),
+        }
     }
 }
 
