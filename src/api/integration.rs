@@ -328,6 +328,15 @@ async fn deliveries(
     ApiQuery(q): ApiQuery<DeliveryQuery>,
 ) -> ApiResult<Json<Page<views::Delivery>>> {
     let sub = owned(&s, &who, &sid).await?;
+    deliveries_of(&s, &sub, q).await
+}
+
+/// A page of `sub`'s deliveries; the caller has checked who may see them.
+pub(super) async fn deliveries_of(
+    s: &AppState,
+    sub: &Subscription,
+    q: DeliveryQuery,
+) -> ApiResult<Json<Page<views::Delivery>>> {
     let page = paging::request(q.after, q.limit)?;
     let rows = s
         .ctx
@@ -361,8 +370,18 @@ async fn retry(
     ApiPath((sid, did)): ApiPath<(String, String)>,
 ) -> ApiResult<Accepted<views::Delivery>> {
     let sub = owned(&s, &who, &sid).await?;
-    active(&sub)?;
-    let did: DeliveryId = id("delivery", &did)?;
+    retry_of(&s, &sub, &did).await
+}
+
+/// Sends one of `sub`'s deliveries again now (see `retry`); the caller has
+/// checked who may.
+pub(crate) async fn retry_of(
+    s: &AppState,
+    sub: &Subscription,
+    did: &str,
+) -> ApiResult<Accepted<views::Delivery>> {
+    active(sub)?;
+    let did: DeliveryId = id("delivery", did)?;
     let now = s.ctx.clock.now();
     let d = s
         .ctx

@@ -5,19 +5,17 @@
 
 use super::answer::{Accepted, Page};
 use super::extract::{Admin, ApiPath, ApiQuery};
-use super::integration::{active, DeliveryQuery};
+use super::integration::{deliveries_of, retry_of, DeliveryQuery};
 use super::openapi::{errors, BAD_PAGE};
-use super::paging;
 use super::validate::id;
 use super::views;
 use super::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::store::{DeliveryId, Subscription, SubscriptionId};
+use crate::store::{Subscription, SubscriptionId};
 use aide::axum::routing::{get_with, post_with};
 use aide::axum::ApiRouter;
 use axum::extract::State;
 use axum::Json;
-use chrono::Duration;
 
 pub fn routes() -> ApiRouter<AppState> {
     let no_sub = (404, "No such subscription (`not_found`).");
@@ -64,13 +62,7 @@ async fn deliveries(
     ApiQuery(q): ApiQuery<DeliveryQuery>,
 ) -> ApiResult<Json<Page<views::Delivery>>> {
     let sub = subscription(&s, &sid).await?;
-    let page = paging::request(q.after, q.limit)?;
-    let rows = s
-        .ctx
-        .store
-        .list_deliveries(&sub.id, q.status, &page)
-        .await?;
-    Ok(Json(Page::of(rows, views::Delivery::try_from)?))
+    deliveries_of(&s, &sub, q).await
 }
 
 async fn retry(
@@ -79,15 +71,5 @@ async fn retry(
     ApiPath((sid, did)): ApiPath<(String, String)>,
 ) -> ApiResult<Accepted<views::Delivery>> {
     let sub = subscription(&s, &sid).await?;
-    active(&sub)?;
-    let did: DeliveryId = id("delivery", &did)?;
-    let now = s.ctx.clock.now();
-    let d = s
-        .ctx
-        .store
-        .retry_delivery(&sub.id, &did, now, now + Duration::hours(1))
-        .await
-        .map_err(ApiError::lookup("delivery"))?;
-    s.dispatcher.wake(&sub.id);
-    Ok(Accepted(d.try_into()?))
+    retry_of(&s, &sub, &did).await
 }

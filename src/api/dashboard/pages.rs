@@ -10,7 +10,7 @@ use crate::api::replay::{self, ReplayStatus};
 use crate::api::validate::id;
 use crate::api::AppState;
 use crate::error::ApiError;
-use crate::store::{DeliveryId, PageRequest, Subscription, SubscriptionId, SubscriptionPatch};
+use crate::store::{PageRequest, Subscription, SubscriptionId, SubscriptionPatch};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -195,15 +195,7 @@ pub async fn retry(
     if !v.checks(&f.csrf) {
         return Err(stale());
     }
-    crate::api::integration::active(&sub)?;
-    let did: DeliveryId = id("delivery", &did)?;
-    let now = s.ctx.clock.now();
-    s.ctx
-        .store
-        .retry_delivery(&sub.id, &did, now, now + Duration::hours(1))
-        .await
-        .map_err(ApiError::lookup("delivery"))?;
-    s.dispatcher.wake(&sub.id);
+    crate::api::integration::retry_of(&s, &sub, &did).await?;
     let to = format!("{}/subscriptions/{}?retried=1", v.base.path(), sub.id);
     Ok(Redirect::to(&to).into_response())
 }

@@ -154,16 +154,7 @@ impl<B: Backend> Oversight for B {
                             WHERE status = 'pending' AND reminder_id IS NOT NULL))
              ORDER BY r.due_at, r.id LIMIT $2"
         );
-        let mut out = Vec::new();
-        for r in self
-            .query(&sql, &[creator_param(creator), limit.into()])
-            .await?
-        {
-            let mut t = tally(self, &r).await?;
-            t.running = true;
-            out.push(t);
-        }
-        Ok(out)
+        tallies(self, &sql, creator, limit, true).await
     }
 
     async fn last_fanouts(
@@ -176,14 +167,7 @@ impl<B: Backend> Oversight for B {
              WHERE r.fired_at IS NOT NULL AND {CREATOR}
              ORDER BY r.fired_at DESC, r.id LIMIT $2"
         );
-        let mut out = Vec::new();
-        for r in self
-            .query(&sql, &[creator_param(creator), limit.into()])
-            .await?
-        {
-            out.push(tally(self, &r).await?);
-        }
-        Ok(out)
+        tallies(self, &sql, creator, limit, false).await
     }
 
     async fn troubled_subscriptions(
@@ -206,6 +190,27 @@ impl<B: Backend> Oversight for B {
         }
         Ok(out)
     }
+}
+
+/// The tally of each reminder `sql` lists (its `$1` the creator, `$2` the
+/// limit); `all_running` marks each running, whatever its tally says.
+async fn tallies<B: Backend>(
+    b: &B,
+    sql: &str,
+    creator: Option<&CreatorId>,
+    limit: i64,
+    all_running: bool,
+) -> StoreResult<Vec<FanoutTally>> {
+    let mut out = Vec::new();
+    for r in b
+        .query(sql, &[creator_param(creator), limit.into()])
+        .await?
+    {
+        let mut t = tally(b, &r).await?;
+        t.running |= all_running;
+        out.push(t);
+    }
+    Ok(out)
 }
 
 /// A subscription with its latest failed attempt, if a row keeps one.
