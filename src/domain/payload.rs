@@ -78,23 +78,6 @@ pub fn iso_millis(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// Serialises an instant as [`iso_millis`], so every time the API shows has
-/// the payload's shape.
-pub fn iso_ms<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&iso_millis(*t))
-}
-
-/// [`iso_ms`] for optional instants.
-pub fn iso_ms_opt<S: serde::Serializer>(
-    t: &Option<DateTime<Utc>>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    match t {
-        Some(t) => iso_ms(t, s),
-        None => s.serialize_none(),
-    }
-}
-
 /// Renders one participant's payload for one webinar.
 pub fn render(webinar: &WebinarFacts, participant: &ParticipantFacts) -> Vec<u8> {
     let start = webinar.from_time;

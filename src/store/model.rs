@@ -8,41 +8,33 @@ pub use crate::domain::status::{
     DeliveryStatus, ReminderStatus, SubscriptionStatus, WebinarStatus,
 };
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
 /// A creator: owner of webinars, mangoes, API keys and subscriptions.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug)]
 pub struct Creator {
     pub id: CreatorId,
     pub name: String,
     pub timezone: Option<String>,
-    #[serde(serialize_with = "crate::domain::payload::iso_ms")]
     pub created_at: DateTime<Utc>,
 }
 
 /// An API key as listed: never the key itself, only its prefix.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug)]
 pub struct ApiKey {
     pub id: ApiKeyId,
     pub creator_id: CreatorId,
     pub name: String,
     pub prefix: String,
-    #[serde(serialize_with = "crate::domain::payload::iso_ms")]
     pub created_at: DateTime<Utc>,
-    #[serde(serialize_with = "crate::domain::payload::iso_ms_opt")]
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
 /// A product ("mango") a webinar can belong to.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug)]
 pub struct Mango {
     pub id: MangoId,
     pub creator_id: CreatorId,
     pub name: String,
-    #[serde(serialize_with = "crate::domain::payload::iso_ms")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -58,23 +50,18 @@ pub struct WebinarFields {
 }
 
 /// A webinar as stored.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug)]
 pub struct Webinar {
     pub id: WebinarId,
     pub creator_id: CreatorId,
     pub title: String,
     pub link: String,
-    #[serde(serialize_with = "crate::domain::payload::iso_ms")]
     pub from_time: DateTime<Utc>,
-    #[serde(serialize_with = "crate::domain::payload::iso_ms")]
     pub to_time: DateTime<Utc>,
     pub timezone: Option<String>,
     pub mangoes: Vec<MangoId>,
     pub status: WebinarStatus,
-    #[serde(serialize_with = "crate::domain::payload::iso_ms")]
     pub created_at: DateTime<Utc>,
-    #[serde(serialize_with = "crate::domain::payload::iso_ms")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -86,19 +73,15 @@ pub struct PlannedReminder {
 }
 
 /// A reminder row, as the schedule view and the scheduler see it.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug)]
 pub struct Reminder {
     pub id: ReminderId,
     pub webinar_id: WebinarId,
     pub label: String,
-    #[serde(serialize_with = "crate::domain::payload::iso_ms")]
     pub from_time: DateTime<Utc>,
-    #[serde(serialize_with = "crate::domain::payload::iso_ms")]
     pub due_at: DateTime<Utc>,
     pub status: ReminderStatus,
     pub late: bool,
-    #[serde(serialize_with = "crate::domain::payload::iso_ms_opt")]
     pub fired_at: Option<DateTime<Utc>>,
 }
 
@@ -112,8 +95,7 @@ pub struct NewParticipant {
 }
 
 /// A registered participant.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug)]
 pub struct Participant {
     pub id: ParticipantId,
     pub webinar_id: WebinarId,
@@ -121,13 +103,11 @@ pub struct Participant {
     pub email: String,
     pub phone: String,
     pub timezone: Option<String>,
-    #[serde(serialize_with = "crate::domain::payload::iso_ms")]
     pub registered_at: DateTime<Utc>,
 }
 
 /// What a bulk registration did.
-#[derive(Clone, Debug, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, Default)]
 pub struct RegisterSummary {
     pub created: usize,
     pub existing: usize,
@@ -206,11 +186,9 @@ pub struct SubscriptionPatch {
 }
 
 /// One recorded attempt.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug)]
 pub struct Attempt {
     pub attempt: u32,
-    #[serde(serialize_with = "crate::domain::payload::iso_ms")]
     pub started_at: DateTime<Utc>,
     pub status_code: Option<u16>,
     pub latency_ms: u64,
@@ -219,8 +197,7 @@ pub struct Attempt {
 }
 
 /// A delivery as listed to its subscription's owner.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug)]
 pub struct Delivery {
     pub id: DeliveryId,
     pub subscription_id: SubscriptionId,
@@ -230,19 +207,14 @@ pub struct Delivery {
     pub status: DeliveryStatus,
     pub late: bool,
     pub attempts: u32,
-    #[serde(serialize_with = "crate::domain::payload::iso_ms")]
     pub due_at: DateTime<Utc>,
-    #[serde(serialize_with = "crate::domain::payload::iso_ms_opt")]
     pub next_attempt_at: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "crate::domain::payload::iso_ms")]
     pub expires_at: DateTime<Utc>,
     pub last_status: Option<u16>,
     pub last_error: Option<String>,
-    #[serde(serialize_with = "crate::domain::payload::iso_ms_opt")]
     pub delivered_at: Option<DateTime<Utc>>,
     /// For a delivery sent inside a batch: the batch's delivery id.
     pub batch_id: Option<DeliveryId>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub attempt_log: Option<Vec<Attempt>>,
 }
 
