@@ -7,6 +7,7 @@ use super::answer::{Accepted, Page, Stored};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Integrator};
 use super::hook_checks::{caps, Checked, Patch};
 pub(super) use super::hook_checks::{check_subscribe, Subscribe};
+use super::lookup;
 use super::openapi::{errors, Routes, BAD_PAGE};
 use super::paging::{self, PageQuery};
 use super::replay;
@@ -16,9 +17,7 @@ use super::AppState;
 use crate::domain::status::SubscriptionStatus;
 use crate::domain::{ids, payload};
 use crate::error::{ApiError, ApiResult};
-use crate::store::{
-    DeliveryId, NewSubscription, OneOff, Subscription, SubscriptionId, SubscriptionPatch,
-};
+use crate::store::{DeliveryId, NewSubscription, OneOff, Subscription, SubscriptionPatch};
 use aide::axum::routing::{get, post};
 use aide::axum::ApiRouter;
 use aide::transform::TransformOperation as Op;
@@ -201,13 +200,7 @@ pub(super) fn active(sub: &Subscription) -> ApiResult<()> {
 
 /// The caller's own subscription, or 404 (another creator's looks absent).
 async fn owned(s: &AppState, who: &Integrator, sid: &str) -> ApiResult<Subscription> {
-    let sid: SubscriptionId = id("subscription", sid)?;
-    let sub = s
-        .ctx
-        .store
-        .get_subscription(&sid)
-        .await
-        .map_err(ApiError::lookup("subscription"))?;
+    let sub = lookup::subscription(s, sid).await?;
     if sub.creator_id != who.creator_id {
         return Err(ApiError::not_found("subscription"));
     }

@@ -18,6 +18,7 @@ mod fuzz;
 mod hook_checks;
 mod idempotency;
 mod integration;
+mod lookup;
 mod metrics;
 pub mod openapi;
 mod operator;

@@ -6,12 +6,11 @@
 use super::answer::{Accepted, Page};
 use super::extract::{Admin, ApiPath, ApiQuery};
 use super::integration::{deliveries_of, retry_of, DeliveryQuery};
+use super::lookup;
 use super::openapi::{errors, BAD_PAGE};
-use super::validate::id;
 use super::views;
 use super::AppState;
-use crate::error::{ApiError, ApiResult};
-use crate::store::{Subscription, SubscriptionId};
+use crate::error::ApiResult;
 use aide::axum::routing::{get_with, post_with};
 use aide::axum::ApiRouter;
 use axum::extract::State;
@@ -49,19 +48,13 @@ pub fn routes() -> ApiRouter<AppState> {
         .with_path_items(|p| p.tag("platform"))
 }
 
-async fn subscription(s: &AppState, sid: &str) -> ApiResult<Subscription> {
-    let sid: SubscriptionId = id("subscription", sid)?;
-    let found = s.ctx.store.get_subscription(&sid).await;
-    found.map_err(ApiError::lookup("subscription"))
-}
-
 async fn deliveries(
     _: Admin,
     State(s): State<AppState>,
     ApiPath(sid): ApiPath<String>,
     ApiQuery(q): ApiQuery<DeliveryQuery>,
 ) -> ApiResult<Json<Page<views::Delivery>>> {
-    let sub = subscription(&s, &sid).await?;
+    let sub = lookup::subscription(&s, &sid).await?;
     deliveries_of(&s, &sub, q).await
 }
 
@@ -70,6 +63,6 @@ async fn retry(
     State(s): State<AppState>,
     ApiPath((sid, did)): ApiPath<(String, String)>,
 ) -> ApiResult<Accepted<views::Delivery>> {
-    let sub = subscription(&s, &sid).await?;
+    let sub = lookup::subscription(&s, &sid).await?;
     retry_of(&s, &sub, &did).await
 }

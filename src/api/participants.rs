@@ -5,11 +5,11 @@
 use super::answer::{Page, Stored};
 use super::bulk::{self, Format, Limits};
 use super::extract::{read_deadline, Admin, ApiJson, ApiPath, ApiQuery};
+use super::lookup;
 use super::openapi::{errors, io, BAD_PAGE};
 use super::paging::PageQuery;
 use super::validate::{id, text, zone, Findings};
 use super::views;
-use super::webinars::load;
 use super::{AppState, BULK_BODY_LIMIT, BULK_MIN_RATE};
 use crate::error::{ApiError, ApiResult};
 use crate::store::{NewParticipant, PackedParticipant, ParticipantId};
@@ -140,7 +140,7 @@ async fn register(
     ApiPath(wid): ApiPath<String>,
     ApiJson(b): ApiJson<ParticipantIn>,
 ) -> ApiResult<Stored<views::Participant>> {
-    let wid = load(&s, &wid).await?.id;
+    let wid = lookup::webinar(&s, &wid).await?.id;
     let p = participant(b)?;
     let (rec, new) = s.ctx.store.register_participant(&wid, p).await?;
     Ok(Stored {
@@ -165,7 +165,7 @@ async fn register_bulk(
     ApiPath(wid): ApiPath<String>,
     req: Request,
 ) -> ApiResult<Json<views::RegisterSummary>> {
-    let wid = load(&s, &wid).await?.id;
+    let wid = lookup::webinar(&s, &wid).await?.id;
     let ndjson = req
         .headers()
         .get("content-type")
@@ -192,7 +192,7 @@ async fn participants(
     ApiPath(wid): ApiPath<String>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<views::Participant>>> {
-    let wid = load(&s, &wid).await?.id;
+    let wid = lookup::webinar(&s, &wid).await?.id;
     let page = s.ctx.store.list_participants(&wid, &q.request()?).await?;
     Ok(Json(Page::all(page)))
 }
@@ -202,7 +202,7 @@ async fn unregister(
     State(s): State<AppState>,
     ApiPath((wid, pid)): ApiPath<(String, String)>,
 ) -> ApiResult<NoContent> {
-    let wid = load(&s, &wid).await?.id;
+    let wid = lookup::webinar(&s, &wid).await?.id;
     let pid: ParticipantId = id("participant", &pid)?;
     s.ctx
         .store

@@ -3,6 +3,7 @@
 
 use super::answer::{Created, Page};
 use super::extract::{key_hash, parse_json, Admin, ApiJson, ApiPath, ApiQuery};
+use super::lookup;
 use super::openapi::{errors, io, BAD_PAGE};
 use super::paging::{self, PageQuery};
 use super::validate::{self, id, text, zone, Findings};
@@ -132,14 +133,7 @@ async fn get_creator(
     State(s): State<AppState>,
     ApiPath(cid): ApiPath<String>,
 ) -> ApiResult<Json<views::Creator>> {
-    let cid: CreatorId = id("creator", &cid)?;
-    let c = s
-        .ctx
-        .store
-        .get_creator(&cid)
-        .await
-        .map_err(ApiError::lookup("creator"))?;
-    Ok(Json(c.into()))
+    Ok(Json(lookup::creator(&s, &cid).await?.into()))
 }
 
 /// An API key to make; the body is optional.

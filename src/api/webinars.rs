@@ -4,17 +4,18 @@
 
 use super::answer::{Created, Page};
 use super::extract::{Admin, ApiJson, ApiPath, ApiQuery};
+use super::lookup;
 use super::openapi::{errors, BAD_PAGE};
 use super::paging::{self, PageQuery};
 use super::platform::CREATOR_OR_PAGE;
-use super::validate::{id, instant, query_id, text, zone, Findings};
+use super::validate::{instant, query_id, text, zone, Findings};
 use super::views::{self, Sorted};
 use super::AppState;
 use crate::domain::span;
 use crate::domain::status::WebinarStatus;
 use crate::error::{ApiError, ApiResult};
 use crate::schedule::plan;
-use crate::store::{CreatorId, PageRequest, Webinar, WebinarFields, WebinarId};
+use crate::store::{CreatorId, PageRequest, Webinar, WebinarFields};
 use aide::axum::routing::{get_with, post_with};
 use aide::axum::ApiRouter;
 use axum::extract::State;
@@ -215,13 +216,7 @@ async fn create(
     State(s): State<AppState>,
     ApiJson(b): ApiJson<NewWebinar>,
 ) -> ApiResult<Created<views::Webinar>> {
-    let cid: CreatorId = id("creator", &b.creator_id)?;
-    let creator = s
-        .ctx
-        .store
-        .get_creator(&cid)
-        .await
-        .map_err(ApiError::lookup("creator"))?;
+    let creator = lookup::creator(&s, &b.creator_id).await?;
     let (mut fields, mangoes) = fields(b)?;
     if fields.timezone.is_none() {
         fields.timezone = creator.timezone.clone();
@@ -261,26 +256,17 @@ async fn list(
     Ok(Json(Page::of(found, |w| w.try_into().map(Sorted))?))
 }
 
-pub(super) async fn load(s: &AppState, wid: &str) -> ApiResult<Webinar> {
-    let wid: WebinarId = id("webinar", wid)?;
-    s.ctx
-        .store
-        .get_webinar(&wid)
-        .await
-        .map_err(ApiError::lookup("webinar"))
-}
-
 async fn show(
     _: Admin,
     State(s): State<AppState>,
     ApiPath(wid): ApiPath<String>,
 ) -> ApiResult<Json<views::Webinar>> {
-    Ok(Json(load(&s, &wid).await?.try_into()?))
+    Ok(Json(lookup::webinar(&s, &wid).await?.try_into()?))
 }
 
 /// Applies a patch; when the start moves, reminders are re-planned.
 async fn apply(s: &AppState, wid: &str, p: WebinarPatch) -> ApiResult<Webinar> {
-    let w = load(s, wid).await?;
+    let w = lookup::webinar(s, wid).await?;
     let wid = w.id.clone();
     if w.status != WebinarStatus::Scheduled {
         return Err(ApiError::new(
@@ -368,7 +354,7 @@ async fn reschedule(
 
 /// Cancels or deletes a webinar, and withdraws what lanes hold of it.
 async fn end(s: &AppState, wid: &str, deleted: bool) -> ApiResult<Webinar> {
-    let wid = load(s, wid).await?.id;
+    let wid = lookup::webinar(s, wid).await?.id;
     let w = s.ctx.store.end_webinar(&wid, deleted).await?;
     s.dispatcher.withdraw();
     Ok(w)
@@ -397,7 +383,7 @@ async fn reminders(
     ApiPath(wid): ApiPath<String>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<views::Reminder>>> {
-    let wid = load(&s, &wid).await?.id;
+    let wid = lookup::webinar(&s, &wid).await?.id;
     let found = s.ctx.store.list_reminders(&wid, &q.request()?).await?;
     Ok(Json(Page::of(found, views::Reminder::try_from)?))
 }

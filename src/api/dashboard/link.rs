@@ -6,12 +6,11 @@
 use super::session::Signer;
 use crate::api::answer::Created;
 use crate::api::extract::{Admin, ApiPath};
+use crate::api::lookup;
 use crate::api::openapi::{errors, Routes};
-use crate::api::validate::id;
 use crate::api::AppState;
 use crate::domain::payload::iso_millis;
-use crate::error::{ApiError, ApiResult};
-use crate::store::CreatorId;
+use crate::error::ApiResult;
 use aide::axum::routing::post;
 use aide::axum::ApiRouter;
 use aide::transform::TransformOperation as Op;
@@ -78,12 +77,7 @@ async fn portal_link(
     origin: Origin,
     ApiPath(cid): ApiPath<String>,
 ) -> ApiResult<Created<PortalLink>> {
-    let cid: CreatorId = id("creator", &cid)?;
-    s.ctx
-        .store
-        .get_creator(&cid)
-        .await
-        .map_err(ApiError::lookup("creator"))?;
+    let cid = lookup::creator(&s, &cid).await?.id;
     let ttl =
         chrono::Duration::from_std(s.ctx.config.portal_link_ttl).map_err(anyhow::Error::from)?;
     let expires = s.ctx.clock.now() + ttl;

@@ -6,11 +6,11 @@
 
 use super::render::{self, Overview, SubscriptionPage};
 use super::viewer::Viewer;
+use crate::api::lookup;
 use crate::api::replay::{self, ReplayStatus};
-use crate::api::validate::id;
 use crate::api::AppState;
 use crate::error::ApiError;
-use crate::store::{PageRequest, Subscription, SubscriptionId, SubscriptionPatch};
+use crate::store::{PageRequest, Subscription, SubscriptionPatch};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -71,13 +71,7 @@ pub async fn running(v: Viewer, State(s): State<AppState>) -> Result<Response, F
 
 /// Subscription `sid`, if the viewer may see it; else not found.
 async fn seen(v: &Viewer, s: &AppState, sid: &str) -> Result<Subscription, ApiError> {
-    let sid: SubscriptionId = id("subscription", sid)?;
-    let sub = s
-        .ctx
-        .store
-        .get_subscription(&sid)
-        .await
-        .map_err(ApiError::lookup("subscription"))?;
+    let sub = lookup::subscription(s, sid).await?;
     if !v.sees(&sub) {
         return Err(ApiError::not_found("subscription"));
     }
