@@ -28,7 +28,7 @@ pub use engine::Engine;
 pub use idempotency::Remembered;
 pub use jobs::*;
 pub use model::*;
-pub use oversight::{DueFanout, FanoutTally, Oversight, Trouble};
+pub use oversight::{DueFanout, FanoutReminder, FanoutTally, Oversight, Trouble};
 pub use page::{PageRequest, Paged};
 
 use crate::clock::Clock;

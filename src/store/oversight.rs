@@ -10,15 +10,21 @@ use super::{CreatorId, ReminderId, StoreResult, Subscription, WebinarId};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
-/// A reminder not yet fired: who it will reach and when.
+/// A reminder with its webinar: what every fan-out view starts with.
 #[derive(Clone, Debug)]
-pub struct DueFanout {
+pub struct FanoutReminder {
     pub reminder_id: ReminderId,
     pub webinar_id: WebinarId,
     pub webinar_title: String,
     pub creator_id: CreatorId,
     pub label: String,
     pub due_at: DateTime<Utc>,
+}
+
+/// A reminder not yet fired: who it will reach and when.
+#[derive(Clone, Debug)]
+pub struct DueFanout {
+    pub reminder: FanoutReminder,
     /// Participants registered now.
     pub participants: i64,
     /// Active subscriptions the reminder matches now.
@@ -35,12 +41,7 @@ impl DueFanout {
 /// A fired reminder's deliveries, counted by outcome.
 #[derive(Clone, Debug)]
 pub struct FanoutTally {
-    pub reminder_id: ReminderId,
-    pub webinar_id: WebinarId,
-    pub webinar_title: String,
-    pub creator_id: CreatorId,
-    pub label: String,
-    pub due_at: DateTime<Utc>,
+    pub reminder: FanoutReminder,
     pub fired_at: Option<DateTime<Utc>>,
     /// Deliveries the fan-out made: participants × subscriptions.
     pub total: i64,
@@ -73,12 +74,12 @@ impl FanoutTally {
 
     /// How late the first acknowledgement was after the due instant.
     pub fn first_lateness(&self) -> Option<Duration> {
-        self.first_at.map(|t| t - self.due_at)
+        self.first_at.map(|t| t - self.reminder.due_at)
     }
 
     /// How late the last acknowledgement was after the due instant.
     pub fn last_lateness(&self) -> Option<Duration> {
-        self.last_at.map(|t| t - self.due_at)
+        self.last_at.map(|t| t - self.reminder.due_at)
     }
 
     /// Acknowledgements per second since it fired: up to `now` while it
@@ -148,12 +149,14 @@ mod tests {
     fn tally(running: bool) -> FanoutTally {
         let due = DateTime::from_timestamp(1_000, 0).unwrap();
         FanoutTally {
-            reminder_id: ReminderId::trusted("r".into()),
-            webinar_id: WebinarId::trusted("w".into()),
-            webinar_title: "W".into(),
-            creator_id: CreatorId::trusted("c".into()),
-            label: "15min".into(),
-            due_at: due,
+            reminder: FanoutReminder {
+                reminder_id: ReminderId::trusted("r".into()),
+                webinar_id: WebinarId::trusted("w".into()),
+                webinar_title: "W".into(),
+                creator_id: CreatorId::trusted("c".into()),
+                label: "15min".into(),
+                due_at: due,
+            },
             fired_at: Some(due),
             total: 10,
             delivered: 4,
@@ -173,9 +176,9 @@ mod tests {
         assert_eq!(t.remaining(), 4);
         assert_eq!(t.first_lateness(), Some(Duration::milliseconds(250)));
         assert_eq!(t.last_lateness(), Some(Duration::seconds(2)));
-        assert_eq!(t.rate(t.due_at + Duration::seconds(4)), 1.0);
+        assert_eq!(t.rate(t.reminder.due_at + Duration::seconds(4)), 1.0);
         let done = tally(false);
         assert_eq!(done.remaining(), 0);
-        assert_eq!(done.rate(done.due_at + Duration::hours(1)), 2.0);
+        assert_eq!(done.rate(done.reminder.due_at + Duration::hours(1)), 2.0);
     }
 }

@@ -8,7 +8,8 @@ use super::viewer::{Base, Viewer};
 use crate::domain::payload::iso_millis;
 use crate::error::ApiError;
 use crate::store::{
-    Delivery, DueFanout, FanoutTally, Paged, Subscription, SubscriptionStatus, Trouble,
+    Delivery, DueFanout, FanoutReminder, FanoutTally, Paged, Subscription, SubscriptionStatus,
+    Trouble,
 };
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -168,8 +169,12 @@ fn at(t: Option<DateTime<Utc>>) -> String {
     t.map(iso_millis).unwrap_or_default()
 }
 
-fn webinar(title: &str, id: &str) -> Markup {
-    html! { span.title { (title) } br; code.id { (id) } }
+/// A fan-out's first two cells: its webinar (title and id) and reminder.
+fn reminder_cells(r: &FanoutReminder) -> Markup {
+    html! {
+        td { span.title { (r.webinar_title) } br; code.id { (r.webinar_id.as_str()) } }
+        td { (r.label) }
+    }
 }
 
 /// The overview page: its five panels.
@@ -184,8 +189,8 @@ pub fn overview(v: &Viewer, o: &Overview) -> Page {
                 tbody {
                     @for f in &o.next {
                         tr {
-                            td { (webinar(&f.webinar_title, f.webinar_id.as_str())) }
-                            td { (f.label) } td.t { (iso_millis(f.due_at)) } td.t { (secs(f.due_at - o.now)) }
+                            (reminder_cells(&f.reminder)) td.t { (iso_millis(f.reminder.due_at)) }
+                            td.t { (secs(f.reminder.due_at - o.now)) }
                             td.n { (f.participants) } td.n { (f.subscriptions) } td.n { (f.deliveries()) }
                         }
                     }
@@ -204,8 +209,7 @@ pub fn overview(v: &Viewer, o: &Overview) -> Page {
                 tbody {
                     @for f in &o.last {
                         tr {
-                            td { (webinar(&f.webinar_title, f.webinar_id.as_str())) }
-                            td { (f.label) } td.t { (iso_millis(f.due_at)) }
+                            (reminder_cells(&f.reminder)) td.t { (iso_millis(f.reminder.due_at)) }
                             td.n { (f.first_lateness().map(secs).unwrap_or_default()) }
                             td.n { (f.last_lateness().map(secs).unwrap_or_default()) }
                             td.n { (f.delivered) } td.n { (f.failed) } td.n { (f.expired) }
@@ -279,8 +283,7 @@ fn running_table(list: &[FanoutTally], now: DateTime<Utc>) -> Markup {
             tbody {
                 @for f in list {
                     tr.fanout {
-                        td { (webinar(&f.webinar_title, f.webinar_id.as_str())) }
-                        td { (f.label) }
+                        (reminder_cells(&f.reminder))
                         td { progress max=(f.total.max(1)) value=(f.total - f.remaining()) {} }
                         td.n.sent { (f.delivered) } td.n.failed { (f.failed + f.expired) }
                         td.n.remaining { (f.remaining()) } td.n { (format!("{:.1}", f.rate(now))) }

@@ -7,7 +7,7 @@
 //! made to keep one for the dashboard's sake.
 
 use super::subscriptions::{subscription, SUB_COLS};
-use crate::store::oversight::{DueFanout, FanoutTally, Oversight, Trouble};
+use crate::store::oversight::{DueFanout, FanoutReminder, FanoutTally, Oversight, Trouble};
 use crate::store::sql::{params, Backend, Row, Value};
 use crate::store::{CreatorId, StoreResult};
 use async_trait::async_trait;
@@ -28,33 +28,43 @@ const MATCHING: &str = "SELECT COUNT(*) FROM subscriptions s
       AND (s.mango_id IS NULL OR s.mango_id IN
            (SELECT mango_id FROM webinar_mangoes wm WHERE wm.webinar_id = r.webinar_id))";
 
-fn due(r: &Row) -> StoreResult<DueFanout> {
-    Ok(DueFanout {
+/// The first columns of [`REMINDER_COLS`], `r.fired_at` aside.
+fn reminder(r: &Row) -> StoreResult<FanoutReminder> {
+    Ok(FanoutReminder {
         reminder_id: r.id(0)?,
         webinar_id: r.id(1)?,
         webinar_title: r.text(2)?,
         creator_id: r.id(3)?,
         label: r.text(4)?,
         due_at: r.time(5)?,
+    })
+}
+
+fn due(r: &Row) -> StoreResult<DueFanout> {
+    Ok(DueFanout {
+        reminder: reminder(r)?,
         participants: r.int(7)?,
         subscriptions: r.int(8)?,
     })
 }
 
-fn creator_param(c: Option<&CreatorId>) -> Value {
-    c.map_or(Value::Null, Into::into)
+/// The rows `sql` lists, its `$1` the creator (everyone's when `None`)
+/// and its `$2` the limit.
+async fn listed<B: Backend>(
+    b: &B,
+    sql: &str,
+    creator: Option<&CreatorId>,
+    limit: i64,
+) -> StoreResult<Vec<Row>> {
+    let creator = creator.map_or(Value::Null, Into::into);
+    b.query(sql, &[creator, limit.into()]).await
 }
 
 /// Counts a fired reminder's deliveries by outcome: rows, receipts, and
 /// the participants its slices cover.
 async fn tally<B: Backend>(b: &B, r: &Row) -> StoreResult<FanoutTally> {
     let mut t = FanoutTally {
-        reminder_id: r.id(0)?,
-        webinar_id: r.id(1)?,
-        webinar_title: r.text(2)?,
-        creator_id: r.id(3)?,
-        label: r.text(4)?,
-        due_at: r.time(5)?,
+        reminder: reminder(r)?,
         fired_at: r.opt_time(6)?,
         total: 0,
         delivered: 0,
@@ -66,7 +76,7 @@ async fn tally<B: Backend>(b: &B, r: &Row) -> StoreResult<FanoutTally> {
         first_at: None,
         last_at: None,
     };
-    let id = t.reminder_id.as_str().to_owned();
+    let id = t.reminder.reminder_id.as_str().to_owned();
     let covered = "SELECT COUNT(*) FROM slices s JOIN participants p
                      ON p.webinar_id = s.webinar_id AND p.seq > s.after_seq
                     AND p.seq <= s.last_seq AND p.unregistered_at IS NULL
@@ -75,7 +85,8 @@ async fn tally<B: Backend>(b: &B, r: &Row) -> StoreResult<FanoutTally> {
     let busy = "SELECT (SELECT COUNT(*) FROM reminders WHERE id = $1 AND status = 'firing')
                      + (SELECT COUNT(*) FROM slices WHERE reminder_id = $1 AND status = 'pending')";
     t.running = b.query_one(busy, params![id.as_str()]).await?.int(0)? > 0;
-    let since = t.fired_at.unwrap_or(t.due_at).min(t.due_at) - Duration::minutes(1);
+    let due_at = t.reminder.due_at;
+    let since = t.fired_at.unwrap_or(due_at).min(due_at) - Duration::minutes(1);
     let rows = "SELECT d.status, COUNT(*), MIN(d.delivered_at), MAX(d.delivered_at)
                 FROM deliveries d
                 WHERE d.subscription_id IN (SELECT id FROM subscriptions WHERE creator_id = $2)
@@ -83,7 +94,7 @@ async fn tally<B: Backend>(b: &B, r: &Row) -> StoreResult<FanoutTally> {
                 GROUP BY d.status";
     let mut counted = 0;
     for row in b
-        .query(rows, params![id.as_str(), &t.creator_id, since])
+        .query(rows, params![id.as_str(), &t.reminder.creator_id, since])
         .await?
     {
         let n = row.int(1)?;
@@ -135,9 +146,7 @@ impl<B: Backend> Oversight for B {
              WHERE r.status = 'pending' AND {CREATOR}
              ORDER BY r.due_at, r.id LIMIT $2"
         );
-        let rows = self
-            .query(&sql, &[creator_param(creator), limit.into()])
-            .await?;
+        let rows = listed(self, &sql, creator, limit).await?;
         rows.iter().map(due).collect()
     }
 
@@ -182,18 +191,15 @@ impl<B: Backend> Oversight for B {
              ORDER BY status DESC, failing_since, id LIMIT $2"
         );
         let mut out = Vec::new();
-        for r in self
-            .query(&sql, &[creator_param(creator), limit.into()])
-            .await?
-        {
+        for r in listed(self, &sql, creator, limit).await? {
             out.push(last_failure(self, subscription(&r)?).await?);
         }
         Ok(out)
     }
 }
 
-/// The tally of each reminder `sql` lists (its `$1` the creator, `$2` the
-/// limit); `all_running` marks each running, whatever its tally says.
+/// The tally of each reminder `sql` lists (see [`listed`]); `all_running`
+/// marks each running, whatever its tally says.
 async fn tallies<B: Backend>(
     b: &B,
     sql: &str,
@@ -202,10 +208,7 @@ async fn tallies<B: Backend>(
     all_running: bool,
 ) -> StoreResult<Vec<FanoutTally>> {
     let mut out = Vec::new();
-    for r in b
-        .query(sql, &[creator_param(creator), limit.into()])
-        .await?
-    {
+    for r in listed(b, sql, creator, limit).await? {
         let mut t = tally(b, &r).await?;
         t.running |= all_running;
         out.push(t);

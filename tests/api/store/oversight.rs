@@ -12,7 +12,10 @@ pub async fn fan_outs_are_watched_due_running_and_done(s: DynStore) {
     assert_eq!(next.len(), 1);
     let f = &next[0];
     assert_eq!((f.participants, f.subscriptions, f.deliveries()), (4, 1, 4));
-    assert_eq!((f.label.as_str(), f.due_at), ("15min", due));
+    assert_eq!(
+        (f.reminder.label.as_str(), f.reminder.due_at),
+        ("15min", due)
+    );
     let other = s.create_creator("D", None).await.unwrap();
     assert!(s
         .next_fanouts(Some(&other.id), 10)
@@ -20,10 +23,13 @@ pub async fn fan_outs_are_watched_due_running_and_done(s: DynStore) {
         .unwrap()
         .is_empty());
     assert_eq!(
-        s.next_fanouts(Some(&f.creator_id), 10).await.unwrap().len(),
+        s.next_fanouts(Some(&f.reminder.creator_id), 10)
+            .await
+            .unwrap()
+            .len(),
         1
     );
-    let creator = f.creator_id.clone();
+    let creator = f.reminder.creator_id.clone();
 
     // Fired: running, nothing sent yet.
     let now = t0 + Duration::seconds(2);
