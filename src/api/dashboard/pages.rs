@@ -141,10 +141,7 @@ pub async fn replay(
     Path(sid): Path<String>,
     Form(f): Form<ReplayForm>,
 ) -> Result<Response, Failed> {
-    let sub = seen(&v, &s, &sid).await?;
-    if !v.checks(&f.csrf) {
-        return Err(stale());
-    }
+    let sub = acted_on(&v, &s, &sid, &f.csrf).await?;
     let checked = (|| {
         let window = replay::check(f.since.trim(), f.until.trim())?;
         let status = ReplayStatus::parse(&f.status).ok_or_else(|| {
@@ -168,8 +165,7 @@ pub async fn replay(
     let now = s.ctx.clock.now();
     let n = replay::replay(&s.ctx.store, &sub.id, status, window, now).await?;
     s.dispatcher.wake(&sub.id);
-    let to = format!("{}/subscriptions/{}?replayed={n}", v.base.path(), sub.id);
-    Ok(Redirect::to(&to).into_response())
+    Ok(back(&v, &sub, &format!("?replayed={n}")))
 }
 
 /// A form that carries only the session's token.
@@ -185,13 +181,9 @@ pub async fn retry(
     Path((sid, did)): Path<(String, String)>,
     Form(f): Form<RetryForm>,
 ) -> Result<Response, Failed> {
-    let sub = seen(&v, &s, &sid).await?;
-    if !v.checks(&f.csrf) {
-        return Err(stale());
-    }
+    let sub = acted_on(&v, &s, &sid, &f.csrf).await?;
     crate::api::integration::retry_of(&s, &sub, &did).await?;
-    let to = format!("{}/subscriptions/{}?retried=1", v.base.path(), sub.id);
-    Ok(Redirect::to(&to).into_response())
+    Ok(back(&v, &sub, "?retried=1"))
 }
 
 /// Enables a disabled subscription again (as `PATCH …/{id}`
@@ -202,18 +194,30 @@ pub async fn enable(
     Path(sid): Path<String>,
     Form(f): Form<RetryForm>,
 ) -> Result<Response, Failed> {
-    let sub = seen(&v, &s, &sid).await?;
-    if !v.checks(&f.csrf) {
-        return Err(stale());
-    }
+    let sub = acted_on(&v, &s, &sid, &f.csrf).await?;
     let patch = SubscriptionPatch {
         enable: true,
         ..SubscriptionPatch::default()
     };
     let sub = s.ctx.store.update_subscription(&sub.id, &patch).await?;
     s.dispatcher.wake(&sub.id);
-    let to = format!("{}/subscriptions/{}", v.base.path(), sub.id);
-    Ok(Redirect::to(&to).into_response())
+    Ok(back(&v, &sub, ""))
+}
+
+/// The subscription a form acts on: one the viewer sees (else not found),
+/// by a form that carries this session's token.
+async fn acted_on(v: &Viewer, s: &AppState, sid: &str, csrf: &str) -> Result<Subscription, Failed> {
+    let sub = seen(v, s, sid).await?;
+    if !v.checks(csrf) {
+        return Err(stale());
+    }
+    Ok(sub)
+}
+
+/// Back to the subscription's page after a form, `query` saying what it did.
+fn back(v: &Viewer, sub: &Subscription, query: &str) -> Response {
+    let to = format!("{}/subscriptions/{}{query}", v.base.path(), sub.id);
+    Redirect::to(&to).into_response()
 }
 
 /// A form without this session's token: from another page, or an old one.
