@@ -235,6 +235,30 @@ pub(crate) fn failed(state: &AppState, client: ClientAddr, e: ApiError) -> ApiEr
     e
 }
 
+/// A 401 with `code` and `message`, counted against the client address.
+fn unauthorized(
+    state: &AppState,
+    client: ClientAddr,
+    code: &'static str,
+    message: &str,
+) -> ApiError {
+    let e = ApiError::new(StatusCode::UNAUTHORIZED, code, message);
+    failed(state, client, e)
+}
+
+/// The caller's address, once it is not blocked for failed
+/// authentications, and its credential header `name` as text (if sent).
+async fn credential<'p>(
+    parts: &'p mut Parts,
+    state: &AppState,
+    name: &str,
+) -> Result<(ClientAddr, Option<&'p str>), ApiError> {
+    let Ok(client) = ClientAddr::from_request_parts(parts, state).await;
+    not_blocked(state, client)?;
+    let value = parts.headers.get(name).and_then(|v| v.to_str().ok());
+    Ok((client, value))
+}
+
 /// Proof that the request carries the platform's admin token.
 pub struct Admin;
 
@@ -242,29 +266,17 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Ok(client) = ClientAddr::from_request_parts(parts, state).await;
-        not_blocked(state, client)?;
-        let given = parts
-            .headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
+        let (client, given) = credential(parts, state, "authorization").await?;
+        let given = given
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(|| {
-                let e = ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "missing_token",
-                    "Authorization: Bearer <admin token> is required",
-                );
-                failed(state, client, e)
+                let required = "Authorization: Bearer <admin token> is required";
+                unauthorized(state, client, "missing_token", required)
             })?;
         // Compare digests so the comparison's timing says nothing about the token.
         if Sha256::digest(given.as_bytes()) != Sha256::digest(state.ctx.admin_token.as_bytes()) {
-            let e = ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_token",
-                "the admin token is not valid",
-            );
-            return Err(failed(state, client, e));
+            let wrong = "the admin token is not valid";
+            return Err(unauthorized(state, client, "invalid_token", wrong));
         }
         Ok(Admin)
     }
@@ -284,31 +296,17 @@ impl FromRequestParts<AppState> for Integrator {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Ok(client) = ClientAddr::from_request_parts(parts, state).await;
-        not_blocked(state, client)?;
-        let key = parts
-            .headers
-            .get("x-api-key")
-            .and_then(|v| v.to_str().ok())
-            .filter(|k| !k.is_empty())
-            .ok_or_else(|| {
-                let e = ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "missing_api_key",
-                    "the x-api-key header is required",
-                );
-                failed(state, client, e)
-            })?;
+        let (client, key) = credential(parts, state, "x-api-key").await?;
+        let key = key.filter(|k| !k.is_empty()).ok_or_else(|| {
+            let required = "the x-api-key header is required";
+            unauthorized(state, client, "missing_api_key", required)
+        })?;
         let hash = key_hash(key);
         let creator_id = match state.ctx.store.creator_for_key(&hash).await {
             Ok(c) => c,
             Err(crate::store::StoreError::NotFound) => {
-                let e = ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_api_key",
-                    "the API key is not valid or was revoked",
-                );
-                return Err(failed(state, client, e));
+                let wrong = "the API key is not valid or was revoked";
+                return Err(unauthorized(state, client, "invalid_api_key", wrong));
             }
             Err(e) => return Err(e.into()),
         };
