@@ -122,6 +122,12 @@ pub struct Config {
     /// Concurrent requests per subscription unless it sets its own.
     #[arg(long, env = "TMINUS_DEFAULT_MAX_CONCURRENCY", default_value_t = 16)]
     pub default_max_concurrency: u32,
+    /// Connections to receivers open at once, over every subscription,
+    /// beyond the one each subscription with work always has. Each costs
+    /// its buffers (tens of KB) and a socket; a burst to many endpoints
+    /// shares them, and idle ones close after 5 s.
+    #[arg(long, env = "TMINUS_DELIVERY_CONNECTIONS", default_value_t = 512)]
+    pub delivery_connections: u32,
     /// Requests per second per subscription unless it sets its own (0: none).
     #[arg(long, env = "TMINUS_DEFAULT_RATE", default_value_t = 0)]
     pub default_rate: u32,
@@ -228,6 +234,7 @@ impl std::fmt::Debug for Config {
             .field("retry_base", &self.retry_base)
             .field("stage_ahead", &self.stage_ahead)
             .field("default_max_concurrency", &self.default_max_concurrency)
+            .field("delivery_connections", &self.delivery_connections)
             .field("header_timeout", &self.header_timeout)
             .field("body_timeout", &self.body_timeout)
             .field("max_connections", &self.max_connections)

@@ -67,6 +67,10 @@ pub(super) struct Lane {
     withdrawals: u64,
     shared: bool,
     looked: Instant,
+    /// The last claim came back with fewer jobs than asked, when, and the
+    /// nudges counted before it: until another nudge or a tick, a claim
+    /// would find nothing new.
+    dry: Option<(Instant, u64)>,
 }
 
 /// Runs one lane until its subscription has no pending work, is no longer
@@ -98,6 +102,7 @@ impl Lane {
             withdrawals,
             shared,
             looked: Instant::now(),
+            dry: None,
         }
     }
 
@@ -177,13 +182,17 @@ impl Lane {
             // Idle: the next burst starts slowly again.
             self.w.open = SLOW_START;
         }
+        self.w.inflight.trim();
     }
 
     /// Starts attempts for what is queued and may leave now, within the
     /// concurrency cap; a paced lane starts one per turn.
     async fn send(&mut self, caps: &Caps) {
         let clock = &self.d.inner.ctx.clock;
-        while self.w.inflight.len() < caps.cap.min(self.w.open) && !self.w.queue.is_empty() {
+        while self.w.inflight.len() < caps.cap.min(self.w.open)
+            && !self.w.queue.is_empty()
+            && self.w.inflight.reserve()
+        {
             if self.w.held_until(clock.now()).is_some() {
                 break;
             }
@@ -212,12 +221,22 @@ impl Lane {
         if self.w.queue.len() >= caps.cap || paced_full {
             return;
         }
+        let ctx = &self.d.inner.ctx;
+        let wakes = self.sig.wakes.load(std::sync::atomic::Ordering::SeqCst);
+        if self
+            .dry
+            .is_some_and(|(at, seen)| seen == wakes && at.elapsed() < ctx.config.tick)
+        {
+            // Nothing was announced since the store last ran dry for this
+            // lane: asking again after every answer would cost a store
+            // call per delivery.
+            return;
+        }
         let most = (caps.cap as u32 * 8)
             .clamp(1, MAX_CLAIM)
             .min(caps.rate.unwrap_or(u32::MAX))
             .min(self.ramp);
         let want = most.saturating_sub(self.w.queue.len() as u32).max(1);
-        let ctx = &self.d.inner.ctx;
         let now = ctx.clock.now();
         let lease = now + self.lease_len;
         let started = Instant::now();
@@ -232,6 +251,7 @@ impl Lane {
                 if !c.jobs.is_empty() {
                     tracing::debug!(subscription = %self.id, jobs = c.jobs.len(), "claimed");
                 }
+                self.dry = ((c.jobs.len() as u32) < want).then(|| (Instant::now(), wakes));
                 self.ramp = if c.jobs.is_empty() {
                     1
                 } else {
@@ -270,7 +290,9 @@ impl Lane {
                 _ = self.w.join_one(&self.d), if busy => {}
                 _ = shutdown.cancelled() => {}
             }
-        } else if self.w.inflight.len() >= cap.min(self.w.open) {
+        } else if self.w.inflight.len() >= cap.min(self.w.open) || !self.w.inflight.reserve() {
+            // At the cap, or at the service's connection budget: the next
+            // free worker takes the next unit.
             tokio::select! {
                 _ = self.w.join_one(&self.d) => {}
                 _ = shutdown.cancelled() => {}
@@ -302,7 +324,9 @@ impl Lane {
             .unwrap_or(tick);
         let busy = !self.w.inflight.is_empty();
         tokio::select! {
-            _ = tokio::time::sleep(wait.to_std().unwrap_or_default()) => {}
+            // A retry (or a row released elsewhere) may be due now: the
+            // next turn claims, however dry the last claim was.
+            _ = tokio::time::sleep(wait.to_std().unwrap_or_default()) => self.dry = None,
             _ = self.sig.notify.notified() => {}
             _ = self.w.join_one(&self.d), if busy => {}
             _ = self.d.inner.shutdown.cancelled() => {}

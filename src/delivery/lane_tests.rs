@@ -43,8 +43,14 @@ struct Fixture {
 
 /// A store with one subscription to `url`, and a dispatcher over it.
 async fn fixture(url: &str) -> Fixture {
+    fixture_with(url, |_| {}).await
+}
+
+/// [`fixture`] with the configuration changed by `change`.
+async fn fixture_with(url: &str, change: impl FnOnce(&mut Config)) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::defaults();
+    change(&mut config);
     config.database = dir.path().join("t.db").display().to_string();
     config.allow_http = true;
     config.allow_private_targets = true;
@@ -176,4 +182,65 @@ async fn a_lane_stops_when_the_service_does() {
     assert_eq!(lane.step().await, Step::Stop);
     lane.finish().await;
     assert!(seen.lock().unwrap().is_empty());
+}
+
+/// A receiver that acknowledges every POST and counts the connections it
+/// was sent them on; returns its URL.
+async fn counting_receiver(
+    peers: Arc<Mutex<std::collections::HashSet<std::net::SocketAddr>>>,
+) -> String {
+    use axum::extract::ConnectInfo;
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(
+            move |ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>| async move {
+                peers.lock().unwrap().insert(peer);
+                "ok"
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, app).await
+    });
+    format!("http://{addr}/hook")
+}
+
+/// Sends `n` one-offs through a lane whose subscription allows 4 at once,
+/// with `budget` connections beyond the lane's first; returns how many
+/// connections the receiver saw.
+async fn connections_used(n: usize, budget: u32) -> usize {
+    let peers = Arc::default();
+    let url = counting_receiver(Arc::clone(&peers)).await;
+    let mut f = fixture_with(&url, |c| c.delivery_connections = budget).await;
+    for _ in 0..n {
+        one_off(&f).await;
+    }
+    let mut lane = Lane::new(f.d.clone(), f.sub.clone(), Arc::new(LaneSignal::default()));
+    let mut reported = 0;
+    let run = async {
+        while reported < n {
+            assert!(step_until_reported(&mut lane, &mut f, 50).await.is_some());
+            reported += 1;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .expect("every delivery reported within 20 s");
+    lane.finish().await;
+    let used = peers.lock().unwrap().len();
+    used
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lane_at_the_connection_budget_sends_everything_on_its_own_connection() {
+    assert_eq!(connections_used(20, 0).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lane_opens_no_more_connections_than_the_budget_gives_it() {
+    let used = connections_used(40, 1).await;
+    assert!((1..=2).contains(&used), "{used} connections");
 }

@@ -45,6 +45,9 @@ use tokio_util::task::TaskTracker;
 struct LaneSignal {
     notify: Notify,
     woken: AtomicBool,
+    /// Counts the nudges: a lane whose last claim came back short claims
+    /// again only once this moves (or a tick passes).
+    wakes: AtomicU64,
     warm_until: Mutex<Option<tokio::time::Instant>>,
 }
 
@@ -73,6 +76,9 @@ struct Inner {
     /// a lane that sees it move asks the store what to drop before it sends
     /// anything more.
     withdrawals: AtomicU64,
+    /// Connections to receivers beyond each lane's first
+    /// (`--delivery-connections`): a lane's further workers hold a permit.
+    connections: Arc<tokio::sync::Semaphore>,
 }
 
 /// The handle the scheduler and the API use to say "this subscription has
@@ -127,6 +133,7 @@ impl Dispatcher {
             ctx.config.target_ca.as_deref(),
         )?;
         let (tx, rx) = mpsc::channel(10_000);
+        let ctx_connections = ctx.config.delivery_connections;
         let d = Dispatcher {
             inner: Arc::new(Inner {
                 ctx,
@@ -138,6 +145,7 @@ impl Dispatcher {
                 abort,
                 live: AtomicU32::new(1),
                 withdrawals: AtomicU64::new(0),
+                connections: Arc::new(tokio::sync::Semaphore::new(ctx_connections as usize)),
             }),
         };
         Ok((d, rx))
@@ -177,6 +185,7 @@ impl Dispatcher {
         if let Some(sig) = lanes.get(subscription) {
             keep(sig);
             sig.woken.store(true, Ordering::SeqCst);
+            sig.wakes.fetch_add(1, Ordering::SeqCst);
             sig.notify.notify_one();
             return;
         }

@@ -1,15 +1,28 @@
 //! A lane's senders: long-lived worker tasks, started as the concurrency
 //! cap calls for them, each making one attempt at a time on a keep-alive
-//! connection of its own. Handing a unit to an idle worker costs a channel
-//! send; spawning a task per attempt cost an allocation and a copy of the
-//! whole request future every time. A lane warmed for a fan-out has its
-//! first workers connect before the due instant.
+//! connection of its own. Handing a unit to an idle worker costs a lock and
+//! a wake-up on the worker's one-task slot; spawning a task per attempt cost
+//! an allocation and a copy of the whole request future every time. A lane
+//! warmed for a fan-out has its first workers connect before the due
+//! instant.
+//!
+//! Connections are a service-wide budget (`--delivery-connections`): a
+//! lane's first worker is always its own, so every subscription with work
+//! sends at once, and each further worker holds a permit of the budget for
+//! as long as it lives. A worker left idle for [`IDLE_CLOSE`] is closed
+//! with its connection, so what a lane holds follows the work in flight,
+//! not its cap.
 
 use super::unit::{attempt, Target, Unit};
 use super::Dispatcher;
-use std::sync::Arc;
-use tokio::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit};
 use tokio::task::JoinSet;
+
+/// How long a worker may stay idle before it is closed, its connection
+/// with it.
+pub const IDLE_CLOSE: Duration = Duration::from_secs(5);
 
 /// What a worker reports when its task is done: who it is, and the slices
 /// of the deliveries it carried (`None` after opening a connection).
@@ -24,12 +37,39 @@ enum Task {
     Send(Unit, Arc<Target>),
     /// Open a connection to the target, ahead of the first attempt.
     Connect(Arc<Target>),
+    /// Close the connection and end.
+    Close,
+}
+
+/// A worker's one-task inbox. A channel would allocate a block of 32
+/// tasks per worker; a worker only ever holds one.
+#[derive(Default)]
+struct Slot {
+    task: Mutex<Option<Task>>,
+    bell: Notify,
+}
+
+impl Slot {
+    fn put(&self, task: Task) {
+        *self.task.lock().expect("slot lock") = Some(task);
+        self.bell.notify_one();
+    }
+}
+
+/// A live worker, as the pool sees it.
+struct Worker {
+    slot: Arc<Slot>,
+    /// Its part of the connection budget (none for the lane's first).
+    _permit: Option<OwnedSemaphorePermit>,
+    idle_since: Instant,
 }
 
 /// The workers of one lane.
 pub struct Pool {
     d: Dispatcher,
-    workers: Vec<mpsc::Sender<Task>>,
+    /// By index; `None` where a worker was closed (the index is reused).
+    workers: Vec<Option<Worker>>,
+    /// Idle workers, the most recently used last.
     idle: Vec<usize>,
     /// Workers making an attempt.
     busy: usize,
@@ -65,38 +105,88 @@ impl Pool {
         self.busy == 0
     }
 
-    /// Hands a unit to an idle worker, starting one if none is idle.
+    /// Whether a worker is idle, or can be started within the connection
+    /// budget: then [`Pool::spawn`] hands it a unit at once.
+    pub fn reserve(&mut self) -> bool {
+        if !self.idle.is_empty() {
+            return true;
+        }
+        let permit = if self.workers.iter().all(Option::is_none) {
+            None
+        } else {
+            match self.d.inner.connections.clone().try_acquire_owned() {
+                Ok(p) => Some(p),
+                Err(_) => return false,
+            }
+        };
+        self.start(permit);
+        true
+    }
+
+    /// Hands a unit to the worker [`Pool::reserve`] made ready.
     pub fn spawn(&mut self, unit: Unit, target: Arc<Target>) {
         self.give(Task::Send(unit, target));
     }
 
-    /// Starts `n` workers, each opening its connection to `target` now.
+    /// Has up to `n` workers open their connection to `target` now, within
+    /// the connection budget.
     pub fn warm(&mut self, target: &Arc<Target>, n: usize) {
         for _ in 0..n {
+            if !self.reserve() {
+                break;
+            }
             self.give(Task::Connect(target.clone()));
         }
     }
 
-    fn give(&mut self, task: Task) {
-        let idx = match self.idle.pop() {
-            Some(i) => i,
+    /// Closes the workers idle for [`IDLE_CLOSE`], oldest first.
+    pub fn trim(&mut self) {
+        while let Some(&i) = self.idle.first() {
+            let Some(w) = &self.workers[i] else { break };
+            if w.idle_since.elapsed() < IDLE_CLOSE {
+                break;
+            }
+            self.idle.remove(0);
+            if let Some(w) = self.workers[i].take() {
+                w.slot.put(Task::Close);
+            }
+        }
+    }
+
+    fn start(&mut self, permit: Option<OwnedSemaphorePermit>) {
+        let slot = Arc::new(Slot::default());
+        let worker = Worker {
+            slot: slot.clone(),
+            _permit: permit,
+            idle_since: Instant::now(),
+        };
+        let idx = match self.workers.iter().position(Option::is_none) {
+            Some(i) => {
+                self.workers[i] = Some(worker);
+                i
+            }
             None => {
-                let (tx, rx) = mpsc::channel(1);
-                let idx = self.workers.len();
-                self.workers.push(tx);
-                self.tasks
-                    .spawn(worker(self.d.clone(), idx, rx, self.done_tx.clone()));
-                idx
+                self.workers.push(Some(worker));
+                self.workers.len() - 1
             }
         };
-        let attempt = matches!(task, Task::Send(..));
-        // An idle worker's one-slot queue is empty, so this cannot fail.
-        if self.workers[idx].try_send(task).is_ok() {
-            if attempt {
-                self.busy += 1;
-            } else {
-                self.connecting += 1;
-            }
+        self.tasks
+            .spawn(run(self.d.clone(), idx, slot, self.done_tx.clone()));
+        self.idle.push(idx);
+    }
+
+    fn give(&mut self, task: Task) {
+        let Some(idx) = self.idle.pop() else {
+            debug_assert!(false, "a task given with no worker reserved");
+            return;
+        };
+        if matches!(task, Task::Send(..)) {
+            self.busy += 1;
+        } else {
+            self.connecting += 1;
+        }
+        if let Some(w) = &self.workers[idx] {
+            w.slot.put(task);
         }
     }
 
@@ -110,15 +200,19 @@ impl Pool {
         }
     }
 
-    /// Waits for an attempt to finish; `None` when none is in flight.
+    /// Waits for an attempt to finish; `None` when none is in flight, or
+    /// when a connection opened while none was.
     pub async fn join_next(&mut self) -> Option<Vec<i64>> {
         loop {
-            if self.busy == 0 {
+            if self.busy == 0 && self.connecting == 0 {
                 return None;
             }
             let (idx, slices) = self.done_rx.recv().await?;
             if let Some(s) = self.back(idx, slices) {
                 return Some(s);
+            }
+            if self.busy == 0 {
+                return None;
             }
         }
     }
@@ -128,7 +222,10 @@ impl Pool {
             Some(_) => self.busy -= 1,
             None => self.connecting -= 1,
         }
-        self.idle.push(idx);
+        if let Some(w) = &mut self.workers[idx] {
+            w.idle_since = Instant::now();
+            self.idle.push(idx);
+        }
         slices
     }
 
@@ -136,32 +233,36 @@ impl Pool {
     /// results are never recorded.
     pub fn abort(&mut self) {
         self.tasks.abort_all();
+        self.workers.clear();
+        self.idle.clear();
         self.busy = 0;
         self.connecting = 0;
     }
 
     /// Stops the workers once they are idle.
     pub async fn close(mut self) {
-        self.workers.clear();
+        for w in self.workers.drain(..).flatten() {
+            w.slot.put(Task::Close);
+        }
         while self.tasks.join_next().await.is_some() {}
     }
 }
 
-async fn worker(
-    d: Dispatcher,
-    idx: usize,
-    mut tasks: mpsc::Receiver<Task>,
-    done: mpsc::UnboundedSender<Done>,
-) {
+async fn run(d: Dispatcher, idx: usize, slot: Arc<Slot>, done: mpsc::UnboundedSender<Done>) {
     // The worker's own keep-alive connection, kept between attempts.
     let mut conn = None;
-    while let Some(task) = tasks.recv().await {
+    loop {
+        slot.bell.notified().await;
+        let Some(task) = slot.task.lock().expect("slot lock").take() else {
+            continue;
+        };
         let slices = match task {
             Task::Send(unit, target) => Some(attempt(&d, unit, &target, &mut conn).await),
             Task::Connect(target) => {
                 d.inner.sender.warm(&target.url, &mut conn).await;
                 None
             }
+            Task::Close => break,
         };
         if done.send((idx, slices)).is_err() {
             break;
