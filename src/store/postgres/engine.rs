@@ -219,7 +219,9 @@ async fn lock_firing(
     }))
 }
 
-/// The active subscriptions the reminder goes to, in id order.
+/// The active subscriptions a step writes slices for: the webinar's own,
+/// then the creator-wide ones, each found by a seek on `subscriptions_scope`
+/// (a creator may have thousands), in id order.
 async fn matching_subscriptions(
     tx: &Transaction<'_>,
     f: &Firing,
@@ -227,11 +229,16 @@ async fn matching_subscriptions(
     let st = tx
         .prepare_cached(
             "SELECT id FROM subscriptions
-             WHERE creator_id = $1 AND status = 'active'
-               AND (event = 'webinar.reminder.all' OR event = 'webinar.reminder.' || $2)
-               AND (webinar_id IS NULL OR webinar_id = $3)
-               AND (mango_id IS NULL OR mango_id IN
-                    (SELECT mango_id FROM webinar_mangoes WHERE webinar_id = $3))
+             WHERE creator_id = $1 AND status = 'active' AND webinar_id = $3
+             AND (event = 'webinar.reminder.all' OR event = 'webinar.reminder.' || $2)
+             AND (mango_id IS NULL OR mango_id IN
+             (SELECT mango_id FROM webinar_mangoes WHERE webinar_id = $3))
+             UNION ALL
+             SELECT id FROM subscriptions
+             WHERE creator_id = $1 AND status = 'active' AND webinar_id IS NULL
+             AND (event = 'webinar.reminder.all' OR event = 'webinar.reminder.' || $2)
+             AND (mango_id IS NULL OR mango_id IN
+             (SELECT mango_id FROM webinar_mangoes WHERE webinar_id = $3))
              ORDER BY id",
         )
         .await?;

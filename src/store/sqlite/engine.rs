@@ -41,7 +41,7 @@ pub fn claim_due_reminders(
     let tx = c.transaction()?;
     let now_ms = ms(now);
     let due: Vec<DueReminder> = {
-        let mut st = tx.prepare(
+        let mut st = tx.prepare_cached(
             "SELECT id, webinar_id, label, due_at, from_time FROM reminders
              WHERE (status = 'pending' AND due_at <= ?3)
                 OR (status = 'firing' AND locked_until <= ?1)
@@ -110,14 +110,22 @@ fn firing(tx: &Transaction, reminder_id: &ReminderId, owner: &str) -> StoreResul
         .optional()?)
 }
 
+/// The active subscriptions a step writes slices for: the webinar's own,
+/// then the creator-wide ones, each found by a seek on `subscriptions_scope`
+/// (a creator may have thousands).
 fn matching_subscriptions(tx: &Transaction, f: &Firing) -> StoreResult<Vec<SubscriptionId>> {
     let mut st = tx.prepare_cached(
         "SELECT id FROM subscriptions
-         WHERE creator_id = ?1 AND status = 'active'
-           AND (event = 'webinar.reminder.all' OR event = 'webinar.reminder.' || ?2)
-           AND (webinar_id IS NULL OR webinar_id = ?3)
-           AND (mango_id IS NULL OR mango_id IN
-                (SELECT mango_id FROM webinar_mangoes WHERE webinar_id = ?3))
+         WHERE creator_id = ?1 AND status = 'active' AND webinar_id = ?3
+         AND (event = 'webinar.reminder.all' OR event = 'webinar.reminder.' || ?2)
+         AND (mango_id IS NULL OR mango_id IN
+         (SELECT mango_id FROM webinar_mangoes WHERE webinar_id = ?3))
+         UNION ALL
+         SELECT id FROM subscriptions
+         WHERE creator_id = ?1 AND status = 'active' AND webinar_id IS NULL
+         AND (event = 'webinar.reminder.all' OR event = 'webinar.reminder.' || ?2)
+         AND (mango_id IS NULL OR mango_id IN
+         (SELECT mango_id FROM webinar_mangoes WHERE webinar_id = ?3))
          ORDER BY id",
     )?;
     let rows = st.query_map(params![f.creator, f.label, f.webinar_id], |r| r.get(0))?;
