@@ -7,6 +7,7 @@
 //! not wait for the store. A reminder whose fan-out was cut short by a crash
 //! is claimed again once its lease lapses and resumes from its stored cursor.
 
+mod fanouts;
 pub mod plan;
 
 use crate::delivery::Dispatcher;
@@ -15,6 +16,7 @@ use crate::store::FanoutStep;
 use crate::store::{DueReminder, FanoutMode, FanoutProgress};
 use crate::AppContext;
 use chrono::{DateTime, Duration, Utc};
+use fanouts::{Fanout, Fanouts};
 use std::sync::Arc;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -28,36 +30,54 @@ pub async fn run(
 ) {
     let tick = Duration::from_std(ctx.config.tick).unwrap_or(Duration::seconds(1));
     let ahead = Duration::from_std(ctx.config.stage_ahead).unwrap_or_default();
-    // The due instant whose lanes were last made ready.
-    let mut warmed = None;
+    // Staging for many lanes starts earlier, at most this long ahead.
+    let most = ahead.max(tick);
+    // The due instant whose lanes were last made ready, and how long ahead
+    // of it its reminders are staged.
+    let mut warmed: Option<(DateTime<Utc>, Duration)> = None;
+    let mut live = Fanouts::default();
     loop {
         if shutdown.is_cancelled() {
             break;
         }
-        let fired = match fire_due(&ctx, &dispatcher, &shutdown).await {
+        let lead = warmed.map_or(ahead, |w| w.1);
+        let moved = match pass(&ctx, &dispatcher, &mut live, lead, &shutdown).await {
             Ok(n) => n,
             Err(e) => {
+                // What is in hand stays: its next steps are tried again.
                 tracing::error!(error = %crate::error::causes(&e), "scheduler pass failed; retrying");
                 0
             }
         };
-        if fired > 0 {
+        if moved > 0 {
             continue;
         }
         let now = ctx.clock.now();
         let next = ctx.store.next_reminder_due().await.ok().flatten();
-        if let Some(t) = next.filter(|t| *t - now <= tick + ahead && warmed != Some(*t)) {
-            warmed = Some(t);
-            warm_lanes(&ctx, &dispatcher, t, t - now).await;
+        if let Some(t) = next.filter(|t| *t - now <= tick + most && warmed.map(|w| w.0) != Some(*t))
+        {
+            let lanes = warm_lanes(&ctx, &dispatcher, t, t - now).await;
+            warmed = Some((t, fanouts::lead(ahead, lanes, most)));
         }
-        // A pending reminder is claimed `ahead` of its due instant; what is
-        // due sooner than that was just claimed, unless it is a fan-out whose
-        // lease lapses then.
+        let lead = warmed.filter(|w| Some(w.0) == next).map_or(ahead, |w| w.1);
+        // A pending reminder is claimed `lead` ahead of its due instant;
+        // what is due sooner than that was just claimed, unless it is a
+        // fan-out whose lease lapses then.
         let at = next
-            .map(|t| if t - ahead > now { t - ahead } else { t })
+            .map(|t| if t - lead > now { t - lead } else { t })
             .map_or(now + tick, |t| t.min(now + tick));
+        // Staged fan-outs are released by their lanes on the instant
+        // itself; their next steps need no such precision, and must not
+        // keep a core busy while the first requests leave.
+        let staged = live.next_due(now).filter(|t| *t <= at);
+        let wait = async {
+            match staged {
+                Some(t) => ctx.clock.sleep_until(t, ctx.config.tick).await,
+                None => ctx.clock.wait_until(at, ctx.config.tick).await,
+            }
+        };
         tokio::select! {
-            _ = ctx.clock.wait_until(at, ctx.config.tick) => {}
+            _ = wait => {}
             _ = wake.notified() => {}
             _ = shutdown.cancelled() => break,
         }
@@ -67,7 +87,13 @@ pub async fn run(
 
 /// Gets the lanes of the subscriptions a reminder due at `t` (in `left`)
 /// fans out to ready before it fires; they stay up a second past it.
-async fn warm_lanes(ctx: &AppContext, dispatcher: &Dispatcher, t: DateTime<Utc>, left: Duration) {
+/// Returns how many there are.
+async fn warm_lanes(
+    ctx: &AppContext,
+    dispatcher: &Dispatcher,
+    t: DateTime<Utc>,
+    left: Duration,
+) -> usize {
     match ctx.store.subscriptions_due(t).await {
         Ok(subs) => {
             let until = tokio::time::Instant::now()
@@ -76,54 +102,122 @@ async fn warm_lanes(ctx: &AppContext, dispatcher: &Dispatcher, t: DateTime<Utc>,
             for sub in &subs {
                 dispatcher.warm(sub, until);
             }
+            subs.len()
         }
         Err(e) => {
-            tracing::warn!(error = %crate::error::causes(&e), "finding the lanes of an upcoming reminder failed")
+            tracing::warn!(error = %crate::error::causes(&e), "finding the lanes of an upcoming reminder failed");
+            0
         }
     }
 }
 
-/// Claims and fans out every reminder due now, or within the stage-ahead
-/// window: the first step of one not yet due is staged (its lanes lease it
-/// and hold it until the instant), the rest waits for the instant. Returns
-/// how many reminders were claimed.
-async fn fire_due(
+/// One pass: claims what is due now or within `lead` (while there is room)
+/// and stages the first step of each one not yet due (its lanes lease it
+/// and hold it until the instant), then moves every fan-out in hand that is
+/// due by one step. Returns how many reminders were claimed or stepped.
+async fn pass(
     ctx: &AppContext,
     dispatcher: &Dispatcher,
+    live: &mut Fanouts,
+    lead: Duration,
     shutdown: &CancellationToken,
+) -> anyhow::Result<usize> {
+    let claimed = if live.has_room() {
+        claim(ctx, dispatcher, live, lead).await?
+    } else {
+        0
+    };
+    let stepped = round(ctx, dispatcher, live, shutdown).await?;
+    Ok(claimed + stepped)
+}
+
+/// Claims due reminders into `live`, staging those not yet due.
+async fn claim(
+    ctx: &AppContext,
+    dispatcher: &Dispatcher,
+    live: &mut Fanouts,
+    lead: Duration,
 ) -> anyhow::Result<usize> {
     let now = ctx.clock.now();
     let lease = now + Duration::from_std(ctx.config.lease)?;
-    let horizon = now + Duration::from_std(ctx.config.stage_ahead)?;
     let started = std::time::Instant::now();
     let due = ctx
         .store
-        .claim_due_reminders(now, horizon, &ctx.instance, lease, 16)
+        .claim_due_reminders(
+            now,
+            now + lead,
+            &ctx.instance,
+            lease,
+            fanouts::CLAIM_AT_ONCE,
+        )
         .await;
     ctx.metrics
         .store_call(StoreCall::ClaimDueReminders, started);
     let due = due?;
-    let mut staged = Vec::with_capacity(due.len());
-    for r in &due {
+    let n = due.len();
+    for r in due {
         let now = ctx.clock.now();
         tracing::debug!(reminder = %r.id, late_ms = ms(now - r.due_at), "claimed");
-        staged.push(r.due_at > now && !step(ctx, dispatcher, r, now).await?.0.done);
+        let mut f = Fanout::new(r);
+        // Staged ahead of the instant; a staged step never finishes a
+        // reminder (who it is for is decided at the instant).
+        f.staged = f.r.due_at > now && !step(ctx, dispatcher, &f.r, now).await?.0.done;
+        live.items.push(f);
     }
-    for (r, staged) in due.iter().zip(staged) {
-        tokio::select! {
-            // The lanes release what was staged on the instant itself; the
-            // next steps need no such precision, and must not keep a core
-            // busy while the first requests leave.
-            _ = ctx.clock.sleep_until(r.due_at, ctx.config.tick) => {}
-            _ = shutdown.cancelled() => return Ok(due.len()),
+    Ok(n)
+}
+
+/// Moves each fan-out in hand that is due by one step, the first steps
+/// since their instant first; forgets the finished ones.
+async fn round(
+    ctx: &AppContext,
+    dispatcher: &Dispatcher,
+    live: &mut Fanouts,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<usize> {
+    let order = live.round(ctx.clock.now());
+    let mut firsts = false;
+    for &i in &order {
+        if shutdown.is_cancelled() {
+            // The leases lapse and another pass (here or elsewhere) resumes.
+            live.items.clear();
+            return Ok(0);
         }
-        let lag = (ctx.clock.now() - r.due_at).num_microseconds().unwrap_or(0);
-        ctx.metrics
-            .scheduler_lag_seconds
-            .record(lag.max(0) as f64 / 1e6);
-        fan_out(ctx, dispatcher, r, staged, shutdown).await?;
+        let f = &mut live.items[i];
+        if !f.stepped {
+            let lag = (ctx.clock.now() - f.r.due_at)
+                .num_microseconds()
+                .unwrap_or(0);
+            ctx.metrics
+                .scheduler_lag_seconds
+                .record(lag.max(0) as f64 / 1e6);
+        }
+        let (p, mode) = step(ctx, dispatcher, &f.r, ctx.clock.now()).await?;
+        f.total += p.created;
+        firsts |= !f.stepped && !f.staged && !p.subscriptions.is_empty();
+        f.stepped = true;
+        if p.done {
+            f.done = true;
+            finished(&f.r, mode, f.total);
+        }
     }
-    Ok(due.len())
+    live.drop_done();
+    if firsts {
+        // Let the woken lanes lease their first small slices before the
+        // next steps take the store: the first requests leave sooner.
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    Ok(order.len())
+}
+
+/// Logs a finished fan-out.
+fn finished(r: &DueReminder, mode: FanoutMode, total: usize) {
+    let what = match mode {
+        FanoutMode::Send { late: false } => "sent",
+        FanoutMode::Send { late: true } => "sent late",
+        FanoutMode::Missed => "missed",
+    };
+    tracing::info!(reminder = %r.id, webinar = %r.webinar_id, label = %r.label, deliveries = total, "reminder {what}");
 }
 
 /// Milliseconds, for logs.
@@ -166,39 +260,4 @@ async fn step(
         dispatcher.wake(sub);
     }
     Ok((p, mode))
-}
-
-/// Fans `r` out to the end, after its staged first step if it had one.
-async fn fan_out(
-    ctx: &AppContext,
-    dispatcher: &Dispatcher,
-    r: &DueReminder,
-    staged: bool,
-    shutdown: &CancellationToken,
-) -> anyhow::Result<()> {
-    let mut first = !staged;
-    let mut total = 0;
-    loop {
-        let (p, mode) = step(ctx, dispatcher, r, ctx.clock.now()).await?;
-        total += p.created;
-        if p.done {
-            let what = match mode {
-                FanoutMode::Send { late: false } => "sent",
-                FanoutMode::Send { late: true } => "sent late",
-                FanoutMode::Missed => "missed",
-            };
-            tracing::info!(reminder = %r.id, webinar = %r.webinar_id, label = %r.label, deliveries = total, "reminder {what}");
-            return Ok(());
-        }
-        if first && !p.subscriptions.is_empty() {
-            // Let the woken lanes lease the first small slice before the
-            // next steps take the store: the first requests leave sooner.
-            first = false;
-            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-        }
-        if shutdown.is_cancelled() {
-            // The lease lapses and another pass (here or elsewhere) resumes.
-            return Ok(());
-        }
-    }
 }
