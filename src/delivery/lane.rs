@@ -106,6 +106,12 @@ impl Lane {
         }
     }
 
+    /// Workers alive, each with at most one connection.
+    #[cfg(test)]
+    pub(super) fn workers(&self) -> usize {
+        self.w.inflight.workers()
+    }
+
     /// One turn of the lane.
     pub(super) async fn step(&mut self) -> Step {
         self.w.reap(&self.d).await;

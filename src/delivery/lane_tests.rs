@@ -244,3 +244,23 @@ async fn a_lane_opens_no_more_connections_than_the_budget_gives_it() {
     let used = connections_used(40, 1).await;
     assert!((1..=2).contains(&used), "{used} connections");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_workers_close_with_their_connections() {
+    let peers = Arc::default();
+    let url = counting_receiver(Arc::clone(&peers)).await;
+    let mut f = fixture(&url).await;
+    for _ in 0..20 {
+        one_off(&f).await;
+    }
+    let mut lane = Lane::new(f.d.clone(), f.sub.clone(), Arc::new(LaneSignal::default()));
+    for _ in 0..20 {
+        assert!(step_until_reported(&mut lane, &mut f, 50).await.is_some());
+    }
+    assert!(lane.workers() > 1, "the burst opened several connections");
+    tokio::time::sleep(super::pool::IDLE_CLOSE + Duration::from_millis(200)).await;
+    // Its next turn finds nothing to send, and closes the idle workers.
+    lane.step().await;
+    assert_eq!(lane.workers(), 0, "idle workers closed");
+    lane.finish().await;
+}

@@ -105,6 +105,12 @@ impl Pool {
         self.busy == 0
     }
 
+    /// Workers alive (each holds at most one connection).
+    #[cfg(test)]
+    pub fn workers(&self) -> usize {
+        self.workers.iter().flatten().count()
+    }
+
     /// Whether a worker is idle, or can be started within the connection
     /// budget: then [`Pool::spawn`] hands it a unit at once.
     pub fn reserve(&mut self) -> bool {
