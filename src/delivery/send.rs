@@ -8,6 +8,7 @@
 //! each request to and take each answer from, which a fan-out of tens of
 //! thousands of requests a second pays for in wake-ups.
 
+use super::failure::{describe, BoxError, Failure};
 use super::guard::{system_lookup, GuardedResolver, Lookup, Policy};
 use super::retry::{parse_retry_after, Response};
 use crate::store::Attempt;
@@ -50,7 +51,6 @@ pub struct Message<'a> {
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector<GuardedResolver>>;
 type Io = hyper_rustls::MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>;
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The shared outbound configuration: how to connect, and the time limit.
 #[derive(Clone, Debug)]
@@ -96,12 +96,6 @@ impl Conn {
             && o.host_str() == url.host_str()
             && o.port_or_known_default() == url.port_or_known_default()
     }
-}
-
-/// Why an exchange failed, for the attempt log.
-enum Failure {
-    Connect(BoxError),
-    Request(BoxError),
 }
 
 impl Sender {
@@ -380,23 +374,4 @@ fn request(m: &Message<'_>) -> Result<http::Request<Full<Bytes>>, http::Error> {
     h.insert(X_REMINDER, value(m.reminder)?);
     h.insert(X_ATTEMPT, HeaderValue::from(m.attempt));
     b.body(Full::new(m.body.clone()))
-}
-
-/// A short, operator-readable reason for a transport failure.
-fn describe(f: &Failure) -> String {
-    let (kind, e) = match f {
-        Failure::Connect(e) => ("connection failed", e),
-        Failure::Request(e) => ("request failed", e),
-    };
-    let mut cause = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        cause = s.to_string();
-        src = s.source();
-    }
-    if cause.is_empty() {
-        kind.to_owned()
-    } else {
-        format!("{kind}: {cause}")
-    }
 }
