@@ -155,6 +155,22 @@ async fn cancel_pending(
     cancel_work(tx, "webinar_id", webinar_id.as_str(), now).await
 }
 
+/// The parameters that write a webinar: `key` (its id, and on insert its
+/// creator), then its fields in column order (title, link, from, to,
+/// timezone) and `now`, the insert and the update binding them alike.
+fn bind_fields(key: &[Value], f: &WebinarFields, now: DateTime<Utc>) -> Vec<Value> {
+    let mut p = key.to_vec();
+    p.extend([
+        Value::from(&f.title),
+        Value::from(&f.link),
+        Value::from(f.from_time),
+        Value::from(f.to_time),
+        Value::from(&f.timezone),
+        Value::from(now),
+    ]);
+    p
+}
+
 /// Writes a webinar's fields; says whether it was still scheduled.
 async fn write_fields(
     tx: &dyn Tx,
@@ -165,16 +181,7 @@ async fn write_fields(
     let sql = "UPDATE webinars SET title = $2, link = $3, from_time = $4, to_time = $5,
                                    timezone = $6, updated_at = $7
                WHERE id = $1 AND status = 'scheduled'";
-    let p = params![
-        id,
-        &f.title,
-        &f.link,
-        f.from_time,
-        f.to_time,
-        &f.timezone,
-        now
-    ];
-    if tx.execute(sql, p).await? == 0 {
+    if tx.execute(sql, &bind_fields(params![id], f, now)).await? == 0 {
         return Err(StoreError::Conflict("webinar is not scheduled".into()));
     }
     set_mangoes(tx, id, &f.mango_ids).await
@@ -194,17 +201,8 @@ impl<B: Backend> Webinars for B {
             let sql = "INSERT INTO webinars (id, creator_id, title, link, from_time, to_time,
                                              timezone, status, created_at, updated_at)
                        VALUES ($1, $2, $3, $4, $5, $6, $7, 'scheduled', $8, $8)";
-            let p = params![
-                id,
-                creator_id,
-                &f.title,
-                &f.link,
-                f.from_time,
-                f.to_time,
-                &f.timezone,
-                now
-            ];
-            tx.execute(sql, p).await?;
+            let p = bind_fields(params![id, creator_id], f, now);
+            tx.execute(sql, &p).await?;
             set_mangoes(&*tx, id, &f.mango_ids).await?;
             arm(&*tx, id, f.from_time, plan).await?;
             tx.commit().await
