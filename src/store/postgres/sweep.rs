@@ -7,6 +7,7 @@ use super::work::{slice_people, slice_row, SLICE_COLS};
 use crate::store::StoreResult;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
+use tokio_postgres::types::ToSql;
 
 pub async fn renew_leases(
     tx: &Transaction<'_>,
@@ -15,19 +16,26 @@ pub async fn renew_leases(
     deliveries: &[crate::store::DeliveryId],
     until: DateTime<Utc>,
 ) -> StoreResult<()> {
-    if !slices.is_empty() {
+    renew(tx, "slices", slices, owner, until).await?;
+    renew(tx, "deliveries", deliveries, owner, until).await
+}
+
+/// Moves the lease of each pending row of `table` among `ids` that `owner`
+/// holds on to `until`; nothing to do (and no statement) when `ids` is empty.
+async fn renew<T: ToSql + Sync>(
+    tx: &Transaction<'_>,
+    table: &str,
+    ids: &[T],
+    owner: &str,
+    until: DateTime<Utc>,
+) -> StoreResult<()> {
+    if !ids.is_empty() {
         tx.execute(
-            "UPDATE slices SET locked_until = $3
-             WHERE id = ANY($1) AND locked_by = $2 AND status = 'pending'",
-            &[&slices, &owner, &until],
-        )
-        .await?;
-    }
-    if !deliveries.is_empty() {
-        tx.execute(
-            "UPDATE deliveries SET locked_until = $3
-             WHERE id = ANY($1) AND locked_by = $2 AND status = 'pending'",
-            &[&deliveries, &owner, &until],
+            &format!(
+                "UPDATE {table} SET locked_until = $3
+                 WHERE id = ANY($1) AND locked_by = $2 AND status = 'pending'"
+            ),
+            &[&ids, &owner, &until],
         )
         .await?;
     }
