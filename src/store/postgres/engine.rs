@@ -188,6 +188,11 @@ pub async fn fanout_batch(
         &[&reminder_id, &last, &late, &lease_until],
     )
     .await?;
+    if !staged && (people.len() as u32) < step_size(&f, batch) {
+        // Fewer than asked for: no one registered by the instant is left,
+        // so this step finishes the reminder (not one more transaction).
+        progress.done = finish(tx, reminder_id, mode, late, false).await?.done;
+    }
     Ok(progress)
 }
 
@@ -259,11 +264,7 @@ async fn next_people(
     until: i64,
     batch: u32,
 ) -> StoreResult<Vec<(i64, ParticipantId)>> {
-    let step = if f.cursor == 0 {
-        FIRST_STEP.min(batch)
-    } else {
-        batch
-    };
+    let step = step_size(f, batch);
     let st = tx
         .prepare_cached(
             "SELECT seq, id FROM participants
@@ -278,6 +279,16 @@ async fn next_people(
         .map(|r| (r.get(0), r.get(1)))
         .collect();
     Ok(people)
+}
+
+/// How many participants a step takes: fewer on the first, so the first
+/// requests go out soon.
+fn step_size(f: &Firing, batch: u32) -> u32 {
+    if f.cursor == 0 {
+        FIRST_STEP.min(batch)
+    } else {
+        batch
+    }
 }
 
 /// No one left (or no one to send to): the reminder is sent (or missed),

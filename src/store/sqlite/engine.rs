@@ -222,6 +222,12 @@ pub fn fanout_batch(c: &mut Connection, ask: &FanoutStep) -> StoreResult<FanoutP
         "UPDATE reminders SET cursor_seq = ?2, late = ?3, locked_until = ?4 WHERE id = ?1",
         params![reminder_id, last, late, ms(lease_until)],
     )?;
+    if !staged && (people.len() as u32) < step_size(&f, batch) {
+        // Fewer than asked for: no one registered by the instant is left,
+        // so this step finishes the reminder (not one more transaction).
+        finish(&tx, reminder_id, mode, late)?;
+        progress.done = true;
+    }
     tx.commit()?;
     Ok(progress)
 }
@@ -234,11 +240,7 @@ fn next_people(
     until: i64,
     batch: u32,
 ) -> StoreResult<Vec<(i64, ParticipantId)>> {
-    let step = if f.cursor == 0 {
-        FIRST_STEP.min(batch)
-    } else {
-        batch
-    };
+    let step = step_size(f, batch);
     let mut st = tx.prepare_cached(
         "SELECT seq, id FROM participants
          WHERE webinar_id = ?1 AND seq > ?2 AND seq <= ?3 AND unregistered_at IS NULL
@@ -248,6 +250,16 @@ fn next_people(
         Ok((r.get(0)?, r.get(1)?))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// How many participants a step takes: fewer on the first, so the first
+/// requests go out soon.
+fn step_size(f: &Firing, batch: u32) -> u32 {
+    if f.cursor == 0 {
+        FIRST_STEP.min(batch)
+    } else {
+        batch
+    }
 }
 
 /// No one left (or no one to send to): the reminder is sent (or missed).
