@@ -135,6 +135,7 @@ impl Dispatcher {
         )?;
         let (tx, rx) = mpsc::channel(10_000);
         let ctx_connections = ctx.config.delivery_connections;
+        ctx.metrics.connection_budget(ctx_connections as usize);
         let d = Dispatcher {
             inner: Arc::new(Inner {
                 ctx,

@@ -56,11 +56,23 @@ impl Slot {
     }
 }
 
+/// A connection of the budget, counted in the metrics while taken.
+struct Borrowed {
+    _permit: OwnedSemaphorePermit,
+    d: Dispatcher,
+}
+
+impl Drop for Borrowed {
+    fn drop(&mut self) {
+        self.d.inner.ctx.metrics.borrowed(false);
+    }
+}
+
 /// A live worker, as the pool sees it.
 struct Worker {
     slot: Arc<Slot>,
     /// Its part of the connection budget (none for the lane's first).
-    _permit: Option<OwnedSemaphorePermit>,
+    _permit: Option<Borrowed>,
     idle_since: Instant,
 }
 
@@ -121,7 +133,13 @@ impl Pool {
             None
         } else {
             match self.d.inner.connections.clone().try_acquire_owned() {
-                Ok(p) => Some(p),
+                Ok(p) => {
+                    self.d.inner.ctx.metrics.borrowed(true);
+                    Some(Borrowed {
+                        _permit: p,
+                        d: self.d.clone(),
+                    })
+                }
                 Err(_) => return false,
             }
         };
@@ -159,7 +177,7 @@ impl Pool {
         }
     }
 
-    fn start(&mut self, permit: Option<OwnedSemaphorePermit>) {
+    fn start(&mut self, permit: Option<Borrowed>) {
         let slot = Arc::new(Slot::default());
         let worker = Worker {
             slot: slot.clone(),

@@ -166,6 +166,10 @@ pub struct Metrics {
     /// (changed when a lane starts or retires, never per delivery).
     lanes: std::sync::atomic::AtomicUsize,
     lanes_peak: std::sync::atomic::AtomicUsize,
+    /// Connections to receivers beyond each lane's first, and the budget
+    /// they come from (`--delivery-connections`).
+    borrowed: std::sync::atomic::AtomicUsize,
+    budget: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -241,6 +245,8 @@ impl Metrics {
             fanouts: fanout::Fanouts::default(),
             lanes: Default::default(),
             lanes_peak: Default::default(),
+            borrowed: Default::default(),
+            budget: Default::default(),
             handle,
             recorder,
         }
@@ -283,6 +289,21 @@ impl Metrics {
         }
     }
 
+    /// The connection budget the delivery lanes share.
+    pub fn connection_budget(&self, n: usize) {
+        self.budget.store(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// A connection of the budget taken (`true`) or given back.
+    pub fn borrowed(&self, taken: bool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if taken {
+            self.borrowed.fetch_add(1, Relaxed);
+        } else {
+            self.borrowed.fetch_sub(1, Relaxed);
+        }
+    }
+
     /// A delivery lane started (`true`) or retired.
     pub fn lane(&self, started: bool) {
         use std::sync::atomic::Ordering::Relaxed;
@@ -309,6 +330,10 @@ impl Metrics {
         self.gauge("tminus_lanes", &[], self.lanes.load(Relaxed) as f64);
         let peak = self.lanes_peak.load(Relaxed) as f64;
         self.gauge("tminus_lanes_peak", &[], peak);
+        let borrowed = self.borrowed.load(Relaxed) as f64;
+        self.gauge("tminus_delivery_connections_borrowed", &[], borrowed);
+        let budget = self.budget.load(Relaxed) as f64;
+        self.gauge("tminus_delivery_connections_budget", &[], budget);
         self.handle.render()
     }
 
@@ -331,6 +356,8 @@ const DESCRIBED: &[(&str, Option<Unit>, &str)] = &[
     ("tminus_pruned_total", None, "Rows removed by retention, by table"),
     ("tminus_lanes", None, "Delivery lanes running: one per subscription with work"),
     ("tminus_lanes_peak", None, "The most delivery lanes running at once since the service started"),
+    ("tminus_delivery_connections_borrowed", None, "Connections to receivers open beyond each lane's first, taken from --delivery-connections"),
+    ("tminus_delivery_connections_budget", None, "Connections to receivers the lanes may open beyond each one's first (--delivery-connections)"),
 ];
 
 #[cfg(test)]

@@ -157,3 +157,21 @@ fn lanes_running_and_their_peak_are_gauges() {
     assert!(text.contains("tminus_lanes 1\n"), "{text}");
     assert!(text.contains("tminus_lanes_peak 2\n"), "{text}");
 }
+
+#[test]
+fn connections_borrowed_from_the_budget_are_gauges() {
+    let m = Metrics::new();
+    m.connection_budget(512);
+    m.borrowed(true);
+    m.borrowed(true);
+    m.borrowed(false);
+    let text = m.render(&gauges::Gauges::default());
+    assert!(
+        text.contains("tminus_delivery_connections_borrowed 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tminus_delivery_connections_budget 512\n"),
+        "{text}"
+    );
+}
