@@ -24,9 +24,10 @@ use tokio::task::JoinSet;
 /// with it.
 pub const IDLE_CLOSE: Duration = Duration::from_secs(5);
 
-/// What a worker reports when its task is done: who it is, and the slices
-/// of the deliveries it carried (`None` after opening a connection).
-type Done = (usize, Option<Vec<i64>>);
+/// What a worker reports when its task is done: who it is, the slices of
+/// the deliveries it carried (`None` after opening a connection), and when
+/// it became idle.
+type Done = (usize, Option<Vec<i64>>, Instant);
 
 /// What a worker is asked to do. `Send` is every attempt and `Connect`
 /// happens a few times per fan-out: boxing the unit to make them the same
@@ -217,8 +218,8 @@ impl Pool {
     /// A finished attempt, if one is ready.
     pub fn try_join_next(&mut self) -> Option<Vec<i64>> {
         loop {
-            let (idx, slices) = self.done_rx.try_recv().ok()?;
-            if let Some(s) = self.back(idx, slices) {
+            let (idx, slices, at) = self.done_rx.try_recv().ok()?;
+            if let Some(s) = self.back(idx, slices, at) {
                 return Some(s);
             }
         }
@@ -231,8 +232,8 @@ impl Pool {
             if self.busy == 0 && self.connecting == 0 {
                 return None;
             }
-            let (idx, slices) = self.done_rx.recv().await?;
-            if let Some(s) = self.back(idx, slices) {
+            let (idx, slices, at) = self.done_rx.recv().await?;
+            if let Some(s) = self.back(idx, slices, at) {
                 return Some(s);
             }
             if self.busy == 0 {
@@ -241,13 +242,13 @@ impl Pool {
         }
     }
 
-    fn back(&mut self, idx: usize, slices: Option<Vec<i64>>) -> Option<Vec<i64>> {
+    fn back(&mut self, idx: usize, slices: Option<Vec<i64>>, at: Instant) -> Option<Vec<i64>> {
         match slices {
             Some(_) => self.busy -= 1,
             None => self.connecting -= 1,
         }
         if let Some(w) = &mut self.workers[idx] {
-            w.idle_since = Instant::now();
+            w.idle_since = at;
             self.idle.push(idx);
         }
         slices
@@ -288,7 +289,7 @@ async fn run(d: Dispatcher, idx: usize, slot: Arc<Slot>, done: mpsc::UnboundedSe
             }
             Task::Close => break,
         };
-        if done.send((idx, slices)).is_err() {
+        if done.send((idx, slices, Instant::now())).is_err() {
             break;
         }
     }
