@@ -121,14 +121,7 @@ async fn an_operator_replays_a_failing_subscription_in_a_browser() {
     let rx = TestReceiver::start().await;
     rx.set_default(Reply::status(500));
     let app = crate::replay::one_reminder(None).await;
-    let (cid, key) = app.creator().await;
-    let w = app.parked(&cid, json!({})).await;
-    app.participants(&w.id, 3).await;
-    let sid = app.subscribe(&key, &rx.url, None).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.starts_in(&w, 3.0);
+    let (key, sid, _) = crate::replay::subscribed_webinar(&app, &rx, 3).await;
     app.wait_deliveries(&key, &sid, 30, |d| {
         d.len() == 3 && d.iter().all(|x| x["status"] == "expired")
     })

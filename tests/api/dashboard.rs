@@ -256,14 +256,7 @@ async fn a_disabled_subscription_is_enabled_again_from_its_page() {
     let rx = TestReceiver::start().await;
     rx.set_default(Reply::status(410));
     let app = crate::replay::one_reminder(None).await;
-    let (cid, key) = app.creator().await;
-    let w = app.parked(&cid, json!({})).await;
-    app.participants(&w.id, 1).await;
-    let sid = app.subscribe(&key, &rx.url, None).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.starts_in(&w, 3.0);
+    let (key, sid, _) = crate::replay::subscribed_webinar(&app, &rx, 1).await;
     app.wait_deliveries(&key, &sid, 30, |d| {
         d.iter().any(|x| x["status"] == "failed")
     })

@@ -36,19 +36,31 @@ pub async fn one_reminder(database: Option<String>) -> TestApp {
     .await
 }
 
-/// Three participants, a receiver answering 500 until their reminder's
-/// deliveries expire at the start; then the replays.
-async fn scenario(app: &TestApp) {
-    let rx = TestReceiver::start().await;
-    rx.set_default(Reply::status(500));
+/// A creator subscribed to `rx` for a webinar of `people` participants
+/// that starts in 3 s (its one reminder falls due in 1 s): the creator's
+/// key, the subscription's id and the webinar.
+pub async fn subscribed_webinar(
+    app: &TestApp,
+    rx: &TestReceiver,
+    people: usize,
+) -> (String, String, crate::timing::Parked) {
     let (cid, key) = app.creator().await;
     let w = app.parked(&cid, json!({})).await;
-    app.participants(&w.id, 3).await;
+    app.participants(&w.id, people).await;
     let sid = app.subscribe(&key, &rx.url, None).await["id"]
         .as_str()
         .unwrap()
         .to_owned();
     app.starts_in(&w, 3.0);
+    (key, sid, w)
+}
+
+/// Three participants, a receiver answering 500 until their reminder's
+/// deliveries expire at the start; then the replays.
+async fn scenario(app: &TestApp) {
+    let rx = TestReceiver::start().await;
+    rx.set_default(Reply::status(500));
+    let (key, sid, w) = subscribed_webinar(app, &rx, 3).await;
     app.wait_deliveries(&key, &sid, 30, |d| {
         d.len() == 3 && d.iter().all(|x| x["status"] == "expired")
     })
