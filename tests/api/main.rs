@@ -11,6 +11,7 @@ mod child;
 mod connections;
 mod dashboard;
 mod delivery;
+mod fairness;
 mod fault_matrix;
 mod faults;
 mod field_errors;
