@@ -19,6 +19,7 @@ mod https;
 mod idempotency;
 mod isolation;
 mod metrics;
+mod metrics_docs;
 mod midflight;
 mod openapi;
 mod paging;
