@@ -22,6 +22,7 @@ mod metrics;
 mod metrics_docs;
 mod midflight;
 mod openapi;
+mod overview;
 mod paging;
 mod payload;
 #[path = "../common/pg.rs"]
