@@ -31,6 +31,7 @@ mod pg;
 mod platform;
 mod policies;
 mod postgres_tls;
+mod proxy;
 mod queries;
 mod receive;
 mod receiver;
