@@ -1,14 +1,18 @@
 //! The dashboard in a real browser: Debian's chromium, headless, driven
 //! through chromedriver (started here on a free port) with fantoccini. An
-//! operator logs in, finds the failing subscription on the overview, opens
-//! its deliveries, and replays them with the bulk form once the receiver
-//! is fixed; the receiver gets them. A portal link, opened in the same
-//! browser, shows that creator's subscription only.
+//! operator logs in to an overview with a row in every panel (the scene of
+//! `overview.rs`), finds the failing subscription with its receiver's
+//! answer, opens its deliveries and one delivery's attempts, and replays
+//! them with the bulk form once the receiver is fixed; the receiver gets
+//! them. A portal link, opened in the same browser, shows that creator's
+//! subscription only. The running panel follows a fan-out's sent count
+//! live, then lets it go when it ends.
 //!
 //! With `TMINUS_SCREENSHOTS=docs/screenshots` the browser also saves the
 //! README's screenshots there (overview, subscription, portal).
 
 use crate::helpers::*;
+use crate::overview;
 use crate::receiver::{Reply, TestReceiver};
 use fantoccini::{Client, ClientBuilder, Locator};
 use reqwest::{Method, StatusCode};
@@ -80,12 +84,17 @@ impl Browser {
         }
     }
 
-    /// Saves a screenshot as `name`.png where `TMINUS_SCREENSHOTS` says.
-    async fn screenshot(&self, name: &str) {
+    /// Saves a screenshot as `name`.png where `TMINUS_SCREENSHOTS` says,
+    /// the page zoomed by `zoom` for it (so a busy page fits the window).
+    async fn screenshot(&self, name: &str, zoom: f64) {
         let Ok(dir) = std::env::var("TMINUS_SCREENSHOTS") else {
             return;
         };
-        let png = self.client.screenshot().await.unwrap();
+        let set = "document.body.style.zoom = arguments[0]";
+        let c = &self.client;
+        c.execute(set, vec![json!(zoom.to_string())]).await.unwrap();
+        let png = c.screenshot().await.unwrap();
+        c.execute(set, vec![json!("")]).await.unwrap();
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(format!("{dir}/{name}.png"), png).unwrap();
     }
@@ -100,6 +109,25 @@ impl Browser {
         let button = c.find(Locator::Css("#login button")).await.unwrap();
         button.click().await.unwrap();
         self.text("#next").await;
+    }
+
+    /// Waits until the text of `css` passes `ok` (a live panel refreshes
+    /// by itself); returns it.
+    async fn until(&self, css: &str, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            // Found afresh each time: the panel's elements are replaced.
+            let found = self.client.find(Locator::Css(css)).await;
+            let text = match found {
+                Ok(el) => el.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            if ok(&text) {
+                return text;
+            }
+            assert!(std::time::Instant::now() < deadline, "{css}: {text:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// The page's text.
@@ -118,22 +146,34 @@ impl Browser {
 #[tokio::test]
 #[ignore = "needs chromium and chromedriver: scripts/test runs it"]
 async fn an_operator_replays_a_failing_subscription_in_a_browser() {
-    let rx = TestReceiver::start().await;
-    rx.set_default(Reply::status(500));
     let app = crate::replay::one_reminder(None).await;
-    let (key, sid, _) = crate::replay::subscribed_webinar(&app, &rx, 3).await;
-    app.wait_deliveries(&key, &sid, 30, |d| {
-        d.len() == 3 && d.iter().all(|x| x["status"] == "expired")
-    })
-    .await;
+    let scene = overview::busy(&app).await;
+    let (rx, key, sid) = (&scene.failing, &scene.failing_key, &scene.failing_sub);
     let b = Browser::start().await;
     let c = &b.client;
 
     b.log_in(&app).await;
-    // The failing subscription is on the overview; open its deliveries.
+    // The failing subscription is on the overview, with the receiver's
+    // answer; every other panel has its row (the screenshot shows them).
     let row = format!("#troubled tr[data-subscription='{sid}']");
-    assert!(b.text(&row).await.contains("HTTP 500"));
-    b.screenshot("dashboard").await;
+    let trouble = b.text(&row).await;
+    assert!(
+        trouble.contains("HTTP 500") && trouble.contains(overview::ANSWER),
+        "{trouble}"
+    );
+    let due = b
+        .text(&format!("#next tr[data-webinar='{}']", scene.due))
+        .await;
+    assert!(due.contains("Quarterly review"), "{due}");
+    let done = format!("#last tr[data-webinar='{}'] .last-late", scene.done.id);
+    b.until(&done, |t| t.ends_with(" s")).await;
+    let sent = format!("#running tr[data-webinar='{}'] .sent", scene.running.id);
+    b.until(&sent, |t| t == overview::LET_THROUGH.to_string())
+        .await;
+    b.screenshot("dashboard", 0.78).await;
+    scene.held.release();
+
+    // Open its deliveries.
     let link = format!("{row} a");
     c.find(Locator::Css(&link))
         .await
@@ -146,8 +186,17 @@ async fn an_operator_replays_a_failing_subscription_in_a_browser() {
         .find_all(Locator::Css("tr.delivery[data-status='expired']"))
         .await
         .unwrap();
-    assert_eq!(expired.len(), 3);
-    b.screenshot("subscription").await;
+    assert_eq!(expired.len(), overview::FAILING_PEOPLE);
+    // One delivery's attempts, opened: each with the status it got.
+    c.find(Locator::Css("tr.delivery details summary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let attempts = b.text("tr.delivery details[open] li.attempt").await;
+    assert!(attempts.contains("HTTP 500"), "{attempts}");
+    b.screenshot("subscription", 0.85).await;
 
     // The receiver is fixed; the bulk form replays the window's expired.
     rx.set_default(Reply::status(200));
@@ -163,7 +212,7 @@ async fn an_operator_replays_a_failing_subscription_in_a_browser() {
         .await
         .contains("3 deliveries are due again"));
     rx.wait_for(sent + 3, 30).await;
-    app.wait_deliveries(&key, &sid, 30, |d| {
+    app.wait_deliveries(key, sid, 30, |d| {
         d.iter().all(|x| x["status"] == "delivered")
     })
     .await;
@@ -186,13 +235,16 @@ async fn an_operator_replays_a_failing_subscription_in_a_browser() {
     c.goto(link["url"].as_str().unwrap()).await.unwrap();
     let listed = b.text("#subscriptions").await;
     assert!(listed.contains(theirs), "{listed}");
-    assert!(!listed.contains(&sid), "{listed}");
+    assert!(!listed.contains(sid.as_str()), "{listed}");
     let html = c.source().await.unwrap();
-    assert!(!html.contains(&sid), "nothing of the first creator's");
+    assert!(
+        !html.contains(sid.as_str()),
+        "nothing of the first creator's"
+    );
     // The creator's own subscriptions, at the foot of the page, in view.
     let scroll = "document.getElementById('subscriptions').scrollIntoView({block: 'end'})";
     c.execute(scroll, vec![]).await.unwrap();
-    b.screenshot("portal").await;
+    b.screenshot("portal", 1.0).await;
     c.clone().close().await.unwrap();
 }
 
@@ -208,8 +260,12 @@ async fn the_running_panel_follows_a_fan_out_without_a_reload() {
     app.subscribe(&key, &rx.url, None).await;
     app.starts_in(&w, 3.0);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while rx.in_flight() == 0 {
-        assert!(std::time::Instant::now() < deadline, "nothing sent");
+    while rx.in_flight() < 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} sent",
+            rx.in_flight()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let b = Browser::start().await;
@@ -218,7 +274,12 @@ async fn the_running_panel_follows_a_fan_out_without_a_reload() {
     let row = b.text("#running tr.fanout").await;
     assert!(row.contains(&w.id), "{row}");
     assert_eq!(b.text("#running .sent").await, "0");
-    // The receiver answers; the panel follows by itself, no reload.
+    // The receiver answers half: the panel follows by itself, no reload,
+    // while the other half keeps the fan-out running.
+    rx.let_through(2);
+    b.until("#running .sent", |t| t == "2").await;
+    b.until("#running .remaining", |t| t == "2").await;
+    // Then the rest: the fan-out leaves the panel.
     rx.release();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {

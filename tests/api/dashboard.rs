@@ -20,7 +20,7 @@ fn client() -> reqwest::Client {
 
 /// Logs in on `base` (`/dashboard` or `/portal`): the session cookie
 /// (`name=value`) and the whole `Set-Cookie`.
-async fn login(app: &TestApp, base: &str, credential: &str) -> (String, String) {
+pub async fn login(app: &TestApp, base: &str, credential: &str) -> (String, String) {
     let r = client()
         .post(format!("{}{base}/login", app.base))
         .form(&[("credential", credential)])
@@ -33,7 +33,7 @@ async fn login(app: &TestApp, base: &str, credential: &str) -> (String, String) 
 }
 
 /// GET `path` with the cookie: (status, body).
-async fn page(app: &TestApp, cookie: &str, path: &str) -> (StatusCode, String) {
+pub async fn page(app: &TestApp, cookie: &str, path: &str) -> (StatusCode, String) {
     let r = client()
         .get(format!("{}{path}", app.base))
         .header(COOKIE, cookie)

@@ -20,8 +20,10 @@ mod https;
 mod idempotency;
 mod isolation;
 mod metrics;
+mod metrics_docs;
 mod midflight;
 mod openapi;
+mod overview;
 mod paging;
 mod payload;
 #[path = "../common/pg.rs"]
@@ -30,6 +32,7 @@ mod pg;
 mod platform;
 mod policies;
 mod postgres_tls;
+mod proxy;
 mod queries;
 mod receive;
 mod receiver;

@@ -34,7 +34,7 @@ pub fn value(text: &str, series: &str) -> Option<f64> {
 }
 
 /// Scrapes until `series` reaches `at_least`; returns that scrape.
-async fn scrape_until(app: &TestApp, series: &str, at_least: f64) -> String {
+pub async fn scrape_until(app: &TestApp, series: &str, at_least: f64) -> String {
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     loop {
         let text = scrape(app).await;

@@ -184,6 +184,13 @@ impl TestReceiver {
         self.inner.holding.store(true, Ordering::SeqCst);
     }
 
+    /// Lets the held answers to the first `n` requests go; the later ones
+    /// stay held until [`TestReceiver::release`].
+    pub fn let_through(&self, n: usize) {
+        self.inner.hold_from.store(n, Ordering::SeqCst);
+        self.inner.change.notify_waiters();
+    }
+
     /// Lets every held answer go, and the later ones unheld.
     pub fn release(&self) {
         self.inner.holding.store(false, Ordering::SeqCst);

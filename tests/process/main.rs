@@ -1,5 +1,6 @@
 //! `tminus serve` as a real process, for what only a process shows: every
-//! line it logs at the most verbose level, and what it leaves on disk.
+//! line it logs at the most verbose level and in the default text format,
+//! and what it leaves on disk.
 
 #[path = "../cluster/harness.rs"]
 #[allow(dead_code)]
@@ -13,3 +14,4 @@ mod receiver;
 
 mod config;
 mod secrets;
+mod text_log;

@@ -188,10 +188,11 @@ pub fn overview(v: &Viewer, o: &Overview) -> Page {
                     th.n { "Participants" } th.n { "Subscriptions" } th.n { "Deliveries" } } }
                 tbody {
                     @for f in &o.next {
-                        tr {
+                        tr.due data-webinar=(f.reminder.webinar_id.as_str()) {
                             (reminder_cells(&f.reminder)) td.t { (iso_millis(f.reminder.due_at)) }
                             td.t { (secs(f.reminder.due_at - o.now)) }
-                            td.n { (f.participants) } td.n { (f.subscriptions) } td.n { (f.deliveries()) }
+                            td.n.participants { (f.participants) } td.n.subscriptions { (f.subscriptions) }
+                            td.n.deliveries { (f.deliveries()) }
                         }
                     }
                     @if o.next.is_empty() { tr { td colspan="7" { "Nothing due." } } }
@@ -208,12 +209,12 @@ pub fn overview(v: &Viewer, o: &Overview) -> Page {
                     th.n { "Remaining" } } }
                 tbody {
                     @for f in &o.last {
-                        tr {
+                        tr.done data-webinar=(f.reminder.webinar_id.as_str()) {
                             (reminder_cells(&f.reminder)) td.t { (iso_millis(f.reminder.due_at)) }
-                            td.n { (f.first_lateness().map(secs).unwrap_or_default()) }
-                            td.n { (f.last_lateness().map(secs).unwrap_or_default()) }
-                            td.n { (f.delivered) } td.n { (f.failed) } td.n { (f.expired) }
-                            td.n { (f.missed) } td.n { (f.cancelled) } td.n { (f.remaining()) }
+                            td.n.first-late { (f.first_lateness().map(secs).unwrap_or_default()) }
+                            td.n.last-late { (f.last_lateness().map(secs).unwrap_or_default()) }
+                            td.n.delivered { (f.delivered) } td.n.failed { (f.failed) } td.n.expired { (f.expired) }
+                            td.n.missed { (f.missed) } td.n.cancelled { (f.cancelled) } td.n.remaining { (f.remaining()) }
                         }
                     }
                     @if o.last.is_empty() { tr { td colspan="11" { "No fan-out yet." } } }
@@ -262,9 +263,9 @@ fn trouble(v: &Viewer, t: &Trouble) -> Markup {
             td { span class={ "status " (s.status) } { (s.status) }
                  @if let Some(r) = &s.disabled_reason { br; small { (r) } } }
             td { (at(s.failing_since)) }
-            td { @if let Some(c) = t.status_code { "HTTP " (c) " " } (t.error.as_deref().unwrap_or_default())
+            td.last-error { @if let Some(c) = t.status_code { "HTTP " (c) " " } (t.error.as_deref().unwrap_or_default())
                  br; small { (at(t.at)) } }
-            td { @if let Some(r) = &t.response { pre { (r) } } }
+            td.response { @if let Some(r) = &t.response { pre { (r) } } }
         }
     }
 }
@@ -282,7 +283,7 @@ fn running_table(list: &[FanoutTally], now: DateTime<Utc>) -> Markup {
                 th.n { "Failed" } th.n { "Remaining" } th.n { "Rate /s" } } }
             tbody {
                 @for f in list {
-                    tr.fanout {
+                    tr.fanout data-webinar=(f.reminder.webinar_id.as_str()) {
                         (reminder_cells(&f.reminder))
                         td { progress max=(f.total.max(1)) value=(f.total - f.remaining()) {} }
                         td.n.sent { (f.delivered) } td.n.failed { (f.failed + f.expired) }
@@ -367,7 +368,7 @@ fn delivery(v: &Viewer, base: &str, d: &Delivery) -> Markup {
             td { (d.reminder) }
             td { span class={ "status " (d.status) } { (d.status) } }
             td.t { (iso_millis(d.due_at)) }
-            td.n { (d.attempts) }
+            td.n.attempts { (d.attempts) }
             td {
                 @if let Some(c) = d.last_status { "HTTP " (c) " " }
                 (d.last_error.as_deref().unwrap_or_default())
@@ -376,7 +377,7 @@ fn delivery(v: &Viewer, base: &str, d: &Delivery) -> Markup {
                         summary { "Attempts" }
                         ol {
                             @for a in log {
-                                li {
+                                li.attempt {
                                     (iso_millis(a.started_at)) " · "
                                     @if let Some(c) = a.status_code { "HTTP " (c) } @else { "no answer" }
                                     " · " (a.latency_ms) " ms"
