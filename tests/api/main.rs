@@ -21,6 +21,7 @@ mod isolation;
 mod metrics;
 mod midflight;
 mod openapi;
+mod operator_replay;
 mod paging;
 mod payload;
 #[path = "../common/pg.rs"]
