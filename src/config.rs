@@ -181,6 +181,10 @@ pub struct Config {
     /// older, is pruned in the background. 0 keeps everything.
     #[arg(long, env = "TMINUS_RETAIN_DELIVERIES", default_value = "30days", value_parser = duration)]
     pub retain_deliveries: Duration,
+    /// Rows per retention step (one short transaction each): what a
+    /// fan-out may wait for while history is pruned.
+    #[arg(long, env = "TMINUS_PRUNE_BATCH", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub prune_batch: u32,
     /// Proxies (addresses or CIDR ranges, comma-separated) whose
     /// X-Forwarded-For is believed: the client is then the right-most
     /// address in it that is not one of them.
@@ -241,6 +245,7 @@ impl std::fmt::Debug for Config {
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("auth_failures", &self.auth_failures)
             .field("retain_deliveries", &self.retain_deliveries)
+            .field("prune_batch", &self.prune_batch)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("log_format", &self.log_format)
             .field("log", &self.log)

@@ -4,10 +4,10 @@
 //! reminders of webinars that ended before then, are deleted in the
 //! background. Once a minute on the service's clock, a round walks the
 //! history subscription by subscription, then the slices, then the
-//! reminders, [`BATCH`] rows per step, each step one short transaction
-//! (`store::Upkeep`), with a [`PAUSE`] after every step that removed
-//! something and at most [`STEPS`] such steps per round: a fan-out waits
-//! for one step at most, never for a round. Rows of a fan-out that still
+//! reminders, `--prune-batch` rows per step (500 by default), each step one
+//! short transaction (`store::Upkeep`), with a [`PAUSE`] after every step
+//! that removed something and at most [`STEPS`] such steps per round: a
+//! fan-out waits for one step at most, never for a round. Rows of a fan-out that still
 //! has pending work (a pending slice or delivery of its reminder) are kept
 //! whatever their age.
 //!
@@ -27,11 +27,10 @@ use chrono::{DateTime, Duration, Utc};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
-/// Rows per step.
-pub const BATCH: u32 = 500;
 /// Rest between two steps that removed rows.
 pub const PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
-/// Steps that removed rows, at most, per round (250 000 rows a minute).
+/// Steps that removed rows, at most, per round (250 000 rows a minute with
+/// the default `--prune-batch` of 500).
 pub const STEPS: u32 = 500;
 /// Time between two rounds, on the service's clock.
 pub const EVERY: Duration = Duration::minutes(1);
@@ -108,12 +107,13 @@ pub async fn round(
         done: Pruned::default(),
     };
     let store = &ctx.store;
+    let batch = ctx.config.prune_batch.max(1);
     for sub in store.history_owners().await? {
         while r.more() {
             let started = std::time::Instant::now();
-            let p = store.prune_history(&sub, before, BATCH).await?;
+            let p = store.prune_history(&sub, before, batch).await?;
             r.took(p, started).await;
-            if p.deliveries < u64::from(BATCH) && p.receipts < u64::from(BATCH) {
+            if p.deliveries < u64::from(batch) && p.receipts < u64::from(batch) {
                 break;
             }
         }
@@ -121,7 +121,7 @@ pub async fn round(
     let mut after = 0;
     while r.more() {
         let started = std::time::Instant::now();
-        let (p, next) = store.prune_slices(after, before, BATCH).await?;
+        let (p, next) = store.prune_slices(after, before, batch).await?;
         r.took(p, started).await;
         match next {
             Some(n) => after = n,
@@ -130,13 +130,13 @@ pub async fn round(
     }
     while r.more() {
         let started = std::time::Instant::now();
-        let n = store.prune_reminders(before, BATCH).await?;
+        let n = store.prune_reminders(before, batch).await?;
         let p = Pruned {
             reminders: n,
             ..Pruned::default()
         };
         r.took(p, started).await;
-        if n < u64::from(BATCH) {
+        if n < u64::from(batch) {
             break;
         }
     }

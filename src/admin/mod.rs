@@ -3,7 +3,7 @@
 //! `TMINUS_ADMIN_TOKEN`). Creators, API keys and webinars; a CSV of
 //! participants imported in chunks through the bulk API (`import`); the
 //! subscriptions, failing ones first; a subscription's deliveries, and a
-//! replay of one. Every command prints a table (`table`), or with `--json`
+//! replay of one or of a time window's. Every command prints a table (`table`), or with `--json`
 //! the API's own JSON (a list as one array). Nothing here decides anything
 //! the API does not: it calls it (`client`) and shows the answer (`show`).
 
@@ -169,12 +169,24 @@ pub enum Deliveries {
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
-    /// Send one delivery again now, whatever became of it.
+    /// Send one delivery again now, whatever became of it (`--delivery`);
+    /// or every delivery with one status due within a time window
+    /// (`--since`, `--until`, `--status`).
     Replay {
         #[arg(long)]
         subscription: String,
-        #[arg(long)]
-        delivery: String,
+        /// The one delivery to send again.
+        #[arg(long, required_unless_present = "since", conflicts_with_all = ["since", "until", "status"])]
+        delivery: Option<String>,
+        /// RFC 3339: deliveries due at or after it.
+        #[arg(long, requires_all = ["until", "status"])]
+        since: Option<String>,
+        /// RFC 3339, at most 31 days after `--since`: deliveries due before it.
+        #[arg(long, requires = "since")]
+        until: Option<String>,
+        /// `failed`, `expired` or `missed`.
+        #[arg(long, requires = "since")]
+        status: Option<String>,
     },
 }
 
@@ -287,10 +299,23 @@ async fn dispatch(c: &Client, command: AdminCommand, json_out: bool) -> anyhow::
         }
         A::Deliveries(Deliveries::Replay {
             subscription,
-            delivery,
+            delivery: Some(delivery),
+            ..
         }) => {
             let path = format!("/subscriptions/{subscription}/deliveries/{delivery}/retry");
             show::deliveries(One(c.post(&path, &json!({})).await?))
+        }
+        A::Deliveries(Deliveries::Replay {
+            subscription,
+            delivery: None,
+            since,
+            until,
+            status,
+        }) => {
+            // clap has required all three; the API checks their values.
+            let body = json!({"since": since, "until": until, "status": status});
+            let path = format!("/subscriptions/{subscription}/replay");
+            show::replayed(c.post(&path, &body).await?)
         }
     })
 }

@@ -105,6 +105,15 @@ pub fn deliveries(a: Answer) -> Shown {
     shown(a, &headers, &keys)
 }
 
+/// A bulk replay's answer: how many deliveries are due again.
+pub fn replayed(answer: Value) -> Shown {
+    let n = answer["replayed"].as_u64().unwrap_or_default();
+    Shown {
+        text: format!("{n} deliveries are due again\n"),
+        json: answer,
+    }
+}
+
 pub fn imported(done: Imported) -> anyhow::Result<Shown> {
     let mut text = format!(
         "{} registered ({} new, {} already), {} refused\n",

@@ -327,10 +327,5 @@ async fn bulk_replay(
     ApiJson(b): ApiJson<replay::Replay>,
 ) -> ApiResult<Accepted<replay::Replayed>> {
     let sub = owned(&s, &who, &sid).await?;
-    let window = replay::check(&b.since, &b.until)?;
-    active(&sub)?;
-    let now = s.ctx.clock.now();
-    let replayed = replay::replay(&s.ctx.store, &sub.id, b.status, window, now).await?;
-    s.dispatcher.wake(&sub.id);
-    Ok(Accepted(replay::Replayed { replayed }))
+    replay::replay_of(&s, &sub, &b).await
 }

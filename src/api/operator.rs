@@ -1,13 +1,15 @@
 //! Platform routes for the operator's look at one subscription's
-//! deliveries, and a replay of one of them: the integration API's own
-//! views, reached with the admin token instead of the creator's key, so
-//! `tminus admin` (and an operator with curl) needs no creator's key.
+//! deliveries, a replay of one of them, and the bulk replay of a time
+//! window: the integration API's own views and actions, reached with the
+//! admin token instead of the creator's key, so `tminus admin` (and an
+//! operator with curl) needs no creator's key.
 
 use super::answer::{Accepted, Page};
-use super::extract::{Admin, ApiPath, ApiQuery};
+use super::extract::{Admin, ApiJson, ApiPath, ApiQuery};
 use super::integration::{deliveries_of, retry_of, DeliveryQuery};
 use super::lookup;
 use super::openapi::{errors, BAD_PAGE};
+use super::replay::{self, Replay, Replayed};
 use super::views;
 use super::AppState;
 use crate::error::ApiResult;
@@ -45,6 +47,21 @@ pub fn routes() -> ApiRouter<AppState> {
                 )
             }),
         )
+        .api_route(
+            "/subscriptions/{id}/replay",
+            post_with(bulk_replay, move |op| {
+                errors(
+                    op.summary("Send again every failed, expired or missed delivery of a time window")
+                        .description(
+                            "As the integration API's bulk replay, for any creator's subscription: \
+                             deliveries with `status`, due at or after `since` and before `until` \
+                             (at most 31 days apart), are due now again, each with at least an hour \
+                             to succeed. Answers how many.",
+                        ),
+                    &[no_sub, disabled],
+                )
+            }),
+        )
         .with_path_items(|p| p.tag("platform"))
 }
 
@@ -65,4 +82,14 @@ async fn retry(
 ) -> ApiResult<Accepted<views::Delivery>> {
     let sub = lookup::subscription(&s, &sid).await?;
     retry_of(&s, &sub, &did).await
+}
+
+async fn bulk_replay(
+    _: Admin,
+    State(s): State<AppState>,
+    ApiPath(sid): ApiPath<String>,
+    ApiJson(b): ApiJson<Replay>,
+) -> ApiResult<Accepted<Replayed>> {
+    let sub = lookup::subscription(&s, &sid).await?;
+    replay::replay_of(&s, &sub, &b).await
 }

@@ -1,12 +1,17 @@
 //! Bulk replay: every delivery of one subscription with a given status,
 //! due within a time window, sent again now. The integrators' route
-//! (`POST …/{id}/replay`) and the dashboard's form both go through
-//! [`replay`]; the window's checks are pure ([`check`]), and the store does
-//! the rest in one statement (`History::replay_deliveries`).
+//! (`POST /api/v1/integration/…/{id}/replay`) and the operator's
+//! (`POST /api/v1/platform/subscriptions/{id}/replay`) are both
+//! [`replay_of`], once each has found the subscription and checked who may
+//! replay it; the dashboard's form goes through [`replay`]. The window's
+//! checks are pure ([`check`]), and the store does the rest in one
+//! statement (`History::replay_deliveries`).
 
+use super::answer::Accepted;
 use super::validate::{instant, Findings};
+use super::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::store::{DeliveryStatus, DynStore, SubscriptionId};
+use crate::store::{DeliveryStatus, DynStore, Subscription, SubscriptionId};
 use chrono::{DateTime, Duration, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -109,6 +114,22 @@ pub async fn replay(
     Ok(store
         .replay_deliveries(sub, status.status(), window, now, expires)
         .await?)
+}
+
+/// The whole of a `POST …/{id}/replay` for `sub`, whose caller was checked
+/// already: the window checked (nothing written when it is bad), a disabled
+/// subscription refused, the deliveries made due, and its lane woken.
+pub(super) async fn replay_of(
+    s: &AppState,
+    sub: &Subscription,
+    b: &Replay,
+) -> ApiResult<Accepted<Replayed>> {
+    let window = check(&b.since, &b.until)?;
+    super::integration::active(sub)?;
+    let now = s.ctx.clock.now();
+    let replayed = replay(&s.ctx.store, &sub.id, b.status, window, now).await?;
+    s.dispatcher.wake(&sub.id);
+    Ok(Accepted(Replayed { replayed }))
 }
 
 #[cfg(test)]

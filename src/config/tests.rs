@@ -1,5 +1,6 @@
 //! Unit tests of the settings: the back-off the defaults describe, the
-//! start-up warnings, and every flag's environment twin.
+//! start-up warnings, every flag's environment twin, and the bounds of
+//! `--prune-batch`.
 
 use super::*;
 
@@ -61,4 +62,20 @@ fn every_serve_flag_has_a_tminus_environment_twin() {
         );
     }
     assert!(seen > 30, "only {seen} arguments found");
+}
+
+#[test]
+fn a_prune_batch_is_one_row_to_a_hundred_thousand() {
+    use clap::{Args, FromArgMatches};
+    let parse = |v: &str| {
+        let cmd = Config::augment_args(clap::Command::new("serve")).no_binary_name(true);
+        let m = cmd.try_get_matches_from([format!("--prune-batch={v}")])?;
+        Config::from_arg_matches(&m).map(|c| c.prune_batch)
+    };
+    assert_eq!(Config::defaults().prune_batch, 500);
+    assert_eq!(parse("1").unwrap(), 1);
+    assert_eq!(parse("100000").unwrap(), 100_000);
+    for bad in ["0", "100001", "many"] {
+        assert!(parse(bad).is_err(), "--prune-batch={bad}");
+    }
 }

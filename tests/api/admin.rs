@@ -10,14 +10,14 @@ use serde_json::Value;
 use std::io::Write;
 
 /// What one run of `tminus admin` printed.
-struct Run {
-    ok: bool,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 /// Runs `tminus admin ARGS` with the URL and the token from the environment.
-async fn admin(app: &TestApp, args: &[&str]) -> Run {
+pub(crate) async fn admin(app: &TestApp, args: &[&str]) -> Run {
     admin_at(&app.base, args).await
 }
 
@@ -39,7 +39,7 @@ async fn admin_at(url: &str, args: &[&str]) -> Run {
 }
 
 /// `tminus admin ARGS --json`: it succeeds, and prints JSON.
-async fn json(app: &TestApp, args: &[&str]) -> Value {
+pub(crate) async fn json(app: &TestApp, args: &[&str]) -> Value {
     let run = admin(app, &[args, &["--json"]].concat()).await;
     assert!(run.ok, "{args:?} failed: {}", run.stderr);
     serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {}", run.stdout))

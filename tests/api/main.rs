@@ -23,6 +23,7 @@ mod metrics;
 mod metrics_docs;
 mod midflight;
 mod openapi;
+mod operator_replay;
 mod overview;
 mod paging;
 mod payload;

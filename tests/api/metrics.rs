@@ -1,6 +1,7 @@
 //! `GET /metrics` end to end: behind the admin token; a fan-out to a real
-//! receiver shows in the counters and histograms; failing, expired and
-//! refused deliveries each in their outcome; the gauges read the store.
+//! receiver shows in the counters and histograms; failing, expired,
+//! refused and gone (410) deliveries each in their outcome; the gauges read
+//! the store (a subscription disabled by a 410 among them).
 //! Every service has a recorder of its own, so the figures each test reads
 //! are its own service's, though all run in one process.
 
@@ -240,6 +241,34 @@ async fn failing_expired_and_refused_deliveries_show_in_their_outcomes() {
         value(&text, "tminus_endpoints_failing"),
         Some(2.0),
         "{text}"
+    );
+    // The sweep that expires what was not sent in time is timed each tick.
+    let sweeps = "tminus_store_call_duration_seconds_count{call=\"expire_overdue\"}";
+    assert!(value(&text, sweeps).unwrap_or(0.0) >= 1.0, "{text}");
+}
+
+#[tokio::test]
+async fn a_receiver_answering_410_shows_as_gone_and_disabled() {
+    let rx = TestReceiver::start().await;
+    rx.set_default(Reply::status(410));
+    let (app, key, w) = webinar_with("2s", 2, |_| {}).await;
+    app.subscribe(&key, &rx.url, None).await;
+    let text = scrape(&app).await;
+    let disabled = "tminus_subscriptions{status=\"disabled\"}";
+    assert_eq!(value(&text, disabled), Some(0.0), "{text}");
+    app.starts_in(&w, 2.5);
+    scrape_until(&app, "tminus_deliveries_total{outcome=\"gone\"}", 1.0).await;
+    let text = scrape_until(&app, disabled, 1.0).await;
+    assert_eq!(value(&text, disabled), Some(1.0), "{text}");
+    assert_eq!(
+        value(&text, "tminus_subscriptions{status=\"active\"}"),
+        Some(0.0)
+    );
+    assert_eq!(outcome(&text, "delivered"), 0.0);
+    assert_eq!(
+        value(&text, "tminus_endpoints_failing"),
+        Some(0.0),
+        "a disabled endpoint is not counted as failing: {text}"
     );
 }
 

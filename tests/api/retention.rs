@@ -6,7 +6,9 @@
 //! PostgreSQL: the schema's relations, indexes and TOAST included) level
 //! off after the first rounds instead of growing with them (PostgreSQL
 //! once vacuumed, as autovacuum does in production). Run with
-//! `--nocapture` to see the figures.
+//! `--nocapture` to see the figures. And a backlog larger than a round,
+//! pruned a row a step (`--prune-batch 1`): a round stops at its bound,
+//! the next one takes the rest, and a fan-out due meanwhile is on time.
 
 use crate::helpers::*;
 use crate::metrics::{scrape, value};
@@ -218,4 +220,97 @@ async fn zero_keeps_history_forever() {
     );
     let sid = sub["id"].as_str().unwrap();
     assert_eq!(app.deliveries(&key, sid).await.len(), 3);
+}
+
+/// Rows of webinar `w` in `table` (SQLite).
+fn rows_of(app: &TestApp, table: &str, w: &str) -> i64 {
+    let c = rusqlite::Connection::open(&app.db).unwrap();
+    let sql = format!("SELECT COUNT(*) FROM {table} WHERE webinar_id = ?1");
+    c.query_row(&sql, [w], |r| r.get(0)).unwrap()
+}
+
+/// Deliveries pruned so far.
+async fn pruned_deliveries(app: &TestApp) -> f64 {
+    let text = scrape(app).await;
+    value(&text, "tminus_pruned_total{table=\"deliveries\"}").unwrap_or(0.0)
+}
+
+/// Waits until `pruned_deliveries` reaches `n`.
+async fn pruned_reach(app: &TestApp, n: f64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while pruned_deliveries(app).await < n {
+        assert!(std::time::Instant::now() < deadline, "never pruned {n}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_backlog_goes_in_many_steps_over_rounds_and_a_fan_out_due_meanwhile_is_on_time() {
+    // One delivery per step: 600 missed deliveries are more than one
+    // round's 500 steps.
+    const BACKLOG: usize = 600;
+    let rx = TestReceiver::start().await;
+    let app = spawn_with(|c| {
+        c.reminder_offsets = tminus::domain::offset::parse_list("30s").unwrap();
+        c.retain_deliveries = Duration::from_secs(600);
+        c.prune_batch = 1;
+    })
+    .await;
+    let (cid, key) = app.creator().await;
+    let old = app.webinar(&cid, 60).await;
+    app.participants(&old, BACKLOG).await;
+    app.subscribe(&key, &rx.url, None).await;
+    // Down past the start: each delivery is recorded as missed, a row each.
+    let mut app = app;
+    app.stop().await;
+    app.clock.advance(chrono::Duration::seconds(120));
+    let app = app.restart().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while rows_of(&app, "deliveries", &old) < BACKLOG as i64 {
+        assert!(std::time::Instant::now() < deadline, "never missed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(rx.received().is_empty());
+
+    // Eleven minutes on, they are old: a round starts, and takes at least
+    // 500 × 20 ms. A new webinar's reminder falls due 2 s into it.
+    let steps = prune_steps(&app).await;
+    app.clock.advance(chrono::Duration::minutes(11));
+    let w = app.parked(&cid, json!({})).await;
+    app.participants(&w.id, 5).await;
+    app.starts_in(&w, 32.0);
+    let due = w.from - chrono::Duration::seconds(30);
+    let first = rx.wait_for(1, 20).await[0].wall;
+    let during = pruned_deliveries(&app).await;
+    let late = app.on_clock(first) - due;
+    println!(
+        "first delivery {} ms after its instant, {during} deliveries pruned by then",
+        late.num_milliseconds()
+    );
+    assert!(late < chrono::Duration::seconds(1), "{late} late");
+    assert!(during < 500.0, "the round was still going: {during}");
+    rx.wait_for(5, 20).await;
+
+    // The round stops at its bound: 500 steps, one delivery each.
+    pruned_reach(&app, 500.0).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(pruned_deliveries(&app).await, 500.0, "one round, 500 steps");
+    assert_eq!(rows_of(&app, "deliveries", &old), (BACKLOG - 500) as i64);
+    assert!(prune_steps(&app).await >= steps + 500.0);
+
+    // The next round, a minute later, takes the rest and the reminder;
+    // the new webinar's history stays.
+    app.clock.advance(chrono::Duration::minutes(1));
+    pruned_reach(&app, BACKLOG as f64).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while rows_of(&app, "reminders", &old) > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the old reminder stays"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(rows_of(&app, "deliveries", &old), 0);
+    assert_eq!(rows_of(&app, "reminders", &w.id), 1);
+    assert_eq!(pruned_deliveries(&app).await, BACKLOG as f64);
 }
