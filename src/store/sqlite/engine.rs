@@ -12,12 +12,12 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 pub fn next_reminder_due(c: &Connection) -> StoreResult<Option<DateTime<Utc>>> {
-    let v: Option<i64> = c.query_row(
-        "SELECT MIN(CASE status WHEN 'pending' THEN due_at ELSE locked_until END)
-         FROM reminders WHERE status IN ('pending', 'firing')",
-        [],
-        |r| r.get(0),
-    )?;
+    let v: Option<i64> = c
+        .prepare_cached(
+            "SELECT MIN(CASE status WHEN 'pending' THEN due_at ELSE locked_until END)
+             FROM reminders WHERE status IN ('pending', 'firing')",
+        )?
+        .query_row([], |r| r.get(0))?;
     Ok(v.map(at))
 }
 
@@ -61,12 +61,12 @@ pub fn claim_due_reminders(
     for r in &due {
         // Who it is for is frozen by its first step at or after the due
         // instant (`freeze`), whether claimed ahead of it or not.
-        tx.execute(
+        tx.prepare_cached(
             "UPDATE reminders SET status = 'firing', locked_until = ?2, locked_by = ?3,
                     fired_at = COALESCE(fired_at, MAX(?4, due_at))
              WHERE id = ?1",
-            params![r.id, ms(lease_until), owner, now_ms],
-        )?;
+        )?
+        .execute(params![r.id, ms(lease_until), owner, now_ms])?;
     }
     tx.commit()?;
     Ok(due)
@@ -89,24 +89,23 @@ struct Firing {
 
 fn firing(tx: &Transaction, reminder_id: &ReminderId, owner: &str) -> StoreResult<Option<Firing>> {
     Ok(tx
-        .query_row(
+        .prepare_cached(
             "SELECT r.webinar_id, r.label, r.from_time, r.due_at, r.cursor_seq, r.until_seq,
                     w.creator_id
              FROM reminders r JOIN webinars w ON w.id = r.webinar_id
              WHERE r.id = ?1 AND r.status = 'firing' AND r.locked_by = ?2",
-            params![reminder_id, owner],
-            |r| {
-                Ok(Firing {
-                    webinar_id: r.get(0)?,
-                    label: r.get(1)?,
-                    from_ms: r.get(2)?,
-                    due_ms: r.get(3)?,
-                    cursor: r.get(4)?,
-                    until: r.get(5)?,
-                    creator: r.get(6)?,
-                })
-            },
-        )
+        )?
+        .query_row(params![reminder_id, owner], |r| {
+            Ok(Firing {
+                webinar_id: r.get(0)?,
+                label: r.get(1)?,
+                from_ms: r.get(2)?,
+                due_ms: r.get(3)?,
+                cursor: r.get(4)?,
+                until: r.get(5)?,
+                creator: r.get(6)?,
+            })
+        })
         .optional()?)
 }
 
@@ -136,15 +135,11 @@ fn matching_subscriptions(tx: &Transaction, f: &Firing) -> StoreResult<Vec<Subsc
 /// registered so far, so that people who register during the fan-out are
 /// not half-included. Returns the last registration number it covers.
 fn freeze(tx: &Transaction, reminder_id: &ReminderId, webinar_id: &WebinarId) -> StoreResult<i64> {
-    let until: i64 = tx.query_row(
-        "SELECT COALESCE(MAX(seq), 0) FROM participants WHERE webinar_id = ?1",
-        [webinar_id],
-        |r| r.get(0),
-    )?;
-    tx.execute(
-        "UPDATE reminders SET until_seq = ?2 WHERE id = ?1",
-        params![reminder_id, until],
-    )?;
+    let until: i64 = tx
+        .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM participants WHERE webinar_id = ?1")?
+        .query_row([webinar_id], |r| r.get(0))?;
+    tx.prepare_cached("UPDATE reminders SET until_seq = ?2 WHERE id = ?1")?
+        .execute(params![reminder_id, until])?;
     Ok(until)
 }
 
@@ -218,10 +213,10 @@ pub fn fanout_batch(c: &mut Connection, ask: &FanoutStep) -> StoreResult<FanoutP
         }
         FanoutMode::Missed => progress.created = write_missed(&tx, &step, &subs, &people)?,
     }
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE reminders SET cursor_seq = ?2, late = ?3, locked_until = ?4 WHERE id = ?1",
-        params![reminder_id, last, late, ms(lease_until)],
-    )?;
+    )?
+    .execute(params![reminder_id, last, late, ms(lease_until)])?;
     if !staged && (people.len() as u32) < step_size(&f, batch) {
         // Fewer than asked for: no one registered by the instant is left,
         // so this step finishes the reminder (not one more transaction).
@@ -270,10 +265,10 @@ fn finish(
     late: bool,
 ) -> StoreResult<()> {
     let final_status = mode.final_status().as_str();
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE reminders SET status = ?2, late = ?3, locked_until = NULL WHERE id = ?1",
-        params![reminder_id, final_status, late],
-    )?;
+    )?
+    .execute(params![reminder_id, final_status, late])?;
     Ok(())
 }
 

@@ -27,16 +27,16 @@ pub fn next_delivery_due(
     c: &Connection,
     sub: &SubscriptionId,
 ) -> StoreResult<Option<DateTime<Utc>>> {
-    let v: Option<i64> = c.query_row(
-        "SELECT MIN(t) FROM (
+    let v: Option<i64> = c
+        .prepare_cached(
+            "SELECT MIN(t) FROM (
            SELECT MIN(MAX(next_attempt_at, COALESCE(locked_until, 0))) AS t FROM deliveries
              WHERE subscription_id = ?1 AND status = 'pending'
            UNION ALL
            SELECT MIN(MAX(created_at, COALESCE(locked_until, 0))) FROM slices
              WHERE subscription_id = ?1 AND status = 'pending')",
-        [sub],
-        |r| r.get(0),
-    )?;
+        )?
+        .query_row([sub], |r| r.get(0))?;
     Ok(v.map(at))
 }
 
@@ -222,10 +222,8 @@ fn claim_slice(
         if n > 0 {
             return Ok(Some((s.id, n)));
         }
-        tx.execute(
-            "UPDATE slices SET status = 'done', locked_until = NULL WHERE id = ?1",
-            [s.id],
-        )?;
+        tx.prepare_cached("UPDATE slices SET status = 'done', locked_until = NULL WHERE id = ?1")?
+            .execute([s.id])?;
     }
 }
 
