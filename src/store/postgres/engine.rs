@@ -11,15 +11,18 @@ use crate::store::{
     SubscriptionId, WebinarId,
 };
 use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
 use deadpool_postgres::Transaction;
-use tokio_postgres::GenericClient;
 
 pub async fn next_reminder_due(c: &impl GenericClient) -> StoreResult<Option<DateTime<Utc>>> {
     let r = c
         .query_one(
-            "SELECT LEAST(
+            &c.prepare_cached(
+                "SELECT LEAST(
                (SELECT MIN(due_at) FROM reminders WHERE status = 'pending'),
                (SELECT MIN(locked_until) FROM reminders WHERE status = 'firing'))",
+            )
+            .await?,
             &[],
         )
         .await?;
@@ -32,10 +35,11 @@ pub async fn subscriptions_due(
 ) -> StoreResult<Vec<SubscriptionId>> {
     let rows = c
         .query(
-            &format!(
+            &c.prepare_cached(&format!(
                 "{} WHERE r.status = 'pending' AND r.due_at <= $1",
                 crate::store::SUBSCRIPTIONS_DUE
-            ),
+            ))
+            .await?,
             &[&until],
         )
         .await?;
@@ -100,9 +104,12 @@ async fn freeze(
 ) -> StoreResult<i64> {
     let r = tx
         .query_one(
-            "UPDATE reminders SET until_seq = (SELECT COALESCE(MAX(seq), 0) FROM participants
+            &tx.prepare_cached(
+                "UPDATE reminders SET until_seq = (SELECT COALESCE(MAX(seq), 0) FROM participants
                  WHERE webinar_id = $2 AND unregistered_at IS NULL)
              WHERE id = $1 RETURNING until_seq",
+            )
+            .await?,
             &[&reminder_id, &webinar_id],
         )
         .await?;
@@ -184,7 +191,10 @@ pub async fn fanout_batch(
         FanoutMode::Missed => progress.created = write_missed(tx, &step, &subs, &people).await?,
     }
     tx.execute(
-        "UPDATE reminders SET cursor_seq = $2, late = $3, locked_until = $4 WHERE id = $1",
+        &tx.prepare_cached(
+            "UPDATE reminders SET cursor_seq = $2, late = $3, locked_until = $4 WHERE id = $1",
+        )
+        .await?,
         &[&reminder_id, &last, &late, &lease_until],
     )
     .await?;
@@ -306,7 +316,10 @@ async fn finish(
     }
     let final_status = mode.final_status().as_str();
     tx.execute(
-        "UPDATE reminders SET status = $2, late = $3, locked_until = NULL WHERE id = $1",
+        &tx.prepare_cached(
+            "UPDATE reminders SET status = $2, late = $3, locked_until = NULL WHERE id = $1",
+        )
+        .await?,
         &[&reminder_id, &final_status, &late],
     )
     .await?;
@@ -350,7 +363,7 @@ async fn write_slices(
     // Every instance hears of the work, at commit.
     for sub in subs {
         tx.execute(
-            "SELECT pg_notify($1, $2)",
+            &tx.prepare_cached("SELECT pg_notify($1, $2)").await?,
             &[&channel, &notify::work(sub.as_str())],
         )
         .await?;
@@ -375,13 +388,16 @@ async fn write_missed(
     }
     let n = tx
         .execute(
-            "INSERT INTO deliveries (id, subscription_id, webinar_id, participant_id,
+            &tx.prepare_cached(
+                "INSERT INTO deliveries (id, subscription_id, webinar_id, participant_id,
                 reminder_id, label, status, late, due_at, next_attempt_at, expires_at,
                 last_error, created_at, updated_at)
              SELECT id, sub, $4, pid, $5, $6, 'missed', true, $7, $8, $9,
                 'due while no instance was running; too late to be useful', $8, $8
              FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, sub, pid)
              ON CONFLICT (id) DO NOTHING",
+            )
+            .await?,
             &[
                 &ids,
                 &sub_ids,

@@ -205,10 +205,10 @@ impl Engine for PgStore {
         Some(self.changes.subscribe())
     }
     async fn next_reminder_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
-        engine::next_reminder_due(&**self.conn().await?).await
+        engine::next_reminder_due(&self.conn().await?).await
     }
     async fn subscriptions_due(&self, until: DateTime<Utc>) -> StoreResult<Vec<SubscriptionId>> {
-        engine::subscriptions_due(&**self.conn().await?, until).await
+        engine::subscriptions_due(&self.conn().await?, until).await
     }
     async fn claim_due_reminders(
         &self,
@@ -228,10 +228,10 @@ impl Engine for PgStore {
             .await?)
     }
     async fn subscriptions_with_work(&self) -> StoreResult<Vec<SubscriptionId>> {
-        work::subscriptions_with_work(&**self.conn().await?).await
+        work::subscriptions_with_work(&self.conn().await?).await
     }
     async fn next_delivery_due(&self, sub: &SubscriptionId) -> StoreResult<Option<DateTime<Utc>>> {
-        work::next_delivery_due(&**self.conn().await?, sub).await
+        work::next_delivery_due(&self.conn().await?, sub).await
     }
     async fn claim_deliveries(
         &self,
@@ -280,7 +280,7 @@ impl Engine for PgStore {
         rows: &[DeliveryId],
         participants: &[ParticipantId],
     ) -> StoreResult<Withdrawn> {
-        work::withdrawn(&**self.conn().await?, slices, rows, participants).await
+        work::withdrawn(&self.conn().await?, slices, rows, participants).await
     }
     async fn release_leases(&self, owner: &str) -> StoreResult<u64> {
         let owners = [owner.to_owned()];

@@ -108,7 +108,8 @@ async fn insert_members(
     if !members.id.is_empty() {
         let m = members;
         tx.execute(
-            "INSERT INTO deliveries (id, subscription_id, webinar_id, participant_id,
+            &tx.prepare_cached(
+                "INSERT INTO deliveries (id, subscription_id, webinar_id, participant_id,
                 reminder_id, label, status, late, due_at, next_attempt_at, expires_at, batch_id,
                 created_at, updated_at)
              SELECT id, sub, wid, pid, rid, label, 'batched', late, due, $10, expires, bid, $10, $10
@@ -116,6 +117,8 @@ async fn insert_members(
                          $7::bool[], $8::timestamptz[], $9::timestamptz[], $11::text[])
                   AS u(id, sub, wid, pid, rid, label, late, due, expires, bid)
              ON CONFLICT (id) DO NOTHING",
+            )
+            .await?,
             &[
                 &m.id,
                 &m.sub,
@@ -223,8 +226,11 @@ async fn mark_health(
     let failing: Vec<&str> = failing.into_iter().collect();
     if !failing.is_empty() {
         tx.execute(
-            "UPDATE subscriptions SET failing_since = COALESCE(failing_since, $2)
+            &tx.prepare_cached(
+                "UPDATE subscriptions SET failing_since = COALESCE(failing_since, $2)
              WHERE id = ANY($1) AND failing_since IS NULL",
+            )
+            .await?,
             &[&failing, &now],
         )
         .await?;
@@ -232,8 +238,11 @@ async fn mark_health(
     let healthy: Vec<&str> = healthy.into_iter().collect();
     if !healthy.is_empty() {
         tx.execute(
-            "UPDATE subscriptions SET failing_since = NULL
+            &tx.prepare_cached(
+                "UPDATE subscriptions SET failing_since = NULL
              WHERE id = ANY($1) AND failing_since IS NOT NULL",
+            )
+            .await?,
             &[&healthy],
         )
         .await?;
@@ -243,9 +252,12 @@ async fn mark_health(
     if !gone.is_empty() {
         let rows = tx
             .query(
-                "UPDATE subscriptions SET status = 'disabled',
+                &tx.prepare_cached(
+                    "UPDATE subscriptions SET status = 'disabled',
                         disabled_reason = 'receiver answered 410 Gone', updated_at = $2
                  WHERE id = ANY($1) AND status = 'active' RETURNING id",
+                )
+                .await?,
                 &[&gone, &now],
             )
             .await?;
@@ -258,8 +270,11 @@ async fn mark_health(
 async fn close_slices(tx: &Transaction<'_>, done_slices: &[i64]) -> StoreResult<()> {
     if !done_slices.is_empty() {
         tx.execute(
-            "UPDATE slices SET status = 'done', locked_until = NULL
+            &tx.prepare_cached(
+                "UPDATE slices SET status = 'done', locked_until = NULL
              WHERE id = ANY($1) AND status = 'pending'",
+            )
+            .await?,
             &[&done_slices],
         )
         .await?;
@@ -276,10 +291,13 @@ async fn disable_long_failing(
 ) -> StoreResult<Vec<SubscriptionId>> {
     let rows = tx
         .query(
-            "UPDATE subscriptions SET status = 'disabled', updated_at = $2,
+            &tx.prepare_cached(
+                "UPDATE subscriptions SET status = 'disabled', updated_at = $2,
                     disabled_reason = 'failing without a success for too long'
              WHERE status = 'active' AND failing_since IS NOT NULL AND failing_since < $1
              RETURNING id",
+            )
+            .await?,
             &[&disable_before, &now],
         )
         .await?;

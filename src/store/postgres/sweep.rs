@@ -31,10 +31,11 @@ async fn renew<T: ToSql + Sync>(
 ) -> StoreResult<()> {
     if !ids.is_empty() {
         tx.execute(
-            &format!(
+            &tx.prepare_cached(&format!(
                 "UPDATE {table} SET locked_until = $3
                  WHERE id = ANY($1) AND locked_by = $2 AND status = 'pending'"
-            ),
+            ))
+            .await?,
             &[&ids, &owner, &until],
         )
         .await?;
@@ -56,32 +57,42 @@ pub async fn release_leases(
         // lease is past.
         n += tx
             .execute(
-                &format!(
+                &tx.prepare_cached(&format!(
                     "UPDATE {table} SET locked_until = 'epoch'
                      WHERE locked_by = ANY($1) AND locked_until > 'epoch'
                        AND status IN ('pending', 'firing')"
-                ),
+                ))
+                .await?,
                 &[&owners],
             )
             .await?;
     }
     if n > 0 {
         // The others pick it up now, not at their next scan.
-        tx.execute("SELECT pg_notify($1, $2)", &[&channel, &notify::SCHEDULE])
-            .await?;
+        tx.execute(
+            &tx.prepare_cached("SELECT pg_notify($1, $2)").await?,
+            &[&channel, &notify::SCHEDULE],
+        )
+        .await?;
         let subs = tx
             .query(
-                "SELECT DISTINCT subscription_id FROM slices
+                &tx.prepare_cached(
+                    "SELECT DISTINCT subscription_id FROM slices
                  WHERE status = 'pending' AND locked_until = 'epoch'
                  UNION SELECT DISTINCT subscription_id FROM deliveries
                  WHERE status = 'pending' AND locked_until = 'epoch'",
+                )
+                .await?,
                 &[],
             )
             .await?;
         for r in subs {
             let sub: String = r.get(0);
-            tx.execute("SELECT pg_notify($1, $2)", &[&channel, &notify::work(&sub)])
-                .await?;
+            tx.execute(
+                &tx.prepare_cached("SELECT pg_notify($1, $2)").await?,
+                &[&channel, &notify::work(&sub)],
+            )
+            .await?;
         }
     }
     Ok(n)
@@ -93,20 +104,24 @@ pub async fn release_leases(
 pub async fn expire_overdue(tx: &Transaction<'_>, now: DateTime<Utc>) -> StoreResult<u64> {
     let mut n = tx
         .execute(
-            "UPDATE deliveries SET status = 'expired', locked_until = NULL, updated_at = $1,
+            &tx.prepare_cached(
+                "UPDATE deliveries SET status = 'expired', locked_until = NULL, updated_at = $1,
                     last_error = COALESCE(last_error, 'not delivered before it expired')
              WHERE status = 'pending' AND expires_at <= $1
                AND (locked_until IS NULL OR locked_until <= $1)",
+            )
+            .await?,
             &[&now],
         )
         .await?;
     let stale = tx
         .query(
-            &format!(
+            &tx.prepare_cached(&format!(
                 "SELECT {SLICE_COLS} FROM slices WHERE status = 'pending' AND expires_at <= $1
                    AND (locked_until IS NULL OR locked_until <= $1)
                  FOR UPDATE SKIP LOCKED"
-            ),
+            ))
+            .await?,
             &[&now],
         )
         .await?;
@@ -118,13 +133,16 @@ pub async fn expire_overdue(tx: &Transaction<'_>, now: DateTime<Utc>) -> StoreRe
         let p = &s.proto;
         n += tx
             .execute(
-                "INSERT INTO deliveries (id, subscription_id, webinar_id, participant_id,
+                &tx.prepare_cached(
+                    "INSERT INTO deliveries (id, subscription_id, webinar_id, participant_id,
                     reminder_id, label, status, late, due_at, next_attempt_at, expires_at,
                     last_error, created_at, updated_at)
                  SELECT id, $3, $4, pid, $5, $6, 'expired', $7, $8, $9, $10,
                     'not delivered before it expired', $9, $9
                  FROM unnest($1::text[], $2::text[]) AS u(id, pid)
                  ON CONFLICT (id) DO NOTHING",
+                )
+                .await?,
                 &[
                     &ids,
                     &pids,
@@ -140,7 +158,10 @@ pub async fn expire_overdue(tx: &Transaction<'_>, now: DateTime<Utc>) -> StoreRe
             )
             .await?;
         tx.execute(
-            "UPDATE slices SET status = 'expired', locked_until = NULL WHERE id = $1",
+            &tx.prepare_cached(
+                "UPDATE slices SET status = 'expired', locked_until = NULL WHERE id = $1",
+            )
+            .await?,
             &[&s.id],
         )
         .await?;

@@ -10,16 +10,17 @@ use crate::store::{
     Withdrawn,
 };
 use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
 use deadpool_postgres::Transaction;
 use std::collections::{BTreeSet, HashMap, HashSet};
-use tokio_postgres::{GenericClient, Row};
+use tokio_postgres::Row;
 
 pub async fn subscriptions_with_work(c: &impl GenericClient) -> StoreResult<Vec<SubscriptionId>> {
     let rows = c
         .query(
-            "SELECT s.id FROM subscriptions s WHERE s.status = 'active' AND (
+            &c.prepare_cached("SELECT s.id FROM subscriptions s WHERE s.status = 'active' AND (
                EXISTS (SELECT 1 FROM deliveries d WHERE d.subscription_id = s.id AND d.status = 'pending')
-               OR EXISTS (SELECT 1 FROM slices l WHERE l.subscription_id = s.id AND l.status = 'pending'))",
+               OR EXISTS (SELECT 1 FROM slices l WHERE l.subscription_id = s.id AND l.status = 'pending'))").await?,
             &[],
         )
         .await?;
@@ -32,11 +33,14 @@ pub async fn next_delivery_due(
 ) -> StoreResult<Option<DateTime<Utc>>> {
     let r = c
         .query_one(
-            "SELECT LEAST(
+            &c.prepare_cached(
+                "SELECT LEAST(
                (SELECT MIN(GREATEST(next_attempt_at, COALESCE(locked_until, '-infinity')))
                 FROM deliveries WHERE subscription_id = $1 AND status = 'pending'),
                (SELECT MIN(GREATEST(created_at, COALESCE(locked_until, '-infinity')))
                 FROM slices WHERE subscription_id = $1 AND status = 'pending'))",
+            )
+            .await?,
             &[&sub],
         )
         .await?;
@@ -222,11 +226,15 @@ async fn claim_slice(
         let people = slice_people(tx, &s).await?;
         let recorded: HashSet<DeliveryId> = if s.claims > 0 {
             let ids: Vec<&str> = people.iter().map(|p| p.0.as_str()).collect();
-            tx.query("SELECT id FROM deliveries WHERE id = ANY($1)", &[&ids])
-                .await?
-                .iter()
-                .map(|r| r.get(0))
-                .collect()
+            tx.query(
+                &tx.prepare_cached("SELECT id FROM deliveries WHERE id = ANY($1)")
+                    .await?,
+                &[&ids],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
         } else {
             HashSet::new()
         };
@@ -242,7 +250,10 @@ async fn claim_slice(
             return Ok(Some((s.id, n)));
         }
         tx.execute(
-            "UPDATE slices SET status = 'done', locked_until = NULL WHERE id = $1",
+            &tx.prepare_cached(
+                "UPDATE slices SET status = 'done', locked_until = NULL WHERE id = $1",
+            )
+            .await?,
             &[&s.id],
         )
         .await?;
@@ -311,7 +322,7 @@ where
     if ids.is_empty() {
         return Ok(HashSet::new());
     }
-    Ok(c.query(sql, &[&ids])
+    Ok(c.query(&c.prepare_cached(sql).await?, &[&ids])
         .await?
         .iter()
         .map(|r| r.get(0))
