@@ -33,7 +33,13 @@ async fn expired_three() -> (TestApp, TestReceiver, String, String, (String, Str
 }
 
 /// Waits until the three were delivered, each once.
-async fn all_three_arrive(app: &TestApp, rx: &TestReceiver, key: &str, sid: &str, sent: usize) {
+pub(crate) async fn all_three_arrive(
+    app: &TestApp,
+    rx: &TestReceiver,
+    key: &str,
+    sid: &str,
+    sent: usize,
+) {
     rx.wait_for(sent + 3, 30).await;
     app.wait_deliveries(key, sid, 30, |d| {
         d.iter().all(|x| x["status"] == "delivered")

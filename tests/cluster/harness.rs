@@ -293,6 +293,15 @@ pub async fn held_by(db: &tokio_postgres::Client, pid: u32) -> BTreeSet<String> 
     held
 }
 
+/// A port free on loopback now, for a process started next to listen on.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Where the instances write their logs: a temporary directory, kept (and
 /// named on stderr) when `TMINUS_KEEP_LOGS` is set.
 pub fn logs_dir() -> tempfile::TempDir {

@@ -4,7 +4,7 @@
 //! defaults; `config check` redacting secrets and refusing what is invalid;
 //! and `serve` taking its settings from the file.
 
-use crate::harness::{logs_dir, until};
+use crate::harness::{free_port, logs_dir, until};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -182,11 +182,7 @@ fn check_redacts_secrets_and_refuses_what_is_invalid() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_takes_its_settings_from_the_file() {
     let dir = logs_dir();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let db = dir.path().join("t.db");
     let file = write(
         dir.path(),

@@ -302,11 +302,7 @@ async fn a_key_rotation_reseals_every_secret_and_a_missing_key_refuses_to_start(
 async fn a_generated_admin_token_is_kept_in_a_private_file_not_logged() {
     let dir = logs_dir();
     let db = dir.path().join("tminus.db");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tminus"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])

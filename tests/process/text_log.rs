@@ -10,11 +10,7 @@ use std::process::{Command, Stdio};
 async fn a_text_log_line_names_each_call_s_method_route_and_status() {
     let dir = logs_dir();
     let db = dir.path().join("tminus.db");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
     // No format given anywhere: the default.
     let child = Command::new(env!("CARGO_BIN_EXE_tminus"))
