@@ -2,6 +2,7 @@
 //! 127.0.0.1:0 and, where deliveries matter, a real receiver on loopback.
 
 mod admin;
+mod admin_import;
 mod auth_limits;
 mod batching;
 mod browser;
@@ -10,6 +11,7 @@ mod characters;
 mod child;
 mod connections;
 mod dashboard;
+mod dashboard_replay;
 mod delivery;
 mod fairness;
 mod fault_matrix;
