@@ -14,7 +14,7 @@ use super::unit::Target;
 use super::view::{refresh, View};
 use super::work::{Work, SLOW_START};
 use super::{Dispatcher, LaneSignal};
-use crate::store::{DeliveryId, SubscriptionId};
+use crate::store::SubscriptionId;
 use chrono::Duration;
 use governor::DefaultDirectRateLimiter;
 use std::sync::Arc;
@@ -169,7 +169,7 @@ impl Lane {
         let ctx = &self.d.inner.ctx;
         if self.renewed.elapsed() >= (self.lease_len / 3).to_std().unwrap_or_default() {
             self.renewed = Instant::now();
-            renew(&self.d, &self.w, self.lease_len).await;
+            self.w.renew(&self.d, self.lease_len).await;
         }
         let moved = self.d.withdrawals() != self.withdrawals;
         if moved || self.shared && self.looked.elapsed() >= ctx.config.tick {
@@ -246,10 +246,24 @@ impl Lane {
         let now = ctx.clock.now();
         let lease = now + self.lease_len;
         let started = Instant::now();
-        let claimed = ctx
-            .store
-            .claim_deliveries(&self.id, now, want, &ctx.instance, lease)
-            .await;
+        let (store, id, instance) = (ctx.store.clone(), self.id.clone(), ctx.instance.clone());
+        let claiming = async move {
+            store
+                .claim_deliveries(&id, now, want, &instance, lease)
+                .await
+        };
+        tokio::pin!(claiming);
+        // While the store answers (a round trip or several to PostgreSQL),
+        // what is queued keeps going out as attempts end.
+        let claimed = loop {
+            let busy = !self.w.inflight.is_empty();
+            tokio::select! {
+                biased;
+                c = &mut claiming => break c,
+                _ = self.w.join_one(&self.d), if busy => self.send(caps).await,
+            }
+        };
+        let ctx = &self.d.inner.ctx;
         ctx.metrics
             .store_call(crate::metrics::StoreCall::ClaimDeliveries, started);
         match claimed {
@@ -361,30 +375,5 @@ impl Lane {
         }
         self.w.inflight.close().await;
         tracing::debug!(subscription = %self.id, "lane stopped");
-    }
-}
-
-/// Extends the leases of what the lane holds and has not finished: its open
-/// slices and its queued rows (a row in flight was renewed while queued, and
-/// an attempt is shorter than a lease).
-async fn renew(d: &Dispatcher, w: &Work, lease_len: Duration) {
-    let slices: Vec<i64> = w.open_slices.keys().copied().collect();
-    let rows: Vec<DeliveryId> = w
-        .queue
-        .iter()
-        .filter(|j| j.fresh.is_none())
-        .map(|j| j.id.clone())
-        .collect();
-    if slices.is_empty() && rows.is_empty() {
-        return;
-    }
-    let ctx = &d.inner.ctx;
-    let until = ctx.clock.now() + lease_len;
-    if let Err(e) = ctx
-        .store
-        .renew_leases(&ctx.instance, &slices, &rows, until)
-        .await
-    {
-        tracing::warn!(error = %crate::error::causes(&e), "renewing leases failed; they may lapse");
     }
 }

@@ -133,6 +133,31 @@ impl Work {
         job.fresh.as_ref().map(|f| f.due_at).filter(|t| *t > now)
     }
 
+    /// Extends the leases of what the lane holds and has not finished: its
+    /// open slices and its queued rows (a row in flight was renewed while
+    /// queued, and an attempt is shorter than a lease).
+    pub async fn renew(&self, d: &Dispatcher, lease_len: chrono::Duration) {
+        let slices: Vec<i64> = self.open_slices.keys().copied().collect();
+        let rows: Vec<DeliveryId> = self
+            .queue
+            .iter()
+            .filter(|j| j.fresh.is_none())
+            .map(|j| j.id.clone())
+            .collect();
+        if slices.is_empty() && rows.is_empty() {
+            return;
+        }
+        let ctx = &d.inner.ctx;
+        let until = ctx.clock.now() + lease_len;
+        if let Err(e) = ctx
+            .store
+            .renew_leases(&ctx.instance, &slices, &rows, until)
+            .await
+        {
+            tracing::warn!(error = %crate::error::causes(&e), "renewing leases failed; they may lapse");
+        }
+    }
+
     pub async fn join_one(&mut self, d: &Dispatcher) {
         if let Some(r) = self.inflight.join_next().await {
             self.settle(d, r).await;
