@@ -89,7 +89,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let config = args.settings;
-            let listener = tokio::net::TcpListener::bind(&config.listen).await?;
+            let listener = tminus::server::listen(&config.listen, tminus::server::BACKLOG).await?;
             let shutdown = CancellationToken::new();
             tokio::spawn(stop_on_signal(shutdown.clone()));
             tminus::run(config, listener, tminus::clock::Clock::system(), shutdown).await
@@ -125,7 +125,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Receive(args) => {
-            let listener = tokio::net::TcpListener::bind(&args.listen).await?;
+            let listener = tminus::server::listen(&args.listen, tminus::server::BACKLOG).await?;
             let shutdown = CancellationToken::new();
             tokio::spawn(stop_on_signal(shutdown.clone()));
             tminus::receive::run(args, listener, tminus::clock::Clock::system(), shutdown).await

@@ -38,11 +38,12 @@ fn now_us() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
-/// Runs the receiver on 127.0.0.1:0 (tokio's listen backlog: 1024) and
+/// Runs the receiver on 127.0.0.1:0 (a listen backlog of
+/// [`crate::server::BACKLOG`], not the standard 128) and
 /// prints its port on the first line.
 pub async fn run() -> anyhow::Result<()> {
     let arrivals = Arrivals::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let listener = crate::server::listen("127.0.0.1:0", crate::server::BACKLOG).await?;
     println!("{}", listener.local_addr()?.port());
     let listener = counted::Counting {
         inner: listener,

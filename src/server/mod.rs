@@ -264,3 +264,55 @@ async fn connection(
     }
     drop(slot);
 }
+
+/// Connections the kernel completes and holds for the accept loop: a burst
+/// of clients connecting at once beyond it has its SYNs dropped, and each
+/// of those clients tries again a second later. The standard library's
+/// (and tokio's) 128 is too few for a receiver that a fan-out to hundreds
+/// of lanes connects to at once; the kernel caps it at `somaxconn`.
+pub const BACKLOG: u32 = 4096;
+
+/// Listens on `addr` (a `host:port`, the first address it resolves to)
+/// with a backlog of `backlog`, reusing the address as `TcpListener::bind`
+/// does.
+pub async fn listen(addr: &str, backlog: u32) -> std::io::Result<TcpListener> {
+    let at = tokio::net::lookup_host(addr).await?.next().ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{addr} resolves to no address"),
+        )
+    })?;
+    let socket = if at.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(at)?;
+    socket.listen(backlog)
+}
+
+#[cfg(test)]
+mod backlog_tests {
+    use super::*;
+
+    /// Three hundred clients connect at once to a listener that accepts
+    /// none of them: with the standard backlog of 128, the kernel drops the
+    /// SYNs beyond it and those clients connect only when they send again,
+    /// a second later. With [`BACKLOG`] every one connects at once.
+    #[tokio::test]
+    async fn a_burst_of_connections_is_held_for_the_accept_loop() {
+        let listener = listen("127.0.0.1:0", BACKLOG).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let tries = (0..300).map(|_| {
+            tokio::time::timeout(
+                std::time::Duration::from_millis(900),
+                TcpStream::connect(addr),
+            )
+        });
+        let results = futures_util::future::join_all(tries).await;
+        let connected = results.iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
+        assert_eq!(connected, 300, "connected before a SYN would be sent again");
+        drop(listener);
+    }
+}
