@@ -73,6 +73,20 @@ impl Work {
         }
     }
 
+    /// What the lane holds under lease and has not finished: its open
+    /// slices, and its queued rows (a row in flight was renewed while queued,
+    /// and an attempt is shorter than a lease).
+    fn leased(&self) -> (Vec<i64>, Vec<DeliveryId>) {
+        let slices = self.open_slices.keys().copied().collect();
+        let rows = self
+            .queue
+            .iter()
+            .filter(|j| j.fresh.is_none())
+            .map(|j| j.id.clone())
+            .collect();
+        (slices, rows)
+    }
+
     /// Drops, unsent, the queued jobs the store says were withdrawn since
     /// they were leased: of a cancelled slice or row, or of a participant
     /// since unregistered. One store call, whatever the queue holds; on a
@@ -81,13 +95,7 @@ impl Work {
         if self.queue.is_empty() {
             return;
         }
-        let slices: Vec<i64> = self.open_slices.keys().copied().collect();
-        let rows: Vec<DeliveryId> = self
-            .queue
-            .iter()
-            .filter(|j| j.fresh.is_none())
-            .map(|j| j.id.clone())
-            .collect();
+        let (slices, rows) = self.leased();
         let people: Vec<ParticipantId> = self
             .queue
             .iter()
@@ -133,17 +141,10 @@ impl Work {
         job.fresh.as_ref().map(|f| f.due_at).filter(|t| *t > now)
     }
 
-    /// Extends the leases of what the lane holds and has not finished: its
-    /// open slices and its queued rows (a row in flight was renewed while
-    /// queued, and an attempt is shorter than a lease).
+    /// Extends the leases of what the lane holds and has not finished
+    /// ([`Work::leased`]).
     pub async fn renew(&self, d: &Dispatcher, lease_len: chrono::Duration) {
-        let slices: Vec<i64> = self.open_slices.keys().copied().collect();
-        let rows: Vec<DeliveryId> = self
-            .queue
-            .iter()
-            .filter(|j| j.fresh.is_none())
-            .map(|j| j.id.clone())
-            .collect();
+        let (slices, rows) = self.leased();
         if slices.is_empty() && rows.is_empty() {
             return;
         }
