@@ -362,11 +362,7 @@ async fn write_slices(
     .await?;
     // Every instance hears of the work, at commit.
     for sub in subs {
-        tx.execute(
-            &tx.prepare_cached("SELECT pg_notify($1, $2)").await?,
-            &[&channel, &notify::work(sub.as_str())],
-        )
-        .await?;
+        notify::send(tx, channel, &notify::work(sub.as_str())).await?;
     }
     Ok(())
 }

@@ -23,6 +23,18 @@ pub(super) fn parse(payload: &str) -> Option<Change> {
     }
 }
 
+/// Sends `payload` to every instance listening on `channel`, when `tx`
+/// commits.
+pub(super) async fn send(
+    tx: &deadpool_postgres::Transaction<'_>,
+    channel: &str,
+    payload: &str,
+) -> crate::store::StoreResult<()> {
+    let st = tx.prepare_cached("SELECT pg_notify($1, $2)").await?;
+    tx.execute(&st, &[&channel, &payload]).await?;
+    Ok(())
+}
+
 /// The payload announcing work for a subscription.
 pub(super) fn work(sub: &str) -> String {
     format!("w:{sub}")

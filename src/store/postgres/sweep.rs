@@ -69,11 +69,7 @@ pub async fn release_leases(
     }
     if n > 0 {
         // The others pick it up now, not at their next scan.
-        tx.execute(
-            &tx.prepare_cached("SELECT pg_notify($1, $2)").await?,
-            &[&channel, &notify::SCHEDULE],
-        )
-        .await?;
+        notify::send(tx, channel, notify::SCHEDULE).await?;
         let subs = tx
             .query(
                 &tx.prepare_cached(
@@ -88,11 +84,7 @@ pub async fn release_leases(
             .await?;
         for r in subs {
             let sub: String = r.get(0);
-            tx.execute(
-                &tx.prepare_cached("SELECT pg_notify($1, $2)").await?,
-                &[&channel, &notify::work(&sub)],
-            )
-            .await?;
+            notify::send(tx, channel, &notify::work(&sub)).await?;
         }
     }
     Ok(n)
