@@ -1,6 +1,7 @@
 //! Acting on what other instances change, when the store is shared: new
 //! work for a subscription wakes its lane here too (so every instance helps
-//! send a large fan-out), a changed schedule wakes the timer loop (so a
+//! send a large fan-out), a changed subscription makes its lane read it
+//! again (a rotated secret signs everywhere at once), a changed schedule wakes the timer loop (so a
 //! reminder armed elsewhere fires on time here as well), and after missed
 //! changes every subscription with work is looked at again.
 
@@ -29,6 +30,7 @@ pub async fn run(
         };
         match change {
             Ok(Change::Work(sub)) => dispatcher.wake(&sub),
+            Ok(Change::Subscription(sub)) => dispatcher.changed(&sub),
             Ok(Change::Schedule) => schedule.notify_one(),
             Ok(Change::Resync) | Err(RecvError::Lagged(_)) => {
                 schedule.notify_one();

@@ -177,6 +177,7 @@ async fn update(
         enable: p.enabled == Some(true),
     };
     let sub = s.ctx.store.update_subscription(&sub.id, &patch).await?;
+    s.dispatcher.changed(&sub.id);
     s.dispatcher.wake(&sub.id);
     Ok(Json(views::Subscription::new(&sub, None)?))
 }
@@ -206,6 +207,8 @@ async fn rotate(
         .store
         .rotate_secret(&sub.id, &s.ctx.secrets.seal(&secret), grace)
         .await?;
+    // This instance's lane signs with the new secret from its next request.
+    s.dispatcher.changed(&sub.id);
     Ok(Json(views::Subscription {
         previous_secret_valid_until: Some(payload::iso_millis(grace)),
         ..views::Subscription::new(&sub, Some(secret))?

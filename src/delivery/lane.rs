@@ -42,6 +42,8 @@ struct Caps {
     rate: Option<u32>,
     limiter: Option<Arc<DefaultDirectRateLimiter>>,
     target: Arc<Target>,
+    /// The view's secrets may sign until then (see `View::trusted`).
+    trusted_until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// One subscription's lane and what it carries from turn to turn.
@@ -143,16 +145,30 @@ impl Lane {
         self.wait(caps.cap).await
     }
 
-    /// The subscription's caps, from a view at most a tick old: `None` once
-    /// it is gone or inactive, `Err` while the store cannot say.
+    /// The subscription's caps, from a view at most a tick old and read
+    /// again at once after a change to the subscription: `None` once it is
+    /// gone or inactive, `Err` while the store cannot say (or the copy in
+    /// hand is too old to sign with: [`View::trusted`]).
     async fn look(&mut self) -> Result<Option<Caps>, ()> {
-        let tick = self.d.inner.ctx.config.tick;
-        if self
-            .view
-            .as_ref()
-            .is_none_or(|v| v.fetched.elapsed() >= tick)
+        let ctx = &self.d.inner.ctx;
+        let (tick, grace) = (ctx.config.tick, ctx.config.secret_grace);
+        let changed = self
+            .sig
+            .reread
+            .swap(false, std::sync::atomic::Ordering::SeqCst);
+        let now = ctx.clock.now();
+        if changed
+            || self
+                .view
+                .as_ref()
+                .is_none_or(|v| v.fetched.elapsed() >= tick || !v.trusted(now, grace))
         {
             self.view = refresh(&self.d, &self.id, self.view.take()).await?;
+        }
+        let now = self.d.inner.ctx.clock.now();
+        if self.view.as_ref().is_some_and(|v| !v.trusted(now, grace)) {
+            tracing::warn!(subscription = %self.id, "the subscription could not be read for a secret's grace: holding its deliveries until it can");
+            return Err(());
         }
         Ok(self.view.as_ref().map(|v| Caps {
             cap: self.d.share(v.sub.max_concurrency.max(1)) as usize,
@@ -160,6 +176,9 @@ impl Lane {
             rate: v.rate,
             limiter: v.limiter.clone(),
             target: v.target.clone(),
+            trusted_until: chrono::Duration::from_std(grace)
+                .ok()
+                .and_then(|g| v.confirmed.checked_add_signed(g)),
         }))
     }
 
@@ -205,8 +224,12 @@ impl Lane {
             if let Some(l) = &caps.limiter {
                 l.until_ready().await;
             }
-            if self.d.withdrawals() != self.withdrawals {
-                // Look at what was withdrawn first (next turn).
+            if self.d.withdrawals() != self.withdrawals
+                || self.sig.reread.load(std::sync::atomic::Ordering::SeqCst)
+                || caps.trusted_until.is_some_and(|t| clock.now() >= t)
+            {
+                // Look at what was withdrawn, or at the changed
+                // subscription, first (next turn).
                 break;
             }
             if let Some(unit) = self.w.next_unit(&self.d, caps.batch, clock.now()).await {

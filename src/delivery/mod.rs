@@ -49,6 +49,9 @@ struct LaneSignal {
     /// Counts the nudges: a lane whose last claim came back short claims
     /// again only once this moves (or a tick passes).
     wakes: AtomicU64,
+    /// The subscription changed (a rotated secret, new caps): the lane
+    /// reads it again before its next request.
+    reread: AtomicBool,
     warm_until: Mutex<Option<tokio::time::Instant>>,
 }
 
@@ -200,6 +203,22 @@ impl Dispatcher {
         self.inner
             .tracker
             .spawn(async move { lane::run(d, id, sig).await });
+    }
+
+    /// Says that `subscription` changed (its secret was rotated, its caps
+    /// or URL changed): its lane, if one runs, reads it again before it
+    /// starts another request, instead of at its next tick.
+    pub fn changed(&self, subscription: &SubscriptionId) {
+        if let Some(sig) = self
+            .inner
+            .lanes
+            .lock()
+            .expect("lanes lock")
+            .get(subscription)
+        {
+            sig.reread.store(true, Ordering::SeqCst);
+            sig.notify.notify_one();
+        }
     }
 
     /// Says that work may have been withdrawn (the change is committed):

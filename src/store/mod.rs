@@ -58,6 +58,9 @@ pub enum StoreError {
 pub enum Change {
     /// This subscription has new work (a fan-out's slices, a retry, a test).
     Work(SubscriptionId),
+    /// This subscription changed (its secret was rotated): lanes read it
+    /// again before their next request.
+    Subscription(SubscriptionId),
     /// Reminders were armed, moved or handed back: the next due time may
     /// have changed.
     Schedule,

@@ -264,6 +264,12 @@ pub trait Tx: Db {
         Ok(())
     }
 
+    /// Tells other instances this subscription changed (a rotated secret),
+    /// when this transaction commits, so their lanes read it again.
+    async fn announce_change(&self, _subscription: &str) -> StoreResult<()> {
+        Ok(())
+    }
+
     /// Tells other instances the schedule may have changed, on commit.
     async fn announce_schedule(&self) -> StoreResult<()> {
         Ok(())

@@ -153,21 +153,29 @@ impl<B: Backend> Subscriptions for B {
 
     /// One statement, answering the row it wrote: concurrent rotations each
     /// get the secret they installed (each waits for the row lock of the one
-    /// before and moves that one's secret to `previous_secret`).
+    /// before and moves that one's secret to `previous_secret`). Announced
+    /// to the other instances on commit, so their lanes sign with the new
+    /// secret at once rather than at their next tick.
     async fn rotate_secret(
         &self,
         id: &SubscriptionId,
         secret: &str,
         grace: DateTime<Utc>,
     ) -> StoreResult<Subscription> {
-        let sql = format!(
-            "UPDATE subscriptions SET previous_secret = secret, previous_until = $3,
-                    secret = $2, updated_at = $4
-             WHERE id = $1 AND status != 'deleted'
-             RETURNING {SUB_COLS}"
-        );
-        let p = params![id, secret, grace, self.now()];
-        subscription(&self.query_one(&sql, p).await?)
+        let now = self.now();
+        transact(self, |tx| async move {
+            let sql = format!(
+                "UPDATE subscriptions SET previous_secret = secret, previous_until = $3,
+                        secret = $2, updated_at = $4
+                 WHERE id = $1 AND status != 'deleted'
+                 RETURNING {SUB_COLS}"
+            );
+            let sub = subscription(&tx.query_one(&sql, params![id, secret, grace, now]).await?)?;
+            tx.announce_change(id.as_str()).await?;
+            tx.commit().await?;
+            Ok(sub)
+        })
+        .await
     }
 
     async fn stored_secrets(&self) -> StoreResult<Vec<StoredSecrets>> {

@@ -212,6 +212,14 @@ impl Tx for PgTx {
         self.execute("SELECT pg_notify($1, $2)", &p).await.map(drop)
     }
 
+    async fn announce_change(&self, subscription: &str) -> StoreResult<()> {
+        let p = [
+            Value::from(&self.channel),
+            Value::from(notify::changed(subscription)),
+        ];
+        self.execute("SELECT pg_notify($1, $2)", &p).await.map(drop)
+    }
+
     async fn announce_schedule(&self) -> StoreResult<()> {
         let p = [Value::from(&self.channel), Value::from(notify::SCHEDULE)];
         self.execute("SELECT pg_notify($1, $2)", &p).await.map(drop)

@@ -12,12 +12,13 @@ use tokio_postgres::AsyncMessage;
 use tokio_postgres_rustls::MakeRustlsConnect;
 use tokio_util::sync::CancellationToken;
 
-/// What a notification's payload says: `w:<subscription>` or `s`.
+/// What a notification's payload says: `w:<subscription>`,
+/// `c:<subscription>` or `s`.
 pub(super) fn parse(payload: &str) -> Option<Change> {
+    let id = |sub: &str| crate::domain::ids::Id::trusted(sub.to_owned());
     match payload.split_once(':') {
-        Some(("w", sub)) if !sub.is_empty() => Some(Change::Work(crate::domain::ids::Id::trusted(
-            sub.to_owned(),
-        ))),
+        Some(("w", sub)) if !sub.is_empty() => Some(Change::Work(id(sub))),
+        Some(("c", sub)) if !sub.is_empty() => Some(Change::Subscription(id(sub))),
         None if payload == "s" => Some(Change::Schedule),
         _ => None,
     }
@@ -38,6 +39,11 @@ pub(super) async fn send(
 /// The payload announcing work for a subscription.
 pub(super) fn work(sub: &str) -> String {
     format!("w:{sub}")
+}
+
+/// The payload announcing a changed subscription.
+pub(super) fn changed(sub: &str) -> String {
+    format!("c:{sub}")
 }
 
 /// The payload announcing a changed schedule.
@@ -151,7 +157,9 @@ mod tests {
     fn payloads_round_trip() {
         assert!(matches!(parse(&work("abc")), Some(Change::Work(s)) if s == "abc"));
         assert!(matches!(parse(SCHEDULE), Some(Change::Schedule)));
+        assert!(matches!(parse(&changed("abc")), Some(Change::Subscription(s)) if s == "abc"));
         assert!(parse("w:").is_none());
+        assert!(parse("c:").is_none());
         assert!(parse("x").is_none());
     }
 }
