@@ -1,6 +1,8 @@
 //! Pure delivery decisions: what an attempt's result means (delivered, retry
 //! when, expired, gone), with exponential back-off and jitter, honouring a
-//! receiver's `Retry-After`.
+//! receiver's `Retry-After`. A back-off that would land past the deadline
+//! is clamped to it: one last attempt leaves shortly before the webinar
+//! starts, so an endpoint that recovers in time still gets its reminder.
 
 use crate::store::Verdict;
 use chrono::{DateTime, Duration, Utc};
@@ -62,11 +64,30 @@ impl RetryPolicy {
             Duration::milliseconds((ms * (0.5 + jitter.clamp(0.0, 1.0) / 2.0)) as i64)
         });
         let next = now + delay;
-        if next >= expires_at {
-            Verdict::Expired
-        } else {
-            Verdict::Retry(next)
+        if next < expires_at {
+            return Verdict::Retry(next);
         }
+        if retry_after.is_some() {
+            // The receiver asked for no attempt before then: it wins.
+            return Verdict::Expired;
+        }
+        // The back-off clamped to the deadline: one last attempt `gap` to
+        // `2·gap` before it (jittered, so a failed fan-out's last chances
+        // do not leave together), if there is room for it; after that
+        // attempt there is not, so it is the only one.
+        let gap = self.last_gap();
+        if expires_at - now <= gap * 3 {
+            return Verdict::Expired;
+        }
+        let spread =
+            Duration::milliseconds((gap.num_milliseconds() as f64 * jitter.clamp(0.0, 1.0)) as i64);
+        Verdict::Retry(expires_at - gap - spread)
+    }
+
+    /// How far before the deadline the last, clamped attempt leaves at
+    /// least: half the base back-off, and at most a second.
+    pub fn last_gap(&self) -> Duration {
+        (self.base / 2).clamp(Duration::milliseconds(1), Duration::seconds(1))
     }
 }
 
@@ -134,6 +155,46 @@ mod tests {
         assert_eq!(
             p().verdict(1, &status(500), now(), soon, 0.0),
             Verdict::Expired
+        );
+    }
+
+    #[test]
+    fn a_back_off_past_the_deadline_is_clamped_to_one_last_attempt_before_it() {
+        // 5 s base: the second attempt would be 5–10 s later; the webinar
+        // starts in 4 s: the last attempt leaves 1–2 s before it.
+        let start = now() + Duration::seconds(4);
+        let first = p().verdict(2, &status(500), now(), start, 0.0);
+        assert_eq!(first, Verdict::Retry(start - Duration::seconds(1)));
+        let spread = p().verdict(2, &Response::Failed, now(), start, 0.5);
+        assert_eq!(spread, Verdict::Retry(start - Duration::milliseconds(1500)));
+        // That attempt fails too: no room for another one.
+        for at in [start - Duration::seconds(1), start - Duration::seconds(2)] {
+            assert_eq!(
+                p().verdict(3, &status(500), at, start, 0.0),
+                Verdict::Expired
+            );
+        }
+        // Too close to the start for a last attempt at all.
+        let close = now() + Duration::seconds(3);
+        assert_eq!(
+            p().verdict(2, &status(500), now(), close, 0.0),
+            Verdict::Expired
+        );
+        // A short base back-off leaves half of it.
+        let quick = RetryPolicy {
+            base: Duration::milliseconds(200),
+            max: Duration::seconds(1),
+        };
+        let t = now() + Duration::seconds(10);
+        let late = now() + Duration::milliseconds(9_900);
+        assert_eq!(
+            quick.verdict(9, &status(500), late, t, 0.0),
+            Verdict::Expired,
+            "100 ms left, no room"
+        );
+        assert_eq!(
+            quick.verdict(9, &status(500), now() + Duration::seconds(9), t, 0.0),
+            Verdict::Retry(t - Duration::milliseconds(100))
         );
     }
 

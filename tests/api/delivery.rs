@@ -104,6 +104,29 @@ async fn a_reminder_that_never_gets_through_expires_at_the_start() {
 }
 
 #[tokio::test]
+async fn a_back_off_past_the_start_is_clamped_so_a_recovered_endpoint_still_gets_it() {
+    let rx = TestReceiver::start().await;
+    rx.script([Reply::status(500)]);
+    // Its second attempt would be 10–20 s after the first: past the start.
+    let (app, key, sid) = setup(&rx, "5s", 6.0, |c| c.retry_base = Duration::from_secs(20)).await;
+    let t = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+    let d = app
+        .wait_deliveries(&key, &sid, 10, |d| {
+            d.len() == 1 && d[0]["nextAttemptAt"].is_string()
+        })
+        .await;
+    let (next, start) = (t(&d[0]["nextAttemptAt"]), t(&d[0]["expiresAt"]));
+    assert!(
+        next < start && next >= start - chrono::Duration::seconds(2),
+        "{d:#?}"
+    );
+    let d = app
+        .wait_deliveries(&key, &sid, 10, |d| d[0]["status"] == "delivered")
+        .await;
+    assert!(t(&d[0]["attemptLog"][1]["startedAt"]) < start, "{d:#?}");
+}
+
+#[tokio::test]
 async fn gone_disables_the_subscription() {
     let rx = TestReceiver::start().await;
     rx.script([Reply::status(410)]);
