@@ -27,6 +27,11 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+/// Requests acknowledged and not yet handed on, by default: with the
+/// output taking what has queued up in one write, a fan-out at tminus's
+/// default caps never fills it.
+pub const DEFAULT_QUEUE: usize = 1024;
+
 /// `tminus receive`'s command line. No `Debug`: it holds the secrets.
 #[derive(clap::Args, Clone)]
 pub struct ReceiveArgs {
@@ -48,7 +53,7 @@ pub struct ReceiveArgs {
     pub output: OutputArgs,
     /// Requests acknowledged but not yet handed to the output; when full,
     /// new ones are answered 503 (tminus retries them).
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = DEFAULT_QUEUE)]
     pub queue: usize,
 }
 

@@ -14,7 +14,7 @@ use tminus::receive::{OutputArgs, ReceiveArgs};
 use tokio_util::sync::CancellationToken;
 
 /// A `tminus receive` running in this process.
-struct Kit {
+pub struct Kit {
     jsonl: PathBuf,
     stop: CancellationToken,
     done: tokio::task::JoinHandle<anyhow::Result<()>>,
@@ -22,7 +22,7 @@ struct Kit {
 
 /// A listener for the receiver, and its hook URL: the URL is needed to
 /// subscribe, and the subscription's secret to start the receiver.
-async fn bind() -> (tokio::net::TcpListener, String) {
+pub async fn bind() -> (tokio::net::TcpListener, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/webhook", listener.local_addr().unwrap());
     (listener, url)
@@ -40,7 +40,7 @@ fn receive(listener: tokio::net::TcpListener, secret: &str, dir: &Path) -> Kit {
 
 /// A receiver with any output and queue; `jsonl` is where the test reads
 /// what was handed on.
-fn receive_to(
+pub fn receive_to(
     listener: tokio::net::TcpListener,
     secret: &str,
     output: OutputArgs,
@@ -64,7 +64,7 @@ fn receive_to(
 }
 
 /// The JSON lines of a file (none when it is absent).
-fn kit_lines(path: &Path) -> Vec<Value> {
+pub fn kit_lines(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     text.lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -72,7 +72,7 @@ fn kit_lines(path: &Path) -> Vec<Value> {
 }
 
 impl Kit {
-    fn lines(&self) -> Vec<Value> {
+    pub fn lines(&self) -> Vec<Value> {
         kit_lines(&self.jsonl)
     }
 
@@ -88,7 +88,7 @@ impl Kit {
         panic!("expected {n} lines, have {:#?}", self.lines());
     }
 
-    async fn stop(self) {
+    pub async fn stop(self) {
         self.stop.cancel();
         self.done.await.unwrap().unwrap();
     }
