@@ -35,29 +35,33 @@ pub const STEPS: u32 = 500;
 /// Time between two rounds, on the service's clock.
 pub const EVERY: Duration = Duration::minutes(1);
 
-/// Runs rounds until `shutdown`; returns at once when history is kept
-/// forever.
+/// Runs rounds until `shutdown`. With history kept forever, a round
+/// removes nothing and asks the store nothing; it is still counted
+/// (`tminus_prune_rounds_total`), so that "kept forever" can be seen, not
+/// only presumed.
 pub async fn run(ctx: Arc<AppContext>, shutdown: CancellationToken) {
-    let Ok(keep) = Duration::from_std(ctx.config.retain_deliveries) else {
-        return;
-    };
-    if keep.is_zero() {
-        return;
-    }
+    let keep = Duration::from_std(ctx.config.retain_deliveries)
+        .ok()
+        .filter(|k| !k.is_zero());
     let mut next = ctx.clock.now() + Duration::from_std(ctx.config.tick).unwrap_or_default();
     loop {
         tokio::select! {
             _ = ctx.clock.sleep_until(next, ctx.config.tick) => {}
             _ = shutdown.cancelled() => break,
         }
-        let before = ctx.clock.now() - keep;
-        match round(&ctx, before, &shutdown).await {
-            Ok(p) if p.total() > 0 => {
-                tracing::info!(deliveries = p.deliveries, attempts = p.attempts, receipts = p.receipts, slices = p.slices, reminders = p.reminders, %before, "pruned history")
+        if let Some(keep) = keep {
+            let before = ctx.clock.now() - keep;
+            match round(&ctx, before, &shutdown).await {
+                Ok(p) if p.total() > 0 => {
+                    tracing::info!(deliveries = p.deliveries, attempts = p.attempts, receipts = p.receipts, slices = p.slices, reminders = p.reminders, %before, "pruned history")
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %crate::error::causes(&e), "pruning history failed")
+                }
             }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %crate::error::causes(&e), "pruning history failed"),
         }
+        ctx.metrics.prune_rounds.increment(1);
         next = ctx.clock.now() + EVERY;
     }
 }

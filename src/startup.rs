@@ -24,10 +24,14 @@ pub fn admin_token(config: &Config) -> anyhow::Result<String> {
         }
     }
     let t = format!("tma_{}", crate::domain::ids::new_id());
-    write_private(&path, &t)
+    let kept = keep_token(&path, &t)
         .with_context(|| format!("keeping the generated admin token in {}", path.display()))?;
-    tracing::warn!(file = %path.display(), "no --admin-token: generated one and kept it in the file (read it there)");
-    Ok(t)
+    if kept == t {
+        tracing::warn!(file = %path.display(), "no --admin-token: generated one and kept it in the file (read it there)");
+    } else {
+        tracing::info!(file = %path.display(), "no --admin-token: another start kept one in the file first; using it");
+    }
+    Ok(kept)
 }
 
 /// Where a generated admin token is kept: beside a SQLite file, or in the
@@ -47,6 +51,31 @@ fn token_file(database: &str) -> PathBuf {
     }
 }
 
+/// Keeps `token` in `path` unless a token is there already, and answers
+/// the one the file holds. The file appears whole or not at all: the token
+/// is written (0600) and synced under a temporary name, then linked to
+/// `path`, which fails if another start got there first (then its token
+/// is the one). A reader never sees it empty or half written.
+fn keep_token(path: &std::path::Path, token: &str) -> std::io::Result<String> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    let dir = dir.unwrap_or(std::path::Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("token"),
+        crate::domain::ids::new_id()
+    ));
+    write_private(&tmp, token)?;
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(token.to_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Ok(std::fs::read_to_string(path)?.trim().to_owned())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(unix)]
 fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
@@ -56,7 +85,8 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
         .create_new(true)
         .mode(0o600)
         .open(path)?;
-    writeln!(f, "{text}")
+    writeln!(f, "{text}")?;
+    f.sync_all()
 }
 
 #[cfg(not(unix))]
@@ -103,4 +133,59 @@ pub async fn reseal(store: &DynStore, keys: &SecretKeys) -> anyhow::Result<()> {
         tracing::info!(subscriptions = changed, "re-stored signing secrets: {how}");
     }
     Ok(())
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::keep_token;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Barrier};
+
+    /// Eight starts generating a token at once into one file, and a reader
+    /// polling the file meanwhile: all eight answer the one token the file
+    /// holds, the reader never sees it empty or cut short, the file is its
+    /// owner's only, and no temporary file is left.
+    #[test]
+    fn a_generated_token_appears_whole_and_racing_starts_agree_on_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tminus-admin-token");
+        let done = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let (path, done) = (path.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                while !done.load(Ordering::SeqCst) {
+                    if let Ok(t) = std::fs::read_to_string(&path) {
+                        seen.push(t);
+                    }
+                }
+                seen
+            })
+        };
+        let start = Arc::new(Barrier::new(8));
+        let starts: Vec<_> = (0..8)
+            .map(|i| {
+                let (path, start) = (path.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    keep_token(&path, &format!("tma_{i:024}")).unwrap()
+                })
+            })
+            .collect();
+        let kept: Vec<String> = starts.into_iter().map(|t| t.join().unwrap()).collect();
+        done.store(true, Ordering::SeqCst);
+        let file = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            kept.iter().all(|t| format!("{t}\n") == file),
+            "{kept:?} vs {file:?}"
+        );
+        for t in reader.join().unwrap() {
+            assert_eq!(t, file, "a reader saw the file before it was whole");
+        }
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "temporary files left: {left:?}");
+    }
 }

@@ -116,7 +116,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     drop(rx_child);
     let _ = std::fs::remove_dir_all(&dir);
 
-    let result = summary(&runs, ceiling);
+    let mut result = summary(&runs, ceiling);
+    // What the metrics cost per recorded outcome, in this build.
+    let metrics_ns = crate::metrics::cost::ns_per_outcome(50);
+    println!("metrics: {metrics_ns:.0} ns per recorded outcome");
+    result["metrics_ns_per_outcome"] = json!(metrics_ns.round());
     if runs.len() > 1 {
         println!("\n{}", serde_json::to_string_pretty(&result["compared"])?);
     }

@@ -193,7 +193,13 @@ mod tests {
             "100 ms left, no room"
         );
         assert_eq!(
-            quick.verdict(9, &status(500), now() + Duration::seconds(9), t, 0.0),
+            quick.verdict(
+                9,
+                &status(500),
+                now() + Duration::milliseconds(9_600),
+                t,
+                0.0
+            ),
             Verdict::Retry(t - Duration::milliseconds(100))
         );
     }

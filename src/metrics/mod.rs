@@ -10,6 +10,7 @@
 //! never kept up to date per delivery. Every label set is fixed and small:
 //! no participant, subscription or webinar is ever a label.
 
+pub mod cost;
 pub mod fanout;
 pub mod gauges;
 
@@ -155,6 +156,8 @@ pub struct Metrics {
     recorder: PrometheusRecorder,
     fates: [Counter; 6],
     pruned: [Counter; 5],
+    /// Retention rounds run, including those that keep everything.
+    pub prune_rounds: Counter,
     pub attempt_seconds: Histogram,
     pub fanout_first_seconds: Histogram,
     pub fanout_last_seconds: Histogram,
@@ -237,6 +240,7 @@ impl Metrics {
         Self {
             fates,
             pruned,
+            prune_rounds: counter("tminus_prune_rounds_total", &[]),
             attempt_seconds: histogram("tminus_attempt_duration_seconds", &[]),
             fanout_first_seconds: histogram("tminus_fanout_first_delivery_lateness_seconds", &[]),
             fanout_last_seconds: histogram("tminus_fanout_last_delivery_lateness_seconds", &[]),
@@ -354,6 +358,7 @@ const DESCRIBED: &[(&str, Option<Unit>, &str)] = &[
     ("tminus_scheduler_lag_seconds", Some(Unit::Seconds), "How late the scheduler took up a due reminder"),
     ("tminus_store_call_duration_seconds", Some(Unit::Seconds), "How long a store call took, by call"),
     ("tminus_pruned_total", None, "Rows removed by retention, by table"),
+    ("tminus_prune_rounds_total", None, "Retention rounds run (once a minute), including those that keep everything"),
     ("tminus_lanes", None, "Delivery lanes running: one per subscription with work"),
     ("tminus_lanes_peak", None, "The most delivery lanes running at once since the service started"),
     ("tminus_delivery_connections_borrowed", None, "Connections to receivers open beyond each lane's first, taken from --delivery-connections"),

@@ -1,5 +1,6 @@
 //! What each outcome counts as, the rendering of counters and histograms
-//! with their fixed labels, fan-out lateness, and what counting costs.
+//! with their fixed labels, and fan-out lateness. What counting costs is
+//! the bench's figure (`cost`).
 
 use super::*;
 use crate::store::{Attempt, Fresh};
@@ -119,32 +120,10 @@ fn a_fan_out_is_measured_from_its_first_to_its_last_acknowledgement() {
 }
 
 #[test]
-fn counting_a_flush_costs_little_per_delivery() {
-    // A recorder flush's worth (1 000 outcomes of one fan-out, 2 % failed),
-    // counted and noted as the recorder does. Printed, and bounded loosely
-    // (an unoptimised build, a shared machine): a delivery costs tminus
-    // 37-51 µs of CPU in the release benchmark (docs/PERFORMANCE.md).
-    let m = Metrics::new();
-    let batch: Vec<Outcome> = (0..1000)
-        .map(|i| match i % 50 {
-            0 => outcome(
-                Verdict::Retry(at(9)),
-                Some(500),
-                Some("receiver answered 500"),
-                2,
-            ),
-            _ => outcome(Verdict::Delivered, Some(204), None, 2),
-        })
-        .collect();
-    let rounds = 50;
-    let t = std::time::Instant::now();
-    for _ in 0..rounds {
-        m.fanouts.note(&batch);
-        m.recorded(&batch);
-    }
-    let per = t.elapsed() / (rounds * batch.len() as u32);
-    println!("metrics per recorded outcome: {per:?}");
-    assert!(per < std::time::Duration::from_micros(20), "{per:?}");
+fn the_cost_of_counting_is_measured_not_asserted() {
+    // The figure is the bench's (`metrics_ns_per_outcome`); here only that
+    // the measurement runs and gives a figure.
+    assert!(cost::ns_per_outcome(1) > 0.0);
 }
 
 #[test]

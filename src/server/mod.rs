@@ -297,11 +297,20 @@ mod backlog_tests {
     use super::*;
 
     /// Three hundred clients connect at once to a listener that accepts
-    /// none of them: with the standard backlog of 128, the kernel drops the
-    /// SYNs beyond it and those clients connect only when they send again,
-    /// a second later. With [`BACKLOG`] every one connects at once.
+    /// none of them: the kernel holds as many as the backlog it granted
+    /// (the one asked for, capped at `somaxconn`) and one more; the rest
+    /// have their SYNs dropped and connect only when they send again, a
+    /// second later. Where `somaxconn` is at least 300, that shows
+    /// [`BACKLOG`] at work (with 128, only 129 connect); where it is lower,
+    /// only the kernel's cap shows. The backlog the code asks for is read
+    /// off the system call itself: `tests/process/backlog.rs`.
     #[tokio::test]
     async fn a_burst_of_connections_is_held_for_the_accept_loop() {
+        let somaxconn: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(128);
+        let expected = 300.min(somaxconn.min(BACKLOG as usize) + 1);
         let listener = listen("127.0.0.1:0", BACKLOG).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let tries = (0..300).map(|_| {
@@ -312,7 +321,10 @@ mod backlog_tests {
         });
         let results = futures_util::future::join_all(tries).await;
         let connected = results.iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
-        assert_eq!(connected, 300, "connected before a SYN would be sent again");
+        assert!(
+            connected >= expected,
+            "{connected} connected before a SYN would be sent again; somaxconn {somaxconn}"
+        );
         drop(listener);
     }
 }

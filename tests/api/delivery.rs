@@ -253,7 +253,7 @@ async fn a_rotated_secret_signs_with_both_keys_during_the_grace() {
     assert_ne!(old, new);
     app.hooks(Method::POST, &key, &format!("/{sid}/test"), None)
         .await;
-    let r = &rx.wait_for(1, 5).await[0];
+    let r = &rx.wait_exactly(&app, 1, 5).await[0];
     assert_eq!(r.header("webhook-signature").split(' ').count(), 2);
     for secret in [&old, &new] {
         standardwebhooks::Webhook::new(secret)

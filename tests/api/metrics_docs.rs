@@ -179,6 +179,11 @@ fn promtool(config: &str, rules: &str, scrape: &str) {
         .arg("--version")
         .output();
     if found.is_err() {
+        // scripts/test installs it and says so: there, its absence fails.
+        assert!(
+            std::env::var_os("TMINUS_TEST_TOOLS").is_none(),
+            "promtool is not installed, though scripts/test installs it"
+        );
         eprintln!(
             "note: promtool is not installed (apt-get install prometheus): its checks are skipped"
         );

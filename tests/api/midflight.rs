@@ -185,12 +185,23 @@ async fn removing_the_subscription_mid_fan_out_stops_it() {
         .hooks(Method::DELETE, &f.key, &format!("/{}", f.sub), None)
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    // The lane is gone with its subscription: no marker can follow. Ten
-    // answers' worth of quiet instead (a slow machine only shortens it).
+    // No marker can follow the removed subscription; its lane's end can:
+    // once no lane runs (`tminus_lanes 0`), nothing more can leave.
     let at = f.rx.received().len();
     assert_eq!(at, BEFORE + IN_FLIGHT, "changed partway, one in flight");
     f.rx.release();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !crate::metrics::scrape(&f.app)
+        .await
+        .lines()
+        .any(|l| l == "tminus_lanes 0")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lane never retired"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(f.rx.received().len(), at, "sent after the removal");
 }
 

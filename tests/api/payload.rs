@@ -38,7 +38,8 @@ async fn a_test_event_carries_the_seed_example() {
         .hooks(Method::POST, &key, &format!("/{sid}/test"), None)
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{d}");
-    let got = rx.wait_for(1, 5).await;
+    // One event, sent once.
+    let got = rx.wait_exactly(&app, 1, 5).await;
     assert_eq!(std::str::from_utf8(&got[0].body).unwrap(), SEED);
     assert_eq!(got[0].header("x-tminus-reminder"), "test");
     assert_eq!(got[0].header("webhook-id"), d["id"].as_str().unwrap());

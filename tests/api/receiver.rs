@@ -211,7 +211,32 @@ impl TestReceiver {
         self.inner.max_in_flight.load(Ordering::SeqCst)
     }
 
+    /// Waits until `n` requests arrived, then until the service is quiet
+    /// ([`crate::helpers::TestApp::quiet`]: nothing in progress, no lane
+    /// running), and checks that exactly `n` arrived: the guard for a
+    /// promise of "once". Panics after `secs`, or on an extra request.
+    pub async fn wait_exactly(
+        &self,
+        app: &crate::helpers::TestApp,
+        n: usize,
+        secs: u64,
+    ) -> Vec<Received> {
+        self.wait_for(n, secs).await;
+        app.quiet().await;
+        let got = self.received();
+        assert_eq!(
+            got.len(),
+            n,
+            "more than {n} arrived: {:?}",
+            got.iter()
+                .map(|r| r.header("webhook-id"))
+                .collect::<Vec<_>>()
+        );
+        got
+    }
+
     /// Waits until at least `n` requests arrived; panics after `secs`.
+    /// For "exactly n", [`TestReceiver::wait_exactly`].
     pub async fn wait_for(&self, n: usize, secs: u64) -> Vec<Received> {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {

@@ -2,7 +2,8 @@
 //! parked two minutes ahead while a test sets it up (participants,
 //! subscriptions), then the service's clock is moved so that it starts a
 //! known time after the setup is complete; and "nothing more arrives" is
-//! checked once the store says nothing is in progress, not after a sleep.
+//! checked once the store says nothing is in progress and no lane runs
+//! ([`TestApp::quiet`]), not after a sleep.
 
 use crate::helpers::TestApp;
 use chrono::{DateTime, Utc};
@@ -81,6 +82,24 @@ impl TestApp {
                 Instant::now() < deadline,
                 "still {busy} reminders, slices or deliveries in progress"
             );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until the service can send nothing more on its own: the store
+    /// has nothing in progress ([`TestApp::settled`]) and no delivery lane
+    /// runs (`tminus_lanes 0`: a lane holds leased work in memory until it
+    /// retires). What a receiver has got by then is all it will get until
+    /// another reminder falls due.
+    pub async fn quiet(&self) {
+        self.settled().await;
+        let deadline = Instant::now() + PATIENCE;
+        while !crate::metrics::scrape(self)
+            .await
+            .lines()
+            .any(|l| l == "tminus_lanes 0")
+        {
+            assert!(Instant::now() < deadline, "a lane never retired");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

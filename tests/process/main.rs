@@ -12,6 +12,7 @@ mod pg;
 #[allow(dead_code)]
 mod receiver;
 
+mod backlog;
 mod config;
 mod secrets;
 mod text_log;

@@ -46,7 +46,7 @@ pub async fn lock(path: &Path) -> anyhow::Result<Locked> {
 
 #[cfg(unix)]
 fn create_private(path: &Path) -> anyhow::Result<File> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    use std::os::unix::fs::OpenOptionsExt;
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -55,13 +55,32 @@ fn create_private(path: &Path) -> anyhow::Result<File> {
         .mode(0o600)
         .open(path)
         .with_context(|| format!("opening SQLite database {}", path.display()))?;
+    tighten(&file, path)?;
+    // SQLite makes its write-ahead log and shared-memory index with the
+    // main file's mode, but ones left from before keep theirs: they hold
+    // the same data.
+    for suffix in ["-wal", "-shm"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        let side = std::path::PathBuf::from(side);
+        if let Ok(f) = File::open(&side) {
+            tighten(&f, &side)?;
+        }
+    }
+    Ok(file)
+}
+
+/// Takes the group's and others' permissions off `file` (at `path`).
+#[cfg(unix)]
+fn tighten(file: &File, path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     let mode = file.metadata()?.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         file.set_permissions(std::fs::Permissions::from_mode(mode & 0o700))
             .with_context(|| format!("making {} private", path.display()))?;
-        tracing::warn!(path = %path.display(), was = format!("{mode:o}"), "the database file was readable by others; made it 0600");
+        tracing::warn!(path = %path.display(), was = format!("{mode:o}"), "a database file was readable by others; made it owner-only");
     }
-    Ok(file)
+    Ok(())
 }
 
 #[cfg(not(unix))]
@@ -73,4 +92,31 @@ fn create_private(path: &Path) -> anyhow::Result<File> {
         .truncate(false)
         .open(path)
         .with_context(|| format!("opening SQLite database {}", path.display()))
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(p: &std::path::Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    /// A database file, its write-ahead log and its shared-memory index
+    /// left readable by others (an older start, a copy, a umask of 022)
+    /// are made their owner's only when the service opens the file.
+    #[tokio::test]
+    async fn an_existing_readable_file_and_its_wal_and_shm_are_made_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("t.db");
+        let files = ["t.db", "t.db-wal", "t.db-shm"].map(|n| dir.path().join(n));
+        for f in &files {
+            std::fs::write(f, b"").unwrap();
+            std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        let _locked = super::lock(&db).await.unwrap();
+        for f in &files {
+            assert_eq!(mode(f), 0o600, "{}", f.display());
+        }
+    }
 }
