@@ -58,4 +58,17 @@ mod tests {
         assert!(!seen.contains("a"), "the oldest is forgotten first");
         assert!(seen.contains("b") && seen.contains("c"));
     }
+
+    #[test]
+    fn the_receiver_s_memory_holds_the_last_hundred_thousand() {
+        let mut seen = Seen::new(CAPACITY);
+        let id = |i: usize| format!("msg_{i:032x}");
+        for i in 0..CAPACITY {
+            seen.insert(id(i));
+        }
+        assert!(seen.contains(&id(0)) && seen.contains(&id(CAPACITY - 1)));
+        seen.insert(id(CAPACITY));
+        assert!(!seen.contains(&id(0)), "the 100 001st forgets the first");
+        assert!((1..=CAPACITY).all(|i| seen.contains(&id(i))));
+    }
 }

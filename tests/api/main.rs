@@ -21,6 +21,7 @@ mod helpers;
 mod https;
 mod idempotency;
 mod isolation;
+mod lifecycle;
 mod metrics;
 mod metrics_docs;
 mod midflight;

@@ -9,6 +9,7 @@ use crate::delivery::webinar_with;
 use crate::helpers::*;
 use crate::receiver::{Reply, TestReceiver};
 use reqwest::StatusCode;
+use serde_json::json;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -283,4 +284,45 @@ async fn reminders_missed_during_downtime_show_with_the_scheduler_s_lag() {
     let n = value(&text, "tminus_scheduler_lag_seconds_count").unwrap();
     assert_eq!(n, 1.0, "{text}");
     assert!((90.0..100.0).contains(&lag), "taken up {lag} s late");
+}
+
+/// The series a scrape holds (lines that are not comments).
+fn series(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| l.rsplit_once(' ').map(|(s, _)| s.to_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_number_of_series_stays_flat_as_webinars_and_subscriptions_grow() {
+    let rx = TestReceiver::start().await;
+    let app = spawn_with(|c| {
+        c.reminder_offsets = tminus::domain::offset::parse_list("2s").unwrap();
+    })
+    .await;
+    let (cid, key) = app.creator().await;
+    let first = app.parked(&cid, json!({})).await;
+    app.participants(&first.id, 3).await;
+    app.subscribe(&key, &rx.url, None).await;
+    app.starts_in(&first, 2.5);
+    rx.wait_for(3, 10).await;
+    let lateness = "tminus_fanout_last_delivery_lateness_seconds_count";
+    let one = series(&scrape_until(&app, lateness, 1.0).await);
+    // Ten more subscriptions and ten more webinars; one of them fans out
+    // to all eleven subscriptions.
+    for i in 0..10 {
+        app.subscribe(&key, &format!("{}?n={i}", rx.url), None)
+            .await;
+    }
+    let mut webinars = Vec::new();
+    for _ in 0..10 {
+        let w = app.parked(&cid, json!({})).await;
+        app.participants(&w.id, 3).await;
+        webinars.push(w);
+    }
+    app.starts_in(&webinars[0], 2.5);
+    rx.wait_for(3 + 3 * 11, 20).await;
+    let many = series(&scrape_until(&app, lateness, 2.0).await);
+    assert_eq!(many, one, "series came or went with the traffic");
 }

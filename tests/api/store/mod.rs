@@ -7,6 +7,7 @@ mod happy_path;
 mod history;
 mod lists;
 mod oversight;
+mod race;
 mod records;
 mod remembered;
 mod upkeep;
@@ -69,6 +70,7 @@ on_both!(
     remembered::the_first_answer_is_kept_for_a_day,
     upkeep::queue_figures_read_the_store,
     upkeep::pruning_spares_fan_outs_with_work_left,
+    upkeep::pruning_takes_what_is_older_than_the_cutoff_and_nothing_newer,
     oversight::fan_outs_are_watched_due_running_and_done,
 );
 

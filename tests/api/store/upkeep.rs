@@ -89,3 +89,57 @@ async fn listed(s: &DynStore, sub: &SubscriptionId) -> usize {
         .items
         .len()
 }
+
+/// History is pruned by when it was recorded, strictly before the cutoff,
+/// subscription by subscription: two subscriptions' deliveries recorded a
+/// second apart, and cutoffs at and a millisecond after each.
+pub async fn pruning_takes_what_is_older_than_the_cutoff_and_nothing_newer(s: DynStore) {
+    let t0 = now_ms();
+    let start = t0 + Duration::minutes(15);
+    let (_, a) = world(&s, start, t0 + Duration::seconds(1), 3).await;
+    let creator = s.get_subscription(&a).await.unwrap().creator_id;
+    let (b, _) = s
+        .subscribe(&NewSubscription {
+            creator_id: creator,
+            hook_url: "https://other.example/".into(),
+            event: "webinar.reminder.all".into(),
+            webinar_id: None,
+            mango_id: None,
+            secret: tminus::signing::new_secret(),
+            max_concurrency: 4,
+            rate_per_second: None,
+            batch_size: 1,
+        })
+        .await
+        .unwrap();
+    let now = t0 + Duration::seconds(2);
+    fire(&s, now, start).await;
+    // Each subscription's three deliveries, recorded a second apart.
+    let (ta, tb) = (now, now + Duration::seconds(1));
+    for (sub, at) in [(&a, ta), (&b.id, tb)] {
+        let c = s
+            .claim_deliveries(sub, now, 10, "A", now + Duration::seconds(60))
+            .await
+            .unwrap();
+        let done: Vec<i64> = c.slices.iter().map(|x| x.0).collect();
+        record(
+            &s,
+            c.jobs.iter().map(|j| delivered(j, at)).collect(),
+            &done,
+            at,
+        )
+        .await;
+    }
+    let (s, a, b) = (&s, &a, &b.id);
+    let prune = |before| async move {
+        for sub in [a, b] {
+            s.prune_history(sub, before, 100).await.unwrap();
+        }
+        (listed(s, a).await, listed(s, b).await)
+    };
+    let ms = Duration::milliseconds(1);
+    assert_eq!(prune(ta).await, (3, 3), "nothing is older than A's record");
+    assert_eq!(prune(ta + ms).await, (0, 3), "A's are older; B's are not");
+    assert_eq!(prune(tb).await, (0, 3), "B's are not older than the cutoff");
+    assert_eq!(prune(tb + ms).await, (0, 0));
+}
