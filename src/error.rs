@@ -113,6 +113,16 @@ impl ApiError {
         }
     }
 
+    /// 409: the same idempotent request is still running; try again in a
+    /// second.
+    pub fn in_progress(message: impl Into<String>) -> Self {
+        let mut e = Self::new(StatusCode::CONFLICT, "idempotency_key_in_use", message);
+        if let ApiError::Client { retry_after, .. } = &mut e {
+            *retry_after = Some(1);
+        }
+        e
+    }
+
     /// A 408: the request's body did not arrive in time. The connection is
     /// closed after the answer, as the rest of the body may still be coming.
     pub fn request_timeout() -> Self {

@@ -6,9 +6,12 @@
 //! survive a restart and hold across instances on PostgreSQL.
 //!
 //! What is remembered: answers that depend only on the request (2xx and
-//! 4xx); not 401, 408 and 429, which depend on the moment, nor a 5xx. Two
-//! first requests racing with one key both run; the first answer stored
-//! is the one repeats get. Only a caller with the admin token is served
+//! 4xx); not 401, 408 and 429, which depend on the moment, nor a 5xx. The
+//! key is reserved before the request runs: a second request with it while
+//! the first runs (here or on another instance) is answered `409
+//! idempotency_key_in_use` with `Retry-After: 1`, and runs nothing; a
+//! reservation whose request died with its process lapses after five
+//! minutes. Only a caller with the admin token is served
 //! here (anyone else goes on to be refused, without a store lookup), and
 //! the answers are sealed like signing secrets when `--secret-key` is set
 //! (an API key's answer holds the key).
@@ -31,6 +34,11 @@ pub const HEADER: &str = "idempotency-key";
 const KEPT: chrono::Duration = chrono::Duration::hours(24);
 /// Longest key.
 const MAX_KEY: usize = 255;
+/// The status of a reservation: the first request with the key is running.
+const PENDING: u16 = 0;
+/// A reservation older than this is a request that died with its process:
+/// the next request with the key runs.
+const STALE: chrono::Duration = chrono::Duration::minutes(5);
 /// The answers kept: small JSON bodies; anything larger is not kept.
 const MAX_ANSWER: usize = 1024 * 1024;
 
@@ -111,45 +119,64 @@ async fn run(s: &AppState, req: Request, next: Next) -> Result<Response, ApiErro
         &bytes,
     ]);
     let now = s.ctx.clock.now();
-    if let Some(r) = s.ctx.store.remembered(&caller, &key, now - KEPT).await? {
-        return replay(s, r, &hash);
+    // Reserve the key before running the request: a second request with
+    // it, here or on another instance, waits for the answer instead of
+    // running too.
+    let marker = format!("pending:{}", crate::domain::ids::new_id()).into_bytes();
+    let reservation = Remembered {
+        caller: caller.clone(),
+        key: key.clone(),
+        request_hash: hash.clone(),
+        status: PENDING,
+        body: marker.clone(),
+        created_at: now,
+    };
+    let held = s
+        .ctx
+        .store
+        .remember(&reservation, now - KEPT, now - STALE)
+        .await?;
+    if held.body != marker {
+        return replay(s, held, &hash);
     }
     let answer = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
     if !kept(answer.status()) {
+        s.ctx.store.forget(&caller, &key, &marker).await?;
         return Ok(answer);
     }
     let (head, body) = answer.into_parts();
-    let body = Limited::new(body, MAX_ANSWER)
-        .collect()
-        .await
-        .map_err(|e| anyhow::anyhow!("reading an answer to remember: {e}"))?
-        .to_bytes();
+    let body = match Limited::new(body, MAX_ANSWER).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            s.ctx.store.forget(&caller, &key, &marker).await?;
+            return Err(anyhow::anyhow!("reading an answer to remember: {e}").into());
+        }
+    };
     let sealed = s.ctx.secrets.seal(&String::from_utf8_lossy(&body));
     let r = Remembered {
-        caller,
-        key,
-        request_hash: hash.clone(),
         status: head.status.as_u16(),
         body: sealed.into_bytes(),
-        created_at: now,
+        ..reservation
     };
-    let kept = s.ctx.store.remember(&r, now - KEPT).await?;
-    if kept.request_hash != hash {
-        // Another request with this key was answered first meanwhile.
-        return replay(s, kept, &hash);
-    }
+    s.ctx.store.settle(&r, &marker).await?;
     Ok(Response::from_parts(head, Body::from(body)))
 }
 
-/// The remembered answer, or the refusal of a different request.
+/// The remembered answer, or the refusal of a different request, or of
+/// one whose first request is still running.
 fn replay(s: &AppState, r: Remembered, hash: &str) -> Result<Response, ApiError> {
     if r.request_hash != hash {
         return Err(ApiError::invalid(
             "idempotency_key_reused",
             "Idempotency-Key",
             "this Idempotency-Key was used for another request; use a new key",
+        ));
+    }
+    if r.status == PENDING {
+        return Err(ApiError::in_progress(
+            "a request with this Idempotency-Key is still running; send it again in a moment to get its answer",
         ));
     }
     let status =

@@ -183,3 +183,54 @@ async fn a_repeat_to_another_instance_gets_the_first_answer_on_postgres() {
     b.stop().await;
     db.drop_now().await;
 }
+
+/// Two first requests with one key at once, to `a` and `b` (the same
+/// service, or two instances): a bulk registration long enough for them to
+/// overlap. One runs; the other gets its answer, or `409
+/// idempotency_key_in_use` while it runs, and runs nothing.
+async fn racing_first_requests(a: &TestApp, b: &TestApp) {
+    let (cid, _) = a.creator().await;
+    let wid = a.webinar(&cid, 7200).await;
+    let people: Vec<Value> = (0..20_000)
+        .map(|i| json!({"name": format!("P {i}"), "email": format!("p{i}@example.com")}))
+        .collect();
+    let path = format!("/webinars/{wid}/participants/bulk");
+    let body = json!(people);
+    let (one, two) = tokio::join!(
+        post(a, &path, "k-race", body.clone()),
+        post(b, &path, "k-race", body.clone())
+    );
+    let answers = [one, two];
+    let ran: Vec<_> = answers.iter().filter(|(s, _)| *s == 200).collect();
+    assert!(!ran.is_empty(), "{answers:?}");
+    for (s, text) in &answers {
+        match s.as_u16() {
+            200 => assert_eq!(text, &ran[0].1, "two answers: both ran"),
+            409 => assert!(text.contains("idempotency_key_in_use"), "{text}"),
+            _ => panic!("{s}: {text}"),
+        }
+    }
+    let first: Value = serde_json::from_str(&ran[0].1).unwrap();
+    assert_eq!(first["created"], 20_000, "{first}");
+    // Once the first has answered, a repeat gets its answer.
+    assert_eq!(post(b, &path, "k-race", body).await, ran[0].clone());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_first_requests_with_one_key_run_once() {
+    let app = spawn_app().await;
+    racing_first_requests(&app, &app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/test runs it"]
+async fn racing_first_requests_to_two_instances_run_once_on_postgres() {
+    let db = crate::pg::fresh().await;
+    let (u1, u2) = (db.url.clone(), db.url.clone());
+    let mut a = crate::helpers::spawn_with(|c| c.database = u1).await;
+    let mut b = crate::helpers::spawn_with(|c| c.database = u2).await;
+    racing_first_requests(&a, &b).await;
+    a.stop().await;
+    b.stop().await;
+    db.drop_now().await;
+}

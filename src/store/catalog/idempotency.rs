@@ -36,10 +36,15 @@ impl<B: Backend> Idempotency for B {
         rows.first().map(remembered).transpose()
     }
 
-    async fn remember(&self, r: &Remembered, since: DateTime<Utc>) -> StoreResult<Remembered> {
+    async fn remember(
+        &self,
+        r: &Remembered,
+        since: DateTime<Utc>,
+        stale: DateTime<Utc>,
+    ) -> StoreResult<Remembered> {
         self.execute(
-            "DELETE FROM idempotency WHERE created_at < $1",
-            params![since],
+            "DELETE FROM idempotency WHERE created_at < $1 OR (status = 0 AND created_at < $2)",
+            params![since, stale],
         )
         .await?;
         let sql = format!(
@@ -59,5 +64,20 @@ impl<B: Backend> Idempotency for B {
             .remembered(&r.caller, &r.key, since)
             .await?
             .unwrap_or_else(|| r.clone()))
+    }
+
+    async fn settle(&self, r: &Remembered, marker: &Vec<u8>) -> StoreResult<()> {
+        let sql = "UPDATE idempotency SET status = $3, body = $4
+                   WHERE caller = $1 AND key = $2 AND status = 0 AND body = $5";
+        let p = params![&r.caller, &r.key, u32::from(r.status), &r.body, marker];
+        self.execute(sql, p).await.map(drop)
+    }
+
+    async fn forget(&self, caller: &str, key: &str, marker: &Vec<u8>) -> StoreResult<()> {
+        let sql =
+            "DELETE FROM idempotency WHERE caller = $1 AND key = $2 AND status = 0 AND body = $3";
+        self.execute(sql, params![caller, key, marker])
+            .await
+            .map(drop)
     }
 }

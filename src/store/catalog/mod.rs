@@ -222,10 +222,22 @@ pub trait Idempotency: Send + Sync + 'static {
         key: &str,
         since: DateTime<Utc>,
     ) -> StoreResult<Option<Remembered>>;
-    /// Remembers an answer unless one is already kept for its (caller,
-    /// key) since `since` (the first wins, another instance's included);
-    /// forgets those older. Returns the one kept.
-    async fn remember(&self, r: &Remembered, since: DateTime<Utc>) -> StoreResult<Remembered>;
+    /// Remembers an answer (or a reservation: status 0, a marker as its
+    /// body) unless one is already kept for its (caller, key) since
+    /// `since` (the first wins, another instance's included); forgets
+    /// those older, and reservations made before `stale` (their request
+    /// died with its process). Returns the one kept.
+    async fn remember(
+        &self,
+        r: &Remembered,
+        since: DateTime<Utc>,
+        stale: DateTime<Utc>,
+    ) -> StoreResult<Remembered>;
+    /// Turns the reservation whose body is `marker` into the answer `r`.
+    async fn settle(&self, r: &Remembered, marker: &Vec<u8>) -> StoreResult<()>;
+    /// Drops the reservation whose body is `marker` (its answer is not
+    /// kept: a 5xx, a 401, a 429).
+    async fn forget(&self, caller: &str, key: &str, marker: &Vec<u8>) -> StoreResult<()>;
 }
 
 /// What operators need of the store: the figures `/metrics` reads at

@@ -68,6 +68,7 @@ on_both!(
     happy_path::acknowledged_first_attempts_read_back_like_rows,
     happy_path::a_delivery_acknowledged_twice_is_listed_once,
     remembered::the_first_answer_is_kept_for_a_day,
+    remembered::a_reservation_holds_the_key_until_settled_forgotten_or_stale,
     upkeep::queue_figures_read_the_store,
     upkeep::pruning_spares_fan_outs_with_work_left,
     upkeep::pruning_takes_what_is_older_than_the_cutoff_and_nothing_newer,
