@@ -52,6 +52,7 @@ mod ssrf;
 mod staging;
 mod store;
 mod store_errors;
+mod strict_bodies;
 mod story;
 mod times;
 mod timing;
