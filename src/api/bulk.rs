@@ -8,7 +8,8 @@
 //! limit before a byte is read (413), a body that grows past it when it
 //! does (413), and the entry over the maximum count as soon as it arrives
 //! (422), without reading the rest. Errors name the entry: `[3].email` in an
-//! array, `line 4` for NDJSON that does not parse.
+//! array, `line 4` for NDJSON that does not parse. An entry is read as any
+//! JSON body is (`json_body`): an object, with no key twice.
 //!
 //! Two halves: [`read`] receives the body on the async side, counts its
 //! bytes and hands the chunks over a small channel to the parser, which
@@ -18,6 +19,7 @@
 
 use super::deadline::ReadDeadline;
 use super::extract::{body_error, json_error, parse_json, typed};
+use super::json_body::Duplicates;
 use crate::error::ApiError;
 use axum::body::Bytes;
 use axum::extract::Request;
@@ -25,7 +27,6 @@ use axum::http::{header, StatusCode};
 use bytes::Buf;
 use http_body_util::BodyExt;
 use serde::de::{self, DeserializeOwned, DeserializeSeed, SeqAccess, Visitor};
-use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -192,7 +193,7 @@ impl Read for Chunks {
 
 /// A JSON array, entry by entry. A refusal raises `stop`, which ends the
 /// input under the parser.
-fn array<In: DeserializeOwned, Out>(
+pub(super) fn array<In: DeserializeOwned, Out>(
     reader: impl Read,
     stop: Arc<AtomicBool>,
     limits: Limits,
@@ -248,7 +249,19 @@ impl<'de, In: DeserializeOwned, Out> Visitor<'de> for Entries<'_, In, Out> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let mut i = 0;
-        while let Some(entry) = seq.next_element::<Value>()? {
+        let dups = Duplicates::default();
+        loop {
+            let entry = match seq.next_element_seed(dups.seed()) {
+                Ok(Some(entry)) => entry,
+                Ok(None) => break,
+                Err(e) => {
+                    if let Some(r) = dups.refusal() {
+                        *self.refusal = Some(r.within(&format!("[{i}]")));
+                        self.stop.store(true, Ordering::Relaxed);
+                    }
+                    return Err(e);
+                }
+            };
             let kept = if i == self.limits.entries {
                 Err(self.limits.count_refused())
             } else {

@@ -55,6 +55,14 @@ fn an_array_is_checked_entry_by_entry() {
     assert_eq!(field(parse(r#"[{"n": 1}] x"#)).0, "malformed_json");
     assert_eq!(field(parse(r#"{"n": 1}"#)).0, "invalid_type");
     assert_eq!(
+        field(parse(r#"[{"n": 1}, {"n": 3, "n": 5}]"#)),
+        ("duplicate_key", Some("[1].n".into()))
+    );
+    assert_eq!(
+        field(parse(r#"[{"n": 1}, [3]]"#)),
+        ("invalid_type", Some("[1]".into()))
+    );
+    assert_eq!(
         field(parse("[]")),
         ("invalid_batch", Some("numbers".into()))
     );
@@ -92,6 +100,14 @@ fn ndjson_is_checked_line_by_line() {
     assert_eq!(
         field(parse("{\"n\": 1}\n{\"n\": 1\n")),
         ("malformed_json", Some("line 2".into()))
+    );
+    assert_eq!(
+        field(parse("{\"n\": 1}\n{\"n\": 1, \"n\": 3}\n")),
+        ("duplicate_key", Some("line 2".into()))
+    );
+    assert_eq!(
+        field(parse("{\"n\": 1}\n[3]\n")),
+        ("invalid_type", Some("line 2".into()))
     );
     assert_eq!(
         field(parse("{\"n\": 1}\n{\"n\": 3}\n{\"n\": 5}\n{\"n\": 7}\n{{{")),

@@ -6,6 +6,7 @@
 
 use super::client::ClientAddr;
 pub use super::deadline::{is_timeout, BodyTimedOut, DeadlineBody, ReadDeadline};
+pub use super::json_body::{json_error, parse_json, typed};
 use super::AppState;
 use crate::error::ApiError;
 use axum::body::{Body, Bytes};
@@ -13,12 +14,12 @@ use axum::extract::path::ErrorKind;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// A JSON body, parsed strictly (types say `deny_unknown_fields`).
+/// A JSON body, parsed strictly ([`parse_json`]: an object, no key twice;
+/// types say `deny_unknown_fields`).
 pub struct ApiJson<T>(pub T);
 
 /// When `req`'s body must have arrived: `--body-timeout` after its headers.
@@ -79,64 +80,6 @@ pub fn body_error(e: &(dyn std::error::Error + 'static)) -> ApiError {
     }
 }
 
-/// Parses a JSON body: malformed JSON is a 400, a string with a control
-/// character a 422 ([`super::plain`]), then [`typed`].
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| json_error(String::new(), e))?;
-    typed(value)
-}
-
-/// Types a parsed body, after refusing control characters in its strings,
-/// with the path of the offending field in the error.
-pub fn typed<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
-    super::plain::json(&value)?;
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        json_error(path, e.into_inner())
-    })
-}
-
-/// A JSON error as the API answers it: `path` is the container the error
-/// is in (`.` or empty at the top), serde's message names the field.
-pub fn json_error(path: String, inner: serde_json::Error) -> ApiError {
-    let msg = inner.to_string();
-    let quoted = msg.split('`').nth(1).map(str::to_owned);
-    let top = path == "." || path.is_empty();
-    // The offending field's full path: the container, and the field
-    // serde's message names.
-    let at = |name: Option<String>| -> String {
-        let name = name.unwrap_or_default();
-        match (top, name.is_empty()) {
-            (true, _) => name,
-            (false, true) => path.clone(),
-            (false, false) if path.ends_with(&name) => path.clone(),
-            (false, false) => format!("{path}.{name}"),
-        }
-    };
-    if inner.is_syntax() || inner.is_eof() {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed_json",
-            format!("request body is not valid JSON: {msg}"),
-        )
-    } else if inner.is_io() {
-        ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", msg)
-    } else if msg.starts_with("unknown field") {
-        ApiError::new(StatusCode::BAD_REQUEST, "unknown_field", msg.clone()).on(&at(quoted))
-    } else if msg.starts_with("missing field") {
-        ApiError::new(StatusCode::BAD_REQUEST, "missing_field", msg.clone()).on(&at(quoted))
-    } else if top {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_type", msg)
-    } else {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_type",
-            format!("{path}: {msg}"),
-        )
-        .on(&path)
-    }
-}
-
 impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     type Rejection = ApiError;
 
@@ -162,7 +105,7 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     let de = serde_urlencoded::Deserializer::new(url::form_urlencoded::parse(query.as_bytes()));
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
-        let msg = e.into_inner().to_string();
+        let msg = super::json_words::reword(&e.into_inner().to_string());
         // serde names an unknown or missing parameter in its message; the
         // path names the one whose value is wrong.
         let named = msg.split('`').nth(1).unwrap_or_default().to_owned();
@@ -255,8 +198,29 @@ async fn credential<'p>(
 ) -> Result<(ClientAddr, Option<&'p str>), ApiError> {
     let Ok(client) = ClientAddr::from_request_parts(parts, state).await;
     not_blocked(state, client)?;
-    let value = parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let value = single_header(&parts.headers, name)?.and_then(|v| v.to_str().ok());
     Ok((client, value))
+}
+
+/// Header `name`'s value, if sent; a 400 `duplicate_header` naming it if
+/// sent more than once. A credential or a key given twice could be read
+/// one way by a proxy in front and another by tminus, so neither is
+/// chosen.
+pub fn single_header<'h>(
+    headers: &'h HeaderMap,
+    name: &str,
+) -> Result<Option<&'h HeaderValue>, ApiError> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "duplicate_header",
+            format!("the {name} header is given more than once; send it once"),
+        )
+        .on(name));
+    }
+    Ok(first)
 }
 
 /// Proof that the request carries the platform's admin token.

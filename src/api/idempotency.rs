@@ -16,7 +16,7 @@
 //! the answers are sealed like signing secrets when `--secret-key` is set
 //! (an API key's answer holds the key).
 
-use super::extract::{body_error, read_deadline};
+use super::extract::{body_error, read_deadline, single_header};
 use super::{AppState, BODY_LIMIT, BULK_BODY_LIMIT, BULK_MIN_RATE};
 use crate::error::ApiError;
 use crate::store::Remembered;
@@ -66,9 +66,10 @@ fn hex_sha256(parts: &[&[u8]]) -> String {
 /// Whether `req` carries the admin token (compared as digests, as the
 /// route's own check does).
 fn admin(req: &Request, s: &AppState) -> bool {
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
+    // A token sent twice is not taken here: the route refuses it.
+    let given = single_header(req.headers(), header::AUTHORIZATION.as_str())
+        .ok()
+        .flatten()
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     given.is_some_and(|g| {
@@ -87,9 +88,8 @@ pub async fn layer(State(s): State<AppState>, req: Request, next: Next) -> Respo
 }
 
 async fn run(s: &AppState, req: Request, next: Next) -> Result<Response, ApiError> {
-    let key = req.headers()[HEADER]
-        .to_str()
-        .ok()
+    let key = single_header(req.headers(), HEADER)?
+        .and_then(|v| v.to_str().ok())
         .filter(|k| !k.is_empty() && k.len() <= MAX_KEY)
         .ok_or_else(|| {
             ApiError::invalid(

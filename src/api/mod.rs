@@ -18,6 +18,8 @@ mod fuzz;
 mod hook_checks;
 mod idempotency;
 mod integration;
+mod json_body;
+mod json_words;
 mod lookup;
 mod metrics;
 pub mod openapi;

@@ -14,6 +14,7 @@ mod pool;
 mod recorder;
 pub mod retry;
 pub mod send;
+mod tls;
 mod unit;
 mod view;
 mod work;

@@ -102,7 +102,7 @@ impl Sender {
     /// Builds the connector: `timeout` per attempt, the system resolver
     /// behind the target guard, and receivers' certificates checked (their
     /// names included) against the public web roots and the certificates in
-    /// `ca`, if given.
+    /// `ca`, if given, which are also pinned (`tls`).
     pub fn new(
         timeout: Duration,
         policy: Policy,
@@ -124,19 +124,7 @@ impl Sender {
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(timeout.min(Duration::from_secs(10))));
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        if let Some(path) = ca {
-            for cert in crate::config::pem_certificates(path)? {
-                roots.add(cert)?;
-            }
-        }
-        let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        let tls = super::tls::client_config(ca)?;
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()

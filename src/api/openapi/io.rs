@@ -106,7 +106,8 @@ pub fn body_errors(ctx: &mut GenContext, op: &mut Operation) -> Vec<(Option<u16>
             error_response(
                 ctx,
                 op,
-                "The body is not JSON (`malformed_json`), has an unknown or missing field \
+                "The body is not JSON (`malformed_json`), is not a JSON object (`invalid_type`), \
+                 gives a key twice (`duplicate_key`), has an unknown or missing field \
                  (`unknown_field`, `missing_field`) or a value of the wrong type (`invalid_type`).",
             ),
         ),
