@@ -45,6 +45,8 @@ mod retention;
 mod scheduling;
 mod secrets;
 mod seed_copies;
+mod session_guards;
+mod sessions;
 mod shaping;
 mod shutdown;
 mod slow_clients;

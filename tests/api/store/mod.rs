@@ -9,6 +9,7 @@ mod lists;
 mod oversight;
 mod records;
 mod remembered;
+mod sessions;
 mod upkeep;
 
 use crate::pg;
@@ -67,6 +68,7 @@ on_both!(
     happy_path::acknowledged_first_attempts_read_back_like_rows,
     happy_path::a_delivery_acknowledged_twice_is_listed_once,
     remembered::the_first_answer_is_kept_for_a_day,
+    sessions::a_session_lives_until_ended_expired_or_its_key_revoked,
     upkeep::queue_figures_read_the_store,
     upkeep::pruning_spares_fan_outs_with_work_left,
     oversight::fan_outs_are_watched_due_running_and_done,
