@@ -118,22 +118,28 @@ impl FromRequestParts<AppState> for Viewer {
         let base = Base::of(parts.uri.path());
         let signer = signer(s);
         let now = s.ctx.clock.now();
-        let signed = cookies(&parts.headers, base.cookie())
+        // Each signed value of the site's name, most specific path first
+        // as browsers send them (an older cookie of the same name may
+        // follow): the first the store says is live.
+        let signed: Vec<Session> = cookies(&parts.headers, base.cookie())
             .filter_map(|v| signer.open(v, now))
-            .find(|x| base.admits(&x.scope));
-        let Some(session) = signed else {
-            return Err(to_login(base, false));
-        };
-        match s.ctx.store.session_live(&session.id(), now).await {
-            Ok(true) => Ok(Viewer {
-                csrf: signer.csrf(&session),
-                session,
-                base,
-            }),
-            // Logged out, or its key revoked: the cookie goes too.
-            Ok(false) => Err(to_login(base, true)),
-            Err(e) => Err(render::failure(e.into())),
+            .filter(|x| base.admits(&x.scope))
+            .collect();
+        for session in &signed {
+            match s.ctx.store.session_live(&session.id(), now).await {
+                Ok(true) => {
+                    return Ok(Viewer {
+                        csrf: signer.csrf(session),
+                        session: session.clone(),
+                        base,
+                    })
+                }
+                Ok(false) => {}
+                Err(e) => return Err(render::failure(e.into())),
+            }
         }
+        // Logged out, or its key revoked: the cookie goes too.
+        Err(to_login(base, !signed.is_empty()))
     }
 }
 
