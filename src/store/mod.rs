@@ -21,8 +21,8 @@ pub mod sqlite;
 
 pub use batch::{NewParticipants, PackedParticipant, ParticipantRef};
 pub use catalog::{
-    Catalog, History, Idempotency, Platform, Pruned, QueueFigures, Registrations, Subscriptions,
-    Upkeep, Webinars,
+    Catalog, History, Idempotency, Platform, Pruned, QueueFigures, Registrations, SessionRecord,
+    Sessions, Subscriptions, Upkeep, Webinars,
 };
 pub use engine::Engine;
 pub use idempotency::Remembered;

@@ -5,7 +5,9 @@
 //! answer, opens its deliveries and one delivery's attempts, and replays
 //! them with the bulk form once the receiver is fixed; the receiver gets
 //! them. A portal link, opened in the same browser, shows that creator's
-//! subscription only. The running panel follows a fan-out's sent count
+//! subscription only, and leaves the operator logged in: both sessions
+//! live side by side, and logging out of the portal ends the portal's
+//! only. The running panel follows a fan-out's sent count
 //! live, then lets it go when it ends.
 //!
 //! With `TMINUS_SCREENSHOTS=docs/screenshots` the browser also saves the
@@ -109,6 +111,21 @@ impl Browser {
         let button = c.find(Locator::Css("#login button")).await.unwrap();
         button.click().await.unwrap();
         self.text("#next").await;
+    }
+
+    /// Goes to `path` and waits for `css` there (still at `path`: not
+    /// sent to a login form, unless `css` is that form).
+    async fn opens(&self, app: &TestApp, path: &str, css: &str) {
+        let c = &self.client;
+        c.goto(&format!("{}{path}", app.base)).await.unwrap();
+        self.text(css).await;
+        let at = c.current_url().await.unwrap();
+        let want = if css == "#login" {
+            format!("{path}/login")
+        } else {
+            path.to_owned()
+        };
+        assert_eq!(at.path(), want, "{css}");
     }
 
     /// Waits until the text of `css` passes `ok` (a live panel refreshes
@@ -245,6 +262,21 @@ async fn an_operator_replays_a_failing_subscription_in_a_browser() {
     let scroll = "document.getElementById('subscriptions').scrollIntoView({block: 'end'})";
     c.execute(scroll, vec![]).await.unwrap();
     b.screenshot("portal", 1.0).await;
+
+    // The portal did not log the operator out: both sessions live side by
+    // side, each site on its own cookie.
+    b.opens(&app, "/dashboard", "#next").await;
+    b.opens(&app, "/portal", "#subscriptions").await;
+    // Logging out of the portal (its button) ends the portal only.
+    c.find(Locator::Css("form.logout button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.text("#login").await;
+    b.opens(&app, "/portal", "#login").await;
+    b.opens(&app, "/dashboard", "#next").await;
     c.clone().close().await.unwrap();
 }
 

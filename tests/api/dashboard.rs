@@ -18,15 +18,41 @@ pub(crate) fn client() -> reqwest::Client {
         .unwrap()
 }
 
-/// Logs in on `base` (`/dashboard` or `/portal`): the session cookie
-/// (`name=value`) and the whole `Set-Cookie`.
-pub async fn login(app: &TestApp, base: &str, credential: &str) -> (String, String) {
+/// The login form of `base` as a new browser gets it: its cookie
+/// (`tminus_login=value`) and the token the form carries.
+pub async fn login_form(app: &TestApp, base: &str) -> (String, String) {
     let r = client()
-        .post(format!("{}{base}/login", app.base))
-        .form(&[("credential", credential)])
+        .get(format!("{}{base}/login", app.base))
         .send()
         .await
         .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let set = r.headers()[SET_COOKIE].to_str().unwrap();
+    let cookie = set.split(';').next().unwrap().to_owned();
+    (cookie, csrf(&r.text().await.unwrap()))
+}
+
+/// Posts the login form of `base` with a form's (cookie, token).
+pub async fn post_login(
+    app: &TestApp,
+    base: &str,
+    (cookie, token): &(String, String),
+    credential: &str,
+) -> reqwest::Response {
+    client()
+        .post(format!("{}{base}/login", app.base))
+        .header(COOKIE, cookie)
+        .form(&[("credential", credential), ("csrf", token)])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Logs in on `base` (`/dashboard` or `/portal`) through its form: the
+/// session cookie (`name=value`) and the whole `Set-Cookie`.
+pub async fn login(app: &TestApp, base: &str, credential: &str) -> (String, String) {
+    let form = login_form(app, base).await;
+    let r = post_login(app, base, &form, credential).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "{base} login");
     let set = r.headers()[SET_COOKIE].to_str().unwrap().to_owned();
     (set.split(';').next().unwrap().to_owned(), set)
@@ -59,12 +85,8 @@ async fn the_dashboard_opens_with_the_admin_token_in_a_strict_signed_cookie() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(r.headers()[LOCATION], "/dashboard/login");
-    let wrong = client()
-        .post(format!("{}/dashboard/login", app.base))
-        .form(&[("credential", "not-the-token")])
-        .send()
-        .await
-        .unwrap();
+    let form = login_form(&app, "/dashboard").await;
+    let wrong = post_login(&app, "/dashboard", &form, "not-the-token").await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     assert!(wrong.headers().get(SET_COOKIE).is_none());
 
@@ -73,7 +95,7 @@ async fn the_dashboard_opens_with_the_admin_token_in_a_strict_signed_cookie() {
     let title = json!({"title": "<script>alert(1)</script>"});
     app.parked(&cid, title).await;
     let (cookie, set) = login(&app, "/dashboard", ADMIN).await;
-    for flag in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
+    for flag in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/dashboard"] {
         assert!(set.contains(flag), "{set}");
     }
     assert!(
@@ -102,10 +124,11 @@ async fn the_dashboard_opens_with_the_admin_token_in_a_strict_signed_cookie() {
         page(&app, &cookie, "/portal").await.0,
         StatusCode::SEE_OTHER
     );
-    // Logging out ends the cookie.
+    // Logging out ends the cookie (and the session: `sessions.rs`).
     let out = client()
         .post(format!("{}/dashboard/logout", app.base))
         .header(COOKIE, &cookie)
+        .form(&[("csrf", csrf(&html))])
         .send()
         .await
         .unwrap();

@@ -49,6 +49,8 @@ mod rotation;
 mod scheduling;
 mod secrets;
 mod seed_copies;
+mod session_guards;
+mod sessions;
 mod shaping;
 mod shutdown;
 mod slow_clients;

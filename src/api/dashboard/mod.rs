@@ -10,6 +10,7 @@
 //! script are in the binary.
 
 mod link;
+mod login;
 mod pages;
 mod render;
 mod session;
@@ -29,15 +30,15 @@ pub fn routes() -> Router<AppState> {
     let mut r = Router::new()
         .route("/dashboard/assets/style.css", get(style))
         .route("/dashboard/assets/live.js", get(script))
-        .route("/portal/enter", get(viewer::enter));
+        .route("/portal/enter", get(login::enter));
     for base in ["/dashboard", "/portal"] {
         r = r
             .route(base, get(pages::overview))
             .route(
                 &format!("{base}/login"),
-                get(viewer::login_form).post(viewer::login),
+                get(login::login_form).post(login::login),
             )
-            .route(&format!("{base}/logout"), post(viewer::logout))
+            .route(&format!("{base}/logout"), post(login::logout))
             .route(&format!("{base}/running"), get(pages::running))
             .route(
                 &format!("{base}/subscriptions/{{id}}"),

@@ -128,6 +128,7 @@ async fn page(
 
 #[derive(Deserialize)]
 pub struct ReplayForm {
+    #[serde(default)]
     csrf: String,
     since: String,
     until: String,
@@ -168,10 +169,12 @@ pub async fn replay(
     Ok(back(&v, &sub, &format!("?replayed={n}")))
 }
 
-/// A form that carries only the session's token.
+/// A form that carries only the session's token (absent: refused as a
+/// wrong one).
 #[derive(Deserialize)]
 pub struct RetryForm {
-    csrf: String,
+    #[serde(default)]
+    pub csrf: String,
 }
 
 /// One delivery's replay button.
@@ -221,7 +224,7 @@ fn back(v: &Viewer, sub: &Subscription, query: &str) -> Response {
 }
 
 /// A form without this session's token: from another page, or an old one.
-fn stale() -> Failed {
+pub fn stale() -> Failed {
     ApiError::new(
         StatusCode::FORBIDDEN,
         "invalid_csrf",

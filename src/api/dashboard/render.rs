@@ -87,8 +87,8 @@ fn layout(base: Base, title: &str, v: Option<&Viewer>, body: Markup) -> Page {
     })
 }
 
-/// The login form, with why the last try failed.
-pub fn login(base: Base, error: Option<&str>) -> Page {
+/// The login form, with why the last try failed, and its token.
+pub fn login(base: Base, error: Option<&str>, csrf: &str) -> Page {
     let label = match base {
         Base::Dashboard => "Admin token",
         Base::Portal => "API key (x-api-key)",
@@ -101,6 +101,7 @@ pub fn login(base: Base, error: Option<&str>) -> Page {
             h1 { "Log in" }
             @if let Some(e) = error { p.error role="alert" { (e) } }
             form #login method="post" action={ (base.path()) "/login" } {
+                input type="hidden" name="csrf" value=(csrf);
                 label for="credential" { (label) }
                 input #credential type="password" name="credential" autocomplete="off" required;
                 button type="submit" { "Log in" }

@@ -2,9 +2,12 @@
 //! under a key derived from the admin token, so every instance sharing the
 //! token accepts them and changing the token ends them all. A session says
 //! who it is for (the operator, or one creator), until when, and carries a
-//! random nonce from which the forms' CSRF token is derived; a portal link
-//! says which creator and until when. Neither holds a credential. Pure:
-//! the caller gives the instant.
+//! random nonce, made here at login, never taken from the client: its hash
+//! is the session's id in the store (where logout and key revocation end
+//! it, `viewer`), and the forms' CSRF token is derived from it. A portal
+//! link says which creator and until when; the login form's token is
+//! derived from a random value its own cookie holds. None holds a
+//! credential. Pure: the caller gives the instant.
 
 use crate::store::CreatorId;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -32,6 +35,29 @@ pub struct Session {
     pub expires: DateTime<Utc>,
     /// Random, per session: the CSRF token is derived from it.
     pub nonce: String,
+}
+
+impl Session {
+    /// The session's id in the store: a hash of its nonce, so the store
+    /// holds nothing a cookie could be made from.
+    pub fn id(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(b"tminus session id\0");
+        h.update(self.nonce.as_bytes());
+        hex::encode(h.finalize())
+    }
+}
+
+/// 16 random bytes, as cookie-safe text.
+fn random() -> String {
+    let mut bytes = [0u8; 16];
+    rand::Rng::fill(&mut rand::rng(), &mut bytes);
+    B64.encode(bytes)
+}
+
+/// A fresh value for the login form's cookie (see [`Signer::login_token`]).
+pub fn login_nonce() -> String {
+    random()
 }
 
 /// The signing key.
@@ -73,12 +99,10 @@ impl Signer {
         // Whole milliseconds, as the cookie carries it.
         let expires =
             DateTime::from_timestamp_millis(expires.timestamp_millis()).unwrap_or(expires);
-        let mut nonce = [0u8; 16];
-        rand::Rng::fill(&mut rand::rng(), &mut nonce);
         let s = Session {
             scope,
             expires,
-            nonce: B64.encode(nonce),
+            nonce: random(),
         };
         let who = match &s.scope {
             Scope::Operator => "op".to_owned(),
@@ -114,6 +138,19 @@ impl Signer {
     /// guard; this is the second).
     pub fn csrf(&self, s: &Session) -> String {
         self.mac("csrf", &s.nonce)
+    }
+
+    /// The token the login form carries for the login cookie `nonce`: a
+    /// page of another site can neither read the form nor send the
+    /// `SameSite=Strict` cookie, so it cannot post a login of its own.
+    pub fn login_token(&self, nonce: &str) -> String {
+        self.mac("login", nonce)
+    }
+
+    /// Whether a login form's `token` is the one for the cookie `nonce`.
+    pub fn login_checks(&self, nonce: &str, token: &str) -> bool {
+        let want = self.login_token(nonce);
+        !nonce.is_empty() && Sha256::digest(want.as_bytes()) == Sha256::digest(token.as_bytes())
     }
 
     /// A portal link's token: creator `c`, until `expires`.
@@ -160,6 +197,22 @@ mod tests {
             Some(Scope::Operator)
         );
         assert_ne!(signer.csrf(&s), signer.csrf(&op));
+        // Each session its own id, none of them its cookie.
+        assert_ne!(s.id(), op.id());
+        assert!(!v.contains(&s.id()));
+    }
+
+    #[test]
+    fn a_login_token_fits_its_cookie_only() {
+        let signer = Signer::new("admin");
+        let (a, b) = (login_nonce(), login_nonce());
+        assert_ne!(a, b);
+        let t = signer.login_token(&a);
+        assert!(signer.login_checks(&a, &t));
+        assert!(!signer.login_checks(&b, &t));
+        assert!(!signer.login_checks(&a, ""));
+        assert!(!signer.login_checks("", &signer.login_token("")));
+        assert!(!Signer::new("other").login_checks(&a, &t));
     }
 
     #[test]

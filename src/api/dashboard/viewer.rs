@@ -1,30 +1,25 @@
-//! Who is looking: the session cookie read into a [`Viewer`] (a page
-//! without one sends the browser to its login form), and the ways in and
-//! out: the login forms (the admin token for `/dashboard`, an API key for
-//! `/portal`), a portal link (`/portal/enter?token=`), and logout. The
-//! cookie is `Secure`, `HttpOnly` and `SameSite=Strict`, and holds a
-//! signed session (`session`), never the token or the key.
+//! Who is looking: the site's session cookie read into a [`Viewer`] (a page
+//! without a live session sends the browser to its login form), and the
+//! cookies themselves. Each site has its own: `tminus_session` with
+//! `Path=/dashboard` for the operator, `tminus_portal` with `Path=/portal`
+//! for a creator, so a portal opened in the operator's browser leaves the
+//! operator's session alone. Every cookie is `Secure`, `HttpOnly` and
+//! `SameSite=Strict`, and holds a signed session (`session`), never the
+//! token or the key. A signed session opens pages only while the store
+//! says it is live (`store::Sessions`): not logged out, not expired, and
+//! its API key, if it was opened with one, not revoked. The ways in and
+//! out are in `login`.
 
 use super::render;
 use super::session::{Scope, Session, Signer};
-use crate::api::client::ClientAddr;
-use crate::api::extract::{failed, key_hash, not_blocked};
 use crate::api::AppState;
-use crate::store::{CreatorId, StoreError, Subscription};
-use axum::extract::{FromRequestParts, Query, State};
+use crate::store::{CreatorId, Subscription};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use chrono::Duration;
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
-
-/// The cookie's name.
-const COOKIE: &str = "tminus_session";
-
-/// How long a login lasts.
-const SESSION_HOURS: i64 = 12;
 
 /// Which of the two sites a page belongs to.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -36,7 +31,7 @@ pub enum Base {
 }
 
 impl Base {
-    /// Where the site's pages live.
+    /// Where the site's pages live (and the path of its cookies).
     pub fn path(self) -> &'static str {
         match self {
             Base::Dashboard => "/dashboard",
@@ -44,14 +39,31 @@ impl Base {
         }
     }
 
-    fn of(path: &str) -> Base {
+    /// The name of the site's session cookie.
+    pub fn cookie(self) -> &'static str {
+        match self {
+            Base::Dashboard => "tminus_session",
+            Base::Portal => "tminus_portal",
+        }
+    }
+
+    /// The site a request's path belongs to.
+    pub fn of(path: &str) -> Base {
         if path.starts_with("/portal") {
             Base::Portal
         } else {
             Base::Dashboard
         }
     }
+
+    /// Whether a session of `scope` is one of this site's.
+    fn admits(self, scope: &Scope) -> bool {
+        matches!(scope, Scope::Operator) == (self == Base::Dashboard)
+    }
 }
+
+/// The name of the login form's cookie (one per site, by its path).
+pub const LOGIN_COOKIE: &str = "tminus_login";
 
 /// A signed-in browser on one of the two sites.
 pub struct Viewer {
@@ -81,20 +93,21 @@ impl Viewer {
     }
 }
 
-fn signer(s: &AppState) -> Signer {
+/// The signer for this service's admin token.
+pub fn signer(s: &AppState) -> Signer {
     Signer::new(&s.ctx.admin_token)
 }
 
-/// The session cookie's value, if the request has one.
-fn cookie(parts: &Parts) -> Option<&str> {
-    parts
-        .headers
+/// Every value the request has for cookie `name` (a browser may send an
+/// older one of the same name too, set for another path).
+pub fn cookies<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
+        .filter(move |(k, _)| *k == name)
         .map(|(_, v)| v)
 }
 
@@ -104,121 +117,51 @@ impl FromRequestParts<AppState> for Viewer {
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Response> {
         let base = Base::of(parts.uri.path());
         let signer = signer(s);
-        let session = cookie(parts)
-            .and_then(|v| signer.open(v, s.ctx.clock.now()))
-            .filter(|x| matches!(x.scope, Scope::Operator) == (base == Base::Dashboard));
-        match session {
-            Some(session) => Ok(Viewer {
-                csrf: signer.csrf(&session),
-                session,
-                base,
-            }),
-            None => Err(Redirect::to(&format!("{}/login", base.path())).into_response()),
+        let now = s.ctx.clock.now();
+        // Each signed value of the site's name, most specific path first
+        // as browsers send them (an older cookie of the same name may
+        // follow): the first the store says is live.
+        let signed: Vec<Session> = cookies(&parts.headers, base.cookie())
+            .filter_map(|v| signer.open(v, now))
+            .filter(|x| base.admits(&x.scope))
+            .collect();
+        for session in &signed {
+            match s.ctx.store.session_live(&session.id(), now).await {
+                Ok(true) => {
+                    return Ok(Viewer {
+                        csrf: signer.csrf(session),
+                        session: session.clone(),
+                        base,
+                    })
+                }
+                Ok(false) => {}
+                Err(e) => return Err(render::failure(e.into())),
+            }
         }
+        // Logged out, or its key revoked: the cookie goes too.
+        Err(to_login(base, !signed.is_empty()))
     }
 }
 
-/// The `Set-Cookie` for a session value, or one that ends it (`None`).
-fn set_cookie(value: Option<(&str, Duration)>) -> HeaderValue {
-    let (v, age) = value.unwrap_or(("", Duration::zero()));
+/// To the site's login form; `forget` also ends the browser's cookie.
+pub fn to_login(base: Base, forget: bool) -> Response {
+    let mut r = Redirect::to(&format!("{}/login", base.path())).into_response();
+    if forget {
+        r.headers_mut()
+            .insert(header::SET_COOKIE, set_cookie(base, base.cookie(), None));
+    }
+    r
+}
+
+/// The `Set-Cookie` for cookie `name` of site `base`: `value` for `age`
+/// (`None` for as long as the browser runs), or one that ends it
+/// (`value` `None`).
+pub fn set_cookie(base: Base, name: &str, value: Option<(&str, Option<Duration>)>) -> HeaderValue {
+    let (v, age) = value.unwrap_or(("", Some(Duration::zero())));
+    let age = age.map_or(String::new(), |a| format!("; Max-Age={}", a.num_seconds()));
     let c = format!(
-        "{COOKIE}={v}; Path=/; Max-Age={}; Secure; HttpOnly; SameSite=Strict",
-        age.num_seconds()
+        "{name}={v}; Path={}{age}; Secure; HttpOnly; SameSite=Strict",
+        base.path()
     );
     HeaderValue::from_str(&c).expect("a cookie of safe characters")
-}
-
-/// Starts a session for `scope` and sends the browser to `to`.
-fn signed_in(s: &AppState, scope: Scope, to: &str) -> Response {
-    let age = Duration::hours(SESSION_HOURS);
-    let (_, value) = signer(s).start(scope, s.ctx.clock.now() + age);
-    let mut r = Redirect::to(to).into_response();
-    r.headers_mut()
-        .insert(header::SET_COOKIE, set_cookie(Some((&value, age))));
-    r
-}
-
-/// The login form of the site the path names.
-pub async fn login_form(uri: axum::http::Uri) -> Response {
-    render::login(Base::of(uri.path()), None).into_response()
-}
-
-/// The login form's one field: the admin token or an API key.
-#[derive(Deserialize)]
-pub struct Login {
-    credential: String,
-}
-
-/// Checks the admin token (dashboard) or an API key (portal); failures
-/// count against the client address as the API's do.
-pub async fn login(
-    State(s): State<AppState>,
-    client: ClientAddr,
-    uri: axum::http::Uri,
-    Form(f): Form<Login>,
-) -> Response {
-    let base = Base::of(uri.path());
-    if not_blocked(&s, client).is_err() {
-        let page = render::login(base, Some("Too many failed attempts; try again later."));
-        return (StatusCode::TOO_MANY_REQUESTS, page).into_response();
-    }
-    let scope = match base {
-        Base::Dashboard => {
-            let given = Sha256::digest(f.credential.as_bytes());
-            (given == Sha256::digest(s.ctx.admin_token.as_bytes())).then_some(Scope::Operator)
-        }
-        Base::Portal => match s.ctx.store.creator_for_key(&key_hash(&f.credential)).await {
-            Ok(c) => Some(Scope::Creator(c)),
-            Err(StoreError::NotFound) => None,
-            Err(e) => return render::failure(e.into()),
-        },
-    };
-    match scope {
-        Some(scope) => signed_in(&s, scope, base.path()),
-        None => {
-            let _ = failed(&s, client, crate::error::ApiError::not_found("credential"));
-            let what = match base {
-                Base::Dashboard => "That is not the admin token.",
-                Base::Portal => "That API key is not valid or was revoked.",
-            };
-            (StatusCode::UNAUTHORIZED, render::login(base, Some(what))).into_response()
-        }
-    }
-}
-
-/// Ends the session (the cookie is replaced by an expired one).
-pub async fn logout(uri: axum::http::Uri) -> Response {
-    let base = Base::of(uri.path());
-    let mut r = Redirect::to(&format!("{}/login", base.path())).into_response();
-    r.headers_mut().insert(header::SET_COOKIE, set_cookie(None));
-    r
-}
-
-#[derive(Deserialize)]
-pub struct Enter {
-    token: String,
-}
-
-/// Opens a portal session from a link the platform made. The answer is a
-/// page that moves on by itself: a `SameSite=Strict` cookie set on a
-/// navigation from another site (an e-mail, a chat) is not sent on a
-/// redirect of that same navigation, but is on the page's own next one.
-pub async fn enter(State(s): State<AppState>, Query(q): Query<Enter>) -> Response {
-    match signer(&s).open_link(&q.token, s.ctx.clock.now()) {
-        Some(c) => {
-            let mut r = signed_in(&s, Scope::Creator(c), "/portal");
-            *r.status_mut() = StatusCode::OK;
-            r.headers_mut().remove(header::LOCATION);
-            *r.body_mut() = axum::body::Body::from(render::entering().into_string());
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/html; charset=utf-8"),
-            );
-            r
-        }
-        None => {
-            let page = render::login(Base::Portal, Some("This link is not valid or has expired."));
-            (StatusCode::FORBIDDEN, page).into_response()
-        }
-    }
 }

@@ -8,18 +8,20 @@
 //! (bulk inserts) is per backend, where the dialects really differ.
 //! [`Idempotency`] keeps the answers `Idempotency-Key` repeats. [`Upkeep`]
 //! is what operators need: figures for the metrics, and retention's
-//! deletes; [`Oversight`] gives the dashboard's views. [`Catalog`] is all
-//! eight.
+//! deletes; [`Oversight`] gives the dashboard's views and [`Sessions`] its
+//! logins. [`Catalog`] is all nine.
 //! The hot path is [`super::Engine`].
 
 mod history;
 mod idempotency;
 mod oversight;
 mod platform;
+mod sessions;
 mod subscriptions;
 mod upkeep;
 mod webinars;
 
+pub use sessions::SessionRecord;
 pub use upkeep::{Pruned, QueueFigures};
 
 use super::*;
@@ -240,6 +242,20 @@ pub trait Idempotency: Send + Sync + 'static {
     async fn forget(&self, caller: &str, key: &str, marker: &Vec<u8>) -> StoreResult<()>;
 }
 
+/// The dashboard's and the portal's sessions (`api::dashboard`), kept so
+/// that logout, and revoking the API key a portal login used, end them on
+/// every instance.
+#[async_trait]
+pub trait Sessions: Send + Sync + 'static {
+    /// Records a new session; forgets those expired by its start.
+    async fn start_session(&self, s: &SessionRecord) -> StoreResult<()>;
+    /// Whether session `id` opens pages at `now`: recorded, not ended, not
+    /// expired, and the API key it was opened with (if any) not revoked.
+    async fn session_live(&self, id: &str, now: DateTime<Utc>) -> StoreResult<bool>;
+    /// Ends session `id` (a logout); an ended or unknown one stays so.
+    async fn end_session(&self, id: &str, now: DateTime<Utc>) -> StoreResult<()>;
+}
+
 /// What operators need of the store: the figures `/metrics` reads at
 /// scrape time, and retention's deletes (`crate::retention`), each one
 /// short transaction that spares the rows of fan-outs with work left.
@@ -280,7 +296,15 @@ pub trait Upkeep: Send + Sync + 'static {
 
 /// The whole catalog: what a store answers for the API and the dashboard.
 pub trait Catalog:
-    Platform + Webinars + Registrations + Subscriptions + History + Idempotency + Upkeep + Oversight
+    Platform
+    + Webinars
+    + Registrations
+    + Subscriptions
+    + History
+    + Idempotency
+    + Upkeep
+    + Oversight
+    + Sessions
 {
 }
 
@@ -293,6 +317,7 @@ impl<T> Catalog for T where
         + Idempotency
         + Upkeep
         + Oversight
+        + Sessions
         + ?Sized
 {
 }

@@ -39,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0003_idempotency.sql"),
     include_str!("../../../migrations/postgres/0004_retention.sql"),
     include_str!("../../../migrations/postgres/0005_subscription_scope.sql"),
+    include_str!("../../../migrations/postgres/0006_sessions.sql"),
 ];
 
 /// Connections per instance: enough for the scheduler, every busy lane's

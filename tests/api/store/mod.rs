@@ -10,6 +10,7 @@ mod oversight;
 mod race;
 mod records;
 mod remembered;
+mod sessions;
 mod upkeep;
 
 use crate::pg;
@@ -69,6 +70,7 @@ on_both!(
     happy_path::a_delivery_acknowledged_twice_is_listed_once,
     remembered::the_first_answer_is_kept_for_a_day,
     remembered::a_reservation_holds_the_key_until_settled_forgotten_or_stale,
+    sessions::a_session_lives_until_ended_expired_or_its_key_revoked,
     upkeep::queue_figures_read_the_store,
     upkeep::pruning_spares_fan_outs_with_work_left,
     upkeep::pruning_takes_what_is_older_than_the_cutoff_and_nothing_newer,
