@@ -66,14 +66,15 @@ impl<B: Backend> Idempotency for B {
             .unwrap_or_else(|| r.clone()))
     }
 
-    async fn settle(&self, r: &Remembered, marker: &Vec<u8>) -> StoreResult<()> {
+    async fn settle(&self, r: &Remembered, marker: &[u8]) -> StoreResult<()> {
         let sql = "UPDATE idempotency SET status = $3, body = $4
                    WHERE caller = $1 AND key = $2 AND status = 0 AND body = $5";
-        let p = params![&r.caller, &r.key, u32::from(r.status), &r.body, marker];
+        let marker = marker.to_vec();
+        let p = params![&r.caller, &r.key, u32::from(r.status), &r.body, &marker];
         self.execute(sql, p).await.map(drop)
     }
 
-    async fn forget(&self, caller: &str, key: &str, marker: &Vec<u8>) -> StoreResult<()> {
+    async fn forget(&self, caller: &str, key: &str, marker: &[u8]) -> StoreResult<()> {
         let sql =
             "DELETE FROM idempotency WHERE caller = $1 AND key = $2 AND status = 0 AND body = $3";
         self.execute(sql, params![caller, key, marker])

@@ -236,10 +236,10 @@ pub trait Idempotency: Send + Sync + 'static {
         stale: DateTime<Utc>,
     ) -> StoreResult<Remembered>;
     /// Turns the reservation whose body is `marker` into the answer `r`.
-    async fn settle(&self, r: &Remembered, marker: &Vec<u8>) -> StoreResult<()>;
+    async fn settle(&self, r: &Remembered, marker: &[u8]) -> StoreResult<()>;
     /// Drops the reservation whose body is `marker` (its answer is not
     /// kept: a 5xx, a 401, a 429).
-    async fn forget(&self, caller: &str, key: &str, marker: &Vec<u8>) -> StoreResult<()>;
+    async fn forget(&self, caller: &str, key: &str, marker: &[u8]) -> StoreResult<()>;
 }
 
 /// The dashboard's and the portal's sessions (`api::dashboard`), kept so
