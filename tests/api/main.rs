@@ -24,6 +24,7 @@ mod isolation;
 mod metrics;
 mod metrics_docs;
 mod midflight;
+mod offsets_change;
 mod openapi;
 mod operator_replay;
 mod overview;
