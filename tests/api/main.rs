@@ -38,6 +38,7 @@ mod policies;
 mod postgres_tls;
 mod proxy;
 mod queries;
+mod readme_claims;
 mod receive;
 mod receiver;
 mod refusals;

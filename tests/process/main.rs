@@ -15,5 +15,6 @@ mod receiver;
 
 mod cli;
 mod config;
+mod readme;
 mod secrets;
 mod text_log;
