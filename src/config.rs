@@ -67,8 +67,11 @@ pub struct Config {
     /// (with `sslmode=require`); without it, the public web roots.
     #[arg(long, env = "TMINUS_DATABASE_CA")]
     pub database_ca: Option<std::path::PathBuf>,
-    /// Bearer token of the platform API. When absent a random one is made
-    /// and printed once at start.
+    /// Bearer token of the platform API. When absent, one is generated on
+    /// the first start and kept in the file `tminus-admin-token` (readable
+    /// by its owner only) beside the SQLite file, or in the working
+    /// directory for PostgreSQL; later starts use it. The log says where,
+    /// never what.
     #[arg(long, env = "TMINUS_ADMIN_TOKEN")]
     pub admin_token: Option<String>,
     /// Key (32 bytes, base64) that seals the subscriptions' signing secrets
@@ -79,7 +82,9 @@ pub struct Config {
     /// they sealed; a start re-seals those under `--secret-key`.
     #[arg(long, env = "TMINUS_SECRET_KEY_PREVIOUS", value_delimiter = ',')]
     pub secret_key_previous: Vec<String>,
-    /// Reminder offsets before each webinar's start.
+    /// Reminder offsets before each webinar's start, comma-separated. A
+    /// webinar keeps the ones it was armed with: a change applies to
+    /// webinars created or rescheduled after it.
     #[arg(long, env = "TMINUS_REMINDER_OFFSETS", default_value = "1day,30min,15min", value_parser = offsets)]
     pub reminder_offsets: OffsetList,
     /// Deliver to private, loopback and link-local addresses (tests, demos).

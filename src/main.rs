@@ -64,8 +64,20 @@ enum ConfigCommand {
     Check(Box<ServeArgs>),
 }
 
+/// Runs the command. An error is the command's answer, not a crash: it is
+/// printed as one line (its causes after colons) and the exit status is 1.
+/// Returning it from `main` would print it with `Debug`, which is where
+/// anyhow puts the backtrace it captures when `RUST_BACKTRACE` is set; a
+/// backtrace is for a panic, which still prints one.
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() {
+    if let Err(e) = run().await {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let loaded = layers::load(Cli::command(), std::env::args_os().collect())?;
     let cli = Cli::from_arg_matches(&loaded.matches).unwrap_or_else(|e| e.exit());
     // The demo prints its own story; the service logs at its `log` setting.
@@ -116,14 +128,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Soak(args) => tminus::soak::run(args).await,
         Command::BenchBulk(args) => tminus::bench::bulk::run(args).await,
         Command::BenchReceiver => tminus::bench::receiver::run().await,
-        Command::Admin(args) => {
-            // A refusal is the command's answer, not a crash: one line, no backtrace.
-            if let Err(e) = tminus::admin::run(args).await {
-                eprintln!("error: {e:#}");
-                std::process::exit(1);
-            }
-            Ok(())
-        }
+        Command::Admin(args) => tminus::admin::run(args).await,
         Command::Receive(args) => {
             let listener = tminus::server::listen(&args.listen, tminus::server::BACKLOG).await?;
             let shutdown = CancellationToken::new();

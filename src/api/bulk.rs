@@ -18,7 +18,7 @@
 //! the channel, and the parser stops at once.
 
 use super::deadline::ReadDeadline;
-use super::extract::{body_error, json_error, parse_json, typed};
+use super::extract::{body_error, json_error, over_limit, parse_json, too_large, typed};
 use super::json_body::Duplicates;
 use crate::error::ApiError;
 use axum::body::Bytes;
@@ -70,14 +70,6 @@ const MAX_LINE: usize = 64 * 1024;
 /// flat and a parser that stopped stops the reading too.
 const IN_FLIGHT: usize = 4;
 
-fn too_large() -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
-        "request body is too large",
-    )
-}
-
 /// Reads `req`'s body as `format`, typing each entry as `In` and keeping
 /// what `check` makes of it, by `deadline` (a client sending too slowly is
 /// answered 408). All or nothing: the first bad entry refuses the whole
@@ -99,7 +91,7 @@ where
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limits.bytes as u64) {
-        return Err(too_large());
+        return Err(too_large(limits.bytes));
     }
     let (chunks, rx) = mpsc::channel::<Bytes>(IN_FLIGHT);
     let parser = tokio::task::spawn_blocking(move || {
@@ -127,13 +119,13 @@ where
                 Err(_) => continue, // trailers
             },
             Err(e) => {
-                refused = Some(body_error(&*e));
+                refused = Some(body_error(&*e, limits.bytes));
                 break;
             }
         };
         total += data.len();
         if total > limits.bytes {
-            refused = Some(too_large());
+            refused = Some(too_large(limits.bytes));
             break;
         }
         if chunks.send(data).await.is_err() {
@@ -307,7 +299,7 @@ fn lines<In: DeserializeOwned, Out>(
         number += 1;
         let at = || format!("line {number}");
         if line.len() > MAX_LINE {
-            return Err(too_large().on(&at()));
+            return Err(over_limit("an NDJSON line", MAX_LINE).on(&at()));
         }
         if line.trim_ascii().is_empty() {
             continue;

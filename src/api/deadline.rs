@@ -180,7 +180,7 @@ mod tests {
         let got = deadline(50).wrap(Silent).collect().await;
         let e = got.expect_err("cut");
         assert!(is_timeout(&*e));
-        let answer = crate::api::extract::body_error(&*e);
+        let answer = crate::api::extract::body_error(&*e, 10);
         assert!(matches!(
             answer,
             crate::error::ApiError::Client {
@@ -194,7 +194,7 @@ mod tests {
         let big = http_body_util::Full::new(Bytes::from(vec![b' '; 100]));
         let limited = http_body_util::Limited::new(deadline(1000).wrap(big), 10);
         let e = limited.collect().await.expect_err("too large");
-        let answer = crate::api::extract::body_error(&*e);
+        let answer = crate::api::extract::body_error(&*e, 10);
         assert!(matches!(
             answer,
             crate::error::ApiError::Client {

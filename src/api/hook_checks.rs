@@ -83,10 +83,12 @@ pub(super) struct Checked {
 
 /// The subscribe body's checks that need no store, in the order the
 /// integrator's errors are reported: the hook URL (and the target guard's
-/// verdict on its host), the event, the caps, the webinar id's shape.
+/// verdict on its host), the event (one of `offsets`' intervals, or all),
+/// the caps, the webinar id's shape.
 pub fn check_subscribe(
     b: &Subscribe,
     cfg: &crate::config::Config,
+    offsets: &[crate::domain::ReminderOffset],
     guard: &crate::delivery::guard::Policy,
 ) -> ApiResult<Checked> {
     let mut f = Findings::default();
@@ -104,18 +106,13 @@ pub fn check_subscribe(
                 .map_err(|e| ApiError::invalid("invalid_hook_url", "hookUrl", e)),
         )
     });
-    let event = f.check(
-        Event::parse(b.event.trim(), &cfg.reminder_offsets).ok_or_else(|| {
-            ApiError::invalid(
-                "unknown_event",
-                "event",
-                format!(
-                    "event must be one of: {}",
-                    Event::names(&cfg.reminder_offsets).join(", ")
-                ),
-            )
-        }),
-    );
+    let event = f.check(Event::parse(b.event.trim(), offsets).ok_or_else(|| {
+        ApiError::invalid(
+            "unknown_event",
+            "event",
+            format!("event must be one of: {}", Event::names(offsets).join(", ")),
+        )
+    }));
     caps(&mut f, b.max_concurrency, b.rate_per_second, b.batch_size);
     let webinar = given(b.webinar.clone()).map(|w| {
         w.parse::<ids::WebinarId>().map_err(|_| {

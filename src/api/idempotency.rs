@@ -111,7 +111,7 @@ async fn run(s: &AppState, req: Request, next: Next) -> Result<Response, ApiErro
     let bytes = Limited::new(deadline.wrap(body), limit)
         .collect()
         .await
-        .map_err(|e| body_error(&*e))?
+        .map_err(|e| body_error(&*e, limit))?
         .to_bytes();
     let hash = hex_sha256(&[
         parts.method.as_str().as_bytes(),

@@ -16,8 +16,9 @@ use super::replay;
 use super::validate::{id, Findings};
 use super::views::{self, DeliveryStatus};
 use super::AppState;
+use crate::domain::event::PREFIX;
 use crate::domain::status::SubscriptionStatus;
-use crate::domain::{ids, payload};
+use crate::domain::{ids, payload, Event, ReminderOffset};
 use crate::error::{ApiError, ApiResult};
 use crate::store::{DeliveryId, NewSubscription, OneOff, Subscription, SubscriptionPatch};
 use aide::axum::routing::{get, post};
@@ -49,12 +50,13 @@ async fn subscribe(
     ApiJson(b): ApiJson<Subscribe>,
 ) -> ApiResult<Stored<views::Subscription>> {
     let cfg = &s.ctx.config;
+    let offsets = subscribable(&s, &who.creator_id, &b.event).await?;
     let Checked {
         hook,
         event,
         webinar,
         mango,
-    } = check_subscribe(&b, cfg, s.dispatcher.target_policy())?;
+    } = check_subscribe(&b, cfg, &offsets, s.dispatcher.target_policy())?;
     if let Some(w) = &webinar {
         let found = s
             .ctx
@@ -100,6 +102,31 @@ async fn subscribe(
         new: created,
         body: views::Subscription::new(&sub, Some(secret))?,
     })
+}
+
+/// The intervals a subscription may name: those `--reminder-offsets`
+/// configures now, and those still armed on a pending reminder of the
+/// creator's webinars. A webinar keeps the intervals it was armed with when
+/// the setting changes, and those reminders still fire, so their events stay
+/// subscribable until the last of them has. The store is asked only when
+/// `event` is none of the configured ones.
+async fn subscribable(
+    s: &AppState,
+    creator: &ids::CreatorId,
+    event: &str,
+) -> ApiResult<Vec<ReminderOffset>> {
+    let mut offsets = s.ctx.config.reminder_offsets.clone();
+    let event = event.trim();
+    if !event.starts_with(PREFIX) || Event::parse(event, &offsets).is_some() {
+        return Ok(offsets);
+    }
+    for label in s.ctx.store.pending_labels(creator).await? {
+        match label.parse::<ReminderOffset>() {
+            Ok(o) if !offsets.contains(&o) => offsets.push(o),
+            _ => {}
+        }
+    }
+    Ok(offsets)
 }
 
 async fn list(

@@ -8,8 +8,9 @@
 //! over variables; the file slips in between: each of its keys that neither
 //! a variable nor a flag sets is handed to clap as a flag, after its value is
 //! checked alone so that an error names the file and the key. Values are
-//! written as the flags take them (`"30s"`, `"1day,30min"`), numbers and
-//! booleans as TOML's own, lists as arrays. An unknown key is refused.
+//! written as the flags take them (`"30s"`), numbers and booleans as
+//! TOML's own, lists as arrays (`["1day", "30min"]`) or as the flag's
+//! comma-separated string (`"1day,30min"`). An unknown key is refused.
 //! (figment or the config crate would have the settings declared a second
 //! time, as a serde struct, and the two kept in step by hand.)
 
@@ -80,6 +81,17 @@ pub fn settings_args() -> Vec<Arg> {
         .filter(|a| !matches!(a.get_id().as_str(), "help" | "version"))
         .cloned()
         .collect()
+}
+
+/// Settings that take a list clap reads as one value, parsing the whole
+/// list at once (`--reminder-offsets` refuses a duplicate), beside those it
+/// splits on commas itself (`value_delimiter`).
+const WHOLE_LISTS: &[&str] = &["reminder_offsets"];
+
+/// Whether a setting takes a list: in the file, an array or the flag's
+/// comma-separated string.
+pub fn is_list(arg: &Arg) -> bool {
+    arg.get_value_delimiter().is_some() || WHOLE_LISTS.contains(&arg.get_id().as_str())
 }
 
 /// Parses `argv` with `cli`, laying the settings file its subcommand names
@@ -193,9 +205,11 @@ fn tokens(arg: &Arg, value: &toml::Value) -> Result<Vec<String>, String> {
             "expected true or false, found {}",
             value.type_str()
         )),
-        V::Array(items) if arg.get_value_delimiter().is_some() => {
+        V::Array(items) if is_list(arg) => {
             let items = items.iter().map(scalar).collect::<Result<Vec<_>, _>>()?;
-            Ok(if items.is_empty() {
+            // An empty list of a whole-list setting goes to its parser, which
+            // refuses it, rather than leave the default in its place.
+            Ok(if items.is_empty() && arg.get_value_delimiter().is_some() {
                 vec![]
             } else {
                 vec![format!("--{long}={}", items.join(","))]
@@ -245,6 +259,22 @@ mod tests {
             Ok(vec!["--allow-targets=10.0.0.0/8,10.1.0.0/16".into()])
         );
         assert_eq!(t("allow_targets", "[]"), Ok(vec![]));
+        assert_eq!(
+            t("allow_targets", "\"10.0.0.0/8,10.1.0.0/16\""),
+            Ok(vec!["--allow-targets=10.0.0.0/8,10.1.0.0/16".into()])
+        );
+        // A list clap parses whole takes an array too, and its string.
+        let offsets = |v: &str| t("reminder_offsets", v);
+        assert_eq!(
+            offsets("[\"1day\", \"1h\"]"),
+            Ok(vec!["--reminder-offsets=1day,1h".into()])
+        );
+        assert_eq!(
+            offsets("\"1day,1h\""),
+            Ok(vec!["--reminder-offsets=1day,1h".into()])
+        );
+        let empty = offsets("[]").unwrap();
+        assert!(check_alone(&empty).is_err(), "no offsets at all: {empty:?}");
         assert!(t("allow_http", "\"yes\"").is_err());
         assert!(t("tick", "[\"1s\"]").is_err());
         assert!(t("tick", "1.5").is_err());

@@ -1,10 +1,10 @@
 //! The configuration written out as TOML: the commented default file
-//! (`tminus config default`: every setting, one line of what it means, its
-//! default; it parses back to the defaults), and the effective one (`tminus
-//! config check`: each value and where it came from, secrets redacted).
-//! Both are made from the settings' flags, so neither can miss a setting.
+//! (`tminus config default`: every setting, its whole help, its default;
+//! it parses back to the defaults), and the effective one (`tminus config
+//! check`: each value and where it came from, secrets redacted). Both are
+//! made from the settings' flags, so neither can miss a setting.
 
-use super::layers::{innermost, settings_args, Loaded, Origin};
+use super::layers::{innermost, is_list, settings_args, Loaded, Origin};
 use clap::{Arg, ArgAction};
 use std::fmt::Write;
 
@@ -14,22 +14,24 @@ const SECRET: &[&str] = &["admin_token", "secret_key", "secret_key_previous"];
 /// What stands for a secret's value.
 pub const REDACTED: &str = "<redacted>";
 
-/// The commented default file: each setting with the first sentence of its
-/// help and its default; a setting with none is commented out.
+/// The commented default file: each setting with its whole help (the
+/// caveats are in its later sentences) and its default; a setting with
+/// none is commented out.
 pub fn default_file() -> String {
     let mut out = String::from(
         "# tminus settings (TOML). Each key is a flag of `tminus serve` with `_`\n\
          # for `-`; a TMINUS_* variable or a flag overrides it. Durations as the\n\
-         # flags take them (\"30s\", \"24h\"); lists as arrays.\n",
+         # flags take them (\"30s\", \"24h\"); lists as arrays (or as one\n\
+         # comma-separated string, as the flags take them).\n",
     );
     for arg in settings_args() {
         let id = arg.get_id().as_str();
         let defaults = default_values(&arg);
         out.push('\n');
-        for line in wrap(&first_sentence(&arg), 76) {
+        for line in wrap(&help(&arg), 76) {
             let _ = writeln!(out, "# {line}");
         }
-        let _ = match (defaults.first(), listed(&arg)) {
+        let _ = match (defaults.first(), is_list(&arg)) {
             (None, true) => writeln!(out, "{id} = []"),
             (None, false) => writeln!(out, "# {id} =  (not set by default)"),
             (Some(_), _) => writeln!(out, "{id} = {}", value(&arg, &defaults)),
@@ -55,7 +57,7 @@ pub fn effective(loaded: &Loaded) -> String {
             Some(Origin::File) => "file",
             Some(Origin::Environment) => "environment",
             Some(Origin::Flag) => "flag",
-            None if listed(&arg) => {
+            None if is_list(&arg) => {
                 let _ = writeln!(out, "{id} = []  # default");
                 continue;
             }
@@ -85,11 +87,6 @@ fn default_values(arg: &Arg) -> Vec<String> {
         .collect()
 }
 
-/// Whether a setting takes a list (written as an array).
-fn listed(arg: &Arg) -> bool {
-    arg.get_value_delimiter().is_some()
-}
-
 /// A setting's values as TOML: an array for a list, a boolean for a
 /// switch, an integer for digits, else a string.
 fn value(arg: &Arg, values: &[String]) -> String {
@@ -101,8 +98,13 @@ fn value(arg: &Arg, values: &[String]) -> String {
             toml::Value::String(v.to_owned()).to_string()
         }
     };
-    if listed(arg) {
-        let items: Vec<String> = values.iter().map(|v| one(v)).collect();
+    if is_list(arg) {
+        // A list clap reads whole is one value: its items are the commas'.
+        let items: Vec<String> = values
+            .iter()
+            .flat_map(|v| v.split(','))
+            .map(|v| one(v.trim()))
+            .collect();
         format!("[{}]", items.join(", "))
     } else {
         values.first().map(|v| one(v)).unwrap_or_default()
@@ -113,19 +115,19 @@ fn is_integer(v: &str) -> bool {
     !v.is_empty() && v.len() < 19 && v.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// The first sentence of a setting's help, on one line: up to a full stop
-/// before a capital ("e.g. `10.0.0.0/8`" goes on).
-fn first_sentence(arg: &Arg) -> String {
-    let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
-    let flat = help.split_whitespace().collect::<Vec<_>>().join(" ");
-    let end = flat
-        .match_indices(". ")
-        .map(|(i, _)| i)
-        .find(|&i| flat[i + 2..].starts_with(|c: char| c.is_uppercase()));
-    match end {
-        Some(i) => flat[..=i].to_owned(),
-        None => flat,
+/// A setting's whole help, on one line, as `--help` gives it, ending with
+/// a full stop (clap drops the last one of a one-paragraph help).
+pub fn help(arg: &Arg) -> String {
+    let help = arg
+        .get_long_help()
+        .or(arg.get_help())
+        .map(|h| h.to_string())
+        .unwrap_or_default();
+    let mut flat = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    if !flat.is_empty() && !flat.ends_with('.') {
+        flat.push('.');
     }
+    flat
 }
 
 /// `text` cut into lines of at most about `width` characters.

@@ -274,12 +274,19 @@ pub const BACKLOG: u32 = 4096;
 
 /// Listens on `addr` (a `host:port`, the first address it resolves to)
 /// with a backlog of `backlog`, reusing the address as `TcpListener::bind`
-/// does.
+/// does. An error names the address: "Address already in use" alone does
+/// not say which setting to change.
 pub async fn listen(addr: &str, backlog: u32) -> std::io::Result<TcpListener> {
+    bind(addr, backlog)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
+}
+
+async fn bind(addr: &str, backlog: u32) -> std::io::Result<TcpListener> {
     let at = tokio::net::lookup_host(addr).await?.next().ok_or_else(|| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
-            format!("{addr} resolves to no address"),
+            "it resolves to no address",
         )
     })?;
     let socket = if at.is_ipv4() {

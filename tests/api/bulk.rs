@@ -138,6 +138,10 @@ async fn an_oversized_bulk_is_refused_before_its_body_is_read() {
     let (status, body) = answer_before_the_rest(&app, &head(&app, &wid, 1 << 30), b"").await;
     assert_eq!(status, 413, "{body}");
     assert_eq!(body["error"]["code"], "payload_too_large", "{body}");
+    assert_eq!(
+        body["error"]["message"],
+        "request body is over the limit of 67108864 bytes (64 MiB)"
+    );
     // 200 001 entries, and a declared length promising more: the entry over
     // the maximum ends the read at once, with the documented refusal.
     let mut sent = b"[".to_vec();

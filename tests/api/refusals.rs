@@ -155,7 +155,13 @@ async fn subscribe_refusals_write_nothing() {
         "{{\"hookUrl\": \"https://example.com/{}\", \"event\": \"webinar.reminder.all\"}}",
         "a".repeat(70_000)
     );
-    assert_error(&raw(&app, &key, &big).await, 413, "payload_too_large", None);
+    let over = raw(&app, &key, &big).await;
+    assert_error(&over, 413, "payload_too_large", None);
+    // The answer gives the limit: nothing else tells a client what it is.
+    assert_eq!(
+        over.1["error"]["message"],
+        "request body is over the limit of 65536 bytes (64 KiB)"
+    );
     assert_eq!(app.count("subscriptions"), 0);
 
     // A revoked key stops working at once.

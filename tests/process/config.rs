@@ -216,3 +216,91 @@ async fn serve_takes_its_settings_from_the_file() {
     let _ = Command::new("kill").arg(child.id().to_string()).status();
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn a_list_is_an_array_or_a_comma_separated_string_in_the_file() {
+    let dir = logs_dir();
+    let arrays = write(
+        dir.path(),
+        "arrays.toml",
+        "reminder_offsets = [\"1day\", \"1h\"]\ntrusted_proxies = [\"10.0.0.1\", \"10.1.0.0/16\"]\n\
+         allow_targets = [\"10.20.0.0/16\"]\n",
+    );
+    let strings = write(
+        dir.path(),
+        "strings.toml",
+        "reminder_offsets = \"1day,1h\"\ntrusted_proxies = \"10.0.0.1,10.1.0.0/16\"\n\
+         allow_targets = \"10.20.0.0/16\"\n",
+    );
+    for file in [&arrays, &strings] {
+        let e = effective(&tminus(&["config", "check", "--config", file], &[]));
+        let got = |k: &str| (e[k].0.as_str(), e[k].1.as_str());
+        assert_eq!(
+            got("reminder_offsets"),
+            ("[\"1day\", \"1h\"]", "file"),
+            "{file}"
+        );
+        assert_eq!(
+            got("trusted_proxies"),
+            ("[\"10.0.0.1\", \"10.1.0.0/16\"]", "file"),
+            "{file}"
+        );
+        assert_eq!(
+            got("allow_targets"),
+            ("[\"10.20.0.0/16\"]", "file"),
+            "{file}"
+        );
+    }
+    // A list clap parses whole is still checked whole, naming the key.
+    for bad in ["[\"1h\", \"60min\"]", "[]", "[\"soon\"]"] {
+        let file = write(
+            dir.path(),
+            "bad.toml",
+            &format!("reminder_offsets = {bad}\n"),
+        );
+        let out = tminus(&["config", "check", "--config", &file], &[]);
+        assert!(!out.status.success(), "{bad} refused");
+        assert!(
+            text(&out.stderr).contains("key `reminder_offsets`"),
+            "{bad}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn the_default_file_keeps_each_settings_whole_help() {
+    let out = tminus(&["config", "default"], &[]);
+    assert!(out.status.success());
+    let file = text(&out.stdout);
+    let flat = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    for arg in tminus::config::layers::settings_args() {
+        let id = arg.get_id().as_str();
+        // The comment lines right above the key's line.
+        let lines: Vec<&str> = file.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.trim_start_matches("# ").starts_with(&format!("{id} =")))
+            .unwrap_or_else(|| panic!("{id} is not in the default file"));
+        let mut comment: Vec<&str> = lines[..at]
+            .iter()
+            .rev()
+            .take_while(|l| l.starts_with("# "))
+            .map(|l| &l[2..])
+            .collect();
+        comment.reverse();
+        let help = arg.get_long_help().or(arg.get_help()).unwrap().to_string();
+        assert_eq!(
+            flat(&comment.join(" ")).trim_end_matches('.'),
+            flat(&help).trim_end_matches('.'),
+            "{id}"
+        );
+    }
+    let comments: Vec<&str> = file.lines().map(|l| l.trim_start_matches("# ")).collect();
+    for caveat in [
+        "Without it they are stored in plain text",
+        "Must exceed the HTTP timeout, or slow deliveries are sent twice",
+    ] {
+        assert!(flat(&comments.join(" ")).contains(caveat), "{caveat}");
+    }
+}

@@ -1,6 +1,7 @@
-//! `tminus serve` as a real process, for what only a process shows: every
-//! line it logs at the most verbose level and in the default text format,
-//! and what it leaves on disk.
+//! `tminus` as a real process, for what only a process shows: every line
+//! `serve` logs at the most verbose level and in the default text format,
+//! what it leaves on disk, what the command line says and exits with, and
+//! the README's shell blocks run as written.
 
 #[path = "../cluster/harness.rs"]
 #[allow(dead_code)]
@@ -13,6 +14,8 @@ mod pg;
 mod receiver;
 
 mod backlog;
+mod cli;
 mod config;
+mod readme;
 mod secrets;
 mod text_log;

@@ -118,7 +118,7 @@ proptest! {
         let guard = crate::delivery::guard::Policy::on(vec![]);
         match parse_json::<integration::Subscribe>(&bytes) {
             Err(e) => client_error(e)?,
-            Ok(b) => match integration::check_subscribe(&b, &cfg, &guard) {
+            Ok(b) => match integration::check_subscribe(&b, &cfg, &cfg.reminder_offsets, &guard) {
                 Err(e) => client_error(e)?,
                 Ok(c) => {
                     // Only what the guard lets through, over an allowed scheme.

@@ -93,6 +93,10 @@ pub trait Webinars: Send + Sync + 'static {
         webinar_id: &WebinarId,
         page: &PageRequest,
     ) -> StoreResult<Paged<Reminder>>;
+    /// The labels (`15min`) of a creator's reminders still pending, in
+    /// order: intervals that will still fire, whatever `--reminder-offsets`
+    /// says now (a webinar keeps the intervals it was armed with).
+    async fn pending_labels(&self, creator_id: &CreatorId) -> StoreResult<Vec<String>>;
     /// A webinar's registered participants, in registration order.
     async fn list_participants(
         &self,

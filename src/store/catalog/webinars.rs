@@ -296,6 +296,15 @@ impl<B: Backend> Webinars for B {
         }))
     }
 
+    async fn pending_labels(&self, creator_id: &CreatorId) -> StoreResult<Vec<String>> {
+        let sql = "SELECT DISTINCT r.label FROM reminders r
+                   JOIN webinars w ON w.id = r.webinar_id
+                   WHERE w.creator_id = $1 AND r.status = 'pending'
+                   ORDER BY r.label";
+        let rows = self.query(sql, params![creator_id]).await?;
+        rows.iter().map(|r| r.text(0)).collect()
+    }
+
     async fn list_participants(
         &self,
         webinar_id: &WebinarId,

@@ -64,6 +64,7 @@ on_both!(
     records::platform_records_round_trip,
     records::participants_register_once_per_email_and_page_in_order,
     records::subscriptions_are_idempotent_revivable_and_rotatable,
+    records::pending_labels_are_a_creators_reminders_still_to_fire,
     history::test_events_replays_and_batches_are_recorded,
     history::failing_endpoints_are_disabled,
     happy_path::acknowledged_first_attempts_read_back_like_rows,

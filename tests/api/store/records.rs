@@ -314,3 +314,38 @@ pub async fn subscriptions_are_idempotent_revivable_and_rotatable(s: DynStore) {
         "a deleted subscription stays deleted"
     );
 }
+
+/// The intervals a creator may still subscribe to after `--reminder-offsets`
+/// changed: the labels of their reminders still pending, none of another
+/// creator's, none fired or cancelled.
+pub async fn pending_labels_are_a_creators_reminders_still_to_fire(s: DynStore) {
+    let now = now_ms();
+    let (w, _) = world(&s, now + Duration::hours(1), now - Duration::seconds(1), 1).await;
+    let creator = s.get_webinar(&w).await.unwrap().creator_id;
+    let from = now + Duration::days(2);
+    let plan = [
+        PlannedReminder {
+            label: "1day".into(),
+            due_at: from - Duration::days(1),
+        },
+        PlannedReminder {
+            label: "2h".into(),
+            due_at: from - Duration::hours(2),
+        },
+    ];
+    let later = s
+        .create_webinar(&creator, &fields(from, vec![]), &plan)
+        .await
+        .unwrap();
+    let other = s.create_creator("Other", None).await.unwrap();
+    let labels = |c: CreatorId| {
+        let s = s.clone();
+        async move { s.pending_labels(&c).await.unwrap() }
+    };
+    assert_eq!(labels(creator.clone()).await, ["15min", "1day", "2h"]);
+    assert!(labels(other.id).await.is_empty());
+    fire(&s, now, now + Duration::hours(1)).await;
+    assert_eq!(labels(creator.clone()).await, ["1day", "2h"]);
+    s.end_webinar(&later.id, false).await.unwrap();
+    assert!(labels(creator).await.is_empty());
+}
