@@ -161,7 +161,7 @@ async fn story(app: &TestApp) {
     app.starts_in(&w, 4.0);
     // Each participant once per reminder: nine, and no more once the
     // service is quiet.
-    let got = rx.wait_exactly(&app, 9, 15).await;
+    let got = rx.wait_exactly(app, 9, 15).await;
     let sid = sub["id"].as_str().unwrap();
     let d = app
         .wait_deliveries(&key, sid, 10, |d| {

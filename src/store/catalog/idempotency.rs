@@ -77,7 +77,8 @@ impl<B: Backend> Idempotency for B {
     async fn forget(&self, caller: &str, key: &str, marker: &[u8]) -> StoreResult<()> {
         let sql =
             "DELETE FROM idempotency WHERE caller = $1 AND key = $2 AND status = 0 AND body = $3";
-        self.execute(sql, params![caller, key, marker])
+        let marker = marker.to_vec();
+        self.execute(sql, params![caller, key, &marker])
             .await
             .map(drop)
     }

@@ -73,7 +73,7 @@ pub async fn a_reservation_holds_the_key_until_settled_forgotten_or_stale(s: Dyn
         "held by the first"
     );
     // Settled with another marker: nothing changes.
-    s.settle(&answer("a", "k", "h1", now), &b"pending:2".to_vec())
+    s.settle(&answer("a", "k", "h1", now), b"pending:2")
         .await
         .unwrap();
     assert_eq!(remember(other.clone(), now).await, pending);
