@@ -291,6 +291,12 @@ impl TestApp {
         }
     }
 
+    /// Whether this service's store is PostgreSQL (else its SQLite file
+    /// is [`TestApp::db`]).
+    pub fn on_postgres(&self) -> bool {
+        tminus::store::is_postgres(&self.config.database)
+    }
+
     /// Counts rows straight from the database file.
     pub fn count(&self, table: &str) -> i64 {
         let c = rusqlite::Connection::open(&self.db).unwrap();
