@@ -76,18 +76,46 @@ fn short_grace(c: &mut tminus::config::Config) {
     c.secret_grace = Duration::from_secs(1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rotation_mid_fan_out_signs_every_later_request_and_the_old_secret_stops_at_its_grace() {
+/// A fan-out of [`N`] at `maxConcurrency` 4 under [`short_grace`], with
+/// 40 requests answered and 4 more sent and held: the lane is at its cap.
+struct MidFanOut {
+    rx: TestReceiver,
+    app: TestApp,
+    key: String,
+    sid: String,
+    old: String,
+}
+
+async fn parked_mid_fan_out() -> MidFanOut {
     let rx = TestReceiver::start().await;
     rx.hold_after(40);
     let (app, key, w) = webinar_with("29s", N, short_grace).await;
     let sub = app
         .subscribe_with(&key, &rx.url, json!({"maxConcurrency": 4}))
         .await;
-    let (sid, old) = (sub["id"].as_str().unwrap(), sub["secret"].as_str().unwrap());
+    let text = |f: &str| sub[f].as_str().unwrap().to_owned();
+    let (sid, old) = (text("id"), text("secret"));
     app.starts_in(&w, 30.0);
-    // 40 answered, 4 more sent and held: the lane is at its cap.
     parked_at(&rx, 44, 4).await;
+    MidFanOut {
+        rx,
+        app,
+        key,
+        sid,
+        old,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_mid_fan_out_signs_every_later_request_and_the_old_secret_stops_at_its_grace() {
+    let MidFanOut {
+        rx,
+        app,
+        key,
+        sid,
+        old,
+    } = parked_mid_fan_out().await;
+    let (sid, old) = (sid.as_str(), old.as_str());
     let new = rotate(&app, &key, sid).await;
     // Within the grace: 60 more go out, then the lane is parked again.
     rx.let_through(100);
@@ -130,15 +158,14 @@ fn subscriptions_table(app: &TestApp, away: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lane_that_cannot_read_its_subscription_past_a_grace_signs_nothing_with_its_old_copy() {
-    let rx = TestReceiver::start().await;
-    rx.hold_after(40);
-    let (app, key, w) = webinar_with("29s", N, short_grace).await;
-    let sub = app
-        .subscribe_with(&key, &rx.url, json!({"maxConcurrency": 4}))
-        .await;
-    let (sid, old) = (sub["id"].as_str().unwrap(), sub["secret"].as_str().unwrap());
-    app.starts_in(&w, 30.0);
-    parked_at(&rx, 44, 4).await;
+    let MidFanOut {
+        rx,
+        app,
+        key,
+        sid,
+        old,
+    } = parked_mid_fan_out().await;
+    let (sid, old) = (sid.as_str(), old.as_str());
     // Rotated, and the store becomes unreadable before the lane (parked at
     // its cap) can read the subscription again; the old secret's grace
     // then ends.

@@ -205,22 +205,7 @@ pub async fn two_instances_split_a_fan_out_without_overlap(s: DynStore) {
     assert_eq!(fire(&s, now, t0 + Duration::minutes(15)).await, n);
     let instance = |owner: &'static str| {
         let (s, sub) = (s.clone(), sub.clone());
-        tokio::spawn(async move {
-            let mut mine = Vec::new();
-            loop {
-                let c = s
-                    .claim_deliveries(&sub, now, 500, owner, now + Duration::seconds(60))
-                    .await
-                    .unwrap();
-                if c.jobs.is_empty() {
-                    return mine;
-                }
-                let done: Vec<i64> = c.slices.iter().map(|x| x.0).collect();
-                let out: Vec<Outcome> = c.jobs.iter().map(|j| delivered(j, now)).collect();
-                record(&s, out, &done, now).await;
-                mine.extend(c.jobs.into_iter().map(|j| j.id));
-            }
-        })
+        tokio::spawn(async move { claim_all(&s, &sub, owner, 500, now).await })
     };
     let (a, b) = (instance("A"), instance("B"));
     let (a, b) = (a.await.unwrap(), b.await.unwrap());

@@ -238,6 +238,31 @@ pub fn failed(j: &Job, now: DateTime<Utc>) -> Outcome {
     }
 }
 
+/// Claims `sub`'s deliveries as `owner`, `limit` at a time, and records
+/// each as delivered, until none is left; returns the ids it claimed.
+pub async fn claim_all(
+    s: &DynStore,
+    sub: &SubscriptionId,
+    owner: &str,
+    limit: u32,
+    now: DateTime<Utc>,
+) -> Vec<DeliveryId> {
+    let mut mine = Vec::new();
+    loop {
+        let c = s
+            .claim_deliveries(sub, now, limit, owner, now + Duration::seconds(60))
+            .await
+            .unwrap();
+        if c.jobs.is_empty() {
+            return mine;
+        }
+        let done: Vec<i64> = c.slices.iter().map(|x| x.0).collect();
+        let out: Vec<Outcome> = c.jobs.iter().map(|j| delivered(j, now)).collect();
+        record(s, out, &done, now).await;
+        mine.extend(c.jobs.into_iter().map(|j| j.id));
+    }
+}
+
 /// An id as the store would hand it out: the suite names ids the API would
 /// refuse ("nope", "msg_test1") to see the store answer for them.
 pub fn id<T: tminus::domain::ids::Id>(s: &str) -> T {

@@ -75,21 +75,7 @@ async fn racing_instances_claim_a_reminder_once_and_each_delivery_once_on_postgr
             let (s, start, sub) = (s.clone(), start.clone(), sub.clone());
             tokio::spawn(async move {
                 start.wait().await;
-                let owner = format!("L{i}");
-                let mut mine = Vec::new();
-                loop {
-                    let c = s
-                        .claim_deliveries(&sub, now, 100, &owner, lease)
-                        .await
-                        .unwrap();
-                    if c.jobs.is_empty() {
-                        return mine;
-                    }
-                    let done: Vec<i64> = c.slices.iter().map(|x| x.0).collect();
-                    let out: Vec<Outcome> = c.jobs.iter().map(|j| delivered(j, now)).collect();
-                    record(&s, out, &done, now).await;
-                    mine.extend(c.jobs.into_iter().map(|j| j.id));
-                }
+                claim_all(&s, &sub, &format!("L{i}"), 100, now).await
             })
         })
         .collect();
