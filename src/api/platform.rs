@@ -63,7 +63,9 @@ pub fn routes() -> ApiRouter<AppState> {
             "/creators/{id}/api-keys/{key}",
             delete_with(revoke_key, |op| {
                 errors(
-                    op.summary("Revoke an API key"),
+                    op.summary("Revoke an API key").description(
+                        "The key stops working at once, and the portal sessions it opened end.",
+                    ),
                     &[(404, "No such creator or key (`not_found`).")],
                 )
             }),

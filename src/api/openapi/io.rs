@@ -121,7 +121,12 @@ pub fn body_errors(ctx: &mut GenContext, op: &mut Operation) -> Vec<(Option<u16>
         ),
         (
             Some(413),
-            error_response(ctx, op, "The body is too large (`payload_too_large`)."),
+            error_response(
+                ctx,
+                op,
+                "The body is over its limit (`payload_too_large`): 64 KiB (65 536 bytes), or \
+                 64 MiB for a bulk registration; the message names the limit passed.",
+            ),
         ),
         (
             Some(422),

@@ -159,6 +159,7 @@ fn finish(api: &mut OpenApi) {
                 for (method, op) in operations(item) {
                     path_parameters(template, op);
                     uri_errors(op);
+                    duplicate_header(op);
                     if platform && method == "post" {
                         idempotency_key(op);
                     }
@@ -207,11 +208,27 @@ fn idempotency_key(op: &mut Operation) {
         "required": false,
         "description": "Makes the request safe to repeat: a repeat with the same key within 24 h \
             gets the first answer (status and body) and changes nothing; the same key with \
-            another request is refused, 422 `idempotency_key_reused`. 1 to 255 characters.",
+            another request is refused, 422 `idempotency_key_reused`; while the first request \
+            with the key is still running, another is refused, 409 `idempotency_key_in_use` with \
+            `Retry-After: 1`. 1 to 255 characters.",
         "schema": {"type": "string", "minLength": 1, "maxLength": 255}
     }))
     .expect("a valid parameter");
     op.parameters.push(ReferenceOr::Item(param));
+    let in_use = "A request with the same `Idempotency-Key` is still running \
+                  (`idempotency_key_in_use`, with `Retry-After: 1`): send it again for its answer.";
+    aide::generate::in_context(|ctx| {
+        let responses = &mut op.responses.get_or_insert_with(Default::default).responses;
+        let code = aide::openapi::StatusCode::Code(409);
+        match responses.get_mut(&code) {
+            Some(ReferenceOr::Item(r)) => r.description = format!("{} Or: {in_use}", r.description),
+            _ => {
+                let mut r = io::error_response(ctx, &mut Operation::default(), in_use);
+                r.description = in_use.into();
+                responses.insert(code, ReferenceOr::Item(r));
+            }
+        }
+    });
 }
 
 /// Every request's path and query pass a filter that refuses control
@@ -241,6 +258,29 @@ fn uri_errors(op: &mut Operation) {
             let mut r = io::error_response(ctx, &mut Operation::default(), description);
             r.description = description.into();
             responses.insert(aide::openapi::StatusCode::Code(code), ReferenceOr::Item(r));
+        }
+    });
+}
+
+/// A route that reads a credential refuses one sent twice (and an
+/// `Idempotency-Key` sent twice), `400 duplicate_header`, before the
+/// handler: a proxy and tminus could read two copies differently.
+fn duplicate_header(op: &mut Operation) {
+    if op.security.is_empty() {
+        return;
+    }
+    let twice = "A credential header (`x-api-key`, `Authorization`) or `Idempotency-Key` \
+                 is sent more than once (`duplicate_header`).";
+    aide::generate::in_context(|ctx| {
+        let responses = &mut op.responses.get_or_insert_with(Default::default).responses;
+        let code = aide::openapi::StatusCode::Code(400);
+        match responses.get_mut(&code) {
+            Some(ReferenceOr::Item(r)) => r.description = format!("{} Or: {twice}", r.description),
+            _ => {
+                let mut r = io::error_response(ctx, &mut Operation::default(), twice);
+                r.description = twice.into();
+                responses.insert(code, ReferenceOr::Item(r));
+            }
         }
     });
 }
