@@ -142,7 +142,9 @@ pub struct Config {
     /// Integration API requests per second per API key (burst: twice that).
     #[arg(long, env = "TMINUS_API_RATE", default_value_t = 20)]
     pub api_rate: u32,
-    /// How long the old secret keeps signing after a rotation.
+    /// How long the old secret keeps signing after a rotation (at least 1s:
+    /// a lane re-reads its subscription at least once a grace while it
+    /// sends).
     #[arg(long, env = "TMINUS_SECRET_GRACE", default_value = "24h", value_parser = duration)]
     pub secret_grace: Duration,
     /// Participants per fan-out slice (one transaction each).
@@ -310,6 +312,15 @@ impl Config {
         }
         if self.fanout_batch == 0 {
             errors.push("fan-out batch must be at least 1".into());
+        }
+        if self.secret_grace < Duration::from_secs(1) {
+            // A lane signs only with a copy of the subscription the store
+            // confirmed within a grace (delivery/view.rs): a shorter one
+            // would hold every delivery.
+            errors.push(format!(
+                "secret grace ({:?}) must be at least 1s: lanes re-read a subscription at least once a grace while they send",
+                self.secret_grace
+            ));
         }
         if self.stage_ahead >= self.lease {
             errors.push(format!(

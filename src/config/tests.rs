@@ -44,6 +44,21 @@ fn a_lease_not_longer_than_the_http_timeout_is_warned_about() {
 }
 
 #[test]
+fn a_secret_grace_under_a_second_is_refused() {
+    // A lane signs only with a copy of its subscription confirmed within a
+    // grace: with none, every delivery would wait.
+    let mut c = Config::defaults();
+    c.secret_grace = Duration::ZERO;
+    let (errors, _) = c.check();
+    assert!(
+        errors.iter().any(|e| e.starts_with("secret grace")),
+        "{errors:?}"
+    );
+    c.secret_grace = Duration::from_secs(1);
+    assert!(c.check().0.is_empty());
+}
+
+#[test]
 fn every_serve_flag_has_a_tminus_environment_twin() {
     use clap::Args;
     // `tminus serve` flattens `Config` into `ServeArgs`: its settings are these.
