@@ -14,6 +14,7 @@ pub mod procs;
 pub mod receiver;
 mod run;
 mod setup;
+pub mod shape;
 mod stores;
 
 use anyhow::{bail, Context};
@@ -58,6 +59,25 @@ pub struct BenchArgs {
     /// How long wrk measures the ceiling.
     #[arg(long, default_value = "5s")]
     pub ceiling_duration: String,
+    /// The receiver answers each request after this long, on a timer: a
+    /// duration (`50ms`) or a range spread uniformly (`50ms..250ms`). Set
+    /// after the ceiling is measured.
+    #[arg(long, value_name = "DUR[..DUR]", value_parser = shape::Shape::latency)]
+    pub receiver_latency: Option<(u64, u64)>,
+    /// The receiver answers `503` with `Retry-After: 1` whenever more than
+    /// this many requests are in flight (a real capacity limit).
+    #[arg(long, value_name = "N")]
+    pub receiver_busy: Option<usize>,
+}
+
+impl BenchArgs {
+    /// How the receiver answers during the fan-outs.
+    pub fn shape(&self) -> shape::Shape {
+        shape::Shape {
+            latency_ms: self.receiver_latency.unwrap_or((0, 0)),
+            busy: self.receiver_busy,
+        }
+    }
 }
 
 /// Runs the benchmark: the ceiling once, then one fan-out per store and
@@ -80,6 +100,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.ceiling_duration
     );
     let http = reqwest::Client::new();
+    http.post(format!("{rx_base}/shape"))
+        .json(&args.shape())
+        .send()
+        .await?
+        .error_for_status()?;
 
     let mut runs = Vec::new();
     for db in &databases {

@@ -4,7 +4,10 @@
 //! carried, so the driver can compute lateness against the due instant on
 //! the same clock, over all deliveries and webinar by webinar. It counts the
 //! connections open to it and keeps their peak. `GET /stats` reports,
-//! `POST /reset` forgets (after the wrk ceiling run).
+//! `POST /reset` forgets (after the wrk ceiling run), `POST /shape` sets
+//! how it answers from then on ([`super::shape::Shape`]: an answer time on
+//! a timer, never a blocked thread, and a capacity past which it answers
+//! `503`; those are counted, not noted as arrivals).
 
 use axum::extract::{Query, State};
 use axum::http::{Method, Uri};
@@ -14,6 +17,8 @@ use serde::Deserialize;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::shape::Shape;
+
 /// Arrivals (microseconds since the Unix epoch, and the webinar's index)
 /// and the number of payload objects received (more than requests when
 /// batched).
@@ -22,6 +27,10 @@ struct Arrivals {
     times: Arc<Mutex<Vec<(i64, u32)>>>,
     objects: Arc<AtomicUsize>,
     conns: Arc<Conns>,
+    shape: Arc<Mutex<Shape>>,
+    /// Requests being answered now, and those refused as busy.
+    in_flight: Arc<AtomicUsize>,
+    refused: Arc<AtomicUsize>,
 }
 
 /// Connections open now, and the most open at once since the last reset.
@@ -52,6 +61,7 @@ pub async fn run() -> anyhow::Result<()> {
     let app = axum::Router::new()
         .route("/stats", axum::routing::get(stats))
         .route("/reset", axum::routing::post(reset))
+        .route("/shape", axum::routing::post(set_shape))
         .fallback(receive)
         .with_state(arrivals);
     axum::serve(listener, app).await?;
@@ -73,20 +83,40 @@ async fn receive(
     method: Method,
     uri: Uri,
     body: axum::body::Bytes,
-) -> impl IntoResponse {
-    if method == Method::POST {
-        let t = now_us();
-        let w = webinar_of(uri.path());
-        a.times.lock().expect("arrivals").push((t, w));
-        let n = body.windows(KEY.len()).filter(|w| *w == KEY).count();
-        a.objects.fetch_add(n, Ordering::Relaxed);
+) -> axum::response::Response {
+    if method != Method::POST {
+        return "OK".into_response();
     }
+    let shape = *a.shape.lock().expect("shape");
+    let now = a.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+    if shape.busy.is_some_and(|n| now > n) {
+        a.in_flight.fetch_sub(1, Ordering::Relaxed);
+        a.refused.fetch_add(1, Ordering::Relaxed);
+        let retry = [(axum::http::header::RETRY_AFTER, "1")];
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, retry, "busy").into_response();
+    }
+    let t = now_us();
+    let w = webinar_of(uri.path());
+    a.times.lock().expect("arrivals").push((t, w));
+    let n = body.windows(KEY.len()).filter(|w| *w == KEY).count();
+    a.objects.fetch_add(n, Ordering::Relaxed);
+    let delay = shape.delay(rand::random());
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    a.in_flight.fetch_sub(1, Ordering::Relaxed);
+    "OK".into_response()
+}
+
+async fn set_shape(State(a): State<Arrivals>, Json(shape): Json<Shape>) -> &'static str {
+    *a.shape.lock().expect("shape") = shape;
     "OK"
 }
 
 async fn reset(State(a): State<Arrivals>) -> &'static str {
     a.times.lock().expect("arrivals").clear();
     a.objects.store(0, Ordering::Relaxed);
+    a.refused.store(0, Ordering::Relaxed);
     let open = a.conns.open.load(Ordering::Relaxed);
     a.conns.peak.store(open, Ordering::Relaxed);
     "OK"
@@ -118,6 +148,10 @@ pub struct Stats {
     pub webinar_last: Spread,
     /// The most connections open at once since the last reset.
     pub peak_connections: usize,
+    /// Requests answered `503` because more than its capacity were in
+    /// flight (`--receiver-busy`).
+    #[serde(default)]
+    pub refused: usize,
 }
 
 /// Percentiles of a set of lateness figures, in milliseconds.
@@ -152,10 +186,12 @@ fn spread(mut v: Vec<i64>) -> Spread {
 async fn stats(State(a): State<Arrivals>, Query(q): Query<StatsQuery>) -> Json<Stats> {
     let objects = a.objects.load(Ordering::Relaxed);
     let peak_connections = a.conns.peak.load(Ordering::Relaxed);
+    let refused = a.refused.load(Ordering::Relaxed);
     let arrivals: Vec<(i64, u32)> = a.times.lock().expect("arrivals").clone();
     if arrivals.is_empty() {
         return Json(Stats {
             peak_connections,
+            refused,
             ..Stats::default()
         });
     }
@@ -179,6 +215,7 @@ async fn stats(State(a): State<Arrivals>, Query(q): Query<StatsQuery>) -> Json<S
         webinar_first: spread(by_webinar.values().map(|f| f.0 - q.due_us).collect()),
         webinar_last: spread(by_webinar.values().map(|f| f.1 - q.due_us).collect()),
         peak_connections,
+        refused,
     })
 }
 

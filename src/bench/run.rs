@@ -59,6 +59,7 @@ pub async fn one(
         .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
     let lanes = peak_lanes(&http, &bases).await;
     wait_recorded(&api, key, args.subscriptions * args.webinars).await;
+    let failed = failed_attempts(&http, &bases).await;
     let after = Usage::read(&pids, rx_pid);
     let store_after = store.bytes().await;
     drop(services);
@@ -69,6 +70,9 @@ pub async fn one(
     let elapsed_s = stats.last_ms / 1000.0;
     let rate = stats.objects as f64 / elapsed_s.max(1e-9);
     let deliveries = expected as f64;
+    let limit = args
+        .shape()
+        .endpoint_limit_rps(args.subscriptions * args.webinars, args.concurrency);
     Ok(json!({
         "database": if store.is_postgres() { "postgres" } else { "sqlite" },
         "instances": instances,
@@ -89,6 +93,10 @@ pub async fn one(
         "webinar_last_lateness_max_ms": round3(stats.webinar_last.max_ms),
         "peak_connections": stats.peak_connections,
         "peak_lanes": lanes,
+        "failed_attempts": failed,
+        "receiver_refused_busy": stats.refused,
+        "endpoint_limit_rps": limit.map(round),
+        "efficiency": limit.map(|l| round3(rate / l)),
         "peak_rss_mb": peak.map(round3),
         "cpu_us_per_delivery": round((after.cpu - before.cpu) * 1e6 / deliveries),
         "receiver_cpu_us_per_request": round((after.rx_cpu - before.rx_cpu) * 1e6 / stats.count.max(1) as f64),
@@ -178,6 +186,20 @@ async fn peak_lanes(http: &reqwest::Client, bases: &[String]) -> Option<u64> {
         let text = req.send().await.ok()?.text().await.ok()?;
         let line = text.lines().find(|l| l.starts_with("tminus_lanes_peak "))?;
         sum += line.split_whitespace().nth(1)?.parse::<f64>().ok()? as u64;
+    }
+    Some(sum)
+}
+
+/// Attempts that failed (`tminus_deliveries_total{outcome="failed"}`),
+/// summed over the services; null if unread.
+async fn failed_attempts(http: &reqwest::Client, bases: &[String]) -> Option<u64> {
+    let mut sum = 0;
+    for base in bases {
+        let req = http.get(format!("{base}/metrics")).bearer_auth(ADMIN);
+        let text = req.send().await.ok()?.text().await.ok()?;
+        let series = "tminus_deliveries_total{outcome=\"failed\"} ";
+        let line = text.lines().find(|l| l.starts_with(series))?;
+        sum += line[series.len()..].trim().parse::<f64>().ok()? as u64;
     }
     Some(sum)
 }
