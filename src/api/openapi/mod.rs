@@ -217,14 +217,23 @@ fn idempotency_key(op: &mut Operation) {
     op.parameters.push(ReferenceOr::Item(param));
     let in_use = "A request with the same `Idempotency-Key` is still running \
                   (`idempotency_key_in_use`, with `Retry-After: 1`): send it again for its answer.";
+    also_answers(op, 409, in_use);
+}
+
+/// Adds an error answer `code` that a layer before the handler gives, or,
+/// where the handler documents that status already, adds `description` to
+/// it.
+fn also_answers(op: &mut Operation, code: u16, description: &str) {
     aide::generate::in_context(|ctx| {
         let responses = &mut op.responses.get_or_insert_with(Default::default).responses;
-        let code = aide::openapi::StatusCode::Code(409);
+        let code = aide::openapi::StatusCode::Code(code);
         match responses.get_mut(&code) {
-            Some(ReferenceOr::Item(r)) => r.description = format!("{} Or: {in_use}", r.description),
+            Some(ReferenceOr::Item(r)) => {
+                r.description = format!("{} Or: {description}", r.description)
+            }
             _ => {
-                let mut r = io::error_response(ctx, &mut Operation::default(), in_use);
-                r.description = in_use.into();
+                let mut r = io::error_response(ctx, &mut Operation::default(), description);
+                r.description = description.into();
                 responses.insert(code, ReferenceOr::Item(r));
             }
         }
@@ -271,16 +280,5 @@ fn duplicate_header(op: &mut Operation) {
     }
     let twice = "A credential header (`x-api-key`, `Authorization`) or `Idempotency-Key` \
                  is sent more than once (`duplicate_header`).";
-    aide::generate::in_context(|ctx| {
-        let responses = &mut op.responses.get_or_insert_with(Default::default).responses;
-        let code = aide::openapi::StatusCode::Code(400);
-        match responses.get_mut(&code) {
-            Some(ReferenceOr::Item(r)) => r.description = format!("{} Or: {twice}", r.description),
-            _ => {
-                let mut r = io::error_response(ctx, &mut Operation::default(), twice);
-                r.description = twice.into();
-                responses.insert(code, ReferenceOr::Item(r));
-            }
-        }
-    });
+    also_answers(op, 400, twice);
 }

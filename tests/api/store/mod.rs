@@ -109,9 +109,14 @@ pub async fn world(
         })
         .collect();
     s.register_participants(&w.id, people.into()).await.unwrap();
+    (w.id, subscribe_all(s, c.id, "https://hook.example/").await)
+}
+
+/// A new subscription of `creator` to every reminder of every webinar.
+pub async fn subscribe_all(s: &DynStore, creator: CreatorId, url: &str) -> SubscriptionId {
     let sub = NewSubscription {
-        creator_id: c.id,
-        hook_url: "https://hook.example/".into(),
+        creator_id: creator,
+        hook_url: url.into(),
         event: "webinar.reminder.all".into(),
         webinar_id: None,
         mango_id: None,
@@ -122,7 +127,7 @@ pub async fn world(
     };
     let (sub, created) = s.subscribe(&sub).await.unwrap();
     assert!(created);
-    (w.id, sub.id)
+    sub.id
 }
 
 /// Claims the due reminder and fans it out completely, to send.

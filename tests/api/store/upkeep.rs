@@ -98,25 +98,12 @@ pub async fn pruning_takes_what_is_older_than_the_cutoff_and_nothing_newer(s: Dy
     let start = t0 + Duration::minutes(15);
     let (_, a) = world(&s, start, t0 + Duration::seconds(1), 3).await;
     let creator = s.get_subscription(&a).await.unwrap().creator_id;
-    let (b, _) = s
-        .subscribe(&NewSubscription {
-            creator_id: creator,
-            hook_url: "https://other.example/".into(),
-            event: "webinar.reminder.all".into(),
-            webinar_id: None,
-            mango_id: None,
-            secret: tminus::signing::new_secret(),
-            max_concurrency: 4,
-            rate_per_second: None,
-            batch_size: 1,
-        })
-        .await
-        .unwrap();
+    let b = subscribe_all(&s, creator, "https://other.example/").await;
     let now = t0 + Duration::seconds(2);
     fire(&s, now, start).await;
     // Each subscription's three deliveries, recorded a second apart.
     let (ta, tb) = (now, now + Duration::seconds(1));
-    for (sub, at) in [(&a, ta), (&b.id, tb)] {
+    for (sub, at) in [(&a, ta), (&b, tb)] {
         let c = s
             .claim_deliveries(sub, now, 10, "A", now + Duration::seconds(60))
             .await
@@ -130,7 +117,7 @@ pub async fn pruning_takes_what_is_older_than_the_cutoff_and_nothing_newer(s: Dy
         )
         .await;
     }
-    let (s, a, b) = (&s, &a, &b.id);
+    let (s, a, b) = (&s, &a, &b);
     let prune = |before| async move {
         for sub in [a, b] {
             s.prune_history(sub, before, 100).await.unwrap();
