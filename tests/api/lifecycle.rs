@@ -9,16 +9,24 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use std::time::Duration;
 
+/// A service, a subscription to `rx`, and a test event sent to it:
+/// (app, key, subscription id).
+async fn tested(rx: &TestReceiver) -> (TestApp, String, String) {
+    let app = spawn_app().await;
+    let (_, key) = app.creator().await;
+    let sub = app.subscribe(&key, &rx.url, None).await;
+    let sid = sub["id"].as_str().unwrap().to_owned();
+    app.hooks(Method::POST, &key, &format!("/{sid}/test"), None)
+        .await;
+    (app, key, sid)
+}
+
 #[tokio::test]
 async fn subscribing_again_with_the_same_body_re_enables_a_disabled_subscription() {
     let rx = TestReceiver::start().await;
     rx.script([Reply::status(410)]);
-    let app = spawn_app().await;
-    let (_, key) = app.creator().await;
-    let sub = app.subscribe(&key, &rx.url, None).await;
-    let sid = sub["id"].as_str().unwrap();
-    app.hooks(Method::POST, &key, &format!("/{sid}/test"), None)
-        .await;
+    let (app, key, sid) = tested(&rx).await;
+    let sid = sid.as_str();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let (_, s) = app.hooks(Method::GET, &key, &format!("/{sid}"), None).await;
@@ -52,12 +60,8 @@ async fn each_attempt_s_latency_is_recorded_as_the_receiver_made_it() {
         Reply::status(500).delayed(Duration::from_millis(300)),
         Reply::status(200).delayed(Duration::from_millis(600)),
     ]);
-    let app = spawn_app().await;
-    let (_, key) = app.creator().await;
-    let sub = app.subscribe(&key, &rx.url, None).await;
-    let sid = sub["id"].as_str().unwrap();
-    app.hooks(Method::POST, &key, &format!("/{sid}/test"), None)
-        .await;
+    let (app, key, sid) = tested(&rx).await;
+    let sid = sid.as_str();
     let d = app
         .wait_deliveries(&key, sid, 15, |d| {
             d.len() == 1 && d[0]["status"] == "delivered"
