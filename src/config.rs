@@ -34,6 +34,30 @@ impl std::str::FromStr for LatePolicy {
     }
 }
 
+/// What becomes of a fan-out's delivery that would first leave after its
+/// webinar has started (the endpoint was too slow for the fan-out, or it
+/// began late): a reminder is worth little once the webinar has begun.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterStart {
+    /// Not sent: recorded as expired, with the reason (the default).
+    Expire,
+    /// Sent all the same, with `x-tminus-late: true`, and recorded as late.
+    SendLate,
+}
+
+impl std::str::FromStr for AfterStart {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "expire" => Ok(Self::Expire),
+            "send-late" => Ok(Self::SendLate),
+            other => Err(format!(
+                "after-start policy {other:?}: expected expire or send-late"
+            )),
+        }
+    }
+}
+
 fn duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e}"))
 }
@@ -124,6 +148,11 @@ pub struct Config {
     /// How long after the webinar's start a reminder is still worth retrying.
     #[arg(long, env = "TMINUS_EXPIRE_AFTER_START", default_value = "0s", value_parser = duration)]
     pub expire_after_start: Duration,
+    /// A fan-out's deliveries that would first leave after the webinar has
+    /// started: `expire` (recorded as expired, not sent) or `send-late`
+    /// (sent with `x-tminus-late: true`, recorded as late).
+    #[arg(long, env = "TMINUS_AFTER_START", default_value = "expire")]
+    pub after_start: AfterStart,
     /// Concurrent requests per subscription unless it sets its own.
     #[arg(long, env = "TMINUS_DEFAULT_MAX_CONCURRENCY", default_value_t = 16)]
     pub default_max_concurrency: u32,
@@ -242,6 +271,7 @@ impl std::fmt::Debug for Config {
             .field("http_timeout", &self.http_timeout)
             .field("lease", &self.lease)
             .field("late_policy", &self.late_policy)
+            .field("after_start", &self.after_start)
             .field("retry_base", &self.retry_base)
             .field("stage_ahead", &self.stage_ahead)
             .field("default_max_concurrency", &self.default_max_concurrency)

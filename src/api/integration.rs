@@ -141,7 +141,7 @@ async fn list(
         .list_subscriptions(Some(&who.creator_id), None, &page)
         .await?;
     Ok(Json(Page::of(subs, |x| {
-        views::Subscription::new(&x, None)
+        views::Subscription::new(&x, None).map(|v| v.live(&s.dispatcher))
     })?))
 }
 
@@ -172,7 +172,9 @@ async fn show(
     ApiPath(sid): ApiPath<String>,
 ) -> ApiResult<Json<views::Subscription>> {
     let sub = owned(&s, &who, &sid).await?;
-    Ok(Json(views::Subscription::new(&sub, None)?))
+    Ok(Json(
+        views::Subscription::new(&sub, None)?.live(&s.dispatcher),
+    ))
 }
 
 async fn update(

@@ -268,6 +268,6 @@ async fn list_subscriptions(
         .store
         .list_subscriptions(creator.as_ref(), f.status, &page);
     Ok(Json(Page::of(subs.await?, |x| {
-        views::Subscription::for_operator(&x)
+        views::Subscription::for_operator(&x).map(|v| v.live(&s.dispatcher))
     })?))
 }

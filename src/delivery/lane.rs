@@ -10,9 +10,10 @@
 //! whatever comes next. [`run`] loops over it; a test drives it step by
 //! step.
 
+use super::limit::SLOW_START;
 use super::unit::Target;
 use super::view::{refresh, View};
-use super::work::{Work, SLOW_START};
+use super::work::Work;
 use super::{Dispatcher, LaneSignal};
 use crate::store::SubscriptionId;
 use chrono::Duration;
@@ -136,13 +137,16 @@ impl Lane {
                 return Step::Again;
             }
         };
+        self.w.cap = caps.cap;
         self.upkeep(&caps).await;
         // Send what is queued before claiming more: the store may be busy
         // (a fan-out step ahead of the claim), and the first requests of a
         // burst should not wait for it.
         self.send(&caps).await;
         self.claim(&caps).await;
-        self.wait(caps.cap).await
+        let step = self.wait().await;
+        self.sig.publish(self.w.open());
+        step
     }
 
     /// The subscription's caps, from a view at most a tick old and read
@@ -205,7 +209,7 @@ impl Lane {
         }
         if self.w.queue.is_empty() && self.w.inflight.is_empty() {
             // Idle: the next burst starts slowly again.
-            self.w.open = SLOW_START;
+            self.w.limit.idle();
         }
         self.w.inflight.trim();
     }
@@ -214,7 +218,7 @@ impl Lane {
     /// concurrency cap; a paced lane starts one per turn.
     async fn send(&mut self, caps: &Caps) {
         let clock = &self.d.inner.ctx.clock;
-        while self.w.inflight.len() < caps.cap.min(self.w.open)
+        while self.w.inflight.len() < self.w.open()
             && !self.w.queue.is_empty()
             && self.w.inflight.reserve()
         {
@@ -310,7 +314,7 @@ impl Lane {
 
     /// Waits for what the lane needs next: work (when nothing is queued),
     /// the due instant of staged work, or a free place under the cap.
-    async fn wait(&mut self, cap: usize) -> Step {
+    async fn wait(&mut self) -> Step {
         let ctx = self.d.inner.ctx.clone();
         let shutdown = &self.d.inner.shutdown;
         if self.w.queue.is_empty() {
@@ -333,7 +337,7 @@ impl Lane {
                 _ = self.w.join_one(&self.d), if busy => {}
                 _ = shutdown.cancelled() => {}
             }
-        } else if self.w.inflight.len() >= cap.min(self.w.open) || !self.w.inflight.reserve() {
+        } else if self.w.inflight.len() >= self.w.open() || !self.w.inflight.reserve() {
             // At the cap, or at the service's connection budget: the next
             // free worker takes the next unit.
             tokio::select! {

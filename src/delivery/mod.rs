@@ -10,6 +10,7 @@ pub mod guard;
 mod lane;
 #[cfg(test)]
 mod lane_tests;
+pub mod limit;
 mod pool;
 mod recorder;
 pub mod retry;
@@ -34,7 +35,7 @@ pub(crate) enum Record {
 }
 use crate::AppContext;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
@@ -54,9 +55,16 @@ struct LaneSignal {
     /// reads it again before its next request.
     reread: AtomicBool,
     warm_until: Mutex<Option<tokio::time::Instant>>,
+    /// The lane's in-flight limit now (`limit`); 0 while no lane runs.
+    limit: AtomicUsize,
 }
 
 impl LaneSignal {
+    /// Shows the lane's limit to the API.
+    fn publish(&self, limit: usize) {
+        self.limit.store(limit, Ordering::Relaxed);
+    }
+
     /// Whether the lane should stay up with nothing to do.
     fn warm(&self) -> bool {
         let until = *self.warm_until.lock().expect("warm lock");
@@ -220,6 +228,15 @@ impl Dispatcher {
             sig.reread.store(true, Ordering::SeqCst);
             sig.notify.notify_one();
         }
+    }
+
+    /// The in-flight limit the lane of `subscription` on this instance
+    /// allows itself now, adapted to its endpoint; `None` while no lane
+    /// runs for it here.
+    pub fn limit(&self, subscription: &SubscriptionId) -> Option<usize> {
+        let lanes = self.inner.lanes.lock().expect("lanes lock");
+        let n = lanes.get(subscription)?.limit.load(Ordering::Relaxed);
+        (n > 0).then_some(n)
     }
 
     /// Says that work may have been withdrawn (the change is committed):

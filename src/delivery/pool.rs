@@ -13,6 +13,7 @@
 //! with its connection, so what a lane holds follows the work in flight,
 //! not its cap.
 
+use super::limit::Signal;
 use super::unit::{attempt, Target, Unit};
 use super::Dispatcher;
 use std::sync::{Arc, Mutex};
@@ -25,9 +26,13 @@ use tokio::task::JoinSet;
 pub const IDLE_CLOSE: Duration = Duration::from_secs(5);
 
 /// What a worker reports when its task is done: who it is, the slices of
-/// the deliveries it carried (`None` after opening a connection), and when
-/// it became idle.
-type Done = (usize, Option<Vec<i64>>, Instant);
+/// the deliveries it carried and what the answer says of the endpoint
+/// (`None` after opening a connection), and when it became idle.
+type Done = (usize, Option<Finished>, Instant);
+
+/// A finished attempt: the slices of the deliveries it carried, and what
+/// its result says of the endpoint's load.
+pub type Finished = (Vec<i64>, Signal);
 
 /// What a worker is asked to do. `Send` is every attempt and `Connect`
 /// happens a few times per fan-out: boxing the unit to make them the same
@@ -216,7 +221,7 @@ impl Pool {
     }
 
     /// A finished attempt, if one is ready.
-    pub fn try_join_next(&mut self) -> Option<Vec<i64>> {
+    pub fn try_join_next(&mut self) -> Option<Finished> {
         loop {
             let (idx, slices, at) = self.done_rx.try_recv().ok()?;
             if let Some(s) = self.back(idx, slices, at) {
@@ -227,7 +232,7 @@ impl Pool {
 
     /// Waits for an attempt to finish; `None` when none is in flight, or
     /// when a connection opened while none was.
-    pub async fn join_next(&mut self) -> Option<Vec<i64>> {
+    pub async fn join_next(&mut self) -> Option<Finished> {
         loop {
             if self.busy == 0 && self.connecting == 0 {
                 return None;
@@ -242,7 +247,7 @@ impl Pool {
         }
     }
 
-    fn back(&mut self, idx: usize, slices: Option<Vec<i64>>, at: Instant) -> Option<Vec<i64>> {
+    fn back(&mut self, idx: usize, slices: Option<Finished>, at: Instant) -> Option<Finished> {
         match slices {
             Some(_) => self.busy -= 1,
             None => self.connecting -= 1,

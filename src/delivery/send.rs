@@ -35,6 +35,7 @@ const WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature
 const X_EVENT: HeaderName = HeaderName::from_static("x-tminus-event");
 const X_REMINDER: HeaderName = HeaderName::from_static("x-tminus-reminder");
 const X_ATTEMPT: HeaderName = HeaderName::from_static("x-tminus-attempt");
+const X_LATE: HeaderName = HeaderName::from_static("x-tminus-late");
 const AGENT: &str = concat!("tminus/", env!("CARGO_PKG_VERSION"));
 
 /// One request to make.
@@ -46,6 +47,9 @@ pub struct Message<'a> {
     pub event: &'a str,
     pub reminder: &'a str,
     pub attempt: u32,
+    /// Sent after its due time had passed: a reminder fired late, or one
+    /// first leaving after its webinar started (`--after-start send-late`).
+    pub late: bool,
     pub body: Bytes,
 }
 
@@ -361,5 +365,8 @@ fn request(m: &Message<'_>) -> Result<http::Request<Full<Bytes>>, http::Error> {
     h.insert(X_EVENT, value(m.event)?);
     h.insert(X_REMINDER, value(m.reminder)?);
     h.insert(X_ATTEMPT, HeaderValue::from(m.attempt));
+    if m.late {
+        h.insert(X_LATE, HeaderValue::from_static("true"));
+    }
     b.body(Full::new(m.body.clone()))
 }

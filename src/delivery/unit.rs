@@ -3,6 +3,7 @@
 //! array under a webhook-id of its own. Renders, signs, sends, decides and
 //! hands the result to the recorder.
 
+use super::limit::Signal;
 use super::send::{Conn, Message};
 use super::{Dispatcher, Record};
 use crate::domain::ids::{self, Id};
@@ -121,16 +122,22 @@ pub fn render(
     Some(payload::render(w, job.participant.as_ref()?).into())
 }
 
-/// A job whose participant or webinar no longer exists: recorded as expired
-/// with the reason, never silently dropped. Returns its slice.
-pub async fn vanished(d: &Dispatcher, job: Job) -> Option<i64> {
+/// Why a job was given up unsent (each ends in "not sent", which the
+/// metrics read as "never attempted").
+pub const VANISHED: &str = "participant or webinar no longer exists; not sent";
+pub const STARTED: &str = "the webinar had started before it could leave; not sent";
+
+/// A job given up unsent (its participant or webinar no longer exists, or
+/// its webinar had started): recorded as expired with the reason, never
+/// silently dropped. Returns its slice.
+pub async fn unsent(d: &Dispatcher, job: Job, reason: &str) -> Option<i64> {
     let now = d.inner.ctx.clock.now();
     let attempt = Attempt {
         attempt: job.attempt,
         started_at: now,
         status_code: None,
         latency_ms: 0,
-        error: Some("participant or webinar no longer exists; not sent".into()),
+        error: Some(reason.into()),
         response: None,
     };
     let slice = job.fresh.as_ref().map(|f| f.slice);
@@ -147,13 +154,14 @@ pub async fn vanished(d: &Dispatcher, job: Job) -> Option<i64> {
 }
 
 /// Makes one attempt and hands its result to the recorder. Returns the
-/// slices of the deliveries it carried.
+/// slices of the deliveries it carried, and what the result says of the
+/// endpoint's load.
 pub async fn attempt(
     d: &Dispatcher,
     unit: Unit,
     target: &Target,
     conn: &mut Option<Conn>,
-) -> Vec<i64> {
+) -> (Vec<i64>, Signal) {
     let Unit {
         job,
         body,
@@ -172,9 +180,11 @@ pub async fn attempt(
         event: &target.event,
         reminder: &job.label,
         attempt: job.attempt,
+        late: job.fresh.as_ref().is_some_and(|f| f.late),
         body,
     };
     let (attempt, resp) = d.inner.sender.send(msg, started, conn).await;
+    let signal = Signal::of(&resp, attempt.latency_ms);
     let verdict = ctx.retry_policy().verdict(
         job.attempt,
         &resp,
@@ -203,7 +213,7 @@ pub async fn attempt(
             "recorder gone; attempt result not recorded (the lease will lapse and it is retried)"
         );
     }
-    slices
+    (slices, signal)
 }
 
 #[cfg(test)]

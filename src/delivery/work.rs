@@ -4,24 +4,24 @@
 //! against their slices (closing a slice with its last result), and drops
 //! what the store says was withdrawn since it was leased.
 
+use super::limit::{Limit, Signal};
 use super::pool::Pool;
-use super::unit::{render, vanished, Unit};
+use super::unit::{render, unsent, Unit, STARTED, VANISHED};
 use super::{Dispatcher, Record};
+use crate::config::AfterStart;
 use crate::domain::payload;
 use crate::store::{Claimed, DeliveryId, Job, ParticipantId, SubscriptionId, WebinarId};
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, VecDeque};
 
-/// Requests a lane starts with before any has been answered: it opens up
-/// as answers come (each doubles it), so an endpoint is not hit by its whole
-/// concurrency of new connections at once, and the first requests of a
-/// fan-out do not queue behind the others' connection set-up.
-pub(super) const SLOW_START: usize = 4;
-
 /// The lane's work in hand.
 pub(super) struct Work {
-    /// The concurrency the lane allows itself now (see [`SLOW_START`]).
-    pub open: usize,
+    /// The concurrency the lane allows itself now, adapted to the
+    /// endpoint (see `limit`), within `cap`.
+    pub limit: Limit,
+    /// The subscription's concurrency cap (this instance's share), as of
+    /// the lane's last look.
+    pub cap: usize,
     pub queue: VecDeque<Job>,
     pub webinars: HashMap<WebinarId, payload::WebinarFacts>,
     /// Jobs of each leased slice still without a result.
@@ -37,7 +37,8 @@ impl Work {
             webinars: HashMap::new(),
             open_slices: HashMap::new(),
             inflight: Pool::new(d),
-            open: SLOW_START,
+            limit: Limit::default(),
+            cap: 1,
         }
     }
 
@@ -52,10 +53,16 @@ impl Work {
         }
     }
 
-    /// Counts finished deliveries against their slices (one entry each);
-    /// closes a slice when its last delivery is done.
-    async fn settle(&mut self, d: &Dispatcher, slices: Vec<i64>) {
-        self.open = self.open.saturating_mul(2);
+    /// Requests that may be in flight now.
+    pub fn open(&self) -> usize {
+        self.limit.get(self.cap)
+    }
+
+    /// Takes in what a finished attempt says of the endpoint, and counts
+    /// its deliveries against their slices (one entry each), closing a
+    /// slice when its last delivery is done.
+    async fn settle(&mut self, d: &Dispatcher, (slices, signal): (Vec<i64>, Signal)) {
+        self.limit.note(signal, self.inflight.len(), self.cap);
         self.count_off(d, slices).await;
     }
 
@@ -165,6 +172,17 @@ impl Work {
         }
     }
 
+    /// Whether `job` is a fan-out's first attempt that would leave at or
+    /// after its webinar's start (`--after-start` decides its fate).
+    fn started(&self, job: &Job, now: DateTime<Utc>) -> bool {
+        job.fresh.is_some()
+            && job
+                .webinar_id
+                .as_ref()
+                .and_then(|w| self.webinars.get(w))
+                .is_some_and(|w| now >= w.from_time)
+    }
+
     /// The next POST to make: one job or, for a batched subscription, up to
     /// `batch` fresh jobs, none held for a later instant. Jobs that cannot
     /// be rendered are recorded as expired on the way.
@@ -182,14 +200,31 @@ impl Work {
             if !members.is_empty() && (!fresh || self.held_until(now).is_some()) {
                 break;
             }
-            let Some(job) = self.queue.pop_front() else {
+            let Some(mut job) = self.queue.pop_front() else {
                 break;
             };
+            if self.started(&job, now) {
+                let metrics = &d.inner.ctx.metrics;
+                match d.inner.ctx.config.after_start {
+                    AfterStart::Expire => {
+                        metrics.after_start(AfterStart::Expire);
+                        let slice = unsent(d, job, STARTED).await;
+                        self.count_off(d, slice.into_iter().collect()).await;
+                        continue;
+                    }
+                    AfterStart::SendLate => {
+                        metrics.after_start(AfterStart::SendLate);
+                        if let Some(f) = job.fresh.as_mut() {
+                            f.late = true;
+                        }
+                    }
+                }
+            }
             match render(&job, &self.webinars) {
                 Some(body) => members.push((job, body)),
                 None => {
-                    let slice = vanished(d, job).await;
-                    self.settle(d, slice.into_iter().collect()).await;
+                    let slice = unsent(d, job, VANISHED).await;
+                    self.count_off(d, slice.into_iter().collect()).await;
                 }
             }
             if batch <= 1 || !fresh {

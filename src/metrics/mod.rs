@@ -158,6 +158,9 @@ pub struct Metrics {
     pruned: [Counter; 5],
     /// Retention rounds run, including those that keep everything.
     pub prune_rounds: Counter,
+    /// A fan-out's deliveries that would first have left after their
+    /// webinar started: expired unsent, or sent marked late.
+    after_start: [Counter; 2],
     pub attempt_seconds: Histogram,
     pub fanout_first_seconds: Histogram,
     pub fanout_last_seconds: Histogram,
@@ -241,6 +244,8 @@ impl Metrics {
             fates,
             pruned,
             prune_rounds: counter("tminus_prune_rounds_total", &[]),
+            after_start: ["expired", "sent_late"]
+                .map(|a| counter("tminus_after_start_total", &[("action", a)])),
             attempt_seconds: histogram("tminus_attempt_duration_seconds", &[]),
             fanout_first_seconds: histogram("tminus_fanout_first_delivery_lateness_seconds", &[]),
             fanout_last_seconds: histogram("tminus_fanout_last_delivery_lateness_seconds", &[]),
@@ -254,6 +259,16 @@ impl Metrics {
             handle,
             recorder,
         }
+    }
+
+    /// Counts a delivery that would first have left after its webinar
+    /// started, by what `--after-start` made of it.
+    pub fn after_start(&self, policy: crate::config::AfterStart) {
+        let i = match policy {
+            crate::config::AfterStart::Expire => 0,
+            crate::config::AfterStart::SendLate => 1,
+        };
+        self.after_start[i].increment(1);
     }
 
     /// Counts `n` deliveries (or attempts) of this fate.
@@ -358,6 +373,7 @@ const DESCRIBED: &[(&str, Option<Unit>, &str)] = &[
     ("tminus_scheduler_lag_seconds", Some(Unit::Seconds), "How late the scheduler took up a due reminder"),
     ("tminus_store_call_duration_seconds", Some(Unit::Seconds), "How long a store call took, by call"),
     ("tminus_pruned_total", None, "Rows removed by retention, by table"),
+    ("tminus_after_start_total", None, "Deliveries of a fan-out that would first have left after their webinar started, by action: expired (not sent) or sent_late (--after-start)"),
     ("tminus_prune_rounds_total", None, "Retention rounds run (once a minute), including those that keep everything"),
     ("tminus_lanes", None, "Delivery lanes running: one per subscription with work"),
     ("tminus_lanes_peak", None, "The most delivery lanes running at once since the service started"),

@@ -71,9 +71,11 @@ impl Receipt<'_> {
 }
 
 /// The outcomes a receipt can hold: a slice delivery's first attempt,
-/// acknowledged, not in a batch.
+/// acknowledged, not in a batch, and not sent late (a receipt reads
+/// `late` from its slice; one sent after its webinar's start under
+/// `--after-start send-late` is late alone, so it gets a row).
 fn receiptable(o: &Outcome) -> Option<(&str, i64)> {
-    let ok = o.fresh.is_some()
+    let ok = o.fresh.as_ref().is_some_and(|f| !f.late)
         && o.batch.is_none()
         && o.verdict == Verdict::Delivered
         && o.attempt.attempt == 1

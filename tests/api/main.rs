@@ -1,8 +1,10 @@
 //! The one integration-test binary: every test starts the real service on
 //! 127.0.0.1:0 and, where deliveries matter, a real receiver on loopback.
 
+mod adaptive;
 mod admin;
 mod admin_import;
+mod after_start;
 mod auth_limits;
 mod batching;
 mod browser;

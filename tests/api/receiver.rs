@@ -103,6 +103,11 @@ struct Inner {
     holding: std::sync::atomic::AtomicBool,
     /// Woken on each arrival and on a release.
     change: tokio::sync::Notify,
+    /// Requests in flight beyond which it answers `503` with
+    /// `Retry-After: 1` at once (0: no limit), and the indices of the
+    /// requests it refused so.
+    capacity: AtomicUsize,
+    busy: Mutex<std::collections::HashSet<usize>>,
 }
 
 /// The receiver's listener, noting each connection it accepts.
@@ -156,6 +161,28 @@ impl TestReceiver {
         };
         tokio::spawn(async move { axum::serve(listener, app).await });
         TestReceiver { inner, url }
+    }
+
+    /// Answers `503` with `Retry-After: 1`, at once, to a request that
+    /// arrives while `n` are in flight: an endpoint with a real capacity.
+    pub fn set_capacity(&self, n: usize) {
+        self.inner.capacity.store(n, Ordering::SeqCst);
+    }
+
+    /// How many requests it refused as busy.
+    pub fn refused_busy(&self) -> usize {
+        self.inner.busy.lock().unwrap().len()
+    }
+
+    /// The requests it did not refuse as busy, in arrival order.
+    pub fn taken(&self) -> Vec<Received> {
+        let busy = self.inner.busy.lock().unwrap().clone();
+        let log = self.inner.log.lock().unwrap();
+        log.iter()
+            .enumerate()
+            .filter(|(i, _)| !busy.contains(i))
+            .map(|(_, r)| r.clone())
+            .collect()
     }
 
     /// Answers these first, in order.
@@ -275,6 +302,15 @@ async fn handle(
         log.len() - 1
     };
     inner.change.notify_waiters();
+    let capacity = inner.capacity.load(Ordering::SeqCst);
+    if capacity > 0 && now > capacity {
+        inner.busy.lock().unwrap().insert(index);
+        inner.in_flight.fetch_sub(1, Ordering::SeqCst);
+        let mut resp = (StatusCode::SERVICE_UNAVAILABLE, "busy").into_response();
+        resp.headers_mut()
+            .insert("retry-after", "1".parse().unwrap());
+        return resp;
+    }
     let reply = inner
         .script
         .lock()

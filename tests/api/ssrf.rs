@@ -256,6 +256,7 @@ async fn attempt(
         event: "webinar.reminder.all",
         reminder: "test",
         attempt: 1,
+        late: false,
         body: bytes::Bytes::from_static(b"{}"),
     };
     let (a, r) = sender.send(m, chrono::Utc::now(), conn).await;

@@ -117,6 +117,7 @@ async fn page(
     let deliveries = s.ctx.store.list_deliveries(&sub.id, None, &req).await?;
     let now = s.ctx.clock.now();
     Ok(SubscriptionPage {
+        concurrency: s.dispatcher.limit(&sub.id),
         sub,
         deliveries,
         notice,

@@ -300,6 +300,8 @@ fn running_table(list: &[FanoutTally], now: DateTime<Utc>) -> Markup {
 /// What a subscription's page shows.
 pub struct SubscriptionPage {
     pub sub: Subscription,
+    /// Requests its lane on this instance allows in flight now, if one runs.
+    pub concurrency: Option<usize>,
     pub deliveries: Paged<Delivery>,
     pub notice: Option<String>,
     pub error: Option<String>,
@@ -329,6 +331,12 @@ pub fn subscription(v: &Viewer, p: &SubscriptionPage) -> Page {
                 }
             }
             dt { "Failing since" } dd { (at(s.failing_since)) }
+            dt { "In flight allowed" } dd.concurrency {
+                @match p.concurrency {
+                    Some(n) => { (n) " of " (s.max_concurrency) " (adapting to the endpoint)" }
+                    None => { "at most " (s.max_concurrency) " (no delivery running now)" }
+                }
+            }
         }
         @if let Some(n) = &p.notice { p.notice role="status" { (n) } }
         @if let Some(e) = &p.error { p.error role="alert" { (e) } }

@@ -23,6 +23,11 @@ pub struct Subscription {
     /// Operator's list only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub creator_id: Option<CreatorId>,
+    /// The requests the subscription's delivery lane on the answering
+    /// instance allows in flight now: it adapts to the endpoint within
+    /// `maxConcurrency` (fewer when it shows strain, one more per window of
+    /// successes). `null` while no delivery is running there.
+    pub current_concurrency: Option<usize>,
     pub disabled_reason: Option<String>,
     /// `webinar.reminder.all` or one interval's event.
     pub event: String,
@@ -52,6 +57,7 @@ impl Subscription {
             batch_size: s.batch_size,
             created_at: iso_millis(s.created_at),
             creator_id: None,
+            current_concurrency: None,
             disabled_reason: s.disabled_reason.clone(),
             event: s.event.clone(),
             failing_since: None,
@@ -65,6 +71,14 @@ impl Subscription {
             status: s.status,
             webinar: s.webinar_id.clone(),
         })
+    }
+
+    /// With the lane's limit on this instance, if one runs.
+    pub fn live(self, d: &crate::delivery::Dispatcher) -> Self {
+        Self {
+            current_concurrency: d.limit(&self.id),
+            ..self
+        }
     }
 
     /// The operator's view: whose it is and since when it fails.
