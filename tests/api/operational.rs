@@ -267,6 +267,9 @@ async fn a_generated_secret_is_shown_once_in_a_file_and_kept() {
     rx.script([Reply::status(500)]);
     let url = ops.url.clone();
     let app = spawn_with(move |c| c.operational_webhook_url = Some(url)).await;
+    // Serving: the start that made it is over.
+    let (s, _) = app.admin(Method::GET, "/operational-webhook", None).await;
+    assert_eq!(s, StatusCode::OK);
     let file = app.db.with_file_name("tminus-operational-webhook-secret");
     let secret = std::fs::read_to_string(&file).unwrap().trim().to_owned();
     assert!(secret.starts_with("whsec_"), "{secret}");
@@ -279,6 +282,8 @@ async fn a_generated_secret_is_shown_once_in_a_file_and_kept() {
     // Read and deleted by the operator: not shown again, still signing.
     std::fs::remove_file(&file).unwrap();
     let app = app.restart().await;
+    let (s, _) = app.admin(Method::GET, "/operational-webhook", None).await;
+    assert_eq!(s, StatusCode::OK);
     assert!(!file.exists(), "shown again on a restart");
     let (key, sid) = subscribed(&app, &rx).await;
     test_event(&app, &key, &sid).await;
