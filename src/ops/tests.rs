@@ -146,6 +146,15 @@ async fn a_fanout_predicted_late_is_announced_once_signed_with_its_figures() {
         data["dueAt"],
         crate::domain::payload::iso_millis(p.due_at).as_str()
     );
+    // As the OpenAPI document's `webhooks` entry lists it.
+    let doc = serde_json::to_value(crate::api::openapi::document()).unwrap();
+    let schema = &doc["webhooks"]["fanoutPredictedLate"]["post"]["requestBody"]["content"]
+        ["application/json"]["schema"]["properties"]["data"]["properties"];
+    let mut documented: Vec<&String> = schema.as_object().unwrap().keys().collect();
+    let mut sent: Vec<&String> = data.as_object().unwrap().keys().collect();
+    documented.sort();
+    sent.sort();
+    assert_eq!(sent, documented);
     shutdown.cancel();
 }
 

@@ -42,7 +42,36 @@ fn event_signed_with(r: &Received, secret: &str) -> Value {
     assert_eq!(r.header("x-tminus-reminder"), e["type"].as_str().unwrap());
     assert_eq!(e.as_object().unwrap().len(), 3, "{e}");
     assert!(e["timestamp"].as_str().unwrap().ends_with('Z'), "{e}");
+    documented(&e);
     e
+}
+
+/// Checks an event against the OpenAPI document's `webhooks` entry for its
+/// type: each object has exactly the keys the schema lists.
+fn documented(e: &Value) {
+    let doc: Value = serde_json::from_str(tminus::api::openapi::document_json()).unwrap();
+    let schema = doc["webhooks"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|w| &w["post"]["requestBody"]["content"]["application/json"]["schema"])
+        .find(|s| s["properties"]["type"]["const"] == e["type"])
+        .unwrap_or_else(|| panic!("no webhooks entry for {}", e["type"]));
+    same_keys(schema, e, "");
+}
+
+fn same_keys(schema: &Value, v: &Value, at: &str) {
+    let (Some(props), Some(obj)) = (schema["properties"].as_object(), v.as_object()) else {
+        return;
+    };
+    let mut documented: Vec<&String> = props.keys().collect();
+    let mut sent: Vec<&String> = obj.keys().collect();
+    documented.sort();
+    sent.sort();
+    assert_eq!(sent, documented, "at `{at}`: {v}");
+    for (k, s) in props {
+        same_keys(s, &obj[k], &format!("{at}.{k}"));
+    }
 }
 
 fn event(r: &Received) -> Value {
