@@ -107,9 +107,10 @@ pub async fn close_finished(m: &Metrics, ctx: &AppContext, d: &Dispatcher) {
         match ctx.store.fanout_finished(&reminder, &webinar).await {
             Ok(true) => {
                 if let Some(t) = m.fanouts.close(&reminder) {
-                    let (first, last) = t.lateness();
-                    m.fanout_first_seconds.record(first);
-                    m.fanout_last_seconds.record(last);
+                    if let Some((first, last)) = t.lateness() {
+                        m.fanout_first_seconds.record(first);
+                        m.fanout_last_seconds.record(last);
+                    }
                     crate::ops::fanout_finished(ctx, d, &reminder).await;
                 }
             }

@@ -242,6 +242,44 @@ async fn a_finished_fan_out_reports_its_lateness_and_counts() {
 }
 
 #[tokio::test]
+async fn a_fan_out_nobody_acknowledged_is_reported_finished_too() {
+    let ops = TestReceiver::start().await;
+    let rx = TestReceiver::start().await;
+    rx.set_default(Reply::status(500));
+    let app = app_for(&ops, |c| {
+        c.reminder_offsets = tminus::domain::offset::parse_list("1s").unwrap()
+    })
+    .await;
+    let (creator, key) = app.creator().await;
+    app.subscribe(&key, &rx.url, None).await;
+    let w = app.webinar(&creator, 2).await;
+    app.participants(&w, 2).await;
+    let got = ops.wait_exactly(&app, 2, 15).await;
+    let mut kinds = types(&got);
+    kinds.sort();
+    assert_eq!(kinds, ["fanout.finished", "subscription.failing"]);
+    let finished = got
+        .iter()
+        .map(event)
+        .find(|e| e["type"] == "fanout.finished")
+        .unwrap();
+    let d = &finished["data"];
+    assert_eq!(d["webinar"], w.as_str());
+    assert_eq!(d["firstLatenessMs"], Value::Null, "{d}");
+    let n = &d["deliveries"];
+    assert_eq!(
+        (&n["total"], &n["delivered"]),
+        (&2.into(), &0.into()),
+        "{d}"
+    );
+    let unsettled = ["retrying", "expired", "failed"]
+        .iter()
+        .map(|k| n[k].as_i64().unwrap())
+        .sum::<i64>();
+    assert_eq!(unsettled, 2, "{d}");
+}
+
+#[tokio::test]
 async fn the_operational_endpoint_s_own_failures_are_never_announced_to_it() {
     let ops = TestReceiver::start().await;
     // The platform fails the first announcement, then takes it.
