@@ -139,6 +139,14 @@ async fn a_failure_and_the_recovery_are_announced_once_each_and_signed() {
         .collect();
     labels.sort();
     assert_eq!(labels, ["subscription.failing", "subscription.recovered"]);
+    // And on the dashboard, linked from the overview.
+    let (cookie, _) = crate::dashboard::login(&app, "/dashboard", ADMIN).await;
+    let (_, overview) = crate::dashboard::page(&app, &cookie, "/dashboard").await;
+    let link = format!("/dashboard/subscriptions/{}", sub["id"].as_str().unwrap());
+    assert!(overview.contains(&format!("href=\"{link}\"")), "{overview}");
+    let (s, html) = crate::dashboard::page(&app, &cookie, &link).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("subscription.recovered"), "{html}");
 }
 
 #[tokio::test]
