@@ -383,3 +383,38 @@ async fn without_the_url_nothing_is_sent_and_the_route_says_so() {
         (StatusCode::NOT_FOUND, &"not_found".into())
     );
 }
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test runs it"]
+async fn on_postgres_a_failure_its_recovery_and_a_finished_fan_out_are_announced() {
+    let db = crate::pg::fresh().await;
+    let ops = TestReceiver::start().await;
+    let rx = TestReceiver::start().await;
+    rx.script([Reply::status(500)]);
+    let url = db.url.clone();
+    let app = app_for(&ops, |c| {
+        c.database = url;
+        c.reminder_offsets = tminus::domain::offset::parse_list("1s").unwrap();
+    })
+    .await;
+    let (creator, key) = app.creator().await;
+    let sid = app.subscribe(&key, &rx.url, None).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    test_event(&app, &key, &sid).await;
+    let got = ops.wait_exactly(&app, 2, 15).await;
+    assert_eq!(
+        types(&got),
+        ["subscription.failing", "subscription.recovered"]
+    );
+    let w = app.webinar(&creator, 2).await;
+    app.participants(&w, 2).await;
+    let got = ops.wait_exactly(&app, 3, 15).await;
+    let e = event(&got[2]);
+    assert_eq!(e["type"], "fanout.finished");
+    assert_eq!(e["data"]["deliveries"]["delivered"], 2);
+    let mut app = app;
+    app.stop().await;
+    db.drop_now().await;
+}
