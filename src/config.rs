@@ -236,6 +236,20 @@ pub struct Config {
     /// How long a creator portal link (`POST …/portal-link`) stays valid.
     #[arg(long, env = "TMINUS_PORTAL_LINK_TTL", default_value = "15m", value_parser = duration)]
     pub portal_link_ttl: Duration,
+    /// The platform's URL for operational webhooks (a subscription
+    /// disabled, failing or recovered; a fan-out finished or predicted
+    /// late), sent signed like the reminders, through the same retries and
+    /// target guard. Unset: none are sent.
+    #[arg(long, env = "TMINUS_OPERATIONAL_WEBHOOK_URL")]
+    pub operational_webhook_url: Option<String>,
+    /// The `whsec_` secret that signs the operational webhooks. When absent,
+    /// one is generated once, kept (sealed) in the database, and written to
+    /// the file `tminus-operational-webhook-secret` (readable by its owner
+    /// only) beside the SQLite file, or in the working directory for
+    /// PostgreSQL; the log says where, never what. Giving another one
+    /// later rotates it (the old one keeps signing for --secret-grace).
+    #[arg(long, env = "TMINUS_OPERATIONAL_WEBHOOK_SECRET")]
+    pub operational_webhook_secret: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -287,6 +301,14 @@ impl std::fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("log", &self.log)
             .field("portal_link_ttl", &self.portal_link_ttl)
+            .field("operational_webhook_url", &self.operational_webhook_url)
+            .field(
+                "operational_webhook_secret",
+                &self
+                    .operational_webhook_secret
+                    .as_ref()
+                    .map(|_| "<redacted>"),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -407,7 +429,34 @@ impl Config {
         if self.max_connections == Some(0) {
             errors.push("max connections must be at least 1".into());
         }
+        errors.extend(self.operational_errors());
         (errors, warnings)
+    }
+
+    /// What is wrong with the operational webhooks' URL (as a hook URL
+    /// would be refused) and secret.
+    fn operational_errors(&self) -> Vec<String> {
+        let mut errors = Vec::new();
+        let given = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+        if let Some(url) = given(&self.operational_webhook_url) {
+            let checked = crate::domain::hook_url::HookUrl::parse(&url, self.allow_http)
+                .map_err(|e| e.to_string())
+                .and_then(|u| match self.target_policy() {
+                    Ok(p) => p.check_url(u.url()),
+                    Err(_) => Ok(()),
+                });
+            if let Err(e) = checked {
+                errors.push(format!("operational-webhook-url: {e}"));
+            }
+        }
+        if let Some(s) = given(&self.operational_webhook_secret) {
+            let prefixed = s.trim().starts_with(crate::signing::SECRET_PREFIX);
+            if !prefixed || crate::signing::Signer::new(s.trim()).is_err() {
+                errors
+                    .push("operational-webhook-secret: expected whsec_ followed by base64".into());
+            }
+        }
+        errors
     }
 }
 

@@ -16,7 +16,10 @@
 //!    attempt and its verdict (`delivery::retry`) in batches.
 //!
 //! 5. Beside them, `metrics` counts what happens (a recorder per service,
-//!    read at `GET /metrics`) and `retention` prunes old history.
+//!    read at `GET /metrics`) and `retention` prunes old history; `ops`
+//!    tells the platform, with webhooks of its own, about subscriptions
+//!    disabled, failing or recovered and fan-outs finished or predicted
+//!    late.
 //!
 //! [`run`] wires these together around one listener (served by `server`:
 //! header and body deadlines, a connection cap) and one shutdown token, so
@@ -39,6 +42,7 @@ pub mod domain;
 pub mod error;
 pub mod follow;
 pub mod metrics;
+pub mod ops;
 pub mod receive;
 pub mod retention;
 pub mod schedule;
@@ -71,6 +75,9 @@ pub struct AppContext {
     pub secrets: secrets::SecretKeys,
     /// This service's Prometheus metrics (a recorder of its own).
     pub metrics: crate::metrics::Metrics,
+    /// The operational subscription, when `--operational-webhook-url` is
+    /// given (`ops`).
+    pub operational: Option<store::SubscriptionId>,
 }
 
 impl AppContext {
@@ -139,7 +146,11 @@ pub async fn run(
         wake.clone(),
         shutdown.clone(),
     ));
-    let watcher = tokio::spawn(crate::metrics::gauges::watch(ctx.clone(), shutdown.clone()));
+    let watcher = tokio::spawn(crate::metrics::gauges::watch(
+        ctx.clone(),
+        dispatcher.clone(),
+        shutdown.clone(),
+    ));
     let pruner = tokio::spawn(retention::run(ctx.clone(), shutdown.clone()));
     let app = api::router(api::AppState::new(ctx.clone(), dispatcher, wake));
     let settings = server::Settings {
@@ -195,6 +206,7 @@ async fn prepare(
     let secrets = config.secret_keys().map_err(anyhow::Error::msg)?;
     startup::reseal(&store, &secrets).await?;
     let admin_token = startup::admin_token(&config)?;
+    let operational = ops::setup::install(&config, &store, &secrets, clock.now()).await?;
     let ctx = Arc::new(AppContext {
         config,
         store,
@@ -203,6 +215,7 @@ async fn prepare(
         admin_token,
         secrets,
         metrics: crate::metrics::Metrics::new(),
+        operational,
     });
     Ok((ctx, files, max_connections))
 }

@@ -1,6 +1,7 @@
 //! What a start does before it serves: find the admin token, and bring the
 //! stored signing secrets under the current key. Neither may put a secret
-//! in the log.
+//! in the log. (The operational subscription is set up by `ops::setup`,
+//! with the files written here.)
 
 use crate::config::Config;
 use crate::secrets::SecretKeys;
@@ -15,7 +16,7 @@ pub fn admin_token(config: &Config) -> anyhow::Result<String> {
     if let Some(t) = config.admin_token.as_ref().filter(|t| !t.is_empty()) {
         return Ok(t.clone());
     }
-    let path = token_file(&config.database);
+    let path = kept_file(&config.database, "tminus-admin-token");
     if let Ok(t) = std::fs::read_to_string(&path) {
         let t = t.trim().to_owned();
         if !t.is_empty() {
@@ -34,10 +35,10 @@ pub fn admin_token(config: &Config) -> anyhow::Result<String> {
     Ok(kept)
 }
 
-/// Where a generated admin token is kept: beside a SQLite file, or in the
+/// Where a generated secret named `name` is kept (the admin token) or shown
+/// (the operational webhooks' secret): beside a SQLite file, or in the
 /// working directory for PostgreSQL.
-fn token_file(database: &str) -> PathBuf {
-    let name = "tminus-admin-token";
+pub(crate) fn kept_file(database: &str, name: &str) -> PathBuf {
     if crate::store::is_postgres(database) {
         return PathBuf::from(name);
     }
@@ -74,6 +75,19 @@ fn keep_token(path: &std::path::Path, token: &str) -> std::io::Result<String> {
         }
         Err(e) => Err(e),
     }
+}
+
+/// Writes `text` to `path`, readable by its owner only, replacing what is
+/// there: written and synced under a temporary name, then renamed, so a
+/// reader sees the old file or the new one whole.
+pub(crate) fn replace_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    let dir = dir.unwrap_or(std::path::Path::new("."));
+    let tmp = dir.join(format!(".secret.{}", crate::domain::ids::new_id()));
+    write_private(&tmp, text)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }
 
 #[cfg(unix)]

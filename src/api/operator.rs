@@ -1,6 +1,7 @@
 //! Platform routes for the operator's look at one subscription's
-//! deliveries, a replay of one of them, and the bulk replay of a time
-//! window: the integration API's own views and actions, reached with the
+//! deliveries (the operational webhooks' subscription's included, found
+//! at `/operational-webhook`), a replay of one of them, and the bulk
+//! replay of a time window: the integration API's own views and actions, reached with the
 //! admin token instead of the creator's key, so `tminus admin` (and an
 //! operator with curl) needs no creator's key.
 
@@ -26,6 +27,26 @@ pub fn routes() -> ApiRouter<AppState> {
         "The subscription is disabled (`subscription_disabled`); enable it first.",
     );
     ApiRouter::new()
+        .api_route(
+            "/operational-webhook",
+            get_with(operational, |op| {
+                errors(
+                    op.summary("Show the operational webhooks' subscription")
+                        .description(
+                            "The platform's own endpoint for tminus's operational events \
+                             (`--operational-webhook-url`; see the document's `webhooks`), \
+                             as the operator sees any subscription, never its secret. Its \
+                             deliveries are listed, retried and replayed with the \
+                             `/subscriptions/{id}/…` routes below, with this `id`. It is in \
+                             no other list.",
+                        ),
+                    &[(
+                        404,
+                        "Operational webhooks are off: no `--operational-webhook-url` (`not_found`).",
+                    )],
+                )
+            }),
+        )
         .api_route(
             "/subscriptions/{id}/deliveries",
             get_with(deliveries, move |op| {
@@ -63,6 +84,14 @@ pub fn routes() -> ApiRouter<AppState> {
             }),
         )
         .with_path_items(|p| p.tag("platform"))
+}
+
+async fn operational(_: Admin, State(s): State<AppState>) -> ApiResult<Json<views::Subscription>> {
+    let Some(id) = &s.ctx.operational else {
+        return Err(crate::error::ApiError::not_found("operational webhook"));
+    };
+    let sub = s.ctx.store.get_subscription(id).await?;
+    Ok(Json(views::Subscription::for_operator(&sub)?))
 }
 
 async fn deliveries(

@@ -9,7 +9,12 @@ use clap::{Arg, ArgAction};
 use std::fmt::Write;
 
 /// Settings whose values are never shown.
-const SECRET: &[&str] = &["admin_token", "secret_key", "secret_key_previous"];
+const SECRET: &[&str] = &[
+    "admin_token",
+    "secret_key",
+    "secret_key_previous",
+    "operational_webhook_secret",
+];
 
 /// What stands for a secret's value.
 pub const REDACTED: &str = "<redacted>";

@@ -94,3 +94,37 @@ fn a_prune_batch_is_one_row_to_a_hundred_thousand() {
         assert!(parse(bad).is_err(), "--prune-batch={bad}");
     }
 }
+
+#[test]
+fn the_operational_webhook_settings_are_checked_at_start() {
+    let errors = |url: &str, secret: Option<&str>, http: bool| {
+        let mut c = Config::defaults();
+        c.operational_webhook_url = Some(url.into());
+        c.operational_webhook_secret = secret.map(Into::into);
+        c.allow_http = http;
+        c.check().0
+    };
+    assert!(errors("https://platform.example/ops", None, false).is_empty());
+    let good = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    assert!(errors("https://platform.example/ops", Some(good), false).is_empty());
+    let refused = [
+        errors("http://platform.example/ops", None, false),
+        errors("ops", None, false),
+        // The target guard, as for a hook URL.
+        errors("https://127.0.0.1/ops", None, false),
+        errors(
+            "https://platform.example/ops",
+            Some("MfKQ9r8GKYqrTwjUPD8I"),
+            false,
+        ),
+        errors(
+            "https://platform.example/ops",
+            Some("whsec_not base64!"),
+            false,
+        ),
+    ];
+    for (i, e) in refused.iter().enumerate() {
+        assert_eq!(e.len(), 1, "case {i}: {e:?}");
+        assert!(e[0].starts_with("operational-webhook-"), "case {i}: {e:?}");
+    }
+}

@@ -80,6 +80,7 @@ async fn fixture_with(url: &str, change: impl FnOnce(&mut Config)) -> Fixture {
         admin_token: "t".into(),
         secrets,
         metrics: crate::metrics::Metrics::new(),
+        operational: None,
     });
     let (d, records) =
         Dispatcher::new(ctx, CancellationToken::new(), CancellationToken::new()).unwrap();

@@ -1,11 +1,13 @@
 //! The recorder: takes attempt outcomes from every lane and writes them in
 //! batches, one transaction per batch. A store failure is retried, never
 //! dropped: a receiver's acknowledgement must end up recorded. Subscriptions
-//! it disables (410, or failing too long) are logged for the operator.
+//! it disables (410, or failing too long) are logged for the operator, and
+//! what recording changed in their health goes to `ops` (the operational
+//! webhooks).
 
 use super::{Dispatcher, Record};
 use crate::metrics::StoreCall;
-use crate::store::{Outcome, SubscriptionId, Verdict};
+use crate::store::{HealthChanges, Outcome, SubscriptionId, Verdict};
 use chrono::Duration;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -75,10 +77,13 @@ async fn flush(d: &Dispatcher, batch: Arc<[Outcome]>, slices: &[i64], stopping: 
             .await;
         ctx.metrics.store_call(StoreCall::RecordOutcomes, started);
         match written {
-            Ok(disabled) => {
+            Ok(changes) => {
                 ctx.metrics.recorded(&batch);
-                for id in disabled {
-                    tracing::warn!(subscription = %id, "subscription disabled: its endpoint answered 410 or kept failing");
+                for (id, why) in &changes.disabled {
+                    tracing::warn!(subscription = %id, ?why, "subscription disabled: its endpoint answered 410 or kept failing");
+                }
+                if changes != HealthChanges::default() {
+                    crate::ops::health(ctx, d, &changes, &batch).await;
                 }
                 break;
             }

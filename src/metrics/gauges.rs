@@ -4,6 +4,7 @@
 //! histogram samples into buckets every few seconds.
 
 use super::Metrics;
+use crate::delivery::Dispatcher;
 use crate::domain::status::{Status, SubscriptionStatus};
 use crate::store::QueueFigures;
 use crate::AppContext;
@@ -84,14 +85,14 @@ const EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Runs until `shutdown`: closes finished fan-outs, observing their first
 /// and last lateness once each, and keeps histogram samples bounded.
-pub async fn watch(ctx: Arc<AppContext>, shutdown: CancellationToken) {
+pub async fn watch(ctx: Arc<AppContext>, d: Dispatcher, shutdown: CancellationToken) {
     let mut turns = 0u32;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(EVERY) => {}
             _ = shutdown.cancelled() => break,
         }
-        close_finished(&ctx.metrics, &ctx).await;
+        close_finished(&ctx.metrics, &ctx, &d).await;
         turns = turns.wrapping_add(1);
         if turns.is_multiple_of(5) {
             ctx.metrics.upkeep();
@@ -99,15 +100,18 @@ pub async fn watch(ctx: Arc<AppContext>, shutdown: CancellationToken) {
     }
 }
 
-/// Observes and forgets the followed fan-outs that are over.
-pub async fn close_finished(m: &Metrics, ctx: &AppContext) {
+/// Observes and forgets the followed fan-outs that are over, and announces
+/// each (`fanout.finished`, when operational webhooks are on).
+pub async fn close_finished(m: &Metrics, ctx: &AppContext, d: &Dispatcher) {
     for (reminder, webinar) in m.fanouts.open() {
         match ctx.store.fanout_finished(&reminder, &webinar).await {
             Ok(true) => {
                 if let Some(t) = m.fanouts.close(&reminder) {
-                    let (first, last) = t.lateness();
-                    m.fanout_first_seconds.record(first);
-                    m.fanout_last_seconds.record(last);
+                    if let Some((first, last)) = t.lateness() {
+                        m.fanout_first_seconds.record(first);
+                        m.fanout_last_seconds.record(last);
+                    }
+                    crate::ops::fanout_finished(ctx, d, &reminder).await;
                 }
             }
             Ok(false) => {}

@@ -112,11 +112,22 @@ fn a_fan_out_is_measured_from_its_first_to_its_last_acknowledgement() {
     let open = f.open();
     assert_eq!(open.len(), 1);
     let t = f.close(&open[0].0).unwrap();
-    assert_eq!(t.lateness(), (0.03, 2.0));
+    assert_eq!(t.lateness(), Some((0.03, 2.0)));
     assert!(f.close(&open[0].0).is_none(), "observed once");
     let mut before = t.clone();
-    before.first = before.due_at - Duration::seconds(1);
-    assert_eq!(before.lateness().0, 0.0, "never negative");
+    before.acked = before
+        .acked
+        .map(|(_, last)| (before.due_at - Duration::seconds(1), last));
+    assert_eq!(before.lateness().unwrap().0, 0.0, "never negative");
+}
+
+#[test]
+fn a_fan_out_with_no_acknowledgement_is_followed_without_lateness() {
+    let f = fanout::Fanouts::default();
+    f.note(&[outcome(Verdict::Retry(at(9)), Some(500), None, 1)]);
+    let open = f.open();
+    assert_eq!(open.len(), 1, "followed, so its end is announced");
+    assert_eq!(f.close(&open[0].0).unwrap().lateness(), None);
 }
 
 #[test]

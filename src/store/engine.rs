@@ -102,8 +102,9 @@ pub trait Engine: Send + Sync + 'static {
         participants: &[ParticipantId],
     ) -> StoreResult<Withdrawn>;
     /// Records attempts and applies their verdicts, in one transaction.
-    /// Subscriptions failing since before `disable_before` are disabled; the
-    /// ids of subscriptions disabled by this call are returned.
+    /// Subscriptions failing since before `disable_before` are disabled.
+    /// Answers what changed in the subscriptions' health (disabled, failing
+    /// to announce, recovered), for the operational webhooks.
     /// `done_slices` are slices whose every job has an outcome in this call
     /// or an earlier one.
     /// Shared, not borrowed: a store that works on another thread takes it
@@ -115,7 +116,7 @@ pub trait Engine: Send + Sync + 'static {
         done_slices: &[i64],
         now: DateTime<Utc>,
         disable_before: DateTime<Utc>,
-    ) -> StoreResult<Vec<SubscriptionId>>;
+    ) -> StoreResult<HealthChanges>;
     /// Hands back every lease `owner` still holds (a clean shutdown, after
     /// in-flight attempts were recorded), so another instance or the next
     /// start takes the work at once instead of when the lease lapses.

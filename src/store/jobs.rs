@@ -195,3 +195,46 @@ pub struct DueReminder {
     pub due_at: DateTime<Utc>,
     pub from_time: DateTime<Utc>,
 }
+
+/// Why recording disabled a subscription.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disabled {
+    /// Its receiver answered `410 Gone`.
+    Gone,
+    /// It kept failing without a success for `--disable-after`.
+    FailingTooLong,
+}
+
+/// What one [`crate::store::Engine::record_outcomes`] call changed in its
+/// subscriptions' health: what the operational webhooks announce.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HealthChanges {
+    /// Disabled by this call, and why.
+    pub disabled: Vec<(SubscriptionId, Disabled)>,
+    /// Failing, with a failure to announce now: the first failure after a
+    /// success (or since it was made), at most once an hour per
+    /// subscription; a failure held back by the hour is announced at the
+    /// first failure after it, if no success came meanwhile.
+    pub failing: Vec<SubscriptionId>,
+    /// Succeeded again after an announced failure, with when that failure
+    /// began.
+    pub recovered: Vec<(SubscriptionId, DateTime<Utc>)>,
+}
+
+impl HealthChanges {
+    /// A subscription disabled is announced as that, not as failing too.
+    pub fn settle(&mut self) {
+        let disabled = &self.disabled;
+        self.failing
+            .retain(|id| !disabled.iter().any(|(d, _)| d == id));
+    }
+
+    /// The ids of the subscriptions disabled.
+    pub fn disabled_ids(&self) -> Vec<SubscriptionId> {
+        self.disabled.iter().map(|(id, _)| id.clone()).collect()
+    }
+}
+
+/// How long after announcing a subscription's failure another may be
+/// announced.
+pub const FAILING_NOTICE_EVERY: chrono::Duration = chrono::Duration::hours(1);

@@ -21,8 +21,9 @@ pub mod sqlite;
 
 pub use batch::{NewParticipants, PackedParticipant, ParticipantRef};
 pub use catalog::{
-    Catalog, History, Idempotency, Platform, Pruned, QueueFigures, Registrations, SessionRecord,
-    Sessions, Subscriptions, Upkeep, Webinars,
+    Catalog, History, Idempotency, Operational, Platform, Pruned, QueueFigures, Registrations,
+    SessionRecord, Sessions, Subscriptions, Upkeep, Webinars, OPERATIONAL_CREATOR,
+    OPERATIONAL_EVENT,
 };
 pub use engine::Engine;
 pub use idempotency::Remembered;

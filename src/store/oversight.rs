@@ -133,6 +133,8 @@ pub trait Oversight: Send + Sync + 'static {
         creator: Option<&CreatorId>,
         limit: i64,
     ) -> StoreResult<Vec<FanoutTally>>;
+    /// One fired reminder's tally, if it is still kept.
+    async fn fanout_tally(&self, reminder: &ReminderId) -> StoreResult<Option<FanoutTally>>;
     /// Disabled subscriptions and active ones failing now, disabled first.
     async fn troubled_subscriptions(
         &self,

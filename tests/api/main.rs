@@ -30,6 +30,7 @@ mod metrics_docs;
 mod midflight;
 mod offsets_change;
 mod openapi;
+mod operational;
 mod operator_replay;
 mod overview;
 mod paging;

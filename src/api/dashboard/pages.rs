@@ -57,6 +57,7 @@ pub async fn overview(v: Viewer, State(s): State<AppState>) -> Result<Response, 
             .list_subscriptions(c, None, &PageRequest::first(PANEL as u32 * 5))
             .await?
             .items,
+        operational: s.ctx.operational.clone().filter(|_| c.is_none()),
         now: s.ctx.clock.now(),
     };
     Ok(render::overview(&v, &o).into_response())

@@ -159,6 +159,9 @@ pub struct Overview {
     pub troubled: Vec<Trouble>,
     /// The first subscriptions, by id.
     pub subscriptions: Vec<Subscription>,
+    /// The operational webhooks' subscription (the operator's dashboard,
+    /// when they are on): its page lists their deliveries.
+    pub operational: Option<crate::store::SubscriptionId>,
     pub now: DateTime<Utc>,
 }
 
@@ -182,6 +185,10 @@ fn reminder_cells(r: &FanoutReminder) -> Markup {
 pub fn overview(v: &Viewer, o: &Overview) -> Page {
     let body = html! {
         h1 { (site(v.base)) }
+        @if let Some(id) = &o.operational {
+            p #operational { "Operational webhooks to the platform are on: "
+                a href={ (v.base.path()) "/subscriptions/" (id.as_str()) } { "their deliveries" } "." }
+        }
         section #next {
             h2 { "Next fan-outs due" }
             table {

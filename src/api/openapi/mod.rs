@@ -1,11 +1,13 @@
 //! The OpenAPI 3.1 document, generated with `aide` from the routes, their
 //! extractors and the typed bodies (`io`), plus what no handler says: the
 //! two security schemes, path parameters from the route templates, the
-//! errors the URI filter answers, and the webhook itself (`webhook`).
+//! errors the URI filter answers, the webhook itself (`webhook`), and the
+//! operational webhooks to the platform (`operational`).
 //! Served at `/api/openapi.json`, printed by `tminus openapi`, and kept
 //! in the repository as `docs/openapi.json` (a test compares them).
 
 pub mod io;
+mod operational;
 mod webhook;
 
 use aide::axum::routing::ApiMethodRouter;
@@ -112,6 +114,7 @@ fn describe(api: TransformOpenApi<'_>) -> TransformOpenApi<'_> {
         .tag(tag("platform", "The platform's admin API: creators, their API keys and mangoes, webinars, participants, and every subscription. Authenticated by the admin token."))
         .tag(tag("integration", "The integrators' REST-hook API at the seed's path: subscribe a URL, manage it, see and retry its deliveries. Authenticated by a creator's API key."))
         .tag(tag("probes", "Liveness and readiness, unauthenticated."))
+        .tag(tag("operational", "Operational webhooks: what tminus POSTs to the platform's `--operational-webhook-url` about subscriptions and fan-outs."))
         .security_scheme(
             io::ADMIN_SCHEME,
             SecurityScheme::Http {
@@ -168,6 +171,7 @@ fn finish(api: &mut OpenApi) {
         }
     }
     webhook::add(api);
+    operational::add(api);
 }
 
 fn operations(item: &mut PathItem) -> impl Iterator<Item = (&'static str, &mut Operation)> {

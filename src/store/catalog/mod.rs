@@ -9,11 +9,13 @@
 //! [`Idempotency`] keeps the answers `Idempotency-Key` repeats. [`Upkeep`]
 //! is what operators need: figures for the metrics, and retention's
 //! deletes; [`Oversight`] gives the dashboard's views and [`Sessions`] its
-//! logins. [`Catalog`] is all nine.
+//! logins; [`Operational`] keeps the platform's own subscription. [`Catalog`]
+//! is all ten.
 //! The hot path is [`super::Engine`].
 
 mod history;
 mod idempotency;
+mod operational;
 mod oversight;
 mod platform;
 mod sessions;
@@ -21,6 +23,7 @@ mod subscriptions;
 mod upkeep;
 mod webinars;
 
+pub use operational::{Operational, OPERATIONAL_CREATOR, OPERATIONAL_EVENT};
 pub use sessions::SessionRecord;
 pub use upkeep::{Pruned, QueueFigures};
 
@@ -309,6 +312,7 @@ pub trait Catalog:
     + Upkeep
     + Oversight
     + Sessions
+    + Operational
 {
 }
 
@@ -322,6 +326,7 @@ impl<T> Catalog for T where
         + Upkeep
         + Oversight
         + Sessions
+        + Operational
         + ?Sized
 {
 }

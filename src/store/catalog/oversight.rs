@@ -7,9 +7,10 @@
 //! made to keep one for the dashboard's sake.
 
 use super::subscriptions::{subscription, SUB_COLS};
+use super::OPERATIONAL_CREATOR;
 use crate::store::oversight::{DueFanout, FanoutReminder, FanoutTally, Oversight, Trouble};
 use crate::store::sql::{params, Backend, Row, Value};
-use crate::store::{CreatorId, StoreResult};
+use crate::store::{CreatorId, ReminderId, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
@@ -179,6 +180,17 @@ impl<B: Backend> Oversight for B {
         tallies(self, &sql, creator, limit, false).await
     }
 
+    async fn fanout_tally(&self, reminder: &ReminderId) -> StoreResult<Option<FanoutTally>> {
+        let sql = format!(
+            "SELECT {REMINDER_COLS} FROM reminders r JOIN webinars w ON w.id = r.webinar_id
+             WHERE r.id = $1"
+        );
+        match self.query(&sql, params![reminder]).await?.first() {
+            Some(r) => Ok(Some(tally(self, r).await?)),
+            None => Ok(None),
+        }
+    }
+
     async fn troubled_subscriptions(
         &self,
         creator: Option<&CreatorId>,
@@ -188,6 +200,7 @@ impl<B: Backend> Oversight for B {
             "SELECT {SUB_COLS} FROM subscriptions
              WHERE (status = 'disabled' OR (status = 'active' AND failing_since IS NOT NULL))
                AND (CAST($1 AS TEXT) IS NULL OR creator_id = $1)
+               AND creator_id != '{OPERATIONAL_CREATOR}'
              ORDER BY status DESC, failing_since, id LIMIT $2"
         );
         let mut out = Vec::new();

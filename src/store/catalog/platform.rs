@@ -2,6 +2,7 @@
 //! row mapper each, for both backends (see [`crate::store::sql`]).
 
 use super::Platform;
+use super::OPERATIONAL_CREATOR;
 use crate::store::sql::{params, touched, Backend, Row};
 use crate::store::{
     ApiKey, ApiKeyId, Creator, CreatorId, Mango, MangoId, PageRequest, Paged, StoreResult,
@@ -55,18 +56,22 @@ impl<B: Backend> Platform for B {
     }
 
     async fn get_creator(&self, id: &CreatorId) -> StoreResult<Creator> {
-        let sql = format!("SELECT {CREATOR_COLS} FROM creators WHERE id = $1");
-        creator(&self.query_one(&sql, params![id]).await?)
+        // The operational subscription's owner is no one's to see.
+        let sql = format!("SELECT {CREATOR_COLS} FROM creators WHERE id = $1 AND id != $2");
+        creator(
+            &self
+                .query_one(&sql, params![id, OPERATIONAL_CREATOR])
+                .await?,
+        )
     }
 
     async fn list_creators(&self, page: &PageRequest) -> StoreResult<Paged<Creator>> {
         let sql = format!(
             "SELECT {CREATOR_COLS} FROM creators
-             WHERE (CAST($1 AS TEXT) IS NULL OR id > $1) ORDER BY id LIMIT $2"
+             WHERE (CAST($1 AS TEXT) IS NULL OR id > $1) AND id != $3 ORDER BY id LIMIT $2"
         );
-        let rows = self
-            .query(&sql, params![page.after_id()?, page.fetch()])
-            .await?;
+        let p = params![page.after_id()?, page.fetch(), OPERATIONAL_CREATOR];
+        let rows = self.query(&sql, p).await?;
         let rows = rows.iter().map(creator).collect::<StoreResult<_>>()?;
         Ok(Paged::of(rows, page, |c: &Creator| c.id.to_string()))
     }

@@ -126,10 +126,17 @@ impl<B: Backend> Subscriptions for B {
             "SELECT {SUB_COLS} FROM subscriptions
              WHERE status != 'deleted' AND (CAST($1 AS TEXT) IS NULL OR creator_id = $1)
                AND (CAST($2 AS TEXT) IS NULL OR status = $2)
-               AND (CAST($3 AS TEXT) IS NULL OR id > $3)
+               AND (CAST($3 AS TEXT) IS NULL OR id > $3) AND creator_id != $5
              ORDER BY id LIMIT $4"
         );
-        let p = params![creator_id, status, page.after_id()?, page.fetch()];
+        // The operational subscription is in no list (`operational.rs`).
+        let p = params![
+            creator_id,
+            status,
+            page.after_id()?,
+            page.fetch(),
+            super::OPERATIONAL_CREATOR
+        ];
         let rows = self.query(&sql, p).await?;
         let rows = rows.iter().map(subscription).collect::<StoreResult<_>>()?;
         Ok(Paged::of(rows, page, |s: &Subscription| s.id.to_string()))

@@ -40,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0004_retention.sql"),
     include_str!("../../../migrations/postgres/0005_subscription_scope.sql"),
     include_str!("../../../migrations/postgres/0006_sessions.sql"),
+    include_str!("../../../migrations/postgres/0008_operational_webhooks.sql"),
 ];
 
 /// Connections per instance: enough for the scheduler, every busy lane's
@@ -253,7 +254,7 @@ impl Engine for PgStore {
         done_slices: &[i64],
         now: DateTime<Utc>,
         disable_before: DateTime<Utc>,
-    ) -> StoreResult<Vec<SubscriptionId>> {
+    ) -> StoreResult<crate::store::HealthChanges> {
         in_tx!(self, |tx| record::record_outcomes(
             &tx,
             &outcomes,

@@ -4,7 +4,9 @@
 //! handful of statements, each taking its rows as arrays through `unnest`.
 
 use super::rows::{gather_fresh, gather_later, Rows};
-use crate::store::{Outcome, StoreResult, SubscriptionId, Verdict};
+use crate::store::{
+    Disabled, HealthChanges, Outcome, StoreResult, SubscriptionId, Verdict, FAILING_NOTICE_EVERY,
+};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 use std::collections::{BTreeSet, HashSet};
@@ -18,16 +20,20 @@ pub async fn record_outcomes(
     done_slices: &[i64],
     now: DateTime<Utc>,
     disable_before: DateTime<Utc>,
-) -> StoreResult<Vec<SubscriptionId>> {
+) -> StoreResult<HealthChanges> {
     let (fresh, members, makers) = gather_fresh(outcomes, now);
     let inserted = insert_fresh(tx, &fresh, now).await?;
     insert_members(tx, &members, now).await?;
     let (later, log) = gather_later(outcomes, &makers, &inserted, now);
     write_later(tx, &later, &log, now).await?;
-    let mut disabled = mark_health(tx, outcomes, now).await?;
+    let mut changes = mark_health(tx, outcomes, now).await?;
     close_slices(tx, done_slices).await?;
-    disabled.extend(disable_long_failing(tx, disable_before, now).await?);
-    Ok(disabled)
+    let long = disable_long_failing(tx, disable_before, now).await?;
+    changes
+        .disabled
+        .extend(long.into_iter().map(|id| (id, Disabled::FailingTooLong)));
+    changes.settle();
+    Ok(changes)
 }
 /// Writes the fresh rows; answers the ids actually inserted (not there
 /// already).
@@ -200,15 +206,17 @@ async fn write_later(
     Ok(())
 }
 
-/// Marks subscriptions failing, healthy again, or gone (410); answers
-/// those disabled as gone.
+/// Marks subscriptions gone (410), failing, or healthy again; answers
+/// those disabled as gone, the failures to announce and the recoveries
+/// from announced failures. A subscription with a success in this call is
+/// healthy, whatever else it had.
 async fn mark_health(
     tx: &Transaction<'_>,
     outcomes: &[Outcome],
     now: DateTime<Utc>,
-) -> StoreResult<Vec<SubscriptionId>> {
-    // Subscriptions: healthy again, failing, gone. Sorted, so two instances
-    // recording at once lock them in the same order.
+) -> StoreResult<HealthChanges> {
+    // Sorted, so two instances recording at once lock them in the same
+    // order.
     let mut healthy = BTreeSet::new();
     let mut failing = BTreeSet::new();
     let mut gone = BTreeSet::new();
@@ -223,31 +231,7 @@ async fn mark_health(
             gone.insert(sub);
         }
     }
-    let failing: Vec<&str> = failing.into_iter().collect();
-    if !failing.is_empty() {
-        tx.execute(
-            &tx.prepare_cached(
-                "UPDATE subscriptions SET failing_since = COALESCE(failing_since, $2)
-             WHERE id = ANY($1) AND failing_since IS NULL",
-            )
-            .await?,
-            &[&failing, &now],
-        )
-        .await?;
-    }
-    let healthy: Vec<&str> = healthy.into_iter().collect();
-    if !healthy.is_empty() {
-        tx.execute(
-            &tx.prepare_cached(
-                "UPDATE subscriptions SET failing_since = NULL
-             WHERE id = ANY($1) AND failing_since IS NOT NULL",
-            )
-            .await?,
-            &[&healthy],
-        )
-        .await?;
-    }
-    let mut disabled: Vec<SubscriptionId> = Vec::new();
+    let mut out = HealthChanges::default();
     let gone: Vec<&str> = gone.into_iter().collect();
     if !gone.is_empty() {
         let rows = tx
@@ -261,9 +245,60 @@ async fn mark_health(
                 &[&gone, &now],
             )
             .await?;
-        disabled.extend(rows.iter().map(|r| r.get::<_, SubscriptionId>(0)));
+        out.disabled.extend(
+            rows.iter()
+                .map(|r| (r.get::<_, SubscriptionId>(0), Disabled::Gone)),
+        );
     }
-    Ok(disabled)
+    let failing: Vec<&str> = failing.difference(&healthy).copied().collect();
+    if !failing.is_empty() {
+        // Failing since now unless it already was; announced now unless
+        // another announcement is less than an hour old (then at the first
+        // failure after that hour, if no success came in between).
+        let rows = tx
+            .query(
+                &tx.prepare_cached(
+                    "UPDATE subscriptions SET failing_since = COALESCE(failing_since, $2),
+                        failing_noticed_at = CASE WHEN failing_noticed_at IS NULL
+                            OR failing_noticed_at <= $3 THEN $2 ELSE failing_noticed_at END
+                 WHERE id = ANY($1) AND (failing_since IS NULL
+                    OR ((failing_noticed_at IS NULL OR failing_noticed_at < failing_since)
+                        AND (failing_noticed_at IS NULL OR failing_noticed_at <= $3)))
+                 RETURNING id, failing_noticed_at = $2",
+                )
+                .await?,
+                &[&failing, &now, &(now - FAILING_NOTICE_EVERY)],
+            )
+            .await?;
+        out.failing.extend(
+            rows.iter()
+                .filter(|r| r.get::<_, bool>(1))
+                .map(|r| r.get::<_, SubscriptionId>(0)),
+        );
+    }
+    let healthy: Vec<&str> = healthy.into_iter().collect();
+    if !healthy.is_empty() {
+        // `o` is the row as it was: whether the failure it ends was
+        // announced.
+        let rows = tx
+            .query(
+                &tx.prepare_cached(
+                    "UPDATE subscriptions s SET failing_since = NULL FROM subscriptions o
+                 WHERE o.id = s.id AND s.id = ANY($1) AND s.failing_since IS NOT NULL
+                 RETURNING s.id, o.failing_since,
+                    COALESCE(o.failing_noticed_at >= o.failing_since, false)",
+                )
+                .await?,
+                &[&healthy],
+            )
+            .await?;
+        out.recovered.extend(
+            rows.iter()
+                .filter(|r| r.get::<_, bool>(2))
+                .map(|r| (r.get::<_, SubscriptionId>(0), r.get(1))),
+        );
+    }
+    Ok(out)
 }
 
 /// Closes slices whose every job has an outcome.

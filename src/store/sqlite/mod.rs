@@ -10,6 +10,7 @@
 mod db;
 mod engine;
 mod file;
+mod health;
 mod participants;
 mod receipts;
 mod record;
@@ -34,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0003_idempotency.sql"),
     include_str!("../../../migrations/sqlite/0004_subscription_scope.sql"),
     include_str!("../../../migrations/sqlite/0005_sessions.sql"),
+    include_str!("../../../migrations/sqlite/0007_operational_webhooks.sql"),
 ];
 
 /// A call to run on the store's thread.
@@ -251,7 +253,7 @@ impl Engine for SqliteStore {
         done_slices: &[i64],
         now: DateTime<Utc>,
         disable_before: DateTime<Utc>,
-    ) -> StoreResult<Vec<SubscriptionId>> {
+    ) -> StoreResult<crate::store::HealthChanges> {
         let done = done_slices.to_vec();
         self.run(move |c| record::record_outcomes(c, &outcomes, &done, now, disable_before))
             .await

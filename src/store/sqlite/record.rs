@@ -3,14 +3,14 @@
 //! slices closed, failing subscriptions disabled; and the sweep that expires
 //! what was not sent in time.
 
+use super::health::Health;
 use super::work::{slice_people, slice_row, SliceRow, SLICE_COLS};
 use super::{ms, receipts};
 use crate::domain::ids::split_webhook_id;
 use crate::store::receipt;
-use crate::store::{DeliveryId, Outcome, StoreResult, SubscriptionId, Verdict};
+use crate::store::{DeliveryId, HealthChanges, Outcome, StoreResult, Verdict};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, CachedStatement, Connection};
-use std::collections::BTreeSet;
 
 /// The statements recording prepares once per call and runs per outcome.
 struct Statements<'c> {
@@ -18,7 +18,6 @@ struct Statements<'c> {
     insert: CachedStatement<'c>,
     member: CachedStatement<'c>,
     update: CachedStatement<'c>,
-    failing: CachedStatement<'c>,
 }
 
 impl<'c> Statements<'c> {
@@ -62,22 +61,8 @@ impl<'c> Statements<'c> {
                         delivered_at = CASE WHEN ?2 = 'delivered' THEN ?7 ELSE delivered_at END
                  WHERE id = ?1 AND (status = 'pending' OR ?2 = 'delivered')",
             )?,
-            failing: tx.prepare_cached(
-                "UPDATE subscriptions SET failing_since = COALESCE(failing_since, ?2) WHERE id = ?1",
-            )?,
         })
     }
-}
-
-/// What a call learns of its subscriptions as it records.
-#[derive(Default)]
-struct Health<'a> {
-    /// With a success in this call: cleared once, at the end.
-    healthy: BTreeSet<&'a str>,
-    /// Marked failing already in this call.
-    failing: BTreeSet<&'a str>,
-    /// Disabled by this call.
-    disabled: Vec<SubscriptionId>,
 }
 
 pub fn record_outcomes(
@@ -86,7 +71,7 @@ pub fn record_outcomes(
     done_slices: &[i64],
     now: DateTime<Utc>,
     disable_before: DateTime<Utc>,
-) -> StoreResult<Vec<SubscriptionId>> {
+) -> StoreResult<HealthChanges> {
     let tx = c.transaction()?;
     let now_ms = ms(now);
     let mut health = Health::default();
@@ -100,15 +85,14 @@ pub fn record_outcomes(
         }
         for o in rows {
             if !held_by_receipt(&tx, o)? {
-                record_row(&tx, &mut st, o, now_ms, &mut health)?;
+                record_row(&mut st, o, now_ms, &mut health)?;
             }
         }
-        clear_and_close(&tx, &health.healthy, done_slices)?;
+        close_slices(&tx, done_slices)?;
     }
-    let mut disabled = health.disabled;
-    disabled.extend(disable_long_failing(&tx, ms(disable_before), now_ms)?);
+    let changes = health.apply(&tx, now_ms, ms(disable_before))?;
     tx.commit()?;
-    Ok(disabled)
+    Ok(changes)
 }
 
 /// A delivery sent twice (a lease ran out) that a receipt holds was
@@ -124,7 +108,6 @@ fn held_by_receipt(tx: &Connection, o: &Outcome) -> StoreResult<bool> {
 /// first attempt, else its verdict and its attempt; then what it says of
 /// its subscription.
 fn record_row<'a>(
-    tx: &Connection,
     st: &mut Statements,
     o: &'a Outcome,
     now_ms: i64,
@@ -174,7 +157,8 @@ fn record_row<'a>(
             a.response
         ])?;
     }
-    judge(tx, st, o, now_ms, health)
+    health.note(o);
+    Ok(())
 }
 
 /// Writes a first attempt's row (a batch is one delivery with a fixed body
@@ -218,46 +202,8 @@ fn insert_fresh(
     ])? == 1)
 }
 
-/// What an outcome says of its subscription: healthy, failing, or gone.
-fn judge<'a>(
-    tx: &Connection,
-    st: &mut Statements,
-    o: &'a Outcome,
-    now_ms: i64,
-    health: &mut Health<'a>,
-) -> StoreResult<()> {
-    if o.verdict == Verdict::Delivered {
-        health.healthy.insert(o.subscription_id.as_str());
-    } else if health.failing.insert(o.subscription_id.as_str()) {
-        st.failing.execute(params![o.subscription_id, now_ms])?;
-    }
-    if o.verdict == Verdict::Gone {
-        let n = tx.execute(
-            "UPDATE subscriptions SET status = 'disabled',
-                    disabled_reason = 'receiver answered 410 Gone', updated_at = ?2
-             WHERE id = ?1 AND status = 'active'",
-            params![o.subscription_id, now_ms],
-        )?;
-        if n > 0 {
-            health.disabled.push(o.subscription_id.clone());
-        }
-    }
-    Ok(())
-}
-
-/// Clears the failure of subscriptions that succeeded, and closes slices
-/// whose every job has an outcome.
-fn clear_and_close(
-    tx: &Connection,
-    healthy: &BTreeSet<&str>,
-    done_slices: &[i64],
-) -> StoreResult<()> {
-    let mut cleared = tx.prepare_cached(
-        "UPDATE subscriptions SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL",
-    )?;
-    for id in healthy {
-        cleared.execute([id])?;
-    }
+/// Closes slices whose every job has an outcome.
+fn close_slices(tx: &Connection, done_slices: &[i64]) -> StoreResult<()> {
     let mut done = tx.prepare_cached(
         "UPDATE slices SET status = 'done', locked_until = NULL
          WHERE id = ?1 AND status = 'pending'",
@@ -266,25 +212,6 @@ fn clear_and_close(
         done.execute([id])?;
     }
     Ok(())
-}
-
-/// Disables subscriptions failing without a success since before
-/// `before_ms`; answers their ids.
-fn disable_long_failing(
-    tx: &Connection,
-    before_ms: i64,
-    now_ms: i64,
-) -> StoreResult<Vec<SubscriptionId>> {
-    let mut st = tx.prepare_cached(
-        "UPDATE subscriptions SET status = 'disabled', updated_at = ?2,
-                disabled_reason = 'failing without a success for too long'
-         WHERE status = 'active' AND failing_since IS NOT NULL AND failing_since < ?1
-         RETURNING id",
-    )?;
-    let stale = st
-        .query_map(params![before_ms, now_ms], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    Ok(stale)
 }
 
 pub fn renew_leases(

@@ -4,6 +4,7 @@
 
 mod engine;
 mod happy_path;
+mod health;
 mod history;
 mod lists;
 mod oversight;
@@ -76,6 +77,8 @@ on_both!(
     upkeep::pruning_spares_fan_outs_with_work_left,
     upkeep::pruning_takes_what_is_older_than_the_cutoff_and_nothing_newer,
     oversight::fan_outs_are_watched_due_running_and_done,
+    health::failures_are_announced_once_an_hour_and_recoveries_after_them,
+    health::the_operational_subscription_is_in_no_list_and_its_events_go_once,
 );
 
 /// A creator, a webinar starting at `from` with one reminder due at `due`,
@@ -228,6 +231,7 @@ pub async fn record(
     s.record_outcomes(outcomes.into(), done, at, at - Duration::days(3))
         .await
         .unwrap()
+        .disabled_ids()
 }
 
 /// An attempt of `j` answered 500, to be retried 5 s after `now`.
