@@ -1,7 +1,9 @@
 //! What a scrape reads from the store (queue depth, subscriptions by
 //! status, failing endpoints) and the watcher that runs beside the service:
-//! it closes finished fan-outs (observing their lateness once) and folds
-//! histogram samples into buckets every few seconds.
+//! it closes finished fan-outs (observing their lateness once), folds
+//! histogram samples into buckets every few seconds, and counts the
+//! fan-outs of the next day predicted late every 15 ticks (their capacity plans
+//! are a query and a sum per fan-out: too much for every scrape).
 
 use super::Metrics;
 use crate::domain::status::{Status, SubscriptionStatus};
@@ -86,7 +88,13 @@ const EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// and last lateness once each, and keeps histogram samples bounded.
 pub async fn watch(ctx: Arc<AppContext>, shutdown: CancellationToken) {
     let mut turns = 0u32;
+    let mut counted: Option<std::time::Instant> = None;
     loop {
+        let every = crate::schedule::ahead::late_every(ctx.config.tick);
+        if counted.is_none_or(|t| t.elapsed() >= every) {
+            counted = Some(std::time::Instant::now());
+            count_predicted_late(&ctx).await;
+        }
         tokio::select! {
             _ = tokio::time::sleep(EVERY) => {}
             _ = shutdown.cancelled() => break,
@@ -95,6 +103,20 @@ pub async fn watch(ctx: Arc<AppContext>, shutdown: CancellationToken) {
         turns = turns.wrapping_add(1);
         if turns.is_multiple_of(5) {
             ctx.metrics.upkeep();
+        }
+    }
+}
+
+/// Counts the fan-outs due within a day predicted to miss their budget
+/// (`tminus_fanouts_predicted_late`); on a failure the last count stays.
+async fn count_predicted_late(ctx: &AppContext) {
+    match crate::schedule::ahead::late_fanouts(ctx, chrono::Duration::hours(24)).await {
+        Ok(late) => ctx
+            .metrics
+            .predicted_late
+            .store(late.len(), std::sync::atomic::Ordering::Relaxed),
+        Err(e) => {
+            tracing::debug!(error = %crate::error::causes(&e), "counting fan-outs predicted late failed")
         }
     }
 }

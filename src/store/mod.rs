@@ -21,14 +21,16 @@ pub mod sqlite;
 
 pub use batch::{NewParticipants, PackedParticipant, ParticipantRef};
 pub use catalog::{
-    Catalog, History, Idempotency, Platform, Pruned, QueueFigures, Registrations, SessionRecord,
-    Sessions, Subscriptions, Upkeep, Webinars,
+    Catalog, History, Idempotency, Plans, Platform, Pruned, QueueFigures, Registrations,
+    SessionRecord, Sessions, Subscriptions, Upkeep, Webinars,
 };
 pub use engine::Engine;
 pub use idempotency::Remembered;
 pub use jobs::*;
 pub use model::*;
-pub use oversight::{DueFanout, FanoutReminder, FanoutTally, Oversight, Trouble};
+pub use oversight::{
+    DueFanout, FanoutInputs, FanoutReminder, FanoutTally, Oversight, PlanScope, Trouble,
+};
 pub use page::{PageRequest, Paged};
 
 use crate::clock::Clock;

@@ -7,6 +7,7 @@
 use super::viewer::{Base, Viewer};
 use crate::domain::payload::iso_millis;
 use crate::error::ApiError;
+use crate::schedule::forecast::Outlook;
 use crate::store::{
     Delivery, DueFanout, FanoutReminder, FanoutTally, Paged, Subscription, SubscriptionStatus,
     Trouble,
@@ -154,6 +155,8 @@ pub fn reason(e: &ApiError) -> String {
 /// What the overview shows.
 pub struct Overview {
     pub next: Vec<DueFanout>,
+    /// The next fan-outs' capacity plans, by reminder.
+    pub outlooks: std::collections::HashMap<crate::domain::ids::ReminderId, Outlook>,
     pub running: Vec<FanoutTally>,
     pub last: Vec<FanoutTally>,
     pub troubled: Vec<Trouble>,
@@ -178,6 +181,26 @@ fn reminder_cells(r: &FanoutReminder) -> Markup {
     }
 }
 
+/// A next fan-out's plan: the slowest fan-out's predicted duration and last
+/// instant, and a warning mark when any is predicted to remind its last
+/// participant later than its subscription's budget.
+fn outlook_cells(o: Option<&Outlook>) -> Markup {
+    html! {
+        @match o {
+            Some(o) => {
+                td.n.predicted { (format!("{:.3} s", o.duration.num_milliseconds() as f64 / 1000.0)) }
+                td.t.last-at { (iso_millis(o.last_at)) }
+                @if o.late > 0 {
+                    td.over-budget title="The last participant would be reminded later than the subscription's lateness budget" {
+                        "⚠ over budget (" (o.late) ")"
+                    }
+                } @else { td.within-budget { "within" } }
+            }
+            None => { td.n.predicted {} td.t.last-at {} td {} }
+        }
+    }
+}
+
 /// The overview page: its five panels.
 pub fn overview(v: &Viewer, o: &Overview) -> Page {
     let body = html! {
@@ -186,7 +209,10 @@ pub fn overview(v: &Viewer, o: &Overview) -> Page {
             h2 { "Next fan-outs due" }
             table {
                 thead { tr { th { "Webinar" } th { "Reminder" } th { "Due" } th { "In" }
-                    th.n { "Participants" } th.n { "Subscriptions" } th.n { "Deliveries" } } }
+                    th.n { "Participants" } th.n { "Subscriptions" } th.n { "Deliveries" }
+                    th.n title="The slowest fan-out's predicted duration at its endpoint" { "Predicted" }
+                    th title="When its last delivery is predicted to be acknowledged" { "Last at" }
+                    th { "Budget" } } }
                 tbody {
                     @for f in &o.next {
                         tr.due data-webinar=(f.reminder.webinar_id.as_str()) {
@@ -194,9 +220,10 @@ pub fn overview(v: &Viewer, o: &Overview) -> Page {
                             td.t { (secs(f.reminder.due_at - o.now)) }
                             td.n.participants { (f.participants) } td.n.subscriptions { (f.subscriptions) }
                             td.n.deliveries { (f.deliveries()) }
+                            (outlook_cells(o.outlooks.get(&f.reminder.reminder_id)))
                         }
                     }
-                    @if o.next.is_empty() { tr { td colspan="7" { "Nothing due." } } }
+                    @if o.next.is_empty() { tr { td colspan="10" { "Nothing due." } } }
                 }
             }
         }

@@ -124,6 +124,8 @@ pub async fn subscribe_all(s: &DynStore, creator: CreatorId, url: &str) -> Subsc
         max_concurrency: 4,
         rate_per_second: None,
         batch_size: 1,
+        late_budget_ms: 60_000,
+        send_early_ms: 0,
     };
     let (sub, created) = s.subscribe(&sub).await.unwrap();
     assert!(created);
