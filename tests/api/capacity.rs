@@ -164,13 +164,30 @@ async fn a_fanout_predicted_past_its_budget_is_marked_everywhere() {
 
 #[tokio::test]
 async fn predicted_and_actual_durations_agree_at_a_receiver_of_known_latency() {
+    known_latency(None).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test runs it"]
+async fn predicted_and_actual_durations_agree_on_postgres() {
+    let db = crate::pg::fresh().await;
+    known_latency(Some(db.url.clone())).await;
+    db.drop_now().await;
+}
+
+/// The prediction against a 100 ms receiver, on SQLite or on the
+/// PostgreSQL database at `pg`.
+async fn known_latency(pg: Option<String>) {
     let rx = TestReceiver::start().await;
     rx.set_default(Reply::status(200).delayed(Duration::from_millis(100)));
-    let app = spawn_with(|c| {
+    let mut app = spawn_with(|c| {
         c.reminder_offsets = tminus::domain::offset::parse_list("60s,30s").unwrap();
         // Far from the receiver's: the first prediction uses it, the
         // second the answer time the first fan-out showed.
         c.assumed_latency = Duration::from_millis(5);
+        if let Some(url) = pg {
+            c.database = url;
+        }
     })
     .await;
     let (cid, key) = app.creator().await;
@@ -224,4 +241,5 @@ async fn predicted_and_actual_durations_agree_at_a_receiver_of_known_latency() {
         "predicted {predicted} ms, took {actual} ms ({:.0} % off)",
         off * 100.0
     );
+    app.stop().await;
 }

@@ -24,15 +24,31 @@ fn once_each(got: &[Received]) -> usize {
 
 #[tokio::test]
 async fn an_early_start_lands_within_the_budget_and_nothing_else_leaves_early() {
+    early_start(None).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test runs it"]
+async fn an_early_start_lands_within_the_budget_on_postgres() {
+    let db = crate::pg::fresh().await;
+    early_start(Some(db.url.clone())).await;
+    db.drop_now().await;
+}
+
+/// The story, on SQLite or on the PostgreSQL database at `pg`.
+async fn early_start(pg: Option<String>) {
     let early_rx = TestReceiver::start().await;
     let plain_rx = TestReceiver::start().await;
     for rx in [&early_rx, &plain_rx] {
         rx.set_default(Reply::status(200).delayed(Duration::from_millis(100)));
     }
-    let app = spawn_with(|c| {
+    let mut app = spawn_with(|c| {
         c.reminder_offsets = tminus::domain::offset::parse_list("30s").unwrap();
         // Slower than the receiver answers: the plan errs on the early side.
         c.assumed_latency = Duration::from_millis(150);
+        if let Some(url) = pg {
+            c.database = url;
+        }
     })
     .await;
     let (cid, key) = app.creator().await;
@@ -141,4 +157,5 @@ async fn an_early_start_lands_within_the_budget_and_nothing_else_leaves_early() 
     for d in app.deliveries(&key, sid).await {
         assert_eq!(d["dueAt"], iso(due), "{d}");
     }
+    app.stop().await;
 }
