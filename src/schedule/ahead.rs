@@ -18,9 +18,10 @@
 
 use super::{forecast, plan};
 use crate::delivery::Dispatcher;
-use crate::store::{EarlyStart, FanoutInputs, PlanScope};
+use crate::store::{EarlyStart, FanoutInputs, PlanScope, ReminderId, SubscriptionId};
 use crate::AppContext;
 use chrono::{DateTime, Duration, Utc};
+use std::collections::HashSet;
 
 /// Most pending fan-outs looked at in one pass.
 const LOOKED_AT: i64 = 10_000;
@@ -57,13 +58,20 @@ pub async fn late_fanouts(
         .collect())
 }
 
+/// The early starts this instance made (or found made), by reminder,
+/// subscription and instant, so it does not ask the store again each tick
+/// until the instant.
+pub type Started = HashSet<(ReminderId, SubscriptionId, DateTime<Utc>)>;
+
 /// Starts the fan-outs whose early start has come; answers the earliest
 /// early start still ahead, so the timer wakes for it.
 pub async fn start_due(
     ctx: &AppContext,
     dispatcher: &Dispatcher,
+    started: &mut Started,
 ) -> anyhow::Result<Option<DateTime<Utc>>> {
     let now = ctx.clock.now();
+    started.retain(|s| s.2 > now);
     let horizon = now
         + Duration::milliseconds(i64::from(forecast::MAX_SEND_EARLY_MS))
         + Duration::from_std(ctx.config.tick)?;
@@ -85,6 +93,10 @@ pub async fn start_due(
             next = Some(next.map_or(p.start, |n| n.min(p.start)));
             continue;
         }
+        let key = (f.reminder_id.clone(), f.subscription_id.clone(), f.due_at);
+        if started.contains(&key) {
+            continue;
+        }
         let e = EarlyStart {
             reminder_id: f.reminder_id.clone(),
             subscription_id: f.subscription_id.clone(),
@@ -94,7 +106,10 @@ pub async fn start_due(
             expires_at: plan::expires_at(f.from_time, ctx.config.expire_after_start),
             batch: ctx.config.fanout_batch,
         };
-        if let Some(last) = ctx.store.start_early(&e).await? {
+        let made = ctx.store.start_early(&e).await?;
+        // Made now, or already (here or by another instance): done either way.
+        started.insert(key);
+        if let Some(last) = made {
             tracing::info!(
                 reminder = %f.reminder_id,
                 subscription = %f.subscription_id,

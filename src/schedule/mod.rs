@@ -44,6 +44,7 @@ pub async fn run(
     // for (once a tick, and at that instant).
     let mut early_next: Option<DateTime<Utc>> = None;
     let mut early_looked: Option<std::time::Instant> = None;
+    let mut early_started = ahead::Started::default();
     loop {
         if shutdown.is_cancelled() {
             break;
@@ -52,7 +53,7 @@ pub async fn run(
             || early_next.is_some_and(|t| t <= ctx.clock.now())
         {
             early_looked = Some(std::time::Instant::now());
-            early_next = ahead::start_due(&ctx, &dispatcher)
+            early_next = ahead::start_due(&ctx, &dispatcher, &mut early_started)
                 .await
                 .unwrap_or_else(|e| {
                     tracing::error!(error = %crate::error::causes(&e), "starting fan-outs early failed; retrying");

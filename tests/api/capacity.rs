@@ -147,6 +147,15 @@ async fn a_fanout_predicted_past_its_budget_is_marked_everywhere() {
         assert!(html.contains("over budget (1)"), "{base}: {html}");
         assert!(html.contains("10.000 s"), "{base}: {html}");
     }
+    // The subscription's page shows its budget and its endpoint's time.
+    let (cookie, _) = login(&app, "/dashboard", ADMIN).await;
+    let sub_page = format!("/dashboard/subscriptions/{}", slow["id"].as_str().unwrap());
+    let (_, html) = page(&app, &cookie, &sub_page).await;
+    assert!(
+        html.contains("<dt>Lateness budget</dt><dd>2 s</dd>"),
+        "{html}"
+    );
+    assert!(html.contains("<dd>not seen yet</dd>"), "{html}");
     // Within its budget once the budget allows it: no mark, no count.
     let path = format!("/{}", slow["id"].as_str().unwrap());
     let (st, _) = app

@@ -356,6 +356,14 @@ pub fn subscription(v: &Viewer, p: &SubscriptionPage) -> Page {
                 }
             }
             dt { "Failing since" } dd { (at(s.failing_since)) }
+            dt { "Lateness budget" } dd { (s.late_budget_ms / 1000) " s" }
+            dt { "Early start allowed" } dd { (s.send_early_ms / 1000) " s" }
+            dt { "Observed answer time" } dd {
+                @match s.answer_us {
+                    Some(us) => { (format!("{:.1} ms", us as f64 / 1000.0)) }
+                    None => { "not seen yet" }
+                }
+            }
         }
         @if let Some(n) = &p.notice { p.notice role="status" { (n) } }
         @if let Some(e) = &p.error { p.error role="alert" { (e) } }
