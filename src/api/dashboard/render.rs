@@ -181,26 +181,6 @@ fn reminder_cells(r: &FanoutReminder) -> Markup {
     }
 }
 
-/// A next fan-out's plan: the slowest fan-out's predicted duration and last
-/// instant, and a warning mark when any is predicted to remind its last
-/// participant later than its subscription's budget.
-fn outlook_cells(o: Option<&Outlook>) -> Markup {
-    html! {
-        @match o {
-            Some(o) => {
-                td.n.predicted { (format!("{:.3} s", o.duration.num_milliseconds() as f64 / 1000.0)) }
-                td.t.last-at { (iso_millis(o.last_at)) }
-                @if o.late > 0 {
-                    td.over-budget title="The last participant would be reminded later than the subscription's lateness budget" {
-                        "⚠ over budget (" (o.late) ")"
-                    }
-                } @else { td.within-budget { "within" } }
-            }
-            None => { td.n.predicted {} td.t.last-at {} td {} }
-        }
-    }
-}
-
 /// The overview page: its five panels.
 pub fn overview(v: &Viewer, o: &Overview) -> Page {
     let body = html! {
@@ -220,7 +200,7 @@ pub fn overview(v: &Viewer, o: &Overview) -> Page {
                             td.t { (secs(f.reminder.due_at - o.now)) }
                             td.n.participants { (f.participants) } td.n.subscriptions { (f.subscriptions) }
                             td.n.deliveries { (f.deliveries()) }
-                            (outlook_cells(o.outlooks.get(&f.reminder.reminder_id)))
+                            (super::outlook::cells(o.outlooks.get(&f.reminder.reminder_id)))
                         }
                     }
                     @if o.next.is_empty() { tr { td colspan="10" { "Nothing due." } } }
