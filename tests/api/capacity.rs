@@ -169,6 +169,15 @@ async fn a_fanout_predicted_past_its_budget_is_marked_everywhere() {
     let (cookie, _) = login(&app, "/dashboard", ADMIN).await;
     let (_, html) = page(&app, &cookie, "/dashboard").await;
     assert!(!html.contains("over budget"), "{html}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let text = crate::metrics::scrape(&app).await;
+        match crate::metrics::value(&text, "tminus_fanouts_predicted_late") {
+            Some(v) if v == 0.0 => break,
+            v => assert!(std::time::Instant::now() < deadline, "still {v:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]
