@@ -185,6 +185,11 @@ pub struct Config {
     /// whatever the store is doing. 0 turns staging off.
     #[arg(long, env = "TMINUS_STAGE_AHEAD", default_value = "100ms", value_parser = duration)]
     pub stage_ahead: Duration,
+    /// The answer time assumed for an endpoint not yet heard from, when
+    /// predicting how long a fan-out to it will take (an endpoint's own
+    /// moving average replaces it once it has acknowledged an attempt).
+    #[arg(long, env = "TMINUS_ASSUMED_LATENCY", default_value = "200ms", value_parser = duration)]
+    pub assumed_latency: Duration,
     /// Longest sleep between two looks at the store for work; precise timers
     /// wake earlier.
     #[arg(long, env = "TMINUS_TICK", default_value = "1s", value_parser = duration)]
@@ -288,6 +293,7 @@ impl std::fmt::Debug for Config {
             .field("after_start", &self.after_start)
             .field("retry_base", &self.retry_base)
             .field("stage_ahead", &self.stage_ahead)
+            .field("assumed_latency", &self.assumed_latency)
             .field("default_max_concurrency", &self.default_max_concurrency)
             .field("delivery_connections", &self.delivery_connections)
             .field("header_timeout", &self.header_timeout)

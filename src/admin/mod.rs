@@ -130,6 +130,14 @@ pub enum Webinars {
         #[arg(long)]
         creator: String,
     },
+    /// A webinar's reminders, by due time, each pending one with the
+    /// capacity plan of its fan-out to each subscription: deliveries,
+    /// predicted duration, last delivery, start (early or not), and a mark
+    /// when it is predicted to miss the subscription's lateness budget.
+    Reminders {
+        #[arg(long)]
+        webinar: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -267,6 +275,10 @@ async fn dispatch(c: &Client, command: AdminCommand, json_out: bool) -> anyhow::
         A::Webinars(Webinars::List { creator }) => {
             let query = [("creatorId", creator.as_str())];
             show::webinars(List(c.list("/webinars", &query, None).await?))
+        }
+        A::Webinars(Webinars::Reminders { webinar }) => {
+            let path = format!("/webinars/{webinar}/reminders");
+            show::reminders(c.list(&path, &[], None).await?)
         }
         A::Participants(Participants::Import {
             webinar,

@@ -46,6 +46,63 @@ pub fn webinars(a: Answer) -> Shown {
     shown(a, &headers, &["id", "fromTime", "status", "title"])
 }
 
+/// A webinar's reminders, a row per fan-out (reminder × subscription) of
+/// a pending one, with its plan; a fired reminder, or one no subscription
+/// matches, on a row of its own.
+pub fn reminders(items: Vec<Value>) -> Shown {
+    let headers = [
+        "REMINDER",
+        "DUE",
+        "STATUS",
+        "FIRED",
+        "SUBSCRIPTION",
+        "DELIVERIES",
+        "PREDICTED",
+        "START",
+        "LAST AT",
+        "BUDGET",
+    ];
+    let mut rows = Vec::new();
+    for r in &items {
+        let base = |sub: &Value| {
+            vec![
+                cell(&r["label"]),
+                cell(&r["dueAt"]),
+                cell(&r["status"]),
+                cell(&r["firedAt"]),
+                cell(sub),
+            ]
+        };
+        let fanouts = r["fanouts"].as_array().cloned().unwrap_or_default();
+        if fanouts.is_empty() {
+            let mut row = base(&Value::Null);
+            row.extend(["-", "-", "-", "-", "-"].map(String::from));
+            rows.push(row);
+        }
+        for f in &fanouts {
+            let mut row = base(&f["subscriptionId"]);
+            let ms = f["predictedDurationMs"].as_i64().unwrap_or_default();
+            let verdict = if f["predictedLate"] == true {
+                format!("LATE (over {} s)", cell(&f["lateBudget"]))
+            } else {
+                format!("within {} s", cell(&f["lateBudget"]))
+            };
+            row.extend([
+                cell(&f["deliveries"]),
+                format!("{:.1} s", ms as f64 / 1000.0),
+                cell(&f["startAt"]),
+                cell(&f["predictedLastAt"]),
+                verdict,
+            ]);
+            rows.push(row);
+        }
+    }
+    Shown {
+        text: render(&headers, &rows),
+        json: Value::Array(items),
+    }
+}
+
 /// Disabled first, then failing (oldest failure first), then the rest, each
 /// group in the API's order (by id: by creation).
 pub fn failing_first(mut items: Vec<Value>) -> Vec<Value> {
@@ -162,5 +219,33 @@ mod tests {
             .map(|s| s["id"].clone())
             .collect();
         assert_eq!(ids, ["c", "d", "b", "a", "e"]);
+    }
+
+    #[test]
+    fn a_reminder_shows_a_row_per_fanout_with_its_verdict() {
+        let items = vec![
+            json!({"label": "15min", "dueAt": "D", "status": "pending", "firedAt": null,
+                   "fanouts": [
+                       {"subscriptionId": "s1", "deliveries": 2000, "predictedDurationMs": 25000,
+                        "startAt": "D", "predictedLastAt": "L1", "lateBudget": 60, "predictedLate": false},
+                       {"subscriptionId": "s2", "deliveries": 2000, "predictedDurationMs": 250000,
+                        "startAt": "D", "predictedLastAt": "L2", "lateBudget": 60, "predictedLate": true}]}),
+            json!({"label": "1day", "dueAt": "E", "status": "sent", "firedAt": "E"}),
+        ];
+        let text = reminders(items).text;
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert!(
+            lines[1].contains("s1") && lines[1].ends_with("within 60 s"),
+            "{text}"
+        );
+        assert!(
+            lines[2].contains("250.0 s") && lines[2].ends_with("LATE (over 60 s)"),
+            "{text}"
+        );
+        assert!(
+            lines[3].starts_with("1day") && lines[3].contains("sent"),
+            "{text}"
+        );
     }
 }

@@ -33,6 +33,16 @@ pub struct Subscribe {
     /// Payloads per POST, 1 to 1000: more than 1 sends JSON arrays.
     #[schemars(range(min = 1, max = 1000))]
     pub(super) batch_size: Option<u32>,
+    /// The lateness budget, in seconds (0 to 86400, default 60): how long
+    /// after a reminder's instant its last participant may be reminded. A
+    /// fan-out predicted to take longer is marked late where it is shown.
+    #[schemars(range(min = 0, max = 86400))]
+    pub(super) late_budget: Option<u32>,
+    /// How long before a reminder's instant its fan-out may start, in
+    /// seconds (0 to 600, default 0: never early), when it is predicted to
+    /// miss its budget otherwise.
+    #[schemars(range(min = 0, max = 600))]
+    pub(super) send_early: Option<u32>,
 }
 
 /// Empty strings mean "not given", as form-based REST-hook clients send them.
@@ -73,12 +83,48 @@ pub(super) fn caps(
     }
 }
 
+/// Checks the lateness budget and the early start (both in seconds),
+/// keeping each refusal in `f`; answers them in milliseconds, as stored.
+pub(super) fn timing(
+    f: &mut Findings,
+    late_budget: Option<u32>,
+    send_early: Option<u32>,
+) -> (Option<u32>, Option<u32>) {
+    use crate::schedule::forecast::{MAX_LATE_BUDGET_MS, MAX_SEND_EARLY_MS};
+    let budget = late_budget.filter(|b| b.saturating_mul(1000) <= MAX_LATE_BUDGET_MS);
+    if late_budget.is_some() && budget.is_none() {
+        f.refuse(ApiError::invalid(
+            "invalid_value",
+            "lateBudget",
+            format!(
+                "lateBudget must be between 0 and {} (seconds)",
+                MAX_LATE_BUDGET_MS / 1000
+            ),
+        ));
+    }
+    let early = send_early.filter(|e| e.saturating_mul(1000) <= MAX_SEND_EARLY_MS);
+    if send_early.is_some() && early.is_none() {
+        f.refuse(ApiError::invalid(
+            "invalid_value",
+            "sendEarly",
+            format!(
+                "sendEarly must be between 0 and {} (seconds)",
+                MAX_SEND_EARLY_MS / 1000
+            ),
+        ));
+    }
+    (budget.map(|b| b * 1000), early.map(|e| e * 1000))
+}
+
 /// A subscribe body that passed every check that needs no store.
 pub(super) struct Checked {
     pub(super) hook: HookUrl,
     pub(super) event: Event,
     pub(super) webinar: Option<ids::WebinarId>,
     pub(super) mango: Option<String>,
+    /// The lateness budget and the early start, in milliseconds.
+    pub(super) late_budget_ms: Option<u32>,
+    pub(super) send_early_ms: Option<u32>,
 }
 
 /// The subscribe body's checks that need no store, in the order the
@@ -114,6 +160,7 @@ pub fn check_subscribe(
         )
     }));
     caps(&mut f, b.max_concurrency, b.rate_per_second, b.batch_size);
+    let (late_budget_ms, send_early_ms) = timing(&mut f, b.late_budget, b.send_early);
     let webinar = given(b.webinar.clone()).map(|w| {
         w.parse::<ids::WebinarId>().map_err(|_| {
             ApiError::invalid(
@@ -133,6 +180,8 @@ pub fn check_subscribe(
         event,
         webinar,
         mango: given(b.mango.clone()),
+        late_budget_ms,
+        send_early_ms,
     })
 }
 
@@ -150,6 +199,12 @@ pub(super) struct Patch {
     /// 1 to 1000.
     #[schemars(range(min = 1, max = 1000))]
     pub(super) batch_size: Option<u32>,
+    /// The lateness budget in seconds, 0 to 86400.
+    #[schemars(range(min = 0, max = 86400))]
+    pub(super) late_budget: Option<u32>,
+    /// The early start allowed in seconds, 0 to 600.
+    #[schemars(range(min = 0, max = 600))]
+    pub(super) send_early: Option<u32>,
     /// `true` enables a disabled subscription (only `true` is accepted).
     pub(super) enabled: Option<bool>,
 }

@@ -7,7 +7,7 @@ mod docs;
 
 use super::answer::{Accepted, Page, Stored};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Integrator};
-use super::hook_checks::{caps, Checked, Patch};
+use super::hook_checks::{caps, timing, Checked, Patch};
 pub(super) use super::hook_checks::{check_subscribe, Subscribe};
 use super::lookup;
 use super::openapi::Routes;
@@ -56,6 +56,8 @@ async fn subscribe(
         event,
         webinar,
         mango,
+        late_budget_ms: checked_budget,
+        send_early_ms: checked_early,
     } = check_subscribe(&b, cfg, &offsets, s.dispatcher.target_policy())?;
     if let Some(w) = &webinar {
         let found = s
@@ -89,6 +91,8 @@ async fn subscribe(
         max_concurrency: b.max_concurrency.unwrap_or(cfg.default_max_concurrency),
         rate_per_second: b.rate_per_second,
         batch_size: b.batch_size.unwrap_or(1),
+        late_budget_ms: checked_budget.unwrap_or(crate::schedule::forecast::DEFAULT_LATE_BUDGET_MS),
+        send_early_ms: checked_early.unwrap_or(0),
     };
     let (sub, created) = s.ctx.store.subscribe(&new).await?;
     // The API key holder may see the secret again on an idempotent
@@ -191,6 +195,7 @@ async fn update(
         p.rate_per_second.flatten(),
         p.batch_size,
     );
+    let (late_budget_ms, send_early_ms) = timing(&mut f, p.late_budget, p.send_early);
     f.done()?;
     if p.enabled == Some(false) {
         return Err(ApiError::invalid(
@@ -203,6 +208,8 @@ async fn update(
         max_concurrency: p.max_concurrency,
         rate_per_second: p.rate_per_second,
         batch_size: p.batch_size,
+        late_budget_ms,
+        send_early_ms,
         enable: p.enabled == Some(true),
     };
     let sub = s.ctx.store.update_subscription(&sub.id, &patch).await?;

@@ -12,7 +12,7 @@ use super::validate::{instant, query_id, text, zone, Findings};
 use super::views::{self, Sorted};
 use super::AppState;
 use crate::domain::span;
-use crate::domain::status::WebinarStatus;
+use crate::domain::status::{ReminderStatus, WebinarStatus};
 use crate::error::{ApiError, ApiResult};
 use crate::schedule::plan;
 use crate::store::{CreatorId, PageRequest, Webinar, WebinarFields};
@@ -377,6 +377,9 @@ async fn remove(
     Ok(NoContent)
 }
 
+/// Most fan-outs (reminder × subscription) planned for one webinar's list.
+const PLANS_LISTED: i64 = 10_000;
+
 async fn reminders(
     _: Admin,
     State(s): State<AppState>,
@@ -385,5 +388,27 @@ async fn reminders(
 ) -> ApiResult<Json<Page<views::Reminder>>> {
     let wid = lookup::webinar(&s, &wid).await?.id;
     let found = s.ctx.store.list_reminders(&wid, &q.request()?).await?;
-    Ok(Json(Page::of(found, views::Reminder::try_from)?))
+    let plans = if found
+        .items
+        .iter()
+        .any(|r| r.status == ReminderStatus::Pending)
+    {
+        let scope = crate::store::PlanScope {
+            webinar: Some(&wid),
+            creator: None,
+            reminder: None,
+            until: s.ctx.clock.now() + chrono::Duration::days(3650),
+            limit: PLANS_LISTED,
+            early_only: false,
+        };
+        let rows = s.ctx.store.pending_fanouts(&scope).await?;
+        views::plan::by_reminder(&rows, s.ctx.config.assumed_latency)
+    } else {
+        Default::default()
+    };
+    Ok(Json(Page::of(found, |r| {
+        let pending = r.status == ReminderStatus::Pending;
+        let planned = plans.get(&r.id).cloned().unwrap_or_default();
+        views::Reminder::try_from(r).map(|v| if pending { v.planned(planned) } else { v })
+    })?))
 }

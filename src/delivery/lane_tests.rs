@@ -68,6 +68,8 @@ async fn fixture_with(url: &str, change: impl FnOnce(&mut Config)) -> Fixture {
             max_concurrency: 4,
             rate_per_second: None,
             batch_size: 1,
+            late_budget_ms: 60_000,
+            send_early_ms: 0,
         })
         .await
         .unwrap();

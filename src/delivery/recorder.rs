@@ -3,13 +3,17 @@
 //! dropped: a receiver's acknowledgement must end up recorded. Subscriptions
 //! it disables (410, or failing too long) are logged for the operator, and
 //! what recording changed in their health goes to `ops` (the operational
-//! webhooks).
+//! webhooks). It also keeps each endpoint's observed answer time: the
+//! acknowledged attempts' latencies are summed here and folded into the
+//! store's moving average at most once a second ([`AnswerTimes`]), so every
+//! instance's capacity plans see them at the cost of one small write a
+//! second.
 
 use super::{Dispatcher, Record};
 use crate::metrics::StoreCall;
 use crate::store::{HealthChanges, Outcome, SubscriptionId, Verdict};
 use chrono::Duration;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -25,15 +29,65 @@ const BATCH: usize = 1000;
 /// webhook-id, as it would any delivery not yet recorded.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(5);
 
+/// How often the answer times gathered are folded into the store.
+const FOLD_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Acknowledged attempts' answer times per subscription since the last
+/// fold: (sum of latencies in ms, attempts).
+#[derive(Default)]
+struct AnswerTimes {
+    seen: HashMap<SubscriptionId, (u64, u64)>,
+    folded: Option<std::time::Instant>,
+}
+
+impl AnswerTimes {
+    fn note(&mut self, batch: &[Outcome]) {
+        for o in batch.iter().filter(|o| o.verdict == Verdict::Delivered) {
+            let e = self.seen.entry(o.subscription_id.clone()).or_default();
+            e.0 += o.attempt.latency_ms;
+            e.1 += 1;
+        }
+    }
+
+    /// Folds what was gathered into the store, if a second has passed
+    /// since the last fold (or `now_anyway`). A failure is logged and the
+    /// figures dropped: a plan's input, not a record.
+    async fn fold(&mut self, d: &Dispatcher, now_anyway: bool) {
+        let due = self.folded.is_none_or(|t| t.elapsed() >= FOLD_EVERY);
+        if self.seen.is_empty() || !(due || now_anyway) {
+            return;
+        }
+        self.folded = Some(std::time::Instant::now());
+        let seen: Vec<(SubscriptionId, i64, i64)> = self
+            .seen
+            .drain()
+            .map(|(id, (sum_ms, n))| {
+                let mean_us = (sum_ms * 1000 / n.max(1)) as i64;
+                (id, mean_us, crate::schedule::forecast::weight_ppm(n))
+            })
+            .collect();
+        if let Err(e) = d.inner.ctx.store.fold_answer_times(&seen).await {
+            tracing::warn!(error = %crate::error::causes(&e), "keeping endpoints' answer times failed");
+        }
+    }
+}
+
 /// Runs until `done` is cancelled (after every lane has stopped), then
 /// writes what is left.
 pub async fn run(d: Dispatcher, mut rx: mpsc::Receiver<Record>, done: CancellationToken) {
+    let mut answers = AnswerTimes::default();
     loop {
         // Messages first; once every lane has stopped, drain what is left.
+        let gathered = !answers.seen.is_empty();
         let first = tokio::select! {
             biased;
             m = rx.recv() => m,
             _ = done.cancelled() => rx.try_recv().ok(),
+            // Answer times gathered and nothing else coming: fold them.
+            _ = tokio::time::sleep(FOLD_EVERY), if gathered => {
+                answers.fold(&d, true).await;
+                continue;
+            }
         };
         let Some(first) = first else { break };
         let mut batch = Vec::new();
@@ -58,8 +112,12 @@ pub async fn run(d: Dispatcher, mut rx: mpsc::Receiver<Record>, done: Cancellati
                     .flatten(),
             };
         }
-        flush(&d, batch.into(), &slices, done.is_cancelled()).await;
+        let batch: Arc<[Outcome]> = batch.into();
+        flush(&d, batch.clone(), &slices, done.is_cancelled()).await;
+        answers.note(&batch);
+        answers.fold(&d, done.is_cancelled()).await;
     }
+    answers.fold(&d, true).await;
     tracing::debug!("recorder stopped");
 }
 

@@ -234,6 +234,7 @@ mod tests {
             due_at: at,
             expires_at: at,
             late: false,
+            send_at: None,
         };
         let facts = ParticipantFacts {
             name: id.into(),

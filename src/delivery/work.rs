@@ -142,10 +142,14 @@ impl Work {
     }
 
     /// When the job at the head of the queue may leave, if not yet: the
-    /// jobs of a staged slice wait for their reminder's due instant.
+    /// jobs of a staged slice wait for their reminder's due instant (or
+    /// their early start's).
     pub fn held_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let job = self.queue.front()?;
-        job.fresh.as_ref().map(|f| f.due_at).filter(|t| *t > now)
+        job.fresh
+            .as_ref()
+            .map(|f| f.leaves_at())
+            .filter(|t| *t > now)
     }
 
     /// Extends the leases of what the lane holds and has not finished

@@ -41,6 +41,7 @@ pub fn ns_per_outcome(rounds: u32) -> f64 {
                     due_at: t0,
                     expires_at: t0 + Duration::minutes(1),
                     late: false,
+                    send_at: None,
                 }),
                 batch: None,
             }

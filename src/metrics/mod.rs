@@ -176,6 +176,9 @@ pub struct Metrics {
     /// they come from (`--delivery-connections`).
     borrowed: std::sync::atomic::AtomicUsize,
     budget: std::sync::atomic::AtomicUsize,
+    /// Fan-outs due within a day predicted to miss their lateness budget,
+    /// as last counted by the watcher (`schedule::ahead::late_fanouts`).
+    pub predicted_late: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -256,6 +259,7 @@ impl Metrics {
             lanes_peak: Default::default(),
             borrowed: Default::default(),
             budget: Default::default(),
+            predicted_late: Default::default(),
             handle,
             recorder,
         }
@@ -353,6 +357,8 @@ impl Metrics {
         self.gauge("tminus_delivery_connections_borrowed", &[], borrowed);
         let budget = self.budget.load(Relaxed) as f64;
         self.gauge("tminus_delivery_connections_budget", &[], budget);
+        let late = self.predicted_late.load(Relaxed) as f64;
+        self.gauge("tminus_fanouts_predicted_late", &[], late);
         self.handle.render()
     }
 
@@ -379,6 +385,7 @@ const DESCRIBED: &[(&str, Option<Unit>, &str)] = &[
     ("tminus_lanes_peak", None, "The most delivery lanes running at once since the service started"),
     ("tminus_delivery_connections_borrowed", None, "Connections to receivers open beyond each lane's first, taken from --delivery-connections"),
     ("tminus_delivery_connections_budget", None, "Connections to receivers the lanes may open beyond each one's first (--delivery-connections)"),
+    ("tminus_fanouts_predicted_late", None, "Fan-outs (reminder x subscription) due within 24 h whose capacity plan says their last participant will be reminded later than the subscription's lateness budget (counted every 15 ticks: 15 s by default)"),
 ];
 
 #[cfg(test)]

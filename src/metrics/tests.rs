@@ -32,6 +32,7 @@ fn outcome(verdict: Verdict, code: Option<u16>, error: Option<&str>, latency_ms:
             due_at: at(0),
             expires_at: at(60_000),
             late: false,
+            send_at: None,
         }),
         batch: None,
     }

@@ -6,8 +6,12 @@
 //! lanes lease it and hold it until the instant, so the first requests do
 //! not wait for the store. A reminder whose fan-out was cut short by a crash
 //! is claimed again once its lease lapses and resumes from its stored cursor.
+//! Beside it, once a tick, the fan-outs allowed to start early whose plan
+//! says so are started (`ahead`, from the capacity plans of `forecast`).
 
+pub mod ahead;
 mod fanouts;
+pub mod forecast;
 pub mod plan;
 
 use crate::delivery::Dispatcher;
@@ -36,9 +40,25 @@ pub async fn run(
     // of it its reminders are staged.
     let mut warmed: Option<(DateTime<Utc>, Duration)> = None;
     let mut live = Fanouts::default();
+    // The earliest early start still ahead, and when they were last looked
+    // for (once a tick, and at that instant).
+    let mut early_next: Option<DateTime<Utc>> = None;
+    let mut early_looked: Option<std::time::Instant> = None;
+    let mut early_started = ahead::Started::default();
     loop {
         if shutdown.is_cancelled() {
             break;
+        }
+        if early_looked.is_none_or(|t| t.elapsed() >= ctx.config.tick)
+            || early_next.is_some_and(|t| t <= ctx.clock.now())
+        {
+            early_looked = Some(std::time::Instant::now());
+            early_next = ahead::start_due(&ctx, &dispatcher, &mut early_started)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::error!(error = %crate::error::causes(&e), "starting fan-outs early failed; retrying");
+                    None
+                });
         }
         let lead = warmed.map_or(ahead, |w| w.1);
         let moved = match pass(&ctx, &dispatcher, &mut live, lead, &shutdown).await {
@@ -66,6 +86,7 @@ pub async fn run(
         let at = next
             .map(|t| if t - lead > now { t - lead } else { t })
             .map_or(now + tick, |t| t.min(now + tick));
+        let at = early_next.map_or(at, |t| at.min(t));
         // Staged fan-outs are released by their lanes on the instant
         // itself; their next steps need no such precision, and must not
         // keep a core busy while the first requests leave.

@@ -37,9 +37,18 @@ pub struct Fresh {
     pub due_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub late: bool,
+    /// When an early start releases it, before `due_at` (which stays the
+    /// reminder's instant); `None`: at `due_at`.
+    pub send_at: Option<DateTime<Utc>>,
 }
 
 impl Fresh {
+    /// When the lane may send it: an early start's instant, else the
+    /// reminder's.
+    pub fn leaves_at(&self) -> DateTime<Utc> {
+        self.send_at.unwrap_or(self.due_at)
+    }
+
     /// The first attempt of one participant's delivery in a slice whose
     /// rows look like this one.
     pub fn job(
@@ -238,3 +247,19 @@ impl HealthChanges {
 /// How long after announcing a subscription's failure another may be
 /// announced.
 pub const FAILING_NOTICE_EVERY: chrono::Duration = chrono::Duration::hours(1);
+
+/// One subscription's fan-out of a pending reminder, started before the
+/// reminder's instant (see [`crate::store::Plans::start_early`]).
+#[derive(Clone, Debug)]
+pub struct EarlyStart {
+    pub reminder_id: ReminderId,
+    pub subscription_id: SubscriptionId,
+    /// The reminder's instant, as planned: nothing is started if it moved.
+    pub due_at: DateTime<Utc>,
+    /// When its deliveries may leave (the plan's start).
+    pub send_at: DateTime<Utc>,
+    pub now: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// Participants per slice.
+    pub batch: u32,
+}

@@ -21,15 +21,17 @@ pub mod sqlite;
 
 pub use batch::{NewParticipants, PackedParticipant, ParticipantRef};
 pub use catalog::{
-    Catalog, History, Idempotency, Operational, Platform, Pruned, QueueFigures, Registrations,
-    SessionRecord, Sessions, Subscriptions, Upkeep, Webinars, OPERATIONAL_CREATOR,
+    Catalog, History, Idempotency, Operational, Plans, Platform, Pruned, QueueFigures,
+    Registrations, SessionRecord, Sessions, Subscriptions, Upkeep, Webinars, OPERATIONAL_CREATOR,
     OPERATIONAL_EVENT,
 };
 pub use engine::Engine;
 pub use idempotency::Remembered;
 pub use jobs::*;
 pub use model::*;
-pub use oversight::{DueFanout, FanoutReminder, FanoutTally, Oversight, Trouble};
+pub use oversight::{
+    DueFanout, FanoutInputs, FanoutReminder, FanoutTally, Oversight, PlanScope, Trouble,
+};
 pub use page::{PageRequest, Paged};
 
 use crate::clock::Clock;

@@ -125,6 +125,12 @@ pub struct NewSubscription {
     pub max_concurrency: u32,
     pub rate_per_second: Option<u32>,
     pub batch_size: u32,
+    /// How long after a reminder's instant its last participant may be
+    /// reminded (the lateness budget), in milliseconds.
+    pub late_budget_ms: u32,
+    /// How long before a reminder's instant its fan-out may start when it
+    /// would otherwise miss its budget (0: never early), in milliseconds.
+    pub send_early_ms: u32,
 }
 
 /// A subscription as stored (the secret included, sealed when a key is
@@ -147,6 +153,13 @@ pub struct Subscription {
     pub batch_size: u32,
     pub failing_since: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// See [`NewSubscription::late_budget_ms`].
+    pub late_budget_ms: u32,
+    /// See [`NewSubscription::send_early_ms`].
+    pub send_early_ms: u32,
+    /// The endpoint's answer time, a moving average over its recent
+    /// acknowledged attempts (microseconds); `None` until one is seen.
+    pub answer_us: Option<i64>,
 }
 
 impl std::fmt::Debug for Subscription {
@@ -162,6 +175,9 @@ impl std::fmt::Debug for Subscription {
             .field("max_concurrency", &self.max_concurrency)
             .field("rate_per_second", &self.rate_per_second)
             .field("batch_size", &self.batch_size)
+            .field("late_budget_ms", &self.late_budget_ms)
+            .field("send_early_ms", &self.send_early_ms)
+            .field("answer_us", &self.answer_us)
             .finish_non_exhaustive()
     }
 }
@@ -182,6 +198,8 @@ pub struct SubscriptionPatch {
     /// `Some(None)` removes the rate cap.
     pub rate_per_second: Option<Option<u32>>,
     pub batch_size: Option<u32>,
+    pub late_budget_ms: Option<u32>,
+    pub send_early_ms: Option<u32>,
     pub enable: bool,
 }
 

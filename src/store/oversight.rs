@@ -38,6 +38,40 @@ impl DueFanout {
     }
 }
 
+/// A fan-out not yet due (a pending reminder and one active subscription
+/// it matches), with what its capacity plan is computed from.
+#[derive(Clone, Debug)]
+pub struct FanoutInputs {
+    pub reminder_id: ReminderId,
+    pub webinar_id: WebinarId,
+    pub label: String,
+    pub due_at: DateTime<Utc>,
+    pub from_time: DateTime<Utc>,
+    /// Participants registered now.
+    pub participants: i64,
+    pub subscription_id: super::SubscriptionId,
+    pub max_concurrency: u32,
+    pub rate_per_second: Option<u32>,
+    pub batch_size: u32,
+    pub late_budget_ms: u32,
+    pub send_early_ms: u32,
+    /// The endpoint's observed answer time (µs); `None` if never seen.
+    pub answer_us: Option<i64>,
+}
+
+/// Which pending fan-outs to list: of one webinar, creator or reminder
+/// (any when `None`), due by `until`, at most `limit` rows.
+#[derive(Clone, Debug)]
+pub struct PlanScope<'a> {
+    pub webinar: Option<&'a WebinarId>,
+    pub creator: Option<&'a CreatorId>,
+    pub reminder: Option<&'a ReminderId>,
+    pub until: DateTime<Utc>,
+    pub limit: i64,
+    /// Only subscriptions that allow an early start.
+    pub early_only: bool,
+}
+
 /// A fired reminder's deliveries, counted by outcome.
 #[derive(Clone, Debug)]
 pub struct FanoutTally {

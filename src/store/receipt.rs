@@ -263,6 +263,7 @@ mod tests {
                 due_at: t,
                 expires_at: t,
                 late: false,
+                send_at: None,
             }),
             batch: None,
         }

@@ -132,6 +132,8 @@ async fn rotations_through_the_store(store: tminus::store::DynStore) {
         max_concurrency: 16,
         rate_per_second: None,
         batch_size: 1,
+        late_budget_ms: 60_000,
+        send_early_ms: 0,
     };
     let (sub, _) = store.subscribe(&new).await.unwrap();
     let mut rotations = tokio::task::JoinSet::new();

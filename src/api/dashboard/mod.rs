@@ -11,6 +11,7 @@
 
 mod link;
 mod login;
+mod outlook;
 mod pages;
 mod render;
 mod session;

@@ -9,14 +9,17 @@ use super::viewer::Viewer;
 use crate::api::lookup;
 use crate::api::replay::{self, ReplayStatus};
 use crate::api::AppState;
+use crate::domain::ids::ReminderId;
 use crate::error::ApiError;
-use crate::store::{PageRequest, Subscription, SubscriptionPatch};
+use crate::schedule::forecast::{self, Outlook};
+use crate::store::{PageRequest, PlanScope, Subscription, SubscriptionPatch};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use chrono::Duration;
 use serde::Deserialize;
+use std::collections::HashMap;
 
 /// Rows per panel on the overview.
 const PANEL: i64 = 20;
@@ -48,8 +51,11 @@ impl From<crate::store::StoreError> for Failed {
 pub async fn overview(v: Viewer, State(s): State<AppState>) -> Result<Response, Failed> {
     let store = &s.ctx.store;
     let c = v.creator();
+    let next = store.next_fanouts(c, PANEL).await?;
+    let outlooks = outlooks(&s, c, next.last().map(|f| f.reminder.due_at)).await?;
     let o = Overview {
-        next: store.next_fanouts(c, PANEL).await?,
+        next,
+        outlooks,
         running: store.running_fanouts(c, PANEL).await?,
         last: store.last_fanouts(c, PANEL).await?,
         troubled: store.troubled_subscriptions(c, PANEL * 5).await?,
@@ -61,6 +67,34 @@ pub async fn overview(v: Viewer, State(s): State<AppState>) -> Result<Response, 
         now: s.ctx.clock.now(),
     };
     Ok(render::overview(&v, &o).into_response())
+}
+
+/// The capacity plans of the pending fan-outs due by `until` (the last of
+/// the "next fan-outs" panel), summed up per reminder.
+async fn outlooks(
+    s: &AppState,
+    creator: Option<&crate::store::CreatorId>,
+    until: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<HashMap<ReminderId, Outlook>, Failed> {
+    let Some(until) = until else {
+        return Ok(HashMap::new());
+    };
+    let scope = PlanScope {
+        webinar: None,
+        creator,
+        reminder: None,
+        until,
+        limit: 10_000,
+        early_only: false,
+    };
+    let mut out: HashMap<ReminderId, Outlook> = HashMap::new();
+    for f in s.ctx.store.pending_fanouts(&scope).await? {
+        let p = forecast::of(&f, s.ctx.config.assumed_latency);
+        out.entry(f.reminder_id)
+            .and_modify(|o| *o = o.with(&p))
+            .or_insert_with(|| Outlook::of(&p));
+    }
+    Ok(out)
 }
 
 /// The running fan-outs' panel alone, which the overview's script fetches

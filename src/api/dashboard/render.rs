@@ -7,6 +7,7 @@
 use super::viewer::{Base, Viewer};
 use crate::domain::payload::iso_millis;
 use crate::error::ApiError;
+use crate::schedule::forecast::Outlook;
 use crate::store::{
     Delivery, DueFanout, FanoutReminder, FanoutTally, Paged, Subscription, SubscriptionStatus,
     Trouble,
@@ -154,6 +155,8 @@ pub fn reason(e: &ApiError) -> String {
 /// What the overview shows.
 pub struct Overview {
     pub next: Vec<DueFanout>,
+    /// The next fan-outs' capacity plans, by reminder.
+    pub outlooks: std::collections::HashMap<crate::domain::ids::ReminderId, Outlook>,
     pub running: Vec<FanoutTally>,
     pub last: Vec<FanoutTally>,
     pub troubled: Vec<Trouble>,
@@ -193,7 +196,10 @@ pub fn overview(v: &Viewer, o: &Overview) -> Page {
             h2 { "Next fan-outs due" }
             table {
                 thead { tr { th { "Webinar" } th { "Reminder" } th { "Due" } th { "In" }
-                    th.n { "Participants" } th.n { "Subscriptions" } th.n { "Deliveries" } } }
+                    th.n { "Participants" } th.n { "Subscriptions" } th.n { "Deliveries" }
+                    th.n title="The slowest fan-out's predicted duration at its endpoint" { "Predicted" }
+                    th title="When its last delivery is predicted to be acknowledged" { "Last at" }
+                    th { "Budget" } } }
                 tbody {
                     @for f in &o.next {
                         tr.due data-webinar=(f.reminder.webinar_id.as_str()) {
@@ -201,9 +207,10 @@ pub fn overview(v: &Viewer, o: &Overview) -> Page {
                             td.t { (secs(f.reminder.due_at - o.now)) }
                             td.n.participants { (f.participants) } td.n.subscriptions { (f.subscriptions) }
                             td.n.deliveries { (f.deliveries()) }
+                            (super::outlook::cells(o.outlooks.get(&f.reminder.reminder_id)))
                         }
                     }
-                    @if o.next.is_empty() { tr { td colspan="7" { "Nothing due." } } }
+                    @if o.next.is_empty() { tr { td colspan="10" { "Nothing due." } } }
                 }
             }
         }
@@ -342,6 +349,14 @@ pub fn subscription(v: &Viewer, p: &SubscriptionPage) -> Page {
                 @match p.concurrency {
                     Some(n) => { (n) " of " (s.max_concurrency) " (adapting to the endpoint)" }
                     None => { "at most " (s.max_concurrency) " (no delivery running now)" }
+                }
+            }
+            dt { "Lateness budget" } dd { (s.late_budget_ms / 1000) " s" }
+            dt { "Early start allowed" } dd { (s.send_early_ms / 1000) " s" }
+            dt { "Observed answer time" } dd {
+                @match s.answer_us {
+                    Some(us) => { (format!("{:.1} ms", us as f64 / 1000.0)) }
+                    None => { "not seen yet" }
                 }
             }
         }

@@ -36,8 +36,14 @@ pub struct Subscription {
     pub failing_since: Option<Option<Instant>>,
     pub hook_url: String,
     pub id: SubscriptionId,
+    /// The lateness budget, in seconds: how long after a reminder's instant
+    /// its last participant may be reminded.
+    pub late_budget: u32,
     pub mango: Option<MangoId>,
     pub max_concurrency: u32,
+    /// The endpoint's answer time, a moving average over its recent
+    /// acknowledged attempts (milliseconds); `null` until one is seen.
+    pub observed_latency_ms: Option<f64>,
     /// Rotation only: until when the old secret still signs too.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_secret_valid_until: Option<Instant>,
@@ -45,6 +51,9 @@ pub struct Subscription {
     /// The signing secret (`whsec_` + base64), on subscribe and rotation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+    /// How long before a reminder's instant its fan-out may start when it
+    /// would miss its budget otherwise, in seconds (0: never early).
+    pub send_early: u32,
     pub status: SubscriptionStatus,
     pub webinar: Option<WebinarId>,
 }
@@ -63,11 +72,14 @@ impl Subscription {
             failing_since: None,
             hook_url: s.hook_url.clone(),
             id: s.id.clone(),
+            late_budget: s.late_budget_ms / 1000,
             mango: s.mango_id.clone(),
             max_concurrency: s.max_concurrency,
+            observed_latency_ms: s.answer_us.map(|us| us as f64 / 1000.0),
             previous_secret_valid_until: None,
             rate_per_second: s.rate_per_second,
             secret,
+            send_early: s.send_early_ms / 1000,
             status: s.status,
             webinar: s.webinar_id.clone(),
         })

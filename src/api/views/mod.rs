@@ -143,7 +143,14 @@ impl TryFrom<store::Webinar> for Webinar {
 #[derive(Serialize, JsonSchema, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct Reminder {
+    /// The reminder's instant (an early start does not move it).
     pub due_at: Instant,
+    /// Pending reminders only: the capacity plan of each fan-out it would
+    /// make now, one per active subscription it matches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fanouts: Option<Vec<FanoutPlan>>,
+    /// When its fan-out really started: the instant, later if it fired
+    /// late, earlier if a subscription's early start began it.
     pub fired_at: Option<Instant>,
     /// The webinar start this reminder was planned for.
     pub from_time: Instant,
@@ -152,8 +159,27 @@ pub struct Reminder {
     pub label: String,
     /// Armed after its due time had passed (a webinar created late).
     pub late: bool,
+    /// Pending reminders only: the slowest fan-out's predicted duration
+    /// (milliseconds); `null` when it matches no subscription.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predicted_duration_ms: Option<Option<i64>>,
+    /// Pending reminders only: when the slowest fan-out's last delivery is
+    /// predicted to be acknowledged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predicted_last_at: Option<Option<Instant>>,
     pub status: ReminderStatus,
     pub webinar_id: WebinarId,
+}
+
+impl Reminder {
+    /// With the capacity plans of its fan-outs (a pending reminder).
+    pub fn planned(mut self, plans: Vec<FanoutPlan>) -> Self {
+        let slowest = plan::slowest(&plans);
+        self.predicted_duration_ms = Some(slowest.as_ref().map(|s| s.0));
+        self.predicted_last_at = Some(slowest.map(|s| s.1));
+        self.fanouts = Some(plans);
+        self
+    }
 }
 
 impl TryFrom<store::Reminder> for Reminder {
@@ -162,11 +188,14 @@ impl TryFrom<store::Reminder> for Reminder {
         Ok(Self {
             status: r.status,
             due_at: at(r.due_at),
+            fanouts: None,
             fired_at: at_opt(r.fired_at),
             from_time: at(r.from_time),
             id: r.id,
             label: r.label,
             late: r.late,
+            predicted_duration_ms: None,
+            predicted_last_at: None,
             webinar_id: r.webinar_id,
         })
     }
@@ -218,8 +247,10 @@ impl From<store::RegisterSummary> for RegisterSummary {
 }
 
 mod hooks;
+pub mod plan;
 mod sorted;
 pub use hooks::{Delivery, Subscription};
+pub use plan::FanoutPlan;
 pub use sorted::Sorted;
 
 #[cfg(test)]

@@ -36,6 +36,9 @@ fn sub() -> store::Subscription {
         batch_size: 1,
         failing_since: None,
         created_at: t(),
+        late_budget_ms: 60_000,
+        send_early_ms: 0,
+        answer_us: None,
     }
 }
 

@@ -9,14 +9,15 @@
 //! [`Idempotency`] keeps the answers `Idempotency-Key` repeats. [`Upkeep`]
 //! is what operators need: figures for the metrics, and retention's
 //! deletes; [`Oversight`] gives the dashboard's views and [`Sessions`] its
-//! logins; [`Operational`] keeps the platform's own subscription. [`Catalog`]
-//! is all ten.
+//! logins; [`Operational`] keeps the platform's own subscription; [`Plans`]
+//! gives what fan-outs' capacity plans need. [`Catalog`] is all eleven.
 //! The hot path is [`super::Engine`].
 
 mod history;
 mod idempotency;
 mod operational;
 mod oversight;
+mod plans;
 mod platform;
 mod sessions;
 mod subscriptions;
@@ -301,9 +302,32 @@ pub trait Upkeep: Send + Sync + 'static {
     async fn prune_reminders(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64>;
 }
 
+/// What fan-outs' capacity plans are computed from, and the endpoints'
+/// answer times they use (see `catalog/plans.rs`).
+#[async_trait]
+pub trait Plans: Send + Sync + 'static {
+    /// Pending reminders with each active subscription they match, in
+    /// `scope`, soonest first.
+    async fn pending_fanouts(&self, scope: &PlanScope) -> StoreResult<Vec<FanoutInputs>>;
+    /// Moves each subscription's answer time towards the mean of its new
+    /// acknowledged attempts: (subscription, mean in µs, weight in
+    /// millionths, see `schedule::forecast::weight_ppm`).
+    async fn fold_answer_times(&self, seen: &[(SubscriptionId, i64, i64)]) -> StoreResult<()>;
+    /// Starts one subscription's fan-out of a pending reminder early: in
+    /// one transaction, slices of every participant registered now,
+    /// released at `send_at`, and a note that the reminder's own steps are
+    /// to skip them for that subscription (those who register later are
+    /// reminded at the instant, with everyone else). `firedAt` takes the
+    /// early instant. Answers the last participant covered, or `None` when
+    /// the reminder is no longer pending at that instant or this fan-out
+    /// was already started early (by this instance or another).
+    async fn start_early(&self, e: &EarlyStart) -> StoreResult<Option<i64>>;
+}
+
 /// The whole catalog: what a store answers for the API and the dashboard.
 pub trait Catalog:
     Platform
+    + Plans
     + Webinars
     + Registrations
     + Subscriptions
@@ -318,6 +342,7 @@ pub trait Catalog:
 
 impl<T> Catalog for T where
     T: Platform
+        + Plans
         + Webinars
         + Registrations
         + Subscriptions

@@ -13,7 +13,8 @@ use chrono::{DateTime, Utc};
 
 pub(super) const SUB_COLS: &str = "id, creator_id, hook_url, event, webinar_id, mango_id, secret,
     previous_secret, previous_until, status, disabled_reason, max_concurrency,
-    rate_per_second, failing_since, created_at, batch_size";
+    rate_per_second, failing_since, created_at, batch_size, late_budget_ms, send_early_ms,
+    answer_us";
 
 pub(super) fn subscription(r: &Row) -> StoreResult<Subscription> {
     Ok(Subscription {
@@ -33,6 +34,9 @@ pub(super) fn subscription(r: &Row) -> StoreResult<Subscription> {
         failing_since: r.opt_time(13)?,
         created_at: r.time(14)?,
         batch_size: r.int(15)? as u32,
+        late_budget_ms: r.int(16)? as u32,
+        send_early_ms: r.int(17)? as u32,
+        answer_us: r.opt_int(18)?,
     })
 }
 
@@ -78,8 +82,9 @@ async fn subscribe_in(
             let id = SubscriptionId::new();
             let sql = "INSERT INTO subscriptions (id, creator_id, hook_url, event, webinar_id,
                          mango_id, secret, status, max_concurrency, rate_per_second, batch_size,
-                         created_at, updated_at)
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, $10, $11, $11)";
+                         created_at, updated_at, late_budget_ms, send_early_ms)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, $10, $11, $11,
+                               $12, $13)";
             let p = params![
                 &id,
                 &n.creator_id,
@@ -91,7 +96,9 @@ async fn subscribe_in(
                 n.max_concurrency,
                 n.rate_per_second,
                 n.batch_size,
-                now
+                now,
+                n.late_budget_ms,
+                n.send_early_ms
             ];
             db.execute(sql, p).await?;
             (id, true)
@@ -221,7 +228,8 @@ impl<B: Backend> Subscriptions for B {
         let cur = get(self, id).await?;
         let rate = p.rate_per_second.unwrap_or(cur.rate_per_second);
         let sql = "UPDATE subscriptions SET max_concurrency = $2, rate_per_second = $3,
-                          updated_at = $4, batch_size = $6,
+                          updated_at = $4, batch_size = $6, late_budget_ms = $7,
+                          send_early_ms = $8,
                           status = CASE WHEN $5 THEN 'active' ELSE status END,
                           disabled_reason = CASE WHEN $5 THEN NULL ELSE disabled_reason END,
                           failing_since = CASE WHEN $5 THEN NULL ELSE failing_since END
@@ -232,7 +240,9 @@ impl<B: Backend> Subscriptions for B {
             rate,
             self.now(),
             p.enable,
-            p.batch_size.unwrap_or(cur.batch_size)
+            p.batch_size.unwrap_or(cur.batch_size),
+            p.late_budget_ms.unwrap_or(cur.late_budget_ms),
+            p.send_early_ms.unwrap_or(cur.send_early_ms)
         ];
         self.execute(sql, values).await?;
         get(self, id).await

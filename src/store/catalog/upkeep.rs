@@ -291,6 +291,7 @@ impl<B: Backend> Upkeep for B {
             settled("r.webinar_id", "r.id")
         );
         let ids = firsts(self.query(&sql, params![before, i64::from(limit)]).await?);
+        delete_in(self, "early_starts", "reminder_id", &ids).await?;
         delete_in(self, "reminders", "id", &ids).await
     }
 }

@@ -124,7 +124,8 @@ async fn arm(
                    VALUES ($1, $2, $3, $4, $5, 'pending')
                    ON CONFLICT (webinar_id, label, from_time) DO UPDATE
                      SET status = 'pending', due_at = excluded.due_at, cursor_seq = 0,
-                         until_seq = NULL, fired_at = NULL, locked_until = NULL, late = $6
+                         until_seq = NULL, fired_at = NULL, locked_until = NULL, late = $6,
+                         early = $6
                      WHERE reminders.status = 'cancelled'";
         let p = params![
             &ReminderId::new(),
@@ -137,6 +138,11 @@ async fn arm(
         tx.execute(sql, p).await?;
     }
     if !plan.is_empty() {
+        // A reminder armed again starts from nothing: no early start of
+        // its earlier life is left to skip participants.
+        let sql = "DELETE FROM early_starts WHERE reminder_id IN
+                     (SELECT id FROM reminders WHERE webinar_id = $1 AND early = $2)";
+        tx.execute(sql, params![webinar_id, false]).await?;
         tx.announce_schedule().await?;
     }
     Ok(())

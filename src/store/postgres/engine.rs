@@ -13,6 +13,7 @@ use crate::store::{
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use deadpool_postgres::Transaction;
+use std::collections::HashMap;
 
 pub async fn next_reminder_due(c: &impl GenericClient) -> StoreResult<Option<DateTime<Utc>>> {
     let r = c
@@ -125,6 +126,8 @@ struct Firing {
     cursor: i64,
     until: Option<i64>,
     creator: CreatorId,
+    /// Some subscriptions' fan-outs were started early.
+    early: bool,
 }
 
 /// One step of a fan-out: the reminder, its participants `cursor < seq <=
@@ -216,7 +219,7 @@ async fn lock_firing(
     let st = tx
         .prepare_cached(
             "SELECT r.webinar_id, r.label, r.from_time, r.due_at, r.cursor_seq,
-                    r.until_seq, w.creator_id
+                    r.until_seq, w.creator_id, r.early
              FROM reminders r JOIN webinars w ON w.id = r.webinar_id
              WHERE r.id = $1 AND r.status = 'firing' AND r.locked_by = $2
              FOR UPDATE OF r",
@@ -231,6 +234,7 @@ async fn lock_firing(
         cursor: f.get(4),
         until: f.get(5),
         creator: f.get(6),
+        early: f.get(7),
     }))
 }
 
@@ -327,34 +331,65 @@ async fn finish(
     Ok(progress)
 }
 
-/// One slice per subscription for the step's participants; every instance
-/// hears of the work, at commit.
+/// The participants each subscription's early start covered (its last
+/// registration number), for a reminder that had one.
+async fn covered(tx: &Transaction<'_>, s: &Step<'_>) -> StoreResult<HashMap<String, i64>> {
+    if !s.f.early {
+        return Ok(HashMap::new());
+    }
+    let st = tx
+        .prepare_cached(
+            "SELECT subscription_id, last_seq FROM early_starts
+             WHERE reminder_id = $1 AND due_at = $2",
+        )
+        .await?;
+    let rows = tx.query(&st, &[&s.reminder_id, &s.f.due]).await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// One slice per subscription for the step's participants (a subscription
+/// whose fan-out started early gets only those it did not cover); every
+/// instance hears of the work, at commit.
 async fn write_slices(
     tx: &Transaction<'_>,
     channel: &str,
     s: &Step<'_>,
     subs: &[SubscriptionId],
 ) -> StoreResult<()> {
+    let covered = covered(tx, s).await?;
+    let (mut ids, mut afters) = (
+        Vec::with_capacity(subs.len()),
+        Vec::with_capacity(subs.len()),
+    );
+    for sub in subs {
+        let after = covered
+            .get(sub.as_str())
+            .map_or(s.f.cursor, |c| s.f.cursor.max(*c));
+        if after < s.last {
+            ids.push(sub.as_str());
+            afters.push(after);
+        }
+    }
     let st = tx
         .prepare_cached(
             "INSERT INTO slices (reminder_id, subscription_id, webinar_id, label,
                 from_time, due_at, expires_at, late, after_seq, last_seq, status, created_at)
-             SELECT $1, s, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11
-             FROM unnest($2::text[]) WITH ORDINALITY AS u(s, n) ORDER BY n",
+             SELECT $1, s, $3, $4, $5, $6, $7, $8, a, $10, 'pending', $11
+             FROM unnest($2::text[], $9::bigint[]) WITH ORDINALITY AS u(s, a, n) ORDER BY n",
         )
         .await?;
     tx.execute(
         &st,
         &[
             &s.reminder_id,
-            &subs,
+            &ids,
             &s.f.webinar_id,
             &s.f.label,
             &s.f.from,
             &s.f.due,
             &s.expires_at,
             &s.late,
-            &s.f.cursor,
+            &afters,
             &s.last,
             &s.now,
         ],

@@ -40,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0004_retention.sql"),
     include_str!("../../../migrations/postgres/0005_subscription_scope.sql"),
     include_str!("../../../migrations/postgres/0006_sessions.sql"),
+    include_str!("../../../migrations/postgres/0007_fanout_plan.sql"),
     include_str!("../../../migrations/postgres/0008_operational_webhooks.sql"),
 ];
 

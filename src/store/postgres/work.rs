@@ -136,7 +136,7 @@ pub(super) struct SliceRow {
 
 pub(super) const SLICE_COLS: &str =
     "id, subscription_id, reminder_id, webinar_id, label, from_time, due_at,
-    expires_at, late, after_seq, last_seq, claims";
+    expires_at, late, after_seq, last_seq, claims, send_at";
 
 pub(super) fn slice_row(r: &Row) -> SliceRow {
     SliceRow {
@@ -151,6 +151,7 @@ pub(super) fn slice_row(r: &Row) -> SliceRow {
             due_at: r.get(6),
             expires_at: r.get(7),
             late: r.get(8),
+            send_at: r.get(12),
         },
         from: r.get(5),
         after: r.get(9),

@@ -10,6 +10,7 @@ use crate::store::{
 };
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use std::collections::HashMap;
 
 pub fn next_reminder_due(c: &Connection) -> StoreResult<Option<DateTime<Utc>>> {
     let v: Option<i64> = c
@@ -85,13 +86,15 @@ struct Firing {
     cursor: i64,
     until: Option<i64>,
     creator: String,
+    /// Some subscriptions' fan-outs were started early.
+    early: bool,
 }
 
 fn firing(tx: &Transaction, reminder_id: &ReminderId, owner: &str) -> StoreResult<Option<Firing>> {
     Ok(tx
         .prepare_cached(
             "SELECT r.webinar_id, r.label, r.from_time, r.due_at, r.cursor_seq, r.until_seq,
-                    w.creator_id
+                    w.creator_id, r.early
              FROM reminders r JOIN webinars w ON w.id = r.webinar_id
              WHERE r.id = ?1 AND r.status = 'firing' AND r.locked_by = ?2",
         )?
@@ -104,6 +107,7 @@ fn firing(tx: &Transaction, reminder_id: &ReminderId, owner: &str) -> StoreResul
                 cursor: r.get(4)?,
                 until: r.get(5)?,
                 creator: r.get(6)?,
+                early: r.get(7)?,
             })
         })
         .optional()?)
@@ -272,14 +276,35 @@ fn finish(
     Ok(())
 }
 
-/// One slice per subscription for the step's participants.
+/// The participants each subscription's early start covered (its last
+/// registration number), for a reminder that had one.
+fn covered(tx: &Transaction, s: &Step) -> StoreResult<HashMap<SubscriptionId, i64>> {
+    if !s.f.early {
+        return Ok(HashMap::new());
+    }
+    let mut st = tx.prepare_cached(
+        "SELECT subscription_id, last_seq FROM early_starts WHERE reminder_id = ?1 AND due_at = ?2",
+    )?;
+    let rows = st.query_map(params![s.reminder_id, s.f.due_ms], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One slice per subscription for the step's participants; a subscription
+/// whose fan-out started early gets only those it did not cover.
 fn write_slices(tx: &Transaction, s: &Step, subs: &[SubscriptionId]) -> StoreResult<()> {
+    let covered = covered(tx, s)?;
     let mut st = tx.prepare_cached(
         "INSERT INTO slices (reminder_id, subscription_id, webinar_id, label, from_time,
             due_at, expires_at, late, after_seq, last_seq, status, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', ?11)",
     )?;
     for sub in subs {
+        let after = covered.get(sub).map_or(s.f.cursor, |c| s.f.cursor.max(*c));
+        if after >= s.last {
+            continue;
+        }
         st.execute(params![
             s.reminder_id,
             sub,
@@ -289,7 +314,7 @@ fn write_slices(tx: &Transaction, s: &Step, subs: &[SubscriptionId]) -> StoreRes
             s.f.due_ms,
             s.expires_ms,
             s.late,
-            s.f.cursor,
+            after,
             s.last,
             s.now_ms
         ])?;

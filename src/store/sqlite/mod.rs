@@ -35,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0003_idempotency.sql"),
     include_str!("../../../migrations/sqlite/0004_subscription_scope.sql"),
     include_str!("../../../migrations/sqlite/0005_sessions.sql"),
+    include_str!("../../../migrations/sqlite/0006_fanout_plan.sql"),
     include_str!("../../../migrations/sqlite/0007_operational_webhooks.sql"),
 ];
 

@@ -2,6 +2,7 @@
 //! backends, straight through the `Store` trait: a real SQLite file, and a
 //! fresh schema on the real PostgreSQL server (`tests/common/pg.rs`).
 
+mod early;
 mod engine;
 mod happy_path;
 mod health;
@@ -52,6 +53,7 @@ macro_rules! on_both {
 }
 
 on_both!(
+    early::an_early_start_covers_those_registered_then_once,
     engine::a_lost_instance_s_slice_is_resumed_without_resending_what_was_recorded,
     engine::retries_become_rows_and_unsent_slices_expire_per_delivery,
     engine::cancelling_drops_pending_slices_and_rows,
@@ -127,6 +129,8 @@ pub async fn subscribe_all(s: &DynStore, creator: CreatorId, url: &str) -> Subsc
         max_concurrency: 4,
         rate_per_second: None,
         batch_size: 1,
+        late_budget_ms: 60_000,
+        send_early_ms: 0,
     };
     let (sub, created) = s.subscribe(&sub).await.unwrap();
     assert!(created);

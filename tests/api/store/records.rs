@@ -35,6 +35,8 @@ pub fn subscription(creator: &CreatorId, url: &str) -> NewSubscription {
         max_concurrency: 4,
         rate_per_second: Some(10),
         batch_size: 1,
+        late_budget_ms: 60_000,
+        send_early_ms: 0,
     }
 }
 
@@ -288,6 +290,8 @@ pub async fn subscriptions_are_idempotent_revivable_and_rotatable(s: DynStore) {
         max_concurrency: Some(2),
         rate_per_second: Some(None),
         batch_size: Some(50),
+        late_budget_ms: Some(5_000),
+        send_early_ms: Some(120_000),
         enable: false,
     };
     let p = s.update_subscription(&a.id, &patch).await.unwrap();
@@ -295,6 +299,7 @@ pub async fn subscriptions_are_idempotent_revivable_and_rotatable(s: DynStore) {
         (p.max_concurrency, p.rate_per_second, p.batch_size),
         (2, None, 50)
     );
+    assert_eq!((p.late_budget_ms, p.send_early_ms), (5_000, 120_000));
 
     s.delete_subscription(&a.id).await.unwrap();
     assert!(matches!(
