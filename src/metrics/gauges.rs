@@ -123,8 +123,7 @@ type Announced = std::collections::HashSet<(
 /// (`fanout.predicted_late`, when operational webhooks are on); on a
 /// failure the last count stays.
 async fn count_predicted_late(ctx: &AppContext, d: &Dispatcher, announced: &mut Announced) {
-    let late = match crate::schedule::ahead::late_fanouts(ctx, chrono::Duration::hours(24)).await
-    {
+    let late = match crate::schedule::ahead::late_fanouts(ctx, chrono::Duration::hours(24)).await {
         Ok(late) => late,
         Err(e) => {
             tracing::debug!(error = %crate::error::causes(&e), "counting fan-outs predicted late failed");

@@ -43,6 +43,7 @@ mod pg;
 mod platform;
 mod policies;
 mod postgres_tls;
+mod predicted_late;
 mod proxy;
 mod queries;
 mod readme_claims;

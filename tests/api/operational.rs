@@ -74,7 +74,7 @@ fn same_keys(schema: &Value, v: &Value, at: &str) {
     }
 }
 
-fn event(r: &Received) -> Value {
+pub(crate) fn event(r: &Received) -> Value {
     event_signed_with(r, SECRET)
 }
 
