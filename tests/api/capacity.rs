@@ -173,7 +173,7 @@ async fn a_fanout_predicted_past_its_budget_is_marked_everywhere() {
     loop {
         let text = crate::metrics::scrape(&app).await;
         match crate::metrics::value(&text, "tminus_fanouts_predicted_late") {
-            Some(v) if v == 0.0 => break,
+            Some(0.0) => break,
             v => assert!(std::time::Instant::now() < deadline, "still {v:?}"),
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
