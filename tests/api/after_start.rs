@@ -18,12 +18,18 @@ const STARTED: &str = "the webinar had started before it could leave; not sent";
 
 /// Runs the fan-out under `policy`; every delivery has its final state.
 async fn past_the_start(policy: AfterStart) -> (TestApp, TestReceiver, Parked, Vec<Value>) {
+    past_the_start_with(policy, json!({"maxConcurrency": 1})).await
+}
+
+/// The same, for a subscription with these settings.
+async fn past_the_start_with(
+    policy: AfterStart,
+    settings: Value,
+) -> (TestApp, TestReceiver, Parked, Vec<Value>) {
     let rx = TestReceiver::start().await;
     rx.set_default(Reply::status(200).delayed(Duration::from_millis(300)));
     let (app, key, w) = webinar_with("2s", PARTICIPANTS, |c| c.after_start = policy).await;
-    let sub = app
-        .subscribe_with(&key, &rx.url, json!({"maxConcurrency": 1}))
-        .await;
+    let sub = app.subscribe_with(&key, &rx.url, settings).await;
     app.starts_in(&w, 3.0);
     let sid = sub["id"].as_str().unwrap();
     let d = app
@@ -102,4 +108,24 @@ async fn with_send_late_it_is_sent_marked_late() {
     let metrics = crate::metrics::scrape(&app).await;
     assert_eq!(counted(&metrics, "sent_late"), late.len(), "{metrics}");
     assert_eq!(counted(&metrics, "expired"), 0);
+}
+
+#[tokio::test]
+async fn an_early_start_too_short_for_the_endpoint_still_expires_what_would_leave_after_the_start()
+{
+    // Allowed to start one second early, which is not enough: 20 × 300 ms
+    // need 6 s, and the reminder is 2 s before the start.
+    let early = json!({"maxConcurrency": 1, "sendEarly": 1, "lateBudget": 1});
+    let (app, rx, w, d) = past_the_start_with(AfterStart::Expire, early).await;
+    let (delivered, expired) = (with_status(&d, "delivered"), with_status(&d, "expired"));
+    assert_eq!(delivered.len() + expired.len(), PARTICIPANTS, "{d:#?}");
+    assert!(!expired.is_empty(), "{d:#?}");
+    assert!(expired.iter().all(|x| x["lastError"] == STARTED));
+    let got = rx.received();
+    assert_eq!(got.len(), delivered.len(), "an expired one was sent");
+    let due = w.from - chrono::Duration::seconds(2);
+    let first = app.on_clock(got[0].wall);
+    assert!(first < due, "it started early: first at {first}, due {due}");
+    let slack = chrono::Duration::milliseconds(200);
+    assert!(got.iter().all(|r| app.on_clock(r.wall) < w.from + slack));
 }
