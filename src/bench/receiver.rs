@@ -1,8 +1,12 @@
 //! The benchmark's receiver: a separate process that answers `200 OK` to
-//! any POST and notes when each arrived, for which webinar (its path is
-//! `/hook/{webinar}/{subscription}`), and how many payload objects it
-//! carried, so the driver can compute lateness against the due instant on
-//! the same clock, over all deliveries and webinar by webinar. It counts the
+//! any POST and notes when each arrived, for which webinar and subscription
+//! (its path is `/hook/{webinar}/{subscription}`), and how many payload
+//! objects it carried, so the driver can compute lateness against the due
+//! instant on the same clock, over all deliveries, webinar by webinar and
+//! fan-out by fan-out, for all subscriptions or a range of them (a fleet's
+//! healthy endpoints). With `--tls-cert` it serves HTTPS too
+//! ([`super::tls`]), on a second port, the first staying plain HTTP for the
+//! driver's own calls. It counts the
 //! connections open to it and keeps their peak. `GET /stats` reports,
 //! `POST /reset` forgets (after the wrk ceiling run), `POST /shape` sets
 //! how it answers from then on ([`super::shape::Shape`]: an answer time on
@@ -19,12 +23,15 @@ use std::sync::{Arc, Mutex};
 
 use super::shape::Shape;
 
-/// Arrivals (microseconds since the Unix epoch, and the webinar's index)
-/// and the number of payload objects received (more than requests when
-/// batched).
+/// An arrival: microseconds since the Unix epoch, the webinar's and the
+/// subscription's index, and the payload objects it carried (more than one
+/// when batched).
+type Arrival = (i64, u32, u32, u32);
+
+/// Arrivals, and the number of payload objects received.
 #[derive(Clone, Default)]
 struct Arrivals {
-    times: Arc<Mutex<Vec<(i64, u32)>>>,
+    times: Arc<Mutex<Vec<Arrival>>>,
     objects: Arc<AtomicUsize>,
     conns: Arc<Conns>,
     shape: Arc<Mutex<Shape>>,
@@ -35,7 +42,7 @@ struct Arrivals {
 
 /// Connections open now, and the most open at once since the last reset.
 #[derive(Default)]
-struct Conns {
+pub(super) struct Conns {
     open: AtomicUsize,
     peak: AtomicUsize,
 }
@@ -47,34 +54,51 @@ fn now_us() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
+/// Options of the benchmark's receiver.
+#[derive(clap::Args, Debug)]
+pub struct ReceiverArgs {
+    /// Serve HTTPS too, on a second port, with this certificate (DER)…
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// …and its PKCS#8 key (DER).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+}
+
 /// Runs the receiver on 127.0.0.1:0 (a listen backlog of
-/// [`crate::server::BACKLOG`], not the standard 128) and
-/// prints its port on the first line.
-pub async fn run() -> anyhow::Result<()> {
+/// [`crate::server::BACKLOG`], not the standard 128) and prints its port
+/// on the first line; with a certificate, the HTTPS port on the second.
+pub async fn run(args: ReceiverArgs) -> anyhow::Result<()> {
     let arrivals = Arrivals::default();
-    let listener = crate::server::listen("127.0.0.1:0", crate::server::BACKLOG).await?;
-    println!("{}", listener.local_addr()?.port());
-    let listener = counted::Counting {
-        inner: listener,
+    let counting = |inner| counted::Counting {
+        inner,
         conns: arrivals.conns.clone(),
     };
+    let listener = crate::server::listen("127.0.0.1:0", crate::server::BACKLOG).await?;
+    println!("{}", listener.local_addr()?.port());
     let app = axum::Router::new()
         .route("/stats", axum::routing::get(stats))
         .route("/reset", axum::routing::post(reset))
         .route("/shape", axum::routing::post(set_shape))
         .fallback(receive)
-        .with_state(arrivals);
-    axum::serve(listener, app).await?;
+        .with_state(arrivals.clone());
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let acceptor = super::tls::acceptor(cert, key)?;
+        let secure = crate::server::listen("127.0.0.1:0", crate::server::BACKLOG).await?;
+        println!("{}", secure.local_addr()?.port());
+        tokio::spawn(super::tls::serve(counting(secure), acceptor, app.clone()));
+    }
+    axum::serve(counting(listener), app).await?;
     Ok(())
 }
 
-/// The webinar a path is for: `/hook/{w}/{s}` gives `w`; a path without
-/// one (wrk's `/hook`) counts as webinar 0.
-fn webinar_of(path: &str) -> u32 {
+/// The fan-out a path is for: `/hook/{w}/{s}` gives `(w, s)`; a path
+/// without them (wrk's `/hook`) counts as `(0, 0)`.
+fn fanout_of(path: &str) -> (u32, u32) {
     let mut parts = path.trim_start_matches('/').split('/').skip(1);
     match (parts.next(), parts.next()) {
-        (Some(w), Some(_)) => w.parse().unwrap_or(0),
-        _ => 0,
+        (Some(w), Some(s)) => (w.parse().unwrap_or(0), s.parse().unwrap_or(0)),
+        _ => (0, 0),
     }
 }
 
@@ -96,11 +120,11 @@ async fn receive(
         return (axum::http::StatusCode::SERVICE_UNAVAILABLE, retry, "busy").into_response();
     }
     let t = now_us();
-    let w = webinar_of(uri.path());
-    a.times.lock().expect("arrivals").push((t, w));
+    let (w, s) = fanout_of(uri.path());
     let n = body.windows(KEY.len()).filter(|w| *w == KEY).count();
+    a.times.lock().expect("arrivals").push((t, w, s, n as u32));
     a.objects.fetch_add(n, Ordering::Relaxed);
-    let delay = shape.delay(rand::random());
+    let delay = shape.delay(s, rand::random());
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
@@ -126,6 +150,10 @@ async fn reset(State(a): State<Arrivals>) -> &'static str {
 struct StatsQuery {
     /// The due instant, microseconds since the epoch.
     due_us: i64,
+    /// Only the arrivals for subscriptions from this index…
+    subs_from: Option<u32>,
+    /// …and before this one.
+    subs_to: Option<u32>,
 }
 
 /// What arrived, relative to the due instant.
@@ -146,6 +174,10 @@ pub struct Stats {
     pub webinar_first: Spread,
     /// Each webinar's last arrival after the due instant, over webinars.
     pub webinar_last: Spread,
+    /// Each fan-out's (webinar × subscription) last arrival after the due
+    /// instant, over fan-outs.
+    #[serde(default)]
+    pub fanout_last: Spread,
     /// The most connections open at once since the last reset.
     pub peak_connections: usize,
     /// Requests answered `503` because more than its capacity were in
@@ -187,7 +219,20 @@ async fn stats(State(a): State<Arrivals>, Query(q): Query<StatsQuery>) -> Json<S
     let objects = a.objects.load(Ordering::Relaxed);
     let peak_connections = a.conns.peak.load(Ordering::Relaxed);
     let refused = a.refused.load(Ordering::Relaxed);
-    let arrivals: Vec<(i64, u32)> = a.times.lock().expect("arrivals").clone();
+    let subs = q.subs_from.unwrap_or(0)..q.subs_to.unwrap_or(u32::MAX);
+    let arrivals: Vec<Arrival> = a
+        .times
+        .lock()
+        .expect("arrivals")
+        .iter()
+        .filter(|(_, _, s, _)| subs.contains(s))
+        .copied()
+        .collect();
+    let objects = if subs == (0..u32::MAX) {
+        objects
+    } else {
+        arrivals.iter().map(|a| a.3 as usize).sum()
+    };
     if arrivals.is_empty() {
         return Json(Stats {
             peak_connections,
@@ -196,12 +241,15 @@ async fn stats(State(a): State<Arrivals>, Query(q): Query<StatsQuery>) -> Json<S
         });
     }
     let mut by_webinar: std::collections::HashMap<u32, (i64, i64)> = Default::default();
-    for &(t, w) in &arrivals {
+    let mut by_fanout: std::collections::HashMap<(u32, u32), i64> = Default::default();
+    for &(t, w, s, _) in &arrivals {
         let e = by_webinar.entry(w).or_insert((t, t));
         e.0 = e.0.min(t);
         e.1 = e.1.max(t);
+        let last = by_fanout.entry((w, s)).or_insert(t);
+        *last = (*last).max(t);
     }
-    let mut v: Vec<i64> = arrivals.iter().map(|(t, _)| t - q.due_us).collect();
+    let mut v: Vec<i64> = arrivals.iter().map(|a| a.0 - q.due_us).collect();
     v.sort_unstable();
     Json(Stats {
         count: v.len(),
@@ -214,13 +262,14 @@ async fn stats(State(a): State<Arrivals>, Query(q): Query<StatsQuery>) -> Json<S
         webinars: by_webinar.len(),
         webinar_first: spread(by_webinar.values().map(|f| f.0 - q.due_us).collect()),
         webinar_last: spread(by_webinar.values().map(|f| f.1 - q.due_us).collect()),
+        fanout_last: spread(by_fanout.values().map(|t| t - q.due_us).collect()),
         peak_connections,
         refused,
     })
 }
 
 /// A listener whose connections count themselves open until dropped.
-mod counted {
+pub(super) mod counted {
     use super::Conns;
     use std::pin::Pin;
     use std::sync::atomic::Ordering;
@@ -230,8 +279,8 @@ mod counted {
     use tokio::net::{TcpListener, TcpStream};
 
     pub struct Counting {
-        pub inner: TcpListener,
-        pub conns: Arc<Conns>,
+        pub(in crate::bench) inner: TcpListener,
+        pub(in crate::bench) conns: Arc<Conns>,
     }
 
     /// An accepted connection; its drop counts it closed.
@@ -298,9 +347,9 @@ mod counted {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn a_path_names_its_webinar() {
-        assert_eq!(super::webinar_of("/hook/17/3"), 17);
-        assert_eq!(super::webinar_of("/hook/2"), 0);
-        assert_eq!(super::webinar_of("/hook"), 0);
+    fn a_path_names_its_fanout() {
+        assert_eq!(super::fanout_of("/hook/17/3"), (17, 3));
+        assert_eq!(super::fanout_of("/hook/2"), (0, 0));
+        assert_eq!(super::fanout_of("/hook"), (0, 0));
     }
 }
