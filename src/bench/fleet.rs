@@ -150,6 +150,40 @@ pub fn compare(mixed: &Value, healthy_only: &Value) -> Value {
     })
 }
 
+/// The printout's lines for a run's sets of endpoints (`healthy`, `slow`)
+/// and its comparison with the healthy-only run, if any.
+pub fn describe(run: &Value) -> Vec<String> {
+    let mut lines = Vec::new();
+    for set in ["healthy", "slow"] {
+        let v = &run[set];
+        if v.is_null() {
+            continue;
+        }
+        let last = &v["last_lateness_ms"];
+        let mut line = format!(
+            "{set} endpoints: {} of {} deliveries, {} /s, last lateness p50 {} / p99 {} / max {} ms",
+            v["deliveries"], v["expected"], v["rate_rps"], last["p50"], last["p99"], last["max"]
+        );
+        if !v["efficiency"].is_null() {
+            line += &format!(", efficiency {}", v["efficiency"]);
+        }
+        if !v["failed_attempts"].is_null() {
+            line += &format!(", {} failed attempts", v["failed_attempts"]);
+        }
+        lines.push(line);
+    }
+    let c = &run["fleet_vs_healthy_only"];
+    if !c.is_null() {
+        lines.push(format!(
+            "healthy last lateness p99: {} ms with the slow and down endpoints, {} ms without: {}",
+            c["healthy_last_lateness_p99_ms"],
+            c["healthy_only_last_lateness_p99_ms"],
+            c["last_lateness_p99_vs_healthy_only"]
+        ));
+    }
+    lines
+}
+
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
@@ -234,5 +268,18 @@ mod tests {
         assert_eq!(c["healthy_only_last_lateness_p99_ms"], 2000.0);
         // 455 (1 000 in 2.2 s, rounded) of 500 deliveries a second.
         assert_eq!(c["rate_vs_healthy_only"], 0.91);
+        let mut alone = alone;
+        alone["fleet_vs_healthy_only"] = c;
+        let lines = describe(&alone);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(
+            lines[0].starts_with("healthy endpoints: 1000 of 1000"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[1]
+                .ends_with("2200.0 ms with the slow and down endpoints, 2000.0 ms without: 1.1"),
+            "{lines:?}"
+        );
     }
 }

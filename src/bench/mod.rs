@@ -138,7 +138,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
     let rx_args: Vec<&str> = rx_args.iter().map(String::as_str).collect();
-    let (rx_child, ports) = Child::spawn_printing_ports(&exe, &rx_args, 1 + certs.is_some() as usize)?;
+    let (rx_child, ports) =
+        Child::spawn_printing_ports(&exe, &rx_args, 1 + certs.is_some() as usize)?;
     let rx_base = format!("http://127.0.0.1:{}", ports[0]);
     let scheme = if certs.is_some() { "https" } else { "http" };
     // A port bound and never listened on: connections to it are refused.
@@ -151,7 +152,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         ca: certs.as_ref().map(|c| c.ca_pem.clone()),
     };
     println!("receiver on {}", target.hooks);
-    let ceiling = wrk(&script, &format!("{}/hook", target.hooks), &args.ceiling_duration)?;
+    let ceiling = wrk(
+        &script,
+        &format!("{}/hook", target.hooks),
+        &args.ceiling_duration,
+    )?;
     println!(
         "ceiling (wrk -t1 -c64 -d{}, {scheme}): {ceiling:.0} requests/s",
         args.ceiling_duration
@@ -194,7 +199,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                     "sqlite"
                 };
                 let which = match (f.is_mixed(), args.baseline) {
-                    (true, _) => format!(", {} healthy, {} slow, {} down endpoints", f.healthy(), f.slow, f.down),
+                    (true, _) => format!(
+                        ", {} healthy, {} slow, {} down endpoints",
+                        f.healthy(),
+                        f.slow,
+                        f.down
+                    ),
                     (false, true) => format!(", the {} healthy endpoints alone", f.healthy()),
                     _ => String::new(),
                 };
@@ -212,6 +222,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                     r["fleet_vs_healthy_only"] = fleet::compare(m, &r);
                 }
                 println!("{}", serde_json::to_string_pretty(&r)?);
+                for line in fleet::describe(&r) {
+                    println!("{line}");
+                }
                 if f.is_mixed() {
                     mixed = Some(r.clone());
                 }

@@ -36,11 +36,7 @@ pub async fn peak_lanes(http: &reqwest::Client, bases: &[String], admin: &str) -
 
 /// Attempts that failed (`tminus_deliveries_total{outcome="failed"}`),
 /// summed over the services.
-pub async fn failed_attempts(
-    http: &reqwest::Client,
-    bases: &[String],
-    admin: &str,
-) -> Option<u64> {
+pub async fn failed_attempts(http: &reqwest::Client, bases: &[String], admin: &str) -> Option<u64> {
     let series = "tminus_deliveries_total{outcome=\"failed\"} ";
     metric(http, bases, admin, series).await
 }

@@ -81,7 +81,15 @@ pub async fn one(
     let expected = people * fleet.reachable();
     let healthy_expected = people * fleet.healthy();
     let healthy_range = (0, fleet.healthy() as u32);
-    let stats = follow(&http, &target.control, due_us, expected, healthy_expected, healthy_range).await?;
+    let stats = follow(
+        &http,
+        &target.control,
+        due_us,
+        expected,
+        healthy_expected,
+        healthy_range,
+    )
+    .await?;
     let healthy = stats_of(&http, &target.control, due_us, healthy_range).await?;
     let peak = services
         .iter()
@@ -202,23 +210,26 @@ async fn start_services(
         let listen = format!("127.0.0.1:{}", free_port()?);
         let trust = ca.as_deref().map(|p| ["--target-ca", p]);
         let flags = [
-                "serve",
-                "--listen",
-                &listen,
-                "--database",
-                &store.url,
-                "--admin-token",
-                ADMIN,
-                "--reminder-offsets",
-                &format!("{OFFSET_S}s"),
-                "--allow-http",
-                "--allow-private-targets",
-                "--api-rate",
-                "100000",
-                "--default-max-concurrency",
-                &args.concurrency.to_string(),
-            ];
-        let flags: Vec<&str> = flags.into_iter().chain(trust.into_iter().flatten()).collect();
+            "serve",
+            "--listen",
+            &listen,
+            "--database",
+            &store.url,
+            "--admin-token",
+            ADMIN,
+            "--reminder-offsets",
+            &format!("{OFFSET_S}s"),
+            "--allow-http",
+            "--allow-private-targets",
+            "--api-rate",
+            "100000",
+            "--default-max-concurrency",
+            &args.concurrency.to_string(),
+        ];
+        let flags: Vec<&str> = flags
+            .into_iter()
+            .chain(trust.into_iter().flatten())
+            .collect();
         services.push(Child::spawn(exe, &flags)?);
         let base = format!("http://{listen}");
         wait_healthy(http, &base).await?;

@@ -47,7 +47,10 @@ impl Shape {
 
     /// One answer's delay to subscription `sub`, `u` uniform in [0, 1).
     pub fn delay(&self, sub: u32, u: f64) -> Duration {
-        if self.slow.is_some_and(|(from, to)| (from..to).contains(&sub)) {
+        if self
+            .slow
+            .is_some_and(|(from, to)| (from..to).contains(&sub))
+        {
             return Duration::from_millis(super::fleet::SLOW_MS);
         }
         let (lo, hi) = self.latency_ms;

@@ -59,11 +59,7 @@ pub fn acceptor(cert: &Path, key: &Path) -> anyhow::Result<tokio_rustls::TlsAcce
 /// Serves `app` over TLS on `listener`: each connection's handshake and
 /// requests on a task of its own (HTTP/1.1, keep-alive), so handshakes
 /// never queue behind one another.
-pub async fn serve(
-    mut listener: Counting,
-    acceptor: tokio_rustls::TlsAcceptor,
-    app: axum::Router,
-) {
+pub async fn serve(mut listener: Counting, acceptor: tokio_rustls::TlsAcceptor, app: axum::Router) {
     loop {
         let (io, _) = axum::serve::Listener::accept(&mut listener).await;
         let (acceptor, app) = (acceptor.clone(), app.clone());
@@ -93,7 +89,10 @@ mod tests {
         ca: Option<&Path>,
     ) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
         let mut roots = rustls::RootCertStore::empty();
-        for cert in ca.map(|p| crate::config::pem_certificates(p).unwrap()).unwrap_or_default() {
+        for cert in ca
+            .map(|p| crate::config::pem_certificates(p).unwrap())
+            .unwrap_or_default()
+        {
             roots.add(cert).unwrap();
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
