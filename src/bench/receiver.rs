@@ -28,11 +28,10 @@ use super::shape::Shape;
 /// when batched).
 type Arrival = (i64, u32, u32, u32);
 
-/// Arrivals, and the number of payload objects received.
+/// Arrivals, connections and the receiver's shape.
 #[derive(Clone, Default)]
 struct Arrivals {
     times: Arc<Mutex<Vec<Arrival>>>,
-    objects: Arc<AtomicUsize>,
     conns: Arc<Conns>,
     shape: Arc<Mutex<Shape>>,
     /// Requests being answered now, and those refused as busy.
@@ -123,7 +122,6 @@ async fn receive(
     let (w, s) = fanout_of(uri.path());
     let n = body.windows(KEY.len()).filter(|w| *w == KEY).count();
     a.times.lock().expect("arrivals").push((t, w, s, n as u32));
-    a.objects.fetch_add(n, Ordering::Relaxed);
     let delay = shape.delay(s, rand::random());
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -139,7 +137,6 @@ async fn set_shape(State(a): State<Arrivals>, Json(shape): Json<Shape>) -> &'sta
 
 async fn reset(State(a): State<Arrivals>) -> &'static str {
     a.times.lock().expect("arrivals").clear();
-    a.objects.store(0, Ordering::Relaxed);
     a.refused.store(0, Ordering::Relaxed);
     let open = a.conns.open.load(Ordering::Relaxed);
     a.conns.peak.store(open, Ordering::Relaxed);
@@ -216,29 +213,24 @@ fn spread(mut v: Vec<i64>) -> Spread {
 }
 
 async fn stats(State(a): State<Arrivals>, Query(q): Query<StatsQuery>) -> Json<Stats> {
-    let objects = a.objects.load(Ordering::Relaxed);
-    let peak_connections = a.conns.peak.load(Ordering::Relaxed);
-    let refused = a.refused.load(Ordering::Relaxed);
     let subs = q.subs_from.unwrap_or(0)..q.subs_to.unwrap_or(u32::MAX);
-    let arrivals: Vec<Arrival> = a
-        .times
-        .lock()
-        .expect("arrivals")
+    let stats = summarize(&a.times.lock().expect("arrivals"), q.due_us, subs);
+    Json(Stats {
+        peak_connections: a.conns.peak.load(Ordering::Relaxed),
+        refused: a.refused.load(Ordering::Relaxed),
+        ..stats
+    })
+}
+
+/// What arrived for the subscriptions in `subs`, relative to `due_us`.
+fn summarize(all: &[Arrival], due_us: i64, subs: std::ops::Range<u32>) -> Stats {
+    let arrivals: Vec<Arrival> = all
         .iter()
         .filter(|(_, _, s, _)| subs.contains(s))
         .copied()
         .collect();
-    let objects = if subs == (0..u32::MAX) {
-        objects
-    } else {
-        arrivals.iter().map(|a| a.3 as usize).sum()
-    };
     if arrivals.is_empty() {
-        return Json(Stats {
-            peak_connections,
-            refused,
-            ..Stats::default()
-        });
+        return Stats::default();
     }
     let mut by_webinar: std::collections::HashMap<u32, (i64, i64)> = Default::default();
     let mut by_fanout: std::collections::HashMap<(u32, u32), i64> = Default::default();
@@ -249,23 +241,22 @@ async fn stats(State(a): State<Arrivals>, Query(q): Query<StatsQuery>) -> Json<S
         let last = by_fanout.entry((w, s)).or_insert(t);
         *last = (*last).max(t);
     }
-    let mut v: Vec<i64> = arrivals.iter().map(|a| a.0 - q.due_us).collect();
+    let mut v: Vec<i64> = arrivals.iter().map(|a| a.0 - due_us).collect();
     v.sort_unstable();
-    Json(Stats {
+    Stats {
         count: v.len(),
-        objects,
+        objects: arrivals.iter().map(|a| a.3 as usize).sum(),
         first_ms: ms(v[0]),
         last_ms: ms(v[v.len() - 1]),
         p50_ms: pct(&v, 0.50),
         p99_ms: pct(&v, 0.99),
         max_ms: ms(v[v.len() - 1]),
         webinars: by_webinar.len(),
-        webinar_first: spread(by_webinar.values().map(|f| f.0 - q.due_us).collect()),
-        webinar_last: spread(by_webinar.values().map(|f| f.1 - q.due_us).collect()),
-        fanout_last: spread(by_fanout.values().map(|t| t - q.due_us).collect()),
-        peak_connections,
-        refused,
-    })
+        webinar_first: spread(by_webinar.values().map(|f| f.0 - due_us).collect()),
+        webinar_last: spread(by_webinar.values().map(|f| f.1 - due_us).collect()),
+        fanout_last: spread(by_fanout.values().map(|t| t - due_us).collect()),
+        ..Stats::default()
+    }
 }
 
 /// A listener whose connections count themselves open until dropped.
@@ -351,5 +342,32 @@ mod tests {
         assert_eq!(super::fanout_of("/hook/17/3"), (17, 3));
         assert_eq!(super::fanout_of("/hook/2"), (0, 0));
         assert_eq!(super::fanout_of("/hook"), (0, 0));
+    }
+
+    #[test]
+    fn each_fan_out_s_last_arrival_counts_and_a_range_keeps_its_subscriptions() {
+        // Webinar 0: subscription 0 ends at 3 ms, 1 at 10 ms, 2 (slow) at
+        // 2 000 ms; webinar 1: subscription 0 ends at 5 ms, carrying a batch.
+        let a = [
+            (1_000, 0, 0, 1),
+            (3_000, 0, 0, 1),
+            (10_000, 0, 1, 1),
+            (2_000_000, 0, 2, 1),
+            (5_000, 1, 0, 4),
+        ];
+        let all = super::summarize(&a, 0, 0..u32::MAX);
+        assert_eq!((all.count, all.objects, all.webinars), (5, 8, 2));
+        assert_eq!(all.fanout_last.max_ms, 2000.0);
+        // The fan-outs' last arrivals: 3, 5, 10 and 2 000 ms.
+        assert_eq!(all.fanout_last.p50_ms, 10.0);
+        let healthy = super::summarize(&a, 0, 0..2);
+        assert_eq!((healthy.count, healthy.objects), (4, 7));
+        assert_eq!(healthy.last_ms, 10.0);
+        assert_eq!(healthy.fanout_last.p50_ms, 5.0);
+        assert_eq!(healthy.fanout_last.max_ms, 10.0);
+        assert_eq!(healthy.webinar_last.max_ms, 10.0);
+        let slow = super::summarize(&a, 0, 2..3);
+        assert_eq!((slow.count, slow.first_ms), (1, 2000.0));
+        assert_eq!(super::summarize(&a, 0, 5..9).count, 0);
     }
 }
