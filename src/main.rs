@@ -50,7 +50,7 @@ enum Command {
     Receive(tminus::receive::ReceiveArgs),
     /// The benchmark's receiver (started by `bench`).
     #[command(hide = true)]
-    BenchReceiver,
+    BenchReceiver(tminus::bench::receiver::ReceiverArgs),
 }
 
 #[derive(Subcommand)]
@@ -88,7 +88,7 @@ async fn run() -> anyhow::Result<()> {
         | Command::BenchBulk(_)
         | Command::Soak(_)
         | Command::Openapi
-        | Command::BenchReceiver
+        | Command::BenchReceiver(_)
         | Command::Admin(_)
         | Command::Config(_) => (quiet(), LogFormat::Text),
         Command::Serve(args) => (args.settings.log.clone(), args.settings.log_format),
@@ -127,7 +127,7 @@ async fn run() -> anyhow::Result<()> {
         Command::Bench(args) => tminus::bench::run(args).await,
         Command::Soak(args) => tminus::soak::run(args).await,
         Command::BenchBulk(args) => tminus::bench::bulk::run(args).await,
-        Command::BenchReceiver => tminus::bench::receiver::run().await,
+        Command::BenchReceiver(args) => tminus::bench::receiver::run(args).await,
         Command::Admin(args) => tminus::admin::run(args).await,
         Command::Receive(args) => {
             let listener = tminus::server::listen(&args.listen, tminus::server::BACKLOG).await?;

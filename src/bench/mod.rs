@@ -5,17 +5,24 @@
 //! through the bulk API, subscribes S endpoints and lets one reminder fan
 //! out (`run`). Given several stores (`--database`, repeated) or instance
 //! counts (`--instances 1,2`), it makes one such run for each against the
-//! same receiver and compares their rates. It prints the figures and writes
-//! them as JSON. It is a program that reports, never a test that asserts
-//! time.
+//! same receiver and compares their rates. The receiver can be shaped as
+//! real endpoints are: an answer time, a capacity (`shape`), HTTPS with a
+//! certificate made for the run (`tls`), and a fleet of subscriptions some
+//! of whose endpoints are slow or down (`fleet`), whose healthy endpoints'
+//! figures are reported apart and, with `--baseline`, compared with a run
+//! of the healthy ones alone. It prints the figures and writes them as
+//! JSON. It is a program that reports, never a test that asserts time.
 
 pub mod bulk;
+pub mod fleet;
+mod observe;
 pub mod procs;
 pub mod receiver;
 mod run;
 mod setup;
 pub mod shape;
 mod stores;
+pub mod tls;
 
 use anyhow::{bail, Context};
 use procs::Child;
@@ -68,15 +75,43 @@ pub struct BenchArgs {
     /// this many requests are in flight (a real capacity limit).
     #[arg(long, value_name = "N")]
     pub receiver_busy: Option<usize>,
+    /// The receiver serves HTTPS with a certificate made for the run, which
+    /// tminus trusts through `--target-ca`; the ceiling is measured over
+    /// HTTPS too.
+    #[arg(long)]
+    pub receiver_tls: bool,
+    /// Of each webinar's `--subscriptions` endpoints, this many answer
+    /// after 2 s (a fleet run: the healthy endpoints are reported apart).
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    pub slow: usize,
+    /// Of each webinar's `--subscriptions` endpoints, this many refuse
+    /// connections (a port nobody listens on).
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    pub down: usize,
+    /// With `--slow` or `--down`: after each fleet run, run the same shape
+    /// with only its healthy endpoints and compare the two.
+    #[arg(long)]
+    pub baseline: bool,
 }
 
 impl BenchArgs {
-    /// How the receiver answers during the fan-outs.
-    pub fn shape(&self) -> shape::Shape {
+    /// How the receiver answers during the fan-outs of `fleet`.
+    pub fn shape(&self, fleet: &fleet::Fleet) -> shape::Shape {
         shape::Shape {
             latency_ms: self.receiver_latency.unwrap_or((0, 0)),
             busy: self.receiver_busy,
+            slow: fleet.slow_range(),
         }
+    }
+
+    /// The fleet `--subscriptions`, `--slow` and `--down` describe.
+    pub fn fleet(&self) -> anyhow::Result<fleet::Fleet> {
+        let f = fleet::Fleet::new(self.subscriptions, self.slow, self.down)
+            .map_err(anyhow::Error::msg)?;
+        if self.baseline && !f.is_mixed() {
+            bail!("--baseline compares a fleet run with its healthy endpoints alone: give --slow or --down");
+        }
+        Ok(f)
     }
 }
 
@@ -91,20 +126,46 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         bail!("--instances counts from 1");
     }
 
-    let (rx_child, rx_port) = Child::spawn_printing_port(&exe, &["bench-receiver"])?;
-    let rx_base = format!("http://127.0.0.1:{rx_port}");
-    println!("receiver on {rx_base}");
-    let ceiling = wrk(&script, &format!("{rx_base}/hook"), &args.ceiling_duration)?;
+    let fleet = args.fleet()?;
+    let certs = match args.receiver_tls {
+        true => Some(tls::make(&dir)?),
+        false => None,
+    };
+    let mut rx_args = vec!["bench-receiver".to_owned()];
+    if let Some(c) = &certs {
+        for (flag, path) in [("--tls-cert", &c.cert_der), ("--tls-key", &c.key_der)] {
+            rx_args.extend([flag.to_owned(), path.display().to_string()]);
+        }
+    }
+    let rx_args: Vec<&str> = rx_args.iter().map(String::as_str).collect();
+    let (rx_child, ports) =
+        Child::spawn_printing_ports(&exe, &rx_args, 1 + certs.is_some() as usize)?;
+    let rx_base = format!("http://127.0.0.1:{}", ports[0]);
+    let scheme = if certs.is_some() { "https" } else { "http" };
+    // A port bound and never listened on: connections to it are refused.
+    let nobody = tokio::net::TcpSocket::new_v4()?;
+    nobody.bind("127.0.0.1:0".parse()?)?;
+    let target = run::Target {
+        control: rx_base.clone(),
+        hooks: format!("{scheme}://127.0.0.1:{}", ports[ports.len() - 1]),
+        down: format!("{scheme}://127.0.0.1:{}", nobody.local_addr()?.port()),
+        ca: certs.as_ref().map(|c| c.ca_pem.clone()),
+    };
+    println!("receiver on {}", target.hooks);
+    let ceiling = wrk(
+        &script,
+        &format!("{}/hook", target.hooks),
+        &args.ceiling_duration,
+    )?;
     println!(
-        "ceiling (wrk -t1 -c64 -d{}): {ceiling:.0} requests/s",
+        "ceiling (wrk -t1 -c64 -d{}, {scheme}): {ceiling:.0} requests/s",
         args.ceiling_duration
     );
     let http = reqwest::Client::new();
-    http.post(format!("{rx_base}/shape"))
-        .json(&args.shape())
-        .send()
-        .await?
-        .error_for_status()?;
+    let mut fleets = vec![fleet];
+    if args.baseline {
+        fleets.push(fleet.healthy_only());
+    }
 
     let mut runs = Vec::new();
     for db in &databases {
@@ -113,31 +174,65 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 println!("\n== sqlite, {n} instances: skipped (instances share PostgreSQL, not a SQLite file)");
                 continue;
             }
-            http.post(format!("{rx_base}/reset"))
-                .send()
-                .await?
-                .error_for_status()?;
-            // A PostgreSQL run gets a fresh schema; SQLite runs once per file.
-            let store = stores::RunStore::prepare(db).await?;
-            let kind = if store.is_postgres() {
-                "postgres"
-            } else {
-                "sqlite"
-            };
-            println!("\n== {kind}, {n} instance(s)");
-            let result = run::one(&args, &exe, &rx_base, rx_child.pid(), &store, n).await;
-            store.finish().await;
-            let mut r = result?;
-            let rate = r["rate_rps"].as_f64().unwrap_or(0.0);
-            r["ceiling_rps"] = json!(ceiling.round());
-            r["ratio"] = json!(round3(rate / ceiling));
-            r["cores"] = json!(std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1));
-            println!("{}", serde_json::to_string_pretty(&r)?);
-            runs.push(r);
+            let mut mixed = None;
+            for (k, f) in fleets.iter().enumerate() {
+                http.post(format!("{rx_base}/reset"))
+                    .send()
+                    .await?
+                    .error_for_status()?;
+                http.post(format!("{rx_base}/shape"))
+                    .json(&args.shape(f))
+                    .send()
+                    .await?
+                    .error_for_status()?;
+                // A PostgreSQL run gets a fresh schema; SQLite runs once per
+                // file, the healthy-only run on a file of its own.
+                let db = match k {
+                    0 => db.clone(),
+                    _ if crate::store::is_postgres(db) => db.clone(),
+                    _ => format!("{db}.healthy-only"),
+                };
+                let store = stores::RunStore::prepare(&db).await?;
+                let kind = if store.is_postgres() {
+                    "postgres"
+                } else {
+                    "sqlite"
+                };
+                let which = match (f.is_mixed(), args.baseline) {
+                    (true, _) => format!(
+                        ", {} healthy, {} slow, {} down endpoints",
+                        f.healthy(),
+                        f.slow,
+                        f.down
+                    ),
+                    (false, true) => format!(", the {} healthy endpoints alone", f.healthy()),
+                    _ => String::new(),
+                };
+                println!("\n== {kind}, {n} instance(s){which}");
+                let result = run::one(&args, &exe, &target, rx_child.pid(), &store, n, f).await;
+                store.finish().await;
+                let mut r = result?;
+                let rate = r["rate_rps"].as_f64().unwrap_or(0.0);
+                r["ceiling_rps"] = json!(ceiling.round());
+                r["ratio"] = json!(round3(rate / ceiling));
+                r["cores"] = json!(std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1));
+                if let Some(m) = &mixed {
+                    r["fleet_vs_healthy_only"] = fleet::compare(m, &r);
+                }
+                println!("{}", serde_json::to_string_pretty(&r)?);
+                for line in fleet::describe(&r) {
+                    println!("{line}");
+                }
+                if f.is_mixed() {
+                    mixed = Some(r.clone());
+                }
+                runs.push(r);
+            }
         }
     }
+    drop(nobody);
     drop(rx_child);
     let _ = std::fs::remove_dir_all(&dir);
 

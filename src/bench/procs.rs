@@ -23,21 +23,32 @@ impl Child {
         Ok(Child(c))
     }
 
-    /// Spawns a child whose first line of output is the port it listens on.
-    pub fn spawn_printing_port(exe: &Path, args: &[&str]) -> anyhow::Result<(Self, u16)> {
+    /// Spawns a child whose first `n` lines of output are the ports it
+    /// listens on.
+    pub fn spawn_printing_ports(
+        exe: &Path,
+        args: &[&str],
+        n: usize,
+    ) -> anyhow::Result<(Self, Vec<u16>)> {
         let mut c = Command::new(exe)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()?;
         let out = c.stdout.take().context("child stdout")?;
-        let mut line = String::new();
-        BufReader::new(out).read_line(&mut line)?;
-        let port = line
-            .trim()
-            .parse()
-            .with_context(|| format!("child printed {line:?}, not a port"))?;
-        Ok((Child(c), port))
+        let child = Child(c);
+        let mut out = BufReader::new(out);
+        let mut ports = Vec::new();
+        for _ in 0..n {
+            let mut line = String::new();
+            out.read_line(&mut line)?;
+            ports.push(
+                line.trim()
+                    .parse()
+                    .with_context(|| format!("child printed {line:?}, not a port"))?,
+            );
+        }
+        Ok((child, ports))
     }
 
     pub fn pid(&self) -> u32 {

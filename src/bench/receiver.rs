@@ -1,8 +1,12 @@
 //! The benchmark's receiver: a separate process that answers `200 OK` to
-//! any POST and notes when each arrived, for which webinar (its path is
-//! `/hook/{webinar}/{subscription}`), and how many payload objects it
-//! carried, so the driver can compute lateness against the due instant on
-//! the same clock, over all deliveries and webinar by webinar. It counts the
+//! any POST and notes when each arrived, for which webinar and subscription
+//! (its path is `/hook/{webinar}/{subscription}`), and how many payload
+//! objects it carried, so the driver can compute lateness against the due
+//! instant on the same clock, over all deliveries, webinar by webinar and
+//! fan-out by fan-out, for all subscriptions or a range of them (a fleet's
+//! healthy endpoints). With `--tls-cert` it serves HTTPS too
+//! ([`super::tls`]), on a second port, the first staying plain HTTP for the
+//! driver's own calls. It counts the
 //! connections open to it and keeps their peak. `GET /stats` reports,
 //! `POST /reset` forgets (after the wrk ceiling run), `POST /shape` sets
 //! how it answers from then on ([`super::shape::Shape`]: an answer time on
@@ -19,13 +23,15 @@ use std::sync::{Arc, Mutex};
 
 use super::shape::Shape;
 
-/// Arrivals (microseconds since the Unix epoch, and the webinar's index)
-/// and the number of payload objects received (more than requests when
-/// batched).
+/// An arrival: microseconds since the Unix epoch, the webinar's and the
+/// subscription's index, and the payload objects it carried (more than one
+/// when batched).
+type Arrival = (i64, u32, u32, u32);
+
+/// Arrivals, connections and the receiver's shape.
 #[derive(Clone, Default)]
 struct Arrivals {
-    times: Arc<Mutex<Vec<(i64, u32)>>>,
-    objects: Arc<AtomicUsize>,
+    times: Arc<Mutex<Vec<Arrival>>>,
     conns: Arc<Conns>,
     shape: Arc<Mutex<Shape>>,
     /// Requests being answered now, and those refused as busy.
@@ -35,7 +41,7 @@ struct Arrivals {
 
 /// Connections open now, and the most open at once since the last reset.
 #[derive(Default)]
-struct Conns {
+pub(super) struct Conns {
     open: AtomicUsize,
     peak: AtomicUsize,
 }
@@ -47,34 +53,51 @@ fn now_us() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
+/// Options of the benchmark's receiver.
+#[derive(clap::Args, Debug)]
+pub struct ReceiverArgs {
+    /// Serve HTTPS too, on a second port, with this certificate (DER)…
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// …and its PKCS#8 key (DER).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+}
+
 /// Runs the receiver on 127.0.0.1:0 (a listen backlog of
-/// [`crate::server::BACKLOG`], not the standard 128) and
-/// prints its port on the first line.
-pub async fn run() -> anyhow::Result<()> {
+/// [`crate::server::BACKLOG`], not the standard 128) and prints its port
+/// on the first line; with a certificate, the HTTPS port on the second.
+pub async fn run(args: ReceiverArgs) -> anyhow::Result<()> {
     let arrivals = Arrivals::default();
-    let listener = crate::server::listen("127.0.0.1:0", crate::server::BACKLOG).await?;
-    println!("{}", listener.local_addr()?.port());
-    let listener = counted::Counting {
-        inner: listener,
+    let counting = |inner| counted::Counting {
+        inner,
         conns: arrivals.conns.clone(),
     };
+    let listener = crate::server::listen("127.0.0.1:0", crate::server::BACKLOG).await?;
+    println!("{}", listener.local_addr()?.port());
     let app = axum::Router::new()
         .route("/stats", axum::routing::get(stats))
         .route("/reset", axum::routing::post(reset))
         .route("/shape", axum::routing::post(set_shape))
         .fallback(receive)
-        .with_state(arrivals);
-    axum::serve(listener, app).await?;
+        .with_state(arrivals.clone());
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let acceptor = super::tls::acceptor(cert, key)?;
+        let secure = crate::server::listen("127.0.0.1:0", crate::server::BACKLOG).await?;
+        println!("{}", secure.local_addr()?.port());
+        tokio::spawn(super::tls::serve(counting(secure), acceptor, app.clone()));
+    }
+    axum::serve(counting(listener), app).await?;
     Ok(())
 }
 
-/// The webinar a path is for: `/hook/{w}/{s}` gives `w`; a path without
-/// one (wrk's `/hook`) counts as webinar 0.
-fn webinar_of(path: &str) -> u32 {
+/// The fan-out a path is for: `/hook/{w}/{s}` gives `(w, s)`; a path
+/// without them (wrk's `/hook`) counts as `(0, 0)`.
+fn fanout_of(path: &str) -> (u32, u32) {
     let mut parts = path.trim_start_matches('/').split('/').skip(1);
     match (parts.next(), parts.next()) {
-        (Some(w), Some(_)) => w.parse().unwrap_or(0),
-        _ => 0,
+        (Some(w), Some(s)) => (w.parse().unwrap_or(0), s.parse().unwrap_or(0)),
+        _ => (0, 0),
     }
 }
 
@@ -96,11 +119,10 @@ async fn receive(
         return (axum::http::StatusCode::SERVICE_UNAVAILABLE, retry, "busy").into_response();
     }
     let t = now_us();
-    let w = webinar_of(uri.path());
-    a.times.lock().expect("arrivals").push((t, w));
+    let (w, s) = fanout_of(uri.path());
     let n = body.windows(KEY.len()).filter(|w| *w == KEY).count();
-    a.objects.fetch_add(n, Ordering::Relaxed);
-    let delay = shape.delay(rand::random());
+    a.times.lock().expect("arrivals").push((t, w, s, n as u32));
+    let delay = shape.delay(s, rand::random());
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
@@ -115,7 +137,6 @@ async fn set_shape(State(a): State<Arrivals>, Json(shape): Json<Shape>) -> &'sta
 
 async fn reset(State(a): State<Arrivals>) -> &'static str {
     a.times.lock().expect("arrivals").clear();
-    a.objects.store(0, Ordering::Relaxed);
     a.refused.store(0, Ordering::Relaxed);
     let open = a.conns.open.load(Ordering::Relaxed);
     a.conns.peak.store(open, Ordering::Relaxed);
@@ -126,6 +147,10 @@ async fn reset(State(a): State<Arrivals>) -> &'static str {
 struct StatsQuery {
     /// The due instant, microseconds since the epoch.
     due_us: i64,
+    /// Only the arrivals for subscriptions from this index…
+    subs_from: Option<u32>,
+    /// …and before this one.
+    subs_to: Option<u32>,
 }
 
 /// What arrived, relative to the due instant.
@@ -146,6 +171,10 @@ pub struct Stats {
     pub webinar_first: Spread,
     /// Each webinar's last arrival after the due instant, over webinars.
     pub webinar_last: Spread,
+    /// Each fan-out's (webinar × subscription) last arrival after the due
+    /// instant, over fan-outs.
+    #[serde(default)]
+    pub fanout_last: Spread,
     /// The most connections open at once since the last reset.
     pub peak_connections: usize,
     /// Requests answered `503` because more than its capacity were in
@@ -184,43 +213,54 @@ fn spread(mut v: Vec<i64>) -> Spread {
 }
 
 async fn stats(State(a): State<Arrivals>, Query(q): Query<StatsQuery>) -> Json<Stats> {
-    let objects = a.objects.load(Ordering::Relaxed);
-    let peak_connections = a.conns.peak.load(Ordering::Relaxed);
-    let refused = a.refused.load(Ordering::Relaxed);
-    let arrivals: Vec<(i64, u32)> = a.times.lock().expect("arrivals").clone();
+    let subs = q.subs_from.unwrap_or(0)..q.subs_to.unwrap_or(u32::MAX);
+    let stats = summarize(&a.times.lock().expect("arrivals"), q.due_us, subs);
+    Json(Stats {
+        peak_connections: a.conns.peak.load(Ordering::Relaxed),
+        refused: a.refused.load(Ordering::Relaxed),
+        ..stats
+    })
+}
+
+/// What arrived for the subscriptions in `subs`, relative to `due_us`.
+fn summarize(all: &[Arrival], due_us: i64, subs: std::ops::Range<u32>) -> Stats {
+    let arrivals: Vec<Arrival> = all
+        .iter()
+        .filter(|(_, _, s, _)| subs.contains(s))
+        .copied()
+        .collect();
     if arrivals.is_empty() {
-        return Json(Stats {
-            peak_connections,
-            refused,
-            ..Stats::default()
-        });
+        return Stats::default();
     }
     let mut by_webinar: std::collections::HashMap<u32, (i64, i64)> = Default::default();
-    for &(t, w) in &arrivals {
+    let mut by_fanout: std::collections::HashMap<(u32, u32), i64> = Default::default();
+    for &(t, w, s, _) in &arrivals {
         let e = by_webinar.entry(w).or_insert((t, t));
         e.0 = e.0.min(t);
         e.1 = e.1.max(t);
+        let last = by_fanout.entry((w, s)).or_insert(t);
+        *last = (*last).max(t);
     }
-    let mut v: Vec<i64> = arrivals.iter().map(|(t, _)| t - q.due_us).collect();
+    let mut v: Vec<i64> = arrivals.iter().map(|a| a.0 - due_us).collect();
     v.sort_unstable();
-    Json(Stats {
+    Stats {
         count: v.len(),
-        objects,
+        objects: arrivals.iter().map(|a| a.3 as usize).sum(),
         first_ms: ms(v[0]),
         last_ms: ms(v[v.len() - 1]),
         p50_ms: pct(&v, 0.50),
         p99_ms: pct(&v, 0.99),
         max_ms: ms(v[v.len() - 1]),
         webinars: by_webinar.len(),
-        webinar_first: spread(by_webinar.values().map(|f| f.0 - q.due_us).collect()),
-        webinar_last: spread(by_webinar.values().map(|f| f.1 - q.due_us).collect()),
-        peak_connections,
-        refused,
-    })
+        webinar_first: spread(by_webinar.values().map(|f| f.0 - due_us).collect()),
+        webinar_last: spread(by_webinar.values().map(|f| f.1 - due_us).collect()),
+        fanout_last: spread(by_fanout.values().map(|t| t - due_us).collect()),
+        ..Stats::default()
+    }
 }
 
 /// A listener whose connections count themselves open until dropped.
-mod counted {
+pub(super) mod counted {
     use super::Conns;
     use std::pin::Pin;
     use std::sync::atomic::Ordering;
@@ -230,8 +270,8 @@ mod counted {
     use tokio::net::{TcpListener, TcpStream};
 
     pub struct Counting {
-        pub inner: TcpListener,
-        pub conns: Arc<Conns>,
+        pub(in crate::bench) inner: TcpListener,
+        pub(in crate::bench) conns: Arc<Conns>,
     }
 
     /// An accepted connection; its drop counts it closed.
@@ -298,9 +338,36 @@ mod counted {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn a_path_names_its_webinar() {
-        assert_eq!(super::webinar_of("/hook/17/3"), 17);
-        assert_eq!(super::webinar_of("/hook/2"), 0);
-        assert_eq!(super::webinar_of("/hook"), 0);
+    fn a_path_names_its_fanout() {
+        assert_eq!(super::fanout_of("/hook/17/3"), (17, 3));
+        assert_eq!(super::fanout_of("/hook/2"), (0, 0));
+        assert_eq!(super::fanout_of("/hook"), (0, 0));
+    }
+
+    #[test]
+    fn each_fan_out_s_last_arrival_counts_and_a_range_keeps_its_subscriptions() {
+        // Webinar 0: subscription 0 ends at 3 ms, 1 at 10 ms, 2 (slow) at
+        // 2 000 ms; webinar 1: subscription 0 ends at 5 ms, carrying a batch.
+        let a = [
+            (1_000, 0, 0, 1),
+            (3_000, 0, 0, 1),
+            (10_000, 0, 1, 1),
+            (2_000_000, 0, 2, 1),
+            (5_000, 1, 0, 4),
+        ];
+        let all = super::summarize(&a, 0, 0..u32::MAX);
+        assert_eq!((all.count, all.objects, all.webinars), (5, 8, 2));
+        assert_eq!(all.fanout_last.max_ms, 2000.0);
+        // The fan-outs' last arrivals: 3, 5, 10 and 2 000 ms.
+        assert_eq!(all.fanout_last.p50_ms, 10.0);
+        let healthy = super::summarize(&a, 0, 0..2);
+        assert_eq!((healthy.count, healthy.objects), (4, 7));
+        assert_eq!(healthy.last_ms, 10.0);
+        assert_eq!(healthy.fanout_last.p50_ms, 5.0);
+        assert_eq!(healthy.fanout_last.max_ms, 10.0);
+        assert_eq!(healthy.webinar_last.max_ms, 10.0);
+        let slow = super::summarize(&a, 0, 2..3);
+        assert_eq!((slow.count, slow.first_ms), (1, 2000.0));
+        assert_eq!(super::summarize(&a, 0, 5..9).count, 0);
     }
 }

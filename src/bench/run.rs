@@ -2,8 +2,11 @@
 //! `tminus serve` on the run's store, sets up the webinars, participants
 //! and subscriptions through the API of the first (`setup`), moves every
 //! webinar so their reminders fall due at one instant, follows the arrivals
-//! and returns the figures.
+//! and returns the figures: over all subscriptions, and in a fleet run
+//! those of the healthy endpoints and of the slow ones apart.
 
+use super::fleet::{self, Endpoint, Fleet};
+use super::observe;
 use super::procs::{cpu_s, free_port, major_faults, peak_rss_mb, Child};
 use super::receiver::Stats;
 use super::setup::{self, Api, OFFSET_S};
@@ -11,21 +14,39 @@ use super::stores::RunStore;
 use super::BenchArgs;
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Runs one fan-out with `instances` services on `store`; the receiver at
-/// `rx_base` has been reset. Returns the run's figures (without the ceiling).
+/// Where the run's subscriptions point: the receiver's plain port for the
+/// driver's own calls, the base of the hook URLs (HTTPS with
+/// `--receiver-tls`), that of the down endpoints, and the CA tminus is to
+/// trust (`--target-ca`).
+pub struct Target {
+    pub control: String,
+    pub hooks: String,
+    pub down: String,
+    pub ca: Option<PathBuf>,
+}
+
+/// How long the slow endpoints may keep receiving once every healthy one
+/// has all its deliveries.
+const SLOW_GRACE: Duration = Duration::from_secs(60);
+
+/// Runs one fan-out of `fleet` with `instances` services on `store`; the
+/// receiver has been reset and shaped. Returns the run's figures (without
+/// the ceiling).
+#[allow(clippy::too_many_arguments)]
 pub async fn one(
     args: &BenchArgs,
     exe: &Path,
-    rx_base: &str,
+    target: &Target,
     rx_pid: u32,
     store: &RunStore,
     instances: usize,
+    fleet: &Fleet,
 ) -> anyhow::Result<Value> {
     let http = reqwest::Client::new();
-    let (services, bases) = start_services(args, exe, &http, store, instances).await?;
+    let (services, bases) = start_services(args, exe, &http, store, instances, target).await?;
     let api = Api {
         http: http.clone(),
         base: bases.first().context("no instance")?.clone(),
@@ -38,7 +59,13 @@ pub async fn one(
     let register_s = t0.elapsed().as_secs_f64();
     let people = args.participants * args.webinars;
     println!("registered {people} participants in {register_s:.2} s");
-    setup::subscribe(&api, &platform, rx_base, args).await?;
+    let hook_bases: Vec<&str> = (0..fleet.subscriptions)
+        .map(|i| match fleet.endpoint(i) {
+            Endpoint::Down => target.down.as_str(),
+            _ => target.hooks.as_str(),
+        })
+        .collect();
+    setup::subscribe(&api, &platform, &hook_bases, args).await?;
     let store_before = store.bytes().await;
     let reminders_rows = api
         .admin("GET", &format!("/webinars/{wid}/reminders"), Value::Null)
@@ -51,31 +78,65 @@ pub async fn one(
     let before = Usage::read(&pids, rx_pid);
     let due_us = setup::fire(&api, &platform).await?.timestamp_micros();
     let rows_before = store.stored_rows(wid).await;
-    let expected = people * args.subscriptions;
-    let stats = follow(&http, rx_base, due_us, expected).await?;
+    let expected = people * fleet.reachable();
+    let healthy_expected = people * fleet.healthy();
+    let healthy_range = (0, fleet.healthy() as u32);
+    let stats = follow(
+        &http,
+        &target.control,
+        due_us,
+        expected,
+        healthy_expected,
+        healthy_range,
+    )
+    .await?;
+    let healthy = stats_of(&http, &target.control, due_us, healthy_range).await?;
     let peak = services
         .iter()
         .filter_map(|s| peak_rss_mb(s.pid()))
         .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
-    let lanes = peak_lanes(&http, &bases).await;
-    wait_recorded(&api, key, args.subscriptions * args.webinars).await;
-    let failed = failed_attempts(&http, &bases).await;
+    let lanes = observe::peak_lanes(&http, &bases, ADMIN).await;
+    let subs = observe::subscriptions(&api, key).await;
+    let healthy_subs: Vec<String> = subs
+        .iter()
+        .filter(|(_, i)| fleet.endpoint(*i) == Endpoint::Healthy)
+        .map(|(id, _)| id.clone())
+        .collect();
+    observe::wait_recorded(&api, key, &healthy_subs).await;
+    let failed = observe::failed_attempts(&http, &bases, ADMIN).await;
     let after = Usage::read(&pids, rx_pid);
+    // Read after the CPU: paging through every delivery costs the service.
+    let healthy_failed = match fleet.is_mixed() {
+        true => Some(observe::failed_attempts_of(&api, key, &healthy_subs).await),
+        false => failed,
+    };
     let store_after = store.bytes().await;
     drop(services);
 
-    if stats.objects < expected {
+    if healthy.objects < healthy_expected {
+        bail!(
+            "only {} of {healthy_expected} deliveries arrived at the healthy endpoints",
+            healthy.objects
+        );
+    }
+    if !fleet.is_mixed() && stats.objects < expected {
         bail!("only {} of {expected} deliveries arrived", stats.objects);
     }
     let elapsed_s = stats.last_ms / 1000.0;
     let rate = stats.objects as f64 / elapsed_s.max(1e-9);
-    let deliveries = expected as f64;
-    let limit = args
-        .shape()
-        .endpoint_limit_rps(args.subscriptions * args.webinars, args.concurrency);
-    Ok(json!({
+    let deliveries = stats.objects.max(1) as f64;
+    let webinar_subs = fleet.subscriptions * args.webinars;
+    let shape = args.shape(fleet);
+    // Over a mix of endpoints one limit means nothing: the healthy
+    // endpoints' is under `healthy`.
+    let limit = match fleet.is_mixed() {
+        true => None,
+        false => shape.endpoint_limit_rps(webinar_subs, args.concurrency),
+    };
+    let mut r = json!({
         "database": if store.is_postgres() { "postgres" } else { "sqlite" },
         "instances": instances,
+        "tls": target.ca.is_some(),
         "deliveries": stats.objects,
         "requests": stats.count,
         "batch": args.batch,
@@ -85,6 +146,7 @@ pub async fn one(
         "lateness_p50_ms": round3(stats.p50_ms),
         "lateness_p99_ms": round3(stats.p99_ms),
         "lateness_max_ms": round3(stats.max_ms),
+        "last_lateness_ms": fleet::last_lateness(&stats.fanout_last),
         "webinar_first_lateness_p50_ms": round3(stats.webinar_first.p50_ms),
         "webinar_first_lateness_p99_ms": round3(stats.webinar_first.p99_ms),
         "webinar_first_lateness_max_ms": round3(stats.webinar_first.max_ms),
@@ -111,8 +173,20 @@ pub async fn one(
         "stored_rows_before_firing": rows_before,
         "webinars": args.webinars,
         "participants": args.participants,
-        "subscriptions": args.subscriptions,
-    }))
+        "subscriptions": fleet.subscriptions,
+        "slow_endpoints": fleet.slow,
+        "down_endpoints": fleet.down,
+    });
+    if args.slow + args.down > 0 {
+        let limit = shape.endpoint_limit_rps(fleet.healthy() * args.webinars, args.concurrency);
+        r["healthy"] = fleet::figures(&healthy, healthy_expected, limit, healthy_failed);
+    }
+    if fleet.slow > 0 {
+        let range = (healthy_range.1, fleet.reachable() as u32);
+        let slow = stats_of(&http, &target.control, due_us, range).await?;
+        r["slow"] = fleet::figures(&slow, people * fleet.slow, None, None);
+    }
+    Ok(r)
 }
 
 /// The services' admin token.
@@ -127,31 +201,36 @@ async fn start_services(
     http: &reqwest::Client,
     store: &RunStore,
     instances: usize,
+    target: &Target,
 ) -> anyhow::Result<(Vec<Child>, Vec<String>)> {
     let mut services = Vec::new();
     let mut bases = Vec::new();
+    let ca = target.ca.as_ref().map(|p| p.display().to_string());
     for _ in 0..instances {
         let listen = format!("127.0.0.1:{}", free_port()?);
-        services.push(Child::spawn(
-            exe,
-            &[
-                "serve",
-                "--listen",
-                &listen,
-                "--database",
-                &store.url,
-                "--admin-token",
-                ADMIN,
-                "--reminder-offsets",
-                &format!("{OFFSET_S}s"),
-                "--allow-http",
-                "--allow-private-targets",
-                "--api-rate",
-                "100000",
-                "--default-max-concurrency",
-                &args.concurrency.to_string(),
-            ],
-        )?);
+        let trust = ca.as_deref().map(|p| ["--target-ca", p]);
+        let flags = [
+            "serve",
+            "--listen",
+            &listen,
+            "--database",
+            &store.url,
+            "--admin-token",
+            ADMIN,
+            "--reminder-offsets",
+            &format!("{OFFSET_S}s"),
+            "--allow-http",
+            "--allow-private-targets",
+            "--api-rate",
+            "100000",
+            "--default-max-concurrency",
+            &args.concurrency.to_string(),
+        ];
+        let flags: Vec<&str> = flags
+            .into_iter()
+            .chain(trust.into_iter().flatten())
+            .collect();
+        services.push(Child::spawn(exe, &flags)?);
         let base = format!("http://{listen}");
         wait_healthy(http, &base).await?;
         bases.push(base);
@@ -177,43 +256,32 @@ impl Usage {
     }
 }
 
-/// The most delivery lanes each service ran at once (`tminus_lanes_peak`
-/// of its `/metrics`), summed over the services; null if unread.
-async fn peak_lanes(http: &reqwest::Client, bases: &[String]) -> Option<u64> {
-    let mut sum = 0;
-    for base in bases {
-        let req = http.get(format!("{base}/metrics")).bearer_auth(ADMIN);
-        let text = req.send().await.ok()?.text().await.ok()?;
-        let line = text.lines().find(|l| l.starts_with("tminus_lanes_peak "))?;
-        sum += line.split_whitespace().nth(1)?.parse::<f64>().ok()? as u64;
-    }
-    Some(sum)
+/// What arrived at the receiver for the subscriptions in `range` (from,
+/// before).
+async fn stats_of(
+    http: &reqwest::Client,
+    rx: &str,
+    due_us: i64,
+    (from, to): (u32, u32),
+) -> anyhow::Result<Stats> {
+    let url = format!("{rx}/stats?due_us={due_us}&subs_from={from}&subs_to={to}");
+    Ok(http.get(url).send().await?.json().await?)
 }
 
-/// Attempts that failed (`tminus_deliveries_total{outcome="failed"}`),
-/// summed over the services; null if unread.
-async fn failed_attempts(http: &reqwest::Client, bases: &[String]) -> Option<u64> {
-    let mut sum = 0;
-    for base in bases {
-        let req = http.get(format!("{base}/metrics")).bearer_auth(ADMIN);
-        let text = req.send().await.ok()?.text().await.ok()?;
-        let series = "tminus_deliveries_total{outcome=\"failed\"} ";
-        let line = text.lines().find(|l| l.starts_with(series))?;
-        sum += line[series.len()..].trim().parse::<f64>().ok()? as u64;
-    }
-    Some(sum)
-}
-
-/// Polls the receiver, printing progress, until everything arrived or the
-/// flow stalls for 30 s.
+/// Polls the receiver, printing progress, until everything arrived, the
+/// flow stalls for 30 s, or the healthy endpoints (`healthy`, from and
+/// before) have all theirs and the others have had [`SLOW_GRACE`] more.
 async fn follow(
     http: &reqwest::Client,
     rx: &str,
     due_us: i64,
     expected: usize,
+    healthy_expected: usize,
+    healthy: (u32, u32),
 ) -> anyhow::Result<Stats> {
     let mut last = 0;
     let mut stalled = Instant::now();
+    let mut healthy_done: Option<Instant> = None;
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let s: Stats = http
@@ -230,48 +298,16 @@ async fn follow(
         if s.objects >= expected || stalled.elapsed() > Duration::from_secs(30) {
             return Ok(s);
         }
-    }
-}
-
-/// Waits until tminus has recorded every outcome (nothing pending).
-async fn wait_recorded(api: &Api, key: &str, subs: usize) {
-    for _ in 0..100 {
-        let r = api
-            .http
-            // One page holds the bench's few subscriptions (at most 1000).
-            .get(format!(
-                "{}/api/v1/integration/webhook/webhook?limit=1000",
-                api.base
-            ))
-            .header("x-api-key", key)
-            .send()
-            .await;
-        let Ok(Ok(list)) = (match r {
-            Ok(r) => Ok(r.json::<Value>().await),
-            Err(e) => Err(e),
-        }) else {
-            return;
-        };
-        let mut pending = 0;
-        for s in list["data"].as_array().into_iter().flatten().take(subs) {
-            let id = s["id"].as_str().unwrap_or_default();
-            let url = format!(
-                "{}/api/v1/integration/webhook/webhook/{id}/deliveries?status=pending&limit=1",
-                api.base
-            );
-            if let Ok(r) = api.http.get(url).header("x-api-key", key).send().await {
-                pending += r
-                    .json::<Value>()
-                    .await
-                    .ok()
-                    .and_then(|v| v["data"].as_array().map(|a| a.len()))
-                    .unwrap_or(0);
-            }
+        if healthy_done.is_none()
+            && healthy_expected < expected
+            && stats_of(http, rx, due_us, healthy).await?.objects >= healthy_expected
+        {
+            println!("  the healthy endpoints have all theirs");
+            healthy_done = Some(Instant::now());
         }
-        if pending == 0 {
-            return;
+        if healthy_done.is_some_and(|t| t.elapsed() > SLOW_GRACE) {
+            return Ok(s);
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

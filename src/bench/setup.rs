@@ -128,16 +128,17 @@ pub async fn register(api: &Api, p: &Platform, people: usize) -> anyhow::Result<
     Ok(())
 }
 
-/// Subscribes `--subscriptions` receiver paths to each webinar.
+/// Subscribes one receiver path per base URL to each webinar: subscription
+/// `i` of webinar `w` posts to `{bases[i]}/hook/{w}/{i}`.
 pub async fn subscribe(
     api: &Api,
     p: &Platform,
-    rx_base: &str,
+    bases: &[&str],
     args: &BenchArgs,
 ) -> anyhow::Result<()> {
     each(&p.webinars, |w, wid| async move {
-        for i in 0..args.subscriptions {
-            let mut body = json!({"hookUrl": format!("{rx_base}/hook/{w}/{i}"),
+        for (i, base) in bases.iter().enumerate() {
+            let mut body = json!({"hookUrl": format!("{base}/hook/{w}/{i}"),
                 "event": "webinar.reminder.all", "webinar": wid, "maxConcurrency": args.concurrency});
             if args.batch > 1 {
                 body["batchSize"] = json!(args.batch);

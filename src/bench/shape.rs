@@ -2,9 +2,11 @@
 //! real endpoint does: an answer time, fixed or spread uniformly over a
 //! range (`--receiver-latency 50ms`, `50ms..250ms`), and a capacity
 //! (`--receiver-busy N`: more than N requests in flight are answered `503`
-//! with `Retry-After: 1`). Set on the receiver after the wrk ceiling is
-//! measured, so the ceiling stays what plain HTTP can do. Pure: parsing,
-//! and the limit such an endpoint puts on a fan-out.
+//! with `Retry-After: 1`), and in a fleet run the subscriptions whose
+//! endpoints are slow ([`super::fleet`]: they answer after 2 s, whatever
+//! the latency). Set on the receiver after the wrk ceiling is measured, so
+//! the ceiling stays what plain HTTP can do. Pure: parsing, and the limit
+//! such an endpoint puts on a fan-out.
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -17,6 +19,10 @@ pub struct Shape {
     pub latency_ms: (u64, u64),
     /// Requests in flight beyond which it answers `503`.
     pub busy: Option<usize>,
+    /// The subscriptions (indexes of `/hook/{w}/{s}`, from and before)
+    /// whose endpoints answer after [`super::fleet::SLOW_MS`].
+    #[serde(default)]
+    pub slow: Option<(u32, u32)>,
 }
 
 impl Shape {
@@ -39,8 +45,14 @@ impl Shape {
         Ok((lo, hi))
     }
 
-    /// One answer's delay, `u` uniform in [0, 1).
-    pub fn delay(&self, u: f64) -> Duration {
+    /// One answer's delay to subscription `sub`, `u` uniform in [0, 1).
+    pub fn delay(&self, sub: u32, u: f64) -> Duration {
+        if self
+            .slow
+            .is_some_and(|(from, to)| (from..to).contains(&sub))
+        {
+            return Duration::from_millis(super::fleet::SLOW_MS);
+        }
         let (lo, hi) = self.latency_ms;
         Duration::from_millis(lo + ((hi - lo) as f64 * u.clamp(0.0, 1.0)) as u64)
     }
@@ -80,15 +92,30 @@ mod tests {
         let s = Shape {
             latency_ms: (50, 50),
             busy: None,
+            slow: None,
         };
         assert_eq!(s.endpoint_limit_rps(1, 64), Some(1280.0));
-        assert_eq!(s.delay(0.5), Duration::from_millis(50));
+        assert_eq!(s.delay(0, 0.5), Duration::from_millis(50));
         let ranged = Shape {
             latency_ms: (50, 250),
             busy: Some(8),
+            slow: None,
         };
         assert_eq!(ranged.endpoint_limit_rps(1, 64), Some(8.0 / 0.15));
-        assert_eq!(ranged.delay(0.5), Duration::from_millis(150));
+        assert_eq!(ranged.delay(0, 0.5), Duration::from_millis(150));
         assert_eq!(Shape::default().endpoint_limit_rps(1, 64), None);
+    }
+
+    #[test]
+    fn the_slow_subscriptions_answer_after_two_seconds_the_others_as_shaped() {
+        let s = Shape {
+            latency_ms: (50, 50),
+            busy: None,
+            slow: Some((85, 95)),
+        };
+        assert_eq!(s.delay(84, 0.5), Duration::from_millis(50));
+        assert_eq!(s.delay(85, 0.5), Duration::from_millis(2000));
+        assert_eq!(s.delay(94, 0.0), Duration::from_millis(2000));
+        assert_eq!(s.delay(95, 0.5), Duration::from_millis(50));
     }
 }
