@@ -7,6 +7,7 @@
 use crate::dashboard::{login, page};
 use crate::helpers::*;
 use crate::receiver::{Reply, TestReceiver};
+use crate::timing::Parked;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -18,6 +19,38 @@ async fn reminders(app: &TestApp, webinar: &str) -> Vec<Value> {
         .await;
     assert_eq!(s, StatusCode::OK, "{r}");
     r["data"].as_array().unwrap().clone()
+}
+
+/// Reminders 90 s before the start, and endpoints never heard from
+/// answering in 200 ms.
+pub(crate) fn planned(c: &mut tminus::config::Config) {
+    c.reminder_offsets = tminus::domain::offset::parse_list("90s").unwrap();
+    c.assumed_latency = Duration::from_millis(200);
+}
+
+/// A webinar of 50 participants parked ahead, and two subscriptions to
+/// it, one predicted late and one on time: (key, webinar, late, on time).
+pub(crate) async fn late_and_on_time(app: &TestApp) -> (String, Parked, Value, Value) {
+    let (cid, key) = app.creator().await;
+    let w = app.parked(&cid, json!({})).await;
+    app.participants(&w.id, 50).await;
+    // 50 at one in flight, 200 ms each: 10 s, past a 2 s budget.
+    let slow = app
+        .subscribe_with(
+            &key,
+            "https://slow.example.com/hook",
+            json!({"maxConcurrency": 1, "lateBudget": 2}),
+        )
+        .await;
+    // 50 at 64 in flight: one wave, 200 ms.
+    let fast = app
+        .subscribe_with(
+            &key,
+            "https://fast.example.com/hook",
+            json!({"maxConcurrency": 64}),
+        )
+        .await;
+    (key, w, slow, fast)
 }
 
 #[tokio::test]
@@ -76,30 +109,8 @@ async fn budgets_and_early_starts_are_checked_and_shown() {
 
 #[tokio::test]
 async fn a_fanout_predicted_past_its_budget_is_marked_everywhere() {
-    let app = spawn_with(|c| {
-        c.reminder_offsets = tminus::domain::offset::parse_list("90s").unwrap();
-        c.assumed_latency = Duration::from_millis(200);
-    })
-    .await;
-    let (cid, key) = app.creator().await;
-    let w = app.parked(&cid, json!({})).await;
-    app.participants(&w.id, 50).await;
-    // 50 at one in flight, 200 ms each: 10 s, past a 2 s budget.
-    let slow = app
-        .subscribe_with(
-            &key,
-            "https://slow.example.com/hook",
-            json!({"maxConcurrency": 1, "lateBudget": 2}),
-        )
-        .await;
-    // 50 at 64 in flight: one wave, 200 ms.
-    let fast = app
-        .subscribe_with(
-            &key,
-            "https://fast.example.com/hook",
-            json!({"maxConcurrency": 64}),
-        )
-        .await;
+    let app = spawn_with(planned).await;
+    let (key, w, slow, fast) = late_and_on_time(&app).await;
     let r = reminders(&app, &w.id).await;
     let due = w.from - chrono::Duration::seconds(90);
     assert_eq!(r[0]["dueAt"], iso(due));

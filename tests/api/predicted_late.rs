@@ -8,7 +8,6 @@ use crate::helpers::*;
 use crate::receiver::TestReceiver;
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::time::Duration;
 
 #[tokio::test]
 async fn each_fan_out_predicted_late_is_announced_once_with_its_figures() {
@@ -17,29 +16,10 @@ async fn each_fan_out_predicted_late_is_announced_once_with_its_figures() {
     let app = spawn_with(move |c| {
         c.operational_webhook_url = Some(url);
         c.operational_webhook_secret = Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into());
-        c.reminder_offsets = tminus::domain::offset::parse_list("90s").unwrap();
-        c.assumed_latency = Duration::from_millis(200);
+        crate::capacity::planned(c);
     })
     .await;
-    let (cid, key) = app.creator().await;
-    let w = app.parked(&cid, json!({})).await;
-    app.participants(&w.id, 50).await;
-    // 50 at one in flight, 200 ms each: 10 s, past a 2 s budget.
-    let slow = app
-        .subscribe_with(
-            &key,
-            "https://slow.example.com/hook",
-            json!({"maxConcurrency": 1, "lateBudget": 2}),
-        )
-        .await;
-    // One wave of 200 ms: on time, until its caps change.
-    let other = app
-        .subscribe_with(
-            &key,
-            "https://other.example.com/hook",
-            json!({"maxConcurrency": 64}),
-        )
-        .await;
+    let (key, w, slow, other) = crate::capacity::late_and_on_time(&app).await;
     let got = ops.wait_for(1, 30).await;
     let first = crate::operational::event(&got[0]);
     assert_eq!(first["type"], "fanout.predicted_late", "{first}");
