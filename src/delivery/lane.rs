@@ -222,7 +222,7 @@ impl Lane {
             && !self.w.queue.is_empty()
             && self.w.inflight.reserve()
         {
-            if self.w.held_until(clock.now()).is_some() {
+            if self.w.held_until(clock.now()).is_some() || self.w.paused().is_some() {
                 break;
             }
             if let Some(l) = &caps.limiter {
@@ -334,6 +334,15 @@ impl Lane {
             let busy = !self.w.inflight.is_empty();
             tokio::select! {
                 _ = ctx.clock.wait_until(t, ctx.config.tick) => {}
+                _ = self.w.join_one(&self.d), if busy => {}
+                _ = shutdown.cancelled() => {}
+            }
+        } else if let Some(t) = self.w.paused() {
+            // The endpoint keeps failing at one request: the next is a
+            // probe, after the pause.
+            let busy = !self.w.inflight.is_empty();
+            tokio::select! {
+                _ = tokio::time::sleep_until(t) => {}
                 _ = self.w.join_one(&self.d), if busy => {}
                 _ = shutdown.cancelled() => {}
             }

@@ -7,11 +7,16 @@
 //! Strain halves the limit (once per window: the answers to requests sent
 //! before the cut say nothing new) and ends slow start; from then on the
 //! limit climbs back by one per window of acknowledged answers. It always
-//! stays within `[1, maxConcurrency]`. `Retry-After` is not this module's
-//! business: it decides when the strained delivery is tried again
-//! (`retry`), whatever the limit. Pure: the lane feeds it each result.
+//! stays within `[1, maxConcurrency]`. An endpoint still failing at a limit
+//! of one (refusing connections, timing out) gets probes, not traffic: from
+//! the second failure in a row the lane pauses before its next request,
+//! 100 ms doubling to 5 s, until an answer is acknowledged ([`Limit::pause`]).
+//! `Retry-After` is not this module's business: it decides when the
+//! strained delivery is tried again (`retry`), whatever the limit. Pure:
+//! the lane feeds it each result.
 
 use super::retry::Response;
+use std::time::Duration;
 
 /// Requests a lane starts with before any has been answered: it opens up
 /// as answers come, so an endpoint is not hit by its whole concurrency of
@@ -24,6 +29,11 @@ const SETTLED: u32 = 8;
 
 /// How much of each new answer time the moving average takes.
 const ALPHA: f64 = 0.1;
+
+/// The first pause between probes of an endpoint failing at a limit of
+/// one, and the longest: it doubles with each further failure.
+const PAUSE_FIRST: Duration = Duration::from_millis(100);
+const PAUSE_MOST: Duration = Duration::from_secs(5);
 
 /// What one finished attempt says about the endpoint's load.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -69,6 +79,8 @@ pub struct Limit {
     /// how many answers it has seen.
     avg_ms: f64,
     seen: u32,
+    /// Failures in a row at a limit of one.
+    streak: u32,
 }
 
 impl Default for Limit {
@@ -80,6 +92,7 @@ impl Default for Limit {
             hold: 0,
             avg_ms: 0.0,
             seen: 0,
+            streak: 0,
         }
     }
 }
@@ -98,10 +111,24 @@ impl Limit {
         self.hold = 0;
     }
 
+    /// How long to wait before the next request: `None` unless the
+    /// endpoint has failed twice or more in a row at a limit of one. The
+    /// queued deliveries wait (their leases kept); what is still unsent
+    /// when its webinar starts follows `--after-start`.
+    pub fn pause(&self) -> Option<Duration> {
+        let n = self.streak.checked_sub(2)?;
+        Some(PAUSE_FIRST.saturating_mul(1 << n.min(16)).min(PAUSE_MOST))
+    }
+
     /// Takes one result in; `inflight` is how many requests are still out
     /// after it, `cap` the subscription's cap.
     pub fn note(&mut self, signal: Signal, inflight: usize, cap: usize) {
         self.now = self.get(cap);
+        match signal {
+            Signal::Fine(_) => self.streak = 0,
+            Signal::Strain if self.now == 1 => self.streak = self.streak.saturating_add(1),
+            _ => {}
+        }
         let strained = match signal {
             Signal::Fine(ms) => {
                 let slow = self.slow(ms);
@@ -249,6 +276,26 @@ mod tests {
         assert_eq!(l.get(64), 2);
         l.idle();
         assert_eq!(l.get(64), 2, "never above what the endpoint took");
+    }
+
+    #[test]
+    fn an_endpoint_failing_at_one_gets_probes_further_and_further_apart() {
+        let mut l = Limit::default();
+        for _ in 0..3 {
+            l.note(Signal::Strain, 0, 64);
+        }
+        // 4, 2, then 1, where the third failure is the first at one.
+        assert_eq!((l.get(64), l.pause()), (1, None));
+        let mut pauses = vec![];
+        for _ in 0..8 {
+            l.note(Signal::Strain, 0, 64);
+            pauses.push(l.pause().unwrap().as_millis());
+        }
+        assert_eq!(pauses, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+        l.note(Signal::Neutral, 0, 64);
+        assert!(l.pause().is_some(), "a 404 says nothing of load");
+        l.note(Signal::Fine(20), 0, 64);
+        assert_eq!(l.pause(), None, "acknowledged: traffic again");
     }
 
     #[test]

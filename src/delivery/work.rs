@@ -22,6 +22,9 @@ pub(super) struct Work {
     /// The subscription's concurrency cap (this instance's share), as of
     /// the lane's last look.
     pub cap: usize,
+    /// No request before then: the endpoint keeps failing at a limit of
+    /// one (`Limit::pause`).
+    pub paused_until: Option<tokio::time::Instant>,
     pub queue: VecDeque<Job>,
     pub webinars: HashMap<WebinarId, payload::WebinarFacts>,
     /// Jobs of each leased slice still without a result.
@@ -39,6 +42,7 @@ impl Work {
             inflight: Pool::new(d),
             limit: Limit::default(),
             cap: 1,
+            paused_until: None,
         }
     }
 
@@ -53,6 +57,12 @@ impl Work {
         }
     }
 
+    /// Until when the lane holds its requests, if it does now.
+    pub fn paused(&self) -> Option<tokio::time::Instant> {
+        self.paused_until
+            .filter(|t| *t > tokio::time::Instant::now())
+    }
+
     /// Requests that may be in flight now.
     pub fn open(&self) -> usize {
         self.limit.get(self.cap)
@@ -63,6 +73,7 @@ impl Work {
     /// slice when its last delivery is done.
     async fn settle(&mut self, d: &Dispatcher, (slices, signal): (Vec<i64>, Signal)) {
         self.limit.note(signal, self.inflight.len(), self.cap);
+        self.paused_until = self.limit.pause().map(|p| tokio::time::Instant::now() + p);
         self.count_off(d, slices).await;
     }
 

@@ -7,6 +7,7 @@ mod admin_import;
 mod after_start;
 mod auth_limits;
 mod batching;
+mod breaker;
 mod browser;
 mod bulk;
 mod capacity;
