@@ -84,6 +84,14 @@ async fn row(
     Ok(Some(d))
 }
 
+/// A one-off delivery (a test event, an operational event): pending at
+/// once, with a fixed payload. Binds `id, subscription, label, payload,
+/// now, expires_at`.
+pub(super) const INSERT_ONE_OFF: &str =
+    "INSERT INTO deliveries (id, subscription_id, label, payload, status, due_at,
+                             next_attempt_at, expires_at, created_at, updated_at)
+     VALUES ($1, $2, $3, $4, 'pending', $5, $5, $6, $5, $5)";
+
 #[async_trait]
 impl<B: Backend> History for B {
     /// The latest deliveries of `sub`, newest first: rows and, when the
@@ -194,9 +202,7 @@ impl<B: Backend> History for B {
 
     async fn create_one_off(&self, o: &OneOff, now: DateTime<Utc>) -> StoreResult<Delivery> {
         transact(self, |tx| async move {
-            let sql = "INSERT INTO deliveries (id, subscription_id, label, payload, status, due_at,
-                                               next_attempt_at, expires_at, created_at, updated_at)
-                       VALUES ($1, $2, $3, $4, 'pending', $5, $5, $6, $5, $5)";
+            let sql = INSERT_ONE_OFF;
             let p = params![
                 &o.id,
                 &o.subscription_id,

@@ -100,10 +100,11 @@ impl<B: Backend> Operational for B {
 
     async fn queue_operational(&self, o: &OneOff, now: DateTime<Utc>) -> StoreResult<bool> {
         transact(self, |tx| async move {
-            let sql = "INSERT INTO deliveries (id, subscription_id, label, payload, status, due_at,
-                                               next_attempt_at, expires_at, created_at, updated_at)
-                       VALUES ($1, $2, $3, $4, 'pending', $5, $5, $6, $5, $5)
-                       ON CONFLICT (id) DO NOTHING";
+            // Once per event id: a repeat of the same event inserts nothing.
+            let sql = format!(
+                "{} ON CONFLICT (id) DO NOTHING",
+                super::history::INSERT_ONE_OFF
+            );
             let p = params![
                 &o.id,
                 &o.subscription_id,
@@ -112,7 +113,7 @@ impl<B: Backend> Operational for B {
                 now,
                 o.expires_at
             ];
-            let queued = tx.execute(sql, p).await? == 1;
+            let queued = tx.execute(&sql, p).await? == 1;
             if queued {
                 tx.announce_work(o.subscription_id.as_str()).await?;
             }
