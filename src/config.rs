@@ -3,10 +3,14 @@
 //! into a [`Config`] before anything starts. Secrets never appear in `Debug`
 //! output, logs or `tminus config check` ([`show`]).
 
+mod database;
 pub mod layers;
+mod log_format;
 mod policies;
 pub mod show;
 
+pub use database::redact_url;
+pub use log_format::LogFormat;
 pub use policies::{AfterStart, LatePolicy};
 
 use crate::domain::offset::{parse_list, BadOffset};
@@ -188,7 +192,7 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// How log lines are written: text, or json (one object a line).
     #[arg(long, env = "TMINUS_LOG_FORMAT", default_value = "text")]
-    pub log_format: crate::telemetry::LogFormat,
+    pub log_format: LogFormat,
     /// What is logged: a level (`info`, `debug`) or per-target directives
     /// (`info,tminus::delivery=debug`). Dependencies stay at INFO and above.
     #[arg(long, env = "TMINUS_LOG", default_value = "info")]
@@ -216,7 +220,7 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("listen", &self.listen)
-            .field("database", &crate::store::redact_url(&self.database))
+            .field("database", &redact_url(&self.database))
             .field("database_ca", &self.database_ca)
             .field(
                 "admin_token",
@@ -285,32 +289,10 @@ impl Config {
         Config::from_arg_matches(&m).expect("defaults are valid")
     }
 
-    /// The keys that seal signing secrets at rest.
-    pub fn secret_keys(&self) -> Result<crate::secrets::SecretKeys, String> {
-        crate::secrets::SecretKeys::new(self.secret_key.as_deref(), &self.secret_key_previous)
-    }
-
-    /// The target guard's policy: `--allow-private-targets` and the
-    /// parsed `--allow-targets`.
-    pub fn target_policy(&self) -> Result<crate::delivery::guard::Policy, String> {
-        use crate::delivery::guard::{parse_allow, Policy};
-        let allow = parse_allow(&self.allow_targets)?;
-        Ok(Policy {
-            allow_private: self.allow_private_targets,
-            allow,
-        })
-    }
-
-    /// The back-off `--retry-base` and `--retry-max` describe.
-    pub fn retry_policy(&self) -> crate::delivery::retry::RetryPolicy {
-        let d = |x: Duration| chrono::Duration::from_std(x).unwrap_or(chrono::Duration::seconds(5));
-        crate::delivery::retry::RetryPolicy {
-            base: d(self.retry_base),
-            max: d(self.retry_max),
-        }
-    }
-
-    /// Problems worth refusing to start for, and ones worth a warning.
+    /// Problems with the settings on their own worth refusing to start for,
+    /// and ones worth a warning. `startup::check` adds what the components
+    /// make of them (keys, target guard, certificate files, the operational
+    /// webhook).
     pub fn check(&self) -> (Vec<String>, Vec<String>) {
         let mut errors = Vec::new();
         let mut warnings = Vec::new();
@@ -341,31 +323,11 @@ impl Config {
                 self.stage_ahead, self.lease
             ));
         }
-        if let Err(e) = self.secret_keys() {
-            errors.push(format!("secret key: {e}"));
-        }
         if self.secret_key.is_none() {
             warnings.push(
                 "no --secret-key: webhook signing secrets are stored in plain text in the database"
                     .into(),
             );
-        }
-        match self.target_policy() {
-            Err(e) => errors.push(e),
-            Ok(p) if p.allow_private && !p.allow.is_empty() => warnings.push(
-                "--allow-targets has no effect: --allow-private-targets turns the target guard off"
-                    .into(),
-            ),
-            Ok(p) => {
-                for net in &p.allow {
-                    let meta = crate::delivery::guard::ranges::METADATA;
-                    if let Some(m) = meta.iter().find(|m| net.contains(*m)) {
-                        warnings.push(format!(
-                            "allow-targets {net} contains the cloud metadata address {m}, which stays refused"
-                        ));
-                    }
-                }
-            }
         }
         if self.tick.is_zero() {
             errors.push("tick must be positive".into());
@@ -379,61 +341,11 @@ impl Config {
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log) {
             errors.push(format!("log {:?}: {e}", self.log));
         }
-        for (name, file) in [
-            ("database-ca", &self.database_ca),
-            ("target-ca", &self.target_ca),
-        ] {
-            if let Some(Err(e)) = file.as_deref().map(pem_certificates) {
-                errors.push(format!("{name}: {e:#}"));
-            }
-        }
         if self.max_connections == Some(0) {
             errors.push("max connections must be at least 1".into());
         }
-        errors.extend(self.operational_errors());
         (errors, warnings)
     }
-
-    /// What is wrong with the operational webhooks' URL (as a hook URL
-    /// would be refused) and secret.
-    fn operational_errors(&self) -> Vec<String> {
-        let mut errors = Vec::new();
-        let given = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
-        if let Some(url) = given(&self.operational_webhook_url) {
-            let checked = crate::domain::hook_url::HookUrl::parse(&url, self.allow_http)
-                .map_err(|e| e.to_string())
-                .and_then(|u| match self.target_policy() {
-                    Ok(p) => p.check_url(u.url()),
-                    Err(_) => Ok(()),
-                });
-            if let Err(e) = checked {
-                errors.push(format!("operational-webhook-url: {e}"));
-            }
-        }
-        if let Some(s) = given(&self.operational_webhook_secret) {
-            let prefixed = s.trim().starts_with(crate::signing::SECRET_PREFIX);
-            if !prefixed || crate::signing::Signer::new(s.trim()).is_err() {
-                errors
-                    .push("operational-webhook-secret: expected whsec_ followed by base64".into());
-            }
-        }
-        errors
-    }
-}
-
-/// Every certificate in a PEM file (`--database-ca`, `--target-ca`); an
-/// error when it cannot be read or holds none.
-pub fn pem_certificates(
-    path: &std::path::Path,
-) -> anyhow::Result<Vec<rustls_pki_types::CertificateDer<'static>>> {
-    use anyhow::Context;
-    use rustls_pki_types::pem::PemObject;
-    let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
-        .with_context(|| format!("reading {}", path.display()))?
-        .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!("a certificate in {}", path.display()))?;
-    anyhow::ensure!(!certs.is_empty(), "{} holds no certificate", path.display());
-    Ok(certs)
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ pub async fn run(
                 match ctx.store.subscriptions_with_work().await {
                     Ok(subs) => subs.iter().for_each(|s| dispatcher.wake(s)),
                     Err(e) => {
-                        tracing::warn!(error = %crate::error::causes(&e), "scan for pending deliveries failed")
+                        tracing::warn!(error = %crate::telemetry::causes(&e), "scan for pending deliveries failed")
                     }
                 }
             }

@@ -28,18 +28,30 @@
 //! Beside the service, two clients of it: `receive`, a reference receiver
 //! (verify, drop repeats, acknowledge, hand on), and `admin`, the platform
 //! API from the command line.
+//!
+//! The modules stand in layers, each naming only those below it, with no
+//! import circle at any level of the tree (`scripts/acyclic`, run by CI):
+//!
+//! - leaves: `clock`; `domain` (values and pure rules); `config` (the
+//!   settings, naming only `domain`); `certs`, `signing`, `telemetry`;
+//! - `secrets` and `store`; then `metrics`;
+//! - `delivery`, which hears nothing above it: subscriptions' health
+//!   changes leave through its `HealthWatch`, which `ops` fills; then
+//!   `schedule`, `follow`, `retention`;
+//! - `ops`, `startup` (the start's checks and files) and `watch`;
+//! - `server`, then `api`; and [`run`] at the top.
 
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod api;
 pub mod bench;
+pub mod certs;
 pub mod clock;
 pub mod config;
 pub mod delivery;
 pub mod demo;
 pub mod domain;
-pub mod error;
 pub mod follow;
 pub mod metrics;
 pub mod ops;
@@ -53,6 +65,7 @@ pub mod soak;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+mod watch;
 
 use clock::Clock;
 use config::Config;
@@ -91,7 +104,7 @@ impl AppContext {
 
     /// The retry policy the configuration describes.
     pub fn retry_policy(&self) -> RetryPolicy {
-        self.config.retry_policy()
+        RetryPolicy::configured(&self.config)
     }
 }
 
@@ -131,8 +144,12 @@ pub async fn run(
             abort.cancel();
         }
     });
-    let (dispatcher, delivery_done) =
-        delivery::Dispatcher::start(ctx.clone(), shutdown.clone(), abort.clone())?;
+    let (dispatcher, delivery_done) = delivery::Dispatcher::start(
+        ctx.clone(),
+        shutdown.clone(),
+        abort.clone(),
+        Arc::new(ops::Announcer(ctx.clone())),
+    )?;
     let wake = Arc::new(Notify::new());
     let scheduler = tokio::spawn(schedule::run(
         ctx.clone(),
@@ -146,7 +163,7 @@ pub async fn run(
         wake.clone(),
         shutdown.clone(),
     ));
-    let watcher = tokio::spawn(crate::metrics::gauges::watch(
+    let watcher = tokio::spawn(watch::watch(
         ctx.clone(),
         dispatcher.clone(),
         shutdown.clone(),
@@ -186,7 +203,7 @@ async fn prepare(
     config: Config,
     clock: Clock,
 ) -> anyhow::Result<(Arc<AppContext>, Option<u64>, usize)> {
-    let (errors, warnings) = config.check();
+    let (errors, warnings) = startup::check(&config);
     for w in &warnings {
         tracing::warn!("{w}");
     }
@@ -203,7 +220,7 @@ async fn prepare(
         clock.clone(),
     )
     .await?;
-    let secrets = config.secret_keys().map_err(anyhow::Error::msg)?;
+    let secrets = secrets::SecretKeys::configured(&config).map_err(anyhow::Error::msg)?;
     startup::reseal(&store, &secrets).await?;
     let admin_token = startup::admin_token(&config)?;
     let operational = ops::setup::install(&config, &store, &secrets, clock.now()).await?;
@@ -231,7 +248,7 @@ async fn hand_back(ctx: &Arc<AppContext>) {
         Ok(0) => {}
         Ok(n) => tracing::info!(leases = n, "handed back unsent work"),
         Err(e) => {
-            tracing::warn!(error = %crate::error::causes(&e), "could not hand back leases; they lapse on their own")
+            tracing::warn!(error = %crate::telemetry::causes(&e), "could not hand back leases; they lapse on their own")
         }
     }
     // Let go of the database now (SQLite's file lock), not when the last

@@ -9,7 +9,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use tminus::config::layers::{self, ServeArgs};
-use tminus::telemetry::LogFormat;
+use tminus::config::LogFormat;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -112,7 +112,7 @@ async fn run() -> anyhow::Result<()> {
         }
         Command::Config(ConfigCommand::Check(args)) => {
             print!("{}", tminus::config::show::effective(&loaded));
-            let (errors, warnings) = args.settings.check();
+            let (errors, warnings) = tminus::startup::check(&args.settings);
             for w in &warnings {
                 eprintln!("warning: {w}");
             }

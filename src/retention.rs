@@ -57,7 +57,7 @@ pub async fn run(ctx: Arc<AppContext>, shutdown: CancellationToken) {
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    tracing::warn!(error = %crate::error::causes(&e), "pruning history failed")
+                    tracing::warn!(error = %crate::telemetry::causes(&e), "pruning history failed")
                 }
             }
         }

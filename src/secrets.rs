@@ -78,6 +78,11 @@ impl std::fmt::Debug for SecretKeys {
 }
 
 impl SecretKeys {
+    /// The keys `--secret-key` and `--secret-key-previous` give.
+    pub fn configured(config: &crate::config::Config) -> Result<Self, String> {
+        Self::new(config.secret_key.as_deref(), &config.secret_key_previous)
+    }
+
     /// The keys from their base64 texts: the one to seal with (if any) and
     /// earlier ones that may still have to open what they sealed.
     pub fn new(current: Option<&str>, previous: &[String]) -> Result<Self, String> {

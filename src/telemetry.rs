@@ -7,33 +7,20 @@
 //! vetted. Below INFO, only tminus's own events pass, and those never hold a
 //! secret at any level.
 
+use crate::config::LogFormat;
 use tracing::{Level, Metadata};
 use tracing_subscriber::filter::{filter_fn, EnvFilter};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
 
-/// How log lines are written.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// One human-readable line per event, span fields first.
-    #[default]
-    Text,
-    /// One JSON object per line: timestamp, level, target, fields, and the
-    /// current span's fields (`span`).
-    Json,
-}
-
-impl std::str::FromStr for LogFormat {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "text" => Ok(Self::Text),
-            "json" => Ok(Self::Json),
-            other => Err(format!("log format {other:?}: expected text or json")),
-        }
-    }
+/// An error and every cause under it on one line (`db error: ERROR:
+/// deadlock detected …`), for logs: a database error's own message is its
+/// cause, and `Debug` or plain `Display` would log only `db error`. Works
+/// for `anyhow::Error` and for `StoreError`, which hands the alternate
+/// flag to the `anyhow::Error` it carries.
+pub fn causes(e: &impl std::fmt::Display) -> String {
+    format!("{e:#}")
 }
 
 /// The crate whose events may be written below INFO: tminus's own.

@@ -20,7 +20,7 @@
 use super::deadline::ReadDeadline;
 use super::extract::{body_error, json_error, over_limit, parse_json, too_large, typed};
 use super::json_body::Duplicates;
-use crate::error::ApiError;
+use crate::api::error::ApiError;
 use axum::body::Bytes;
 use axum::extract::Request;
 use axum::http::{header, StatusCode};

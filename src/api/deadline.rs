@@ -7,10 +7,14 @@
 //!
 //! [`ReadDeadline`] says when; [`DeadlineBody`] wraps any body so that
 //! reading it fails with [`BodyTimedOut`] past that instant, for code that
-//! buffers a body (`extract::body_bytes_within`) or streams it.
+//! buffers a body (`extract::body_bytes_within`) or streams it;
+//! [`body_error`] is the answer when reading one fails (408 past the
+//! deadline, 413 over a limit).
 
+use crate::api::error::ApiError;
 use crate::server::Arrived;
 use axum::body::Bytes;
+use axum::http::StatusCode;
 use hyper::body::{Body, Frame, SizeHint};
 use std::future::Future;
 use std::pin::Pin;
@@ -144,6 +148,46 @@ where
     }
 }
 
+/// `413 payload_too_large`, naming the limit `what` went over, in bytes
+/// and in KiB or MiB: a client told only "too large" cannot tell by how
+/// much, and the limits are stated nowhere else it can see.
+pub fn over_limit(what: &str, limit: usize) -> ApiError {
+    let unit = match limit {
+        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!(" ({} MiB)", n >> 20),
+        n if n >= 1 << 10 && n % (1 << 10) == 0 => format!(" ({} KiB)", n >> 10),
+        _ => String::new(),
+    };
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("{what} is over the limit of {limit} bytes{unit}"),
+    )
+}
+
+/// [`over_limit`] for a whole request body.
+pub fn too_large(limit: usize) -> ApiError {
+    over_limit("request body", limit)
+}
+
+/// Our answer to an error met reading a body wrapped by
+/// [`ReadDeadline::wrap`] (and perhaps `http_body_util::Limited` to
+/// `limit` bytes), for code that streams a body rather than buffer it: 408
+/// past the deadline, 413 over the limit, else 400 `unreadable_body`.
+pub fn body_error(e: &(dyn std::error::Error + 'static), limit: usize) -> ApiError {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.is::<http_body_util::LengthLimitError>() {
+            return too_large(limit);
+        }
+        cause = c.source();
+    }
+    if is_timeout(e) {
+        ApiError::request_timeout()
+    } else {
+        ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,10 +224,10 @@ mod tests {
         let got = deadline(50).wrap(Silent).collect().await;
         let e = got.expect_err("cut");
         assert!(is_timeout(&*e));
-        let answer = crate::api::extract::body_error(&*e, 10);
+        let answer = body_error(&*e, 10);
         assert!(matches!(
             answer,
-            crate::error::ApiError::Client {
+            crate::api::error::ApiError::Client {
                 code: "request_timeout",
                 close: true,
                 ..
@@ -194,10 +238,10 @@ mod tests {
         let big = http_body_util::Full::new(Bytes::from(vec![b' '; 100]));
         let limited = http_body_util::Limited::new(deadline(1000).wrap(big), 10);
         let e = limited.collect().await.expect_err("too large");
-        let answer = crate::api::extract::body_error(&*e, 10);
+        let answer = body_error(&*e, 10);
         assert!(matches!(
             answer,
-            crate::error::ApiError::Client {
+            crate::api::error::ApiError::Client {
                 code: "payload_too_large",
                 ..
             }

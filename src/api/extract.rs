@@ -5,10 +5,12 @@
 //! counted per client address (`auth_limit`).
 
 use super::client::ClientAddr;
-pub use super::deadline::{is_timeout, BodyTimedOut, DeadlineBody, ReadDeadline};
+pub use super::deadline::{
+    body_error, is_timeout, over_limit, too_large, BodyTimedOut, DeadlineBody, ReadDeadline,
+};
 pub use super::json_body::{json_error, parse_json, typed};
 use super::AppState;
-use crate::error::ApiError;
+use crate::api::error::ApiError;
 use axum::body::{Body, Bytes};
 use axum::extract::path::ErrorKind;
 use axum::extract::rejection::PathRejection;
@@ -35,27 +37,6 @@ pub async fn body_bytes(req: Request, state: &AppState) -> Result<Bytes, ApiErro
     body_bytes_within(req, state, deadline).await
 }
 
-/// `413 payload_too_large`, naming the limit `what` went over, in bytes
-/// and in KiB or MiB: a client told only "too large" cannot tell by how
-/// much, and the limits are stated nowhere else it can see.
-pub fn over_limit(what: &str, limit: usize) -> ApiError {
-    let unit = match limit {
-        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!(" ({} MiB)", n >> 20),
-        n if n >= 1 << 10 && n % (1 << 10) == 0 => format!(" ({} KiB)", n >> 10),
-        _ => String::new(),
-    };
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
-        format!("{what} is over the limit of {limit} bytes{unit}"),
-    )
-}
-
-/// [`over_limit`] for a whole request body.
-pub fn too_large(limit: usize) -> ApiError {
-    over_limit("request body", limit)
-}
-
 /// Reads a body within `deadline` (the route's body limit, the router's
 /// [`super::BODY_LIMIT`], still applies).
 pub async fn body_bytes_within(
@@ -73,25 +54,6 @@ pub async fn body_bytes_within(
             ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", e.body_text())
         }
     })
-}
-
-/// Our answer to an error met reading a body wrapped by
-/// [`ReadDeadline::wrap`] (and perhaps `http_body_util::Limited` to
-/// `limit` bytes), for code that streams a body rather than buffer it: 408
-/// past the deadline, 413 over the limit, else 400 `unreadable_body`.
-pub fn body_error(e: &(dyn std::error::Error + 'static), limit: usize) -> ApiError {
-    let mut cause = Some(e);
-    while let Some(c) = cause {
-        if c.is::<http_body_util::LengthLimitError>() {
-            return too_large(limit);
-        }
-        cause = c.source();
-    }
-    if is_timeout(e) {
-        ApiError::request_timeout()
-    } else {
-        ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", e.to_string())
-    }
 }
 
 impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {

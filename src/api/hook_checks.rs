@@ -1,10 +1,12 @@
 //! The integrators' request bodies (subscribe, change a subscription) and
 //! the checks they pass without the store, each refusal naming its field
-//! and every field at fault listed (`validate::Findings`).
+//! and every field at fault listed (`validate::Findings`); and [`active`],
+//! the check before anything is sent for a subscription (a test event, a
+//! replay).
 
 use super::validate::Findings;
+use crate::api::error::{ApiError, ApiResult};
 use crate::domain::{ids, Event, HookUrl};
-use crate::error::{ApiError, ApiResult};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -90,7 +92,7 @@ pub(super) fn timing(
     late_budget: Option<u32>,
     send_early: Option<u32>,
 ) -> (Option<u32>, Option<u32>) {
-    use crate::schedule::forecast::{MAX_LATE_BUDGET_MS, MAX_SEND_EARLY_MS};
+    use crate::delivery::forecast::{MAX_LATE_BUDGET_MS, MAX_SEND_EARLY_MS};
     let budget = late_budget.filter(|b| b.saturating_mul(1000) <= MAX_LATE_BUDGET_MS);
     if late_budget.is_some() && budget.is_none() {
         f.refuse(ApiError::invalid(
@@ -212,4 +214,16 @@ pub(super) struct Patch {
 /// Tells `"ratePerSecond": null` (remove the cap) from an absent field.
 fn explicit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
     Option::<u32>::deserialize(d).map(Some)
+}
+
+/// Refuses to send for a disabled subscription.
+pub(crate) fn active(sub: &crate::store::Subscription) -> ApiResult<()> {
+    if sub.status == crate::domain::SubscriptionStatus::Active {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        axum::http::StatusCode::CONFLICT,
+        "subscription_disabled",
+        "the subscription is disabled; enable it first",
+    ))
 }

@@ -18,7 +18,7 @@
 
 use super::extract::{body_error, read_deadline, single_header};
 use super::{AppState, BODY_LIMIT, BULK_BODY_LIMIT, BULK_MIN_RATE};
-use crate::error::ApiError;
+use crate::api::error::ApiError;
 use crate::store::Remembered;
 use axum::body::Body;
 use axum::extract::{Request, State};

@@ -7,7 +7,7 @@ mod docs;
 
 use super::answer::{Accepted, Page, Stored};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Integrator};
-use super::hook_checks::{caps, timing, Checked, Patch};
+use super::hook_checks::{self, caps, timing, Checked, Patch};
 pub(super) use super::hook_checks::{check_subscribe, Subscribe};
 use super::lookup;
 use super::openapi::Routes;
@@ -16,15 +16,13 @@ use super::replay;
 use super::validate::{id, Findings};
 use super::views::{self, DeliveryStatus};
 use super::AppState;
+use crate::api::error::{ApiError, ApiResult};
 use crate::domain::event::PREFIX;
-use crate::domain::status::SubscriptionStatus;
 use crate::domain::{ids, payload, Event, ReminderOffset};
-use crate::error::{ApiError, ApiResult};
 use crate::store::{DeliveryId, NewSubscription, OneOff, Subscription, SubscriptionPatch};
 use aide::axum::routing::{get, post};
 use aide::axum::ApiRouter;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::NoContent;
 use axum::Json;
 use chrono::Duration;
@@ -91,7 +89,7 @@ async fn subscribe(
         max_concurrency: b.max_concurrency.unwrap_or(cfg.default_max_concurrency),
         rate_per_second: b.rate_per_second,
         batch_size: b.batch_size.unwrap_or(1),
-        late_budget_ms: checked_budget.unwrap_or(crate::schedule::forecast::DEFAULT_LATE_BUDGET_MS),
+        late_budget_ms: checked_budget.unwrap_or(crate::delivery::forecast::DEFAULT_LATE_BUDGET_MS),
         send_early_ms: checked_early.unwrap_or(0),
     };
     let (sub, created) = s.ctx.store.subscribe(&new).await?;
@@ -147,18 +145,6 @@ async fn list(
     Ok(Json(Page::of(subs, |x| {
         views::Subscription::new(&x, None).map(|v| v.live(&s.dispatcher))
     })?))
-}
-
-/// Refuses to send for a disabled subscription.
-pub(super) fn active(sub: &Subscription) -> ApiResult<()> {
-    if sub.status == SubscriptionStatus::Active {
-        return Ok(());
-    }
-    Err(ApiError::new(
-        StatusCode::CONFLICT,
-        "subscription_disabled",
-        "the subscription is disabled; enable it first",
-    ))
 }
 
 /// The caller's own subscription, or 404 (another creator's looks absent).
@@ -258,7 +244,7 @@ async fn test_event(
     ApiPath(sid): ApiPath<String>,
 ) -> ApiResult<Accepted<views::Delivery>> {
     let sub = owned(&s, &who, &sid).await?;
-    active(&sub)?;
+    hook_checks::active(&sub)?;
     let (w, p) = payload::seed_example();
     let now = s.ctx.clock.now();
     let one = OneOff {
@@ -344,7 +330,7 @@ pub(crate) async fn retry_of(
     sub: &Subscription,
     did: &str,
 ) -> ApiResult<Accepted<views::Delivery>> {
-    active(sub)?;
+    hook_checks::active(sub)?;
     let did: DeliveryId = id("delivery", did)?;
     let now = s.ctx.clock.now();
     let d = s

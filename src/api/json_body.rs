@@ -12,7 +12,7 @@
 //! inserted, so the cost stays that of the parse (bulk bodies are large).
 
 use super::json_words::reword;
-use crate::error::ApiError;
+use crate::api::error::ApiError;
 use axum::http::StatusCode;
 use serde::de::{self, DeserializeOwned, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::map::Entry;

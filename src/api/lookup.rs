@@ -5,7 +5,7 @@
 
 use super::validate::id;
 use super::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::api::error::{ApiError, ApiResult};
 use crate::store::{Creator, CreatorId, Subscription, SubscriptionId, Webinar, WebinarId};
 
 /// Creator `cid`.

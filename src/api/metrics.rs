@@ -6,7 +6,7 @@
 
 use super::extract::Admin;
 use super::AppState;
-use crate::error::ApiError;
+use crate::api::error::ApiError;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;

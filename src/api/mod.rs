@@ -12,6 +12,7 @@ pub mod client;
 pub mod dashboard;
 mod deadline;
 mod docs;
+pub mod error;
 pub mod extract;
 #[cfg(test)]
 mod fuzz;
@@ -34,8 +35,8 @@ mod validate;
 mod views;
 mod webinars;
 
+use crate::api::error::ApiError;
 use crate::delivery::Dispatcher;
-use crate::error::ApiError;
 use crate::AppContext;
 use aide::axum::routing::get_with;
 use aide::axum::ApiRouter;
@@ -181,7 +182,7 @@ async fn ready(
             status: "ready".into(),
         })),
         Err(e) => {
-            tracing::warn!(error = %crate::error::causes(&e), "not ready: the store does not answer");
+            tracing::warn!(error = %crate::telemetry::causes(&e), "not ready: the store does not answer");
             Err(answer::Unready)
         }
     }

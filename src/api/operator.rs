@@ -13,7 +13,7 @@ use super::openapi::{errors, BAD_PAGE};
 use super::replay::{self, Replay, Replayed};
 use super::views;
 use super::AppState;
-use crate::error::ApiResult;
+use crate::api::error::ApiResult;
 use aide::axum::routing::{get_with, post_with};
 use aide::axum::ApiRouter;
 use axum::extract::State;
@@ -88,7 +88,9 @@ pub fn routes() -> ApiRouter<AppState> {
 
 async fn operational(_: Admin, State(s): State<AppState>) -> ApiResult<Json<views::Subscription>> {
     let Some(id) = &s.ctx.operational else {
-        return Err(crate::error::ApiError::not_found("operational webhook"));
+        return Err(crate::api::error::ApiError::not_found(
+            "operational webhook",
+        ));
     };
     let sub = s.ctx.store.get_subscription(id).await?;
     Ok(Json(views::Subscription::for_operator(&sub)?))

@@ -5,7 +5,7 @@
 //! `invalid_value`); a cursor the list never gave by the store, which owns
 //! each list's order (422 `invalid_value` naming `after`).
 
-use crate::error::ApiError;
+use crate::api::error::ApiError;
 use crate::store::page::{DEFAULT_LIMIT, MAX_LIMIT};
 use crate::store::PageRequest;
 use schemars::JsonSchema;

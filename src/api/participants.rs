@@ -11,7 +11,7 @@ use super::paging::PageQuery;
 use super::validate::{id, text, zone, Findings};
 use super::views;
 use super::{AppState, BULK_BODY_LIMIT, BULK_MIN_RATE};
-use crate::error::{ApiError, ApiResult};
+use crate::api::error::{ApiError, ApiResult};
 use crate::store::{NewParticipant, PackedParticipant, ParticipantId};
 use aide::axum::routing::{delete_with, get_with, post_with};
 use aide::axum::ApiRouter;

@@ -10,7 +10,7 @@
 //! field is covered without anyone remembering to), and [`refuse_in_uri`]
 //! on the path and query of every request.
 
-use crate::error::ApiError;
+use crate::api::error::ApiError;
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};

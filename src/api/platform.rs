@@ -9,7 +9,7 @@ use super::paging::{self, PageQuery};
 use super::validate::{self, id, text, zone, Findings};
 use super::views::{self, SubscriptionStatus};
 use super::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::api::error::{ApiError, ApiResult};
 use crate::store::{ApiKeyId, CreatorId};
 use aide::axum::routing::{delete_with, get_with};
 use aide::axum::ApiRouter;

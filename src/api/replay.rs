@@ -10,7 +10,7 @@
 use super::answer::Accepted;
 use super::validate::{instant, Findings};
 use super::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::api::error::{ApiError, ApiResult};
 use crate::store::{DeliveryStatus, DynStore, Subscription, SubscriptionId};
 use chrono::{DateTime, Duration, Utc};
 use schemars::JsonSchema;
@@ -125,7 +125,7 @@ pub(super) async fn replay_of(
     b: &Replay,
 ) -> ApiResult<Accepted<Replayed>> {
     let window = check(&b.since, &b.until)?;
-    super::integration::active(sub)?;
+    super::hook_checks::active(sub)?;
     let now = s.ctx.clock.now();
     let replayed = replay(&s.ctx.store, &sub.id, b.status, window, now).await?;
     s.dispatcher.wake(&sub.id);

@@ -2,7 +2,7 @@
 //! zones, ids in paths and queries. Each refusal names the
 //! field at fault, in the API's one error shape.
 
-use crate::error::ApiError;
+use crate::api::error::ApiError;
 use chrono::{DateTime, Utc};
 
 /// Gathers every field's refusal, so that one answer names them all

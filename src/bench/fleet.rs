@@ -12,8 +12,7 @@
 use super::receiver::{Spread, Stats};
 use serde_json::{json, Value};
 
-/// How long a slow endpoint takes to answer, in milliseconds.
-pub const SLOW_MS: u64 = 2000;
+pub use super::shape::SLOW_MS;
 
 /// What each of a webinar's subscriptions' endpoints is like.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

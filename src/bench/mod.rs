@@ -14,6 +14,7 @@
 //! JSON. It is a program that reports, never a test that asserts time.
 
 pub mod bulk;
+mod counted;
 pub mod fleet;
 mod observe;
 pub mod procs;

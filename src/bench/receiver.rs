@@ -21,6 +21,7 @@ use serde::Deserialize;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::counted::{Conns, Counting};
 use super::shape::Shape;
 
 /// An arrival: microseconds since the Unix epoch, the webinar's and the
@@ -37,13 +38,6 @@ struct Arrivals {
     /// Requests being answered now, and those refused as busy.
     in_flight: Arc<AtomicUsize>,
     refused: Arc<AtomicUsize>,
-}
-
-/// Connections open now, and the most open at once since the last reset.
-#[derive(Default)]
-pub(super) struct Conns {
-    open: AtomicUsize,
-    peak: AtomicUsize,
 }
 
 /// Appears once per payload object.
@@ -69,7 +63,7 @@ pub struct ReceiverArgs {
 /// on the first line; with a certificate, the HTTPS port on the second.
 pub async fn run(args: ReceiverArgs) -> anyhow::Result<()> {
     let arrivals = Arrivals::default();
-    let counting = |inner| counted::Counting {
+    let counting = |inner| Counting {
         inner,
         conns: arrivals.conns.clone(),
     };
@@ -256,82 +250,6 @@ fn summarize(all: &[Arrival], due_us: i64, subs: std::ops::Range<u32>) -> Stats 
         webinar_last: spread(by_webinar.values().map(|f| f.1 - due_us).collect()),
         fanout_last: spread(by_fanout.values().map(|t| t - due_us).collect()),
         ..Stats::default()
-    }
-}
-
-/// A listener whose connections count themselves open until dropped.
-pub(super) mod counted {
-    use super::Conns;
-    use std::pin::Pin;
-    use std::sync::atomic::Ordering;
-    use std::sync::Arc;
-    use std::task::{Context, Poll};
-    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-    use tokio::net::{TcpListener, TcpStream};
-
-    pub struct Counting {
-        pub(in crate::bench) inner: TcpListener,
-        pub(in crate::bench) conns: Arc<Conns>,
-    }
-
-    /// An accepted connection; its drop counts it closed.
-    pub struct Counted {
-        io: TcpStream,
-        conns: Arc<Conns>,
-    }
-
-    impl Drop for Counted {
-        fn drop(&mut self) {
-            self.conns.open.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
-
-    impl axum::serve::Listener for Counting {
-        type Io = Counted;
-        type Addr = std::net::SocketAddr;
-
-        async fn accept(&mut self) -> (Counted, Self::Addr) {
-            let (io, addr) = axum::serve::Listener::accept(&mut self.inner).await;
-            let open = self.conns.open.fetch_add(1, Ordering::Relaxed) + 1;
-            self.conns.peak.fetch_max(open, Ordering::Relaxed);
-            let conns = self.conns.clone();
-            (Counted { io, conns }, addr)
-        }
-
-        fn local_addr(&self) -> std::io::Result<Self::Addr> {
-            self.inner.local_addr()
-        }
-    }
-
-    impl AsyncRead for Counted {
-        fn poll_read(
-            mut self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &mut ReadBuf<'_>,
-        ) -> Poll<std::io::Result<()>> {
-            Pin::new(&mut self.io).poll_read(cx, buf)
-        }
-    }
-
-    impl AsyncWrite for Counted {
-        fn poll_write(
-            mut self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<std::io::Result<usize>> {
-            Pin::new(&mut self.io).poll_write(cx, buf)
-        }
-
-        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-            Pin::new(&mut self.io).poll_flush(cx)
-        }
-
-        fn poll_shutdown(
-            mut self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-        ) -> Poll<std::io::Result<()>> {
-            Pin::new(&mut self.io).poll_shutdown(cx)
-        }
     }
 }
 

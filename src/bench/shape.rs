@@ -11,6 +11,9 @@
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+/// How long a slow endpoint takes to answer, in milliseconds.
+pub const SLOW_MS: u64 = 2000;
+
 /// The receiver's behaviour: its answer time and its capacity.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Shape {
@@ -20,7 +23,7 @@ pub struct Shape {
     /// Requests in flight beyond which it answers `503`.
     pub busy: Option<usize>,
     /// The subscriptions (indexes of `/hook/{w}/{s}`, from and before)
-    /// whose endpoints answer after [`super::fleet::SLOW_MS`].
+    /// whose endpoints answer after [`SLOW_MS`].
     #[serde(default)]
     pub slow: Option<(u32, u32)>,
 }
@@ -51,7 +54,7 @@ impl Shape {
             .slow
             .is_some_and(|(from, to)| (from..to).contains(&sub))
         {
-            return Duration::from_millis(super::fleet::SLOW_MS);
+            return Duration::from_millis(SLOW_MS);
         }
         let (lo, hi) = self.latency_ms;
         Duration::from_millis(lo + ((hi - lo) as f64 * u.clamp(0.0, 1.0)) as u64)

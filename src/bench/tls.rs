@@ -6,7 +6,7 @@
 //! (chain, name, dates) as at any private receiver; nothing turns the check
 //! off. `wrk` measures the ceiling over the same HTTPS port.
 
-use super::receiver::counted::Counting;
+use super::counted::Counting;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -90,7 +90,7 @@ mod tests {
     ) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
         let mut roots = rustls::RootCertStore::empty();
         for cert in ca
-            .map(|p| crate::config::pem_certificates(p).unwrap())
+            .map(|p| crate::certs::pem_certificates(p).unwrap())
             .unwrap_or_default()
         {
             roots.add(cert).unwrap();

@@ -73,7 +73,7 @@ pub fn effective(loaded: &Loaded) -> String {
         };
         let shown: Vec<String> = match id {
             _ if SECRET.contains(&id) => raw.iter().map(|_| REDACTED.to_owned()).collect(),
-            "database" => raw.iter().map(|v| crate::store::redact_url(v)).collect(),
+            "database" => raw.iter().map(|v| super::redact_url(v)).collect(),
             _ => raw,
         };
         let _ = writeln!(out, "{id} = {}  # {origin}", value(&arg, &shown));

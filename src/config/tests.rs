@@ -1,29 +1,7 @@
-//! Unit tests of the settings: the back-off the defaults describe, the
-//! start-up warnings, every flag's environment twin, and the bounds of
-//! `--prune-batch`.
+//! Unit tests of the settings: the start-up warnings, every flag's
+//! environment twin, and the bounds of `--prune-batch`.
 
 use super::*;
-
-#[test]
-fn the_default_back_off_never_waits_more_than_an_hour() {
-    let p = Config::defaults().retry_policy();
-    let hour = chrono::Duration::hours(1);
-    assert_eq!(p.backoff(1), chrono::Duration::seconds(5));
-    assert!(p.backoff(10) < hour);
-    for attempt in [11, 12, 13, 20, 100, u32::MAX] {
-        assert_eq!(p.backoff(attempt), hour, "attempt {attempt}");
-    }
-    // With the largest jitter the wait is still under the cap.
-    let now = crate::clock::wall();
-    let far = now + chrono::Duration::days(30);
-    let failed = crate::delivery::retry::Response::Failed;
-    for attempt in 1..=64 {
-        match p.verdict(attempt, &failed, now, far, 0.999_999) {
-            crate::store::Verdict::Retry(at) => assert!(at - now <= hour, "attempt {attempt}"),
-            v => panic!("attempt {attempt}: {v:?}"),
-        }
-    }
-}
 
 #[test]
 fn a_lease_not_longer_than_the_http_timeout_is_warned_about() {
@@ -92,39 +70,5 @@ fn a_prune_batch_is_one_row_to_a_hundred_thousand() {
     assert_eq!(parse("100000").unwrap(), 100_000);
     for bad in ["0", "100001", "many"] {
         assert!(parse(bad).is_err(), "--prune-batch={bad}");
-    }
-}
-
-#[test]
-fn the_operational_webhook_settings_are_checked_at_start() {
-    let errors = |url: &str, secret: Option<&str>, http: bool| {
-        let mut c = Config::defaults();
-        c.operational_webhook_url = Some(url.into());
-        c.operational_webhook_secret = secret.map(Into::into);
-        c.allow_http = http;
-        c.check().0
-    };
-    assert!(errors("https://platform.example/ops", None, false).is_empty());
-    let good = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-    assert!(errors("https://platform.example/ops", Some(good), false).is_empty());
-    let refused = [
-        errors("http://platform.example/ops", None, false),
-        errors("ops", None, false),
-        // The target guard, as for a hook URL.
-        errors("https://127.0.0.1/ops", None, false),
-        errors(
-            "https://platform.example/ops",
-            Some("MfKQ9r8GKYqrTwjUPD8I"),
-            false,
-        ),
-        errors(
-            "https://platform.example/ops",
-            Some("whsec_not base64!"),
-            false,
-        ),
-    ];
-    for (i, e) in refused.iter().enumerate() {
-        assert_eq!(e.len(), 1, "case {i}: {e:?}");
-        assert!(e[0].starts_with("operational-webhook-"), "case {i}: {e:?}");
     }
 }

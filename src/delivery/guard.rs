@@ -37,6 +37,14 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// `--allow-private-targets` and the parsed `--allow-targets`.
+    pub fn configured(config: &crate::config::Config) -> Result<Self, String> {
+        Ok(Policy {
+            allow_private: config.allow_private_targets,
+            allow: parse_allow(&config.allow_targets)?,
+        })
+    }
+
     /// The guard off: everything goes (tests, demos).
     pub fn off() -> Self {
         Self {

@@ -307,7 +307,7 @@ impl Lane {
                 self.w.take(c)
             }
             Err(e) => {
-                tracing::warn!(subscription = %self.id, error = %crate::error::causes(&e), "claiming deliveries failed")
+                tracing::warn!(subscription = %self.id, error = %crate::telemetry::causes(&e), "claiming deliveries failed")
             }
         }
     }

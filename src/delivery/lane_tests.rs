@@ -73,7 +73,7 @@ async fn fixture_with(url: &str, change: impl FnOnce(&mut Config)) -> Fixture {
         })
         .await
         .unwrap();
-    let secrets = config.secret_keys().unwrap();
+    let secrets = crate::secrets::SecretKeys::configured(&config).unwrap();
     let ctx = Arc::new(AppContext {
         config,
         store,
@@ -84,8 +84,13 @@ async fn fixture_with(url: &str, change: impl FnOnce(&mut Config)) -> Fixture {
         metrics: crate::metrics::Metrics::new(),
         operational: None,
     });
-    let (d, records) =
-        Dispatcher::new(ctx, CancellationToken::new(), CancellationToken::new()).unwrap();
+    let (d, records) = Dispatcher::new(
+        ctx,
+        CancellationToken::new(),
+        CancellationToken::new(),
+        Arc::new(()),
+    )
+    .unwrap();
     Fixture {
         d,
         records,

@@ -6,6 +6,7 @@
 //! left by restarts, retries and other instances.
 
 mod failure;
+pub mod forecast;
 pub mod guard;
 mod lane;
 #[cfg(test)]
@@ -13,6 +14,7 @@ mod lane_tests;
 pub mod limit;
 mod pool;
 mod recorder;
+pub use recorder::HealthWatch;
 pub mod retry;
 pub mod send;
 mod tls;
@@ -92,6 +94,8 @@ struct Inner {
     /// Connections to receivers beyond each lane's first
     /// (`--delivery-connections`): a lane's further workers hold a permit.
     connections: Arc<tokio::sync::Semaphore>,
+    /// Hears of health changes as the recorder writes them.
+    health: Arc<dyn HealthWatch>,
 }
 
 /// The handle the scheduler and the API use to say "this subscription has
@@ -108,13 +112,15 @@ impl Dispatcher {
     /// Starts the dispatcher's sweep and recorder; returns the handle and a
     /// future that completes once every lane and the recorder have drained.
     /// After `shutdown`, lanes finish their attempts in flight, or drop them
-    /// at `abort`.
+    /// at `abort`. `health` hears of the subscriptions whose health a
+    /// recording changed (the operational webhooks).
     pub fn start(
         ctx: Arc<AppContext>,
         shutdown: CancellationToken,
         abort: CancellationToken,
+        health: Arc<dyn HealthWatch>,
     ) -> anyhow::Result<(Self, tokio::task::JoinHandle<()>)> {
-        let (d, rx) = Self::new(ctx, shutdown, abort)?;
+        let (d, rx) = Self::new(ctx, shutdown, abort, health)?;
         let recorder_done = CancellationToken::new();
         let recorder = tokio::spawn(recorder::run(d.clone(), rx, recorder_done.clone()));
         let sweeper = d.clone();
@@ -138,8 +144,9 @@ impl Dispatcher {
         ctx: Arc<AppContext>,
         shutdown: CancellationToken,
         abort: CancellationToken,
+        health: Arc<dyn HealthWatch>,
     ) -> anyhow::Result<(Self, mpsc::Receiver<Record>)> {
-        let policy = ctx.config.target_policy().map_err(anyhow::Error::msg)?;
+        let policy = guard::Policy::configured(&ctx.config).map_err(anyhow::Error::msg)?;
         let sender = send::Sender::new(
             ctx.config.http_timeout,
             policy,
@@ -160,6 +167,7 @@ impl Dispatcher {
                 live: AtomicU32::new(1),
                 withdrawals: AtomicU64::new(0),
                 connections: Arc::new(tokio::sync::Semaphore::new(ctx_connections as usize)),
+                health,
             }),
         };
         Ok((d, rx))
@@ -284,13 +292,13 @@ impl Dispatcher {
                         tracing::info!(instances = live, "instances sharing the store");
                     }
                 }
-                Err(e) => tracing::warn!(error = %crate::error::causes(&e), "heartbeat failed"),
+                Err(e) => tracing::warn!(error = %crate::telemetry::causes(&e), "heartbeat failed"),
             }
             if n.is_multiple_of(SCAN_EVERY) {
                 match ctx.store.subscriptions_with_work().await {
                     Ok(subs) => subs.iter().for_each(|s| self.wake(s)),
                     Err(e) => {
-                        tracing::warn!(error = %crate::error::causes(&e), "scan for pending deliveries failed")
+                        tracing::warn!(error = %crate::telemetry::causes(&e), "scan for pending deliveries failed")
                     }
                 }
             }
@@ -303,7 +311,9 @@ impl Dispatcher {
                     ctx.metrics.count(Fate::Expired, k);
                     tracing::info!(deliveries = k, "expired deliveries not sent in time")
                 }
-                Err(e) => tracing::warn!(error = %crate::error::causes(&e), "expiry sweep failed"),
+                Err(e) => {
+                    tracing::warn!(error = %crate::telemetry::causes(&e), "expiry sweep failed")
+                }
             }
             n = n.wrapping_add(1);
             tokio::select! {

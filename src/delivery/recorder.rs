@@ -2,8 +2,8 @@
 //! batches, one transaction per batch. A store failure is retried, never
 //! dropped: a receiver's acknowledgement must end up recorded. Subscriptions
 //! it disables (410, or failing too long) are logged for the operator, and
-//! what recording changed in their health goes to `ops` (the operational
-//! webhooks). It also keeps each endpoint's observed answer time: the
+//! what recording changed in their health goes to the dispatcher's
+//! [`HealthWatch`] (the operational webhooks, which `run` wires in). It also keeps each endpoint's observed answer time: the
 //! acknowledged attempts' latencies are summed here and folded into the
 //! store's moving average at most once a second ([`AnswerTimes`]), so every
 //! instance's capacity plans see them at the cost of one small write a
@@ -17,6 +17,20 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+/// Who hears of the subscriptions whose health a recording changed:
+/// disabled, failing, recovered. Called by the recorder after the write, in
+/// its task; what it does delays the next write, so it should be quick.
+#[async_trait::async_trait]
+pub trait HealthWatch: Send + Sync {
+    async fn changed(&self, d: &Dispatcher, changes: &HealthChanges, batch: &[Outcome]);
+}
+
+/// No one listens (a dispatcher driven by a test).
+#[async_trait::async_trait]
+impl HealthWatch for () {
+    async fn changed(&self, _: &Dispatcher, _: &HealthChanges, _: &[Outcome]) {}
+}
 
 /// Most outcomes written in one transaction.
 const BATCH: usize = 1000;
@@ -63,11 +77,11 @@ impl AnswerTimes {
             .drain()
             .map(|(id, (sum_ms, n))| {
                 let mean_us = (sum_ms * 1000 / n.max(1)) as i64;
-                (id, mean_us, crate::schedule::forecast::weight_ppm(n))
+                (id, mean_us, crate::delivery::forecast::weight_ppm(n))
             })
             .collect();
         if let Err(e) = d.inner.ctx.store.fold_answer_times(&seen).await {
-            tracing::warn!(error = %crate::error::causes(&e), "keeping endpoints' answer times failed");
+            tracing::warn!(error = %crate::telemetry::causes(&e), "keeping endpoints' answer times failed");
         }
     }
 }
@@ -141,13 +155,13 @@ async fn flush(d: &Dispatcher, batch: Arc<[Outcome]>, slices: &[i64], stopping: 
                     tracing::warn!(subscription = %id, ?why, "subscription disabled: its endpoint answered 410 or kept failing");
                 }
                 if changes != HealthChanges::default() {
-                    crate::ops::health(ctx, d, &changes, &batch).await;
+                    d.inner.health.changed(d, &changes, &batch).await;
                 }
                 break;
             }
             Err(e) => {
                 tries += 1;
-                tracing::error!(error = %crate::error::causes(&e), outcomes = batch.len(), tries, "recording attempts failed; retrying");
+                tracing::error!(error = %crate::telemetry::causes(&e), outcomes = batch.len(), tries, "recording attempts failed; retrying");
                 if stopping && tries >= 5 {
                     // Leases lapse and these deliveries are attempted again,
                     // with the same webhook-id: at-least-once still holds.

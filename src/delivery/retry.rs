@@ -4,7 +4,7 @@
 //! is clamped to it: one last attempt leaves shortly before the webinar
 //! starts, so an endpoint that recovers in time still gets its reminder.
 
-use crate::store::Verdict;
+use crate::domain::Verdict;
 use chrono::{DateTime, Duration, Utc};
 
 /// What came back from one attempt, as far as the policy cares.
@@ -27,6 +27,15 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// The back-off `--retry-base` and `--retry-max` describe.
+    pub fn configured(config: &crate::config::Config) -> Self {
+        let d = |x: std::time::Duration| Duration::from_std(x).unwrap_or(Duration::seconds(5));
+        RetryPolicy {
+            base: d(config.retry_base),
+            max: d(config.retry_max),
+        }
+    }
+
     /// The delay before attempt `attempt + 1`, before jitter: base·2^(n−1),
     /// capped.
     pub fn backoff(&self, attempt: u32) -> Duration {
@@ -104,6 +113,27 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_back_off_never_waits_more_than_an_hour() {
+        let p = RetryPolicy::configured(&crate::config::Config::defaults());
+        let hour = chrono::Duration::hours(1);
+        assert_eq!(p.backoff(1), chrono::Duration::seconds(5));
+        assert!(p.backoff(10) < hour);
+        for attempt in [11, 12, 13, 20, 100, u32::MAX] {
+            assert_eq!(p.backoff(attempt), hour, "attempt {attempt}");
+        }
+        // With the largest jitter the wait is still under the cap.
+        let now = crate::clock::wall();
+        let far = now + chrono::Duration::days(30);
+        let failed = Response::Failed;
+        for attempt in 1..=64 {
+            match p.verdict(attempt, &failed, now, far, 0.999_999) {
+                Verdict::Retry(at) => assert!(at - now <= hour, "attempt {attempt}"),
+                v => panic!("attempt {attempt}: {v:?}"),
+            }
+        }
+    }
 
     fn p() -> RetryPolicy {
         RetryPolicy {

@@ -27,7 +27,7 @@ pub fn client_config(ca: Option<&Path>) -> anyhow::Result<rustls::ClientConfig> 
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     let mut pinned = Vec::new();
     if let Some(path) = ca {
-        for cert in crate::config::pem_certificates(path)? {
+        for cert in crate::certs::pem_certificates(path)? {
             pinned.push(Pinned::new(cert.clone())?);
             roots.add(cert)?;
         }

@@ -60,7 +60,7 @@ pub(super) async fn refresh(
         Ok(sub) => sub,
         Err(crate::store::StoreError::NotFound) => return Ok(None),
         Err(e) => {
-            tracing::warn!(subscription = %id, error = %crate::error::causes(&e), "reading the subscription failed");
+            tracing::warn!(subscription = %id, error = %crate::telemetry::causes(&e), "reading the subscription failed");
             // Looked at again in a tick; `confirmed` stays when the store
             // last answered, so an outage longer than a secret's grace
             // stops the lane signing with a copy it cannot confirm.

@@ -177,7 +177,7 @@ impl Work {
             .renew_leases(&ctx.instance, &slices, &rows, until)
             .await
         {
-            tracing::warn!(error = %crate::error::causes(&e), "renewing leases failed; they may lapse");
+            tracing::warn!(error = %crate::telemetry::causes(&e), "renewing leases failed; they may lapse");
         }
     }
 

@@ -10,9 +10,11 @@ pub mod payload;
 pub mod span;
 pub mod status;
 pub mod timezone;
+pub mod verdict;
 
 pub use event::Event;
 pub use hook_url::HookUrl;
 pub use offset::ReminderOffset;
 pub use status::{DeliveryStatus, ReminderStatus, Status, SubscriptionStatus, WebinarStatus};
 pub use timezone::Zone;
+pub use verdict::Verdict;

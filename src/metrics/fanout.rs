@@ -1,7 +1,7 @@
 //! Fan-out lateness: how long after a reminder's due instant its first and
 //! its last delivery were acknowledged. The recorder notes each flush's
 //! acknowledged first attempts here (one lock per flush, not per
-//! delivery); the watcher (`gauges::watch`) asks the store, once a second,
+//! delivery); the watcher (`watch`) asks the store, once a second,
 //! which fan-outs it holds are finished (fanned out, no slice left to
 //! send) and observes both histograms for each of those, once. Retries are
 //! not waited for: "last" is the last acknowledged first attempt, which is

@@ -11,7 +11,7 @@
 //! (failing, disabled) is logged, never announced. It never reaches an
 //! integrator: only the operational subscription is given these events,
 //! and no fan-out matches it. It owns no timer: the recorder hands it
-//! health changes, the metrics watcher finished fan-outs, and the capacity
+//! health changes (as the dispatcher's `HealthWatch`), the watcher finished fan-outs, and the capacity
 //! plan its late fan-outs ([`predicted_late`]).
 
 pub mod events;
@@ -67,12 +67,23 @@ pub async fn send(ctx: &AppContext, d: &Dispatcher, events: Vec<Event>) {
                 tracing::info!(event = e.kind, delivery = %one.id, queued = q, "operational event");
             }
             Err(e) => {
-                tracing::warn!(error = %crate::error::causes(&e), "queueing an operational event failed")
+                tracing::warn!(error = %crate::telemetry::causes(&e), "queueing an operational event failed")
             }
         }
     }
     if queued {
         d.wake(sub);
+    }
+}
+
+/// What hears the recorder's health changes: the operational webhooks of
+/// one service ([`health`]).
+pub struct Announcer(pub std::sync::Arc<AppContext>);
+
+#[async_trait::async_trait]
+impl crate::delivery::HealthWatch for Announcer {
+    async fn changed(&self, d: &Dispatcher, changes: &HealthChanges, batch: &[Outcome]) {
+        health(&self.0, d, changes, batch).await;
     }
 }
 
@@ -115,7 +126,7 @@ async fn subscription(ctx: &AppContext, id: &SubscriptionId) -> Option<crate::st
     match ctx.store.get_subscription(id).await {
         Ok(s) => Some(s),
         Err(e) => {
-            tracing::warn!(subscription = %id, error = %crate::error::causes(&e), "operational event dropped: subscription unreadable");
+            tracing::warn!(subscription = %id, error = %crate::telemetry::causes(&e), "operational event dropped: subscription unreadable");
             None
         }
     }
@@ -144,7 +155,7 @@ pub async fn fanout_finished(ctx: &AppContext, d: &Dispatcher, reminder: &Remind
         Ok(Some(t)) => t,
         Ok(None) => return,
         Err(e) => {
-            tracing::warn!(error = %crate::error::causes(&e), "fanout.finished dropped: the fan-out could not be counted");
+            tracing::warn!(error = %crate::telemetry::causes(&e), "fanout.finished dropped: the fan-out could not be counted");
             return;
         }
     };

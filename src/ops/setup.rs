@@ -56,7 +56,7 @@ pub async fn install(
                 max_concurrency: config.default_max_concurrency,
                 rate_per_second: None,
                 batch_size: 1,
-                late_budget_ms: crate::schedule::forecast::DEFAULT_LATE_BUDGET_MS,
+                late_budget_ms: crate::delivery::forecast::DEFAULT_LATE_BUDGET_MS,
                 send_early_ms: 0,
             };
             let (s, made) = store.make_operational(&n).await?;

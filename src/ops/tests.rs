@@ -63,7 +63,7 @@ async fn service(
     config.operational_webhook_url = Some(url.into());
     config.operational_webhook_secret = Some(SECRET.into());
     let store = crate::store::open(&config.database).await.unwrap();
-    let secrets = config.secret_keys().unwrap();
+    let secrets = crate::secrets::SecretKeys::configured(&config).unwrap();
     let clock = Clock::system();
     let operational = setup::install(&config, &store, &secrets, clock.now())
         .await
@@ -80,8 +80,13 @@ async fn service(
         operational,
     });
     let shutdown = CancellationToken::new();
-    let (d, _done) =
-        Dispatcher::start(ctx.clone(), shutdown.clone(), CancellationToken::new()).unwrap();
+    let (d, _done) = Dispatcher::start(
+        ctx.clone(),
+        shutdown.clone(),
+        CancellationToken::new(),
+        Arc::new(super::Announcer(ctx.clone())),
+    )
+    .unwrap();
     (ctx, d, shutdown, dir)
 }
 

@@ -1,4 +1,4 @@
-//! What the capacity plans (`forecast`) say about the fan-outs ahead, and
+//! What the capacity plans (`delivery::forecast`) say about the fan-outs ahead, and
 //! the one thing the scheduler does about it.
 //!
 //! [`late_fanouts`] lists the fan-outs due soon that are predicted to miss
@@ -16,7 +16,8 @@
 //! itself still fires at its instant for everyone else, and for those who
 //! register meanwhile, whom its own steps add for that subscription too.
 
-use super::{forecast, plan};
+use super::plan;
+use crate::delivery::forecast;
 use crate::delivery::Dispatcher;
 use crate::store::{EarlyStart, FanoutInputs, PlanScope, ReminderId, SubscriptionId};
 use crate::AppContext;

@@ -7,11 +7,10 @@
 //! not wait for the store. A reminder whose fan-out was cut short by a crash
 //! is claimed again once its lease lapses and resumes from its stored cursor.
 //! Beside it, once a tick, the fan-outs allowed to start early whose plan
-//! says so are started (`ahead`, from the capacity plans of `forecast`).
+//! says so are started (`ahead`, from the capacity plans of `delivery::forecast`).
 
 pub mod ahead;
 mod fanouts;
-pub mod forecast;
 pub mod plan;
 
 use crate::delivery::Dispatcher;
@@ -56,7 +55,7 @@ pub async fn run(
             early_next = ahead::start_due(&ctx, &dispatcher, &mut early_started)
                 .await
                 .unwrap_or_else(|e| {
-                    tracing::error!(error = %crate::error::causes(&e), "starting fan-outs early failed; retrying");
+                    tracing::error!(error = %crate::telemetry::causes(&e), "starting fan-outs early failed; retrying");
                     None
                 });
         }
@@ -65,7 +64,7 @@ pub async fn run(
             Ok(n) => n,
             Err(e) => {
                 // What is in hand stays: its next steps are tried again.
-                tracing::error!(error = %crate::error::causes(&e), "scheduler pass failed; retrying");
+                tracing::error!(error = %crate::telemetry::causes(&e), "scheduler pass failed; retrying");
                 0
             }
         };
@@ -126,7 +125,7 @@ async fn warm_lanes(
             subs.len()
         }
         Err(e) => {
-            tracing::warn!(error = %crate::error::causes(&e), "finding the lanes of an upcoming reminder failed");
+            tracing::warn!(error = %crate::telemetry::causes(&e), "finding the lanes of an upcoming reminder failed");
             0
         }
     }

@@ -3,8 +3,7 @@
 //! an attempt and how it is recorded, and a fan-out step's progress.
 
 use super::model::{
-    Attempt, DeliveryId, DeliveryStatus, ParticipantId, ReminderId, ReminderStatus, SubscriptionId,
-    WebinarId,
+    Attempt, DeliveryId, ParticipantId, ReminderId, ReminderStatus, SubscriptionId, WebinarId,
 };
 use crate::domain::payload::{ParticipantFacts, WebinarFacts};
 use chrono::{DateTime, Utc};
@@ -103,38 +102,7 @@ impl Withdrawn {
     }
 }
 
-/// How an attempt ended, as the delivery policy decided.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Verdict {
-    /// The receiver acknowledged it.
-    Delivered,
-    /// Try again at this instant.
-    Retry(DateTime<Utc>),
-    /// No point retrying: the reminder is stale.
-    Expired,
-    /// The receiver answered 410: the subscription is disabled.
-    Gone,
-}
-
-impl Verdict {
-    /// The status the delivery's row takes.
-    pub fn status(&self) -> DeliveryStatus {
-        match self {
-            Verdict::Delivered => DeliveryStatus::Delivered,
-            Verdict::Retry(_) => DeliveryStatus::Pending,
-            Verdict::Expired => DeliveryStatus::Expired,
-            Verdict::Gone => DeliveryStatus::Failed,
-        }
-    }
-
-    /// When the row is next looked at: the retry's instant, else `now`.
-    pub fn next_attempt(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        match self {
-            Verdict::Retry(t) => *t,
-            _ => now,
-        }
-    }
-}
+pub use crate::domain::Verdict;
 
 /// One attempt's result, to be recorded.
 #[derive(Clone, Debug)]

@@ -96,34 +96,6 @@ pub(crate) const SUBSCRIPTIONS_DUE: &str = "SELECT DISTINCT s.id FROM reminders 
       AND (s.mango_id IS NULL OR s.mango_id IN
            (SELECT mango_id FROM webinar_mangoes wm WHERE wm.webinar_id = r.webinar_id))";
 
-/// The database URL without its password (in the user part, or given as
-/// `?password=`), for logs and messages.
-pub fn redact_url(url: &str) -> String {
-    let Ok(mut u) = url::Url::parse(url) else {
-        // Not a URL: a SQLite path, which holds no password.
-        return url.to_owned();
-    };
-    if u.password().is_some() {
-        let _ = u.set_password(Some("***"));
-    }
-    let secret = |k: &str| k.to_ascii_lowercase().contains("password");
-    if u.query_pairs().any(|(k, _)| secret(&k)) {
-        let pairs: Vec<(String, String)> = u
-            .query_pairs()
-            .map(|(k, v)| {
-                let v = if secret(&k) {
-                    "***".into()
-                } else {
-                    v.into_owned()
-                };
-                (k.into_owned(), v)
-            })
-            .collect();
-        u.query_pairs_mut().clear().extend_pairs(pairs);
-    }
-    u.to_string()
-}
-
 /// Whether `url` names a PostgreSQL database rather than a SQLite file.
 pub fn is_postgres(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
@@ -154,20 +126,4 @@ pub async fn open_clocked(
         return Ok(Arc::new(postgres::PgStore::open(url, ca, clock).await?));
     }
     Ok(Arc::new(sqlite::SqliteStore::open(url, clock).await?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact_url;
-
-    #[test]
-    fn passwords_leave_database_urls() {
-        let r = redact_url("postgres://u:pw1@h/db?sslmode=require&password=pw2&sslpassword=pw3");
-        assert!(
-            !r.contains("pw1") && !r.contains("pw2") && !r.contains("pw3"),
-            "{r}"
-        );
-        assert!(r.contains("sslmode=require"), "{r}");
-        assert_eq!(redact_url("tminus.db"), "tminus.db");
-    }
 }

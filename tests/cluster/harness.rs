@@ -397,7 +397,7 @@ pub fn tests_use_local_cluster(url: &str) -> Result<String, String> {
     } else {
         Err(format!(
             "the tests' PostgreSQL ({}) is not the local cluster (loopback, port {port})",
-            tminus::store::redact_url(url)
+            tminus::config::redact_url(url)
         ))
     }
 }

@@ -5,12 +5,12 @@
 
 use super::session::Signer;
 use crate::api::answer::Created;
+use crate::api::error::ApiResult;
 use crate::api::extract::{Admin, ApiPath};
 use crate::api::lookup;
 use crate::api::openapi::{errors, Routes};
 use crate::api::AppState;
 use crate::domain::payload::iso_millis;
-use crate::error::ApiResult;
 use aide::axum::routing::post;
 use aide::axum::ApiRouter;
 use aide::transform::TransformOperation as Op;

@@ -17,11 +17,12 @@
 use super::pages::{stale, RetryForm};
 use super::render;
 use super::session::{login_nonce, Scope};
-use super::viewer::{cookies, set_cookie, signer, to_login, Base, Viewer, LOGIN_COOKIE};
+use super::site::{Base, Viewer};
+use super::viewer::{cookies, set_cookie, signer, to_login, LOGIN_COOKIE};
 use crate::api::client::ClientAddr;
+use crate::api::error::ApiError;
 use crate::api::extract::{failed, key_hash, not_blocked};
 use crate::api::AppState;
-use crate::error::ApiError;
 use crate::store::{SessionRecord, StoreError};
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};

@@ -15,6 +15,7 @@ mod outlook;
 mod pages;
 mod render;
 mod session;
+mod site;
 mod viewer;
 
 pub(super) use link::routes as link_routes;

@@ -2,8 +2,8 @@
 //! (`schedule::forecast::Outlook`): three cells of the "Next fan-outs due"
 //! row, the warning mark among them.
 
+use crate::delivery::forecast::Outlook;
 use crate::domain::payload::iso_millis;
-use crate::schedule::forecast::Outlook;
 use maud::{html, Markup};
 
 /// A next fan-out's plan: the slowest fan-out's predicted duration and last

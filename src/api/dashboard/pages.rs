@@ -5,13 +5,13 @@
 //! found, before reading or replaying anything of it.
 
 use super::render::{self, Overview, SubscriptionPage};
-use super::viewer::Viewer;
+use super::site::Viewer;
+use crate::api::error::ApiError;
 use crate::api::lookup;
 use crate::api::replay::{self, ReplayStatus};
 use crate::api::AppState;
+use crate::delivery::forecast::{self, Outlook};
 use crate::domain::ids::ReminderId;
-use crate::error::ApiError;
-use crate::schedule::forecast::{self, Outlook};
 use crate::store::{PageRequest, PlanScope, Subscription, SubscriptionPatch};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -188,7 +188,7 @@ pub async fn replay(
                 "status must be failed, expired or missed",
             )
         })?;
-        crate::api::integration::active(&sub)?;
+        crate::api::hook_checks::active(&sub)?;
         Ok::<_, ApiError>((window, status))
     })();
     let (window, status) = match checked {

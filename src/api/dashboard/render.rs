@@ -4,10 +4,10 @@
 //! says so). Pure: each function turns what the handlers gathered into a
 //! page.
 
-use super::viewer::{Base, Viewer};
+use super::site::{Base, Viewer};
+use crate::api::error::ApiError;
+use crate::delivery::forecast::Outlook;
 use crate::domain::payload::iso_millis;
-use crate::error::ApiError;
-use crate::schedule::forecast::Outlook;
 use crate::store::{
     Delivery, DueFanout, FanoutReminder, FanoutTally, Paged, Subscription, SubscriptionStatus,
     Trouble,
@@ -131,7 +131,7 @@ pub fn failure(e: ApiError) -> Response {
     let status = match &e {
         ApiError::Client { status, .. } => *status,
         ApiError::Internal(cause) => {
-            tracing::error!(error = %crate::error::causes(cause), "dashboard page failed");
+            tracing::error!(error = %crate::telemetry::causes(cause), "dashboard page failed");
             StatusCode::INTERNAL_SERVER_ERROR
         }
     };

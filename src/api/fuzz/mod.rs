@@ -14,8 +14,8 @@
 use super::bulk;
 use super::extract::parse_json;
 use super::{integration, participants, webinars};
+use crate::api::error::ApiError;
 use crate::domain::payload::iso_millis;
-use crate::error::ApiError;
 use axum::response::IntoResponse;
 use proptest::prelude::*;
 use serde_json::Value;

@@ -5,8 +5,8 @@
 //! handlers (`super::errors`).
 
 use crate::api::answer::{Accepted, Created, Readiness, Stored, Unready};
+use crate::api::error::{ApiError, ErrorBody};
 use crate::api::extract::{Admin, ApiJson, ApiPath, ApiQuery, Integrator};
-use crate::error::{ApiError, ErrorBody};
 use aide::generate::{in_context, GenContext};
 use aide::openapi::{Operation, ReferenceOr, Response, StatusCode};
 use aide::operation::{add_parameters, parameters_from_schema, ParamLocation};

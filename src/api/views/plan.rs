@@ -8,8 +8,8 @@
 //! of its fan-outs beside them.
 
 use super::{at, Instant};
+use crate::delivery::forecast;
 use crate::domain::ids::{ReminderId, SubscriptionId};
-use crate::schedule::forecast;
 use crate::store::FanoutInputs;
 use schemars::JsonSchema;
 use serde::Serialize;

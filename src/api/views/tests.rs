@@ -2,7 +2,7 @@
 //! except a single webinar, nulls written, extras absent unless set.
 
 use super::*;
-use crate::error::{ErrorBody, ErrorDetail, FieldError};
+use crate::api::error::{ErrorBody, ErrorDetail, FieldError};
 use chrono::TimeZone;
 use serde::Serialize;
 

@@ -243,24 +243,6 @@ fn allow_targets_parses_cidrs_and_addresses_and_refuses_host_bits() {
     assert!(parse_allow(&["intranet".into()]).is_err());
 }
 
-#[test]
-fn allow_targets_is_checked_at_start() {
-    let mut c = crate::config::Config::defaults();
-    c.allow_targets = vec!["10.0.0.0/8".into(), "nonsense".into()];
-    let (errors, _) = c.check();
-    assert!(errors.iter().any(|e| e.contains("nonsense")), "{errors:?}");
-    c.allow_targets = vec!["169.254.0.0/16".into()];
-    let (errors, warnings) = c.check();
-    assert!(
-        !errors.iter().any(|e| e.contains("allow-targets")),
-        "{errors:?}"
-    );
-    assert!(
-        warnings.iter().any(|w| w.contains("169.254.169.254")),
-        "{warnings:?}"
-    );
-}
-
 /// A lookup that answers from a script, one answer per call (the last one
 /// repeats), and counts the calls.
 fn scripted(answers: &[&[&str]]) -> (Lookup, Arc<Mutex<usize>>) {

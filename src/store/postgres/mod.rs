@@ -95,10 +95,12 @@ impl PgStore {
             .create_timeout(Some(std::time::Duration::from_secs(10)))
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()?;
-        let mut client = pool
-            .get()
-            .await
-            .with_context(|| format!("connecting to PostgreSQL at {}", super::redact_url(url)))?;
+        let mut client = pool.get().await.with_context(|| {
+            format!(
+                "connecting to PostgreSQL at {}",
+                crate::config::redact_url(url)
+            )
+        })?;
         migrate(&mut client).await?;
         let schema: String = client
             .query_one("SELECT current_schema()", &[])

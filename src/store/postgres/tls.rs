@@ -24,7 +24,7 @@ pub(super) fn connector(
     let mut roots = RootCertStore::empty();
     match ca {
         Some(path) => {
-            for cert in crate::config::pem_certificates(path)? {
+            for cert in crate::certs::pem_certificates(path)? {
                 roots
                     .add(cert)
                     .with_context(|| format!("a certificate in {}", path.display()))?;

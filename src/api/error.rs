@@ -4,6 +4,7 @@
 //! an opaque 500.
 
 use crate::store::StoreError;
+use crate::telemetry::causes;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -222,15 +223,6 @@ impl ApiError {
         }
         Some(first)
     }
-}
-
-/// An error and every cause under it on one line (`db error: ERROR:
-/// deadlock detected …`), for logs: a database error's own message is its
-/// cause, and `Debug` or plain `Display` would log only `db error`. Works
-/// for `anyhow::Error` and for [`StoreError`], which hands the alternate
-/// flag to the `anyhow::Error` it carries.
-pub fn causes(e: &impl std::fmt::Display) -> String {
-    format!("{e:#}")
 }
 
 impl From<StoreError> for ApiError {

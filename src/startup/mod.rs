@@ -1,6 +1,6 @@
-//! What a start does before it serves: find the admin token, and bring the
-//! stored signing secrets under the current key. Neither may put a secret
-//! in the log. (The operational subscription is set up by `ops::setup`,
+//! What a start does before it serves: check the configuration
+//! ([`check`]), find the admin token, and bring the stored signing secrets
+//! under the current key. None may put a secret in the log. (The operational subscription is set up by `ops::setup`,
 //! with the files written here.)
 
 use crate::config::Config;
@@ -8,6 +8,9 @@ use crate::secrets::SecretKeys;
 use crate::store::{DynStore, StoredSecrets};
 use anyhow::Context;
 use std::path::PathBuf;
+
+mod check;
+pub use check::check;
 
 /// The platform API's bearer token: `--admin-token`, or else the one kept in
 /// a file readable by its owner only (made on the first start), whose path
