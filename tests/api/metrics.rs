@@ -180,13 +180,9 @@ async fn a_fan_out_shows_in_the_counters_and_histograms() {
 
 /// The metrics docs/OPERATIONS.md's Metrics table lists.
 fn documented() -> BTreeSet<String> {
-    let page = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/docs/OPERATIONS.md"
-    ))
-    .unwrap();
-    page
-        .lines()
+    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/OPERATIONS.md"))
+        .unwrap();
+    page.lines()
         .filter_map(|l| l.strip_prefix("| `tminus_"))
         .filter_map(|l| l.split('`').next())
         .map(|n| format!("tminus_{n}"))

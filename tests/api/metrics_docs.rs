@@ -14,11 +14,8 @@ use std::collections::BTreeSet;
 
 /// The `yaml` code blocks of docs/OPERATIONS.md's "Metrics" section, in order.
 fn metrics_yaml() -> Vec<String> {
-    let page = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/docs/OPERATIONS.md"
-    ))
-    .unwrap();
+    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/OPERATIONS.md"))
+        .unwrap();
     let start = page.find("\n## Metrics\n").expect("a Metrics section");
     let section = &page[start + 1..];
     let section = &section[..section[1..].find("\n## ").map_or(section.len(), |e| e + 1)];
