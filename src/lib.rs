@@ -29,6 +29,27 @@
 //! (verify, drop repeats, acknowledge, hand on), and `admin`, the platform
 //! API from the command line.
 //!
+//! Around that path: `server` (the accept loop, deadlines, the connection
+//! cap), `config` (flags, their `TMINUS_*` twins and the settings file,
+//! redacted), `telemetry` (the log), `api::error` (the API's one error type),
+//! `clock` (injectable: tests jump hours ahead), `domain` (ids, offsets,
+//! time zones, hook URLs, events, the payload: parsed once at the edge),
+//! `follow` (acting on other instances' changes), `secrets` and `startup`
+//! (signing secrets sealed at rest, the admin token). `main.rs` is the
+//! command line only; `bench`, `demo` and `soak` are its tools.
+//!
+//! Outside `src/`: `migrations/` holds the SQLite and PostgreSQL schemas.
+//! `tests/api/` starts the real service on `127.0.0.1:0` with a real
+//! loopback receiver whose answers each test controls, and checks
+//! signatures with the public `standardwebhooks` crate; its `store/` is the
+//! conformance suite, run on both backends. `tests/cluster/` runs several
+//! `tminus serve` processes on one PostgreSQL (SIGKILL, database restart,
+//! migrations, NOTIFY, deadlocks), `tests/crash/` kills one on SQLite,
+//! `tests/process/` runs the binary as a process (the documentation's shell
+//! blocks included), `tests/seed/` holds the document's curl, Node and
+//! Python snippets, run unchanged, and `tests/common/` a fresh PostgreSQL
+//! schema per test.
+//!
 //! The modules stand in layers, each naming only those below it, with no
 //! import circle at any level of the tree (`scripts/acyclic`, run by CI):
 //!

@@ -11,7 +11,7 @@
 //! live, then lets it go when it ends.
 //!
 //! With `TMINUS_SCREENSHOTS=docs/screenshots` the browser also saves the
-//! README's screenshots there (overview, subscription, portal).
+//! screenshots docs/OPERATIONS.md shows (overview, subscription, portal).
 
 use crate::helpers::*;
 use crate::overview;

@@ -1,7 +1,7 @@
 //! Every way a receiver can fail, and what tminus does about each: one
 //! subscription per fault, each sent a test event, all at once against the
 //! fault-injecting receiver. Each case checks the attempt log tminus keeps
-//! and what it does next, and that the README's table says the same (its
+//! and what it does next, and that docs/RELIABILITY.md's table says the same (its
 //! rows are quoted here; a change to either is noticed).
 
 use crate::faults::{Fault, FaultReceiver};
@@ -10,8 +10,8 @@ use reqwest::Method;
 use serde_json::Value;
 use std::time::Duration;
 
-/// The README's rows, one per case, as they appear there.
-const README_ROWS: &[&str] = &[
+/// docs/RELIABILITY.md's rows, one per case, as they appear there.
+const DOC_ROWS: &[&str] = &[
     "| answers `2xx` with a 100 MB body | delivered; the first 512 bytes of the answer are kept | reads no further: the connection is closed |",
     "| resets the connection | failed attempt, no status, the error says the connection was reset | retried with back-off |",
     "| trickles its answer a byte a second | failed attempt: `timeout after` the HTTP timeout | retried with back-off |",
@@ -25,10 +25,10 @@ const README_ROWS: &[&str] = &[
 ];
 
 #[test]
-fn the_readme_describes_every_case() {
-    let readme = include_str!("../../README.md");
-    for row in README_ROWS {
-        assert!(readme.contains(row), "the README lacks: {row}");
+fn the_reliability_page_describes_every_case() {
+    let page = include_str!("../../docs/RELIABILITY.md");
+    for row in DOC_ROWS {
+        assert!(page.contains(row), "docs/RELIABILITY.md lacks: {row}");
     }
 }
 
@@ -59,7 +59,7 @@ async fn recovered(app: &TestApp, key: &str, sid: &str) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_receiver_fault_gets_the_answer_the_readme_gives() {
+async fn each_receiver_fault_gets_the_answer_the_docs_give() {
     let app = spawn_with(|c| c.http_timeout = Duration::from_secs(2)).await;
     let rx = FaultReceiver::start().await;
     let (_, key) = app.creator().await;

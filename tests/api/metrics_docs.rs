@@ -1,5 +1,5 @@
-//! The README's Prometheus examples against a real scrape: the scrape
-//! configuration and the alert rules are taken from the "Metrics" section's
+//! docs/OPERATIONS.md's Prometheus examples against a real scrape: the scrape
+//! configuration and the alert rules are taken from its "Metrics" section's
 //! YAML blocks, and every `tminus_*` series a rule's expression names must
 //! be one the service serves, with every label value it matches on (a
 //! histogram's `le` bucket included) one the service writes. When
@@ -12,12 +12,12 @@ use crate::helpers::*;
 use crate::receiver::TestReceiver;
 use std::collections::BTreeSet;
 
-/// The `yaml` code blocks of the README's "Metrics" section, in order.
-fn readme_yaml() -> Vec<String> {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let start = readme.find("\n## Metrics\n").expect("a Metrics section");
-    let section = &readme[start + 1..];
+/// The `yaml` code blocks of docs/OPERATIONS.md's "Metrics" section, in order.
+fn metrics_yaml() -> Vec<String> {
+    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/OPERATIONS.md"))
+        .unwrap();
+    let start = page.find("\n## Metrics\n").expect("a Metrics section");
+    let section = &page[start + 1..];
     let section = &section[..section[1..].find("\n## ").map_or(section.len(), |e| e + 1)];
     let mut blocks = Vec::new();
     let mut open: Option<String> = None;
@@ -115,8 +115,8 @@ fn samples(text: &str) -> Vec<(String, String)> {
 }
 
 #[tokio::test]
-async fn the_readme_s_alert_rules_name_only_served_series_and_buckets() {
-    let blocks = readme_yaml();
+async fn the_documented_alert_rules_name_only_served_series_and_buckets() {
+    let blocks = metrics_yaml();
     assert_eq!(blocks.len(), 2, "a scrape configuration and alert rules");
     let (scrape_config, rules) = (&blocks[0], &blocks[1]);
     assert!(scrape_config.contains("scrape_configs:"), "{scrape_config}");

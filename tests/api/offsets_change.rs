@@ -2,7 +2,7 @@
 //! reminders it was armed with and they fire under their old labels, and
 //! an old interval's event stays subscribable (`webinar.reminder.4s` after
 //! the offsets became `3s,1s`) while one of the creator's reminders is
-//! still pending at it, as the README's "When reminders fire" says.
+//! still pending at it, as docs/DELIVERY.md's "When reminders fire" says.
 
 use crate::delivery::webinar_with;
 use crate::helpers::*;

@@ -1,4 +1,4 @@
-//! The platform API's records as the README describes them: an API key is
+//! The platform API's records as docs/API.md describes them: an API key is
 //! shown once and kept only as its SHA-256; registering one participant
 //! answers 201 when new and 200 when the email is already registered.
 

@@ -1,23 +1,26 @@
-//! What the README states that the code decides, checked against it: the
-//! shapes of the `webhook-id`s a receiver gets (a delivery's, a test
-//! event's) against a real service, the CPU a delivery costs as the
-//! Metrics section cites it against the Performance table it comes from,
-//! and the retention the soak run keeps against the default.
+//! What the README and docs/ state that the code decides, checked against
+//! it: the shapes of the `webhook-id`s a receiver gets (a delivery's, a
+//! test event's; the README's headers table) against a real service, the
+//! CPU a delivery costs as docs/OPERATIONS.md's Metrics section cites it
+//! against docs/PERFORMANCE.md's table it comes from, and the retention the
+//! soak run keeps (docs/RELIABILITY.md) against the default.
 
 use crate::delivery::webinar_with;
 use crate::receiver::TestReceiver;
 use reqwest::Method;
 
-fn readme() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap()
+/// A file of the repository: `README.md`, `docs/OPERATIONS.md` ….
+fn doc(path: &str) -> String {
+    let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
 }
 
 /// The text from the line `heading` to the next heading of its level or
 /// above (not counting a code block's `#` comments).
-fn section(readme: &str, heading: &str) -> String {
+fn section(page: &str, heading: &str) -> String {
     let level = heading.split(' ').next().unwrap().len();
     let (mut out, mut inside, mut code) = (String::new(), false, false);
-    for line in readme.lines() {
+    for line in page.lines() {
         code ^= line.starts_with("```");
         let hashes = line.split(' ').next().unwrap_or("");
         let is_heading = !code && !hashes.is_empty() && hashes.bytes().all(|b| b == b'#');
@@ -57,7 +60,7 @@ fn is_hex(s: &str) -> bool {
 
 #[tokio::test]
 async fn the_webhook_ids_have_the_shapes_the_readme_states() {
-    let readme = readme();
+    let readme = doc("README.md");
     let row = readme
         .lines()
         .find(|l| l.starts_with("| `webhook-id` |"))
@@ -91,8 +94,7 @@ async fn the_webhook_ids_have_the_shapes_the_readme_states() {
 
 #[test]
 fn the_cpu_a_delivery_costs_is_cited_as_the_performance_table_gives_it() {
-    let readme = readme();
-    let metrics = section(&readme, "## Metrics");
+    let metrics = section(&doc("docs/OPERATIONS.md"), "## Metrics");
     let cited = metrics
         .split("µs of CPU a delivery costs in the release benchmark")
         .next()
@@ -101,7 +103,10 @@ fn the_cpu_a_delivery_costs_is_cited_as_the_performance_table_gives_it() {
         .expect("the Metrics section cites the CPU a delivery costs")
         .trim()
         .to_owned();
-    let performance = section(&readme, "## Performance");
+    let performance = section(
+        &doc("docs/PERFORMANCE.md"),
+        "## Today's figures and how to measure them",
+    );
     let header = performance
         .lines()
         .find(|l| l.starts_with("| run |") && l.contains("tminus CPU / delivery"))
@@ -120,8 +125,7 @@ fn the_cpu_a_delivery_costs_is_cited_as_the_performance_table_gives_it() {
 
 #[test]
 fn the_soak_section_states_the_retention_its_run_keeps() {
-    let readme = readme();
-    let soak = section(&readme, "### Over an hour");
+    let soak = section(&doc("docs/RELIABILITY.md"), "## Over an hour");
     assert!(!soak.contains("not pruned yet"), "{soak}");
     let default = tminus::config::Config::defaults().retain_deliveries;
     let shown = format!("`{}`", humantime::format_duration(default));

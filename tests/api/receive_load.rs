@@ -2,7 +2,7 @@
 //! under a real fan-out at tminus's default caps: no request is answered
 //! `503`, so every reminder is acknowledged at its first attempt and lands
 //! in the file once. `TMINUS_KIT_PARTICIPANTS` sets the size (5 000 here;
-//! the README gives the command for 100 000 in a release build).
+//! docs/RECEIVING.md gives the command for 100 000 in a release build).
 
 use crate::receive::{bind, kit_lines, receive_to};
 use std::collections::BTreeSet;

@@ -52,7 +52,7 @@ async fn reschedule_moves_pending_reminders() {
     assert_eq!(rem.iter().filter(|r| r["status"] == "sent").count(), 3);
 }
 
-/// The README's 409s for a cancelled webinar: a change is
+/// docs/API.md's 409s for a cancelled webinar: a change is
 /// `webinar_cancelled`, a registration `conflict`.
 #[tokio::test]
 async fn a_cancelled_webinar_refuses_changes_and_registrations() {

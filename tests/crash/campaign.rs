@@ -8,7 +8,7 @@
 //! exactly what the receiver acknowledged.
 //!
 //! CI runs a small campaign; `TMINUS_CRASH_TRIALS` and `TMINUS_CRASH_PEOPLE`
-//! make it bigger (the README's Reliability section gives the command), and
+//! make it bigger (docs/RELIABILITY.md gives the command), and
 //! `TMINUS_CRASH_SEED` repeats one.
 
 use crate::file;

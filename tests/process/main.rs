@@ -1,7 +1,7 @@
 //! `tminus` as a real process, for what only a process shows: every line
 //! `serve` logs at the most verbose level and in the default text format,
 //! what it leaves on disk, what the command line says and exits with, and
-//! the README's shell blocks run as written.
+//! the shell blocks of the README and docs/ run as written.
 
 #[path = "../cluster/harness.rs"]
 #[allow(dead_code)]

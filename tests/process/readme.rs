@@ -1,10 +1,10 @@
-//! The README's shell blocks run as they are written, against the real
-//! binary: the quickstart, to the verified reminders `tminus receive`
-//! writes (only the install step is left out, the built binary being put
-//! first on the `PATH`, and the ports made free ones); and the admin
-//! section's block, each line that sets a variable run in order against a
-//! `tminus serve`, every variable used set before it is, and every
-//! command it names one `tminus admin` has. They need `bash`, `curl` and
+//! The documentation's shell blocks run as they are written, against the
+//! real binary: the README's quickstart, to the verified reminders `tminus
+//! receive` writes (only the install step is left out, the built binary
+//! being put first on the `PATH`, and the ports made free ones); and the
+//! block of docs/OPERATIONS.md's admin section, each line that sets a
+//! variable run in order against a `tminus serve`, every variable used set
+//! before it is, and every command it names one `tminus admin` has. They need `bash`, `curl` and
 //! `jq` (`./scripts/test` installs them).
 
 use crate::harness::{free_port, logs_dir};
@@ -15,15 +15,14 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The shell block (```sh) that follows `heading` in the README, its
-/// continued lines (`\` at the end) joined.
-fn block(heading: &str) -> Vec<String> {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let from = readme
+/// The shell block (```sh) that follows `heading` in `file` (`README.md`,
+/// `docs/OPERATIONS.md`), its continued lines (`\` at the end) joined.
+fn block(file: &str, heading: &str) -> Vec<String> {
+    let page = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
+    let from = page
         .find(&format!("\n{heading}\n"))
-        .unwrap_or_else(|| panic!("no {heading}"));
-    let rest = &readme[from..];
+        .unwrap_or_else(|| panic!("no {heading} in {file}"));
+    let rest = &page[from..];
     let start = rest.find("\n```sh\n").expect("a sh block") + "\n```sh\n".len();
     let text = &rest[start..start + rest[start..].find("\n```").expect("closed")];
     let mut lines = Vec::new();
@@ -45,7 +44,7 @@ fn needs_tools() {
             .is_ok_and(|o| o.status.success());
         assert!(
             found,
-            "the README's blocks need {tool} (./scripts/test installs it)"
+            "the documentation's blocks need {tool} (./scripts/test installs it)"
         );
     }
 }
@@ -103,7 +102,7 @@ fn shell_log(dir: &Path) -> String {
 fn the_quickstart_ends_with_verified_reminders() {
     needs_tools();
     let dir = logs_dir();
-    let mut lines = block("## Quickstart");
+    let mut lines = block("README.md", "## Quickstart");
     assert!(
         lines[0].starts_with("cargo install --path ."),
         "{}",
@@ -205,7 +204,7 @@ fn curl(args: &[&str]) -> String {
 #[test]
 fn the_admin_block_sets_each_variable_before_it_is_used() {
     needs_tools();
-    let lines = block("## Admin CLI: `tminus admin`");
+    let lines = block("docs/OPERATIONS.md", "## Admin CLI: `tminus admin`");
     let export = lines[0]
         .strip_prefix("export ")
         .expect("it starts with the exports");
