@@ -4,14 +4,14 @@
 //! platform API, subscribes with the seed's own call, and prints each
 //! reminder as it arrives with its signature checked.
 
-use crate::clock::Clock;
-use crate::config::Config;
-use crate::domain::payload::iso_millis;
 use anyhow::{bail, Context};
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use serde_json::{json, Value};
 use std::time::Duration;
+use tminus::clock::Clock;
+use tminus::config::Config;
+use tminus::domain::payload::iso_millis;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -20,7 +20,7 @@ const OFFSETS: &str = "9s,6s,3s";
 
 /// Runs the demo; an error means some reminder did not arrive verified.
 pub async fn run() -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("tminus-demo-{}", crate::domain::ids::new_id()));
+    let dir = std::env::temp_dir().join(format!("tminus-demo-{}", tminus::domain::ids::new_id()));
     std::fs::create_dir_all(&dir)?;
     let result = demo(&dir).await;
     let _ = std::fs::remove_dir_all(&dir);
@@ -29,18 +29,18 @@ pub async fn run() -> anyhow::Result<()> {
 
 async fn demo(dir: &std::path::Path) -> anyhow::Result<()> {
     let (hook_url, mut rx) = receiver().await?;
-    let admin = format!("demo-{}", crate::domain::ids::new_id());
+    let admin = format!("demo-{}", tminus::domain::ids::new_id());
     let mut config = Config::defaults();
     config.database = dir.join("tminus.db").display().to_string();
     config.admin_token = Some(admin.clone());
-    config.reminder_offsets = crate::domain::offset::parse_list(OFFSETS)?;
+    config.reminder_offsets = tminus::domain::offset::parse_list(OFFSETS)?;
     config.allow_http = true;
     config.allow_private_targets = true;
     config.tick = Duration::from_millis(200);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let shutdown = CancellationToken::new();
-    let service = tokio::spawn(crate::run(
+    let service = tokio::spawn(tminus::run(
         config,
         listener,
         Clock::system(),
@@ -180,7 +180,7 @@ async fn follow(rx: &mut Received, secret: &str, expected: usize) -> anyhow::Res
                 .to_owned()
         };
         let ts: i64 = get("webhook-timestamp").parse().unwrap_or(0);
-        let ok = crate::signing::verify(
+        let ok = tminus::signing::verify(
             secret,
             &get("webhook-id"),
             ts,

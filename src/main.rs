@@ -33,24 +33,24 @@ enum Command {
     /// Show the whole thing working in under a minute, on a temporary database.
     Demo,
     /// Measure fan-out against the HTTP ceiling (needs wrk).
-    Bench(tminus::bench::BenchArgs),
+    Bench(tminus_cli::bench::BenchArgs),
     /// The long run: a fan-out every few seconds for an hour, to good and
     /// failing endpoints, sampling memory, open files and the store's size.
-    Soak(tminus::soak::SoakArgs),
+    Soak(tminus_cli::soak::SoakArgs),
     /// Measure the peak memory of one bulk registration.
-    BenchBulk(tminus::bench::bulk::BulkArgs),
+    BenchBulk(tminus_cli::bench::bulk::BulkArgs),
     /// Print the OpenAPI 3.1 document of both APIs and the webhook
     /// (`docs/openapi.json` is its committed copy).
     Openapi,
     /// Talk to a running tminus: creators, keys, webinars, a CSV of
     /// participants, subscriptions (failing first), deliveries and replays.
-    Admin(tminus::admin::AdminArgs),
+    Admin(tminus_cli::admin::AdminArgs),
     /// A reference webhook receiver: verifies, drops repeats, acknowledges
     /// at once, and appends each reminder to a file, a command or a URL.
-    Receive(tminus::receive::ReceiveArgs),
+    Receive(tminus_cli::receive::ReceiveArgs),
     /// The benchmark's receiver (started by `bench`).
     #[command(hide = true)]
-    BenchReceiver(tminus::bench::receiver::ReceiverArgs),
+    BenchReceiver(tminus_cli::bench::receiver::ReceiverArgs),
 }
 
 #[derive(Subcommand)]
@@ -123,17 +123,17 @@ async fn run() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Demo => tminus::demo::run().await,
-        Command::Bench(args) => tminus::bench::run(args).await,
-        Command::Soak(args) => tminus::soak::run(args).await,
-        Command::BenchBulk(args) => tminus::bench::bulk::run(args).await,
-        Command::BenchReceiver(args) => tminus::bench::receiver::run(args).await,
-        Command::Admin(args) => tminus::admin::run(args).await,
+        Command::Demo => tminus_cli::demo::run().await,
+        Command::Bench(args) => tminus_cli::bench::run(args).await,
+        Command::Soak(args) => tminus_cli::soak::run(args).await,
+        Command::BenchBulk(args) => tminus_cli::bench::bulk::run(args).await,
+        Command::BenchReceiver(args) => tminus_cli::bench::receiver::run(args).await,
+        Command::Admin(args) => tminus_cli::admin::run(args).await,
         Command::Receive(args) => {
             let listener = tminus::server::listen(&args.listen, tminus::server::BACKLOG).await?;
             let shutdown = CancellationToken::new();
             tokio::spawn(stop_on_signal(shutdown.clone()));
-            tminus::receive::run(args, listener, tminus::clock::Clock::system(), shutdown).await
+            tminus_cli::receive::run(args, listener, tminus::clock::Clock::system(), shutdown).await
         }
         Command::Openapi => {
             print!("{}", tminus::api::openapi::document_json());

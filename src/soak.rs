@@ -160,7 +160,7 @@ impl Api {
     /// failures are retried until the start, 10 s later, then expire.
     async fn round(&self, cid: &str, round: usize, people: usize) -> anyhow::Result<()> {
         let from = chrono::Utc::now() + chrono::Duration::seconds(15);
-        let iso = crate::domain::payload::iso_millis;
+        let iso = tminus::domain::payload::iso_millis;
         let w = self.post("/api/v1/platform/webinars", json!({"creatorId": cid, "title": format!("Soak {round}"),
             "link": "https://meet.example/soak", "fromTime": iso(from), "toTime": iso(from + chrono::Duration::hours(1))}), None).await?;
         let wid = w["id"].as_str().context("webinar id")?;

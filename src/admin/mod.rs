@@ -219,7 +219,7 @@ fn endpoint(
     file: Option<&std::path::Path>,
 ) -> anyhow::Result<(String, String)> {
     let from_file = match file {
-        Some(path) => crate::config::layers::ClientSettings::from_file(path)?,
+        Some(path) => tminus::config::layers::ClientSettings::from_file(path)?,
         None => Default::default(),
     };
     let url = url

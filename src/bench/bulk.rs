@@ -99,8 +99,8 @@ async fn webinar(http: &reqwest::Client, base: &str, admin: &str) -> anyhow::Res
     let webinar: Value = post(
         "/webinars",
         json!({"creatorId": cid, "title": "Bulk", "link": "https://meet.example.com/x",
-               "fromTime": crate::domain::payload::iso_millis(from),
-               "toTime": crate::domain::payload::iso_millis(from + chrono::Duration::hours(1))}),
+               "fromTime": tminus::domain::payload::iso_millis(from),
+               "toTime": tminus::domain::payload::iso_millis(from + chrono::Duration::hours(1))}),
     )
     .await?
     .json()
@@ -162,7 +162,7 @@ async fn measure(args: &BulkArgs, exe: &std::path::Path, db: &str) -> anyhow::Re
     Ok(json!({
         "participants": args.participants,
         "format": if args.ndjson { "ndjson" } else { "json" },
-        "database": if crate::store::is_postgres(db) { "postgres" } else { "sqlite" },
+        "database": if tminus::store::is_postgres(db) { "postgres" } else { "sqlite" },
         "body_mb": r1(size as f64 / 1_048_576.0),
         "status": status,
         "answer": answer,

@@ -171,7 +171,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut runs = Vec::new();
     for db in &databases {
         for &n in &args.instances {
-            if n > 1 && !crate::store::is_postgres(db) {
+            if n > 1 && !tminus::store::is_postgres(db) {
                 println!("\n== sqlite, {n} instances: skipped (instances share PostgreSQL, not a SQLite file)");
                 continue;
             }
@@ -190,7 +190,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 // file, the healthy-only run on a file of its own.
                 let db = match k {
                     0 => db.clone(),
-                    _ if crate::store::is_postgres(db) => db.clone(),
+                    _ if tminus::store::is_postgres(db) => db.clone(),
                     _ => format!("{db}.healthy-only"),
                 };
                 let store = stores::RunStore::prepare(&db).await?;
@@ -239,7 +239,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
     let mut result = summary(&runs, ceiling);
     // What the metrics cost per recorded outcome, in this build.
-    let metrics_ns = crate::metrics::cost::ns_per_outcome(50);
+    let metrics_ns = tminus::metrics::cost::ns_per_outcome(50);
     println!("metrics: {metrics_ns:.0} ns per recorded outcome");
     result["metrics_ns_per_outcome"] = json!(metrics_ns.round());
     if runs.len() > 1 {
@@ -317,7 +317,7 @@ fn wrk(script: &std::path::Path, url: &str, duration: &str) -> anyhow::Result<f6
 }
 
 fn tempfile_dir() -> anyhow::Result<PathBuf> {
-    let d = std::env::temp_dir().join(format!("tminus-bench-{}", crate::domain::ids::new_id()));
+    let d = std::env::temp_dir().join(format!("tminus-bench-{}", tminus::domain::ids::new_id()));
     std::fs::create_dir_all(&d)?;
     Ok(d)
 }

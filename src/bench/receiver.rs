@@ -59,7 +59,7 @@ pub struct ReceiverArgs {
 }
 
 /// Runs the receiver on 127.0.0.1:0 (a listen backlog of
-/// [`crate::server::BACKLOG`], not the standard 128) and prints its port
+/// [`tminus::server::BACKLOG`], not the standard 128) and prints its port
 /// on the first line; with a certificate, the HTTPS port on the second.
 pub async fn run(args: ReceiverArgs) -> anyhow::Result<()> {
     let arrivals = Arrivals::default();
@@ -67,7 +67,7 @@ pub async fn run(args: ReceiverArgs) -> anyhow::Result<()> {
         inner,
         conns: arrivals.conns.clone(),
     };
-    let listener = crate::server::listen("127.0.0.1:0", crate::server::BACKLOG).await?;
+    let listener = tminus::server::listen("127.0.0.1:0", tminus::server::BACKLOG).await?;
     println!("{}", listener.local_addr()?.port());
     let app = axum::Router::new()
         .route("/stats", axum::routing::get(stats))
@@ -77,7 +77,7 @@ pub async fn run(args: ReceiverArgs) -> anyhow::Result<()> {
         .with_state(arrivals.clone());
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         let acceptor = super::tls::acceptor(cert, key)?;
-        let secure = crate::server::listen("127.0.0.1:0", crate::server::BACKLOG).await?;
+        let secure = tminus::server::listen("127.0.0.1:0", tminus::server::BACKLOG).await?;
         println!("{}", secure.local_addr()?.port());
         tokio::spawn(super::tls::serve(counting(secure), acceptor, app.clone()));
     }

@@ -176,5 +176,5 @@ pub async fn fire(api: &Api, p: &Platform) -> anyhow::Result<DateTime<Utc>> {
 }
 
 fn iso(t: DateTime<Utc>) -> String {
-    crate::domain::payload::iso_millis(t)
+    tminus::domain::payload::iso_millis(t)
 }

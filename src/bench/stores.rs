@@ -25,13 +25,13 @@ impl RunStore {
     /// For PostgreSQL, a fresh schema on the server `url` names, so runs
     /// never see each other's rows; a SQLite path is used as it is.
     pub async fn prepare(url: &str) -> anyhow::Result<Self> {
-        if !crate::store::is_postgres(url) {
+        if !tminus::store::is_postgres(url) {
             return Ok(RunStore {
                 url: url.to_owned(),
                 schema: None,
             });
         }
-        let schema = format!("tminus_bench_{}", crate::domain::ids::new_id());
+        let schema = format!("tminus_bench_{}", tminus::domain::ids::new_id());
         pg(url)
             .await?
             .batch_execute(&format!("CREATE SCHEMA {schema}"))

@@ -90,7 +90,7 @@ mod tests {
     ) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
         let mut roots = rustls::RootCertStore::empty();
         for cert in ca
-            .map(|p| crate::certs::pem_certificates(p).unwrap())
+            .map(|p| tminus::certs::pem_certificates(p).unwrap())
             .unwrap_or_default()
         {
             roots.add(cert).unwrap();

@@ -1,7 +1,7 @@
 //! Is this request a genuine, fresh webhook from tminus? A pure decision
 //! over the three Standard Webhooks headers, the body, the secrets and the
 //! receiver's "now": no I/O, so each refusal is a unit test. The signature
-//! itself is checked by the service's own code (`crate::signing`).
+//! itself is checked by the service's own code (`tminus::signing`).
 
 use axum::http::{HeaderMap, StatusCode};
 
@@ -62,7 +62,7 @@ pub fn check(
     if (now - timestamp).abs() > TOLERANCE_SECS {
         return Err(Refusal::Stale);
     }
-    let signed = |secret: &String| crate::signing::verify(secret, id, timestamp, body, signature);
+    let signed = |secret: &String| tminus::signing::verify(secret, id, timestamp, body, signature);
     if !secrets.iter().any(signed) {
         return Err(Refusal::BadSignature);
     }
@@ -72,7 +72,7 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signing::Signer;
+    use tminus::signing::Signer;
 
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     const NOW: i64 = 1_800_000_000;
@@ -89,7 +89,7 @@ mod tests {
     #[test]
     fn a_signed_fresh_request_passes_with_any_of_the_secrets() {
         let h = signed("msg_1", NOW - 10, b"{}", SECRET);
-        let secrets = vec![crate::signing::new_secret(), SECRET.to_owned()];
+        let secrets = vec![tminus::signing::new_secret(), SECRET.to_owned()];
         assert_eq!(
             check(&h, b"{}", &secrets, NOW),
             Ok(Genuine { id: "msg_1".into() })
@@ -116,7 +116,7 @@ mod tests {
     #[test]
     fn another_secret_or_another_body_is_401() {
         let h = signed("msg_1", NOW, b"{}", SECRET);
-        let other = [crate::signing::new_secret()];
+        let other = [tminus::signing::new_secret()];
         assert_eq!(check(&h, b"{}", &other, NOW), Err(Refusal::BadSignature));
         let ours = [SECRET.to_owned()];
         let refused = check(&h, b"{ }", &ours, NOW).unwrap_err();

@@ -15,7 +15,6 @@ mod seen;
 pub use check::TOLERANCE_SECS;
 pub use output::Output;
 
-use crate::clock::Clock;
 use anyhow::Context;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -23,6 +22,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
+use tminus::clock::Clock;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -102,7 +102,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     for s in &args.secrets {
-        crate::signing::Signer::new(s).with_context(|| "a --secret is not whsec_ + base64")?;
+        tminus::signing::Signer::new(s).with_context(|| "a --secret is not whsec_ + base64")?;
     }
     let (queue, rx) = mpsc::channel(args.queue.max(1));
     let abort = CancellationToken::new();

@@ -6,11 +6,11 @@
 //!
 //! The walk is one table, [`WALK`]. So that a new route cannot be missed,
 //! [`the_walk_covers_every_integration_route`] reads the routes from the
-//! source of `src/api/integration.rs` (its `routes()`, the one place they
+//! source of `service/src/api/integration.rs` (its `routes()`, the one place they
 //! are declared) and compares them with the table both ways; it also fails
 //! if that function stops being a plain list of `.route(…)` calls (a
 //! `.merge` or `.nest` would bring routes the scan cannot see), or if
-//! `src/api/mod.rs` mounts anything else under the integration prefix.
+//! `service/src/api/mod.rs` mounts anything else under the integration prefix.
 //! axum cannot list a router's routes, so the source is the honest place to
 //! look. The walk also checks at run time that every method the table does
 //! not list for a path is answered 405, so the router agrees with the scan.
@@ -155,8 +155,8 @@ const WALK: &[Probe] = &[
     ),
 ];
 
-const INTEGRATION_SRC: &str = include_str!("../../src/api/integration.rs");
-const API_SRC: &str = include_str!("../../src/api/mod.rs");
+const INTEGRATION_SRC: &str = include_str!("../../service/src/api/integration.rs");
+const API_SRC: &str = include_str!("../../service/src/api/mod.rs");
 
 /// The (method, route) pairs declared in `routes()` of integration.rs.
 fn declared_routes() -> BTreeSet<(String, String)> {

@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tminus::clock::Clock;
-use tminus::receive::{OutputArgs, ReceiveArgs};
+use tminus_cli::receive::{OutputArgs, ReceiveArgs};
 use tokio_util::sync::CancellationToken;
 
 /// A `tminus receive` running in this process.
@@ -54,7 +54,7 @@ pub fn receive_to(
         queue,
     };
     let stop = CancellationToken::new();
-    let done = tokio::spawn(tminus::receive::run(
+    let done = tokio::spawn(tminus_cli::receive::run(
         args,
         listener,
         Clock::system(),

@@ -7,7 +7,7 @@
 use crate::receive::{bind, kit_lines, receive_to};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
-use tminus::receive::OutputArgs;
+use tminus_cli::receive::OutputArgs;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_default_receiver_takes_a_whole_fan_out_at_default_caps_without_a_503() {
@@ -27,7 +27,7 @@ async fn a_default_receiver_takes_a_whole_fan_out_at_default_caps_without_a_503(
         exec: None,
         forward: None,
     };
-    let queue = tminus::receive::DEFAULT_QUEUE;
+    let queue = tminus_cli::receive::DEFAULT_QUEUE;
     let kit = receive_to(
         listener,
         sub["secret"].as_str().unwrap(),

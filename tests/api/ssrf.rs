@@ -7,7 +7,7 @@
 //! the real `Sender`, so "resolves to a private address" and an answer that
 //! changes between lookups (DNS rebinding) need no DNS server. The guard's
 //! pure decisions, one test per address form, are in
-//! `src/delivery/guard/tests.rs`.
+//! `service/src/delivery/guard/tests.rs`.
 
 use crate::helpers::*;
 use crate::receiver::TestReceiver;

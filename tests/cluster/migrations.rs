@@ -23,9 +23,12 @@ async fn instances_starting_together_migrate_once() {
         let log = std::fs::read_to_string(logs.path().join(format!("instance-{n}.log")));
         assert_eq!(r.status(), 200, "instance {n}: {log:?}");
     }
-    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"))
-        .unwrap()
-        .count() as i64;
+    let files = std::fs::read_dir(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/service/migrations/postgres"
+    ))
+    .unwrap()
+    .count() as i64;
     let sql = db.client().await;
     let r = sql
         .query_one(

@@ -8,12 +8,12 @@
 mod answer;
 mod auth_limit;
 mod bulk;
-pub mod client;
-pub mod dashboard;
+mod client;
+mod dashboard;
 mod deadline;
 mod docs;
-pub mod error;
-pub mod extract;
+mod error;
+mod extract;
 #[cfg(test)]
 mod fuzz;
 mod hook_checks;
@@ -29,7 +29,7 @@ mod paging;
 mod participants;
 mod plain;
 mod platform;
-pub mod replay;
+mod replay;
 mod trace;
 mod validate;
 mod views;

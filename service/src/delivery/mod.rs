@@ -6,12 +6,12 @@
 //! left by restarts, retries and other instances.
 
 mod failure;
-pub mod forecast;
+pub(crate) mod forecast;
 pub mod guard;
 mod lane;
 #[cfg(test)]
 mod lane_tests;
-pub mod limit;
+pub(crate) mod limit;
 mod pool;
 mod recorder;
 pub use recorder::HealthWatch;

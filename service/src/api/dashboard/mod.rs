@@ -19,7 +19,6 @@ mod site;
 mod viewer;
 
 pub(super) use link::routes as link_routes;
-pub use session::{Scope, Signer};
 
 use super::AppState;
 use axum::http::header;

@@ -171,8 +171,10 @@ pub fn weight_ppm(n: u64) -> i64 {
 
 /// An answer time folded with the mean of `n` new ones (microseconds):
 /// the first mean seen stands alone. The store applies the same sum in
-/// one statement, so instances folding at once do not lose each other's.
-pub fn fold(old: Option<i64>, mean_us: i64, n: u64) -> i64 {
+/// one statement, so instances folding at once do not lose each other's;
+/// this is its reference, for the tests.
+#[cfg(test)]
+fn fold(old: Option<i64>, mean_us: i64, n: u64) -> i64 {
     match old {
         None => mean_us,
         Some(o) => o + weight_ppm(n) * (mean_us - o) / 1_000_000,

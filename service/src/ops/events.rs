@@ -10,14 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-/// The event types, as `type` names them.
-pub const TYPES: &[&str] = &[
-    SUBSCRIPTION_DISABLED,
-    SUBSCRIPTION_FAILING,
-    SUBSCRIPTION_RECOVERED,
-    FANOUT_PREDICTED_LATE,
-    FANOUT_FINISHED,
-];
+// The event types, as `type` names them.
 pub const SUBSCRIPTION_DISABLED: &str = "subscription.disabled";
 pub const SUBSCRIPTION_FAILING: &str = "subscription.failing";
 pub const SUBSCRIPTION_RECOVERED: &str = "subscription.recovered";

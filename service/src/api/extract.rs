@@ -5,9 +5,7 @@
 //! counted per client address (`auth_limit`).
 
 use super::client::ClientAddr;
-pub use super::deadline::{
-    body_error, is_timeout, over_limit, too_large, BodyTimedOut, DeadlineBody, ReadDeadline,
-};
+pub use super::deadline::{body_error, is_timeout, over_limit, too_large, ReadDeadline};
 pub use super::json_body::{json_error, parse_json, typed};
 use super::AppState;
 use crate::api::error::ApiError;

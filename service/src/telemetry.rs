@@ -23,18 +23,21 @@ pub fn causes(e: &impl std::fmt::Display) -> String {
     format!("{e:#}")
 }
 
-/// The crate whose events may be written below INFO: tminus's own.
-const OURS: &str = "tminus";
+/// The crates whose events may be written below INFO: tminus's own, the
+/// service and the command line's tools.
+const OURS: [&str; 2] = ["tminus", "tminus_cli"];
 
 /// Whether an event or span may be written at all: anything at INFO and
 /// above, and below that only tminus's own.
 pub fn allowed(meta: &Metadata<'_>) -> bool {
     let target = meta.target();
     *meta.level() <= Level::INFO
-        || target == OURS
-        || target
-            .strip_prefix(OURS)
-            .is_some_and(|t| t.starts_with("::"))
+        || OURS.iter().any(|ours| {
+            target == *ours
+                || target
+                    .strip_prefix(ours)
+                    .is_some_and(|t| t.starts_with("::"))
+        })
 }
 
 /// Installs the process's subscriber: `filter` (directives as `TMINUS_LOG`
