@@ -150,20 +150,12 @@ pub async fn run(
         tracing::warn!(error = %format!("{e:#}"), "first heartbeat failed");
     }
 
-    // The shutdown deadline: once it passes, connections and attempts still
-    // in flight are dropped.
     let abort = CancellationToken::new();
-    let deadline = tokio::spawn({
-        let (shutdown, abort, after) =
-            (shutdown.clone(), abort.clone(), ctx.config.shutdown_timeout);
-        async move {
-            shutdown.cancelled().await;
-            tracing::info!(deadline = ?after, "stopping: finishing requests and deliveries in flight");
-            tokio::time::sleep(after).await;
-            tracing::warn!("shutdown deadline passed: dropping what is still in flight");
-            abort.cancel();
-        }
-    });
+    let deadline = tokio::spawn(shutdown_deadline(
+        shutdown.clone(),
+        abort.clone(),
+        ctx.config.shutdown_timeout,
+    ));
     let (dispatcher, delivery_done) = delivery::Dispatcher::start(
         ctx.clone(),
         shutdown.clone(),
@@ -214,6 +206,20 @@ pub async fn run(
     tokio::task::yield_now().await;
     tracing::info!("tminus stopped");
     Ok(())
+}
+
+/// The shutdown deadline: once `after` has passed since `shutdown`,
+/// connections and attempts still in flight are dropped (`abort`).
+async fn shutdown_deadline(
+    shutdown: CancellationToken,
+    abort: CancellationToken,
+    after: std::time::Duration,
+) {
+    shutdown.cancelled().await;
+    tracing::info!(deadline = ?after, "stopping: finishing requests and deliveries in flight");
+    tokio::time::sleep(after).await;
+    tracing::warn!("shutdown deadline passed: dropping what is still in flight");
+    abort.cancel();
 }
 
 /// Checks the configuration, raises the open-file limit, opens the store

@@ -87,10 +87,39 @@ async fn row(
 /// A one-off delivery (a test event, an operational event): pending at
 /// once, with a fixed payload. Binds `id, subscription, label, payload,
 /// now, expires_at`.
-pub(super) const INSERT_ONE_OFF: &str =
+const INSERT_ONE_OFF: &str =
     "INSERT INTO deliveries (id, subscription_id, label, payload, status, due_at,
                              next_attempt_at, expires_at, created_at, updated_at)
      VALUES ($1, $2, $3, $4, 'pending', $5, $5, $6, $5, $5)";
+
+/// Inserts one-off delivery `o`, due `now`, and tells other instances its
+/// subscription has work; with `once`, an id already there inserts
+/// nothing (and tells no one). Says whether it inserted.
+pub(super) async fn insert_one_off(
+    tx: &dyn crate::store::sql::Tx,
+    o: &OneOff,
+    now: DateTime<Utc>,
+    once: bool,
+) -> StoreResult<bool> {
+    let sql = if once {
+        format!("{INSERT_ONE_OFF} ON CONFLICT (id) DO NOTHING")
+    } else {
+        INSERT_ONE_OFF.to_owned()
+    };
+    let p = params![
+        &o.id,
+        &o.subscription_id,
+        &o.label,
+        &o.payload,
+        now,
+        o.expires_at
+    ];
+    let inserted = tx.execute(&sql, p).await? == 1;
+    if inserted {
+        tx.announce_work(o.subscription_id.as_str()).await?;
+    }
+    Ok(inserted)
+}
 
 #[async_trait]
 impl<B: Backend> History for B {
@@ -202,17 +231,7 @@ impl<B: Backend> History for B {
 
     async fn create_one_off(&self, o: &OneOff, now: DateTime<Utc>) -> StoreResult<Delivery> {
         transact(self, |tx| async move {
-            let sql = INSERT_ONE_OFF;
-            let p = params![
-                &o.id,
-                &o.subscription_id,
-                &o.label,
-                &o.payload,
-                now,
-                o.expires_at
-            ];
-            tx.execute(sql, p).await?;
-            tx.announce_work(o.subscription_id.as_str()).await?;
+            insert_one_off(&*tx, o, now, false).await?;
             let d = row(&*tx, &o.subscription_id, &o.id).await?;
             tx.commit().await?;
             d.ok_or(StoreError::NotFound)

@@ -101,22 +101,7 @@ impl<B: Backend> Operational for B {
     async fn queue_operational(&self, o: &OneOff, now: DateTime<Utc>) -> StoreResult<bool> {
         transact(self, |tx| async move {
             // Once per event id: a repeat of the same event inserts nothing.
-            let sql = format!(
-                "{} ON CONFLICT (id) DO NOTHING",
-                super::history::INSERT_ONE_OFF
-            );
-            let p = params![
-                &o.id,
-                &o.subscription_id,
-                &o.label,
-                &o.payload,
-                now,
-                o.expires_at
-            ];
-            let queued = tx.execute(&sql, p).await? == 1;
-            if queued {
-                tx.announce_work(o.subscription_id.as_str()).await?;
-            }
+            let queued = super::history::insert_one_off(&*tx, o, now, true).await?;
             tx.commit().await?;
             Ok(queued)
         })
