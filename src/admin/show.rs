@@ -5,7 +5,9 @@
 use super::import::Imported;
 use super::table::{cell, render};
 use super::Shown;
+use serde::Deserialize;
 use serde_json::Value;
+use tminus::domain::status::SubscriptionStatus;
 
 /// Rows of `items`, one cell per key.
 fn rows(items: &[Value], keys: &[&str]) -> Vec<Vec<String>> {
@@ -107,7 +109,8 @@ pub fn reminders(items: Vec<Value>) -> Shown {
 /// group in the API's order (by id: by creation).
 pub fn failing_first(mut items: Vec<Value>) -> Vec<Value> {
     let rank = |s: &Value| {
-        if s["status"] == "disabled" {
+        if SubscriptionStatus::deserialize(&s["status"]).ok() == Some(SubscriptionStatus::Disabled)
+        {
             (0, String::new())
         } else if let Some(since) = s["failingSince"].as_str() {
             (1, since.to_owned())

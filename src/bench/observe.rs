@@ -7,8 +7,10 @@
 
 use super::fleet::hook_index;
 use super::setup::Api;
+use serde::Deserialize;
 use serde_json::Value;
 use std::time::Duration;
+use tminus::domain::status::DeliveryStatus;
 
 /// A value of a service's `/metrics`, summed over the services; `None` if
 /// unread.
@@ -128,7 +130,8 @@ pub fn failed_in(deliveries: &[Value]) -> u64 {
         .iter()
         .map(|d| {
             let attempts = d["attempts"].as_u64().unwrap_or(0);
-            let delivered = d["status"] == "delivered";
+            let status = DeliveryStatus::deserialize(&d["status"]).ok();
+            let delivered = status == Some(DeliveryStatus::Delivered);
             attempts.saturating_sub(u64::from(delivered))
         })
         .sum()

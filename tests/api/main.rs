@@ -71,3 +71,4 @@ mod story;
 mod strict_bodies;
 mod times;
 mod timing;
+mod typed_paths;

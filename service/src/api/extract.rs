@@ -105,8 +105,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
-/// Path parameters: a segment that cannot be read (not UTF-8, or not the
-/// type asked for) is a 400 `invalid_path` naming it.
+/// Path parameters, read as the route's typed path (`super::load`): a
+/// malformed id is a 404 `not_found` (it cannot exist); a segment that
+/// cannot be read otherwise (not UTF-8, or not the type asked for) is a 400
+/// `invalid_path` naming it.
 pub struct ApiPath<T>(pub T);
 
 impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
@@ -116,6 +118,13 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
         match Path::<T>::from_request_parts(parts, state).await {
             Ok(Path(t)) => Ok(ApiPath(t)),
             Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                // A malformed id names nothing that could exist: a 404, as
+                // an unknown one is.
+                if let ErrorKind::Message(m) = e.kind() {
+                    if let Some(what) = crate::domain::ids::NotAnId::recognize(m) {
+                        return Err(ApiError::not_found(what));
+                    }
+                }
                 let key = match e.kind() {
                     ErrorKind::ParseErrorAtKey { key, .. }
                     | ErrorKind::InvalidUtf8InPathParam { key }

@@ -9,11 +9,11 @@ use super::answer::{Accepted, Page, Stored};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Integrator};
 use super::hook_checks::{self, caps, timing, Checked, Patch};
 pub(super) use super::hook_checks::{check_subscribe, Subscribe};
-use super::lookup;
+use super::load::{DeliveryPath, OwnSubscription};
 use super::openapi::Routes;
 use super::paging::{self, PageQuery};
 use super::replay;
-use super::validate::{id, Findings};
+use super::validate::Findings;
 use super::views::{self, DeliveryStatus};
 use super::AppState;
 use crate::api::error::{ApiError, ApiResult};
@@ -72,7 +72,8 @@ async fn subscribe(
         // Every mango of the creator's: this is a check, not a list.
         let all = crate::store::PageRequest::all();
         let owned = s.ctx.store.list_mangoes(&who.creator_id, &all).await?;
-        match owned.items.into_iter().find(|o| o.id.as_str() == m) {
+        let m = m.parse::<ids::MangoId>().ok();
+        match owned.items.into_iter().find(|o| Some(&o.id) == m.as_ref()) {
             Some(o) => Some(o.id),
             None => return Err(ApiError::not_found("mango").on("mango")),
         }
@@ -147,33 +148,20 @@ async fn list(
     })?))
 }
 
-/// The caller's own subscription, or 404 (another creator's looks absent).
-async fn owned(s: &AppState, who: &Integrator, sid: &str) -> ApiResult<Subscription> {
-    let sub = lookup::subscription(s, sid).await?;
-    if sub.creator_id != who.creator_id {
-        return Err(ApiError::not_found("subscription"));
-    }
-    Ok(sub)
-}
-
 async fn show(
-    who: Integrator,
+    OwnSubscription(sub): OwnSubscription,
     State(s): State<AppState>,
-    ApiPath(sid): ApiPath<String>,
 ) -> ApiResult<Json<views::Subscription>> {
-    let sub = owned(&s, &who, &sid).await?;
     Ok(Json(
         views::Subscription::new(&sub, None)?.live(&s.dispatcher),
     ))
 }
 
 async fn update(
-    who: Integrator,
+    OwnSubscription(sub): OwnSubscription,
     State(s): State<AppState>,
-    ApiPath(sid): ApiPath<String>,
     ApiJson(p): ApiJson<Patch>,
 ) -> ApiResult<Json<views::Subscription>> {
-    let sub = owned(&s, &who, &sid).await?;
     let mut f = Findings::default();
     caps(
         &mut f,
@@ -205,22 +193,18 @@ async fn update(
 }
 
 async fn unsubscribe(
-    who: Integrator,
+    OwnSubscription(sub): OwnSubscription,
     State(s): State<AppState>,
-    ApiPath(sid): ApiPath<String>,
 ) -> ApiResult<NoContent> {
-    let sub = owned(&s, &who, &sid).await?;
     s.ctx.store.delete_subscription(&sub.id).await?;
     s.dispatcher.withdraw();
     Ok(NoContent)
 }
 
 async fn rotate(
-    who: Integrator,
+    OwnSubscription(sub): OwnSubscription,
     State(s): State<AppState>,
-    ApiPath(sid): ApiPath<String>,
 ) -> ApiResult<Json<views::Subscription>> {
-    let sub = owned(&s, &who, &sid).await?;
     let grace =
         s.ctx.clock.now() + Duration::from_std(s.ctx.config.secret_grace).unwrap_or_default();
     let secret = crate::signing::new_secret();
@@ -239,11 +223,9 @@ async fn rotate(
 
 /// Sends the seed's example payload once, labelled `test`.
 async fn test_event(
-    who: Integrator,
+    OwnSubscription(sub): OwnSubscription,
     State(s): State<AppState>,
-    ApiPath(sid): ApiPath<String>,
 ) -> ApiResult<Accepted<views::Delivery>> {
-    let sub = owned(&s, &who, &sid).await?;
     hook_checks::active(&sub)?;
     let (w, p) = payload::seed_example();
     let now = s.ctx.clock.now();
@@ -272,12 +254,10 @@ pub(super) struct DeliveryQuery {
 }
 
 async fn deliveries(
-    who: Integrator,
+    OwnSubscription(sub): OwnSubscription,
     State(s): State<AppState>,
-    ApiPath(sid): ApiPath<String>,
     ApiQuery(q): ApiQuery<DeliveryQuery>,
 ) -> ApiResult<Json<Page<views::Delivery>>> {
-    let sub = owned(&s, &who, &sid).await?;
     deliveries_of(&s, &sub, q).await
 }
 
@@ -297,16 +277,14 @@ pub(super) async fn deliveries_of(
 }
 
 async fn delivery(
-    who: Integrator,
+    OwnSubscription(sub): OwnSubscription,
     State(s): State<AppState>,
-    ApiPath((sid, did)): ApiPath<(String, String)>,
+    ApiPath(p): ApiPath<DeliveryPath>,
 ) -> ApiResult<Json<views::Delivery>> {
-    let sub = owned(&s, &who, &sid).await?;
-    let did: DeliveryId = id("delivery", &did)?;
     let d = s
         .ctx
         .store
-        .get_delivery(&sub.id, &did)
+        .get_delivery(&sub.id, &p.did)
         .await
         .map_err(ApiError::lookup("delivery"))?;
     Ok(Json(d.try_into()?))
@@ -315,12 +293,11 @@ async fn delivery(
 /// Sends a delivery again now, whatever became of it (a replay of a
 /// delivered one included), with at least an hour to succeed.
 async fn retry(
-    who: Integrator,
+    OwnSubscription(sub): OwnSubscription,
     State(s): State<AppState>,
-    ApiPath((sid, did)): ApiPath<(String, String)>,
+    ApiPath(p): ApiPath<DeliveryPath>,
 ) -> ApiResult<Accepted<views::Delivery>> {
-    let sub = owned(&s, &who, &sid).await?;
-    retry_of(&s, &sub, &did).await
+    retry_of(&s, &sub, &p.did).await
 }
 
 /// Sends one of `sub`'s deliveries again now (see `retry`); the caller has
@@ -328,15 +305,14 @@ async fn retry(
 pub(crate) async fn retry_of(
     s: &AppState,
     sub: &Subscription,
-    did: &str,
+    did: &DeliveryId,
 ) -> ApiResult<Accepted<views::Delivery>> {
     hook_checks::active(sub)?;
-    let did: DeliveryId = id("delivery", did)?;
     let now = s.ctx.clock.now();
     let d = s
         .ctx
         .store
-        .retry_delivery(&sub.id, &did, now, now + Duration::hours(1))
+        .retry_delivery(&sub.id, did, now, now + Duration::hours(1))
         .await
         .map_err(ApiError::lookup("delivery"))?;
     s.dispatcher.wake(&sub.id);
@@ -346,11 +322,9 @@ pub(crate) async fn retry_of(
 /// Sends again every delivery of a subscription with one status in a time
 /// window (`replay`).
 async fn bulk_replay(
-    who: Integrator,
+    OwnSubscription(sub): OwnSubscription,
     State(s): State<AppState>,
-    ApiPath(sid): ApiPath<String>,
     ApiJson(b): ApiJson<replay::Replay>,
 ) -> ApiResult<Accepted<replay::Replayed>> {
-    let sub = owned(&s, &who, &sid).await?;
     replay::replay_of(&s, &sub, &b).await
 }

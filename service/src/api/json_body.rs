@@ -94,6 +94,10 @@ pub fn json_error(path: String, inner: serde_json::Error) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "unknown_field", msg.clone()).on(&at(quoted))
     } else if msg.starts_with("missing field") {
         ApiError::new(StatusCode::BAD_REQUEST, "missing_field", msg.clone()).on(&at(quoted))
+    } else if let Some(what) = crate::domain::ids::NotAnId::recognize(&msg) {
+        // A malformed id names nothing that could exist: a 404, as an
+        // unknown one is (and as in a path).
+        ApiError::not_found(what)
     } else if top {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_type", reword(&msg))
     } else {

@@ -21,7 +21,7 @@ mod idempotency;
 mod integration;
 mod json_body;
 mod json_words;
-mod lookup;
+mod load;
 mod metrics;
 pub mod openapi;
 mod operator;

@@ -8,7 +8,7 @@
 use super::answer::{Accepted, Page};
 use super::extract::{Admin, ApiJson, ApiPath, ApiQuery};
 use super::integration::{deliveries_of, retry_of, DeliveryQuery};
-use super::lookup;
+use super::load::{AnySubscription, DeliveryPath};
 use super::openapi::{errors, BAD_PAGE};
 use super::replay::{self, Replay, Replayed};
 use super::views;
@@ -97,30 +97,25 @@ async fn operational(_: Admin, State(s): State<AppState>) -> ApiResult<Json<view
 }
 
 async fn deliveries(
-    _: Admin,
+    AnySubscription(sub): AnySubscription,
     State(s): State<AppState>,
-    ApiPath(sid): ApiPath<String>,
     ApiQuery(q): ApiQuery<DeliveryQuery>,
 ) -> ApiResult<Json<Page<views::Delivery>>> {
-    let sub = lookup::subscription(&s, &sid).await?;
     deliveries_of(&s, &sub, q).await
 }
 
 async fn retry(
-    _: Admin,
+    AnySubscription(sub): AnySubscription,
     State(s): State<AppState>,
-    ApiPath((sid, did)): ApiPath<(String, String)>,
+    ApiPath(p): ApiPath<DeliveryPath>,
 ) -> ApiResult<Accepted<views::Delivery>> {
-    let sub = lookup::subscription(&s, &sid).await?;
-    retry_of(&s, &sub, &did).await
+    retry_of(&s, &sub, &p.did).await
 }
 
 async fn bulk_replay(
-    _: Admin,
+    AnySubscription(sub): AnySubscription,
     State(s): State<AppState>,
-    ApiPath(sid): ApiPath<String>,
     ApiJson(b): ApiJson<Replay>,
 ) -> ApiResult<Accepted<Replayed>> {
-    let sub = lookup::subscription(&s, &sid).await?;
     replay::replay_of(&s, &sub, &b).await
 }

@@ -4,15 +4,15 @@
 
 use super::answer::{Page, Stored};
 use super::bulk::{self, Format, Limits};
-use super::extract::{read_deadline, Admin, ApiJson, ApiPath, ApiQuery};
-use super::lookup;
+use super::extract::{read_deadline, ApiJson, ApiPath, ApiQuery};
+use super::load::{AdminWebinar, ParticipantPath};
 use super::openapi::{errors, io, BAD_PAGE};
 use super::paging::PageQuery;
-use super::validate::{id, text, zone, Findings};
+use super::validate::{text, zone, Findings};
 use super::views;
 use super::{AppState, BULK_BODY_LIMIT, BULK_MIN_RATE};
 use crate::api::error::{ApiError, ApiResult};
-use crate::store::{NewParticipant, PackedParticipant, ParticipantId};
+use crate::store::{NewParticipant, PackedParticipant};
 use aide::axum::routing::{delete_with, get_with, post_with};
 use aide::axum::ApiRouter;
 use aide::transform::TransformOperation as Op;
@@ -135,12 +135,11 @@ fn phone(v: String) -> Result<String, ApiError> {
 }
 
 async fn register(
-    _: Admin,
+    AdminWebinar(w): AdminWebinar,
     State(s): State<AppState>,
-    ApiPath(wid): ApiPath<String>,
     ApiJson(b): ApiJson<ParticipantIn>,
 ) -> ApiResult<Stored<views::Participant>> {
-    let wid = lookup::webinar(&s, &wid).await?.id;
+    let wid = w.id;
     let p = participant(b)?;
     let (rec, new) = s.ctx.store.register_participant(&wid, p).await?;
     Ok(Stored {
@@ -160,12 +159,11 @@ const BULK: Limits = Limits {
 /// content type says so, read as it arrives (`bulk`). Any invalid entry
 /// refuses the whole request.
 async fn register_bulk(
-    _: Admin,
+    AdminWebinar(w): AdminWebinar,
     State(s): State<AppState>,
-    ApiPath(wid): ApiPath<String>,
     req: Request,
 ) -> ApiResult<Json<views::RegisterSummary>> {
-    let wid = lookup::webinar(&s, &wid).await?.id;
+    let wid = w.id;
     let ndjson = req
         .headers()
         .get("content-type")
@@ -187,26 +185,24 @@ async fn register_bulk(
 }
 
 async fn participants(
-    _: Admin,
+    AdminWebinar(w): AdminWebinar,
     State(s): State<AppState>,
-    ApiPath(wid): ApiPath<String>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<views::Participant>>> {
-    let wid = lookup::webinar(&s, &wid).await?.id;
+    let wid = w.id;
     let page = s.ctx.store.list_participants(&wid, &q.request()?).await?;
     Ok(Json(Page::all(page)))
 }
 
 async fn unregister(
-    _: Admin,
+    AdminWebinar(w): AdminWebinar,
     State(s): State<AppState>,
-    ApiPath((wid, pid)): ApiPath<(String, String)>,
+    ApiPath(p): ApiPath<ParticipantPath>,
 ) -> ApiResult<NoContent> {
-    let wid = lookup::webinar(&s, &wid).await?.id;
-    let pid: ParticipantId = id("participant", &pid)?;
+    let wid = w.id;
     s.ctx
         .store
-        .unregister_participant(&wid, &pid)
+        .unregister_participant(&wid, &p.pid)
         .await
         .map_err(ApiError::lookup("participant"))?;
     s.dispatcher.withdraw();

@@ -3,14 +3,14 @@
 
 use super::answer::{Created, Page};
 use super::extract::{key_hash, parse_json, Admin, ApiJson, ApiPath, ApiQuery};
-use super::lookup;
+use super::load::{AdminCreator, ApiKeyPath, CreatorPath};
 use super::openapi::{errors, io, BAD_PAGE};
 use super::paging::{self, PageQuery};
-use super::validate::{self, id, text, zone, Findings};
+use super::validate::{self, text, zone, Findings};
 use super::views::{self, SubscriptionStatus};
 use super::AppState;
 use crate::api::error::{ApiError, ApiResult};
-use crate::store::{ApiKeyId, CreatorId};
+use crate::store::CreatorId;
 use aide::axum::routing::{delete_with, get_with};
 use aide::axum::ApiRouter;
 use aide::transform::TransformOperation as Op;
@@ -130,12 +130,8 @@ async fn list_creators(
     Ok(Json(Page::all(page)))
 }
 
-async fn get_creator(
-    _: Admin,
-    State(s): State<AppState>,
-    ApiPath(cid): ApiPath<String>,
-) -> ApiResult<Json<views::Creator>> {
-    Ok(Json(lookup::creator(&s, &cid).await?.into()))
+async fn get_creator(AdminCreator(c): AdminCreator) -> ApiResult<Json<views::Creator>> {
+    Ok(Json(c.into()))
 }
 
 /// An API key to make; the body is optional.
@@ -150,10 +146,9 @@ struct NewKey {
 async fn create_key(
     _: Admin,
     State(s): State<AppState>,
-    ApiPath(cid): ApiPath<String>,
+    ApiPath(CreatorPath { id: cid }): ApiPath<CreatorPath>,
     body: axum::body::Bytes,
 ) -> ApiResult<Created<views::ApiKey>> {
-    let cid: CreatorId = id("creator", &cid)?;
     // The body is optional here: no body means a key named "default".
     let given: NewKey = if body.is_empty() {
         NewKey::default()
@@ -177,10 +172,9 @@ async fn create_key(
 async fn list_keys(
     _: Admin,
     State(s): State<AppState>,
-    ApiPath(cid): ApiPath<String>,
+    ApiPath(CreatorPath { id: cid }): ApiPath<CreatorPath>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<views::ApiKey>>> {
-    let cid: CreatorId = id("creator", &cid)?;
     let page = q.request()?;
     let keys = s.ctx.store.list_api_keys(&cid, &page).await;
     let keys = keys.map_err(ApiError::lookup("creator"))?;
@@ -190,10 +184,8 @@ async fn list_keys(
 async fn revoke_key(
     _: Admin,
     State(s): State<AppState>,
-    ApiPath((cid, kid)): ApiPath<(String, String)>,
+    ApiPath(ApiKeyPath { id: cid, key: kid }): ApiPath<ApiKeyPath>,
 ) -> ApiResult<NoContent> {
-    let cid: CreatorId = id("creator", &cid)?;
-    let kid: ApiKeyId = id("api key", &kid)?;
     s.ctx
         .store
         .revoke_api_key(&cid, &kid)
@@ -214,10 +206,9 @@ struct NewMango {
 async fn create_mango(
     _: Admin,
     State(s): State<AppState>,
-    ApiPath(cid): ApiPath<String>,
+    ApiPath(CreatorPath { id: cid }): ApiPath<CreatorPath>,
     ApiJson(b): ApiJson<NewMango>,
 ) -> ApiResult<Created<views::Mango>> {
-    let cid: CreatorId = id("creator", &cid)?;
     let name = text("name", &b.name, 200)?;
     let m = s
         .ctx
@@ -231,10 +222,9 @@ async fn create_mango(
 async fn list_mangoes(
     _: Admin,
     State(s): State<AppState>,
-    ApiPath(cid): ApiPath<String>,
+    ApiPath(CreatorPath { id: cid }): ApiPath<CreatorPath>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<views::Mango>>> {
-    let cid: CreatorId = id("creator", &cid)?;
     let page = q.request()?;
     let all = s.ctx.store.list_mangoes(&cid, &page).await;
     Ok(Json(Page::all(all.map_err(ApiError::lookup("creator"))?)))

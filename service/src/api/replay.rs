@@ -43,12 +43,12 @@ impl ReplayStatus {
         }
     }
 
-    /// The stored form back (the dashboard's form sends it as text).
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "failed" => Some(Self::Failed),
-            "expired" => Some(Self::Expired),
-            "missed" => Some(Self::Missed),
+    /// The one a delivery status stands for, if it may be replayed.
+    pub fn of(status: DeliveryStatus) -> Option<Self> {
+        match status {
+            DeliveryStatus::Failed => Some(Self::Failed),
+            DeliveryStatus::Expired => Some(Self::Expired),
+            DeliveryStatus::Missed => Some(Self::Missed),
             _ => None,
         }
     }

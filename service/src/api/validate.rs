@@ -82,12 +82,6 @@ pub fn zone(field: &str, value: Option<&str>) -> Result<Option<String>, ApiError
     }
 }
 
-/// An id in a path or body, parsed into its type: malformed ids cannot
-/// exist, so they are not found (`what`) without asking the store.
-pub fn id<T: std::str::FromStr>(what: &str, value: &str) -> Result<T, ApiError> {
-    value.parse().map_err(|_| ApiError::not_found(what))
-}
-
 /// An optional id in a query (`creatorId`): empty means not given; any
 /// other shape than an id's is refused, naming the parameter.
 pub fn query_id<T: std::str::FromStr>(

@@ -3,8 +3,8 @@
 //! schedule. Admin token required.
 
 use super::answer::{Created, Page};
-use super::extract::{Admin, ApiJson, ApiPath, ApiQuery};
-use super::lookup;
+use super::extract::{Admin, ApiJson, ApiQuery};
+use super::load::{self, AdminWebinar};
 use super::openapi::{errors, BAD_PAGE};
 use super::paging::{self, PageQuery};
 use super::platform::CREATOR_OR_PAGE;
@@ -15,7 +15,7 @@ use crate::api::error::{ApiError, ApiResult};
 use crate::domain::span;
 use crate::domain::status::{ReminderStatus, WebinarStatus};
 use crate::schedule::plan;
-use crate::store::{CreatorId, PageRequest, Webinar, WebinarFields};
+use crate::store::{CreatorId, MangoId, PageRequest, Webinar, WebinarFields};
 use aide::axum::routing::{get_with, post_with};
 use aide::axum::ApiRouter;
 use axum::extract::State;
@@ -101,7 +101,7 @@ pub fn routes() -> ApiRouter<AppState> {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(super) struct NewWebinar {
-    creator_id: String,
+    creator_id: CreatorId,
     /// 1 to 500 characters.
     #[schemars(length(min = 1, max = 500))]
     title: String,
@@ -199,7 +199,8 @@ async fn validate(
         .await?;
     f.mango_ids = Vec::with_capacity(mangoes.len());
     for (i, m) in mangoes.iter().enumerate() {
-        let Some(o) = owned.items.iter().find(|o| o.id == m.as_str()) else {
+        let id = m.parse::<MangoId>().ok();
+        let Some(o) = owned.items.iter().find(|o| Some(&o.id) == id.as_ref()) else {
             return Err(ApiError::invalid(
                 "unknown_mango",
                 &format!("mangoes[{i}]"),
@@ -216,7 +217,7 @@ async fn create(
     State(s): State<AppState>,
     ApiJson(b): ApiJson<NewWebinar>,
 ) -> ApiResult<Created<views::Webinar>> {
-    let creator = lookup::creator(&s, &b.creator_id).await?;
+    let creator = load::creator(&s, &b.creator_id).await?;
     let (mut fields, mangoes) = fields(b)?;
     if fields.timezone.is_none() {
         fields.timezone = creator.timezone.clone();
@@ -256,17 +257,12 @@ async fn list(
     Ok(Json(Page::of(found, |w| w.try_into().map(Sorted))?))
 }
 
-async fn show(
-    _: Admin,
-    State(s): State<AppState>,
-    ApiPath(wid): ApiPath<String>,
-) -> ApiResult<Json<views::Webinar>> {
-    Ok(Json(lookup::webinar(&s, &wid).await?.try_into()?))
+async fn show(AdminWebinar(w): AdminWebinar) -> ApiResult<Json<views::Webinar>> {
+    Ok(Json(w.try_into()?))
 }
 
 /// Applies a patch; when the start moves, reminders are re-planned.
-async fn apply(s: &AppState, wid: &str, p: WebinarPatch) -> ApiResult<Webinar> {
-    let w = lookup::webinar(s, wid).await?;
+async fn apply(s: &AppState, w: Webinar, p: WebinarPatch) -> ApiResult<Webinar> {
     let wid = w.id.clone();
     if w.status != WebinarStatus::Scheduled {
         return Err(ApiError::new(
@@ -322,12 +318,11 @@ async fn apply(s: &AppState, wid: &str, p: WebinarPatch) -> ApiResult<Webinar> {
 }
 
 async fn update(
-    _: Admin,
+    AdminWebinar(w): AdminWebinar,
     State(s): State<AppState>,
-    ApiPath(wid): ApiPath<String>,
     ApiJson(p): ApiJson<WebinarPatch>,
 ) -> ApiResult<Json<views::Webinar>> {
-    Ok(Json(apply(&s, &wid, p).await?.try_into()?))
+    Ok(Json(apply(&s, w, p).await?.try_into()?))
 }
 
 /// A new start; without `toTime` the duration is kept.
@@ -339,9 +334,8 @@ struct Reschedule {
 }
 
 async fn reschedule(
-    _: Admin,
+    AdminWebinar(w): AdminWebinar,
     State(s): State<AppState>,
-    ApiPath(wid): ApiPath<String>,
     ApiJson(b): ApiJson<Reschedule>,
 ) -> ApiResult<Json<views::Webinar>> {
     let p = WebinarPatch {
@@ -349,31 +343,25 @@ async fn reschedule(
         to_time: b.to_time,
         ..Default::default()
     };
-    Ok(Json(apply(&s, &wid, p).await?.try_into()?))
+    Ok(Json(apply(&s, w, p).await?.try_into()?))
 }
 
 /// Cancels or deletes a webinar, and withdraws what lanes hold of it.
-async fn end(s: &AppState, wid: &str, deleted: bool) -> ApiResult<Webinar> {
-    let wid = lookup::webinar(s, wid).await?.id;
-    let w = s.ctx.store.end_webinar(&wid, deleted).await?;
+async fn end(s: &AppState, w: Webinar, deleted: bool) -> ApiResult<Webinar> {
+    let w = s.ctx.store.end_webinar(&w.id, deleted).await?;
     s.dispatcher.withdraw();
     Ok(w)
 }
 
 async fn cancel(
-    _: Admin,
+    AdminWebinar(w): AdminWebinar,
     State(s): State<AppState>,
-    ApiPath(wid): ApiPath<String>,
 ) -> ApiResult<Json<views::Webinar>> {
-    Ok(Json(end(&s, &wid, false).await?.try_into()?))
+    Ok(Json(end(&s, w, false).await?.try_into()?))
 }
 
-async fn remove(
-    _: Admin,
-    State(s): State<AppState>,
-    ApiPath(wid): ApiPath<String>,
-) -> ApiResult<NoContent> {
-    end(&s, &wid, true).await?;
+async fn remove(AdminWebinar(w): AdminWebinar, State(s): State<AppState>) -> ApiResult<NoContent> {
+    end(&s, w, true).await?;
     Ok(NoContent)
 }
 
@@ -381,12 +369,11 @@ async fn remove(
 const PLANS_LISTED: i64 = 10_000;
 
 async fn reminders(
-    _: Admin,
+    AdminWebinar(w): AdminWebinar,
     State(s): State<AppState>,
-    ApiPath(wid): ApiPath<String>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<views::Reminder>>> {
-    let wid = lookup::webinar(&s, &wid).await?.id;
+    let wid = w.id;
     let found = s.ctx.store.list_reminders(&wid, &q.request()?).await?;
     let plans = if found
         .items

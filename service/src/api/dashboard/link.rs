@@ -6,8 +6,7 @@
 use super::session::Signer;
 use crate::api::answer::Created;
 use crate::api::error::ApiResult;
-use crate::api::extract::{Admin, ApiPath};
-use crate::api::lookup;
+use crate::api::load::AdminCreator;
 use crate::api::openapi::{errors, Routes};
 use crate::api::AppState;
 use crate::domain::payload::iso_millis;
@@ -72,12 +71,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Origin {
 impl aide::OperationInput for Origin {}
 
 async fn portal_link(
-    _: Admin,
+    AdminCreator(c): AdminCreator,
     State(s): State<AppState>,
     origin: Origin,
-    ApiPath(cid): ApiPath<String>,
 ) -> ApiResult<Created<PortalLink>> {
-    let cid = lookup::creator(&s, &cid).await?.id;
+    let cid = c.id;
     let ttl =
         chrono::Duration::from_std(s.ctx.config.portal_link_ttl).map_err(anyhow::Error::from)?;
     let expires = s.ctx.clock.now() + ttl;

@@ -6,14 +6,17 @@
 
 use super::render::{self, Overview, SubscriptionPage};
 use super::site::Viewer;
+use super::viewer::Seen;
 use crate::api::error::ApiError;
-use crate::api::lookup;
+use crate::api::extract::ApiPath;
+use crate::api::load::DeliveryPath;
 use crate::api::replay::{self, ReplayStatus};
 use crate::api::AppState;
 use crate::delivery::forecast::{self, Outlook};
 use crate::domain::ids::ReminderId;
+use crate::domain::status::{DeliveryStatus, Status};
 use crate::store::{PageRequest, PlanScope, Subscription, SubscriptionPatch};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
@@ -104,15 +107,6 @@ pub async fn running(v: Viewer, State(s): State<AppState>) -> Result<Response, F
     Ok(render::running(&running, s.ctx.clock.now()).into_response())
 }
 
-/// Subscription `sid`, if the viewer may see it; else not found.
-async fn seen(v: &Viewer, s: &AppState, sid: &str) -> Result<Subscription, ApiError> {
-    let sub = lookup::subscription(s, sid).await?;
-    if !v.sees(&sub) {
-        return Err(ApiError::not_found("subscription"));
-    }
-    Ok(sub)
-}
-
 #[derive(Deserialize, Default)]
 pub struct Paging {
     after: Option<String>,
@@ -125,12 +119,10 @@ pub struct Paging {
 /// A subscription's page: its deliveries, a page at a time, and the
 /// replay forms; a notice after a replay.
 pub async fn subscription(
-    v: Viewer,
+    Seen { viewer: v, sub }: Seen,
     State(s): State<AppState>,
-    Path(sid): Path<String>,
     Query(q): Query<Paging>,
 ) -> Result<Response, Failed> {
-    let sub = seen(&v, &s, &sid).await?;
     let notice = match (q.replayed, q.retried.is_some()) {
         (Some(n), _) => Some(format!("{n} deliveries are due again.")),
         (None, true) => Some("The delivery is due again.".to_owned()),
@@ -173,21 +165,24 @@ pub struct ReplayForm {
 
 /// The bulk replay form: every delivery with one status in a window.
 pub async fn replay(
-    v: Viewer,
+    Seen { viewer: v, sub }: Seen,
     State(s): State<AppState>,
-    Path(sid): Path<String>,
     Form(f): Form<ReplayForm>,
 ) -> Result<Response, Failed> {
-    let sub = acted_on(&v, &s, &sid, &f.csrf).await?;
+    if !v.checks(&f.csrf) {
+        return Err(stale());
+    }
     let checked = (|| {
         let window = replay::check(f.since.trim(), f.until.trim())?;
-        let status = ReplayStatus::parse(&f.status).ok_or_else(|| {
-            ApiError::invalid(
-                "invalid_value",
-                "status",
-                "status must be failed, expired or missed",
-            )
-        })?;
+        let status = DeliveryStatus::parse(&f.status)
+            .and_then(ReplayStatus::of)
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "invalid_value",
+                    "status",
+                    "status must be failed, expired or missed",
+                )
+            })?;
         crate::api::hook_checks::active(&sub)?;
         Ok::<_, ApiError>((window, status))
     })();
@@ -215,25 +210,31 @@ pub struct RetryForm {
 
 /// One delivery's replay button.
 pub async fn retry(
-    v: Viewer,
+    Seen { viewer: v, sub }: Seen,
     State(s): State<AppState>,
-    Path((sid, did)): Path<(String, String)>,
+    path: Result<ApiPath<DeliveryPath>, ApiError>,
     Form(f): Form<RetryForm>,
 ) -> Result<Response, Failed> {
-    let sub = acted_on(&v, &s, &sid, &f.csrf).await?;
-    crate::api::integration::retry_of(&s, &sub, &did).await?;
+    // The session's token first: a forged form learns nothing, not even
+    // whether the delivery's id is well formed.
+    if !v.checks(&f.csrf) {
+        return Err(stale());
+    }
+    let ApiPath(p) = path?;
+    crate::api::integration::retry_of(&s, &sub, &p.did).await?;
     Ok(back(&v, &sub, "?retried=1"))
 }
 
 /// Enables a disabled subscription again (as `PATCH …/{id}`
 /// `{"enabled": true}` does), so that its deliveries can be replayed.
 pub async fn enable(
-    v: Viewer,
+    Seen { viewer: v, sub }: Seen,
     State(s): State<AppState>,
-    Path(sid): Path<String>,
     Form(f): Form<RetryForm>,
 ) -> Result<Response, Failed> {
-    let sub = acted_on(&v, &s, &sid, &f.csrf).await?;
+    if !v.checks(&f.csrf) {
+        return Err(stale());
+    }
     let patch = SubscriptionPatch {
         enable: true,
         ..SubscriptionPatch::default()
@@ -241,16 +242,6 @@ pub async fn enable(
     let sub = s.ctx.store.update_subscription(&sub.id, &patch).await?;
     s.dispatcher.wake(&sub.id);
     Ok(back(&v, &sub, ""))
-}
-
-/// The subscription a form acts on: one the viewer sees (else not found),
-/// by a form that carries this session's token.
-async fn acted_on(v: &Viewer, s: &AppState, sid: &str, csrf: &str) -> Result<Subscription, Failed> {
-    let sub = seen(v, s, sid).await?;
-    if !v.checks(csrf) {
-        return Err(stale());
-    }
-    Ok(sub)
 }
 
 /// Back to the subscription's page after a form, `query` saying what it did.

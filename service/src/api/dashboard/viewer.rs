@@ -8,12 +8,16 @@
 //! token or the key. A signed session opens pages only while the store
 //! says it is live (`store::Sessions`): not logged out, not expired, and
 //! its API key, if it was opened with one, not revoked. The ways in and
-//! out are in `login`.
+//! out are in `login`. [`Seen`] is the dashboard's loader: the viewer and
+//! the subscription the path names, when the viewer may see it.
 
 use super::render;
 use super::session::{Session, Signer};
 use super::site::{Base, Viewer};
+use crate::api::error::ApiError;
+use crate::api::load;
 use crate::api::AppState;
+use crate::store::Subscription;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue};
@@ -70,6 +74,26 @@ impl FromRequestParts<AppState> for Viewer {
         }
         // Logged out, or its key revoked: the cookie goes too.
         Err(to_login(base, !signed.is_empty()))
+    }
+}
+
+/// A subscription the viewer may see, named by the path's `{id}`; one the
+/// viewer may not see is not found, as one that does not exist.
+pub struct Seen {
+    pub viewer: Viewer,
+    pub sub: Subscription,
+}
+
+impl FromRequestParts<AppState> for Seen {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Response> {
+        let viewer = Viewer::from_request_parts(parts, s).await?;
+        match load::path_subscription(parts, s).await {
+            Ok(sub) if viewer.sees(&sub) => Ok(Seen { viewer, sub }),
+            Ok(_) => Err(render::failure(ApiError::not_found("subscription"))),
+            Err(e) => Err(render::failure(e)),
+        }
     }
 }
 

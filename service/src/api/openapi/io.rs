@@ -7,6 +7,7 @@
 use crate::api::answer::{Accepted, Created, Readiness, Stored, Unready};
 use crate::api::error::{ApiError, ErrorBody};
 use crate::api::extract::{Admin, ApiJson, ApiPath, ApiQuery, Integrator};
+use crate::api::load::{AdminCreator, AdminWebinar, AnySubscription, OwnSubscription};
 use aide::generate::{in_context, GenContext};
 use aide::openapi::{Operation, ReferenceOr, Response, StatusCode};
 use aide::operation::{add_parameters, parameters_from_schema, ParamLocation};
@@ -192,6 +193,32 @@ impl<T> OperationInput for ApiPath<T> {
         )]
     }
 }
+
+/// A loader (`super::super::load`): its caller's authentication, then its
+/// path's 404, in the order it checks them.
+macro_rules! loader_input {
+    ($loader:ty, $who:ty) => {
+        impl OperationInput for $loader {
+            fn operation_input(ctx: &mut GenContext, op: &mut Operation) {
+                <$who>::operation_input(ctx, op);
+            }
+
+            fn inferred_early_responses(
+                ctx: &mut GenContext,
+                op: &mut Operation,
+            ) -> Vec<(Option<u16>, Response)> {
+                let mut early = <$who>::inferred_early_responses(ctx, op);
+                early.extend(ApiPath::<()>::inferred_early_responses(ctx, op));
+                early
+            }
+        }
+    };
+}
+
+loader_input!(OwnSubscription, Integrator);
+loader_input!(AnySubscription, Admin);
+loader_input!(AdminWebinar, Admin);
+loader_input!(AdminCreator, Admin);
 
 /// Any handler may fail on our side: an opaque 500, logged with its cause.
 impl OperationOutput for ApiError {

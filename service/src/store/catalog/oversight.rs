@@ -8,6 +8,7 @@
 
 use super::subscriptions::{subscription, SUB_COLS};
 use super::OPERATIONAL_CREATOR;
+use crate::domain::status::DeliveryStatus;
 use crate::store::oversight::{DueFanout, FanoutReminder, FanoutTally, Oversight, Trouble};
 use crate::store::sql::{params, Backend, Row, Value};
 use crate::store::{CreatorId, ReminderId, StoreResult};
@@ -100,16 +101,16 @@ async fn tally<B: Backend>(b: &B, r: &Row) -> StoreResult<FanoutTally> {
     {
         let n = row.int(1)?;
         counted += n;
-        match row.text(0)?.as_str() {
-            "delivered" | "batched" => {
+        match row.status::<DeliveryStatus>(0)? {
+            DeliveryStatus::Delivered | DeliveryStatus::Batched => {
                 t.delivered += n;
                 widen(&mut t, row.opt_time(2)?, row.opt_time(3)?);
             }
-            "failed" => t.failed += n,
-            "expired" => t.expired += n,
-            "missed" => t.missed += n,
-            "cancelled" => t.cancelled += n,
-            _ => t.running = true,
+            DeliveryStatus::Failed => t.failed += n,
+            DeliveryStatus::Expired => t.expired += n,
+            DeliveryStatus::Missed => t.missed += n,
+            DeliveryStatus::Cancelled => t.cancelled += n,
+            DeliveryStatus::Pending => t.running = true,
         }
     }
     let held = b.held_tally(&id).await?;
