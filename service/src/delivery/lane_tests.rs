@@ -78,7 +78,7 @@ async fn fixture_with(url: &str, change: impl FnOnce(&mut Config)) -> Fixture {
         config,
         store,
         clock: Clock::system(),
-        instance: "lane-test".into(),
+        instance: crate::domain::ids::InstanceId::named("lane-test"),
         admin_token: "t".into(),
         secrets,
         metrics: crate::metrics::Metrics::new(),

@@ -73,7 +73,7 @@ async fn service(
         config,
         store,
         clock,
-        instance: "ops-test".into(),
+        instance: crate::domain::ids::InstanceId::named("ops-test"),
         admin_token: "t".into(),
         secrets,
         metrics: crate::metrics::Metrics::new(),

@@ -26,7 +26,7 @@ pub trait Engine: Send + Sync + 'static {
     /// only this process uses answers 1.
     async fn heartbeat(
         &self,
-        _instance: &str,
+        _instance: &InstanceId,
         _now: DateTime<Utc>,
         _alive_since: DateTime<Utc>,
     ) -> StoreResult<u32> {
@@ -46,7 +46,7 @@ pub trait Engine: Send + Sync + 'static {
         &self,
         now: DateTime<Utc>,
         horizon: DateTime<Utc>,
-        owner: &str,
+        owner: &InstanceId,
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<DueReminder>>;
@@ -76,7 +76,7 @@ pub trait Engine: Send + Sync + 'static {
         subscription_id: &SubscriptionId,
         now: DateTime<Utc>,
         limit: u32,
-        owner: &str,
+        owner: &InstanceId,
         lease_until: DateTime<Utc>,
     ) -> StoreResult<Claimed>;
     /// Extends the leases `owner` holds on these slices and pending rows to
@@ -84,7 +84,7 @@ pub trait Engine: Send + Sync + 'static {
     /// lane (here or elsewhere) takes them while it does.
     async fn renew_leases(
         &self,
-        owner: &str,
+        owner: &InstanceId,
         slices: &[i64],
         deliveries: &[DeliveryId],
         until: DateTime<Utc>,
@@ -120,7 +120,7 @@ pub trait Engine: Send + Sync + 'static {
     /// Hands back every lease `owner` still holds (a clean shutdown, after
     /// in-flight attempts were recorded), so another instance or the next
     /// start takes the work at once instead of when the lease lapses.
-    async fn release_leases(&self, owner: &str) -> StoreResult<u64>;
+    async fn release_leases(&self, owner: &InstanceId) -> StoreResult<u64>;
     /// Marks pending deliveries (and the unsent rest of slices) whose time
     /// has passed as expired.
     async fn expire_overdue(&self, now: DateTime<Utc>) -> StoreResult<u64>;

@@ -3,7 +3,8 @@
 //! an attempt and how it is recorded, and a fan-out step's progress.
 
 use super::model::{
-    Attempt, DeliveryId, ParticipantId, ReminderId, ReminderStatus, SubscriptionId, WebinarId,
+    Attempt, DeliveryId, InstanceId, ParticipantId, ReminderId, ReminderStatus, SubscriptionId,
+    WebinarId,
 };
 use crate::domain::payload::{ParticipantFacts, WebinarFacts};
 use chrono::{DateTime, Utc};
@@ -127,7 +128,7 @@ pub type Member = (DeliveryId, Fresh);
 #[derive(Clone, Debug)]
 pub struct FanoutStep {
     pub reminder_id: ReminderId,
-    pub owner: String,
+    pub owner: InstanceId,
     pub mode: FanoutMode,
     pub batch: u32,
     pub now: DateTime<Utc>,

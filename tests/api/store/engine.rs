@@ -2,6 +2,7 @@
 //! recording and expiry, as several instances would drive them.
 
 use super::*;
+use tminus::domain::ids::InstanceId;
 
 pub async fn a_lost_instance_s_slice_is_resumed_without_resending_what_was_recorded(s: DynStore) {
     let t0 = now_ms();
@@ -18,7 +19,13 @@ pub async fn a_lost_instance_s_slice_is_resumed_without_resending_what_was_recor
     );
 
     let a = s
-        .claim_deliveries(&sub, now, 100, "A", now + Duration::seconds(60))
+        .claim_deliveries(
+            &sub,
+            now,
+            100,
+            &InstanceId::named("A"),
+            now + Duration::seconds(60),
+        )
         .await
         .unwrap();
     assert_eq!(a.jobs.len(), 5);
@@ -26,7 +33,13 @@ pub async fn a_lost_instance_s_slice_is_resumed_without_resending_what_was_recor
     assert!(a.jobs.iter().all(|j| j.attempt == 1 && j.fresh.is_some()));
     // Leased: nobody else gets them.
     assert!(s
-        .claim_deliveries(&sub, now, 100, "B", now + Duration::seconds(60))
+        .claim_deliveries(
+            &sub,
+            now,
+            100,
+            &InstanceId::named("B"),
+            now + Duration::seconds(60)
+        )
         .await
         .unwrap()
         .jobs
@@ -37,7 +50,13 @@ pub async fn a_lost_instance_s_slice_is_resumed_without_resending_what_was_recor
     // Instance A dies; its lease lapses and B resumes the slice.
     let later = now + Duration::seconds(61);
     let b = s
-        .claim_deliveries(&sub, later, 100, "B", later + Duration::seconds(60))
+        .claim_deliveries(
+            &sub,
+            later,
+            100,
+            &InstanceId::named("B"),
+            later + Duration::seconds(60),
+        )
         .await
         .unwrap();
     let resumed: Vec<&str> = b.jobs.iter().map(|j| j.id.as_str()).collect();
@@ -47,7 +66,7 @@ pub async fn a_lost_instance_s_slice_is_resumed_without_resending_what_was_recor
     record(&s, rest, &[b.slices[0].0], later).await;
 
     assert!(s
-        .claim_deliveries(&sub, later, 100, "B", later)
+        .claim_deliveries(&sub, later, 100, &InstanceId::named("B"), later)
         .await
         .unwrap()
         .jobs
@@ -71,7 +90,13 @@ pub async fn retries_become_rows_and_unsent_slices_expire_per_delivery(s: DynSto
     let now = t0 + Duration::seconds(2);
     fire(&s, now, start).await;
     let c = s
-        .claim_deliveries(&sub, now, 1, "A", now + Duration::seconds(60))
+        .claim_deliveries(
+            &sub,
+            now,
+            1,
+            &InstanceId::named("A"),
+            now + Duration::seconds(60),
+        )
         .await
         .unwrap();
     assert_eq!(c.jobs.len(), 3, "a slice is leased whole");
@@ -91,7 +116,7 @@ pub async fn retries_become_rows_and_unsent_slices_expire_per_delivery(s: DynSto
             &sub,
             now + Duration::seconds(6),
             10,
-            "A",
+            &InstanceId::named("A"),
             now + Duration::seconds(66),
         )
         .await
@@ -125,7 +150,7 @@ pub async fn cancelling_drops_pending_slices_and_rows(s: DynStore) {
     s.end_webinar(&wid, false).await.unwrap();
     let now = t0 + Duration::seconds(3);
     assert!(s
-        .claim_deliveries(&sub, now, 10, "A", now)
+        .claim_deliveries(&sub, now, 10, &InstanceId::named("A"), now)
         .await
         .unwrap()
         .jobs
@@ -145,12 +170,12 @@ pub async fn a_reminder_is_fired_by_one_instance_at_a_time(s: DynStore) {
     let now = t0 + Duration::seconds(2);
     let lease = now + Duration::seconds(60);
     let a = s
-        .claim_due_reminders(now, now, "A", lease, 10)
+        .claim_due_reminders(now, now, &InstanceId::named("A"), lease, 10)
         .await
         .unwrap();
     assert_eq!(a.len(), 1);
     assert!(s
-        .claim_due_reminders(now, now, "B", lease, 10)
+        .claim_due_reminders(now, now, &InstanceId::named("B"), lease, 10)
         .await
         .unwrap()
         .is_empty());
@@ -165,7 +190,13 @@ pub async fn a_reminder_is_fired_by_one_instance_at_a_time(s: DynStore) {
     assert_eq!(step("A", now).await.created, 64);
     let later = lease + Duration::seconds(1);
     let b = s
-        .claim_due_reminders(later, later, "B", later + Duration::seconds(60), 10)
+        .claim_due_reminders(
+            later,
+            later,
+            &InstanceId::named("B"),
+            later + Duration::seconds(60),
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(b.len(), 1, "the lapsed fan-out is claimed again");
@@ -174,7 +205,13 @@ pub async fn a_reminder_is_fired_by_one_instance_at_a_time(s: DynStore) {
     assert_eq!(p.created, 6, "B resumes after A's cursor");
     assert!(step("B", later).await.done);
     let c = s
-        .claim_deliveries(&sub, later, 1000, "B", later + Duration::seconds(60))
+        .claim_deliveries(
+            &sub,
+            later,
+            1000,
+            &InstanceId::named("B"),
+            later + Duration::seconds(60),
+        )
         .await
         .unwrap();
     assert_eq!(c.jobs.len(), 70);
@@ -188,11 +225,21 @@ pub async fn a_clean_stop_hands_back_every_lease(s: DynStore) {
     let now = t0 + Duration::seconds(2);
     let lease = now + Duration::seconds(60);
     fire(&s, now, t0 + Duration::minutes(15)).await;
-    let a = s.claim_deliveries(&sub, now, 10, "A", lease).await.unwrap();
+    let a = s
+        .claim_deliveries(&sub, now, 10, &InstanceId::named("A"), lease)
+        .await
+        .unwrap();
     assert_eq!(a.jobs.len(), 3);
-    assert_eq!(s.release_leases("B").await.unwrap(), 0, "B holds nothing");
-    assert_eq!(s.release_leases("A").await.unwrap(), 1);
-    let b = s.claim_deliveries(&sub, now, 10, "B", lease).await.unwrap();
+    assert_eq!(
+        s.release_leases(&InstanceId::named("B")).await.unwrap(),
+        0,
+        "B holds nothing"
+    );
+    assert_eq!(s.release_leases(&InstanceId::named("A")).await.unwrap(), 1);
+    let b = s
+        .claim_deliveries(&sub, now, 10, &InstanceId::named("B"), lease)
+        .await
+        .unwrap();
     let ids = |c: &Claimed| c.jobs.iter().map(|j| j.id.clone()).collect::<Vec<_>>();
     assert_eq!(ids(&b), ids(&a), "B takes it at once, same webhook-ids");
 }
@@ -256,27 +303,49 @@ pub async fn a_renewed_lease_is_kept_and_one_batch_may_hold_a_delivery_twice(s: 
     let now = t0 + Duration::seconds(2);
     fire(&s, now, t0 + Duration::minutes(15)).await;
     let a = s
-        .claim_deliveries(&sub, now, 10, "A", now + Duration::seconds(60))
+        .claim_deliveries(
+            &sub,
+            now,
+            10,
+            &InstanceId::named("A"),
+            now + Duration::seconds(60),
+        )
         .await
         .unwrap();
     let slice = a.slices[0].0;
     // A is still working through it at 30 s: it renews; B's renewal of a
     // lease it does not hold changes nothing.
-    s.renew_leases("A", &[slice], &[], now + Duration::seconds(120))
-        .await
-        .unwrap();
-    s.renew_leases("B", &[slice], &[], now + Duration::seconds(1))
-        .await
-        .unwrap();
+    s.renew_leases(
+        &InstanceId::named("A"),
+        &[slice],
+        &[],
+        now + Duration::seconds(120),
+    )
+    .await
+    .unwrap();
+    s.renew_leases(
+        &InstanceId::named("B"),
+        &[slice],
+        &[],
+        now + Duration::seconds(1),
+    )
+    .await
+    .unwrap();
     let b_at = |secs| {
         let (s, sub) = (s.clone(), sub.clone());
         async move {
             let at = now + Duration::seconds(secs);
-            s.claim_deliveries(&sub, at, 10, "B", at + Duration::seconds(60))
-                .await
-                .unwrap()
-                .jobs
-                .len()
+            s.claim_deliveries(
+                &sub,
+                at,
+                10,
+                &InstanceId::named("B"),
+                at + Duration::seconds(60),
+            )
+            .await
+            .unwrap()
+            .jobs
+            .len()
         }
     };
     assert_eq!(
@@ -309,7 +378,8 @@ pub async fn a_reminder_staged_ahead_is_decided_at_its_instant(s: DynStore) {
     let (wid, sub) = world(&s, t0 + Duration::minutes(15), due, 3).await;
     let ahead = due - Duration::milliseconds(100);
     let lease = ahead + Duration::seconds(60);
-    let claim = |horizon| s.claim_due_reminders(ahead, horizon, "A", lease, 10);
+    let a = InstanceId::named("A");
+    let claim = |horizon| s.claim_due_reminders(ahead, horizon, &a, lease, 10);
     assert!(claim(ahead).await.unwrap().is_empty(), "not due yet");
     let r = claim(due).await.unwrap();
     assert_eq!(r.len(), 1, "due within the horizon");
@@ -346,7 +416,7 @@ pub async fn a_reminder_staged_ahead_is_decided_at_its_instant(s: DynStore) {
         .items[0];
     assert_eq!((rem.status.as_str(), rem.fired_at), ("sent", Some(due)));
     let c = s
-        .claim_deliveries(&sub, ahead, 10, "A", lease)
+        .claim_deliveries(&sub, ahead, 10, &InstanceId::named("A"), lease)
         .await
         .unwrap();
     assert_eq!(c.jobs.len(), 4);

@@ -16,6 +16,7 @@ mod sessions;
 mod upkeep;
 
 use crate::pg;
+use tminus::domain::ids::InstanceId;
 
 pub use chrono::{DateTime, Duration, Utc};
 pub use tminus::store::*;
@@ -153,7 +154,13 @@ pub async fn fan_out(
     expires: DateTime<Utc>,
 ) -> FanoutProgress {
     let due = s
-        .claim_due_reminders(now, now, "A", now + Duration::seconds(60), 10)
+        .claim_due_reminders(
+            now,
+            now,
+            &InstanceId::named("A"),
+            now + Duration::seconds(60),
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(due.len(), 1);
@@ -263,7 +270,7 @@ pub async fn claim_all(
     let mut mine = Vec::new();
     loop {
         let c = s
-            .claim_deliveries(sub, now, limit, owner, now + Duration::seconds(60))
+            .claim_deliveries(sub, now, limit, &owner.into(), now + Duration::seconds(60))
             .await
             .unwrap();
         if c.jobs.is_empty() {

@@ -3,6 +3,7 @@
 //! subscription with its last answer; each limited to one creator.
 
 use super::*;
+use tminus::domain::ids::InstanceId;
 
 pub async fn fan_outs_are_watched_due_running_and_done(s: DynStore) {
     let t0 = now_ms();
@@ -49,7 +50,13 @@ pub async fn fan_outs_are_watched_due_running_and_done(s: DynStore) {
 
     // Three acknowledged, one answered 500 and retrying: still running.
     let c = s
-        .claim_deliveries(&sub, now, 10, "A", now + Duration::seconds(60))
+        .claim_deliveries(
+            &sub,
+            now,
+            10,
+            &InstanceId::named("A"),
+            now + Duration::seconds(60),
+        )
         .await
         .unwrap();
     assert_eq!(c.jobs.len(), 4);
@@ -76,7 +83,13 @@ pub async fn fan_outs_are_watched_due_running_and_done(s: DynStore) {
     // The retry gets through: done, every delivery acknowledged.
     let later = now + Duration::seconds(6);
     let c = s
-        .claim_deliveries(&sub, later, 10, "A", later + Duration::seconds(60))
+        .claim_deliveries(
+            &sub,
+            later,
+            10,
+            &InstanceId::named("A"),
+            later + Duration::seconds(60),
+        )
         .await
         .unwrap();
     assert_eq!(c.jobs.len(), 1);

@@ -6,6 +6,7 @@
 use super::*;
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use tminus::domain::ids::InstanceId;
 use tokio::sync::Barrier;
 
 const INSTANCES: usize = 8;
@@ -36,7 +37,7 @@ async fn racing_instances_claim_a_reminder_once_and_each_delivery_once_on_postgr
                 start.wait().await;
                 let owner = format!("I{i}");
                 let got = s
-                    .claim_due_reminders(now, now, &owner, lease, 10)
+                    .claim_due_reminders(now, now, &InstanceId::named(owner.clone()), lease, 10)
                     .await
                     .unwrap();
                 (owner, got)
@@ -54,7 +55,7 @@ async fn racing_instances_claim_a_reminder_once_and_each_delivery_once_on_postgr
     while !s
         .fanout_batch(&FanoutStep {
             reminder_id: reminder.clone(),
-            owner: owner.clone(),
+            owner: owner.clone().into(),
             mode: FanoutMode::Send { late: false },
             batch: 1000,
             now,

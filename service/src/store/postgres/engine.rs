@@ -6,6 +6,7 @@
 use super::notify;
 use crate::domain::ids::webhook_id;
 use crate::store::FanoutStep;
+use crate::store::InstanceId;
 use crate::store::{
     CreatorId, DueReminder, FanoutMode, FanoutProgress, ParticipantId, ReminderId, StoreResult,
     SubscriptionId, WebinarId,
@@ -51,7 +52,7 @@ pub async fn claim_due_reminders(
     tx: &Transaction<'_>,
     now: DateTime<Utc>,
     horizon: DateTime<Utc>,
-    owner: &str,
+    owner: &InstanceId,
     lease_until: DateTime<Utc>,
     limit: u32,
 ) -> StoreResult<Vec<DueReminder>> {
@@ -214,7 +215,7 @@ pub async fn fanout_batch(
 async fn lock_firing(
     tx: &Transaction<'_>,
     reminder_id: &ReminderId,
-    owner: &str,
+    owner: &InstanceId,
 ) -> StoreResult<Option<Firing>> {
     let st = tx
         .prepare_cached(

@@ -4,6 +4,7 @@
 //! ones have stopped answering, so that their work is taken over within
 //! seconds instead of when their leases lapse.
 
+use crate::store::InstanceId;
 use crate::store::StoreResult;
 use chrono::{DateTime, Utc};
 use tokio_postgres::GenericClient;
@@ -16,12 +17,12 @@ pub struct Beat {
     /// then may it judge that others have gone quiet.
     pub was_alive: bool,
     /// Instances on the roll not heard from since `alive_since`.
-    pub lapsed: Vec<String>,
+    pub lapsed: Vec<InstanceId>,
 }
 
 pub async fn heartbeat(
     c: &impl GenericClient,
-    instance: &str,
+    instance: &InstanceId,
     now: DateTime<Utc>,
     alive_since: DateTime<Utc>,
 ) -> StoreResult<Beat> {
@@ -58,7 +59,7 @@ pub async fn heartbeat(
 /// spoke up meanwhile.
 pub async fn forget(
     c: &impl GenericClient,
-    ids: &[String],
+    ids: &[InstanceId],
     alive_since: DateTime<Utc>,
 ) -> StoreResult<()> {
     c.execute(
@@ -69,7 +70,7 @@ pub async fn forget(
     Ok(())
 }
 
-pub async fn leave(c: &impl GenericClient, instance: &str) -> StoreResult<()> {
+pub async fn leave(c: &impl GenericClient, instance: &InstanceId) -> StoreResult<()> {
     c.execute("DELETE FROM instances WHERE id = $1", &[&instance])
         .await?;
     Ok(())

@@ -219,7 +219,7 @@ impl Engine for PgStore {
         &self,
         now: DateTime<Utc>,
         horizon: DateTime<Utc>,
-        owner: &str,
+        owner: &InstanceId,
         lease: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<DueReminder>> {
@@ -243,7 +243,7 @@ impl Engine for PgStore {
         sub: &SubscriptionId,
         now: DateTime<Utc>,
         limit: u32,
-        owner: &str,
+        owner: &InstanceId,
         lease: DateTime<Utc>,
     ) -> StoreResult<Claimed> {
         in_claim_tx!(self, |tx| work::claim_deliveries(
@@ -269,7 +269,7 @@ impl Engine for PgStore {
     }
     async fn renew_leases(
         &self,
-        owner: &str,
+        owner: &InstanceId,
         slices: &[i64],
         deliveries: &[DeliveryId],
         until: DateTime<Utc>,
@@ -287,7 +287,7 @@ impl Engine for PgStore {
     ) -> StoreResult<Withdrawn> {
         work::withdrawn(&self.conn().await?, slices, rows, participants).await
     }
-    async fn release_leases(&self, owner: &str) -> StoreResult<u64> {
+    async fn release_leases(&self, owner: &InstanceId) -> StoreResult<u64> {
         let owners = [owner.to_owned()];
         let n = in_tx!(self, |tx| sweep::release_leases(
             &tx,
@@ -300,7 +300,7 @@ impl Engine for PgStore {
     }
     async fn heartbeat(
         &self,
-        instance: &str,
+        instance: &InstanceId,
         now: DateTime<Utc>,
         alive_since: DateTime<Utc>,
     ) -> StoreResult<u32> {

@@ -4,6 +4,7 @@
 
 use super::notify;
 use super::work::{slice_people, slice_row, SLICE_COLS};
+use crate::store::InstanceId;
 use crate::store::StoreResult;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
@@ -11,7 +12,7 @@ use tokio_postgres::types::ToSql;
 
 pub async fn renew_leases(
     tx: &Transaction<'_>,
-    owner: &str,
+    owner: &InstanceId,
     slices: &[i64],
     deliveries: &[crate::store::DeliveryId],
     until: DateTime<Utc>,
@@ -26,7 +27,7 @@ async fn renew<T: ToSql + Sync>(
     tx: &Transaction<'_>,
     table: &str,
     ids: &[T],
-    owner: &str,
+    owner: &InstanceId,
     until: DateTime<Utc>,
 ) -> StoreResult<()> {
     if !ids.is_empty() {
@@ -49,7 +50,7 @@ async fn renew<T: ToSql + Sync>(
 pub async fn release_leases(
     tx: &Transaction<'_>,
     channel: &str,
-    owners: &[String],
+    owners: &[InstanceId],
 ) -> StoreResult<u64> {
     let mut n = 0;
     for table in ["reminders", "slices", "deliveries"] {

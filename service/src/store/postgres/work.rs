@@ -5,6 +5,7 @@
 
 use crate::domain::ids::{webhook_id, Id};
 use crate::domain::payload::{ParticipantFacts, WebinarFacts};
+use crate::store::InstanceId;
 use crate::store::{
     Claimed, DeliveryId, Fresh, Job, ParticipantId, StoreResult, SubscriptionId, WebinarId,
     Withdrawn,
@@ -63,7 +64,7 @@ pub async fn claim_deliveries(
     sub: &SubscriptionId,
     now: DateTime<Utc>,
     limit: u32,
-    owner: &str,
+    owner: &InstanceId,
     lease_until: DateTime<Utc>,
 ) -> StoreResult<Claimed> {
     let st = tx
@@ -192,7 +193,7 @@ async fn claim_slice(
     tx: &Transaction<'_>,
     sub: &SubscriptionId,
     now: DateTime<Utc>,
-    owner: &str,
+    owner: &InstanceId,
     lease_until: DateTime<Utc>,
     jobs: &mut Vec<Job>,
 ) -> StoreResult<Option<(i64, usize)>> {

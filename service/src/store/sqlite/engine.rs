@@ -4,6 +4,7 @@
 use super::{at, ms};
 use crate::domain::ids::webhook_id;
 use crate::store::FanoutStep;
+use crate::store::InstanceId;
 use crate::store::{
     DueReminder, FanoutMode, FanoutProgress, ParticipantId, ReminderId, StoreResult,
     SubscriptionId, WebinarId,
@@ -35,7 +36,7 @@ pub fn claim_due_reminders(
     c: &mut Connection,
     now: DateTime<Utc>,
     horizon: DateTime<Utc>,
-    owner: &str,
+    owner: &InstanceId,
     lease_until: DateTime<Utc>,
     limit: u32,
 ) -> StoreResult<Vec<DueReminder>> {
@@ -90,7 +91,11 @@ struct Firing {
     early: bool,
 }
 
-fn firing(tx: &Transaction, reminder_id: &ReminderId, owner: &str) -> StoreResult<Option<Firing>> {
+fn firing(
+    tx: &Transaction,
+    reminder_id: &ReminderId,
+    owner: &InstanceId,
+) -> StoreResult<Option<Firing>> {
     Ok(tx
         .prepare_cached(
             "SELECT r.webinar_id, r.label, r.from_time, r.due_at, r.cursor_seq, r.until_seq,

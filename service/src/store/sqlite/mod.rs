@@ -217,7 +217,7 @@ impl Engine for SqliteStore {
         &self,
         now: DateTime<Utc>,
         horizon: DateTime<Utc>,
-        owner: &str,
+        owner: &InstanceId,
         lease: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<DueReminder>> {
@@ -241,7 +241,7 @@ impl Engine for SqliteStore {
         sub: &SubscriptionId,
         now: DateTime<Utc>,
         limit: u32,
-        owner: &str,
+        owner: &InstanceId,
         lease: DateTime<Utc>,
     ) -> StoreResult<Claimed> {
         let (sub, owner) = (sub.clone(), own(owner));
@@ -261,7 +261,7 @@ impl Engine for SqliteStore {
     }
     async fn renew_leases(
         &self,
-        owner: &str,
+        owner: &InstanceId,
         slices: &[i64],
         deliveries: &[DeliveryId],
         until: DateTime<Utc>,
@@ -280,7 +280,7 @@ impl Engine for SqliteStore {
         self.run(move |c| work::withdrawn(c, &slices, &rows, &participants))
             .await
     }
-    async fn release_leases(&self, owner: &str) -> StoreResult<u64> {
+    async fn release_leases(&self, owner: &InstanceId) -> StoreResult<u64> {
         let owner = own(owner);
         self.run(move |c| record::release_leases(c, &owner)).await
     }
@@ -293,6 +293,6 @@ impl Engine for SqliteStore {
 }
 
 /// Copies borrowed arguments so a closure can own them.
-fn own(s: &str) -> String {
-    s.to_owned()
+fn own(s: &InstanceId) -> InstanceId {
+    s.clone()
 }

@@ -8,6 +8,7 @@ use super::work::{slice_people, slice_row, SliceRow, SLICE_COLS};
 use super::{ms, receipts};
 use crate::domain::ids::split_webhook_id;
 use crate::store::receipt;
+use crate::store::InstanceId;
 use crate::store::{DeliveryId, HealthChanges, Outcome, StoreResult, Verdict};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, CachedStatement, Connection};
@@ -216,7 +217,7 @@ fn close_slices(tx: &Connection, done_slices: &[i64]) -> StoreResult<()> {
 
 pub fn renew_leases(
     c: &mut Connection,
-    owner: &str,
+    owner: &InstanceId,
     slices: &[i64],
     deliveries: &[DeliveryId],
     until: DateTime<Utc>,
@@ -242,7 +243,7 @@ pub fn renew_leases(
     Ok(())
 }
 
-pub fn release_leases(c: &mut Connection, owner: &str) -> StoreResult<u64> {
+pub fn release_leases(c: &mut Connection, owner: &InstanceId) -> StoreResult<u64> {
     release(c, Some(owner))
 }
 
@@ -252,7 +253,7 @@ pub fn release_all_leases(c: &mut Connection) -> StoreResult<u64> {
     release(c, None)
 }
 
-fn release(c: &mut Connection, owner: Option<&str>) -> StoreResult<u64> {
+fn release(c: &mut Connection, owner: Option<&InstanceId>) -> StoreResult<u64> {
     let tx = c.transaction()?;
     let mut n = 0;
     for table in ["reminders", "slices", "deliveries"] {

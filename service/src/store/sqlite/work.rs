@@ -5,6 +5,7 @@
 use super::{at, ms, receipts};
 use crate::domain::ids::{join_webhook_id, webhook_id, Id, WEBHOOK_PREFIX_LEN};
 use crate::domain::payload::{ParticipantFacts, WebinarFacts};
+use crate::store::InstanceId;
 use crate::store::{
     Claimed, DeliveryId, Fresh, Job, ParticipantId, StoreResult, SubscriptionId, WebinarId,
     Withdrawn,
@@ -56,7 +57,7 @@ pub fn claim_deliveries(
     sub: &SubscriptionId,
     now: DateTime<Utc>,
     limit: u32,
-    owner: &str,
+    owner: &InstanceId,
     lease_until: DateTime<Utc>,
 ) -> StoreResult<Claimed> {
     let tx = c.transaction()?;
@@ -186,7 +187,7 @@ fn claim_slice(
     tx: &Transaction,
     sub: &SubscriptionId,
     now_ms: i64,
-    owner: &str,
+    owner: &InstanceId,
     lease_ms: i64,
     jobs: &mut Vec<Job>,
 ) -> StoreResult<Option<(i64, usize)>> {
