@@ -16,6 +16,7 @@
 pub mod bulk;
 mod counted;
 pub mod fleet;
+mod measured;
 mod observe;
 pub mod procs;
 pub mod receiver;
