@@ -101,7 +101,7 @@ pub struct AppContext {
     pub store: store::DynStore,
     pub clock: Clock,
     /// This process's name in leases (`locked_by`), unique per start.
-    pub instance: domain::ids::InstanceId,
+    pub instance: domain::instance::InstanceId,
     /// The platform API's bearer token (given, or generated at start).
     pub admin_token: String,
     /// Seals signing secrets before the store keeps them, opens them after.
@@ -254,7 +254,7 @@ async fn prepare(
         config,
         store,
         clock,
-        instance: domain::ids::InstanceId::new(),
+        instance: domain::instance::InstanceId::new(),
         admin_token,
         secrets,
         metrics: crate::metrics::Metrics::new(),

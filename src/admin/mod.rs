@@ -254,32 +254,7 @@ async fn dispatch(c: &Client, command: AdminCommand, json_out: bool) -> anyhow::
             let path = format!("/creators/{creator}/api-keys");
             show::keys(List(c.list(&path, &[], None).await?))
         }
-        A::Webinars(Webinars::Create {
-            creator,
-            title,
-            link,
-            from,
-            to,
-            timezone,
-            mango,
-        }) => {
-            let mut body = json!({"creatorId": creator, "title": title, "link": link, "fromTime": from, "toTime": to});
-            if let Some(tz) = timezone {
-                body["timezone"] = tz.into();
-            }
-            if !mango.is_empty() {
-                body["mangoes"] = mango.into();
-            }
-            show::webinars(One(c.post("/webinars", &body).await?))
-        }
-        A::Webinars(Webinars::List { creator }) => {
-            let query = [("creatorId", creator.as_str())];
-            show::webinars(List(c.list("/webinars", &query, None).await?))
-        }
-        A::Webinars(Webinars::Reminders { webinar }) => {
-            let path = format!("/webinars/{webinar}/reminders");
-            show::reminders(c.list(&path, &[], None).await?)
-        }
+        A::Webinars(command) => webinars(c, command).await?,
         A::Participants(Participants::Import {
             webinar,
             file,
@@ -296,11 +271,50 @@ async fn dispatch(c: &Client, command: AdminCommand, json_out: bool) -> anyhow::
                 .collect();
             show::subscriptions(c.list("/subscriptions", &query, None).await?)
         }
-        A::Deliveries(Deliveries::List {
+        A::Deliveries(command) => deliveries(c, command).await?,
+    })
+}
+
+/// A webinar command: create one, list a creator's, or show one's reminders.
+async fn webinars(c: &Client, command: Webinars) -> anyhow::Result<Shown> {
+    Ok(match command {
+        Webinars::Create {
+            creator,
+            title,
+            link,
+            from,
+            to,
+            timezone,
+            mango,
+        } => {
+            let mut body = json!({"creatorId": creator, "title": title, "link": link, "fromTime": from, "toTime": to});
+            if let Some(tz) = timezone {
+                body["timezone"] = tz.into();
+            }
+            if !mango.is_empty() {
+                body["mangoes"] = mango.into();
+            }
+            show::webinars(One(c.post("/webinars", &body).await?))
+        }
+        Webinars::List { creator } => {
+            let query = [("creatorId", creator.as_str())];
+            show::webinars(List(c.list("/webinars", &query, None).await?))
+        }
+        Webinars::Reminders { webinar } => {
+            let path = format!("/webinars/{webinar}/reminders");
+            show::reminders(c.list(&path, &[], None).await?)
+        }
+    })
+}
+
+/// A deliveries command: list a subscription's, or replay one or a window's.
+async fn deliveries(c: &Client, command: Deliveries) -> anyhow::Result<Shown> {
+    Ok(match command {
+        Deliveries::List {
             subscription,
             status,
             limit,
-        }) => {
+        } => {
             let query: Vec<_> = status
                 .as_deref()
                 .map(|s| ("status", s))
@@ -309,21 +323,21 @@ async fn dispatch(c: &Client, command: AdminCommand, json_out: bool) -> anyhow::
             let path = format!("/subscriptions/{subscription}/deliveries");
             show::deliveries(List(c.list(&path, &query, Some(limit.max(1))).await?))
         }
-        A::Deliveries(Deliveries::Replay {
+        Deliveries::Replay {
             subscription,
             delivery: Some(delivery),
             ..
-        }) => {
+        } => {
             let path = format!("/subscriptions/{subscription}/deliveries/{delivery}/retry");
             show::deliveries(One(c.post(&path, &json!({})).await?))
         }
-        A::Deliveries(Deliveries::Replay {
+        Deliveries::Replay {
             subscription,
             delivery: None,
             since,
             until,
             status,
-        }) => {
+        } => {
             // clap has required all three; the API checks their values.
             let body = json!({"since": since, "until": until, "status": status});
             let path = format!("/subscriptions/{subscription}/replay");

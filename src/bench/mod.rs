@@ -16,6 +16,7 @@
 pub mod bulk;
 mod counted;
 pub mod fleet;
+mod measured;
 mod observe;
 pub mod procs;
 pub mod receiver;
@@ -132,26 +133,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         true => Some(tls::make(&dir)?),
         false => None,
     };
-    let mut rx_args = vec!["bench-receiver".to_owned()];
-    if let Some(c) = &certs {
-        for (flag, path) in [("--tls-cert", &c.cert_der), ("--tls-key", &c.key_der)] {
-            rx_args.extend([flag.to_owned(), path.display().to_string()]);
-        }
-    }
-    let rx_args: Vec<&str> = rx_args.iter().map(String::as_str).collect();
-    let (rx_child, ports) =
-        Child::spawn_printing_ports(&exe, &rx_args, 1 + certs.is_some() as usize)?;
-    let rx_base = format!("http://127.0.0.1:{}", ports[0]);
+    let (rx_child, target, nobody) = start_receiver(&exe, certs.as_ref())?;
+    let rx_base = target.control.clone();
     let scheme = if certs.is_some() { "https" } else { "http" };
-    // A port bound and never listened on: connections to it are refused.
-    let nobody = tokio::net::TcpSocket::new_v4()?;
-    nobody.bind("127.0.0.1:0".parse()?)?;
-    let target = run::Target {
-        control: rx_base.clone(),
-        hooks: format!("{scheme}://127.0.0.1:{}", ports[ports.len() - 1]),
-        down: format!("{scheme}://127.0.0.1:{}", nobody.local_addr()?.port()),
-        ca: certs.as_ref().map(|c| c.ca_pem.clone()),
-    };
     println!("receiver on {}", target.hooks);
     let ceiling = wrk(
         &script,
@@ -177,15 +161,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             }
             let mut mixed = None;
             for (k, f) in fleets.iter().enumerate() {
-                http.post(format!("{rx_base}/reset"))
-                    .send()
-                    .await?
-                    .error_for_status()?;
-                http.post(format!("{rx_base}/shape"))
-                    .json(&args.shape(f))
-                    .send()
-                    .await?
-                    .error_for_status()?;
+                reshape(&http, &rx_base, &args.shape(f)).await?;
                 // A PostgreSQL run gets a fresh schema; SQLite runs once per
                 // file, the healthy-only run on a file of its own.
                 let db = match k {
@@ -194,31 +170,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                     _ => format!("{db}.healthy-only"),
                 };
                 let store = stores::RunStore::prepare(&db).await?;
-                let kind = if store.is_postgres() {
-                    "postgres"
-                } else {
-                    "sqlite"
-                };
-                let which = match (f.is_mixed(), args.baseline) {
-                    (true, _) => format!(
-                        ", {} healthy, {} slow, {} down endpoints",
-                        f.healthy(),
-                        f.slow,
-                        f.down
-                    ),
-                    (false, true) => format!(", the {} healthy endpoints alone", f.healthy()),
-                    _ => String::new(),
-                };
-                println!("\n== {kind}, {n} instance(s){which}");
+                println!("\n== {}", heading(&store, n, f, args.baseline));
                 let result = run::one(&args, &exe, &target, rx_child.pid(), &store, n, f).await;
                 store.finish().await;
                 let mut r = result?;
-                let rate = r["rate_rps"].as_f64().unwrap_or(0.0);
-                r["ceiling_rps"] = json!(ceiling.round());
-                r["ratio"] = json!(round3(rate / ceiling));
-                r["cores"] = json!(std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(1));
+                against_ceiling(&mut r, ceiling);
                 if let Some(m) = &mixed {
                     r["fleet_vs_healthy_only"] = fleet::compare(m, &r);
                 }
@@ -236,8 +192,93 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     drop(nobody);
     drop(rx_child);
     let _ = std::fs::remove_dir_all(&dir);
+    write_result(&args.json, &runs, ceiling)
+}
 
-    let mut result = summary(&runs, ceiling);
+/// Starts the receiver (serving HTTPS with `certs`) and binds a port that
+/// is never listened on; returns the receiver, where the run's
+/// subscriptions point, and that port, to keep until the runs are done.
+fn start_receiver(
+    exe: &std::path::Path,
+    certs: Option<&tls::RunCerts>,
+) -> anyhow::Result<(Child, run::Target, tokio::net::TcpSocket)> {
+    let mut rx_args = vec!["bench-receiver".to_owned()];
+    if let Some(c) = certs {
+        for (flag, path) in [("--tls-cert", &c.cert_der), ("--tls-key", &c.key_der)] {
+            rx_args.extend([flag.to_owned(), path.display().to_string()]);
+        }
+    }
+    let rx_args: Vec<&str> = rx_args.iter().map(String::as_str).collect();
+    let (rx_child, ports) =
+        Child::spawn_printing_ports(exe, &rx_args, 1 + certs.is_some() as usize)?;
+    let rx_base = format!("http://127.0.0.1:{}", ports[0]);
+    let scheme = if certs.is_some() { "https" } else { "http" };
+    // A port bound and never listened on: connections to it are refused.
+    let nobody = tokio::net::TcpSocket::new_v4()?;
+    nobody.bind("127.0.0.1:0".parse()?)?;
+    let target = run::Target {
+        control: rx_base,
+        hooks: format!("{scheme}://127.0.0.1:{}", ports[ports.len() - 1]),
+        down: format!("{scheme}://127.0.0.1:{}", nobody.local_addr()?.port()),
+        ca: certs.map(|c| c.ca_pem.clone()),
+    };
+    Ok((rx_child, target, nobody))
+}
+
+/// Clears the receiver's counts and sets how it answers the next fan-out.
+async fn reshape(
+    http: &reqwest::Client,
+    rx_base: &str,
+    shape: &shape::Shape,
+) -> anyhow::Result<()> {
+    http.post(format!("{rx_base}/reset"))
+        .send()
+        .await?
+        .error_for_status()?;
+    http.post(format!("{rx_base}/shape"))
+        .json(shape)
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(())
+}
+
+/// A fan-out's title: its store, its instances and, in a fleet run or its
+/// baseline, which endpoints.
+fn heading(store: &stores::RunStore, n: usize, f: &fleet::Fleet, baseline: bool) -> String {
+    let kind = if store.is_postgres() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    let which = match (f.is_mixed(), baseline) {
+        (true, _) => format!(
+            ", {} healthy, {} slow, {} down endpoints",
+            f.healthy(),
+            f.slow,
+            f.down
+        ),
+        (false, true) => format!(", the {} healthy endpoints alone", f.healthy()),
+        _ => String::new(),
+    };
+    format!("{kind}, {n} instance(s){which}")
+}
+
+/// Adds to a run's figures the ceiling, its rate's ratio to it, and the
+/// machine's cores.
+fn against_ceiling(r: &mut Value, ceiling: f64) {
+    let rate = r["rate_rps"].as_f64().unwrap_or(0.0);
+    r["ceiling_rps"] = json!(ceiling.round());
+    r["ratio"] = json!(round3(rate / ceiling));
+    r["cores"] = json!(std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1));
+}
+
+/// Prints and writes the result: the runs' figures (compared, when
+/// several) and what the metrics cost.
+fn write_result(path: &std::path::Path, runs: &[Value], ceiling: f64) -> anyhow::Result<()> {
+    let mut result = summary(runs, ceiling);
     // What the metrics cost per recorded outcome, in this build.
     let metrics_ns = tminus::metrics::cost::ns_per_outcome(50);
     println!("metrics: {metrics_ns:.0} ns per recorded outcome");
@@ -245,8 +286,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if runs.len() > 1 {
         println!("\n{}", serde_json::to_string_pretty(&result["compared"])?);
     }
-    std::fs::write(&args.json, serde_json::to_vec_pretty(&result)?)?;
-    println!("written to {}", args.json.display());
+    std::fs::write(path, serde_json::to_vec_pretty(&result)?)?;
+    println!("written to {}", path.display());
     Ok(())
 }
 

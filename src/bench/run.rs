@@ -3,17 +3,18 @@
 //! and subscriptions through the API of the first (`setup`), moves every
 //! webinar so their reminders fall due at one instant, follows the arrivals
 //! and returns the figures: over all subscriptions, and in a fleet run
-//! those of the healthy endpoints and of the slow ones apart.
+//! those of the healthy endpoints and of the slow ones apart (`measured`).
 
 use super::fleet::{self, Endpoint, Fleet};
+use super::measured::{all_arrived, figures, Measured, Usage};
 use super::observe;
-use super::procs::{cpu_s, free_port, major_faults, peak_rss_mb, Child};
+use super::procs::{free_port, peak_rss_mb, Child};
 use super::receiver::Stats;
 use super::setup::{self, Api, OFFSET_S};
 use super::stores::RunStore;
 use super::BenchArgs;
 use anyhow::{bail, Context};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -59,49 +60,21 @@ pub async fn one(
     let register_s = t0.elapsed().as_secs_f64();
     let people = args.participants * args.webinars;
     println!("registered {people} participants in {register_s:.2} s");
-    let hook_bases: Vec<&str> = (0..fleet.subscriptions)
-        .map(|i| match fleet.endpoint(i) {
-            Endpoint::Down => target.down.as_str(),
-            _ => target.hooks.as_str(),
-        })
-        .collect();
-    setup::subscribe(&api, &platform, &hook_bases, args).await?;
+    setup::subscribe(&api, &platform, &hook_bases(fleet, target), args).await?;
     let store_before = store.bytes().await;
-    let reminders_rows = api
-        .admin("GET", &format!("/webinars/{wid}/reminders"), Value::Null)
-        .await?["data"]
-        .as_array()
-        .map_or(0, Vec::len);
+    let reminders_rows = reminder_rows(&api, wid).await?;
 
     // CPU from here to the last outcome recorded is the fan-out's.
     let pids: Vec<u32> = services.iter().map(Child::pid).collect();
     let before = Usage::read(&pids, rx_pid);
     let due_us = setup::fire(&api, &platform).await?.timestamp_micros();
     let rows_before = store.stored_rows(wid).await;
-    let expected = people * fleet.reachable();
-    let healthy_expected = people * fleet.healthy();
     let healthy_range = (0, fleet.healthy() as u32);
-    let stats = follow(
-        &http,
-        &target.control,
-        due_us,
-        expected,
-        healthy_expected,
-        healthy_range,
-    )
-    .await?;
+    let stats = follow(&http, &target.control, due_us, people, fleet).await?;
     let healthy = stats_of(&http, &target.control, due_us, healthy_range).await?;
-    let peak = services
-        .iter()
-        .filter_map(|s| peak_rss_mb(s.pid()))
-        .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
+    let peak_rss_mb = peak_rss(&services);
     let lanes = observe::peak_lanes(&http, &bases, ADMIN).await;
-    let subs = observe::subscriptions(&api, key).await;
-    let healthy_subs: Vec<String> = subs
-        .iter()
-        .filter(|(_, i)| fleet.endpoint(*i) == Endpoint::Healthy)
-        .map(|(id, _)| id.clone())
-        .collect();
+    let healthy_subs = healthy_subscriptions(&api, key, fleet).await;
     observe::wait_recorded(&api, key, &healthy_subs).await;
     let failed = observe::failed_attempts(&http, &bases, ADMIN).await;
     let after = Usage::read(&pids, rx_pid);
@@ -113,80 +86,69 @@ pub async fn one(
     let store_after = store.bytes().await;
     drop(services);
 
-    if healthy.objects < healthy_expected {
-        bail!(
-            "only {} of {healthy_expected} deliveries arrived at the healthy endpoints",
-            healthy.objects
-        );
-    }
-    if !fleet.is_mixed() && stats.objects < expected {
-        bail!("only {} of {expected} deliveries arrived", stats.objects);
-    }
-    let elapsed_s = stats.last_ms / 1000.0;
-    let rate = stats.objects as f64 / elapsed_s.max(1e-9);
-    let deliveries = stats.objects.max(1) as f64;
-    let webinar_subs = fleet.subscriptions * args.webinars;
-    let shape = args.shape(fleet);
-    // Over a mix of endpoints one limit means nothing: the healthy
-    // endpoints' is under `healthy`.
-    let limit = match fleet.is_mixed() {
-        true => None,
-        false => shape.endpoint_limit_rps(webinar_subs, args.concurrency),
+    let m = Measured {
+        stats,
+        healthy,
+        register_s,
+        reminders_rows,
+        rows_before,
+        peak_rss_mb,
+        lanes,
+        failed,
+        healthy_failed,
+        usage: (before, after),
+        store_bytes: (store_before, store_after),
     };
-    let mut r = json!({
-        "database": if store.is_postgres() { "postgres" } else { "sqlite" },
-        "instances": instances,
-        "tls": target.ca.is_some(),
-        "deliveries": stats.objects,
-        "requests": stats.count,
-        "batch": args.batch,
-        "elapsed_s": round3(elapsed_s),
-        "rate_rps": round(rate),
-        "first_delivery_lateness_ms": round3(stats.first_ms),
-        "lateness_p50_ms": round3(stats.p50_ms),
-        "lateness_p99_ms": round3(stats.p99_ms),
-        "lateness_max_ms": round3(stats.max_ms),
-        "last_lateness_ms": fleet::last_lateness(&stats.fanout_last),
-        "webinar_first_lateness_p50_ms": round3(stats.webinar_first.p50_ms),
-        "webinar_first_lateness_p99_ms": round3(stats.webinar_first.p99_ms),
-        "webinar_first_lateness_max_ms": round3(stats.webinar_first.max_ms),
-        "webinar_last_lateness_p50_ms": round3(stats.webinar_last.p50_ms),
-        "webinar_last_lateness_p99_ms": round3(stats.webinar_last.p99_ms),
-        "webinar_last_lateness_max_ms": round3(stats.webinar_last.max_ms),
-        "peak_connections": stats.peak_connections,
-        "peak_lanes": lanes,
-        "failed_attempts": failed,
-        "receiver_refused_busy": stats.refused,
-        "endpoint_limit_rps": limit.map(round),
-        "efficiency": limit.map(|l| round3(rate / l)),
-        "peak_rss_mb": peak.map(round3),
-        "cpu_us_per_delivery": round((after.cpu - before.cpu) * 1e6 / deliveries),
-        "receiver_cpu_us_per_request": round((after.rx_cpu - before.rx_cpu) * 1e6 / stats.count.max(1) as f64),
-        "major_page_faults": after.faults.saturating_sub(before.faults),
-        "store_bytes_per_delivery": match (store_before, store_after) {
-            (Some(b), Some(a)) => json!(round((a.saturating_sub(b)) as f64 / deliveries)),
-            _ => Value::Null,
-        },
-        "register_s": round3(register_s),
-        "register_per_100k_s": round3(register_s / people as f64 * 100_000.0),
-        "reminder_rows_before_firing": reminders_rows,
-        "stored_rows_before_firing": rows_before,
-        "webinars": args.webinars,
-        "participants": args.participants,
-        "subscriptions": fleet.subscriptions,
-        "slow_endpoints": fleet.slow,
-        "down_endpoints": fleet.down,
-    });
-    if args.slow + args.down > 0 {
-        let limit = shape.endpoint_limit_rps(fleet.healthy() * args.webinars, args.concurrency);
-        r["healthy"] = fleet::figures(&healthy, healthy_expected, limit, healthy_failed);
-    }
+    all_arrived(&m, fleet, people)?;
+    let mut r = figures(args, fleet, store, target.ca.is_some(), instances, &m);
     if fleet.slow > 0 {
         let range = (healthy_range.1, fleet.reachable() as u32);
         let slow = stats_of(&http, &target.control, due_us, range).await?;
         r["slow"] = fleet::figures(&slow, people * fleet.slow, None, None);
     }
     Ok(r)
+}
+
+/// Each subscription's hook base: the down port for a down endpoint, the
+/// receiver's hooks for the others.
+fn hook_bases<'t>(fleet: &Fleet, target: &'t Target) -> Vec<&'t str> {
+    (0..fleet.subscriptions)
+        .map(|i| match fleet.endpoint(i) {
+            Endpoint::Down => target.down.as_str(),
+            _ => target.hooks.as_str(),
+        })
+        .collect()
+}
+
+/// How many reminders the first webinar has before it fires.
+async fn reminder_rows(api: &Api, webinar: &str) -> anyhow::Result<usize> {
+    Ok(api
+        .admin(
+            "GET",
+            &format!("/webinars/{webinar}/reminders"),
+            Value::Null,
+        )
+        .await?["data"]
+        .as_array()
+        .map_or(0, Vec::len))
+}
+
+/// The highest peak resident memory of the services, in MB.
+fn peak_rss(services: &[Child]) -> Option<f64> {
+    services
+        .iter()
+        .filter_map(|s| peak_rss_mb(s.pid()))
+        .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))))
+}
+
+/// The ids of the subscriptions whose endpoints are healthy.
+async fn healthy_subscriptions(api: &Api, key: &str, fleet: &Fleet) -> Vec<String> {
+    observe::subscriptions(api, key)
+        .await
+        .iter()
+        .filter(|(_, i)| fleet.endpoint(*i) == Endpoint::Healthy)
+        .map(|(id, _)| id.clone())
+        .collect()
 }
 
 /// The services' admin token.
@@ -238,24 +200,6 @@ async fn start_services(
     Ok((services, bases))
 }
 
-/// CPU seconds of the services and of the receiver, and the services'
-/// major page faults, at one instant.
-struct Usage {
-    cpu: f64,
-    rx_cpu: f64,
-    faults: u64,
-}
-
-impl Usage {
-    fn read(pids: &[u32], rx_pid: u32) -> Usage {
-        Usage {
-            cpu: pids.iter().filter_map(|p| cpu_s(*p)).sum(),
-            rx_cpu: cpu_s(rx_pid).unwrap_or(0.0),
-            faults: pids.iter().filter_map(|p| major_faults(*p)).sum(),
-        }
-    }
-}
-
 /// What arrived at the receiver for the subscriptions in `range` (from,
 /// before).
 async fn stats_of(
@@ -268,17 +212,20 @@ async fn stats_of(
     Ok(http.get(url).send().await?.json().await?)
 }
 
-/// Polls the receiver, printing progress, until everything arrived, the
-/// flow stalls for 30 s, or the healthy endpoints (`healthy`, from and
-/// before) have all theirs and the others have had [`SLOW_GRACE`] more.
+/// Polls the receiver, printing progress, until everything arrived (each
+/// of `people` at each of the fleet's reachable endpoints), the flow
+/// stalls for 30 s, or the healthy endpoints (the fleet's first) have all
+/// theirs and the others have had [`SLOW_GRACE`] more.
 async fn follow(
     http: &reqwest::Client,
     rx: &str,
     due_us: i64,
-    expected: usize,
-    healthy_expected: usize,
-    healthy: (u32, u32),
+    people: usize,
+    fleet: &Fleet,
 ) -> anyhow::Result<Stats> {
+    let expected = people * fleet.reachable();
+    let healthy_expected = people * fleet.healthy();
+    let healthy = (0, fleet.healthy() as u32);
     let mut last = 0;
     let mut stalled = Instant::now();
     let mut healthy_done: Option<Instant> = None;
@@ -324,12 +271,4 @@ pub(super) async fn wait_healthy(http: &reqwest::Client, base: &str) -> anyhow::
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     bail!("tminus did not start")
-}
-
-fn round(x: f64) -> f64 {
-    x.round()
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
 }

@@ -29,6 +29,7 @@ mod paging;
 mod participants;
 mod plain;
 mod platform;
+mod reminders;
 mod replay;
 mod trace;
 mod validate;

@@ -6,14 +6,15 @@ use super::answer::{Created, Page};
 use super::extract::{Admin, ApiJson, ApiQuery};
 use super::load::{self, AdminWebinar};
 use super::openapi::{errors, BAD_PAGE};
-use super::paging::{self, PageQuery};
+use super::paging;
 use super::platform::CREATOR_OR_PAGE;
+use super::reminders;
 use super::validate::{instant, query_id, text, zone, Findings};
 use super::views::{self, Sorted};
 use super::AppState;
 use crate::api::error::{ApiError, ApiResult};
 use crate::domain::span;
-use crate::domain::status::{ReminderStatus, WebinarStatus};
+use crate::domain::status::WebinarStatus;
 use crate::schedule::plan;
 use crate::store::{CreatorId, MangoId, PageRequest, Webinar, WebinarFields};
 use aide::axum::routing::{get_with, post_with};
@@ -87,7 +88,7 @@ pub fn routes() -> ApiRouter<AppState> {
         )
         .api_route(
             "/webinars/{id}/reminders",
-            get_with(reminders, |op| {
+            get_with(reminders::list, |op| {
                 errors(
                     op.summary("Show a webinar's reminders, by due time"),
                     &[NOT_FOUND, BAD_PAGE],
@@ -363,39 +364,4 @@ async fn cancel(
 async fn remove(AdminWebinar(w): AdminWebinar, State(s): State<AppState>) -> ApiResult<NoContent> {
     end(&s, w, true).await?;
     Ok(NoContent)
-}
-
-/// Most fan-outs (reminder × subscription) planned for one webinar's list.
-const PLANS_LISTED: i64 = 10_000;
-
-async fn reminders(
-    AdminWebinar(w): AdminWebinar,
-    State(s): State<AppState>,
-    ApiQuery(q): ApiQuery<PageQuery>,
-) -> ApiResult<Json<Page<views::Reminder>>> {
-    let wid = w.id;
-    let found = s.ctx.store.list_reminders(&wid, &q.request()?).await?;
-    let plans = if found
-        .items
-        .iter()
-        .any(|r| r.status == ReminderStatus::Pending)
-    {
-        let scope = crate::store::PlanScope {
-            webinar: Some(&wid),
-            creator: None,
-            reminder: None,
-            until: s.ctx.clock.now() + chrono::Duration::days(3650),
-            limit: PLANS_LISTED,
-            early_only: false,
-        };
-        let rows = s.ctx.store.pending_fanouts(&scope).await?;
-        views::plan::by_reminder(&rows, s.ctx.config.assumed_latency)
-    } else {
-        Default::default()
-    };
-    Ok(Json(Page::of(found, |r| {
-        let pending = r.status == ReminderStatus::Pending;
-        let planned = plans.get(&r.id).cloned().unwrap_or_default();
-        views::Reminder::try_from(r).map(|v| if pending { v.planned(planned) } else { v })
-    })?))
 }

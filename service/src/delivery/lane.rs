@@ -5,19 +5,18 @@
 //! the slice is closed. It retires when the subscription has nothing
 //! pending; the dispatcher starts it again on work.
 //!
-//! [`Lane::step`] is one turn: look at the subscription, keep the leases,
+//! [`Lane::step`] is one turn: look at the subscription (`caps`), keep the leases,
 //! drop withdrawn work, send what may leave, claim more, then wait for
 //! whatever comes next. [`run`] loops over it; a test drives it step by
 //! step.
 
+use super::caps::Caps;
 use super::limit::SLOW_START;
-use super::unit::Target;
 use super::view::{refresh, View};
 use super::work::Work;
 use super::{Dispatcher, LaneSignal};
 use crate::store::SubscriptionId;
 use chrono::Duration;
-use governor::DefaultDirectRateLimiter;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -34,17 +33,6 @@ pub(super) enum Step {
     /// The subscription has no work, is gone or inactive, or the service is
     /// stopping: finish what is in flight ([`Lane::finish`]).
     Stop,
-}
-
-/// The subscription's settings a turn works with, taken from the view.
-struct Caps {
-    cap: usize,
-    batch: usize,
-    rate: Option<u32>,
-    limiter: Option<Arc<DefaultDirectRateLimiter>>,
-    target: Arc<Target>,
-    /// The view's secrets may sign until then (see `View::trusted`).
-    trusted_until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// One subscription's lane and what it carries from turn to turn.
@@ -121,7 +109,7 @@ impl Lane {
         if self.d.inner.shutdown.is_cancelled() {
             return Step::Stop;
         }
-        let caps = match self.look().await {
+        let caps = match Caps::look(&self.d, &self.id, &self.sig, &mut self.view).await {
             Ok(Some(caps)) => caps,
             // Gone or disabled: stop, unless work was announced meanwhile
             // (then look again).
@@ -147,43 +135,6 @@ impl Lane {
         let step = self.wait().await;
         self.sig.publish(self.w.open());
         step
-    }
-
-    /// The subscription's caps, from a view at most a tick old and read
-    /// again at once after a change to the subscription: `None` once it is
-    /// gone or inactive, `Err` while the store cannot say (or the copy in
-    /// hand is too old to sign with: [`View::trusted`]).
-    async fn look(&mut self) -> Result<Option<Caps>, ()> {
-        let ctx = &self.d.inner.ctx;
-        let (tick, grace) = (ctx.config.tick, ctx.config.secret_grace);
-        let changed = self
-            .sig
-            .reread
-            .swap(false, std::sync::atomic::Ordering::SeqCst);
-        let now = ctx.clock.now();
-        if changed
-            || self
-                .view
-                .as_ref()
-                .is_none_or(|v| v.fetched.elapsed() >= tick || !v.trusted(now, grace))
-        {
-            self.view = refresh(&self.d, &self.id, self.view.take()).await?;
-        }
-        let now = self.d.inner.ctx.clock.now();
-        if self.view.as_ref().is_some_and(|v| !v.trusted(now, grace)) {
-            tracing::warn!(subscription = %self.id, "the subscription could not be read for a secret's grace: holding its deliveries until it can");
-            return Err(());
-        }
-        Ok(self.view.as_ref().map(|v| Caps {
-            cap: self.d.share(v.sub.max_concurrency.max(1)) as usize,
-            batch: v.sub.batch_size as usize,
-            rate: v.rate,
-            limiter: v.limiter.clone(),
-            target: v.target.clone(),
-            trusted_until: chrono::Duration::from_std(grace)
-                .ok()
-                .and_then(|g| v.confirmed.checked_add_signed(g)),
-        }))
     }
 
     /// Keeps the leases, drops withdrawn work, and connects ahead of a

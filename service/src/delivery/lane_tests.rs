@@ -78,7 +78,7 @@ async fn fixture_with(url: &str, change: impl FnOnce(&mut Config)) -> Fixture {
         config,
         store,
         clock: Clock::system(),
-        instance: crate::domain::ids::InstanceId::named("lane-test"),
+        instance: crate::domain::instance::InstanceId::named("lane-test"),
         admin_token: "t".into(),
         secrets,
         metrics: crate::metrics::Metrics::new(),

@@ -5,6 +5,7 @@
 //! in batches. A periodic sweep expires stale deliveries and picks up work
 //! left by restarts, retries and other instances.
 
+mod caps;
 mod failure;
 pub(crate) mod forecast;
 pub mod guard;

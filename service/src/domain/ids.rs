@@ -267,8 +267,7 @@ macro_rules! for_each_id {
             $crate::domain::ids::ParticipantId,
             $crate::domain::ids::SubscriptionId,
             $crate::domain::ids::ReminderId,
-            $crate::domain::ids::DeliveryId,
-            $crate::domain::ids::InstanceId
+            $crate::domain::ids::DeliveryId
         );
     };
 }
@@ -340,64 +339,6 @@ pub fn batch_webhook_id<'a>(members: impl IntoIterator<Item = &'a DeliveryId>) -
 /// A random key for a one-off delivery (test events, which have no participant).
 pub fn one_off_webhook_id() -> DeliveryId {
     DeliveryId(format!("msg_{}", new_id()))
-}
-
-/// A running instance's name in leases (`locked_by`) and in the instances
-/// table: its process id and a fresh entity id, unique per start. Not an
-/// API id: nothing parses one from a request.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct InstanceId(String);
-
-impl InstanceId {
-    /// This start's name.
-    #[allow(clippy::new_without_default)]
-    pub fn new() -> Self {
-        Self(format!("{}-{}", std::process::id(), new_id()))
-    }
-
-    /// A name given as is (a test's, or one the store wrote).
-    pub fn named(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-
-    /// The name's text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<&str> for InstanceId {
-    fn from(s: &str) -> Self {
-        Self::named(s)
-    }
-}
-
-impl From<String> for InstanceId {
-    fn from(s: String) -> Self {
-        Self(s)
-    }
-}
-
-impl Id for InstanceId {
-    fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    fn trusted(s: String) -> Self {
-        Self(s)
-    }
-}
-
-impl std::fmt::Display for InstanceId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::fmt::Debug for InstanceId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(&self.0, f)
-    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 pub mod event;
 pub mod hook_url;
 pub mod ids;
+pub mod instance;
 pub mod offset;
 pub mod payload;
 pub mod span;

@@ -73,7 +73,7 @@ async fn service(
         config,
         store,
         clock,
-        instance: crate::domain::ids::InstanceId::named("ops-test"),
+        instance: crate::domain::instance::InstanceId::named("ops-test"),
         admin_token: "t".into(),
         secrets,
         metrics: crate::metrics::Metrics::new(),

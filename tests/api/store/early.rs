@@ -5,7 +5,7 @@
 //! subscription and send the others (and later registrations) as before.
 
 use super::*;
-use tminus::domain::ids::InstanceId;
+use tminus::domain::instance::InstanceId;
 
 pub async fn an_early_start_covers_those_registered_then_once(s: DynStore) {
     let t0 = now_ms();

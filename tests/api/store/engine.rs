@@ -2,7 +2,7 @@
 //! recording and expiry, as several instances would drive them.
 
 use super::*;
-use tminus::domain::ids::InstanceId;
+use tminus::domain::instance::InstanceId;
 
 pub async fn a_lost_instance_s_slice_is_resumed_without_resending_what_was_recorded(s: DynStore) {
     let t0 = now_ms();

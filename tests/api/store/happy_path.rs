@@ -4,7 +4,7 @@
 //! nothing.
 
 use super::*;
-use tminus::domain::ids::InstanceId;
+use tminus::domain::instance::InstanceId;
 
 pub async fn acknowledged_first_attempts_read_back_like_rows(s: DynStore) {
     let t0 = now_ms();

@@ -3,7 +3,7 @@
 
 use super::records::subscription;
 use super::*;
-use tminus::domain::ids::InstanceId;
+use tminus::domain::instance::InstanceId;
 
 pub async fn test_events_replays_and_batches_are_recorded(s: DynStore) {
     let t0 = now_ms();

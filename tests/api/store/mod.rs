@@ -16,7 +16,7 @@ mod sessions;
 mod upkeep;
 
 use crate::pg;
-use tminus::domain::ids::InstanceId;
+use tminus::domain::instance::InstanceId;
 
 pub use chrono::{DateTime, Duration, Utc};
 pub use tminus::store::*;

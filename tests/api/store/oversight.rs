@@ -3,7 +3,7 @@
 //! subscription with its last answer; each limited to one creator.
 
 use super::*;
-use tminus::domain::ids::InstanceId;
+use tminus::domain::instance::InstanceId;
 
 pub async fn fan_outs_are_watched_due_running_and_done(s: DynStore) {
     let t0 = now_ms();

@@ -6,7 +6,7 @@
 use super::*;
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use tminus::domain::ids::InstanceId;
+use tminus::domain::instance::InstanceId;
 use tokio::sync::Barrier;
 
 const INSTANCES: usize = 8;

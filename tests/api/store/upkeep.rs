@@ -3,7 +3,7 @@
 //! over, and retention's deletes, which spare a fan-out with work left.
 
 use super::*;
-use tminus::domain::ids::InstanceId;
+use tminus::domain::instance::InstanceId;
 
 pub async fn queue_figures_read_the_store(s: DynStore) {
     let t0 = now_ms();

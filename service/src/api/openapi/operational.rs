@@ -114,10 +114,22 @@ fn entry(id: &str, kind: &str, summary: &str, data: Value) -> PathItem {
     .expect("a valid path item")
 }
 
-/// The five entries.
+/// The five entries: the `subscription.*` events', then the `fanout.*`
+/// events'.
 pub fn add(api: &mut OpenApi) {
-    let ms = |d: &str| json!({"type": "integer", "description": d});
-    let entries = [
+    for e in subscription_events().into_iter().chain(fanout_events()) {
+        let id = e
+            .post
+            .as_ref()
+            .and_then(|op| op.operation_id.clone())
+            .expect("an operation id");
+        api.webhooks.insert(id, ReferenceOr::Item(e));
+    }
+}
+
+/// The events about a subscription's endpoint: disabled, failing, recovered.
+fn subscription_events() -> [PathItem; 3] {
+    [
         entry(
             "subscriptionDisabled",
             "subscription.disabled",
@@ -152,6 +164,14 @@ pub fn add(api: &mut OpenApi) {
                 "recoveredAt": time()
             })),
         ),
+    ]
+}
+
+/// The events about a fan-out (a reminder × a subscription): predicted
+/// late, finished.
+fn fanout_events() -> [PathItem; 2] {
+    let ms = |d: &str| json!({"type": "integer", "description": d});
+    [
         entry(
             "fanoutPredictedLate",
             "fanout.predicted_late",
@@ -190,13 +210,5 @@ pub fn add(api: &mut OpenApi) {
                 }))
             })),
         ),
-    ];
-    for e in entries {
-        let id = e
-            .post
-            .as_ref()
-            .and_then(|op| op.operation_id.clone())
-            .expect("an operation id");
-        api.webhooks.insert(id, ReferenceOr::Item(e));
-    }
+    ]
 }

@@ -46,6 +46,7 @@ macro_rules! pg_ids {
     )*};
 }
 crate::domain::ids::for_each_id!(pg_ids);
+pg_ids!(crate::domain::instance::InstanceId);
 
 /// A parameter, boxed as the Rust type the server's `ty` takes.
 type Param = Box<dyn ToSql + Sync + Send>;

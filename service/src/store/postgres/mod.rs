@@ -12,6 +12,7 @@
 #[macro_use]
 mod tx;
 mod db;
+mod due;
 mod engine;
 mod instances;
 mod notify;
@@ -210,10 +211,10 @@ impl Engine for PgStore {
         Some(self.changes.subscribe())
     }
     async fn next_reminder_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
-        engine::next_reminder_due(&self.conn().await?).await
+        due::next_reminder_due(&self.conn().await?).await
     }
     async fn subscriptions_due(&self, until: DateTime<Utc>) -> StoreResult<Vec<SubscriptionId>> {
-        engine::subscriptions_due(&self.conn().await?, until).await
+        due::subscriptions_due(&self.conn().await?, until).await
     }
     async fn claim_due_reminders(
         &self,
@@ -223,7 +224,7 @@ impl Engine for PgStore {
         lease: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<DueReminder>> {
-        in_claim_tx!(self, |tx| engine::claim_due_reminders(
+        in_claim_tx!(self, |tx| due::claim_due_reminders(
             &tx, now, horizon, owner, lease, limit
         )
         .await?)

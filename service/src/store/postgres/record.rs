@@ -233,6 +233,22 @@ async fn mark_health(
     }
     let mut out = HealthChanges::default();
     let gone: Vec<&str> = gone.into_iter().collect();
+    mark_gone(tx, &gone, now, &mut out).await?;
+    let failing: Vec<&str> = failing.difference(&healthy).copied().collect();
+    mark_failing(tx, &failing, now, &mut out).await?;
+    let healthy: Vec<&str> = healthy.into_iter().collect();
+    mark_recovered(tx, &healthy, &mut out).await?;
+    Ok(out)
+}
+
+/// Disables the active subscriptions that answered 410 in this call; notes
+/// them as disabled because gone.
+async fn mark_gone(
+    tx: &Transaction<'_>,
+    gone: &[&str],
+    now: DateTime<Utc>,
+    out: &mut HealthChanges,
+) -> StoreResult<()> {
     if !gone.is_empty() {
         let rows = tx
             .query(
@@ -250,7 +266,17 @@ async fn mark_health(
                 .map(|r| (r.get::<_, SubscriptionId>(0), Disabled::Gone)),
         );
     }
-    let failing: Vec<&str> = failing.difference(&healthy).copied().collect();
+    Ok(())
+}
+
+/// Marks failing the subscriptions with a failure and no success in this
+/// call; notes those whose failure is to be announced now.
+async fn mark_failing(
+    tx: &Transaction<'_>,
+    failing: &[&str],
+    now: DateTime<Utc>,
+    out: &mut HealthChanges,
+) -> StoreResult<()> {
     if !failing.is_empty() {
         // Failing since now unless it already was; announced now unless
         // another announcement is less than an hour old (then at the first
@@ -276,7 +302,16 @@ async fn mark_health(
                 .map(|r| r.get::<_, SubscriptionId>(0)),
         );
     }
-    let healthy: Vec<&str> = healthy.into_iter().collect();
+    Ok(())
+}
+
+/// Ends the failing of the subscriptions with a success in this call;
+/// notes those whose failure had been announced, as recovered.
+async fn mark_recovered(
+    tx: &Transaction<'_>,
+    healthy: &[&str],
+    out: &mut HealthChanges,
+) -> StoreResult<()> {
     if !healthy.is_empty() {
         // `o` is the row as it was: whether the failure it ends was
         // announced.
@@ -298,7 +333,7 @@ async fn mark_health(
                 .map(|r| (r.get::<_, SubscriptionId>(0), r.get(1))),
         );
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Closes slices whose every job has an outcome.

@@ -32,6 +32,7 @@ macro_rules! lite_ids {
     )*};
 }
 crate::domain::ids::for_each_id!(lite_ids);
+lite_ids!(crate::domain::instance::InstanceId);
 
 /// A parameter as SQLite stores it.
 fn lite(v: &Value) -> Lite {
