@@ -20,7 +20,7 @@ pub async fn run(
     schedule: Arc<Notify>,
     shutdown: CancellationToken,
 ) {
-    let Some(mut changes) = ctx.store.changes() else {
+    let Some(mut changes) = ctx.engine.changes() else {
         return;
     };
     loop {
@@ -34,7 +34,7 @@ pub async fn run(
             Ok(Change::Schedule) => schedule.notify_one(),
             Ok(Change::Resync) | Err(RecvError::Lagged(_)) => {
                 schedule.notify_one();
-                match ctx.store.subscriptions_with_work().await {
+                match ctx.engine.subscriptions_with_work().await {
                     Ok(subs) => subs.iter().for_each(|s| dispatcher.wake(s)),
                     Err(e) => {
                         tracing::warn!(error = %crate::telemetry::causes(&e), "scan for pending deliveries failed")

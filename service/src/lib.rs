@@ -98,7 +98,11 @@ use tokio_util::sync::CancellationToken;
 /// What every component of one running service shares.
 pub struct AppContext {
     pub config: Config,
-    pub store: store::DynStore,
+    /// The store as the API, the dashboard and the operator's tasks see it.
+    pub catalog: store::DynCatalog,
+    /// The store as the scheduler and the delivery lanes see it (the same
+    /// store: one connection pool, two narrow views).
+    pub engine: store::DynEngine,
     pub clock: Clock,
     /// This process's name in leases (`locked_by`), unique per start.
     pub instance: domain::instance::InstanceId,
@@ -143,7 +147,7 @@ pub async fn run(
     // process dies, the others know whose leases to take over.
     let now = ctx.clock.now();
     if let Err(e) = ctx
-        .store
+        .engine
         .heartbeat(&ctx.instance, now, now - ctx.alive_window())
         .await
     {
@@ -247,12 +251,13 @@ async fn prepare(
     )
     .await?;
     let secrets = secrets::SecretKeys::configured(&config).map_err(anyhow::Error::msg)?;
-    startup::reseal(&store, &secrets).await?;
+    startup::reseal(&*store, &secrets).await?;
     let admin_token = startup::admin_token(&config)?;
-    let operational = ops::setup::install(&config, &store, &secrets, clock.now()).await?;
+    let operational = ops::setup::install(&config, &*store, &secrets, clock.now()).await?;
     let ctx = Arc::new(AppContext {
         config,
-        store,
+        catalog: store.clone(),
+        engine: store,
         clock,
         instance: domain::instance::InstanceId::new(),
         admin_token,
@@ -270,7 +275,7 @@ async fn hand_back(ctx: &Arc<AppContext>) {
     // still holds was never sent, or was dropped at the shutdown deadline
     // without an answer, so hand it back rather than make the next start
     // wait for the leases to lapse.
-    match ctx.store.release_leases(&ctx.instance).await {
+    match ctx.engine.release_leases(&ctx.instance).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(leases = n, "handed back unsent work"),
         Err(e) => {
@@ -280,5 +285,5 @@ async fn hand_back(ctx: &Arc<AppContext>) {
     // Let go of the database now (SQLite's file lock), not when the last
     // handle happens to be dropped: a restart in this process, or the next
     // start, takes it at once.
-    ctx.store.close().await;
+    ctx.engine.close().await;
 }

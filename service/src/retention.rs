@@ -110,7 +110,7 @@ pub async fn round(
         steps: 0,
         done: Pruned::default(),
     };
-    let store = &ctx.store;
+    let store = &ctx.catalog;
     let batch = ctx.config.prune_batch.max(1);
     for sub in store.history_owners().await? {
         while r.more() {

@@ -89,7 +89,7 @@ async fn count_predicted_late(ctx: &AppContext, d: &Dispatcher, announced: &mut 
 /// each (`fanout.finished`, when operational webhooks are on).
 async fn close_finished(m: &Metrics, ctx: &AppContext, d: &Dispatcher) {
     for (reminder, webinar) in m.fanouts.open() {
-        match ctx.store.fanout_finished(&reminder, &webinar).await {
+        match ctx.catalog.fanout_finished(&reminder, &webinar).await {
             Ok(true) => {
                 if let Some(t) = m.fanouts.close(&reminder) {
                     if let Some((first, last)) = t.lateness() {

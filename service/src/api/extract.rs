@@ -249,7 +249,7 @@ impl FromRequestParts<AppState> for Integrator {
             unauthorized(state, client, "missing_api_key", required)
         })?;
         let hash = key_hash(key);
-        let creator_id = match state.ctx.store.creator_for_key(&hash).await {
+        let creator_id = match state.ctx.catalog.creator_for_key(&hash).await {
             Ok(c) => c,
             Err(crate::store::StoreError::NotFound) => {
                 let wrong = "the API key is not valid or was revoked";

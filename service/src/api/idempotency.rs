@@ -133,7 +133,7 @@ async fn run(s: &AppState, req: Request, next: Next) -> Result<Response, ApiErro
     };
     let held = s
         .ctx
-        .store
+        .catalog
         .remember(&reservation, now - KEPT, now - STALE)
         .await?;
     if held.body != marker {
@@ -143,14 +143,14 @@ async fn run(s: &AppState, req: Request, next: Next) -> Result<Response, ApiErro
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
     if !kept(answer.status()) {
-        s.ctx.store.forget(&caller, &key, &marker).await?;
+        s.ctx.catalog.forget(&caller, &key, &marker).await?;
         return Ok(answer);
     }
     let (head, body) = answer.into_parts();
     let body = match Limited::new(body, MAX_ANSWER).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => {
-            s.ctx.store.forget(&caller, &key, &marker).await?;
+            s.ctx.catalog.forget(&caller, &key, &marker).await?;
             return Err(anyhow::anyhow!("reading an answer to remember: {e}").into());
         }
     };
@@ -160,7 +160,7 @@ async fn run(s: &AppState, req: Request, next: Next) -> Result<Response, ApiErro
         body: sealed.into_bytes(),
         ..reservation
     };
-    s.ctx.store.settle(&r, &marker).await?;
+    s.ctx.catalog.settle(&r, &marker).await?;
     Ok(Response::from_parts(head, Body::from(body)))
 }
 

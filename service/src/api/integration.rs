@@ -60,7 +60,7 @@ async fn subscribe(
     if let Some(w) = &webinar {
         let found = s
             .ctx
-            .store
+            .catalog
             .get_webinar(w)
             .await
             .map_err(|e| ApiError::lookup("webinar")(e).on("webinar"))?;
@@ -71,7 +71,7 @@ async fn subscribe(
     let mango = if let Some(m) = &mango {
         // Every mango of the creator's: this is a check, not a list.
         let all = crate::store::PageRequest::all();
-        let owned = s.ctx.store.list_mangoes(&who.creator_id, &all).await?;
+        let owned = s.ctx.catalog.list_mangoes(&who.creator_id, &all).await?;
         let m = m.parse::<ids::MangoId>().ok();
         match owned.items.into_iter().find(|o| Some(&o.id) == m.as_ref()) {
             Some(o) => Some(o.id),
@@ -93,7 +93,7 @@ async fn subscribe(
         late_budget_ms: checked_budget.unwrap_or(crate::delivery::forecast::DEFAULT_LATE_BUDGET_MS),
         send_early_ms: checked_early.unwrap_or(0),
     };
-    let (sub, created) = s.ctx.store.subscribe(&new).await?;
+    let (sub, created) = s.ctx.catalog.subscribe(&new).await?;
     // The API key holder may see the secret again on an idempotent
     // re-subscribe: a client that lost the first answer must not be stuck.
     let secret = s
@@ -123,7 +123,7 @@ async fn subscribable(
     if !event.starts_with(PREFIX) || Event::parse(event, &offsets).is_some() {
         return Ok(offsets);
     }
-    for label in s.ctx.store.pending_labels(creator).await? {
+    for label in s.ctx.catalog.pending_labels(creator).await? {
         match label.parse::<ReminderOffset>() {
             Ok(o) if !offsets.contains(&o) => offsets.push(o),
             _ => {}
@@ -140,7 +140,7 @@ async fn list(
     let page = q.request()?;
     let subs = s
         .ctx
-        .store
+        .catalog
         .list_subscriptions(Some(&who.creator_id), None, &page)
         .await?;
     Ok(Json(Page::of(subs, |x| {
@@ -186,7 +186,7 @@ async fn update(
         send_early_ms,
         enable: p.enabled == Some(true),
     };
-    let sub = s.ctx.store.update_subscription(&sub.id, &patch).await?;
+    let sub = s.ctx.catalog.update_subscription(&sub.id, &patch).await?;
     s.dispatcher.changed(&sub.id);
     s.dispatcher.wake(&sub.id);
     Ok(Json(views::Subscription::new(&sub, None)?))
@@ -196,7 +196,7 @@ async fn unsubscribe(
     OwnSubscription(sub): OwnSubscription,
     State(s): State<AppState>,
 ) -> ApiResult<NoContent> {
-    s.ctx.store.delete_subscription(&sub.id).await?;
+    s.ctx.catalog.delete_subscription(&sub.id).await?;
     s.dispatcher.withdraw();
     Ok(NoContent)
 }
@@ -210,7 +210,7 @@ async fn rotate(
     let secret = crate::signing::new_secret();
     let sub = s
         .ctx
-        .store
+        .catalog
         .rotate_secret(&sub.id, &s.ctx.secrets.seal(&secret), grace)
         .await?;
     // This instance's lane signs with the new secret from its next request.
@@ -236,7 +236,7 @@ async fn test_event(
         payload: payload::render(&w, &p),
         expires_at: now + Duration::hours(1),
     };
-    let d = s.ctx.store.create_one_off(&one, now).await?;
+    let d = s.ctx.catalog.create_one_off(&one, now).await?;
     s.dispatcher.wake(&sub.id);
     Ok(Accepted(d.try_into()?))
 }
@@ -270,7 +270,7 @@ pub(super) async fn deliveries_of(
     let page = paging::request(q.after, q.limit)?;
     let rows = s
         .ctx
-        .store
+        .catalog
         .list_deliveries(&sub.id, q.status, &page)
         .await?;
     Ok(Json(Page::of(rows, views::Delivery::try_from)?))
@@ -283,7 +283,7 @@ async fn delivery(
 ) -> ApiResult<Json<views::Delivery>> {
     let d = s
         .ctx
-        .store
+        .catalog
         .get_delivery(&sub.id, &p.did)
         .await
         .map_err(ApiError::lookup("delivery"))?;
@@ -311,7 +311,7 @@ pub(crate) async fn retry_of(
     let now = s.ctx.clock.now();
     let d = s
         .ctx
-        .store
+        .catalog
         .retry_delivery(&sub.id, did, now, now + Duration::hours(1))
         .await
         .map_err(ApiError::lookup("delivery"))?;

@@ -61,19 +61,19 @@ pub struct ApiKeyPath {
 
 /// Creator `id`, or a 404.
 pub(super) async fn creator(s: &AppState, id: &CreatorId) -> ApiResult<Creator> {
-    let found = s.ctx.store.get_creator(id).await;
+    let found = s.ctx.catalog.get_creator(id).await;
     found.map_err(ApiError::lookup("creator"))
 }
 
 /// Webinar `id`, or a 404.
 pub(super) async fn webinar(s: &AppState, id: &WebinarId) -> ApiResult<Webinar> {
-    let found = s.ctx.store.get_webinar(id).await;
+    let found = s.ctx.catalog.get_webinar(id).await;
     found.map_err(ApiError::lookup("webinar"))
 }
 
 /// Subscription `id`, whoever's it is, or a 404.
 pub(super) async fn subscription(s: &AppState, id: &SubscriptionId) -> ApiResult<Subscription> {
-    let found = s.ctx.store.get_subscription(id).await;
+    let found = s.ctx.catalog.get_subscription(id).await;
     found.map_err(ApiError::lookup("subscription"))
 }
 

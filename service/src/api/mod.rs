@@ -177,7 +177,9 @@ async fn wrong_method(method: axum::http::Method) -> ApiError {
 async fn ready(
     axum::extract::State(s): axum::extract::State<AppState>,
 ) -> Result<Json<answer::Readiness>, answer::Unready> {
-    match s.ctx.store.next_reminder_due().await {
+    // The scheduler's own first query, on the scheduler's handle: ready
+    // means this instance can do its work, not only answer the API.
+    match s.ctx.engine.next_reminder_due().await {
         Ok(_) => Ok(Json(answer::Readiness {
             reason: None,
             status: "ready".into(),

@@ -92,7 +92,7 @@ async fn operational(_: Admin, State(s): State<AppState>) -> ApiResult<Json<view
             "operational webhook",
         ));
     };
-    let sub = s.ctx.store.get_subscription(id).await?;
+    let sub = s.ctx.catalog.get_subscription(id).await?;
     Ok(Json(views::Subscription::for_operator(&sub)?))
 }
 

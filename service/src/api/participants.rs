@@ -141,7 +141,7 @@ async fn register(
 ) -> ApiResult<Stored<views::Participant>> {
     let wid = w.id;
     let p = participant(b)?;
-    let (rec, new) = s.ctx.store.register_participant(&wid, p).await?;
+    let (rec, new) = s.ctx.catalog.register_participant(&wid, p).await?;
     Ok(Stored {
         new,
         body: rec.into(),
@@ -178,7 +178,7 @@ async fn register_bulk(
     .await?;
     let sum = s
         .ctx
-        .store
+        .catalog
         .register_participants(&wid, people.into())
         .await?;
     Ok(Json(sum.into()))
@@ -190,7 +190,7 @@ async fn participants(
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<views::Participant>>> {
     let wid = w.id;
-    let page = s.ctx.store.list_participants(&wid, &q.request()?).await?;
+    let page = s.ctx.catalog.list_participants(&wid, &q.request()?).await?;
     Ok(Json(Page::all(page)))
 }
 
@@ -201,7 +201,7 @@ async fn unregister(
 ) -> ApiResult<NoContent> {
     let wid = w.id;
     s.ctx
-        .store
+        .catalog
         .unregister_participant(&wid, &p.pid)
         .await
         .map_err(ApiError::lookup("participant"))?;

@@ -117,7 +117,7 @@ async fn create_creator(
     let (Some(name), Some(tz)) = (name, tz) else {
         unreachable!("every refusal was answered by done()");
     };
-    let c = s.ctx.store.create_creator(&name, tz.as_deref()).await?;
+    let c = s.ctx.catalog.create_creator(&name, tz.as_deref()).await?;
     Ok(Created(c.into()))
 }
 
@@ -126,7 +126,7 @@ async fn list_creators(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<views::Creator>>> {
-    let page = s.ctx.store.list_creators(&q.request()?).await?;
+    let page = s.ctx.catalog.list_creators(&q.request()?).await?;
     Ok(Json(Page::all(page)))
 }
 
@@ -161,7 +161,7 @@ async fn create_key(
     let prefix: String = key.chars().take(10).collect();
     let rec = s
         .ctx
-        .store
+        .catalog
         .create_api_key(&cid, &name, &prefix, &key_hash(&key))
         .await
         .map_err(ApiError::lookup("creator"))?;
@@ -176,7 +176,7 @@ async fn list_keys(
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<views::ApiKey>>> {
     let page = q.request()?;
-    let keys = s.ctx.store.list_api_keys(&cid, &page).await;
+    let keys = s.ctx.catalog.list_api_keys(&cid, &page).await;
     let keys = keys.map_err(ApiError::lookup("creator"))?;
     Ok(Json(Page::all(keys.map(|k| views::ApiKey::new(k, None)))))
 }
@@ -187,7 +187,7 @@ async fn revoke_key(
     ApiPath(ApiKeyPath { id: cid, key: kid }): ApiPath<ApiKeyPath>,
 ) -> ApiResult<NoContent> {
     s.ctx
-        .store
+        .catalog
         .revoke_api_key(&cid, &kid)
         .await
         .map_err(ApiError::lookup("api key"))?;
@@ -212,7 +212,7 @@ async fn create_mango(
     let name = text("name", &b.name, 200)?;
     let m = s
         .ctx
-        .store
+        .catalog
         .create_mango(&cid, &name)
         .await
         .map_err(ApiError::lookup("creator"))?;
@@ -226,7 +226,7 @@ async fn list_mangoes(
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<views::Mango>>> {
     let page = q.request()?;
-    let all = s.ctx.store.list_mangoes(&cid, &page).await;
+    let all = s.ctx.catalog.list_mangoes(&cid, &page).await;
     Ok(Json(Page::all(all.map_err(ApiError::lookup("creator"))?)))
 }
 
@@ -255,7 +255,7 @@ async fn list_subscriptions(
     let page = paging::request(f.after, f.limit)?;
     let subs = s
         .ctx
-        .store
+        .catalog
         .list_subscriptions(creator.as_ref(), f.status, &page);
     Ok(Json(Page::of(subs.await?, |x| {
         views::Subscription::for_operator(&x).map(|v| v.live(&s.dispatcher))

@@ -21,7 +21,7 @@ pub(super) async fn list(
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<views::Reminder>>> {
     let wid = w.id;
-    let found = s.ctx.store.list_reminders(&wid, &q.request()?).await?;
+    let found = s.ctx.catalog.list_reminders(&wid, &q.request()?).await?;
     let plans = if found
         .items
         .iter()
@@ -35,7 +35,7 @@ pub(super) async fn list(
             limit: PLANS_LISTED,
             early_only: false,
         };
-        let rows = s.ctx.store.pending_fanouts(&scope).await?;
+        let rows = s.ctx.catalog.pending_fanouts(&scope).await?;
         views::plan::by_reminder(&rows, s.ctx.config.assumed_latency)
     } else {
         Default::default()

@@ -11,7 +11,7 @@ use super::answer::Accepted;
 use super::validate::{instant, Findings};
 use super::AppState;
 use crate::api::error::{ApiError, ApiResult};
-use crate::store::{DeliveryStatus, DynStore, Subscription, SubscriptionId};
+use crate::store::{DeliveryStatus, DynCatalog, Subscription, SubscriptionId};
 use chrono::{DateTime, Duration, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -104,7 +104,7 @@ pub fn check(since: &str, until: &str) -> ApiResult<(DateTime<Utc>, DateTime<Utc
 /// Replays subscription `sub`'s deliveries with `status` in `window`, each
 /// with at least an hour to succeed (as a single retry has).
 pub async fn replay(
-    store: &DynStore,
+    store: &DynCatalog,
     sub: &SubscriptionId,
     status: ReplayStatus,
     window: (DateTime<Utc>, DateTime<Utc>),
@@ -127,7 +127,7 @@ pub(super) async fn replay_of(
     let window = check(&b.since, &b.until)?;
     super::hook_checks::active(sub)?;
     let now = s.ctx.clock.now();
-    let replayed = replay(&s.ctx.store, &sub.id, b.status, window, now).await?;
+    let replayed = replay(&s.ctx.catalog, &sub.id, b.status, window, now).await?;
     s.dispatcher.wake(&sub.id);
     Ok(Accepted(Replayed { replayed }))
 }

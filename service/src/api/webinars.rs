@@ -195,7 +195,7 @@ async fn validate(
     // Every mango of the creator's, not a page: this is a check, not a list.
     let owned = s
         .ctx
-        .store
+        .catalog
         .list_mangoes(creator, &PageRequest::all())
         .await?;
     f.mango_ids = Vec::with_capacity(mangoes.len());
@@ -227,7 +227,7 @@ async fn create(
     let reminders = arm(&s, fields.from_time);
     let w = s
         .ctx
-        .store
+        .catalog
         .create_webinar(&creator.id, &fields, &reminders)
         .await?;
     s.scheduler.notify_one();
@@ -254,7 +254,7 @@ async fn list(
     let creator: CreatorId = query_id("creatorId", Some(&q.creator_id))?
         .ok_or_else(|| ApiError::invalid("invalid_value", "creatorId", "creatorId is required"))?;
     let page = paging::request(q.after, q.limit)?;
-    let found = s.ctx.store.list_webinars(&creator, &page).await?;
+    let found = s.ctx.catalog.list_webinars(&creator, &page).await?;
     Ok(Json(Page::of(found, |w| w.try_into().map(Sorted))?))
 }
 
@@ -308,7 +308,7 @@ async fn apply(s: &AppState, w: Webinar, p: WebinarPatch) -> ApiResult<Webinar> 
     let plan = moved.then(|| arm(s, fields.from_time));
     let out = s
         .ctx
-        .store
+        .catalog
         .update_webinar(&wid, &fields, plan.as_deref())
         .await?;
     if moved {
@@ -349,7 +349,7 @@ async fn reschedule(
 
 /// Cancels or deletes a webinar, and withdraws what lanes hold of it.
 async fn end(s: &AppState, w: Webinar, deleted: bool) -> ApiResult<Webinar> {
-    let w = s.ctx.store.end_webinar(&w.id, deleted).await?;
+    let w = s.ctx.catalog.end_webinar(&w.id, deleted).await?;
     s.dispatcher.withdraw();
     Ok(w)
 }

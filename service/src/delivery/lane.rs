@@ -78,7 +78,7 @@ impl Lane {
     pub(super) fn new(d: Dispatcher, id: SubscriptionId, sig: Arc<LaneSignal>) -> Self {
         let ctx = &d.inner.ctx;
         let lease_len = Duration::from_std(ctx.config.lease).unwrap_or(Duration::seconds(90));
-        let shared = ctx.store.changes().is_some();
+        let shared = ctx.engine.changes().is_some();
         let withdrawals = d.withdrawals();
         Lane {
             w: Work::new(d.clone()),
@@ -224,7 +224,7 @@ impl Lane {
         let now = ctx.clock.now();
         let lease = now + self.lease_len;
         let started = Instant::now();
-        let (store, id, instance) = (ctx.store.clone(), self.id.clone(), ctx.instance.clone());
+        let (store, id, instance) = (ctx.engine.clone(), self.id.clone(), ctx.instance.clone());
         let claiming = async move {
             store
                 .claim_deliveries(&id, now, want, &instance, lease)
@@ -316,7 +316,7 @@ impl Lane {
         let tick = Duration::from_std(ctx.config.tick).unwrap_or(Duration::seconds(1));
         let now = ctx.clock.now();
         let next = if self.w.inflight.is_empty() {
-            match ctx.store.next_delivery_due(&self.id).await {
+            match ctx.engine.next_delivery_due(&self.id).await {
                 Ok(None) if !self.sig.warm() && self.d.retire(&self.id, &self.sig) => {
                     return Step::Stop
                 }

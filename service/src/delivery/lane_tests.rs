@@ -76,7 +76,8 @@ async fn fixture_with(url: &str, change: impl FnOnce(&mut Config)) -> Fixture {
     let secrets = crate::secrets::SecretKeys::configured(&config).unwrap();
     let ctx = Arc::new(AppContext {
         config,
-        store,
+        catalog: store.clone(),
+        engine: store,
         clock: Clock::system(),
         instance: crate::domain::instance::InstanceId::named("lane-test"),
         admin_token: "t".into(),
@@ -110,7 +111,7 @@ async fn one_off(f: &Fixture) -> crate::store::DeliveryId {
         payload: b"{}".to_vec(),
         expires_at: now + chrono::Duration::hours(1),
     };
-    ctx.store.create_one_off(&one, now).await.unwrap();
+    ctx.catalog.create_one_off(&one, now).await.unwrap();
     one.id
 }
 
@@ -170,7 +171,7 @@ async fn a_lane_stops_once_its_subscription_is_gone_and_sends_nothing() {
     one_off(&f).await;
     f.d.inner
         .ctx
-        .store
+        .catalog
         .delete_subscription(&f.sub)
         .await
         .unwrap();

@@ -286,7 +286,7 @@ impl Dispatcher {
         let alive = ctx.alive_window();
         loop {
             let now = ctx.clock.now();
-            match ctx.store.heartbeat(&ctx.instance, now, now - alive).await {
+            match ctx.engine.heartbeat(&ctx.instance, now, now - alive).await {
                 Ok(live) => {
                     let before = self.inner.live.swap(live.max(1), Ordering::Relaxed);
                     if before != live {
@@ -296,7 +296,7 @@ impl Dispatcher {
                 Err(e) => tracing::warn!(error = %crate::telemetry::causes(&e), "heartbeat failed"),
             }
             if n.is_multiple_of(SCAN_EVERY) {
-                match ctx.store.subscriptions_with_work().await {
+                match ctx.engine.subscriptions_with_work().await {
                     Ok(subs) => subs.iter().for_each(|s| self.wake(s)),
                     Err(e) => {
                         tracing::warn!(error = %crate::telemetry::causes(&e), "scan for pending deliveries failed")
@@ -304,7 +304,7 @@ impl Dispatcher {
                 }
             }
             let started = std::time::Instant::now();
-            let expired = ctx.store.expire_overdue(ctx.clock.now()).await;
+            let expired = ctx.engine.expire_overdue(ctx.clock.now()).await;
             ctx.metrics.store_call(StoreCall::ExpireOverdue, started);
             match expired {
                 Ok(0) => {}

@@ -80,7 +80,7 @@ impl AnswerTimes {
                 (id, mean_us, crate::delivery::forecast::weight_ppm(n))
             })
             .collect();
-        if let Err(e) = d.inner.ctx.store.fold_answer_times(&seen).await {
+        if let Err(e) = d.inner.ctx.engine.fold_answer_times(&seen).await {
             tracing::warn!(error = %crate::telemetry::causes(&e), "keeping endpoints' answer times failed");
         }
     }
@@ -144,7 +144,7 @@ async fn flush(d: &Dispatcher, batch: Arc<[Outcome]>, slices: &[i64], stopping: 
         let now = ctx.clock.now();
         let started = std::time::Instant::now();
         let written = ctx
-            .store
+            .engine
             .record_outcomes(batch.clone(), slices, now, now - disable_after)
             .await;
         ctx.metrics.store_call(StoreCall::RecordOutcomes, started);

@@ -56,7 +56,7 @@ pub(super) async fn refresh(
 ) -> Result<Option<View>, ()> {
     // What the store answers holds as of some moment after this one.
     let asked = d.inner.ctx.clock.now();
-    let sub = match d.inner.ctx.store.get_subscription(id).await {
+    let sub = match d.inner.ctx.engine.get_subscription(id).await {
         Ok(sub) => sub,
         Err(crate::store::StoreError::NotFound) => return Ok(None),
         Err(e) => {

@@ -119,7 +119,7 @@ impl Work {
             .iter()
             .filter_map(|j| j.fresh.as_ref().map(|f| f.participant_id.clone()))
             .collect();
-        let gone = match d.inner.ctx.store.withdrawn(&slices, &rows, &people).await {
+        let gone = match d.inner.ctx.engine.withdrawn(&slices, &rows, &people).await {
             Ok(g) if g.is_empty() => return,
             Ok(g) => g,
             Err(e) => {
@@ -173,7 +173,7 @@ impl Work {
         let ctx = &d.inner.ctx;
         let until = ctx.clock.now() + lease_len;
         if let Err(e) = ctx
-            .store
+            .engine
             .renew_leases(&ctx.instance, &slices, &rows, until)
             .await
         {

@@ -70,7 +70,7 @@ impl Gauges {
 /// The exposition text of `ctx`'s metrics, with the gauges read now.
 pub async fn scrape(ctx: &AppContext) -> crate::store::StoreResult<String> {
     let started = std::time::Instant::now();
-    let figures = ctx.store.queue_figures(ctx.clock.now()).await?;
+    let figures = ctx.catalog.queue_figures(ctx.clock.now()).await?;
     ctx.metrics.store_call(super::StoreCall::Gauges, started);
     Ok(ctx.metrics.render(&Gauges(figures)))
 }

@@ -61,7 +61,7 @@ pub async fn send(ctx: &AppContext, d: &Dispatcher, events: Vec<Event>) {
             payload: serde_json::to_vec(&e.body).expect("a JSON value serializes"),
             expires_at: now + EXPIRES_AFTER,
         };
-        match ctx.store.queue_operational(&one, now).await {
+        match ctx.catalog.queue_operational(&one, now).await {
             Ok(q) => {
                 queued |= q;
                 tracing::info!(event = e.kind, delivery = %one.id, queued = q, "operational event");
@@ -123,7 +123,7 @@ pub async fn health(ctx: &AppContext, d: &Dispatcher, changes: &HealthChanges, b
 /// A subscription as an event shows it; `None` (logged) if it cannot be
 /// read.
 async fn subscription(ctx: &AppContext, id: &SubscriptionId) -> Option<crate::store::Subscription> {
-    match ctx.store.get_subscription(id).await {
+    match ctx.catalog.get_subscription(id).await {
         Ok(s) => Some(s),
         Err(e) => {
             tracing::warn!(subscription = %id, error = %crate::telemetry::causes(&e), "operational event dropped: subscription unreadable");
@@ -151,7 +151,7 @@ pub async fn fanout_finished(ctx: &AppContext, d: &Dispatcher, reminder: &Remind
     if ctx.operational.is_none() {
         return;
     }
-    let t = match ctx.store.fanout_tally(reminder).await {
+    let t = match ctx.catalog.fanout_tally(reminder).await {
         Ok(Some(t)) => t,
         Ok(None) => return,
         Err(e) => {

@@ -12,7 +12,7 @@ use crate::domain::hook_url::HookUrl;
 use crate::domain::ids::Id;
 use crate::secrets::SecretKeys;
 use crate::store::{
-    DynStore, NewSubscription, SubscriptionId, SubscriptionStatus, OPERATIONAL_CREATOR,
+    Catalog, NewSubscription, SubscriptionId, SubscriptionStatus, OPERATIONAL_CREATOR,
     OPERATIONAL_EVENT,
 };
 use anyhow::Context;
@@ -28,7 +28,7 @@ fn given(v: &Option<String>) -> Option<&str> {
 /// answers its id when operational webhooks are on.
 pub async fn install(
     config: &Config,
-    store: &DynStore,
+    store: &dyn Catalog,
     keys: &SecretKeys,
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<Option<SubscriptionId>> {

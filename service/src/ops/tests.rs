@@ -65,13 +65,14 @@ async fn service(
     let store = crate::store::open(&config.database).await.unwrap();
     let secrets = crate::secrets::SecretKeys::configured(&config).unwrap();
     let clock = Clock::system();
-    let operational = setup::install(&config, &store, &secrets, clock.now())
+    let operational = setup::install(&config, &*store, &secrets, clock.now())
         .await
         .unwrap();
     assert!(operational.is_some());
     let ctx = Arc::new(AppContext {
         config,
-        store,
+        catalog: store.clone(),
+        engine: store,
         clock,
         instance: crate::domain::instance::InstanceId::named("ops-test"),
         admin_token: "t".into(),
@@ -107,7 +108,7 @@ fn plan(ctx: &AppContext, subscription: &str) -> PredictedLate {
 async fn settled(ctx: &AppContext, ops: &SubscriptionId) -> Vec<crate::store::Delivery> {
     for _ in 0..200 {
         let list = ctx
-            .store
+            .catalog
             .list_deliveries(ops, None, &PageRequest::first(100))
             .await
             .unwrap()

@@ -48,7 +48,7 @@ pub async fn late_fanouts(
         limit: 100_000,
         early_only: false,
     };
-    let rows = ctx.store.pending_fanouts(&scope).await?;
+    let rows = ctx.engine.pending_fanouts(&scope).await?;
     Ok(rows
         .into_iter()
         .map(|f| {
@@ -85,7 +85,7 @@ pub async fn start_due(
         early_only: true,
     };
     let mut next: Option<DateTime<Utc>> = None;
-    for f in ctx.store.pending_fanouts(&scope).await? {
+    for f in ctx.engine.pending_fanouts(&scope).await? {
         let p = forecast::of(&f, ctx.config.assumed_latency);
         if !p.early(f.due_at) {
             continue;
@@ -107,7 +107,7 @@ pub async fn start_due(
             expires_at: plan::expires_at(f.from_time, ctx.config.expire_after_start),
             batch: ctx.config.fanout_batch,
         };
-        let made = ctx.store.start_early(&e).await?;
+        let made = ctx.engine.start_early(&e).await?;
         // Made now, or already (here or by another instance): done either way.
         started.insert(key);
         if let Some(last) = made {

@@ -72,7 +72,7 @@ pub async fn run(
             continue;
         }
         let now = ctx.clock.now();
-        let next = ctx.store.next_reminder_due().await.ok().flatten();
+        let next = ctx.engine.next_reminder_due().await.ok().flatten();
         if let Some(t) = next.filter(|t| *t - now <= tick + most && warmed.map(|w| w.0) != Some(*t))
         {
             let lanes = warm_lanes(&ctx, &dispatcher, t, t - now).await;
@@ -114,7 +114,7 @@ async fn warm_lanes(
     t: DateTime<Utc>,
     left: Duration,
 ) -> usize {
-    match ctx.store.subscriptions_due(t).await {
+    match ctx.engine.subscriptions_due(t).await {
         Ok(subs) => {
             let until = tokio::time::Instant::now()
                 + left.to_std().unwrap_or_default()
@@ -162,7 +162,7 @@ async fn claim(
     let lease = now + Duration::from_std(ctx.config.lease)?;
     let started = std::time::Instant::now();
     let due = ctx
-        .store
+        .engine
         .claim_due_reminders(
             now,
             now + lead,
@@ -259,7 +259,7 @@ async fn step(
     let mode = plan::decide(r.due_at, r.from_time, now, grace, cfg.late_policy);
     let started = std::time::Instant::now();
     let p = ctx
-        .store
+        .engine
         .fanout_batch(&FanoutStep {
             reminder_id: r.id.clone(),
             owner: ctx.instance.clone(),

@@ -5,7 +5,7 @@
 
 use crate::config::Config;
 use crate::secrets::SecretKeys;
-use crate::store::{DynStore, StoredSecrets};
+use crate::store::{Catalog, StoredSecrets};
 use anyhow::Context;
 use std::path::PathBuf;
 
@@ -116,7 +116,7 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 /// first given), or plain when no key is given. Refuses to go on when a
 /// secret is sealed with a key this process was not given: it could not
 /// sign that subscription's webhooks.
-pub async fn reseal(store: &DynStore, keys: &SecretKeys) -> anyhow::Result<()> {
+pub async fn reseal(store: &dyn Catalog, keys: &SecretKeys) -> anyhow::Result<()> {
     let mut changed = 0;
     for old in store.stored_secrets().await? {
         let current = keys.is_current(&old.secret)

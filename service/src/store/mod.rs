@@ -15,15 +15,14 @@ pub mod model;
 pub mod oversight;
 pub mod page;
 pub mod postgres;
-pub mod receipt;
 pub mod sql;
 pub mod sqlite;
 
 pub use batch::{NewParticipants, PackedParticipant, ParticipantRef};
 pub use catalog::{
     Catalog, History, Idempotency, Operational, Plans, Platform, Pruned, QueueFigures,
-    Registrations, SessionRecord, Sessions, Subscriptions, Upkeep, Webinars, OPERATIONAL_CREATOR,
-    OPERATIONAL_EVENT,
+    Registrations, SessionRecord, Sessions, Settings, Subscriptions, Upkeep, Webinars,
+    OPERATIONAL_CREATOR, OPERATIONAL_EVENT,
 };
 pub use engine::Engine;
 pub use idempotency::Remembered;
@@ -80,11 +79,26 @@ pub type DynStore = Arc<dyn Store>;
 
 /// Everything tminus stores: the [`Catalog`] (the cold path, written once
 /// for both backends where it can be) and the [`Engine`] (the hot path, per
-/// backend). Held as [`DynStore`], so callers name one trait and call any
-/// method of either.
-pub trait Store: Catalog + Engine {}
+/// backend). [`open`] answers one, as [`DynStore`]; the service hands each
+/// component the narrow handle it needs ([`DynCatalog`], [`DynEngine`]).
+pub trait Store: Catalog + HotPath {}
 
-impl<T: Catalog + Engine + ?Sized> Store for T {}
+impl<T: Catalog + HotPath + ?Sized> Store for T {}
+
+/// What the scheduler and the delivery lanes hold: the [`Engine`], the
+/// fan-out [`Plans`] (to start one early, to learn answer times) and a
+/// subscription's [`Settings`]; nothing that makes creators, webinars or
+/// subscriptions.
+pub trait HotPath: Engine + Plans + Settings {}
+
+impl<T: Engine + Plans + Settings + ?Sized> HotPath for T {}
+
+/// The handle of the scheduler and the delivery lanes.
+pub type DynEngine = Arc<dyn HotPath>;
+
+/// The handle of the API, the dashboard and the operator's tasks (events,
+/// gauges, retention): the [`Catalog`].
+pub type DynCatalog = Arc<dyn Catalog>;
 
 /// The active subscriptions each reminder `r` fans out to (the match a
 /// fan-out makes), in SQL both backends speak; each adds its `WHERE`.

@@ -310,7 +310,7 @@ pub trait Backend: Db + 'static {
         Ok(HeldTally::default())
     }
 
-    /// Whether this backend keeps SQLite's receipts (`store::receipt`),
+    /// Whether this backend keeps SQLite's receipts (`sqlite::receipts::pack`),
     /// which retention prunes with the rest of the history.
     fn keeps_receipts(&self) -> bool {
         false

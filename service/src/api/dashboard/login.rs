@@ -56,7 +56,7 @@ async fn signed_in(
         created_at: now,
         expires_at: session.expires,
     };
-    if let Err(e) = s.ctx.store.start_session(&record).await {
+    if let Err(e) = s.ctx.catalog.start_session(&record).await {
         return Err(render::failure(e.into()));
     }
     let mut r = Redirect::to(base.path()).into_response();
@@ -136,7 +136,7 @@ pub async fn login(
         }
         Base::Portal => {
             let hash = key_hash(&f.credential);
-            match s.ctx.store.creator_for_key(&hash).await {
+            match s.ctx.catalog.creator_for_key(&hash).await {
                 Ok(c) => Some((Scope::Creator(c), Some(hash))),
                 Err(StoreError::NotFound) => None,
                 Err(e) => return render::failure(e.into()),
@@ -170,7 +170,7 @@ pub async fn logout(
         Ok(v) if !v.checks(&f.csrf) => return stale().into_response(),
         Ok(v) => {
             let now = s.ctx.clock.now();
-            if let Err(e) = s.ctx.store.end_session(&v.session.id(), now).await {
+            if let Err(e) = s.ctx.catalog.end_session(&v.session.id(), now).await {
                 return render::failure(e.into());
             }
         }

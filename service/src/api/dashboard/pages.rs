@@ -52,7 +52,7 @@ impl From<crate::store::StoreError> for Failed {
 
 /// The overview: every panel, for the viewer's share.
 pub async fn overview(v: Viewer, State(s): State<AppState>) -> Result<Response, Failed> {
-    let store = &s.ctx.store;
+    let store = &s.ctx.catalog;
     let c = v.creator();
     let next = store.next_fanouts(c, PANEL).await?;
     let outlooks = outlooks(&s, c, next.last().map(|f| f.reminder.due_at)).await?;
@@ -91,7 +91,7 @@ async fn outlooks(
         early_only: false,
     };
     let mut out: HashMap<ReminderId, Outlook> = HashMap::new();
-    for f in s.ctx.store.pending_fanouts(&scope).await? {
+    for f in s.ctx.catalog.pending_fanouts(&scope).await? {
         let p = forecast::of(&f, s.ctx.config.assumed_latency);
         out.entry(f.reminder_id)
             .and_modify(|o| *o = o.with(&p))
@@ -103,7 +103,7 @@ async fn outlooks(
 /// The running fan-outs' panel alone, which the overview's script fetches
 /// every second.
 pub async fn running(v: Viewer, State(s): State<AppState>) -> Result<Response, Failed> {
-    let running = s.ctx.store.running_fanouts(v.creator(), PANEL).await?;
+    let running = s.ctx.catalog.running_fanouts(v.creator(), PANEL).await?;
     Ok(render::running(&running, s.ctx.clock.now()).into_response())
 }
 
@@ -141,7 +141,7 @@ async fn page(
     error: Option<String>,
 ) -> Result<SubscriptionPage, Failed> {
     let req = crate::api::paging::request(after, Some(PER_PAGE))?;
-    let deliveries = s.ctx.store.list_deliveries(&sub.id, None, &req).await?;
+    let deliveries = s.ctx.catalog.list_deliveries(&sub.id, None, &req).await?;
     let now = s.ctx.clock.now();
     Ok(SubscriptionPage {
         concurrency: s.dispatcher.limit(&sub.id),
@@ -195,7 +195,7 @@ pub async fn replay(
         }
     };
     let now = s.ctx.clock.now();
-    let n = replay::replay(&s.ctx.store, &sub.id, status, window, now).await?;
+    let n = replay::replay(&s.ctx.catalog, &sub.id, status, window, now).await?;
     s.dispatcher.wake(&sub.id);
     Ok(back(&v, &sub, &format!("?replayed={n}")))
 }
@@ -239,7 +239,7 @@ pub async fn enable(
         enable: true,
         ..SubscriptionPatch::default()
     };
-    let sub = s.ctx.store.update_subscription(&sub.id, &patch).await?;
+    let sub = s.ctx.catalog.update_subscription(&sub.id, &patch).await?;
     s.dispatcher.wake(&sub.id);
     Ok(back(&v, &sub, ""))
 }

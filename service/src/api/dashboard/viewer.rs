@@ -60,7 +60,7 @@ impl FromRequestParts<AppState> for Viewer {
             .filter(|x| base.admits(&x.scope))
             .collect();
         for session in &signed {
-            match s.ctx.store.session_live(&session.id(), now).await {
+            match s.ctx.catalog.session_live(&session.id(), now).await {
                 Ok(true) => {
                     return Ok(Viewer {
                         csrf: signer.csrf(session),

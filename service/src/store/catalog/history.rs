@@ -1,6 +1,6 @@
 //! The delivery history as a subscription's owner sees it, for both
 //! backends: listed, fetched with its attempts, replayed, and test events.
-//! What SQLite keeps in receipts (`store::receipt`) comes in through the
+//! What SQLite keeps in receipts (`sqlite::receipts::pack`) comes in through the
 //! backend's hooks ([`Backend::held`], [`Backend::held_recent`],
 //! [`crate::store::sql::Tx::take_held`]); PostgreSQL has none.
 

@@ -143,6 +143,14 @@ pub trait Registrations: Send + Sync + 'static {
     ) -> StoreResult<RegisterSummary>;
 }
 
+/// One subscription as it is now: what a delivery lane reads before it
+/// sends (the URL, the caps, the secrets), and what the API shows.
+#[async_trait]
+pub trait Settings: Send + Sync + 'static {
+    /// Subscription `id`, unless it was deleted.
+    async fn get_subscription(&self, id: &SubscriptionId) -> StoreResult<Subscription>;
+}
+
 /// Subscriptions and their secrets.
 #[async_trait]
 pub trait Subscriptions: Send + Sync + 'static {
@@ -157,7 +165,6 @@ pub trait Subscriptions: Send + Sync + 'static {
         status: Option<SubscriptionStatus>,
         page: &PageRequest,
     ) -> StoreResult<Paged<Subscription>>;
-    async fn get_subscription(&self, id: &SubscriptionId) -> StoreResult<Subscription>;
     /// Removes a subscription and cancels its pending deliveries.
     async fn delete_subscription(&self, id: &SubscriptionId) -> StoreResult<()>;
     /// Installs a new secret; the old one keeps signing until `grace_until`.
@@ -181,7 +188,7 @@ pub trait Subscriptions: Send + Sync + 'static {
 
 /// The delivery history as the integrator sees it: listed, fetched,
 /// replayed, and test events. SQLite keeps most of it as receipts
-/// (`store::receipt`), which its backend's hooks bring in.
+/// (`sqlite::receipts::pack`), which its backend's hooks bring in.
 #[async_trait]
 pub trait History: Send + Sync + 'static {
     /// A subscription's deliveries, newest first (then by id), with one
@@ -328,6 +335,7 @@ pub trait Plans: Send + Sync + 'static {
 pub trait Catalog:
     Platform
     + Plans
+    + Settings
     + Webinars
     + Registrations
     + Subscriptions
@@ -343,6 +351,7 @@ pub trait Catalog:
 impl<T> Catalog for T where
     T: Platform
         + Plans
+        + Settings
         + Webinars
         + Registrations
         + Subscriptions

@@ -1,7 +1,7 @@
 //! Subscriptions and their secrets: one statement text and one row mapper
 //! for both backends (see [`crate::store::sql`]).
 
-use super::{cancel_work, Subscriptions};
+use super::{cancel_work, Settings, Subscriptions};
 use crate::domain::status::SubscriptionStatus;
 use crate::store::sql::{params, touched, transact, Backend, Db, Row};
 use crate::store::{
@@ -108,6 +108,13 @@ async fn subscribe_in(
 }
 
 #[async_trait]
+impl<B: Backend> Settings for B {
+    async fn get_subscription(&self, id: &SubscriptionId) -> StoreResult<Subscription> {
+        get(self, id).await
+    }
+}
+
+#[async_trait]
 impl<B: Backend> Subscriptions for B {
     async fn subscribe(&self, n: &NewSubscription) -> StoreResult<(Subscription, bool)> {
         let now = self.now();
@@ -147,10 +154,6 @@ impl<B: Backend> Subscriptions for B {
         let rows = self.query(&sql, p).await?;
         let rows = rows.iter().map(subscription).collect::<StoreResult<_>>()?;
         Ok(Paged::of(rows, page, |s: &Subscription| s.id.to_string()))
-    }
-
-    async fn get_subscription(&self, id: &SubscriptionId) -> StoreResult<Subscription> {
-        get(self, id).await
     }
 
     async fn delete_subscription(&self, id: &SubscriptionId) -> StoreResult<()> {

@@ -6,7 +6,7 @@
 //! by id, finished reminders by due time; a reminder goes once the start it
 //! announced is that old, whatever its webinar was moved to since), and it never touches the rows
 //! of a fan-out that still has pending work: a pending slice or a pending
-//! delivery of the same reminder. SQLite's receipts (`store::receipt`) go
+//! delivery of the same reminder. SQLite's receipts (`sqlite::receipts::pack`) go
 //! with the rest of the history there ([`Backend::keeps_receipts`]).
 
 use super::Upkeep;

@@ -14,6 +14,7 @@ mod tx;
 mod db;
 mod due;
 mod engine;
+mod health;
 mod instances;
 mod notify;
 mod participants;

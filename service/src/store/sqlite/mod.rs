@@ -8,12 +8,14 @@
 //! left in it.
 
 mod db;
+mod due;
 mod engine;
 mod file;
 mod health;
 mod participants;
 mod receipts;
 mod record;
+mod sweep;
 mod work;
 
 use super::*;
@@ -109,7 +111,7 @@ impl SqliteStore {
         // process that is gone (killed, or the machine lost power). Taking
         // it back now is what lets a crashed fan-out resume at once instead
         // of after the lease.
-        let taken = record::release_all_leases(&mut conn)?;
+        let taken = sweep::release_all_leases(&mut conn)?;
         if taken > 0 {
             tracing::info!(leases = taken, "took back the work a previous process held");
         }
@@ -208,10 +210,10 @@ fn at(ms: i64) -> DateTime<Utc> {
 #[async_trait]
 impl Engine for SqliteStore {
     async fn next_reminder_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
-        self.run(|c| engine::next_reminder_due(c)).await
+        self.run(|c| due::next_reminder_due(c)).await
     }
     async fn subscriptions_due(&self, until: DateTime<Utc>) -> StoreResult<Vec<SubscriptionId>> {
-        self.run(move |c| engine::subscriptions_due(c, until)).await
+        self.run(move |c| due::subscriptions_due(c, until)).await
     }
     async fn claim_due_reminders(
         &self,
@@ -222,7 +224,7 @@ impl Engine for SqliteStore {
         limit: u32,
     ) -> StoreResult<Vec<DueReminder>> {
         let owner = own(owner);
-        self.run(move |c| engine::claim_due_reminders(c, now, horizon, &owner, lease, limit))
+        self.run(move |c| due::claim_due_reminders(c, now, horizon, &owner, lease, limit))
             .await
     }
     async fn fanout_batch(&self, step: &FanoutStep) -> StoreResult<FanoutProgress> {
@@ -267,7 +269,7 @@ impl Engine for SqliteStore {
         until: DateTime<Utc>,
     ) -> StoreResult<()> {
         let (owner, slices, deliveries) = (own(owner), slices.to_vec(), deliveries.to_vec());
-        self.run(move |c| record::renew_leases(c, &owner, &slices, &deliveries, until))
+        self.run(move |c| sweep::renew_leases(c, &owner, &slices, &deliveries, until))
             .await
     }
     async fn withdrawn(
@@ -282,10 +284,10 @@ impl Engine for SqliteStore {
     }
     async fn release_leases(&self, owner: &InstanceId) -> StoreResult<u64> {
         let owner = own(owner);
-        self.run(move |c| record::release_leases(c, &owner)).await
+        self.run(move |c| sweep::release_leases(c, &owner)).await
     }
     async fn expire_overdue(&self, now: DateTime<Utc>) -> StoreResult<u64> {
-        self.run(move |c| record::expire_overdue(c, now)).await
+        self.run(move |c| sweep::expire_overdue(c, now)).await
     }
     async fn close(&self) {
         SqliteStore::close(self).await

@@ -1,14 +1,16 @@
-//! SQL for receipts (see [`crate::store::receipt`]): writing one per slice
+//! SQL for receipts (see [`pack`]): writing one per slice
 //! and recorded batch, finding the one that holds a delivery, listing them
 //! as deliveries, and turning a delivery back into a row when it is replayed.
 
 use super::at;
 use crate::domain::ids::{join_webhook_id, split_webhook_id, Id};
 use crate::domain::status::DeliveryStatus;
-use crate::store::receipt::{self, Entry, Receipt};
+pub(super) mod pack;
+
 use crate::store::{
     Delivery, DeliveryId, Outcome, ParticipantId, ReminderId, StoreError, StoreResult, WebinarId,
 };
+use pack::{self as receipt, Entry, Receipt};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::collections::{HashMap, HashSet};
 
