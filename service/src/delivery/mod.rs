@@ -34,7 +34,7 @@ pub(crate) enum Record {
     /// An attempt's result.
     Outcome(Outcome),
     /// Every job of this slice has an outcome sent before this message.
-    SliceDone(i64),
+    SliceDone(crate::store::SliceId),
 }
 use crate::AppContext;
 use std::collections::HashMap;

@@ -16,6 +16,7 @@
 use super::limit::Signal;
 use super::unit::{attempt, Target, Unit};
 use super::Dispatcher;
+use crate::store::SliceId;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit};
@@ -32,7 +33,7 @@ type Done = (usize, Option<Finished>, Instant);
 
 /// A finished attempt: the slices of the deliveries it carried, and what
 /// its result says of the endpoint's load.
-pub type Finished = (Vec<i64>, Signal);
+pub type Finished = (Vec<SliceId>, Signal);
 
 /// What a worker is asked to do. `Send` is every attempt and `Connect`
 /// happens a few times per fan-out: boxing the unit to make them the same

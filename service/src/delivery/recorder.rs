@@ -11,6 +11,7 @@
 
 use super::{Dispatcher, Record};
 use crate::metrics::StoreCall;
+use crate::store::SliceId;
 use crate::store::{HealthChanges, Outcome, SubscriptionId, Verdict};
 use chrono::Duration;
 use std::collections::{BTreeSet, HashMap};
@@ -135,7 +136,7 @@ pub async fn run(d: Dispatcher, mut rx: mpsc::Receiver<Record>, done: Cancellati
     tracing::debug!("recorder stopped");
 }
 
-async fn flush(d: &Dispatcher, batch: Arc<[Outcome]>, slices: &[i64], stopping: bool) {
+async fn flush(d: &Dispatcher, batch: Arc<[Outcome]>, slices: &[SliceId], stopping: bool) {
     let ctx = &d.inner.ctx;
     let disable_after = Duration::from_std(ctx.config.disable_after).unwrap_or(Duration::days(3));
     let mut tries = 0u32;

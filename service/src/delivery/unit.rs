@@ -9,6 +9,7 @@ use super::{Dispatcher, Record};
 use crate::domain::ids::{self, Id};
 use crate::domain::payload;
 use crate::signing::{signature_header, Signer};
+use crate::store::SliceId;
 use crate::store::{Attempt, Fresh, Job, Member, Outcome, Verdict, WebinarId};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -47,7 +48,7 @@ pub struct Unit {
     pub job: Job,
     pub body: bytes::Bytes,
     /// The slice of each delivery carried (one entry per delivery).
-    pub slices: Vec<i64>,
+    pub slices: Vec<SliceId>,
     /// For a batch: its members, `(webhook-id, row)`.
     pub batch: Option<Vec<Member>>,
 }
@@ -130,7 +131,7 @@ pub const STARTED: &str = "the webinar had started before it could leave; not se
 /// A job given up unsent (its participant or webinar no longer exists, or
 /// its webinar had started): recorded as expired with the reason, never
 /// silently dropped. Returns its slice.
-pub async fn unsent(d: &Dispatcher, job: Job, reason: &str) -> Option<i64> {
+pub async fn unsent(d: &Dispatcher, job: Job, reason: &str) -> Option<SliceId> {
     let now = d.inner.ctx.clock.now();
     let attempt = Attempt {
         attempt: job.attempt,
@@ -161,7 +162,7 @@ pub async fn attempt(
     unit: Unit,
     target: &Target,
     conn: &mut Option<Conn>,
-) -> (Vec<i64>, Signal) {
+) -> (Vec<SliceId>, Signal) {
     let Unit {
         job,
         body,
@@ -226,7 +227,7 @@ mod tests {
             .unwrap()
             .to_utc();
         let fresh = Fresh {
-            slice,
+            slice: crate::store::SliceId(slice),
             webinar_id: "w".into(),
             participant_id: "".into(),
             reminder_id: "r".into(),

@@ -10,6 +10,7 @@ use super::unit::{render, unsent, Unit, STARTED, VANISHED};
 use super::{Dispatcher, Record};
 use crate::config::AfterStart;
 use crate::domain::payload;
+use crate::store::SliceId;
 use crate::store::{Claimed, DeliveryId, Job, ParticipantId, SubscriptionId, WebinarId};
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, VecDeque};
@@ -28,7 +29,7 @@ pub(super) struct Work {
     pub queue: VecDeque<Job>,
     pub webinars: HashMap<WebinarId, payload::WebinarFacts>,
     /// Jobs of each leased slice still without a result.
-    pub open_slices: HashMap<i64, usize>,
+    pub open_slices: HashMap<SliceId, usize>,
     pub inflight: Pool,
 }
 
@@ -71,14 +72,14 @@ impl Work {
     /// Takes in what a finished attempt says of the endpoint, and counts
     /// its deliveries against their slices (one entry each), closing a
     /// slice when its last delivery is done.
-    async fn settle(&mut self, d: &Dispatcher, (slices, signal): (Vec<i64>, Signal)) {
+    async fn settle(&mut self, d: &Dispatcher, (slices, signal): (Vec<SliceId>, Signal)) {
         self.limit.note(signal, self.inflight.len(), self.cap);
         self.paused_until = self.limit.pause().map(|p| tokio::time::Instant::now() + p);
         self.count_off(d, slices).await;
     }
 
     /// Counts deliveries done with (sent, or dropped) against their slices.
-    async fn count_off(&mut self, d: &Dispatcher, slices: Vec<i64>) {
+    async fn count_off(&mut self, d: &Dispatcher, slices: Vec<SliceId>) {
         for id in slices {
             let Some(left) = self.open_slices.get_mut(&id) else {
                 continue;
@@ -94,7 +95,7 @@ impl Work {
     /// What the lane holds under lease and has not finished: its open
     /// slices, and its queued rows (a row in flight was renewed while queued,
     /// and an attempt is shorter than a lease).
-    fn leased(&self) -> (Vec<i64>, Vec<DeliveryId>) {
+    fn leased(&self) -> (Vec<SliceId>, Vec<DeliveryId>) {
         let slices = self.open_slices.keys().copied().collect();
         let rows = self
             .queue

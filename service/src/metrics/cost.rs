@@ -33,7 +33,7 @@ pub fn ns_per_outcome(rounds: u32) -> f64 {
                     Verdict::Delivered
                 },
                 fresh: Some(Fresh {
-                    slice: 1,
+                    slice: crate::store::SliceId(1),
                     webinar_id: Id::trusted("w".to_owned()),
                     participant_id: Id::trusted("p".to_owned()),
                     reminder_id: Id::trusted("r".to_owned()),

@@ -24,7 +24,7 @@ fn outcome(verdict: Verdict, code: Option<u16>, error: Option<&str>, latency_ms:
         },
         verdict,
         fresh: Some(Fresh {
-            slice: 1,
+            slice: crate::store::SliceId(1),
             webinar_id: "w".into(),
             participant_id: "p".into(),
             reminder_id: "r".into(),

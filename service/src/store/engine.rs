@@ -8,6 +8,7 @@
 
 use super::*;
 use crate::store::FanoutStep;
+use crate::store::SliceId;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -85,7 +86,7 @@ pub trait Engine: Send + Sync + 'static {
     async fn renew_leases(
         &self,
         owner: &InstanceId,
-        slices: &[i64],
+        slices: &[SliceId],
         deliveries: &[DeliveryId],
         until: DateTime<Utc>,
     ) -> StoreResult<()>;
@@ -97,7 +98,7 @@ pub trait Engine: Send + Sync + 'static {
     /// store (changes made through other instances), never per request.
     async fn withdrawn(
         &self,
-        slices: &[i64],
+        slices: &[SliceId],
         rows: &[DeliveryId],
         participants: &[ParticipantId],
     ) -> StoreResult<Withdrawn>;
@@ -113,7 +114,7 @@ pub trait Engine: Send + Sync + 'static {
     async fn record_outcomes(
         &self,
         outcomes: Arc<[Outcome]>,
-        done_slices: &[i64],
+        done_slices: &[SliceId],
         now: DateTime<Utc>,
         disable_before: DateTime<Utc>,
     ) -> StoreResult<HealthChanges>;

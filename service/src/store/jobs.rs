@@ -26,10 +26,17 @@ pub struct Job {
     pub fresh: Option<Fresh>,
 }
 
+/// A slice's id: the row a fan-out writes in `slices` for one
+/// subscription (a range of participants to send to). Its own type, so it
+/// is never taken for a registration number or a count; it binds and reads
+/// as the row's integer in both backends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SliceId(pub i64);
+
 /// What it takes to write the first row of a slice's delivery.
 #[derive(Clone, Debug)]
 pub struct Fresh {
-    pub slice: i64,
+    pub slice: SliceId,
     pub webinar_id: WebinarId,
     pub participant_id: ParticipantId,
     pub reminder_id: ReminderId,
@@ -81,7 +88,7 @@ impl Fresh {
 pub struct Claimed {
     pub jobs: Vec<Job>,
     pub webinars: HashMap<WebinarId, WebinarFacts>,
-    pub slices: Vec<(i64, usize)>,
+    pub slices: Vec<(SliceId, usize)>,
 }
 
 /// Of the work a lane holds, what was withdrawn since it was leased (see
@@ -90,7 +97,7 @@ pub struct Claimed {
 pub struct Withdrawn {
     /// Slices no longer pending: cancelled (a cancel, a delete, a
     /// reschedule, a removed subscription), or finished elsewhere.
-    pub slices: std::collections::HashSet<i64>,
+    pub slices: std::collections::HashSet<SliceId>,
     /// Rows no longer pending.
     pub rows: std::collections::HashSet<DeliveryId>,
     /// Participants unregistered since.

@@ -236,7 +236,7 @@ pub fn delivered(j: &Job, now: DateTime<Utc>) -> Outcome {
 pub async fn record(
     s: &DynStore,
     outcomes: Vec<Outcome>,
-    done: &[i64],
+    done: &[SliceId],
     at: DateTime<Utc>,
 ) -> Vec<SubscriptionId> {
     s.record_outcomes(outcomes.into(), done, at, at - Duration::days(3))
@@ -276,7 +276,7 @@ pub async fn claim_all(
         if c.jobs.is_empty() {
             return mine;
         }
-        let done: Vec<i64> = c.slices.iter().map(|x| x.0).collect();
+        let done: Vec<SliceId> = c.slices.iter().map(|x| x.0).collect();
         let out: Vec<Outcome> = c.jobs.iter().map(|j| delivered(j, now)).collect();
         record(s, out, &done, now).await;
         mine.extend(c.jobs.into_iter().map(|j| j.id));

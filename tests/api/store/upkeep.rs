@@ -127,7 +127,7 @@ pub async fn pruning_takes_what_is_older_than_the_cutoff_and_nothing_newer(s: Dy
             )
             .await
             .unwrap();
-        let done: Vec<i64> = c.slices.iter().map(|x| x.0).collect();
+        let done: Vec<SliceId> = c.slices.iter().map(|x| x.0).collect();
         record(
             &s,
             c.jobs.iter().map(|j| delivered(j, at)).collect(),

@@ -48,6 +48,36 @@ macro_rules! pg_ids {
 crate::domain::ids::for_each_id!(pg_ids);
 pg_ids!(crate::domain::instance::InstanceId);
 
+/// A slice's id binds and reads as the row's `bigint`.
+impl ToSql for crate::store::SliceId {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        self.0.to_sql(ty, out)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        <i64 as ToSql>::accepts(ty)
+    }
+
+    tokio_postgres::types::to_sql_checked!();
+}
+
+impl<'a> tokio_postgres::types::FromSql<'a> for crate::store::SliceId {
+    fn from_sql(
+        ty: &Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        i64::from_sql(ty, raw).map(crate::store::SliceId)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        <i64 as tokio_postgres::types::FromSql>::accepts(ty)
+    }
+}
+
 /// A parameter, boxed as the Rust type the server's `ty` takes.
 type Param = Box<dyn ToSql + Sync + Send>;
 

@@ -27,6 +27,7 @@ mod work;
 use super::*;
 use super::{Change, StoreError, StoreResult};
 use crate::store::FanoutStep;
+use crate::store::SliceId;
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -256,7 +257,7 @@ impl Engine for PgStore {
     async fn record_outcomes(
         &self,
         outcomes: std::sync::Arc<[Outcome]>,
-        done_slices: &[i64],
+        done_slices: &[SliceId],
         now: DateTime<Utc>,
         disable_before: DateTime<Utc>,
     ) -> StoreResult<crate::store::HealthChanges> {
@@ -272,7 +273,7 @@ impl Engine for PgStore {
     async fn renew_leases(
         &self,
         owner: &InstanceId,
-        slices: &[i64],
+        slices: &[SliceId],
         deliveries: &[DeliveryId],
         until: DateTime<Utc>,
     ) -> StoreResult<()> {
@@ -283,7 +284,7 @@ impl Engine for PgStore {
     }
     async fn withdrawn(
         &self,
-        slices: &[i64],
+        slices: &[SliceId],
         rows: &[DeliveryId],
         participants: &[ParticipantId],
     ) -> StoreResult<Withdrawn> {

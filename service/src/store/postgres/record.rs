@@ -4,6 +4,7 @@
 //! handful of statements, each taking its rows as arrays through `unnest`.
 
 use super::rows::{gather_fresh, gather_later, Rows};
+use crate::store::SliceId;
 use crate::store::{Disabled, HealthChanges, Outcome, StoreResult};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
@@ -15,7 +16,7 @@ use std::collections::HashSet;
 pub async fn record_outcomes(
     tx: &Transaction<'_>,
     outcomes: &[Outcome],
-    done_slices: &[i64],
+    done_slices: &[SliceId],
     now: DateTime<Utc>,
     disable_before: DateTime<Utc>,
 ) -> StoreResult<HealthChanges> {
@@ -205,7 +206,7 @@ async fn write_later(
 }
 
 /// Closes slices whose every job has an outcome.
-async fn close_slices(tx: &Transaction<'_>, done_slices: &[i64]) -> StoreResult<()> {
+async fn close_slices(tx: &Transaction<'_>, done_slices: &[SliceId]) -> StoreResult<()> {
     if !done_slices.is_empty() {
         tx.execute(
             &tx.prepare_cached(

@@ -82,7 +82,7 @@ pub(super) fn gather_fresh(
         fresh.started.push(a.started_at);
         fresh.latency.push(a.latency_ms as i64);
         fresh.response.push(a.response.as_deref());
-        fresh.slice.push(f.slice);
+        fresh.slice.push(f.slice.0);
         for (id, m) in o.batch.iter().flat_map(|(_, ms)| ms) {
             members.id.push(id.as_str());
             members.sub.push(o.subscription_id.as_str());

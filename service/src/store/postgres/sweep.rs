@@ -5,6 +5,7 @@
 use super::notify;
 use super::work::{slice_people, slice_row, SLICE_COLS};
 use crate::store::InstanceId;
+use crate::store::SliceId;
 use crate::store::StoreResult;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
@@ -13,7 +14,7 @@ use tokio_postgres::types::ToSql;
 pub async fn renew_leases(
     tx: &Transaction<'_>,
     owner: &InstanceId,
-    slices: &[i64],
+    slices: &[SliceId],
     deliveries: &[crate::store::DeliveryId],
     until: DateTime<Utc>,
 ) -> StoreResult<()> {

@@ -6,6 +6,7 @@
 use crate::domain::ids::{webhook_id, Id};
 use crate::domain::payload::{ParticipantFacts, WebinarFacts};
 use crate::store::InstanceId;
+use crate::store::SliceId;
 use crate::store::{
     Claimed, DeliveryId, Fresh, Job, ParticipantId, StoreResult, SubscriptionId, WebinarId,
     Withdrawn,
@@ -196,7 +197,7 @@ async fn claim_slice(
     owner: &InstanceId,
     lease_until: DateTime<Utc>,
     jobs: &mut Vec<Job>,
-) -> StoreResult<Option<(i64, usize)>> {
+) -> StoreResult<Option<(SliceId, usize)>> {
     let claim = tx
         .prepare_cached(&format!(
             "WITH s AS (
@@ -249,7 +250,7 @@ async fn claim_slice(
         }
         let n = jobs.len() - before;
         if n > 0 {
-            return Ok(Some((s.id, n)));
+            return Ok(Some((SliceId(s.id), n)));
         }
         tx.execute(
             &tx.prepare_cached(
@@ -286,7 +287,7 @@ async fn webinar_facts(tx: &Transaction<'_>, id: &WebinarId) -> StoreResult<Webi
 /// Of what a lane holds, what was withdrawn since it was leased.
 pub async fn withdrawn(
     c: &impl GenericClient,
-    slices: &[i64],
+    slices: &[SliceId],
     rows: &[DeliveryId],
     participants: &[ParticipantId],
 ) -> StoreResult<Withdrawn> {

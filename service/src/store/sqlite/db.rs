@@ -34,6 +34,19 @@ macro_rules! lite_ids {
 crate::domain::ids::for_each_id!(lite_ids);
 lite_ids!(crate::domain::instance::InstanceId);
 
+/// A slice's id binds and reads as the row's integer.
+impl rusqlite::ToSql for crate::store::SliceId {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        self.0.to_sql()
+    }
+}
+
+impl rusqlite::types::FromSql for crate::store::SliceId {
+    fn column_result(v: ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        i64::column_result(v).map(crate::store::SliceId)
+    }
+}
+
 /// A parameter as SQLite stores it.
 fn lite(v: &Value) -> Lite {
     match v {

@@ -21,6 +21,7 @@ mod work;
 use super::*;
 use super::{StoreError, StoreResult};
 use crate::store::FanoutStep;
+use crate::store::SliceId;
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -253,7 +254,7 @@ impl Engine for SqliteStore {
     async fn record_outcomes(
         &self,
         outcomes: std::sync::Arc<[Outcome]>,
-        done_slices: &[i64],
+        done_slices: &[SliceId],
         now: DateTime<Utc>,
         disable_before: DateTime<Utc>,
     ) -> StoreResult<crate::store::HealthChanges> {
@@ -264,7 +265,7 @@ impl Engine for SqliteStore {
     async fn renew_leases(
         &self,
         owner: &InstanceId,
-        slices: &[i64],
+        slices: &[SliceId],
         deliveries: &[DeliveryId],
         until: DateTime<Utc>,
     ) -> StoreResult<()> {
@@ -274,7 +275,7 @@ impl Engine for SqliteStore {
     }
     async fn withdrawn(
         &self,
-        slices: &[i64],
+        slices: &[SliceId],
         rows: &[DeliveryId],
         participants: &[ParticipantId],
     ) -> StoreResult<Withdrawn> {

@@ -6,6 +6,7 @@
 use super::health::Health;
 use super::{ms, receipts};
 use crate::domain::ids::split_webhook_id;
+use crate::store::SliceId;
 use crate::store::{HealthChanges, Outcome, StoreResult, Verdict};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, CachedStatement, Connection};
@@ -66,7 +67,7 @@ impl<'c> Statements<'c> {
 pub fn record_outcomes(
     c: &mut Connection,
     outcomes: &[Outcome],
-    done_slices: &[i64],
+    done_slices: &[SliceId],
     now: DateTime<Utc>,
     disable_before: DateTime<Utc>,
 ) -> StoreResult<HealthChanges> {
@@ -97,7 +98,7 @@ pub fn record_outcomes(
 /// acknowledged: the other attempt changes nothing.
 fn held_by_receipt(tx: &Connection, o: &Outcome) -> StoreResult<bool> {
     match (&o.fresh, split_webhook_id(o.delivery_id.as_str())) {
-        (Some(f), Some((_, seq))) => receipts::holds(tx, f.slice, seq),
+        (Some(f), Some((_, seq))) => receipts::holds(tx, f.slice.0, seq),
         _ => Ok(false),
     }
 }
@@ -201,7 +202,7 @@ fn insert_fresh(
 }
 
 /// Closes slices whose every job has an outcome.
-fn close_slices(tx: &Connection, done_slices: &[i64]) -> StoreResult<()> {
+fn close_slices(tx: &Connection, done_slices: &[SliceId]) -> StoreResult<()> {
     let mut done = tx.prepare_cached(
         "UPDATE slices SET status = 'done', locked_until = NULL
          WHERE id = ?1 AND status = 'pending'",

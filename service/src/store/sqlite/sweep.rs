@@ -6,6 +6,7 @@
 use super::work::{slice_people, slice_row, SliceRow, SLICE_COLS};
 use super::{ms, receipts};
 use crate::store::InstanceId;
+use crate::store::SliceId;
 use crate::store::{DeliveryId, StoreResult};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
@@ -13,7 +14,7 @@ use rusqlite::{params, Connection};
 pub fn renew_leases(
     c: &mut Connection,
     owner: &InstanceId,
-    slices: &[i64],
+    slices: &[SliceId],
     deliveries: &[DeliveryId],
     until: DateTime<Utc>,
 ) -> StoreResult<()> {

@@ -6,6 +6,7 @@ use super::{at, ms, receipts};
 use crate::domain::ids::{join_webhook_id, webhook_id, Id, WEBHOOK_PREFIX_LEN};
 use crate::domain::payload::{ParticipantFacts, WebinarFacts};
 use crate::store::InstanceId;
+use crate::store::SliceId;
 use crate::store::{
     Claimed, DeliveryId, Fresh, Job, ParticipantId, StoreResult, SubscriptionId, WebinarId,
     Withdrawn,
@@ -190,7 +191,7 @@ fn claim_slice(
     owner: &InstanceId,
     lease_ms: i64,
     jobs: &mut Vec<Job>,
-) -> StoreResult<Option<(i64, usize)>> {
+) -> StoreResult<Option<(SliceId, usize)>> {
     loop {
         let slice = tx
             .prepare_cached(&format!(
@@ -222,7 +223,7 @@ fn claim_slice(
         }
         let n = jobs.len() - before;
         if n > 0 {
-            return Ok(Some((s.id, n)));
+            return Ok(Some((SliceId(s.id), n)));
         }
         tx.prepare_cached("UPDATE slices SET status = 'done', locked_until = NULL WHERE id = ?1")?
             .execute([s.id])?;
@@ -257,7 +258,7 @@ fn webinar_facts(c: &Connection, id: &WebinarId) -> StoreResult<WebinarFacts> {
 /// by primary key each.
 pub fn withdrawn(
     c: &Connection,
-    slices: &[i64],
+    slices: &[SliceId],
     rows: &[DeliveryId],
     participants: &[ParticipantId],
 ) -> StoreResult<Withdrawn> {

@@ -96,8 +96,8 @@ pub fn gather(outcomes: &[Outcome]) -> (Vec<Receipt<'_>>, Vec<&Outcome>) {
             rows.push(o);
             continue;
         };
-        let r = by_slice.entry(f.slice).or_insert_with(|| Receipt {
-            slice: f.slice,
+        let r = by_slice.entry(f.slice.0).or_insert_with(|| Receipt {
+            slice: f.slice.0,
             subscription_id: o.subscription_id.as_str(),
             prefix,
             outcomes: Vec::new(),
@@ -255,7 +255,7 @@ mod tests {
             },
             verdict,
             fresh: Some(Fresh {
-                slice,
+                slice: crate::store::SliceId(slice),
                 webinar_id: Id::trusted("w".into()),
                 participant_id: Id::trusted(format!("p{seq}")),
                 reminder_id: Id::trusted("r".into()),
