@@ -6,7 +6,7 @@
 //! [`Row::time`] reads both, so neither schema changes. This module owns the
 //! shape of that exchange; the executors are `sqlite::db` and `postgres::db`.
 
-use super::{Delivery, StoreError, StoreResult};
+use super::{Change, Delivery, StoreError, StoreResult};
 use crate::domain::ids::Id;
 use crate::domain::status::{
     DeliveryStatus, ReminderStatus, Status, SubscriptionStatus, WebinarStatus,
@@ -244,34 +244,20 @@ pub trait Tx: Db {
     /// Makes the transaction's writes durable and visible.
     async fn commit(self: Box<Self>) -> StoreResult<()>;
 
-    /// Waits for any other transaction serialised on `key` (PostgreSQL:
-    /// an advisory lock to the end of this transaction). SQLite has one
-    /// writer, so there is nothing to wait for.
-    async fn serialize_on(&self, _key: &str) -> StoreResult<()> {
-        Ok(())
-    }
+    /// Waits for any other transaction serialised on `key`, and keeps
+    /// them waiting until this one ends: two identical writes at once make
+    /// one row. Each backend says how it serialises.
+    async fn serialize_on(&self, key: &str) -> StoreResult<()>;
 
-    /// Tells other instances this subscription has new work, when this
-    /// transaction commits (PostgreSQL: `NOTIFY`). One process alone
-    /// (SQLite) has no one to tell.
-    async fn announce_work(&self, _subscription: &str) -> StoreResult<()> {
-        Ok(())
-    }
+    /// Tells every instance sharing the store, when this transaction
+    /// commits, what it changed (new work for a subscription, a changed
+    /// subscription, a changed schedule), so their lanes and schedulers
+    /// act on it. Each backend says how it tells them.
+    async fn announce(&self, change: &Change) -> StoreResult<()>;
 
     /// Gives delivery `id` of `sub` back its row, if a receipt holds it
     /// (SQLite), so it can be attempted again. PostgreSQL writes rows only.
     async fn take_held(&self, _sub: &str, _id: &str) -> StoreResult<()> {
-        Ok(())
-    }
-
-    /// Tells other instances this subscription changed (a rotated secret),
-    /// when this transaction commits, so their lanes read it again.
-    async fn announce_change(&self, _subscription: &str) -> StoreResult<()> {
-        Ok(())
-    }
-
-    /// Tells other instances the schedule may have changed, on commit.
-    async fn announce_schedule(&self) -> StoreResult<()> {
         Ok(())
     }
 }
@@ -285,6 +271,15 @@ pub trait Backend: Db + 'static {
 
     /// Opens a transaction.
     async fn begin(&self) -> StoreResult<Box<dyn Tx>>;
+
+    /// Runs `body` in a transaction of its own ([`Backend::begin`]);
+    /// `body` commits. Each backend says whether a failed transaction may
+    /// simply be run again.
+    async fn transact<T, F, Fut>(&self, body: F) -> StoreResult<T>
+    where
+        F: Fn(Box<dyn Tx>) -> Fut + Send + Sync,
+        Fut: std::future::Future<Output = StoreResult<T>> + Send,
+        T: Send;
 
     /// Delivery `id` of `sub`, if a receipt holds it (SQLite's compact
     /// record of acknowledged first attempts).
@@ -315,12 +310,6 @@ pub trait Backend: Db + 'static {
     fn keeps_receipts(&self) -> bool {
         false
     }
-
-    /// Whether a failed transaction may simply be run again (PostgreSQL:
-    /// a deadlock's victim, or not serialisable).
-    fn retryable(&self, _e: &StoreError) -> bool {
-        false
-    }
 }
 
 /// Deliveries held in receipts, counted for the oversight views.
@@ -329,31 +318,6 @@ pub struct HeldTally {
     pub count: i64,
     pub first: Option<DateTime<Utc>>,
     pub last: Option<DateTime<Utc>>,
-}
-
-/// Runs `body` in a transaction of its own, again (up to three times) when
-/// the backend says the failure was only bad luck. `body` commits.
-pub async fn transact<B, T, F, Fut>(b: &B, body: F) -> StoreResult<T>
-where
-    B: Backend + ?Sized,
-    F: Fn(Box<dyn Tx>) -> Fut + Send + Sync,
-    Fut: std::future::Future<Output = StoreResult<T>> + Send,
-    T: Send,
-{
-    let mut tries = 0;
-    loop {
-        let tx = b.begin().await?;
-        match body(tx).await {
-            Err(e) if tries < 3 && b.retryable(&e) => {
-                tries += 1;
-                tracing::warn!(
-                    tries,
-                    "transaction chosen as a deadlock victim; running it again"
-                );
-            }
-            done => return done,
-        }
-    }
 }
 
 /// `$1`-style placeholders as SQLite's `?1`. A `$` followed by a digit

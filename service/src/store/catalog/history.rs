@@ -7,7 +7,8 @@
 use super::History;
 use crate::domain::status::DeliveryStatus;
 use crate::store::page::key_cursor;
-use crate::store::sql::{params, transact, Backend, Db, Row};
+use crate::store::sql::{params, Backend, Db, Row};
+use crate::store::Change;
 use crate::store::{
     Attempt, Delivery, DeliveryId, OneOff, PageRequest, Paged, StoreError, StoreResult,
     SubscriptionId,
@@ -116,7 +117,8 @@ pub(super) async fn insert_one_off(
     ];
     let inserted = tx.execute(&sql, p).await? == 1;
     if inserted {
-        tx.announce_work(o.subscription_id.as_str()).await?;
+        tx.announce(&Change::Work(o.subscription_id.clone()))
+            .await?;
     }
     Ok(inserted)
 }
@@ -180,7 +182,7 @@ impl<B: Backend> History for B {
         now: DateTime<Utc>,
         expires: DateTime<Utc>,
     ) -> StoreResult<Delivery> {
-        transact(self, |tx| async move {
+        self.transact(|tx| async move {
             // A delivery held in a receipt gets its row back, to be
             // attempted again.
             tx.take_held(sub.as_str(), id.as_str()).await?;
@@ -195,7 +197,7 @@ impl<B: Backend> History for B {
                               expires_at = CASE WHEN expires_at > $3 THEN expires_at ELSE $3 END
                        WHERE id = $1";
             tx.execute(sql, params![id, now, expires]).await?;
-            tx.announce_work(sub.as_str()).await?;
+            tx.announce(&Change::Work(sub.clone())).await?;
             let d = row(&*tx, sub, id).await?.ok_or(StoreError::NotFound)?;
             tx.commit().await?;
             Ok(d)
@@ -211,7 +213,7 @@ impl<B: Backend> History for B {
         now: DateTime<Utc>,
         expires: DateTime<Utc>,
     ) -> StoreResult<u64> {
-        transact(self, |tx| async move {
+        self.transact(|tx| async move {
             let sql = "UPDATE deliveries SET status = 'pending', next_attempt_at = $5,
                               locked_until = NULL, updated_at = $5,
                               expires_at = CASE WHEN expires_at > $6 THEN expires_at ELSE $6 END
@@ -221,7 +223,7 @@ impl<B: Backend> History for B {
                 .execute(sql, params![sub, status, since, until, now, expires])
                 .await?;
             if n > 0 {
-                tx.announce_work(sub.as_str()).await?;
+                tx.announce(&Change::Work(sub.clone())).await?;
             }
             tx.commit().await?;
             Ok(n)
@@ -230,7 +232,7 @@ impl<B: Backend> History for B {
     }
 
     async fn create_one_off(&self, o: &OneOff, now: DateTime<Utc>) -> StoreResult<Delivery> {
-        transact(self, |tx| async move {
+        self.transact(|tx| async move {
             insert_one_off(&*tx, o, now, false).await?;
             let d = row(&*tx, &o.subscription_id, &o.id).await?;
             tx.commit().await?;

@@ -10,7 +10,8 @@
 
 use super::subscriptions::{subscription, SUB_COLS};
 use super::Subscriptions;
-use crate::store::sql::{params, transact, Backend};
+use crate::store::sql::{params, Backend};
+use crate::store::Change;
 use crate::store::{NewSubscription, OneOff, StoreResult, Subscription, SubscriptionId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -76,7 +77,7 @@ impl<B: Backend> Operational for B {
         url: Option<&str>,
     ) -> StoreResult<Subscription> {
         let now = self.now();
-        transact(self, |tx| async move {
+        self.transact(|tx| async move {
             let sql = format!(
                 "UPDATE subscriptions SET
                     hook_url = COALESCE($2, hook_url),
@@ -91,7 +92,7 @@ impl<B: Backend> Operational for B {
             );
             let p = params![id, url, now, OPERATIONAL_CREATOR];
             let sub = subscription(&tx.query_one(&sql, p).await?)?;
-            tx.announce_change(id.as_str()).await?;
+            tx.announce(&Change::Subscription(id.clone())).await?;
             tx.commit().await?;
             Ok(sub)
         })
@@ -99,7 +100,7 @@ impl<B: Backend> Operational for B {
     }
 
     async fn queue_operational(&self, o: &OneOff, now: DateTime<Utc>) -> StoreResult<bool> {
-        transact(self, |tx| async move {
+        self.transact(|tx| async move {
             // Once per event id: a repeat of the same event inserts nothing.
             let queued = super::history::insert_one_off(&*tx, o, now, true).await?;
             tx.commit().await?;

@@ -7,7 +7,8 @@
 //! plans themselves are computed by the callers, from these rows.
 
 use super::Plans;
-use crate::store::sql::{params, transact, Backend, Db, Row, Value};
+use crate::store::sql::{params, Backend, Db, Row, Value};
+use crate::store::Change;
 use crate::store::{EarlyStart, FanoutInputs, PlanScope, StoreResult, SubscriptionId};
 use async_trait::async_trait;
 
@@ -141,10 +142,11 @@ async fn start_in(db: &(impl Db + ?Sized), e: &EarlyStart) -> StoreResult<Option
 #[async_trait]
 impl<B: Backend> Plans for B {
     async fn start_early(&self, e: &EarlyStart) -> StoreResult<Option<i64>> {
-        transact(self, |tx| async move {
+        self.transact(|tx| async move {
             let started = start_in(&*tx, e).await?;
             if started.is_some() {
-                tx.announce_work(e.subscription_id.as_str()).await?;
+                tx.announce(&Change::Work(e.subscription_id.clone()))
+                    .await?;
                 tx.commit().await?;
             }
             Ok(started)

@@ -3,7 +3,8 @@
 
 use super::{cancel_work, Settings, Subscriptions};
 use crate::domain::status::SubscriptionStatus;
-use crate::store::sql::{params, touched, transact, Backend, Db, Row};
+use crate::store::sql::{params, touched, Backend, Db, Row};
+use crate::store::Change;
 use crate::store::{
     CreatorId, NewSubscription, PageRequest, Paged, StoreResult, StoredSecrets, Subscription,
     SubscriptionId, SubscriptionPatch,
@@ -118,7 +119,7 @@ impl<B: Backend> Settings for B {
 impl<B: Backend> Subscriptions for B {
     async fn subscribe(&self, n: &NewSubscription) -> StoreResult<(Subscription, bool)> {
         let now = self.now();
-        transact(self, |tx| async move {
+        self.transact(|tx| async move {
             // Two identical subscribe calls at once on two instances make
             // one row.
             tx.serialize_on(&format!("{}\n{}", n.creator_id, n.hook_url))
@@ -158,7 +159,7 @@ impl<B: Backend> Subscriptions for B {
 
     async fn delete_subscription(&self, id: &SubscriptionId) -> StoreResult<()> {
         let now = self.now();
-        transact(self, |tx| async move {
+        self.transact(|tx| async move {
             let sql = "UPDATE subscriptions SET status = 'deleted', updated_at = $2
                        WHERE id = $1 AND status != 'deleted'";
             touched(tx.execute(sql, params![id, now]).await?)?;
@@ -180,7 +181,7 @@ impl<B: Backend> Subscriptions for B {
         grace: DateTime<Utc>,
     ) -> StoreResult<Subscription> {
         let now = self.now();
-        transact(self, |tx| async move {
+        self.transact(|tx| async move {
             let sql = format!(
                 "UPDATE subscriptions SET previous_secret = secret, previous_until = $3,
                         secret = $2, updated_at = $4
@@ -188,7 +189,7 @@ impl<B: Backend> Subscriptions for B {
                  RETURNING {SUB_COLS}"
             );
             let sub = subscription(&tx.query_one(&sql, params![id, secret, grace, now]).await?)?;
-            tx.announce_change(id.as_str()).await?;
+            tx.announce(&Change::Subscription(id.clone())).await?;
             tx.commit().await?;
             Ok(sub)
         })

@@ -11,7 +11,7 @@
 
 use super::Upkeep;
 use crate::domain::status::{ReminderStatus, SubscriptionStatus};
-use crate::store::sql::{params, transact, Backend, Db, Value};
+use crate::store::sql::{params, Backend, Db, Value};
 use crate::store::{ReminderId, StoreResult, SubscriptionId, WebinarId};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -214,7 +214,7 @@ impl<B: Backend> Upkeep for B {
         if ids.is_empty() && held.is_empty() {
             return Ok(Pruned::default());
         }
-        transact(self, |tx| {
+        self.transact(|tx| {
             let (ids, held) = (ids.clone(), held.clone());
             async move {
                 let mut p = Pruned::default();

@@ -6,7 +6,8 @@
 use super::{cancel_work, Webinars};
 use crate::domain::status::WebinarStatus;
 use crate::store::page::key_cursor;
-use crate::store::sql::{params, touched, transact, Backend, Db, Row, Tx, Value};
+use crate::store::sql::{params, touched, Backend, Db, Row, Tx, Value};
+use crate::store::Change;
 use crate::store::{
     CreatorId, MangoId, PageRequest, Paged, Participant, ParticipantId, PlannedReminder, Reminder,
     ReminderId, StoreError, StoreResult, Webinar, WebinarFields, WebinarId,
@@ -143,7 +144,7 @@ async fn arm(
         let sql = "DELETE FROM early_starts WHERE reminder_id IN
                      (SELECT id FROM reminders WHERE webinar_id = $1 AND early = $2)";
         tx.execute(sql, params![webinar_id, false]).await?;
-        tx.announce_schedule().await?;
+        tx.announce(&Change::Schedule).await?;
     }
     Ok(())
 }
@@ -203,7 +204,7 @@ impl<B: Backend> Webinars for B {
     ) -> StoreResult<Webinar> {
         let now = self.now();
         let id = &WebinarId::new();
-        transact(self, |tx| async move {
+        self.transact(|tx| async move {
             let sql = "INSERT INTO webinars (id, creator_id, title, link, from_time, to_time,
                                              timezone, status, created_at, updated_at)
                        VALUES ($1, $2, $3, $4, $5, $6, $7, 'scheduled', $8, $8)";
@@ -247,7 +248,7 @@ impl<B: Backend> Webinars for B {
         plan: Option<&[PlannedReminder]>,
     ) -> StoreResult<Webinar> {
         let now = self.now();
-        transact(self, |tx| async move {
+        self.transact(|tx| async move {
             write_fields(&*tx, id, f, now).await?;
             if let Some(plan) = plan {
                 cancel_pending(&*tx, id, now).await?;
@@ -266,7 +267,7 @@ impl<B: Backend> Webinars for B {
         } else {
             WebinarStatus::Cancelled
         };
-        transact(self, |tx| async move {
+        self.transact(|tx| async move {
             let before = get(&*tx, id).await?;
             let sql = "UPDATE webinars SET status = $2, updated_at = $3 WHERE id = $1";
             tx.execute(sql, params![id, status, now]).await?;
@@ -335,7 +336,7 @@ impl<B: Backend> Webinars for B {
         id: &ParticipantId,
     ) -> StoreResult<()> {
         let now = self.now();
-        transact(self, |tx| async move {
+        self.transact(|tx| async move {
             let sql = "UPDATE participants SET unregistered_at = $3
                        WHERE id = $1 AND webinar_id = $2 AND unregistered_at IS NULL";
             touched(tx.execute(sql, params![id, webinar_id, now]).await?)?;

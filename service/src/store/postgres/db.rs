@@ -7,7 +7,7 @@
 use super::notify;
 use super::PgStore;
 use crate::store::sql::{Backend, Db, Row, Tx, Value};
-use crate::store::{StoreError, StoreResult};
+use crate::store::{Change, StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio_postgres::types::{ToSql, Type};
@@ -235,24 +235,14 @@ impl Tx for PgTx {
         self.execute(sql, &[Value::from(key)]).await.map(drop)
     }
 
-    async fn announce_work(&self, subscription: &str) -> StoreResult<()> {
-        let p = [
-            Value::from(&self.channel),
-            Value::from(notify::work(subscription)),
-        ];
-        self.execute("SELECT pg_notify($1, $2)", &p).await.map(drop)
-    }
-
-    async fn announce_change(&self, subscription: &str) -> StoreResult<()> {
-        let p = [
-            Value::from(&self.channel),
-            Value::from(notify::changed(subscription)),
-        ];
-        self.execute("SELECT pg_notify($1, $2)", &p).await.map(drop)
-    }
-
-    async fn announce_schedule(&self) -> StoreResult<()> {
-        let p = [Value::from(&self.channel), Value::from(notify::SCHEDULE)];
+    /// A `NOTIFY` on the store's channel, which PostgreSQL delivers to
+    /// every listening instance when the transaction commits (and drops
+    /// if it rolls back).
+    async fn announce(&self, change: &Change) -> StoreResult<()> {
+        let Some(payload) = notify::payload(change) else {
+            return Ok(());
+        };
+        let p = [Value::from(&self.channel), Value::from(payload)];
         self.execute("SELECT pg_notify($1, $2)", &p).await.map(drop)
     }
 }
@@ -273,7 +263,26 @@ impl Backend for PgStore {
         }))
     }
 
-    fn retryable(&self, e: &StoreError) -> bool {
-        super::retryable(e)
+    /// Run again (up to three times) when the server chose the
+    /// transaction as a deadlock's victim, or could not serialise it.
+    async fn transact<T, F, Fut>(&self, body: F) -> StoreResult<T>
+    where
+        F: Fn(Box<dyn Tx>) -> Fut + Send + Sync,
+        Fut: std::future::Future<Output = StoreResult<T>> + Send,
+        T: Send,
+    {
+        let mut tries = 0;
+        loop {
+            match body(self.begin().await?).await {
+                Err(e) if tries < 3 && super::retryable(&e) => {
+                    tries += 1;
+                    tracing::warn!(
+                        tries,
+                        "transaction chosen as a deadlock victim; running it again"
+                    );
+                }
+                done => return done,
+            }
+        }
     }
 }

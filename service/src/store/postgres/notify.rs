@@ -36,6 +36,17 @@ pub(super) async fn send(
     Ok(())
 }
 
+/// What announces `change` to the other instances; `None` for `Resync`,
+/// which a listener tells itself and no one sends.
+pub(super) fn payload(change: &Change) -> Option<String> {
+    match change {
+        Change::Work(sub) => Some(work(sub.as_str())),
+        Change::Subscription(sub) => Some(changed(sub.as_str())),
+        Change::Schedule => Some(SCHEDULE.to_owned()),
+        Change::Resync => None,
+    }
+}
+
 /// The payload announcing work for a subscription.
 pub(super) fn work(sub: &str) -> String {
     format!("w:{sub}")
@@ -161,5 +172,18 @@ mod tests {
         assert!(parse("w:").is_none());
         assert!(parse("c:").is_none());
         assert!(parse("x").is_none());
+    }
+
+    #[test]
+    fn every_announced_change_is_heard_as_itself() {
+        let sub = || crate::domain::ids::Id::trusted("abc".to_owned());
+        for c in [
+            Change::Work(sub()),
+            Change::Subscription(sub()),
+            Change::Schedule,
+        ] {
+            assert_eq!(payload(&c).as_deref().and_then(parse), Some(c));
+        }
+        assert_eq!(payload(&Change::Resync), None);
     }
 }

@@ -6,7 +6,7 @@
 
 use super::{receipts, Msg, SqliteStore};
 use crate::store::sql::{sqlite_placeholders, Backend, Db, Row, Tx, Value};
-use crate::store::{Delivery, StoreError, StoreResult};
+use crate::store::{Change, Delivery, StoreError, StoreResult};
 use async_trait::async_trait;
 use rusqlite::types::{Value as Lite, ValueRef};
 use rusqlite::Connection;
@@ -195,6 +195,18 @@ impl Tx for SqliteTx {
         self.ask(Step::Commit).await
     }
 
+    /// The store's thread serves one transaction at a time: holding this
+    /// one already keeps every other waiting.
+    async fn serialize_on(&self, _key: &str) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// The file is this process's alone (`file`): no other instance shares
+    /// it, and this one's own components were told by the caller.
+    async fn announce(&self, _change: &Change) -> StoreResult<()> {
+        Ok(())
+    }
+
     async fn take_held(&self, sub: &str, id: &str) -> StoreResult<()> {
         let (sub, id) = (sub.to_owned(), id.to_owned());
         self.ask(|r| Step::Take(sub, id, r)).await
@@ -245,5 +257,16 @@ impl Backend for SqliteStore {
         self.calls.send(Msg::Call(call)).map_err(|_| gone())?;
         ready.await.map_err(|_| gone())??;
         Ok(Box::new(SqliteTx { steps }))
+    }
+
+    /// Run once: with one transaction at a time there is no race to lose
+    /// and nothing to run again.
+    async fn transact<T, F, Fut>(&self, body: F) -> StoreResult<T>
+    where
+        F: Fn(Box<dyn Tx>) -> Fut + Send + Sync,
+        Fut: std::future::Future<Output = StoreResult<T>> + Send,
+        T: Send,
+    {
+        body(self.begin().await?).await
     }
 }
