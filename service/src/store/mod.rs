@@ -20,7 +20,7 @@ pub mod sqlite;
 
 pub use batch::{NewParticipants, PackedParticipant, ParticipantRef};
 pub use catalog::{
-    Catalog, History, Idempotency, Operational, Plans, Platform, Pruned, QueueFigures,
+    Catalog, Deliveries, History, Idempotency, Operational, Plans, Platform, Pruned, QueueFigures,
     Registrations, SessionRecord, Sessions, Settings, Subscriptions, Upkeep, Webinars,
     OPERATIONAL_CREATOR, OPERATIONAL_EVENT,
 };

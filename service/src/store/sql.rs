@@ -6,7 +6,7 @@
 //! [`Row::time`] reads both, so neither schema changes. This module owns the
 //! shape of that exchange; the executors are `sqlite::db` and `postgres::db`.
 
-use super::{Change, Delivery, StoreError, StoreResult};
+use super::{Change, StoreError, StoreResult};
 use crate::domain::ids::Id;
 use crate::domain::status::{
     DeliveryStatus, ReminderStatus, Status, SubscriptionStatus, WebinarStatus,
@@ -254,12 +254,6 @@ pub trait Tx: Db {
     /// subscription, a changed schedule), so their lanes and schedulers
     /// act on it. Each backend says how it tells them.
     async fn announce(&self, change: &Change) -> StoreResult<()>;
-
-    /// Gives delivery `id` of `sub` back its row, if a receipt holds it
-    /// (SQLite), so it can be attempted again. PostgreSQL writes rows only.
-    async fn take_held(&self, _sub: &str, _id: &str) -> StoreResult<()> {
-        Ok(())
-    }
 }
 
 /// A backend the catalog is written against: its statements, its
@@ -280,24 +274,6 @@ pub trait Backend: Db + 'static {
         F: Fn(Box<dyn Tx>) -> Fut + Send + Sync,
         Fut: std::future::Future<Output = StoreResult<T>> + Send,
         T: Send;
-
-    /// Delivery `id` of `sub`, if a receipt holds it (SQLite's compact
-    /// record of acknowledged first attempts).
-    async fn held(&self, _sub: &str, _id: &str) -> StoreResult<Option<Delivery>> {
-        Ok(None)
-    }
-
-    /// The latest deliveries of `sub` held in receipts, those after the
-    /// cursor `after` (an instant and an id) when given, each with the
-    /// instant it was recorded (see `sqlite::receipts::recent`).
-    async fn held_recent(
-        &self,
-        _sub: &str,
-        _after: Option<(DateTime<Utc>, String)>,
-        _limit: i64,
-    ) -> StoreResult<Vec<(DateTime<Utc>, Delivery)>> {
-        Ok(Vec::new())
-    }
 
     /// The acknowledged first attempts of reminder `reminder` held in
     /// receipts (SQLite): how many, and the first and last acknowledgement.

@@ -1,8 +1,7 @@
-//! The delivery history as a subscription's owner sees it, for both
-//! backends: listed, fetched with its attempts, replayed, and test events.
-//! What SQLite keeps in receipts (`sqlite::receipts::pack`) comes in through the
-//! backend's hooks ([`Backend::held`], [`Backend::held_recent`],
-//! [`crate::store::sql::Tx::take_held`]); PostgreSQL has none.
+//! The delivery history's rows as a subscription's owner sees them, for
+//! both backends: listed, fetched with their attempts, retried, replayed,
+//! and test events. Each backend's [`crate::store::Deliveries`] answers from these rows
+//! and whatever else it keeps (SQLite's receipts: `sqlite::history`).
 
 use super::History;
 use crate::domain::status::DeliveryStatus;
@@ -15,7 +14,6 @@ use crate::store::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use std::collections::HashSet;
 
 const DELIVERY_COLS: &str = "id, subscription_id, webinar_id, participant_id, label, status,
     late, attempts, due_at, next_attempt_at, expires_at, last_status, last_error, delivered_at,
@@ -70,7 +68,7 @@ async fn attempts(db: &(impl Db + ?Sized), delivery_id: &DeliveryId) -> StoreRes
 }
 
 /// Delivery `id` of `sub` from its row, with its attempts.
-async fn row(
+pub(crate) async fn row(
     db: &(impl Db + ?Sized),
     sub: &SubscriptionId,
     id: &DeliveryId,
@@ -123,88 +121,78 @@ pub(super) async fn insert_one_off(
     Ok(inserted)
 }
 
+/// A page of `sub`'s delivery rows with `status` (or any), after the
+/// page's cursor, newest first, each with its creation instant (the
+/// cursor's order): what [`page_of`] makes the answer from.
+pub(crate) async fn listed<B: Backend>(
+    b: &B,
+    sub: &SubscriptionId,
+    status: Option<DeliveryStatus>,
+    page: &PageRequest,
+) -> StoreResult<Vec<(DateTime<Utc>, Delivery)>> {
+    let after = page.after_key()?.map(|k| (k.at, k.id));
+    let (cond, p) = match &after {
+        None => ("", params![sub, status, page.fetch()].to_vec()),
+        Some((at, id)) => (
+            "AND (created_at < $4 OR (created_at = $4 AND id > $5))",
+            params![sub, status, page.fetch(), *at, id].to_vec(),
+        ),
+    };
+    let sql = format!(
+        "SELECT {DELIVERY_COLS}, created_at FROM deliveries
+         WHERE subscription_id = $1 AND (CAST($2 AS TEXT) IS NULL OR status = $2) {cond}
+         ORDER BY created_at DESC, id LIMIT $3"
+    );
+    let mut rows = Vec::new();
+    for r in b.query(&sql, &p).await? {
+        let mut d = delivery(&r)?;
+        d.attempt_log = Some(attempts(b, &d.id).await?);
+        rows.push((r.time(15)?, d));
+    }
+    Ok(rows)
+}
+
+/// The page answered from deliveries newest first (then by id), each with
+/// its creation instant.
+pub(crate) fn page_of(
+    rows: Vec<(DateTime<Utc>, Delivery)>,
+    page: &PageRequest,
+) -> StoreResult<Paged<Delivery>> {
+    Ok(Paged::of(rows, page, |(at, d)| key_cursor(*at, "", d.id.as_str())).map(|(_, d)| d))
+}
+
+/// Makes delivery `id`'s row due now again, with at least `expires` to
+/// live, and tells the instances: [`crate::store::Deliveries::retry_delivery`] once the
+/// backend has the row.
+pub(crate) async fn retry_row<B: Backend>(
+    b: &B,
+    sub: &SubscriptionId,
+    id: &DeliveryId,
+    now: DateTime<Utc>,
+    expires: DateTime<Utc>,
+) -> StoreResult<Delivery> {
+    b.transact(|tx| async move {
+        let d = row(&*tx, sub, id).await?.ok_or(StoreError::NotFound)?;
+        if d.status == DeliveryStatus::Cancelled {
+            return Err(StoreError::Conflict(
+                "a cancelled delivery cannot be retried".into(),
+            ));
+        }
+        let sql = "UPDATE deliveries SET status = 'pending', next_attempt_at = $2,
+                          locked_until = NULL, updated_at = $2,
+                          expires_at = CASE WHEN expires_at > $3 THEN expires_at ELSE $3 END
+                   WHERE id = $1";
+        tx.execute(sql, params![id, now, expires]).await?;
+        tx.announce(&Change::Work(sub.clone())).await?;
+        let d = row(&*tx, sub, id).await?.ok_or(StoreError::NotFound)?;
+        tx.commit().await?;
+        Ok(d)
+    })
+    .await
+}
+
 #[async_trait]
 impl<B: Backend> History for B {
-    /// The latest deliveries of `sub`, newest first: rows and, when the
-    /// filter lets delivered ones through, those held in receipts. A page
-    /// starts after its cursor (the last one's creation and id).
-    async fn list_deliveries(
-        &self,
-        sub: &SubscriptionId,
-        status: Option<DeliveryStatus>,
-        page: &PageRequest,
-    ) -> StoreResult<Paged<Delivery>> {
-        let after = page.after_key()?.map(|k| (k.at, k.id));
-        let (cond, p) = match &after {
-            None => ("", params![sub, status, page.fetch()].to_vec()),
-            Some((at, id)) => (
-                "AND (created_at < $4 OR (created_at = $4 AND id > $5))",
-                params![sub, status, page.fetch(), *at, id].to_vec(),
-            ),
-        };
-        let sql = format!(
-            "SELECT {DELIVERY_COLS}, created_at FROM deliveries
-             WHERE subscription_id = $1 AND (CAST($2 AS TEXT) IS NULL OR status = $2) {cond}
-             ORDER BY created_at DESC, id LIMIT $3"
-        );
-        let mut rows: Vec<(DateTime<Utc>, Delivery)> = Vec::new();
-        for r in self.query(&sql, &p).await? {
-            let mut d = delivery(&r)?;
-            d.attempt_log = Some(attempts(self, &d.id).await?);
-            rows.push((r.time(15)?, d));
-        }
-        if status.is_none_or(|s| s == DeliveryStatus::Delivered) {
-            let held = self.held_recent(sub.as_str(), after, page.fetch()).await?;
-            if !held.is_empty() {
-                let seen: HashSet<DeliveryId> = rows.iter().map(|(_, d)| d.id.clone()).collect();
-                rows.extend(held.into_iter().filter(|(_, d)| !seen.contains(&d.id)));
-                rows.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
-            }
-        }
-        Ok(Paged::of(rows, page, |(at, d)| key_cursor(*at, "", d.id.as_str())).map(|(_, d)| d))
-    }
-
-    /// Delivery `id` of `sub`: its row, or else the receipt that holds it.
-    async fn get_delivery(&self, sub: &SubscriptionId, id: &DeliveryId) -> StoreResult<Delivery> {
-        match row(self, sub, id).await? {
-            Some(d) => Ok(d),
-            None => self
-                .held(sub.as_str(), id.as_str())
-                .await?
-                .ok_or(StoreError::NotFound),
-        }
-    }
-
-    async fn retry_delivery(
-        &self,
-        sub: &SubscriptionId,
-        id: &DeliveryId,
-        now: DateTime<Utc>,
-        expires: DateTime<Utc>,
-    ) -> StoreResult<Delivery> {
-        self.transact(|tx| async move {
-            // A delivery held in a receipt gets its row back, to be
-            // attempted again.
-            tx.take_held(sub.as_str(), id.as_str()).await?;
-            let d = row(&*tx, sub, id).await?.ok_or(StoreError::NotFound)?;
-            if d.status == DeliveryStatus::Cancelled {
-                return Err(StoreError::Conflict(
-                    "a cancelled delivery cannot be retried".into(),
-                ));
-            }
-            let sql = "UPDATE deliveries SET status = 'pending', next_attempt_at = $2,
-                              locked_until = NULL, updated_at = $2,
-                              expires_at = CASE WHEN expires_at > $3 THEN expires_at ELSE $3 END
-                       WHERE id = $1";
-            tx.execute(sql, params![id, now, expires]).await?;
-            tx.announce(&Change::Work(sub.clone())).await?;
-            let d = row(&*tx, sub, id).await?.ok_or(StoreError::NotFound)?;
-            tx.commit().await?;
-            Ok(d)
-        })
-        .await
-    }
-
     async fn replay_deliveries(
         &self,
         sub: &SubscriptionId,

@@ -13,7 +13,7 @@
 //! gives what fan-outs' capacity plans need. [`Catalog`] is all eleven.
 //! The hot path is [`super::Engine`].
 
-mod history;
+pub(crate) mod history;
 mod idempotency;
 mod operational;
 mod oversight;
@@ -186,11 +186,12 @@ pub trait Subscriptions: Send + Sync + 'static {
     ) -> StoreResult<Subscription>;
 }
 
-/// The delivery history as the integrator sees it: listed, fetched,
-/// replayed, and test events. SQLite keeps most of it as receipts
-/// (`sqlite::receipts::pack`), which its backend's hooks bring in.
+/// A subscription's deliveries one by one, as the integrator sees them:
+/// listed, fetched, retried. Each backend answers from wherever it keeps
+/// deliveries (SQLite: rows, and receipts for acknowledged first attempts,
+/// `sqlite::receipts`), over the rows' shared SQL (`catalog::history`).
 #[async_trait]
-pub trait History: Send + Sync + 'static {
+pub trait Deliveries: Send + Sync + 'static {
     /// A subscription's deliveries, newest first (then by id), with one
     /// status (or any).
     async fn list_deliveries(
@@ -213,6 +214,12 @@ pub trait History: Send + Sync + 'static {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<Delivery>;
+}
+
+/// The delivery history in bulk, for both backends alike: test events and
+/// replays (whose statuses, failed, expired or missed, are always rows).
+#[async_trait]
+pub trait History: Send + Sync + 'static {
     async fn create_one_off(&self, one_off: &OneOff, now: DateTime<Utc>) -> StoreResult<Delivery>;
     /// Makes every delivery of a subscription with `status` and due in
     /// `window` (from, until: half open) due now again, each with at least
@@ -336,6 +343,7 @@ pub trait Catalog:
     Platform
     + Plans
     + Settings
+    + Deliveries
     + Webinars
     + Registrations
     + Subscriptions
@@ -352,6 +360,7 @@ impl<T> Catalog for T where
     T: Platform
         + Plans
         + Settings
+        + Deliveries
         + Webinars
         + Registrations
         + Subscriptions

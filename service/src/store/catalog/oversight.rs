@@ -247,7 +247,9 @@ async fn last_failure<B: Backend>(b: &B, sub: crate::store::Subscription) -> Sto
         return Ok(t);
     };
     let id = row.id(0)?;
-    let d = crate::store::History::get_delivery(b, &t.subscription.id, &id).await?;
+    // A failed delivery is a row (receipts hold acknowledged ones only).
+    let d = super::history::row(b, &t.subscription.id, &id).await?;
+    let d = d.ok_or(crate::store::StoreError::NotFound)?;
     let failed = d
         .attempt_log
         .unwrap_or_default()

@@ -15,6 +15,7 @@ mod db;
 mod due;
 mod engine;
 mod health;
+mod history;
 mod instances;
 mod notify;
 mod participants;

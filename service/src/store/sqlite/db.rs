@@ -6,7 +6,7 @@
 
 use super::{receipts, Msg, SqliteStore};
 use crate::store::sql::{sqlite_placeholders, Backend, Db, Row, Tx, Value};
-use crate::store::{Change, Delivery, StoreError, StoreResult};
+use crate::store::{Change, StoreError, StoreResult};
 use async_trait::async_trait;
 use rusqlite::types::{Value as Lite, ValueRef};
 use rusqlite::Connection;
@@ -108,8 +108,6 @@ impl Db for SqliteStore {
 enum Step {
     Query(String, Vec<Lite>, oneshot::Sender<StoreResult<Vec<Row>>>),
     Execute(String, Vec<Lite>, oneshot::Sender<StoreResult<u64>>),
-    /// A delivery out of its receipt, into a row (`receipts::take`).
-    Take(String, String, oneshot::Sender<StoreResult<()>>),
     Commit(oneshot::Sender<StoreResult<()>>),
 }
 
@@ -140,9 +138,6 @@ fn serve(
             }
             Step::Execute(sql, p, reply) => {
                 let _ = reply.send(execute(c, &sql, p));
-            }
-            Step::Take(sub, id, reply) => {
-                let _ = reply.send(receipts::take(c, &sub, &id).map(drop));
             }
             Step::Commit(reply) => {
                 let _ = reply.send(c.execute_batch("COMMIT").map_err(Into::into));
@@ -206,11 +201,6 @@ impl Tx for SqliteTx {
     async fn announce(&self, _change: &Change) -> StoreResult<()> {
         Ok(())
     }
-
-    async fn take_held(&self, sub: &str, id: &str) -> StoreResult<()> {
-        let (sub, id) = (sub.to_owned(), id.to_owned());
-        self.ask(|r| Step::Take(sub, id, r)).await
-    }
 }
 
 #[async_trait]
@@ -221,28 +211,6 @@ impl Backend for SqliteStore {
 
     fn keeps_receipts(&self) -> bool {
         true
-    }
-
-    async fn held(&self, sub: &str, id: &str) -> StoreResult<Option<Delivery>> {
-        let (sub, id) = (sub.to_owned(), id.to_owned());
-        self.run(move |c| receipts::get(c, &sub, &id)).await
-    }
-
-    async fn held_recent(
-        &self,
-        sub: &str,
-        after: Option<(chrono::DateTime<chrono::Utc>, String)>,
-        limit: i64,
-    ) -> StoreResult<Vec<(chrono::DateTime<chrono::Utc>, Delivery)>> {
-        let sub = sub.to_owned();
-        let after = after.map(|(t, id)| (t.timestamp_millis(), id));
-        let held = self
-            .run(move |c| {
-                let after = after.as_ref().map(|(ms, id)| (*ms, id.as_str()));
-                receipts::recent(c, &sub, after, limit)
-            })
-            .await?;
-        Ok(held.into_iter().map(|(ms, d)| (super::at(ms), d)).collect())
     }
 
     async fn held_tally(&self, reminder: &str) -> StoreResult<crate::store::sql::HeldTally> {

@@ -12,6 +12,7 @@ mod due;
 mod engine;
 mod file;
 mod health;
+mod history;
 mod participants;
 mod receipts;
 mod record;

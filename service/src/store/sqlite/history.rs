@@ -1,0 +1,90 @@
+//! A subscription's deliveries in SQLite: its rows (the shared SQL of
+//! `catalog::history`) and the acknowledged first attempts it keeps in
+//! receipts instead (`receipts`), read back exactly like rows. A receipt's
+//! delivery retried gets its row back first: a row always wins over a
+//! receipt. The twin of `postgres/history.rs`.
+
+use super::{at, receipts, SqliteStore};
+use crate::store::catalog::history::{listed, page_of, retry_row, row};
+use crate::store::{
+    Deliveries, Delivery, DeliveryId, DeliveryStatus, PageRequest, Paged, StoreError, StoreResult,
+    SubscriptionId,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::collections::HashSet;
+
+#[async_trait]
+impl Deliveries for SqliteStore {
+    /// Rows and, when the filter lets delivered ones through, those held
+    /// in receipts, merged in the cursor's order.
+    async fn list_deliveries(
+        &self,
+        sub: &SubscriptionId,
+        status: Option<DeliveryStatus>,
+        page: &PageRequest,
+    ) -> StoreResult<Paged<Delivery>> {
+        let mut rows = listed(self, sub, status, page).await?;
+        if status.is_none_or(|s| s == DeliveryStatus::Delivered) {
+            let held = self.held_recent(sub, page).await?;
+            if !held.is_empty() {
+                let seen: HashSet<DeliveryId> = rows.iter().map(|(_, d)| d.id.clone()).collect();
+                rows.extend(held.into_iter().filter(|(_, d)| !seen.contains(&d.id)));
+                rows.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
+            }
+        }
+        page_of(rows, page)
+    }
+
+    /// Its row, or else the receipt that holds it.
+    async fn get_delivery(&self, sub: &SubscriptionId, id: &DeliveryId) -> StoreResult<Delivery> {
+        if let Some(d) = row(self, sub, id).await? {
+            return Ok(d);
+        }
+        let (s, i) = (sub.clone(), id.clone());
+        let held = self.run(move |c| receipts::get(c, s.as_str(), i.as_str()));
+        held.await?.ok_or(StoreError::NotFound)
+    }
+
+    async fn retry_delivery(
+        &self,
+        sub: &SubscriptionId,
+        id: &DeliveryId,
+        now: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> StoreResult<Delivery> {
+        // A delivery held in a receipt gets its row back, to be attempted
+        // again; should the retry then fail, the row reads as the receipt
+        // did.
+        let (s, i) = (sub.clone(), id.clone());
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            receipts::take(&tx, s.as_str(), i.as_str())?;
+            tx.commit().map_err(Into::into)
+        })
+        .await?;
+        retry_row(self, sub, id, now, expires).await
+    }
+}
+
+impl SqliteStore {
+    /// The latest deliveries of `sub` held in receipts, after the page's
+    /// cursor (an instant and an id) when it has one, each with the
+    /// instant it was recorded.
+    async fn held_recent(
+        &self,
+        sub: &SubscriptionId,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<(DateTime<Utc>, Delivery)>> {
+        let sub = sub.clone();
+        let after = page.after_key()?.map(|k| (k.at.timestamp_millis(), k.id));
+        let limit = page.fetch();
+        let held = self
+            .run(move |c| {
+                let after = after.as_ref().map(|(ms, id)| (*ms, id.as_str()));
+                receipts::recent(c, sub.as_str(), after, limit)
+            })
+            .await?;
+        Ok(held.into_iter().map(|(ms, d)| (at(ms), d)).collect())
+    }
+}
