@@ -29,7 +29,8 @@ pub use idempotency::Remembered;
 pub use jobs::*;
 pub use model::*;
 pub use oversight::{
-    DueFanout, FanoutInputs, FanoutReminder, FanoutTally, Oversight, PlanScope, Trouble,
+    DueFanout, FanoutInputs, FanoutReminder, FanoutTally, HeldTally, Oversight, PlanScope, Tallies,
+    Trouble,
 };
 pub use page::{PageRequest, Paged};
 

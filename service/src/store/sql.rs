@@ -275,25 +275,11 @@ pub trait Backend: Db + 'static {
         Fut: std::future::Future<Output = StoreResult<T>> + Send,
         T: Send;
 
-    /// The acknowledged first attempts of reminder `reminder` held in
-    /// receipts (SQLite): how many, and the first and last acknowledgement.
-    async fn held_tally(&self, _reminder: &str) -> StoreResult<HeldTally> {
-        Ok(HeldTally::default())
-    }
-
     /// Whether this backend keeps SQLite's receipts (`sqlite::receipts::pack`),
     /// which retention prunes with the rest of the history.
     fn keeps_receipts(&self) -> bool {
         false
     }
-}
-
-/// Deliveries held in receipts, counted for the oversight views.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct HeldTally {
-    pub count: i64,
-    pub first: Option<DateTime<Utc>>,
-    pub last: Option<DateTime<Utc>>,
 }
 
 /// `$1`-style placeholders as SQLite's `?1`. A `$` followed by a digit

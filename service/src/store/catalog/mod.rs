@@ -16,7 +16,7 @@
 pub(crate) mod history;
 mod idempotency;
 mod operational;
-mod oversight;
+pub(crate) mod oversight;
 mod plans;
 mod platform;
 mod sessions;
@@ -344,6 +344,7 @@ pub trait Catalog:
     + Plans
     + Settings
     + Deliveries
+    + Tallies
     + Webinars
     + Registrations
     + Subscriptions
@@ -361,6 +362,7 @@ impl<T> Catalog for T where
         + Plans
         + Settings
         + Deliveries
+        + Tallies
         + Webinars
         + Registrations
         + Subscriptions

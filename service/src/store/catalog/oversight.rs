@@ -1,6 +1,7 @@
 //! The oversight views ([`Oversight`]) written once for both backends: the
-//! statements read reminders, slices, delivery rows and subscriptions; what
-//! SQLite keeps in receipts comes in through [`Backend::held_tally`].
+//! statements read reminders, slices, delivery rows and subscriptions. A
+//! fired reminder's tally is counted here from the rows ([`counted`]); each
+//! backend's `Tallies` adds what it keeps elsewhere (SQLite's receipts).
 //! A reminder's rows are found through its creator's subscriptions and the
 //! history index (subscription, creation), from the instant it fired on:
 //! the delivery table has no index by reminder, and the hot path is not
@@ -9,7 +10,9 @@
 use super::subscriptions::{subscription, SUB_COLS};
 use super::OPERATIONAL_CREATOR;
 use crate::domain::status::DeliveryStatus;
-use crate::store::oversight::{DueFanout, FanoutReminder, FanoutTally, Oversight, Trouble};
+use crate::store::oversight::{
+    DueFanout, FanoutReminder, FanoutTally, HeldTally, Oversight, Trouble,
+};
 use crate::store::sql::{params, Backend, Row, Value};
 use crate::store::{CreatorId, ReminderId, StoreResult};
 use async_trait::async_trait;
@@ -62,9 +65,84 @@ async fn listed<B: Backend>(
     b.query(sql, &[creator, limit.into()]).await
 }
 
-/// Counts a fired reminder's deliveries by outcome: rows, receipts, and
-/// the participants its slices cover.
-async fn tally<B: Backend>(b: &B, r: &Row) -> StoreResult<FanoutTally> {
+/// A fired reminder's deliveries counted from the rows, with the
+/// participants its slices cover: a tally once the backend adds what it
+/// keeps elsewhere ([`Counted::with`]).
+pub(crate) struct Counted {
+    tally: FanoutTally,
+    /// Participants the fan-out's slices cover.
+    covered: i64,
+    /// Deliveries counted in rows.
+    counted: i64,
+}
+
+impl Counted {
+    /// The reminder counted.
+    pub(crate) fn reminder(&self) -> &ReminderId {
+        &self.tally.reminder.reminder_id
+    }
+
+    /// The tally, with `held` acknowledged deliveries kept outside the rows.
+    pub(crate) fn with(mut self, held: HeldTally) -> FanoutTally {
+        self.tally.delivered += held.count;
+        widen(&mut self.tally, held.first, held.last);
+        self.tally.total = self.covered.max(self.counted + held.count);
+        self.tally
+    }
+}
+
+/// Which fired reminders to count.
+pub(crate) enum Fired<'a> {
+    /// Those with work still pending, oldest first.
+    Running(Option<&'a CreatorId>, i64),
+    /// The latest, newest first.
+    Last(Option<&'a CreatorId>, i64),
+    /// This one, if it is still kept.
+    One(&'a ReminderId),
+}
+
+/// The fired reminders `which` names, each counted from the rows.
+pub(crate) async fn counted<B: Backend>(b: &B, which: Fired<'_>) -> StoreResult<Vec<Counted>> {
+    let (rows, all_running) = match which {
+        Fired::Running(creator, limit) => {
+            let sql = format!(
+                "SELECT {REMINDER_COLS} FROM reminders r JOIN webinars w ON w.id = r.webinar_id
+                 WHERE {CREATOR} AND (r.status = 'firing'
+                    OR r.id IN (SELECT reminder_id FROM slices WHERE status = 'pending')
+                    OR r.id IN (SELECT reminder_id FROM deliveries
+                                WHERE status = 'pending' AND reminder_id IS NOT NULL))
+                 ORDER BY r.due_at, r.id LIMIT $2"
+            );
+            (listed(b, &sql, creator, limit).await?, true)
+        }
+        Fired::Last(creator, limit) => {
+            let sql = format!(
+                "SELECT {REMINDER_COLS} FROM reminders r JOIN webinars w ON w.id = r.webinar_id
+                 WHERE r.fired_at IS NOT NULL AND {CREATOR}
+                 ORDER BY r.fired_at DESC, r.id LIMIT $2"
+            );
+            (listed(b, &sql, creator, limit).await?, false)
+        }
+        Fired::One(reminder) => {
+            let sql = format!(
+                "SELECT {REMINDER_COLS} FROM reminders r JOIN webinars w ON w.id = r.webinar_id
+                 WHERE r.id = $1"
+            );
+            (b.query(&sql, params![reminder]).await?, false)
+        }
+    };
+    let mut out = Vec::new();
+    for r in &rows {
+        let mut c = tally(b, r).await?;
+        c.tally.running |= all_running;
+        out.push(c);
+    }
+    Ok(out)
+}
+
+/// Counts a fired reminder's delivery rows by outcome, and the
+/// participants its slices cover.
+async fn tally<B: Backend>(b: &B, r: &Row) -> StoreResult<Counted> {
     let mut t = FanoutTally {
         reminder: reminder(r)?,
         fired_at: r.opt_time(6)?,
@@ -113,11 +191,11 @@ async fn tally<B: Backend>(b: &B, r: &Row) -> StoreResult<FanoutTally> {
             DeliveryStatus::Pending => t.running = true,
         }
     }
-    let held = b.held_tally(&id).await?;
-    t.delivered += held.count;
-    widen(&mut t, held.first, held.last);
-    t.total = covered.max(counted + held.count);
-    Ok(t)
+    Ok(Counted {
+        tally: t,
+        covered,
+        counted,
+    })
 }
 
 /// Extends the first and last acknowledgements to take in `first..last`.
@@ -152,46 +230,6 @@ impl<B: Backend> Oversight for B {
         rows.iter().map(due).collect()
     }
 
-    async fn running_fanouts(
-        &self,
-        creator: Option<&CreatorId>,
-        limit: i64,
-    ) -> StoreResult<Vec<FanoutTally>> {
-        let sql = format!(
-            "SELECT {REMINDER_COLS} FROM reminders r JOIN webinars w ON w.id = r.webinar_id
-             WHERE {CREATOR} AND (r.status = 'firing'
-                OR r.id IN (SELECT reminder_id FROM slices WHERE status = 'pending')
-                OR r.id IN (SELECT reminder_id FROM deliveries
-                            WHERE status = 'pending' AND reminder_id IS NOT NULL))
-             ORDER BY r.due_at, r.id LIMIT $2"
-        );
-        tallies(self, &sql, creator, limit, true).await
-    }
-
-    async fn last_fanouts(
-        &self,
-        creator: Option<&CreatorId>,
-        limit: i64,
-    ) -> StoreResult<Vec<FanoutTally>> {
-        let sql = format!(
-            "SELECT {REMINDER_COLS} FROM reminders r JOIN webinars w ON w.id = r.webinar_id
-             WHERE r.fired_at IS NOT NULL AND {CREATOR}
-             ORDER BY r.fired_at DESC, r.id LIMIT $2"
-        );
-        tallies(self, &sql, creator, limit, false).await
-    }
-
-    async fn fanout_tally(&self, reminder: &ReminderId) -> StoreResult<Option<FanoutTally>> {
-        let sql = format!(
-            "SELECT {REMINDER_COLS} FROM reminders r JOIN webinars w ON w.id = r.webinar_id
-             WHERE r.id = $1"
-        );
-        match self.query(&sql, params![reminder]).await?.first() {
-            Some(r) => Ok(Some(tally(self, r).await?)),
-            None => Ok(None),
-        }
-    }
-
     async fn troubled_subscriptions(
         &self,
         creator: Option<&CreatorId>,
@@ -210,24 +248,6 @@ impl<B: Backend> Oversight for B {
         }
         Ok(out)
     }
-}
-
-/// The tally of each reminder `sql` lists (see [`listed`]); `all_running`
-/// marks each running, whatever its tally says.
-async fn tallies<B: Backend>(
-    b: &B,
-    sql: &str,
-    creator: Option<&CreatorId>,
-    limit: i64,
-    all_running: bool,
-) -> StoreResult<Vec<FanoutTally>> {
-    let mut out = Vec::new();
-    for r in listed(b, sql, creator, limit).await? {
-        let mut t = tally(b, &r).await?;
-        t.running |= all_running;
-        out.push(t);
-    }
-    Ok(out)
 }
 
 /// A subscription with its latest failed attempt, if a row keeps one.

@@ -1,12 +1,14 @@
-//! A subscription's deliveries in PostgreSQL, which keeps every delivery
-//! as a row: the rows' shared SQL (`catalog::history`) is the whole answer.
-//! The twin of `sqlite/history.rs`.
+//! A subscription's deliveries, and fired reminders' tallies, in
+//! PostgreSQL, which keeps every delivery as a row: the rows' shared SQL
+//! (`catalog::history`, `catalog::oversight`) is the whole answer. The twin
+//! of `sqlite/history.rs`.
 
 use super::PgStore;
 use crate::store::catalog::history::{listed, page_of, retry_row, row};
+use crate::store::catalog::oversight::{counted, Fired};
 use crate::store::{
-    Deliveries, Delivery, DeliveryId, DeliveryStatus, PageRequest, Paged, StoreError, StoreResult,
-    SubscriptionId,
+    CreatorId, Deliveries, Delivery, DeliveryId, DeliveryStatus, FanoutTally, HeldTally,
+    PageRequest, Paged, ReminderId, StoreError, StoreResult, SubscriptionId, Tallies,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -34,5 +36,39 @@ impl Deliveries for PgStore {
         expires: DateTime<Utc>,
     ) -> StoreResult<Delivery> {
         retry_row(self, sub, id, now, expires).await
+    }
+}
+
+impl PgStore {
+    /// The tallies of the fired reminders `which` names: their rows.
+    async fn tallies(&self, which: Fired<'_>) -> StoreResult<Vec<FanoutTally>> {
+        let rows = counted(self, which).await?;
+        Ok(rows
+            .into_iter()
+            .map(|c| c.with(HeldTally::default()))
+            .collect())
+    }
+}
+
+#[async_trait]
+impl Tallies for PgStore {
+    async fn running_fanouts(
+        &self,
+        creator: Option<&CreatorId>,
+        limit: i64,
+    ) -> StoreResult<Vec<FanoutTally>> {
+        self.tallies(Fired::Running(creator, limit)).await
+    }
+
+    async fn last_fanouts(
+        &self,
+        creator: Option<&CreatorId>,
+        limit: i64,
+    ) -> StoreResult<Vec<FanoutTally>> {
+        self.tallies(Fired::Last(creator, limit)).await
+    }
+
+    async fn fanout_tally(&self, reminder: &ReminderId) -> StoreResult<Option<FanoutTally>> {
+        Ok(self.tallies(Fired::One(reminder)).await?.pop())
     }
 }

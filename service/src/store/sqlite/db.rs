@@ -4,7 +4,7 @@
 //! alone until it commits or is dropped (a rollback), as the one-call
 //! transactions of the engine do.
 
-use super::{receipts, Msg, SqliteStore};
+use super::{Msg, SqliteStore};
 use crate::store::sql::{sqlite_placeholders, Backend, Db, Row, Tx, Value};
 use crate::store::{Change, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -211,11 +211,6 @@ impl Backend for SqliteStore {
 
     fn keeps_receipts(&self) -> bool {
         true
-    }
-
-    async fn held_tally(&self, reminder: &str) -> StoreResult<crate::store::sql::HeldTally> {
-        let reminder = reminder.to_owned();
-        self.run(move |c| receipts::tally(c, &reminder)).await
     }
 
     async fn begin(&self) -> StoreResult<Box<dyn Tx>> {

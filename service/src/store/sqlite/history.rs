@@ -1,14 +1,16 @@
-//! A subscription's deliveries in SQLite: its rows (the shared SQL of
-//! `catalog::history`) and the acknowledged first attempts it keeps in
-//! receipts instead (`receipts`), read back exactly like rows. A receipt's
+//! A subscription's deliveries, and fired reminders' tallies, in SQLite:
+//! its rows (the shared SQL of `catalog::history` and `catalog::oversight`)
+//! and the acknowledged first attempts it keeps in receipts instead
+//! (`receipts`), read back and counted exactly like rows. A receipt's
 //! delivery retried gets its row back first: a row always wins over a
 //! receipt. The twin of `postgres/history.rs`.
 
 use super::{at, receipts, SqliteStore};
 use crate::store::catalog::history::{listed, page_of, retry_row, row};
+use crate::store::catalog::oversight::{counted, Fired};
 use crate::store::{
-    Deliveries, Delivery, DeliveryId, DeliveryStatus, PageRequest, Paged, StoreError, StoreResult,
-    SubscriptionId,
+    CreatorId, Deliveries, Delivery, DeliveryId, DeliveryStatus, FanoutTally, PageRequest, Paged,
+    ReminderId, StoreError, StoreResult, SubscriptionId, Tallies,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -68,6 +70,18 @@ impl Deliveries for SqliteStore {
 }
 
 impl SqliteStore {
+    /// The tallies of the fired reminders `which` names: their rows, and
+    /// what their receipts hold.
+    async fn tallies(&self, which: Fired<'_>) -> StoreResult<Vec<FanoutTally>> {
+        let mut out = Vec::new();
+        for c in counted(self, which).await? {
+            let id = c.reminder().clone();
+            let held = self.run(move |conn| receipts::tally(conn, id.as_str()));
+            out.push(c.with(held.await?));
+        }
+        Ok(out)
+    }
+
     /// The latest deliveries of `sub` held in receipts, after the page's
     /// cursor (an instant and an id) when it has one, each with the
     /// instant it was recorded.
@@ -86,5 +100,28 @@ impl SqliteStore {
             })
             .await?;
         Ok(held.into_iter().map(|(ms, d)| (at(ms), d)).collect())
+    }
+}
+
+#[async_trait]
+impl Tallies for SqliteStore {
+    async fn running_fanouts(
+        &self,
+        creator: Option<&CreatorId>,
+        limit: i64,
+    ) -> StoreResult<Vec<FanoutTally>> {
+        self.tallies(Fired::Running(creator, limit)).await
+    }
+
+    async fn last_fanouts(
+        &self,
+        creator: Option<&CreatorId>,
+        limit: i64,
+    ) -> StoreResult<Vec<FanoutTally>> {
+        self.tallies(Fired::Last(creator, limit)).await
+    }
+
+    async fn fanout_tally(&self, reminder: &ReminderId) -> StoreResult<Option<FanoutTally>> {
+        Ok(self.tallies(Fired::One(reminder)).await?.pop())
     }
 }

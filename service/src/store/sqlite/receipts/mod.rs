@@ -330,13 +330,13 @@ pub fn holds(c: &Connection, slice: i64, seq: i64) -> StoreResult<bool> {
 
 /// How many deliveries of reminder `reminder` receipts hold, and the first
 /// and last acknowledgement among them (an attempt's start and latency).
-pub fn tally(c: &Connection, reminder: &str) -> StoreResult<crate::store::sql::HeldTally> {
+pub fn tally(c: &Connection, reminder: &str) -> StoreResult<crate::store::HeldTally> {
     let mut st = c.prepare_cached(
         "SELECT r.created_at, r.entries FROM receipts r JOIN slices s ON s.id = r.slice_id
          WHERE s.reminder_id = ?1",
     )?;
     let mut rows = st.query([reminder])?;
-    let mut t = crate::store::sql::HeldTally::default();
+    let mut t = crate::store::HeldTally::default();
     let (mut first, mut last) = (i64::MAX, i64::MIN);
     while let Some(r) = rows.next()? {
         let entries = receipt::unpack(blob(r, 1)?, r.get(0)?).map_err(corrupt)?;
