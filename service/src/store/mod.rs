@@ -1,14 +1,19 @@
 //! The storage boundary. Everything tminus remembers goes through [`Store`];
 //! the HTTP layer, the scheduler and the delivery workers never see SQL.
 //! [`Store`] is the [`Catalog`] (the cold path, `catalog/`, written once for
-//! both backends over the [`sql`] executor) and the [`Engine`] (the hot
-//! path, written per backend in `sqlite/` and `postgres/`, where the
-//! dialects differ). `open` picks a backend from the database URL once, at
+//! both backends over the [`sql`] executor, but for the [`history`] traits
+//! each backend implements over that shared SQL, as each keeps deliveries
+//! its own way) and the [`Engine`] (the hot path, written per backend in
+//! `sqlite/` and `postgres/`, where the dialects differ, in files of the
+//! same names). The service hands out narrow views of it: [`DynEngine`] to
+//! the scheduler and the lanes, [`DynCatalog`] to the API and the
+//! operator's tasks. `open` picks a backend from the database URL once, at
 //! start, and hands it the run's clock: nothing here reads the system time.
 
 pub mod batch;
 pub mod catalog;
 pub mod engine;
+pub mod history;
 pub mod idempotency;
 pub mod jobs;
 pub mod model;
@@ -20,17 +25,17 @@ pub mod sqlite;
 
 pub use batch::{NewParticipants, PackedParticipant, ParticipantRef};
 pub use catalog::{
-    Catalog, Deliveries, History, Idempotency, Operational, Plans, Platform, Pruned, QueueFigures,
+    Catalog, History, Idempotency, Operational, Plans, Platform, Pruned, QueueFigures,
     Registrations, SessionRecord, Sessions, Settings, Subscriptions, Upkeep, Webinars,
     OPERATIONAL_CREATOR, OPERATIONAL_EVENT,
 };
 pub use engine::Engine;
+pub use history::{Deliveries, HeldTally, Pruning, Tallies};
 pub use idempotency::Remembered;
 pub use jobs::*;
 pub use model::*;
 pub use oversight::{
-    DueFanout, FanoutInputs, FanoutReminder, FanoutTally, HeldTally, Oversight, PlanScope, Tallies,
-    Trouble,
+    DueFanout, FanoutInputs, FanoutReminder, FanoutTally, Oversight, PlanScope, Trouble,
 };
 pub use page::{PageRequest, Paged};
 

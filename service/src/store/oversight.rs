@@ -163,37 +163,6 @@ pub trait Oversight: Send + Sync + 'static {
     ) -> StoreResult<Vec<Trouble>>;
 }
 
-/// Fired reminders' tallies: how their deliveries went. Each backend
-/// counts wherever it keeps deliveries (SQLite: rows, and receipts for
-/// acknowledged first attempts), over the rows' shared counts
-/// (`catalog::oversight`).
-#[async_trait]
-pub trait Tallies: Send + Sync + 'static {
-    /// Fired reminders with work still pending, oldest first.
-    async fn running_fanouts(
-        &self,
-        creator: Option<&CreatorId>,
-        limit: i64,
-    ) -> StoreResult<Vec<FanoutTally>>;
-    /// The latest fired reminders, newest first (running ones included).
-    async fn last_fanouts(
-        &self,
-        creator: Option<&CreatorId>,
-        limit: i64,
-    ) -> StoreResult<Vec<FanoutTally>>;
-    /// One fired reminder's tally, if it is still kept.
-    async fn fanout_tally(&self, reminder: &ReminderId) -> StoreResult<Option<FanoutTally>>;
-}
-
-/// A fan-out's acknowledged deliveries kept outside the rows (SQLite's
-/// receipts): how many, and the first and last acknowledgement.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct HeldTally {
-    pub count: i64,
-    pub first: Option<DateTime<Utc>>,
-    pub last: Option<DateTime<Utc>>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -274,12 +274,6 @@ pub trait Backend: Db + 'static {
         F: Fn(Box<dyn Tx>) -> Fut + Send + Sync,
         Fut: std::future::Future<Output = StoreResult<T>> + Send,
         T: Send;
-
-    /// Whether this backend keeps SQLite's receipts (`sqlite::receipts::pack`),
-    /// which retention prunes with the rest of the history.
-    fn keeps_receipts(&self) -> bool {
-        false
-    }
 }
 
 /// `$1`-style placeholders as SQLite's `?1`. A `$` followed by a digit

@@ -21,7 +21,7 @@ mod plans;
 mod platform;
 mod sessions;
 mod subscriptions;
-mod upkeep;
+pub(crate) mod upkeep;
 mod webinars;
 
 pub use operational::{Operational, OPERATIONAL_CREATOR, OPERATIONAL_EVENT};
@@ -186,36 +186,6 @@ pub trait Subscriptions: Send + Sync + 'static {
     ) -> StoreResult<Subscription>;
 }
 
-/// A subscription's deliveries one by one, as the integrator sees them:
-/// listed, fetched, retried. Each backend answers from wherever it keeps
-/// deliveries (SQLite: rows, and receipts for acknowledged first attempts,
-/// `sqlite::receipts`), over the rows' shared SQL (`catalog::history`).
-#[async_trait]
-pub trait Deliveries: Send + Sync + 'static {
-    /// A subscription's deliveries, newest first (then by id), with one
-    /// status (or any).
-    async fn list_deliveries(
-        &self,
-        subscription_id: &SubscriptionId,
-        status: Option<DeliveryStatus>,
-        page: &PageRequest,
-    ) -> StoreResult<Paged<Delivery>>;
-    async fn get_delivery(
-        &self,
-        subscription_id: &SubscriptionId,
-        id: &DeliveryId,
-    ) -> StoreResult<Delivery>;
-    /// Makes a delivery due now again (any state but cancelled), with at
-    /// least `expires_at` to live.
-    async fn retry_delivery(
-        &self,
-        subscription_id: &SubscriptionId,
-        id: &DeliveryId,
-        now: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
-    ) -> StoreResult<Delivery>;
-}
-
 /// The delivery history in bulk, for both backends alike: test events and
 /// replays (whose statuses, failed, expired or missed, are always rows).
 #[async_trait]
@@ -294,22 +264,6 @@ pub trait Upkeep: Send + Sync + 'static {
     ) -> StoreResult<bool>;
     /// Every subscription that may have history, deleted ones included.
     async fn history_owners(&self) -> StoreResult<Vec<SubscriptionId>>;
-    /// Removes up to `limit` settled deliveries (and their attempts) of a
-    /// subscription made before `before`, and as many receipts.
-    async fn prune_history(
-        &self,
-        subscription: &SubscriptionId,
-        before: DateTime<Utc>,
-        limit: u32,
-    ) -> StoreResult<Pruned>;
-    /// Removes settled slices made before `before` among the next `limit`
-    /// after id `after`; answers where to go on from, if the walk goes on.
-    async fn prune_slices(
-        &self,
-        after: i64,
-        before: DateTime<Utc>,
-        limit: u32,
-    ) -> StoreResult<(Pruned, Option<i64>)>;
     /// Removes up to `limit` finished reminders due before `before` whose
     /// announced start is before it too (the webinar, as it was then, is
     /// long past).
@@ -345,6 +299,7 @@ pub trait Catalog:
     + Settings
     + Deliveries
     + Tallies
+    + Pruning
     + Webinars
     + Registrations
     + Subscriptions
@@ -363,6 +318,7 @@ impl<T> Catalog for T where
         + Settings
         + Deliveries
         + Tallies
+        + Pruning
         + Webinars
         + Registrations
         + Subscriptions

@@ -10,11 +10,9 @@
 use super::subscriptions::{subscription, SUB_COLS};
 use super::OPERATIONAL_CREATOR;
 use crate::domain::status::DeliveryStatus;
-use crate::store::oversight::{
-    DueFanout, FanoutReminder, FanoutTally, HeldTally, Oversight, Trouble,
-};
+use crate::store::oversight::{DueFanout, FanoutReminder, FanoutTally, Oversight, Trouble};
 use crate::store::sql::{params, Backend, Row, Value};
-use crate::store::{CreatorId, ReminderId, StoreResult};
+use crate::store::{CreatorId, HeldTally, ReminderId, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 

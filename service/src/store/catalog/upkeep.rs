@@ -6,8 +6,9 @@
 //! by id, finished reminders by due time; a reminder goes once the start it
 //! announced is that old, whatever its webinar was moved to since), and it never touches the rows
 //! of a fan-out that still has pending work: a pending slice or a pending
-//! delivery of the same reminder. SQLite's receipts (`sqlite::receipts::pack`) go
-//! with the rest of the history there ([`Backend::keeps_receipts`]).
+//! delivery of the same reminder. Each backend's `Pruning` deletes history
+//! over [`settled_deliveries`], [`delete_deliveries`] and [`prune_slices`]
+//! (SQLite's receipts go with the rest of the history there).
 
 use super::Upkeep;
 use crate::domain::status::{ReminderStatus, SubscriptionStatus};
@@ -62,7 +63,7 @@ impl Pruned {
 /// No pending slice and no pending delivery of the reminder `r` of
 /// webinar `w` (column expressions): its fan-out has no work left. Both
 /// probes go through the partial indexes of pending work by webinar.
-fn settled(w: &str, r: &str) -> String {
+pub(crate) fn settled(w: &str, r: &str) -> String {
     format!(
         "NOT EXISTS (SELECT 1 FROM slices o WHERE o.webinar_id = {w} AND o.status = 'pending'
                        AND o.reminder_id = {r})
@@ -80,7 +81,12 @@ fn placeholders(from: usize, n: usize) -> String {
 }
 
 /// Deletes from `table` the rows whose `column` is one of `ids`.
-async fn delete_in(db: &dyn Db, table: &str, column: &str, ids: &[Value]) -> StoreResult<u64> {
+pub(crate) async fn delete_in(
+    db: &dyn Db,
+    table: &str,
+    column: &str,
+    ids: &[Value],
+) -> StoreResult<u64> {
     if ids.is_empty() {
         return Ok(0);
     }
@@ -92,10 +98,91 @@ async fn delete_in(db: &dyn Db, table: &str, column: &str, ids: &[Value]) -> Sto
 }
 
 /// The first column of each row, as parameters.
-fn firsts(rows: Vec<crate::store::sql::Row>) -> Vec<Value> {
+pub(crate) fn firsts(rows: Vec<crate::store::sql::Row>) -> Vec<Value> {
     rows.into_iter()
         .filter_map(|r| r.0.into_iter().next())
         .collect()
+}
+
+/// Up to `limit` settled delivery rows of `sub` made before `before`, as
+/// parameters. Found outside a transaction: most subscriptions have
+/// nothing to prune most rounds, and then cost one index probe, no write.
+pub(crate) async fn settled_deliveries<B: Backend>(
+    b: &B,
+    sub: &SubscriptionId,
+    before: DateTime<Utc>,
+    limit: u32,
+) -> StoreResult<Vec<Value>> {
+    let sql = format!(
+        "SELECT d.id FROM deliveries d
+         WHERE d.subscription_id = $1 AND d.created_at < $2 AND d.status <> 'pending'
+           AND (d.reminder_id IS NULL OR ({}))
+         LIMIT $3",
+        settled("d.webinar_id", "d.reminder_id")
+    );
+    Ok(firsts(
+        b.query(&sql, params![sub, before, i64::from(limit)])
+            .await?,
+    ))
+}
+
+/// Deletes the delivery rows `ids` and their attempts in `tx`; a delivery
+/// replayed meanwhile is pending again, and kept.
+pub(crate) async fn delete_deliveries(tx: &dyn Db, ids: &[Value]) -> StoreResult<Pruned> {
+    let mut p = Pruned::default();
+    if ids.is_empty() {
+        return Ok(p);
+    }
+    let sql = format!(
+        "DELETE FROM deliveries WHERE id IN ({}) AND status <> 'pending' RETURNING id",
+        placeholders(1, ids.len())
+    );
+    let gone = firsts(tx.query(&sql, ids).await?);
+    p.deliveries = gone.len() as u64;
+    p.attempts = delete_in(tx, "attempts", "delivery_id", &gone).await?;
+    Ok(p)
+}
+
+/// Removes settled slices made before `before` among the next `limit`
+/// after id `after`, and only those that also meet `kept_elsewhere` (an
+/// SQL condition on slice `l`, empty for none: SQLite keeps a slice its
+/// receipts still name); answers where to go on from, if the walk goes on.
+pub(crate) async fn prune_slices<B: Backend>(
+    b: &B,
+    (after, before, limit): (i64, DateTime<Utc>, u32),
+    kept_elsewhere: &str,
+) -> StoreResult<(Pruned, Option<i64>)> {
+    // The next `limit` slices by id (their creation order), up to the
+    // first one not old enough: the walk ends there.
+    let rows = b
+        .query(
+            "SELECT id, created_at FROM slices WHERE id > $1 ORDER BY id LIMIT $2",
+            params![after, i64::from(limit)],
+        )
+        .await?;
+    let mut last = None;
+    for r in &rows {
+        if r.time(1)? >= before {
+            break;
+        }
+        last = Some(r.int(0)?);
+    }
+    let Some(upto) = last else {
+        return Ok((Pruned::default(), None));
+    };
+    let sql = format!(
+        "DELETE FROM slices WHERE id IN (SELECT l.id FROM slices l
+           WHERE l.id > $1 AND l.id <= $2 AND l.status <> 'pending' {kept_elsewhere} AND ({}))",
+        settled("l.webinar_id", "l.reminder_id")
+    );
+    let n = b.execute(&sql, params![after, upto]).await?;
+    let next = (rows.len() as u32 == limit && last == rows.last().map(|r| r.int(0)).transpose()?)
+        .then_some(upto);
+    let pruned = Pruned {
+        slices: n,
+        ..Pruned::default()
+    };
+    Ok((pruned, next))
 }
 
 #[async_trait]
@@ -180,106 +267,6 @@ impl<B: Backend> Upkeep for B {
             .query("SELECT id FROM subscriptions ORDER BY id", params![])
             .await?;
         rows.iter().map(|r| r.id(0)).collect()
-    }
-
-    async fn prune_history(
-        &self,
-        subscription: &SubscriptionId,
-        before: DateTime<Utc>,
-        limit: u32,
-    ) -> StoreResult<Pruned> {
-        // Found outside a transaction: most subscriptions have nothing to
-        // prune most rounds, and then cost one index probe, no write.
-        let sql = format!(
-            "SELECT d.id FROM deliveries d
-             WHERE d.subscription_id = $1 AND d.created_at < $2 AND d.status <> 'pending'
-               AND (d.reminder_id IS NULL OR ({}))
-             LIMIT $3",
-            settled("d.webinar_id", "d.reminder_id")
-        );
-        let p = params![subscription, before, i64::from(limit)];
-        let ids = firsts(self.query(&sql, p).await?);
-        let held = if self.keeps_receipts() {
-            let sql = format!(
-                "SELECT r.id FROM receipts r JOIN slices l ON l.id = r.slice_id
-                 WHERE r.subscription_id = $1 AND r.created_at < $2
-                   AND l.status <> 'pending' AND ({})
-                 LIMIT $3",
-                settled("l.webinar_id", "l.reminder_id")
-            );
-            firsts(self.query(&sql, p).await?)
-        } else {
-            Vec::new()
-        };
-        if ids.is_empty() && held.is_empty() {
-            return Ok(Pruned::default());
-        }
-        self.transact(|tx| {
-            let (ids, held) = (ids.clone(), held.clone());
-            async move {
-                let mut p = Pruned::default();
-                if !ids.is_empty() {
-                    // A delivery replayed meanwhile is pending again: kept.
-                    let sql = format!(
-                        "DELETE FROM deliveries WHERE id IN ({}) AND status <> 'pending'
-                         RETURNING id",
-                        placeholders(1, ids.len())
-                    );
-                    let gone = firsts(tx.query(&sql, &ids).await?);
-                    p.deliveries = gone.len() as u64;
-                    p.attempts = delete_in(&*tx, "attempts", "delivery_id", &gone).await?;
-                }
-                p.receipts = delete_in(&*tx, "receipts", "id", &held).await?;
-                tx.commit().await?;
-                Ok(p)
-            }
-        })
-        .await
-    }
-
-    async fn prune_slices(
-        &self,
-        after: i64,
-        before: DateTime<Utc>,
-        limit: u32,
-    ) -> StoreResult<(Pruned, Option<i64>)> {
-        // The next `limit` slices by id (their creation order), up to the
-        // first one not old enough: the walk ends there.
-        let rows = self
-            .query(
-                "SELECT id, created_at FROM slices WHERE id > $1 ORDER BY id LIMIT $2",
-                params![after, i64::from(limit)],
-            )
-            .await?;
-        let mut last = None;
-        for r in &rows {
-            if r.time(1)? >= before {
-                break;
-            }
-            last = Some(r.int(0)?);
-        }
-        let Some(upto) = last else {
-            return Ok((Pruned::default(), None));
-        };
-        let held = if self.keeps_receipts() {
-            "AND NOT EXISTS (SELECT 1 FROM receipts h WHERE h.slice_id = l.id)"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "DELETE FROM slices WHERE id IN (SELECT l.id FROM slices l
-               WHERE l.id > $1 AND l.id <= $2 AND l.status <> 'pending' {held} AND ({}))",
-            settled("l.webinar_id", "l.reminder_id")
-        );
-        let n = self.execute(&sql, params![after, upto]).await?;
-        let next = (rows.len() as u32 == limit
-            && last == rows.last().map(|r| r.int(0)).transpose()?)
-        .then_some(upto);
-        let pruned = Pruned {
-            slices: n,
-            ..Pruned::default()
-        };
-        Ok((pruned, next))
     }
 
     async fn prune_reminders(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64> {

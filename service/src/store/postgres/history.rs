@@ -6,10 +6,13 @@
 use super::PgStore;
 use crate::store::catalog::history::{listed, page_of, retry_row, row};
 use crate::store::catalog::oversight::{counted, Fired};
+use crate::store::catalog::upkeep::{delete_deliveries, prune_slices, settled_deliveries};
+use crate::store::sql::Backend;
 use crate::store::{
     CreatorId, Deliveries, Delivery, DeliveryId, DeliveryStatus, FanoutTally, HeldTally,
     PageRequest, Paged, ReminderId, StoreError, StoreResult, SubscriptionId, Tallies,
 };
+use crate::store::{Pruned, Pruning};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -70,5 +73,38 @@ impl Tallies for PgStore {
 
     async fn fanout_tally(&self, reminder: &ReminderId) -> StoreResult<Option<FanoutTally>> {
         Ok(self.tallies(Fired::One(reminder)).await?.pop())
+    }
+}
+
+#[async_trait]
+impl Pruning for PgStore {
+    async fn prune_history(
+        &self,
+        sub: &SubscriptionId,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Pruned> {
+        let ids = settled_deliveries(self, sub, before, limit).await?;
+        if ids.is_empty() {
+            return Ok(Pruned::default());
+        }
+        self.transact(|tx| {
+            let ids = ids.clone();
+            async move {
+                let p = delete_deliveries(&*tx, &ids).await?;
+                tx.commit().await?;
+                Ok(p)
+            }
+        })
+        .await
+    }
+
+    async fn prune_slices(
+        &self,
+        after: i64,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<(Pruned, Option<i64>)> {
+        prune_slices(self, (after, before, limit), "").await
     }
 }

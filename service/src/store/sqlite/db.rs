@@ -209,10 +209,6 @@ impl Backend for SqliteStore {
         self.clock.now()
     }
 
-    fn keeps_receipts(&self) -> bool {
-        true
-    }
-
     async fn begin(&self) -> StoreResult<Box<dyn Tx>> {
         let (steps, queue) = std::sync::mpsc::channel();
         let (began, ready) = oneshot::channel();

@@ -8,10 +8,15 @@
 use super::{at, receipts, SqliteStore};
 use crate::store::catalog::history::{listed, page_of, retry_row, row};
 use crate::store::catalog::oversight::{counted, Fired};
+use crate::store::catalog::upkeep::{
+    delete_deliveries, delete_in, firsts, prune_slices, settled, settled_deliveries,
+};
+use crate::store::sql::{params, Backend, Db};
 use crate::store::{
     CreatorId, Deliveries, Delivery, DeliveryId, DeliveryStatus, FanoutTally, PageRequest, Paged,
     ReminderId, StoreError, StoreResult, SubscriptionId, Tallies,
 };
+use crate::store::{Pruned, Pruning};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
@@ -123,5 +128,51 @@ impl Tallies for SqliteStore {
 
     async fn fanout_tally(&self, reminder: &ReminderId) -> StoreResult<Option<FanoutTally>> {
         Ok(self.tallies(Fired::One(reminder)).await?.pop())
+    }
+}
+
+#[async_trait]
+impl Pruning for SqliteStore {
+    /// Rows and the receipts of settled fan-outs, in one transaction.
+    async fn prune_history(
+        &self,
+        sub: &SubscriptionId,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Pruned> {
+        let ids = settled_deliveries(self, sub, before, limit).await?;
+        let sql = format!(
+            "SELECT r.id FROM receipts r JOIN slices l ON l.id = r.slice_id
+             WHERE r.subscription_id = $1 AND r.created_at < $2
+               AND l.status <> 'pending' AND ({})
+             LIMIT $3",
+            settled("l.webinar_id", "l.reminder_id")
+        );
+        let p = params![sub, before, i64::from(limit)];
+        let held = firsts(self.query(&sql, p).await?);
+        if ids.is_empty() && held.is_empty() {
+            return Ok(Pruned::default());
+        }
+        self.transact(|tx| {
+            let (ids, held) = (ids.clone(), held.clone());
+            async move {
+                let mut p = delete_deliveries(&*tx, &ids).await?;
+                p.receipts = delete_in(&*tx, "receipts", "id", &held).await?;
+                tx.commit().await?;
+                Ok(p)
+            }
+        })
+        .await
+    }
+
+    /// A slice goes only once no receipt names it.
+    async fn prune_slices(
+        &self,
+        after: i64,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<(Pruned, Option<i64>)> {
+        let kept = "AND NOT EXISTS (SELECT 1 FROM receipts h WHERE h.slice_id = l.id)";
+        prune_slices(self, (after, before, limit), kept).await
     }
 }

@@ -1,0 +1,98 @@
+//! The delivery history's traits that each backend implements itself,
+//! because each keeps deliveries its own way (PostgreSQL: a row each;
+//! SQLite: rows, and receipts for acknowledged first attempts): a
+//! subscription's deliveries ([`Deliveries`]), fired reminders' tallies
+//! ([`Tallies`]) and retention's deletes ([`Pruning`]). The rest of the
+//! catalog is written once for both (`catalog`); these are written over its
+//! shared SQL in `postgres/history.rs` and `sqlite/history.rs`.
+
+use super::{
+    CreatorId, Delivery, DeliveryId, DeliveryStatus, FanoutTally, PageRequest, Paged, Pruned,
+    ReminderId, StoreResult, SubscriptionId,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+/// A subscription's deliveries one by one, as the integrator sees them:
+/// listed, fetched, retried. Each backend answers from wherever it keeps
+/// deliveries (SQLite: rows, and receipts for acknowledged first attempts,
+/// `sqlite::receipts`), over the rows' shared SQL (`catalog::history`).
+#[async_trait]
+pub trait Deliveries: Send + Sync + 'static {
+    /// A subscription's deliveries, newest first (then by id), with one
+    /// status (or any).
+    async fn list_deliveries(
+        &self,
+        subscription_id: &SubscriptionId,
+        status: Option<DeliveryStatus>,
+        page: &PageRequest,
+    ) -> StoreResult<Paged<Delivery>>;
+    async fn get_delivery(
+        &self,
+        subscription_id: &SubscriptionId,
+        id: &DeliveryId,
+    ) -> StoreResult<Delivery>;
+    /// Makes a delivery due now again (any state but cancelled), with at
+    /// least `expires_at` to live.
+    async fn retry_delivery(
+        &self,
+        subscription_id: &SubscriptionId,
+        id: &DeliveryId,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<Delivery>;
+}
+
+/// Fired reminders' tallies: how their deliveries went. Each backend
+/// counts wherever it keeps deliveries (SQLite: rows, and receipts for
+/// acknowledged first attempts), over the rows' shared counts
+/// (`catalog::oversight`).
+#[async_trait]
+pub trait Tallies: Send + Sync + 'static {
+    /// Fired reminders with work still pending, oldest first.
+    async fn running_fanouts(
+        &self,
+        creator: Option<&CreatorId>,
+        limit: i64,
+    ) -> StoreResult<Vec<FanoutTally>>;
+    /// The latest fired reminders, newest first (running ones included).
+    async fn last_fanouts(
+        &self,
+        creator: Option<&CreatorId>,
+        limit: i64,
+    ) -> StoreResult<Vec<FanoutTally>>;
+    /// One fired reminder's tally, if it is still kept.
+    async fn fanout_tally(&self, reminder: &ReminderId) -> StoreResult<Option<FanoutTally>>;
+}
+
+/// A fan-out's acknowledged deliveries kept outside the rows (SQLite's
+/// receipts): how many, and the first and last acknowledgement.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct HeldTally {
+    pub count: i64,
+    pub first: Option<DateTime<Utc>>,
+    pub last: Option<DateTime<Utc>>,
+}
+
+/// Retention's deletes of delivery history: each backend removes it from
+/// wherever it keeps it (SQLite: rows and receipts), over the rows' shared
+/// SQL (`catalog::upkeep`).
+#[async_trait]
+pub trait Pruning: Send + Sync + 'static {
+    /// Removes up to `limit` settled deliveries (and their attempts) of a
+    /// subscription made before `before`, and as many receipts.
+    async fn prune_history(
+        &self,
+        subscription: &SubscriptionId,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Pruned>;
+    /// Removes settled slices made before `before` among the next `limit`
+    /// after id `after`; answers where to go on from, if the walk goes on.
+    async fn prune_slices(
+        &self,
+        after: i64,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<(Pruned, Option<i64>)>;
+}
