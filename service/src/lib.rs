@@ -35,6 +35,8 @@
 //! Around that path: `server` (the accept loop, deadlines, the connection
 //! cap), `config` (flags, their `TMINUS_*` twins and the settings file,
 //! redacted), `telemetry` (the log), `api::error` (the API's one error type),
+//! `api::load` (each route's path as typed ids, and the loaders that fetch
+//! and authorize what it names),
 //! `clock` (injectable: tests jump hours ahead), `domain` (ids, offsets,
 //! time zones, hook URLs, events, the payload: parsed once at the edge),
 //! `follow` (acting on other instances' changes), `secrets` and `startup`
@@ -59,7 +61,10 @@
 //!
 //! - leaves: `clock`; `domain` (values and pure rules); `config` (the
 //!   settings, naming only `domain`); `certs`, `signing`, `telemetry`;
-//! - `secrets` and `store`; then `metrics`;
+//! - `secrets` and `store` (handed out as two narrow views: the engine,
+//!   `store::DynEngine`, to `schedule`, `delivery` and `follow`; the
+//!   catalog, `store::DynCatalog`, to `api`, `ops`, `retention`, `watch`
+//!   and `metrics`); then `metrics`;
 //! - `delivery`, which hears nothing above it: subscriptions' health
 //!   changes leave through its `HealthWatch`, which `ops` fills; then
 //!   `schedule`, `follow`, `retention`;

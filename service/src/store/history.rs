@@ -49,20 +49,42 @@ pub trait Deliveries: Send + Sync + 'static {
 /// (`catalog::oversight`).
 #[async_trait]
 pub trait Tallies: Send + Sync + 'static {
+    /// The tallies of the fired reminders `which` names.
+    async fn tallies(&self, which: Fired<'_>) -> StoreResult<Vec<FanoutTally>>;
+
     /// Fired reminders with work still pending, oldest first.
     async fn running_fanouts(
         &self,
         creator: Option<&CreatorId>,
         limit: i64,
-    ) -> StoreResult<Vec<FanoutTally>>;
+    ) -> StoreResult<Vec<FanoutTally>> {
+        self.tallies(Fired::Running(creator, limit)).await
+    }
+
     /// The latest fired reminders, newest first (running ones included).
     async fn last_fanouts(
         &self,
         creator: Option<&CreatorId>,
         limit: i64,
-    ) -> StoreResult<Vec<FanoutTally>>;
+    ) -> StoreResult<Vec<FanoutTally>> {
+        self.tallies(Fired::Last(creator, limit)).await
+    }
+
     /// One fired reminder's tally, if it is still kept.
-    async fn fanout_tally(&self, reminder: &ReminderId) -> StoreResult<Option<FanoutTally>>;
+    async fn fanout_tally(&self, reminder: &ReminderId) -> StoreResult<Option<FanoutTally>> {
+        Ok(self.tallies(Fired::One(reminder)).await?.pop())
+    }
+}
+
+/// Which fired reminders to tally.
+pub enum Fired<'a> {
+    /// Those with work still pending (of one creator, or everyone's), at
+    /// most so many, oldest first.
+    Running(Option<&'a CreatorId>, i64),
+    /// The latest (of one creator, or everyone's), newest first.
+    Last(Option<&'a CreatorId>, i64),
+    /// This one, if it is still kept.
+    One(&'a ReminderId),
 }
 
 /// A fan-out's acknowledged deliveries kept outside the rows (SQLite's

@@ -30,7 +30,7 @@ pub use catalog::{
     OPERATIONAL_CREATOR, OPERATIONAL_EVENT,
 };
 pub use engine::Engine;
-pub use history::{Deliveries, HeldTally, Pruning, Tallies};
+pub use history::{Deliveries, Fired, HeldTally, Pruning, Tallies};
 pub use idempotency::Remembered;
 pub use jobs::*;
 pub use model::*;

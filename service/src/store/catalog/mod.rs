@@ -292,45 +292,22 @@ pub trait Plans: Send + Sync + 'static {
     async fn start_early(&self, e: &EarlyStart) -> StoreResult<Option<i64>>;
 }
 
-/// The whole catalog: what a store answers for the API and the dashboard.
-pub trait Catalog:
-    Platform
-    + Plans
-    + Settings
-    + Deliveries
-    + Tallies
-    + Pruning
-    + Webinars
-    + Registrations
-    + Subscriptions
-    + History
-    + Idempotency
-    + Upkeep
-    + Oversight
-    + Sessions
-    + Operational
-{
+/// A trait that is every one of `$part`s, implemented for every type that
+/// is each of them: the list is written once.
+macro_rules! union_trait {
+    ($(#[$doc:meta])* $name:ident: $($part:ident),+) => {
+        $(#[$doc])*
+        pub trait $name: $($part+)* {}
+
+        impl<T: $($part+)* ?Sized> $name for T {}
+    };
 }
 
-impl<T> Catalog for T where
-    T: Platform
-        + Plans
-        + Settings
-        + Deliveries
-        + Tallies
-        + Pruning
-        + Webinars
-        + Registrations
-        + Subscriptions
-        + History
-        + Idempotency
-        + Upkeep
-        + Oversight
-        + Sessions
-        + Operational
-        + ?Sized
-{
-}
+union_trait!(
+    /// The whole catalog: what a store answers for the API and the dashboard.
+    Catalog: Platform, Plans, Settings, Deliveries, Tallies, Pruning, Webinars, Registrations,
+        Subscriptions, History, Idempotency, Upkeep, Oversight, Sessions, Operational
+);
 
 /// Cancels the pending deliveries and slices whose `column` (a webinar's
 /// or a subscription's id) is `id`.

@@ -12,7 +12,7 @@ use super::OPERATIONAL_CREATOR;
 use crate::domain::status::DeliveryStatus;
 use crate::store::oversight::{DueFanout, FanoutReminder, FanoutTally, Oversight, Trouble};
 use crate::store::sql::{params, Backend, Row, Value};
-use crate::store::{CreatorId, HeldTally, ReminderId, StoreResult};
+use crate::store::{CreatorId, Fired, HeldTally, ReminderId, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
@@ -87,16 +87,6 @@ impl Counted {
         self.tally.total = self.covered.max(self.counted + held.count);
         self.tally
     }
-}
-
-/// Which fired reminders to count.
-pub(crate) enum Fired<'a> {
-    /// Those with work still pending, oldest first.
-    Running(Option<&'a CreatorId>, i64),
-    /// The latest, newest first.
-    Last(Option<&'a CreatorId>, i64),
-    /// This one, if it is still kept.
-    One(&'a ReminderId),
 }
 
 /// The fired reminders `which` names, each counted from the rows.

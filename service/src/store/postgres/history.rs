@@ -5,12 +5,12 @@
 
 use super::PgStore;
 use crate::store::catalog::history::{listed, page_of, retry_row, row};
-use crate::store::catalog::oversight::{counted, Fired};
+use crate::store::catalog::oversight::counted;
 use crate::store::catalog::upkeep::{delete_deliveries, prune_slices, settled_deliveries};
 use crate::store::sql::Backend;
 use crate::store::{
-    CreatorId, Deliveries, Delivery, DeliveryId, DeliveryStatus, FanoutTally, HeldTally,
-    PageRequest, Paged, ReminderId, StoreError, StoreResult, SubscriptionId, Tallies,
+    Deliveries, Delivery, DeliveryId, DeliveryStatus, FanoutTally, Fired, HeldTally, PageRequest,
+    Paged, StoreError, StoreResult, SubscriptionId, Tallies,
 };
 use crate::store::{Pruned, Pruning};
 use async_trait::async_trait;
@@ -42,37 +42,15 @@ impl Deliveries for PgStore {
     }
 }
 
-impl PgStore {
-    /// The tallies of the fired reminders `which` names: their rows.
+#[async_trait]
+impl Tallies for PgStore {
+    /// Their rows.
     async fn tallies(&self, which: Fired<'_>) -> StoreResult<Vec<FanoutTally>> {
         let rows = counted(self, which).await?;
         Ok(rows
             .into_iter()
             .map(|c| c.with(HeldTally::default()))
             .collect())
-    }
-}
-
-#[async_trait]
-impl Tallies for PgStore {
-    async fn running_fanouts(
-        &self,
-        creator: Option<&CreatorId>,
-        limit: i64,
-    ) -> StoreResult<Vec<FanoutTally>> {
-        self.tallies(Fired::Running(creator, limit)).await
-    }
-
-    async fn last_fanouts(
-        &self,
-        creator: Option<&CreatorId>,
-        limit: i64,
-    ) -> StoreResult<Vec<FanoutTally>> {
-        self.tallies(Fired::Last(creator, limit)).await
-    }
-
-    async fn fanout_tally(&self, reminder: &ReminderId) -> StoreResult<Option<FanoutTally>> {
-        Ok(self.tallies(Fired::One(reminder)).await?.pop())
     }
 }
 

@@ -7,14 +7,14 @@
 
 use super::{at, receipts, SqliteStore};
 use crate::store::catalog::history::{listed, page_of, retry_row, row};
-use crate::store::catalog::oversight::{counted, Fired};
+use crate::store::catalog::oversight::counted;
 use crate::store::catalog::upkeep::{
     delete_deliveries, delete_in, firsts, prune_slices, settled, settled_deliveries,
 };
 use crate::store::sql::{params, Backend, Db};
 use crate::store::{
-    CreatorId, Deliveries, Delivery, DeliveryId, DeliveryStatus, FanoutTally, PageRequest, Paged,
-    ReminderId, StoreError, StoreResult, SubscriptionId, Tallies,
+    Deliveries, Delivery, DeliveryId, DeliveryStatus, FanoutTally, Fired, PageRequest, Paged,
+    StoreError, StoreResult, SubscriptionId, Tallies,
 };
 use crate::store::{Pruned, Pruning};
 use async_trait::async_trait;
@@ -75,18 +75,6 @@ impl Deliveries for SqliteStore {
 }
 
 impl SqliteStore {
-    /// The tallies of the fired reminders `which` names: their rows, and
-    /// what their receipts hold.
-    async fn tallies(&self, which: Fired<'_>) -> StoreResult<Vec<FanoutTally>> {
-        let mut out = Vec::new();
-        for c in counted(self, which).await? {
-            let id = c.reminder().clone();
-            let held = self.run(move |conn| receipts::tally(conn, id.as_str()));
-            out.push(c.with(held.await?));
-        }
-        Ok(out)
-    }
-
     /// The latest deliveries of `sub` held in receipts, after the page's
     /// cursor (an instant and an id) when it has one, each with the
     /// instant it was recorded.
@@ -110,24 +98,15 @@ impl SqliteStore {
 
 #[async_trait]
 impl Tallies for SqliteStore {
-    async fn running_fanouts(
-        &self,
-        creator: Option<&CreatorId>,
-        limit: i64,
-    ) -> StoreResult<Vec<FanoutTally>> {
-        self.tallies(Fired::Running(creator, limit)).await
-    }
-
-    async fn last_fanouts(
-        &self,
-        creator: Option<&CreatorId>,
-        limit: i64,
-    ) -> StoreResult<Vec<FanoutTally>> {
-        self.tallies(Fired::Last(creator, limit)).await
-    }
-
-    async fn fanout_tally(&self, reminder: &ReminderId) -> StoreResult<Option<FanoutTally>> {
-        Ok(self.tallies(Fired::One(reminder)).await?.pop())
+    /// Their rows, and what their receipts hold.
+    async fn tallies(&self, which: Fired<'_>) -> StoreResult<Vec<FanoutTally>> {
+        let mut out = Vec::new();
+        for c in counted(self, which).await? {
+            let id = c.reminder().clone();
+            let held = self.run(move |conn| receipts::tally(conn, id.as_str()));
+            out.push(c.with(held.await?));
+        }
+        Ok(out)
     }
 }
 

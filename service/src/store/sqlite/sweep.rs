@@ -19,23 +19,28 @@ pub fn renew_leases(
     until: DateTime<Utc>,
 ) -> StoreResult<()> {
     let tx = c.transaction()?;
-    {
-        let mut s = tx.prepare_cached(
-            "UPDATE slices SET locked_until = ?3
-             WHERE id = ?1 AND locked_by = ?2 AND status = 'pending'",
-        )?;
-        for id in slices {
-            s.execute(params![id, owner, ms(until)])?;
-        }
-        let mut d = tx.prepare_cached(
-            "UPDATE deliveries SET locked_until = ?3
-             WHERE id = ?1 AND locked_by = ?2 AND status = 'pending'",
-        )?;
-        for id in deliveries {
-            d.execute(params![id, owner, ms(until)])?;
-        }
-    }
+    renew(&tx, "slices", slices, owner, until)?;
+    renew(&tx, "deliveries", deliveries, owner, until)?;
     tx.commit()?;
+    Ok(())
+}
+
+/// Extends to `until` the leases `owner` holds on rows `ids` of `table`
+/// that are still pending.
+fn renew<T: rusqlite::ToSql>(
+    c: &Connection,
+    table: &str,
+    ids: &[T],
+    owner: &InstanceId,
+    until: DateTime<Utc>,
+) -> StoreResult<()> {
+    let mut s = c.prepare_cached(&format!(
+        "UPDATE {table} SET locked_until = ?3
+         WHERE id = ?1 AND locked_by = ?2 AND status = 'pending'"
+    ))?;
+    for id in ids {
+        s.execute(params![id, owner, ms(until)])?;
+    }
     Ok(())
 }
 
