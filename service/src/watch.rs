@@ -73,9 +73,9 @@ async fn count_predicted_late(ctx: &AppContext, d: &Dispatcher, announced: &mut 
             continue;
         }
         let event = crate::ops::PredictedLate {
-            webinar_id: f.webinar_id.to_string(),
+            webinar_id: f.webinar_id.clone(),
             reminder: f.label,
-            subscription_id: f.subscription_id.to_string(),
+            subscription_id: f.subscription_id.clone(),
             due_at: f.due_at,
             predicted_duration: p.duration,
             predicted_last_at: p.last_at,

@@ -50,7 +50,7 @@ pub fn is_webhook_id(s: &str) -> bool {
 pub struct NotAnId(pub &'static str);
 
 /// Every kind of id's name, as [`NotAnId`] says it.
-const KINDS: [&str; 8] = [
+const KINDS: [&str; 9] = [
     "creator",
     "api key",
     "mango",
@@ -59,6 +59,7 @@ const KINDS: [&str; 8] = [
     "subscription",
     "reminder",
     "delivery",
+    "session",
 ];
 
 impl NotAnId {
@@ -255,6 +256,22 @@ id_type!(
     "^msg_([0-9a-f]{24}|b?[0-9a-f]{32})$"
 );
 
+/// Whether `s` has the shape of a dashboard session's id: 64 hex digits.
+fn is_session_id(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+id_type!(
+    /// A dashboard or portal session's id in the store: a hash of the
+    /// cookie's nonce (`api::dashboard::session`), never the cookie.
+    SessionId,
+    "session",
+    is_session_id,
+    "^[0-9a-f]{64}$"
+);
+
 /// Calls `$m!` with every id type, so what each backend implements for ids
 /// (binding them, reading them) is written once for all.
 macro_rules! for_each_id {
@@ -267,7 +284,8 @@ macro_rules! for_each_id {
             $crate::domain::ids::ParticipantId,
             $crate::domain::ids::SubscriptionId,
             $crate::domain::ids::ReminderId,
-            $crate::domain::ids::DeliveryId
+            $crate::domain::ids::DeliveryId,
+            $crate::domain::ids::SessionId
         );
     };
 }

@@ -92,6 +92,7 @@ fn ids_deserialize_from_their_shape_and_a_malformed_one_is_recognized() {
         (SubscriptionId::parse("x").unwrap_err(), "subscription"),
         (ReminderId::parse("x").unwrap_err(), "reminder"),
         (DeliveryId::parse("x").unwrap_err(), "delivery"),
+        (SessionId::parse("x").unwrap_err(), "session"),
     ] {
         assert_eq!(NotAnId::recognize(&message(err)), Some(what));
         let e = serde_json::from_str::<SubscriptionId>("\"x\"").unwrap_err();

@@ -5,7 +5,7 @@
 //! here sends, stores or reads the clock.
 
 use crate::domain::payload::iso_millis;
-use crate::store::{Disabled, Subscription};
+use crate::store::{Disabled, ReminderId, Subscription, SubscriptionId, WebinarId};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -114,10 +114,10 @@ pub fn recovered(s: &Subscription, since: DateTime<Utc>, at: DateTime<Utc>) -> E
 /// subscription) that will miss its lateness budget.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PredictedLate {
-    pub webinar_id: String,
+    pub webinar_id: WebinarId,
     /// The reminder's label (`15min`, `1day`…).
     pub reminder: String,
-    pub subscription_id: String,
+    pub subscription_id: SubscriptionId,
     /// The reminder's due instant.
     pub due_at: DateTime<Utc>,
     /// How long the fan-out is predicted to take.
@@ -173,8 +173,8 @@ pub struct Counts {
 /// What a finished fan-out reports.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Finished {
-    pub reminder_id: String,
-    pub webinar_id: String,
+    pub reminder_id: ReminderId,
+    pub webinar_id: WebinarId,
     pub reminder: String,
     pub due_at: DateTime<Utc>,
     pub fired_at: Option<DateTime<Utc>>,

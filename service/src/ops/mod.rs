@@ -160,8 +160,8 @@ pub async fn fanout_finished(ctx: &AppContext, d: &Dispatcher, reminder: &Remind
         }
     };
     let f = events::Finished {
-        reminder_id: t.reminder.reminder_id.to_string(),
-        webinar_id: t.reminder.webinar_id.to_string(),
+        reminder_id: t.reminder.reminder_id.clone(),
+        webinar_id: t.reminder.webinar_id.clone(),
         reminder: t.reminder.label.clone(),
         due_at: t.reminder.due_at,
         fired_at: t.fired_at,
@@ -188,7 +188,7 @@ pub async fn predicted_late(ctx: &AppContext, d: &Dispatcher, p: &PredictedLate)
     if ctx
         .operational
         .as_ref()
-        .is_some_and(|o| o.as_str() == p.subscription_id)
+        .is_some_and(|o| *o == p.subscription_id)
     {
         return;
     }

@@ -2,7 +2,8 @@
 //! happened at the API edge, decisions happen in `schedule` and `delivery`.
 
 pub use crate::domain::ids::{
-    ApiKeyId, CreatorId, DeliveryId, MangoId, ParticipantId, ReminderId, SubscriptionId, WebinarId,
+    ApiKeyId, CreatorId, DeliveryId, MangoId, ParticipantId, ReminderId, SessionId, SubscriptionId,
+    WebinarId,
 };
 pub use crate::domain::instance::InstanceId;
 pub use crate::domain::status::{

@@ -4,6 +4,12 @@
 //! rows go when a session starts.
 
 use super::*;
+use tminus::domain::ids::Id;
+
+/// A session id for a test's name for it (the store checks no shape).
+fn sid(name: &str) -> SessionId {
+    SessionId::trusted(name.to_owned())
+}
 
 fn session(
     id: &str,
@@ -12,7 +18,7 @@ fn session(
     at: DateTime<Utc>,
 ) -> SessionRecord {
     SessionRecord {
-        id: id.into(),
+        id: sid(id),
         creator_id: creator.map(|c| c.id.clone()),
         key_hash: key.map(str::to_owned),
         created_at: at,
@@ -42,18 +48,18 @@ pub async fn a_session_lives_until_ended_expired_or_its_key_revoked(s: DynStore)
     }
     let live = |id: &'static str, at: DateTime<Utc>| {
         let s = s.clone();
-        async move { s.session_live(id, at).await.unwrap() }
+        async move { s.session_live(&sid(id), at).await.unwrap() }
     };
     for x in ["op", "link", "key1", "key1b", "key2"] {
         assert!(live(x, now).await, "{x}");
     }
     assert!(!live("unknown", now).await);
     // Ended: that one only, and for good.
-    s.end_session("op", now).await.unwrap();
-    s.end_session("op", now + Duration::seconds(1))
+    s.end_session(&sid("op"), now).await.unwrap();
+    s.end_session(&sid("op"), now + Duration::seconds(1))
         .await
         .unwrap();
-    s.end_session("unknown", now).await.unwrap();
+    s.end_session(&sid("unknown"), now).await.unwrap();
     assert!(!live("op", now).await);
     assert!(live("link", now).await);
     // A revoked key: every session it opened, and no other.

@@ -9,7 +9,8 @@
 //! derived from a random value its own cookie holds. None holds a
 //! credential. Pure: the caller gives the instant.
 
-use crate::store::CreatorId;
+use crate::domain::ids::Id;
+use crate::store::{CreatorId, SessionId};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -40,11 +41,11 @@ pub struct Session {
 impl Session {
     /// The session's id in the store: a hash of its nonce, so the store
     /// holds nothing a cookie could be made from.
-    pub fn id(&self) -> String {
+    pub fn id(&self) -> SessionId {
         let mut h = Sha256::new();
         h.update(b"tminus session id\0");
         h.update(self.nonce.as_bytes());
-        hex::encode(h.finalize())
+        SessionId::trusted(hex::encode(h.finalize()))
     }
 }
 
@@ -199,7 +200,7 @@ mod tests {
         assert_ne!(signer.csrf(&s), signer.csrf(&op));
         // Each session its own id, none of them its cookie.
         assert_ne!(s.id(), op.id());
-        assert!(!v.contains(&s.id()));
+        assert!(!v.contains(s.id().as_str()));
     }
 
     #[test]

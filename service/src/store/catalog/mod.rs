@@ -243,9 +243,9 @@ pub trait Sessions: Send + Sync + 'static {
     async fn start_session(&self, s: &SessionRecord) -> StoreResult<()>;
     /// Whether session `id` opens pages at `now`: recorded, not ended, not
     /// expired, and the API key it was opened with (if any) not revoked.
-    async fn session_live(&self, id: &str, now: DateTime<Utc>) -> StoreResult<bool>;
+    async fn session_live(&self, id: &SessionId, now: DateTime<Utc>) -> StoreResult<bool>;
     /// Ends session `id` (a logout); an ended or unknown one stays so.
-    async fn end_session(&self, id: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    async fn end_session(&self, id: &SessionId, now: DateTime<Utc>) -> StoreResult<()>;
 }
 
 /// What operators need of the store: the figures `/metrics` reads at
@@ -311,10 +311,10 @@ union_trait!(
 
 /// Cancels the pending deliveries and slices whose `column` (a webinar's
 /// or a subscription's id) is `id`.
-async fn cancel_work(
+async fn cancel_work<T: crate::domain::ids::Id>(
     db: &(impl sql::Db + ?Sized),
     column: &'static str,
-    id: &str,
+    id: &T,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
     let sql = format!(

@@ -9,7 +9,7 @@
 use super::Plans;
 use crate::store::sql::{params, Backend, Db, Row, Value};
 use crate::store::Change;
-use crate::store::{EarlyStart, FanoutInputs, PlanScope, StoreResult, SubscriptionId};
+use crate::store::{EarlyStart, FanoutInputs, PlanScope, StoreResult, SubscriptionId, WebinarId};
 use async_trait::async_trait;
 
 /// The fan-outs not yet due, one row per reminder and subscription.
@@ -57,7 +57,7 @@ fn text<T: AsRef<str>>(v: Option<T>) -> Value {
 /// registered one after `after`, and the last registered (`last`).
 async fn boundaries(
     db: &(impl Db + ?Sized),
-    webinar: &str,
+    webinar: &WebinarId,
     last: i64,
     batch: u32,
 ) -> StoreResult<Vec<i64>> {
@@ -101,7 +101,8 @@ async fn start_in(db: &(impl Db + ?Sized), e: &EarlyStart) -> StoreResult<Option
                        WHERE p.webinar_id = r.webinar_id AND p.unregistered_at IS NULL)
                FROM reminders r WHERE r.id = $1";
     let r = db.query_one(sql, params![&e.reminder_id]).await?;
-    let (webinar, label, from, last) = (r.text(0)?, r.text(1)?, r.time(2)?, r.int(3)?);
+    let webinar: WebinarId = r.id(0)?;
+    let (label, from, last) = (r.text(1)?, r.time(2)?, r.int(3)?);
     // Once per subscription and instant, whichever instance gets here first.
     let sql =
         "INSERT INTO early_starts (reminder_id, subscription_id, due_at, last_seq, started_at)

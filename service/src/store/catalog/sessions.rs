@@ -10,7 +10,7 @@
 
 use super::Sessions;
 use crate::store::sql::{params, Backend};
-use crate::store::{CreatorId, StoreResult};
+use crate::store::{CreatorId, SessionId, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 #[derive(Clone, Debug, PartialEq)]
 pub struct SessionRecord {
     /// The session's id (a hash of the cookie's nonce, never the cookie).
-    pub id: String,
+    pub id: SessionId,
     /// The creator whose portal it opens; `None` for the operator.
     pub creator_id: Option<CreatorId>,
     /// The hash of the API key it was opened with, if any (a portal login;
@@ -49,7 +49,7 @@ impl<B: Backend> Sessions for B {
         Ok(())
     }
 
-    async fn session_live(&self, id: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+    async fn session_live(&self, id: &SessionId, now: DateTime<Utc>) -> StoreResult<bool> {
         let sql = "SELECT s.id FROM sessions s
                    WHERE s.id = $1 AND s.ended_at IS NULL AND s.expires_at > $2
                      AND (s.key_hash IS NULL OR EXISTS (SELECT 1 FROM api_keys k
@@ -57,7 +57,7 @@ impl<B: Backend> Sessions for B {
         Ok(!self.query(sql, params![id, now]).await?.is_empty())
     }
 
-    async fn end_session(&self, id: &str, now: DateTime<Utc>) -> StoreResult<()> {
+    async fn end_session(&self, id: &SessionId, now: DateTime<Utc>) -> StoreResult<()> {
         let sql = "UPDATE sessions SET ended_at = COALESCE(ended_at, $2) WHERE id = $1";
         self.execute(sql, params![id, now]).await?;
         Ok(())

@@ -163,7 +163,7 @@ impl<B: Backend> Subscriptions for B {
             let sql = "UPDATE subscriptions SET status = 'deleted', updated_at = $2
                        WHERE id = $1 AND status != 'deleted'";
             touched(tx.execute(sql, params![id, now]).await?)?;
-            cancel_work(&*tx, "subscription_id", id.as_str(), now).await?;
+            cancel_work(&*tx, "subscription_id", id, now).await?;
             tx.commit().await
         })
         .await

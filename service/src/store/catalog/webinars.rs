@@ -159,7 +159,7 @@ async fn cancel_pending(
     let sql = "UPDATE reminders SET status = 'cancelled', locked_until = NULL
                WHERE webinar_id = $1 AND status IN ('pending', 'firing')";
     tx.execute(sql, params![webinar_id]).await?;
-    cancel_work(tx, "webinar_id", webinar_id.as_str(), now).await
+    cancel_work(tx, "webinar_id", webinar_id, now).await
 }
 
 /// The parameters that write a webinar: `key` (its id, and on insert its

@@ -127,7 +127,7 @@ pub async fn claim_deliveries(
 
 /// A slice row: the range to send and the prototype of its jobs' rows.
 pub(super) struct SliceRow {
-    pub id: i64,
+    pub id: SliceId,
     pub subscription_id: SubscriptionId,
     pub proto: Fresh,
     from: DateTime<Utc>,
@@ -250,7 +250,7 @@ async fn claim_slice(
         }
         let n = jobs.len() - before;
         if n > 0 {
-            return Ok(Some((SliceId(s.id), n)));
+            return Ok(Some((s.id, n)));
         }
         tx.execute(
             &tx.prepare_cached(

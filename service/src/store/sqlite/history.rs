@@ -49,7 +49,7 @@ impl Deliveries for SqliteStore {
             return Ok(d);
         }
         let (s, i) = (sub.clone(), id.clone());
-        let held = self.run(move |c| receipts::get(c, s.as_str(), i.as_str()));
+        let held = self.run(move |c| receipts::get(c, &s, &i));
         held.await?.ok_or(StoreError::NotFound)
     }
 
@@ -66,7 +66,7 @@ impl Deliveries for SqliteStore {
         let (s, i) = (sub.clone(), id.clone());
         self.run(move |c| {
             let tx = c.transaction()?;
-            receipts::take(&tx, s.as_str(), i.as_str())?;
+            receipts::take(&tx, &s, &i)?;
             tx.commit().map_err(Into::into)
         })
         .await?;
@@ -89,7 +89,7 @@ impl SqliteStore {
         let held = self
             .run(move |c| {
                 let after = after.as_ref().map(|(ms, id)| (*ms, id.as_str()));
-                receipts::recent(c, sub.as_str(), after, limit)
+                receipts::recent(c, &sub, after, limit)
             })
             .await?;
         Ok(held.into_iter().map(|(ms, d)| (at(ms), d)).collect())
@@ -103,7 +103,7 @@ impl Tallies for SqliteStore {
         let mut out = Vec::new();
         for c in counted(self, which).await? {
             let id = c.reminder().clone();
-            let held = self.run(move |conn| receipts::tally(conn, id.as_str()));
+            let held = self.run(move |conn| receipts::tally(conn, &id));
             out.push(c.with(held.await?));
         }
         Ok(out)

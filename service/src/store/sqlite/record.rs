@@ -98,7 +98,7 @@ pub fn record_outcomes(
 /// acknowledged: the other attempt changes nothing.
 fn held_by_receipt(tx: &Connection, o: &Outcome) -> StoreResult<bool> {
     match (&o.fresh, split_webhook_id(o.delivery_id.as_str())) {
-        (Some(f), Some((_, seq))) => receipts::holds(tx, f.slice.0, seq),
+        (Some(f), Some((_, seq))) => receipts::holds(tx, f.slice, seq),
         _ => Ok(false),
     }
 }

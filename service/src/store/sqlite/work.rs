@@ -122,7 +122,7 @@ pub fn claim_deliveries(
 
 /// A slice row: the range to send and the prototype of its jobs' rows.
 pub(super) struct SliceRow {
-    pub id: i64,
+    pub id: SliceId,
     pub subscription_id: SubscriptionId,
     pub proto: Fresh,
     from_ms: i64,
@@ -223,7 +223,7 @@ fn claim_slice(
         }
         let n = jobs.len() - before;
         if n > 0 {
-            return Ok(Some((SliceId(s.id), n)));
+            return Ok(Some((s.id, n)));
         }
         tx.prepare_cached("UPDATE slices SET status = 'done', locked_until = NULL WHERE id = ?1")?
             .execute([s.id])?;

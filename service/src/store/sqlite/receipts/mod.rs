@@ -3,12 +3,13 @@
 //! as deliveries, and turning a delivery back into a row when it is replayed.
 
 use super::at;
-use crate::domain::ids::{join_webhook_id, split_webhook_id, Id};
+use crate::domain::ids::{join_webhook_id, split_webhook_id};
 use crate::domain::status::DeliveryStatus;
 pub(super) mod pack;
 
 use crate::store::{
-    Delivery, DeliveryId, Outcome, ParticipantId, ReminderId, StoreError, StoreResult, WebinarId,
+    Delivery, DeliveryId, Outcome, ParticipantId, ReminderId, SliceId, StoreError, StoreResult,
+    SubscriptionId, WebinarId,
 };
 use pack::{self as receipt, Entry, Receipt};
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -83,7 +84,7 @@ pub fn insert<'a>(
 }
 
 /// The registration numbers a slice's receipts hold.
-pub fn seqs(c: &Connection, slice: i64) -> StoreResult<HashSet<i64>> {
+pub fn seqs(c: &Connection, slice: SliceId) -> StoreResult<HashSet<i64>> {
     let mut st =
         c.prepare_cached("SELECT created_at, entries FROM receipts WHERE slice_id = ?1")?;
     let mut out = HashSet::new();
@@ -98,14 +99,14 @@ pub fn seqs(c: &Connection, slice: i64) -> StoreResult<HashSet<i64>> {
 /// Where a delivery of `sub` is held in a receipt.
 pub struct Held {
     pub receipt: i64,
-    pub slice: i64,
+    pub slice: SliceId,
     pub created_ms: i64,
     pub entry: Entry,
 }
 
 /// The receipt holding delivery `id` of `sub`, if any.
-pub fn find(c: &Connection, sub: &str, id: &str) -> StoreResult<Option<Held>> {
-    let Some((prefix, seq)) = split_webhook_id(id) else {
+pub fn find(c: &Connection, sub: &SubscriptionId, id: &DeliveryId) -> StoreResult<Option<Held>> {
+    let Some((prefix, seq)) = split_webhook_id(id.as_str()) else {
         return Ok(None);
     };
     let mut st = c.prepare_cached(
@@ -138,7 +139,7 @@ struct SliceFacts {
     late: bool,
 }
 
-fn slice_facts(c: &Connection, slice: i64) -> StoreResult<SliceFacts> {
+fn slice_facts(c: &Connection, slice: SliceId) -> StoreResult<SliceFacts> {
     Ok(c.prepare_cached(
         "SELECT webinar_id, reminder_id, label, due_at, expires_at, late FROM slices WHERE id = ?1",
     )?
@@ -164,7 +165,7 @@ fn participant(c: &Connection, seq: i64) -> StoreResult<Option<ParticipantId>> {
 
 fn delivery(
     c: &Connection,
-    sub: &str,
+    sub: &SubscriptionId,
     id: DeliveryId,
     s: &SliceFacts,
     created_ms: i64,
@@ -172,7 +173,7 @@ fn delivery(
 ) -> StoreResult<Delivery> {
     Ok(Delivery {
         id,
-        subscription_id: Id::trusted(sub.to_owned()),
+        subscription_id: sub.clone(),
         webinar_id: Some(s.webinar_id.clone()),
         participant_id: participant(c, e.seq)?,
         reminder: s.label.clone(),
@@ -191,20 +192,12 @@ fn delivery(
 }
 
 /// Delivery `id` of `sub` as held in a receipt.
-pub fn get(c: &Connection, sub: &str, id: &str) -> StoreResult<Option<Delivery>> {
+pub fn get(c: &Connection, sub: &SubscriptionId, id: &DeliveryId) -> StoreResult<Option<Delivery>> {
     let Some(h) = find(c, sub, id)? else {
         return Ok(None);
     };
     let s = slice_facts(c, h.slice)?;
-    delivery(
-        c,
-        sub,
-        Id::trusted(id.to_owned()),
-        &s,
-        h.created_ms,
-        &h.entry,
-    )
-    .map(Some)
+    delivery(c, sub, id.clone(), &s, h.created_ms, &h.entry).map(Some)
 }
 
 /// The latest deliveries of `sub` held in receipts, newest receipt first,
@@ -215,7 +208,7 @@ pub fn get(c: &Connection, sub: &str, id: &str) -> StoreResult<Option<Delivery>>
 /// (newest first, then by id).
 pub fn recent(
     c: &Connection,
-    sub: &str,
+    sub: &SubscriptionId,
     after: Option<(i64, &str)>,
     limit: i64,
 ) -> StoreResult<Vec<(i64, Delivery)>> {
@@ -225,12 +218,12 @@ pub fn recent(
          WHERE subscription_id = ?1 AND created_at <= ?2 ORDER BY created_at DESC, id DESC",
     )?;
     let mut rows = st.query(rusqlite::params![sub, until_ms])?;
-    let mut slices: HashMap<i64, SliceFacts> = HashMap::new();
+    let mut slices: HashMap<SliceId, SliceFacts> = HashMap::new();
     let mut out = Vec::new();
     let mut last = None;
     loop {
         let Some(r) = rows.next()? else { break };
-        let (slice, prefix, created_ms): (i64, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        let (slice, prefix, created_ms): (SliceId, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
         // Enough, unless this receipt ties with the last one taken (ties
         // are listed by id, so it may hold some that come first).
         if out.len() as i64 >= limit && last != Some(created_ms) {
@@ -256,7 +249,7 @@ pub fn recent(
 /// Moves delivery `id` of `sub` out of its receipt into a row of its own,
 /// as it was recorded, so that it can be replayed and attempted again.
 /// Returns whether a receipt held it.
-pub fn take(c: &Connection, sub: &str, id: &str) -> StoreResult<bool> {
+pub fn take(c: &Connection, sub: &SubscriptionId, id: &DeliveryId) -> StoreResult<bool> {
     let Some(h) = find(c, sub, id)? else {
         return Ok(false);
     };
@@ -313,12 +306,12 @@ pub fn take(c: &Connection, sub: &str, id: &str) -> StoreResult<bool> {
 
 /// Whether a receipt of slice `slice` holds registration number `seq`:
 /// that delivery was acknowledged.
-pub fn holds(c: &Connection, slice: i64, seq: i64) -> StoreResult<bool> {
+pub fn holds(c: &Connection, slice: SliceId, seq: i64) -> StoreResult<bool> {
     let mut st = c.prepare_cached(
         "SELECT created_at, entries FROM receipts
          WHERE slice_id = ?1 AND first_seq <= ?2 AND last_seq >= ?2",
     )?;
-    let mut rows = st.query([slice, seq])?;
+    let mut rows = st.query(params![slice, seq])?;
     while let Some(r) = rows.next()? {
         let found = receipt::find(blob(r, 1)?, r.get(0)?, seq).map_err(corrupt)?;
         if found.is_some() {
@@ -330,7 +323,7 @@ pub fn holds(c: &Connection, slice: i64, seq: i64) -> StoreResult<bool> {
 
 /// How many deliveries of reminder `reminder` receipts hold, and the first
 /// and last acknowledgement among them (an attempt's start and latency).
-pub fn tally(c: &Connection, reminder: &str) -> StoreResult<crate::store::HeldTally> {
+pub fn tally(c: &Connection, reminder: &ReminderId) -> StoreResult<crate::store::HeldTally> {
     let mut st = c.prepare_cached(
         "SELECT r.created_at, r.entries FROM receipts r JOIN slices s ON s.id = r.slice_id
          WHERE s.reminder_id = ?1",

@@ -11,7 +11,7 @@
 //! deliveries.
 
 use crate::domain::ids::split_webhook_id;
-use crate::store::{Attempt, Outcome, Verdict};
+use crate::store::{Attempt, Outcome, SliceId, Verdict};
 use chrono::DateTime;
 use std::collections::BTreeMap;
 
@@ -42,7 +42,7 @@ impl Entry {
 /// The acknowledged first attempts of one slice in one recorded batch.
 #[derive(Debug)]
 pub struct Receipt<'a> {
-    pub slice: i64,
+    pub slice: SliceId,
     pub subscription_id: &'a str,
     /// The webhook-ids' shared part (see `ids::split_webhook_id`).
     pub prefix: &'a str,
@@ -89,15 +89,15 @@ fn receiptable(o: &Outcome) -> Option<(&str, i64)> {
 /// need rows. A second acknowledged outcome of one delivery goes with the
 /// rows, where it is an attempt like any other.
 pub fn gather(outcomes: &[Outcome]) -> (Vec<Receipt<'_>>, Vec<&Outcome>) {
-    let mut by_slice: BTreeMap<i64, Receipt<'_>> = BTreeMap::new();
+    let mut by_slice: BTreeMap<SliceId, Receipt<'_>> = BTreeMap::new();
     let mut rows = Vec::new();
     for o in outcomes {
         let (Some((prefix, seq)), Some(f)) = (receiptable(o), &o.fresh) else {
             rows.push(o);
             continue;
         };
-        let r = by_slice.entry(f.slice.0).or_insert_with(|| Receipt {
-            slice: f.slice.0,
+        let r = by_slice.entry(f.slice).or_insert_with(|| Receipt {
+            slice: f.slice,
             subscription_id: o.subscription_id.as_str(),
             prefix,
             outcomes: Vec::new(),
@@ -322,7 +322,7 @@ mod tests {
         let seqs: Vec<i64> = receipts[0].outcomes.iter().map(|o| o.0).collect();
         assert_eq!(seqs, [2, 3]);
         assert_eq!((receipts[0].first_seq(), receipts[0].last_seq()), (2, 3));
-        assert_eq!(receipts[1].slice, 2);
+        assert_eq!(receipts[1].slice, SliceId(2));
         // The retry, the second attempt and the repeat of seq 2 need rows.
         assert_eq!(rows.len(), 3);
         let packed = unpack(&receipts[0].pack(1_700_000_000_000), 1_700_000_000_000).unwrap();
