@@ -258,63 +258,34 @@ fn json_response<T: JsonSchema>(
     r
 }
 
-impl<T: JsonSchema> OperationOutput for Created<T> {
-    type Inner = T;
+/// A JSON answer of `T` under each of its statuses, the first of which
+/// describes the operation's response.
+macro_rules! json_output {
+    ($answer:ident: $(($status:literal, $description:literal)),+) => {
+        impl<T: JsonSchema> OperationOutput for $answer<T> {
+            type Inner = T;
 
-    fn operation_response(ctx: &mut GenContext, op: &mut Operation) -> Option<Response> {
-        Some(json_response::<T>(ctx, op, "Created."))
-    }
+            fn operation_response(ctx: &mut GenContext, op: &mut Operation) -> Option<Response> {
+                let first = [$($description),+][0];
+                Some(json_response::<T>(ctx, op, first))
+            }
 
-    fn inferred_responses(
-        ctx: &mut GenContext,
-        op: &mut Operation,
-    ) -> Vec<(Option<u16>, Response)> {
-        vec![(Some(201), json_response::<T>(ctx, op, "Created."))]
-    }
+            fn inferred_responses(
+                ctx: &mut GenContext,
+                op: &mut Operation,
+            ) -> Vec<(Option<u16>, Response)> {
+                vec![$((Some($status), json_response::<T>(ctx, op, $description))),+]
+            }
+        }
+    };
 }
 
-impl<T: JsonSchema> OperationOutput for Accepted<T> {
-    type Inner = T;
-
-    fn operation_response(ctx: &mut GenContext, op: &mut Operation) -> Option<Response> {
-        Some(json_response::<T>(ctx, op, "Queued for sending."))
-    }
-
-    fn inferred_responses(
-        ctx: &mut GenContext,
-        op: &mut Operation,
-    ) -> Vec<(Option<u16>, Response)> {
-        vec![(
-            Some(202),
-            json_response::<T>(ctx, op, "Queued for sending."),
-        )]
-    }
-}
-
-impl<T: JsonSchema> OperationOutput for Stored<T> {
-    type Inner = T;
-
-    fn operation_response(ctx: &mut GenContext, op: &mut Operation) -> Option<Response> {
-        Some(json_response::<T>(ctx, op, "Created."))
-    }
-
-    fn inferred_responses(
-        ctx: &mut GenContext,
-        op: &mut Operation,
-    ) -> Vec<(Option<u16>, Response)> {
-        vec![
-            (Some(201), json_response::<T>(ctx, op, "Created.")),
-            (
-                Some(200),
-                json_response::<T>(
-                    ctx,
-                    op,
-                    "The same request was made before: the existing one.",
-                ),
-            ),
-        ]
-    }
-}
+json_output!(Created: (201, "Created."));
+json_output!(Accepted: (202, "Queued for sending."));
+json_output!(
+    Stored: (201, "Created."),
+    (200, "The same request was made before: the existing one.")
+);
 
 /// Declares a JSON body of `T` for a handler that reads its body by hand
 /// (raw bytes or a stream), with the errors of reading one.
