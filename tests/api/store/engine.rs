@@ -19,13 +19,7 @@ pub async fn a_lost_instance_s_slice_is_resumed_without_resending_what_was_recor
     );
 
     let a = s
-        .claim_deliveries(
-            &sub,
-            now,
-            100,
-            &InstanceId::named("A"),
-            now + Duration::seconds(60),
-        )
+        .claim_deliveries(&sub, now, 100, &"A".into(), now + Duration::seconds(60))
         .await
         .unwrap();
     assert_eq!(a.jobs.len(), 5);
@@ -33,13 +27,7 @@ pub async fn a_lost_instance_s_slice_is_resumed_without_resending_what_was_recor
     assert!(a.jobs.iter().all(|j| j.attempt == 1 && j.fresh.is_some()));
     // Leased: nobody else gets them.
     assert!(s
-        .claim_deliveries(
-            &sub,
-            now,
-            100,
-            &InstanceId::named("B"),
-            now + Duration::seconds(60)
-        )
+        .claim_deliveries(&sub, now, 100, &"B".into(), now + Duration::seconds(60))
         .await
         .unwrap()
         .jobs
@@ -50,13 +38,7 @@ pub async fn a_lost_instance_s_slice_is_resumed_without_resending_what_was_recor
     // Instance A dies; its lease lapses and B resumes the slice.
     let later = now + Duration::seconds(61);
     let b = s
-        .claim_deliveries(
-            &sub,
-            later,
-            100,
-            &InstanceId::named("B"),
-            later + Duration::seconds(60),
-        )
+        .claim_deliveries(&sub, later, 100, &"B".into(), later + Duration::seconds(60))
         .await
         .unwrap();
     let resumed: Vec<&str> = b.jobs.iter().map(|j| j.id.as_str()).collect();
@@ -66,7 +48,7 @@ pub async fn a_lost_instance_s_slice_is_resumed_without_resending_what_was_recor
     record(&s, rest, &[b.slices[0].0], later).await;
 
     assert!(s
-        .claim_deliveries(&sub, later, 100, &InstanceId::named("B"), later)
+        .claim_deliveries(&sub, later, 100, &"B".into(), later)
         .await
         .unwrap()
         .jobs
@@ -90,13 +72,7 @@ pub async fn retries_become_rows_and_unsent_slices_expire_per_delivery(s: DynSto
     let now = t0 + Duration::seconds(2);
     fire(&s, now, start).await;
     let c = s
-        .claim_deliveries(
-            &sub,
-            now,
-            1,
-            &InstanceId::named("A"),
-            now + Duration::seconds(60),
-        )
+        .claim_deliveries(&sub, now, 1, &"A".into(), now + Duration::seconds(60))
         .await
         .unwrap();
     assert_eq!(c.jobs.len(), 3, "a slice is leased whole");
@@ -116,7 +92,7 @@ pub async fn retries_become_rows_and_unsent_slices_expire_per_delivery(s: DynSto
             &sub,
             now + Duration::seconds(6),
             10,
-            &InstanceId::named("A"),
+            &"A".into(),
             now + Duration::seconds(66),
         )
         .await
@@ -150,7 +126,7 @@ pub async fn cancelling_drops_pending_slices_and_rows(s: DynStore) {
     s.end_webinar(&wid, false).await.unwrap();
     let now = t0 + Duration::seconds(3);
     assert!(s
-        .claim_deliveries(&sub, now, 10, &InstanceId::named("A"), now)
+        .claim_deliveries(&sub, now, 10, &"A".into(), now)
         .await
         .unwrap()
         .jobs
@@ -170,12 +146,12 @@ pub async fn a_reminder_is_fired_by_one_instance_at_a_time(s: DynStore) {
     let now = t0 + Duration::seconds(2);
     let lease = now + Duration::seconds(60);
     let a = s
-        .claim_due_reminders(now, now, &InstanceId::named("A"), lease, 10)
+        .claim_due_reminders(now, now, &"A".into(), lease, 10)
         .await
         .unwrap();
     assert_eq!(a.len(), 1);
     assert!(s
-        .claim_due_reminders(now, now, &InstanceId::named("B"), lease, 10)
+        .claim_due_reminders(now, now, &"B".into(), lease, 10)
         .await
         .unwrap()
         .is_empty());
@@ -190,13 +166,7 @@ pub async fn a_reminder_is_fired_by_one_instance_at_a_time(s: DynStore) {
     assert_eq!(step("A", now).await.created, 64);
     let later = lease + Duration::seconds(1);
     let b = s
-        .claim_due_reminders(
-            later,
-            later,
-            &InstanceId::named("B"),
-            later + Duration::seconds(60),
-            10,
-        )
+        .claim_due_reminders(later, later, &"B".into(), later + Duration::seconds(60), 10)
         .await
         .unwrap();
     assert_eq!(b.len(), 1, "the lapsed fan-out is claimed again");
@@ -209,7 +179,7 @@ pub async fn a_reminder_is_fired_by_one_instance_at_a_time(s: DynStore) {
             &sub,
             later,
             1000,
-            &InstanceId::named("B"),
+            &"B".into(),
             later + Duration::seconds(60),
         )
         .await
@@ -226,18 +196,18 @@ pub async fn a_clean_stop_hands_back_every_lease(s: DynStore) {
     let lease = now + Duration::seconds(60);
     fire(&s, now, t0 + Duration::minutes(15)).await;
     let a = s
-        .claim_deliveries(&sub, now, 10, &InstanceId::named("A"), lease)
+        .claim_deliveries(&sub, now, 10, &"A".into(), lease)
         .await
         .unwrap();
     assert_eq!(a.jobs.len(), 3);
     assert_eq!(
-        s.release_leases(&InstanceId::named("B")).await.unwrap(),
+        s.release_leases(&"B".into()).await.unwrap(),
         0,
         "B holds nothing"
     );
-    assert_eq!(s.release_leases(&InstanceId::named("A")).await.unwrap(), 1);
+    assert_eq!(s.release_leases(&"A".into()).await.unwrap(), 1);
     let b = s
-        .claim_deliveries(&sub, now, 10, &InstanceId::named("B"), lease)
+        .claim_deliveries(&sub, now, 10, &"B".into(), lease)
         .await
         .unwrap();
     let ids = |c: &Claimed| c.jobs.iter().map(|j| j.id.clone()).collect::<Vec<_>>();
@@ -303,49 +273,27 @@ pub async fn a_renewed_lease_is_kept_and_one_batch_may_hold_a_delivery_twice(s: 
     let now = t0 + Duration::seconds(2);
     fire(&s, now, t0 + Duration::minutes(15)).await;
     let a = s
-        .claim_deliveries(
-            &sub,
-            now,
-            10,
-            &InstanceId::named("A"),
-            now + Duration::seconds(60),
-        )
+        .claim_deliveries(&sub, now, 10, &"A".into(), now + Duration::seconds(60))
         .await
         .unwrap();
     let slice = a.slices[0].0;
     // A is still working through it at 30 s: it renews; B's renewal of a
     // lease it does not hold changes nothing.
-    s.renew_leases(
-        &InstanceId::named("A"),
-        &[slice],
-        &[],
-        now + Duration::seconds(120),
-    )
-    .await
-    .unwrap();
-    s.renew_leases(
-        &InstanceId::named("B"),
-        &[slice],
-        &[],
-        now + Duration::seconds(1),
-    )
-    .await
-    .unwrap();
+    s.renew_leases(&"A".into(), &[slice], &[], now + Duration::seconds(120))
+        .await
+        .unwrap();
+    s.renew_leases(&"B".into(), &[slice], &[], now + Duration::seconds(1))
+        .await
+        .unwrap();
     let b_at = |secs| {
         let (s, sub) = (s.clone(), sub.clone());
         async move {
             let at = now + Duration::seconds(secs);
-            s.claim_deliveries(
-                &sub,
-                at,
-                10,
-                &InstanceId::named("B"),
-                at + Duration::seconds(60),
-            )
-            .await
-            .unwrap()
-            .jobs
-            .len()
+            s.claim_deliveries(&sub, at, 10, &"B".into(), at + Duration::seconds(60))
+                .await
+                .unwrap()
+                .jobs
+                .len()
         }
     };
     assert_eq!(
@@ -416,7 +364,7 @@ pub async fn a_reminder_staged_ahead_is_decided_at_its_instant(s: DynStore) {
         .items[0];
     assert_eq!((rem.status.as_str(), rem.fired_at), ("sent", Some(due)));
     let c = s
-        .claim_deliveries(&sub, ahead, 10, &InstanceId::named("A"), lease)
+        .claim_deliveries(&sub, ahead, 10, &"A".into(), lease)
         .await
         .unwrap();
     assert_eq!(c.jobs.len(), 4);

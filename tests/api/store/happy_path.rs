@@ -4,7 +4,6 @@
 //! nothing.
 
 use super::*;
-use tminus::domain::instance::InstanceId;
 
 pub async fn acknowledged_first_attempts_read_back_like_rows(s: DynStore) {
     let t0 = now_ms();
@@ -13,13 +12,7 @@ pub async fn acknowledged_first_attempts_read_back_like_rows(s: DynStore) {
     let now = t0 + Duration::seconds(2);
     fire(&s, now, start).await;
     let a = s
-        .claim_deliveries(
-            &sub,
-            now,
-            100,
-            &InstanceId::named("A"),
-            now + Duration::seconds(60),
-        )
+        .claim_deliveries(&sub, now, 100, &"A".into(), now + Duration::seconds(60))
         .await
         .unwrap();
     assert_eq!(a.jobs.len(), 6);
@@ -129,13 +122,7 @@ pub async fn acknowledged_first_attempts_read_back_like_rows(s: DynStore) {
         .unwrap();
     assert_eq!((r.status.as_str(), r.attempts), ("pending", 1));
     let again = s
-        .claim_deliveries(
-            &sub,
-            later,
-            100,
-            &InstanceId::named("A"),
-            later + Duration::seconds(60),
-        )
+        .claim_deliveries(&sub, later, 100, &"A".into(), later + Duration::seconds(60))
         .await
         .unwrap();
     let replayed: Vec<&Job> = again.jobs.iter().filter(|x| x.id == j[2].id).collect();
@@ -161,13 +148,7 @@ pub async fn acknowledged_first_attempts_read_back_like_rows(s: DynStore) {
     // attempted (4 and 5); the failed one waits for its retry as a row.
     let over = now + Duration::seconds(61);
     let b = s
-        .claim_deliveries(
-            &sub,
-            over,
-            100,
-            &InstanceId::named("B"),
-            over + Duration::seconds(60),
-        )
+        .claim_deliveries(&sub, over, 100, &"B".into(), over + Duration::seconds(60))
         .await
         .unwrap();
     let mut got: Vec<&str> = b.jobs.iter().map(|x| x.id.as_str()).collect();
@@ -216,13 +197,13 @@ pub async fn a_delivery_acknowledged_twice_is_listed_once(s: DynStore) {
     fire(&s, now, start).await;
     let lease = |at: DateTime<Utc>| at + Duration::seconds(60);
     let a = s
-        .claim_deliveries(&sub, now, 100, &InstanceId::named("A"), lease(now))
+        .claim_deliveries(&sub, now, 100, &"A".into(), lease(now))
         .await
         .unwrap();
     // A stalls past its lease; B takes the slice and sends it all again.
     let over = now + Duration::seconds(61);
     let b = s
-        .claim_deliveries(&sub, over, 100, &InstanceId::named("B"), lease(over))
+        .claim_deliveries(&sub, over, 100, &"B".into(), lease(over))
         .await
         .unwrap();
     assert_eq!(b.jobs.len(), 3);

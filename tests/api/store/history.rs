@@ -3,7 +3,6 @@
 
 use super::records::subscription;
 use super::*;
-use tminus::domain::instance::InstanceId;
 
 pub async fn test_events_replays_and_batches_are_recorded(s: DynStore) {
     let t0 = now_ms();
@@ -18,13 +17,7 @@ pub async fn test_events_replays_and_batches_are_recorded(s: DynStore) {
     let d = s.create_one_off(&one_off, t0).await.unwrap();
     assert_eq!((d.status.as_str(), d.attempts), ("pending", 0));
     let c = s
-        .claim_deliveries(
-            &sub,
-            t0,
-            10,
-            &InstanceId::named("A"),
-            t0 + Duration::seconds(60),
-        )
+        .claim_deliveries(&sub, t0, 10, &"A".into(), t0 + Duration::seconds(60))
         .await
         .unwrap();
     assert_eq!(c.jobs.len(), 1);
@@ -40,13 +33,7 @@ pub async fn test_events_replays_and_batches_are_recorded(s: DynStore) {
         ("pending", t0 + Duration::hours(2))
     );
     let c = s
-        .claim_deliveries(
-            &sub,
-            t0,
-            10,
-            &InstanceId::named("A"),
-            t0 + Duration::seconds(60),
-        )
+        .claim_deliveries(&sub, t0, 10, &"A".into(), t0 + Duration::seconds(60))
         .await
         .unwrap();
     assert_eq!(c.jobs[0].attempt, 2);
@@ -63,13 +50,7 @@ pub async fn test_events_replays_and_batches_are_recorded(s: DynStore) {
     let now = t0 + Duration::seconds(2);
     fire(&s, now, t0 + Duration::minutes(15)).await;
     let c = s
-        .claim_deliveries(
-            &sub,
-            now,
-            10,
-            &InstanceId::named("A"),
-            now + Duration::seconds(60),
-        )
+        .claim_deliveries(&sub, now, 10, &"A".into(), now + Duration::seconds(60))
         .await
         .unwrap();
     assert_eq!(c.jobs.len(), 4);
@@ -107,13 +88,7 @@ pub async fn failing_endpoints_are_disabled(s: DynStore) {
     let now = t0 + Duration::seconds(2);
     fire(&s, now, t0 + Duration::minutes(15)).await;
     let c = s
-        .claim_deliveries(
-            &sub,
-            now,
-            10,
-            &InstanceId::named("A"),
-            now + Duration::seconds(60),
-        )
+        .claim_deliveries(&sub, now, 10, &"A".into(), now + Duration::seconds(60))
         .await
         .unwrap();
     let fail = |j: &Job, v: Verdict| Outcome {

@@ -16,7 +16,6 @@ mod sessions;
 mod upkeep;
 
 use crate::pg;
-use tminus::domain::instance::InstanceId;
 
 pub use chrono::{DateTime, Duration, Utc};
 pub use tminus::store::*;
@@ -154,13 +153,7 @@ pub async fn fan_out(
     expires: DateTime<Utc>,
 ) -> FanoutProgress {
     let due = s
-        .claim_due_reminders(
-            now,
-            now,
-            &InstanceId::named("A"),
-            now + Duration::seconds(60),
-            10,
-        )
+        .claim_due_reminders(now, now, &"A".into(), now + Duration::seconds(60), 10)
         .await
         .unwrap();
     assert_eq!(due.len(), 1);

@@ -3,7 +3,6 @@
 //! subscription with its last answer; each limited to one creator.
 
 use super::*;
-use tminus::domain::instance::InstanceId;
 
 pub async fn fan_outs_are_watched_due_running_and_done(s: DynStore) {
     let t0 = now_ms();
@@ -50,13 +49,7 @@ pub async fn fan_outs_are_watched_due_running_and_done(s: DynStore) {
 
     // Three acknowledged, one answered 500 and retrying: still running.
     let c = s
-        .claim_deliveries(
-            &sub,
-            now,
-            10,
-            &InstanceId::named("A"),
-            now + Duration::seconds(60),
-        )
+        .claim_deliveries(&sub, now, 10, &"A".into(), now + Duration::seconds(60))
         .await
         .unwrap();
     assert_eq!(c.jobs.len(), 4);
@@ -83,13 +76,7 @@ pub async fn fan_outs_are_watched_due_running_and_done(s: DynStore) {
     // The retry gets through: done, every delivery acknowledged.
     let later = now + Duration::seconds(6);
     let c = s
-        .claim_deliveries(
-            &sub,
-            later,
-            10,
-            &InstanceId::named("A"),
-            later + Duration::seconds(60),
-        )
+        .claim_deliveries(&sub, later, 10, &"A".into(), later + Duration::seconds(60))
         .await
         .unwrap();
     assert_eq!(c.jobs.len(), 1);
