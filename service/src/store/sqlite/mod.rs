@@ -225,7 +225,7 @@ impl Engine for SqliteStore {
         lease: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<DueReminder>> {
-        let owner = own(owner);
+        let owner = owner.clone();
         self.run(move |c| due::claim_due_reminders(c, now, horizon, &owner, lease, limit))
             .await
     }
@@ -248,7 +248,7 @@ impl Engine for SqliteStore {
         owner: &InstanceId,
         lease: DateTime<Utc>,
     ) -> StoreResult<Claimed> {
-        let (sub, owner) = (sub.clone(), own(owner));
+        let (sub, owner) = (sub.clone(), owner.clone());
         self.run(move |c| work::claim_deliveries(c, &sub, now, limit, &owner, lease))
             .await
     }
@@ -270,7 +270,7 @@ impl Engine for SqliteStore {
         deliveries: &[DeliveryId],
         until: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let (owner, slices, deliveries) = (own(owner), slices.to_vec(), deliveries.to_vec());
+        let (owner, slices, deliveries) = (owner.clone(), slices.to_vec(), deliveries.to_vec());
         self.run(move |c| sweep::renew_leases(c, &owner, &slices, &deliveries, until))
             .await
     }
@@ -285,7 +285,7 @@ impl Engine for SqliteStore {
             .await
     }
     async fn release_leases(&self, owner: &InstanceId) -> StoreResult<u64> {
-        let owner = own(owner);
+        let owner = owner.clone();
         self.run(move |c| sweep::release_leases(c, &owner)).await
     }
     async fn expire_overdue(&self, now: DateTime<Utc>) -> StoreResult<u64> {
@@ -294,9 +294,4 @@ impl Engine for SqliteStore {
     async fn close(&self) {
         SqliteStore::close(self).await
     }
-}
-
-/// Copies borrowed arguments so a closure can own them.
-fn own(s: &InstanceId) -> InstanceId {
-    s.clone()
 }
