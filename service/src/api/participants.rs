@@ -6,7 +6,7 @@ use super::answer::{Page, Stored};
 use super::bulk::{self, Format, Limits};
 use super::extract::{read_deadline, ApiJson, ApiPath, ApiQuery};
 use super::load::{AdminWebinar, ParticipantPath};
-use super::openapi::{errors, io, BAD_PAGE};
+use super::openapi::{doc, errors, io, BAD_PAGE};
 use super::paging::PageQuery;
 use super::validate::{text, zone, Findings};
 use super::views;
@@ -23,40 +23,35 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 pub fn routes() -> ApiRouter<AppState> {
-    let no_webinar = (404, "No such webinar (`not_found`).");
-    let ended = (409, "The webinar is cancelled or deleted (`conflict`).");
+    const NO_WEBINAR: (u16, &str) = (404, "No such webinar (`not_found`).");
+    const ENDED: (u16, &str) = (409, "The webinar is cancelled or deleted (`conflict`).");
+    const NO_ONE: (u16, &str) = (404, "No such webinar or participant (`not_found`).");
+    let again = "Registering the same email again answers the existing registration (200).";
     ApiRouter::new()
         .api_route(
             "/webinars/{id}/participants",
-            get_with(participants, move |op| {
-                errors(
-                    op.summary("List a webinar's participants, a page at a time"),
-                    &[no_webinar, BAD_PAGE],
-                )
-            })
-            .post_with(register, move |op| {
-                errors(
-                    op.summary("Register a participant").description(
-                        "Registering the same email again answers the existing registration (200).",
-                    ),
-                    &[no_webinar, ended],
-                )
-            }),
+            get_with(
+                participants,
+                doc(
+                    "List a webinar's participants, a page at a time",
+                    "",
+                    &[NO_WEBINAR, BAD_PAGE],
+                ),
+            )
+            .post_with(
+                register,
+                doc("Register a participant", again, &[NO_WEBINAR, ENDED]),
+            ),
         )
         .api_route(
             "/webinars/{id}/participants/bulk",
-            post_with(register_bulk, move |op: Op| {
-                errors(bulk_body(op), &[no_webinar, ended])
+            post_with(register_bulk, |op: Op| {
+                errors(bulk_body(op), &[NO_WEBINAR, ENDED])
             }),
         )
         .api_route(
             "/webinars/{id}/participants/{pid}",
-            delete_with(unregister, |op| {
-                errors(
-                    op.summary("Unregister a participant"),
-                    &[(404, "No such webinar or participant (`not_found`).")],
-                )
-            }),
+            delete_with(unregister, doc("Unregister a participant", "", &[NO_ONE])),
         )
         .with_path_items(|p| p.tag("platform"))
 }

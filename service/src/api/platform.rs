@@ -4,13 +4,13 @@
 use super::answer::{Created, Page};
 use super::extract::{key_hash, parse_json, Admin, ApiJson, ApiPath, ApiQuery};
 use super::load::{AdminCreator, ApiKeyPath, CreatorPath};
-use super::openapi::{errors, io, BAD_PAGE};
+use super::openapi::{doc, errors, io, BAD_PAGE};
 use super::paging::{self, PageQuery};
 use super::validate::{self, text, zone, Findings};
 use super::views::{self, SubscriptionStatus};
 use super::AppState;
 use crate::api::error::{ApiError, ApiResult};
-use crate::store::CreatorId;
+use crate::store::{CreatorId, NewApiKey};
 use aide::axum::routing::{delete_with, get_with};
 use aide::axum::ApiRouter;
 use aide::transform::TransformOperation as Op;
@@ -29,68 +29,57 @@ pub(super) const CREATOR_OR_PAGE: (u16, &str) = (
 );
 
 pub fn routes() -> ApiRouter<AppState> {
-    let no_creator = (404, "No such creator (`not_found`).");
+    const NO_CREATOR: (u16, &str) = (404, "No such creator (`not_found`).");
+    const NO_KEY: (u16, &str) = (404, "No such creator or key (`not_found`).");
+    let revoked = "The key stops working at once, and the portal sessions it opened end.";
+    let why = "The operator's view, with why a disabled one was disabled.";
     ApiRouter::new()
         .api_route(
             "/creators",
-            get_with(list_creators, |op| {
-                errors(op.summary("List creators, a page at a time"), &[BAD_PAGE])
-            })
-            .post_with(create_creator, |op| op.summary("Create a creator")),
+            get_with(
+                list_creators,
+                doc("List creators, a page at a time", "", &[BAD_PAGE]),
+            )
+            .post_with(create_creator, doc("Create a creator", "", &[])),
         )
         .api_route(
             "/creators/{id}",
-            get_with(get_creator, move |op| {
-                errors(op.summary("Show a creator"), &[no_creator])
-            }),
+            get_with(get_creator, doc("Show a creator", "", &[NO_CREATOR])),
         )
         .api_route(
             "/creators/{id}/api-keys",
-            get_with(list_keys, move |op| {
-                errors(
-                    op.summary("List a creator's API keys"),
-                    &[no_creator, BAD_PAGE],
-                )
-            })
-            .post_with(create_key, move |op: Op| {
+            get_with(
+                list_keys,
+                doc("List a creator's API keys", "", &[NO_CREATOR, BAD_PAGE]),
+            )
+            .post_with(create_key, |op: Op| {
                 let op = op.summary("Create an API key").description(
                     "The key itself (`key`) is in this answer only: only its hash is kept.",
                 );
-                errors(io::read_by_hand::<NewKey>(op, false), &[no_creator])
+                errors(io::read_by_hand::<NewKey>(op, false), &[NO_CREATOR])
             }),
         )
         .api_route(
             "/creators/{id}/api-keys/{key}",
-            delete_with(revoke_key, |op| {
-                errors(
-                    op.summary("Revoke an API key").description(
-                        "The key stops working at once, and the portal sessions it opened end.",
-                    ),
-                    &[(404, "No such creator or key (`not_found`).")],
-                )
-            }),
+            delete_with(revoke_key, doc("Revoke an API key", revoked, &[NO_KEY])),
         )
         .api_route(
             "/creators/{id}/mangoes",
-            get_with(list_mangoes, move |op| {
-                errors(
-                    op.summary("List a creator's mangoes"),
-                    &[no_creator, BAD_PAGE],
-                )
-            })
-            .post_with(create_mango, move |op| {
-                errors(op.summary("Create a mango (product)"), &[no_creator])
-            }),
+            get_with(
+                list_mangoes,
+                doc("List a creator's mangoes", "", &[NO_CREATOR, BAD_PAGE]),
+            )
+            .post_with(
+                create_mango,
+                doc("Create a mango (product)", "", &[NO_CREATOR]),
+            ),
         )
         .api_route(
             "/subscriptions",
-            get_with(list_subscriptions, |op| {
-                errors(
-                    op.summary("List every subscription")
-                        .description("The operator's view, with why a disabled one was disabled."),
-                    &[CREATOR_OR_PAGE],
-                )
-            }),
+            get_with(
+                list_subscriptions,
+                doc("List every subscription", why, &[CREATOR_OR_PAGE]),
+            ),
         )
         .with_path_items(|p| p.tag("platform"))
 }
@@ -162,7 +151,12 @@ async fn create_key(
     let rec = s
         .ctx
         .catalog
-        .create_api_key(&cid, &name, &prefix, &key_hash(&key))
+        .create_api_key(NewApiKey {
+            creator_id: &cid,
+            name: &name,
+            prefix: &prefix,
+            hash: &key_hash(&key),
+        })
         .await
         .map_err(ApiError::lookup("creator"))?;
     // Shown once: only its hash is stored.

@@ -5,7 +5,7 @@
 use super::answer::{Created, Page};
 use super::extract::{Admin, ApiJson, ApiQuery};
 use super::load::{self, AdminWebinar};
-use super::openapi::{errors, BAD_PAGE};
+use super::openapi::{doc, BAD_PAGE};
 use super::paging;
 use super::platform::CREATOR_OR_PAGE;
 use super::reminders;
@@ -31,69 +31,66 @@ const NOT_FOUND: (u16, &str) = (404, "No such webinar (`not_found`).");
 const CANCELLED: (u16, &str) = (409, "The webinar is cancelled (`webinar_cancelled`).");
 
 pub fn routes() -> ApiRouter<AppState> {
+    const NO_CREATOR: (u16, &str) = (404, "No such creator (`not_found`).");
+    let arms = "Arms its reminders (1 day, 30 and 15 minutes before by default).";
+    let keeps = "Absent fields keep their value; moving the start re-plans the reminders.";
     ApiRouter::new()
         .api_route(
             "/webinars",
-            get_with(list, |op| {
-                errors(
-                    op.summary("List a creator's webinars, by start time"),
+            get_with(
+                list,
+                doc(
+                    "List a creator's webinars, by start time",
+                    "",
                     &[CREATOR_OR_PAGE],
-                )
-            })
-            .post_with(create, |op| {
-                errors(
-                    op.summary("Schedule a webinar").description(
-                        "Arms its reminders (1 day, 30 and 15 minutes before by default).",
-                    ),
-                    &[(404, "No such creator (`not_found`).")],
-                )
-            }),
+                ),
+            )
+            .post_with(create, doc("Schedule a webinar", arms, &[NO_CREATOR])),
         )
         .api_route(
             "/webinars/{id}",
-            get_with(show, |op| {
-                errors(op.summary("Show a webinar"), &[NOT_FOUND])
-            })
-            .patch_with(update, |op| {
-                errors(
-                    op.summary("Change a webinar").description(
-                        "Absent fields keep their value; moving the start re-plans the reminders.",
+            get_with(show, doc("Show a webinar", "", &[NOT_FOUND]))
+                .patch_with(
+                    update,
+                    doc("Change a webinar", keeps, &[NOT_FOUND, CANCELLED]),
+                )
+                .delete_with(
+                    remove,
+                    doc(
+                        "Delete a webinar",
+                        "Nothing more is sent for it.",
+                        &[NOT_FOUND],
                     ),
-                    &[NOT_FOUND, CANCELLED],
-                )
-            })
-            .delete_with(remove, |op| {
-                errors(
-                    op.summary("Delete a webinar")
-                        .description("Nothing more is sent for it."),
-                    &[NOT_FOUND],
-                )
-            }),
+                ),
         )
         .api_route(
             "/webinars/{id}/reschedule",
-            post_with(reschedule, |op| {
-                errors(op.summary("Move a webinar"), &[NOT_FOUND, CANCELLED])
-            }),
+            post_with(
+                reschedule,
+                doc("Move a webinar", "", &[NOT_FOUND, CANCELLED]),
+            ),
         )
         .api_route(
             "/webinars/{id}/cancel",
-            post_with(cancel, |op| {
-                errors(
-                    op.summary("Cancel a webinar")
-                        .description("Its pending reminders are not sent."),
+            post_with(
+                cancel,
+                doc(
+                    "Cancel a webinar",
+                    "Its pending reminders are not sent.",
                     &[NOT_FOUND],
-                )
-            }),
+                ),
+            ),
         )
         .api_route(
             "/webinars/{id}/reminders",
-            get_with(reminders::list, |op| {
-                errors(
-                    op.summary("Show a webinar's reminders, by due time"),
+            get_with(
+                reminders::list,
+                doc(
+                    "Show a webinar's reminders, by due time",
+                    "",
                     &[NOT_FOUND, BAD_PAGE],
-                )
-            }),
+                ),
+            ),
         )
         .with_path_items(|p| p.tag("platform"))
 }

@@ -15,7 +15,7 @@ use super::limit::SLOW_START;
 use super::view::{refresh, View};
 use super::work::Work;
 use super::{Dispatcher, LaneSignal};
-use crate::store::SubscriptionId;
+use crate::store::{DeliveryClaim, SubscriptionId};
 use chrono::Duration;
 use std::sync::Arc;
 use std::time::Instant;
@@ -222,14 +222,16 @@ impl Lane {
             .min(self.ramp);
         let want = most.saturating_sub(self.w.queue.len() as u32).max(1);
         let now = ctx.clock.now();
-        let lease = now + self.lease_len;
         let started = Instant::now();
-        let (store, id, instance) = (ctx.engine.clone(), self.id.clone(), ctx.instance.clone());
-        let claiming = async move {
-            store
-                .claim_deliveries(&id, now, want, &instance, lease)
-                .await
+        let store = ctx.engine.clone();
+        let claim = DeliveryClaim {
+            subscription_id: self.id.clone(),
+            now,
+            limit: want,
+            owner: ctx.instance.clone(),
+            lease_until: now + self.lease_len,
         };
+        let claiming = async move { store.claim_deliveries(claim).await };
         tokio::pin!(claiming);
         // While the store answers (a round trip or several to PostgreSQL),
         // what is queued keeps going out as attempts end.

@@ -11,8 +11,8 @@
 
 use super::{Dispatcher, Record};
 use crate::metrics::StoreCall;
-use crate::store::SliceId;
 use crate::store::{HealthChanges, Outcome, SubscriptionId, Verdict};
+use crate::store::{Recording, SliceId};
 use chrono::Duration;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -146,7 +146,12 @@ async fn flush(d: &Dispatcher, batch: Arc<[Outcome]>, slices: &[SliceId], stoppi
         let started = std::time::Instant::now();
         let written = ctx
             .engine
-            .record_outcomes(batch.clone(), slices, now, now - disable_after)
+            .record_outcomes(Recording {
+                outcomes: batch.clone(),
+                done_slices: slices.to_vec(),
+                now,
+                disable_before: now - disable_after,
+            })
             .await;
         ctx.metrics.store_call(StoreCall::RecordOutcomes, started);
         match written {

@@ -10,8 +10,8 @@ use super::unit::{render, unsent, Unit, STARTED, VANISHED};
 use super::{Dispatcher, Record};
 use crate::config::AfterStart;
 use crate::domain::payload;
-use crate::store::SliceId;
 use crate::store::{Claimed, DeliveryId, Job, ParticipantId, SubscriptionId, WebinarId};
+use crate::store::{Renewal, SliceId};
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, VecDeque};
 
@@ -167,17 +167,18 @@ impl Work {
     /// Extends the leases of what the lane holds and has not finished
     /// ([`Work::leased`]).
     pub async fn renew(&self, d: &Dispatcher, lease_len: chrono::Duration) {
-        let (slices, rows) = self.leased();
-        if slices.is_empty() && rows.is_empty() {
+        let (slices, deliveries) = self.leased();
+        if slices.is_empty() && deliveries.is_empty() {
             return;
         }
         let ctx = &d.inner.ctx;
-        let until = ctx.clock.now() + lease_len;
-        if let Err(e) = ctx
-            .engine
-            .renew_leases(&ctx.instance, &slices, &rows, until)
-            .await
-        {
+        let renewal = Renewal {
+            owner: ctx.instance.clone(),
+            slices,
+            deliveries,
+            until: ctx.clock.now() + lease_len,
+        };
+        if let Err(e) = ctx.engine.renew_leases(renewal).await {
             tracing::warn!(error = %crate::telemetry::causes(&e), "renewing leases failed; they may lapse");
         }
     }

@@ -5,7 +5,7 @@
 //! here sends, stores or reads the clock.
 
 use crate::domain::payload::iso_millis;
-use crate::store::{Disabled, ReminderId, Subscription, SubscriptionId, WebinarId};
+use crate::store::{Disabled, Outcomes, ReminderId, Subscription, SubscriptionId, WebinarId};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -160,12 +160,8 @@ pub fn predicted_late(p: &PredictedLate, at: DateTime<Utc>) -> Event {
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Counts {
-    pub total: i64,
-    pub delivered: i64,
-    pub failed: i64,
-    pub expired: i64,
-    pub missed: i64,
-    pub cancelled: i64,
+    #[serde(flatten)]
+    pub outcomes: Outcomes,
     /// Still to be retried when it was announced.
     pub retrying: i64,
 }
@@ -265,10 +261,13 @@ mod tests {
             first_at: Some(at(0) + Duration::milliseconds(40)),
             last_at: Some(at(12)),
             counts: Counts {
-                total: 3,
-                delivered: 2,
-                failed: 1,
-                ..Counts::default()
+                outcomes: Outcomes {
+                    total: 3,
+                    delivered: 2,
+                    failed: 1,
+                    ..Outcomes::default()
+                },
+                retrying: 0,
             },
         };
         let e = finished(&f, at(13));

@@ -168,13 +168,8 @@ pub async fn fanout_finished(ctx: &AppContext, d: &Dispatcher, reminder: &Remind
         first_at: t.first_at,
         last_at: t.last_at,
         counts: events::Counts {
-            total: t.total,
-            delivered: t.delivered,
-            failed: t.failed,
-            expired: t.expired,
-            missed: t.missed,
-            cancelled: t.cancelled,
             retrying: t.remaining(),
+            outcomes: t.counts,
         },
     };
     send(ctx, d, vec![events::finished(&f, ctx.clock.now())]).await;

@@ -15,8 +15,8 @@ pub mod plan;
 
 use crate::delivery::Dispatcher;
 use crate::metrics::{Fate, StoreCall};
-use crate::store::FanoutStep;
 use crate::store::{DueReminder, FanoutMode, FanoutProgress};
+use crate::store::{FanoutStep, ReminderClaim};
 use crate::AppContext;
 use chrono::{DateTime, Duration, Utc};
 use fanouts::{Fanout, Fanouts};
@@ -163,13 +163,13 @@ async fn claim(
     let started = std::time::Instant::now();
     let due = ctx
         .engine
-        .claim_due_reminders(
+        .claim_due_reminders(ReminderClaim {
             now,
-            now + lead,
-            &ctx.instance,
-            lease,
-            fanouts::CLAIM_AT_ONCE,
-        )
+            horizon: now + lead,
+            owner: ctx.instance.clone(),
+            lease_until: lease,
+            limit: fanouts::CLAIM_AT_ONCE,
+        })
         .await;
     ctx.metrics
         .store_call(StoreCall::ClaimDueReminders, started);

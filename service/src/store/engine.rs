@@ -43,14 +43,7 @@ pub trait Engine: Send + Sync + 'static {
     /// Claims reminders due by `horizon` (`now`, or a little later to stage
     /// the first step of a fan-out ahead of its due instant), and ones whose
     /// fan-out lease lapsed by `now`.
-    async fn claim_due_reminders(
-        &self,
-        now: DateTime<Utc>,
-        horizon: DateTime<Utc>,
-        owner: &InstanceId,
-        lease_until: DateTime<Utc>,
-        limit: u32,
-    ) -> StoreResult<Vec<DueReminder>>;
+    async fn claim_due_reminders(&self, claim: ReminderClaim) -> StoreResult<Vec<DueReminder>>;
     /// Fans out the next `batch` participants of a reminder `owner` holds,
     /// resuming from its stored cursor; marks it finished when none are left.
     /// To send, it writes one slice per matching subscription (a range of
@@ -72,24 +65,11 @@ pub trait Engine: Send + Sync + 'static {
     ) -> StoreResult<Option<DateTime<Utc>>>;
     /// Leases due deliveries of one subscription: up to `limit` pending
     /// rows (retries, test events), then whole slices while under `limit`.
-    async fn claim_deliveries(
-        &self,
-        subscription_id: &SubscriptionId,
-        now: DateTime<Utc>,
-        limit: u32,
-        owner: &InstanceId,
-        lease_until: DateTime<Utc>,
-    ) -> StoreResult<Claimed>;
-    /// Extends the leases `owner` holds on these slices and pending rows to
-    /// `until`: a lane still working through them keeps them, so no other
+    async fn claim_deliveries(&self, claim: DeliveryClaim) -> StoreResult<Claimed>;
+    /// Extends the leases the renewal's `owner` holds on its slices and
+    /// pending rows to its `until`: a lane still working through them keeps them, so no other
     /// lane (here or elsewhere) takes them while it does.
-    async fn renew_leases(
-        &self,
-        owner: &InstanceId,
-        slices: &[SliceId],
-        deliveries: &[DeliveryId],
-        until: DateTime<Utc>,
-    ) -> StoreResult<()>;
+    async fn renew_leases(&self, renewal: Renewal) -> StoreResult<()>;
     /// Of what a lane holds (its leased slices and rows, and the
     /// participants of its queued slice jobs), what was withdrawn since it
     /// was leased: slices and rows no longer pending, participants
@@ -102,22 +82,11 @@ pub trait Engine: Send + Sync + 'static {
         rows: &[DeliveryId],
         participants: &[ParticipantId],
     ) -> StoreResult<Withdrawn>;
-    /// Records attempts and applies their verdicts, in one transaction.
-    /// Subscriptions failing since before `disable_before` are disabled.
-    /// Answers what changed in the subscriptions' health (disabled, failing
-    /// to announce, recovered), for the operational webhooks.
-    /// `done_slices` are slices whose every job has an outcome in this call
-    /// or an earlier one.
-    /// Shared, not borrowed: a store that works on another thread takes it
-    /// there without copying a thousand outcomes, and the recorder keeps it
-    /// to try again.
-    async fn record_outcomes(
-        &self,
-        outcomes: Arc<[Outcome]>,
-        done_slices: &[SliceId],
-        now: DateTime<Utc>,
-        disable_before: DateTime<Utc>,
-    ) -> StoreResult<HealthChanges>;
+    /// Records attempts and applies their verdicts, in one transaction
+    /// ([`Recording`]). Answers what changed in the subscriptions' health
+    /// (disabled, failing to announce, recovered), for the operational
+    /// webhooks.
+    async fn record_outcomes(&self, recording: Recording) -> StoreResult<HealthChanges>;
     /// Hands back every lease `owner` still holds (a clean shutdown, after
     /// in-flight attempts were recorded), so another instance or the next
     /// start takes the work at once instead of when the lease lapses.
@@ -129,4 +98,50 @@ pub trait Engine: Send + Sync + 'static {
     /// the file and releases its lock, so the next start can take it at
     /// once). Calls made after it fail.
     async fn close(&self) {}
+}
+
+/// A claim of the reminders due by `horizon` (`now`, or a little later to
+/// stage a fan-out's first step), and of those whose fan-out lease lapsed by
+/// `now`: at most `limit`, held by `owner` until `lease_until`.
+#[derive(Clone, Debug)]
+pub struct ReminderClaim {
+    pub now: DateTime<Utc>,
+    pub horizon: DateTime<Utc>,
+    pub owner: InstanceId,
+    pub lease_until: DateTime<Utc>,
+    pub limit: u32,
+}
+
+/// A claim of one subscription's deliveries due by `now`: up to `limit`,
+/// held by `owner` until `lease_until`.
+#[derive(Clone, Debug)]
+pub struct DeliveryClaim {
+    pub subscription_id: SubscriptionId,
+    pub now: DateTime<Utc>,
+    pub limit: u32,
+    pub owner: InstanceId,
+    pub lease_until: DateTime<Utc>,
+}
+
+/// Leases `owner` holds on slices and pending rows, extended to `until`.
+#[derive(Clone, Debug)]
+pub struct Renewal {
+    pub owner: InstanceId,
+    pub slices: Vec<SliceId>,
+    pub deliveries: Vec<DeliveryId>,
+    pub until: DateTime<Utc>,
+}
+
+/// Attempts to record at `now`, with the slices they finish.
+#[derive(Clone, Debug)]
+pub struct Recording {
+    /// Shared, not copied: a store that works on another thread takes them
+    /// there without copying a thousand outcomes, and the recorder keeps
+    /// them to try again.
+    pub outcomes: Arc<[Outcome]>,
+    /// Slices whose every job has an outcome in this call or an earlier one.
+    pub done_slices: Vec<SliceId>,
+    pub now: DateTime<Utc>,
+    /// Subscriptions failing since before this instant are disabled.
+    pub disable_before: DateTime<Utc>,
 }

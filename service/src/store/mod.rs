@@ -29,13 +29,13 @@ pub use catalog::{
     Registrations, SessionRecord, Sessions, Settings, Subscriptions, Upkeep, Webinars,
     OPERATIONAL_CREATOR, OPERATIONAL_EVENT,
 };
-pub use engine::Engine;
+pub use engine::{DeliveryClaim, Engine, Recording, ReminderClaim, Renewal};
 pub use history::{Deliveries, Fired, HeldTally, Pruning, Tallies};
 pub use idempotency::Remembered;
 pub use jobs::*;
 pub use model::*;
 pub use oversight::{
-    DueFanout, FanoutInputs, FanoutReminder, FanoutTally, Oversight, PlanScope, Trouble,
+    DueFanout, FanoutInputs, FanoutReminder, FanoutTally, Outcomes, Oversight, PlanScope, Trouble,
 };
 pub use page::{PageRequest, Paged};
 

@@ -31,6 +31,16 @@ pub struct ApiKey {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// An API key to store: its hash, never the key itself (the caller shows
+/// it once), with a name and the prefix it is listed by.
+#[derive(Clone, Copy, Debug)]
+pub struct NewApiKey<'a> {
+    pub creator_id: &'a CreatorId,
+    pub name: &'a str,
+    pub prefix: &'a str,
+    pub hash: &'a str,
+}
+
 /// A product ("mango") a webinar can belong to.
 #[derive(Clone, Debug)]
 pub struct Mango {

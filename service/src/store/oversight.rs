@@ -72,11 +72,10 @@ pub struct PlanScope<'a> {
     pub early_only: bool,
 }
 
-/// A fired reminder's deliveries, counted by outcome.
-#[derive(Clone, Debug)]
-pub struct FanoutTally {
-    pub reminder: FanoutReminder,
-    pub fired_at: Option<DateTime<Utc>>,
+/// A fan-out's deliveries counted by outcome.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Outcomes {
     /// Deliveries the fan-out made: participants × subscriptions.
     pub total: i64,
     /// Acknowledged (alone or in a batch).
@@ -89,6 +88,21 @@ pub struct FanoutTally {
     pub missed: i64,
     /// Withdrawn (the webinar moved or ended, the participant left).
     pub cancelled: i64,
+}
+
+impl Outcomes {
+    /// Deliveries settled for good, whatever their outcome.
+    pub fn settled(&self) -> i64 {
+        self.delivered + self.failed + self.expired + self.missed + self.cancelled
+    }
+}
+
+/// A fired reminder's deliveries, counted by outcome.
+#[derive(Clone, Debug)]
+pub struct FanoutTally {
+    pub reminder: FanoutReminder,
+    pub fired_at: Option<DateTime<Utc>>,
+    pub counts: Outcomes,
     /// Whether work is still pending (slices to send, retries).
     pub running: bool,
     /// The first and the last acknowledgement.
@@ -102,8 +116,7 @@ impl FanoutTally {
         if !self.running {
             return 0;
         }
-        let settled = self.delivered + self.failed + self.expired + self.missed + self.cancelled;
-        (self.total - settled).max(0)
+        (self.counts.total - self.counts.settled()).max(0)
     }
 
     /// How late the first acknowledgement was after the due instant.
@@ -119,7 +132,7 @@ impl FanoutTally {
     /// Acknowledgements per second since it fired: up to `now` while it
     /// runs, up to the last acknowledgement once it is done.
     pub fn rate(&self, now: DateTime<Utc>) -> f64 {
-        let (Some(start), true) = (self.fired_at, self.delivered > 0) else {
+        let (Some(start), true) = (self.fired_at, self.counts.delivered > 0) else {
             return 0.0;
         };
         let end = if self.running {
@@ -128,7 +141,7 @@ impl FanoutTally {
             self.last_at.unwrap_or(now)
         };
         let secs = (end - start).num_milliseconds().max(1) as f64 / 1000.0;
-        self.delivered as f64 / secs
+        self.counts.delivered as f64 / secs
     }
 }
 
@@ -180,12 +193,13 @@ mod tests {
                 due_at: due,
             },
             fired_at: Some(due),
-            total: 10,
-            delivered: 4,
-            failed: 1,
-            expired: 1,
-            missed: 0,
-            cancelled: 0,
+            counts: Outcomes {
+                total: 10,
+                delivered: 4,
+                failed: 1,
+                expired: 1,
+                ..Outcomes::default()
+            },
             running,
             first_at: Some(due + Duration::milliseconds(250)),
             last_at: Some(due + Duration::seconds(2)),

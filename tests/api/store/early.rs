@@ -84,7 +84,7 @@ pub async fn an_early_start_covers_those_registered_then_once(s: DynStore) {
     // due at the reminder's instant.
     let lease = start + Duration::minutes(5);
     let c = s
-        .claim_deliveries(&early, start, 100, &"A".into(), lease)
+        .claim_deliveries(deliveries(&early, start, 100, &"A".into(), lease))
         .await
         .unwrap();
     assert_eq!((c.jobs.len(), c.slices.len()), (5, 3), "slices of 2");
@@ -96,7 +96,7 @@ pub async fn an_early_start_covers_those_registered_then_once(s: DynStore) {
         );
     }
     assert!(s
-        .claim_deliveries(&plain, start, 100, &"A".into(), lease)
+        .claim_deliveries(deliveries(&plain, start, 100, &"A".into(), lease))
         .await
         .unwrap()
         .jobs
@@ -114,14 +114,14 @@ pub async fn an_early_start_covers_those_registered_then_once(s: DynStore) {
         .await
         .unwrap();
     let r = s
-        .claim_due_reminders(due, due, &"A".into(), lease, 10)
+        .claim_due_reminders(reminders(due, due, &"A".into(), lease, 10))
         .await
         .unwrap();
     assert_eq!(r.len(), 1);
     let p = send_step(&s, &r[0].id, "A", due, from).await;
     assert!(p.done);
     let c = s
-        .claim_deliveries(&early, due, 100, &"A".into(), lease)
+        .claim_deliveries(deliveries(&early, due, 100, &"A".into(), lease))
         .await
         .unwrap();
     assert_eq!(c.jobs.len(), 1, "only the one registered since");
@@ -131,7 +131,7 @@ pub async fn an_early_start_covers_those_registered_then_once(s: DynStore) {
     );
     assert_eq!(c.jobs[0].fresh.as_ref().unwrap().send_at, None);
     let c = s
-        .claim_deliveries(&plain, due, 100, &"A".into(), lease)
+        .claim_deliveries(deliveries(&plain, due, 100, &"A".into(), lease))
         .await
         .unwrap();
     assert_eq!(c.jobs.len(), 6);

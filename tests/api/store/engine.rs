@@ -19,7 +19,13 @@ pub async fn a_lost_instance_s_slice_is_resumed_without_resending_what_was_recor
     );
 
     let a = s
-        .claim_deliveries(&sub, now, 100, &"A".into(), now + Duration::seconds(60))
+        .claim_deliveries(deliveries(
+            &sub,
+            now,
+            100,
+            &"A".into(),
+            now + Duration::seconds(60),
+        ))
         .await
         .unwrap();
     assert_eq!(a.jobs.len(), 5);
@@ -27,7 +33,13 @@ pub async fn a_lost_instance_s_slice_is_resumed_without_resending_what_was_recor
     assert!(a.jobs.iter().all(|j| j.attempt == 1 && j.fresh.is_some()));
     // Leased: nobody else gets them.
     assert!(s
-        .claim_deliveries(&sub, now, 100, &"B".into(), now + Duration::seconds(60))
+        .claim_deliveries(deliveries(
+            &sub,
+            now,
+            100,
+            &"B".into(),
+            now + Duration::seconds(60)
+        ))
         .await
         .unwrap()
         .jobs
@@ -38,7 +50,13 @@ pub async fn a_lost_instance_s_slice_is_resumed_without_resending_what_was_recor
     // Instance A dies; its lease lapses and B resumes the slice.
     let later = now + Duration::seconds(61);
     let b = s
-        .claim_deliveries(&sub, later, 100, &"B".into(), later + Duration::seconds(60))
+        .claim_deliveries(deliveries(
+            &sub,
+            later,
+            100,
+            &"B".into(),
+            later + Duration::seconds(60),
+        ))
         .await
         .unwrap();
     let resumed: Vec<&str> = b.jobs.iter().map(|j| j.id.as_str()).collect();
@@ -48,7 +66,7 @@ pub async fn a_lost_instance_s_slice_is_resumed_without_resending_what_was_recor
     record(&s, rest, &[b.slices[0].0], later).await;
 
     assert!(s
-        .claim_deliveries(&sub, later, 100, &"B".into(), later)
+        .claim_deliveries(deliveries(&sub, later, 100, &"B".into(), later))
         .await
         .unwrap()
         .jobs
@@ -72,7 +90,13 @@ pub async fn retries_become_rows_and_unsent_slices_expire_per_delivery(s: DynSto
     let now = t0 + Duration::seconds(2);
     fire(&s, now, start).await;
     let c = s
-        .claim_deliveries(&sub, now, 1, &"A".into(), now + Duration::seconds(60))
+        .claim_deliveries(deliveries(
+            &sub,
+            now,
+            1,
+            &"A".into(),
+            now + Duration::seconds(60),
+        ))
         .await
         .unwrap();
     assert_eq!(c.jobs.len(), 3, "a slice is leased whole");
@@ -88,13 +112,13 @@ pub async fn retries_become_rows_and_unsent_slices_expire_per_delivery(s: DynSto
         Some(now + Duration::seconds(5))
     );
     let again = s
-        .claim_deliveries(
+        .claim_deliveries(deliveries(
             &sub,
             now + Duration::seconds(6),
             10,
             &"A".into(),
             now + Duration::seconds(66),
-        )
+        ))
         .await
         .unwrap();
     assert_eq!(again.jobs.len(), 1);
@@ -126,7 +150,7 @@ pub async fn cancelling_drops_pending_slices_and_rows(s: DynStore) {
     s.end_webinar(&wid, false).await.unwrap();
     let now = t0 + Duration::seconds(3);
     assert!(s
-        .claim_deliveries(&sub, now, 10, &"A".into(), now)
+        .claim_deliveries(deliveries(&sub, now, 10, &"A".into(), now))
         .await
         .unwrap()
         .jobs
@@ -146,12 +170,12 @@ pub async fn a_reminder_is_fired_by_one_instance_at_a_time(s: DynStore) {
     let now = t0 + Duration::seconds(2);
     let lease = now + Duration::seconds(60);
     let a = s
-        .claim_due_reminders(now, now, &"A".into(), lease, 10)
+        .claim_due_reminders(reminders(now, now, &"A".into(), lease, 10))
         .await
         .unwrap();
     assert_eq!(a.len(), 1);
     assert!(s
-        .claim_due_reminders(now, now, &"B".into(), lease, 10)
+        .claim_due_reminders(reminders(now, now, &"B".into(), lease, 10))
         .await
         .unwrap()
         .is_empty());
@@ -166,7 +190,13 @@ pub async fn a_reminder_is_fired_by_one_instance_at_a_time(s: DynStore) {
     assert_eq!(step("A", now).await.created, 64);
     let later = lease + Duration::seconds(1);
     let b = s
-        .claim_due_reminders(later, later, &"B".into(), later + Duration::seconds(60), 10)
+        .claim_due_reminders(reminders(
+            later,
+            later,
+            &"B".into(),
+            later + Duration::seconds(60),
+            10,
+        ))
         .await
         .unwrap();
     assert_eq!(b.len(), 1, "the lapsed fan-out is claimed again");
@@ -175,13 +205,13 @@ pub async fn a_reminder_is_fired_by_one_instance_at_a_time(s: DynStore) {
     assert_eq!(p.created, 6, "B resumes after A's cursor");
     assert!(step("B", later).await.done);
     let c = s
-        .claim_deliveries(
+        .claim_deliveries(deliveries(
             &sub,
             later,
             1000,
             &"B".into(),
             later + Duration::seconds(60),
-        )
+        ))
         .await
         .unwrap();
     assert_eq!(c.jobs.len(), 70);
@@ -196,7 +226,7 @@ pub async fn a_clean_stop_hands_back_every_lease(s: DynStore) {
     let lease = now + Duration::seconds(60);
     fire(&s, now, t0 + Duration::minutes(15)).await;
     let a = s
-        .claim_deliveries(&sub, now, 10, &"A".into(), lease)
+        .claim_deliveries(deliveries(&sub, now, 10, &"A".into(), lease))
         .await
         .unwrap();
     assert_eq!(a.jobs.len(), 3);
@@ -207,7 +237,7 @@ pub async fn a_clean_stop_hands_back_every_lease(s: DynStore) {
     );
     assert_eq!(s.release_leases(&"A".into()).await.unwrap(), 1);
     let b = s
-        .claim_deliveries(&sub, now, 10, &"B".into(), lease)
+        .claim_deliveries(deliveries(&sub, now, 10, &"B".into(), lease))
         .await
         .unwrap();
     let ids = |c: &Claimed| c.jobs.iter().map(|j| j.id.clone()).collect::<Vec<_>>();
@@ -273,27 +303,49 @@ pub async fn a_renewed_lease_is_kept_and_one_batch_may_hold_a_delivery_twice(s: 
     let now = t0 + Duration::seconds(2);
     fire(&s, now, t0 + Duration::minutes(15)).await;
     let a = s
-        .claim_deliveries(&sub, now, 10, &"A".into(), now + Duration::seconds(60))
+        .claim_deliveries(deliveries(
+            &sub,
+            now,
+            10,
+            &"A".into(),
+            now + Duration::seconds(60),
+        ))
         .await
         .unwrap();
     let slice = a.slices[0].0;
     // A is still working through it at 30 s: it renews; B's renewal of a
     // lease it does not hold changes nothing.
-    s.renew_leases(&"A".into(), &[slice], &[], now + Duration::seconds(120))
-        .await
-        .unwrap();
-    s.renew_leases(&"B".into(), &[slice], &[], now + Duration::seconds(1))
-        .await
-        .unwrap();
+    s.renew_leases(renewal(
+        &"A".into(),
+        &[slice],
+        &[],
+        now + Duration::seconds(120),
+    ))
+    .await
+    .unwrap();
+    s.renew_leases(renewal(
+        &"B".into(),
+        &[slice],
+        &[],
+        now + Duration::seconds(1),
+    ))
+    .await
+    .unwrap();
     let b_at = |secs| {
         let (s, sub) = (s.clone(), sub.clone());
         async move {
             let at = now + Duration::seconds(secs);
-            s.claim_deliveries(&sub, at, 10, &"B".into(), at + Duration::seconds(60))
-                .await
-                .unwrap()
-                .jobs
-                .len()
+            s.claim_deliveries(deliveries(
+                &sub,
+                at,
+                10,
+                &"B".into(),
+                at + Duration::seconds(60),
+            ))
+            .await
+            .unwrap()
+            .jobs
+            .len()
         }
     };
     assert_eq!(
@@ -310,9 +362,14 @@ pub async fn a_renewed_lease_is_kept_and_one_batch_may_hold_a_delivery_twice(s: 
         verdict: Verdict::Retry(now + Duration::seconds(5)),
         ..delivered(j, now)
     };
-    s.record_outcomes(vec![retry, delivered(j, now)].into(), &[], now, now)
-        .await
-        .unwrap();
+    s.record_outcomes(recording(
+        vec![retry, delivered(j, now)].into(),
+        &[],
+        now,
+        now,
+    ))
+    .await
+    .unwrap();
     let d = s.get_delivery(&sub, &j.id).await.unwrap();
     assert_eq!(d.status, DeliveryStatus::Delivered);
 }
@@ -327,7 +384,7 @@ pub async fn a_reminder_staged_ahead_is_decided_at_its_instant(s: DynStore) {
     let ahead = due - Duration::milliseconds(100);
     let lease = ahead + Duration::seconds(60);
     let a = InstanceId::named("A");
-    let claim = |horizon| s.claim_due_reminders(ahead, horizon, &a, lease, 10);
+    let claim = |horizon| s.claim_due_reminders(reminders(ahead, horizon, &a, lease, 10));
     assert!(claim(ahead).await.unwrap().is_empty(), "not due yet");
     let r = claim(due).await.unwrap();
     assert_eq!(r.len(), 1, "due within the horizon");
@@ -364,7 +421,7 @@ pub async fn a_reminder_staged_ahead_is_decided_at_its_instant(s: DynStore) {
         .items[0];
     assert_eq!((rem.status.as_str(), rem.fired_at), ("sent", Some(due)));
     let c = s
-        .claim_deliveries(&sub, ahead, 10, &"A".into(), lease)
+        .claim_deliveries(deliveries(&sub, ahead, 10, &"A".into(), lease))
         .await
         .unwrap();
     assert_eq!(c.jobs.len(), 4);

@@ -12,7 +12,13 @@ pub async fn acknowledged_first_attempts_read_back_like_rows(s: DynStore) {
     let now = t0 + Duration::seconds(2);
     fire(&s, now, start).await;
     let a = s
-        .claim_deliveries(&sub, now, 100, &"A".into(), now + Duration::seconds(60))
+        .claim_deliveries(deliveries(
+            &sub,
+            now,
+            100,
+            &"A".into(),
+            now + Duration::seconds(60),
+        ))
         .await
         .unwrap();
     assert_eq!(a.jobs.len(), 6);
@@ -122,7 +128,13 @@ pub async fn acknowledged_first_attempts_read_back_like_rows(s: DynStore) {
         .unwrap();
     assert_eq!((r.status.as_str(), r.attempts), ("pending", 1));
     let again = s
-        .claim_deliveries(&sub, later, 100, &"A".into(), later + Duration::seconds(60))
+        .claim_deliveries(deliveries(
+            &sub,
+            later,
+            100,
+            &"A".into(),
+            later + Duration::seconds(60),
+        ))
         .await
         .unwrap();
     let replayed: Vec<&Job> = again.jobs.iter().filter(|x| x.id == j[2].id).collect();
@@ -148,7 +160,13 @@ pub async fn acknowledged_first_attempts_read_back_like_rows(s: DynStore) {
     // attempted (4 and 5); the failed one waits for its retry as a row.
     let over = now + Duration::seconds(61);
     let b = s
-        .claim_deliveries(&sub, over, 100, &"B".into(), over + Duration::seconds(60))
+        .claim_deliveries(deliveries(
+            &sub,
+            over,
+            100,
+            &"B".into(),
+            over + Duration::seconds(60),
+        ))
         .await
         .unwrap();
     let mut got: Vec<&str> = b.jobs.iter().map(|x| x.id.as_str()).collect();
@@ -197,19 +215,19 @@ pub async fn a_delivery_acknowledged_twice_is_listed_once(s: DynStore) {
     fire(&s, now, start).await;
     let lease = |at: DateTime<Utc>| at + Duration::seconds(60);
     let a = s
-        .claim_deliveries(&sub, now, 100, &"A".into(), lease(now))
+        .claim_deliveries(deliveries(&sub, now, 100, &"A".into(), lease(now)))
         .await
         .unwrap();
     // A stalls past its lease; B takes the slice and sends it all again.
     let over = now + Duration::seconds(61);
     let b = s
-        .claim_deliveries(&sub, over, 100, &"B".into(), lease(over))
+        .claim_deliveries(deliveries(&sub, over, 100, &"B".into(), lease(over)))
         .await
         .unwrap();
     assert_eq!(b.jobs.len(), 3);
     for (who, jobs, at) in [("B", &b.jobs, over), ("A", &a.jobs, over)] {
         let done: Vec<Outcome> = jobs.iter().map(|j| delivered(j, at)).collect();
-        s.record_outcomes(done.into(), &[], at, at - Duration::days(3))
+        s.record_outcomes(recording(done.into(), &[], at, at - Duration::days(3)))
             .await
             .unwrap_or_else(|e| panic!("{who}: {e}"));
     }

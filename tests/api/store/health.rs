@@ -30,7 +30,7 @@ fn outcome(sub: &SubscriptionId, ok: bool, at: DateTime<Utc>) -> Outcome {
 }
 
 async fn changes(s: &DynStore, outcomes: Vec<Outcome>, at: DateTime<Utc>) -> HealthChanges {
-    s.record_outcomes(outcomes.into(), &[], at, at - Duration::days(3))
+    s.record_outcomes(recording(outcomes.into(), &[], at, at - Duration::days(3)))
         .await
         .unwrap()
 }

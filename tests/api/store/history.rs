@@ -17,7 +17,13 @@ pub async fn test_events_replays_and_batches_are_recorded(s: DynStore) {
     let d = s.create_one_off(&one_off, t0).await.unwrap();
     assert_eq!((d.status.as_str(), d.attempts), ("pending", 0));
     let c = s
-        .claim_deliveries(&sub, t0, 10, &"A".into(), t0 + Duration::seconds(60))
+        .claim_deliveries(deliveries(
+            &sub,
+            t0,
+            10,
+            &"A".into(),
+            t0 + Duration::seconds(60),
+        ))
         .await
         .unwrap();
     assert_eq!(c.jobs.len(), 1);
@@ -33,7 +39,13 @@ pub async fn test_events_replays_and_batches_are_recorded(s: DynStore) {
         ("pending", t0 + Duration::hours(2))
     );
     let c = s
-        .claim_deliveries(&sub, t0, 10, &"A".into(), t0 + Duration::seconds(60))
+        .claim_deliveries(deliveries(
+            &sub,
+            t0,
+            10,
+            &"A".into(),
+            t0 + Duration::seconds(60),
+        ))
         .await
         .unwrap();
     assert_eq!(c.jobs[0].attempt, 2);
@@ -50,7 +62,13 @@ pub async fn test_events_replays_and_batches_are_recorded(s: DynStore) {
     let now = t0 + Duration::seconds(2);
     fire(&s, now, t0 + Duration::minutes(15)).await;
     let c = s
-        .claim_deliveries(&sub, now, 10, &"A".into(), now + Duration::seconds(60))
+        .claim_deliveries(deliveries(
+            &sub,
+            now,
+            10,
+            &"A".into(),
+            now + Duration::seconds(60),
+        ))
         .await
         .unwrap();
     assert_eq!(c.jobs.len(), 4);
@@ -88,7 +106,13 @@ pub async fn failing_endpoints_are_disabled(s: DynStore) {
     let now = t0 + Duration::seconds(2);
     fire(&s, now, t0 + Duration::minutes(15)).await;
     let c = s
-        .claim_deliveries(&sub, now, 10, &"A".into(), now + Duration::seconds(60))
+        .claim_deliveries(deliveries(
+            &sub,
+            now,
+            10,
+            &"A".into(),
+            now + Duration::seconds(60),
+        ))
         .await
         .unwrap();
     let fail = |j: &Job, v: Verdict| Outcome {

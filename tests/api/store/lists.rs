@@ -56,7 +56,7 @@ pub async fn every_list_pages_in_its_order(s: DynStore) {
     let c = s.create_creator("C", None).await.unwrap();
     for i in 0..3 {
         s.create_creator(&format!("O{i}"), None).await.unwrap();
-        s.create_api_key(&c.id, "k", "tmk_", &format!("h{i}"))
+        s.create_api_key(key(&c.id, "k", "tmk_", &format!("h{i}")))
             .await
             .unwrap();
         s.create_mango(&c.id, &format!("M{i}")).await.unwrap();

@@ -153,7 +153,13 @@ pub async fn fan_out(
     expires: DateTime<Utc>,
 ) -> FanoutProgress {
     let due = s
-        .claim_due_reminders(now, now, &"A".into(), now + Duration::seconds(60), 10)
+        .claim_due_reminders(reminders(
+            now,
+            now,
+            &"A".into(),
+            now + Duration::seconds(60),
+            10,
+        ))
         .await
         .unwrap();
     assert_eq!(due.len(), 1);
@@ -232,7 +238,7 @@ pub async fn record(
     done: &[SliceId],
     at: DateTime<Utc>,
 ) -> Vec<SubscriptionId> {
-    s.record_outcomes(outcomes.into(), done, at, at - Duration::days(3))
+    s.record_outcomes(recording(outcomes.into(), done, at, at - Duration::days(3)))
         .await
         .unwrap()
         .disabled_ids()
@@ -263,7 +269,13 @@ pub async fn claim_all(
     let mut mine = Vec::new();
     loop {
         let c = s
-            .claim_deliveries(sub, now, limit, &owner.into(), now + Duration::seconds(60))
+            .claim_deliveries(deliveries(
+                sub,
+                now,
+                limit,
+                &owner.into(),
+                now + Duration::seconds(60),
+            ))
             .await
             .unwrap();
         if c.jobs.is_empty() {
@@ -280,4 +292,86 @@ pub async fn claim_all(
 /// refuse ("nope", "msg_test1") to see the store answer for them.
 pub fn id<T: tminus::domain::ids::Id>(s: &str) -> T {
     T::trusted(s.to_owned())
+}
+
+/// A claim of `sub`'s deliveries due at `now`: at most `limit`, held by
+/// `owner` until `lease_until`.
+pub fn deliveries(
+    sub: &SubscriptionId,
+    now: DateTime<Utc>,
+    limit: u32,
+    owner: &InstanceId,
+    lease_until: DateTime<Utc>,
+) -> DeliveryClaim {
+    DeliveryClaim {
+        subscription_id: sub.clone(),
+        now,
+        limit,
+        owner: owner.clone(),
+        lease_until,
+    }
+}
+
+/// A claim of the reminders due by `horizon`, or whose lease lapsed by
+/// `now`: at most `limit`, held by `owner` until `lease_until`.
+pub fn reminders(
+    now: DateTime<Utc>,
+    horizon: DateTime<Utc>,
+    owner: &InstanceId,
+    lease_until: DateTime<Utc>,
+    limit: u32,
+) -> ReminderClaim {
+    ReminderClaim {
+        now,
+        horizon,
+        owner: owner.clone(),
+        lease_until,
+        limit,
+    }
+}
+
+/// `outcomes` recorded at `now`, finishing `done_slices`; subscriptions
+/// failing since before `disable_before` are disabled.
+pub fn recording(
+    outcomes: std::sync::Arc<[Outcome]>,
+    done_slices: &[SliceId],
+    now: DateTime<Utc>,
+    disable_before: DateTime<Utc>,
+) -> Recording {
+    Recording {
+        outcomes,
+        done_slices: done_slices.to_vec(),
+        now,
+        disable_before,
+    }
+}
+
+/// The leases `owner` holds on `slices` and `rows`, extended to `until`.
+pub fn renewal(
+    owner: &InstanceId,
+    slices: &[SliceId],
+    rows: &[DeliveryId],
+    until: DateTime<Utc>,
+) -> Renewal {
+    Renewal {
+        owner: owner.clone(),
+        slices: slices.to_vec(),
+        deliveries: rows.to_vec(),
+        until,
+    }
+}
+
+/// An API key of `creator` to store, named `name`, listed by `prefix`.
+pub fn key<'a>(
+    creator: &'a CreatorId,
+    name: &'a str,
+    prefix: &'a str,
+    hash: &'a str,
+) -> NewApiKey<'a> {
+    NewApiKey {
+        creator_id: creator,
+        name,
+        prefix,
+        hash,
+    }
 }

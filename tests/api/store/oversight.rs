@@ -38,7 +38,11 @@ pub async fn fan_outs_are_watched_due_running_and_done(s: DynStore) {
     let run = s.running_fanouts(None, 10).await.unwrap();
     assert_eq!(run.len(), 1);
     assert_eq!(
-        (run[0].total, run[0].delivered, run[0].remaining()),
+        (
+            run[0].counts.total,
+            run[0].counts.delivered,
+            run[0].remaining()
+        ),
         (4, 0, 4)
     );
     assert!(s
@@ -49,7 +53,13 @@ pub async fn fan_outs_are_watched_due_running_and_done(s: DynStore) {
 
     // Three acknowledged, one answered 500 and retrying: still running.
     let c = s
-        .claim_deliveries(&sub, now, 10, &"A".into(), now + Duration::seconds(60))
+        .claim_deliveries(deliveries(
+            &sub,
+            now,
+            10,
+            &"A".into(),
+            now + Duration::seconds(60),
+        ))
         .await
         .unwrap();
     assert_eq!(c.jobs.len(), 4);
@@ -58,7 +68,7 @@ pub async fn fan_outs_are_watched_due_running_and_done(s: DynStore) {
     record(&s, vec![failed(&c.jobs[3], now)], &[c.slices[0].0], now).await;
     let run = s.running_fanouts(Some(&creator), 10).await.unwrap();
     assert_eq!(run.len(), 1);
-    assert_eq!((run[0].delivered, run[0].remaining()), (3, 1));
+    assert_eq!((run[0].counts.delivered, run[0].remaining()), (3, 1));
     assert!(run[0].first_at.is_some());
 
     // The failing subscription, with its last answer.
@@ -76,7 +86,13 @@ pub async fn fan_outs_are_watched_due_running_and_done(s: DynStore) {
     // The retry gets through: done, every delivery acknowledged.
     let later = now + Duration::seconds(6);
     let c = s
-        .claim_deliveries(&sub, later, 10, &"A".into(), later + Duration::seconds(60))
+        .claim_deliveries(deliveries(
+            &sub,
+            later,
+            10,
+            &"A".into(),
+            later + Duration::seconds(60),
+        ))
         .await
         .unwrap();
     assert_eq!(c.jobs.len(), 1);
@@ -86,7 +102,13 @@ pub async fn fan_outs_are_watched_due_running_and_done(s: DynStore) {
     assert_eq!(last.len(), 1);
     let l = &last[0];
     assert_eq!(
-        (l.total, l.delivered, l.failed, l.expired, l.remaining()),
+        (
+            l.counts.total,
+            l.counts.delivered,
+            l.counts.failed,
+            l.counts.expired,
+            l.remaining()
+        ),
         (4, 4, 0, 0, 0)
     );
     let (first, last_late) = (l.first_lateness().unwrap(), l.last_lateness().unwrap());

@@ -37,7 +37,13 @@ async fn racing_instances_claim_a_reminder_once_and_each_delivery_once_on_postgr
                 start.wait().await;
                 let owner = format!("I{i}");
                 let got = s
-                    .claim_due_reminders(now, now, &InstanceId::named(owner.clone()), lease, 10)
+                    .claim_due_reminders(reminders(
+                        now,
+                        now,
+                        &InstanceId::named(owner.clone()),
+                        lease,
+                        10,
+                    ))
                     .await
                     .unwrap();
                 (owner, got)

@@ -55,7 +55,10 @@ pub async fn platform_records_round_trip(s: DynStore) {
         s.get_creator(&id("nope")).await,
         Err(StoreError::NotFound)
     ));
-    let k = s.create_api_key(&c.id, "ci", "tmk_ab", "h1").await.unwrap();
+    let k = s
+        .create_api_key(key(&c.id, "ci", "tmk_ab", "h1"))
+        .await
+        .unwrap();
     assert_eq!(s.creator_for_key("h1").await.unwrap(), c.id);
     s.revoke_api_key(&c.id, &k.id).await.unwrap();
     assert!(matches!(

@@ -30,10 +30,10 @@ pub async fn a_session_lives_until_ended_expired_or_its_key_revoked(s: DynStore)
     let now = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap();
     let c = s.create_creator("C", None).await.unwrap();
     let k1 = s
-        .create_api_key(&c.id, "one", "tmk_1", "hash-1")
+        .create_api_key(key(&c.id, "one", "tmk_1", "hash-1"))
         .await
         .unwrap();
-    s.create_api_key(&c.id, "two", "tmk_2", "hash-2")
+    s.create_api_key(key(&c.id, "two", "tmk_2", "hash-2"))
         .await
         .unwrap();
     let all = [

@@ -21,7 +21,13 @@ pub async fn queue_figures_read_the_store(s: DynStore) {
     let q = s.queue_figures(now).await.unwrap();
     assert_eq!((q.due_next_hour, q.queued, q.retrying), (0, 3, 0), "{q:?}");
     let c = s
-        .claim_deliveries(&sub, now, 10, &"A".into(), now + Duration::seconds(60))
+        .claim_deliveries(deliveries(
+            &sub,
+            now,
+            10,
+            &"A".into(),
+            now + Duration::seconds(60),
+        ))
         .await
         .unwrap();
     let slice = c.slices[0].0;
@@ -43,7 +49,13 @@ pub async fn pruning_spares_fan_outs_with_work_left(s: DynStore) {
     let now = t0 + Duration::seconds(2);
     fire(&s, now, start).await;
     let c = s
-        .claim_deliveries(&sub, now, 10, &"A".into(), now + Duration::seconds(60))
+        .claim_deliveries(deliveries(
+            &sub,
+            now,
+            10,
+            &"A".into(),
+            now + Duration::seconds(60),
+        ))
         .await
         .unwrap();
     let slice = c.slices[0].0;
@@ -105,7 +117,13 @@ pub async fn pruning_takes_what_is_older_than_the_cutoff_and_nothing_newer(s: Dy
     let (ta, tb) = (now, now + Duration::seconds(1));
     for (sub, at) in [(&a, ta), (&b, tb)] {
         let c = s
-            .claim_deliveries(sub, now, 10, &"A".into(), now + Duration::seconds(60))
+            .claim_deliveries(deliveries(
+                sub,
+                now,
+                10,
+                &"A".into(),
+                now + Duration::seconds(60),
+            ))
             .await
             .unwrap();
         let done: Vec<SliceId> = c.slices.iter().map(|x| x.0).collect();

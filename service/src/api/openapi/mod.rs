@@ -43,6 +43,22 @@ pub fn errors<'a>(mut op: TransformOperation<'a>, list: &[(u16, &str)]) -> Trans
     op
 }
 
+/// Says what an operation is for: its summary, a description (`""` for
+/// none) and the errors its handler answers ([`errors`]).
+pub fn doc(
+    summary: &'static str,
+    description: &'static str,
+    list: &'static [(u16, &'static str)],
+) -> impl for<'a> FnOnce(TransformOperation<'a>) -> TransformOperation<'a> {
+    move |op| {
+        let op = op.summary(summary);
+        match description {
+            "" => errors(op, list),
+            d => errors(op.description(d), list),
+        }
+    }
+}
+
 /// Says what one operation is for and what its handler refuses, given
 /// its method (`get`, `post`…) and its route.
 pub type Describe = for<'a> fn(&str, &str, TransformOperation<'a>) -> TransformOperation<'a>;

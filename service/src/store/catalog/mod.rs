@@ -39,13 +39,7 @@ pub trait Platform: Send + Sync + 'static {
     async fn get_creator(&self, id: &CreatorId) -> StoreResult<Creator>;
     async fn list_creators(&self, page: &PageRequest) -> StoreResult<Paged<Creator>>;
     /// Stores a key's hash; the key itself is the caller's to show once.
-    async fn create_api_key(
-        &self,
-        creator_id: &CreatorId,
-        name: &str,
-        prefix: &str,
-        hash: &str,
-    ) -> StoreResult<ApiKey>;
+    async fn create_api_key(&self, key: NewApiKey<'_>) -> StoreResult<ApiKey>;
     async fn list_api_keys(
         &self,
         creator_id: &CreatorId,

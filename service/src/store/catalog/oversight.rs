@@ -10,7 +10,9 @@
 use super::subscriptions::{subscription, SUB_COLS};
 use super::OPERATIONAL_CREATOR;
 use crate::domain::status::DeliveryStatus;
-use crate::store::oversight::{DueFanout, FanoutReminder, FanoutTally, Oversight, Trouble};
+use crate::store::oversight::{
+    DueFanout, FanoutReminder, FanoutTally, Outcomes, Oversight, Trouble,
+};
 use crate::store::sql::{params, Backend, Row, Value};
 use crate::store::{CreatorId, Fired, HeldTally, ReminderId, StoreResult};
 use async_trait::async_trait;
@@ -82,9 +84,9 @@ impl Counted {
 
     /// The tally, with `held` acknowledged deliveries kept outside the rows.
     pub(crate) fn with(mut self, held: HeldTally) -> FanoutTally {
-        self.tally.delivered += held.count;
+        self.tally.counts.delivered += held.count;
         widen(&mut self.tally, held.first, held.last);
-        self.tally.total = self.covered.max(self.counted + held.count);
+        self.tally.counts.total = self.covered.max(self.counted + held.count);
         self.tally
     }
 }
@@ -134,12 +136,7 @@ async fn tally<B: Backend>(b: &B, r: &Row) -> StoreResult<Counted> {
     let mut t = FanoutTally {
         reminder: reminder(r)?,
         fired_at: r.opt_time(6)?,
-        total: 0,
-        delivered: 0,
-        failed: 0,
-        expired: 0,
-        missed: 0,
-        cancelled: 0,
+        counts: Outcomes::default(),
         running: false,
         first_at: None,
         last_at: None,
@@ -169,13 +166,13 @@ async fn tally<B: Backend>(b: &B, r: &Row) -> StoreResult<Counted> {
         counted += n;
         match row.status::<DeliveryStatus>(0)? {
             DeliveryStatus::Delivered | DeliveryStatus::Batched => {
-                t.delivered += n;
+                t.counts.delivered += n;
                 widen(&mut t, row.opt_time(2)?, row.opt_time(3)?);
             }
-            DeliveryStatus::Failed => t.failed += n,
-            DeliveryStatus::Expired => t.expired += n,
-            DeliveryStatus::Missed => t.missed += n,
-            DeliveryStatus::Cancelled => t.cancelled += n,
+            DeliveryStatus::Failed => t.counts.failed += n,
+            DeliveryStatus::Expired => t.counts.expired += n,
+            DeliveryStatus::Missed => t.counts.missed += n,
+            DeliveryStatus::Cancelled => t.counts.cancelled += n,
             DeliveryStatus::Pending => t.running = true,
         }
     }

@@ -5,7 +5,8 @@ use super::Platform;
 use super::OPERATIONAL_CREATOR;
 use crate::store::sql::{params, touched, Backend, Row};
 use crate::store::{
-    ApiKey, ApiKeyId, Creator, CreatorId, Mango, MangoId, PageRequest, Paged, StoreResult,
+    ApiKey, ApiKeyId, Creator, CreatorId, Mango, MangoId, NewApiKey, PageRequest, Paged,
+    StoreResult,
 };
 use async_trait::async_trait;
 
@@ -76,13 +77,13 @@ impl<B: Backend> Platform for B {
         Ok(Paged::of(rows, page, |c: &Creator| c.id.to_string()))
     }
 
-    async fn create_api_key(
-        &self,
-        creator_id: &CreatorId,
-        name: &str,
-        prefix: &str,
-        hash: &str,
-    ) -> StoreResult<ApiKey> {
+    async fn create_api_key(&self, key: NewApiKey<'_>) -> StoreResult<ApiKey> {
+        let NewApiKey {
+            creator_id,
+            name,
+            prefix,
+            hash,
+        } = key;
         self.get_creator(creator_id).await?;
         let sql = format!(
             "INSERT INTO api_keys (id, creator_id, name, prefix, hash, created_at)

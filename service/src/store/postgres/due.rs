@@ -3,7 +3,7 @@
 //! with `SKIP LOCKED` (the instances race, one wins each) for `engine` to
 //! fan out.
 
-use crate::store::InstanceId;
+use crate::store::ReminderClaim;
 use crate::store::{DueReminder, StoreResult, SubscriptionId};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{GenericClient, Transaction};
@@ -42,12 +42,15 @@ pub async fn subscriptions_due(
 
 pub async fn claim_due_reminders(
     tx: &Transaction<'_>,
-    now: DateTime<Utc>,
-    horizon: DateTime<Utc>,
-    owner: &InstanceId,
-    lease_until: DateTime<Utc>,
-    limit: u32,
+    claim: &ReminderClaim,
 ) -> StoreResult<Vec<DueReminder>> {
+    let ReminderClaim {
+        now,
+        horizon,
+        ref owner,
+        lease_until,
+        limit,
+    } = *claim;
     // Who it is for is frozen by its first step at or after the due instant
     // (`freeze`), whether claimed ahead of it or not.
     let st = tx

@@ -70,16 +70,8 @@ pub async fn fanout_batch(
     channel: &str,
     ask: &FanoutStep,
 ) -> StoreResult<FanoutProgress> {
-    let FanoutStep {
-        ref reminder_id,
-        ref owner,
-        mode,
-        batch,
-        now,
-        lease_until,
-        expires_at,
-    } = *ask;
-    let Some(f) = lock_firing(tx, reminder_id, owner).await? else {
+    let (reminder_id, mode, batch, now) = (&ask.reminder_id, ask.mode, ask.batch, ask.now);
+    let Some(f) = lock_firing(tx, reminder_id, &ask.owner).await? else {
         return Ok(FanoutProgress {
             done: true,
             ..Default::default()
@@ -106,7 +98,7 @@ pub async fn fanout_batch(
         late,
         last,
         now,
-        expires_at,
+        expires_at: ask.expires_at,
     };
     let mut progress = FanoutProgress::default();
     match mode {
@@ -122,7 +114,7 @@ pub async fn fanout_batch(
             "UPDATE reminders SET cursor_seq = $2, late = $3, locked_until = $4 WHERE id = $1",
         )
         .await?,
-        &[&reminder_id, &last, &late, &lease_until],
+        &[&reminder_id, &last, &late, &ask.lease_until],
     )
     .await?;
     if !staged && (people.len() as u32) < step_size(&f, batch) {

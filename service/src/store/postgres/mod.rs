@@ -219,18 +219,8 @@ impl Engine for PgStore {
     async fn subscriptions_due(&self, until: DateTime<Utc>) -> StoreResult<Vec<SubscriptionId>> {
         due::subscriptions_due(&self.conn().await?, until).await
     }
-    async fn claim_due_reminders(
-        &self,
-        now: DateTime<Utc>,
-        horizon: DateTime<Utc>,
-        owner: &InstanceId,
-        lease: DateTime<Utc>,
-        limit: u32,
-    ) -> StoreResult<Vec<DueReminder>> {
-        in_claim_tx!(self, |tx| due::claim_due_reminders(
-            &tx, now, horizon, owner, lease, limit
-        )
-        .await?)
+    async fn claim_due_reminders(&self, claim: ReminderClaim) -> StoreResult<Vec<DueReminder>> {
+        in_claim_tx!(self, |tx| due::claim_due_reminders(&tx, &claim).await?)
     }
     async fn fanout_batch(&self, step: &FanoutStep) -> StoreResult<FanoutProgress> {
         in_claim_tx!(self, |tx| engine::fanout_batch(&tx, &self.channel, step)
@@ -242,46 +232,14 @@ impl Engine for PgStore {
     async fn next_delivery_due(&self, sub: &SubscriptionId) -> StoreResult<Option<DateTime<Utc>>> {
         work::next_delivery_due(&self.conn().await?, sub).await
     }
-    async fn claim_deliveries(
-        &self,
-        sub: &SubscriptionId,
-        now: DateTime<Utc>,
-        limit: u32,
-        owner: &InstanceId,
-        lease: DateTime<Utc>,
-    ) -> StoreResult<Claimed> {
-        in_claim_tx!(self, |tx| work::claim_deliveries(
-            &tx, sub, now, limit, owner, lease
-        )
-        .await?)
+    async fn claim_deliveries(&self, claim: DeliveryClaim) -> StoreResult<Claimed> {
+        in_claim_tx!(self, |tx| work::claim_deliveries(&tx, &claim).await?)
     }
-    async fn record_outcomes(
-        &self,
-        outcomes: std::sync::Arc<[Outcome]>,
-        done_slices: &[SliceId],
-        now: DateTime<Utc>,
-        disable_before: DateTime<Utc>,
-    ) -> StoreResult<crate::store::HealthChanges> {
-        in_tx!(self, |tx| record::record_outcomes(
-            &tx,
-            &outcomes,
-            done_slices,
-            now,
-            disable_before
-        )
-        .await?)
+    async fn record_outcomes(&self, r: Recording) -> StoreResult<crate::store::HealthChanges> {
+        in_tx!(self, |tx| record::record_outcomes(&tx, &r).await?)
     }
-    async fn renew_leases(
-        &self,
-        owner: &InstanceId,
-        slices: &[SliceId],
-        deliveries: &[DeliveryId],
-        until: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        in_claim_tx!(self, |tx| sweep::renew_leases(
-            &tx, owner, slices, deliveries, until
-        )
-        .await?)
+    async fn renew_leases(&self, renewal: Renewal) -> StoreResult<()> {
+        in_claim_tx!(self, |tx| sweep::renew_leases(&tx, &renewal).await?)
     }
     async fn withdrawn(
         &self,

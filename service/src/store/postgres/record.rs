@@ -4,8 +4,8 @@
 //! handful of statements, each taking its rows as arrays through `unnest`.
 
 use super::rows::{gather_fresh, gather_later, Rows};
-use crate::store::SliceId;
-use crate::store::{Disabled, HealthChanges, Outcome, StoreResult};
+use crate::store::{Disabled, HealthChanges, StoreResult};
+use crate::store::{Recording, SliceId};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 use std::collections::HashSet;
@@ -13,21 +13,16 @@ use std::collections::HashSet;
 /// Records a batch of outcomes in the caller's transaction, in named
 /// steps whose statements run in this order (the order concurrent
 /// recorders take their locks in).
-pub async fn record_outcomes(
-    tx: &Transaction<'_>,
-    outcomes: &[Outcome],
-    done_slices: &[SliceId],
-    now: DateTime<Utc>,
-    disable_before: DateTime<Utc>,
-) -> StoreResult<HealthChanges> {
+pub async fn record_outcomes(tx: &Transaction<'_>, r: &Recording) -> StoreResult<HealthChanges> {
+    let (outcomes, now) = (&r.outcomes[..], r.now);
     let (fresh, members, makers) = gather_fresh(outcomes, now);
     let inserted = insert_fresh(tx, &fresh, now).await?;
     insert_members(tx, &members, now).await?;
     let (later, log) = gather_later(outcomes, &makers, &inserted, now);
     write_later(tx, &later, &log, now).await?;
     let mut changes = super::health::mark_health(tx, outcomes, now).await?;
-    close_slices(tx, done_slices).await?;
-    let long = super::health::disable_long_failing(tx, disable_before, now).await?;
+    close_slices(tx, &r.done_slices).await?;
+    let long = super::health::disable_long_failing(tx, r.disable_before, now).await?;
     changes
         .disabled
         .extend(long.into_iter().map(|id| (id, Disabled::FailingTooLong)));

@@ -4,32 +4,24 @@
 
 use super::notify;
 use super::work::{slice_people, slice_row, SLICE_COLS};
-use crate::store::InstanceId;
-use crate::store::SliceId;
 use crate::store::StoreResult;
+use crate::store::{InstanceId, Renewal};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 use tokio_postgres::types::ToSql;
 
-pub async fn renew_leases(
-    tx: &Transaction<'_>,
-    owner: &InstanceId,
-    slices: &[SliceId],
-    deliveries: &[crate::store::DeliveryId],
-    until: DateTime<Utc>,
-) -> StoreResult<()> {
-    renew(tx, "slices", slices, owner, until).await?;
-    renew(tx, "deliveries", deliveries, owner, until).await
+pub async fn renew_leases(tx: &Transaction<'_>, r: &Renewal) -> StoreResult<()> {
+    renew(tx, "slices", &r.slices, r).await?;
+    renew(tx, "deliveries", &r.deliveries, r).await
 }
 
-/// Moves the lease of each pending row of `table` among `ids` that `owner`
-/// holds on to `until`; nothing to do (and no statement) when `ids` is empty.
+/// Moves the lease of each pending row of `table` among `ids` that the
+/// renewal's `owner` holds on to its `until`; nothing to do (and no statement) when `ids` is empty.
 async fn renew<T: ToSql + Sync>(
     tx: &Transaction<'_>,
     table: &str,
     ids: &[T],
-    owner: &InstanceId,
-    until: DateTime<Utc>,
+    r: &Renewal,
 ) -> StoreResult<()> {
     if !ids.is_empty() {
         tx.execute(
@@ -38,7 +30,7 @@ async fn renew<T: ToSql + Sync>(
                  WHERE id = ANY($1) AND locked_by = $2 AND status = 'pending'"
             ))
             .await?,
-            &[&ids, &owner, &until],
+            &[&ids, &r.owner, &r.until],
         )
         .await?;
     }

@@ -5,12 +5,12 @@
 
 use crate::domain::ids::{webhook_id, Id};
 use crate::domain::payload::{ParticipantFacts, WebinarFacts};
-use crate::store::InstanceId;
 use crate::store::SliceId;
 use crate::store::{
     Claimed, DeliveryId, Fresh, Job, ParticipantId, StoreResult, SubscriptionId, WebinarId,
     Withdrawn,
 };
+use crate::store::{DeliveryClaim, InstanceId};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use deadpool_postgres::Transaction;
@@ -60,14 +60,14 @@ fn participant_facts(r: &Row, first: usize) -> ParticipantFacts {
     }
 }
 
-pub async fn claim_deliveries(
-    tx: &Transaction<'_>,
-    sub: &SubscriptionId,
-    now: DateTime<Utc>,
-    limit: u32,
-    owner: &InstanceId,
-    lease_until: DateTime<Utc>,
-) -> StoreResult<Claimed> {
+pub async fn claim_deliveries(tx: &Transaction<'_>, claim: &DeliveryClaim) -> StoreResult<Claimed> {
+    let DeliveryClaim {
+        subscription_id: ref sub,
+        now,
+        limit,
+        ref owner,
+        lease_until,
+    } = *claim;
     let st = tx
         .prepare_cached(
             "WITH c AS (

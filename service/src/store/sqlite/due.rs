@@ -4,7 +4,7 @@
 //! `postgres/due.rs`.
 
 use super::{at, ms};
-use crate::store::InstanceId;
+use crate::store::ReminderClaim;
 use crate::store::{DueReminder, StoreResult, SubscriptionId};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
@@ -30,14 +30,10 @@ pub fn subscriptions_due(c: &Connection, until: DateTime<Utc>) -> StoreResult<Ve
 
 pub fn claim_due_reminders(
     c: &mut Connection,
-    now: DateTime<Utc>,
-    horizon: DateTime<Utc>,
-    owner: &InstanceId,
-    lease_until: DateTime<Utc>,
-    limit: u32,
+    claim: &ReminderClaim,
 ) -> StoreResult<Vec<DueReminder>> {
     let tx = c.transaction()?;
-    let now_ms = ms(now);
+    let now_ms = ms(claim.now);
     let due: Vec<DueReminder> = {
         let mut st = tx.prepare_cached(
             "SELECT id, webinar_id, label, due_at, from_time FROM reminders
@@ -45,7 +41,7 @@ pub fn claim_due_reminders(
                 OR (status = 'firing' AND locked_until <= ?1)
              ORDER BY due_at LIMIT ?2",
         )?;
-        let rows = st.query_map(params![now_ms, limit, ms(horizon)], |r| {
+        let rows = st.query_map(params![now_ms, claim.limit, ms(claim.horizon)], |r| {
             Ok(DueReminder {
                 id: r.get(0)?,
                 webinar_id: r.get(1)?,
@@ -64,7 +60,7 @@ pub fn claim_due_reminders(
                     fired_at = COALESCE(fired_at, MAX(?4, due_at))
              WHERE id = ?1",
         )?
-        .execute(params![r.id, ms(lease_until), owner, now_ms])?;
+        .execute(params![r.id, ms(claim.lease_until), claim.owner, now_ms])?;
     }
     tx.commit()?;
     Ok(due)

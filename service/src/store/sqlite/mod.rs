@@ -217,17 +217,8 @@ impl Engine for SqliteStore {
     async fn subscriptions_due(&self, until: DateTime<Utc>) -> StoreResult<Vec<SubscriptionId>> {
         self.run(move |c| due::subscriptions_due(c, until)).await
     }
-    async fn claim_due_reminders(
-        &self,
-        now: DateTime<Utc>,
-        horizon: DateTime<Utc>,
-        owner: &InstanceId,
-        lease: DateTime<Utc>,
-        limit: u32,
-    ) -> StoreResult<Vec<DueReminder>> {
-        let owner = owner.clone();
-        self.run(move |c| due::claim_due_reminders(c, now, horizon, &owner, lease, limit))
-            .await
+    async fn claim_due_reminders(&self, claim: ReminderClaim) -> StoreResult<Vec<DueReminder>> {
+        self.run(move |c| due::claim_due_reminders(c, &claim)).await
     }
     async fn fanout_batch(&self, step: &FanoutStep) -> StoreResult<FanoutProgress> {
         let step = step.clone();
@@ -240,39 +231,14 @@ impl Engine for SqliteStore {
         let sub = sub.clone();
         self.run(move |c| work::next_delivery_due(c, &sub)).await
     }
-    async fn claim_deliveries(
-        &self,
-        sub: &SubscriptionId,
-        now: DateTime<Utc>,
-        limit: u32,
-        owner: &InstanceId,
-        lease: DateTime<Utc>,
-    ) -> StoreResult<Claimed> {
-        let (sub, owner) = (sub.clone(), owner.clone());
-        self.run(move |c| work::claim_deliveries(c, &sub, now, limit, &owner, lease))
-            .await
+    async fn claim_deliveries(&self, claim: DeliveryClaim) -> StoreResult<Claimed> {
+        self.run(move |c| work::claim_deliveries(c, &claim)).await
     }
-    async fn record_outcomes(
-        &self,
-        outcomes: std::sync::Arc<[Outcome]>,
-        done_slices: &[SliceId],
-        now: DateTime<Utc>,
-        disable_before: DateTime<Utc>,
-    ) -> StoreResult<crate::store::HealthChanges> {
-        let done = done_slices.to_vec();
-        self.run(move |c| record::record_outcomes(c, &outcomes, &done, now, disable_before))
-            .await
+    async fn record_outcomes(&self, r: Recording) -> StoreResult<crate::store::HealthChanges> {
+        self.run(move |c| record::record_outcomes(c, &r)).await
     }
-    async fn renew_leases(
-        &self,
-        owner: &InstanceId,
-        slices: &[SliceId],
-        deliveries: &[DeliveryId],
-        until: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        let (owner, slices, deliveries) = (owner.clone(), slices.to_vec(), deliveries.to_vec());
-        self.run(move |c| sweep::renew_leases(c, &owner, &slices, &deliveries, until))
-            .await
+    async fn renew_leases(&self, renewal: Renewal) -> StoreResult<()> {
+        self.run(move |c| sweep::renew_leases(c, &renewal)).await
     }
     async fn withdrawn(
         &self,

@@ -6,9 +6,8 @@
 use super::health::Health;
 use super::{ms, receipts};
 use crate::domain::ids::split_webhook_id;
-use crate::store::SliceId;
 use crate::store::{HealthChanges, Outcome, StoreResult, Verdict};
-use chrono::{DateTime, Utc};
+use crate::store::{Recording, SliceId};
 use rusqlite::{params, CachedStatement, Connection};
 
 /// The statements recording prepares once per call and runs per outcome.
@@ -64,20 +63,14 @@ impl<'c> Statements<'c> {
     }
 }
 
-pub fn record_outcomes(
-    c: &mut Connection,
-    outcomes: &[Outcome],
-    done_slices: &[SliceId],
-    now: DateTime<Utc>,
-    disable_before: DateTime<Utc>,
-) -> StoreResult<HealthChanges> {
+pub fn record_outcomes(c: &mut Connection, r: &Recording) -> StoreResult<HealthChanges> {
     let tx = c.transaction()?;
-    let now_ms = ms(now);
+    let now_ms = ms(r.now);
     let mut health = Health::default();
     {
         let mut st = Statements::prepare(&tx)?;
         // Acknowledged first attempts go in receipts, the rest in rows.
-        let (bundles, mut rows) = receipts::pack::gather(outcomes);
+        let (bundles, mut rows) = receipts::pack::gather(&r.outcomes);
         for r in bundles {
             health.healthy.insert(r.subscription_id);
             rows.extend(receipts::insert(&tx, r, now_ms)?);
@@ -87,9 +80,9 @@ pub fn record_outcomes(
                 record_row(&mut st, o, now_ms, &mut health)?;
             }
         }
-        close_slices(&tx, done_slices)?;
+        close_slices(&tx, &r.done_slices)?;
     }
-    let changes = health.apply(&tx, now_ms, ms(disable_before))?;
+    let changes = health.apply(&tx, now_ms, ms(r.disable_before))?;
     tx.commit()?;
     Ok(changes)
 }

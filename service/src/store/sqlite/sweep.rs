@@ -5,41 +5,33 @@
 
 use super::work::{slice_people, slice_row, SliceRow, SLICE_COLS};
 use super::{ms, receipts};
-use crate::store::InstanceId;
-use crate::store::SliceId;
-use crate::store::{DeliveryId, StoreResult};
+use crate::store::StoreResult;
+use crate::store::{InstanceId, Renewal};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 
-pub fn renew_leases(
-    c: &mut Connection,
-    owner: &InstanceId,
-    slices: &[SliceId],
-    deliveries: &[DeliveryId],
-    until: DateTime<Utc>,
-) -> StoreResult<()> {
+pub fn renew_leases(c: &mut Connection, r: &Renewal) -> StoreResult<()> {
     let tx = c.transaction()?;
-    renew(&tx, "slices", slices, owner, until)?;
-    renew(&tx, "deliveries", deliveries, owner, until)?;
+    renew(&tx, "slices", &r.slices, r)?;
+    renew(&tx, "deliveries", &r.deliveries, r)?;
     tx.commit()?;
     Ok(())
 }
 
-/// Extends to `until` the leases `owner` holds on rows `ids` of `table`
-/// that are still pending.
+/// Extends to the renewal's `until` the leases its `owner` holds on rows
+/// `ids` of `table` that are still pending.
 fn renew<T: rusqlite::ToSql>(
     c: &Connection,
     table: &str,
     ids: &[T],
-    owner: &InstanceId,
-    until: DateTime<Utc>,
+    r: &Renewal,
 ) -> StoreResult<()> {
     let mut s = c.prepare_cached(&format!(
         "UPDATE {table} SET locked_until = ?3
          WHERE id = ?1 AND locked_by = ?2 AND status = 'pending'"
     ))?;
     for id in ids {
-        s.execute(params![id, owner, ms(until)])?;
+        s.execute(params![id, r.owner, ms(r.until)])?;
     }
     Ok(())
 }

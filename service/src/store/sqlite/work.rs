@@ -5,12 +5,12 @@
 use super::{at, ms, receipts};
 use crate::domain::ids::{join_webhook_id, webhook_id, Id, WEBHOOK_PREFIX_LEN};
 use crate::domain::payload::{ParticipantFacts, WebinarFacts};
-use crate::store::InstanceId;
 use crate::store::SliceId;
 use crate::store::{
     Claimed, DeliveryId, Fresh, Job, ParticipantId, StoreResult, SubscriptionId, WebinarId,
     Withdrawn,
 };
+use crate::store::{DeliveryClaim, InstanceId};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -53,16 +53,15 @@ fn participant_facts(r: &Row, first: usize) -> rusqlite::Result<ParticipantFacts
     })
 }
 
-pub fn claim_deliveries(
-    c: &mut Connection,
-    sub: &SubscriptionId,
-    now: DateTime<Utc>,
-    limit: u32,
-    owner: &InstanceId,
-    lease_until: DateTime<Utc>,
-) -> StoreResult<Claimed> {
+pub fn claim_deliveries(c: &mut Connection, claim: &DeliveryClaim) -> StoreResult<Claimed> {
+    let (sub, owner, limit, lease_until) = (
+        &claim.subscription_id,
+        &claim.owner,
+        claim.limit,
+        claim.lease_until,
+    );
     let tx = c.transaction()?;
-    let now_ms = ms(now);
+    let now_ms = ms(claim.now);
     let mut jobs: Vec<Job> = {
         let mut st = tx.prepare_cached(
             "SELECT d.id, d.label, d.attempts, d.expires_at, d.payload, d.webinar_id,

@@ -89,8 +89,8 @@ fn last_fanouts(o: &Overview) -> Markup {
                             (reminder_cells(&f.reminder)) td.t { (iso_millis(f.reminder.due_at)) }
                             td.n.first-late { (f.first_lateness().map(secs).unwrap_or_default()) }
                             td.n.last-late { (f.last_lateness().map(secs).unwrap_or_default()) }
-                            td.n.delivered { (f.delivered) } td.n.failed { (f.failed) } td.n.expired { (f.expired) }
-                            td.n.missed { (f.missed) } td.n.cancelled { (f.cancelled) } td.n.remaining { (f.remaining()) }
+                            td.n.delivered { (f.counts.delivered) } td.n.failed { (f.counts.failed) } td.n.expired { (f.counts.expired) }
+                            td.n.missed { (f.counts.missed) } td.n.cancelled { (f.counts.cancelled) } td.n.remaining { (f.remaining()) }
                         }
                     }
                     @if o.last.is_empty() { tr { td colspan="11" { "No fan-out yet." } } }
@@ -174,8 +174,8 @@ fn running_table(list: &[FanoutTally], now: DateTime<Utc>) -> Markup {
                 @for f in list {
                     tr.fanout data-webinar=(f.reminder.webinar_id.as_str()) {
                         (reminder_cells(&f.reminder))
-                        td { progress max=(f.total.max(1)) value=(f.total - f.remaining()) {} }
-                        td.n.sent { (f.delivered) } td.n.failed { (f.failed + f.expired) }
+                        td { progress max=(f.counts.total.max(1)) value=(f.counts.total - f.remaining()) {} }
+                        td.n.sent { (f.counts.delivered) } td.n.failed { (f.counts.failed + f.counts.expired) }
                         td.n.remaining { (f.remaining()) } td.n { (format!("{:.1}", f.rate(now))) }
                     }
                 }
