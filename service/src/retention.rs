@@ -21,7 +21,7 @@
 //! waits on.
 
 use crate::metrics::StoreCall;
-use crate::store::{Pruned, StoreResult};
+use crate::store::{Cutoff, Pruned, StoreResult};
 use crate::AppContext;
 use chrono::{DateTime, Duration, Utc};
 use std::sync::Arc;
@@ -112,10 +112,14 @@ pub async fn round(
     };
     let store = &ctx.catalog;
     let batch = ctx.config.prune_batch.max(1);
+    let cut = Cutoff {
+        before,
+        limit: batch,
+    };
     for sub in store.history_owners().await? {
         while r.more() {
             let started = std::time::Instant::now();
-            let p = store.prune_history(&sub, before, batch).await?;
+            let p = store.prune_history(&sub, cut).await?;
             r.took(p, started).await;
             if p.deliveries < u64::from(batch) && p.receipts < u64::from(batch) {
                 break;
@@ -125,7 +129,7 @@ pub async fn round(
     let mut after = 0;
     while r.more() {
         let started = std::time::Instant::now();
-        let (p, next) = store.prune_slices(after, before, batch).await?;
+        let (p, next) = store.prune_slices(after, cut).await?;
         r.took(p, started).await;
         match next {
             Some(n) => after = n,

@@ -31,11 +31,11 @@ pub fn count_rows(db: &Path, status: &str) -> i64 {
 pub async fn delivered(db: &Path, sub: &str) -> BTreeSet<String> {
     let store = tminus::store::open(db.to_str().unwrap()).await.unwrap();
     let ids = store
-        .list_deliveries(
+        .list_deliveries(tminus::store::Listing::of(
             &sub.parse().unwrap(),
             Some(tminus::domain::DeliveryStatus::Delivered),
             &tminus::store::PageRequest::all(),
-        )
+        ))
         .await
         .unwrap()
         .items

@@ -19,7 +19,9 @@ use super::AppState;
 use crate::api::error::{ApiError, ApiResult};
 use crate::domain::event::PREFIX;
 use crate::domain::{ids, payload, Event, ReminderOffset};
-use crate::store::{DeliveryId, NewSubscription, OneOff, Subscription, SubscriptionPatch};
+use crate::store::{
+    DeliveryId, Listing, NewSubscription, OneOff, Retry, Subscription, SubscriptionPatch,
+};
 use aide::axum::routing::{get, post};
 use aide::axum::ApiRouter;
 use axum::extract::State;
@@ -271,7 +273,7 @@ pub(super) async fn deliveries_of(
     let rows = s
         .ctx
         .catalog
-        .list_deliveries(&sub.id, q.status, &page)
+        .list_deliveries(Listing::of(&sub.id, q.status, &page))
         .await?;
     Ok(Json(Page::of(rows, views::Delivery::try_from)?))
 }
@@ -312,7 +314,12 @@ pub(crate) async fn retry_of(
     let d = s
         .ctx
         .catalog
-        .retry_delivery(&sub.id, did, now, now + Duration::hours(1))
+        .retry_delivery(&Retry {
+            subscription_id: sub.id.clone(),
+            delivery_id: did.clone(),
+            now,
+            expires_at: now + Duration::hours(1),
+        })
         .await
         .map_err(ApiError::lookup("delivery"))?;
     s.dispatcher.wake(&sub.id);

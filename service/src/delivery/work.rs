@@ -10,8 +10,8 @@ use super::unit::{render, unsent, Unit, STARTED, VANISHED};
 use super::{Dispatcher, Record};
 use crate::config::AfterStart;
 use crate::domain::payload;
-use crate::store::{Claimed, DeliveryId, Job, ParticipantId, SubscriptionId, WebinarId};
-use crate::store::{Renewal, SliceId};
+use crate::store::{Claimed, DeliveryId, Job, SubscriptionId, WebinarId};
+use crate::store::{Held, Renewal, SliceId};
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, VecDeque};
 
@@ -115,12 +115,17 @@ impl Work {
             return;
         }
         let (slices, rows) = self.leased();
-        let people: Vec<ParticipantId> = self
+        let participants = self
             .queue
             .iter()
             .filter_map(|j| j.fresh.as_ref().map(|f| f.participant_id.clone()))
             .collect();
-        let gone = match d.inner.ctx.engine.withdrawn(&slices, &rows, &people).await {
+        let held = Held {
+            slices,
+            rows,
+            participants,
+        };
+        let gone = match d.inner.ctx.engine.withdrawn(held).await {
             Ok(g) if g.is_empty() => return,
             Ok(g) => g,
             Err(e) => {

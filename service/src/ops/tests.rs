@@ -8,7 +8,7 @@ use super::{events::PredictedLate, predicted_late, setup};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::delivery::Dispatcher;
-use crate::store::{DeliveryStatus, PageRequest, SubscriptionId};
+use crate::store::{DeliveryStatus, Listing, PageRequest, SubscriptionId};
 use crate::AppContext;
 use axum::body::Bytes;
 use axum::http::HeaderMap;
@@ -109,7 +109,7 @@ async fn settled(ctx: &AppContext, ops: &SubscriptionId) -> Vec<crate::store::De
     for _ in 0..200 {
         let list = ctx
             .catalog
-            .list_deliveries(ops, None, &PageRequest::first(100))
+            .list_deliveries(Listing::of(ops, None, &PageRequest::first(100)))
             .await
             .unwrap()
             .items;

@@ -76,12 +76,7 @@ pub trait Engine: Send + Sync + 'static {
     /// unregistered. The lane drops those jobs unsent. Asked once per
     /// change made through this instance, and once a tick on a shared
     /// store (changes made through other instances), never per request.
-    async fn withdrawn(
-        &self,
-        slices: &[SliceId],
-        rows: &[DeliveryId],
-        participants: &[ParticipantId],
-    ) -> StoreResult<Withdrawn>;
+    async fn withdrawn(&self, held: Held) -> StoreResult<Withdrawn>;
     /// Records attempts and applies their verdicts, in one transaction
     /// ([`Recording`]). Answers what changed in the subscriptions' health
     /// (disabled, failing to announce, recovered), for the operational
@@ -121,6 +116,15 @@ pub struct DeliveryClaim {
     pub limit: u32,
     pub owner: InstanceId,
     pub lease_until: DateTime<Utc>,
+}
+
+/// What a lane holds: its leased slices and pending rows, and the
+/// participants of its queued slice jobs.
+#[derive(Clone, Debug, Default)]
+pub struct Held {
+    pub slices: Vec<SliceId>,
+    pub rows: Vec<DeliveryId>,
+    pub participants: Vec<ParticipantId>,
 }
 
 /// Leases `owner` holds on slices and pending rows, extended to `until`.

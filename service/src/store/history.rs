@@ -19,28 +19,48 @@ use chrono::{DateTime, Utc};
 /// `sqlite::receipts`), over the rows' shared SQL (`catalog::history`).
 #[async_trait]
 pub trait Deliveries: Send + Sync + 'static {
-    /// A subscription's deliveries, newest first (then by id), with one
-    /// status (or any).
-    async fn list_deliveries(
-        &self,
-        subscription_id: &SubscriptionId,
-        status: Option<DeliveryStatus>,
-        page: &PageRequest,
-    ) -> StoreResult<Paged<Delivery>>;
+    /// A page of a subscription's deliveries ([`Listing`]).
+    async fn list_deliveries(&self, which: Listing<'_>) -> StoreResult<Paged<Delivery>>;
     async fn get_delivery(
         &self,
         subscription_id: &SubscriptionId,
         id: &DeliveryId,
     ) -> StoreResult<Delivery>;
-    /// Makes a delivery due now again (any state but cancelled), with at
-    /// least `expires_at` to live.
-    async fn retry_delivery(
-        &self,
-        subscription_id: &SubscriptionId,
-        id: &DeliveryId,
-        now: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
-    ) -> StoreResult<Delivery>;
+    /// Makes a delivery due again ([`Retry`]).
+    async fn retry_delivery(&self, retry: &Retry) -> StoreResult<Delivery>;
+}
+
+/// Which of a subscription's deliveries to list: a page of them, newest
+/// first (then by id), with one status (or any).
+#[derive(Clone, Copy, Debug)]
+pub struct Listing<'a> {
+    pub subscription_id: &'a SubscriptionId,
+    pub status: Option<DeliveryStatus>,
+    pub page: &'a PageRequest,
+}
+
+impl<'a> Listing<'a> {
+    pub fn of(
+        subscription_id: &'a SubscriptionId,
+        status: Option<DeliveryStatus>,
+        page: &'a PageRequest,
+    ) -> Self {
+        Self {
+            subscription_id,
+            status,
+            page,
+        }
+    }
+}
+
+/// A delivery of a subscription made due again at `now` (whatever became
+/// of it, bar a cancelled one), with at least until `expires_at` to live.
+#[derive(Clone, Debug)]
+pub struct Retry {
+    pub subscription_id: SubscriptionId,
+    pub delivery_id: DeliveryId,
+    pub now: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// Fired reminders' tallies: how their deliveries went. Each backend
@@ -101,20 +121,22 @@ pub struct HeldTally {
 /// SQL (`catalog::upkeep`).
 #[async_trait]
 pub trait Pruning: Send + Sync + 'static {
-    /// Removes up to `limit` settled deliveries (and their attempts) of a
-    /// subscription made before `before`, and as many receipts.
+    /// Removes the cutoff's settled deliveries (and their attempts) of a
+    /// subscription, and as many receipts.
     async fn prune_history(
         &self,
         subscription: &SubscriptionId,
-        before: DateTime<Utc>,
-        limit: u32,
+        cut: Cutoff,
     ) -> StoreResult<Pruned>;
-    /// Removes settled slices made before `before` among the next `limit`
-    /// after id `after`; answers where to go on from, if the walk goes on.
-    async fn prune_slices(
-        &self,
-        after: i64,
-        before: DateTime<Utc>,
-        limit: u32,
-    ) -> StoreResult<(Pruned, Option<i64>)>;
+    /// Removes the cutoff's settled slices among the next `cut.limit` after
+    /// id `after`; answers where to go on from, if the walk goes on.
+    async fn prune_slices(&self, after: i64, cut: Cutoff) -> StoreResult<(Pruned, Option<i64>)>;
+}
+
+/// What one retention step may remove: at most `limit` of what was made
+/// before `before`.
+#[derive(Clone, Copy, Debug)]
+pub struct Cutoff {
+    pub before: DateTime<Utc>,
+    pub limit: u32,
 }

@@ -91,6 +91,32 @@ pub struct Claimed {
     pub slices: Vec<(SliceId, usize)>,
 }
 
+/// A slice row as both backends read it: the range of participants to
+/// send and the prototype of its jobs' rows.
+pub(crate) struct SliceRow {
+    pub id: SliceId,
+    pub subscription_id: SubscriptionId,
+    pub proto: Fresh,
+    /// The webinar's start, which the slice's webhook-ids are made from.
+    pub from: DateTime<Utc>,
+    /// The range: registration numbers after `after`, up to `last`.
+    pub after: i64,
+    pub last: i64,
+    /// How often the slice was claimed: after the first, some of its
+    /// deliveries may be recorded already.
+    pub claims: i64,
+}
+
+/// The columns a [`SliceRow`] is read from, in its mappers' order.
+pub(crate) const SLICE_COLS: &str =
+    "id, subscription_id, reminder_id, webinar_id, label, from_time, due_at,
+    expires_at, late, after_seq, last_seq, claims, send_at";
+
+/// The webinars `jobs` refer to, each once: a claim reads their facts once.
+pub fn webinars_of(jobs: &[Job]) -> std::collections::BTreeSet<WebinarId> {
+    jobs.iter().filter_map(|j| j.webinar_id.clone()).collect()
+}
+
 /// Of the work a lane holds, what was withdrawn since it was leased (see
 /// [`crate::store::Engine::withdrawn`]).
 #[derive(Debug, Default)]

@@ -29,8 +29,8 @@ pub use catalog::{
     Registrations, SessionRecord, Sessions, Settings, Subscriptions, Upkeep, Webinars,
     OPERATIONAL_CREATOR, OPERATIONAL_EVENT,
 };
-pub use engine::{DeliveryClaim, Engine, Recording, ReminderClaim, Renewal};
-pub use history::{Deliveries, Fired, HeldTally, Pruning, Tallies};
+pub use engine::{DeliveryClaim, Engine, Held, Recording, ReminderClaim, Renewal};
+pub use history::{Cutoff, Deliveries, Fired, HeldTally, Listing, Pruning, Retry, Tallies};
 pub use idempotency::Remembered;
 pub use jobs::*;
 pub use model::*;

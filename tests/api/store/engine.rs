@@ -73,7 +73,7 @@ pub async fn a_lost_instance_s_slice_is_resumed_without_resending_what_was_recor
         .is_empty());
     assert_eq!(s.next_delivery_due(&sub).await.unwrap(), None);
     let list = s
-        .list_deliveries(&sub, None, &PageRequest::first(100))
+        .list_deliveries(Listing::of(&sub, None, &PageRequest::first(100)))
         .await
         .unwrap()
         .items;
@@ -131,11 +131,11 @@ pub async fn retries_become_rows_and_unsent_slices_expire_per_delivery(s: DynSto
         .unwrap();
     assert_eq!(n, 3);
     let list = s
-        .list_deliveries(
+        .list_deliveries(Listing::of(
             &sub,
             Some(DeliveryStatus::Expired),
             &PageRequest::first(100),
-        )
+        ))
         .await
         .unwrap()
         .items;
@@ -263,11 +263,11 @@ pub async fn two_instances_split_a_fan_out_without_overlap(s: DynStore) {
     assert_eq!(all.len(), sent, "no delivery was claimed twice");
     assert_eq!(sent, n, "every delivery was claimed");
     let delivered = s
-        .list_deliveries(
+        .list_deliveries(Listing::of(
             &sub,
             Some(DeliveryStatus::Delivered),
             &PageRequest::first(10_000),
-        )
+        ))
         .await
         .unwrap()
         .items;
@@ -283,7 +283,11 @@ pub async fn a_missed_reminder_is_recorded_per_delivery(s: DynStore) {
     assert!(p.subscriptions.is_empty(), "nothing to send");
     assert_eq!(p.created, 3);
     let missed = s
-        .list_deliveries(&sub, Some(DeliveryStatus::Missed), &PageRequest::first(10))
+        .list_deliveries(Listing::of(
+            &sub,
+            Some(DeliveryStatus::Missed),
+            &PageRequest::first(10),
+        ))
         .await
         .unwrap()
         .items;

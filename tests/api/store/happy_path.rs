@@ -64,7 +64,7 @@ pub async fn acknowledged_first_attempts_read_back_like_rows(s: DynStore) {
     // Listed once each, newest first, and filtered like rows.
     let ids = |l: Vec<Delivery>| l.into_iter().map(|d| d.id).collect::<Vec<_>>();
     let all = ids(s
-        .list_deliveries(&sub, None, &PageRequest::first(100))
+        .list_deliveries(Listing::of(&sub, None, &PageRequest::first(100)))
         .await
         .unwrap()
         .items);
@@ -76,28 +76,28 @@ pub async fn acknowledged_first_attempts_read_back_like_rows(s: DynStore) {
         "a page at a time, each once"
     );
     let done = ids(s
-        .list_deliveries(
+        .list_deliveries(Listing::of(
             &sub,
             Some(DeliveryStatus::Delivered),
             &PageRequest::first(100),
-        )
+        ))
         .await
         .unwrap()
         .items);
     assert_eq!(done.len(), 3);
     assert_eq!(walk(&s, &sub, Some(DeliveryStatus::Delivered)).await, done);
     let pending = ids(s
-        .list_deliveries(
+        .list_deliveries(Listing::of(
             &sub,
             Some(DeliveryStatus::Pending),
             &PageRequest::first(100),
-        )
+        ))
         .await
         .unwrap()
         .items);
     assert_eq!(pending, vec![j[3].id.clone()]);
     assert_eq!(
-        s.list_deliveries(&sub, None, &PageRequest::first(2))
+        s.list_deliveries(Listing::of(&sub, None, &PageRequest::first(2)))
             .await
             .unwrap()
             .items
@@ -113,7 +113,7 @@ pub async fn acknowledged_first_attempts_read_back_like_rows(s: DynStore) {
         DeliveryStatus::Delivered
     );
     assert_eq!(
-        s.list_deliveries(&sub, None, &PageRequest::first(100))
+        s.list_deliveries(Listing::of(&sub, None, &PageRequest::first(100)))
             .await
             .unwrap()
             .items
@@ -123,7 +123,7 @@ pub async fn acknowledged_first_attempts_read_back_like_rows(s: DynStore) {
 
     // A replay gets attempted again and keeps its first attempt.
     let r = s
-        .retry_delivery(&sub, &j[2].id, later, start)
+        .retry_delivery(&retry(&sub, &j[2].id, later, start))
         .await
         .unwrap();
     assert_eq!((r.status.as_str(), r.attempts), ("pending", 1));
@@ -149,7 +149,7 @@ pub async fn acknowledged_first_attempts_read_back_like_rows(s: DynStore) {
         vec![1, 2]
     );
     let all = ids(s
-        .list_deliveries(&sub, None, &PageRequest::first(100))
+        .list_deliveries(Listing::of(&sub, None, &PageRequest::first(100)))
         .await
         .unwrap()
         .items);
@@ -186,21 +186,21 @@ pub async fn acknowledged_first_attempts_read_back_like_rows(s: DynStore) {
         .unwrap();
     assert_eq!(n, 3);
     let expired = s
-        .list_deliveries(
+        .list_deliveries(Listing::of(
             &sub,
             Some(DeliveryStatus::Expired),
             &PageRequest::first(100),
-        )
+        ))
         .await
         .unwrap()
         .items;
     assert_eq!(expired.len(), 3);
     let done = s
-        .list_deliveries(
+        .list_deliveries(Listing::of(
             &sub,
             Some(DeliveryStatus::Delivered),
             &PageRequest::first(100),
-        )
+        ))
         .await
         .unwrap()
         .items;
@@ -232,7 +232,7 @@ pub async fn a_delivery_acknowledged_twice_is_listed_once(s: DynStore) {
             .unwrap_or_else(|e| panic!("{who}: {e}"));
     }
     let all = s
-        .list_deliveries(&sub, None, &PageRequest::first(100))
+        .list_deliveries(Listing::of(&sub, None, &PageRequest::first(100)))
         .await
         .unwrap()
         .items;
@@ -244,21 +244,21 @@ pub async fn a_delivery_acknowledged_twice_is_listed_once(s: DynStore) {
     );
     assert!(all.iter().all(|d| d.status == DeliveryStatus::Delivered));
     // A replay moves it to a row; it is still listed once.
-    s.retry_delivery(&sub, &a.jobs[0].id, over, start)
+    s.retry_delivery(&retry(&sub, &a.jobs[0].id, over, start))
         .await
         .unwrap();
     let all = s
-        .list_deliveries(&sub, None, &PageRequest::first(100))
+        .list_deliveries(Listing::of(&sub, None, &PageRequest::first(100)))
         .await
         .unwrap()
         .items;
     assert_eq!(all.len(), 3);
     let done = s
-        .list_deliveries(
+        .list_deliveries(Listing::of(
             &sub,
             Some(DeliveryStatus::Delivered),
             &PageRequest::first(100),
-        )
+        ))
         .await
         .unwrap()
         .items;
@@ -275,7 +275,10 @@ async fn walk(
     let mut page = PageRequest::first(1);
     let mut out = Vec::new();
     loop {
-        let p = s.list_deliveries(sub, status, &page).await.unwrap();
+        let p = s
+            .list_deliveries(Listing::of(sub, status, &page))
+            .await
+            .unwrap();
         assert!(p.items.len() <= 1);
         out.extend(p.items.into_iter().map(|d| d.id));
         match p.next {

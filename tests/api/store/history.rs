@@ -31,7 +31,7 @@ pub async fn test_events_replays_and_batches_are_recorded(s: DynStore) {
     record(&s, vec![delivered(&c.jobs[0], t0)], &[], t0).await;
     // A replay of a delivered delivery: due now again, same id, attempt 2.
     let r = s
-        .retry_delivery(&sub, &id("msg_test1"), t0, t0 + Duration::hours(2))
+        .retry_delivery(&retry(&sub, &id("msg_test1"), t0, t0 + Duration::hours(2)))
         .await
         .unwrap();
     assert_eq!(
@@ -89,7 +89,11 @@ pub async fn test_events_replays_and_batches_are_recorded(s: DynStore) {
         ("delivered", None)
     );
     let carried = s
-        .list_deliveries(&sub, Some(DeliveryStatus::Batched), &PageRequest::first(10))
+        .list_deliveries(Listing::of(
+            &sub,
+            Some(DeliveryStatus::Batched),
+            &PageRequest::first(10),
+        ))
         .await
         .unwrap()
         .items;

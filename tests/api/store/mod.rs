@@ -375,3 +375,18 @@ pub fn key<'a>(
         hash,
     }
 }
+
+/// Delivery `id` of `sub` made due again at `now`, to live until `expires_at`.
+pub fn retry(
+    sub: &SubscriptionId,
+    id: &DeliveryId,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Retry {
+    Retry {
+        subscription_id: sub.clone(),
+        delivery_id: id.clone(),
+        now,
+        expires_at,
+    }
+}

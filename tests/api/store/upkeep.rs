@@ -66,8 +66,8 @@ pub async fn pruning_spares_fan_outs_with_work_left(s: DynStore) {
     // Everything is older than this, but one delivery is still pending.
     let before = t0 + Duration::days(2);
     let all = || async {
-        let mut p = s.prune_history(&sub, before, 100).await.unwrap();
-        p.add(s.prune_slices(0, before, 100).await.unwrap().0);
+        let mut p = s.prune_history(&sub, cut(before)).await.unwrap();
+        p.add(s.prune_slices(0, cut(before)).await.unwrap().0);
         p.reminders += s.prune_reminders(before, 100).await.unwrap();
         p
     };
@@ -95,7 +95,7 @@ pub async fn pruning_spares_fan_outs_with_work_left(s: DynStore) {
 
 /// How many deliveries a subscription lists.
 async fn listed(s: &DynStore, sub: &SubscriptionId) -> usize {
-    s.list_deliveries(sub, None, &PageRequest::first(100))
+    s.list_deliveries(Listing::of(sub, None, &PageRequest::first(100)))
         .await
         .unwrap()
         .items
@@ -138,7 +138,7 @@ pub async fn pruning_takes_what_is_older_than_the_cutoff_and_nothing_newer(s: Dy
     let (s, a, b) = (&s, &a, &b);
     let prune = |before| async move {
         for sub in [a, b] {
-            s.prune_history(sub, before, 100).await.unwrap();
+            s.prune_history(sub, cut(before)).await.unwrap();
         }
         (listed(s, a).await, listed(s, b).await)
     };
@@ -147,4 +147,9 @@ pub async fn pruning_takes_what_is_older_than_the_cutoff_and_nothing_newer(s: Dy
     assert_eq!(prune(ta + ms).await, (0, 3), "A's are older; B's are not");
     assert_eq!(prune(tb).await, (0, 3), "B's are not older than the cutoff");
     assert_eq!(prune(tb + ms).await, (0, 0));
+}
+
+/// At most 100 of what was made before `before`.
+fn cut(before: DateTime<Utc>) -> Cutoff {
+    Cutoff { before, limit: 100 }
 }

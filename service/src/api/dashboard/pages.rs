@@ -15,7 +15,7 @@ use crate::api::AppState;
 use crate::delivery::forecast::{self, Outlook};
 use crate::domain::ids::ReminderId;
 use crate::domain::status::{DeliveryStatus, Status};
-use crate::store::{PageRequest, PlanScope, Subscription, SubscriptionPatch};
+use crate::store::{Listing, PageRequest, PlanScope, Subscription, SubscriptionPatch};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -141,7 +141,11 @@ async fn page(
     error: Option<String>,
 ) -> Result<SubscriptionPage, Failed> {
     let req = crate::api::paging::request(after, Some(PER_PAGE))?;
-    let deliveries = s.ctx.catalog.list_deliveries(&sub.id, None, &req).await?;
+    let deliveries = s
+        .ctx
+        .catalog
+        .list_deliveries(Listing::of(&sub.id, None, &req));
+    let deliveries = deliveries.await?;
     let now = s.ctx.clock.now();
     Ok(SubscriptionPage {
         concurrency: s.dispatcher.limit(&sub.id),

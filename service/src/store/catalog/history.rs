@@ -7,11 +7,11 @@ use super::History;
 use crate::domain::status::DeliveryStatus;
 use crate::store::page::key_cursor;
 use crate::store::sql::{params, Backend, Db, Row};
-use crate::store::Change;
 use crate::store::{
     Attempt, Delivery, DeliveryId, OneOff, PageRequest, Paged, StoreError, StoreResult,
     SubscriptionId,
 };
+use crate::store::{Change, Listing, Retry};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -126,10 +126,13 @@ pub(super) async fn insert_one_off(
 /// cursor's order): what [`page_of`] makes the answer from.
 pub(crate) async fn listed<B: Backend>(
     b: &B,
-    sub: &SubscriptionId,
-    status: Option<DeliveryStatus>,
-    page: &PageRequest,
+    which: Listing<'_>,
 ) -> StoreResult<Vec<(DateTime<Utc>, Delivery)>> {
+    let Listing {
+        subscription_id: sub,
+        status,
+        page,
+    } = which;
     let after = page.after_key()?.map(|k| (k.at, k.id));
     let (cond, p) = match &after {
         None => ("", params![sub, status, page.fetch()].to_vec()),
@@ -161,16 +164,11 @@ pub(crate) fn page_of(
     Ok(Paged::of(rows, page, |(at, d)| key_cursor(*at, "", d.id.as_str())).map(|(_, d)| d))
 }
 
-/// Makes delivery `id`'s row due now again, with at least `expires` to
-/// live, and tells the instances: [`crate::store::Deliveries::retry_delivery`] once the
-/// backend has the row.
-pub(crate) async fn retry_row<B: Backend>(
-    b: &B,
-    sub: &SubscriptionId,
-    id: &DeliveryId,
-    now: DateTime<Utc>,
-    expires: DateTime<Utc>,
-) -> StoreResult<Delivery> {
+/// Makes the retried delivery's row due again, and tells the instances:
+/// [`crate::store::Deliveries::retry_delivery`] once the backend has the
+/// row.
+pub(crate) async fn retry_row<B: Backend>(b: &B, retry: &Retry) -> StoreResult<Delivery> {
+    let (sub, id) = (&retry.subscription_id, &retry.delivery_id);
     b.transact(|tx| async move {
         let d = row(&*tx, sub, id).await?.ok_or(StoreError::NotFound)?;
         if d.status == DeliveryStatus::Cancelled {
@@ -182,7 +180,8 @@ pub(crate) async fn retry_row<B: Backend>(
                           locked_until = NULL, updated_at = $2,
                           expires_at = CASE WHEN expires_at > $3 THEN expires_at ELSE $3 END
                    WHERE id = $1";
-        tx.execute(sql, params![id, now, expires]).await?;
+        tx.execute(sql, params![id, retry.now, retry.expires_at])
+            .await?;
         tx.announce(&Change::Work(sub.clone())).await?;
         let d = row(&*tx, sub, id).await?.ok_or(StoreError::NotFound)?;
         tx.commit().await?;

@@ -13,7 +13,7 @@
 use super::Upkeep;
 use crate::domain::status::{ReminderStatus, SubscriptionStatus};
 use crate::store::sql::{params, Backend, Db, Value};
-use crate::store::{ReminderId, StoreResult, SubscriptionId, WebinarId};
+use crate::store::{Cutoff, ReminderId, StoreResult, SubscriptionId, WebinarId};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
@@ -104,14 +104,12 @@ pub(crate) fn firsts(rows: Vec<crate::store::sql::Row>) -> Vec<Value> {
         .collect()
 }
 
-/// Up to `limit` settled delivery rows of `sub` made before `before`, as
-/// parameters. Found outside a transaction: most subscriptions have
+/// The cutoff's settled delivery rows of `sub`, as parameters. Found outside a transaction: most subscriptions have
 /// nothing to prune most rounds, and then cost one index probe, no write.
 pub(crate) async fn settled_deliveries<B: Backend>(
     b: &B,
     sub: &SubscriptionId,
-    before: DateTime<Utc>,
-    limit: u32,
+    cut: Cutoff,
 ) -> StoreResult<Vec<Value>> {
     let sql = format!(
         "SELECT d.id FROM deliveries d
@@ -121,7 +119,7 @@ pub(crate) async fn settled_deliveries<B: Backend>(
         settled("d.webinar_id", "d.reminder_id")
     );
     Ok(firsts(
-        b.query(&sql, params![sub, before, i64::from(limit)])
+        b.query(&sql, params![sub, cut.before, i64::from(cut.limit)])
             .await?,
     ))
 }
@@ -143,15 +141,17 @@ pub(crate) async fn delete_deliveries(tx: &dyn Db, ids: &[Value]) -> StoreResult
     Ok(p)
 }
 
-/// Removes settled slices made before `before` among the next `limit`
-/// after id `after`, and only those that also meet `kept_elsewhere` (an
+/// Removes the cutoff's settled slices among the next `cut.limit` after id
+/// `after`, and only those that also meet `kept_elsewhere` (an
 /// SQL condition on slice `l`, empty for none: SQLite keeps a slice its
 /// receipts still name); answers where to go on from, if the walk goes on.
 pub(crate) async fn prune_slices<B: Backend>(
     b: &B,
-    (after, before, limit): (i64, DateTime<Utc>, u32),
+    after: i64,
+    cut: Cutoff,
     kept_elsewhere: &str,
 ) -> StoreResult<(Pruned, Option<i64>)> {
+    let Cutoff { before, limit } = cut;
     // The next `limit` slices by id (their creation order), up to the
     // first one not old enough: the walk ends there.
     let rows = b

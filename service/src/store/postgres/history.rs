@@ -8,37 +8,25 @@ use crate::store::catalog::history::{listed, page_of, retry_row, row};
 use crate::store::catalog::oversight::counted;
 use crate::store::catalog::upkeep::{delete_deliveries, prune_slices, settled_deliveries};
 use crate::store::sql::Backend;
+use crate::store::{Cutoff, Listing, Pruned, Pruning, Retry};
 use crate::store::{
-    Deliveries, Delivery, DeliveryId, DeliveryStatus, FanoutTally, Fired, HeldTally, PageRequest,
-    Paged, StoreError, StoreResult, SubscriptionId, Tallies,
+    Deliveries, Delivery, DeliveryId, FanoutTally, Fired, HeldTally, Paged, StoreError,
+    StoreResult, SubscriptionId, Tallies,
 };
-use crate::store::{Pruned, Pruning};
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 
 #[async_trait]
 impl Deliveries for PgStore {
-    async fn list_deliveries(
-        &self,
-        sub: &SubscriptionId,
-        status: Option<DeliveryStatus>,
-        page: &PageRequest,
-    ) -> StoreResult<Paged<Delivery>> {
-        page_of(listed(self, sub, status, page).await?, page)
+    async fn list_deliveries(&self, which: Listing<'_>) -> StoreResult<Paged<Delivery>> {
+        page_of(listed(self, which).await?, which.page)
     }
 
     async fn get_delivery(&self, sub: &SubscriptionId, id: &DeliveryId) -> StoreResult<Delivery> {
         row(self, sub, id).await?.ok_or(StoreError::NotFound)
     }
 
-    async fn retry_delivery(
-        &self,
-        sub: &SubscriptionId,
-        id: &DeliveryId,
-        now: DateTime<Utc>,
-        expires: DateTime<Utc>,
-    ) -> StoreResult<Delivery> {
-        retry_row(self, sub, id, now, expires).await
+    async fn retry_delivery(&self, retry: &Retry) -> StoreResult<Delivery> {
+        retry_row(self, retry).await
     }
 }
 
@@ -56,13 +44,8 @@ impl Tallies for PgStore {
 
 #[async_trait]
 impl Pruning for PgStore {
-    async fn prune_history(
-        &self,
-        sub: &SubscriptionId,
-        before: DateTime<Utc>,
-        limit: u32,
-    ) -> StoreResult<Pruned> {
-        let ids = settled_deliveries(self, sub, before, limit).await?;
+    async fn prune_history(&self, sub: &SubscriptionId, cut: Cutoff) -> StoreResult<Pruned> {
+        let ids = settled_deliveries(self, sub, cut).await?;
         if ids.is_empty() {
             return Ok(Pruned::default());
         }
@@ -77,12 +60,7 @@ impl Pruning for PgStore {
         .await
     }
 
-    async fn prune_slices(
-        &self,
-        after: i64,
-        before: DateTime<Utc>,
-        limit: u32,
-    ) -> StoreResult<(Pruned, Option<i64>)> {
-        prune_slices(self, (after, before, limit), "").await
+    async fn prune_slices(&self, after: i64, cut: Cutoff) -> StoreResult<(Pruned, Option<i64>)> {
+        prune_slices(self, after, cut, "").await
     }
 }

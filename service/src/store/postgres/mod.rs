@@ -28,7 +28,6 @@ mod work;
 use super::*;
 use super::{Change, StoreError, StoreResult};
 use crate::store::FanoutStep;
-use crate::store::SliceId;
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -241,13 +240,8 @@ impl Engine for PgStore {
     async fn renew_leases(&self, renewal: Renewal) -> StoreResult<()> {
         in_claim_tx!(self, |tx| sweep::renew_leases(&tx, &renewal).await?)
     }
-    async fn withdrawn(
-        &self,
-        slices: &[SliceId],
-        rows: &[DeliveryId],
-        participants: &[ParticipantId],
-    ) -> StoreResult<Withdrawn> {
-        work::withdrawn(&self.conn().await?, slices, rows, participants).await
+    async fn withdrawn(&self, held: Held) -> StoreResult<Withdrawn> {
+        work::withdrawn(&self.conn().await?, &held).await
     }
     async fn release_leases(&self, owner: &InstanceId) -> StoreResult<u64> {
         let owners = [owner.to_owned()];

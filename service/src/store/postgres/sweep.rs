@@ -3,7 +3,8 @@
 //! hand-back of a stopping instance's leases, announced to the others.
 
 use super::notify;
-use super::work::{slice_people, slice_row, SLICE_COLS};
+use super::work::{slice_people, slice_row};
+use crate::store::jobs::SLICE_COLS;
 use crate::store::StoreResult;
 use crate::store::{InstanceId, Renewal};
 use chrono::{DateTime, Utc};

@@ -5,16 +5,17 @@
 
 use crate::domain::ids::{webhook_id, Id};
 use crate::domain::payload::{ParticipantFacts, WebinarFacts};
+use crate::store::jobs::{webinars_of, SliceRow, SLICE_COLS};
 use crate::store::SliceId;
 use crate::store::{
     Claimed, DeliveryId, Fresh, Job, ParticipantId, StoreResult, SubscriptionId, WebinarId,
     Withdrawn,
 };
-use crate::store::{DeliveryClaim, InstanceId};
+use crate::store::{DeliveryClaim, Held, InstanceId};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use deadpool_postgres::Transaction;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use tokio_postgres::Row;
 
 pub async fn subscriptions_with_work(c: &impl GenericClient) -> StoreResult<Vec<SubscriptionId>> {
@@ -113,10 +114,10 @@ pub async fn claim_deliveries(tx: &Transaction<'_>, claim: &DeliveryClaim) -> St
         };
         slices.push((id, n));
     }
-    let ids: BTreeSet<&WebinarId> = jobs.iter().filter_map(|j| j.webinar_id.as_ref()).collect();
     let mut webinars = HashMap::new();
-    for id in ids {
-        webinars.insert(id.clone(), webinar_facts(tx, id).await?);
+    for id in webinars_of(&jobs) {
+        let facts = webinar_facts(tx, &id).await?;
+        webinars.insert(id, facts);
     }
     Ok(Claimed {
         jobs,
@@ -124,21 +125,6 @@ pub async fn claim_deliveries(tx: &Transaction<'_>, claim: &DeliveryClaim) -> St
         slices,
     })
 }
-
-/// A slice row: the range to send and the prototype of its jobs' rows.
-pub(super) struct SliceRow {
-    pub id: SliceId,
-    pub subscription_id: SubscriptionId,
-    pub proto: Fresh,
-    from: DateTime<Utc>,
-    after: i64,
-    last: i64,
-    claims: i32,
-}
-
-pub(super) const SLICE_COLS: &str =
-    "id, subscription_id, reminder_id, webinar_id, label, from_time, due_at,
-    expires_at, late, after_seq, last_seq, claims, send_at";
 
 pub(super) fn slice_row(r: &Row) -> SliceRow {
     SliceRow {
@@ -158,7 +144,7 @@ pub(super) fn slice_row(r: &Row) -> SliceRow {
         from: r.get(5),
         after: r.get(9),
         last: r.get(10),
-        claims: r.get(11),
+        claims: r.get::<_, i32>(11).into(),
     }
 }
 
@@ -285,31 +271,26 @@ async fn webinar_facts(tx: &Transaction<'_>, id: &WebinarId) -> StoreResult<Webi
 }
 
 /// Of what a lane holds, what was withdrawn since it was leased.
-pub async fn withdrawn(
-    c: &impl GenericClient,
-    slices: &[SliceId],
-    rows: &[DeliveryId],
-    participants: &[ParticipantId],
-) -> StoreResult<Withdrawn> {
+pub async fn withdrawn(c: &impl GenericClient, held: &Held) -> StoreResult<Withdrawn> {
     Ok(Withdrawn {
         slices: among(
             c,
             "SELECT u.id FROM unnest($1::int8[]) AS u(id) WHERE NOT EXISTS
                (SELECT 1 FROM slices l WHERE l.id = u.id AND l.status = 'pending')",
-            slices,
+            &held.slices,
         )
         .await?,
         rows: among(
             c,
             "SELECT u.id FROM unnest($1::text[]) AS u(id) WHERE NOT EXISTS
                (SELECT 1 FROM deliveries d WHERE d.id = u.id AND d.status = 'pending')",
-            rows,
+            &held.rows,
         )
         .await?,
         participants: among(
             c,
             "SELECT id FROM participants WHERE id = ANY($1) AND unregistered_at IS NOT NULL",
-            participants,
+            &held.participants,
         )
         .await?,
     })

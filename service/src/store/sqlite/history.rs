@@ -12,11 +12,11 @@ use crate::store::catalog::upkeep::{
     delete_deliveries, delete_in, firsts, prune_slices, settled, settled_deliveries,
 };
 use crate::store::sql::{params, Backend, Db};
+use crate::store::{Cutoff, Listing, Pruned, Pruning, Retry};
 use crate::store::{
     Deliveries, Delivery, DeliveryId, DeliveryStatus, FanoutTally, Fired, PageRequest, Paged,
     StoreError, StoreResult, SubscriptionId, Tallies,
 };
-use crate::store::{Pruned, Pruning};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
@@ -25,14 +25,10 @@ use std::collections::HashSet;
 impl Deliveries for SqliteStore {
     /// Rows and, when the filter lets delivered ones through, those held
     /// in receipts, merged in the cursor's order.
-    async fn list_deliveries(
-        &self,
-        sub: &SubscriptionId,
-        status: Option<DeliveryStatus>,
-        page: &PageRequest,
-    ) -> StoreResult<Paged<Delivery>> {
-        let mut rows = listed(self, sub, status, page).await?;
-        if status.is_none_or(|s| s == DeliveryStatus::Delivered) {
+    async fn list_deliveries(&self, which: Listing<'_>) -> StoreResult<Paged<Delivery>> {
+        let (sub, page) = (which.subscription_id, which.page);
+        let mut rows = listed(self, which).await?;
+        if which.status.is_none_or(|s| s == DeliveryStatus::Delivered) {
             let held = self.held_recent(sub, page).await?;
             if !held.is_empty() {
                 let seen: HashSet<DeliveryId> = rows.iter().map(|(_, d)| d.id.clone()).collect();
@@ -53,24 +49,18 @@ impl Deliveries for SqliteStore {
         held.await?.ok_or(StoreError::NotFound)
     }
 
-    async fn retry_delivery(
-        &self,
-        sub: &SubscriptionId,
-        id: &DeliveryId,
-        now: DateTime<Utc>,
-        expires: DateTime<Utc>,
-    ) -> StoreResult<Delivery> {
+    async fn retry_delivery(&self, retry: &Retry) -> StoreResult<Delivery> {
         // A delivery held in a receipt gets its row back, to be attempted
         // again; should the retry then fail, the row reads as the receipt
         // did.
-        let (s, i) = (sub.clone(), id.clone());
+        let (s, i) = (retry.subscription_id.clone(), retry.delivery_id.clone());
         self.run(move |c| {
             let tx = c.transaction()?;
             receipts::take(&tx, &s, &i)?;
             tx.commit().map_err(Into::into)
         })
         .await?;
-        retry_row(self, sub, id, now, expires).await
+        retry_row(self, retry).await
     }
 }
 
@@ -113,13 +103,8 @@ impl Tallies for SqliteStore {
 #[async_trait]
 impl Pruning for SqliteStore {
     /// Rows and the receipts of settled fan-outs, in one transaction.
-    async fn prune_history(
-        &self,
-        sub: &SubscriptionId,
-        before: DateTime<Utc>,
-        limit: u32,
-    ) -> StoreResult<Pruned> {
-        let ids = settled_deliveries(self, sub, before, limit).await?;
+    async fn prune_history(&self, sub: &SubscriptionId, cut: Cutoff) -> StoreResult<Pruned> {
+        let ids = settled_deliveries(self, sub, cut).await?;
         let sql = format!(
             "SELECT r.id FROM receipts r JOIN slices l ON l.id = r.slice_id
              WHERE r.subscription_id = $1 AND r.created_at < $2
@@ -127,7 +112,7 @@ impl Pruning for SqliteStore {
              LIMIT $3",
             settled("l.webinar_id", "l.reminder_id")
         );
-        let p = params![sub, before, i64::from(limit)];
+        let p = params![sub, cut.before, i64::from(cut.limit)];
         let held = firsts(self.query(&sql, p).await?);
         if ids.is_empty() && held.is_empty() {
             return Ok(Pruned::default());
@@ -145,13 +130,8 @@ impl Pruning for SqliteStore {
     }
 
     /// A slice goes only once no receipt names it.
-    async fn prune_slices(
-        &self,
-        after: i64,
-        before: DateTime<Utc>,
-        limit: u32,
-    ) -> StoreResult<(Pruned, Option<i64>)> {
+    async fn prune_slices(&self, after: i64, cut: Cutoff) -> StoreResult<(Pruned, Option<i64>)> {
         let kept = "AND NOT EXISTS (SELECT 1 FROM receipts h WHERE h.slice_id = l.id)";
-        prune_slices(self, (after, before, limit), kept).await
+        prune_slices(self, after, cut, kept).await
     }
 }

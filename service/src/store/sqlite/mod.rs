@@ -22,7 +22,6 @@ mod work;
 use super::*;
 use super::{StoreError, StoreResult};
 use crate::store::FanoutStep;
-use crate::store::SliceId;
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -240,15 +239,8 @@ impl Engine for SqliteStore {
     async fn renew_leases(&self, renewal: Renewal) -> StoreResult<()> {
         self.run(move |c| sweep::renew_leases(c, &renewal)).await
     }
-    async fn withdrawn(
-        &self,
-        slices: &[SliceId],
-        rows: &[DeliveryId],
-        participants: &[ParticipantId],
-    ) -> StoreResult<Withdrawn> {
-        let (slices, rows, participants) = (slices.to_vec(), rows.to_vec(), participants.to_vec());
-        self.run(move |c| work::withdrawn(c, &slices, &rows, &participants))
-            .await
+    async fn withdrawn(&self, held: Held) -> StoreResult<Withdrawn> {
+        self.run(move |c| work::withdrawn(c, &held)).await
     }
     async fn release_leases(&self, owner: &InstanceId) -> StoreResult<u64> {
         let owner = owner.clone();

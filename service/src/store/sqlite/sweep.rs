@@ -3,8 +3,9 @@
 //! a dead process's), and the sweep that expires what was not sent in time.
 //! The twin of `postgres/sweep.rs`.
 
-use super::work::{slice_people, slice_row, SliceRow, SLICE_COLS};
+use super::work::{slice_people, slice_row};
 use super::{ms, receipts};
+use crate::store::jobs::{SliceRow, SLICE_COLS};
 use crate::store::StoreResult;
 use crate::store::{InstanceId, Renewal};
 use chrono::{DateTime, Utc};

@@ -5,15 +5,16 @@
 use super::{at, ms, receipts};
 use crate::domain::ids::{join_webhook_id, webhook_id, Id, WEBHOOK_PREFIX_LEN};
 use crate::domain::payload::{ParticipantFacts, WebinarFacts};
+use crate::store::jobs::{webinars_of, SliceRow, SLICE_COLS};
 use crate::store::SliceId;
 use crate::store::{
     Claimed, DeliveryId, Fresh, Job, ParticipantId, StoreResult, SubscriptionId, WebinarId,
     Withdrawn,
 };
-use crate::store::{DeliveryClaim, InstanceId};
+use crate::store::{DeliveryClaim, Held, InstanceId};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::HashSet;
 
 pub fn subscriptions_with_work(c: &Connection) -> StoreResult<Vec<SubscriptionId>> {
     let mut st = c.prepare(
@@ -106,11 +107,10 @@ pub fn claim_deliveries(c: &mut Connection, claim: &DeliveryClaim) -> StoreResul
         };
         slices.push((id, n));
     }
-    let ids: BTreeSet<&WebinarId> = jobs.iter().filter_map(|j| j.webinar_id.as_ref()).collect();
-    let mut webinars = HashMap::new();
-    for id in ids {
-        webinars.insert(id.clone(), webinar_facts(&tx, id)?);
-    }
+    let webinars = webinars_of(&jobs)
+        .into_iter()
+        .map(|id| webinar_facts(&tx, &id).map(|facts| (id, facts)))
+        .collect::<StoreResult<_>>()?;
     tx.commit()?;
     Ok(Claimed {
         jobs,
@@ -118,21 +118,6 @@ pub fn claim_deliveries(c: &mut Connection, claim: &DeliveryClaim) -> StoreResul
         slices,
     })
 }
-
-/// A slice row: the range to send and the prototype of its jobs' rows.
-pub(super) struct SliceRow {
-    pub id: SliceId,
-    pub subscription_id: SubscriptionId,
-    pub proto: Fresh,
-    from_ms: i64,
-    after: i64,
-    last: i64,
-    claims: i64,
-}
-
-pub(super) const SLICE_COLS: &str =
-    "id, subscription_id, reminder_id, webinar_id, label, from_time, due_at,
-    expires_at, late, after_seq, last_seq, claims, send_at";
 
 pub(super) fn slice_row(r: &Row) -> rusqlite::Result<SliceRow> {
     Ok(SliceRow {
@@ -149,7 +134,7 @@ pub(super) fn slice_row(r: &Row) -> rusqlite::Result<SliceRow> {
             late: r.get(8)?,
             send_at: r.get::<_, Option<i64>>(12)?.map(at),
         },
-        from_ms: r.get(5)?,
+        from: at(r.get(5)?),
         after: r.get(9)?,
         last: r.get(10)?,
         claims: r.get(11)?,
@@ -168,7 +153,7 @@ pub(super) fn slice_people(
          ORDER BY seq",
     )?;
     // Every key of a slice shares its prefix: hash it once.
-    let first = webhook_id(s.subscription_id.as_str(), 0, &s.proto.label, at(s.from_ms));
+    let first = webhook_id(s.subscription_id.as_str(), 0, &s.proto.label, s.from);
     let prefix = &first.as_str()[..WEBHOOK_PREFIX_LEN];
     let rows = st.query_map(params![s.proto.webinar_id, s.after, s.last], |r| {
         let (pid, seq): (ParticipantId, i64) = (r.get(0)?, r.get(5)?);
@@ -255,22 +240,17 @@ fn webinar_facts(c: &Connection, id: &WebinarId) -> StoreResult<WebinarFacts> {
 
 /// Of what a lane holds, what was withdrawn since it was leased: a lookup
 /// by primary key each.
-pub fn withdrawn(
-    c: &Connection,
-    slices: &[SliceId],
-    rows: &[DeliveryId],
-    participants: &[ParticipantId],
-) -> StoreResult<Withdrawn> {
+pub fn withdrawn(c: &Connection, held: &Held) -> StoreResult<Withdrawn> {
     let mut out = Withdrawn::default();
     let mut st = c.prepare_cached("SELECT 1 FROM slices WHERE id = ?1 AND status = 'pending'")?;
-    for id in slices {
+    for id in &held.slices {
         if !st.exists([id])? {
             out.slices.insert(*id);
         }
     }
     let mut st =
         c.prepare_cached("SELECT 1 FROM deliveries WHERE id = ?1 AND status = 'pending'")?;
-    for id in rows {
+    for id in &held.rows {
         if !st.exists([id])? {
             out.rows.insert(id.clone());
         }
@@ -278,7 +258,7 @@ pub fn withdrawn(
     let mut st = c.prepare_cached(
         "SELECT 1 FROM participants WHERE id = ?1 AND unregistered_at IS NOT NULL",
     )?;
-    for id in participants {
+    for id in &held.participants {
         if st.exists([id])? {
             out.participants.insert(id.clone());
         }
