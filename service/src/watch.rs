@@ -79,7 +79,7 @@ async fn count_predicted_late(ctx: &AppContext, d: &Dispatcher, announced: &mut 
             due_at: f.due_at,
             predicted_duration: p.duration,
             predicted_last_at: p.last_at,
-            budget: chrono::Duration::milliseconds(i64::from(f.late_budget_ms)),
+            budget: chrono::Duration::milliseconds(i64::from(f.tuning.late_budget_ms)),
         };
         crate::ops::predicted_late(ctx, d, &event).await;
     }

@@ -129,11 +129,13 @@ async fn rotations_through_the_store(store: tminus::store::DynStore) {
         webinar_id: None,
         mango_id: None,
         secret: "whsec_first".into(),
-        max_concurrency: 16,
-        rate_per_second: None,
-        batch_size: 1,
-        late_budget_ms: 60_000,
-        send_early_ms: 0,
+        tuning: tminus::store::Tuning {
+            max_concurrency: 16,
+            rate_per_second: None,
+            batch_size: 1,
+            late_budget_ms: 60_000,
+            send_early_ms: 0,
+        },
     };
     let (sub, _) = store.subscribe(&new).await.unwrap();
     let mut rotations = tokio::task::JoinSet::new();

@@ -20,7 +20,7 @@ use crate::api::error::{ApiError, ApiResult};
 use crate::domain::event::PREFIX;
 use crate::domain::{ids, payload, Event, ReminderOffset};
 use crate::store::{
-    DeliveryId, Listing, NewSubscription, OneOff, Retry, Subscription, SubscriptionPatch,
+    DeliveryId, Listing, NewSubscription, OneOff, Retry, Subscription, SubscriptionPatch, Tuning,
 };
 use aide::axum::routing::{get, post};
 use aide::axum::ApiRouter;
@@ -89,11 +89,14 @@ async fn subscribe(
         webinar_id: webinar,
         mango_id: mango,
         secret: s.ctx.secrets.seal(&crate::signing::new_secret()),
-        max_concurrency: b.max_concurrency.unwrap_or(cfg.default_max_concurrency),
-        rate_per_second: b.rate_per_second,
-        batch_size: b.batch_size.unwrap_or(1),
-        late_budget_ms: checked_budget.unwrap_or(crate::delivery::forecast::DEFAULT_LATE_BUDGET_MS),
-        send_early_ms: checked_early.unwrap_or(0),
+        tuning: Tuning {
+            max_concurrency: b.max_concurrency.unwrap_or(cfg.default_max_concurrency),
+            rate_per_second: b.rate_per_second,
+            batch_size: b.batch_size.unwrap_or(1),
+            late_budget_ms: checked_budget
+                .unwrap_or(crate::delivery::forecast::DEFAULT_LATE_BUDGET_MS),
+            send_early_ms: checked_early.unwrap_or(0),
+        },
     };
     let (sub, created) = s.ctx.catalog.subscribe(&new).await?;
     // The API key holder may see the secret again on an idempotent

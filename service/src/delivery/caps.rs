@@ -50,8 +50,8 @@ impl Caps {
             return Err(());
         }
         Ok(view.as_ref().map(|v| Caps {
-            cap: d.share(v.sub.max_concurrency.max(1)) as usize,
-            batch: v.sub.batch_size as usize,
+            cap: d.share(v.sub.tuning.max_concurrency.max(1)) as usize,
+            batch: v.sub.tuning.batch_size as usize,
             rate: v.rate,
             limiter: v.limiter.clone(),
             target: v.target.clone(),

@@ -145,9 +145,9 @@ impl Outlook {
 /// standing in for the answer time of an endpoint never heard from.
 pub fn of(f: &crate::store::FanoutInputs, assumed: std::time::Duration) -> Plan {
     let e = Endpoint {
-        max_concurrency: f.max_concurrency,
-        rate_per_second: f.rate_per_second,
-        batch_size: f.batch_size,
+        max_concurrency: f.tuning.max_concurrency,
+        rate_per_second: f.tuning.rate_per_second,
+        batch_size: f.tuning.batch_size,
         answer: f.answer_us.map_or(assumed, |us| {
             std::time::Duration::from_micros(us.max(0) as u64)
         }),
@@ -156,8 +156,8 @@ pub fn of(f: &crate::store::FanoutInputs, assumed: std::time::Duration) -> Plan 
         f.due_at,
         f.participants.max(0) as u64,
         &e,
-        Duration::milliseconds(i64::from(f.late_budget_ms)),
-        Duration::milliseconds(i64::from(f.send_early_ms)),
+        Duration::milliseconds(i64::from(f.tuning.late_budget_ms)),
+        Duration::milliseconds(i64::from(f.tuning.send_early_ms)),
     )
 }
 

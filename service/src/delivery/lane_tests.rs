@@ -65,11 +65,13 @@ async fn fixture_with(url: &str, change: impl FnOnce(&mut Config)) -> Fixture {
             webinar_id: None,
             mango_id: None,
             secret: crate::signing::new_secret(),
-            max_concurrency: 4,
-            rate_per_second: None,
-            batch_size: 1,
-            late_budget_ms: 60_000,
-            send_early_ms: 0,
+            tuning: crate::store::Tuning {
+                max_concurrency: 4,
+                rate_per_second: None,
+                batch_size: 1,
+                late_budget_ms: 60_000,
+                send_early_ms: 0,
+            },
         })
         .await
         .unwrap();

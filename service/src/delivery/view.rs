@@ -105,6 +105,7 @@ fn view(
     };
     // Caps hold for the subscription across instances: this is our part.
     let rate = sub
+        .tuning
         .rate_per_second
         .or(Some(ctx.config.default_rate))
         .filter(|r| *r > 0)

@@ -53,11 +53,13 @@ pub async fn install(
                 webinar_id: None,
                 mango_id: None,
                 secret: keys.seal(&fresh),
-                max_concurrency: config.default_max_concurrency,
-                rate_per_second: None,
-                batch_size: 1,
-                late_budget_ms: crate::delivery::forecast::DEFAULT_LATE_BUDGET_MS,
-                send_early_ms: 0,
+                tuning: crate::store::Tuning {
+                    max_concurrency: config.default_max_concurrency,
+                    rate_per_second: None,
+                    batch_size: 1,
+                    late_budget_ms: crate::delivery::forecast::DEFAULT_LATE_BUDGET_MS,
+                    send_early_ms: 0,
+                },
             };
             let (s, made) = store.make_operational(&n).await?;
             if made && secret.is_none() {

@@ -134,8 +134,18 @@ pub struct NewSubscription {
     pub webinar_id: Option<WebinarId>,
     pub mango_id: Option<MangoId>,
     pub secret: String,
+    pub tuning: Tuning,
+}
+
+/// How a subscription is delivered to: its caps, its lateness budget and
+/// its early start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tuning {
+    /// Requests in flight at once, at most.
     pub max_concurrency: u32,
+    /// Requests a second, at most; no cap when `None`.
     pub rate_per_second: Option<u32>,
+    /// Payloads per request (more than 1: JSON arrays).
     pub batch_size: u32,
     /// How long after a reminder's instant its last participant may be
     /// reminded (the lateness budget), in milliseconds.
@@ -160,15 +170,9 @@ pub struct Subscription {
     pub previous_until: Option<DateTime<Utc>>,
     pub status: SubscriptionStatus,
     pub disabled_reason: Option<String>,
-    pub max_concurrency: u32,
-    pub rate_per_second: Option<u32>,
-    pub batch_size: u32,
+    pub tuning: Tuning,
     pub failing_since: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
-    /// See [`NewSubscription::late_budget_ms`].
-    pub late_budget_ms: u32,
-    /// See [`NewSubscription::send_early_ms`].
-    pub send_early_ms: u32,
     /// The endpoint's answer time, a moving average over its recent
     /// acknowledged attempts (microseconds); `None` until one is seen.
     pub answer_us: Option<i64>,
@@ -184,11 +188,7 @@ impl std::fmt::Debug for Subscription {
             .field("webinar_id", &self.webinar_id)
             .field("mango_id", &self.mango_id)
             .field("status", &self.status)
-            .field("max_concurrency", &self.max_concurrency)
-            .field("rate_per_second", &self.rate_per_second)
-            .field("batch_size", &self.batch_size)
-            .field("late_budget_ms", &self.late_budget_ms)
-            .field("send_early_ms", &self.send_early_ms)
+            .field("tuning", &self.tuning)
             .field("answer_us", &self.answer_us)
             .finish_non_exhaustive()
     }

@@ -50,11 +50,7 @@ pub struct FanoutInputs {
     /// Participants registered now.
     pub participants: i64,
     pub subscription_id: super::SubscriptionId,
-    pub max_concurrency: u32,
-    pub rate_per_second: Option<u32>,
-    pub batch_size: u32,
-    pub late_budget_ms: u32,
-    pub send_early_ms: u32,
+    pub tuning: super::Tuning,
     /// The endpoint's observed answer time (µs); `None` if never seen.
     pub answer_us: Option<i64>,
 }

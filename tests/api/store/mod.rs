@@ -126,11 +126,13 @@ pub async fn subscribe_all(s: &DynStore, creator: CreatorId, url: &str) -> Subsc
         webinar_id: None,
         mango_id: None,
         secret: tminus::signing::new_secret(),
-        max_concurrency: 4,
-        rate_per_second: None,
-        batch_size: 1,
-        late_budget_ms: 60_000,
-        send_early_ms: 0,
+        tuning: Tuning {
+            max_concurrency: 4,
+            rate_per_second: None,
+            batch_size: 1,
+            late_budget_ms: 60_000,
+            send_early_ms: 0,
+        },
     };
     let (sub, created) = s.subscribe(&sub).await.unwrap();
     assert!(created);

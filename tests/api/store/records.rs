@@ -32,11 +32,13 @@ pub fn subscription(creator: &CreatorId, url: &str) -> NewSubscription {
         webinar_id: None,
         mango_id: None,
         secret: tminus::signing::new_secret(),
-        max_concurrency: 4,
-        rate_per_second: Some(10),
-        batch_size: 1,
-        late_budget_ms: 60_000,
-        send_early_ms: 0,
+        tuning: Tuning {
+            max_concurrency: 4,
+            rate_per_second: Some(10),
+            batch_size: 1,
+            late_budget_ms: 60_000,
+            send_early_ms: 0,
+        },
     }
 }
 
@@ -250,7 +252,11 @@ pub async fn subscriptions_are_idempotent_revivable_and_rotatable(s: DynStore) {
         .unwrap();
     assert!(created);
     assert_eq!(
-        (a.max_concurrency, a.rate_per_second, a.batch_size),
+        (
+            a.tuning.max_concurrency,
+            a.tuning.rate_per_second,
+            a.tuning.batch_size
+        ),
         (4, Some(10), 1)
     );
     let (again, created) = s
@@ -299,10 +305,17 @@ pub async fn subscriptions_are_idempotent_revivable_and_rotatable(s: DynStore) {
     };
     let p = s.update_subscription(&a.id, &patch).await.unwrap();
     assert_eq!(
-        (p.max_concurrency, p.rate_per_second, p.batch_size),
+        (
+            p.tuning.max_concurrency,
+            p.tuning.rate_per_second,
+            p.tuning.batch_size
+        ),
         (2, None, 50)
     );
-    assert_eq!((p.late_budget_ms, p.send_early_ms), (5_000, 120_000));
+    assert_eq!(
+        (p.tuning.late_budget_ms, p.tuning.send_early_ms),
+        (5_000, 120_000)
+    );
 
     s.delete_subscription(&a.id).await.unwrap();
     assert!(matches!(

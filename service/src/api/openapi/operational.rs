@@ -167,6 +167,18 @@ fn subscription_events() -> [PathItem; 3] {
     ]
 }
 
+/// A fan-out event's `data`: its webinar, its reminder's label and due
+/// instant, then the `more` properties (all required) of `properties`.
+fn fanout(more: &[&str], properties: Value) -> Value {
+    let required = [&["webinar", "reminder", "dueAt"], more].concat();
+    let mut o = object(&required, properties);
+    let label = "The reminder's label: `1day`, `30min`, `15min` or a configured offset.";
+    o["properties"]["webinar"] = json!({"type": "string"});
+    o["properties"]["reminder"] = json!({"type": "string", "description": label});
+    o["properties"]["dueAt"] = time();
+    o
+}
+
 /// The events about a fan-out (a reminder × a subscription): predicted
 /// late, finished.
 fn fanout_events() -> [PathItem; 2] {
@@ -176,11 +188,8 @@ fn fanout_events() -> [PathItem; 2] {
             "fanoutPredictedLate",
             "fanout.predicted_late",
             "A fan-out (a reminder × a subscription) is predicted to miss its lateness budget (once per fan-out)",
-            object(&["webinar", "reminder", "subscription", "dueAt", "predictedDurationMs", "predictedLastAt", "predictedLatenessMs", "lateBudgetMs"], json!({
-                "webinar": {"type": "string"},
-                "reminder": {"type": "string", "description": "The reminder's label: `1day`, `30min`, `15min` or a configured offset."},
+            fanout(&["subscription", "predictedDurationMs", "predictedLastAt", "predictedLatenessMs", "lateBudgetMs"], json!({
                 "subscription": {"type": "string"},
-                "dueAt": time(),
                 "predictedDurationMs": ms("How long the fan-out is predicted to take."),
                 "predictedLastAt": time(),
                 "predictedLatenessMs": ms("`predictedLastAt` − `dueAt`."),
@@ -191,11 +200,8 @@ fn fanout_events() -> [PathItem; 2] {
             "fanoutFinished",
             "fanout.finished",
             "A fan-out is over: every participant's delivery had its first attempt (once per reminder)",
-            object(&["webinar", "reminderId", "reminder", "dueAt", "firedAt", "firstLatenessMs", "lastLatenessMs", "deliveries"], json!({
-                "webinar": {"type": "string"},
+            fanout(&["reminderId", "firedAt", "firstLatenessMs", "lastLatenessMs", "deliveries"], json!({
                 "reminderId": {"type": "string"},
-                "reminder": {"type": "string"},
-                "dueAt": time(),
                 "firedAt": nullable(time()),
                 "firstLatenessMs": {"type": ["integer", "null"], "description": "First acknowledgement − `dueAt`; null when none."},
                 "lastLatenessMs": {"type": ["integer", "null"], "description": "Last acknowledgement − `dueAt`; null when none."},

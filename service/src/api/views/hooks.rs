@@ -63,7 +63,7 @@ impl Subscription {
     /// on subscribe and rotation.
     pub fn new(s: &store::Subscription, secret: Option<String>) -> anyhow::Result<Self> {
         Ok(Self {
-            batch_size: s.batch_size,
+            batch_size: s.tuning.batch_size,
             created_at: iso_millis(s.created_at),
             creator_id: None,
             current_concurrency: None,
@@ -72,14 +72,14 @@ impl Subscription {
             failing_since: None,
             hook_url: s.hook_url.clone(),
             id: s.id.clone(),
-            late_budget: s.late_budget_ms / 1000,
+            late_budget: s.tuning.late_budget_ms / 1000,
             mango: s.mango_id.clone(),
-            max_concurrency: s.max_concurrency,
+            max_concurrency: s.tuning.max_concurrency,
             observed_latency_ms: s.answer_us.map(|us| us as f64 / 1000.0),
             previous_secret_valid_until: None,
-            rate_per_second: s.rate_per_second,
+            rate_per_second: s.tuning.rate_per_second,
             secret,
-            send_early: s.send_early_ms / 1000,
+            send_early: s.tuning.send_early_ms / 1000,
             status: s.status,
             webinar: s.webinar_id.clone(),
         })

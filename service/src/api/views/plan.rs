@@ -45,7 +45,7 @@ impl FanoutPlan {
         let p = forecast::of(f, assumed);
         Self {
             deliveries: f.participants,
-            late_budget: f.late_budget_ms / 1000,
+            late_budget: f.tuning.late_budget_ms / 1000,
             predicted_duration_ms: p.duration.num_milliseconds(),
             predicted_last_at: at(p.last_at),
             predicted_late: p.late,

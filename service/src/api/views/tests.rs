@@ -31,13 +31,15 @@ fn sub() -> store::Subscription {
         previous_until: None,
         status: crate::domain::SubscriptionStatus::Active,
         disabled_reason: None,
-        max_concurrency: 8,
-        rate_per_second: None,
-        batch_size: 1,
+        tuning: crate::store::Tuning {
+            max_concurrency: 8,
+            rate_per_second: None,
+            batch_size: 1,
+            late_budget_ms: 60_000,
+            send_early_ms: 0,
+        },
         failing_since: None,
         created_at: t(),
-        late_budget_ms: 60_000,
-        send_early_ms: 0,
         answer_us: None,
     }
 }

@@ -6,6 +6,7 @@
 //! answer time; and the fold of new answer times into that average. The
 //! plans themselves are computed by the callers, from these rows.
 
+use super::subscriptions::tuning;
 use super::Plans;
 use crate::store::sql::{params, Backend, Db, Row, Value};
 use crate::store::Change;
@@ -16,8 +17,8 @@ use async_trait::async_trait;
 const PENDING: &str = "SELECT r.id, r.webinar_id, r.label, r.due_at, r.from_time,
         (SELECT COUNT(*) FROM participants p
          WHERE p.webinar_id = r.webinar_id AND p.unregistered_at IS NULL),
-        s.id, s.max_concurrency, s.rate_per_second, s.batch_size, s.late_budget_ms,
-        s.send_early_ms, s.answer_us
+        s.id, s.answer_us, s.max_concurrency, s.rate_per_second, s.batch_size,
+        s.late_budget_ms, s.send_early_ms
     FROM reminders r JOIN webinars w ON w.id = r.webinar_id
     JOIN subscriptions s ON s.creator_id = w.creator_id AND s.status = 'active'
       AND (s.event = 'webinar.reminder.all' OR s.event = 'webinar.reminder.' || r.label)
@@ -40,12 +41,8 @@ fn inputs(r: &Row) -> StoreResult<FanoutInputs> {
         from_time: r.time(4)?,
         participants: r.int(5)?,
         subscription_id: r.id(6)?,
-        max_concurrency: r.int(7)? as u32,
-        rate_per_second: r.opt_int(8)?.map(|v| v as u32),
-        batch_size: r.int(9)? as u32,
-        late_budget_ms: r.int(10)? as u32,
-        send_early_ms: r.int(11)? as u32,
-        answer_us: r.opt_int(12)?,
+        answer_us: r.opt_int(7)?,
+        tuning: tuning(r, 8)?,
     })
 }
 

@@ -7,15 +7,14 @@ use crate::store::sql::{params, touched, Backend, Db, Row};
 use crate::store::Change;
 use crate::store::{
     CreatorId, NewSubscription, PageRequest, Paged, StoreResult, StoredSecrets, Subscription,
-    SubscriptionId, SubscriptionPatch,
+    SubscriptionId, SubscriptionPatch, Tuning,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub(super) const SUB_COLS: &str = "id, creator_id, hook_url, event, webinar_id, mango_id, secret,
-    previous_secret, previous_until, status, disabled_reason, max_concurrency,
-    rate_per_second, failing_since, created_at, batch_size, late_budget_ms, send_early_ms,
-    answer_us";
+    previous_secret, previous_until, status, disabled_reason, failing_since, created_at,
+    answer_us, max_concurrency, rate_per_second, batch_size, late_budget_ms, send_early_ms";
 
 pub(super) fn subscription(r: &Row) -> StoreResult<Subscription> {
     Ok(Subscription {
@@ -30,14 +29,24 @@ pub(super) fn subscription(r: &Row) -> StoreResult<Subscription> {
         previous_until: r.opt_time(8)?,
         status: r.status(9)?,
         disabled_reason: r.opt_text(10)?,
-        max_concurrency: r.int(11)? as u32,
-        rate_per_second: r.opt_int(12)?.map(|v| v as u32),
-        failing_since: r.opt_time(13)?,
-        created_at: r.time(14)?,
-        batch_size: r.int(15)? as u32,
-        late_budget_ms: r.int(16)? as u32,
-        send_early_ms: r.int(17)? as u32,
-        answer_us: r.opt_int(18)?,
+        failing_since: r.opt_time(11)?,
+        created_at: r.time(12)?,
+        answer_us: r.opt_int(13)?,
+        tuning: tuning(r, 14)?,
+    })
+}
+
+/// A subscription's [`Tuning`], from five columns starting at `at`:
+/// `max_concurrency, rate_per_second, batch_size, late_budget_ms,
+/// send_early_ms`.
+pub(super) fn tuning(r: &Row, at: usize) -> StoreResult<Tuning> {
+    let n = |i| r.int(at + i).map(|v| v as u32);
+    Ok(Tuning {
+        max_concurrency: n(0)?,
+        rate_per_second: r.opt_int(at + 1)?.map(|v| v as u32),
+        batch_size: n(2)?,
+        late_budget_ms: n(3)?,
+        send_early_ms: n(4)?,
     })
 }
 
@@ -94,12 +103,12 @@ async fn subscribe_in(
                 &n.webinar_id,
                 &n.mango_id,
                 &n.secret,
-                n.max_concurrency,
-                n.rate_per_second,
-                n.batch_size,
+                n.tuning.max_concurrency,
+                n.tuning.rate_per_second,
+                n.tuning.batch_size,
                 now,
-                n.late_budget_ms,
-                n.send_early_ms
+                n.tuning.late_budget_ms,
+                n.tuning.send_early_ms
             ];
             db.execute(sql, p).await?;
             (id, true)
@@ -230,7 +239,7 @@ impl<B: Backend> Subscriptions for B {
         p: &SubscriptionPatch,
     ) -> StoreResult<Subscription> {
         let cur = get(self, id).await?;
-        let rate = p.rate_per_second.unwrap_or(cur.rate_per_second);
+        let rate = p.rate_per_second.unwrap_or(cur.tuning.rate_per_second);
         let sql = "UPDATE subscriptions SET max_concurrency = $2, rate_per_second = $3,
                           updated_at = $4, batch_size = $6, late_budget_ms = $7,
                           send_early_ms = $8,
@@ -240,13 +249,13 @@ impl<B: Backend> Subscriptions for B {
                    WHERE id = $1";
         let values = params![
             id,
-            p.max_concurrency.unwrap_or(cur.max_concurrency),
+            p.max_concurrency.unwrap_or(cur.tuning.max_concurrency),
             rate,
             self.now(),
             p.enable,
-            p.batch_size.unwrap_or(cur.batch_size),
-            p.late_budget_ms.unwrap_or(cur.late_budget_ms),
-            p.send_early_ms.unwrap_or(cur.send_early_ms)
+            p.batch_size.unwrap_or(cur.tuning.batch_size),
+            p.late_budget_ms.unwrap_or(cur.tuning.late_budget_ms),
+            p.send_early_ms.unwrap_or(cur.tuning.send_early_ms)
         ];
         self.execute(sql, values).await?;
         get(self, id).await

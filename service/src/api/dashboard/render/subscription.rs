@@ -45,12 +45,12 @@ pub fn subscription(v: &Viewer, p: &SubscriptionPage) -> Page {
             dt { "Failing since" } dd { (at(s.failing_since)) }
             dt { "In flight allowed" } dd.concurrency {
                 @match p.concurrency {
-                    Some(n) => { (n) " of " (s.max_concurrency) " (adapting to the endpoint)" }
-                    None => { "at most " (s.max_concurrency) " (no delivery running now)" }
+                    Some(n) => { (n) " of " (s.tuning.max_concurrency) " (adapting to the endpoint)" }
+                    None => { "at most " (s.tuning.max_concurrency) " (no delivery running now)" }
                 }
             }
-            dt { "Lateness budget" } dd { (s.late_budget_ms / 1000) " s" }
-            dt { "Early start allowed" } dd { (s.send_early_ms / 1000) " s" }
+            dt { "Lateness budget" } dd { (s.tuning.late_budget_ms / 1000) " s" }
+            dt { "Early start allowed" } dd { (s.tuning.send_early_ms / 1000) " s" }
             dt { "Observed answer time" } dd {
                 @match s.answer_us {
                     Some(us) => { (format!("{:.1} ms", us as f64 / 1000.0)) }
