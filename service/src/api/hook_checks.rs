@@ -10,41 +10,58 @@ use crate::domain::{ids, Event, HookUrl};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-/// The seed's body, plus tminus's optional extensions. Unknown fields are
-/// refused: a typo like `webinarId` must not subscribe to every webinar.
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Subscribe {
-    /// Where to POST: an absolute `https://` URL (`http://` only where the
-    /// operator allows it), on a public address.
-    #[schemars(url)]
-    pub(super) hook_url: String,
-    /// `webinar.reminder.all`, or one interval's event such as
-    /// `webinar.reminder.1day`.
-    pub(super) event: String,
-    /// Only this webinar of the creator's; all of them when absent or empty.
-    pub(super) webinar: Option<String>,
-    /// Only webinars of this mango (product).
-    pub(super) mango: Option<String>,
-    /// Requests in flight to the endpoint at once, 1 to 1024.
-    #[schemars(range(min = 1, max = 1024))]
-    pub(super) max_concurrency: Option<u32>,
-    /// Requests a second at most; no cap when absent.
-    #[schemars(range(min = 1))]
-    pub(super) rate_per_second: Option<u32>,
-    /// Payloads per POST, 1 to 1000: more than 1 sends JSON arrays.
-    #[schemars(range(min = 1, max = 1000))]
-    pub(super) batch_size: Option<u32>,
-    /// The lateness budget, in seconds (0 to 86400, default 60): how long
-    /// after a reminder's instant its last participant may be reminded. A
-    /// fan-out predicted to take longer is marked late where it is shown.
-    #[schemars(range(min = 0, max = 86400))]
-    pub(super) late_budget: Option<u32>,
-    /// How long before a reminder's instant its fan-out may start, in
-    /// seconds (0 to 600, default 0: never early), when it is predicted to
-    /// miss its budget otherwise.
-    #[schemars(range(min = 0, max = 600))]
-    pub(super) send_early: Option<u32>,
+/// Declares a request body: its own fields, then the delivery settings
+/// both bodies take, each optional (caps, batch size, lateness budget and
+/// early start), documented once here.
+macro_rules! body_with_settings {
+    ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* $f:ident: $t:ty,)* }) => {
+        $(#[$m])*
+        #[derive(Deserialize, JsonSchema)]
+        #[serde(deny_unknown_fields, rename_all = "camelCase")]
+        pub struct $name {
+            $($(#[$fm])* pub(super) $f: $t,)*
+            /// Requests in flight to the endpoint at once, 1 to 1024.
+            #[schemars(range(min = 1, max = 1024))]
+            pub(super) max_concurrency: Option<u32>,
+            /// Payloads per POST, 1 to 1000: more than 1 sends JSON arrays.
+            #[schemars(range(min = 1, max = 1000))]
+            pub(super) batch_size: Option<u32>,
+            /// The lateness budget, in seconds (0 to 86400, default 60): how
+            /// long after a reminder's instant its last participant may be
+            /// reminded. A fan-out predicted to take longer is marked late
+            /// where it is shown.
+            #[schemars(range(min = 0, max = 86400))]
+            pub(super) late_budget: Option<u32>,
+            /// How long before a reminder's instant its fan-out may start, in
+            /// seconds (0 to 600, default 0: never early), when it is
+            /// predicted to miss its budget otherwise.
+            #[schemars(range(min = 0, max = 600))]
+            pub(super) send_early: Option<u32>,
+        }
+    };
+}
+
+body_with_settings! {
+    /// The seed's body, plus tminus's optional extensions. Unknown fields
+    /// are refused: a typo like `webinarId` must not subscribe to every
+    /// webinar.
+    pub struct Subscribe {
+        /// Where to POST: an absolute `https://` URL (`http://` only where
+        /// the operator allows it), on a public address.
+        #[schemars(url)]
+        hook_url: String,
+        /// `webinar.reminder.all`, or one interval's event such as
+        /// `webinar.reminder.1day`.
+        event: String,
+        /// Only this webinar of the creator's; all of them when absent or
+        /// empty.
+        webinar: Option<String>,
+        /// Only webinars of this mango (product).
+        mango: Option<String>,
+        /// Requests a second at most; no cap when absent.
+        #[schemars(range(min = 1))]
+        rate_per_second: Option<u32>,
+    }
 }
 
 /// Empty strings mean "not given", as form-based REST-hook clients send them.
@@ -187,28 +204,16 @@ pub fn check_subscribe(
     })
 }
 
-/// Changes to a subscription; absent fields keep their value.
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(super) struct Patch {
-    /// 1 to 1024.
-    #[schemars(range(min = 1, max = 1024))]
-    pub(super) max_concurrency: Option<u32>,
-    /// At least 1; `null` removes the cap.
-    #[schemars(range(min = 1))]
-    #[serde(default, deserialize_with = "explicit")]
-    pub(super) rate_per_second: Option<Option<u32>>,
-    /// 1 to 1000.
-    #[schemars(range(min = 1, max = 1000))]
-    pub(super) batch_size: Option<u32>,
-    /// The lateness budget in seconds, 0 to 86400.
-    #[schemars(range(min = 0, max = 86400))]
-    pub(super) late_budget: Option<u32>,
-    /// The early start allowed in seconds, 0 to 600.
-    #[schemars(range(min = 0, max = 600))]
-    pub(super) send_early: Option<u32>,
-    /// `true` enables a disabled subscription (only `true` is accepted).
-    pub(super) enabled: Option<bool>,
+body_with_settings! {
+    /// Changes to a subscription; absent fields keep their value.
+    pub struct Patch {
+        /// At least 1; `null` removes the cap.
+        #[schemars(range(min = 1))]
+        #[serde(default, deserialize_with = "explicit")]
+        rate_per_second: Option<Option<u32>>,
+        /// `true` enables a disabled subscription (only `true` is accepted).
+        enabled: Option<bool>,
+    }
 }
 
 /// Tells `"ratePerSecond": null` (remove the cap) from an absent field.

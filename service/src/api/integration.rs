@@ -11,7 +11,7 @@ use super::hook_checks::{self, caps, timing, Checked, Patch};
 pub(super) use super::hook_checks::{check_subscribe, Subscribe};
 use super::load::{DeliveryPath, OwnSubscription};
 use super::openapi::Routes;
-use super::paging::{self, PageQuery};
+use super::paging::{paged_query, PageQuery};
 use super::replay;
 use super::validate::Findings;
 use super::views::{self, DeliveryStatus};
@@ -28,8 +28,6 @@ use axum::extract::State;
 use axum::response::NoContent;
 use axum::Json;
 use chrono::Duration;
-use schemars::JsonSchema;
-use serde::Deserialize;
 
 pub fn routes() -> ApiRouter<AppState> {
     Routes::new(docs::describe)
@@ -246,16 +244,12 @@ async fn test_event(
     Ok(Accepted(d.try_into()?))
 }
 
-/// Which deliveries to list.
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct DeliveryQuery {
-    pub(super) status: Option<DeliveryStatus>,
-    /// The previous page's `next`; the first page when absent.
-    pub(super) after: Option<String>,
-    /// 1 to 1000 items; 100 when not given.
-    #[schemars(range(min = 1, max = 1000))]
-    pub(super) limit: Option<u32>,
+paged_query! {
+    /// Which deliveries to list.
+    #[serde(deny_unknown_fields)]
+    pub(super) struct DeliveryQuery {
+        pub(super) status: Option<DeliveryStatus>,
+    }
 }
 
 async fn deliveries(
@@ -272,7 +266,7 @@ pub(super) async fn deliveries_of(
     sub: &Subscription,
     q: DeliveryQuery,
 ) -> ApiResult<Json<Page<views::Delivery>>> {
-    let page = paging::request(q.after, q.limit)?;
+    let page = q.request()?;
     let rows = s
         .ctx
         .catalog

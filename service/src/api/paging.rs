@@ -8,25 +8,39 @@
 use crate::api::error::ApiError;
 use crate::store::page::{DEFAULT_LIMIT, MAX_LIMIT};
 use crate::store::PageRequest;
-use schemars::JsonSchema;
-use serde::Deserialize;
 
-/// Paging through a list, for a route that takes nothing else.
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PageQuery {
-    /// The previous page's `next`; the first page when absent.
-    pub after: Option<String>,
-    /// 1 to 1000 items; 100 when not given.
-    #[schemars(range(min = 1, max = 1000))]
-    pub limit: Option<u32>,
+/// Declares a list's query string: its own filters, then the paging every
+/// list takes (`after`, `limit`), documented once here, and `request()`,
+/// the page it asks for.
+macro_rules! paged_query {
+    ($(#[$m:meta])* $vis:vis struct $name:ident {
+        $($(#[$fm:meta])* $fvis:vis $f:ident: $t:ty,)*
+    }) => {
+        #[derive(serde::Deserialize, schemars::JsonSchema)]
+        $(#[$m])*
+        $vis struct $name {
+            $($(#[$fm])* $fvis $f: $t,)*
+            /// The previous page's `next`; the first page when absent.
+            pub after: Option<String>,
+            /// 1 to 1000 items; 100 when not given.
+            #[schemars(range(min = 1, max = 1000))]
+            pub limit: Option<u32>,
+        }
+
+        impl $name {
+            /// The page asked for, or why not.
+            pub fn request(&self) -> Result<crate::store::PageRequest, crate::api::error::ApiError> {
+                crate::api::paging::request(self.after.clone(), self.limit)
+            }
+        }
+    };
 }
+pub(crate) use paged_query;
 
-impl PageQuery {
-    /// The page asked for, or why not.
-    pub fn request(self) -> Result<PageRequest, ApiError> {
-        request(self.after, self.limit)
-    }
+paged_query! {
+    /// Paging through a list, for a route that takes nothing else.
+    #[serde(deny_unknown_fields)]
+    pub struct PageQuery {}
 }
 
 /// The page asked for by `?after=` and `?limit=`, or why not.

@@ -5,7 +5,7 @@ use super::answer::{Created, Page};
 use super::extract::{key_hash, parse_json, Admin, ApiJson, ApiPath, ApiQuery};
 use super::load::{AdminCreator, ApiKeyPath, CreatorPath};
 use super::openapi::{doc, errors, io, BAD_PAGE};
-use super::paging::{self, PageQuery};
+use super::paging::{paged_query, PageQuery};
 use super::validate::{self, text, zone, Findings};
 use super::views::{self, SubscriptionStatus};
 use super::AppState;
@@ -224,18 +224,14 @@ async fn list_mangoes(
     Ok(Json(Page::all(all.map_err(ApiError::lookup("creator"))?)))
 }
 
-/// The operator's filters.
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct SubFilter {
-    /// Only this creator's subscriptions.
-    creator_id: Option<String>,
-    status: Option<SubscriptionStatus>,
-    /// The previous page's `next`; the first page when absent.
-    after: Option<String>,
-    /// 1 to 1000 items; 100 when not given.
-    #[schemars(range(min = 1, max = 1000))]
-    limit: Option<u32>,
+paged_query! {
+    /// The operator's filters.
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    struct SubFilter {
+        /// Only this creator's subscriptions.
+        creator_id: Option<String>,
+        status: Option<SubscriptionStatus>,
+    }
 }
 
 /// The operator's list: every subscription, with why a disabled one was
@@ -246,7 +242,7 @@ async fn list_subscriptions(
     ApiQuery(f): ApiQuery<SubFilter>,
 ) -> ApiResult<Json<Page<views::Subscription>>> {
     let creator: Option<CreatorId> = validate::query_id("creatorId", f.creator_id.as_deref())?;
-    let page = paging::request(f.after, f.limit)?;
+    let page = f.request()?;
     let subs = s
         .ctx
         .catalog

@@ -6,7 +6,7 @@ use super::answer::{Created, Page};
 use super::extract::{Admin, ApiJson, ApiQuery};
 use super::load::{self, AdminWebinar};
 use super::openapi::{doc, BAD_PAGE};
-use super::paging;
+use super::paging::paged_query;
 use super::platform::CREATOR_OR_PAGE;
 use super::reminders;
 use super::validate::{instant, query_id, text, zone, Findings};
@@ -231,16 +231,12 @@ async fn create(
     Ok(Created(w.try_into()?))
 }
 
-/// Whose webinars, and which page of them.
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct ByCreator {
-    creator_id: String,
-    /// The previous page's `next`; the first page when absent.
-    after: Option<String>,
-    /// 1 to 1000 items; 100 when not given.
-    #[schemars(range(min = 1, max = 1000))]
-    limit: Option<u32>,
+paged_query! {
+    /// Whose webinars, and which page of them.
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    struct ByCreator {
+        creator_id: String,
+    }
 }
 
 async fn list(
@@ -250,7 +246,7 @@ async fn list(
 ) -> ApiResult<Json<Page<Sorted<views::Webinar>>>> {
     let creator: CreatorId = query_id("creatorId", Some(&q.creator_id))?
         .ok_or_else(|| ApiError::invalid("invalid_value", "creatorId", "creatorId is required"))?;
-    let page = paging::request(q.after, q.limit)?;
+    let page = q.request()?;
     let found = s.ctx.catalog.list_webinars(&creator, &page).await?;
     Ok(Json(Page::of(found, |w| w.try_into().map(Sorted))?))
 }
