@@ -12,6 +12,7 @@
 
 pub mod batch;
 pub mod catalog;
+pub(crate) mod decode;
 pub mod engine;
 pub mod history;
 pub mod idempotency;

@@ -132,6 +132,11 @@ impl Row {
         self.0.get(i).ok_or_else(|| bad(i, "missing"))
     }
 
+    /// Whether column `i` is null.
+    pub fn is_null(&self, i: usize) -> StoreResult<bool> {
+        Ok(matches!(self.col(i)?, Value::Null))
+    }
+
     /// A text column.
     pub fn text(&self, i: usize) -> StoreResult<String> {
         self.opt_text(i)?.ok_or_else(|| bad(i, "null"))

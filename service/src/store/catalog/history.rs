@@ -5,6 +5,7 @@
 
 use super::History;
 use crate::domain::status::DeliveryStatus;
+use crate::store::decode::from_row;
 use crate::store::page::key_cursor;
 use crate::store::sql::{params, Backend, Db, Row};
 use crate::store::{
@@ -20,26 +21,16 @@ const DELIVERY_COLS: &str = "id, subscription_id, webinar_id, participant_id, la
     batch_id";
 
 fn delivery(r: &Row) -> StoreResult<Delivery> {
-    let status = r.status(5)?;
-    let pending = status == DeliveryStatus::Pending;
-    Ok(Delivery {
-        id: r.id(0)?,
-        subscription_id: r.id(1)?,
-        webinar_id: r.opt_id(2)?,
-        participant_id: r.opt_id(3)?,
-        reminder: r.text(4)?,
-        status,
-        late: r.bool(6)?,
-        attempts: r.int(7)? as u32,
-        due_at: r.time(8)?,
-        next_attempt_at: if pending { r.opt_time(9)? } else { None },
-        expires_at: r.time(10)?,
-        last_status: r.opt_int(11)?.map(|v| v as u16),
-        last_error: r.opt_text(12)?,
-        delivered_at: r.opt_time(13)?,
-        batch_id: r.opt_id(14)?,
+    let mut d = from_row!(r, Delivery {
+        id, subscription_id, webinar_id, participant_id, reminder, status, late, attempts, due_at,
+        next_attempt_at, expires_at, last_status, last_error, delivered_at, batch_id;
         attempt_log: None,
-    })
+    });
+    // A settled delivery is not attempted again, whatever its row holds.
+    if d.status != DeliveryStatus::Pending {
+        d.next_attempt_at = None;
+    }
+    Ok(d)
 }
 
 fn attempt(r: &Row) -> StoreResult<Attempt> {

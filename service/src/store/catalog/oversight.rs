@@ -10,6 +10,7 @@
 use super::subscriptions::{subscription, SUB_COLS};
 use super::OPERATIONAL_CREATOR;
 use crate::domain::status::DeliveryStatus;
+use crate::store::decode::from_row;
 use crate::store::oversight::{
     DueFanout, FanoutReminder, FanoutTally, Outcomes, Oversight, Trouble,
 };
@@ -35,14 +36,17 @@ const MATCHING: &str = "SELECT COUNT(*) FROM subscriptions s
 
 /// The first columns of [`REMINDER_COLS`], `r.fired_at` aside.
 fn reminder(r: &Row) -> StoreResult<FanoutReminder> {
-    Ok(FanoutReminder {
-        reminder_id: r.id(0)?,
-        webinar_id: r.id(1)?,
-        webinar_title: r.text(2)?,
-        creator_id: r.id(3)?,
-        label: r.text(4)?,
-        due_at: r.time(5)?,
-    })
+    Ok(from_row!(
+        r,
+        FanoutReminder {
+            reminder_id,
+            webinar_id,
+            webinar_title,
+            creator_id,
+            label,
+            due_at
+        }
+    ))
 }
 
 fn due(r: &Row) -> StoreResult<DueFanout> {

@@ -8,6 +8,7 @@
 
 use super::subscriptions::tuning;
 use super::Plans;
+use crate::store::decode::from_row;
 use crate::store::sql::{params, Backend, Db, Row, Value};
 use crate::store::Change;
 use crate::store::{EarlyStart, FanoutInputs, PlanScope, StoreResult, SubscriptionId, WebinarId};
@@ -33,17 +34,10 @@ const PENDING: &str = "SELECT r.id, r.webinar_id, r.label, r.due_at, r.from_time
     ORDER BY r.due_at, r.id, s.id LIMIT $5";
 
 fn inputs(r: &Row) -> StoreResult<FanoutInputs> {
-    Ok(FanoutInputs {
-        reminder_id: r.id(0)?,
-        webinar_id: r.id(1)?,
-        label: r.text(2)?,
-        due_at: r.time(3)?,
-        from_time: r.time(4)?,
-        participants: r.int(5)?,
-        subscription_id: r.id(6)?,
-        answer_us: r.opt_int(7)?,
+    Ok(from_row!(r, FanoutInputs {
+        reminder_id, webinar_id, label, due_at, from_time, participants, subscription_id, answer_us;
         tuning: tuning(r, 8)?,
-    })
+    }))
 }
 
 fn text<T: AsRef<str>>(v: Option<T>) -> Value {

@@ -3,6 +3,7 @@
 
 use super::Platform;
 use super::OPERATIONAL_CREATOR;
+use crate::store::decode::from_row;
 use crate::store::sql::{params, touched, Backend, Row};
 use crate::store::{
     ApiKey, ApiKeyId, Creator, CreatorId, Mango, MangoId, NewApiKey, PageRequest, Paged,
@@ -15,32 +16,65 @@ const KEY_COLS: &str = "id, creator_id, name, prefix, created_at, revoked_at";
 const MANGO_COLS: &str = "id, creator_id, name, created_at";
 
 fn creator(r: &Row) -> StoreResult<Creator> {
-    Ok(Creator {
-        id: r.id(0)?,
-        name: r.text(1)?,
-        timezone: r.opt_text(2)?,
-        created_at: r.time(3)?,
-    })
+    Ok(from_row!(
+        r,
+        Creator {
+            id,
+            name,
+            timezone,
+            created_at
+        }
+    ))
 }
 
 fn api_key(r: &Row) -> StoreResult<ApiKey> {
-    Ok(ApiKey {
-        id: r.id(0)?,
-        creator_id: r.id(1)?,
-        name: r.text(2)?,
-        prefix: r.text(3)?,
-        created_at: r.time(4)?,
-        revoked_at: r.opt_time(5)?,
-    })
+    Ok(from_row!(
+        r,
+        ApiKey {
+            id,
+            creator_id,
+            name,
+            prefix,
+            created_at,
+            revoked_at
+        }
+    ))
 }
 
 fn mango(r: &Row) -> StoreResult<Mango> {
-    Ok(Mango {
-        id: r.id(0)?,
-        creator_id: r.id(1)?,
-        name: r.text(2)?,
-        created_at: r.time(3)?,
-    })
+    Ok(from_row!(
+        r,
+        Mango {
+            id,
+            creator_id,
+            name,
+            created_at
+        }
+    ))
+}
+
+/// Reads one record from a row.
+type Read<T> = fn(&Row) -> StoreResult<T>;
+
+/// A page of a creator's rows of a table (its name, the columns its
+/// reader takes, the reader), in id order (`id` gives the cursor); a
+/// missing creator is `NotFound`.
+async fn owned_page<B: Backend, T>(
+    b: &B,
+    (table, cols, read): (&str, &str, Read<T>),
+    creator_id: &CreatorId,
+    page: &PageRequest,
+    id: fn(&T) -> String,
+) -> StoreResult<Paged<T>> {
+    b.get_creator(creator_id).await?;
+    let sql = format!(
+        "SELECT {cols} FROM {table}
+         WHERE creator_id = $1 AND (CAST($2 AS TEXT) IS NULL OR id > $2) ORDER BY id LIMIT $3"
+    );
+    let p = params![creator_id, page.after_id()?, page.fetch()];
+    let rows = b.query(&sql, p).await?;
+    let rows = rows.iter().map(read).collect::<StoreResult<_>>()?;
+    Ok(Paged::of(rows, page, id))
 }
 
 #[async_trait]
@@ -98,15 +132,8 @@ impl<B: Backend> Platform for B {
         creator_id: &CreatorId,
         page: &PageRequest,
     ) -> StoreResult<Paged<ApiKey>> {
-        self.get_creator(creator_id).await?;
-        let sql = format!(
-            "SELECT {KEY_COLS} FROM api_keys
-             WHERE creator_id = $1 AND (CAST($2 AS TEXT) IS NULL OR id > $2) ORDER BY id LIMIT $3"
-        );
-        let p = params![creator_id, page.after_id()?, page.fetch()];
-        let rows = self.query(&sql, p).await?;
-        let rows = rows.iter().map(api_key).collect::<StoreResult<_>>()?;
-        Ok(Paged::of(rows, page, |k: &ApiKey| k.id.to_string()))
+        let keys = ("api_keys", KEY_COLS, api_key as Read<ApiKey>);
+        owned_page(self, keys, creator_id, page, |k| k.id.to_string()).await
     }
 
     async fn revoke_api_key(&self, creator_id: &CreatorId, key_id: &ApiKeyId) -> StoreResult<()> {
@@ -140,14 +167,7 @@ impl<B: Backend> Platform for B {
         creator_id: &CreatorId,
         page: &PageRequest,
     ) -> StoreResult<Paged<Mango>> {
-        self.get_creator(creator_id).await?;
-        let sql = format!(
-            "SELECT {MANGO_COLS} FROM mangoes
-             WHERE creator_id = $1 AND (CAST($2 AS TEXT) IS NULL OR id > $2) ORDER BY id LIMIT $3"
-        );
-        let p = params![creator_id, page.after_id()?, page.fetch()];
-        let rows = self.query(&sql, p).await?;
-        let rows = rows.iter().map(mango).collect::<StoreResult<_>>()?;
-        Ok(Paged::of(rows, page, |m: &Mango| m.id.to_string()))
+        let mangoes = ("mangoes", MANGO_COLS, mango as Read<Mango>);
+        owned_page(self, mangoes, creator_id, page, |m| m.id.to_string()).await
     }
 }

@@ -3,6 +3,7 @@
 
 use super::{cancel_work, Settings, Subscriptions};
 use crate::domain::status::SubscriptionStatus;
+use crate::store::decode::from_row;
 use crate::store::sql::{params, touched, Backend, Db, Row};
 use crate::store::Change;
 use crate::store::{
@@ -17,37 +18,20 @@ pub(super) const SUB_COLS: &str = "id, creator_id, hook_url, event, webinar_id, 
     answer_us, max_concurrency, rate_per_second, batch_size, late_budget_ms, send_early_ms";
 
 pub(super) fn subscription(r: &Row) -> StoreResult<Subscription> {
-    Ok(Subscription {
-        id: r.id(0)?,
-        creator_id: r.id(1)?,
-        hook_url: r.text(2)?,
-        event: r.text(3)?,
-        webinar_id: r.opt_id(4)?,
-        mango_id: r.opt_id(5)?,
-        secret: r.text(6)?,
-        previous_secret: r.opt_text(7)?,
-        previous_until: r.opt_time(8)?,
-        status: r.status(9)?,
-        disabled_reason: r.opt_text(10)?,
-        failing_since: r.opt_time(11)?,
-        created_at: r.time(12)?,
-        answer_us: r.opt_int(13)?,
+    Ok(from_row!(r, Subscription {
+        id, creator_id, hook_url, event, webinar_id, mango_id, secret, previous_secret,
+        previous_until, status, disabled_reason, failing_since, created_at, answer_us;
         tuning: tuning(r, 14)?,
-    })
+    }))
 }
 
 /// A subscription's [`Tuning`], from five columns starting at `at`:
 /// `max_concurrency, rate_per_second, batch_size, late_budget_ms,
 /// send_early_ms`.
 pub(super) fn tuning(r: &Row, at: usize) -> StoreResult<Tuning> {
-    let n = |i| r.int(at + i).map(|v| v as u32);
-    Ok(Tuning {
-        max_concurrency: n(0)?,
-        rate_per_second: r.opt_int(at + 1)?.map(|v| v as u32),
-        batch_size: n(2)?,
-        late_budget_ms: n(3)?,
-        send_early_ms: n(4)?,
-    })
+    Ok(from_row!(r, at at, Tuning {
+        max_concurrency, rate_per_second, batch_size, late_budget_ms, send_early_ms
+    }))
 }
 
 async fn get(db: &(impl Db + ?Sized), id: &SubscriptionId) -> StoreResult<Subscription> {

@@ -5,6 +5,7 @@
 
 use super::{cancel_work, Webinars};
 use crate::domain::status::WebinarStatus;
+use crate::store::decode::from_row;
 use crate::store::page::key_cursor;
 use crate::store::sql::{params, touched, Backend, Db, Row, Tx, Value};
 use crate::store::Change;
@@ -23,45 +24,42 @@ const PARTICIPANT_COLS: &str = "id, webinar_id, name, email, phone, timezone, re
 
 /// A webinar row; its mangoes are read apart, in their order.
 fn webinar(r: &Row, mangoes: Vec<MangoId>) -> StoreResult<Webinar> {
-    Ok(Webinar {
-        id: r.id(0)?,
-        creator_id: r.id(1)?,
-        title: r.text(2)?,
-        link: r.text(3)?,
-        from_time: r.time(4)?,
-        to_time: r.time(5)?,
-        timezone: r.opt_text(6)?,
-        status: r.status(7)?,
-        created_at: r.time(8)?,
-        updated_at: r.time(9)?,
-        mangoes,
-    })
+    Ok(from_row!(r, Webinar {
+        id, creator_id, title, link, from_time, to_time, timezone, status, created_at, updated_at;
+        mangoes: mangoes,
+    }))
 }
 
 fn reminder(r: &Row) -> StoreResult<Reminder> {
-    Ok(Reminder {
-        id: r.id(0)?,
-        webinar_id: r.id(1)?,
-        label: r.text(2)?,
-        from_time: r.time(3)?,
-        due_at: r.time(4)?,
-        status: r.status(5)?,
-        late: r.bool(6)?,
-        fired_at: r.opt_time(7)?,
-    })
+    Ok(from_row!(
+        r,
+        Reminder {
+            id,
+            webinar_id,
+            label,
+            from_time,
+            due_at,
+            status,
+            late,
+            fired_at
+        }
+    ))
 }
 
 /// A participant row, as [`PARTICIPANT_COLS`] lists it.
 pub(crate) fn participant(r: &Row) -> StoreResult<Participant> {
-    Ok(Participant {
-        id: r.id(0)?,
-        webinar_id: r.id(1)?,
-        name: r.text(2)?,
-        email: r.text(3)?,
-        phone: r.text(4)?,
-        timezone: r.opt_text(5)?,
-        registered_at: r.time(6)?,
-    })
+    Ok(from_row!(
+        r,
+        Participant {
+            id,
+            webinar_id,
+            name,
+            email,
+            phone,
+            timezone,
+            registered_at
+        }
+    ))
 }
 
 /// The first `limit` webinars `filter` selects (with parameters `p`) by

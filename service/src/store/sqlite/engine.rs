@@ -3,6 +3,7 @@
 
 use super::{at, ms};
 use crate::domain::ids::webhook_id;
+use crate::store::decode::from_row;
 use crate::store::FanoutStep;
 use crate::store::InstanceId;
 use crate::store::{
@@ -41,16 +42,9 @@ fn firing(
              WHERE r.id = ?1 AND r.status = 'firing' AND r.locked_by = ?2",
         )?
         .query_row(params![reminder_id, owner], |r| {
-            Ok(Firing {
-                webinar_id: r.get(0)?,
-                label: r.get(1)?,
-                from_ms: r.get(2)?,
-                due_ms: r.get(3)?,
-                cursor: r.get(4)?,
-                until: r.get(5)?,
-                creator: r.get(6)?,
-                early: r.get(7)?,
-            })
+            Ok(from_row!(get r, Firing {
+                webinar_id, label, from_ms, due_ms, cursor, until, creator, early
+            }))
         })
         .optional()?)
 }

@@ -4,6 +4,7 @@
 
 use super::{at, ms};
 use crate::domain::status::WebinarStatus;
+use crate::store::decode::from_row;
 use crate::store::{
     NewParticipant, NewParticipants, Participant, ParticipantId, RegisterSummary, Registrations,
     StoreError, StoreResult, WebinarId,
@@ -15,15 +16,10 @@ use rusqlite::{params, Connection, Row};
 const PARTICIPANT_COLS: &str = "id, webinar_id, name, email, phone, timezone, registered_at";
 
 fn participant(r: &Row) -> rusqlite::Result<Participant> {
-    Ok(Participant {
-        id: r.get(0)?,
-        webinar_id: r.get(1)?,
-        name: r.get(2)?,
-        email: r.get(3)?,
-        phone: r.get(4)?,
-        timezone: r.get(5)?,
+    Ok(from_row!(get r, Participant {
+        id, webinar_id, name, email, phone, timezone;
         registered_at: at(r.get(6)?),
-    })
+    }))
 }
 
 /// Registers everyone in one transaction, in the order given (registration

@@ -5,6 +5,7 @@
 use super::at;
 use crate::domain::ids::{join_webhook_id, split_webhook_id};
 use crate::domain::status::DeliveryStatus;
+use crate::store::decode::from_row;
 pub(super) mod pack;
 
 use crate::store::{
@@ -144,14 +145,9 @@ fn slice_facts(c: &Connection, slice: SliceId) -> StoreResult<SliceFacts> {
         "SELECT webinar_id, reminder_id, label, due_at, expires_at, late FROM slices WHERE id = ?1",
     )?
     .query_row([slice], |r| {
-        Ok(SliceFacts {
-            webinar_id: r.get(0)?,
-            reminder_id: r.get(1)?,
-            label: r.get(2)?,
-            due_ms: r.get(3)?,
-            expires_ms: r.get(4)?,
-            late: r.get(5)?,
-        })
+        Ok(from_row!(get r, SliceFacts {
+            webinar_id, reminder_id, label, due_ms, expires_ms, late
+        }))
     })?)
 }
 
