@@ -73,7 +73,7 @@ pub async fn run(args: BulkArgs) -> anyhow::Result<()> {
     } else {
         args.database.clone()
     };
-    let store = RunStore::prepare(&url).await?;
+    let store = RunStore::prepare(&url, false).await?;
     let result = measure(&args, &exe, &store.url).await;
     store.finish().await;
     let _ = std::fs::remove_dir_all(&dir);

@@ -27,6 +27,8 @@ pub(super) struct Measured {
     pub(super) healthy_failed: Option<u64>,
     pub(super) usage: (Usage, Usage),
     pub(super) store_bytes: (Option<u64>, Option<u64>),
+    /// Round trips to PostgreSQL before and after the fan-out.
+    pub(super) round_trips: (Option<u64>, Option<u64>),
 }
 
 /// CPU seconds of the services and of the receiver, and the services'
@@ -119,6 +121,10 @@ pub(super) fn figures(
         "major_page_faults": after.faults.saturating_sub(before.faults),
         "store_bytes_per_delivery": match m.store_bytes {
             (Some(b), Some(a)) => json!(round((a.saturating_sub(b)) as f64 / deliveries)),
+            _ => Value::Null,
+        },
+        "round_trips_per_1000_deliveries": match m.round_trips {
+            (Some(b), Some(a)) => json!(round3(a.saturating_sub(b) as f64 * 1000.0 / deliveries)),
             _ => Value::Null,
         },
         "register_s": round3(register_s),

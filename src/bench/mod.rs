@@ -25,6 +25,7 @@ mod setup;
 pub mod shape;
 mod stores;
 pub mod tls;
+mod wire;
 
 use anyhow::{bail, Context};
 use procs::Child;
@@ -94,6 +95,11 @@ pub struct BenchArgs {
     /// with only its healthy endpoints and compare the two.
     #[arg(long)]
     pub baseline: bool,
+    /// On PostgreSQL, pass the instances' connections through a relay that
+    /// counts their round trips (`round_trips_per_1000_deliveries`). It adds
+    /// a hop to each: compare rates only between runs that both use it.
+    #[arg(long)]
+    pub round_trips: bool,
 }
 
 impl BenchArgs {
@@ -169,7 +175,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                     _ if tminus::store::is_postgres(db) => db.clone(),
                     _ => format!("{db}.healthy-only"),
                 };
-                let store = stores::RunStore::prepare(&db).await?;
+                let store = stores::RunStore::prepare(&db, args.round_trips).await?;
                 println!("\n== {}", heading(&store, n, f, args.baseline));
                 let result = run::one(&args, &exe, &target, rx_child.pid(), &store, n, f).await;
                 store.finish().await;

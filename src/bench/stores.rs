@@ -2,13 +2,17 @@
 //! PostgreSQL schema of its own for the run (dropped after), the rows a
 //! webinar's schedule holds before it fires, and the bytes the store grew.
 
+use super::wire::{through, Wire};
 use anyhow::Context;
 
 /// The store of one run: the URL the instances get, and for PostgreSQL the
-/// schema made for the run.
+/// schema made for the run, the URL the bench reads it through itself, and
+/// the relay that counts the instances' round trips (`wire`).
 pub struct RunStore {
     pub url: String,
+    direct: String,
     schema: Option<(String, String)>,
+    wire: Option<Wire>,
 }
 
 async fn pg(url: &str) -> anyhow::Result<tokio_postgres::Client> {
@@ -23,12 +27,15 @@ async fn pg(url: &str) -> anyhow::Result<tokio_postgres::Client> {
 
 impl RunStore {
     /// For PostgreSQL, a fresh schema on the server `url` names, so runs
-    /// never see each other's rows; a SQLite path is used as it is.
-    pub async fn prepare(url: &str) -> anyhow::Result<Self> {
+    /// never see each other's rows, reached through the counting relay when
+    /// `count_trips`; a SQLite path is used as it is.
+    pub async fn prepare(url: &str, count_trips: bool) -> anyhow::Result<Self> {
         if !tminus::store::is_postgres(url) {
             return Ok(RunStore {
                 url: url.to_owned(),
+                direct: url.to_owned(),
                 schema: None,
+                wire: None,
             });
         }
         let schema = format!("tminus_bench_{}", tminus::domain::ids::new_id());
@@ -37,14 +44,35 @@ impl RunStore {
             .batch_execute(&format!("CREATE SCHEMA {schema}"))
             .await?;
         let sep = if url.contains('?') { '&' } else { '?' };
+        let server = url.to_owned();
+        let direct = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+        // The instances connect through the relay when the URL names a
+        // host and port it can stand in for.
+        let probe = "127.0.0.1:1".parse()?;
+        let (url, wire) = match through(&direct, probe).filter(|_| count_trips) {
+            Some((_, upstream)) => {
+                let wire = Wire::start(upstream).await?;
+                let (url, _) = through(&direct, wire.addr).context("relay URL")?;
+                (url, Some(wire))
+            }
+            None => (direct.clone(), None),
+        };
         Ok(RunStore {
-            url: format!("{url}{sep}options=-c%20search_path%3D{schema}"),
-            schema: Some((url.to_owned(), schema)),
+            url,
+            direct,
+            schema: Some((server, schema)),
+            wire,
         })
     }
 
     pub fn is_postgres(&self) -> bool {
         self.schema.is_some()
+    }
+
+    /// Round trips the instances made to PostgreSQL so far; `None` on
+    /// SQLite (in process: no round trips) or without the relay.
+    pub fn round_trips(&self) -> Option<u64> {
+        self.wire.as_ref().map(Wire::trips)
     }
 
     /// Drops the run's schema.
@@ -66,7 +94,7 @@ impl RunStore {
               + (SELECT COUNT(*) FROM slices WHERE webinar_id = $1)
               + (SELECT COUNT(*) FROM deliveries WHERE webinar_id = $1)";
         if self.is_postgres() {
-            let c = pg(&self.url).await.ok()?;
+            let c = pg(&self.direct).await.ok()?;
             return c.query_one(SQL, &[&webinar]).await.ok().map(|r| r.get(0));
         }
         let c = rusqlite::Connection::open_with_flags(
@@ -83,7 +111,7 @@ impl RunStore {
     /// server's WAL).
     pub async fn bytes(&self) -> Option<u64> {
         if let Some((_, schema)) = &self.schema {
-            let c = pg(&self.url).await.ok()?;
+            let c = pg(&self.direct).await.ok()?;
             let r = c
                 .query_one(
                     "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0)::int8

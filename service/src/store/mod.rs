@@ -5,7 +5,8 @@
 //! each backend implements over that shared SQL, as each keeps deliveries
 //! its own way) and the [`Engine`] (the hot path, written per backend in
 //! `sqlite/` and `postgres/`, where the dialects differ, in files of the
-//! same names). The service hands out narrow views of it: [`DynEngine`] to
+//! same names). Rows become records through `decode` (`from_row!`), for
+//! both. The service hands out narrow views of it: [`DynEngine`] to
 //! the scheduler and the lanes, [`DynCatalog`] to the API and the
 //! operator's tasks. `open` picks a backend from the database URL once, at
 //! start, and hands it the run's clock: nothing here reads the system time.

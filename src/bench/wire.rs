@@ -1,0 +1,198 @@
+//! A counting relay between the services and PostgreSQL, for the round
+//! trips a run makes: every byte is passed on unchanged, and the frontend's
+//! messages are read as they go by. A round trip is a `Sync` (the end of
+//! an extended-protocol query, which tokio-postgres sends once per
+//! statement) or a simple `Query`: the server answers each with one
+//! `ReadyForQuery`, and the client waits for it. Counted on the wire, the
+//! figure covers every statement whatever code sent it. A request for TLS
+//! is declined (`N`): the bench's URL asks for none.
+
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The relay: where the services connect, and what it counted.
+pub struct Wire {
+    pub addr: SocketAddr,
+    trips: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Wire {
+    /// Listens on a free loopback port and relays each connection to
+    /// `upstream` (host:port).
+    pub async fn start(upstream: String) -> anyhow::Result<Wire> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let trips = Arc::new(AtomicU64::new(0));
+        let counted = trips.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let (up, counted) = (upstream.clone(), counted.clone());
+                tokio::spawn(async move {
+                    if let Ok(server) = TcpStream::connect(&up).await {
+                        let _ = relay(client, server, &counted).await;
+                    }
+                });
+            }
+        });
+        Ok(Wire { addr, trips, task })
+    }
+
+    /// Round trips so far, over every connection.
+    pub fn trips(&self) -> u64 {
+        self.trips.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Wire {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// `url` with its host and port replaced by `to`; `None` when the URL does
+/// not name them as `@host:port` (the relay is then not used).
+pub fn through(url: &str, to: SocketAddr) -> Option<(String, String)> {
+    let config: tokio_postgres::Config = url.parse().ok()?;
+    let host = match config.get_hosts().first()? {
+        tokio_postgres::config::Host::Tcp(h) => h.clone(),
+        _ => return None,
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let named = format!("@{host}:{port}");
+    url.contains(&named).then(|| {
+        (
+            url.replacen(&named, &format!("@{to}"), 1),
+            format!("{host}:{port}"),
+        )
+    })
+}
+
+/// Relays one connection both ways until either side closes it, counting
+/// the client's round trips once its startup message has gone through.
+async fn relay(
+    mut client: TcpStream,
+    mut server: TcpStream,
+    trips: &AtomicU64,
+) -> anyhow::Result<()> {
+    loop {
+        // A startup-phase message: its length, then a code (no type byte).
+        let mut head = [0u8; 8];
+        client.read_exact(&mut head).await?;
+        let len = u32::from_be_bytes(head[..4].try_into()?) as usize;
+        let code = u32::from_be_bytes(head[4..].try_into()?);
+        if matches!(code, SSL_REQUEST | GSSENC_REQUEST) {
+            client.write_all(b"N").await?;
+            continue;
+        }
+        let mut rest = vec![0u8; len.saturating_sub(8)];
+        client.read_exact(&mut rest).await?;
+        server.write_all(&head).await?;
+        server.write_all(&rest).await?;
+        break;
+    }
+    let (mut cr, mut cw) = client.into_split();
+    let (mut sr, mut sw) = server.into_split();
+    let down = async move { tokio::io::copy(&mut sr, &mut cw).await };
+    let up = async move {
+        let mut frames = Frames::default();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = cr.read(&mut buf).await?;
+            if n == 0 {
+                return anyhow::Ok(());
+            }
+            frames.pending.extend_from_slice(&buf[..n]);
+            sw.write_all(&frames.take(trips)).await?;
+        }
+    };
+    tokio::select! {
+        r = down => { r.context("server to client")?; }
+        r = up => { r?; }
+    }
+    Ok(())
+}
+
+/// The codes of the requests for TLS and for GSS encryption, declined.
+const SSL_REQUEST: u32 = 80_877_103;
+const GSSENC_REQUEST: u32 = 80_877_104;
+
+/// The client's bytes not yet passed on: a message is passed on whole.
+#[derive(Default)]
+struct Frames {
+    pending: Vec<u8>,
+}
+
+impl Frames {
+    /// The whole messages received so far, to pass on, with their round
+    /// trips counted.
+    fn take(&mut self, trips: &AtomicU64) -> Vec<u8> {
+        let mut at = 0;
+        while let Some(head) = self.pending.get(at..at + 5) {
+            let whole = 1 + u32::from_be_bytes(head[1..].try_into().unwrap()) as usize;
+            if self.pending.len() < at + whole {
+                break;
+            }
+            if matches!(head[0], b'S' | b'Q') {
+                trips.fetch_add(1, Ordering::Relaxed);
+            }
+            at += whole;
+        }
+        self.pending.drain(..at).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(kind: u8, body: &[u8]) -> Vec<u8> {
+        let mut m = vec![kind];
+        m.extend_from_slice(&(body.len() as u32 + 4).to_be_bytes());
+        m.extend_from_slice(body);
+        m
+    }
+
+    #[test]
+    fn syncs_and_queries_are_the_round_trips_even_split_across_reads() {
+        let mut bytes = Vec::new();
+        for m in [
+            message(b'P', b"x"),
+            message(b'B', b"y"),
+            message(b'E', b""),
+            message(b'S', b""),
+            message(b'Q', b"SELECT 1\0"),
+            message(b'S', b""),
+        ] {
+            bytes.extend(m);
+        }
+        let trips = AtomicU64::new(0);
+        let mut f = Frames::default();
+        let mut passed = Vec::new();
+        for chunk in bytes.chunks(3) {
+            f.pending.extend_from_slice(chunk);
+            passed.extend(f.take(&trips));
+        }
+        assert_eq!(passed, bytes, "every byte passed on, in order");
+        assert_eq!(trips.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn a_url_is_pointed_at_the_relay() {
+        let to: SocketAddr = "127.0.0.1:6000".parse().unwrap();
+        let (url, up) = through(
+            "postgres://postgres@127.0.0.1:5432/test?sslmode=disable",
+            to,
+        )
+        .unwrap();
+        assert_eq!(
+            url,
+            "postgres://postgres@127.0.0.1:6000/test?sslmode=disable"
+        );
+        assert_eq!(up, "127.0.0.1:5432");
+    }
+}
