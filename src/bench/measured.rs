@@ -8,9 +8,11 @@ use super::fleet::{self, Fleet};
 use super::procs::{cpu_s, major_faults};
 use super::receiver::Stats;
 use super::stores::RunStore;
+use super::wire::WireCounts;
 use super::BenchArgs;
 use anyhow::bail;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
 /// What one fan-out measured: what arrived at the receiver (at all, and
 /// at the healthy endpoints), what the services and the store said, and
@@ -27,8 +29,9 @@ pub(super) struct Measured {
     pub(super) healthy_failed: Option<u64>,
     pub(super) usage: (Usage, Usage),
     pub(super) store_bytes: (Option<u64>, Option<u64>),
-    /// Round trips to PostgreSQL before and after the fan-out.
-    pub(super) round_trips: (Option<u64>, Option<u64>),
+    /// Round trips to PostgreSQL (and statements by text) before and
+    /// after the fan-out.
+    pub(super) round_trips: (Option<WireCounts>, Option<WireCounts>),
 }
 
 /// CPU seconds of the services and of the receiver, and the services'
@@ -123,10 +126,6 @@ pub(super) fn figures(
             (Some(b), Some(a)) => json!(round((a.saturating_sub(b)) as f64 / deliveries)),
             _ => Value::Null,
         },
-        "round_trips_per_1000_deliveries": match m.round_trips {
-            (Some(b), Some(a)) => json!(round3(a.saturating_sub(b) as f64 * 1000.0 / deliveries)),
-            _ => Value::Null,
-        },
         "register_s": round3(register_s),
         "register_per_100k_s": round3(register_s / people as f64 * 100_000.0),
         "reminder_rows_before_firing": m.reminders_rows,
@@ -137,12 +136,36 @@ pub(super) fn figures(
         "slow_endpoints": fleet.slow,
         "down_endpoints": fleet.down,
     });
+    if let (Some(b), Some(a)) = &m.round_trips {
+        r["round_trips_per_1000_deliveries"] =
+            json!(round3(a.0.saturating_sub(b.0) as f64 * 1000.0 / deliveries));
+        r["statements_per_1000_deliveries"] = by_statement(&b.1, &a.1, deliveries);
+    }
     if args.slow + args.down > 0 {
         let limit = shape.endpoint_limit_rps(fleet.healthy() * args.webinars, args.concurrency);
         let healthy_expected = people * fleet.healthy();
         r["healthy"] = fleet::figures(&m.healthy, healthy_expected, limit, m.healthy_failed);
     }
     r
+}
+
+/// The statements executed between two counts, most frequent first (the
+/// first 15), each per 1 000 deliveries.
+fn by_statement(
+    before: &HashMap<String, u64>,
+    after: &HashMap<String, u64>,
+    deliveries: f64,
+) -> Value {
+    let mut ran: Vec<(&String, u64)> = after
+        .iter()
+        .map(|(sql, n)| (sql, n - before.get(sql).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    ran.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    ran.iter()
+        .take(15)
+        .map(|(sql, n)| json!({"sql": sql, "per_1000": round3(*n as f64 * 1000.0 / deliveries)}))
+        .collect()
 }
 
 fn round(x: f64) -> f64 {

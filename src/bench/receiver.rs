@@ -86,14 +86,17 @@ pub async fn run(args: ReceiverArgs) -> anyhow::Result<()> {
 }
 
 /// The fan-out a path is for: `/hook/{w}/{s}` gives `(w, s)`; a path
-/// without them (wrk's `/hook`) counts as `(0, 0)`.
-fn fanout_of(path: &str) -> (u32, u32) {
+/// without them is wrk's (`/hook`, the ceiling), recorded as [`CEILING`].
+fn fanout_of(path: &str) -> Option<(u32, u32)> {
     let mut parts = path.trim_start_matches('/').split('/').skip(1);
-    match (parts.next(), parts.next()) {
-        (Some(w), Some(s)) => (w.parse().unwrap_or(0), s.parse().unwrap_or(0)),
-        _ => (0, 0),
-    }
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
+
+/// Where wrk's requests are recorded: as much work as a delivery's, in no
+/// range of subscriptions a query asks for (they end before `u32::MAX`),
+/// so a request of the ceiling's still in flight when the run's arrivals
+/// were reset is never taken for a delivery.
+const CEILING: (u32, u32) = (u32::MAX, u32::MAX);
 
 async fn receive(
     State(a): State<Arrivals>,
@@ -113,7 +116,7 @@ async fn receive(
         return (axum::http::StatusCode::SERVICE_UNAVAILABLE, retry, "busy").into_response();
     }
     let t = now_us();
-    let (w, s) = fanout_of(uri.path());
+    let (w, s) = fanout_of(uri.path()).unwrap_or(CEILING);
     let n = body.windows(KEY.len()).filter(|w| *w == KEY).count();
     a.times.lock().expect("arrivals").push((t, w, s, n as u32));
     let delay = shape.delay(s, rand::random());
@@ -257,9 +260,13 @@ fn summarize(all: &[Arrival], due_us: i64, subs: std::ops::Range<u32>) -> Stats 
 mod tests {
     #[test]
     fn a_path_names_its_fanout() {
-        assert_eq!(super::fanout_of("/hook/17/3"), (17, 3));
-        assert_eq!(super::fanout_of("/hook/2"), (0, 0));
-        assert_eq!(super::fanout_of("/hook"), (0, 0));
+        assert_eq!(super::fanout_of("/hook/17/3"), Some((17, 3)));
+        assert_eq!(super::fanout_of("/hook/2"), None);
+        assert_eq!(
+            super::fanout_of("/hook"),
+            None,
+            "wrk's ceiling is never a delivery"
+        );
     }
 
     #[test]
@@ -272,6 +279,8 @@ mod tests {
             (10_000, 0, 1, 1),
             (2_000_000, 0, 2, 1),
             (5_000, 1, 0, 4),
+            // A request of wrk's that landed after the reset: not a delivery.
+            (-2_000_000, super::CEILING.0, super::CEILING.1, 1),
         ];
         let all = super::summarize(&a, 0, 0..u32::MAX);
         assert_eq!((all.count, all.objects, all.webinars), (5, 8, 2));

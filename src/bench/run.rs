@@ -67,7 +67,7 @@ pub async fn one(
     // CPU from here to the last outcome recorded is the fan-out's.
     let pids: Vec<u32> = services.iter().map(Child::pid).collect();
     let before = Usage::read(&pids, rx_pid);
-    let trips_before = store.round_trips();
+    let trips_before = store.wire_counts();
     let due_us = setup::fire(&api, &platform).await?.timestamp_micros();
     let rows_before = store.stored_rows(wid).await;
     let healthy_range = (0, fleet.healthy() as u32);
@@ -79,7 +79,7 @@ pub async fn one(
     observe::wait_recorded(&api, key, &healthy_subs).await;
     let failed = observe::failed_attempts(&http, &bases, ADMIN).await;
     let after = Usage::read(&pids, rx_pid);
-    let trips_after = store.round_trips();
+    let trips_after = store.wire_counts();
     // Read after the CPU: paging through every delivery costs the service.
     let healthy_failed = match fleet.is_mixed() {
         true => Some(observe::failed_attempts_of(&api, key, &healthy_subs).await),

@@ -2,7 +2,7 @@
 //! PostgreSQL schema of its own for the run (dropped after), the rows a
 //! webinar's schedule holds before it fires, and the bytes the store grew.
 
-use super::wire::{through, Wire};
+use super::wire::{through, Wire, WireCounts};
 use anyhow::Context;
 
 /// The store of one run: the URL the instances get, and for PostgreSQL the
@@ -69,10 +69,12 @@ impl RunStore {
         self.schema.is_some()
     }
 
-    /// Round trips the instances made to PostgreSQL so far; `None` on
-    /// SQLite (in process: no round trips) or without the relay.
-    pub fn round_trips(&self) -> Option<u64> {
-        self.wire.as_ref().map(Wire::trips)
+    /// What the relay counted so far of the instances' traffic to
+    /// PostgreSQL: round trips, and the statements executed by their text;
+    /// `None` on SQLite (in process: no round trips) or without the relay.
+    pub fn wire_counts(&self) -> Option<WireCounts> {
+        let w = self.wire.as_ref()?;
+        Some((w.trips(), w.statements()))
     }
 
     /// Drops the run's schema.

@@ -4,21 +4,37 @@
 //! an extended-protocol query, which tokio-postgres sends once per
 //! statement) or a simple `Query`: the server answers each with one
 //! `ReadyForQuery`, and the client waits for it. Counted on the wire, the
-//! figure covers every statement whatever code sent it. A request for TLS
-//! is declined (`N`): the bench's URL asks for none.
+//! figure covers every statement whatever code sent it. Each statement
+//! executed (a `Bind` of a prepared statement, or a simple `Query`) is also
+//! counted by its text, so a run can say which statements the round trips
+//! went to. A request for TLS is declined (`N`): the bench's URL asks for
+//! none.
 
 use anyhow::Context;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// The relay: where the services connect, and what it counted.
 pub struct Wire {
     pub addr: SocketAddr,
-    trips: Arc<AtomicU64>,
+    counted: Arc<Counted>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// Round trips, and statements executed by their text.
+pub type WireCounts = (u64, HashMap<String, u64>);
+
+/// What the relay counted over every connection: round trips, and the
+/// statements executed by their text (whitespace folded, cut at 100
+/// characters).
+#[derive(Default)]
+struct Counted {
+    trips: AtomicU64,
+    statements: Mutex<HashMap<String, u64>>,
 }
 
 impl Wire {
@@ -27,11 +43,11 @@ impl Wire {
     pub async fn start(upstream: String) -> anyhow::Result<Wire> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let trips = Arc::new(AtomicU64::new(0));
-        let counted = trips.clone();
+        let counted = Arc::new(Counted::default());
+        let all = counted.clone();
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let (up, counted) = (upstream.clone(), counted.clone());
+                let (up, counted) = (upstream.clone(), all.clone());
                 tokio::spawn(async move {
                     if let Ok(server) = TcpStream::connect(&up).await {
                         let _ = relay(client, server, &counted).await;
@@ -39,12 +55,21 @@ impl Wire {
                 });
             }
         });
-        Ok(Wire { addr, trips, task })
+        Ok(Wire {
+            addr,
+            counted,
+            task,
+        })
     }
 
     /// Round trips so far, over every connection.
     pub fn trips(&self) -> u64 {
-        self.trips.load(Ordering::Relaxed)
+        self.counted.trips.load(Ordering::Relaxed)
+    }
+
+    /// The statements executed so far, by their text.
+    pub fn statements(&self) -> HashMap<String, u64> {
+        self.counted.statements.lock().unwrap().clone()
     }
 }
 
@@ -77,7 +102,7 @@ pub fn through(url: &str, to: SocketAddr) -> Option<(String, String)> {
 async fn relay(
     mut client: TcpStream,
     mut server: TcpStream,
-    trips: &AtomicU64,
+    counted: &Counted,
 ) -> anyhow::Result<()> {
     loop {
         // A startup-phase message: its length, then a code (no type byte).
@@ -107,7 +132,7 @@ async fn relay(
                 return anyhow::Ok(());
             }
             frames.pending.extend_from_slice(&buf[..n]);
-            sw.write_all(&frames.take(trips)).await?;
+            sw.write_all(&frames.take(counted)).await?;
         }
     };
     tokio::select! {
@@ -121,29 +146,53 @@ async fn relay(
 const SSL_REQUEST: u32 = 80_877_103;
 const GSSENC_REQUEST: u32 = 80_877_104;
 
-/// The client's bytes not yet passed on: a message is passed on whole.
+/// One connection's bytes not yet passed on (a message is passed on
+/// whole), and the text of each statement it prepared, by name.
 #[derive(Default)]
 struct Frames {
     pending: Vec<u8>,
+    prepared: HashMap<String, String>,
 }
 
 impl Frames {
-    /// The whole messages received so far, to pass on, with their round
-    /// trips counted.
-    fn take(&mut self, trips: &AtomicU64) -> Vec<u8> {
+    /// The whole messages received so far, to pass on, counted.
+    fn take(&mut self, counted: &Counted) -> Vec<u8> {
         let mut at = 0;
         while let Some(head) = self.pending.get(at..at + 5) {
             let whole = 1 + u32::from_be_bytes(head[1..].try_into().unwrap()) as usize;
-            if self.pending.len() < at + whole {
+            let Some(body) = self.pending.get(at + 5..at + whole) else {
                 break;
-            }
+            };
             if matches!(head[0], b'S' | b'Q') {
-                trips.fetch_add(1, Ordering::Relaxed);
+                counted.trips.fetch_add(1, Ordering::Relaxed);
+            }
+            let mut texts = body.split(|b| *b == 0).map(String::from_utf8_lossy);
+            let executed = match head[0] {
+                b'P' => {
+                    let (name, sql) = (texts.next(), texts.next());
+                    let key = folded(&sql.unwrap_or_default());
+                    self.prepared.insert(name.unwrap_or_default().into(), key);
+                    None
+                }
+                b'B' => texts
+                    .nth(1)
+                    .and_then(|n| self.prepared.get(n.as_ref()).cloned()),
+                b'Q' => texts.next().map(|sql| folded(&sql)),
+                _ => None,
+            };
+            if let Some(sql) = executed {
+                *counted.statements.lock().unwrap().entry(sql).or_default() += 1;
             }
             at += whole;
         }
         self.pending.drain(..at).collect()
     }
+}
+
+/// A statement's text with its whitespace folded, cut at 100 characters.
+fn folded(sql: &str) -> String {
+    let words: Vec<&str> = sql.split_whitespace().collect();
+    words.join(" ").chars().take(100).collect()
 }
 
 #[cfg(test)]
@@ -161,8 +210,8 @@ mod tests {
     fn syncs_and_queries_are_the_round_trips_even_split_across_reads() {
         let mut bytes = Vec::new();
         for m in [
-            message(b'P', b"x"),
-            message(b'B', b"y"),
+            message(b'P', b"s1\0SELECT\n  1 FROM t\0\0\0"),
+            message(b'B', b"\0s1\0\0\0\0\0"),
             message(b'E', b""),
             message(b'S', b""),
             message(b'Q', b"SELECT 1\0"),
@@ -170,15 +219,24 @@ mod tests {
         ] {
             bytes.extend(m);
         }
-        let trips = AtomicU64::new(0);
+        let counted = Counted::default();
         let mut f = Frames::default();
         let mut passed = Vec::new();
         for chunk in bytes.chunks(3) {
             f.pending.extend_from_slice(chunk);
-            passed.extend(f.take(&trips));
+            passed.extend(f.take(&counted));
         }
         assert_eq!(passed, bytes, "every byte passed on, in order");
-        assert_eq!(trips.load(Ordering::Relaxed), 3);
+        assert_eq!(counted.trips.load(Ordering::Relaxed), 3);
+        let by_text = counted.statements.lock().unwrap().clone();
+        assert_eq!(by_text.get("SELECT  1"), None);
+        assert_eq!(by_text.get("SELECT\n  1 FROM t").copied(), None);
+        assert_eq!(
+            by_text.get("SELECT 1 FROM t").copied(),
+            Some(1),
+            "{by_text:?}"
+        );
+        assert_eq!(by_text.get("SELECT 1").copied(), Some(1), "{by_text:?}");
     }
 
     #[test]
