@@ -132,6 +132,7 @@ pub(super) fn figures(
         "stored_rows_before_firing": m.rows_before,
         "webinars": args.webinars,
         "participants": args.participants,
+        "lead_s": super::setup::lead_s(args),
         "subscriptions": fleet.subscriptions,
         "slow_endpoints": fleet.slow,
         "down_endpoints": fleet.down,

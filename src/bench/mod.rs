@@ -95,6 +95,11 @@ pub struct BenchArgs {
     /// with only its healthy endpoints and compare the two.
     #[arg(long)]
     pub baseline: bool,
+    /// Seconds from the reminder's instant to the webinars' start: what is
+    /// still unsent then expires. Default: 60, plus one per 10 000
+    /// deliveries the run makes.
+    #[arg(long, value_name = "SECONDS")]
+    pub lead: Option<i64>,
     /// On PostgreSQL, pass the instances' connections through a relay that
     /// counts their round trips (`round_trips_per_1000_deliveries`). It adds
     /// a hop to each: compare rates only between runs that both use it.

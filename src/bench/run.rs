@@ -10,7 +10,7 @@ use super::measured::{all_arrived, figures, Measured, Usage};
 use super::observe;
 use super::procs::{free_port, peak_rss_mb, Child};
 use super::receiver::Stats;
-use super::setup::{self, Api, OFFSET_S};
+use super::setup::{self, lead_s, Api};
 use super::stores::RunStore;
 use super::BenchArgs;
 use anyhow::{bail, Context};
@@ -68,7 +68,9 @@ pub async fn one(
     let pids: Vec<u32> = services.iter().map(Child::pid).collect();
     let before = Usage::read(&pids, rx_pid);
     let trips_before = store.wire_counts();
-    let due_us = setup::fire(&api, &platform).await?.timestamp_micros();
+    let due_us = setup::fire(&api, &platform, lead_s(args))
+        .await?
+        .timestamp_micros();
     let rows_before = store.stored_rows(wid).await;
     let healthy_range = (0, fleet.healthy() as u32);
     let stats = follow(&http, &target.control, due_us, people, fleet).await?;
@@ -183,7 +185,7 @@ async fn start_services(
             "--admin-token",
             ADMIN,
             "--reminder-offsets",
-            &format!("{OFFSET_S}s"),
+            &format!("{}s", lead_s(args)),
             "--allow-http",
             "--allow-private-targets",
             "--api-rate",

@@ -10,9 +10,17 @@ use anyhow::{bail, Context};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 
-/// The reminder offset the benchmark arms; the webinars are moved so that
-/// it falls due right after set-up.
-pub const OFFSET_S: i64 = 60;
+/// How long before the webinars start their one reminder falls due (the
+/// offset the benchmark arms, and how long its fan-out has before what is
+/// still unsent expires): `--lead`, or else 60 s plus a second per 10 000
+/// deliveries the run makes, so that even a slow fan-out of the largest
+/// runs ends before its webinar starts.
+pub fn lead_s(args: &BenchArgs) -> i64 {
+    args.lead.unwrap_or_else(|| {
+        let deliveries = args.participants * args.webinars * args.subscriptions;
+        60 + (deliveries / 10_000) as i64
+    })
+}
 
 /// Calls made at once while setting up many webinars.
 const AT_ONCE: usize = 16;
@@ -155,11 +163,11 @@ pub async fn subscribe(
 /// whole millisecond (the API's precision), far enough ahead for every move
 /// to be made first: lateness counts from the instant the service was
 /// given. Returns that instant.
-pub async fn fire(api: &Api, p: &Platform) -> anyhow::Result<DateTime<Utc>> {
+pub async fn fire(api: &Api, p: &Platform, lead_s: i64) -> anyhow::Result<DateTime<Utc>> {
     let lead = 1500 + 5 * p.webinars.len() as i64;
     let due = Utc::now() + Duration::milliseconds(lead);
     let due = DateTime::from_timestamp_millis(due.timestamp_millis()).unwrap_or(due);
-    let from = due + Duration::seconds(OFFSET_S);
+    let from = due + Duration::seconds(lead_s);
     each(&p.webinars, |_, wid| async move {
         let path = format!("/webinars/{wid}/reschedule");
         api.admin("POST", &path, json!({"fromTime": iso(from)}))
