@@ -19,13 +19,7 @@ pub async fn a_lost_instance_s_slice_is_resumed_without_resending_what_was_recor
     );
 
     let a = s
-        .claim_deliveries(deliveries(
-            &sub,
-            now,
-            100,
-            &"A".into(),
-            now + Duration::seconds(60),
-        ))
+        .claim_deliveries(claim(&sub, now, 100, "A"))
         .await
         .unwrap();
     assert_eq!(a.jobs.len(), 5);
@@ -33,13 +27,7 @@ pub async fn a_lost_instance_s_slice_is_resumed_without_resending_what_was_recor
     assert!(a.jobs.iter().all(|j| j.attempt == 1 && j.fresh.is_some()));
     // Leased: nobody else gets them.
     assert!(s
-        .claim_deliveries(deliveries(
-            &sub,
-            now,
-            100,
-            &"B".into(),
-            now + Duration::seconds(60)
-        ))
+        .claim_deliveries(claim(&sub, now, 100, "B"))
         .await
         .unwrap()
         .jobs
@@ -50,13 +38,7 @@ pub async fn a_lost_instance_s_slice_is_resumed_without_resending_what_was_recor
     // Instance A dies; its lease lapses and B resumes the slice.
     let later = now + Duration::seconds(61);
     let b = s
-        .claim_deliveries(deliveries(
-            &sub,
-            later,
-            100,
-            &"B".into(),
-            later + Duration::seconds(60),
-        ))
+        .claim_deliveries(claim(&sub, later, 100, "B"))
         .await
         .unwrap();
     let resumed: Vec<&str> = b.jobs.iter().map(|j| j.id.as_str()).collect();
@@ -89,16 +71,7 @@ pub async fn retries_become_rows_and_unsent_slices_expire_per_delivery(s: DynSto
     let (wid, sub) = world(&s, start, t0 + Duration::seconds(1), 3).await;
     let now = t0 + Duration::seconds(2);
     fire(&s, now, start).await;
-    let c = s
-        .claim_deliveries(deliveries(
-            &sub,
-            now,
-            1,
-            &"A".into(),
-            now + Duration::seconds(60),
-        ))
-        .await
-        .unwrap();
+    let c = s.claim_deliveries(claim(&sub, now, 1, "A")).await.unwrap();
     assert_eq!(c.jobs.len(), 3, "a slice is leased whole");
     let retry = failed(&c.jobs[0], now);
     record(&s, vec![retry], &[], now).await;
@@ -205,13 +178,7 @@ pub async fn a_reminder_is_fired_by_one_instance_at_a_time(s: DynStore) {
     assert_eq!(p.created, 6, "B resumes after A's cursor");
     assert!(step("B", later).await.done);
     let c = s
-        .claim_deliveries(deliveries(
-            &sub,
-            later,
-            1000,
-            &"B".into(),
-            later + Duration::seconds(60),
-        ))
+        .claim_deliveries(claim(&sub, later, 1000, "B"))
         .await
         .unwrap();
     assert_eq!(c.jobs.len(), 70);
@@ -306,16 +273,7 @@ pub async fn a_renewed_lease_is_kept_and_one_batch_may_hold_a_delivery_twice(s: 
     let (_, sub) = world(&s, t0 + Duration::minutes(15), t0 + Duration::seconds(1), 3).await;
     let now = t0 + Duration::seconds(2);
     fire(&s, now, t0 + Duration::minutes(15)).await;
-    let a = s
-        .claim_deliveries(deliveries(
-            &sub,
-            now,
-            10,
-            &"A".into(),
-            now + Duration::seconds(60),
-        ))
-        .await
-        .unwrap();
+    let a = s.claim_deliveries(claim(&sub, now, 10, "A")).await.unwrap();
     let slice = a.slices[0].0;
     // A is still working through it at 30 s: it renews; B's renewal of a
     // lease it does not hold changes nothing.
@@ -339,17 +297,11 @@ pub async fn a_renewed_lease_is_kept_and_one_batch_may_hold_a_delivery_twice(s: 
         let (s, sub) = (s.clone(), sub.clone());
         async move {
             let at = now + Duration::seconds(secs);
-            s.claim_deliveries(deliveries(
-                &sub,
-                at,
-                10,
-                &"B".into(),
-                at + Duration::seconds(60),
-            ))
-            .await
-            .unwrap()
-            .jobs
-            .len()
+            s.claim_deliveries(claim(&sub, at, 10, "B"))
+                .await
+                .unwrap()
+                .jobs
+                .len()
         }
     };
     assert_eq!(

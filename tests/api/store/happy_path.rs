@@ -12,13 +12,7 @@ pub async fn acknowledged_first_attempts_read_back_like_rows(s: DynStore) {
     let now = t0 + Duration::seconds(2);
     fire(&s, now, start).await;
     let a = s
-        .claim_deliveries(deliveries(
-            &sub,
-            now,
-            100,
-            &"A".into(),
-            now + Duration::seconds(60),
-        ))
+        .claim_deliveries(claim(&sub, now, 100, "A"))
         .await
         .unwrap();
     assert_eq!(a.jobs.len(), 6);
@@ -128,13 +122,7 @@ pub async fn acknowledged_first_attempts_read_back_like_rows(s: DynStore) {
         .unwrap();
     assert_eq!((r.status.as_str(), r.attempts), ("pending", 1));
     let again = s
-        .claim_deliveries(deliveries(
-            &sub,
-            later,
-            100,
-            &"A".into(),
-            later + Duration::seconds(60),
-        ))
+        .claim_deliveries(claim(&sub, later, 100, "A"))
         .await
         .unwrap();
     let replayed: Vec<&Job> = again.jobs.iter().filter(|x| x.id == j[2].id).collect();
@@ -160,13 +148,7 @@ pub async fn acknowledged_first_attempts_read_back_like_rows(s: DynStore) {
     // attempted (4 and 5); the failed one waits for its retry as a row.
     let over = now + Duration::seconds(61);
     let b = s
-        .claim_deliveries(deliveries(
-            &sub,
-            over,
-            100,
-            &"B".into(),
-            over + Duration::seconds(60),
-        ))
+        .claim_deliveries(claim(&sub, over, 100, "B"))
         .await
         .unwrap();
     let mut got: Vec<&str> = b.jobs.iter().map(|x| x.id.as_str()).collect();

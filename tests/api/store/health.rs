@@ -99,13 +99,7 @@ pub async fn the_operational_subscription_is_in_no_list_and_its_events_go_once(s
         webinar_id: None,
         mango_id: None,
         secret: tminus::signing::new_secret(),
-        tuning: Tuning {
-            max_concurrency: 4,
-            rate_per_second: None,
-            batch_size: 1,
-            late_budget_ms: 60_000,
-            send_early_ms: 0,
-        },
+        tuning: PLAIN,
     };
     let (ops, made) = s.make_operational(&n).await.unwrap();
     assert!(made);

@@ -16,16 +16,7 @@ pub async fn test_events_replays_and_batches_are_recorded(s: DynStore) {
     };
     let d = s.create_one_off(&one_off, t0).await.unwrap();
     assert_eq!((d.status.as_str(), d.attempts), ("pending", 0));
-    let c = s
-        .claim_deliveries(deliveries(
-            &sub,
-            t0,
-            10,
-            &"A".into(),
-            t0 + Duration::seconds(60),
-        ))
-        .await
-        .unwrap();
+    let c = s.claim_deliveries(claim(&sub, t0, 10, "A")).await.unwrap();
     assert_eq!(c.jobs.len(), 1);
     assert_eq!(c.jobs[0].payload.as_deref(), Some(&b"{\"hello\":1}"[..]));
     record(&s, vec![delivered(&c.jobs[0], t0)], &[], t0).await;
@@ -38,16 +29,7 @@ pub async fn test_events_replays_and_batches_are_recorded(s: DynStore) {
         (r.status.as_str(), r.expires_at),
         ("pending", t0 + Duration::hours(2))
     );
-    let c = s
-        .claim_deliveries(deliveries(
-            &sub,
-            t0,
-            10,
-            &"A".into(),
-            t0 + Duration::seconds(60),
-        ))
-        .await
-        .unwrap();
+    let c = s.claim_deliveries(claim(&sub, t0, 10, "A")).await.unwrap();
     assert_eq!(c.jobs[0].attempt, 2);
     record(&s, vec![delivered(&c.jobs[0], t0)], &[], t0).await;
     let d = s.get_delivery(&sub, &id("msg_test1")).await.unwrap();
@@ -61,16 +43,7 @@ pub async fn test_events_replays_and_batches_are_recorded(s: DynStore) {
     // A batch of the fan-out's four: one row for the batch, four members.
     let now = t0 + Duration::seconds(2);
     fire(&s, now, t0 + Duration::minutes(15)).await;
-    let c = s
-        .claim_deliveries(deliveries(
-            &sub,
-            now,
-            10,
-            &"A".into(),
-            now + Duration::seconds(60),
-        ))
-        .await
-        .unwrap();
+    let c = s.claim_deliveries(claim(&sub, now, 10, "A")).await.unwrap();
     assert_eq!(c.jobs.len(), 4);
     let members: Vec<Member> = c
         .jobs
@@ -109,16 +82,7 @@ pub async fn failing_endpoints_are_disabled(s: DynStore) {
     let (_, sub) = world(&s, t0 + Duration::minutes(15), t0 + Duration::seconds(1), 2).await;
     let now = t0 + Duration::seconds(2);
     fire(&s, now, t0 + Duration::minutes(15)).await;
-    let c = s
-        .claim_deliveries(deliveries(
-            &sub,
-            now,
-            10,
-            &"A".into(),
-            now + Duration::seconds(60),
-        ))
-        .await
-        .unwrap();
+    let c = s.claim_deliveries(claim(&sub, now, 10, "A")).await.unwrap();
     let fail = |j: &Job, v: Verdict| Outcome {
         verdict: v,
         attempt: Attempt {

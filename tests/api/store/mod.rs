@@ -117,6 +117,16 @@ pub async fn world(
     (w.id, subscribe_all(s, c.id, "https://hook.example/").await)
 }
 
+/// A subscription's plain settings: four requests at once, no rate cap,
+/// one payload a POST, a minute's lateness budget, no early start.
+pub const PLAIN: Tuning = Tuning {
+    max_concurrency: 4,
+    rate_per_second: None,
+    batch_size: 1,
+    late_budget_ms: 60_000,
+    send_early_ms: 0,
+};
+
 /// A new subscription of `creator` to every reminder of every webinar.
 pub async fn subscribe_all(s: &DynStore, creator: CreatorId, url: &str) -> SubscriptionId {
     let sub = NewSubscription {
@@ -126,13 +136,7 @@ pub async fn subscribe_all(s: &DynStore, creator: CreatorId, url: &str) -> Subsc
         webinar_id: None,
         mango_id: None,
         secret: tminus::signing::new_secret(),
-        tuning: Tuning {
-            max_concurrency: 4,
-            rate_per_second: None,
-            batch_size: 1,
-            late_budget_ms: 60_000,
-            send_early_ms: 0,
-        },
+        tuning: PLAIN,
     };
     let (sub, created) = s.subscribe(&sub).await.unwrap();
     assert!(created);
@@ -271,13 +275,7 @@ pub async fn claim_all(
     let mut mine = Vec::new();
     loop {
         let c = s
-            .claim_deliveries(deliveries(
-                sub,
-                now,
-                limit,
-                &owner.into(),
-                now + Duration::seconds(60),
-            ))
+            .claim_deliveries(claim(sub, now, limit, owner))
             .await
             .unwrap();
         if c.jobs.is_empty() {
@@ -294,6 +292,12 @@ pub async fn claim_all(
 /// refuse ("nope", "msg_test1") to see the store answer for them.
 pub fn id<T: tminus::domain::ids::Id>(s: &str) -> T {
     T::trusted(s.to_owned())
+}
+
+/// A claim of `sub`'s deliveries due at `now`: at most `limit`, held by
+/// `owner` for a minute.
+pub fn claim(sub: &SubscriptionId, now: DateTime<Utc>, limit: u32, owner: &str) -> DeliveryClaim {
+    deliveries(sub, now, limit, &owner.into(), now + Duration::seconds(60))
 }
 
 /// A claim of `sub`'s deliveries due at `now`: at most `limit`, held by

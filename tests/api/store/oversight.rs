@@ -52,16 +52,7 @@ pub async fn fan_outs_are_watched_due_running_and_done(s: DynStore) {
         .is_empty());
 
     // Three acknowledged, one answered 500 and retrying: still running.
-    let c = s
-        .claim_deliveries(deliveries(
-            &sub,
-            now,
-            10,
-            &"A".into(),
-            now + Duration::seconds(60),
-        ))
-        .await
-        .unwrap();
+    let c = s.claim_deliveries(claim(&sub, now, 10, "A")).await.unwrap();
     assert_eq!(c.jobs.len(), 4);
     let acked: Vec<Outcome> = c.jobs[..3].iter().map(|j| delivered(j, now)).collect();
     record(&s, acked, &[], now).await;
@@ -86,13 +77,7 @@ pub async fn fan_outs_are_watched_due_running_and_done(s: DynStore) {
     // The retry gets through: done, every delivery acknowledged.
     let later = now + Duration::seconds(6);
     let c = s
-        .claim_deliveries(deliveries(
-            &sub,
-            later,
-            10,
-            &"A".into(),
-            later + Duration::seconds(60),
-        ))
+        .claim_deliveries(claim(&sub, later, 10, "A"))
         .await
         .unwrap();
     assert_eq!(c.jobs.len(), 1);

@@ -20,16 +20,7 @@ pub async fn queue_figures_read_the_store(s: DynStore) {
     fire(&s, now, start).await;
     let q = s.queue_figures(now).await.unwrap();
     assert_eq!((q.due_next_hour, q.queued, q.retrying), (0, 3, 0), "{q:?}");
-    let c = s
-        .claim_deliveries(deliveries(
-            &sub,
-            now,
-            10,
-            &"A".into(),
-            now + Duration::seconds(60),
-        ))
-        .await
-        .unwrap();
+    let c = s.claim_deliveries(claim(&sub, now, 10, "A")).await.unwrap();
     let slice = c.slices[0].0;
     let outcomes = c.jobs.iter().map(|j| failed(j, now)).collect();
     record(&s, outcomes, &[slice], now).await;
@@ -48,16 +39,7 @@ pub async fn pruning_spares_fan_outs_with_work_left(s: DynStore) {
     let (wid, sub) = world(&s, start, t0 + Duration::seconds(1), 3).await;
     let now = t0 + Duration::seconds(2);
     fire(&s, now, start).await;
-    let c = s
-        .claim_deliveries(deliveries(
-            &sub,
-            now,
-            10,
-            &"A".into(),
-            now + Duration::seconds(60),
-        ))
-        .await
-        .unwrap();
+    let c = s.claim_deliveries(claim(&sub, now, 10, "A")).await.unwrap();
     let slice = c.slices[0].0;
     let mut outcomes = vec![failed(&c.jobs[0], now)];
     outcomes.extend(c.jobs[1..].iter().map(|j| delivered(j, now)));
@@ -116,16 +98,7 @@ pub async fn pruning_takes_what_is_older_than_the_cutoff_and_nothing_newer(s: Dy
     // Each subscription's three deliveries, recorded a second apart.
     let (ta, tb) = (now, now + Duration::seconds(1));
     for (sub, at) in [(&a, ta), (&b, tb)] {
-        let c = s
-            .claim_deliveries(deliveries(
-                sub,
-                now,
-                10,
-                &"A".into(),
-                now + Duration::seconds(60),
-            ))
-            .await
-            .unwrap();
+        let c = s.claim_deliveries(claim(sub, now, 10, "A")).await.unwrap();
         let done: Vec<SliceId> = c.slices.iter().map(|x| x.0).collect();
         record(
             &s,
