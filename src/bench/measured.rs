@@ -5,7 +5,7 @@
 //! writes them.
 
 use super::fleet::{self, Fleet};
-use super::procs::{cpu_s, major_faults};
+use super::procs::{cpu_s, major_faults, postgres_cpu_s};
 use super::receiver::Stats;
 use super::stores::RunStore;
 use super::wire::WireCounts;
@@ -40,6 +40,8 @@ pub(super) struct Usage {
     cpu: f64,
     rx_cpu: f64,
     faults: u64,
+    /// The local PostgreSQL server's, when there is one.
+    pg_cpu: Option<f64>,
 }
 
 impl Usage {
@@ -48,6 +50,7 @@ impl Usage {
             cpu: pids.iter().filter_map(|p| cpu_s(*p)).sum(),
             rx_cpu: cpu_s(rx_pid).unwrap_or(0.0),
             faults: pids.iter().filter_map(|p| major_faults(*p)).sum(),
+            pg_cpu: postgres_cpu_s(),
         }
     }
 }
@@ -137,17 +140,27 @@ pub(super) fn figures(
         "slow_endpoints": fleet.slow,
         "down_endpoints": fleet.down,
     });
-    if let (Some(b), Some(a)) = &m.round_trips {
-        r["round_trips_per_1000_deliveries"] =
-            json!(round3(a.0.saturating_sub(b.0) as f64 * 1000.0 / deliveries));
-        r["statements_per_1000_deliveries"] = by_statement(&b.1, &a.1, deliveries);
-    }
+    server_figures(&mut r, store, m, deliveries);
     if args.slow + args.down > 0 {
         let limit = shape.endpoint_limit_rps(fleet.healthy() * args.webinars, args.concurrency);
         let healthy_expected = people * fleet.healthy();
         r["healthy"] = fleet::figures(&m.healthy, healthy_expected, limit, m.healthy_failed);
     }
     r
+}
+
+/// What a PostgreSQL run adds: the local server's CPU a delivery, and with
+/// `--round-trips` the round trips and statements per 1 000 deliveries.
+fn server_figures(r: &mut Value, store: &RunStore, m: &Measured, deliveries: f64) {
+    let (before, after) = &m.usage;
+    if let (true, Some(b), Some(a)) = (store.is_postgres(), before.pg_cpu, after.pg_cpu) {
+        r["postgres_cpu_us_per_delivery"] = json!(round((a - b) * 1e6 / deliveries));
+    }
+    if let (Some(b), Some(a)) = &m.round_trips {
+        let trips = a.0.saturating_sub(b.0) as f64 * 1000.0 / deliveries;
+        r["round_trips_per_1000_deliveries"] = json!(round3(trips));
+        r["statements_per_1000_deliveries"] = by_statement(&b.1, &a.1, deliveries);
+    }
 }
 
 /// The statements executed between two counts, most frequent first (the

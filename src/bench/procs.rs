@@ -107,6 +107,34 @@ pub fn cpu_s(pid: u32) -> Option<f64> {
     Some(ticks as f64 / 100.0)
 }
 
+/// CPU time of a local PostgreSQL server so far, in seconds: every
+/// `postgres` process's own, plus what its exited children used (the
+/// postmaster reaps its backends, so a connection closed during the run
+/// still counts). `None` when no such process runs here (a remote server).
+pub fn postgres_cpu_s() -> Option<f64> {
+    let mut ticks = 0u64;
+    let mut seen = false;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let path = entry.path();
+        if std::fs::read_to_string(path.join("comm")).map_or(true, |c| c.trim() != "postgres") {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
+            continue;
+        };
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+            continue;
+        };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        // utime, stime, cutime, cstime.
+        ticks += (11..=14)
+            .filter_map(|i| f.get(i)?.parse::<u64>().ok())
+            .sum::<u64>();
+        seen = true;
+    }
+    seen.then_some(ticks as f64 / 100.0)
+}
+
 /// Major page faults of a process so far: pages it had to wait for the
 /// disk to bring back (evicted code or file pages).
 pub fn major_faults(pid: u32) -> Option<u64> {
