@@ -32,6 +32,12 @@ pub(super) struct Measured {
     /// Round trips to PostgreSQL (and statements by text) before and
     /// after the fan-out.
     pub(super) round_trips: (Option<WireCounts>, Option<WireCounts>),
+    /// The PostgreSQL server's WAL position before and after.
+    pub(super) wal: (Option<u64>, Option<u64>),
+    /// What the server's backends did through the fan-out (`server`).
+    pub(super) waits: Option<Value>,
+    /// How long the instances' CPU quotas held them back over the fan-out.
+    pub(super) throttled_s: Option<f64>,
 }
 
 /// CPU seconds of the services and of the receiver, and the services'
@@ -140,6 +146,8 @@ pub(super) fn figures(
         "slow_endpoints": fleet.slow,
         "down_endpoints": fleet.down,
     });
+    r["instance_cpu"] = json!(args.instance_cpu);
+    r["instance_throttled_s"] = json!(m.throttled_s.map(round3));
     server_figures(&mut r, store, m, deliveries);
     if args.slow + args.down > 0 {
         let limit = shape.endpoint_limit_rps(fleet.healthy() * args.webinars, args.concurrency);
@@ -149,17 +157,28 @@ pub(super) fn figures(
     r
 }
 
-/// What a PostgreSQL run adds: the local server's CPU a delivery, and with
-/// `--round-trips` the round trips and statements per 1 000 deliveries.
+/// What a PostgreSQL run adds: the local server's CPU and WAL bytes a
+/// delivery, what its backends did, and with `--round-trips` the round
+/// trips, statements and bytes on the wire per 1 000 deliveries.
 fn server_figures(r: &mut Value, store: &RunStore, m: &Measured, deliveries: f64) {
     let (before, after) = &m.usage;
     if let (true, Some(b), Some(a)) = (store.is_postgres(), before.pg_cpu, after.pg_cpu) {
         r["postgres_cpu_us_per_delivery"] = json!(round((a - b) * 1e6 / deliveries));
     }
+    if let (Some(b), Some(a)) = m.wal {
+        r["postgres_wal_bytes_per_delivery"] =
+            json!(round(a.saturating_sub(b) as f64 / deliveries));
+    }
+    if let Some(w) = &m.waits {
+        r["postgres_backends"] = w.clone();
+    }
     if let (Some(b), Some(a)) = &m.round_trips {
-        let trips = a.0.saturating_sub(b.0) as f64 * 1000.0 / deliveries;
+        let trips = a.trips.saturating_sub(b.trips) as f64 * 1000.0 / deliveries;
         r["round_trips_per_1000_deliveries"] = json!(round3(trips));
-        r["statements_per_1000_deliveries"] = by_statement(&b.1, &a.1, deliveries);
+        r["wire_bytes_per_delivery"] =
+            json!(round(a.bytes.saturating_sub(b.bytes) as f64 / deliveries));
+        r["statements_per_1000_deliveries"] =
+            by_statement(&b.statements, &a.statements, deliveries);
     }
 }
 

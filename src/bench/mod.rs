@@ -14,20 +14,23 @@
 //! JSON. It is a program that reports, never a test that asserts time.
 
 pub mod bulk;
+mod ceiling;
 mod counted;
 pub mod fleet;
 mod measured;
 mod observe;
 pub mod procs;
+mod quota;
 pub mod receiver;
 mod run;
+mod server;
 mod setup;
 pub mod shape;
 mod stores;
 pub mod tls;
 mod wire;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use procs::Child;
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -105,6 +108,12 @@ pub struct BenchArgs {
     /// a hop to each: compare rates only between runs that both use it.
     #[arg(long)]
     pub round_trips: bool,
+    /// Hold each instance to this many cores (`0.5`: half a core), in a
+    /// cgroup of its own under the v1 `cpu` controller (needs root), so
+    /// that the instances, not the receiver, are the bound; the run reports
+    /// how long the quotas held them back (`instance_throttled_s`).
+    #[arg(long, value_name = "CORES")]
+    pub instance_cpu: Option<f64>,
 }
 
 impl BenchArgs {
@@ -131,13 +140,11 @@ impl BenchArgs {
 /// Runs the benchmark: the ceiling once, then one fan-out per store and
 /// instance count, each against the same receiver.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let script = ceiling_script(&args)?;
+    let script = ceiling::script(&args)?;
     let exe = std::env::current_exe()?;
     let dir = tempfile_dir()?;
     let databases = databases(&args.database, &dir.join("bench.db"));
-    if args.instances.contains(&0) {
-        bail!("--instances counts from 1");
-    }
+    check(&args)?;
 
     let fleet = args.fleet()?;
     let certs = match args.receiver_tls {
@@ -148,7 +155,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let rx_base = target.control.clone();
     let scheme = if certs.is_some() { "https" } else { "http" };
     println!("receiver on {}", target.hooks);
-    let ceiling = wrk(
+    let ceiling = ceiling::wrk(
         &script,
         &format!("{}/hook", target.hooks),
         &args.ceiling_duration,
@@ -181,7 +188,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                     _ => format!("{db}.healthy-only"),
                 };
                 let store = stores::RunStore::prepare(&db, args.round_trips).await?;
-                println!("\n== {}", heading(&store, n, f, args.baseline));
+                println!("\n== {}", heading(&store, n, f, &args));
                 let result = run::one(&args, &exe, &target, rx_child.pid(), &store, n, f).await;
                 store.finish().await;
                 let mut r = result?;
@@ -204,6 +211,17 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     drop(rx_child);
     let _ = std::fs::remove_dir_all(&dir);
     write_result(&args.json, &runs, ceiling)
+}
+
+/// Refuses what no run could make: no instance, or a quota too small.
+fn check(args: &BenchArgs) -> anyhow::Result<()> {
+    if args.instances.contains(&0) {
+        bail!("--instances counts from 1");
+    }
+    if let Some(cores) = args.instance_cpu.filter(|c| quota::quota_us(*c).is_none()) {
+        bail!("--instance-cpu {cores}: give a number of cores of at least 0.01");
+    }
+    Ok(())
 }
 
 /// Starts the receiver (serving HTTPS with `certs`) and binds a port that
@@ -256,13 +274,13 @@ async fn reshape(
 
 /// A fan-out's title: its store, its instances and, in a fleet run or its
 /// baseline, which endpoints.
-fn heading(store: &stores::RunStore, n: usize, f: &fleet::Fleet, baseline: bool) -> String {
+fn heading(store: &stores::RunStore, n: usize, f: &fleet::Fleet, args: &BenchArgs) -> String {
     let kind = if store.is_postgres() {
         "postgres"
     } else {
         "sqlite"
     };
-    let which = match (f.is_mixed(), baseline) {
+    let which = match (f.is_mixed(), args.baseline) {
         (true, _) => format!(
             ", {} healthy, {} slow, {} down endpoints",
             f.healthy(),
@@ -272,7 +290,10 @@ fn heading(store: &stores::RunStore, n: usize, f: &fleet::Fleet, baseline: bool)
         (false, true) => format!(", the {} healthy endpoints alone", f.healthy()),
         _ => String::new(),
     };
-    format!("{kind}, {n} instance(s){which}")
+    let held = args
+        .instance_cpu
+        .map_or(String::new(), |c| format!(", each held to {c} cores"));
+    format!("{kind}, {n} instance(s){which}{held}")
 }
 
 /// Adds to a run's figures the ceiling, its rate's ratio to it, and the
@@ -331,41 +352,13 @@ fn summary(runs: &[Value], ceiling: f64) -> Value {
         .iter()
         .map(|r| {
             json!({"database": r["database"], "instances": r["instances"],
+            "rate_rps": r["rate_rps"], "cpu_us_per_delivery": r["cpu_us_per_delivery"],
+            "postgres_cpu_us_per_delivery": r["postgres_cpu_us_per_delivery"],
+            "instance_throttled_s": r["instance_throttled_s"],
             "rate_vs_first_run": round3(r["rate_rps"].as_f64().unwrap_or(0.0) / first)})
         })
         .collect();
     json!({"ceiling_rps": ceiling.round(), "runs": runs, "compared": vs})
-}
-
-fn ceiling_script(args: &BenchArgs) -> anyhow::Result<PathBuf> {
-    let candidates = [
-        args.ceiling_script.clone(),
-        Some("../shared/bench/ceiling.lua".into()),
-        Some("bench/ceiling.lua".into()),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|p| p.exists())
-        .context("ceiling.lua not found: pass --ceiling-script")
-}
-
-/// Runs wrk as METHOD.md says and returns its Requests/sec.
-fn wrk(script: &std::path::Path, url: &str, duration: &str) -> anyhow::Result<f64> {
-    let out = std::process::Command::new("wrk")
-        .args(["-t1", "-c64", &format!("-d{duration}"), "-s"])
-        .arg(script)
-        .arg(url)
-        .output()
-        .map_err(|_| anyhow::anyhow!("wrk is not installed: install it with `apt-get install wrk` (Debian/Ubuntu) or `brew install wrk` (macOS)"))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix("Requests/sec:")
-                .map(|v| v.trim().parse::<f64>())
-        })
-        .context("wrk printed no Requests/sec")?
-        .context("wrk's Requests/sec is not a number")
 }
 
 fn tempfile_dir() -> anyhow::Result<PathBuf> {

@@ -9,9 +9,12 @@ use super::fleet::{self, Endpoint, Fleet};
 use super::measured::{all_arrived, figures, Measured, Usage};
 use super::observe;
 use super::procs::{free_port, peak_rss_mb, Child};
+use super::quota::Quota;
 use super::receiver::Stats;
+use super::server;
 use super::setup::{self, lead_s, Api};
 use super::stores::RunStore;
+use super::wire::WireCounts;
 use super::BenchArgs;
 use anyhow::{bail, Context};
 use serde_json::Value;
@@ -47,7 +50,8 @@ pub async fn one(
     fleet: &Fleet,
 ) -> anyhow::Result<Value> {
     let http = reqwest::Client::new();
-    let (services, bases) = start_services(args, exe, &http, store, instances, target).await?;
+    let (services, bases, quotas) =
+        start_services(args, exe, &http, store, instances, target).await?;
     let api = Api {
         http: http.clone(),
         base: bases.first().context("no instance")?.clone(),
@@ -55,11 +59,8 @@ pub async fn one(
     };
     let platform = setup::set_up(&api, args).await?;
     let (key, wid) = (&platform.key, &platform.webinars[0]);
-    let t0 = Instant::now();
-    setup::register(&api, &platform, args.participants).await?;
-    let register_s = t0.elapsed().as_secs_f64();
+    let register_s = register(&api, &platform, args).await?;
     let people = args.participants * args.webinars;
-    println!("registered {people} participants in {register_s:.2} s");
     setup::subscribe(&api, &platform, &hook_bases(fleet, target), args).await?;
     let store_before = store.bytes().await;
     let reminders_rows = reminder_rows(&api, wid).await?;
@@ -67,21 +68,22 @@ pub async fn one(
     // CPU from here to the last outcome recorded is the fan-out's.
     let pids: Vec<u32> = services.iter().map(Child::pid).collect();
     let before = Usage::read(&pids, rx_pid);
-    let trips_before = store.wire_counts();
+    let server_before = Readings::read(store, &quotas).await;
+    let waits = store.server().await.map(server::Waits::sample);
     let due_us = setup::fire(&api, &platform, lead_s(args))
         .await?
         .timestamp_micros();
     let rows_before = store.stored_rows(wid).await;
-    let healthy_range = (0, fleet.healthy() as u32);
     let stats = follow(&http, &target.control, due_us, people, fleet).await?;
-    let healthy = stats_of(&http, &target.control, due_us, healthy_range).await?;
+    let healthy = stats_of(&http, &target.control, due_us, (0, fleet.healthy() as u32)).await?;
     let peak_rss_mb = peak_rss(&services);
     let lanes = observe::peak_lanes(&http, &bases, ADMIN).await;
     let healthy_subs = healthy_subscriptions(&api, key, fleet).await;
     observe::wait_recorded(&api, key, &healthy_subs).await;
     let failed = observe::failed_attempts(&http, &bases, ADMIN).await;
     let after = Usage::read(&pids, rx_pid);
-    let trips_after = store.wire_counts();
+    let server_after = Readings::read(store, &quotas).await;
+    let waits = server::Waits::stop_all(waits).await;
     // Read after the CPU: paging through every delivery costs the service.
     let healthy_failed = match fleet.is_mixed() {
         true => Some(observe::failed_attempts_of(&api, key, &healthy_subs).await),
@@ -102,16 +104,29 @@ pub async fn one(
         healthy_failed,
         usage: (before, after),
         store_bytes: (store_before, store_after),
-        round_trips: (trips_before, trips_after),
+        throttled_s: server_after.throttled_since(&server_before),
+        round_trips: (server_before.trips, server_after.trips),
+        wal: (server_before.wal, server_after.wal),
+        waits,
     };
     all_arrived(&m, fleet, people)?;
     let mut r = figures(args, fleet, store, target.ca.is_some(), instances, &m);
     if fleet.slow > 0 {
-        let range = (healthy_range.1, fleet.reachable() as u32);
+        let range = (fleet.healthy() as u32, fleet.reachable() as u32);
         let slow = stats_of(&http, &target.control, due_us, range).await?;
         r["slow"] = fleet::figures(&slow, people * fleet.slow, None, None);
     }
     Ok(r)
+}
+
+/// Registers every webinar's participants; answers how long it took.
+async fn register(api: &Api, platform: &setup::Platform, args: &BenchArgs) -> anyhow::Result<f64> {
+    let t0 = Instant::now();
+    setup::register(api, platform, args.participants).await?;
+    let register_s = t0.elapsed().as_secs_f64();
+    let people = args.participants * args.webinars;
+    println!("registered {people} participants in {register_s:.2} s");
+    Ok(register_s)
 }
 
 /// Each subscription's hook base: the down port for a down endpoint, the
@@ -156,12 +171,43 @@ async fn healthy_subscriptions(api: &Api, key: &str, fleet: &Fleet) -> Vec<Strin
         .collect()
 }
 
+/// What a run reads beside the services at one instant: the relay's
+/// counts, the PostgreSQL server's WAL position, and how long the
+/// instances' quotas have held them back so far (`None` where there is no
+/// relay, no PostgreSQL, no quota).
+struct Readings {
+    trips: Option<WireCounts>,
+    wal: Option<u64>,
+    throttled: Option<f64>,
+}
+
+impl Readings {
+    async fn read(store: &RunStore, quotas: &[Quota]) -> Readings {
+        let wal = match store.server().await {
+            Some(c) => server::wal_lsn(&c).await,
+            None => None,
+        };
+        Readings {
+            trips: store.wire_counts(),
+            wal,
+            throttled: (!quotas.is_empty())
+                .then(|| quotas.iter().filter_map(Quota::throttled_s).sum()),
+        }
+    }
+
+    /// How long the quotas held the instances back since `before`.
+    fn throttled_since(&self, before: &Readings) -> Option<f64> {
+        Some(self.throttled? - before.throttled?)
+    }
+}
+
 /// The services' admin token.
 const ADMIN: &str = "bench-admin";
 
 /// Starts `instances` copies of `tminus serve` on `store`, one at a time
-/// (the first migrates the schema); returns them and the first one's base
-/// URL.
+/// (the first migrates the schema), each held to `--instance-cpu` cores
+/// when given; returns them, their base URLs and their quotas (to be
+/// dropped after them).
 async fn start_services(
     args: &BenchArgs,
     exe: &Path,
@@ -169,7 +215,8 @@ async fn start_services(
     store: &RunStore,
     instances: usize,
     target: &Target,
-) -> anyhow::Result<(Vec<Child>, Vec<String>)> {
+) -> anyhow::Result<(Vec<Child>, Vec<String>, Vec<Quota>)> {
+    let mut quotas = Vec::new();
     let mut services = Vec::new();
     let mut bases = Vec::new();
     let ca = target.ca.as_ref().map(|p| p.display().to_string());
@@ -197,12 +244,16 @@ async fn start_services(
             .into_iter()
             .chain(trust.into_iter().flatten())
             .collect();
-        services.push(Child::spawn(exe, &flags)?);
+        let child = Child::spawn(exe, &flags)?;
+        if let Some(cores) = args.instance_cpu {
+            quotas.push(Quota::hold(child.pid(), cores)?);
+        }
+        services.push(child);
         let base = format!("http://{listen}");
         wait_healthy(http, &base).await?;
         bases.push(base);
     }
-    Ok((services, bases))
+    Ok((services, bases, quotas))
 }
 
 /// What arrived at the receiver for the subscriptions in `range` (from,

@@ -73,8 +73,16 @@ impl RunStore {
     /// PostgreSQL: round trips, and the statements executed by their text;
     /// `None` on SQLite (in process: no round trips) or without the relay.
     pub fn wire_counts(&self) -> Option<WireCounts> {
-        let w = self.wire.as_ref()?;
-        Some((w.trips(), w.statements()))
+        Some(self.wire.as_ref()?.counts())
+    }
+
+    /// A connection of the bench's own to the run's PostgreSQL server
+    /// (around the relay); `None` on SQLite.
+    pub async fn server(&self) -> Option<tokio_postgres::Client> {
+        match self.is_postgres() {
+            true => pg(&self.direct).await.ok(),
+            false => None,
+        }
     }
 
     /// Drops the run's schema.

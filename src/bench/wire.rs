@@ -7,7 +7,7 @@
 //! figure covers every statement whatever code sent it. Each statement
 //! executed (a `Bind` of a prepared statement, or a simple `Query`) is also
 //! counted by its text, so a run can say which statements the round trips
-//! went to. A request for TLS is declined (`N`): the bench's URL asks for
+//! went to, and the bytes either way give a delivery's traffic. A request for TLS is declined (`N`): the bench's URL asks for
 //! none.
 
 use anyhow::Context;
@@ -25,15 +25,22 @@ pub struct Wire {
     task: tokio::task::JoinHandle<()>,
 }
 
-/// Round trips, and statements executed by their text.
-pub type WireCounts = (u64, HashMap<String, u64>);
+/// What the relay counted so far: round trips, bytes both ways, and the
+/// statements executed by their text.
+#[derive(Clone, Debug, Default)]
+pub struct WireCounts {
+    pub trips: u64,
+    pub bytes: u64,
+    pub statements: HashMap<String, u64>,
+}
 
-/// What the relay counted over every connection: round trips, and the
-/// statements executed by their text (whitespace folded, cut at 100
-/// characters).
+/// What the relay counted over every connection: round trips, the bytes
+/// passed on either way after the startup message, and the statements
+/// executed by their text (whitespace folded, cut at 100 characters).
 #[derive(Default)]
 struct Counted {
     trips: AtomicU64,
+    bytes: AtomicU64,
     statements: Mutex<HashMap<String, u64>>,
 }
 
@@ -62,14 +69,13 @@ impl Wire {
         })
     }
 
-    /// Round trips so far, over every connection.
-    pub fn trips(&self) -> u64 {
-        self.counted.trips.load(Ordering::Relaxed)
-    }
-
-    /// The statements executed so far, by their text.
-    pub fn statements(&self) -> HashMap<String, u64> {
-        self.counted.statements.lock().unwrap().clone()
+    /// What was counted so far, over every connection.
+    pub fn counts(&self) -> WireCounts {
+        WireCounts {
+            trips: self.counted.trips.load(Ordering::Relaxed),
+            bytes: self.counted.bytes.load(Ordering::Relaxed),
+            statements: self.counted.statements.lock().unwrap().clone(),
+        }
     }
 }
 
@@ -122,7 +128,17 @@ async fn relay(
     }
     let (mut cr, mut cw) = client.into_split();
     let (mut sr, mut sw) = server.into_split();
-    let down = async move { tokio::io::copy(&mut sr, &mut cw).await };
+    let down = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = sr.read(&mut buf).await?;
+            if n == 0 {
+                return std::io::Result::Ok(());
+            }
+            counted.bytes.fetch_add(n as u64, Ordering::Relaxed);
+            cw.write_all(&buf[..n]).await?;
+        }
+    };
     let up = async move {
         let mut frames = Frames::default();
         let mut buf = vec![0u8; 64 * 1024];
@@ -131,6 +147,7 @@ async fn relay(
             if n == 0 {
                 return anyhow::Ok(());
             }
+            counted.bytes.fetch_add(n as u64, Ordering::Relaxed);
             frames.pending.extend_from_slice(&buf[..n]);
             sw.write_all(&frames.take(counted)).await?;
         }
