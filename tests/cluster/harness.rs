@@ -243,18 +243,45 @@ pub async fn pending(db: &tokio_postgres::Client) -> i64 {
     .unwrap_or(i64::MAX)
 }
 
-/// Webhook-ids recorded as delivered.
+/// Webhook-ids recorded as delivered: rows, and the acknowledged first
+/// attempts receipts hold. Panics when one is recorded twice (in two
+/// receipts, or in a receipt and a delivered row).
 pub async fn delivered(db: &tokio_postgres::Client) -> BTreeSet<String> {
-    db.query("SELECT id FROM deliveries WHERE status = 'delivered'", &[])
+    let mut out: BTreeSet<String> = db
+        .query("SELECT id FROM deliveries WHERE status = 'delivered'", &[])
         .await
         .unwrap()
         .iter()
         .map(|r| r.get(0))
-        .collect()
+        .collect();
+    for id in receipted(db).await {
+        assert!(out.insert(id.clone()), "{id} recorded as delivered twice");
+    }
+    out
+}
+
+/// The webhook-ids every receipt holds, one per entry (so a delivery held
+/// twice is listed twice).
+pub async fn receipted(db: &tokio_postgres::Client) -> Vec<String> {
+    let rows = db
+        .query("SELECT id_prefix, created_at, entries FROM receipts", &[])
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for r in rows {
+        let prefix: String = r.get(0);
+        let entries = tminus::store::receipt::unpack(r.get(2), r.get(1)).unwrap();
+        out.extend(entries.iter().map(|e| {
+            tminus::domain::ids::join_webhook_id(&prefix, e.seq)
+                .as_str()
+                .to_owned()
+        }));
+    }
+    out
 }
 
 /// What an instance held and had not recorded: the webhook-ids of its
-/// leased slices without a row, and its leased pending rows.
+/// leased slices without a row or a receipt, and its leased pending rows.
 pub async fn held_by(db: &tokio_postgres::Client, pid: u32) -> BTreeSet<String> {
     let owner = format!("{pid}-%");
     let mut held: BTreeSet<String> = db
@@ -272,13 +299,14 @@ pub async fn held_by(db: &tokio_postgres::Client, pid: u32) -> BTreeSet<String> 
             tminus::domain::ids::webhook_id(r.get(0), r.get(1), r.get(2), r.get(3)).to_string()
         })
         .collect();
-    let recorded: BTreeSet<String> = db
+    let mut recorded: BTreeSet<String> = db
         .query("SELECT id FROM deliveries", &[])
         .await
         .unwrap()
         .iter()
         .map(|r| r.get(0))
         .collect();
+    recorded.extend(receipted(db).await);
     held.retain(|id| !recorded.contains(id));
     held.extend(
         db.query(

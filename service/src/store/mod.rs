@@ -15,6 +15,7 @@ pub mod batch;
 pub mod catalog;
 pub(crate) mod decode;
 pub mod engine;
+pub mod held;
 pub mod history;
 pub mod idempotency;
 pub mod jobs;
@@ -22,6 +23,7 @@ pub mod model;
 pub mod oversight;
 pub mod page;
 pub mod postgres;
+pub mod receipt;
 pub mod sql;
 pub mod sqlite;
 

@@ -6,9 +6,10 @@
 //! latency, status and the start of the answer, packed as varints (about
 //! eight bytes a delivery). Everything else (a failure, a retry, a batch, an
 //! expiry, a replay) keeps a row of its own, and a row always wins over a
-//! receipt. Only SQLite keeps receipts. This module is pure: choosing what goes in a receipt, packing
-//! and unpacking. The backends store receipts and read them back as
-//! deliveries.
+//! receipt. Both backends keep receipts (`sqlite::receipts`,
+//! `postgres::receipts`). This module is pure: choosing what goes in a
+//! receipt, packing and unpacking. The backends store receipts and read
+//! them back as deliveries.
 
 use crate::domain::ids::split_webhook_id;
 use crate::store::{Attempt, Outcome, SliceId, Verdict};

@@ -19,6 +19,7 @@ mod history;
 mod instances;
 mod notify;
 mod participants;
+mod receipts;
 mod record;
 mod rows;
 mod sweep;
@@ -45,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0006_sessions.sql"),
     include_str!("../../../migrations/postgres/0007_fanout_plan.sql"),
     include_str!("../../../migrations/postgres/0008_operational_webhooks.sql"),
+    include_str!("../../../migrations/postgres/0009_receipts.sql"),
 ];
 
 /// Connections per instance: enough for the scheduler, every busy lane's

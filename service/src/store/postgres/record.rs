@@ -1,24 +1,35 @@
-//! SQL for what became of attempts: each result recorded (a slice
-//! delivery's row written on its first attempt, a batch and its members),
+//! SQL for what became of attempts: each result recorded (a slice's
+//! acknowledged first attempts as one receipt, any other slice delivery's
+//! row written on its first attempt, a batch and its members),
 //! slices closed, failing subscriptions disabled. A thousand outcomes are a
 //! handful of statements, each taking its rows as arrays through `unnest`.
 
+use super::receipts;
 use super::rows::{gather_fresh, gather_later, Rows};
-use crate::store::{Disabled, HealthChanges, StoreResult};
+use crate::domain::ids::split_webhook_id;
+use crate::store::receipt;
+use crate::store::{Disabled, HealthChanges, Outcome, StoreResult};
 use crate::store::{Recording, SliceId};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 /// Records a batch of outcomes in the caller's transaction, in named
 /// steps whose statements run in this order (the order concurrent
 /// recorders take their locks in).
 pub async fn record_outcomes(tx: &Transaction<'_>, r: &Recording) -> StoreResult<HealthChanges> {
     let (outcomes, now) = (&r.outcomes[..], r.now);
-    let (fresh, members, makers) = gather_fresh(outcomes, now);
+    // Acknowledged first attempts go in receipts (slice by slice, in id
+    // order), the rest in rows.
+    let (bundles, mut rest) = receipt::gather(outcomes);
+    for b in bundles {
+        rest.extend(receipts::insert(tx, b, now.timestamp_millis()).await?);
+    }
+    let rest = not_held(tx, rest).await?;
+    let (fresh, members, makers) = gather_fresh(&rest, now);
     let inserted = insert_fresh(tx, &fresh, now).await?;
     insert_members(tx, &members, now).await?;
-    let (later, log) = gather_later(outcomes, &makers, &inserted, now);
+    let (later, log) = gather_later(&rest, &makers, &inserted, now);
     write_later(tx, &later, &log, now).await?;
     let mut changes = super::health::mark_health(tx, outcomes, now).await?;
     close_slices(tx, &r.done_slices).await?;
@@ -29,6 +40,38 @@ pub async fn record_outcomes(tx: &Transaction<'_>, r: &Recording) -> StoreResult
     changes.settle();
     Ok(changes)
 }
+/// Of `rest`, those no receipt holds: a slice delivery sent twice (a lease
+/// ran out) whose other attempt a receipt holds was acknowledged, and this
+/// one changes nothing.
+async fn not_held<'a>(
+    tx: &Transaction<'_>,
+    rest: Vec<&'a Outcome>,
+) -> StoreResult<Vec<&'a Outcome>> {
+    let mut by_slice: BTreeMap<SliceId, Vec<i64>> = BTreeMap::new();
+    for o in &rest {
+        if let (Some(f), Some((_, seq))) = (&o.fresh, split_webhook_id(o.delivery_id.as_str())) {
+            by_slice.entry(f.slice).or_default().push(seq);
+        }
+    }
+    let mut held: HashSet<(SliceId, i64)> = HashSet::new();
+    for (slice, seqs) in by_slice {
+        let found = receipts::holding(tx, slice, &seqs).await?;
+        held.extend(found.into_iter().map(|seq| (slice, seq)));
+    }
+    if held.is_empty() {
+        return Ok(rest);
+    }
+    Ok(rest
+        .into_iter()
+        .filter(
+            |o| match (&o.fresh, split_webhook_id(o.delivery_id.as_str())) {
+                (Some(f), Some((_, seq))) => !held.contains(&(f.slice, seq)),
+                _ => true,
+            },
+        )
+        .collect())
+}
+
 /// Writes the fresh rows; answers the ids actually inserted (not there
 /// already).
 async fn insert_fresh(

@@ -1,5 +1,5 @@
-//! What a batch of outcomes writes, gathered as columns (pure, no I/O):
-//! the rows first attempts make, the members batches carry, and the
+//! What a batch of outcomes writes as rows (those receipts do not hold),
+//! gathered as columns (pure, no I/O): the rows first attempts make, the members batches carry, and the
 //! verdicts and attempt logs of every later attempt. `record` sends each
 //! set as arrays through one `unnest` statement.
 
@@ -39,10 +39,10 @@ fn verdict(v: &Verdict, now: DateTime<Utc>) -> (&'static str, DateTime<Utc>) {
 
 /// The rows first attempts make: slice deliveries' and batches' own rows
 /// (`fresh`), the members batches carry, and which outcomes made a row.
-pub(super) fn gather_fresh(
-    outcomes: &[Outcome],
+pub(super) fn gather_fresh<'a>(
+    outcomes: &[&'a Outcome],
     now: DateTime<Utc>,
-) -> (Rows<'_>, Rows<'_>, HashSet<usize>) {
+) -> (Rows<'a>, Rows<'a>, HashSet<usize>) {
     // First attempts of slice deliveries and batches: new rows.
     let mut fresh = Rows::default();
     // Members carried by a batch.
@@ -52,7 +52,7 @@ pub(super) fn gather_fresh(
     // others are later attempts (below).
     let mut made: HashSet<&str> = HashSet::new();
     let mut makers: HashSet<usize> = HashSet::new();
-    for (k, o) in outcomes.iter().enumerate() {
+    for (k, &o) in outcomes.iter().enumerate() {
         let Some(f) = &o.fresh else { continue };
         if !made.insert(o.delivery_id.as_str()) {
             continue;
@@ -102,7 +102,7 @@ pub(super) fn gather_fresh(
 /// Every attempt that made no row: the verdict of each delivery, and a
 /// log row per attempt.
 pub(super) fn gather_later<'a>(
-    outcomes: &'a [Outcome],
+    outcomes: &[&'a Outcome],
     makers: &HashSet<usize>,
     inserted: &HashSet<String>,
     now: DateTime<Utc>,
@@ -113,7 +113,7 @@ pub(super) fn gather_later<'a>(
     // row twice; in id order, so concurrent recorders lock alike.
     let mut verdicts: BTreeMap<&str, &Outcome> = BTreeMap::new();
     let mut logged: BTreeMap<(&str, u32), &Outcome> = BTreeMap::new();
-    for (k, o) in outcomes.iter().enumerate() {
+    for (k, &o) in outcomes.iter().enumerate() {
         if makers.contains(&k) && inserted.contains(o.delivery_id.as_str()) {
             continue;
         }

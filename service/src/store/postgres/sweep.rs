@@ -2,8 +2,9 @@
 //! sent in time (each unsent delivery of a slice gets its row), and the
 //! hand-back of a stopping instance's leases, announced to the others.
 
-use super::notify;
 use super::work::{slice_people, slice_row};
+use super::{notify, receipts};
+use crate::domain::ids::split_webhook_id;
 use crate::store::jobs::SLICE_COLS;
 use crate::store::StoreResult;
 use crate::store::{InstanceId, Renewal};
@@ -114,7 +115,12 @@ pub async fn expire_overdue(tx: &Transaction<'_>, now: DateTime<Utc>) -> StoreRe
         .await?;
     for row in stale {
         let s = slice_row(&row);
-        let people = slice_people(tx, &s).await?;
+        // What a receipt holds was acknowledged: only the rest expires.
+        let acknowledged = receipts::seqs(tx, s.id).await?;
+        let mut people = slice_people(tx, &s).await?;
+        people.retain(|p| {
+            split_webhook_id(p.0.as_str()).is_none_or(|(_, q)| !acknowledged.contains(&q))
+        });
         let ids: Vec<&str> = people.iter().map(|p| p.0.as_str()).collect();
         let pids: Vec<&str> = people.iter().map(|p| p.1.as_str()).collect();
         let p = &s.proto;

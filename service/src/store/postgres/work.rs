@@ -3,7 +3,7 @@
 //! instances split a fan-out between them slice by slice) with everything
 //! needed to render them.
 
-use crate::domain::ids::{webhook_id, Id};
+use crate::domain::ids::{split_webhook_id, webhook_id, Id};
 use crate::domain::payload::{ParticipantFacts, WebinarFacts};
 use crate::store::jobs::{webinars_of, SliceRow, SLICE_COLS};
 use crate::store::SliceId;
@@ -213,23 +213,14 @@ async fn claim_slice(
         let mut s = slice_row(&row);
         s.claims -= 1;
         let people = slice_people(tx, &s).await?;
-        let recorded: HashSet<DeliveryId> = if s.claims > 0 {
-            let ids: Vec<&str> = people.iter().map(|p| p.0.as_str()).collect();
-            tx.query(
-                &tx.prepare_cached("SELECT id FROM deliveries WHERE id = ANY($1)")
-                    .await?,
-                &[&ids],
-            )
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect()
-        } else {
-            HashSet::new()
+        let (recorded, acknowledged) = match s.claims {
+            0 => (HashSet::new(), HashSet::new()),
+            _ => recorded(tx, &s, &people).await?,
         };
         let before = jobs.len();
         for (wid, pid, facts) in people {
-            if recorded.contains(&wid) {
+            let seq = split_webhook_id(wid.as_str()).map(|(_, q)| q);
+            if recorded.contains(&wid) || seq.is_some_and(|q| acknowledged.contains(&q)) {
                 continue;
             }
             jobs.push(s.proto.job(sub, wid, pid, facts));
@@ -247,6 +238,28 @@ async fn claim_slice(
         )
         .await?;
     }
+}
+
+/// Of a slice claimed before, what was recorded already: the webhook-ids
+/// of `people` that have rows, and the registration numbers its receipts
+/// hold.
+async fn recorded(
+    tx: &Transaction<'_>,
+    s: &SliceRow,
+    people: &[(DeliveryId, ParticipantId, ParticipantFacts)],
+) -> StoreResult<(HashSet<DeliveryId>, HashSet<i64>)> {
+    let ids: Vec<&str> = people.iter().map(|p| p.0.as_str()).collect();
+    let rows = tx
+        .query(
+            &tx.prepare_cached("SELECT id FROM deliveries WHERE id = ANY($1)")
+                .await?,
+            &[&ids],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    Ok((rows, super::receipts::seqs(tx, s.id).await?))
 }
 
 async fn webinar_facts(tx: &Transaction<'_>, id: &WebinarId) -> StoreResult<WebinarFacts> {

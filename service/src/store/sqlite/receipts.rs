@@ -1,18 +1,16 @@
-//! SQL for receipts (see [`pack`]): writing one per slice
+//! SQL for receipts in SQLite (see [`crate::store::receipt`]): writing one per slice
 //! and recorded batch, finding the one that holds a delivery, listing them
 //! as deliveries, and turning a delivery back into a row when it is replayed.
 
 use super::at;
 use crate::domain::ids::{join_webhook_id, split_webhook_id};
-use crate::domain::status::DeliveryStatus;
-use crate::store::decode::from_row;
-pub(super) mod pack;
+use crate::store::held::{self, SliceFacts};
 
+use crate::store::receipt::{self, Entry, Receipt};
 use crate::store::{
     Delivery, DeliveryId, Outcome, ParticipantId, ReminderId, SliceId, StoreError, StoreResult,
-    SubscriptionId, WebinarId,
+    SubscriptionId,
 };
-use pack::{self as receipt, Entry, Receipt};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::collections::{HashMap, HashSet};
 
@@ -130,24 +128,19 @@ pub fn find(c: &Connection, sub: &SubscriptionId, id: &DeliveryId) -> StoreResul
     Ok(None)
 }
 
-/// What a slice says about each of its deliveries.
-struct SliceFacts {
-    webinar_id: WebinarId,
-    reminder_id: ReminderId,
-    label: String,
-    due_ms: i64,
-    expires_ms: i64,
-    late: bool,
-}
-
 fn slice_facts(c: &Connection, slice: SliceId) -> StoreResult<SliceFacts> {
     Ok(c.prepare_cached(
         "SELECT webinar_id, reminder_id, label, due_at, expires_at, late FROM slices WHERE id = ?1",
     )?
     .query_row([slice], |r| {
-        Ok(from_row!(get r, SliceFacts {
-            webinar_id, reminder_id, label, due_ms, expires_ms, late
-        }))
+        Ok(SliceFacts {
+            webinar_id: r.get(0)?,
+            reminder_id: r.get(1)?,
+            label: r.get(2)?,
+            due_at: at(r.get(3)?),
+            expires_at: at(r.get(4)?),
+            late: r.get(5)?,
+        })
     })?)
 }
 
@@ -167,24 +160,8 @@ fn delivery(
     created_ms: i64,
     e: &Entry,
 ) -> StoreResult<Delivery> {
-    Ok(Delivery {
-        id,
-        subscription_id: sub.clone(),
-        webinar_id: Some(s.webinar_id.clone()),
-        participant_id: participant(c, e.seq)?,
-        reminder: s.label.clone(),
-        status: DeliveryStatus::Delivered,
-        late: s.late,
-        attempts: 1,
-        due_at: at(s.due_ms),
-        next_attempt_at: None,
-        expires_at: at(s.expires_ms),
-        last_status: Some(e.status),
-        last_error: None,
-        delivered_at: Some(at(created_ms)),
-        batch_id: None,
-        attempt_log: Some(vec![e.attempt()]),
-    })
+    let who = participant(c, e.seq)?;
+    Ok(held::delivery(sub, id, s, who, created_ms, e))
 }
 
 /// Delivery `id` of `sub` as held in a receipt.
@@ -266,9 +243,9 @@ pub fn take(c: &Connection, sub: &SubscriptionId, id: &DeliveryId) -> StoreResul
             s.reminder_id,
             s.label,
             s.late,
-            s.due_ms,
+            s.due_at.timestamp_millis(),
             h.created_ms,
-            s.expires_ms,
+            s.expires_at.timestamp_millis(),
             e.status,
             e.started_ms,
             e.latency_ms as i64,
@@ -325,20 +302,9 @@ pub fn tally(c: &Connection, reminder: &ReminderId) -> StoreResult<crate::store:
          WHERE s.reminder_id = ?1",
     )?;
     let mut rows = st.query([reminder])?;
-    let mut t = crate::store::HeldTally::default();
-    let (mut first, mut last) = (i64::MAX, i64::MIN);
+    let mut all = Vec::new();
     while let Some(r) = rows.next()? {
-        let entries = receipt::unpack(blob(r, 1)?, r.get(0)?).map_err(corrupt)?;
-        for e in &entries {
-            let acked = e.started_ms + e.latency_ms as i64;
-            first = first.min(acked);
-            last = last.max(acked);
-        }
-        t.count += entries.len() as i64;
+        all.extend(receipt::unpack(blob(r, 1)?, r.get(0)?).map_err(corrupt)?);
     }
-    if t.count > 0 {
-        t.first = Some(super::at(first));
-        t.last = Some(super::at(last));
-    }
-    Ok(t)
+    Ok(held::tally(&all))
 }

@@ -70,7 +70,7 @@ pub fn record_outcomes(c: &mut Connection, r: &Recording) -> StoreResult<HealthC
     {
         let mut st = Statements::prepare(&tx)?;
         // Acknowledged first attempts go in receipts, the rest in rows.
-        let (bundles, mut rows) = receipts::pack::gather(&r.outcomes);
+        let (bundles, mut rows) = crate::store::receipt::gather(&r.outcomes);
         for r in bundles {
             health.healthy.insert(r.subscription_id);
             rows.extend(receipts::insert(&tx, r, now_ms)?);
