@@ -1,7 +1,7 @@
 //! The engine: the hot path the scheduler and the delivery workers drive
 //! (claims, fan-out, leases, recording, expiry, the heartbeat). Each backend
-//! writes it in its own dialect (`SKIP LOCKED` and `unnest` on PostgreSQL,
-//! receipts on SQLite), where the two really differ. Lease-based claims
+//! writes it in its own dialect (`SKIP LOCKED`, `unnest` and locked
+//! slices on PostgreSQL, one writer on SQLite), where the two really differ. Lease-based claims
 //! (`claim_*`) never hold a transaction open across an HTTP call: they mark
 //! rows with an owner and a `locked_until`, and another instance may take
 //! them once that has passed.

@@ -1,6 +1,6 @@
 //! The delivery history's traits that each backend implements itself,
-//! because each keeps deliveries its own way (PostgreSQL: a row each;
-//! SQLite: rows, and receipts for acknowledged first attempts): a
+//! because each reads its own receipts (rows, and receipts for
+//! acknowledged first attempts, on both): a
 //! subscription's deliveries ([`Deliveries`]), fired reminders' tallies
 //! ([`Tallies`]) and retention's deletes ([`Pruning`]). The rest of the
 //! catalog is written once for both (`catalog`); these are written over its
@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 
 /// A subscription's deliveries one by one, as the integrator sees them:
 /// listed, fetched, retried. Each backend answers from wherever it keeps
-/// deliveries (SQLite: rows, and receipts for acknowledged first attempts,
-/// `sqlite::receipts`), over the rows' shared SQL (`catalog::history`).
+/// deliveries (rows, and receipts for acknowledged first attempts,
+/// `sqlite::receipts`, `postgres::receipts`), over the rows' shared SQL (`catalog::history`).
 #[async_trait]
 pub trait Deliveries: Send + Sync + 'static {
     /// A page of a subscription's deliveries ([`Listing`]).
@@ -64,7 +64,7 @@ pub struct Retry {
 }
 
 /// Fired reminders' tallies: how their deliveries went. Each backend
-/// counts wherever it keeps deliveries (SQLite: rows, and receipts for
+/// counts wherever it keeps deliveries (rows, and receipts for
 /// acknowledged first attempts), over the rows' shared counts
 /// (`catalog::oversight`).
 #[async_trait]
@@ -107,7 +107,7 @@ pub enum Fired<'a> {
     One(&'a ReminderId),
 }
 
-/// A fan-out's acknowledged deliveries kept outside the rows (SQLite's
+/// A fan-out's acknowledged deliveries kept outside the rows (in
 /// receipts): how many, and the first and last acknowledgement.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct HeldTally {
@@ -117,7 +117,7 @@ pub struct HeldTally {
 }
 
 /// Retention's deletes of delivery history: each backend removes it from
-/// wherever it keeps it (SQLite: rows and receipts), over the rows' shared
+/// wherever it keeps it (rows and receipts), over the rows' shared
 /// SQL (`catalog::upkeep`).
 #[async_trait]
 pub trait Pruning: Send + Sync + 'static {

@@ -1,7 +1,7 @@
 //! The delivery history's rows as a subscription's owner sees them, for
 //! both backends: listed, fetched with their attempts, retried, replayed,
 //! and test events. Each backend's [`crate::store::Deliveries`] answers from these rows
-//! and whatever else it keeps (SQLite's receipts: `sqlite::history`).
+//! and the receipts it keeps (`sqlite::history`, `postgres::history`).
 
 use super::History;
 use crate::domain::status::DeliveryStatus;

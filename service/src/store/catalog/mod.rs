@@ -4,7 +4,7 @@
 //! by concern so no trait grows past a screen: [`Platform`], [`Webinars`],
 //! [`Subscriptions`] and [`History`] are written once here, for every
 //! [`super::sql::Backend`] (one statement text and one row mapper each);
-//! History with hooks that bring in SQLite's receipts; [`Registrations`]
+//! History with hooks that bring in each backend's receipts; [`Registrations`]
 //! (bulk inserts) is per backend, where the dialects really differ.
 //! [`Idempotency`] keeps the answers `Idempotency-Key` repeats. [`Upkeep`]
 //! is what operators need: figures for the metrics, and retention's
@@ -189,7 +189,7 @@ pub trait History: Send + Sync + 'static {
     /// `window` (from, until: half open) due now again, each with at least
     /// `expires_at` to live, as [`History::retry_delivery`] does one; says
     /// how many. Only rows are looked at: the statuses worth replaying
-    /// (failed, expired, missed) never sit in SQLite's receipts.
+    /// (failed, expired, missed) never sit in receipts.
     async fn replay_deliveries(
         &self,
         subscription_id: &SubscriptionId,

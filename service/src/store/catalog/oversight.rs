@@ -1,7 +1,7 @@
 //! The oversight views ([`Oversight`]) written once for both backends: the
 //! statements read reminders, slices, delivery rows and subscriptions. A
 //! fired reminder's tally is counted here from the rows ([`counted`]); each
-//! backend's `Tallies` adds what it keeps elsewhere (SQLite's receipts).
+//! backend's `Tallies` adds what its receipts hold.
 //! A reminder's rows are found through its creator's subscriptions and the
 //! history index (subscription, creation), from the instant it fired on:
 //! the delivery table has no index by reminder, and the hot path is not

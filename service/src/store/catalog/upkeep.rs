@@ -8,7 +8,7 @@
 //! of a fan-out that still has pending work: a pending slice or a pending
 //! delivery of the same reminder. Each backend's `Pruning` deletes history
 //! over [`settled_deliveries`], [`delete_deliveries`] and [`prune_slices`]
-//! (SQLite's receipts go with the rest of the history there).
+//! (receipts go with the rest of the history there).
 
 use super::Upkeep;
 use crate::domain::status::{ReminderStatus, SubscriptionStatus};

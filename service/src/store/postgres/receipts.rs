@@ -30,6 +30,58 @@ fn entries(r: &Row, created: usize, blob: usize) -> StoreResult<Vec<Entry>> {
 /// holds already is left out: it was acknowledged, and is listed once.
 pub async fn insert<'a>(
     c: &impl GenericClient,
+    r: Receipt<'a>,
+    now_ms: i64,
+) -> StoreResult<Vec<&'a Outcome>> {
+    if insert_plain(c, &r, now_ms).await? {
+        return Ok(Vec::new());
+    }
+    insert_checked(c, r, now_ms).await
+}
+
+/// The common case in one statement: a slice claimed once, none of whose
+/// deliveries in the receipt's range has a row. Answers whether it was
+/// that case (and the receipt written); otherwise nothing was written, and
+/// the slice's row is locked.
+async fn insert_plain(c: &impl GenericClient, r: &Receipt<'_>, now_ms: i64) -> StoreResult<bool> {
+    let (lo, hi) = (
+        join_webhook_id(r.prefix, r.first_seq()),
+        join_webhook_id(r.prefix, r.last_seq()),
+    );
+    let st = c
+        .prepare_cached(
+            "WITH l AS (SELECT claims FROM slices WHERE id = $1 FOR NO KEY UPDATE)
+             INSERT INTO receipts (slice_id, subscription_id, id_prefix, first_seq, last_seq,
+                                   created_at, entries)
+             SELECT $1, $2, $3, $4, $5, $6, $7
+             WHERE COALESCE((SELECT claims FROM l), 0) <= 1
+               AND NOT EXISTS (SELECT 1 FROM deliveries WHERE id >= $8 AND id <= $9)
+             RETURNING id",
+        )
+        .await?;
+    let written = c
+        .query_opt(
+            &st,
+            &[
+                &r.slice,
+                &r.subscription_id,
+                &r.prefix,
+                &r.first_seq(),
+                &r.last_seq(),
+                &now_ms,
+                &r.pack(now_ms),
+                &lo,
+                &hi,
+            ],
+        )
+        .await?;
+    Ok(written.is_some())
+}
+
+/// [`insert`] for a slice taken again after a lapsed lease, or with rows
+/// in the receipt's range: leaves out what is held or has a row already.
+async fn insert_checked<'a>(
+    c: &impl GenericClient,
     mut r: Receipt<'a>,
     now_ms: i64,
 ) -> StoreResult<Vec<&'a Outcome>> {
@@ -316,20 +368,6 @@ pub async fn take(
         }
     };
     Ok(true)
-}
-
-/// Of the registration numbers `seqs` of slice `slice`, those its receipts
-/// hold: those deliveries were acknowledged.
-pub async fn holding(
-    c: &impl GenericClient,
-    slice: SliceId,
-    seqs: &[i64],
-) -> StoreResult<HashSet<i64>> {
-    if seqs.is_empty() {
-        return Ok(HashSet::new());
-    }
-    let all = self::seqs(c, slice).await?;
-    Ok(seqs.iter().copied().filter(|s| all.contains(s)).collect())
 }
 
 /// How many deliveries of reminder `reminder` receipts hold, and the first

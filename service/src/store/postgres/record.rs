@@ -55,8 +55,12 @@ async fn not_held<'a>(
     }
     let mut held: HashSet<(SliceId, i64)> = HashSet::new();
     for (slice, seqs) in by_slice {
-        let found = receipts::holding(tx, slice, &seqs).await?;
-        held.extend(found.into_iter().map(|seq| (slice, seq)));
+        let all = receipts::seqs(tx, slice).await?;
+        held.extend(
+            seqs.into_iter()
+                .filter(|q| all.contains(q))
+                .map(|q| (slice, q)),
+        );
     }
     if held.is_empty() {
         return Ok(rest);
