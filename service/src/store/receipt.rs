@@ -11,10 +11,10 @@
 //! receipt, packing and unpacking. The backends store receipts and read
 //! them back as deliveries.
 
-use crate::domain::ids::split_webhook_id;
-use crate::store::{Attempt, Outcome, SliceId, Verdict};
+use crate::domain::ids::{join_webhook_id, split_webhook_id};
+use crate::store::{Attempt, DeliveryId, Outcome, SliceId, Verdict};
 use chrono::DateTime;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 /// One acknowledged delivery in a receipt.
 #[derive(Clone, Debug, PartialEq)]
@@ -51,12 +51,33 @@ pub struct Receipt<'a> {
     pub outcomes: Vec<(i64, &'a Outcome)>,
 }
 
-impl Receipt<'_> {
+impl<'a> Receipt<'a> {
     pub fn first_seq(&self) -> i64 {
         self.outcomes.first().map_or(0, |o| o.0)
     }
     pub fn last_seq(&self) -> i64 {
         self.outcomes.last().map_or(0, |o| o.0)
+    }
+    /// The webhook-ids of its first and last delivery: every delivery it
+    /// holds lies between them.
+    pub fn id_range(&self) -> (DeliveryId, DeliveryId) {
+        (
+            join_webhook_id(self.prefix, self.first_seq()),
+            join_webhook_id(self.prefix, self.last_seq()),
+        )
+    }
+    /// Leaves out the deliveries that have rows (`rows`: the ids found in
+    /// [`Receipt::id_range`]); answers their outcomes, to be recorded on
+    /// their rows.
+    pub fn without_rows(&mut self, rows: &HashSet<DeliveryId>) -> Vec<&'a Outcome> {
+        if rows.is_empty() {
+            return Vec::new();
+        }
+        let (keep, taken): (Vec<_>, Vec<_>) = std::mem::take(&mut self.outcomes)
+            .into_iter()
+            .partition(|(_, o)| !rows.contains(&o.delivery_id));
+        self.outcomes = keep;
+        taken.into_iter().map(|(_, o)| o).collect()
     }
     /// The packed entries, times relative to `base_ms`.
     pub fn pack(&self, base_ms: i64) -> Vec<u8> {

@@ -98,6 +98,18 @@ pub(crate) async fn delete_in(
 }
 
 /// The first column of each row, as parameters.
+/// The receipts of `$1` (a subscription) recorded before `$2` whose
+/// fan-outs are settled, at most `$3` of them: their ids.
+pub(crate) fn settled_receipts() -> String {
+    format!(
+        "SELECT r.id FROM receipts r JOIN slices l ON l.id = r.slice_id
+         WHERE r.subscription_id = $1 AND r.created_at < $2
+           AND l.status <> 'pending' AND ({})
+         LIMIT $3",
+        settled("l.webinar_id", "l.reminder_id")
+    )
+}
+
 pub(crate) fn firsts(rows: Vec<crate::store::sql::Row>) -> Vec<Value> {
     rows.into_iter()
         .filter_map(|r| r.0.into_iter().next())

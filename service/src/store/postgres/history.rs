@@ -9,7 +9,7 @@ use super::{receipts, PgStore};
 use crate::store::catalog::history::{listed, page_of, retry_row, row};
 use crate::store::catalog::oversight::counted;
 use crate::store::catalog::upkeep::{
-    delete_deliveries, delete_in, firsts, prune_slices, settled, settled_deliveries,
+    delete_deliveries, delete_in, firsts, prune_slices, settled_deliveries, settled_receipts,
 };
 use crate::store::sql::{params, Backend, Db};
 use crate::store::{Cutoff, Listing, Pruned, Pruning, Retry};
@@ -83,13 +83,7 @@ impl Pruning for PgStore {
     /// Rows and the receipts of settled fan-outs, in one transaction.
     async fn prune_history(&self, sub: &SubscriptionId, cut: Cutoff) -> StoreResult<Pruned> {
         let ids = settled_deliveries(self, sub, cut).await?;
-        let sql = format!(
-            "SELECT r.id FROM receipts r JOIN slices l ON l.id = r.slice_id
-             WHERE r.subscription_id = $1 AND r.created_at < $2
-               AND l.status <> 'pending' AND ({})
-             LIMIT $3",
-            settled("l.webinar_id", "l.reminder_id")
-        );
+        let sql = settled_receipts();
         let p = params![sub, cut.before.timestamp_millis(), i64::from(cut.limit)];
         let held = firsts(self.query(&sql, p).await?);
         if ids.is_empty() && held.is_empty() {

@@ -14,6 +14,7 @@ use crate::store::{
 };
 use deadpool_postgres::GenericClient;
 use std::collections::{HashMap, HashSet};
+use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 fn corrupt(e: &'static str) -> StoreError {
@@ -44,10 +45,7 @@ pub async fn insert<'a>(
 /// that case (and the receipt written); otherwise nothing was written, and
 /// the slice's row is locked.
 async fn insert_plain(c: &impl GenericClient, r: &Receipt<'_>, now_ms: i64) -> StoreResult<bool> {
-    let (lo, hi) = (
-        join_webhook_id(r.prefix, r.first_seq()),
-        join_webhook_id(r.prefix, r.last_seq()),
-    );
+    let (lo, hi) = r.id_range();
     let st = c
         .prepare_cached(
             "WITH l AS (SELECT claims FROM slices WHERE id = $1 FOR NO KEY UPDATE)
@@ -59,23 +57,44 @@ async fn insert_plain(c: &impl GenericClient, r: &Receipt<'_>, now_ms: i64) -> S
              RETURNING id",
         )
         .await?;
-    let written = c
-        .query_opt(
-            &st,
-            &[
-                &r.slice,
-                &r.subscription_id,
-                &r.prefix,
-                &r.first_seq(),
-                &r.last_seq(),
-                &now_ms,
-                &r.pack(now_ms),
-                &lo,
-                &hi,
-            ],
-        )
-        .await?;
-    Ok(written.is_some())
+    let written = Written::new(r, now_ms);
+    let mut params = written.params();
+    params.extend([&lo as &(dyn ToSql + Sync), &hi]);
+    Ok(c.query_opt(&st, &params).await?.is_some())
+}
+
+/// A receipt's row as it is written: its columns `$1` to `$7`, in the
+/// table's order (`params`).
+struct Written<'r> {
+    r: &'r Receipt<'r>,
+    first: i64,
+    last: i64,
+    now_ms: i64,
+    packed: Vec<u8>,
+}
+
+impl<'r> Written<'r> {
+    fn new(r: &'r Receipt<'r>, now_ms: i64) -> Self {
+        Written {
+            r,
+            first: r.first_seq(),
+            last: r.last_seq(),
+            now_ms,
+            packed: r.pack(now_ms),
+        }
+    }
+
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        vec![
+            &self.r.slice,
+            &self.r.subscription_id,
+            &self.r.prefix,
+            &self.first,
+            &self.last,
+            &self.now_ms,
+            &self.packed,
+        ]
+    }
 }
 
 /// [`insert`] for a slice taken again after a lapsed lease, or with rows
@@ -103,10 +122,7 @@ async fn insert_checked<'a>(
             return Ok(Vec::new());
         }
     }
-    let (lo, hi) = (
-        join_webhook_id(r.prefix, r.first_seq()),
-        join_webhook_id(r.prefix, r.last_seq()),
-    );
+    let (lo, hi) = r.id_range();
     let rows: HashSet<DeliveryId> = c
         .query(
             &c.prepare_cached("SELECT id FROM deliveries WHERE id >= $1 AND id <= $2")
@@ -117,34 +133,16 @@ async fn insert_checked<'a>(
         .iter()
         .map(|row| row.get(0))
         .collect();
-    let mut back = Vec::new();
-    if !rows.is_empty() {
-        let (keep, taken): (Vec<_>, Vec<_>) = r
-            .outcomes
-            .into_iter()
-            .partition(|(_, o)| !rows.contains(&o.delivery_id));
-        back.extend(taken.into_iter().map(|(_, o)| o));
-        r.outcomes = keep;
-    }
+    let back = r.without_rows(&rows);
     if !r.outcomes.is_empty() {
-        c.execute(
-            &c.prepare_cached(
+        let st = c
+            .prepare_cached(
                 "INSERT INTO receipts (slice_id, subscription_id, id_prefix, first_seq, last_seq,
                                        created_at, entries)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
-            .await?,
-            &[
-                &r.slice,
-                &r.subscription_id,
-                &r.prefix,
-                &r.first_seq(),
-                &r.last_seq(),
-                &now_ms,
-                &r.pack(now_ms),
-            ],
-        )
-        .await?;
+            .await?;
+        c.execute(&st, &Written::new(&r, now_ms).params()).await?;
     }
     Ok(back)
 }

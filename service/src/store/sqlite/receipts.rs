@@ -47,22 +47,11 @@ pub fn insert<'a>(
         }
     }
     let mut st = c.prepare_cached("SELECT id FROM deliveries WHERE id >= ?1 AND id <= ?2")?;
-    let (lo, hi) = (
-        join_webhook_id(r.prefix, r.first_seq()),
-        join_webhook_id(r.prefix, r.last_seq()),
-    );
+    let (lo, hi) = r.id_range();
     let rows: HashSet<DeliveryId> = st
         .query_map([lo, hi], |row| row.get(0))?
         .collect::<Result<_, _>>()?;
-    let mut back = Vec::new();
-    if !rows.is_empty() {
-        let (keep, taken): (Vec<_>, Vec<_>) = r
-            .outcomes
-            .into_iter()
-            .partition(|(_, o)| !rows.contains(&o.delivery_id));
-        back.extend(taken.into_iter().map(|(_, o)| o));
-        r.outcomes = keep;
-    }
+    let back = r.without_rows(&rows);
     if !r.outcomes.is_empty() {
         c.prepare_cached(
             "INSERT INTO receipts (slice_id, subscription_id, id_prefix, first_seq, last_seq,
