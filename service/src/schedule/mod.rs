@@ -12,6 +12,7 @@
 pub mod ahead;
 mod fanouts;
 pub mod plan;
+mod warm;
 
 use crate::delivery::Dispatcher;
 use crate::metrics::{Fate, StoreCall};
@@ -33,11 +34,7 @@ pub async fn run(
 ) {
     let tick = Duration::from_std(ctx.config.tick).unwrap_or(Duration::seconds(1));
     let ahead = Duration::from_std(ctx.config.stage_ahead).unwrap_or_default();
-    // Staging for many lanes starts earlier, at most this long ahead.
-    let most = ahead.max(tick);
-    // The due instant whose lanes were last made ready, and how long ahead
-    // of it its reminders are staged.
-    let mut warmed: Option<(DateTime<Utc>, Duration)> = None;
+    let mut warming = warm::Warming::new(ahead, tick);
     let mut live = Fanouts::default();
     // The earliest early start still ahead, and when they were last looked
     // for (once a tick, and at that instant).
@@ -59,7 +56,7 @@ pub async fn run(
                     None
                 });
         }
-        let lead = warmed.map_or(ahead, |w| w.1);
+        let lead = warming.lead();
         let moved = match pass(&ctx, &dispatcher, &mut live, lead, &shutdown).await {
             Ok(n) => n,
             Err(e) => {
@@ -73,12 +70,7 @@ pub async fn run(
         }
         let now = ctx.clock.now();
         let next = ctx.engine.next_reminder_due().await.ok().flatten();
-        if let Some(t) = next.filter(|t| *t - now <= tick + most && warmed.map(|w| w.0) != Some(*t))
-        {
-            let lanes = warm_lanes(&ctx, &dispatcher, t, t - now).await;
-            warmed = Some((t, fanouts::lead(ahead, lanes, most)));
-        }
-        let lead = warmed.filter(|w| Some(w.0) == next).map_or(ahead, |w| w.1);
+        let lead = warming.refresh(&ctx, &dispatcher, next, now).await;
         // A pending reminder is claimed `lead` ahead of its due instant;
         // what is due sooner than that was just claimed, unless it is a
         // fan-out whose lease lapses then.
@@ -86,6 +78,7 @@ pub async fn run(
             .map(|t| if t - lead > now { t - lead } else { t })
             .map_or(now + tick, |t| t.min(now + tick));
         let at = early_next.map_or(at, |t| at.min(t));
+        let at = warming.recount_at(next, now).map_or(at, |r| at.min(r));
         // Staged fan-outs are released by their lanes on the instant
         // itself; their next steps need no such precision, and must not
         // keep a core busy while the first requests leave.
@@ -98,37 +91,11 @@ pub async fn run(
         };
         tokio::select! {
             _ = wait => {}
-            _ = wake.notified() => {}
+            _ = wake.notified() => warming.heard(),
             _ = shutdown.cancelled() => break,
         }
     }
     tracing::info!("scheduler stopped");
-}
-
-/// Gets the lanes of the subscriptions a reminder due at `t` (in `left`)
-/// fans out to ready before it fires; they stay up a second past it.
-/// Returns how many there are.
-async fn warm_lanes(
-    ctx: &AppContext,
-    dispatcher: &Dispatcher,
-    t: DateTime<Utc>,
-    left: Duration,
-) -> usize {
-    match ctx.engine.subscriptions_due(t).await {
-        Ok(subs) => {
-            let until = tokio::time::Instant::now()
-                + left.to_std().unwrap_or_default()
-                + std::time::Duration::from_secs(1);
-            for sub in &subs {
-                dispatcher.warm(sub, until);
-            }
-            subs.len()
-        }
-        Err(e) => {
-            tracing::warn!(error = %crate::telemetry::causes(&e), "finding the lanes of an upcoming reminder failed");
-            0
-        }
-    }
 }
 
 /// One pass: claims what is due now or within `lead` (while there is room)
