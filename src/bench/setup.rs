@@ -168,12 +168,19 @@ pub async fn fire(api: &Api, p: &Platform, lead_s: i64) -> anyhow::Result<DateTi
     let due = Utc::now() + Duration::milliseconds(lead);
     let due = DateTime::from_timestamp_millis(due.timestamp_millis()).unwrap_or(due);
     let from = due + Duration::seconds(lead_s);
+    let t0 = std::time::Instant::now();
     each(&p.webinars, |_, wid| async move {
         let path = format!("/webinars/{wid}/reschedule");
         api.admin("POST", &path, json!({"fromTime": iso(from)}))
             .await
     })
     .await?;
+    println!(
+        "moved {} webinars in {:.2} s; due {} ms after the first move",
+        p.webinars.len(),
+        t0.elapsed().as_secs_f64(),
+        lead
+    );
     if Utc::now() >= due {
         bail!(
             "moving {} webinars took longer than {lead} ms",
