@@ -65,14 +65,15 @@ pub async fn one(
     let store_before = store.bytes().await;
     let reminders_rows = reminder_rows(&api, wid).await?;
 
-    // CPU from here to the last outcome recorded is the fan-out's.
+    let due_us = setup::fire(&api, &platform, lead_s(args))
+        .await?
+        .timestamp_micros();
+    // CPU from here (the webinars moved, their reminders not yet staged)
+    // to the last outcome recorded is the fan-out's.
     let pids: Vec<u32> = services.iter().map(Child::pid).collect();
     let before = Usage::read(&pids, rx_pid);
     let server_before = Readings::read(store, &quotas).await;
     let waits = store.server().await.map(server::Waits::sample);
-    let due_us = setup::fire(&api, &platform, lead_s(args))
-        .await?
-        .timestamp_micros();
     let rows_before = store.stored_rows(wid).await;
     let stats = follow(&http, &target.control, due_us, people, fleet).await?;
     let healthy = stats_of(&http, &target.control, due_us, (0, fleet.healthy() as u32)).await?;
