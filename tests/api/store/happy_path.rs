@@ -64,6 +64,23 @@ pub async fn acknowledged_first_attempts_read_back_like_rows(s: DynStore) {
         .items);
     assert_eq!(all.len(), 4);
     assert_eq!(all[0], j[1].id, "recorded last, listed first");
+    // Each listed as it is fetched, naming its own participant.
+    let first = PageRequest::first(100);
+    for d in s
+        .list_deliveries(Listing::of(&sub, None, &first))
+        .await
+        .unwrap()
+        .items
+    {
+        let got = s.get_delivery(&sub, &d.id).await.unwrap();
+        assert!(d.participant_id.is_some(), "{} names its participant", d.id);
+        assert_eq!(
+            (&d.participant_id, d.status, d.attempts),
+            (&got.participant_id, got.status, got.attempts),
+            "{}",
+            d.id
+        );
+    }
     assert_eq!(
         walk(&s, &sub, None).await,
         all,

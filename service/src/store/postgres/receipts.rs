@@ -264,6 +264,8 @@ pub async fn recent(
         .await?;
     let mut slices: HashMap<SliceId, SliceFacts> = HashMap::new();
     let mut out = Vec::new();
+    // Each one's registration number, for one lookup of their participants.
+    let mut seqs = Vec::new();
     let mut last = None;
     for r in c.query(&st, &[&sub, &until_ms]).await? {
         let (slice, prefix, created_ms): (SliceId, String, i64) = (r.get(0), r.get(1), r.get(2));
@@ -282,9 +284,22 @@ pub async fn recent(
             if after.is_some_and(|(ms, last)| created_ms == ms && id.as_str() <= last) {
                 continue;
             }
-            let who = participant(c, e.seq).await?;
-            out.push((created_ms, held::delivery(sub, id, s, who, created_ms, &e)));
+            seqs.push(e.seq);
+            out.push((created_ms, held::delivery(sub, id, s, None, created_ms, &e)));
         }
+    }
+    let who: HashMap<i64, ParticipantId> = c
+        .query(
+            &c.prepare_cached("SELECT seq, id FROM participants WHERE seq = ANY($1)")
+                .await?,
+            &[&seqs],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    for ((_, d), seq) in out.iter_mut().zip(&seqs) {
+        d.participant_id = who.get(seq).cloned();
     }
     Ok(out)
 }
