@@ -249,16 +249,7 @@ async fn recorded(
     people: &[(DeliveryId, ParticipantId, ParticipantFacts)],
 ) -> StoreResult<(HashSet<DeliveryId>, HashSet<i64>)> {
     let ids: Vec<&str> = people.iter().map(|p| p.0.as_str()).collect();
-    let rows = tx
-        .query(
-            &tx.prepare_cached("SELECT id FROM deliveries WHERE id = ANY($1)")
-                .await?,
-            &[&ids],
-        )
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let rows = among(tx, "SELECT id FROM deliveries WHERE id = ANY($1)", &ids).await?;
     Ok((rows, super::receipts::seqs(tx, s.id).await?))
 }
 
