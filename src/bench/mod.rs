@@ -28,7 +28,7 @@ mod setup;
 pub mod shape;
 mod stores;
 pub mod tls;
-mod wire;
+pub mod wire;
 
 use anyhow::bail;
 use procs::Child;

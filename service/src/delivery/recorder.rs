@@ -39,10 +39,12 @@ const BATCH: usize = 1000;
 /// How long outcomes may gather before they are written, unless a batch
 /// fills first. A transaction costs about the same for ten outcomes as for a
 /// thousand (statements, commit), and without the wait a fan-out wrote a few
-/// dozen per transaction. An acknowledgement is recorded at most this much
+/// dozen per transaction; at 5 ms a fan-out on PostgreSQL still wrote every
+/// 170-340 outcomes, and recording's round trips were half of all
+/// (`docs/PERFORMANCE.md`). An acknowledgement is recorded at most this much
 /// later; a crash inside the wait repeats those deliveries with the same
 /// webhook-id, as it would any delivery not yet recorded.
-const LINGER: std::time::Duration = std::time::Duration::from_millis(5);
+const LINGER: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// How often the answer times gathered are folded into the store.
 const FOLD_EVERY: std::time::Duration = std::time::Duration::from_secs(1);

@@ -13,6 +13,7 @@ mod race;
 mod records;
 mod remembered;
 mod sessions;
+mod trips;
 mod upkeep;
 
 use crate::pg;

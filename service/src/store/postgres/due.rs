@@ -6,7 +6,7 @@
 use crate::store::ReminderClaim;
 use crate::store::{DueReminder, StoreResult, SubscriptionId};
 use chrono::{DateTime, Utc};
-use deadpool_postgres::{GenericClient, Transaction};
+use deadpool_postgres::GenericClient;
 
 pub async fn next_reminder_due(c: &impl GenericClient) -> StoreResult<Option<DateTime<Utc>>> {
     let r = c
@@ -40,8 +40,10 @@ pub async fn subscriptions_due(
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
+/// Claims the reminders due (or whose firing instance's lease ran out):
+/// one statement, outside any transaction.
 pub async fn claim_due_reminders(
-    tx: &Transaction<'_>,
+    tx: &impl GenericClient,
     claim: &ReminderClaim,
 ) -> StoreResult<Vec<DueReminder>> {
     let ReminderClaim {

@@ -1,9 +1,9 @@
-//! SQL for the scheduler's fan-outs: a claimed reminder (`due`) fanned out
-//! in resumable steps, each step a range of participants written as one
-//! slice per matching subscription and announced to every instance, so all
-//! of them send it.
+//! SQL for a missed reminder's fan-out (a reminder found past its time,
+//! with no instance running at its instant): resumable steps, each a range
+//! of participants written as `missed` rows per matching subscription, in
+//! a transaction. A sending step is `step`'s one statement; both share the
+//! reminder's lock, its frozen audience and its cursor.
 
-use super::notify;
 use crate::domain::ids::webhook_id;
 use crate::store::FanoutStep;
 use crate::store::InstanceId;
@@ -13,11 +13,10 @@ use crate::store::{
 };
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
-use std::collections::HashMap;
 
 /// Participants in the first step of a fan-out: small, so the first
 /// requests leave within milliseconds of the due instant.
-const FIRST_STEP: u32 = 64;
+pub(super) const FIRST_STEP: u32 = 64;
 
 /// Freezes who a reminder fired at its due instant is for: everyone
 /// registered so far, so that people who register during the fan-out are
@@ -50,26 +49,19 @@ struct Firing {
     cursor: i64,
     until: Option<i64>,
     creator: CreatorId,
-    /// Some subscriptions' fan-outs were started early.
-    early: bool,
 }
 
-/// One step of a fan-out: the reminder, its participants `cursor < seq <=
-/// last`, and what to stamp the rows it writes with.
+/// One step of a fan-out: the reminder, and what to stamp the rows it
+/// writes with.
 struct Step<'a> {
     reminder_id: &'a ReminderId,
     f: &'a Firing,
-    late: bool,
-    last: i64,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 }
 
-pub async fn fanout_batch(
-    tx: &Transaction<'_>,
-    channel: &str,
-    ask: &FanoutStep,
-) -> StoreResult<FanoutProgress> {
+/// One step of a missed reminder's fan-out.
+pub async fn missed_step(tx: &Transaction<'_>, ask: &FanoutStep) -> StoreResult<FanoutProgress> {
     let (reminder_id, mode, batch, now) = (&ask.reminder_id, ask.mode, ask.batch, ask.now);
     let Some(f) = lock_firing(tx, reminder_id, &ask.owner).await? else {
         return Ok(FanoutProgress {
@@ -95,20 +87,13 @@ pub async fn fanout_batch(
     let step = Step {
         reminder_id,
         f: &f,
-        late,
-        last,
         now,
         expires_at: ask.expires_at,
     };
-    let mut progress = FanoutProgress::default();
-    match mode {
-        FanoutMode::Send { .. } => {
-            write_slices(tx, channel, &step, &subs).await?;
-            progress.created = people.len() * subs.len();
-            progress.subscriptions = subs;
-        }
-        FanoutMode::Missed => progress.created = write_missed(tx, &step, &subs, &people).await?,
-    }
+    let mut progress = FanoutProgress {
+        created: write_missed(tx, &step, &subs, &people).await?,
+        ..Default::default()
+    };
     tx.execute(
         &tx.prepare_cached(
             "UPDATE reminders SET cursor_seq = $2, late = $3, locked_until = $4 WHERE id = $1",
@@ -135,7 +120,7 @@ async fn lock_firing(
     let st = tx
         .prepare_cached(
             "SELECT r.webinar_id, r.label, r.from_time, r.due_at, r.cursor_seq,
-                    r.until_seq, w.creator_id, r.early
+                    r.until_seq, w.creator_id
              FROM reminders r JOIN webinars w ON w.id = r.webinar_id
              WHERE r.id = $1 AND r.status = 'firing' AND r.locked_by = $2
              FOR UPDATE OF r",
@@ -150,7 +135,6 @@ async fn lock_firing(
         cursor: f.get(4),
         until: f.get(5),
         creator: f.get(6),
-        early: f.get(7),
     }))
 }
 
@@ -245,77 +229,6 @@ async fn finish(
     .await?;
     progress.done = true;
     Ok(progress)
-}
-
-/// The participants each subscription's early start covered (its last
-/// registration number), for a reminder that had one.
-async fn covered(tx: &Transaction<'_>, s: &Step<'_>) -> StoreResult<HashMap<String, i64>> {
-    if !s.f.early {
-        return Ok(HashMap::new());
-    }
-    let st = tx
-        .prepare_cached(
-            "SELECT subscription_id, last_seq FROM early_starts
-             WHERE reminder_id = $1 AND due_at = $2",
-        )
-        .await?;
-    let rows = tx.query(&st, &[&s.reminder_id, &s.f.due]).await?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-}
-
-/// One slice per subscription for the step's participants (a subscription
-/// whose fan-out started early gets only those it did not cover); every
-/// instance hears of the work, at commit.
-async fn write_slices(
-    tx: &Transaction<'_>,
-    channel: &str,
-    s: &Step<'_>,
-    subs: &[SubscriptionId],
-) -> StoreResult<()> {
-    let covered = covered(tx, s).await?;
-    let (mut ids, mut afters) = (
-        Vec::with_capacity(subs.len()),
-        Vec::with_capacity(subs.len()),
-    );
-    for sub in subs {
-        let after = covered
-            .get(sub.as_str())
-            .map_or(s.f.cursor, |c| s.f.cursor.max(*c));
-        if after < s.last {
-            ids.push(sub.as_str());
-            afters.push(after);
-        }
-    }
-    let st = tx
-        .prepare_cached(
-            "INSERT INTO slices (reminder_id, subscription_id, webinar_id, label,
-                from_time, due_at, expires_at, late, after_seq, last_seq, status, created_at)
-             SELECT $1, s, $3, $4, $5, $6, $7, $8, a, $10, 'pending', $11
-             FROM unnest($2::text[], $9::bigint[]) WITH ORDINALITY AS u(s, a, n) ORDER BY n",
-        )
-        .await?;
-    tx.execute(
-        &st,
-        &[
-            &s.reminder_id,
-            &ids,
-            &s.f.webinar_id,
-            &s.f.label,
-            &s.f.from,
-            &s.f.due,
-            &s.expires_at,
-            &s.late,
-            &afters,
-            &s.last,
-            &s.now,
-        ],
-    )
-    .await?;
-    // Every instance hears of the work, at commit.
-    for sub in subs {
-        notify::send(tx, channel, &notify::work(sub.as_str())).await?;
-    }
-    Ok(())
 }
 
 /// A `missed` row per participant and subscription; answers how many.

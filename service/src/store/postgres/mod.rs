@@ -11,6 +11,7 @@
 
 #[macro_use]
 mod tx;
+mod claim;
 mod db;
 mod due;
 mod engine;
@@ -22,6 +23,7 @@ mod participants;
 mod receipts;
 mod record;
 mod rows;
+mod step;
 mod sweep;
 mod tls;
 mod work;
@@ -49,14 +51,21 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0009_receipts.sql"),
 ];
 
-/// Connections per instance: enough for the scheduler, every busy lane's
-/// claims and the recorder at once.
+/// Connections per instance: enough for the scheduler, the API, the
+/// recorder and the sweeps at once.
 const POOL_SIZE: usize = 16;
+
+/// Connections per instance for claims and fan-out steps: every busy
+/// lane's claims at once. Their commits do not wait for the disk (see
+/// [`in_claim_tx!`]), set once per connection rather than once per claim.
+const CLAIM_POOL_SIZE: usize = 8;
 
 /// A PostgreSQL-backed [`super::Store`].
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// Connections with `synchronous_commit = off`, for claims only.
+    claims: Pool,
     /// Where this store's changes are announced (one per schema, so tests
     /// on separate schemas of one database do not hear each other).
     channel: String,
@@ -87,19 +96,11 @@ impl PgStore {
         let mut config: tokio_postgres::Config =
             url.parse().context("parsing the PostgreSQL URL")?;
         let tls = tls::connector(&mut config, ca)?;
-        let manager = Manager::from_config(
-            config.clone(),
-            tls.clone(),
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
-            .wait_timeout(Some(std::time::Duration::from_secs(30)))
-            .create_timeout(Some(std::time::Duration::from_secs(10)))
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .build()?;
+        let pool = new_pool(config.clone(), &tls, POOL_SIZE)?;
+        let mut lazy = config.clone();
+        let options = config.get_options().unwrap_or_default();
+        lazy.options(format!("{options} -c synchronous_commit=off").trim());
+        let claims = new_pool(lazy, &tls, CLAIM_POOL_SIZE)?;
         let mut client = pool.get().await.with_context(|| {
             format!(
                 "connecting to PostgreSQL at {}",
@@ -123,6 +124,7 @@ impl PgStore {
         notify::listen(config, tls, channel.clone(), changes.clone(), stop.clone());
         Ok(Self {
             pool,
+            claims,
             channel,
             changes,
             _listening: std::sync::Arc::new(stop.drop_guard()),
@@ -133,11 +135,40 @@ impl PgStore {
 
     /// A pooled connection.
     async fn conn(&self) -> StoreResult<Object> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| StoreError::Other(anyhow::anyhow!("PostgreSQL connection: {e}")))
+        get(&self.pool).await
     }
+
+    /// A pooled connection whose commits do not wait for the disk.
+    async fn claim_conn(&self) -> StoreResult<Object> {
+        get(&self.claims).await
+    }
+}
+
+/// A pool of at most `size` connections made with `config`.
+fn new_pool(
+    config: tokio_postgres::Config,
+    tls: &tokio_postgres_rustls::MakeRustlsConnect,
+    size: usize,
+) -> anyhow::Result<Pool> {
+    let manager = Manager::from_config(
+        config,
+        tls.clone(),
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Ok(Pool::builder(manager)
+        .max_size(size)
+        .wait_timeout(Some(std::time::Duration::from_secs(30)))
+        .create_timeout(Some(std::time::Duration::from_secs(10)))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()?)
+}
+
+async fn get(pool: &Pool) -> StoreResult<Object> {
+    pool.get()
+        .await
+        .map_err(|e| StoreError::Other(anyhow::anyhow!("PostgreSQL connection: {e}")))
 }
 
 /// Applies the migrations not yet applied, one instance at a time.
@@ -221,11 +252,18 @@ impl Engine for PgStore {
         due::subscriptions_due(&self.conn().await?, until).await
     }
     async fn claim_due_reminders(&self, claim: ReminderClaim) -> StoreResult<Vec<DueReminder>> {
-        in_claim_tx!(self, |tx| due::claim_due_reminders(&tx, &claim).await?)
+        due::claim_due_reminders(&self.claim_conn().await?, &claim).await
     }
     async fn fanout_batch(&self, step: &FanoutStep) -> StoreResult<FanoutProgress> {
-        in_claim_tx!(self, |tx| engine::fanout_batch(&tx, &self.channel, step)
-            .await?)
+        match step.mode {
+            // One statement, outside any transaction.
+            FanoutMode::Send { late } => {
+                step::send_step(&self.claim_conn().await?, &self.channel, step, late).await
+            }
+            FanoutMode::Missed => {
+                in_claim_tx!(self, |tx| engine::missed_step(&tx, step).await?)
+            }
+        }
     }
     async fn subscriptions_with_work(&self) -> StoreResult<Vec<SubscriptionId>> {
         work::subscriptions_with_work(&self.conn().await?).await
@@ -234,7 +272,7 @@ impl Engine for PgStore {
         work::next_delivery_due(&self.conn().await?, sub).await
     }
     async fn claim_deliveries(&self, claim: DeliveryClaim) -> StoreResult<Claimed> {
-        in_claim_tx!(self, |tx| work::claim_deliveries(&tx, &claim).await?)
+        claim::claim_deliveries(&self.claim_conn().await?, &claim).await
     }
     async fn record_outcomes(&self, r: Recording) -> StoreResult<crate::store::HealthChanges> {
         in_tx!(self, |tx| record::record_outcomes(&tx, &r).await?)

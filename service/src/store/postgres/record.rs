@@ -1,14 +1,16 @@
 //! SQL for what became of attempts: each result recorded (a slice's
 //! acknowledged first attempts as one receipt, any other slice delivery's
 //! row written on its first attempt, a batch and its members),
-//! slices closed, failing subscriptions disabled. A thousand outcomes are a
-//! handful of statements, each taking its rows as arrays through `unnest`.
+//! slices closed, failing subscriptions disabled (`health`). A thousand
+//! outcomes are a handful of statements, each taking its rows as arrays
+//! through `unnest`; a slice's acknowledged first attempts are four with
+//! `BEGIN` and `COMMIT`.
 
 use super::receipts;
 use super::rows::{gather_fresh, gather_later, Rows};
 use crate::domain::ids::split_webhook_id;
 use crate::store::receipt;
-use crate::store::{Disabled, HealthChanges, Outcome, StoreResult};
+use crate::store::{HealthChanges, Outcome, StoreResult};
 use crate::store::{Recording, SliceId};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
@@ -31,12 +33,8 @@ pub async fn record_outcomes(tx: &Transaction<'_>, r: &Recording) -> StoreResult
     insert_members(tx, &members, now).await?;
     let (later, log) = gather_later(&rest, &makers, &inserted, now);
     write_later(tx, &later, &log, now).await?;
-    let mut changes = super::health::mark_health(tx, outcomes, now).await?;
-    close_slices(tx, &r.done_slices).await?;
-    let long = super::health::disable_long_failing(tx, r.disable_before, now).await?;
-    changes
-        .disabled
-        .extend(long.into_iter().map(|id| (id, Disabled::FailingTooLong)));
+    let mut changes =
+        super::health::mark_health(tx, outcomes, &r.done_slices, r.disable_before, now).await?;
     changes.settle();
     Ok(changes)
 }
@@ -244,21 +242,5 @@ async fn write_later(
         .await?;
     }
 
-    Ok(())
-}
-
-/// Closes slices whose every job has an outcome.
-async fn close_slices(tx: &Transaction<'_>, done_slices: &[SliceId]) -> StoreResult<()> {
-    if !done_slices.is_empty() {
-        tx.execute(
-            &tx.prepare_cached(
-                "UPDATE slices SET status = 'done', locked_until = NULL
-             WHERE id = ANY($1) AND status = 'pending'",
-            )
-            .await?,
-            &[&done_slices],
-        )
-        .await?;
-    }
     Ok(())
 }

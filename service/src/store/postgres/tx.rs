@@ -8,31 +8,27 @@
 /// as a deadlock's victim is run again (up to three times).
 macro_rules! in_tx {
     ($self:ident, |$tx:ident| $body:expr) => {
-        transact!($self, false, |$tx| $body)
+        transact!($self, conn, |$tx| $body)
     };
 }
 
-/// [`in_tx!`] for a claim: its commit does not wait for the disk. A claim
-/// lost in a server crash is only claimed again; everything sent under it is
-/// recorded by a later, durable commit, which makes this one durable too
-/// (the log is written in order).
+/// [`in_tx!`] for a claim: on a connection of the claims' pool, whose
+/// commits do not wait for the disk. A claim lost in a server crash is only
+/// claimed again; everything sent under it is recorded by a later, durable
+/// commit, which makes this one durable too (the log is written in order).
 macro_rules! in_claim_tx {
     ($self:ident, |$tx:ident| $body:expr) => {
-        transact!($self, true, |$tx| $body)
+        transact!($self, claim_conn, |$tx| $body)
     };
 }
 
 macro_rules! transact {
-    ($self:ident, $lazy:expr, |$tx:ident| $body:expr) => {{
+    ($self:ident, $conn:ident, |$tx:ident| $body:expr) => {{
         let mut tries = 0;
         loop {
             let result: StoreResult<_> = async {
-                let mut conn = $self.conn().await?;
+                let mut conn = $self.$conn().await?;
                 let $tx = conn.transaction().await?;
-                if $lazy {
-                    $tx.batch_execute("SET LOCAL synchronous_commit = off")
-                        .await?;
-                }
                 let out = $body;
                 $tx.commit().await?;
                 Ok(out)
