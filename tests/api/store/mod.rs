@@ -151,6 +151,19 @@ pub async fn fire(s: &DynStore, now: DateTime<Utc>, expires: DateTime<Utc>) -> u
         .created
 }
 
+/// Claims the reminders due at `now` as "A", with a minute's lease.
+pub async fn claim_due(s: &DynStore, now: DateTime<Utc>) -> Vec<DueReminder> {
+    s.claim_due_reminders(reminders(
+        now,
+        now,
+        &"A".into(),
+        now + Duration::seconds(60),
+        10,
+    ))
+    .await
+    .unwrap()
+}
+
 /// Claims the due reminder as "A" and fans it out completely in `mode`:
 /// everything created, and every subscription told of work, over all steps.
 pub async fn fan_out(
@@ -159,16 +172,7 @@ pub async fn fan_out(
     now: DateTime<Utc>,
     expires: DateTime<Utc>,
 ) -> FanoutProgress {
-    let due = s
-        .claim_due_reminders(reminders(
-            now,
-            now,
-            &"A".into(),
-            now + Duration::seconds(60),
-            10,
-        ))
-        .await
-        .unwrap();
+    let due = claim_due(s, now).await;
     assert_eq!(due.len(), 1);
     let mut all = FanoutProgress::default();
     loop {
