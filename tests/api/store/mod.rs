@@ -151,12 +151,12 @@ pub async fn fire(s: &DynStore, now: DateTime<Utc>, expires: DateTime<Utc>) -> u
         .created
 }
 
-/// Claims the reminders due at `now` as "A", with a minute's lease.
-pub async fn claim_due(s: &DynStore, now: DateTime<Utc>) -> Vec<DueReminder> {
+/// Claims the reminders due at `now` as `owner`, with a minute's lease.
+pub async fn claim_due(s: &DynStore, owner: &str, now: DateTime<Utc>) -> Vec<DueReminder> {
     s.claim_due_reminders(reminders(
         now,
         now,
-        &"A".into(),
+        &owner.into(),
         now + Duration::seconds(60),
         10,
     ))
@@ -172,7 +172,7 @@ pub async fn fan_out(
     now: DateTime<Utc>,
     expires: DateTime<Utc>,
 ) -> FanoutProgress {
-    let due = claim_due(s, now).await;
+    let due = claim_due(s, "A", now).await;
     assert_eq!(due.len(), 1);
     let mut all = FanoutProgress::default();
     loop {

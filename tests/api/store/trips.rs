@@ -28,7 +28,7 @@ async fn the_hot_path_is_one_statement_a_claim_and_a_step_and_four_a_recording()
     let (_, sub) = world(&s, t0 + Duration::minutes(15), t0 + Duration::seconds(1), n).await;
     let now = t0 + Duration::seconds(2);
     let before = executed(&wire);
-    let due = claim_due(&s, now).await;
+    let due = claim_due(&s, "A", now).await;
     assert_eq!(
         (due.len(), executed(&wire) - before),
         (1, 1),
